@@ -1,0 +1,57 @@
+/**
+ * Building blocks shared by every part of the device⇄cloud contract.
+ * Every schema that has a name in the OpenAPI document registers it with `.meta({ id })`.
+ */
+import { z } from 'zod';
+
+/** Device ids are chosen by operators; keep them URL- and key-safe. */
+export const DeviceId = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{1,62}$/, 'lowercase letters, digits and dashes, 2-63 characters')
+  .meta({ id: 'DeviceId', description: 'Device identifier chosen at registration.' });
+export type DeviceId = z.infer<typeof DeviceId>;
+
+/** Service names double as Docker container name parts. */
+export const ServiceName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, 'lowercase letters, digits, dot, dash, underscore; 1-63 characters')
+  .meta({ id: 'ServiceName' });
+
+export const JobId = z.string().regex(/^job_[A-Za-z0-9]{10,40}$/).meta({ id: 'JobId' });
+
+export const Timestamp = z.iso.datetime({ offset: true }).meta({ id: 'Timestamp', description: 'ISO-8601 time.' });
+
+/** Docker image reference: [registry[:port]/]repo[:tag][@digest]. Loose on purpose: the engine is the judge. */
+export const ImageRef = z.string().min(1).max(512).regex(/^[A-Za-z0-9][A-Za-z0-9._\/:@-]*$/).meta({ id: 'ImageRef' });
+
+export const CorrelationId = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:-]+$/);
+
+/** Every 4xx/5xx body has this shape. `error` is a stable machine code, `message` is for people. */
+export const ErrorBody = z
+  .object({
+    error: z.string().meta({ description: 'Stable machine-readable code, e.g. validation_failed, circuit_open.' }),
+    message: z.string(),
+    details: z.unknown().optional(),
+  })
+  .meta({ id: 'ErrorBody' });
+export type ErrorBody = z.infer<typeof ErrorBody>;
+
+/** Error codes the API answers with; the HTTP status travels with them. */
+export const ERROR_STATUS = {
+  bad_request: 400,
+  invalid_json: 400,
+  validation_failed: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  version_conflict: 409,
+  stale_sequence: 409,
+  already_exists: 409,
+  invalid_transition: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  circuit_open: 503,
+  internal_error: 500,
+} as const;
+export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -1,0 +1,6 @@
+export * from './common.js';
+export * from './target-state.js';
+export * from './report.js';
+export * from './jobs.js';
+export * from './operator.js';
+export * from './routes.js';

@@ -1,0 +1,72 @@
+/**
+ * Jobs (commands to devices). Lifecycle and statuses follow AWS IoT Jobs.
+ */
+import { z } from 'zod';
+import { CorrelationId, DeviceId, ImageRef, JobId, ServiceName, Timestamp } from './common.js';
+import { TargetState } from './target-state.js';
+
+export const JobStatus = z
+  .enum(['QUEUED', 'IN_PROGRESS', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'REJECTED', 'CANCELED'])
+  .meta({ id: 'JobStatus' });
+export type JobStatus = z.infer<typeof JobStatus>;
+export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'REJECTED', 'CANCELED'];
+
+export const JobCommand = z
+  .discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('restart-service'), params: z.strictObject({ service: ServiceName, reason: z.string().max(200).optional() }) }),
+    z.strictObject({ type: z.literal('pull-image'), params: z.strictObject({ image: ImageRef }) }),
+    z.strictObject({ type: z.literal('set-target-state'), params: z.strictObject({ target: TargetState }) }),
+    z.strictObject({ type: z.literal('run-health-check'), params: z.strictObject({ service: ServiceName.optional() }) }),
+    /** Resets a service's backoff so it is retried at once (kubelet/balena users ask for this). */
+    z.strictObject({ type: z.literal('retry-now'), params: z.strictObject({ service: ServiceName.optional() }) }),
+  ])
+  .meta({ id: 'JobCommand' });
+export type JobCommand = z.output<typeof JobCommand>;
+export type JobType = JobCommand['type'];
+export const JOB_TYPES = JobCommand.options.map((o) => o.shape.type.value) as JobType[];
+
+export const JobAttempt = z
+  .object({
+    attempt: z.number().int().min(1),
+    status: JobStatus,
+    at: Timestamp,
+    by: z.string().max(128).meta({ description: 'Who made the transition: device id, operator, dispatcher, sweeper.' }),
+    error: z.string().max(2048).optional(),
+  })
+  .meta({ id: 'JobAttempt' });
+export type JobAttempt = z.output<typeof JobAttempt>;
+
+export const Job = z
+  .object({
+    jobId: JobId,
+    deviceId: DeviceId,
+    type: z.string(),
+    params: z.record(z.string(), z.unknown()),
+    status: JobStatus,
+    /** Optimistic-concurrency version; every transition increments it. */
+    version: z.number().int().min(1),
+    attempt: z.number().int().min(1),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+    correlationId: CorrelationId,
+    statusDetails: z.record(z.string(), z.unknown()).optional(),
+    history: z.array(JobAttempt),
+  })
+  .meta({ id: 'Job' });
+export type Job = z.output<typeof Job>;
+
+export const PendingJobs = z.object({ jobs: z.array(Job) }).meta({ id: 'PendingJobs' });
+
+/** Device → cloud: move a job execution on (IoT Jobs UpdateJobExecution). */
+export const JobExecutionUpdate = z
+  .strictObject({
+    status: z.enum(['IN_PROGRESS', 'SUCCEEDED', 'FAILED', 'REJECTED']),
+    expectedVersion: z.number().int().min(1),
+    statusDetails: z
+      .record(z.string().max(64), z.union([z.string().max(1024), z.number(), z.boolean()]))
+      .refine((d) => Object.keys(d).length <= 20, 'at most 20 details')
+      .optional(),
+  })
+  .meta({ id: 'JobExecutionUpdate' });
+export type JobExecutionUpdate = z.output<typeof JobExecutionUpdate>;
+

@@ -1,0 +1,281 @@
+/**
+ * The route table: the one list of HTTP routes. The handlers dispatch on it, the CDK API construct
+ * creates its routes from it, the local server matches requests with it, and the OpenAPI document
+ * is generated from it. Paths use API Gateway's `{param}` syntax.
+ */
+import { z } from 'zod';
+import { DeviceId, ErrorBody, JobId } from './common.js';
+import { JobCommand, Job, JobExecutionUpdate, PendingJobs } from './jobs.js';
+import {
+  CircuitResetResponse,
+  DeadLetterList,
+  DeviceDetail,
+  DeviceList,
+  HealthResponse,
+  Marker,
+  RecentEvents,
+  RedriveRequest,
+  RedriveResponse,
+  RegisterDeviceRequest,
+  RegisterDeviceResponse,
+  SetMarkerRequest,
+} from './operator.js';
+import { DeviceReport, MAX_REPORT_BYTES, ReportAck } from './report.js';
+import { TargetState, TargetStateDocument } from './target-state.js';
+
+/** Which Lambda serves a route, and who may call it. */
+export type RouteFunction = 'device-api' | 'operator-api';
+export type RouteAuth = 'device' | 'operator' | 'public';
+
+export interface RouteDef {
+  operationId: string;
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  path: string;
+  fn: RouteFunction;
+  auth: RouteAuth;
+  summary: string;
+  pathParams?: z.ZodObject;
+  query?: z.ZodObject;
+  body?: z.ZodType;
+  /** Largest accepted body in bytes (413 above it). */
+  maxBodyBytes?: number;
+  responses: Record<number, z.ZodType | null>;
+}
+
+const deviceParams = z.object({ deviceId: DeviceId });
+const deviceJobParams = z.object({ deviceId: DeviceId, jobId: JobId });
+const DEFAULT_MAX_BODY = 16 * 1024;
+
+const commonErrors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 413: ErrorBody } as const;
+
+export const routes = [
+  {
+    operationId: 'getHealth',
+    method: 'GET',
+    path: '/v1/health',
+    fn: 'operator-api',
+    auth: 'public',
+    summary: 'Liveness of the API (used by post-deploy acceptance).',
+    responses: { 200: HealthResponse },
+  },
+  // ---- device routes: authenticated by the device's own token; a device may touch only its own resources
+  {
+    operationId: 'postReport',
+    method: 'POST',
+    path: '/v1/devices/{deviceId}/reports',
+    fn: 'device-api',
+    auth: 'device',
+    summary: 'Heartbeat and state (full or delta), stored idempotently by sequence number.',
+    pathParams: deviceParams,
+    body: DeviceReport,
+    maxBodyBytes: MAX_REPORT_BYTES,
+    responses: { 200: ReportAck, ...commonErrors, 409: ErrorBody },
+  },
+  {
+    operationId: 'getPendingJobs',
+    method: 'GET',
+    path: '/v1/devices/{deviceId}/jobs/pending',
+    fn: 'device-api',
+    auth: 'device',
+    summary: 'Jobs dispatched to this device and not yet terminal, oldest first.',
+    pathParams: deviceParams,
+    responses: { 200: PendingJobs, ...commonErrors },
+  },
+  {
+    operationId: 'updateJobExecution',
+    method: 'PUT',
+    path: '/v1/devices/{deviceId}/jobs/{jobId}',
+    fn: 'device-api',
+    auth: 'device',
+    summary: 'Move a job execution on, with expectedVersion (409 when stale; terminal states are final).',
+    pathParams: deviceJobParams,
+    body: JobExecutionUpdate,
+    responses: { 200: Job, ...commonErrors, 404: ErrorBody, 409: ErrorBody },
+  },
+  {
+    operationId: 'getTargetState',
+    method: 'GET',
+    path: '/v1/devices/{deviceId}/target',
+    fn: 'device-api',
+    auth: 'device',
+    summary: 'The target state; send If-None-Match with the last ETag to get 304 when unchanged.',
+    pathParams: deviceParams,
+    responses: { 200: TargetStateDocument, 304: null, ...commonErrors, 404: ErrorBody },
+  },
+  // ---- operator routes: IAM in AWS, a bearer token from a secret in local mode
+  {
+    operationId: 'registerDevice',
+    method: 'POST',
+    path: '/v1/devices',
+    fn: 'operator-api',
+    auth: 'operator',
+    summary: 'Create a device; its token is returned exactly once.',
+    body: RegisterDeviceRequest,
+    responses: { 201: RegisterDeviceResponse, ...commonErrors, 409: ErrorBody },
+  },
+  {
+    operationId: 'listDevices',
+    method: 'GET',
+    path: '/v1/devices',
+    fn: 'operator-api',
+    auth: 'operator',
+    summary: 'Devices with health, circuit state and error badges.',
+    query: z.object({ limit: z.coerce.number().int().min(1).max(500).default(100), nextToken: z.string().max(2048).optional() }),
+    responses: { 200: DeviceList, ...commonErrors },
+  },
+  {
+    operationId: 'getDevice',
+    method: 'GET',
+    path: '/v1/devices/{deviceId}',
+    fn: 'operator-api',
+    auth: 'operator',
+    summary: 'Device detail: services, errors, circuit, markers, recent events.',
+    pathParams: deviceParams,
+    responses: { 200: DeviceDetail, ...commonErrors, 404: ErrorBody },
+  },
+  {
+    operationId: 'putTargetState',
+    method: 'PUT',
+    path: '/v1/devices/{deviceId}/target',
+    fn: 'operator-api',
+    auth: 'operator',
+    summary: 'Replace the target state of a device.',
+    pathParams: deviceParams,
+    body: TargetState,
+    maxBodyBytes: 64 * 1024,
+    responses: { 200: TargetStateDocument, ...commonErrors, 404: ErrorBody },
+  },
+  {
+    operationId: 'enqueueJob',
+    method: 'POST',
+    path: '/v1/devices/{deviceId}/jobs',
+    fn: 'operator-api',
+    auth: 'operator',
+    summary: 'Enqueue a command for a device (503 circuit_open while its circuit is open).',
+    pathParams: deviceParams,
+    body: JobCommand,
+    maxBodyBytes: 64 * 1024,
+    responses: { 202: Job, ...commonErrors, 404: ErrorBody, 503: ErrorBody },
+  },
+  {
+    operationId: 'getJob',
+    method: 'GET',
+    path: '/v1/jobs/{jobId}',
+    fn: 'operator-api',
+    auth: 'operator',
+    summary: 'A job with its full attempt history.',
+    pathParams: z.object({ jobId: JobId }),
+    responses: { 200: Job, ...commonErrors, 404: ErrorBody },
+  },
+  {
+    operationId: 'cancelJob',
+    method: 'POST',
+    path: '/v1/jobs/{jobId}/cancel',
+    fn: 'operator-api',
+    auth: 'operator',
+    summary: 'Cancel a job that is not terminal yet.',
+    pathParams: z.object({ jobId: JobId }),
+    responses: { 200: Job, ...commonErrors, 404: ErrorBody, 409: ErrorBody },
+  },
+  {
+    operationId: 'getRecentEvents',
+    method: 'GET',
+    path: '/v1/events/recent',
+    fn: 'operator-api',
+    auth: 'operator',
+    summary: 'Recent fleet events (command.failed, circuit.opened, alert.raised...), newest first.',
+    query: z.object({
+      deviceId: DeviceId.optional(),
+      type: z.string().max(64).optional(),
+      limit: z.coerce.number().int().min(1).max(500).default(50),
+    }),
+    responses: { 200: RecentEvents, ...commonErrors },
+  },
+  {
+    operationId: 'resetCircuit',
+    method: 'POST',
+    path: '/v1/devices/{deviceId}/circuit/reset',
+    fn: 'operator-api',
+    auth: 'operator',
+    summary: "Close a device's circuit breaker by hand.",
+    pathParams: deviceParams,
+    responses: { 200: CircuitResetResponse, ...commonErrors, 404: ErrorBody },
+  },
+  {
+    operationId: 'setMarker',
+    method: 'POST',
+    path: '/v1/devices/{deviceId}/markers',
+    fn: 'operator-api',
+    auth: 'operator',
+    summary: 'Silence a device or service (manual-stop or maintenance) until the marker expires.',
+    pathParams: deviceParams,
+    body: SetMarkerRequest,
+    responses: { 201: Marker, ...commonErrors, 404: ErrorBody },
+  },
+  {
+    operationId: 'deleteMarker',
+    method: 'DELETE',
+    path: '/v1/devices/{deviceId}/markers',
+    fn: 'operator-api',
+    auth: 'operator',
+    summary: 'Remove a marker (query service= for a service marker).',
+    pathParams: deviceParams,
+    query: z.object({ service: z.string().max(63).optional() }),
+    responses: { 204: null, ...commonErrors, 404: ErrorBody },
+  },
+  {
+    operationId: 'listDeadLetters',
+    method: 'GET',
+    path: '/v1/dlq',
+    fn: 'operator-api',
+    auth: 'operator',
+    summary: 'Dead-lettered messages with failure reason and attempt count, grouped by failure pattern.',
+    query: z.object({ queue: z.enum(['jobs', 'alerts']).default('jobs'), max: z.coerce.number().int().min(1).max(1000).default(100) }),
+    responses: { 200: DeadLetterList, ...commonErrors },
+  },
+  {
+    operationId: 'redriveDeadLetters',
+    method: 'POST',
+    path: '/v1/dlq/redrive',
+    fn: 'operator-api',
+    auth: 'operator',
+    summary: 'Move all or a filtered subset of dead letters back to their source queue (dry-run, rate-limited).',
+    body: RedriveRequest,
+    responses: { 200: RedriveResponse, ...commonErrors },
+  },
+] as const satisfies readonly RouteDef[];
+
+export type Route = (typeof routes)[number];
+export type OperationId = Route['operationId'];
+
+export const routeKey = (r: Pick<RouteDef, 'method' | 'path'>) => `${r.method} ${r.path}`;
+export const routesByKey: ReadonlyMap<string, RouteDef> = new Map(routes.map((r) => [routeKey(r), r as RouteDef]));
+export const maxBodyBytes = (r: RouteDef) => r.maxBodyBytes ?? DEFAULT_MAX_BODY;
+
+/** Match a concrete method + path against the table (used by the local server and the CLI's tests). */
+export function matchRoute(method: string, path: string): { route: RouteDef; pathParameters: Record<string, string> } | { allowed: string[] } | null {
+  const segments = path.split('/').filter(Boolean);
+  const allowed: string[] = [];
+  // Literal segments win over parameters (/v1/jobs/... vs /v1/devices/{deviceId}), as API Gateway does.
+  const candidates = [...routes].sort((a, b) => specificity(b.path) - specificity(a.path));
+  for (const route of candidates) {
+    const parts = route.path.split('/').filter(Boolean);
+    if (parts.length !== segments.length) continue;
+    const params: Record<string, string> = {};
+    let ok = true;
+    for (let i = 0; i < parts.length && ok; i++) {
+      const p = parts[i]!;
+      const s = segments[i]!;
+      if (p.startsWith('{')) params[p.slice(1, -1)] = decodeURIComponent(s);
+      else ok = p === s;
+    }
+    if (!ok) continue;
+    if (route.method === method) return { route: route as RouteDef, pathParameters: params };
+    allowed.push(route.method);
+  }
+  return allowed.length ? { allowed } : null;
+}
+
+function specificity(path: string) {
+  return path.split('/').filter((p) => p && !p.startsWith('{')).length;
+}

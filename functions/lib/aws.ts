@@ -1,0 +1,37 @@
+/**
+ * AWS SDK v3 clients, created once per process (Lambda init or the local fleet).
+ * The SDK itself honours AWS_ENDPOINT_URL, so moto_server, LocalStack and real AWS need no code here.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { SNSClient } from '@aws-sdk/client-sns';
+
+let ddb: DynamoDBClient | undefined;
+let doc: DynamoDBDocumentClient | undefined;
+let sqs: SQSClient | undefined;
+let sns: SNSClient | undefined;
+
+// Short SDK timeouts: a Lambda behind API Gateway has 29 s in all, and the SDK's own retries (3, jittered) suffice.
+const requestHandler = { requestTimeout: 3000, connectionTimeout: 1000 };
+
+export function dynamo(): DynamoDBClient {
+  return (ddb ??= new DynamoDBClient({ requestHandler }));
+}
+export function documentClient(): DynamoDBDocumentClient {
+  return (doc ??= DynamoDBDocumentClient.from(dynamo(), { marshallOptions: { removeUndefinedValues: true } }));
+}
+export function sqsClient(): SQSClient {
+  return (sqs ??= new SQSClient({ requestHandler: { requestTimeout: 25_000, connectionTimeout: 1000 } }));
+}
+export function snsClient(): SNSClient {
+  return (sns ??= new SNSClient({ requestHandler }));
+}
+
+/** For tests and the local fleet after the emulator restarts: drop cached clients. */
+export function resetClients(): void {
+  ddb = undefined;
+  doc = undefined;
+  sqs = undefined;
+  sns = undefined;
+}

@@ -1,0 +1,42 @@
+/** Configuration from the environment, read once per cold start. Missing required values fail loudly. */
+
+function required(name: string): string {
+  const v = process.env[name];
+  if (!v) throw new Error(`configuration error: environment variable ${name} is not set`);
+  return v;
+}
+function int(name: string, fallback: number): number {
+  const v = process.env[name];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new Error(`configuration error: ${name}=${v} is not a number`);
+  return n;
+}
+
+/** Lazily-evaluated names, so a handler only demands the resources it uses. */
+export const config = {
+  get fleetTable() { return required('FLEET_TABLE'); },
+  get jobsTable() { return required('JOBS_TABLE'); },
+  get eventsTable() { return required('EVENTS_TABLE'); },
+  get alertsTable() { return required('ALERTS_TABLE'); },
+  get idempotencyTable() { return required('IDEMPOTENCY_TABLE'); },
+  get jobsQueueUrl() { return required('JOBS_QUEUE_URL'); },
+  get jobsDlqUrl() { return required('JOBS_DLQ_URL'); },
+  get alertsQueueUrl() { return required('ALERTS_QUEUE_URL'); },
+  get alertsDlqUrl() { return required('ALERTS_DLQ_URL'); },
+  get alertTopicArn() { return required('ALERT_TOPIC_ARN'); },
+  get operatorAuth(): 'iam' | 'bearer' {
+    const v = process.env.OPERATOR_AUTH ?? 'iam';
+    if (v !== 'iam' && v !== 'bearer') throw new Error(`configuration error: OPERATOR_AUTH=${v} (iam|bearer)`);
+    return v;
+  },
+  get operatorTokenSecretId() { return required('OPERATOR_TOKEN_SECRET_ID'); },
+  get slackWebhookSecretId() { return required('SLACK_WEBHOOK_SECRET_ID'); },
+  get circuitFailureThreshold() { return int('CIRCUIT_FAILURE_THRESHOLD', 5); },
+  get circuitCooldownSeconds() { return int('CIRCUIT_COOLDOWN_SECONDS', 60); },
+  get circuitMaxCooldownSeconds() { return int('CIRCUIT_MAX_COOLDOWN_SECONDS', 3600); },
+  get heartbeatSeconds() { return int('HEARTBEAT_SECONDS', 30); },
+  get offlineAfterSeconds() { return int('OFFLINE_AFTER_SECONDS', 3 * int('HEARTBEAT_SECONDS', 30)); },
+  get livenessRefreshSeconds() { return int('LIVENESS_REFRESH_SECONDS', 300); },
+  get serviceVersion() { return process.env.FLEETMEDIC_VERSION ?? '0.1.0'; },
+};
