@@ -16,13 +16,9 @@ export function buildOpenApi(): Record<string, unknown> {
   const components: Record<string, JsonSchema> = {};
   const toSchema = (schema: z.ZodType, io: 'input' | 'output'): JsonSchema => {
     // Named schemas (registered with .meta({ id })) become $refs into components.
-    const result = z.toJSONSchema(schema, {
-      target: 'draft-2020-12',
-      io,
-      unrepresentable: 'any',
-      reused: 'inline',
-      uri: (id) => `#/components/schemas/${id}`,
-    }) as JsonSchema & { $defs?: Record<string, JsonSchema> };
+    // `uri` works for single schemas at runtime but is typed only for registries.
+    const params = { target: 'draft-2020-12', io, unrepresentable: 'any', reused: 'inline', uri: (id: string) => `#/components/schemas/${id}` };
+    const result = z.toJSONSchema(schema, params as Parameters<typeof z.toJSONSchema>[1]) as JsonSchema & { $defs?: Record<string, JsonSchema> };
     for (const [id, def] of Object.entries(result.$defs ?? {})) components[id] ??= def;
     const { $defs: _defs, $schema: _schema, ...rest } = result;
     const id = z.globalRegistry.get(schema)?.id;
