@@ -1,93 +1,10 @@
 /**
- * A real AWS wire-protocol emulator for tests and local mode: moto_server on a free loopback port.
+ * A real AWS wire-protocol emulator for tests: moto_server on a free loopback port (local/moto.ts).
  * If AWS_ENDPOINT_URL is already set (LocalStack, another moto, real AWS), that endpoint is used instead.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { applyAwsTestEnv, startMoto, type Emulator } from '../../local/moto.js';
 
-export interface Emulator {
-  endpoint: string;
-  /** Stops the emulator if this process started it; a no-op for an external endpoint. */
-  stop(): Promise<void>;
-  /** Only for emulators we started: kill it and start it again on the same port (fault tests). */
-  restart?(): Promise<void>;
-}
-
-export const MOTO_INSTALL_HINT =
-  'moto_server not found on PATH. Install it with: pip install "moto[server]>=5" (or set AWS_ENDPOINT_URL to a running emulator such as LocalStack).';
-
-export function applyAwsTestEnv(endpoint: string): void {
-  process.env.AWS_ENDPOINT_URL = endpoint;
-  process.env.AWS_REGION ??= 'us-east-1';
-  process.env.AWS_DEFAULT_REGION ??= process.env.AWS_REGION;
-  // moto accepts any credentials; the SDK insists on having some.
-  process.env.AWS_ACCESS_KEY_ID ??= 'testing';
-  process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-export function motoAvailable(): boolean {
-  return spawnSync('moto_server', ['--help'], { stdio: 'ignore' }).status === 0;
-}
-
-async function waitForHttp(url: string, timeoutMs: number, child?: ChildProcess): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    if (child && child.exitCode !== null) throw new Error(`moto_server exited with code ${child.exitCode} before it answered`);
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
-      await res.arrayBuffer();
-      return;
-    } catch (err) {
-      lastError = err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error(`emulator at ${url} did not answer within ${timeoutMs} ms: ${String(lastError)}`);
-}
-
-/** Start moto_server on a free loopback port (or on `port`), resolve once it answers HTTP. */
-export async function startMoto(opts: { port?: number; quiet?: boolean } = {}): Promise<Emulator> {
-  if (!motoAvailable()) throw new Error(MOTO_INSTALL_HINT);
-  const port = opts.port ?? (await freePort());
-  const endpoint = `http://127.0.0.1:${port}`;
-  let child: ChildProcess;
-  const launch = async () => {
-    child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {
-      stdio: opts.quiet === false ? 'inherit' : 'ignore',
-      detached: false,
-    });
-    await waitForHttp(`${endpoint}/moto-api/`, 20_000, child);
-  };
-  const kill = async () => {
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
-    if (child.exitCode === null) child.kill('SIGKILL');
-  };
-  await launch();
-  return {
-    endpoint,
-    stop: kill,
-    restart: async () => {
-      await kill();
-      await launch();
-    },
-  };
-}
+export { applyAwsTestEnv, freePort, motoAvailable, MOTO_INSTALL_HINT, startMoto, type Emulator } from '../../local/moto.js';
 
 /** The endpoint tests talk to: AWS_ENDPOINT_URL when given, otherwise a moto_server of our own. */
 export async function ensureEmulator(): Promise<Emulator> {
