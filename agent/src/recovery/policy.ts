@@ -1,0 +1,312 @@
+/**
+ * Auto-recovery policy (seed 003), pure: no Docker, no timers, no I/O. `now` is a monotonic time in ms, so a
+ * wall clock that jumps can neither stall recovery nor storm restarts.
+ *
+ * Per service, one incident at a time:
+ *   unhealthy ─▶ restart ─▶ (startup delay) re-check ─▶ healthy: recovered (dependents are restarted next)
+ *                                                   └▶ still failing: escalate restart → recreate → re-pull
+ * Every action counts against a rate limit (default 3 in 5 minutes, seed 003 MAX_FAILURES/FAILURE_WINDOW);
+ * past it the service is in CrashLoopBackOff with an alert-worthy error that lists what was tried, and is
+ * tried again (from the first rung) once the window has room: slowed down, never abandoned.
+ * Dependencies are decided first (topological order); a dependent is acted on only when all of its
+ * dependencies are healthy. A manual-stop marker suppresses everything for that service.
+ */
+
+export type RecoveryAction = 'restart' | 'recreate' | 'repull';
+/** Each rung is heavier than the one before: a fresh container, then a freshly pulled image. */
+export const ESCALATION_LADDER: readonly RecoveryAction[] = ['restart', 'recreate', 'repull'];
+
+export interface RecoveryConfig {
+  /** Actions allowed per window before CrashLoopBackOff (seed 003: MAX_FAILURES=3). */
+  maxRestarts: number;
+  /** Rate-limit window in ms (seed 003: FAILURE_WINDOW=300 s). */
+  windowMs: number;
+}
+export const DEFAULT_RECOVERY_CONFIG: RecoveryConfig = { maxRestarts: 3, windowMs: 300_000 };
+
+/**
+ * What the health side knows about a service, with the monotonic time the verdict was reached.
+ * - healthy: last check passed (or, without a health check, the container runs)
+ * - failing: last check failed, below the failure threshold (not acted on, but a failed re-check)
+ * - unhealthy: failure threshold reached, or the container is not running
+ * - pending: no verdict since the last (re)start (startup delay not over, first check not done)
+ */
+export type HealthVerdict = 'healthy' | 'failing' | 'unhealthy' | 'pending';
+
+export interface ServiceObservation {
+  name: string;
+  dependsOn: readonly string[];
+  health: HealthVerdict;
+  /** Monotonic ms of the check (or container observation) that produced `health`. */
+  healthAt: number;
+  /** A person stopped it (`fleetmedic-agent stop <service>`): hands off. */
+  manualStop: boolean;
+  /** The wait after an action before the re-check counts (seed 003: 5 s). */
+  startupDelayMs: number;
+}
+
+export type RecoveryPhase = 'idle' | 'verifying' | 'waiting-dependency' | 'crash-loop' | 'manually-stopped';
+
+export interface ServiceRecoveryState {
+  phase: RecoveryPhase;
+  /** Monotonic times of rate-limited actions still inside the window, oldest first. */
+  recent: number[];
+  /** All actions ever taken for this service (reported as restartCount). */
+  totalRestarts: number;
+  /** Rung of the ladder the next action of this incident uses. */
+  level: number;
+  /** What this incident tried so far, oldest first. */
+  attempted: string[];
+  lastAction?: { action: RecoveryAction; at: number; reason: string };
+  /** While verifying: the re-check must be at or after this time to count. */
+  verifyAfter?: number;
+  /** A dependency was restarted and is healthy again: restart this one once all its dependencies are healthy. */
+  restartForDependency?: string;
+  /** While in CrashLoopBackOff: when the window has room again. */
+  crashLoopUntil?: number;
+  /** The dependency this service is waiting for. */
+  waitingFor?: string;
+}
+
+export interface PlannedAction {
+  service: string;
+  action: RecoveryAction;
+  reason: string;
+  /** 1-based rung of the ladder (dependency restarts are rung 1). */
+  rung: number;
+}
+
+export type RecoveryEvent =
+  | { type: 'recovered'; service: string; attempted: string[] }
+  | { type: 'crash-loop'; service: string; attempted: string[]; restartsInWindow: number; until: number }
+  | { type: 'waiting-dependency'; service: string; dependency: string };
+
+export interface RecoveryDecision {
+  actions: PlannedAction[];
+  events: RecoveryEvent[];
+}
+
+/** The reportable view of one service's recovery (mapped onto the contract's ServiceReport by the caller). */
+export interface RecoveryView {
+  phase: RecoveryPhase;
+  restartCount: number;
+  recentRestarts: number;
+  error: null | {
+    type: 'CrashLoopBackOff' | 'HealthCheckFailed';
+    message: string;
+    retryCount: number;
+    /** Monotonic ms of the next attempt, null when nothing is scheduled. */
+    nextRetryAt: number | null;
+    attempted: string[];
+  };
+}
+
+const MAX_ATTEMPTED = 20; // the contract's ServiceError.attempted bound
+
+export function initialRecoveryState(): ServiceRecoveryState {
+  return { phase: 'idle', recent: [], totalRestarts: 0, level: 0, attempted: [] };
+}
+
+/** Dependencies before dependents; names outside the observed set are ignored; cycles cannot loop. */
+export function dependencyOrder(observations: readonly Pick<ServiceObservation, 'name' | 'dependsOn'>[]): string[] {
+  const byName = new Map(observations.map((o) => [o.name, o]));
+  const out: string[] = [];
+  const seen = new Set<string>();
+  const visit = (name: string) => {
+    if (seen.has(name)) return;
+    seen.add(name);
+    for (const dep of byName.get(name)?.dependsOn ?? []) if (byName.has(dep)) visit(dep);
+    out.push(name);
+  };
+  for (const o of [...observations].sort((a, b) => a.name.localeCompare(b.name))) visit(o.name);
+  return out;
+}
+
+export class RecoveryPolicy {
+  private readonly states = new Map<string, ServiceRecoveryState>();
+
+  constructor(private readonly config: RecoveryConfig = DEFAULT_RECOVERY_CONFIG) {}
+
+  state(service: string): ServiceRecoveryState {
+    let s = this.states.get(service);
+    if (!s) this.states.set(service, (s = initialRecoveryState()));
+    return s;
+  }
+
+  /** Forget services that left the target. */
+  retain(names: Iterable<string>): void {
+    const keep = new Set(names);
+    for (const name of [...this.states.keys()]) if (!keep.has(name)) this.states.delete(name);
+  }
+
+  /**
+   * One decision round over every service. Mutates only this policy's own state; returns the actions to
+   * perform (in dependency order) and what is worth telling.
+   */
+  decide(observations: readonly ServiceObservation[], now: number): RecoveryDecision {
+    const actions: PlannedAction[] = [];
+    const events: RecoveryEvent[] = [];
+    const byName = new Map(observations.map((o) => [o.name, o]));
+    this.retain(byName.keys());
+
+    for (const name of dependencyOrder(observations)) {
+      const obs = byName.get(name)!;
+      const s = this.state(name);
+      this.pruneWindow(s, now);
+
+      if (obs.manualStop) {
+        // Hands off; the incident is forgotten so removing the marker starts from a clean slate.
+        this.endIncident(s);
+        s.phase = 'manually-stopped';
+        delete s.restartForDependency;
+        continue;
+      }
+      if (s.phase === 'manually-stopped') s.phase = 'idle';
+
+      let unhealthy = obs.health === 'unhealthy';
+      if (s.phase === 'verifying') {
+        if (obs.health === 'pending' || obs.healthAt < (s.verifyAfter ?? 0)) continue; // re-check not in yet
+        if (obs.health === 'healthy') {
+          events.push({ type: 'recovered', service: name, attempted: [...s.attempted] });
+          this.endIncident(s);
+          // Dependents restart after a dependency was restarted, once it is healthy again.
+          for (const other of observations) if (other.dependsOn.includes(name)) this.state(other.name).restartForDependency = name;
+          continue;
+        }
+        // The action did not help: climb the ladder (the rate limit decides below whether we may).
+        s.level = Math.min(s.level + 1, ESCALATION_LADDER.length - 1);
+        s.phase = 'idle';
+        unhealthy = true; // one failed re-check is enough here (seed 003), no threshold
+      }
+
+      if (obs.health === 'healthy') {
+        if (s.phase !== 'idle') this.endIncident(s);
+        if (s.restartForDependency) {
+          const blocker = this.unhealthyDependency(obs, byName);
+          if (blocker) continue; // restart it only once every dependency is healthy
+          const dep = s.restartForDependency;
+          delete s.restartForDependency;
+          // Not rate-limited: the failure was the dependency's, and that one is rate-limited itself.
+          actions.push(this.act(s, obs, now, 'restart', `dependency ${dep} was restarted`, false));
+        }
+        continue;
+      }
+
+      if (!unhealthy) continue; // failing below threshold, or no verdict yet
+
+      const blocker = this.unhealthyDependency(obs, byName);
+      if (blocker) {
+        if (s.phase !== 'waiting-dependency' || s.waitingFor !== blocker) events.push({ type: 'waiting-dependency', service: name, dependency: blocker });
+        s.phase = 'waiting-dependency';
+        s.waitingFor = blocker;
+        continue;
+      }
+      delete s.waitingFor;
+
+      if (s.recent.length >= this.config.maxRestarts) {
+        const until = s.recent[0]! + this.config.windowMs;
+        if (s.phase !== 'crash-loop')
+          events.push({ type: 'crash-loop', service: name, attempted: [...s.attempted], restartsInWindow: s.recent.length, until });
+        s.phase = 'crash-loop';
+        s.crashLoopUntil = until;
+        continue;
+      }
+      if (s.phase === 'crash-loop') {
+        // The window has room again: a fresh, slower round starting from the lightest action.
+        s.level = 0;
+        delete s.crashLoopUntil;
+      }
+      const action = ESCALATION_LADDER[s.level]!;
+      const reason = s.level === 0 ? 'health check failed' : `${ESCALATION_LADDER[s.level - 1]} did not help`;
+      actions.push(this.act(s, obs, now, action, reason, true));
+    }
+    return { actions, events };
+  }
+
+  /** The caller could not even perform the action (engine error): it counts as a failed attempt. */
+  actionFailed(service: string, now: number, message: string): void {
+    const s = this.state(service);
+    s.attempted = capAttempted([...s.attempted, `failed: ${message.slice(0, 150)}`]);
+    if (s.phase === 'verifying') {
+      s.verifyAfter = now; // the next verdict decides; a failed action will not have made it healthy
+    }
+  }
+
+  view(service: string, now: number): RecoveryView {
+    const s = this.state(service);
+    this.pruneWindow(s, now);
+    const base = { phase: s.phase, restartCount: s.totalRestarts, recentRestarts: s.recent.length };
+    if (s.phase === 'crash-loop') {
+      const attempted = s.attempted.join(', ') || 'nothing';
+      return {
+        ...base,
+        error: {
+          type: 'CrashLoopBackOff',
+          message:
+            `still unhealthy after ${s.recent.length} recovery actions within ${Math.round(this.config.windowMs / 1000)}s ` +
+            `(attempted: ${attempted}); next attempt when the rate limit allows. Needs a person if it persists.`,
+          retryCount: s.recent.length,
+          nextRetryAt: s.crashLoopUntil ?? null,
+          attempted: [...s.attempted],
+        },
+      };
+    }
+    if (s.phase === 'verifying' || s.phase === 'waiting-dependency') {
+      const message =
+        s.phase === 'waiting-dependency'
+          ? `unhealthy; waiting for dependency ${s.waitingFor} to be healthy before recovering`
+          : `unhealthy; ${s.lastAction?.action ?? 'restart'} done, re-checking (${s.lastAction?.reason ?? ''})`;
+      return {
+        ...base,
+        error: { type: 'HealthCheckFailed', message, retryCount: s.recent.length, nextRetryAt: s.verifyAfter ?? null, attempted: [...s.attempted] },
+      };
+    }
+    return { ...base, error: null };
+  }
+
+  /** Persistable snapshot (monotonic times are only meaningful within one boot; the caller rebases them). */
+  snapshot(): Record<string, ServiceRecoveryState> {
+    return Object.fromEntries([...this.states].map(([k, v]) => [k, structuredClone(v)]));
+  }
+
+  restore(snapshot: Record<string, ServiceRecoveryState>): void {
+    this.states.clear();
+    for (const [k, v] of Object.entries(snapshot)) this.states.set(k, structuredClone(v));
+  }
+
+  private act(s: ServiceRecoveryState, obs: ServiceObservation, now: number, action: RecoveryAction, reason: string, rateLimited: boolean): PlannedAction {
+    if (rateLimited) s.recent.push(now);
+    s.totalRestarts++;
+    s.attempted = capAttempted([...s.attempted, action]);
+    s.lastAction = { action, at: now, reason };
+    s.phase = 'verifying';
+    s.verifyAfter = now + obs.startupDelayMs;
+    delete s.restartForDependency; // this action restarts it anyway
+    return { service: obs.name, action, reason, rung: rateLimited ? s.level + 1 : 1 };
+  }
+
+  private endIncident(s: ServiceRecoveryState): void {
+    s.phase = 'idle';
+    s.level = 0;
+    s.attempted = [];
+    delete s.verifyAfter;
+    delete s.crashLoopUntil;
+    delete s.waitingFor;
+  }
+
+  private pruneWindow(s: ServiceRecoveryState, now: number): void {
+    while (s.recent.length && s.recent[0]! <= now - this.config.windowMs) s.recent.shift();
+  }
+
+  private unhealthyDependency(obs: ServiceObservation, byName: ReadonlyMap<string, ServiceObservation>): string | undefined {
+    for (const dep of obs.dependsOn) {
+      const d = byName.get(dep);
+      if (d && d.health !== 'healthy') return dep;
+    }
+    return undefined;
+  }
+}
+
+function capAttempted(list: string[]): string[] {
+  return list.length > MAX_ATTEMPTED ? list.slice(-MAX_ATTEMPTED) : list;
+}
