@@ -35,6 +35,8 @@ export const config = {
   get circuitFailureThreshold() { return int('CIRCUIT_FAILURE_THRESHOLD', 5); },
   get circuitCooldownSeconds() { return int('CIRCUIT_COOLDOWN_SECONDS', 60); },
   get circuitMaxCooldownSeconds() { return int('CIRCUIT_MAX_COOLDOWN_SECONDS', 3600); },
+  /** How long the half-open probe is exclusively owned before another command may probe (its owner may have died). */
+  get circuitProbeLeaseSeconds() { return int('CIRCUIT_PROBE_LEASE_SECONDS', 120); },
   get heartbeatSeconds() { return int('HEARTBEAT_SECONDS', 30); },
   get offlineAfterSeconds() { return int('OFFLINE_AFTER_SECONDS', 3 * int('HEARTBEAT_SECONDS', 30)); },
   get livenessRefreshSeconds() { return int('LIVENESS_REFRESH_SECONDS', 300); },
