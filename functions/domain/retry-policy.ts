@@ -29,9 +29,11 @@ export type FailurePolicy =
     }
   | { strategy: FinalStrategy };
 
+/**
+ * How long a job may stay IN_PROGRESS is not here: it is part of the job lifecycle
+ * (job-lifecycle.ts `inProgressTimeoutSeconds`), which stamps the deadline the sweeper looks for.
+ */
 export interface JobTypePolicy {
-  /** How long a job may stay IN_PROGRESS before the sweeper marks it TIMED_OUT. */
-  inProgressTimeoutSeconds: number;
   onFailure: Record<FailureKind, FailurePolicy>;
 }
 
@@ -55,40 +57,33 @@ export const MAX_SQS_DELAY_SECONDS = 900;
  */
 export const DEFAULT_RETRY_POLICIES: Record<JobType, JobTypePolicy> = {
   'restart-service': {
-    inProgressTimeoutSeconds: 300,
     onFailure: {
       FAILED: { strategy: 'RETRY', maxAttempts: 3, baseDelaySeconds: 30, maxDelaySeconds: 300, whenExhausted: 'ESCALATE' },
       TIMED_OUT: { strategy: 'RETRY', maxAttempts: 3, baseDelaySeconds: 60, maxDelaySeconds: 600, whenExhausted: 'ESCALATE' },
     },
   },
   'pull-image': {
-    // Pulls over a cellular link can be slow.
-    inProgressTimeoutSeconds: 1800,
     onFailure: {
       FAILED: { strategy: 'RETRY', maxAttempts: 4, baseDelaySeconds: 60, maxDelaySeconds: MAX_SQS_DELAY_SECONDS, whenExhausted: 'ESCALATE' },
       TIMED_OUT: { strategy: 'RETRY', maxAttempts: 2, baseDelaySeconds: 120, maxDelaySeconds: MAX_SQS_DELAY_SECONDS, whenExhausted: 'ESCALATE' },
     },
   },
   'set-target-state': {
-    inProgressTimeoutSeconds: 300,
     onFailure: { FAILED: { strategy: 'MANUAL' }, TIMED_OUT: { strategy: 'MANUAL' } },
   },
   'run-health-check': {
-    inProgressTimeoutSeconds: 120,
     onFailure: {
       FAILED: { strategy: 'SKIP' },
       TIMED_OUT: { strategy: 'RETRY', maxAttempts: 2, baseDelaySeconds: 15, maxDelaySeconds: 60, whenExhausted: 'SKIP' },
     },
   },
   'retry-now': {
-    inProgressTimeoutSeconds: 120,
     onFailure: { FAILED: { strategy: 'SKIP' }, TIMED_OUT: { strategy: 'SKIP' } },
   },
 };
 
 /** Unknown job types (a record written by a newer version) get the most conservative treatment: a person looks. */
 export const FALLBACK_POLICY: JobTypePolicy = {
-  inProgressTimeoutSeconds: 600,
   onFailure: { FAILED: { strategy: 'MANUAL' }, TIMED_OUT: { strategy: 'MANUAL' } },
 };
 
@@ -157,9 +152,4 @@ export function holdDelaySeconds(retryAtEpochMs: number | undefined, now: number
   if (retryAtEpochMs === undefined) return MAX_SQS_DELAY_SECONDS;
   const s = Math.ceil((retryAtEpochMs - now) / 1000);
   return Math.max(minSeconds, Math.min(MAX_SQS_DELAY_SECONDS, s));
-}
-
-/** When the sweeper should consider an IN_PROGRESS job timed out. */
-export function timeoutAtEpochMs(policy: JobTypePolicy, inProgressSince: number): number {
-  return inProgressSince + policy.inProgressTimeoutSeconds * 1000;
 }

@@ -9,7 +9,6 @@ import {
   decideRecovery,
   holdDelaySeconds,
   policyFor,
-  timeoutAtEpochMs,
   visibilityBackoffSeconds,
   type JobTypePolicy,
 } from '../../../functions/domain/retry-policy.js';
@@ -19,7 +18,6 @@ const low = () => 0;
 const high = () => 0.999999;
 
 const retryThenEscalate: JobTypePolicy = {
-  inProgressTimeoutSeconds: 60,
   onFailure: {
     FAILED: { strategy: 'RETRY', maxAttempts: 3, baseDelaySeconds: 10, maxDelaySeconds: 100, whenExhausted: 'ESCALATE' },
     TIMED_OUT: { strategy: 'MANUAL' },
@@ -31,7 +29,6 @@ describe('retry policy', () => {
     for (const t of JOB_TYPES) {
       const p = DEFAULT_RETRY_POLICIES[t];
       assert.ok(p, `no policy for ${t}`);
-      assert.ok(p.inProgressTimeoutSeconds > 0);
       for (const f of Object.values(p.onFailure)) {
         if (f.strategy === 'RETRY') {
           assert.ok(f.maxAttempts >= 2, `${t}: a RETRY policy must allow a retry`);
@@ -96,9 +93,5 @@ describe('retry policy', () => {
     assert.equal(holdDelaySeconds(NOW - 5_000, NOW), 1, 'already due: come back almost at once');
     assert.equal(holdDelaySeconds(NOW + 3_600_000, NOW), MAX_SQS_DELAY_SECONDS);
     assert.equal(holdDelaySeconds(undefined, NOW), MAX_SQS_DELAY_SECONDS);
-  });
-
-  test('timeout deadline comes from the job type', () => {
-    assert.equal(timeoutAtEpochMs(DEFAULT_RETRY_POLICIES['restart-service'], NOW), NOW + 300_000);
   });
 });
