@@ -1,0 +1,18 @@
+/** Recognising a lost optimistic-concurrency race, for single writes and transactions alike. */
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+
+export function isConditionFailure(err: unknown): boolean {
+  if (err instanceof ConditionalCheckFailedException) return true;
+  if (err instanceof TransactionCanceledException) {
+    // A transaction cancelled by a condition (or by a concurrent transaction on the same item) is a lost race.
+    return (err.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed' || r.Code === 'TransactionConflict');
+  }
+  const name = (err as { name?: string } | null)?.name;
+  return name === 'ConditionalCheckFailedException' || name === 'TransactionConflictException';
+}
+
+/** Short full-jitter pause between optimistic retries, so racing writers spread out instead of colliding again. */
+export function raceBackoff(attempt: number): Promise<void> {
+  const ms = Math.random() * Math.min(200, 5 * 2 ** Math.min(attempt, 6));
+  return new Promise((r) => setTimeout(r, ms));
+}

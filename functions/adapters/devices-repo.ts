@@ -1,0 +1,228 @@
+/**
+ * Devices in FLEET_TABLE: `DEVICE#<id>` with sk META (identity + token hash), STATE (merged reports),
+ * TARGET (desired state). Listing goes through the sparse GSI `devices` (only META items carry `entity`).
+ */
+import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { TargetStateDocument } from '../contract/target-state.js';
+import type { StoredDeviceState } from '../domain/report-merge.js';
+import { livenessShard } from '../domain/shards.js';
+import { documentClient } from '../lib/aws.js';
+import { config } from '../lib/config.js';
+import { isConditionFailure } from './conditions.js';
+
+export const devicePk = (deviceId: string) => `DEVICE#${deviceId}`;
+
+export interface DeviceMeta {
+  deviceId: string;
+  name?: string;
+  labels?: Record<string, string>;
+  tokenSalt: string;
+  tokenHash: string;
+  createdAt: string;
+}
+
+/** Everything stored under one device, from one Query. */
+export interface DeviceItems {
+  meta?: DeviceMeta;
+  state?: StoredDeviceState;
+  target?: TargetStateDocument;
+  /** Raw items with other sort keys (CIRCUIT, MARKER#..., RECOVERY#...), keyed by sk. */
+  others: Map<string, Record<string, unknown>>;
+}
+
+const KEY_FIELDS = ['pk', 'sk', 'entity', 'livenessShard'] as const;
+function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
+  if (!item) return undefined;
+  const copy: Record<string, unknown> = { ...item };
+  for (const k of KEY_FIELDS) delete copy[k];
+  return copy as T;
+}
+
+export class DeviceExistsError extends Error {
+  constructor(deviceId: string) {
+    super(`device ${deviceId} already exists`);
+    this.name = 'DeviceExistsError';
+  }
+}
+
+/** Create the META item; fails with DeviceExistsError if the id is taken. */
+export async function createDevice(meta: DeviceMeta): Promise<void> {
+  try {
+    await documentClient().send(
+      new PutCommand({
+        TableName: config.fleetTable,
+        Item: { pk: devicePk(meta.deviceId), sk: 'META', entity: 'device', ...meta },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+  } catch (err) {
+    if (isConditionFailure(err)) throw new DeviceExistsError(meta.deviceId);
+    throw err;
+  }
+}
+
+export async function getDeviceMeta(deviceId: string): Promise<DeviceMeta | undefined> {
+  const res = await documentClient().send(new GetCommand({ TableName: config.fleetTable, Key: { pk: devicePk(deviceId), sk: 'META' } }));
+  return strip<DeviceMeta>(res.Item);
+}
+
+export async function getDeviceState(deviceId: string, consistent = true): Promise<StoredDeviceState | undefined> {
+  const res = await documentClient().send(
+    new GetCommand({ TableName: config.fleetTable, Key: { pk: devicePk(deviceId), sk: 'STATE' }, ConsistentRead: consistent }),
+  );
+  return strip<StoredDeviceState>(res.Item);
+}
+
+export async function getDeviceItems(deviceId: string): Promise<DeviceItems> {
+  const out: DeviceItems = { others: new Map() };
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const res = await documentClient().send(
+      new QueryCommand({
+        TableName: config.fleetTable,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': devicePk(deviceId) },
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    for (const item of res.Items ?? []) {
+      const sk = item.sk as string;
+      if (sk === 'META') out.meta = strip<DeviceMeta>(item);
+      else if (sk === 'STATE') out.state = strip<StoredDeviceState>(item);
+      else if (sk === 'TARGET') out.target = strip<TargetStateDocument>(item);
+      else out.others.set(sk, item);
+    }
+    startKey = res.LastEvaluatedKey;
+  } while (startKey);
+  return out;
+}
+
+/**
+ * Store a merged state. `expectedLastSeq` is the sequence the merge was based on (undefined: no state yet);
+ * a concurrent report that got there first makes this fail with `false` so the caller can re-read and re-merge.
+ * `livenessShard` is (re)set: a report is a sign of life (the evaluator removes it when marking offline).
+ */
+export async function putDeviceState(deviceId: string, state: StoredDeviceState, expectedLastSeq: number | undefined): Promise<boolean> {
+  try {
+    await documentClient().send(
+      new PutCommand({
+        TableName: config.fleetTable,
+        Item: { pk: devicePk(deviceId), sk: 'STATE', livenessShard: livenessShard(deviceId), ...state },
+        ...(expectedLastSeq === undefined
+          ? { ConditionExpression: 'attribute_not_exists(pk)' }
+          : { ConditionExpression: 'lastSeq = :expected', ExpressionAttributeValues: { ':expected': expectedLastSeq } }),
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
+    throw err;
+  }
+}
+
+/** Liveness-only refresh of an unchanged device: a small update, conditional on the sequence it was based on. */
+export async function refreshLiveness(
+  deviceId: string,
+  fields: Pick<StoredDeviceState, 'lastSeq' | 'lastReportAt' | 'lastSeenEpoch' | 'uptimeSeconds' | 'clockOffsetMs'>,
+  expectedLastSeq: number,
+): Promise<boolean> {
+  const values: Record<string, unknown> = {
+    ':seq': fields.lastSeq,
+    ':at': fields.lastReportAt,
+    ':seen': fields.lastSeenEpoch,
+    ':up': fields.uptimeSeconds,
+    ':shard': livenessShard(deviceId),
+    ':expected': expectedLastSeq,
+  };
+  let set = 'lastSeq = :seq, lastReportAt = :at, lastSeenEpoch = :seen, uptimeSeconds = :up, livenessShard = :shard';
+  if (fields.clockOffsetMs !== undefined) {
+    set += ', clockOffsetMs = :offset';
+    values[':offset'] = fields.clockOffsetMs;
+  }
+  try {
+    await documentClient().send(
+      new UpdateCommand({
+        TableName: config.fleetTable,
+        Key: { pk: devicePk(deviceId), sk: 'STATE' },
+        UpdateExpression: `SET ${set}`,
+        ConditionExpression: 'lastSeq = :expected',
+        ExpressionAttributeValues: values,
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
+    throw err;
+  }
+}
+
+export async function getTarget(deviceId: string): Promise<TargetStateDocument | undefined> {
+  const res = await documentClient().send(new GetCommand({ TableName: config.fleetTable, Key: { pk: devicePk(deviceId), sk: 'TARGET' } }));
+  return strip<TargetStateDocument>(res.Item);
+}
+
+export async function putTarget(deviceId: string, doc: TargetStateDocument): Promise<void> {
+  await documentClient().send(new PutCommand({ TableName: config.fleetTable, Item: { pk: devicePk(deviceId), sk: 'TARGET', ...doc } }));
+}
+
+export interface DevicePage {
+  metas: DeviceMeta[];
+  nextToken?: string;
+}
+
+/** One page of devices from the `devices` GSI, ordered by device key. */
+export async function listDeviceMetas(limit: number, nextToken?: string): Promise<DevicePage> {
+  const res = await documentClient().send(
+    new QueryCommand({
+      TableName: config.fleetTable,
+      IndexName: 'devices',
+      KeyConditionExpression: 'entity = :e',
+      ExpressionAttributeValues: { ':e': 'device' },
+      Limit: limit,
+      ExclusiveStartKey: nextToken ? decodePageToken(nextToken) : undefined,
+    }),
+  );
+  const page: DevicePage = { metas: (res.Items ?? []).map((i) => strip<DeviceMeta>(i)!) };
+  if (res.LastEvaluatedKey) page.nextToken = encodePageToken(res.LastEvaluatedKey);
+  return page;
+}
+
+/** BatchGet of given sort keys for many devices (e.g. STATE + CIRCUIT for a listing page), unprocessed keys retried. */
+export async function batchGetDeviceItems(deviceIds: string[], sortKeys: string[]): Promise<Map<string, Map<string, Record<string, unknown>>>> {
+  const out = new Map<string, Map<string, Record<string, unknown>>>(deviceIds.map((id) => [id, new Map()]));
+  const keys = deviceIds.flatMap((id) => sortKeys.map((sk) => ({ pk: devicePk(id), sk })));
+  for (let i = 0; i < keys.length; i += 100) {
+    let pending: Record<string, unknown>[] | undefined = keys.slice(i, i + 100);
+    for (let attempt = 0; pending && pending.length > 0; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** attempt)));
+      if (attempt > 8) throw new Error('BatchGetItem: keys still unprocessed after retries');
+      const res: { Responses?: Record<string, Record<string, unknown>[]>; UnprocessedKeys?: Record<string, { Keys?: Record<string, unknown>[] }> } =
+        await documentClient().send(new BatchGetCommand({ RequestItems: { [config.fleetTable]: { Keys: pending } } }));
+      for (const item of res.Responses?.[config.fleetTable] ?? []) {
+        const deviceId = (item.pk as string).slice('DEVICE#'.length);
+        out.get(deviceId)?.set(item.sk as string, item);
+      }
+      pending = res.UnprocessedKeys?.[config.fleetTable]?.Keys;
+    }
+  }
+  return out;
+}
+
+export class BadPageTokenError extends Error {}
+
+function encodePageToken(key: Record<string, unknown>): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+function decodePageToken(token: string): Record<string, unknown> {
+  try {
+    const key = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown;
+    if (key && typeof key === 'object' && !Array.isArray(key) && Object.values(key).every((v) => typeof v === 'string')) {
+      const k = key as Record<string, string>;
+      // Only our own key shape: a forged token must not steer the query elsewhere.
+      if (k.entity === 'device' && k.pk?.startsWith('DEVICE#') && k.sk === 'META' && Object.keys(k).length === 3) return k;
+    }
+  } catch {
+    /* fall through */
+  }
+  throw new BadPageTokenError('nextToken is not a token this API issued');
+}

@@ -1,0 +1,111 @@
+/**
+ * Fleet events (EVENTS_TABLE): what happened, to which device, under which correlation id.
+ * pk `DEVICE#<id>` (or `FLEET`), sk `<iso>#<eventId>`; `day` feeds the byDay GSI for fleet-wide
+ * "recent events"; `expiresAt` (epoch s) lets DynamoDB TTL drop them after 14 days.
+ */
+import { PutCommand, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import type { FleetEvent } from '../contract/operator.js';
+import { documentClient } from '../lib/aws.js';
+import { config } from '../lib/config.js';
+import { newEventId } from '../lib/ids.js';
+
+export const EVENT_TTL_SECONDS = 14 * 86400;
+
+export interface NewEvent {
+  type: string;
+  deviceId?: string;
+  service?: string;
+  correlationId?: string;
+  detail?: Record<string, unknown>;
+}
+
+interface EventItem extends FleetEvent {
+  pk: string;
+  sk: string;
+  day: string;
+  expiresAt: number;
+}
+
+/** The item for an event, for callers that write it inside a transaction with the change it records. */
+export function eventItem(event: NewEvent, now = Date.now()): EventItem {
+  const at = new Date(now).toISOString();
+  const eventId = newEventId(now);
+  const item: EventItem = {
+    pk: event.deviceId ? `DEVICE#${event.deviceId}` : 'FLEET',
+    sk: `${at}#${eventId}`,
+    day: at.slice(0, 10),
+    expiresAt: Math.floor(now / 1000) + EVENT_TTL_SECONDS,
+    eventId,
+    type: event.type,
+    at,
+    detail: event.detail ?? {},
+  };
+  if (event.deviceId) item.deviceId = event.deviceId;
+  if (event.service) item.service = event.service;
+  if (event.correlationId) item.correlationId = event.correlationId;
+  return item;
+}
+
+/** A Put for TransactWriteItems. */
+export function eventPut(event: NewEvent, now = Date.now()) {
+  return { Put: { TableName: config.eventsTable, Item: eventItem(event, now) } };
+}
+
+export async function recordEvent(event: NewEvent, now = Date.now()): Promise<FleetEvent> {
+  const item = eventItem(event, now);
+  await documentClient().send(new PutCommand({ TableName: config.eventsTable, Item: item }));
+  return toFleetEvent(item);
+}
+
+export interface RecentEventsQuery {
+  deviceId?: string;
+  type?: string;
+  limit: number;
+  now?: number;
+}
+
+/** Newest first. A device's events come from its partition; fleet-wide ones walk the byDay index back in time. */
+export async function recentEvents(q: RecentEventsQuery): Promise<FleetEvent[]> {
+  const now = q.now ?? Date.now();
+  const out: FleetEvent[] = [];
+  const filter = q.type ? { FilterExpression: '#type = :type', ExpressionAttributeNames: { '#type': 'type' } } : {};
+  const collect = async (base: Omit<QueryCommandInput, 'ExclusiveStartKey'>) => {
+    let startKey: Record<string, unknown> | undefined;
+    // Bounded paging: a type filter over a busy partition must not turn into an unbounded read.
+    for (let page = 0; page < 10 && out.length < q.limit; page++) {
+      const res = await documentClient().send(new QueryCommand({ ...base, Limit: Math.max(q.limit - out.length, 25), ExclusiveStartKey: startKey }));
+      for (const item of res.Items ?? []) if (out.length < q.limit) out.push(toFleetEvent(item as EventItem));
+      startKey = res.LastEvaluatedKey;
+      if (!startKey) break;
+    }
+  };
+  const typeValue = q.type ? { ':type': q.type } : {};
+  if (q.deviceId) {
+    await collect({
+      TableName: config.eventsTable,
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': `DEVICE#${q.deviceId}`, ...typeValue },
+      ScanIndexForward: false,
+      ...filter,
+    });
+    return out;
+  }
+  for (let d = 0; d < EVENT_TTL_SECONDS / 86400 && out.length < q.limit; d++) {
+    const day = new Date(now - d * 86400_000).toISOString().slice(0, 10);
+    await collect({
+      TableName: config.eventsTable,
+      IndexName: 'byDay',
+      KeyConditionExpression: '#day = :day',
+      ExpressionAttributeNames: { '#day': 'day', ...(q.type ? { '#type': 'type' } : {}) },
+      ExpressionAttributeValues: { ':day': day, ...typeValue },
+      ScanIndexForward: false,
+      ...(q.type ? { FilterExpression: '#type = :type' } : {}),
+    });
+  }
+  return out;
+}
+
+function toFleetEvent(item: EventItem): FleetEvent {
+  const { pk: _pk, sk: _sk, day: _day, expiresAt: _exp, ...event } = item;
+  return { ...event, detail: event.detail ?? {} };
+}

@@ -1,0 +1,225 @@
+/**
+ * Job records in JOBS_TABLE (pk `jobId`). The item is the contract `Job` plus bookkeeping that drives the
+ * sparse GSIs (docs/architecture.md):
+ *   outboxShard      while unpublished        → outbox publisher's work list
+ *   pendingDeviceId  dispatched..terminal      → what the device polls
+ *   timeoutShard + timeoutAtEpoch while IN_PROGRESS → the timeout sweeper's work list
+ * Every transition is conditional on `version` and the from-status, so two writers never both win.
+ */
+import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { Job, JobStatus } from '../contract/jobs.js';
+import { inProgressTimeoutSeconds, isTerminal } from '../domain/job-lifecycle.js';
+import { outboxShard, timeoutShard } from '../domain/shards.js';
+import { documentClient } from '../lib/aws.js';
+import { config } from '../lib/config.js';
+import { isConditionFailure } from './conditions.js';
+
+/** Terminal jobs are kept for 30 days (TTL), then DynamoDB drops them. */
+export const TERMINAL_JOB_TTL_SECONDS = 30 * 86400;
+
+export interface JobRecord extends Job {
+  publishState: 'unpublished' | 'published';
+  outboxShard?: string;
+  pendingDeviceId?: string;
+  timeoutShard?: string;
+  timeoutAtEpoch?: number;
+  expiresAt?: number;
+  /** Set once the cloud-side effects of a terminal device update (circuit count, event) were applied. */
+  effectsAppliedAt?: string;
+}
+
+const JOB_FIELDS = ['jobId', 'deviceId', 'type', 'params', 'status', 'version', 'attempt', 'createdAt', 'updatedAt', 'correlationId', 'statusDetails', 'history'] as const;
+
+/** The contract view of a stored job (bookkeeping attributes removed). */
+export function toJob(record: Job): Job {
+  const out: Record<string, unknown> = {};
+  for (const k of JOB_FIELDS) if ((record as unknown as Record<string, unknown>)[k] !== undefined) out[k] = (record as unknown as Record<string, unknown>)[k];
+  return out as unknown as Job;
+}
+
+export class JobExistsError extends Error {}
+
+/** Write a new job as unpublished, listed in the outbox until `markPublished`. */
+export async function createJob(job: Job): Promise<JobRecord> {
+  const record: JobRecord = { ...job, publishState: 'unpublished', outboxShard: outboxShard(job.jobId) };
+  try {
+    await documentClient().send(new PutCommand({ TableName: config.jobsTable, Item: record, ConditionExpression: 'attribute_not_exists(jobId)' }));
+  } catch (err) {
+    if (isConditionFailure(err)) throw new JobExistsError(`job ${job.jobId} already exists`);
+    throw err;
+  }
+  return record;
+}
+
+export async function getJob(jobId: string, consistent = true): Promise<JobRecord | undefined> {
+  const res = await documentClient().send(new GetCommand({ TableName: config.jobsTable, Key: { jobId }, ConsistentRead: consistent }));
+  return res.Item as JobRecord | undefined;
+}
+
+export interface TransitionOptions {
+  now?: number;
+  /** Extra items to write atomically with the transition (e.g. the event that records it). */
+  alsoWrite?: Record<string, unknown>[];
+}
+
+/**
+ * Store `next` (computed by domain/job-lifecycle from `current`) if nobody moved the job meanwhile.
+ * Returns false when the version or status changed underneath (the caller answers 409 or re-reads).
+ */
+export async function transitionJob(current: Job, next: Job, opts: TransitionOptions = {}): Promise<boolean> {
+  const now = opts.now ?? Date.now();
+  const names: Record<string, string> = { '#status': 'status', '#history': 'history', '#version': 'version' };
+  const values: Record<string, unknown> = {
+    ':from': current.status,
+    ':v': current.version,
+    ':to': next.status,
+    ':nv': next.version,
+    ':attempt': next.attempt,
+    ':updatedAt': next.updatedAt,
+    ':history': next.history,
+  };
+  const set = ['#status = :to', '#version = :nv', 'attempt = :attempt', 'updatedAt = :updatedAt', '#history = :history'];
+  const remove: string[] = [];
+  if (next.statusDetails !== undefined) {
+    set.push('statusDetails = :details');
+    values[':details'] = next.statusDetails;
+  }
+  if (isTerminal(next.status)) {
+    remove.push('pendingDeviceId', 'timeoutShard', 'timeoutAtEpoch');
+    set.push('expiresAt = :expiresAt');
+    values[':expiresAt'] = Math.floor(now / 1000) + TERMINAL_JOB_TTL_SECONDS;
+  } else if (next.status === 'IN_PROGRESS' && current.status !== 'IN_PROGRESS') {
+    set.push('timeoutShard = :tshard', 'timeoutAtEpoch = :tat');
+    values[':tshard'] = timeoutShard(next.jobId);
+    values[':tat'] = now + inProgressTimeoutSeconds(next.type) * 1000;
+  }
+  const update = {
+    TableName: config.jobsTable,
+    Key: { jobId: current.jobId },
+    UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
+    ConditionExpression: '#version = :v AND #status = :from',
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: values,
+  };
+  try {
+    if (opts.alsoWrite?.length) {
+      await documentClient().send(new TransactWriteCommand({ TransactItems: [{ Update: update }, ...opts.alsoWrite] }));
+    } else {
+      await documentClient().send(new UpdateCommand(update));
+    }
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
+    throw err;
+  }
+}
+
+/**
+ * The dispatcher delivered the job towards its device: list it under `pendingDeviceId` so the device's poll
+ * finds it. Idempotent; returns the job, or undefined when it is missing or already terminal.
+ */
+export async function markDispatched(jobId: string): Promise<JobRecord | undefined> {
+  try {
+    const res = await documentClient().send(
+      new UpdateCommand({
+        TableName: config.jobsTable,
+        Key: { jobId },
+        UpdateExpression: 'SET pendingDeviceId = deviceId',
+        ConditionExpression: 'attribute_exists(jobId) AND (#status = :q OR #status = :ip)',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':q': 'QUEUED', ':ip': 'IN_PROGRESS' },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return res.Attributes as JobRecord;
+  } catch (err) {
+    if (isConditionFailure(err)) return undefined;
+    throw err;
+  }
+}
+
+/** The job reached the queue: take it off the outbox. Returns false when it was already published. */
+export async function markPublished(jobId: string): Promise<boolean> {
+  try {
+    await documentClient().send(
+      new UpdateCommand({
+        TableName: config.jobsTable,
+        Key: { jobId },
+        UpdateExpression: 'SET publishState = :published REMOVE outboxShard',
+        ConditionExpression: 'publishState = :unpublished',
+        ExpressionAttributeValues: { ':published': 'published', ':unpublished': 'unpublished' },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
+    throw err;
+  }
+}
+
+/** Claim the right to apply a terminal update's cloud-side effects exactly once. */
+export async function markEffectsApplied(jobId: string, now = Date.now()): Promise<boolean> {
+  try {
+    await documentClient().send(
+      new UpdateCommand({
+        TableName: config.jobsTable,
+        Key: { jobId },
+        UpdateExpression: 'SET effectsAppliedAt = :at',
+        ConditionExpression: 'attribute_exists(jobId) AND attribute_not_exists(effectsAppliedAt)',
+        ExpressionAttributeValues: { ':at': new Date(now).toISOString() },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
+    throw err;
+  }
+}
+
+/** Jobs dispatched to a device and not terminal yet, oldest first (GSI: eventually consistent). */
+export async function listPendingForDevice(deviceId: string, limit = 50): Promise<JobRecord[]> {
+  const res = await documentClient().send(
+    new QueryCommand({
+      TableName: config.jobsTable,
+      IndexName: 'pendingByDevice',
+      KeyConditionExpression: 'pendingDeviceId = :d',
+      ExpressionAttributeValues: { ':d': deviceId },
+      ScanIndexForward: true,
+      Limit: limit,
+    }),
+  );
+  // The index lags the table by a moment: never hand out a job that already finished.
+  return ((res.Items ?? []) as JobRecord[]).filter((j) => !isTerminal(j.status));
+}
+
+/** Unpublished jobs of one outbox shard, oldest first, optionally only those created before `createdBefore`. */
+export async function listUnpublished(shard: string, limit = 100, createdBefore?: string): Promise<JobRecord[]> {
+  const res = await documentClient().send(
+    new QueryCommand({
+      TableName: config.jobsTable,
+      IndexName: 'outbox',
+      KeyConditionExpression: createdBefore ? 'outboxShard = :s AND createdAt < :before' : 'outboxShard = :s',
+      ExpressionAttributeValues: { ':s': shard, ...(createdBefore ? { ':before': createdBefore } : {}) },
+      ScanIndexForward: true,
+      Limit: limit,
+    }),
+  );
+  return (res.Items ?? []) as JobRecord[];
+}
+
+/** A device's jobs, newest first (history view). */
+export async function listJobsForDevice(deviceId: string, limit = 20): Promise<JobRecord[]> {
+  const res = await documentClient().send(
+    new QueryCommand({
+      TableName: config.jobsTable,
+      IndexName: 'byDevice',
+      KeyConditionExpression: 'deviceId = :d',
+      ExpressionAttributeValues: { ':d': deviceId },
+      ScanIndexForward: false,
+      Limit: limit,
+    }),
+  );
+  return (res.Items ?? []) as JobRecord[];
+}
+
+export type { JobStatus };

@@ -1,0 +1,115 @@
+/**
+ * Job execution lifecycle, following AWS IoT Jobs:
+ *   QUEUED → IN_PROGRESS | SUCCEEDED | FAILED | REJECTED | CANCELED | TIMED_OUT
+ *   IN_PROGRESS → IN_PROGRESS (progress details) | SUCCEEDED | FAILED | CANCELED | TIMED_OUT
+ *   SUCCEEDED, FAILED, TIMED_OUT, REJECTED, CANCELED are final.
+ * Every accepted transition increments `version` and appends to `history`. Pure: `now` is an argument.
+ */
+import type { Job, JobAttempt, JobStatus } from '../contract/jobs.js';
+import { TERMINAL_JOB_STATUSES } from '../contract/jobs.js';
+
+const ALLOWED: Record<JobStatus, readonly JobStatus[]> = {
+  QUEUED: ['IN_PROGRESS', 'SUCCEEDED', 'FAILED', 'REJECTED', 'CANCELED', 'TIMED_OUT'],
+  IN_PROGRESS: ['IN_PROGRESS', 'SUCCEEDED', 'FAILED', 'CANCELED', 'TIMED_OUT'],
+  SUCCEEDED: [],
+  FAILED: [],
+  TIMED_OUT: [],
+  REJECTED: [],
+  CANCELED: [],
+};
+
+/** Bounded history: the first entry (creation) plus the most recent ones. Progress updates can be many. */
+export const MAX_HISTORY = 50;
+
+export const isTerminal = (s: JobStatus) => TERMINAL_JOB_STATUSES.includes(s);
+export const canTransition = (from: JobStatus, to: JobStatus) => ALLOWED[from].includes(to);
+
+export interface TransitionInput {
+  to: JobStatus;
+  /** Who moves it: the device id, `operator:<id>`, `dispatcher`, `sweeper`. */
+  by: string;
+  now: number;
+  error?: string;
+  statusDetails?: Record<string, unknown>;
+  /** A new delivery attempt (the dispatcher retrying); defaults to the current attempt. */
+  nextAttempt?: boolean;
+}
+
+export type TransitionResult =
+  | { ok: true; job: Job }
+  | { ok: false; error: 'invalid_transition'; message: string; from: JobStatus; to: JobStatus };
+
+export function transition(job: Job, input: TransitionInput): TransitionResult {
+  if (!canTransition(job.status, input.to)) {
+    const why = isTerminal(job.status) ? `job is already ${job.status}; terminal states are final` : `${job.status} cannot move to ${input.to}`;
+    return { ok: false, error: 'invalid_transition', message: why, from: job.status, to: input.to };
+  }
+  const at = new Date(input.now).toISOString();
+  const attempt = input.nextAttempt ? job.attempt + 1 : job.attempt;
+  const entry: JobAttempt = { attempt, status: input.to, at, by: input.by };
+  if (input.error !== undefined) entry.error = input.error.slice(0, 2048);
+  const next: Job = {
+    ...job,
+    status: input.to,
+    version: job.version + 1,
+    attempt,
+    updatedAt: at,
+    history: boundedHistory([...job.history, entry]),
+  };
+  if (input.statusDetails !== undefined) next.statusDetails = input.statusDetails;
+  return { ok: true, job: next };
+}
+
+function boundedHistory(history: JobAttempt[]): JobAttempt[] {
+  if (history.length <= MAX_HISTORY) return history;
+  return [history[0]!, ...history.slice(history.length - (MAX_HISTORY - 1))];
+}
+
+/** A freshly enqueued job: QUEUED, version 1, one history entry. */
+export function newJob(input: {
+  jobId: string;
+  deviceId: string;
+  type: string;
+  params: Record<string, unknown>;
+  correlationId: string;
+  by: string;
+  now: number;
+}): Job {
+  const at = new Date(input.now).toISOString();
+  return {
+    jobId: input.jobId,
+    deviceId: input.deviceId,
+    type: input.type,
+    params: input.params,
+    status: 'QUEUED',
+    version: 1,
+    attempt: 1,
+    createdAt: at,
+    updatedAt: at,
+    correlationId: input.correlationId,
+    history: [{ attempt: 1, status: 'QUEUED', at, by: input.by }],
+  };
+}
+
+/**
+ * How long a job may stay IN_PROGRESS before the sweeper times it out. Pulls and target changes wait on
+ * image downloads and a health window; a restart or a check is quick.
+ */
+export function inProgressTimeoutSeconds(type: string): number {
+  switch (type) {
+    case 'pull-image':
+    case 'set-target-state':
+      return 900;
+    default:
+      return 300;
+  }
+}
+
+/**
+ * Is an update a replay of the transition that produced the job's current version? A device whose
+ * response got lost retries the same update; answering 200 (not 409) keeps it from looping.
+ */
+export function isReplayOf(job: Job, update: { status: JobStatus; expectedVersion: number }, by: string): boolean {
+  const last = job.history[job.history.length - 1];
+  return job.version === update.expectedVersion + 1 && job.status === update.status && last?.by === by && last.status === update.status;
+}

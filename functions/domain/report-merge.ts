@@ -1,0 +1,118 @@
+/**
+ * Merging device reports (full or delta) into the stored current state, idempotently by sequence number,
+ * and deciding what, if anything, must be written. Heartbeats are most of the traffic: an unchanged one
+ * writes nothing unless the stored liveness is older than LIVENESS_REFRESH_SECONDS (docs/architecture.md).
+ */
+import { createHash } from 'node:crypto';
+import type { DeviceReport, ServiceReport } from '../contract/report.js';
+
+export type StoredHealth = 'healthy' | 'degraded' | 'offline' | 'unknown';
+
+export interface StoredDeviceState {
+  lastSeq: number;
+  lastReportAt: string;
+  /** Epoch ms of the last stored sign of life (sort key of the byLiveness GSI). */
+  lastSeenEpoch: number;
+  health: StoredHealth;
+  agentVersion: string;
+  uptimeSeconds: number;
+  clockOffsetMs?: number;
+  targetVersion?: string;
+  rolledBackFrom?: string;
+  services: Record<string, ServiceReport>;
+  /** Hash of what matters for change detection (volatile fields left out). */
+  stateHash: string;
+}
+
+export type ReportDecision =
+  /** This exact sequence is the stored one: nothing to do, say so. */
+  | { kind: 'duplicate'; lastSeq: number }
+  /** Older than what is stored: nothing to do, refuse (409 stale_sequence). */
+  | { kind: 'stale'; lastSeq: number }
+  /** Nothing changed and liveness is fresh enough: write nothing. */
+  | { kind: 'unchanged'; lastSeq: number }
+  /** Nothing changed but the stored liveness is old: refresh the liveness fields only. */
+  | { kind: 'refresh'; next: StoredDeviceState }
+  /** The state changed: store the merged state. */
+  | { kind: 'changed'; next: StoredDeviceState; previous: StoredDeviceState | undefined };
+
+export interface MergePolicy {
+  livenessRefreshMs: number;
+}
+
+export function decideReport(current: StoredDeviceState | undefined, report: DeviceReport, now: number, policy: MergePolicy): ReportDecision {
+  if (current) {
+    if (report.seq === current.lastSeq) return { kind: 'duplicate', lastSeq: current.lastSeq };
+    if (report.seq < current.lastSeq) return { kind: 'stale', lastSeq: current.lastSeq };
+  }
+  const services = mergeServices(current?.services, report);
+  const health = healthOf(services);
+  const stateHash = hashState({ services, health, agentVersion: report.agentVersion, targetVersion: report.targetVersion, rolledBackFrom: report.rolledBackFrom });
+  const next: StoredDeviceState = {
+    lastSeq: report.seq,
+    lastReportAt: new Date(now).toISOString(),
+    lastSeenEpoch: now,
+    health,
+    agentVersion: report.agentVersion,
+    uptimeSeconds: report.uptimeSeconds,
+    services,
+    stateHash,
+  };
+  if (report.clockOffsetMs !== undefined) next.clockOffsetMs = report.clockOffsetMs;
+  if (report.targetVersion !== undefined) next.targetVersion = report.targetVersion;
+  if (report.rolledBackFrom !== undefined) next.rolledBackFrom = report.rolledBackFrom;
+
+  // A device the evaluator marked offline (or one never seen) always gets written: it is back.
+  if (!current || current.stateHash !== stateHash || current.health !== health) return { kind: 'changed', next, previous: current };
+  if (now - current.lastSeenEpoch >= policy.livenessRefreshMs) return { kind: 'refresh', next: { ...current, lastSeq: next.lastSeq, lastReportAt: next.lastReportAt, lastSeenEpoch: now, uptimeSeconds: next.uptimeSeconds, ...(next.clockOffsetMs !== undefined ? { clockOffsetMs: next.clockOffsetMs } : {}) } };
+  return { kind: 'unchanged', lastSeq: current.lastSeq };
+}
+
+/** Full reports replace the service map; deltas upsert the services they carry and drop `removedServices`. */
+export function mergeServices(current: Record<string, ServiceReport> | undefined, report: DeviceReport): Record<string, ServiceReport> {
+  const merged: Record<string, ServiceReport> = report.kind === 'full' ? {} : { ...(current ?? {}) };
+  for (const name of report.removedServices) delete merged[name];
+  for (const s of report.services) merged[s.name] = s;
+  return merged;
+}
+
+const DEGRADED_STATUSES = new Set(['error', 'quarantined', 'exited', 'restarting']);
+
+/** A device is degraded while any service has an error, is down against its will, or fails its check. */
+export function healthOf(services: Record<string, ServiceReport>): 'healthy' | 'degraded' {
+  for (const s of Object.values(services)) {
+    if (s.error) return 'degraded';
+    if (DEGRADED_STATUSES.has(s.status)) return 'degraded';
+    if (s.lastHealthCheck && !s.lastHealthCheck.healthy) return 'degraded';
+  }
+  return 'healthy';
+}
+
+/** Errors as operator badges: service, error type, next retry, retry count. */
+export function errorBadges(services: Record<string, ServiceReport> | undefined) {
+  return Object.values(services ?? {})
+    .filter((s) => s.error)
+    .map((s) => ({ service: s.name, type: s.error!.type, nextRetry: s.error!.nextRetry, retryCount: s.error!.retryCount }))
+    .sort((a, b) => a.service.localeCompare(b.service));
+}
+
+/** Volatile fields (check timestamps and durations, uptime) would make every heartbeat look like a change. */
+function hashState(state: { services: Record<string, ServiceReport>; health: string; agentVersion: string; targetVersion?: string; rolledBackFrom?: string }): string {
+  const services = Object.keys(state.services)
+    .sort()
+    .map((name) => {
+      const s = state.services[name]!;
+      const check = s.lastHealthCheck ? { healthy: s.lastHealthCheck.healthy, kind: s.lastHealthCheck.kind, message: s.lastHealthCheck.message, consecutiveFailures: s.lastHealthCheck.consecutiveFailures } : null;
+      return { ...s, lastHealthCheck: check };
+    });
+  return createHash('sha256').update(canonicalJson({ ...state, services })).digest('hex').slice(0, 32);
+}
+
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
