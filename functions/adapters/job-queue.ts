@@ -3,11 +3,17 @@
  * this moves it onto the queue and then marks it published). A crash between the two leaves the job in the
  * outbox and the outbox publisher sends it again; the dispatcher tolerates the duplicate (idempotent by jobId).
  */
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import {
+  ChangeMessageVisibilityCommand,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+  type MessageAttributeValue,
+} from '@aws-sdk/client-sqs';
 import type { Job } from '../contract/jobs.js';
 import { sqsClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
 import { markPublished } from './jobs-repo.js';
+import { markAttemptPublished } from './outbox.js';
 
 /** The queue message body: just enough to route; the dispatcher re-reads the job record. */
 export interface JobMessage {
@@ -15,23 +21,76 @@ export interface JobMessage {
   deviceId: string;
   type: string;
   correlationId: string;
+  /** Which attempt this message delivers (a retry re-publishes the same job id with attempt n+1). */
+  attempt?: number;
 }
 
-export async function sendJobMessage(job: Pick<Job, 'jobId' | 'deviceId' | 'type' | 'correlationId'>): Promise<string | undefined> {
+type Publishable = Pick<Job, 'jobId' | 'deviceId' | 'type' | 'correlationId'> & { attempt?: number };
+
+function messageOf(job: Publishable): { body: string; attributes: Record<string, MessageAttributeValue> } {
   const body: JobMessage = { jobId: job.jobId, deviceId: job.deviceId, type: job.type, correlationId: job.correlationId };
+  if (job.attempt !== undefined) body.attempt = job.attempt;
+  return { body: JSON.stringify(body), attributes: { correlationId: { DataType: 'String', StringValue: job.correlationId } } };
+}
+
+export async function sendJobMessage(job: Publishable, opts: { delaySeconds?: number } = {}): Promise<string | undefined> {
+  const { body, attributes } = messageOf(job);
   const res = await sqsClient().send(
     new SendMessageCommand({
       QueueUrl: config.jobsQueueUrl,
-      MessageBody: JSON.stringify(body),
-      MessageAttributes: { correlationId: { DataType: 'String', StringValue: job.correlationId } },
+      MessageBody: body,
+      MessageAttributes: attributes,
+      ...(opts.delaySeconds ? { DelaySeconds: opts.delaySeconds } : {}),
     }),
   );
   return res.MessageId;
 }
 
 /** Send the job's message, then take it off the outbox. Throws if sending fails (the outbox keeps it). */
-export async function publishJob(job: Pick<Job, 'jobId' | 'deviceId' | 'type' | 'correlationId'>): Promise<{ messageId?: string; marked: boolean }> {
-  const messageId = await sendJobMessage(job);
-  const marked = await markPublished(job.jobId);
+export async function publishJob(job: Publishable, opts: { delaySeconds?: number } = {}): Promise<{ messageId?: string; marked: boolean }> {
+  const messageId = await sendJobMessage(job, opts);
+  // With the attempt known, the mark is conditional on it (a late mark must not hide a newer attempt's retry).
+  const marked = job.attempt !== undefined ? await markAttemptPublished(job.jobId, job.attempt) : await markPublished(job.jobId);
   return { messageId, marked };
+}
+
+// ---- added for the job queue issue (helper D): batch publishing, held-job re-sends, visibility backoff ----
+
+/** SQS takes at most 10 entries per SendMessageBatch. */
+export const SQS_BATCH = 10;
+
+/**
+ * Send up to 10 job messages in one call. Answers which job ids were accepted; a partially failed batch is
+ * normal SQS behaviour (per-entry errors), the failed ones stay in the outbox for the next run.
+ */
+export async function sendJobMessages(jobs: { job: Publishable; delaySeconds?: number }[]): Promise<{ sent: string[]; failed: { jobId: string; error: string }[] }> {
+  if (jobs.length === 0) return { sent: [], failed: [] };
+  if (jobs.length > SQS_BATCH) throw new Error(`sendJobMessages takes at most ${SQS_BATCH} jobs`);
+  const res = await sqsClient().send(
+    new SendMessageBatchCommand({
+      QueueUrl: config.jobsQueueUrl,
+      Entries: jobs.map(({ job, delaySeconds }, i) => {
+        const { body, attributes } = messageOf(job);
+        return { Id: String(i), MessageBody: body, MessageAttributes: attributes, ...(delaySeconds ? { DelaySeconds: delaySeconds } : {}) };
+      }),
+    }),
+  );
+  const sent = (res.Successful ?? []).map((s) => jobs[Number(s.Id)]!.job.jobId);
+  const failed = (res.Failed ?? []).map((f) => ({ jobId: jobs[Number(f.Id)]!.job.jobId, error: `${f.Code}: ${f.Message ?? ''}` }));
+  return { sent, failed };
+}
+
+/**
+ * Re-send a message as a fresh copy after `delaySeconds` (max 900). Used to hold a job while its device's circuit
+ * is open: the copy starts again at receive count 0, so holding never pushes a healthy job towards the DLQ.
+ */
+export async function resendJobMessage(body: string, attributes: Record<string, MessageAttributeValue>, delaySeconds: number): Promise<void> {
+  await sqsClient().send(
+    new SendMessageCommand({ QueueUrl: config.jobsQueueUrl, MessageBody: body, MessageAttributes: attributes, DelaySeconds: Math.max(0, Math.min(900, delaySeconds)) }),
+  );
+}
+
+/** Back off a failed message: SQS offers it again after `seconds` instead of the queue's visibility timeout. */
+export async function delayRedelivery(receiptHandle: string, seconds: number, queueUrl = config.jobsQueueUrl): Promise<void> {
+  await sqsClient().send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: Math.max(0, Math.round(seconds)) }));
 }

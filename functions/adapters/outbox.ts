@@ -1,0 +1,108 @@
+/**
+ * The transactional outbox of JOBS_TABLE: a job is written `unpublished` (listed in the sparse `outbox` GSI under
+ * its shard) in the same write that creates or re-arms it; the queue message follows, and only then is the job
+ * taken off the outbox. Whoever crashes in between, the outbox publisher finds the job and sends it again.
+ *
+ * A job can be published twice (a publisher and the enqueue route racing, a GSI read that lags the table, a
+ * crash between SendMessage and markPublished). That is harmless by design: the dispatcher is idempotent per
+ * job id + attempt, and dispatching is itself a conditional write, so the second message has no effect.
+ */
+import { TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { Job } from '../contract/jobs.js';
+import { allShards, outboxShard, OUTBOX_SHARDS } from '../domain/shards.js';
+import { documentClient } from '../lib/aws.js';
+import { config } from '../lib/config.js';
+import { isConditionFailure } from './conditions.js';
+import { listUnpublished, type JobRecord } from './jobs-repo.js';
+
+/** Bookkeeping the retry path adds to a job item (besides the jobs-repo attributes). */
+export interface OutboxFields {
+  /** When the job (re)entered the outbox, epoch ms; absent on first enqueue (createdAt is that moment). */
+  outboxSinceEpoch?: number;
+  /** A retry must not be dispatched before this (epoch ms); published with the matching SQS DelaySeconds. */
+  notBeforeEpoch?: number;
+}
+export type OutboxJob = JobRecord & OutboxFields;
+
+/** Since when a job has been waiting in the outbox. */
+export function unpublishedSince(job: OutboxJob): number {
+  return job.outboxSinceEpoch ?? Date.parse(job.createdAt);
+}
+
+/** Unpublished jobs of every shard, oldest first per shard. */
+export async function listAllUnpublished(limitPerShard: number): Promise<OutboxJob[]> {
+  const perShard = await Promise.all(allShards('outbox', OUTBOX_SHARDS).map((s) => listUnpublished(s, limitPerShard)));
+  return perShard.flat() as OutboxJob[];
+}
+
+/**
+ * Take one attempt of a job off the outbox. Conditional on the attempt too: a late mark for attempt n must not
+ * hide the retry (attempt n+1) that re-entered the outbox meanwhile. False when already published or moved on.
+ */
+export async function markAttemptPublished(jobId: string, attempt: number): Promise<boolean> {
+  try {
+    await documentClient().send(
+      new UpdateCommand({
+        TableName: config.jobsTable,
+        Key: { jobId },
+        UpdateExpression: 'SET publishState = :published REMOVE outboxShard, outboxSinceEpoch',
+        ConditionExpression: 'publishState = :unpublished AND attempt = :attempt',
+        ExpressionAttributeValues: { ':published': 'published', ':unpublished': 'unpublished', ':attempt': attempt },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
+    throw err;
+  }
+}
+
+export interface RearmOptions {
+  now: number;
+  notBeforeEpoch: number;
+  /** Items written in the same transaction (the events that record the failure). */
+  alsoWrite?: Record<string, unknown>[];
+}
+
+/**
+ * Store a job re-armed for a retry (computed by domain/job-recovery from `current`): QUEUED again as attempt n+1,
+ * back in the outbox, off the device's pending list and the timeout list, all in one conditional write, so the
+ * failure and the decision to retry are recorded together or not at all. False when someone moved the job first.
+ */
+export async function storeRearmedJob(current: Job, next: Job, o: RearmOptions): Promise<boolean> {
+  const update = {
+    TableName: config.jobsTable,
+    Key: { jobId: current.jobId },
+    UpdateExpression:
+      'SET #status = :to, #version = :nv, attempt = :attempt, updatedAt = :updatedAt, #history = :history, statusDetails = :details, ' +
+      'publishState = :unpublished, outboxShard = :shard, outboxSinceEpoch = :since, notBeforeEpoch = :notBefore ' +
+      'REMOVE pendingDeviceId, timeoutShard, timeoutAtEpoch, effectsAppliedAt',
+    ConditionExpression: '#version = :v AND #status = :from',
+    ExpressionAttributeNames: { '#status': 'status', '#version': 'version', '#history': 'history' },
+    ExpressionAttributeValues: {
+      ':from': current.status,
+      ':v': current.version,
+      ':to': next.status,
+      ':nv': next.version,
+      ':attempt': next.attempt,
+      ':updatedAt': next.updatedAt,
+      ':history': next.history,
+      ':details': next.statusDetails ?? {},
+      ':unpublished': 'unpublished',
+      ':shard': outboxShard(next.jobId),
+      ':since': o.now,
+      ':notBefore': o.notBeforeEpoch,
+    },
+  };
+  try {
+    if (o.alsoWrite?.length) {
+      await documentClient().send(new TransactWriteCommand({ TransactItems: [{ Update: update }, ...o.alsoWrite] }));
+    } else {
+      await documentClient().send(new UpdateCommand(update));
+    }
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
+    throw err;
+  }
+}
