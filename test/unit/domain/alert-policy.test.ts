@@ -1,0 +1,226 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import {
+  ALERT_NAMES,
+  AlertEvent,
+  DEFAULT_ALERT_POLICY,
+  circuitOpenAlert,
+  decideFlush,
+  decideRaise,
+  decideResolve,
+  dedupeKeyFor,
+  deviceOfflineAlert,
+  fromCloudWatchAlarm,
+  groupedEvent,
+  groupLevel,
+  groupResolvedEvent,
+  jobEscalatedAlert,
+  resolvedEvent,
+  severityForLevel,
+  toAlertEvent,
+  type AlertInput,
+  type AlertRecord,
+  type GroupWindow,
+} from '../../../functions/domain/alert-policy.js';
+
+const T0 = Date.parse('2025-01-01T10:00:00Z');
+const MIN = 60_000;
+const crash: AlertInput = {
+  alertName: 'ServiceCrashLoop',
+  level: 2,
+  deviceId: 'dev-1',
+  service: 'mosquitto',
+  summary: 'mosquitto is crash-looping',
+  since: T0,
+};
+
+/** Applies raise/resolve decisions like the adapter does and counts what would be published. */
+function simulate(ops: { at: number; op: 'raise' | 'resolve'; input?: AlertInput }[]) {
+  let rec: AlertRecord | undefined;
+  const published: string[] = [];
+  for (const { at, op, input } of ops) {
+    if (op === 'raise') {
+      const d = decideRaise(rec, input ?? crash, at);
+      rec = d.record;
+      if (d.action === 'notify') published.push(d.repeat ? 'repeat' : d.escalated ? 'escalated' : 'firing');
+    } else {
+      const d = decideResolve(rec, at);
+      if (d.action !== 'none') rec = d.record;
+      if (d.action === 'notify-resolved') published.push('resolved');
+    }
+  }
+  return { published, rec };
+}
+
+describe('escalation levels (seed 004)', () => {
+  test('level 2 is WARNING (manual intervention), level 3 CRITICAL (engineering), level 1 never pages', () => {
+    assert.equal(severityForLevel(2), 'WARNING');
+    assert.equal(severityForLevel(3), 'CRITICAL');
+    assert.equal(severityForLevel(1), 'INFO');
+  });
+  test('an alert event carries what failed, since when, what was tried, runbook and next action', () => {
+    const e = toAlertEvent({ ...crash, tried: ['restart #1'] }, { notificationId: 'n1', now: T0 + 5 * MIN });
+    assert.equal(e.severity, 'WARNING');
+    assert.equal(e.dedupeKey, 'ServiceCrashLoop:dev-1:mosquitto');
+    assert.equal(e.since, '2025-01-01T10:00:00.000Z');
+    assert.deepEqual(e.tried, ['restart #1']);
+    assert.equal(e.runbook, 'docs/runbook.md#servicecrashloop');
+    assert.match(e.nextAction, /fleetmedic device/);
+    assert.ok(AlertEvent.safeParse(e).success);
+  });
+  test('the dedupe key depends on what failed, not on the text or the time', () => {
+    assert.equal(dedupeKeyFor(crash), dedupeKeyFor({ ...crash, summary: 'other text', since: T0 + 1 } as AlertInput));
+    assert.notEqual(dedupeKeyFor(crash), dedupeKeyFor({ ...crash, service: 'nodered' }));
+  });
+  test('every alert name has a runbook section with its anchor', () => {
+    const runbook = readFileSync(join(import.meta.dirname, '../../../docs/runbook.md'), 'utf8');
+    for (const name of ALERT_NAMES) assert.match(runbook, new RegExp(`^## ${name}$`, 'm'), `runbook section for ${name}`);
+  });
+});
+
+describe('dedupe and cooldown', () => {
+  test('first raise notifies, raises within the cooldown are suppressed and counted', () => {
+    const { published, rec } = simulate([
+      { at: T0, op: 'raise' },
+      { at: T0 + MIN, op: 'raise' },
+      { at: T0 + 2 * MIN, op: 'raise' },
+    ]);
+    assert.deepEqual(published, ['firing']);
+    assert.equal(rec!.suppressedCount, 2);
+  });
+  test('a key still firing after its cooldown is notified again, with the suppressed count', () => {
+    let rec = decideRaise(undefined, crash, T0).record;
+    rec = decideRaise(rec, crash, T0 + MIN).record;
+    const d = decideRaise(rec, crash, T0 + DEFAULT_ALERT_POLICY.cooldownMs + 1);
+    assert.equal(d.action, 'notify');
+    assert.ok(d.action === 'notify' && d.repeat && d.suppressedCount === 1);
+    assert.equal(d.record.suppressedCount, 0);
+  });
+  test('a higher severity gets through the cooldown', () => {
+    const rec = decideRaise(undefined, crash, T0).record;
+    const d = decideRaise(rec, { ...crash, level: 3 }, T0 + MIN);
+    assert.ok(d.action === 'notify' && d.escalated);
+    assert.equal(d.record.severity, 'CRITICAL');
+  });
+  test('a flapping service: one alert and one resolved message per cooldown', () => {
+    const ops: { at: number; op: 'raise' | 'resolve' }[] = [];
+    for (let i = 0; i < 20; i++) ops.push({ at: T0 + i * MIN, op: i % 2 === 0 ? 'raise' : 'resolve' });
+    const { published, rec } = simulate(ops);
+    assert.deepEqual(published, ['firing', 'resolved']);
+    assert.equal(rec!.state, 'resolved');
+    assert.equal(rec!.flaps, 9);
+  });
+  test('after the cooldown a new failure is a new alert', () => {
+    const { published } = simulate([
+      { at: T0, op: 'raise' },
+      { at: T0 + MIN, op: 'resolve' },
+      { at: T0 + DEFAULT_ALERT_POLICY.cooldownMs + 1, op: 'raise' },
+      { at: T0 + DEFAULT_ALERT_POLICY.cooldownMs + 2 * MIN, op: 'resolve' },
+    ]);
+    assert.deepEqual(published, ['firing', 'resolved', 'firing', 'resolved']);
+  });
+  test('flapping that ends broken is re-notified once the cooldown ends', () => {
+    const { published } = simulate([
+      { at: T0, op: 'raise' },
+      { at: T0 + MIN, op: 'resolve' },
+      { at: T0 + 2 * MIN, op: 'raise' },
+      { at: T0 + DEFAULT_ALERT_POLICY.cooldownMs + 1, op: 'raise' },
+    ]);
+    assert.deepEqual(published, ['firing', 'resolved', 'repeat']);
+  });
+  test('resolving an unknown or already resolved key does nothing', () => {
+    assert.equal(decideResolve(undefined, T0).action, 'none');
+    const { rec } = simulate([{ at: T0, op: 'raise' }, { at: T0 + 1, op: 'resolve' }]);
+    assert.equal(decideResolve(rec, T0 + 2).action, 'none');
+  });
+  test('the resolved message says how long it lasted and that it flapped', () => {
+    const { rec } = simulate([{ at: T0, op: 'raise' }]);
+    const e = resolvedEvent({ ...rec!, flaps: 2 }, { notificationId: 'r', now: T0 + 3 * MIN });
+    assert.equal(e.status, 'resolved');
+    assert.equal(e.severity, 'INFO');
+    assert.match(e.summary, /recovered after 3m/);
+    assert.match(e.summary, /flapped 2×/);
+  });
+});
+
+describe('grouping (group_wait)', () => {
+  const offline = (id: string) => deviceOfflineAlert({ deviceId: id, lastSeenEpochMs: T0 - 2 * MIN, offlineAfterMs: 90_000 });
+  test('DeviceOffline alerts join a group instead of notifying one by one', () => {
+    const d = decideRaise(undefined, offline('dev-1'), T0);
+    assert.equal(d.action, 'group');
+    assert.equal(d.record.notifiedFiring, false);
+  });
+  test('resolving a grouped member counts down its group', () => {
+    const d = decideRaise(undefined, offline('dev-1'), T0);
+    const rec = { ...d.record, group: { key: 'DeviceOffline', windowId: 'w1' } };
+    const r = decideResolve(rec, T0 + MIN);
+    assert.deepEqual(r.action === 'group-member' && r.group, { key: 'DeviceOffline', windowId: 'w1' });
+  });
+  const window = (over: Partial<GroupWindow> = {}): GroupWindow => ({
+    groupKey: 'DeviceOffline',
+    windowId: 'w1',
+    alertName: 'DeviceOffline',
+    openedAt: T0,
+    flushAt: T0 + MIN,
+    lastAt: T0 + 30_000,
+    memberCount: 100,
+    openCount: 100,
+    maxLevel: 2,
+    sample: Array.from({ length: 10 }, (_, i) => ({ deviceId: `dev-${i}`, since: new Date(T0 - MIN).toISOString() })),
+    version: 100,
+    ...over,
+  });
+  test('the window waits for group_wait, then publishes; a window whose members all recovered is dropped', () => {
+    assert.equal(decideFlush(window(), T0 + 59_000).action, 'wait');
+    assert.equal(decideFlush(window(), T0 + MIN).action, 'publish');
+    assert.equal(decideFlush(window({ openCount: 0 }), T0 + MIN).action, 'drop');
+  });
+  test('one grouped message names the count and a sample; a fleet-wide outage is CRITICAL', () => {
+    const e = groupedEvent(window(), { now: T0 + MIN });
+    assert.equal(e.group!.count, 100);
+    assert.equal(e.group!.sample.length, 10);
+    assert.match(e.summary, /^100 devices stopped reporting/);
+    assert.match(e.summary, /and 90 more/);
+    assert.equal(e.severity, 'CRITICAL');
+    assert.equal(e.notificationId, 'group:DeviceOffline:w1');
+    assert.equal(groupLevel(window({ memberCount: 3 })), 2);
+  });
+  test('a group of one reads like a single alert', () => {
+    const e = groupedEvent(window({ memberCount: 1, openCount: 1, sample: [{ deviceId: 'dev-7', since: new Date(T0).toISOString() }] }), { now: T0 + MIN });
+    assert.equal(e.deviceId, 'dev-7');
+    assert.equal(e.severity, 'WARNING');
+    assert.match(e.summary, /^Device dev-7 stopped reporting/);
+  });
+  test('a group resolves with one message', () => {
+    const e = groupResolvedEvent(window({ openCount: 0 }), { now: T0 + 10 * MIN });
+    assert.equal(e.status, 'resolved');
+    assert.match(e.summary, /All 100 devices/);
+  });
+});
+
+describe('builders', () => {
+  test('a circuit that keeps re-opening escalates to engineering', () => {
+    assert.equal(circuitOpenAlert({ deviceId: 'd1', openedAtMs: T0, consecutiveFailures: 5, openCount: 1 }).level, 2);
+    assert.equal(circuitOpenAlert({ deviceId: 'd1', openedAtMs: T0, consecutiveFailures: 5, openCount: 3 }).level, 3);
+  });
+  test('an escalated job is CRITICAL and keyed per job', () => {
+    const a = jobEscalatedAlert({ jobId: 'job_1234567890', deviceId: 'd1', type: 'restart-service', attempts: 3, firstAttemptAtMs: T0, lastError: 'boom' });
+    const e = toAlertEvent(a, { notificationId: 'x', now: T0 });
+    assert.equal(e.severity, 'CRITICAL');
+    assert.equal(e.dedupeKey, 'JobEscalated:d1:job_1234567890');
+  });
+  test('CloudWatch alarm notifications become alert events; unknown JSON does not', () => {
+    const e = fromCloudWatchAlarm(
+      { AlarmName: 'fleetmedic-HighJobFailureRate', NewStateValue: 'ALARM', NewStateReason: 'Threshold crossed', StateChangeTime: '2025-01-01T10:00:00.000+0000' },
+      { notificationId: 'm', now: T0 },
+    );
+    assert.equal(e?.alertName, 'HighJobFailureRate');
+    assert.equal(e?.severity, 'CRITICAL');
+    const ok = fromCloudWatchAlarm({ AlarmName: 'x-DeadLetters', NewStateValue: 'OK' }, { notificationId: 'm', now: T0 });
+    assert.equal(ok?.status, 'resolved');
+    assert.equal(fromCloudWatchAlarm({ hello: 1 }, { notificationId: 'm', now: T0 }), undefined);
+    assert.equal(fromCloudWatchAlarm({ AlarmName: 'Unrelated', NewStateValue: 'ALARM' }, { notificationId: 'm', now: T0 }), undefined);
+  });
+});
