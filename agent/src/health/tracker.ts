@@ -1,0 +1,67 @@
+/**
+ * Per-service health bookkeeping (pure): turns single check outcomes into the contract's HealthCheckResult
+ * (with consecutiveFailures) and a verdict the recovery policy acts on.
+ *
+ * - After a (re)start nothing counts until the startup delay is over: the verdict is `pending`.
+ * - A failed check below the failure threshold is `failing` (not acted on, but reported).
+ * - `failureThreshold` consecutive failures make it `unhealthy`; one pass makes it `healthy` again.
+ */
+import type { HealthCheckResult } from '../../../functions/contract/report.js';
+import type { HealthCheckSpec } from '../../../functions/contract/target-state.js';
+import type { HealthVerdict } from '../recovery/policy.js';
+
+export interface CheckOutcome {
+  healthy: boolean;
+  message?: string;
+  durationMs: number;
+  /** The check found the container not running: unhealthy at once, no threshold to wait for. */
+  notRunning?: boolean;
+}
+
+export interface HealthTrack {
+  spec: HealthCheckSpec;
+  consecutiveFailures: number;
+  verdict: HealthVerdict;
+  /** Monotonic ms the verdict was reached (the end of the check that produced it). */
+  verdictAt: number;
+  /** Monotonic ms before which checks do not run (startup delay after a (re)start). */
+  graceUntil: number;
+  last: HealthCheckResult | null;
+}
+
+export function newTrack(spec: HealthCheckSpec, startedAt: number): HealthTrack {
+  return { spec, consecutiveFailures: 0, verdict: 'pending', verdictAt: startedAt, graceUntil: startedAt + spec.startupDelaySeconds * 1000, last: null };
+}
+
+/** The container was (re)started at `at`: forget the old verdict, wait out the startup delay again. */
+export function restarted(track: HealthTrack, at: number): void {
+  track.consecutiveFailures = 0;
+  track.verdict = 'pending';
+  track.verdictAt = at;
+  track.graceUntil = at + track.spec.startupDelaySeconds * 1000;
+}
+
+export function recordOutcome(track: HealthTrack, outcome: CheckOutcome, monoAt: number, wallIso: string): HealthCheckResult {
+  track.consecutiveFailures = outcome.healthy ? 0 : track.consecutiveFailures + 1;
+  track.verdict = outcome.healthy
+    ? 'healthy'
+    : outcome.notRunning || track.consecutiveFailures >= track.spec.failureThreshold
+      ? 'unhealthy'
+      : 'failing';
+  track.verdictAt = monoAt;
+  const result: HealthCheckResult = {
+    healthy: outcome.healthy,
+    kind: track.spec.kind,
+    checkedAt: wallIso,
+    durationMs: Math.max(0, Math.round(outcome.durationMs)),
+    consecutiveFailures: track.consecutiveFailures,
+  };
+  if (outcome.message) result.message = outcome.message.slice(0, 1024);
+  track.last = result;
+  return result;
+}
+
+/** Same check, same schedule? (a target update that only touched other fields keeps the track) */
+export function sameSpec(a: HealthCheckSpec, b: HealthCheckSpec): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
