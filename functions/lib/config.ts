@@ -40,5 +40,15 @@ export const config = {
   get heartbeatSeconds() { return int('HEARTBEAT_SECONDS', 30); },
   get offlineAfterSeconds() { return int('OFFLINE_AFTER_SECONDS', 3 * int('HEARTBEAT_SECONDS', 30)); },
   get livenessRefreshSeconds() { return int('LIVENESS_REFRESH_SECONDS', 300); },
+  // ---- health evaluation and alerting (issue 5)
+  /** Seed 003 MAX_FAILURES / FAILURE_WINDOW: cloud recovery attempts per service per window. */
+  get recoveryMaxAttempts() { return int('RECOVERY_MAX_ATTEMPTS', 3); },
+  get recoveryWindowSeconds() { return int('RECOVERY_WINDOW_SECONDS', 300); },
+  /** Same alert key re-notified at most this often; a resolved key re-firing within it is a flap. */
+  get alertCooldownSeconds() { return int('ALERT_COOLDOWN_SECONDS', 1800); },
+  /** Alertmanager group_wait for alerts that group (DeviceOffline). */
+  get alertGroupWaitSeconds() { return int('ALERT_GROUP_WAIT_SECONDS', 60); },
+  /** Prefix that turns `docs/runbook.md#x` into a clickable link in Slack (e.g. the repository's blob URL). */
+  get runbookBaseUrl(): string | undefined { return process.env.RUNBOOK_BASE_URL || undefined; },
   get serviceVersion() { return process.env.FLEETMEDIC_VERSION ?? '0.1.0'; },
 };
