@@ -6,6 +6,7 @@
  * only the listed items; an invalid item identifier fails the whole batch, as Lambda does.
  */
 import {
+  ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
@@ -57,9 +58,15 @@ export interface PollerStats {
 
 export interface SqsPoller {
   readonly stats: PollerStats;
-  /** Stop receiving, wait for in-flight batches to finish (and their deletes). */
-  stop(): Promise<void>;
+  /**
+   * Stop receiving and wait for in-flight batches to finish (and their deletes). With `releaseFailed`, failed
+   * messages still hidden by their visibility timeout are made visible again (before a state dump: SQS offers
+   * no other way to read a hidden message). Returns how many were released.
+   */
+  stop(opts?: { releaseFailed?: boolean }): Promise<number>;
 }
+
+const MAX_TRACKED_FAILURES = 10_000;
 
 export function startSqsPoller(opts: SqsPollerOptions): SqsPoller {
   const client = opts.client ?? new SQSClient({});
@@ -73,6 +80,8 @@ export function startSqsPoller(opts: SqsPollerOptions): SqsPoller {
   const abort = new AbortController();
   let stopping = false;
   let queueArn: string | undefined;
+  // messageId → latest receipt handle of a message left for redelivery.
+  const failedHandles = new Map<string, string>();
 
   if (!opts.handler === !opts.resolve) throw new Error('give exactly one of handler and resolve');
   const resolveHandler = async (): Promise<LocalHandler> => opts.handler ?? opts.resolve!();
@@ -159,6 +168,11 @@ export function startSqsPoller(opts: SqsPollerOptions): SqsPoller {
       };
     }
     const done = messages.filter((m) => !failedIds.has(m.MessageId!));
+    for (const m of messages) {
+      failedHandles.delete(m.MessageId!);
+      if (failedIds.has(m.MessageId!)) failedHandles.set(m.MessageId!, m.ReceiptHandle!);
+    }
+    while (failedHandles.size > MAX_TRACKED_FAILURES) failedHandles.delete(failedHandles.keys().next().value!);
     stats.succeeded += done.length;
     stats.failed += failedIds.size;
     // Failed items are left alone: SQS makes them visible again after the visibility timeout.
@@ -183,14 +197,38 @@ export function startSqsPoller(opts: SqsPollerOptions): SqsPoller {
   const loops = Array.from({ length: Math.max(1, opts.concurrency ?? 1) }, () => loop());
   return {
     stats,
-    async stop() {
-      if (stopping) return;
+    async stop(stopOpts = {}) {
+      if (stopping) return 0;
       stopping = true;
       abort.abort();
       await Promise.allSettled(loops);
+      const released = stopOpts.releaseFailed ? await releaseFailed() : 0;
       if (ownsClient) client.destroy();
+      return released;
     },
   };
+
+  async function releaseFailed(): Promise<number> {
+    let released = 0;
+    const handles = [...failedHandles.values()];
+    failedHandles.clear();
+    for (let i = 0; i < handles.length; i += 10) {
+      const chunk = handles.slice(i, i + 10);
+      try {
+        const res = await client.send(
+          new ChangeMessageVisibilityBatchCommand({
+            QueueUrl: opts.queueUrl,
+            Entries: chunk.map((h, j) => ({ Id: String(j), ReceiptHandle: h, VisibilityTimeout: 0 })),
+          }),
+        );
+        // Handles of messages already redelivered or dead-lettered fail here: nothing to release.
+        released += res.Successful?.length ?? 0;
+      } catch (err) {
+        opts.onError?.(err, 'delete');
+      }
+    }
+    return released;
+  }
 }
 
 /**
