@@ -1,0 +1,117 @@
+/**
+ * Alerting: the encrypted SNS alert topic, the alerts-delivery queue subscribed to it (SNS envelope kept,
+ * as local/infra-spec.ts says) with its DLQ, the Slack forwarder on that queue, the Slack webhook secret
+ * (referenced by the NAME from context; its value never enters the template or the env), and an optional
+ * e-mail subscription.
+ */
+import { Duration, Validations } from 'aws-cdk-lib';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription, SqsSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { Queue } from 'aws-cdk-lib/aws-sqs';
+import type { Table } from 'aws-cdk-lib/aws-dynamodb';
+import { CfnResource } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { FUNCTION_ACCESS, grantAccess } from './access.js';
+import { FleetFunction, type FleetFunctionProps } from './fleet-function.js';
+import { deadLetterQueue, workQueue } from './queues.js';
+import { specName } from './spec-metadata.js';
+import type { TableKey } from './tables.js';
+
+export interface AlertingProps {
+  tables: Record<TableKey, Table>;
+  slackWebhookSecretName: string;
+  alertEmail?: string;
+  functionDefaults: Pick<FleetFunctionProps, 'source' | 'metricsNamespace' | 'logRetention'>;
+}
+
+/** The forwarder retries Slack 429/5xx (honouring Retry-After) inside one invocation; 30 s bounds that. */
+const FORWARDER_TIMEOUT = Duration.seconds(30);
+
+export class Alerting extends Construct {
+  readonly topic: Topic;
+  readonly topicKey: Key;
+  readonly queue: Queue;
+  readonly dlq: Queue;
+  readonly emailDlq?: Queue;
+  readonly slackWebhook: ISecret;
+  readonly forwarder: FleetFunction;
+
+  constructor(scope: Construct, id: string, props: AlertingProps) {
+    super(scope, id);
+
+    // SNS encryption needs a KMS key; a customer-managed one because CloudWatch alarms must be allowed to
+    // use it (the AWS-managed aws/sns key cannot be shared with cloudwatch.amazonaws.com).
+    this.topicKey = new Key(this, 'TopicKey', {
+      description: 'fleetmedic alert topic encryption',
+      enableKeyRotation: true,
+    });
+    const sourceAccount = { StringEquals: { 'aws:SourceAccount': this.topicKey.stack.account } };
+    this.topicKey.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'CloudWatchAlarmsPublishToAlertTopic',
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        resources: ['*'],
+        conditions: sourceAccount,
+      }),
+    );
+    this.topic = new Topic(this, 'Topic', {
+      displayName: 'Fleetmedic alerts',
+      masterKey: this.topicKey,
+      enforceSSL: true,
+    });
+    this.topic.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'CloudWatchAlarmsPublish',
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.topic.topicArn],
+        conditions: sourceAccount,
+      }),
+    );
+    specName(this.topic.node.defaultChild as CfnResource, 'alert-topic');
+
+    this.dlq = deadLetterQueue(this, 'DeliveryDlq');
+    specName(this.dlq.node.defaultChild as CfnResource, 'alerts-dlq');
+    this.queue = workQueue(this, 'DeliveryQueue', FORWARDER_TIMEOUT, this.dlq);
+    specName(this.queue.node.defaultChild as CfnResource, 'alerts');
+    // Envelope kept (raw delivery off): the forwarder reads Subject/MessageAttributes, and a redriven DLQ
+    // message looks the same whether SNS or the forwarder gave up on it.
+    this.topic.addSubscription(new SqsSubscription(this.queue, { rawMessageDelivery: false, deadLetterQueue: this.dlq }));
+
+    if (props.alertEmail) {
+      this.emailDlq = deadLetterQueue(this, 'EmailDlq');
+      Validations.of(this.emailDlq).acknowledge({
+        id: 'AwsSolutions-SQS3',
+        reason: 'This queue is itself a dead-letter queue (of the e-mail subscription).',
+      });
+      this.topic.addSubscription(new EmailSubscription(props.alertEmail, { deadLetterQueue: this.emailDlq }));
+    }
+
+    this.slackWebhook = Secret.fromSecretNameV2(this, 'SlackWebhook', props.slackWebhookSecretName);
+
+    this.forwarder = new FleetFunction(this, 'SlackForwarder', {
+      ...props.functionDefaults,
+      name: 'slack-forwarder',
+      description: 'Posts alert events from the alert topic to Slack (Block Kit); what still fails goes to the DLQ.',
+      timeout: FORWARDER_TIMEOUT,
+    });
+    grantAccess(this.forwarder.fn, FUNCTION_ACCESS['slack-forwarder'], {
+      tables: props.tables,
+      queues: { alerts: this.queue, alertsDlq: this.dlq },
+      slackWebhook: this.slackWebhook,
+    });
+    this.forwarder.fn.addEventSource(
+      new SqsEventSource(this.queue, {
+        batchSize: 10,
+        reportBatchItemFailures: true,
+        // Slack's incoming webhooks allow about one message per second: two pollers at most.
+        maxConcurrency: 2,
+      }),
+    );
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * One Lambda function of docs/architecture.md's list, with the settings every function shares:
+ * NodejsFunction bundled by the local esbuild (never Docker), nodejs22.x on arm64, minified ESM with source
+ * maps, the AWS SDK v3 bundled and tree-shaken, Powertools env, X-Ray active tracing, its own log group with
+ * retention, and its own role that can write only to that log group (no AWSLambdaBasicExecutionRole managed
+ * policy: that would grant logs:* on every group).
+ */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+
+export const FUNCTION_NAMES = [
+  'device-api',
+  'operator-api',
+  'job-dispatcher',
+  'outbox-publisher',
+  'job-timeout-sweeper',
+  'health-evaluator',
+  'slack-forwarder',
+] as const;
+export type FunctionName = (typeof FUNCTION_NAMES)[number];
+
+/** Where the handlers and the lock file live; tests may point this elsewhere, the app never does. */
+export interface SourceLayout {
+  projectRoot: string;
+  handlersDir: string;
+}
+
+export interface FleetFunctionProps {
+  name: FunctionName;
+  description: string;
+  source: SourceLayout;
+  metricsNamespace: string;
+  logRetention: RetentionDays;
+  timeout: Duration;
+  memorySize?: number;
+  /** Settings that are not resource ids (thresholds, auth mode); resource ids are added by grants. */
+  settings?: Record<string, string>;
+  reservedConcurrentExecutions?: number;
+  /**
+   * For functions invoked asynchronously (schedules): failed invocations go to this queue instead of being
+   * dropped. No Lambda-side retry: the next scheduled run comes within a minute and does the same work.
+   */
+  asyncFailureQueue?: IQueue;
+}
+
+/**
+ * Banner for ESM bundles: some bundled CommonJS dependencies call require() for Node built-ins, which an
+ * ES module does not define.
+ */
+const ESM_REQUIRE_SHIM = "import{createRequire}from'module';const require=createRequire(import.meta.url);";
+
+/** See cdk/bundling/lambda-credential-provider.ts: env credentials only, as Lambda provides them. */
+export const LAMBDA_CREDENTIALS = join(dirname(fileURLToPath(import.meta.url)), '..', 'bundling', 'lambda-credential-provider.ts');
+
+export class FleetFunction extends Construct {
+  readonly fn: NodejsFunction;
+  readonly logGroup: LogGroup;
+  readonly role: Role;
+  readonly functionName: FunctionName;
+
+  constructor(scope: Construct, id: string, props: FleetFunctionProps) {
+    super(scope, id);
+    this.functionName = props.name;
+    this.logGroup = new LogGroup(this, 'Logs', {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.role = new Role(this, 'Role', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `fleetmedic ${props.name}: least-privilege execution role`,
+    });
+    this.logGroup.grantWrite(this.role);
+
+    this.fn = new NodejsFunction(this, 'Function', {
+      entry: join(props.source.handlersDir, `${props.name}.ts`),
+      handler: 'handler',
+      projectRoot: props.source.projectRoot,
+      depsLockFilePath: join(props.source.projectRoot, 'package-lock.json'),
+      description: props.description,
+      runtime: Runtime.NODEJS_22_X,
+      architecture: Architecture.ARM_64,
+      memorySize: props.memorySize ?? 256,
+      timeout: props.timeout,
+      role: this.role,
+      logGroup: this.logGroup,
+      tracing: Tracing.ACTIVE,
+      ...(props.reservedConcurrentExecutions !== undefined ? { reservedConcurrentExecutions: props.reservedConcurrentExecutions } : {}),
+      ...(props.asyncFailureQueue
+        ? { onFailure: new SqsDestination(props.asyncFailureQueue), retryAttempts: 0, maxEventAge: Duration.minutes(5) }
+        : {}),
+      environment: {
+        POWERTOOLS_SERVICE_NAME: props.name,
+        POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
+        NODE_OPTIONS: '--enable-source-maps',
+        ...props.settings,
+      },
+      bundling: {
+        forceDockerBundling: false,
+        format: OutputFormat.ESM,
+        target: 'node22',
+        // Prefer the ES module builds of dependencies: that is what lets esbuild tree-shake the SDK.
+        mainFields: ['module', 'main'],
+        minify: true,
+        sourceMap: true,
+        sourcesContent: false,
+        // Bundle the AWS SDK v3 too (pinned versions, tree-shaken) instead of the runtime's copy.
+        externalModules: [],
+        banner: ESM_REQUIRE_SHIM,
+        esbuildArgs: { '--alias': `@aws-sdk/credential-provider-node=${LAMBDA_CREDENTIALS}` },
+        metafile: true,
+        logLevel: LogLevel.WARNING,
+      },
+    });
+
+    // X-Ray's PutTraceSegments/PutTelemetryRecords have no resource-level permissions; CDK adds them for
+    // Tracing.ACTIVE on Resource "*". Acknowledged on this role's policy only.
+    Validations.of(this.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'X-Ray PutTraceSegments/PutTelemetryRecords support only Resource "*" (no resource-level permissions).',
+    });
+    // The issue fixes the runtime at nodejs22.x (the Node line the agent and the local fleet are tested on).
+    Validations.of(this.fn).acknowledge({
+      id: 'AwsSolutions-L1',
+      reason: 'Runtime pinned to nodejs22.x by the project (issue 6), matching the Node line the code is tested on.',
+    });
+  }
+}
+
+/** CloudWatch Logs accepts only these retention values; a context typo must fail synth, not deploy. */
+export function retentionDays(days: number): RetentionDays {
+  const allowed = Object.values(RetentionDays).filter((v): v is RetentionDays => typeof v === 'number');
+  if (!allowed.includes(days as RetentionDays)) {
+    throw new Error(`logRetentionDays=${days}: CloudWatch Logs accepts ${allowed.filter((d) => d > 0).join(', ')}`);
+  }
+  return days as RetentionDays;
+}

@@ -1,0 +1,121 @@
+/**
+ * The Fleetmedic control plane as one stack. It only wires the constructs together (one per concern) and
+ * publishes the outputs the delivery pipeline reads; everything with behaviour lives in the constructs.
+ */
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { Alerting } from './alerting.js';
+import { Api } from './api.js';
+import { retentionDays, type FleetFunctionProps, type SourceLayout } from './fleet-function.js';
+import { HealthEvaluation } from './health-evaluation.js';
+import { JobQueue } from './job-queue.js';
+import { Observability } from './observability.js';
+import type { StageConfig } from './stage-config.js';
+import { FleetTables } from './tables.js';
+
+export interface FleetmedicStackProps extends StackProps {
+  config: StageConfig;
+  source: SourceLayout;
+}
+
+export class FleetmedicStack extends Stack {
+  readonly tables: FleetTables;
+  readonly alerting: Alerting;
+  readonly jobQueue: JobQueue;
+  readonly health: HealthEvaluation;
+  readonly api: Api;
+  readonly observability: Observability;
+
+  constructor(scope: Construct, id: string, props: FleetmedicStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const logRetention = retentionDays(config.logRetentionDays);
+    const functionDefaults: Pick<FleetFunctionProps, 'source' | 'metricsNamespace' | 'logRetention'> = {
+      source: props.source,
+      metricsNamespace: config.metricsNamespace,
+      logRetention,
+    };
+    const circuit = {
+      CIRCUIT_FAILURE_THRESHOLD: String(config.circuitFailureThreshold),
+      CIRCUIT_COOLDOWN_SECONDS: String(config.circuitCooldownSeconds),
+      CIRCUIT_MAX_COOLDOWN_SECONDS: String(config.circuitMaxCooldownSeconds),
+    };
+    const liveness = {
+      HEARTBEAT_SECONDS: String(config.heartbeatSeconds),
+      OFFLINE_AFTER_SECONDS: String(config.offlineAfterSeconds),
+      LIVENESS_REFRESH_SECONDS: String(config.livenessRefreshSeconds),
+    };
+
+    this.tables = new FleetTables(this, 'Tables', { destroyOnDelete: config.destroyTablesOnDelete });
+    const tables = this.tables.tables;
+
+    this.alerting = new Alerting(this, 'Alerting', {
+      tables,
+      slackWebhookSecretName: config.slackWebhookSecretName,
+      ...(config.alertEmail ? { alertEmail: config.alertEmail } : {}),
+      functionDefaults,
+    });
+    const alertTopic = { topic: this.alerting.topic, key: this.alerting.topicKey };
+
+    this.jobQueue = new JobQueue(this, 'JobQueue', {
+      tables,
+      alertTopic,
+      functionDefaults,
+      circuitSettings: circuit,
+      reserveConcurrency: config.reserveConcurrency,
+    });
+
+    this.health = new HealthEvaluation(this, 'Health', {
+      tables,
+      jobsQueue: this.jobQueue.queue,
+      alertTopic,
+      functionDefaults,
+      settings: { ...circuit, ...liveness },
+      reserveConcurrency: config.reserveConcurrency,
+    });
+
+    this.api = new Api(this, 'Api', {
+      tables,
+      queues: { jobs: this.jobQueue.queue, jobsDlq: this.jobQueue.dlq, alerts: this.alerting.queue, alertsDlq: this.alerting.dlq },
+      alertTopic,
+      functionDefaults,
+      logRetention,
+      throttle: { rateLimit: config.apiRateLimit, burstLimit: config.apiBurstLimit },
+      deviceSettings: { ...circuit, ...liveness },
+      operatorSettings: { ...circuit, ...liveness },
+      operatorRoleNames: config.operatorRoleNames,
+    });
+
+    const scheduled = [this.jobQueue.outboxPublisher, this.jobQueue.timeoutSweeper, this.health.evaluator];
+    this.observability = new Observability(this, 'Observability', {
+      stage: config.stage,
+      namespace: config.metricsNamespace,
+      topic: this.alerting.topic,
+      functions: [
+        this.api.deviceApi,
+        this.api.operatorApi,
+        this.jobQueue.dispatcher,
+        ...scheduled.map((s) => s.function),
+        this.alerting.forwarder,
+      ],
+      jobsQueue: this.jobQueue.queue,
+      deadLetterQueues: [
+        { label: 'jobs', queue: this.jobQueue.dlq },
+        { label: 'alerts', queue: this.alerting.dlq },
+        ...scheduled.map((s) => ({ label: s.function.functionName, queue: s.failures })),
+        ...(this.alerting.emailDlq ? [{ label: 'alert-email', queue: this.alerting.emailDlq }] : []),
+      ],
+      httpApi: this.api.httpApi,
+      thresholds: config,
+    });
+
+    new CfnOutput(this, 'ApiUrl', { value: this.api.stage.url, description: 'Base URL of the HTTP API' });
+    new CfnOutput(this, 'OperatorPolicyArn', {
+      value: this.api.operatorPolicy.managedPolicyArn,
+      description: 'Attach to the IAM users/roles that operate the fleet (CLI, acceptance checks)',
+    });
+    new CfnOutput(this, 'AlertTopicArn', { value: this.alerting.topic.topicArn });
+    new CfnOutput(this, 'SlackWebhookSecretName', { value: config.slackWebhookSecretName });
+    new CfnOutput(this, 'DashboardName', { value: this.observability.dashboard.dashboardName });
+  }
+}

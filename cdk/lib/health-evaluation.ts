@@ -1,0 +1,45 @@
+/**
+ * The health evaluator on a one-minute schedule: finds devices gone quiet (sparse byLiveness index, no scan),
+ * decides recoveries (rate-limited, circuit-aware) and raises alerts. It also runs in-process on each report
+ * (device-api), which is why the API construct gives device-api the same settings.
+ */
+import { Duration } from 'aws-cdk-lib';
+import type { Table } from 'aws-cdk-lib/aws-dynamodb';
+import type { Queue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { FUNCTION_ACCESS, grantAccess, type GrantableResources } from './access.js';
+import type { FleetFunctionProps } from './fleet-function.js';
+import { ScheduledFunction } from './scheduled-function.js';
+import type { TableKey } from './tables.js';
+
+export interface HealthEvaluationProps {
+  tables: Record<TableKey, Table>;
+  jobsQueue: Queue;
+  alertTopic: NonNullable<GrantableResources['alertTopic']>;
+  functionDefaults: Pick<FleetFunctionProps, 'source' | 'metricsNamespace' | 'logRetention'>;
+  settings: Record<string, string>;
+  reserveConcurrency: boolean;
+}
+
+export class HealthEvaluation extends Construct {
+  readonly evaluator: ScheduledFunction;
+
+  constructor(scope: Construct, id: string, props: HealthEvaluationProps) {
+    super(scope, id);
+    this.evaluator = new ScheduledFunction(this, 'Evaluator', {
+      ...props.functionDefaults,
+      ...(props.reserveConcurrency ? { reservedConcurrentExecutions: 1 } : {}),
+      name: 'health-evaluator',
+      description: 'Every minute: offline devices, crash loops, stuck services; enqueues recoveries or raises alerts.',
+      timeout: Duration.seconds(55),
+      memorySize: 512,
+      every: Duration.minutes(1),
+      settings: props.settings,
+    });
+    grantAccess(this.evaluator.function.fn, FUNCTION_ACCESS['health-evaluator'], {
+      tables: props.tables,
+      queues: { jobs: props.jobsQueue },
+      alertTopic: props.alertTopic,
+    });
+  }
+}

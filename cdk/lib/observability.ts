@@ -1,0 +1,219 @@
+/**
+ * Alarms (all notifying the alert topic, on ALARM and on OK so on-call sees the recovery) and one dashboard.
+ * Thresholds come from the stage configuration; defaults are the seed runbook's (004):
+ * - HighJobFailureRate: jobs_fail / jobs_processed_total > 10 % over 5 minutes (EMF metrics, metric math);
+ * - JobsStuckInQueue: oldest jobs-queue message OR oldest unpublished outbox entry older than 5 minutes;
+ * - HighHTTPLatency: API p95 > 2 s;
+ * - every dead-letter queue: any visible message;
+ * - every function: Errors and Throttles;
+ * - DevicesOffline: the evaluator's devices_offline gauge above the configured threshold.
+ * The EMF metrics carry the Powertools `service` dimension (= the emitting function's name, never a device id).
+ */
+import { Duration } from 'aws-cdk-lib';
+import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  Alarm,
+  AlarmStatusWidget,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  MathExpression,
+  Metric,
+  TextWidget,
+  TreatMissingData,
+  type IMetric,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import type { FleetFunction, FunctionName } from './fleet-function.js';
+
+/**
+ * The functions whose code moves a job to a terminal state and so emits jobs_processed_total / jobs_fail
+ * (test/unit/cdk/handler-needs.test.ts checks this list against the handlers' code).
+ */
+export const JOB_OUTCOME_EMITTERS: readonly FunctionName[] = ['device-api', 'job-dispatcher', 'job-timeout-sweeper', 'operator-api'];
+/** The function that emits outbox_oldest_unpublished_age_seconds / outbox_unpublished_count. */
+export const OUTBOX_EMITTER: FunctionName = 'outbox-publisher';
+/** The function that emits devices_offline. */
+export const OFFLINE_EMITTER: FunctionName = 'health-evaluator';
+
+export interface ObservabilityProps {
+  stage: string;
+  namespace: string;
+  topic: ITopic;
+  functions: FleetFunction[];
+  jobsQueue: IQueue;
+  deadLetterQueues: { label: string; queue: IQueue }[];
+  httpApi: HttpApi;
+  thresholds: {
+    jobFailureRatePercent: number;
+    stuckJobAgeSeconds: number;
+    httpLatencyP95Ms: number;
+    offlineDevicesThreshold: number;
+  };
+}
+
+export class Observability extends Construct {
+  readonly alarms: Alarm[] = [];
+  readonly dashboard: Dashboard;
+  private readonly props: ObservabilityProps;
+
+  constructor(scope: Construct, id: string, props: ObservabilityProps) {
+    super(scope, id);
+    this.props = props;
+    const { thresholds: t } = props;
+    const fiveMin = Duration.minutes(5);
+    const oneMin = Duration.minutes(1);
+
+    // ---- HighJobFailureRate: sum over every emitting function, then the ratio (no data → 0, not an alarm).
+    const sumOf = (metricName: string, prefix: string) => {
+      const usingMetrics: Record<string, IMetric> = {};
+      JOB_OUTCOME_EMITTERS.forEach((fn, i) => (usingMetrics[`${prefix}${i}`] = this.emf(metricName, fn, 'Sum', fiveMin)));
+      return { usingMetrics, expression: Object.keys(usingMetrics).map((k) => `FILL(${k}, 0)`).join(' + ') };
+    };
+    const failed = sumOf('jobs_fail', 'f');
+    const processed = sumOf('jobs_processed_total', 'p');
+    const failureRate = new MathExpression({
+      label: 'job failure rate (%)',
+      expression: `IF((${processed.expression}) > 0, 100 * (${failed.expression}) / (${processed.expression}), 0)`,
+      usingMetrics: { ...failed.usingMetrics, ...processed.usingMetrics },
+      period: fiveMin,
+    });
+    this.alarm('HighJobFailureRate', failureRate, t.jobFailureRatePercent, `More than ${t.jobFailureRatePercent} % of jobs failed over 5 minutes.`);
+
+    // ---- JobsStuckInQueue: the queue's oldest message or the outbox's oldest unpublished job.
+    const oldestQueued = props.jobsQueue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: oneMin });
+    const oldestUnpublished = this.emf('outbox_oldest_unpublished_age_seconds', OUTBOX_EMITTER, 'Maximum', oneMin);
+    const stuckAge = new MathExpression({
+      label: 'oldest queued or unpublished job (s)',
+      expression: 'MAX([FILL(queued, 0), FILL(outbox, 0)])',
+      usingMetrics: { queued: oldestQueued, outbox: oldestUnpublished },
+      period: oneMin,
+    });
+    this.alarm('JobsStuckInQueue', stuckAge, t.stuckJobAgeSeconds, `A job has waited in the queue or the outbox for more than ${t.stuckJobAgeSeconds} s.`);
+
+    // ---- HighHTTPLatency
+    const p95 = props.httpApi.metricLatency({ statistic: 'p95', period: fiveMin });
+    this.alarm('HighHTTPLatency', p95, t.httpLatencyP95Ms, `API p95 latency above ${t.httpLatencyP95Ms} ms over 5 minutes.`);
+
+    // ---- Dead letters: anything there needs a person (or a redrive).
+    for (const { label, queue } of props.deadLetterQueues) {
+      const depth = queue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: oneMin });
+      this.alarm(`DeadLetters-${label}`, depth, 0, `Messages in the ${label} dead-letter queue: inspect with \`fleetmedic dlq list\`.`);
+    }
+
+    // ---- Per function: errors and throttles.
+    for (const f of props.functions) {
+      this.alarm(`Errors-${f.functionName}`, f.fn.metricErrors({ statistic: 'Sum', period: fiveMin }), 0, `${f.functionName} raised errors.`);
+      this.alarm(`Throttles-${f.functionName}`, f.fn.metricThrottles({ statistic: 'Sum', period: fiveMin }), 0, `${f.functionName} was throttled.`);
+    }
+
+    // ---- Devices offline (a gauge the evaluator emits each run).
+    const offline = this.emf('devices_offline', OFFLINE_EMITTER, 'Maximum', fiveMin);
+    this.alarm('DevicesOffline', offline, t.offlineDevicesThreshold, `More than ${t.offlineDevicesThreshold} devices are offline.`);
+
+    this.dashboard = this.buildDashboard(failureRate, stuckAge, p95);
+  }
+
+  /** An EMF metric as Powertools emits it: namespace + the `service` dimension. */
+  emf(metricName: string, service: FunctionName, statistic: string, period: Duration): Metric {
+    return new Metric({ namespace: this.props.namespace, metricName, dimensionsMap: { service }, statistic, period });
+  }
+
+  private alarm(name: string, metric: IMetric, threshold: number, description: string): Alarm {
+    const alarm = new Alarm(this, name, {
+      alarmName: `fleetmedic-${this.props.stage}-${name}`,
+      alarmDescription: description,
+      metric,
+      threshold,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      datapointsToAlarm: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    const action = new SnsAction(this.props.topic);
+    alarm.addAlarmAction(action);
+    alarm.addOkAction(action);
+    this.alarms.push(alarm);
+    return alarm;
+  }
+
+  /** A SEARCH over every function's copy of an EMF metric (the dashboard may search; alarms may not). */
+  private search(metricName: string, statistic: string, label: string): MathExpression {
+    return this.searchExpr(`{"${this.props.namespace}",service} MetricName="${metricName}"`, statistic, label);
+  }
+
+  private searchExpr(query: string, statistic: string, label: string): MathExpression {
+    return new MathExpression({
+      expression: `SEARCH('${query}', '${statistic}', 60)`,
+      label,
+      usingMetrics: {},
+      period: Duration.minutes(1),
+    });
+  }
+
+  private buildDashboard(failureRate: IMetric, stuckAge: IMetric, p95: IMetric): Dashboard {
+    const { props } = this;
+    const dash = new Dashboard(this, 'Dashboard', {
+      dashboardName: `fleetmedic-${props.stage}`,
+      defaultInterval: Duration.hours(3),
+    });
+    const w = (title: string, left: IMetric[], right: IMetric[] = [], width = 12) => new GraphWidget({ title, left, right, width, height: 6 });
+    dash.addWidgets(
+      new TextWidget({
+        markdown: `# Fleetmedic ${props.stage}\nFleet health, jobs, circuits, queues and latency. Runbook: docs/runbook.md. Every alarm notifies the alert topic (Slack forwarder, optional e-mail).`,
+        width: 24,
+        height: 2,
+      }),
+    );
+    dash.addWidgets(new AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24, height: 4 }));
+    dash.addWidgets(
+      w('Fleet health: devices offline, and every gauge the evaluator reports', [this.emf('devices_offline', OFFLINE_EMITTER, 'Maximum', Duration.minutes(1))], [
+        this.searchExpr(`{"${props.namespace}",service} service="${OFFLINE_EMITTER}"`, 'Maximum', 'evaluator'),
+      ]),
+      w('Circuits: breaker state (1 = open) and transitions', [this.search('circuit_breaker_state', 'Maximum', 'circuit_breaker_state')], [
+        this.search('circuit_breaker_state', 'SampleCount', 'transitions'),
+      ]),
+    );
+    dash.addWidgets(
+      w('Jobs: enqueued, processed, failed', [
+        this.search('jobs_enqueued_total', 'Sum', 'enqueued'),
+        this.search('jobs_processed_total', 'Sum', 'processed'),
+        this.search('jobs_fail', 'Sum', 'failed'),
+      ]),
+      w('Jobs: failure rate (%) and stuck age (s)', [failureRate], [stuckAge]),
+    );
+    dash.addWidgets(
+      w(
+        'Queues: jobs queue depth and age',
+        [props.jobsQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' })],
+        [props.jobsQueue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(1), statistic: 'Maximum' })],
+      ),
+      w(
+        'Queues: dead letters and outbox backlog',
+        props.deadLetterQueues.map(({ label, queue }) =>
+          queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum', label }),
+        ),
+        [this.emf('outbox_unpublished_count', OUTBOX_EMITTER, 'Maximum', Duration.minutes(1))],
+      ),
+    );
+    dash.addWidgets(
+      w('Latency: API p50 / p95 / p99 (ms)', [
+        props.httpApi.metricLatency({ statistic: 'p50', period: Duration.minutes(1) }),
+        p95,
+        props.httpApi.metricLatency({ statistic: 'p99', period: Duration.minutes(1) }),
+      ], [
+        props.httpApi.metricClientError({ period: Duration.minutes(1) }),
+        props.httpApi.metricServerError({ period: Duration.minutes(1) }),
+      ]),
+      w('Latency: function duration p95 (ms)', props.functions.map((f) => f.fn.metricDuration({ statistic: 'p95', period: Duration.minutes(1), label: f.functionName }))),
+    );
+    dash.addWidgets(
+      w('Functions: errors', props.functions.map((f) => f.fn.metricErrors({ period: Duration.minutes(1), label: f.functionName }))),
+      w('Functions: throttles', props.functions.map((f) => f.fn.metricThrottles({ period: Duration.minutes(1), label: f.functionName }))),
+    );
+    return dash;
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * Stage configuration from CDK context (`cdk.json` or `cdk deploy -c key=value`), with defaults that deploy
+ * into a fresh account. Values given on the command line arrive as strings, values in cdk.json may be typed,
+ * so every reader accepts both and rejects what it cannot parse (a typo must not deploy silently).
+ */
+import type { Node } from 'constructs';
+
+export interface StageConfig {
+  /** Stage name: part of the stack name and the metrics namespace (dev, staging, prod...). */
+  stage: string;
+  /** Secrets Manager NAME of the Slack incoming-webhook URL; only this id reaches the forwarder's env. */
+  slackWebhookSecretName: string;
+  /** Optional e-mail address subscribed to the alert topic. */
+  alertEmail?: string;
+  /** Powertools metrics namespace (EMF); the alarms read the same namespace. */
+  metricsNamespace: string;
+  /** HighJobFailureRate: alarm when failed / processed jobs exceed this percentage over 5 minutes. */
+  jobFailureRatePercent: number;
+  /** JobsStuckInQueue: alarm when the oldest queued message or unpublished outbox entry is older than this. */
+  stuckJobAgeSeconds: number;
+  /** HighHTTPLatency: alarm when the API's p95 latency exceeds this. */
+  httpLatencyP95Ms: number;
+  /** Devices offline above this count raise the DevicesOffline alarm. */
+  offlineDevicesThreshold: number;
+  heartbeatSeconds: number;
+  offlineAfterSeconds: number;
+  livenessRefreshSeconds: number;
+  circuitFailureThreshold: number;
+  circuitCooldownSeconds: number;
+  circuitMaxCooldownSeconds: number;
+  /** API Gateway stage throttling (steady requests per second and burst). */
+  apiRateLimit: number;
+  apiBurstLimit: number;
+  logRetentionDays: number;
+  /**
+   * Reserve concurrency 1 for the scheduled functions (no overlapping runs). Off by default: a fresh
+   * account's concurrency quota (10) cannot spare reserved units and the deploy would fail.
+   */
+  reserveConcurrency: boolean;
+  /** IAM role names that receive the operator-API invoke policy (e.g. the CI deploy role for acceptance). */
+  operatorRoleNames: string[];
+  /** Destroy tables on stack deletion (throw-away stages only); tables are retained otherwise. */
+  destroyTablesOnDelete: boolean;
+}
+
+export const DEFAULTS = {
+  stage: 'dev',
+  jobFailureRatePercent: 10,
+  stuckJobAgeSeconds: 300,
+  httpLatencyP95Ms: 2000,
+  offlineDevicesThreshold: 5,
+  heartbeatSeconds: 30,
+  livenessRefreshSeconds: 300,
+  circuitFailureThreshold: 5,
+  circuitCooldownSeconds: 60,
+  circuitMaxCooldownSeconds: 3600,
+  apiRateLimit: 100,
+  apiBurstLimit: 200,
+  logRetentionDays: 30,
+} as const;
+
+type Ctx = Pick<Node, 'tryGetContext'>;
+
+function str(node: Ctx, key: string): string | undefined {
+  const v: unknown = node.tryGetContext(key);
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
+    throw new Error(`context ${key}: expected a string, got ${JSON.stringify(v)}`);
+  }
+  return String(v);
+}
+
+function num(node: Ctx, key: string, fallback: number, min = 0): number {
+  const v = str(node, key);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) throw new Error(`context ${key}=${v}: expected a number >= ${min}`);
+  return n;
+}
+
+function bool(node: Ctx, key: string, fallback: boolean): boolean {
+  const v = str(node, key);
+  if (v === undefined) return fallback;
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  throw new Error(`context ${key}=${v}: expected true or false`);
+}
+
+export function stageConfigFrom(node: Ctx): StageConfig {
+  const stage = str(node, 'stage') ?? DEFAULTS.stage;
+  if (!/^[a-z][a-z0-9-]{0,20}$/.test(stage)) throw new Error(`context stage=${stage}: lower-case letters, digits and dashes, at most 21`);
+  const heartbeatSeconds = num(node, 'heartbeatSeconds', DEFAULTS.heartbeatSeconds, 1);
+  const alertEmail = str(node, 'alertEmail');
+  if (alertEmail !== undefined && !/^[^@\s]+@[^@\s]+$/.test(alertEmail)) throw new Error(`context alertEmail=${alertEmail}: not an e-mail address`);
+  return {
+    stage,
+    slackWebhookSecretName: str(node, 'slackWebhookSecretName') ?? `fleetmedic/${stage}/slack-webhook`,
+    ...(alertEmail ? { alertEmail } : {}),
+    metricsNamespace: str(node, 'metricsNamespace') ?? `Fleetmedic/${stage}`,
+    jobFailureRatePercent: num(node, 'jobFailureRatePercent', DEFAULTS.jobFailureRatePercent),
+    stuckJobAgeSeconds: num(node, 'stuckJobAgeSeconds', DEFAULTS.stuckJobAgeSeconds, 1),
+    httpLatencyP95Ms: num(node, 'httpLatencyP95Ms', DEFAULTS.httpLatencyP95Ms, 1),
+    offlineDevicesThreshold: num(node, 'offlineDevicesThreshold', DEFAULTS.offlineDevicesThreshold),
+    heartbeatSeconds,
+    // The seed's rule: offline after 3 missed heartbeats.
+    offlineAfterSeconds: num(node, 'offlineAfterSeconds', 3 * heartbeatSeconds, 1),
+    livenessRefreshSeconds: num(node, 'livenessRefreshSeconds', DEFAULTS.livenessRefreshSeconds, 1),
+    circuitFailureThreshold: num(node, 'circuitFailureThreshold', DEFAULTS.circuitFailureThreshold, 1),
+    circuitCooldownSeconds: num(node, 'circuitCooldownSeconds', DEFAULTS.circuitCooldownSeconds, 1),
+    circuitMaxCooldownSeconds: num(node, 'circuitMaxCooldownSeconds', DEFAULTS.circuitMaxCooldownSeconds, 1),
+    apiRateLimit: num(node, 'apiRateLimit', DEFAULTS.apiRateLimit, 1),
+    apiBurstLimit: num(node, 'apiBurstLimit', DEFAULTS.apiBurstLimit, 1),
+    logRetentionDays: num(node, 'logRetentionDays', DEFAULTS.logRetentionDays, 1),
+    reserveConcurrency: bool(node, 'reserveConcurrency', false),
+    operatorRoleNames: (str(node, 'operatorRoleNames') ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    destroyTablesOnDelete: bool(node, 'destroyTablesOnDelete', false),
+  };
+}
