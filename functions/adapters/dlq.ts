@@ -201,6 +201,8 @@ export interface RedriveOptions {
   dryRun: boolean;
   ratePerSecond: number;
   max: number;
+  /** Stop (leaving the rest in the DLQ) once the clock passes this epoch ms: the caller repeats for more. */
+  deadline?: number;
   /** Injected for tests; defaults to real time. */
   clock?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -227,14 +229,19 @@ export async function redriveDeadLetters(o: RedriveOptions): Promise<RedriveResu
   const startedAt = clock();
   // Scan further than `max` so a filter can find its matches among unrelated messages, but not without bound.
   const scanLimit = Math.min(100_000, o.max * 10);
-  const enough = () => matched.length >= o.max;
+  const enough = () => matched.length >= o.max || (o.deadline !== undefined && clock() >= o.deadline);
   await walk(dlqUrl, scanLimit, async (m) => {
     if (enough()) return 'keep';
     const letter = deadLetterOf(m);
     if (!matchesFilter(letter, o.filter)) return 'keep';
     matched.push(letter);
     if (o.dryRun) return 'keep';
-    const wait = nextSendAt(startedAt, redriven, o.ratePerSecond) - clock();
+    const sendAt = nextSendAt(startedAt, redriven, o.ratePerSecond);
+    if (o.deadline !== undefined && sendAt > o.deadline) {
+      matched.pop();
+      return 'keep';
+    }
+    const wait = sendAt - clock();
     if (wait > 0) await sleep(wait);
     const attributes: Record<string, MessageAttributeValue> = {};
     for (const [k, v] of Object.entries(m.MessageAttributes ?? {})) if (!FAILURE_ATTRIBUTES.includes(k) && k !== REDRIVE_COUNT_ATTR) attributes[k] = v;

@@ -1,0 +1,117 @@
+/**
+ * Record a failed or timed-out job attempt and carry out its retry policy (domain/job-recovery decides):
+ *  1. one conditional write stores the outcome, the decision (re-armed attempt n+1 in the outbox, or terminal)
+ *     and the events that record it (command.failed / job.timed_out, job.escalated, job.needs_operator);
+ *  2. then the effects that live elsewhere: the device's circuit breaker counts the failure, a retry is
+ *     published (best effort: the outbox publisher sends it if this fails), an escalation raises a
+ *     JobEscalated alert through the alerting adapter, metrics.
+ *
+ * Used by the timeout sweeper; the device-facing job update route can call it for a device-reported FAILED.
+ *
+ * A crash between 1 and 2 keeps the important part (the job's outcome, history, events; a retry stays in the
+ * outbox) and loses at most that one failure count on the circuit or that one alert notification (the
+ * job.escalated event is stored either way) — an accepted trade-off: making the circuit count part of the same
+ * transaction would mean re-implementing the circuit adapter's race handling here.
+ */
+import type { Job } from '../contract/jobs.js';
+import { failAttempt, type FailAttemptInput } from '../domain/job-recovery.js';
+import type { RecoveryDecision } from '../domain/retry-policy.js';
+import { logger } from '../lib/observability.js';
+import { raiseAlert } from './alerts.js';
+import { recordFailure } from './circuit-repo.js';
+import { eventPut } from './events.js';
+import { publishJob } from './job-queue.js';
+import { count, countOutcome } from './job-metrics.js';
+import { transitionJob } from './jobs-repo.js';
+import { storeRearmedJob } from './outbox.js';
+
+export type RecordFailureResult =
+  | { outcome: 'applied'; job: Job; decision: RecoveryDecision; published?: boolean }
+  /** Someone moved the job first (the device finished, an operator cancelled, another sweeper won). */
+  | { outcome: 'conflict' }
+  | { outcome: 'invalid'; message: string };
+
+export interface RecordFailureOptions extends Omit<FailAttemptInput, 'now'> {
+  now?: number;
+  /** Count the failure on the device's circuit breaker (default true: a failed job is a device failure). */
+  countOnCircuit?: boolean;
+  /** Publish a retry right away (default true); the outbox publisher covers it otherwise. */
+  publishRetry?: boolean;
+}
+
+export async function recordJobFailure(current: Job, o: RecordFailureOptions): Promise<RecordFailureResult> {
+  const now = o.now ?? Date.now();
+  const r = failAttempt(current, { ...o, now });
+  if (!r.ok) return { outcome: 'invalid', message: r.message };
+  const job = r.job;
+  const ctx = { correlationId: job.correlationId };
+  const events = r.events.map((e) => eventPut({ type: e.type, deviceId: job.deviceId, correlationId: job.correlationId, detail: e.detail }, now));
+
+  const stored =
+    r.decision.strategy === 'RETRY'
+      ? await storeRearmedJob(current, job, { now, notBeforeEpoch: r.decision.notBeforeEpochMs, alsoWrite: events })
+      : await transitionJob(current, job, { now, alsoWrite: events });
+  if (!stored) return { outcome: 'conflict' };
+
+  const log = { ...ctx, jobId: job.jobId, deviceId: job.deviceId, type: job.type, kind: o.kind, attempt: current.attempt, recovery: r.decision.strategy };
+  logger.warn(`job attempt ${o.kind === 'TIMED_OUT' ? 'timed out' : 'failed'}`, { ...log, error: o.error });
+  countOutcome({ type: job.type, outcome: o.kind, failed: true, final: r.terminal, createdAt: job.createdAt, now });
+
+  if (o.countOnCircuit !== false) {
+    try {
+      await recordFailure(job.deviceId, { ...ctx, source: job.jobId, now });
+    } catch (err) {
+      logger.error('could not count the job failure on the circuit breaker', { ...log, err });
+    }
+  }
+
+  let published: boolean | undefined;
+  switch (r.decision.strategy) {
+    case 'RETRY':
+      count('jobs_retried_total');
+      if (o.publishRetry !== false) {
+        try {
+          await publishJob(job, { delaySeconds: r.decision.delaySeconds });
+          published = true;
+        } catch (err) {
+          published = false;
+          logger.warn('retry not published now; the outbox publisher will send it', { ...log, err });
+        }
+      }
+      break;
+    case 'ESCALATE':
+      count('jobs_escalated_total');
+      await escalate(job, o.kind, r.decision.reason, now);
+      break;
+    case 'MANUAL':
+      count('jobs_manual_total');
+      break;
+    case 'SKIP':
+      break;
+  }
+  return { outcome: 'applied', job, decision: r.decision, ...(published !== undefined ? { published } : {}) };
+}
+
+/** Raise the JobEscalated alert (alerting dedupes per device and decides who hears about it). */
+async function escalate(job: Job, kind: string, reason: string, now: number): Promise<void> {
+  const tried = job.history.filter((h) => h.status === 'FAILED' || h.status === 'TIMED_OUT').map((h) => `attempt ${h.attempt}: ${h.status}${h.error ? ` (${h.error.slice(0, 120)})` : ''}`);
+  try {
+    await raiseAlert(
+      {
+        alertName: 'JobEscalated',
+        // Level 2 (a person must act on this device), not 3: one device's command failing is not an engineering incident.
+        level: 2,
+        deviceId: job.deviceId,
+        summary: `${job.type} ${kind === 'TIMED_OUT' ? 'timed out' : 'failed'} on ${job.deviceId} after ${job.attempt} attempt(s): ${reason}`,
+        since: Date.parse(job.createdAt),
+        tried,
+        correlationId: job.correlationId,
+        details: { jobId: job.jobId, jobType: job.type, attempts: job.attempt },
+      },
+      { now },
+    );
+  } catch (err) {
+    // The job.escalated event is already stored with the job's outcome; only the notification is missing.
+    logger.error('could not raise the JobEscalated alert (job.escalated event is recorded)', { jobId: job.jobId, deviceId: job.deviceId, correlationId: job.correlationId, err });
+  }
+}
