@@ -1,0 +1,164 @@
+/**
+ * The device half of the contract (functions/contract/routes.ts): report, target (ETag), pending jobs, job
+ * execution updates. Every call goes through the shared upstream-call policy (functions/domain/upstream-call.ts):
+ * a timeout per attempt via AbortController; jittered exponential retries for the idempotent GETs only. The
+ * report POST is never retried here: the on-disk outbox redelivers it later under the same sequence number,
+ * which the API stores at most once.
+ *
+ * Failures are split in two: `CloudUnavailable` (network error, timeout, 5xx, 429, and 401/403, which no
+ * amount of sending fixes right now) makes the link go offline; any other answer proves the API is there.
+ */
+import { DeviceReport, ReportAck } from '../../../functions/contract/report.js';
+import { Job, PendingJobs, type JobExecutionUpdate } from '../../../functions/contract/jobs.js';
+import { TargetStateDocument } from '../../../functions/contract/target-state.js';
+import { callUpstream, DEFAULT_UPSTREAM_POLICY, type FetchLike, type UpstreamPolicy } from '../../../functions/domain/upstream-call.js';
+import { httpFetch, type TransportResponse } from './http-transport.js';
+
+export class CloudUnavailable extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'CloudUnavailable';
+  }
+}
+
+export interface CloudApiOptions {
+  baseUrl: string;
+  deviceId: string;
+  /** The device token as issued at registration (`<deviceId>.<secret>`); sent as a Bearer token only. */
+  token: string;
+  policy?: UpstreamPolicy;
+  fetch?: FetchLike<TransportResponse>;
+  random?: () => number;
+  agentVersion?: string;
+}
+
+export type ReportResult =
+  | { kind: 'ack'; ack: ReportAck; sentAtWall: number; receivedAtWall: number }
+  | { kind: 'stale'; lastSeq: number }
+  | { kind: 'rejected'; status: number; error: string; message: string };
+
+export type TargetResult = { kind: 'unchanged' } | { kind: 'changed'; doc: TargetStateDocument; etag: string } | { kind: 'none' };
+
+export type JobUpdateResult =
+  | { kind: 'ok'; job: Job }
+  | { kind: 'conflict'; error: string; message: string; details?: unknown }
+  | { kind: 'not-found' }
+  | { kind: 'rejected'; status: number; error: string; message: string };
+
+interface ErrorBodyLike {
+  error?: string;
+  message?: string;
+  details?: unknown;
+}
+
+export class CloudApi {
+  private readonly base: string;
+  private readonly fetch: FetchLike<TransportResponse>;
+  private readonly policy: UpstreamPolicy;
+  private readonly auth: string;
+
+  constructor(private readonly opts: CloudApiOptions) {
+    this.base = opts.baseUrl.replace(/\/+$/, '');
+    this.fetch = opts.fetch ?? httpFetch;
+    this.policy = opts.policy ?? DEFAULT_UPSTREAM_POLICY;
+    this.auth = `Bearer ${opts.token.trim()}`;
+  }
+
+  get deviceId(): string {
+    return this.opts.deviceId;
+  }
+
+  async postReport(report: DeviceReport, wallNow: () => number = Date.now): Promise<ReportResult> {
+    const sentAtWall = wallNow();
+    const res = await this.call('POST', `/v1/devices/${this.opts.deviceId}/reports`, JSON.stringify(report));
+    const receivedAtWall = wallNow();
+    if (res.status === 200) {
+      const ack = ReportAck.safeParse(res.json);
+      if (!ack.success) throw new CloudUnavailable(`report ack does not match the contract: ${ack.error.message.slice(0, 200)}`, 200);
+      return { kind: 'ack', ack: ack.data, sentAtWall, receivedAtWall };
+    }
+    const body = (res.json ?? {}) as ErrorBodyLike;
+    if (res.status === 409 && body.error === 'stale_sequence') {
+      const lastSeq = Number((body.details as { lastSeq?: unknown } | undefined)?.lastSeq);
+      if (Number.isSafeInteger(lastSeq)) return { kind: 'stale', lastSeq };
+    }
+    return { kind: 'rejected', status: res.status, error: body.error ?? 'unknown', message: body.message ?? '' };
+  }
+
+  async getTarget(etag: string | undefined): Promise<TargetResult> {
+    const headers: Record<string, string> = {};
+    if (etag) headers['if-none-match'] = etag;
+    const res = await this.call('GET', `/v1/devices/${this.opts.deviceId}/target`, undefined, headers);
+    if (res.status === 304) return { kind: 'unchanged' };
+    if (res.status === 404) return { kind: 'none' };
+    if (res.status !== 200) throw new CloudUnavailable(`GET target answered ${res.status}`, res.status);
+    const doc = TargetStateDocument.safeParse(res.json);
+    if (!doc.success) throw new CloudUnavailable(`target document does not match the contract: ${doc.error.message.slice(0, 200)}`, 200);
+    return { kind: 'changed', doc: doc.data, etag: res.etag ?? `"${doc.data.version}"` };
+  }
+
+  async pendingJobs(): Promise<Job[]> {
+    const res = await this.call('GET', `/v1/devices/${this.opts.deviceId}/jobs/pending`);
+    if (res.status !== 200) throw new CloudUnavailable(`GET pending jobs answered ${res.status}`, res.status);
+    const parsed = PendingJobs.safeParse(res.json);
+    if (!parsed.success) throw new CloudUnavailable(`pending jobs do not match the contract: ${parsed.error.message.slice(0, 200)}`, 200);
+    return parsed.data.jobs;
+  }
+
+  async updateJob(jobId: string, update: JobExecutionUpdate): Promise<JobUpdateResult> {
+    // Not declared idempotent: a repeat after a lost answer would meet a bumped version (409). The job runner
+    // recovers from that through the pending list instead.
+    const res = await this.call('PUT', `/v1/devices/${this.opts.deviceId}/jobs/${encodeURIComponent(jobId)}`, JSON.stringify(update));
+    if (res.status === 200) {
+      const job = Job.safeParse(res.json);
+      if (!job.success) throw new CloudUnavailable(`job does not match the contract: ${job.error.message.slice(0, 200)}`, 200);
+      return { kind: 'ok', job: job.data };
+    }
+    const body = (res.json ?? {}) as ErrorBodyLike;
+    if (res.status === 404) return { kind: 'not-found' };
+    if (res.status === 409) return { kind: 'conflict', error: body.error ?? 'conflict', message: body.message ?? '', details: body.details };
+    return { kind: 'rejected', status: res.status, error: body.error ?? 'unknown', message: body.message ?? '' };
+  }
+
+  private async call(method: string, path: string, body?: string, extra: Record<string, string> = {}): Promise<{ status: number; json: unknown; etag: string | null }> {
+    const headers: Record<string, string> = { authorization: this.auth, accept: 'application/json', 'user-agent': `fleetmedic-agent/${this.opts.agentVersion ?? '0'}`, ...extra };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let res: TransportResponse;
+    try {
+      res = await callUpstream(this.fetch, { url: `${this.base}${path}`, method, headers, body }, this.policy, this.opts.random ? { random: this.opts.random } : {});
+    } catch (err) {
+      throw new CloudUnavailable(`${method} ${path}: ${(err as Error).message}`);
+    }
+    const text = await withTimeout(res.text(), this.policy.timeoutMs, `${method} ${path}: body not received within ${this.policy.timeoutMs} ms`);
+    if (res.status >= 500 || res.status === 429) throw new CloudUnavailable(`${method} ${path} answered ${res.status}: ${text.slice(0, 200)}`, res.status);
+    if (res.status === 401 || res.status === 403) throw new CloudUnavailable(`${method} ${path} answered ${res.status} (device token refused): ${text.slice(0, 200)}`, res.status);
+    let json: unknown = null;
+    if (text) {
+      try {
+        json = JSON.parse(text);
+      } catch {
+        if (res.status < 300) throw new CloudUnavailable(`${method} ${path}: answer is not JSON`, res.status);
+      }
+    }
+    return { status: res.status, json, etag: res.headers.get('etag') };
+  }
+}
+
+/** Validates a report against the contract before it is buffered (a bug must not poison the outbox). */
+export function checkReport(report: DeviceReport): string | null {
+  const r = DeviceReport.safeParse(report);
+  return r.success ? null : r.error.message.slice(0, 500);
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new CloudUnavailable(message)), ms);
+    p.then(
+      (v) => (clearTimeout(t), resolve(v)),
+      (e: unknown) => (clearTimeout(t), reject(new CloudUnavailable(String((e as Error)?.message ?? e)))),
+    );
+  });
+}
