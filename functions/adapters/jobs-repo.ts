@@ -24,8 +24,8 @@ export interface JobRecord extends Job {
   timeoutShard?: string;
   timeoutAtEpoch?: number;
   expiresAt?: number;
-  /** Set once the cloud-side effects of a terminal device update (circuit count, event) were applied. */
-  effectsAppliedAt?: string;
+  /** The highest failed attempt whose cloud-side effects (circuit failure count) were applied. */
+  effectsAppliedAttempt?: number;
 }
 
 const JOB_FIELDS = ['jobId', 'deviceId', 'type', 'params', 'status', 'version', 'attempt', 'createdAt', 'updatedAt', 'correlationId', 'statusDetails', 'history'] as const;
@@ -88,6 +88,13 @@ export async function transitionJob(current: Job, next: Job, opts: TransitionOpt
     remove.push('pendingDeviceId', 'timeoutShard', 'timeoutAtEpoch');
     set.push('expiresAt = :expiresAt');
     values[':expiresAt'] = Math.floor(now / 1000) + TERMINAL_JOB_TTL_SECONDS;
+  } else if (next.status === 'QUEUED' && next.attempt > current.attempt) {
+    // Re-armed for another attempt (retry policy): back into the outbox so the publisher queues it again
+    // (honouring its retry delay), and off the device's pending list until it is dispatched anew.
+    set.push('publishState = :unpublished', 'outboxShard = :oshard');
+    values[':unpublished'] = 'unpublished';
+    values[':oshard'] = outboxShard(next.jobId);
+    remove.push('pendingDeviceId', 'timeoutShard', 'timeoutAtEpoch');
   } else if (next.status === 'IN_PROGRESS' && current.status !== 'IN_PROGRESS') {
     set.push('timeoutShard = :tshard', 'timeoutAtEpoch = :tat');
     values[':tshard'] = timeoutShard(next.jobId);
@@ -157,16 +164,19 @@ export async function markPublished(jobId: string): Promise<boolean> {
   }
 }
 
-/** Claim the right to apply a terminal update's cloud-side effects exactly once. */
-export async function markEffectsApplied(jobId: string, now = Date.now()): Promise<boolean> {
+/**
+ * Record that the cloud-side effects of a failed attempt (the circuit failure count) were applied, so a
+ * replayed device update does not count the same attempt twice. Per attempt: a retried job can fail again.
+ */
+export async function markEffectsApplied(jobId: string, attempt: number): Promise<boolean> {
   try {
     await documentClient().send(
       new UpdateCommand({
         TableName: config.jobsTable,
         Key: { jobId },
-        UpdateExpression: 'SET effectsAppliedAt = :at',
-        ConditionExpression: 'attribute_exists(jobId) AND attribute_not_exists(effectsAppliedAt)',
-        ExpressionAttributeValues: { ':at': new Date(now).toISOString() },
+        UpdateExpression: 'SET effectsAppliedAttempt = :a',
+        ConditionExpression: 'attribute_exists(jobId) AND (attribute_not_exists(effectsAppliedAttempt) OR effectsAppliedAttempt < :a)',
+        ExpressionAttributeValues: { ':a': attempt },
       }),
     );
     return true;

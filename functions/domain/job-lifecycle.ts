@@ -107,9 +107,10 @@ export function inProgressTimeoutSeconds(type: string): number {
 
 /**
  * Is an update a replay of the transition that produced the job's current version? A device whose
- * response got lost retries the same update; answering 200 (not 409) keeps it from looping.
+ * response got lost retries the same update; answering 200 (not 409) keeps it from looping. The entry it
+ * created is the last one, or the one before it when a retry policy re-armed the job in the same write.
  */
 export function isReplayOf(job: Job, update: { status: JobStatus; expectedVersion: number }, by: string): boolean {
-  const last = job.history[job.history.length - 1];
-  return job.version === update.expectedVersion + 1 && job.status === update.status && last?.by === by && last.status === update.status;
+  if (job.version !== update.expectedVersion + 1) return false;
+  return job.history.slice(-2).some((h) => h.status === update.status && h.by === by);
 }

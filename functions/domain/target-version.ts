@@ -1,0 +1,23 @@
+/**
+ * Target-state versions double as ETags. The version is a hash of the canonical target, so storing the
+ * same target twice keeps its version (agents do not re-converge for nothing) and any change moves it.
+ */
+import { createHash } from 'node:crypto';
+import { canonicalJson } from './report-merge.js';
+
+export function targetVersion(target: unknown): string {
+  return `t-${createHash('sha256').update(canonicalJson(target)).digest('hex').slice(0, 20)}`;
+}
+
+export const etagOf = (version: string) => `"${version}"`;
+
+/** RFC 9110 If-None-Match: `*`, or a list of (possibly weak) entity tags. */
+export function ifNoneMatchHits(ifNoneMatch: string | undefined, version: string): boolean {
+  if (!ifNoneMatch) return false;
+  const value = ifNoneMatch.trim();
+  if (value === '*') return true;
+  return value
+    .split(',')
+    .map((t) => t.trim().replace(/^W\//, ''))
+    .some((t) => t === etagOf(version) || t === version);
+}

@@ -1,0 +1,36 @@
+/**
+ * Lambda `operator-api`: operator routes (IAM in AWS, bearer token from a secret locally) and the public
+ * health route. Init is cheap: no I/O at import; AWS clients are created on first use.
+ */
+import { createApiHandler } from '../http/api-handler.js';
+import cancelJob from './routes/cancelJob.js';
+import deleteMarker from './routes/deleteMarker.js';
+import enqueueJob from './routes/enqueueJob.js';
+import getDevice from './routes/getDevice.js';
+import getHealth from './routes/getHealth.js';
+import getJob from './routes/getJob.js';
+import getRecentEvents from './routes/getRecentEvents.js';
+import listDeadLetters from './routes/listDeadLetters.js';
+import listDevices from './routes/listDevices.js';
+import putTargetState from './routes/putTargetState.js';
+import redriveDeadLetters from './routes/redriveDeadLetters.js';
+import registerDevice from './routes/registerDevice.js';
+import resetCircuit from './routes/resetCircuit.js';
+import setMarker from './routes/setMarker.js';
+
+export const handler = createApiHandler('operator-api', [
+  getHealth,
+  registerDevice,
+  listDevices,
+  getDevice,
+  putTargetState,
+  enqueueJob,
+  getJob,
+  cancelJob,
+  getRecentEvents,
+  resetCircuit,
+  setMarker,
+  deleteMarker,
+  listDeadLetters,
+  redriveDeadLetters,
+]);

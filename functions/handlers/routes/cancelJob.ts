@@ -1,0 +1,18 @@
+/** Cancel a job that is not terminal yet. Retries internally on a concurrent change; terminal → 409. */
+import { getJob, toJob, transitionJob } from '../../adapters/jobs-repo.js';
+import { transition } from '../../domain/job-lifecycle.js';
+import { httpError } from '../../http/errors.js';
+import { defineRoute } from '../../http/types.js';
+import { operatorName } from '../support/principal.js';
+
+export default defineRoute('cancelJob', async (req) => {
+  const { jobId } = req.params;
+  for (let race = 0; race < 5; race++) {
+    const job = await getJob(jobId);
+    if (!job) throw httpError('not_found', `No job ${jobId}`);
+    const moved = transition(job, { to: 'CANCELED', by: operatorName(req.principal), now: req.now });
+    if (!moved.ok) throw httpError('invalid_transition', moved.message, { from: moved.from, to: moved.to, currentVersion: job.version });
+    if (await transitionJob(job, moved.job, { now: req.now })) return { statusCode: 200, body: toJob(moved.job) };
+  }
+  throw httpError('version_conflict', 'The job kept changing; try again');
+});

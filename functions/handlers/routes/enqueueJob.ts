@@ -1,0 +1,60 @@
+/**
+ * Enqueue a command for a device.
+ *  - unknown device → 404, nothing written;
+ *  - circuit open (or half-open with its probe taken) → 503 circuit_open with details.retryAt and a jittered
+ *    Retry-After, nothing written and nothing sent to the device;
+ *  - otherwise the job is written (unpublished, in the outbox) and then published to the jobs queue best-effort:
+ *    if publishing fails the outbox publisher sends it later, and the answer is still 202.
+ * A `set-target-state` command also stores the new target, so the device's next target poll agrees with it.
+ */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { admitCommand } from '../../adapters/circuit-repo.js';
+import { getDeviceMeta, getTarget, putTarget } from '../../adapters/devices-repo.js';
+import { publishJob } from '../../adapters/job-queue.js';
+import { createJob, toJob } from '../../adapters/jobs-repo.js';
+import { newJob } from '../../domain/job-lifecycle.js';
+import { targetVersion } from '../../domain/target-version.js';
+import { newJobId } from '../../lib/ids.js';
+import { logger, metrics } from '../../lib/observability.js';
+import { httpError } from '../../http/errors.js';
+import { defineRoute } from '../../http/types.js';
+import { jitteredRetryAfterSeconds } from '../support/retry-after.js';
+import { operatorName } from '../support/principal.js';
+
+export default defineRoute('enqueueJob', async (req) => {
+  const { deviceId } = req.params;
+  const command = req.body;
+  if (!(await getDeviceMeta(deviceId))) throw httpError('not_found', `No device ${deviceId}`);
+
+  const jobId = newJobId(req.now);
+  const admission = await admitCommand(deviceId, jobId, { correlationId: req.correlationId, source: jobId, now: req.now });
+  if (!admission.admitted) {
+    const retryAt = new Date(admission.retryAtEpoch).toISOString();
+    throw httpError(
+      'circuit_open',
+      `The circuit breaker for ${deviceId} is ${admission.state}; commands are refused until ${retryAt}`,
+      { retryAt, state: admission.state, consecutiveFailures: admission.record.consecutiveFailures },
+      { 'retry-after': String(jitteredRetryAfterSeconds(admission.retryAtEpoch, req.now)) },
+    );
+  }
+
+  if (command.type === 'set-target-state') {
+    const version = targetVersion(command.params.target);
+    const current = await getTarget(deviceId);
+    if (current?.version !== version) await putTarget(deviceId, { version, updatedAt: new Date(req.now).toISOString(), target: command.params.target });
+  }
+
+  const job = newJob({ jobId, deviceId, type: command.type, params: command.params as Record<string, unknown>, correlationId: req.correlationId, by: operatorName(req.principal), now: req.now });
+  await createJob(job);
+  const m = metrics.singleMetric();
+  m.addDimension('type', command.type);
+  m.addMetric('jobs_enqueued_total', MetricUnit.Count, 1);
+
+  try {
+    await publishJob(job);
+  } catch (err) {
+    // The job is safe in the outbox; the outbox publisher will queue it.
+    logger.warn('publishing the job failed; left for the outbox publisher', { jobId, deviceId, error: (err as Error).message });
+  }
+  return { statusCode: 202, headers: { location: `/v1/jobs/${jobId}` }, body: toJob(job) };
+});

@@ -1,0 +1,50 @@
+/** Operator views of a device (summary for the list, detail for one device) from its stored items. */
+import type { z } from 'zod';
+import type { DeviceDetail, DeviceSummary, Marker } from '../../contract/operator.js';
+import type { FleetEvent } from '../../contract/operator.js';
+import { fromItem } from '../../adapters/circuit-repo.js';
+import type { DeviceMeta } from '../../adapters/devices-repo.js';
+import { isMarkerItem, markerActive, toMarker, markerSk } from '../../adapters/markers-repo.js';
+import { toView } from '../../domain/circuit-breaker.js';
+import { errorBadges, type StoredDeviceState } from '../../domain/report-merge.js';
+
+type Summary = z.output<typeof DeviceSummary>;
+type Detail = z.output<typeof DeviceDetail>;
+
+export function deviceSummary(meta: DeviceMeta, state: StoredDeviceState | undefined, circuitItem: Record<string, unknown> | undefined, deviceMarker: Record<string, unknown> | undefined, now: number): Summary {
+  const summary: Summary = {
+    deviceId: meta.deviceId,
+    health: state?.health ?? 'unknown',
+    circuit: toView(fromItem(circuitItem)),
+    errors: errorBadges(state?.services),
+  };
+  if (meta.name) summary.name = meta.name;
+  if (state?.lastReportAt) summary.lastSeenAt = new Date(state.lastSeenEpoch ?? Date.parse(state.lastReportAt)).toISOString();
+  if (state?.agentVersion) summary.agentVersion = state.agentVersion;
+  if (deviceMarker && markerActive(deviceMarker, now)) summary.silencedUntil = toMarker(deviceMarker).expiresAt;
+  return summary;
+}
+
+export function deviceDetail(
+  meta: DeviceMeta,
+  state: StoredDeviceState | undefined,
+  others: Map<string, Record<string, unknown>>,
+  recentEvents: FleetEvent[],
+  now: number,
+): Detail {
+  const markers: Marker[] = [...others.entries()].filter(([sk, item]) => isMarkerItem(sk) && markerActive(item, now)).map(([, item]) => toMarker(item));
+  const detail: Detail = {
+    ...deviceSummary(meta, state, others.get('CIRCUIT'), others.get(markerSk()), now),
+    services: Object.values(state?.services ?? {}).sort((a, b) => a.name.localeCompare(b.name)),
+    markers,
+    recentEvents,
+  };
+  if (meta.labels) detail.labels = meta.labels;
+  if (state) {
+    detail.uptimeSeconds = state.uptimeSeconds;
+    detail.lastSeq = state.lastSeq;
+    if (state.clockOffsetMs !== undefined) detail.clockOffsetMs = state.clockOffsetMs;
+    if (state.targetVersion !== undefined) detail.targetVersion = state.targetVersion;
+  }
+  return detail;
+}

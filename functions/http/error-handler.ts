@@ -1,0 +1,38 @@
+/**
+ * Errors → responses. An HttpError becomes `{error, message, details}` with its status; anything else is
+ * logged in full and answered with a bare 500 `internal_error` (no stack, no AWS error text leaks out).
+ * It sets the response without returning it, so the Powertools onError hooks that run after it
+ * (metrics flush, logger cleanup) still run.
+ */
+import type { ErrorBody } from '../contract/common.js';
+import { logger } from '../lib/observability.js';
+import { HttpError } from './errors.js';
+import type { ApiMiddleware } from './middleware.js';
+
+export function jsonResponse(statusCode: number, body: unknown, headers: Record<string, string> = {}) {
+  return { statusCode, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
+}
+
+export function errorHandler(): ApiMiddleware {
+  return {
+    name: 'error-handler',
+    onError: (request) => {
+      const err = request.error;
+      if (err instanceof HttpError) {
+        const body: ErrorBody = { error: err.code, message: err.message };
+        if (err.details !== undefined) body.details = err.details;
+        if (err.statusCode >= 500) logger.error('request failed', { error: err.code, message: err.message });
+        else logger.info('request rejected', { status: err.statusCode, error: err.code });
+        request.response = jsonResponse(err.statusCode, body, err.headers);
+        return;
+      }
+      logger.error('unhandled error', err as Error);
+      const correlationId = request.context.api?.correlationId;
+      request.response = jsonResponse(500, {
+        error: 'internal_error',
+        message: 'Internal error. Quote the correlation id when reporting it.',
+        ...(correlationId ? { details: { correlationId } } : {}),
+      } satisfies ErrorBody);
+    },
+  };
+}
