@@ -32,9 +32,10 @@ function requestMetrics(): ApiMiddleware {
     const operation = request.context.api?.route?.operationId ?? 'unmatched';
     const ms = Date.now() - (started.get(request.context) ?? Date.now());
     logger.info('request', { method: request.event.requestContext?.http?.method, routeKey: request.event.routeKey, operation, status, ms });
-    const m = metrics.singleMetric();
-    m.addDimensions({ operation, status: `${Math.floor(status / 100)}xx` });
-    m.addMetric('api_requests_total', MetricUnit.Count, 1);
+    // On the shared instance (flushed by logMetrics right after): every invocation publishes at least this.
+    metrics.addDimensions({ operation, status: `${Math.floor(status / 100)}xx` });
+    metrics.addMetric('api_requests_total', MetricUnit.Count, 1);
+    metrics.addMetric('api_latency', MetricUnit.Milliseconds, ms);
   };
   return { name: 'request-metrics', before: (request) => void started.set(request.context, Date.now()), after: done, onError: done };
 }
