@@ -183,15 +183,19 @@ export type AdmitResult = (Admission & { admitted: true; record: CircuitRecord }
 
 /**
  * May a command (identified by `owner`, e.g. its job id) go to this device now? A closed circuit costs one
- * read. An open circuit past its cooldown elects exactly one probe fleet-wide by a conditional write.
+ * read. An open circuit past its cooldown elects exactly one probe fleet-wide by a conditional write
+ * (unless `electProbe: false`, for commands completed cloud-side).
  */
-export async function admitCommand(deviceId: string, owner: string, ctx: CircuitContext = {}): Promise<AdmitResult> {
+export async function admitCommand(deviceId: string, owner: string, ctx: CircuitContext = {}, opts: { electProbe?: boolean } = {}): Promise<AdmitResult> {
   const policy = circuitPolicy();
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const now = ctx.now ?? Date.now();
     const before = await readCircuit(deviceId);
     const admission = admit(before, now, owner, policy);
     if (!admission.admitted) return { ...admission, record: before };
+    // A command that never reaches the device (applied cloud-side) cannot tell whether the device recovered:
+    // admit it once the cooldown allows a probe, but leave the probe to a command that does reach the device.
+    if (opts.electProbe === false && admission.probe) return { admitted: true, probe: false, change: { kind: 'none', record: before }, record: before };
     const after = await persist(deviceId, before, admission.change, ctx, now);
     if (after) {
       observeTransition(deviceId, before, after, admission.change, ctx);

@@ -27,7 +27,8 @@ export default defineRoute('enqueueJob', async (req) => {
   if (!(await getDeviceMeta(deviceId))) throw httpError('not_found', `No device ${deviceId}`);
 
   const jobId = newJobId(req.now);
-  const admission = await admitCommand(deviceId, jobId, { correlationId: req.correlationId, source: jobId, now: req.now });
+  // set-target-state is completed cloud-side by the dispatcher: it must not hold the half-open probe.
+  const admission = await admitCommand(deviceId, jobId, { correlationId: req.correlationId, source: jobId, now: req.now }, { electProbe: command.type !== 'set-target-state' });
   if (!admission.admitted) {
     const retryAt = new Date(admission.retryAtEpoch).toISOString();
     throw httpError(
