@@ -1,0 +1,70 @@
+/**
+ * Cloud recovery rate-limit windows in FLEET_TABLE: `DEVICE#<id>` / `RECOVERY#<service>` holds the epochs of the
+ * recent recovery attempts (seed 003 MAX_FAILURES per FAILURE_WINDOW). The decision is the pure
+ * `decideRecoveryAttempt`; the write is conditional on the version that was read, so concurrent evaluations
+ * (the per-report one and the scheduled one, several Lambdas) can never admit a 4th attempt between them.
+ */
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { decideRecoveryAttempt, type HealthPolicyConfig, type RecoveryAttemptDecision } from '../domain/health-policy.js';
+import { documentClient } from '../lib/aws.js';
+import { config } from '../lib/config.js';
+import { isConditionFailure, raceBackoff } from './conditions.js';
+import { devicePk } from './devices-repo.js';
+
+export const recoverySk = (service: string) => `RECOVERY#${service}`;
+
+interface RecoveryItem {
+  attempts?: number[];
+  version?: number;
+}
+
+const MAX_RACES = 50;
+
+export async function readRecoveryWindow(deviceId: string, service: string): Promise<{ attempts: number[]; version: number }> {
+  const res = await documentClient().send(
+    new GetCommand({ TableName: config.fleetTable, Key: { pk: devicePk(deviceId), sk: recoverySk(service) }, ConsistentRead: true }),
+  );
+  const item = res.Item as RecoveryItem | undefined;
+  return { attempts: (item?.attempts ?? []).map(Number), version: Number(item?.version ?? 0) };
+}
+
+/**
+ * Take one recovery slot for a service if the window has one left. Allowed: the attempt is recorded (and the
+ * caller must enqueue the job). Denied: nothing is written; the caller escalates.
+ */
+export async function tryAcquireRecoverySlot(
+  deviceId: string,
+  service: string,
+  now: number,
+  policy: Pick<HealthPolicyConfig, 'maxRecoveryAttempts' | 'recoveryWindowMs'>,
+): Promise<RecoveryAttemptDecision> {
+  for (let attempt = 0; attempt < MAX_RACES; attempt++) {
+    const current = await readRecoveryWindow(deviceId, service);
+    const decision = decideRecoveryAttempt(current, now, policy);
+    if (!decision.allowed) return decision;
+    try {
+      await documentClient().send(
+        new PutCommand({
+          TableName: config.fleetTable,
+          Item: {
+            pk: devicePk(deviceId),
+            sk: recoverySk(service),
+            deviceId,
+            service,
+            attempts: decision.attempts,
+            version: current.version + 1,
+            // Kept a day past the window so an operator can still see recent attempts; TTL removes it after.
+            expiresAt: Math.floor((now + policy.recoveryWindowMs) / 1000) + 86400,
+          },
+          ConditionExpression: current.version === 0 ? 'attribute_not_exists(pk)' : 'version = :v',
+          ...(current.version === 0 ? {} : { ExpressionAttributeValues: { ':v': current.version } }),
+        }),
+      );
+      return decision;
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+      await raceBackoff(attempt);
+    }
+  }
+  throw new Error(`recovery window ${deviceId}/${service}: gave up after ${MAX_RACES} lost races`);
+}
