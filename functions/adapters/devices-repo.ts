@@ -226,3 +226,27 @@ function decodePageToken(token: string): Record<string, unknown> {
   }
   throw new BadPageTokenError('nextToken is not a token this API issued');
 }
+
+// ---- added for health evaluation (issue 5, helper E) ----
+
+/**
+ * Mark a device offline: take it out of the sparse `byLiveness` index and set health `offline`, only if no report
+ * arrived since the evaluator saw `lastSeenEpoch` (a report racing in wins). False when the device moved on.
+ */
+export async function markDeviceOffline(deviceId: string, seenLastSeenEpoch: number, now: number): Promise<boolean> {
+  try {
+    await documentClient().send(
+      new UpdateCommand({
+        TableName: config.fleetTable,
+        Key: { pk: devicePk(deviceId), sk: 'STATE' },
+        UpdateExpression: 'SET health = :offline, offlineAt = :at REMOVE livenessShard',
+        ConditionExpression: 'lastSeenEpoch = :seen AND attribute_exists(livenessShard)',
+        ExpressionAttributeValues: { ':offline': 'offline', ':at': new Date(now).toISOString(), ':seen': seenLastSeenEpoch },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
+    throw err;
+  }
+}
