@@ -226,6 +226,7 @@ async function hold(record: SQSRecord, retryAtEpoch: number, now: number): Promi
 
 function reasonOf(err: unknown): string {
   if (err instanceof IdempotencyAlreadyInProgressError) return 'dispatch of this job attempt is already in progress elsewhere';
+  if (err instanceof PoisonMessageError) return err.message;
   const e = err as { name?: string; message?: string };
   const text = e?.message ?? String(err);
   return e?.name && e.name !== 'Error' && !text.startsWith(e.name) ? `${e.name}: ${text}` : text;
