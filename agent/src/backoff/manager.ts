@@ -106,10 +106,15 @@ export class RetryManager {
     return out;
   }
 
-  /** Earliest pending retry (for scheduling the next cycle at the retry time, not 30 s later). */
-  nextDue(): number | undefined {
+  /**
+   * Earliest gate that opens after `monoNow` (the loop wakes then, so retries keep their schedule instead of
+   * waiting for the next 30 s tick). Gates already open are not counted: a due key whose step is not planned
+   * (manual stop, hold) must not make the loop spin.
+   */
+  nextDueAfter(monoNow: number): number | undefined {
     let min: number | undefined;
-    for (const e of this.entries.values()) if (e.nextRetryMono !== null && (min === undefined || e.nextRetryMono < min)) min = e.nextRetryMono;
+    for (const e of this.entries.values())
+      if (e.nextRetryMono !== null && e.nextRetryMono > monoNow && (min === undefined || e.nextRetryMono < min)) min = e.nextRetryMono;
     return min;
   }
 

@@ -1,0 +1,645 @@
+/**
+ * The agent's main loop.
+ *
+ * ── Cycle ──────────────────────────────────────────────────────────────────────────────────────────────────
+ * A reconcile cycle runs every `intervalMs` (30 s), immediately on `trigger()` (target changed, file edited,
+ * SIGHUP, a module asks), and at the moment a backoff gate opens (so retries keep the 10 s/20 s/… schedule
+ * instead of waiting for the next 30 s tick). Cycles never overlap; triggers during a cycle coalesce into one
+ * follow-up cycle, at least `minCycleGapMs` later.
+ *
+ *   1. modules.beforeCycle(cycle)      e.g. poll jobs (which may call agent.setTarget / resetService / requestRestart)
+ *   2. target                          provider.fetch() → adopt when its version changed (per-service reset of the
+ *                                      backoff of every service whose spec changed); provider down → keep last target
+ *   3. manual-stop markers             <stateDir>/manual-stop/*.stopped
+ *   4. observe                         owned containers + which target images are present
+ *   5. modules.beforePlan(cycle)       add holds (cycle.holds) / restart requests (cycle.restartRequests)
+ *   6. plan                            pure planner (dependency gate = modules' isHealthy, else "container running")
+ *   7. execute                         step by step; each outcome is booked in the backoff manager and the status book
+ *   8. status                          per-service ReconcileView → StatusBook (ServiceReport shape)
+ *   9. persist                         backoff / last applied target / restart counts (only when changed)
+ *  10. modules.afterCycle(cycle, res)  e.g. report to the cloud, evaluate the rollback window
+ *  11. outputs                         health.json + Prometheus textfile, atomically
+ * A module hook that throws is logged and the cycle goes on: no module can stop reconciliation.
+ *
+ * ── Module interface (health, recovery, cloud link plug in here) ───────────────────────────────────────────
+ * `AgentModule` below. Modules get the Agent in `start(agent)` and use its public API:
+ *   agent.config / log / clock / docker / executor (ContainerOps: pull, create, start, stop, remove, restart,
+ *   recreate) / state (StateDir: store(), markers, counters) / backoff (RetryManager) / status (StatusBook)
+ *   agent.trigger(reason)          reconcile now
+ *   agent.setTarget(snapshot)      adopt a target pushed by the cloud / a job / a rollback (persists, triggers)
+ *   agent.currentTarget()          the target being converged to
+ *   agent.resetService(name)       retry-now: forget a service's backoff (and trigger)
+ *   agent.requestRestart(name)     restart a running service's container in the next cycle (restart-service job)
+ *   agent.container(name)          the owned container last observed for a service
+ *   agent.manualStops()            services with a manual-stop marker (fresh readdir)
+ *   agent.reports()                ServiceReport[] (contract shape), built on demand
+ *   agent.onCycle(fn)              called with every CycleResult
+ *
+ * ── Shutdown ───────────────────────────────────────────────────────────────────────────────────────────────
+ * `stop()`: no new cycle; the running one ends after its current step (bounded by `shutdownTimeoutMs`);
+ * modules stop in reverse order; state is persisted; atomic writes in flight are awaited; the lock is released.
+ */
+import type Docker from 'dockerode';
+import { z } from 'zod';
+import type { ServiceReport } from '../../functions/contract/report.js';
+import { TargetState } from '../../functions/contract/target-state.js';
+import { RetryManager } from './backoff/manager.js';
+import { PersistedBackoff, restoreBackoff, snapshotBackoff } from './backoff/persist.js';
+import { systemClock, type Clock } from './clock.js';
+import { AGENT_VERSION, type AgentConfig } from './config.js';
+import { DiskChecker } from './engine/disk.js';
+import { Executor, type StepOutcome } from './engine/executor.js';
+import { listOwnedContainers, observe, type Observation } from './engine/observe.js';
+import type { Logger } from './log.js';
+import { writeHealthFile, HEALTH_FORMAT, type CycleError, type HealthFile } from './output/health-file.js';
+import { buildMetrics, writeMetricsFile } from './output/metrics.js';
+import { plan as makePlan } from './planner/plan.js';
+import { fullSpecHash, specHash } from './planner/spec-hash.js';
+import type { ObservedContainer, Plan } from './planner/types.js';
+import { JsonStore } from './state/json-store.js';
+import { StateDir } from './state/state-dir.js';
+import { StatusBook } from './status/book.js';
+import { errorFromBackoff } from './status/from-backoff.js';
+import type { TargetProvider, TargetSnapshot } from './target/provider.js';
+
+// ───────────────────────────── public types ─────────────────────────────
+
+export interface AgentModule {
+  readonly name: string;
+  /** After state is loaded, before the first cycle. */
+  start?(agent: Agent): Promise<void> | void;
+  /** First phase of every cycle. */
+  beforeCycle?(cycle: CycleContext): Promise<void> | void;
+  /** After observe, before plan: add `cycle.holds` / `cycle.restartRequests`. */
+  beforePlan?(cycle: CycleContext): Promise<void> | void;
+  /** After execution and status update, before outputs are written. */
+  afterCycle?(cycle: CycleContext, result: CycleResult): Promise<void> | void;
+  /** On shutdown, in reverse registration order. */
+  stop?(): Promise<void> | void;
+  /**
+   * Health verdict for the dependency gate and the 10-minute backoff reset: true/false, or undefined for
+   * "no opinion" (next module, then the fallback: the container is running).
+   */
+  isHealthy?(service: string): boolean | undefined;
+}
+
+export interface CycleContext {
+  n: number;
+  /** Why this cycle runs: 'start', 'timer', 'target-changed', 'sighup', module reasons... */
+  reasons: string[];
+  startedMono: number;
+  target: TargetSnapshot | null;
+  observation: Observation | null;
+  manualStops: Set<string>;
+  /** service → reason: the planner brings none of these up nor restarts them this cycle. */
+  holds: Map<string, string>;
+  restartRequests: Set<string>;
+  plan: Plan | null;
+  outcomes: StepOutcome[];
+}
+
+export interface CycleResult {
+  n: number;
+  success: boolean;
+  durationMs: number;
+  finishedAt: string;
+  dryRun: boolean;
+  engineError?: string;
+  targetError?: string;
+  targetVersion?: string;
+  plan: Plan | null;
+  outcomes: StepOutcome[];
+  errors: CycleError[];
+  services: ServiceReport[];
+}
+
+export interface AgentOptions {
+  config: AgentConfig;
+  docker: Docker;
+  log: Logger;
+  clock?: Clock;
+  targetProvider?: TargetProvider;
+  modules?: AgentModule[];
+}
+
+// ───────────────────────────── persisted documents ─────────────────────────────
+
+const PersistedTarget = z.object({ version: z.string(), source: z.string(), target: TargetState, adoptedAt: z.string() }).nullable();
+type PersistedTarget = z.infer<typeof PersistedTarget>;
+const ServiceStats = z.object({ restartCounts: z.record(z.string(), z.number().int().min(0)) });
+type ServiceStats = z.infer<typeof ServiceStats>;
+
+// ───────────────────────────── the agent ─────────────────────────────
+
+export class Agent {
+  readonly config: AgentConfig;
+  readonly docker: Docker;
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly state: StateDir;
+  readonly backoff: RetryManager;
+  readonly status: StatusBook;
+  readonly executor: Executor;
+  readonly startedAt = new Date();
+
+  private readonly provider?: TargetProvider;
+  private readonly modules: AgentModule[];
+  private readonly targetStore: JsonStore<PersistedTarget>;
+  private readonly backoffStore: JsonStore<PersistedBackoff>;
+  private readonly statsStore: JsonStore<ServiceStats>;
+
+  private desired: TargetSnapshot | null = null;
+  private lastProviderVersion: string | undefined;
+  private targetError: string | undefined;
+  private targetDirty = false;
+  private persistedBackoffVersion = -1;
+  private persistedCountsVersion = 0;
+  private lastObservation: Observation | null = null;
+  private lastContainers: ObservedContainer[] = [];
+  private lastResult: CycleResult | undefined;
+  private restartRequests = new Set<string>();
+  private cycleNo = 0;
+  private chain: Promise<unknown> = Promise.resolve();
+  private pending = new Set<string>();
+  private draining = false;
+  private timer: NodeJS.Timeout | undefined;
+  private lastCycleEnd = -Infinity;
+  private stopping = false;
+  private stopPromise: Promise<void> | undefined;
+  private unwatch: (() => void) | undefined;
+  private resolveStopped!: () => void;
+  private readonly stopped = new Promise<void>((r) => (this.resolveStopped = r));
+  private readonly cycleListeners = new Set<(r: CycleResult) => void>();
+
+  private constructor(opts: AgentOptions, state: StateDir) {
+    this.config = opts.config;
+    this.docker = opts.docker;
+    this.log = opts.log;
+    this.clock = opts.clock ?? systemClock;
+    this.state = state;
+    this.provider = opts.targetProvider;
+    this.modules = [...(opts.modules ?? [])];
+    this.backoff = new RetryManager(opts.config.backoff);
+    this.status = new StatusBook(this.clock, opts.config.restartWindowMs);
+    this.executor = new Executor({
+      docker: opts.docker,
+      agentId: opts.config.agentId,
+      namePrefix: opts.config.namePrefix,
+      stopTimeoutSeconds: opts.config.stopTimeoutSeconds,
+      pullTimeoutMs: opts.config.pullTimeoutMs,
+      disk: new DiskChecker(opts.docker, opts.config.disk, opts.config.dockerHost),
+    });
+    this.targetStore = state.store('target', PersistedTarget, () => null);
+    this.backoffStore = state.store('backoff', PersistedBackoff, () => ({ savedAtWall: 0, entries: [] }));
+    this.statsStore = state.store('services', ServiceStats, () => ({ restartCounts: {} }));
+  }
+
+  /**
+   * Opens the state directory (taking the lock unless dry-run: throws LockHeldError when another agent holds
+   * it) and loads the persisted state: last applied target, backoff, restart counts.
+   */
+  static async open(opts: AgentOptions): Promise<Agent> {
+    const state = await StateDir.open(opts.config.stateDir, { lock: !opts.config.dryRun });
+    try {
+      const agent = new Agent(opts, state);
+      await agent.loadPersisted();
+      return agent;
+    } catch (err) {
+      await state.close();
+      throw err;
+    }
+  }
+
+  private async loadPersisted(): Promise<void> {
+    for (const [store, what] of [
+      [this.targetStore, 'last applied target'],
+      [this.backoffStore, 'backoff state'],
+      [this.statsStore, 'service stats'],
+    ] as const) {
+      const r = await (store as JsonStore<unknown>).load();
+      if (r.problems.length) this.log.warn({ problems: r.problems, recoveredFrom: r.source }, `state file damaged: ${what} recovered from ${r.source}`);
+    }
+    const t = this.targetStore.value;
+    if (t) this.desired = { version: t.version, target: t.target, source: t.source };
+    restoreBackoff(this.backoff, this.backoffStore.value, this.clock);
+    this.persistedBackoffVersion = this.backoff.version;
+    this.status.loadRestartCounts(this.statsStore.value.restartCounts);
+    this.persistedCountsVersion = this.status.countsVersion;
+  }
+
+  // ───────────── lifecycle ─────────────
+
+  /** Starts modules, runs the first cycle, then keeps cycling until `stop()`. */
+  async start(): Promise<CycleResult> {
+    for (const m of this.modules) await this.safely(m, 'start', () => m.start?.(this));
+    this.unwatch = this.provider?.watch?.(() => this.trigger('target-file-changed'));
+    const first = await this.reconcileNow('start');
+    this.scheduleNext();
+    return first;
+  }
+
+  /** Runs one cycle now (serialised with any other) and returns its result. `--once` and tests use it. */
+  reconcileNow(reason = 'manual'): Promise<CycleResult> {
+    const run = this.chain.then(() => this.cycle([reason]));
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  /** Asks for a cycle as soon as possible (coalesced; never overlapping; at least minCycleGapMs apart). */
+  trigger(reason: string): void {
+    if (this.stopping) return;
+    this.pending.add(reason);
+    if (this.draining) return; // picked up right after the running cycle
+    clearTimeout(this.timer);
+    const wait = Math.max(0, this.lastCycleEnd + this.config.minCycleGapMs - this.clock.monoNow());
+    this.timer = setTimeout(() => void this.drain(), wait);
+  }
+
+  private async drain(): Promise<void> {
+    if (this.draining || this.stopping) return;
+    this.draining = true;
+    try {
+      const reasons = this.pending.size ? [...this.pending] : ['timer'];
+      this.pending.clear();
+      const run = this.chain.then(() => this.cycle(reasons));
+      this.chain = run.catch(() => {});
+      await run.catch((err) => this.log.error({ err }, 'cycle crashed'));
+    } finally {
+      this.draining = false;
+    }
+    if (this.pending.size && !this.stopping) {
+      const reasons = [...this.pending];
+      this.pending.clear();
+      for (const r of reasons) this.trigger(r);
+    } else this.scheduleNext();
+  }
+
+  private scheduleNext(): void {
+    if (this.stopping || this.config.once) return;
+    clearTimeout(this.timer);
+    const now = this.clock.monoNow();
+    let delay = this.config.intervalMs;
+    const due = this.backoff.nextDueAfter(now);
+    if (due !== undefined) delay = Math.min(delay, due - now);
+    if (this.lastResult?.plan?.skipped.some((s) => s.reason === 'waiting-dependency') && this.lastResult.outcomes.some((o) => o.status === 'ok'))
+      delay = Math.min(delay, this.config.dependencyRecheckMs);
+    delay = Math.max(delay, this.config.minCycleGapMs);
+    this.timer = setTimeout(() => void this.drain(), delay);
+  }
+
+  /** Graceful shutdown (idempotent). */
+  stop(): Promise<void> {
+    this.stopPromise ??= this.doStop();
+    return this.stopPromise;
+  }
+
+  private async doStop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.timer);
+    this.unwatch?.();
+    let timedOut = false;
+    await Promise.race([
+      this.chain,
+      new Promise<void>((r) => setTimeout(() => ((timedOut = true), r()), this.config.shutdownTimeoutMs).unref()),
+    ]);
+    if (timedOut) this.log.warn({ timeoutMs: this.config.shutdownTimeoutMs }, 'shutdown: the running cycle did not finish in time');
+    for (const m of [...this.modules].reverse()) await this.safely(m, 'stop', () => m.stop?.());
+    if (!this.config.dryRun) await this.persist().catch((err) => this.log.error({ err }, 'shutdown: persisting state failed'));
+    await this.state.close();
+    this.log.info('agent stopped');
+    this.resolveStopped();
+  }
+
+  /** Resolves once `stop()` has completed (lock released). */
+  whenStopped(): Promise<void> {
+    return this.stopped;
+  }
+
+  get isStopping(): boolean {
+    return this.stopping;
+  }
+
+  // ───────────── API for modules ─────────────
+
+  currentTarget(): TargetSnapshot | null {
+    return this.desired;
+  }
+
+  /** Adopts a target pushed by a module (cloud, job, rollback): persisted with the next cycle, which runs now. */
+  setTarget(snapshot: TargetSnapshot): void {
+    this.adopt(snapshot);
+    this.trigger('target-changed');
+  }
+
+  /** retry-now: forget the service's backoff and reconcile at once. */
+  resetService(name: string): number {
+    const n = this.backoff.resetService(name);
+    this.log.info({ service: name, keys: n }, 'backoff reset');
+    this.trigger('retry-now');
+    return n;
+  }
+
+  resetAll(): void {
+    this.backoff.resetAll();
+    this.trigger('retry-now');
+  }
+
+  requestRestart(service: string): void {
+    this.restartRequests.add(service);
+    this.trigger('restart-requested');
+  }
+
+  container(service: string): ObservedContainer | undefined {
+    return pickContainer(this.lastContainers, service);
+  }
+
+  containers(): readonly ObservedContainer[] {
+    return this.lastContainers;
+  }
+
+  manualStops(): Promise<Set<string>> {
+    return this.state.markers.list();
+  }
+
+  reports(): ServiceReport[] {
+    return this.status.reports();
+  }
+
+  lastCycle(): CycleResult | undefined {
+    return this.lastResult;
+  }
+
+  onCycle(fn: (r: CycleResult) => void): () => void {
+    this.cycleListeners.add(fn);
+    return () => this.cycleListeners.delete(fn);
+  }
+
+  /** Health verdict used by the planner and the healthy-reset: modules first, else "container running". */
+  isHealthy(service: string): boolean {
+    for (const m of this.modules) {
+      const v = m.isHealthy?.(service);
+      if (v !== undefined) return v;
+    }
+    return pickContainer(this.lastContainers, service)?.state === 'running';
+  }
+
+  // ───────────── the cycle ─────────────
+
+  private adopt(next: TargetSnapshot): void {
+    const prev = this.desired;
+    if (prev && prev.version === next.version && sameTarget(prev, next)) return;
+    const names = new Set(Object.keys(next.target.services));
+    for (const [name, spec] of Object.entries(next.target.services)) {
+      const before = prev?.target.services[name];
+      if (!before || fullSpecHash(before) !== fullSpecHash(spec)) {
+        // A fixed target heals at once: its backoff belongs to the old spec.
+        if (this.backoff.resetService(name)) this.log.info({ service: name }, 'target changed: backoff reset');
+      }
+    }
+    this.backoff.retainServices(names);
+    this.status.retain(names);
+    this.desired = next;
+    this.targetDirty = true;
+    this.log.info({ version: next.version, source: next.source, services: names.size }, 'target adopted');
+  }
+
+  private async refreshTarget(): Promise<void> {
+    if (!this.provider) return;
+    try {
+      const snap = await this.provider.fetch();
+      this.targetError = undefined;
+      if (snap && snap.version !== this.lastProviderVersion) {
+        this.lastProviderVersion = snap.version;
+        this.adopt(snap);
+      }
+    } catch (err) {
+      const msg = (err as Error).message;
+      if (msg !== this.targetError) this.log.warn({ err: msg, keeping: this.desired?.version ?? null }, 'target source unavailable; keeping the last applied target');
+      this.targetError = msg;
+    }
+  }
+
+  private async cycle(reasons: string[]): Promise<CycleResult> {
+    const t0 = this.clock.monoNow();
+    const ctx: CycleContext = {
+      n: ++this.cycleNo,
+      reasons,
+      startedMono: t0,
+      target: null,
+      observation: null,
+      manualStops: new Set(),
+      holds: new Map(),
+      restartRequests: new Set(this.restartRequests),
+      plan: null,
+      outcomes: [],
+    };
+    this.restartRequests.clear();
+    let engineError: string | undefined;
+
+    for (const m of this.modules) await this.safely(m, 'beforeCycle', () => m.beforeCycle?.(ctx));
+    await this.refreshTarget();
+    ctx.target = this.desired;
+    try {
+      ctx.manualStops = await this.state.markers.list();
+    } catch (err) {
+      this.log.error({ err }, 'cannot read manual-stop markers');
+    }
+
+    try {
+      const images = ctx.target ? Object.values(ctx.target.target.services).map((s) => s.image) : [];
+      ctx.observation = await observe(this.docker, this.config.agentId, images);
+      this.lastObservation = ctx.observation;
+      this.lastContainers = ctx.observation.containers;
+    } catch (err) {
+      engineError = `engine unreachable: ${(err as Error).message}`;
+      this.log.error({ err: (err as Error).message }, 'cannot observe the engine');
+    }
+
+    if (ctx.observation) {
+      for (const m of this.modules) await this.safely(m, 'beforePlan', () => m.beforePlan?.(ctx));
+      ctx.plan = makePlan({
+        target: ctx.target?.target ?? null,
+        targetVersion: ctx.target?.version,
+        containers: ctx.observation.containers,
+        presentImages: ctx.observation.presentImages,
+        gates: this.backoff.gates(this.clock.monoNow()),
+        manualStops: ctx.manualStops,
+        holds: ctx.holds,
+        restartRequests: ctx.restartRequests,
+        isHealthy: (s) => this.isHealthy(s),
+        now: this.clock.monoNow(),
+      });
+      if (this.config.dryRun) {
+        this.log.info({ steps: ctx.plan.steps.map(describeStep), skipped: ctx.plan.skipped.map((s) => `${s.service}: ${s.reason}${s.detail ? ` (${s.detail})` : ''}`) }, `dry run: ${ctx.plan.steps.length} step(s) planned, nothing executed`);
+      } else if (ctx.plan.steps.length) {
+        this.log.info({ steps: ctx.plan.steps.map(describeStep) }, `executing ${ctx.plan.steps.length} step(s)`);
+        ctx.outcomes = await this.executor.run(ctx.plan.steps, (o) => this.book(o), () => this.stopping);
+        try {
+          this.lastContainers = await listOwnedContainers(this.docker, this.config.agentId);
+        } catch {
+          /* keep the pre-execution view */
+        }
+      }
+    }
+
+    this.updateStatus(ctx);
+    if (!this.config.dryRun) await this.persist().catch((err) => this.log.error({ err }, 'persisting state failed'));
+
+    const services = this.status.reports();
+    const errors: CycleError[] = [];
+    for (const o of ctx.outcomes)
+      if (o.status === 'failed') errors.push({ service: o.step.services[0] ?? ('service' in o.step ? o.step.service : undefined), step: o.step.action, type: o.error.type, message: o.error.message });
+    for (const s of services)
+      if (s.error && !errors.some((e) => e.service === s.name)) errors.push({ service: s.name, type: s.error.type, message: s.error.message });
+    if (engineError) errors.push({ type: 'EngineUnreachable', message: engineError });
+    if (this.targetError) errors.push({ type: 'TargetUnavailable', message: this.targetError });
+    const reconcileErrors = services.some((s) => s.error && this.backoff.activeFor(s.name).length > 0);
+    const result: CycleResult = {
+      n: ctx.n,
+      success: !engineError && !ctx.outcomes.some((o) => o.status === 'failed') && !reconcileErrors && !(this.targetError && !this.desired),
+      durationMs: this.clock.monoNow() - t0,
+      finishedAt: new Date(this.clock.wallNow()).toISOString(),
+      dryRun: this.config.dryRun,
+      ...(engineError ? { engineError } : {}),
+      ...(this.targetError ? { targetError: this.targetError } : {}),
+      ...(this.desired ? { targetVersion: this.desired.version } : {}),
+      plan: ctx.plan,
+      outcomes: ctx.outcomes,
+      errors,
+      services,
+    };
+    for (const m of this.modules) await this.safely(m, 'afterCycle', () => m.afterCycle?.(ctx, result));
+    if (!this.config.dryRun) await this.writeOutputs(result).catch((err) => this.log.error({ err }, 'writing health.json / metrics failed'));
+    this.lastResult = result;
+    this.lastCycleEnd = this.clock.monoNow();
+    const failed = ctx.outcomes.filter((o) => o.status === 'failed').length;
+    this.log[failed || engineError ? 'warn' : ctx.outcomes.length ? 'info' : 'debug'](
+      { cycle: ctx.n, reasons, durationMs: Math.round(result.durationMs), steps: ctx.outcomes.length, failed, success: result.success },
+      'reconcile cycle done',
+    );
+    for (const l of this.cycleListeners) {
+      try {
+        l(result);
+      } catch (err) {
+        this.log.error({ err }, 'cycle listener failed');
+      }
+    }
+    return result;
+  }
+
+  /** Books one step outcome: backoff success/failure, restart counts, logs. */
+  private book(o: StepOutcome): void {
+    const { step } = o;
+    if (o.status === 'ok') {
+      this.backoff.recordSuccess(step.key);
+      if ((step.action === 'startContainer' && step.exitedBefore) || step.action === 'restartContainer') this.status.recordRestart(step.service);
+      return;
+    }
+    if (o.status === 'blocked') return;
+    const e = this.backoff.recordFailure(
+      step.key,
+      { action: step.action, services: step.services, type: o.error.type, message: o.error.message, permanent: o.error.permanent },
+      this.clock.monoNow(),
+      this.clock.wallNow(),
+    );
+    this.log.warn(
+      {
+        step: step.action,
+        key: step.key,
+        services: step.services,
+        type: o.error.type,
+        permanent: o.error.permanent,
+        attempt: e.attempts,
+        quarantined: e.quarantined,
+        retryInMs: e.nextRetryMono === null ? null : Math.round(e.nextRetryMono - this.clock.monoNow()),
+        err: o.error.message,
+      },
+      `${step.action} failed; continuing with the other steps`,
+    );
+  }
+
+  private updateStatus(ctx: CycleContext): void {
+    const target = ctx.target?.target;
+    if (!target) return;
+    const waiting = new Map((ctx.plan?.skipped ?? []).filter((s) => s.reason === 'waiting-dependency').map((s) => [s.service, s.detail ?? '']));
+    const now = this.clock.monoNow();
+    for (const [name, spec] of Object.entries(target.services)) {
+      const c = pickContainer(this.lastContainers, name);
+      const active = this.backoff.activeFor(name);
+      const manuallyStopped = ctx.manualStops.has(name);
+      this.status.setView(name, {
+        image: spec.image,
+        ...(c ? { containerId: c.id, containerState: c.state } : {}),
+        manuallyStopped,
+        ...(waiting.has(name) ? { waitingFor: waiting.get(name) } : {}),
+        error: active[0] ? errorFromBackoff(active[0], this.clock) : null,
+      });
+      const healthy = !!c && !manuallyStopped && c.state === 'running' && c.specHash === specHash(spec) && active.length === 0 && this.isHealthy(name);
+      if (!this.config.dryRun && this.backoff.noteHealth(name, healthy, now)) this.log.info({ service: name }, 'healthy long enough: backoff reset');
+    }
+  }
+
+  private async persist(): Promise<void> {
+    if (this.targetDirty && this.desired) {
+      this.targetDirty = false;
+      await this.targetStore.save({ version: this.desired.version, source: this.desired.source, target: this.desired.target, adoptedAt: new Date(this.clock.wallNow()).toISOString() });
+    }
+    if (this.backoff.version !== this.persistedBackoffVersion || this.stopping) {
+      this.persistedBackoffVersion = this.backoff.version;
+      await this.backoffStore.save(snapshotBackoff(this.backoff, this.clock));
+    }
+    if (this.status.countsVersion !== this.persistedCountsVersion) {
+      this.persistedCountsVersion = this.status.countsVersion;
+      await this.statsStore.save({ restartCounts: this.status.restartCounts() });
+    }
+  }
+
+  private async writeOutputs(r: CycleResult): Promise<void> {
+    const health: HealthFile = {
+      format: HEALTH_FORMAT,
+      agent: {
+        version: AGENT_VERSION,
+        pid: process.pid,
+        agentId: this.config.agentId,
+        startedAt: this.startedAt.toISOString(),
+        ...(this.config.cloud ? { deviceId: this.config.cloud.deviceId } : {}),
+      },
+      lastRun: r.finishedAt,
+      success: r.success,
+      cycle: r.n,
+      durationMs: Math.round(r.durationMs),
+      engine: { reachable: !r.engineError, ...(r.engineError ? { error: r.engineError } : {}) },
+      target: { ...(this.desired ? { version: this.desired.version, source: this.desired.source } : {}), ...(r.targetError ? { error: r.targetError } : {}) },
+      services: r.services,
+      errors: r.errors,
+    };
+    await Promise.all([
+      writeHealthFile(this.config.healthFile, health),
+      writeMetricsFile(
+        this.config.metricsFile,
+        buildMetrics({ success: r.success, lastRunEpochSeconds: Math.floor(this.clock.wallNow() / 1000), durationSeconds: r.durationMs / 1000, services: r.services, agentId: this.config.agentId }),
+      ),
+    ]);
+  }
+
+  private async safely(m: AgentModule, hook: string, fn: () => unknown): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      this.log.error({ module: m.name, hook, err }, 'module hook failed; the cycle goes on');
+    }
+  }
+}
+
+function pickContainer(list: readonly ObservedContainer[], service: string): ObservedContainer | undefined {
+  const mine = list.filter((c) => c.owned && c.service === service);
+  return mine.find((c) => c.state === 'running') ?? mine.sort((a, b) => b.created - a.created)[0];
+}
+
+function sameTarget(a: TargetSnapshot, b: TargetSnapshot): boolean {
+  return JSON.stringify(a.target) === JSON.stringify(b.target);
+}
+
+export function describeStep(s: Plan['steps'][number]): string {
+  return s.action === 'pullImage' ? `pull ${s.image}` : `${s.action.replace('Container', '')} ${s.service} (${s.reason})`;
+}

@@ -1,0 +1,273 @@
+/**
+ * `fleetmedic-agent` command line.
+ *
+ *   run [--dry-run] [--once] [--log-json] [--target-file f] [--state-dir d] [--api-url u --device-id id --token-file f]
+ *   status [--json]          reads health.json
+ *   stop <service>           manual-stop marker + stops the container (reconcile and recovery leave it alone)
+ *   start <service>          removes the marker (the agent brings the service back at once)
+ *
+ * Exit codes: 0 ok · 1 runtime failure (a `--once` cycle that did not converge, engine errors) · 2 configuration
+ * error (bad flags, invalid target file, state directory locked by another agent).
+ */
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { Command, CommanderError, Option } from 'commander';
+import { Agent } from './agent.js';
+import { systemClock } from './clock.js';
+import { ConfigError, defaultConfig, validateConfig, AGENT_VERSION, type AgentConfig } from './config.js';
+import { dockerFromHost } from './engine/docker.js';
+import { listOwnedContainers } from './engine/observe.js';
+import { Executor } from './engine/executor.js';
+import { createLogger, type Logger } from './log.js';
+import { readHealthFile } from './output/health-file.js';
+import { DEFAULT_STATE_DIR } from './state/state-dir.js';
+import { LockHeldError, pidAlive, readLock } from './state/lock.js';
+import { MarkerStore } from './state/markers.js';
+import { join } from 'node:path';
+import { ServiceName } from '../../functions/contract/common.js';
+import { wire } from './wiring.js';
+
+export const EXIT = { ok: 0, runtime: 1, config: 2 } as const;
+
+interface CommonOpts {
+  stateDir?: string;
+  agentId?: string;
+  namePrefix?: string;
+}
+interface RunOpts extends CommonOpts {
+  dryRun?: boolean;
+  once?: boolean;
+  logJson?: boolean;
+  logLevel?: string;
+  targetFile?: string;
+  apiUrl?: string;
+  deviceId?: string;
+  tokenFile?: string;
+  interval?: string;
+  metricsFile?: string;
+}
+
+function seconds(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new ConfigError(`${flag} must be a positive number of seconds`);
+  return n * 1000;
+}
+
+/** Flags over environment over defaults. */
+export function resolveConfig(o: RunOpts, env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  const stateDir = o.stateDir ?? env.FLEETMEDIC_STATE_DIR ?? DEFAULT_STATE_DIR;
+  const apiUrl = o.apiUrl ?? env.FLEETMEDIC_API_URL;
+  const deviceId = o.deviceId ?? env.FLEETMEDIC_DEVICE_ID;
+  const tokenFile = o.tokenFile ?? env.FLEETMEDIC_TOKEN_FILE;
+  const metricsFile = o.metricsFile ?? env.FLEETMEDIC_METRICS_FILE;
+  const intervalMs = seconds(o.interval ?? env.FLEETMEDIC_INTERVAL_SECONDS, '--interval');
+  const targetFile = o.targetFile ?? env.FLEETMEDIC_TARGET_FILE;
+  const base = defaultConfig({ stateDir });
+  return validateConfig({
+    ...base,
+    dryRun: !!o.dryRun,
+    once: !!o.once,
+    agentId: o.agentId ?? env.FLEETMEDIC_AGENT_ID ?? base.agentId,
+    namePrefix: o.namePrefix ?? env.FLEETMEDIC_NAME_PREFIX ?? base.namePrefix,
+    ...(env.DOCKER_HOST ? { dockerHost: env.DOCKER_HOST } : {}),
+    ...(targetFile ? { targetFile } : {}),
+    ...(intervalMs ? { intervalMs } : {}),
+    ...(metricsFile ? { metricsFile } : {}),
+    ...(apiUrl || deviceId || tokenFile ? { cloud: { apiUrl: apiUrl ?? '', deviceId: deviceId ?? '', tokenFile: tokenFile ?? '' } } : {}),
+  });
+}
+
+async function runCommand(o: RunOpts, io: CliIo): Promise<number> {
+  const config = resolveConfig(o);
+  const log = io.logger ?? createLogger({ json: !!o.logJson, ...(o.logLevel ? { level: o.logLevel } : {}) });
+  const docker = dockerFromHost(config.dockerHost);
+  const wiring = await wire(config, { docker, log, clock: systemClock });
+  // An invalid target file is a configuration error at start (later edits only log and keep the last target).
+  if (wiring.targetProvider && config.targetFile) await wiring.targetProvider.fetch();
+  const agent = await Agent.open({ config, docker, log, ...wiring });
+  log.info({ version: AGENT_VERSION, stateDir: config.stateDir, agentId: config.agentId, dryRun: config.dryRun, once: config.once }, 'fleetmedic-agent starting');
+
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      log.warn({ sig }, 'second signal: exiting now');
+      agent.state.lock?.releaseSync();
+      process.exit(EXIT.runtime);
+    }
+    log.info({ sig }, 'shutting down');
+    void agent.stop();
+  };
+  const onHup = () => agent.trigger('sighup');
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGHUP', onHup);
+  const releaseOnExit = () => agent.state.lock?.releaseSync();
+  process.on('exit', releaseOnExit);
+  try {
+    const first = await agent.start();
+    if (config.once) {
+      await agent.stop();
+      return first.success ? EXIT.ok : EXIT.runtime;
+    }
+    await agent.whenStopped();
+    return EXIT.ok;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    process.off('SIGHUP', onHup);
+    process.off('exit', releaseOnExit);
+  }
+}
+
+async function statusCommand(o: CommonOpts & { json?: boolean }, io: CliIo): Promise<number> {
+  const stateDir = o.stateDir ?? process.env.FLEETMEDIC_STATE_DIR ?? DEFAULT_STATE_DIR;
+  const path = join(stateDir, 'health.json');
+  let h;
+  try {
+    h = await readHealthFile(path);
+  } catch (err) {
+    io.err(`cannot read ${path}: ${(err as Error).message}\n`);
+    return EXIT.config;
+  }
+  if (o.json) {
+    io.out(`${JSON.stringify(h, null, 2)}\n`);
+    return h.success ? EXIT.ok : EXIT.runtime;
+  }
+  const lock = await readLock(join(stateDir, 'agent.lock'));
+  io.out(`agent ${h.agent.agentId} (pid ${h.agent.pid}, ${lock && pidAlive(lock.pid) ? 'running' : 'not running'}) · last run ${h.lastRun} · ${h.success ? 'OK' : 'NOT OK'} · cycle ${h.cycle} in ${h.durationMs} ms\n`);
+  io.out(`target ${h.target.version ?? '(none)'}${h.target.source ? ` from ${h.target.source}` : ''}${h.target.error ? ` — ${h.target.error}` : ''}\n`);
+  if (h.engine.error) io.out(`engine: ${h.engine.error}\n`);
+  for (const s of h.services) {
+    const e = s.error;
+    const err = e ? `  ${e.type}${e.permanent ? ' (permanent)' : ''}${e.quarantined ? ' (quarantined)' : ''}: ${e.message} · retries ${e.retryCount}${e.nextRetry ? ` · next ${e.nextRetry}` : ''}` : '';
+    io.out(`  ${s.name.padEnd(20)} ${s.status.padEnd(16)} restarts ${s.restartCount}${err}\n`);
+  }
+  return h.success ? EXIT.ok : EXIT.runtime;
+}
+
+/** SIGHUP to the running agent (if any): it reconciles at once instead of at the next tick. */
+async function nudgeAgent(stateDir: string): Promise<boolean> {
+  const lock = await readLock(join(stateDir, 'agent.lock'));
+  if (!lock || lock.pid === process.pid || !pidAlive(lock.pid)) return false;
+  try {
+    process.kill(lock.pid, 'SIGHUP');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function markerCommand(kind: 'stop' | 'start', service: string, o: CommonOpts & { reason?: string }, io: CliIo): Promise<number> {
+  const name = ServiceName.safeParse(service);
+  if (!name.success) {
+    io.err(`invalid service name '${service}'\n`);
+    return EXIT.config;
+  }
+  const stateDir = o.stateDir ?? process.env.FLEETMEDIC_STATE_DIR ?? DEFAULT_STATE_DIR;
+  const markers = new MarkerStore(stateDir);
+  if (kind === 'start') {
+    const removed = await markers.clear(service);
+    io.out(removed ? `${service}: manual-stop marker removed; the agent brings it back\n` : `${service}: had no manual-stop marker\n`);
+    await nudgeAgent(stateDir);
+    return EXIT.ok;
+  }
+  // The marker first: from this moment neither reconcile nor recovery restarts the service.
+  await markers.set(service, { by: process.env.USER ?? 'cli', ...(o.reason ? { reason: o.reason } : {}) });
+  const agentId = o.agentId ?? process.env.FLEETMEDIC_AGENT_ID ?? 'default';
+  const docker = dockerFromHost(process.env.DOCKER_HOST);
+  let code: number = EXIT.ok;
+  try {
+    const exec = new Executor({ docker, agentId, namePrefix: o.namePrefix ?? 'fleetmedic_', stopTimeoutSeconds: 10, pullTimeoutMs: 0 });
+    const mine = (await listOwnedContainers(docker, agentId)).filter((c) => c.service === service);
+    for (const c of mine) await exec.stop(c.id);
+    io.out(`${service}: manual-stop marker set${mine.length ? `, ${mine.length} container(s) stopped` : ' (no container running)'}\n`);
+  } catch (err) {
+    io.err(`${service}: marker set, but stopping the container failed: ${(err as Error).message}\n`);
+    code = EXIT.runtime;
+  }
+  await nudgeAgent(stateDir);
+  return code;
+}
+
+export interface CliIo {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  logger?: Logger;
+}
+
+const defaultIo: CliIo = { out: (s) => void process.stdout.write(s), err: (s) => void process.stderr.write(s) };
+
+export async function main(argv: string[] = process.argv.slice(2), io: CliIo = defaultIo): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = new Command('fleetmedic-agent')
+    .description('Fleetmedic edge agent: reconciles containers, recovers them, reports to the cloud.')
+    .version(AGENT_VERSION)
+    .exitOverride()
+    .configureOutput({ writeOut: io.out, writeErr: io.err });
+  const common = (c: Command) =>
+    c
+      .option('--state-dir <dir>', `state directory (env FLEETMEDIC_STATE_DIR, default ${DEFAULT_STATE_DIR})`)
+      .option('--agent-id <id>', 'ownership label value io.fleetmedic.agent (env FLEETMEDIC_AGENT_ID, default "default")')
+      .option('--name-prefix <prefix>', 'container name prefix (default fleetmedic_)');
+  common(
+    program
+      .command('run')
+      .description('reconcile continuously (or once)')
+      .option('--dry-run', 'plan and print, change nothing (no lock, no state writes)')
+      .option('--once', 'run one cycle and exit (0 converged, 1 not)')
+      .option('--log-json', 'JSON log lines')
+      .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']))
+      .option('--target-file <file>', 'target state JSON (offline / local; env FLEETMEDIC_TARGET_FILE)')
+      .option('--api-url <url>', 'control-plane API (env FLEETMEDIC_API_URL)')
+      .option('--device-id <id>', 'device id (env FLEETMEDIC_DEVICE_ID)')
+      .option('--token-file <file>', 'file holding the device token (env FLEETMEDIC_TOKEN_FILE)')
+      .option('--interval <seconds>', 'reconcile interval (default 30)')
+      .option('--metrics-file <file>', 'Prometheus textfile path'),
+  ).action(async (o: RunOpts) => {
+    code = await runCommand(o, io);
+  });
+  common(program.command('status').description('print the last cycle from health.json').option('--json', 'raw health.json')).action(async (o) => {
+    code = await statusCommand(o, io);
+  });
+  common(program.command('stop <service>').description('manual stop: set the marker and stop the container').option('--reason <text>', 'why')).action(async (service: string, o) => {
+    code = await markerCommand('stop', service, o, io);
+  });
+  common(program.command('start <service>').description('remove the manual-stop marker')).action(async (service: string, o) => {
+    code = await markerCommand('start', service, o, io);
+  });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
+      return EXIT.config;
+    }
+    if (err instanceof ConfigError || err instanceof LockHeldError) {
+      io.err(`fleetmedic-agent: ${err.message}\n`);
+      return EXIT.config;
+    }
+    io.err(`fleetmedic-agent: ${(err as Error).stack ?? String(err)}\n`);
+    return EXIT.runtime;
+  }
+}
+
+function isEntry(): boolean {
+  try {
+    return !!process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntry()) {
+  main().then(
+    (code) => process.exit(code),
+    (err) => {
+      process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+      process.exit(EXIT.runtime);
+    },
+  );
+}
