@@ -227,9 +227,14 @@ async function hold(record: SQSRecord, retryAtEpoch: number, now: number): Promi
 function reasonOf(err: unknown): string {
   if (err instanceof IdempotencyAlreadyInProgressError) return 'dispatch of this job attempt is already in progress elsewhere';
   if (err instanceof PoisonMessageError) return err.message;
-  const e = err as { name?: string; message?: string };
-  const text = e?.message ?? String(err);
-  return e?.name && e.name !== 'Error' && !text.startsWith(e.name) ? `${e.name}: ${text}` : text;
+  const describe = (e: unknown) => {
+    const x = e as { name?: string; message?: string };
+    const text = x?.message ?? String(e);
+    return x?.name && x.name !== 'Error' && !text.startsWith(x.name) ? `${x.name}: ${text}` : text;
+  };
+  // Wrapped errors (Powertools idempotency wraps the SDK's) say the useful part in their cause.
+  const cause = (err as { cause?: unknown })?.cause;
+  return cause ? `${describe(err)} (${describe(cause)})` : describe(err);
 }
 
 /** One record: dispatch; on failure back off or, on the last allowed receive, dead-letter it with its reason. */
