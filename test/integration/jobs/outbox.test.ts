@@ -1,0 +1,115 @@
+/**
+ * The transactional outbox: a job whose SQS send failed at enqueue is published later by the outbox publisher
+ * and completes; a crash between send and mark only duplicates (harmless); bad enqueue input writes nothing.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { createTestInfra, type TestInfra } from '../../support/infra.js';
+import { createDispatcher } from '../../../functions/handlers/job-dispatcher.js';
+import { publishOutbox, OUTBOX_GRACE_MS } from '../../../functions/handlers/outbox-publisher.js';
+import { createJob, getJob } from '../../../functions/adapters/jobs-repo.js';
+import { sendJobMessage } from '../../../functions/adapters/job-queue.js';
+import { newJob } from '../../../functions/domain/job-lifecycle.js';
+import { countItems, device, enqueue, registerDevice } from './support/fleet.js';
+import { deliver, depth, receive } from './support/esm.js';
+
+let infra: TestInfra;
+let sqs: SQSClient;
+const dispatcher = createDispatcher({ backoff: { baseSeconds: 0, maxSeconds: 0 } });
+
+before(async () => {
+  infra = await createTestInfra();
+  sqs = new SQSClient({});
+});
+after(async () => {
+  sqs.destroy();
+  await infra.close();
+});
+
+const queueEmpty = async () => {
+  const q = await depth(sqs, infra.env.JOBS_QUEUE_URL!);
+  return q.visible + q.inFlight + q.delayed === 0;
+};
+
+describe('transactional outbox', () => {
+  test('an enqueue whose SQS send fails is published later by the outbox publisher and completes; nothing is lost', async () => {
+    const token = await registerDevice('ob-1');
+    // SQS is unreachable for the enqueue call only: its queue URL names a queue that does not exist.
+    const goodUrl = process.env.JOBS_QUEUE_URL!;
+    process.env.JOBS_QUEUE_URL = goodUrl.replace(/[^/]+$/, `${infra.prefix}-no-such-queue`);
+    let res;
+    try {
+      res = await enqueue('ob-1', { type: 'restart-service', params: { service: 'web' } });
+    } finally {
+      process.env.JOBS_QUEUE_URL = goodUrl;
+    }
+    assert.equal(res.status, 202, 'the job is accepted: it is safe in the outbox');
+    const jobId = res.body.jobId as string;
+    const stored = await getJob(jobId);
+    assert.equal(stored?.publishState, 'unpublished');
+    assert.ok(stored?.outboxShard);
+    assert.ok(await queueEmpty());
+
+    // Within the grace period the publisher leaves it to the writer (which may still be publishing it).
+    const early = await publishOutbox({ now: Date.now() });
+    assert.equal(early.unpublished, 1);
+    assert.equal(early.published, 0);
+
+    const later = Date.now() + OUTBOX_GRACE_MS + 5_000;
+    const run = await publishOutbox({ now: later });
+    assert.deepEqual([run.unpublished, run.published, run.failed], [1, 1, 0]);
+    assert.ok(run.oldestAgeSeconds >= 15, `oldest age ${run.oldestAgeSeconds}s`);
+    const published = await getJob(jobId);
+    assert.equal(published?.publishState, 'published');
+    assert.equal(published?.outboxShard, undefined, 'off the outbox index');
+    const next = await publishOutbox({ now: later + 60_000 });
+    assert.equal(next.unpublished, 0, 'nothing is published twice by the publisher itself');
+
+    const messages = await receive(sqs, infra.env.JOBS_QUEUE_URL!, { waitSeconds: 1 });
+    assert.equal(messages.length, 1);
+    assert.equal(JSON.parse(messages[0]!.Body!).jobId, jobId);
+    assert.equal(messages[0]!.MessageAttributes?.correlationId?.StringValue, res.body.correlationId, 'the correlation id travels with the message');
+    await deliver(sqs, infra.env.JOBS_QUEUE_URL!, dispatcher, messages);
+    const pending = await device(token, 'GET', '/v1/devices/ob-1/jobs/pending');
+    assert.deepEqual(pending.body.jobs.map((j: { jobId: string }) => j.jobId), [jobId]);
+    const v = pending.body.jobs[0].version as number;
+    const started = await device(token, 'PUT', `/v1/devices/ob-1/jobs/${jobId}`, { status: 'IN_PROGRESS', expectedVersion: v });
+    const done = await device(token, 'PUT', `/v1/devices/ob-1/jobs/${jobId}`, { status: 'SUCCEEDED', expectedVersion: started.body.version });
+    assert.equal(done.status, 200, done.raw);
+    assert.equal((await getJob(jobId))?.status, 'SUCCEEDED');
+  });
+
+  test('a crash between SendMessage and the outbox mark only duplicates the message: one effect', async () => {
+    await registerDevice('ob-2');
+    const now = Date.now();
+    const job = newJob({ jobId: 'job_CRASHAFTERSEND001', deviceId: 'ob-2', type: 'restart-service', params: { service: 'web' }, correlationId: 'c-crash', by: 'operator', now });
+    await createJob(job);
+    await sendJobMessage(job); // ... and the writer died before marking it published
+    const run = await publishOutbox({ now: now + OUTBOX_GRACE_MS + 1 });
+    assert.equal(run.published, 1);
+    const messages = await receive(sqs, infra.env.JOBS_QUEUE_URL!, { waitSeconds: 1 });
+    assert.equal(messages.length, 2, 'two messages for one job');
+    const d = await deliver(sqs, infra.env.JOBS_QUEUE_URL!, dispatcher, messages);
+    if (d.failed.size) await deliver(sqs, infra.env.JOBS_QUEUE_URL!, dispatcher, await receive(sqs, infra.env.JOBS_QUEUE_URL!, { waitSeconds: 1 }));
+    const stored = await getJob(job.jobId);
+    assert.equal(stored?.pendingDeviceId, 'ob-2');
+    assert.equal(stored?.version, 1);
+    assert.ok(await queueEmpty());
+  });
+
+  test('enqueue with an unknown command type or for an unknown device answers 4xx and writes nothing', async () => {
+    await registerDevice('ob-3');
+    const jobsBefore = await countItems(infra.env.JOBS_TABLE!);
+    const unknownType = await enqueue('ob-3', { type: 'reboot-the-moon', params: {} });
+    assert.equal(unknownType.status, 400);
+    assert.equal(unknownType.body.error, 'validation_failed');
+    const unknownDevice = await enqueue('no-such-device', { type: 'restart-service', params: { service: 'web' } });
+    assert.equal(unknownDevice.status, 404);
+    assert.equal(unknownDevice.body.error, 'not_found');
+    const badParams = await enqueue('ob-3', { type: 'restart-service', params: { service: 'Not A Name!' } });
+    assert.equal(badParams.status, 400);
+    assert.equal(await countItems(infra.env.JOBS_TABLE!), jobsBefore);
+    assert.ok(await queueEmpty());
+  });
+});
