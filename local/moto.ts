@@ -11,6 +11,8 @@ export interface Emulator {
   stop(): Promise<void>;
   /** Only for emulators we started: kill it and start it again on the same port (fault tests). */
   restart?(): Promise<void>;
+  /** Process id of an emulator we started. */
+  pid?(): number | undefined;
 }
 
 export const MOTO_INSTALL_HINT =
@@ -59,7 +61,7 @@ export async function waitForHttp(url: string, timeoutMs: number, child?: ChildP
 }
 
 /** Start moto_server on a free loopback port (or on `port`), resolve once it answers HTTP. */
-export async function startMoto(opts: { port?: number; quiet?: boolean } = {}): Promise<Emulator> {
+export async function startMoto(opts: { port?: number; quiet?: boolean; detached?: boolean } = {}): Promise<Emulator> {
   if (!motoAvailable()) throw new Error(MOTO_INSTALL_HINT);
   const port = opts.port ?? (await freePort());
   const endpoint = `http://127.0.0.1:${port}`;
@@ -67,8 +69,14 @@ export async function startMoto(opts: { port?: number; quiet?: boolean } = {}): 
   const launch = async () => {
     child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {
       stdio: opts.quiet === false ? 'inherit' : 'ignore',
-      detached: false,
+      // Detached: its own process group, so a terminal's Ctrl-C reaches only us and we can dump state before
+      // stopping it. We still stop it on exit.
+      detached: !!opts.detached,
     });
+    if (opts.detached) {
+      const c = child;
+      process.once('exit', () => c.exitCode === null && c.kill('SIGKILL'));
+    }
     await waitForHttp(`${endpoint}/moto-api/`, 20_000, child);
   };
   const kill = async () => {
@@ -81,6 +89,7 @@ export async function startMoto(opts: { port?: number; quiet?: boolean } = {}): 
   await launch();
   return {
     endpoint,
+    pid: () => child?.pid,
     stop: kill,
     restart: async () => {
       await kill();

@@ -1,0 +1,171 @@
+/**
+ * The control plane on one machine: provisioned resources on an AWS endpoint (moto_server, LocalStack),
+ * the real handlers behind the local API gateway, SQS pollers acting as event source mappings, the schedules,
+ * and the Slack stand-in. Used by `npm start`, the end-to-end tests and the bench. One fleet per process:
+ * handlers read their configuration from process.env, as in Lambda.
+ */
+import { provision } from './provision.js';
+import { putSecret } from './secrets.js';
+import { startApiServer, type AccessLogEntry, type ApiServer } from './http-server.js';
+import { startSqsPoller, type BatchOutcome, type SqsPoller } from './sqs-poller.js';
+import { startScheduler, type Scheduler, type ScheduleRun } from './scheduler.js';
+import { startSlackReceiver, type SlackReceiver } from './slack-receiver.js';
+import { FUNCTION_ROLES, handlersFromDirectory, HANDLERS_DIR, missingHandlers, type FunctionName, type HandlerResolver } from './handlers.js';
+import { resetClients } from '../functions/lib/aws.js';
+import { resetSecretCache } from '../functions/adapters/secrets.js';
+
+export const SCHEDULED_FUNCTIONS = ['health-evaluator', 'outbox-publisher', 'job-timeout-sweeper'] as const;
+export type ScheduledFunction = (typeof SCHEDULED_FUNCTIONS)[number];
+
+export interface FleetOptions {
+  /** Resource name prefix (tables `<prefix>-fleet`, ...). */
+  prefix: string;
+  operatorToken: string;
+  apiPort?: number;
+  apiHost?: string;
+  /** Seconds between scheduled runs (EventBridge rate). Default 60. */
+  scheduleSeconds?: number;
+  /** Per-schedule override in ms (tests). */
+  scheduleMs?: Partial<Record<ScheduledFunction, number>>;
+  /** A real Slack incoming webhook; without it, a local receiver prints alerts. */
+  slackWebhookUrl?: string;
+  /** Where the local Slack receiver prints (null: quiet). */
+  slackPrint?: ((line: string) => void) | null;
+  slackPort?: number;
+  handlersDir?: string;
+  /** Overrides handler lookup entirely (tests with fixture handlers). */
+  resolve?: HandlerResolver;
+  /** Extra handler environment (thresholds, heartbeat...), applied after the defaults. */
+  env?: Record<string, string>;
+  /** Show handler logs (Powertools INFO) and EMF metrics. Default false: WARN and up, no metrics. */
+  verbose?: boolean;
+  /** Long-poll wait of the SQS pollers (s). Default 20. */
+  pollWaitSeconds?: number;
+  log?: (line: string) => void;
+  onAccess?: (entry: AccessLogEntry) => void;
+  onBatch?: (outcome: BatchOutcome) => void;
+  onScheduleRun?: (run: ScheduleRun) => void;
+}
+
+export interface Fleet {
+  apiUrl: string;
+  operatorToken: string;
+  /** The handler environment (table names, queue URLs, secret ids...). */
+  env: Record<string, string>;
+  slack?: SlackReceiver;
+  slackWebhookUrl: string;
+  api: ApiServer;
+  pollers: Partial<Record<'jobs' | 'alerts', SqsPoller>>;
+  scheduler: Scheduler;
+  /** Handlers whose module does not exist yet, with what is therefore not running. */
+  missing: { name: FunctionName; role: string }[];
+  /** Run a schedule now instead of waiting for its tick (tests, `npm start`). */
+  runSchedule(name: ScheduledFunction): Promise<ScheduleRun>;
+  /** Stop taking work: close the API, drain pollers (releasing failed messages), finish scheduled runs. */
+  close(opts?: { releaseFailed?: boolean }): Promise<void>;
+}
+
+export async function startFleet(opts: FleetOptions): Promise<Fleet> {
+  const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const env: Record<string, string> = {
+    ...(await provision(opts.prefix)),
+    OPERATOR_AUTH: 'bearer',
+    OPERATOR_TOKEN_SECRET_ID: `${opts.prefix}/operator-token`,
+    SLACK_WEBHOOK_SECRET_ID: `${opts.prefix}/slack-webhook`,
+    POWERTOOLS_SERVICE_NAME: 'fleetmedic',
+    POWERTOOLS_METRICS_NAMESPACE: 'Fleetmedic',
+    ...(opts.verbose ? {} : { POWERTOOLS_LOG_LEVEL: 'WARN', POWERTOOLS_METRICS_DISABLED: 'true' }),
+    ...opts.env,
+  };
+
+  const slack = opts.slackWebhookUrl ? undefined : await startSlackReceiver({ port: opts.slackPort, print: opts.slackPrint });
+  const slackWebhookUrl = opts.slackWebhookUrl ?? slack!.url;
+  // Secrets hold values, env holds only their ids (never a secret in a plain environment variable).
+  await putSecret(env.OPERATOR_TOKEN_SECRET_ID!, opts.operatorToken, 'Fleetmedic local operator bearer token');
+  await putSecret(env.SLACK_WEBHOOK_SECRET_ID!, slackWebhookUrl, 'Fleetmedic Slack incoming-webhook URL');
+
+  Object.assign(process.env, env);
+  resetClients();
+  resetSecretCache();
+
+  const handlersDir = opts.handlersDir ?? HANDLERS_DIR;
+  const resolve = opts.resolve ?? handlersFromDirectory(handlersDir);
+  const missing = opts.resolve ? [] : missingHandlers(handlersDir).map((name) => ({ name, role: FUNCTION_ROLES[name] }));
+  const isMissing = (n: string) => missing.some((m) => m.name === n);
+
+  const api = await startApiServer({
+    resolve,
+    port: opts.apiPort ?? 0,
+    host: opts.apiHost,
+    onAccess: (e) => {
+      opts.onAccess?.(e);
+      // A handler crash must not hide behind a bare 500.
+      if (e.error && e.status >= 500) log(`[api] ${e.method} ${e.path} → ${e.status}: ${e.error}`);
+    },
+  });
+
+  const pollers: Fleet['pollers'] = {};
+  const consumers = [
+    { key: 'jobs' as const, queueUrl: env.JOBS_QUEUE_URL!, fn: 'job-dispatcher' },
+    { key: 'alerts' as const, queueUrl: env.ALERTS_QUEUE_URL!, fn: 'slack-forwarder' },
+  ];
+  for (const c of consumers) {
+    // No consumer deployed: messages wait on the queue, as they would in AWS without the mapping.
+    if (isMissing(c.fn)) continue;
+    pollers[c.key] = startSqsPoller({
+      queueUrl: c.queueUrl,
+      functionName: c.fn,
+      resolve: () => resolve(c.fn),
+      batchSize: 10,
+      waitTimeSeconds: opts.pollWaitSeconds ?? 20,
+      // The queues' visibility timeout (180 s) is 6× this, as AWS recommends.
+      functionTimeoutMs: 30_000,
+      onBatch: opts.onBatch,
+      onError: (err, phase) => {
+        if (phase === 'invoke') log(`[${c.fn}] batch failed: ${(err as Error)?.stack ?? String(err)}`);
+        else if (phase === 'delete') log(`[${c.fn}] ${phase}: ${(err as Error)?.message ?? String(err)}`);
+      },
+    });
+  }
+
+  const everyMs = (opts.scheduleSeconds ?? 60) * 1000;
+  const scheduler = startScheduler(
+    SCHEDULED_FUNCTIONS.filter((n) => !isMissing(n)).map((name) => ({
+      name,
+      resolve: () => resolve(name),
+      everyMs: opts.scheduleMs?.[name] ?? everyMs,
+      timeoutMs: 60_000,
+    })),
+    {
+      onRun: (r) => {
+        opts.onScheduleRun?.(r);
+        if (!r.ok) log(`[${r.name}] scheduled run failed: ${r.error}`);
+      },
+    },
+  );
+
+  let closed = false;
+  return {
+    apiUrl: api.url,
+    operatorToken: opts.operatorToken,
+    env,
+    slack,
+    slackWebhookUrl,
+    api,
+    pollers,
+    scheduler,
+    missing,
+    runSchedule: (name) => {
+      if (isMissing(name)) return Promise.resolve({ name, ok: false, ms: 0, error: `${name} is not available (functions/handlers/${name}.ts missing)` });
+      return scheduler.runNow(name);
+    },
+    async close(closeOpts = {}) {
+      if (closed) return;
+      closed = true;
+      await api.close();
+      await scheduler.stop();
+      await Promise.all(Object.values(pollers).map((p) => p.stop({ releaseFailed: closeOpts.releaseFailed })));
+      await slack?.close();
+    },
+  };
+}

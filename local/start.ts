@@ -1,0 +1,207 @@
+/**
+ * `npm start`: the whole Fleetmedic control plane on this machine.
+ *   - no AWS configuration needed: starts moto_server itself (or uses AWS_ENDPOINT_URL, e.g. LocalStack);
+ *   - provisions the tables/queues/DLQs/topic, the operator token and Slack webhook secrets;
+ *   - runs the real handlers behind a local API Gateway, SQS pollers and schedules; prints alerts;
+ *   - keeps its data in .fleetmedic/ between runs (unless --fresh); Ctrl-C shuts down cleanly.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { applyAwsTestEnv, startMoto, type Emulator } from './moto.js';
+import { startFleet, SCHEDULED_FUNCTIONS, type Fleet } from './fleet.js';
+import { countDump, dumpState, loadState, readDumpFile, writeDumpFile } from './state-dump.js';
+import { newOperatorToken } from './secrets.js';
+import { demoTarget } from './demo-target.js';
+import { startDemoAgent, type DemoAgent } from './demo-agent.js';
+import { processAlive, readLocalConfig, writeLocalConfig, STATE_DIR_NAME } from '../functions/cli/local-config.js';
+
+const ROOT = join(import.meta.dirname, '..');
+const PREFIX = 'fleetmedic';
+
+const int = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number`);
+  return n;
+};
+
+const program = new Command('npm start --')
+  .description('Run the Fleetmedic control plane locally: emulated AWS, API, queues, schedules, Slack receiver.')
+  .option('--port <n>', 'API port', int('--port'), Number(process.env.PORT ?? 4280))
+  .option('--fresh', 'start with empty state (discard .fleetmedic/state.json)', false)
+  .option('--schedule-seconds <n>', 'interval of the health evaluator, outbox publisher and timeout sweeper', int('--schedule-seconds'), 60)
+  .option('--slack-webhook <url>', 'post alerts to this real Slack incoming webhook (env FLEETMEDIC_SLACK_WEBHOOK_URL)', process.env.FLEETMEDIC_SLACK_WEBHOOK_URL)
+  .option('--with-agent', 'also run one agent (device "demo-1") against the local Docker engine with a demo target', false)
+  .option('--state-dir <dir>', 'where local state lives', process.env.FLEETMEDIC_LOCAL_DIR ?? join(ROOT, STATE_DIR_NAME))
+  .option('--verbose', 'show handler logs and metrics, and every API request', false)
+  .addHelpText(
+    'after',
+    `
+Environment:
+  AWS_ENDPOINT_URL               use this emulator (e.g. LocalStack) instead of starting moto_server
+  FLEETMEDIC_SLACK_WEBHOOK_URL   same as --slack-webhook
+  DOCKER_HOST                    engine for --with-agent (container-lab: eval "$(../shared/tools/container-lab env)")`,
+  );
+program.parse();
+const opts = program.opts<{ port: number; fresh: boolean; scheduleSeconds: number; slackWebhook?: string; withAgent: boolean; stateDir: string; verbose: boolean }>();
+
+const out = (l = '') => process.stdout.write(`${l}\n`);
+const err = (l: string) => process.stderr.write(`${l}\n`);
+const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[22m` : s);
+const dim = (s: string) => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[22m` : s);
+
+async function main(): Promise<void> {
+  if (opts.scheduleSeconds < 1) throw new Error('--schedule-seconds must be at least 1');
+  const stateDir = opts.stateDir;
+  const previous = readLocalConfig(stateDir);
+  if (previous?.pid && previous.pid !== process.pid && processAlive(previous.pid)) {
+    throw new Error(`another local fleet is running (pid ${previous.pid}, API ${previous.apiUrl}). Stop it with Ctrl-C first.`);
+  }
+  const dumpFile = join(stateDir, 'state.json');
+  if (opts.fresh && existsSync(dumpFile)) rmSync(dumpFile);
+
+  // 1. The AWS endpoint.
+  let emulator: Emulator | undefined;
+  const external = process.env.AWS_ENDPOINT_URL;
+  if (external) {
+    applyAwsTestEnv(external);
+    out(dim(`Using the AWS endpoint ${external} (AWS_ENDPOINT_URL); its own persistence applies.`));
+  } else {
+    // A previous run that crashed may have left its emulator behind.
+    if (previous?.emulatorPid && !processAlive(previous.pid) && processAlive(previous.emulatorPid)) {
+      try {
+        process.kill(previous.emulatorPid, 'SIGTERM');
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+    out(dim('Starting moto_server (AWS emulator)...'));
+    emulator = await startMoto({ detached: true });
+    applyAwsTestEnv(emulator.endpoint);
+  }
+  const endpoint = process.env.AWS_ENDPOINT_URL!;
+
+  // 2. The control plane.
+  const operatorToken = !opts.fresh && previous?.operatorToken ? previous.operatorToken : newOperatorToken();
+  let fleet: Fleet;
+  try {
+    fleet = await startFleet({
+      prefix: PREFIX,
+      operatorToken,
+      apiPort: opts.port,
+      scheduleSeconds: opts.scheduleSeconds,
+      slackWebhookUrl: opts.slackWebhook,
+      verbose: opts.verbose,
+      log: err,
+      onAccess: opts.verbose ? (e) => err(dim(`[api] ${e.method} ${e.path} ${e.status} ${e.ms} ms`)) : undefined,
+    });
+  } catch (e) {
+    await emulator?.stop();
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new Error(`port ${opts.port} is already in use; choose another with --port`);
+    throw e;
+  }
+
+  // 3. Yesterday's data (only into an emulator we started: an external one keeps its own).
+  let restored = '';
+  if (emulator) {
+    const dump = readDumpFile(dumpFile);
+    if (dump) {
+      const counts = await loadState(dump, fleet.env);
+      restored = `restored ${counts.items} items and ${counts.messages} queued messages from ${rel(dumpFile)} (dumped ${dump.dumpedAt})`;
+    }
+  }
+
+  writeLocalConfig(
+    { apiUrl: fleet.apiUrl, operatorToken, prefix: PREFIX, endpoint, pid: process.pid, emulatorPid: emulator?.pid?.(), startedAt: new Date().toISOString() },
+    stateDir,
+  );
+  const demoTargetFile = join(stateDir, 'demo-target.json');
+  writeFileSync(demoTargetFile, `${JSON.stringify(demoTarget(), null, 2)}\n`);
+
+  let agent: DemoAgent | undefined;
+  let shuttingDown = false;
+  const shutdown = async (signal: string) => {
+    if (shuttingDown) {
+      err('Forced exit.');
+      process.exit(130);
+    }
+    shuttingDown = true;
+    out(`\n${signal}: shutting down (Ctrl-C again to force)...`);
+    try {
+      await agent?.stop();
+      await fleet.close({ releaseFailed: true });
+      if (emulator) {
+        const dump = await dumpState(fleet.env);
+        writeDumpFile(dumpFile, dump);
+        const c = countDump(dump);
+        out(`Saved ${c.items} items and ${c.messages} queued messages to ${rel(dumpFile)}.`);
+        await emulator.stop();
+      }
+      writeLocalConfig({ ...readLocalConfig(stateDir)!, pid: undefined, emulatorPid: undefined, stoppedAt: new Date().toISOString() }, stateDir);
+      out('Stopped.');
+      process.exit(0);
+    } catch (e) {
+      err(`shutdown failed: ${(e as Error).stack ?? e}`);
+      await emulator?.stop();
+      process.exit(1);
+    }
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+  printBanner(fleet, { endpoint, restored, demoTargetFile });
+
+  if (opts.withAgent) {
+    try {
+      agent = await startDemoAgent({ fleet, stateDir, log: out });
+    } catch (e) {
+      err(`--with-agent: ${(e as Error).message}`);
+    }
+  }
+}
+
+function rel(p: string): string {
+  const r = relative(process.cwd(), p);
+  return r.startsWith('..') ? p : r;
+}
+
+function printBanner(fleet: Fleet, info: { endpoint: string; restored: string; demoTargetFile: string }): void {
+  const cli = 'npx fleetmedic';
+  const slack = fleet.slack ? 'local receiver — alerts are printed in this terminal' : 'your Slack webhook (from --slack-webhook / FLEETMEDIC_SLACK_WEBHOOK_URL)';
+  out();
+  out(bold('Fleetmedic is running locally.'));
+  out(`  API             ${bold(fleet.apiUrl)}`);
+  out(`  Operator token  ${fleet.operatorToken}`);
+  out(dim(`                  (saved in ${rel(join(opts.stateDir, 'local.json'))}; the CLI uses it automatically)`));
+  out(`  AWS emulator    ${info.endpoint}`);
+  out(`  Slack           ${slack}`);
+  out(`  Schedules       ${SCHEDULED_FUNCTIONS.filter((s) => !fleet.missing.some((m) => m.name === s)).join(', ') || '(none)'} every ${opts.scheduleSeconds} s`);
+  out(`  State           ${info.restored || (opts.fresh ? 'fresh start' : 'new (kept between runs; --fresh discards it)')}`);
+  if (fleet.missing.length) {
+    out();
+    out(bold('Not available yet (handler modules missing):'));
+    for (const m of fleet.missing) out(`  - ${m.name}: functions/handlers/${m.name}.ts does not exist → ${m.role} not running`);
+  }
+  out();
+  out(bold('Next steps') + ' (in another terminal, from this directory):');
+  const tokenFile = rel(join(opts.stateDir, 'pump-1.token'));
+  out(`  1. Register a device (its token is issued once; here it goes into a file):`);
+  out(`       ${cli} register pump-1 --token-file ${tokenFile}`);
+  out(`  2. Give it a target state (a good web service and a deliberately bad image):`);
+  out(`       ${cli} target pump-1 --file ${rel(info.demoTargetFile)}`);
+  out(`  3. Start an agent for it against your Docker engine (DOCKER_HOST):`);
+  out(`       npx fleetmedic-agent run --api-url ${fleet.apiUrl} --device-id pump-1 --token-file ${tokenFile} --state-dir ${rel(join(opts.stateDir, 'agent-pump-1'))}`);
+  out(`  4. Watch the fleet:`);
+  out(`       ${cli} devices            ${dim('# health, error badges, retry countdowns')}`);
+  out(`       ${cli} device pump-1`);
+  out(`       ${cli} events`);
+  out(`     Or let npm start do steps 1-3: ${bold('npm start -- --with-agent')}`);
+  out();
+  out(dim('Ctrl-C stops everything and saves state.'));
+}
+
+main().catch((e) => {
+  err(`npm start: ${(e as Error).message}`);
+  if (opts.verbose) err((e as Error).stack ?? '');
+  process.exit(1);
+});
