@@ -7,6 +7,10 @@ import { after, before, describe, test } from 'node:test';
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { createTestInfra, type TestInfra } from '../../support/infra.js';
+import { useAtomicEmulator } from '../../support/atomic-moto.js';
+
+// Concurrency is the subject here: run on a moto whose requests are atomic, as DynamoDB's are (see atomic-moto.ts).
+const emulator = await useAtomicEmulator();
 
 let infra: TestInfra;
 type Mods = {
@@ -34,7 +38,10 @@ before(async () => {
     lifecycle: await import('../../../functions/domain/job-lifecycle.js'),
   };
 });
-after(() => infra.close());
+after(async () => {
+  await infra.close();
+  await emulator.stop();
+});
 
 const circuitItem = async (deviceId: string) =>
   (await m.aws.documentClient().send(new GetCommand({ TableName: infra.env.FLEET_TABLE, Key: { pk: `DEVICE#${deviceId}`, sk: 'CIRCUIT' }, ConsistentRead: true }))).Item;
@@ -88,7 +95,7 @@ describe('jobs-repo and job-queue', () => {
     assert.equal(await m.jobs.markPublished(job.jobId), false);
     const msgs = await m.aws.sqsClient().send(new ReceiveMessageCommand({ QueueUrl: infra.env.JOBS_QUEUE_URL, MessageAttributeNames: ['All'], WaitTimeSeconds: 1 }));
     const body = JSON.parse(msgs.Messages![0]!.Body!);
-    assert.deepEqual(body, { jobId: job.jobId, deviceId: 'dev-jobs', type: 'restart-service', correlationId: 'corr-1' });
+    assert.deepEqual(body, { jobId: job.jobId, deviceId: 'dev-jobs', type: 'restart-service', correlationId: 'corr-1', attempt: 1 });
     assert.equal(msgs.Messages![0]!.MessageAttributes?.correlationId?.StringValue, 'corr-1');
 
     const dispatched = await m.jobs.markDispatched(job.jobId);
