@@ -100,6 +100,7 @@ export interface CycleContext {
 
 export interface CycleResult {
   n: number;
+  reasons: string[];
   success: boolean;
   durationMs: number;
   finishedAt: string;
@@ -496,6 +497,7 @@ export class Agent {
     const reconcileErrors = services.some((s) => s.error && this.backoff.activeFor(s.name).length > 0);
     const result: CycleResult = {
       n: ctx.n,
+      reasons,
       success: !engineError && !ctx.outcomes.some((o) => o.status === 'failed') && !reconcileErrors && !(this.targetError && !this.desired),
       durationMs: this.clock.monoNow() - t0,
       finishedAt: new Date(this.clock.wallNow()).toISOString(),

@@ -1,0 +1,212 @@
+/**
+ * The reconcile loop against the real engine (container-lab's Podman, or any DOCKER_HOST).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { ServiceReport } from '../../functions/contract/report.js';
+import { harness, sleep, waitFor } from './support/agent-harness.js';
+import { DEFAULT_BACKOFF_POLICY, scalePolicy } from '../../agent/src/backoff/policy.js';
+import { readHealthFile } from '../../agent/src/output/health-file.js';
+
+const by = (reports: ServiceReport[], name: string) => reports.find((s) => s.name === name)!;
+
+test('seed scenario: a missing tag is ImagePullBackOff on schedule while the good service runs; fixing the tag heals at once', async (t) => {
+  const h = await harness('seed');
+  t.after(() => h.cleanup());
+  const good = { image: `${h.registry}/lab/busybox:1`, command: ['httpd', '-f', '-p', '8080'] };
+  await h.writeTarget({ services: { bad: { image: `${h.registry}/lab/busybox:missing` }, good } });
+  // The real schedule at 1/5 speed (2 s, 4 s …): slow enough that a busy engine cannot outrun the first delay.
+  const policy = scalePolicy(DEFAULT_BACKOFF_POLICY, 0.2);
+  const agent = await h.open({ backoff: policy });
+
+  const r1 = await agent.reconcileNow();
+  assert.equal(r1.success, false);
+  const pullFail = r1.outcomes.find((o) => o.step.action === 'pullImage' && o.status === 'failed');
+  assert.ok(pullFail, 'the bad pull failed');
+  assert.ok(r1.outcomes.some((o) => o.step.id === 'start:good' && o.status === 'ok'), 'a failed step did not block the good service');
+  assert.ok(r1.outcomes.some((o) => o.step.id === 'create:bad' && o.status === 'blocked'));
+
+  let bad = ServiceReport.parse(by(agent.reports(), 'bad'));
+  assert.equal(bad.status, 'error');
+  assert.equal(bad.error!.type, 'ImagePullBackOff');
+  assert.match(bad.error!.message, /manifest unknown/);
+  assert.equal(bad.error!.permanent, true);
+  assert.equal(bad.error!.quarantined, false);
+  assert.equal(bad.error!.retryCount, 1);
+  const delay1 = Date.parse(bad.error!.nextRetry!) - Date.parse(bad.error!.timestamp);
+  assert.ok(Math.abs(delay1 - policy.baseMs) < 50, `first retry after base delay (${delay1} ms)`);
+  assert.equal(by(agent.reports(), 'good').status, 'running');
+  assert.equal((await h.byService('good'))[0]!.State, 'running');
+
+  // Still in backoff: a cycle now does not retry the pull.
+  const r2 = await agent.reconcileNow();
+  assert.ok(!r2.outcomes.some((o) => o.step.action === 'pullImage'));
+  assert.deepEqual(r2.plan!.skipped.map((s) => [s.service, s.reason]), [['bad', 'backoff']]);
+  assert.equal(by(agent.reports(), 'bad').error!.retryCount, 1);
+
+  // After the delay: retried, second failure, doubled delay.
+  await sleep(Date.parse(bad.error!.nextRetry!) - Date.now() + 20);
+  await agent.reconcileNow();
+  bad = by(agent.reports(), 'bad');
+  assert.equal(bad.error!.retryCount, 2);
+  const delay2 = Date.parse(bad.error!.nextRetry!) - Date.parse(bad.error!.timestamp);
+  assert.ok(Math.abs(delay2 - 2 * policy.baseMs) < 50, `second retry after twice the delay (${delay2} ms)`);
+
+  // health.json and the textfile say so.
+  const health = await readHealthFile(h.config.healthFile);
+  assert.equal(health.success, false);
+  assert.equal(by(health.services, 'bad').error!.type, 'ImagePullBackOff');
+  const prom = await readFile(h.config.metricsFile, 'utf8');
+  assert.match(prom, new RegExp(`role_agent_last_run_success\\{agent="${h.agentId}"\\} 0`));
+  assert.match(prom, /fleetmedic_service_error\{[^}]*service="bad",type="ImagePullBackOff",permanent="true"/);
+
+  // Fix the tag: the target change resets the backoff, the very next cycle pulls and starts it.
+  await h.writeTarget({ services: { bad: { image: `${h.registry}/lab/busybox:2`, command: ['sleep', '3600'] }, good } });
+  const healed = await agent.reconcileNow();
+  assert.equal(healed.success, true, JSON.stringify(healed.errors));
+  bad = by(agent.reports(), 'bad');
+  assert.equal(bad.status, 'running');
+  assert.equal(bad.error, null);
+  assert.equal((await h.byService('bad'))[0]!.State, 'running');
+  assert.equal((await readHealthFile(h.config.healthFile)).success, true);
+  assert.match(await readFile(h.config.metricsFile, 'utf8'), /role_agent_last_run_success\{[^}]*\} 1/);
+});
+
+test('the loop: a container killed from outside is restarted; target file edits apply at once', async (t) => {
+  const h = await harness('loop');
+  t.after(() => h.cleanup());
+  await h.writeTarget({ services: { web: { image: `${h.registry}/lab/busybox:1`, command: ['httpd', '-f', '-p', '8080'] } } });
+  const agent = await h.open({ intervalMs: 500 });
+  const reasons: string[] = [];
+  agent.onCycle((r) => reasons.push(...r.reasons));
+  const first = await agent.start();
+  assert.equal(first.success, true, JSON.stringify(first.errors));
+  const [c] = await h.byService('web');
+  assert.equal(c!.State, 'running');
+
+  await h.docker.getContainer(c!.Id).kill();
+  await waitFor('the killed container to be restarted by reconcile', async () => (await h.docker.getContainer(c!.Id).inspect()).State.Running);
+  await waitFor('the restart to be counted', async () => by(agent.reports(), 'web').restartCount === 1);
+  assert.equal(by(agent.reports(), 'web').recentRestarts, 1);
+  assert.equal((await h.byService('web')).length, 1, 'restarted, not duplicated');
+
+  // Edit the target: the file watch triggers a cycle at once (not only the interval).
+  await h.writeTarget({ services: { web: { image: `${h.registry}/lab/busybox:1`, command: ['httpd', '-f', '-p', '8081'] } } });
+  await waitFor('a cycle triggered by the file change', async () => reasons.includes('target-file-changed'));
+  await waitFor('the edited spec to be applied (recreate)', async () => {
+    const list = await h.byService('web');
+    return list.length === 1 && list[0]!.Id !== c!.Id && list[0]!.State === 'running';
+  });
+});
+
+test('agent restart adopts its containers (no duplicates) and keeps its backoff; a removed service is cleaned up', async (t) => {
+  const h = await harness('adopt');
+  t.after(() => h.cleanup());
+  const img = `${h.registry}/lab/busybox:1`;
+  await h.writeTarget({ services: { a: { image: img, command: ['sleep', '3600'] }, b: { image: img, command: ['sleep', '3600'] }, bad: { image: `${h.registry}/lab/busybox:missing` } } });
+  const slow = { backoff: scalePolicy(DEFAULT_BACKOFF_POLICY, 0.5) }; // 5 s first delay: outlives the restart below
+  const first = await h.open(slow);
+  await first.reconcileNow();
+  const ids = new Map((await h.owned()).map((c) => [c.Labels['io.fleetmedic.service'], c.Id]));
+  assert.deepEqual([...ids.keys()].sort(), ['a', 'b']);
+  const badBefore = by(first.reports(), 'bad').error!;
+  await first.stop();
+
+  const second = await h.open(slow);
+  const r = await second.reconcileNow();
+  assert.deepEqual(r.outcomes.map((o) => o.step.id), [], 'nothing created: both containers adopted, the bad pull still in backoff');
+  const after = await h.owned();
+  assert.equal(after.length, 2);
+  for (const c of after) assert.equal(c.Id, ids.get(c.Labels['io.fleetmedic.service']));
+  const badAfter = by(second.reports(), 'bad').error!;
+  assert.equal(badAfter.retryCount, badBefore.retryCount, 'backoff survived the restart');
+  assert.equal(badAfter.type, 'ImagePullBackOff');
+
+  // Remove b from the target: its container goes, a stays.
+  await h.writeTarget({ services: { a: { image: img, command: ['sleep', '3600'] } } });
+  const r2 = await second.reconcileNow();
+  assert.deepEqual(r2.outcomes.filter((o) => o.status !== 'ok'), []);
+  assert.deepEqual((await h.owned()).map((c) => c.Labels['io.fleetmedic.service']), ['a']);
+  assert.deepEqual(second.reports().map((s) => s.name), ['a']);
+});
+
+test('only labelled containers are touched: unlabelled and other agents\' containers survive, a foreign name holder is an InvalidSpec error', async (t) => {
+  const h = await harness('own');
+  t.after(() => h.cleanup());
+  const img = `${h.registry}/lab/busybox:1`;
+  const mk = async (name: string, labels: Record<string, string>) => {
+    const c = await h.docker.createContainer({ name, Image: img, Cmd: ['sleep', '3600'], Labels: labels });
+    h.track(c.id);
+    await c.start();
+    return c.id;
+  };
+  const unlabelled = await mk(`${h.prefix}stray`, {});
+  const otherAgent = await mk(`${h.prefix}other`, { 'io.fleetmedic.owned': 'true', 'io.fleetmedic.agent': `${h.agentId}-x`, 'io.fleetmedic.service': 'web' });
+  const nameHolder = await mk(`${h.prefix}web`, {}); // holds the name the agent wants for 'web'
+
+  await h.writeTarget({ services: { web: { image: img, command: ['sleep', '3600'] } } });
+  const agent = await h.open();
+  const r = await agent.reconcileNow();
+  const web = by(agent.reports(), 'web');
+  assert.equal(web.status, 'error');
+  assert.equal(web.error!.type, 'InvalidSpec');
+  assert.equal(web.error!.permanent, true);
+  assert.match(web.error!.message, /already in use/);
+  assert.ok(r.outcomes.every((o) => !('containerId' in o.step) || ![unlabelled, otherAgent, nameHolder].includes((o.step as { containerId: string }).containerId)));
+
+  // An empty target removes everything the agent owns, and nothing else.
+  await h.writeTarget({ services: {} });
+  await agent.reconcileNow();
+  for (const id of [unlabelled, otherAgent, nameHolder]) assert.equal((await h.docker.getContainer(id).inspect()).State.Running, true);
+});
+
+test('spec change recreates (env), dependencies start first and dependents wait for them', async (t) => {
+  const h = await harness('deps');
+  t.after(() => h.cleanup());
+  const img = `${h.registry}/lab/busybox:1`;
+  await h.writeTarget({
+    services: {
+      app: { image: img, command: ['sleep', '3600'], dependsOn: ['db'] },
+      db: { image: img, command: ['sleep', '3600'], env: { V: '1' } },
+    },
+  });
+  const agent = await h.open();
+  const r1 = await agent.reconcileNow();
+  assert.deepEqual(r1.outcomes.filter((o) => o.status === 'ok').map((o) => o.step.id).filter((id) => !id.startsWith('pull')), ['create:db', 'start:db']);
+  assert.deepEqual(r1.plan!.skipped.map((s) => [s.service, s.reason, s.detail]), [['app', 'waiting-dependency', 'db']]);
+  assert.equal(by(agent.reports(), 'app').status, 'starting');
+  const r2 = await agent.reconcileNow();
+  assert.deepEqual(r2.outcomes.map((o) => o.step.id), ['create:app', 'start:app']);
+
+  const dbBefore = (await h.byService('db'))[0]!;
+  await h.writeTarget({
+    services: {
+      app: { image: img, command: ['sleep', '3600'], dependsOn: ['db'] },
+      db: { image: img, command: ['sleep', '3600'], env: { V: '2' } },
+    },
+  });
+  const r3 = await agent.reconcileNow();
+  assert.deepEqual(r3.outcomes.map((o) => `${o.step.action}:${o.status}`), ['stopContainer:ok', 'removeContainer:ok', 'createContainer:ok', 'startContainer:ok']);
+  const dbAfter = (await h.byService('db'))[0]!;
+  assert.notEqual(dbAfter.Id, dbBefore.Id);
+  assert.notEqual(dbAfter.Labels['io.fleetmedic.spec-hash'], dbBefore.Labels['io.fleetmedic.spec-hash']);
+  const env = (await h.docker.getContainer(dbAfter.Id).inspect()).Config.Env;
+  assert.ok(env.includes('V=2'));
+});
+
+test('a pull that would not fit on disk is DiskFull (no pull attempted), retried on the backoff schedule', async (t) => {
+  const h = await harness('disk');
+  t.after(() => h.cleanup());
+  await h.writeTarget({ services: { big: { image: `${h.registry}/lab/busybox:missing` } } });
+  // Real statfs of the state dir's filesystem against an impossible head-room.
+  const agent = await h.open({ disk: { ...h.config.disk, path: h.stateDir, minFreeBytes: 2 ** 60 } });
+  await agent.reconcileNow();
+  const big = by(agent.reports(), 'big');
+  assert.equal(big.error!.type, 'DiskFull');
+  assert.equal(big.error!.permanent, false);
+  assert.match(big.error!.message, /not enough disk space to pull/);
+  assert.equal(big.error!.retryCount, 1);
+  const r = await agent.reconcileNow();
+  assert.ok(!r.outcomes.length, 'in backoff: no pull loop');
+});
