@@ -20,9 +20,10 @@ import { MID_JOB_RESTART, type JobJournal, type JobOutcome } from './job-journal
 export type JobHandler<T extends JobCommandT['type']> = (params: Extract<JobCommandT, { type: T }>['params'], job: Job) => Promise<Record<string, string | number | boolean> | void>;
 export type JobHandlers = { [T in JobCommandT['type']]: JobHandler<T> };
 
+/** pino-style (data first, then the message). */
 export interface JobRunnerLog {
-  info(msg: string, data?: Record<string, unknown>): void;
-  warn(msg: string, data?: Record<string, unknown>): void;
+  info(data: Record<string, unknown>, msg: string): void;
+  warn(data: Record<string, unknown>, msg: string): void;
 }
 
 export class JobRunner {
@@ -46,7 +47,7 @@ export class JobRunner {
     const entry = this.journal.get(job.jobId, job.attempt);
     if (entry?.state === 'reported') return; // the list lags behind our accepted final update
     if (entry?.state === 'claimed') {
-      this.log.warn('job was interrupted by an agent restart; reporting it failed, not executing it again', { jobId: job.jobId, type: job.type });
+      this.log.warn({ jobId: job.jobId, type: job.type }, 'job was interrupted by an agent restart; reporting it failed, not executing it again');
       await this.journal.finish(job.jobId, job.attempt, MID_JOB_RESTART);
       await this.report(job, job.version, MID_JOB_RESTART);
       return;
@@ -68,7 +69,7 @@ export class JobRunner {
     const started = await this.api.updateJob(job.jobId, { status: 'IN_PROGRESS', expectedVersion: job.version });
     if (started.kind !== 'ok') {
       // Canceled, timed out or changed meanwhile: not ours to run. The next poll shows the truth.
-      this.log.info('job not started: the API refused IN_PROGRESS', { jobId: job.jobId, result: started.kind });
+      this.log.info({ jobId: job.jobId, result: started.kind }, 'job not started: the API refused IN_PROGRESS');
       return;
     }
 
@@ -82,7 +83,7 @@ export class JobRunner {
       outcome = { status: 'FAILED', details: { reason: 'execution failed', message: String((err as Error)?.message ?? err).slice(0, 1000) } };
     }
     await this.journal.finish(job.jobId, job.attempt, outcome);
-    this.log.info('job executed', { jobId: job.jobId, type: job.type, status: outcome.status });
+    this.log.info({ jobId: job.jobId, type: job.type, status: outcome.status }, 'job executed');
     await this.report(job, started.job.version, outcome);
   }
 
@@ -95,7 +96,7 @@ export class JobRunner {
     let r = await this.api.updateJob(job.jobId, { status: outcome.status, expectedVersion, statusDetails: clip(outcome.details) });
     if (r.kind === 'rejected') {
       // The details did not pass the API's validation: the status matters more than the details.
-      this.log.warn('job outcome details refused; sending the bare status', { jobId: job.jobId, error: r.error, message: r.message });
+      this.log.warn({ jobId: job.jobId, error: r.error, message: r.message }, 'job outcome details refused; sending the bare status');
       r = await this.api.updateJob(job.jobId, { status: outcome.status, expectedVersion });
     }
     if (r.kind === 'rejected' || r.kind === 'ok' || r.kind === 'not-found' || (r.kind === 'conflict' && r.error === 'invalid_transition')) {
@@ -105,7 +106,7 @@ export class JobRunner {
     }
     // version_conflict: our view of the version is stale; the journal keeps the outcome and the next poll
     // (with the current version) reports it. Nothing is executed again.
-    this.log.warn('job outcome not accepted yet; will re-send with the current version', { jobId: job.jobId, result: r.kind, error: 'error' in r ? r.error : undefined });
+    this.log.warn({ jobId: job.jobId, result: r.kind, error: 'error' in r ? r.error : undefined }, 'job outcome not accepted yet; will re-send with the current version');
   }
 }
 

@@ -27,15 +27,18 @@ export interface HealthTrack {
   /** Monotonic ms before which checks do not run (startup delay after a (re)start). */
   graceUntil: number;
   last: HealthCheckResult | null;
+  /** The last check found the container not running. */
+  notRunning: boolean;
 }
 
 export function newTrack(spec: HealthCheckSpec, startedAt: number): HealthTrack {
-  return { spec, consecutiveFailures: 0, verdict: 'pending', verdictAt: startedAt, graceUntil: startedAt + spec.startupDelaySeconds * 1000, last: null };
+  return { spec, consecutiveFailures: 0, verdict: 'pending', verdictAt: startedAt, graceUntil: startedAt + spec.startupDelaySeconds * 1000, last: null, notRunning: false };
 }
 
 /** The container was (re)started at `at`: forget the old verdict, wait out the startup delay again. */
 export function restarted(track: HealthTrack, at: number): void {
   track.consecutiveFailures = 0;
+  track.notRunning = false;
   track.verdict = 'pending';
   track.verdictAt = at;
   track.graceUntil = at + track.spec.startupDelaySeconds * 1000;
@@ -49,6 +52,7 @@ export function recordOutcome(track: HealthTrack, outcome: CheckOutcome, monoAt:
       ? 'unhealthy'
       : 'failing';
   track.verdictAt = monoAt;
+  track.notRunning = !outcome.healthy && outcome.notRunning === true;
   const result: HealthCheckResult = {
     healthy: outcome.healthy,
     kind: track.spec.kind,

@@ -217,10 +217,19 @@ export class RecoveryPolicy {
         delete s.crashLoopUntil;
       }
       const action = ESCALATION_LADDER[s.level]!;
-      const reason = s.level === 0 ? 'health check failed' : `${ESCALATION_LADDER[s.level - 1]} did not help`;
+      const reason = s.level === 0 ? 'unhealthy' : `${ESCALATION_LADDER[s.level - 1]} did not help`;
       actions.push(this.act(s, obs, now, action, reason, true));
     }
     return { actions, events };
+  }
+
+  /**
+   * The action finished at `now`: the startup delay counts from here, not from the decision (a recreate or a
+   * re-pull can take longer than the delay itself).
+   */
+  actionCompleted(service: string, now: number, startupDelayMs: number): void {
+    const s = this.state(service);
+    if (s.phase === 'verifying') s.verifyAfter = Math.max(s.verifyAfter ?? 0, now + startupDelayMs);
   }
 
   /** The caller could not even perform the action (engine error): it counts as a failed attempt. */

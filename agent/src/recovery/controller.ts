@@ -1,0 +1,437 @@
+/**
+ * HealthRecovery: the running half of seed 003. It owns the health-check scheduler and the recovery policy,
+ * and performs the policy's actions through the engine operations (B1's Executor: restart, recreate, pull).
+ *
+ * Division of labour with the reconcile loop:
+ * - the loop (planner) brings the target up: creates, starts never-started containers, applies spec changes;
+ * - this module takes over once a service's container has been running: it failed its checks, or it exited,
+ *   or it died. While it does (an action in flight, re-checking, waiting for a dependency, CrashLoopBackOff),
+ *   the service is HELD (`holds()`), so the planner does not restart it behind the rate limit's back.
+ * - `isHealthy()` is the planner's dependency gate ("a dependent starts only once its dependency is healthy").
+ *
+ * Detection between reconcile cycles: the health checks (a failed check that finds the container stopped is
+ * unhealthy at once), and `containerDied()` for the engine's `die` events (events.ts).
+ * One timer: the health scheduler's; plus one controller timer for re-checks of services without a health
+ * check and for the end of a CrashLoopBackOff window.
+ */
+import type Docker from 'dockerode';
+import type { HealthCheckResult, ServiceError } from '../../../functions/contract/report.js';
+import type { ServiceSpec } from '../../../functions/contract/target-state.js';
+import { monoToIso, type Clock } from '../clock.js';
+import type { ContainerState } from '../planner/types.js';
+import type { StatusBook } from '../status/book.js';
+import { HealthChecker } from '../health/checker.js';
+import { ContainerEvents } from '../health/container-events.js';
+import { HealthScheduler, type Timers } from '../health/scheduler.js';
+import type { HealthTrack } from '../health/tracker.js';
+import { DEFAULT_RECOVERY_CONFIG, RecoveryPolicy, type HealthVerdict, type PlannedAction, type RecoveryConfig, type RecoveryEvent, type ServiceObservation } from './policy.js';
+
+/** The engine operations recovery needs (the reconcile Executor provides them). */
+export interface RecoveryOps {
+  restart(containerId: string): Promise<void>;
+  recreate(service: string, spec: ServiceSpec, oldContainerId: string | undefined, targetVersion?: string): Promise<string>;
+  pull(ref: string): Promise<void>;
+}
+
+export interface RecoveryLog {
+  info(data: Record<string, unknown>, msg: string): void;
+  warn(data: Record<string, unknown>, msg: string): void;
+  error(data: Record<string, unknown>, msg: string): void;
+}
+
+/** One target service as the reconcile loop last saw it. */
+export interface ServiceInput {
+  name: string;
+  spec: ServiceSpec;
+  containerId?: string;
+  state?: ContainerState;
+  manualStop: boolean;
+  targetVersion?: string;
+}
+
+export interface HealthRecoveryOptions {
+  clock: Clock;
+  docker: Docker;
+  ops: RecoveryOps;
+  log: RecoveryLog;
+  book?: StatusBook;
+  policy?: RecoveryConfig;
+  /** Re-check delay for services without a health check (seed 003: 5 s). */
+  defaultStartupDelayMs?: number;
+  timers?: Timers;
+  /** Runs a check (default: HealthChecker on `docker`); injectable for tests. */
+  checker?: HealthChecker;
+  /**
+   * Reads the manual-stop marker directly (the CLI writes it while the agent runs, typically right before
+   * stopping the container): checked before every action, so a stop is never undone by a die event that
+   * arrives before the next cycle read the markers.
+   */
+  isManuallyStopped?: (service: string) => Promise<boolean>;
+  /** Something reportable changed (a check flipped, an action started or ended). */
+  onChange?: (service: string) => void;
+  /** An action completed (the loop may want a cycle to refresh its view). */
+  onAction?: (action: PlannedAction, ok: boolean) => void;
+}
+
+interface Known {
+  input: ServiceInput;
+  /** Engine state as last known (cycle, check, event, our own action). */
+  state?: ContainerState;
+  containerId?: string;
+  /** Monotonic time `state` was learnt. */
+  stateAt: number;
+  /** An action for this service is running. */
+  busy: boolean;
+}
+
+const RUNNING = new Set<ContainerState>(['running']);
+const DOWN = new Set<ContainerState>(['exited', 'dead', 'stopped']);
+
+export class HealthRecovery {
+  readonly scheduler: HealthScheduler;
+  readonly policy: RecoveryPolicy;
+  readonly checker: HealthChecker;
+  private readonly known = new Map<string, Known>();
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
+  private stopped = false;
+  private reconciling = new Set<string>();
+  private events: ContainerEvents | null = null;
+  private readonly startupDefault: number;
+  /** Actions performed (tests, bench). */
+  readonly history: Array<{ at: number; service: string; action: string; ok: boolean }> = [];
+
+  constructor(private readonly opts: HealthRecoveryOptions) {
+    this.checker = opts.checker ?? new HealthChecker(opts.docker);
+    this.policy = new RecoveryPolicy(opts.policy ?? DEFAULT_RECOVERY_CONFIG);
+    this.startupDefault = opts.defaultStartupDelayMs ?? 5000;
+    this.scheduler = new HealthScheduler({
+      clock: opts.clock,
+      timers: opts.timers,
+      runCheck: (id, spec) => this.checker.check(id, spec),
+      onResult: (name, result, track) => this.onCheck(name, result, track),
+    });
+  }
+
+  /**
+   * The reconcile loop's view after observing the engine (call it BEFORE planning, so holds are current).
+   * Services not listed left the target and are forgotten.
+   */
+  sync(services: readonly ServiceInput[]): void {
+    const now = this.opts.clock.monoNow();
+    this.reconciling.clear();
+    const names = new Set(services.map((s) => s.name));
+    for (const name of [...this.known.keys()]) if (!names.has(name)) this.known.delete(name);
+    this.policy.retain(names);
+    for (const s of services) {
+      const k = this.known.get(s.name);
+      if (!k) this.known.set(s.name, { input: s, state: s.state, containerId: s.containerId, stateAt: now, busy: false });
+      else {
+        k.input = s;
+        if (!k.busy) {
+          k.state = s.state;
+          k.containerId = s.containerId;
+          k.stateAt = now;
+        }
+      }
+      this.syncCheck(s.name);
+    }
+    this.scheduler.retain([...this.known.entries()].filter(([, k]) => k.input.spec.healthCheck && k.containerId).map(([n]) => n));
+    this.decide();
+  }
+
+  /**
+   * The engine says a container of ours died (container-events.ts): confirm with an inspect (the event may
+   * be late news of our own restart, or of the loop replacing it) and act without waiting for a check.
+   */
+  async containerDied(service: string, containerId: string): Promise<void> {
+    const k = this.known.get(service);
+    if (!k || k.busy || this.reconciling.has(service) || k.containerId !== containerId) return;
+    let running: boolean | undefined;
+    try {
+      running = (await this.opts.docker.getContainer(containerId).inspect()).State?.Running === true;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) running = false;
+    }
+    if (running !== false || k.busy || this.reconciling.has(service) || k.containerId !== containerId) return;
+    k.state = 'exited';
+    k.stateAt = this.opts.clock.monoNow();
+    this.decide();
+  }
+
+  /**
+   * The reconcile loop is about to change these services' containers (stop/remove/create/start): their
+   * failures during the change are not incidents. Cleared by the next `sync()`.
+   */
+  setReconciling(services: Iterable<string>): void {
+    this.reconciling = new Set(services);
+  }
+
+  /** Services the planner must leave alone right now, with the reason. */
+  holds(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const [name, k] of this.known) {
+      if (k.busy) {
+        out.set(name, 'recovery action in progress');
+        continue;
+      }
+      const phase = this.policy.state(name).phase;
+      if (phase === 'verifying' || phase === 'crash-loop' || phase === 'waiting-dependency') out.set(name, `recovery: ${phase}`);
+      // An exited container of a service that ran is recovery's (rate-limited) business, not a plain start.
+      else if (k.state && DOWN.has(k.state) && !k.input.manualStop) out.set(name, 'recovery: container exited');
+    }
+    return out;
+  }
+
+  /** Dependency gate: a running container whose checks pass (or, without a check, that runs). */
+  isHealthy(service: string): boolean {
+    const k = this.known.get(service);
+    if (!k || !k.state || !RUNNING.has(k.state) || k.busy) return false;
+    if (!k.input.spec.healthCheck) return true;
+    return this.scheduler.track(service)?.verdict === 'healthy';
+  }
+
+  /** Operator-requested restart (restart-service job): not rate-limited, not an incident. */
+  async restartService(service: string): Promise<void> {
+    const k = this.known.get(service);
+    if (!k?.containerId) throw new Error(`service ${service} has no container to restart`);
+    await this.perform({ service, action: 'restart', reason: 'requested by a job', rung: 1 }, false);
+  }
+
+  /** run-health-check job: runs the service's check now. */
+  checkNow(service: string): Promise<HealthCheckResult | null> {
+    return this.scheduler.checkNow(service);
+  }
+
+  lastCheck(service: string): HealthCheckResult | null {
+    return this.scheduler.track(service)?.last ?? null;
+  }
+
+  /** Starts watching the engine's die events for this agent's containers (optional; see container-events.ts). */
+  async watchEvents(agentId: string): Promise<void> {
+    this.events = new ContainerEvents({
+      docker: this.opts.docker,
+      agentId,
+      onEvent: (e) => void this.containerDied(e.service, e.containerId),
+      onError: (err) => this.opts.log.warn({ err: err.message }, 'engine event stream interrupted; health checks still watch'),
+    });
+    await this.events.start();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.events?.stop();
+    this.scheduler.stop();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  // ---- internals ----
+
+  private syncCheck(name: string): void {
+    const k = this.known.get(name)!;
+    const spec = k.input.spec.healthCheck;
+    if (!spec || !k.containerId || k.input.manualStop) {
+      this.scheduler.remove(name);
+      return;
+    }
+    if (k.state && RUNNING.has(k.state)) this.scheduler.upsert(name, k.containerId, spec);
+  }
+
+  private onCheck(name: string, result: HealthCheckResult, track: HealthTrack): void {
+    const k = this.known.get(name);
+    this.opts.book?.setHealth(name, result);
+    if (k && !k.busy && track.notRunning) {
+      k.state = 'exited';
+      k.stateAt = this.opts.clock.monoNow();
+    } else if (k && !k.busy && result.healthy) {
+      k.state = 'running';
+    }
+    this.opts.onChange?.(name);
+    this.decide();
+  }
+
+  private observation(name: string, k: Known, now: number): ServiceObservation {
+    const spec = k.input.spec;
+    const startupDelayMs = this.startupDelayOf(k);
+    let health: HealthVerdict;
+    let healthAt = now;
+    if (k.busy || this.reconciling.has(name) || !k.state || k.state === 'created' || k.state === 'restarting' || k.state === 'removing' || k.state === 'unknown') health = 'pending';
+    else if (DOWN.has(k.state)) {
+      health = 'unhealthy';
+      healthAt = k.stateAt;
+    } else if (k.state === 'paused') health = 'unhealthy';
+    else if (spec.healthCheck) {
+      const t = this.scheduler.track(name);
+      health = t?.verdict ?? 'pending';
+      healthAt = t?.verdictAt ?? now;
+    } else {
+      health = 'healthy';
+      healthAt = k.stateAt; // without a check, "healthy" is only as fresh as the last look at the container
+    }
+    return { name, dependsOn: spec.dependsOn, health, healthAt, manualStop: k.input.manualStop, startupDelayMs };
+  }
+
+  private startupDelayOf(k: Known): number {
+    const check = k.input.spec.healthCheck;
+    return check ? check.startupDelaySeconds * 1000 : this.startupDefault;
+  }
+
+  private decide(): void {
+    if (this.stopped) return;
+    const now = this.opts.clock.monoNow();
+    const observations = [...this.known.entries()].map(([name, k]) => this.observation(name, k, now));
+    const { actions, events } = this.policy.decide(observations, now);
+    for (const e of events) this.tell(e);
+    for (const a of actions) void this.perform(a, true);
+    this.publish(now);
+    this.armTimer(now);
+  }
+
+  private async perform(action: PlannedAction, fromPolicy: boolean): Promise<void> {
+    const k = this.known.get(action.service);
+    if (!k || k.busy) return;
+    k.busy = true;
+    if (fromPolicy && (await this.opts.isManuallyStopped?.(action.service).catch(() => false))) {
+      // The marker appeared after the last sync: hands off, and tell the policy (it forgets the incident).
+      k.busy = false;
+      k.input = { ...k.input, manualStop: true };
+      this.opts.log.info({ service: action.service }, 'manual-stop marker found; recovery skipped');
+      this.decide();
+      return;
+    }
+    this.opts.onChange?.(action.service);
+    const startedAt = this.opts.clock.monoNow();
+    let ok = false;
+    try {
+      const id = await this.execute(action, k);
+      ok = true;
+      k.containerId = id;
+      k.state = 'running';
+      k.stateAt = this.opts.clock.monoNow();
+      this.checker.forget(id);
+      const doneAt = k.stateAt;
+      this.policy.actionCompleted(action.service, doneAt, this.startupDelayOf(k));
+      if (k.input.spec.healthCheck) {
+        this.scheduler.upsert(action.service, id, k.input.spec.healthCheck, doneAt);
+        this.scheduler.restarted(action.service, doneAt, id);
+      }
+      this.opts.book?.recordRestart(action.service);
+      this.opts.log.info({ service: action.service, action: action.action, rung: action.rung, reason: action.reason, ms: Math.round(k.stateAt - startedAt) }, 'recovery action done');
+    } catch (err) {
+      const message = (err as Error).message ?? String(err);
+      if (fromPolicy) this.policy.actionFailed(action.service, this.opts.clock.monoNow(), message);
+      this.opts.log.warn({ service: action.service, action: action.action, err: message }, 'recovery action failed');
+      k.stateAt = this.opts.clock.monoNow();
+    } finally {
+      k.busy = false;
+      this.history.push({ at: startedAt, service: action.service, action: action.action, ok });
+      this.opts.onAction?.(action, ok);
+      this.opts.onChange?.(action.service);
+    }
+    if (!ok && !this.stopped) {
+      // Learn the real state before deciding on the next rung.
+      await this.refreshState(action.service);
+    }
+    this.decide();
+  }
+
+  private async execute(action: PlannedAction, k: Known): Promise<string> {
+    const { spec, targetVersion } = k.input;
+    switch (action.action) {
+      case 'restart':
+        if (!k.containerId) return this.opts.ops.recreate(action.service, spec, undefined, targetVersion);
+        await this.opts.ops.restart(k.containerId);
+        return k.containerId;
+      case 'recreate':
+        return this.opts.ops.recreate(action.service, spec, k.containerId, targetVersion);
+      case 'repull':
+        await this.opts.ops.pull(spec.image);
+        return this.opts.ops.recreate(action.service, spec, k.containerId, targetVersion);
+    }
+  }
+
+  private async refreshState(service: string): Promise<void> {
+    const k = this.known.get(service);
+    if (!k?.containerId) return;
+    try {
+      const info = await this.opts.docker.getContainer(k.containerId).inspect();
+      k.state = (info.State?.Status as ContainerState) ?? 'unknown';
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) {
+        k.containerId = undefined;
+        k.state = 'dead';
+      }
+    }
+    k.stateAt = this.opts.clock.monoNow();
+  }
+
+  /** Re-checks without a health check (container still running after the startup delay?) and crash-loop ends. */
+  private armTimer(now: number): void {
+    let next = Infinity;
+    for (const [name, k] of this.known) {
+      const s = this.policy.state(name);
+      if (s.phase === 'verifying' && !k.input.spec.healthCheck && s.verifyAfter !== undefined) next = Math.min(next, s.verifyAfter);
+      if (s.phase === 'crash-loop' && s.crashLoopUntil !== undefined) next = Math.min(next, s.crashLoopUntil);
+    }
+    if (next === this.timerAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.timerAt = next;
+    if (next === Infinity || this.stopped) return;
+    this.timer = setTimeout(() => void this.wake(), Math.max(0, Math.ceil(next - now)));
+  }
+
+  private async wake(): Promise<void> {
+    this.timer = null;
+    this.timerAt = Infinity;
+    const now = this.opts.clock.monoNow();
+    // Services without a health check: their "re-check" is whether the container still runs.
+    await Promise.all(
+      [...this.known.entries()]
+        .filter(([name, k]) => !k.busy && !k.input.spec.healthCheck && this.policy.state(name).phase === 'verifying' && (this.policy.state(name).verifyAfter ?? 0) <= now)
+        .map(([name]) => this.refreshState(name)),
+    );
+    this.decide();
+  }
+
+  private tell(e: RecoveryEvent): void {
+    switch (e.type) {
+      case 'recovered':
+        this.opts.log.info({ service: e.service, attempted: e.attempted }, 'service recovered');
+        break;
+      case 'crash-loop':
+        this.opts.log.error({ service: e.service, attempted: e.attempted, restartsInWindow: e.restartsInWindow }, 'CrashLoopBackOff: recovery rate limit reached; needs attention if it persists');
+        break;
+      case 'waiting-dependency':
+        this.opts.log.info({ service: e.service, dependency: e.dependency }, 'recovery waits for a dependency');
+        break;
+    }
+  }
+
+  /** Pushes the recovery view of every service into the status book. */
+  private publish(now: number): void {
+    const book = this.opts.book;
+    if (!book) return;
+    for (const name of this.known.keys()) {
+      const v = this.policy.view(name, now);
+      const err: ServiceError | null = v.error
+        ? {
+            type: v.error.type,
+            message: v.error.message,
+            timestamp: new Date(this.opts.clock.wallNow()).toISOString(),
+            retryCount: v.error.retryCount,
+            nextRetry: v.error.nextRetryAt === null ? null : monoToIso(this.opts.clock, v.error.nextRetryAt),
+            permanent: false,
+            quarantined: false,
+            attempted: v.error.attempted,
+          }
+        : null;
+      const prev = book.issue(name, 'recovery');
+      // Keep the first timestamp of an ongoing error so reports do not change on every decision.
+      if (err && prev && prev.type === err.type && prev.message === err.message) continue;
+      if (!err && !prev) continue;
+      book.setIssue(name, 'recovery', err);
+    }
+  }
+}
