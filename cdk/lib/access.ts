@@ -19,15 +19,25 @@ import { TABLES, type TableKey } from './tables.js';
 
 export type TableAccess = 'read' | 'readWrite';
 export type QueueKey = 'jobs' | 'jobsDlq' | 'alerts' | 'alertsDlq';
-/** send: SendMessage; consume: receive, delete, change visibility (peeking and redriving a DLQ needs both). */
-export type QueueAccess = 'send' | 'consume';
+/**
+ * send: SendMessage; consume: receive, delete, change visibility (peeking and redriving a DLQ needs both);
+ * inspect: queue attributes only (depth metrics).
+ */
+export type QueueAccess = 'send' | 'consume' | 'inspect';
 
 export interface ResourceAccess {
   tables?: Partial<Record<TableKey, TableAccess>>;
   queues?: Partial<Record<QueueKey, readonly QueueAccess[]>>;
   publishAlerts?: boolean;
   readSlackWebhook?: boolean;
+  /** Stage settings (env names from cdk/lib/stage-config.ts stageSettings) the function's code reads. */
+  settings?: readonly string[];
 }
+
+const CIRCUIT = ['CIRCUIT_FAILURE_THRESHOLD', 'CIRCUIT_COOLDOWN_SECONDS', 'CIRCUIT_MAX_COOLDOWN_SECONDS'] as const;
+const LIVENESS = ['HEARTBEAT_SECONDS', 'OFFLINE_AFTER_SECONDS', 'LIVENESS_REFRESH_SECONDS'] as const;
+const RECOVERY = ['RECOVERY_MAX_ATTEMPTS', 'RECOVERY_WINDOW_SECONDS'] as const;
+const ALERTING = ['ALERT_COOLDOWN_SECONDS', 'ALERT_GROUP_WAIT_SECONDS', 'RUNBOOK_BASE_URL'] as const;
 
 export const QUEUE_ENV: Record<QueueKey, string> = {
   jobs: 'JOBS_QUEUE_URL',
@@ -39,45 +49,56 @@ export const ALERT_TOPIC_ENV = 'ALERT_TOPIC_ARN';
 export const SLACK_SECRET_ENV = 'SLACK_WEBHOOK_SECRET_ID';
 
 /**
- * Per function: which tables, queues, topic and secret it uses (docs/architecture.md; the handlers' adapters).
- * The health evaluation also runs in-process on each device report, so device-api carries what the evaluator
- * needs to enqueue recoveries and raise alerts.
+ * Per function: which tables, queues, topic, secret and stage settings its code uses (the handlers and the
+ * adapters they import; test/unit/cdk/handler-needs.test.ts derives the same from the bundled code).
  */
 export const FUNCTION_ACCESS: Record<FunctionName, ResourceAccess> = {
   'device-api': {
+    // Each report is also evaluated in-process (health policy): it may enqueue a recovery job and raise alerts.
     tables: { fleet: 'readWrite', jobs: 'readWrite', events: 'readWrite', alerts: 'readWrite' },
     queues: { jobs: ['send'] },
     publishAlerts: true,
+    settings: ['OPERATOR_AUTH', ...CIRCUIT, ...LIVENESS, ...RECOVERY, ...ALERTING],
   },
   'operator-api': {
     tables: { fleet: 'readWrite', jobs: 'readWrite', events: 'readWrite' },
     // Enqueue sends to the jobs queue; the dead-letter tooling peeks the DLQs and redrives to their sources.
     queues: { jobs: ['send'], jobsDlq: ['consume', 'send'], alerts: ['send'], alertsDlq: ['consume', 'send'] },
+    settings: ['OPERATOR_AUTH', ...CIRCUIT, 'FLEETMEDIC_VERSION'],
   },
   'job-dispatcher': {
-    tables: { fleet: 'readWrite', jobs: 'readWrite', events: 'readWrite', idempotency: 'readWrite', alerts: 'readWrite' },
-    // consume is granted by the event source mapping; the URL is needed for ChangeMessageVisibility (backoff).
-    queues: { jobs: ['consume'] },
-    publishAlerts: true,
+    tables: { fleet: 'readWrite', jobs: 'readWrite', events: 'readWrite', idempotency: 'readWrite' },
+    // consume: the event source mapping's, plus ChangeMessageVisibility for backoff and re-sends of held jobs;
+    // DLQ send: on the last receive the dispatcher dead-letters the message itself, with its failure reason.
+    queues: { jobs: ['consume', 'send'], jobsDlq: ['send'] },
+    settings: [...CIRCUIT],
   },
   'outbox-publisher': {
     tables: { jobs: 'readWrite' },
-    queues: { jobs: ['send'] },
+    // inspect: it reports the jobs DLQ's depth as a metric.
+    queues: { jobs: ['send'], jobsDlq: ['inspect'] },
   },
   'job-timeout-sweeper': {
+    // A timeout counts against the device's circuit; ESCALATE raises an alert.
     tables: { fleet: 'readWrite', jobs: 'readWrite', events: 'readWrite', alerts: 'readWrite' },
     queues: { jobs: ['send'] },
     publishAlerts: true,
+    settings: [...CIRCUIT, ...ALERTING],
   },
   'health-evaluator': {
     tables: { fleet: 'readWrite', jobs: 'readWrite', events: 'readWrite', alerts: 'readWrite' },
     queues: { jobs: ['send'] },
     publishAlerts: true,
+    settings: ['HEARTBEAT_SECONDS', 'OFFLINE_AFTER_SECONDS', ...RECOVERY, ...ALERTING],
   },
   'slack-forwarder': {
-    tables: { alerts: 'readWrite', events: 'readWrite' },
-    queues: { alerts: ['consume'] },
+    // Idempotency: a redelivered alert is posted once.
+    tables: { idempotency: 'readWrite' },
+    // consume: the event source mapping's, plus ChangeMessageVisibility to honour Slack's Retry-After;
+    // DLQ send: what Slack still refuses is dead-lettered with its reason.
+    queues: { alerts: ['consume'], alertsDlq: ['send'] },
     readSlackWebhook: true,
+    settings: ['RUNBOOK_BASE_URL'],
   },
 };
 
@@ -93,6 +114,8 @@ const WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Dele
 const INDEX_ACTIONS = ['dynamodb:Query'];
 const SEND_ACTIONS = ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'];
 const CONSUME_ACTIONS = ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'];
+const INSPECT_ACTIONS = ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl'];
+const QUEUE_ACTIONS: Record<QueueAccess, string[]> = { send: SEND_ACTIONS, consume: CONSUME_ACTIONS, inspect: INSPECT_ACTIONS };
 
 /** Grants `fn` what `access` lists and sets the matching env vars (and nothing else). */
 export function grantAccess(fn: LambdaFunction, access: ResourceAccess, res: GrantableResources): void {
@@ -105,7 +128,7 @@ export function grantAccess(fn: LambdaFunction, access: ResourceAccess, res: Gra
     const queue = res.queues[key];
     if (!queue) throw new Error(`grantAccess: queue ${key} is not created before ${fn.node.path}`);
     const actions = new Set<string>();
-    for (const l of levels) for (const a of l === 'send' ? SEND_ACTIONS : CONSUME_ACTIONS) actions.add(a);
+    for (const l of levels) for (const a of QUEUE_ACTIONS[l]) actions.add(a);
     Grant.addToPrincipal({ grantee: fn, actions: [...actions], resourceArns: [queue.queueArn] });
     fn.addEnvironment(QUEUE_ENV[key], queue.queueUrl);
   }

@@ -16,7 +16,7 @@ import type { Table } from 'aws-cdk-lib/aws-dynamodb';
 import { CfnResource } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { FUNCTION_ACCESS, grantAccess } from './access.js';
-import { FleetFunction, type FleetFunctionProps } from './fleet-function.js';
+import { FleetFunction, type FunctionDefaults } from './fleet-function.js';
 import { deadLetterQueue, workQueue } from './queues.js';
 import { specName } from './spec-metadata.js';
 import type { TableKey } from './tables.js';
@@ -25,7 +25,7 @@ export interface AlertingProps {
   tables: Record<TableKey, Table>;
   slackWebhookSecretName: string;
   alertEmail?: string;
-  functionDefaults: Pick<FleetFunctionProps, 'source' | 'metricsNamespace' | 'logRetention'>;
+  functionDefaults: FunctionDefaults;
 }
 
 /** The forwarder retries Slack 429/5xx (honouring Retry-After) inside one invocation; 30 s bounds that. */

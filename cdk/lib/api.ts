@@ -18,18 +18,16 @@ import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { routes, type RouteDef } from '../../functions/contract/routes.js';
 import { FUNCTION_ACCESS, grantAccess, type GrantableResources } from './access.js';
-import { FleetFunction, type FleetFunctionProps } from './fleet-function.js';
+import { FleetFunction, type FunctionDefaults } from './fleet-function.js';
 import type { TableKey } from './tables.js';
 
 export interface ApiProps {
   tables: Record<TableKey, Table>;
   queues: { jobs: Queue; jobsDlq: Queue; alerts: Queue; alertsDlq: Queue };
   alertTopic: NonNullable<GrantableResources['alertTopic']>;
-  functionDefaults: Pick<FleetFunctionProps, 'source' | 'metricsNamespace' | 'logRetention'>;
+  functionDefaults: FunctionDefaults;
   logRetention: RetentionDays;
   throttle: { rateLimit: number; burstLimit: number };
-  deviceSettings: Record<string, string>;
-  operatorSettings: Record<string, string>;
   /** Existing IAM roles that get the operator invoke policy (e.g. the CI role running the acceptance script). */
   operatorRoleNames: string[];
 }
@@ -56,7 +54,6 @@ export class Api extends Construct {
       description: 'Device routes: reports, pending jobs, job updates, target state (device-token auth).',
       timeout: Duration.seconds(10),
       memorySize: 512,
-      settings: props.deviceSettings,
     });
     grantAccess(this.deviceApi.fn, FUNCTION_ACCESS['device-api'], resources);
 
@@ -66,8 +63,6 @@ export class Api extends Construct {
       description: 'Operator routes (IAM-authorised by API Gateway) and the public health route.',
       timeout: API_FUNCTION_TIMEOUT,
       memorySize: 512,
-      // API Gateway has already checked the SigV4 signature; the handler must not ask for a bearer token.
-      settings: { OPERATOR_AUTH: 'iam', ...props.operatorSettings },
     });
     grantAccess(this.operatorApi.fn, FUNCTION_ACCESS['operator-api'], resources);
 

@@ -15,6 +15,8 @@ import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-n
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { FUNCTION_ACCESS } from './access.js';
+import { OPTIONAL_SETTINGS } from './stage-config.js';
 
 export const FUNCTION_NAMES = [
   'device-api',
@@ -33,6 +35,9 @@ export interface SourceLayout {
   handlersDir: string;
 }
 
+/** What every function of the stack shares. */
+export type FunctionDefaults = Pick<FleetFunctionProps, 'source' | 'metricsNamespace' | 'logRetention' | 'stageSettings'>;
+
 export interface FleetFunctionProps {
   name: FunctionName;
   description: string;
@@ -41,8 +46,11 @@ export interface FleetFunctionProps {
   logRetention: RetentionDays;
   timeout: Duration;
   memorySize?: number;
-  /** Settings that are not resource ids (thresholds, auth mode); resource ids are added by grants. */
-  settings?: Record<string, string>;
+  /**
+   * Every stage setting (thresholds, auth mode...) by env var name; the function receives the ones its entry
+   * in FUNCTION_ACCESS lists. Resource ids are added by grantAccess.
+   */
+  stageSettings: Readonly<Record<string, string>>;
   reservedConcurrentExecutions?: number;
   /**
    * For functions invoked asynchronously (schedules): failed invocations go to this queue instead of being
@@ -100,7 +108,7 @@ export class FleetFunction extends Construct {
         POWERTOOLS_SERVICE_NAME: props.name,
         POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
         NODE_OPTIONS: '--enable-source-maps',
-        ...props.settings,
+        ...settingsFor(props.name, props.stageSettings),
       },
       bundling: {
         forceDockerBundling: false,
@@ -132,6 +140,17 @@ export class FleetFunction extends Construct {
       reason: 'Runtime pinned to nodejs22.x by the project (issue 6), matching the Node line the code is tested on.',
     });
   }
+}
+
+function settingsFor(name: FunctionName, all: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of FUNCTION_ACCESS[name].settings ?? []) {
+    const value = all[key];
+    if (value === undefined && OPTIONAL_SETTINGS.has(key)) continue;
+    if (value === undefined) throw new Error(`${name} needs stage setting ${key}, which the stack does not define`);
+    out[key] = value;
+  }
+  return out;
 }
 
 /** CloudWatch Logs accepts only these retention values; a context typo must fail synth, not deploy. */

@@ -6,11 +6,11 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { Alerting } from './alerting.js';
 import { Api } from './api.js';
-import { retentionDays, type FleetFunctionProps, type SourceLayout } from './fleet-function.js';
+import { retentionDays, type FunctionDefaults, type SourceLayout } from './fleet-function.js';
 import { HealthEvaluation } from './health-evaluation.js';
 import { JobQueue } from './job-queue.js';
 import { Observability } from './observability.js';
-import type { StageConfig } from './stage-config.js';
+import { stageSettings, type StageConfig } from './stage-config.js';
 import { FleetTables } from './tables.js';
 
 export interface FleetmedicStackProps extends StackProps {
@@ -30,20 +30,11 @@ export class FleetmedicStack extends Stack {
     super(scope, id, props);
     const { config } = props;
     const logRetention = retentionDays(config.logRetentionDays);
-    const functionDefaults: Pick<FleetFunctionProps, 'source' | 'metricsNamespace' | 'logRetention'> = {
+    const functionDefaults: FunctionDefaults = {
       source: props.source,
       metricsNamespace: config.metricsNamespace,
       logRetention,
-    };
-    const circuit = {
-      CIRCUIT_FAILURE_THRESHOLD: String(config.circuitFailureThreshold),
-      CIRCUIT_COOLDOWN_SECONDS: String(config.circuitCooldownSeconds),
-      CIRCUIT_MAX_COOLDOWN_SECONDS: String(config.circuitMaxCooldownSeconds),
-    };
-    const liveness = {
-      HEARTBEAT_SECONDS: String(config.heartbeatSeconds),
-      OFFLINE_AFTER_SECONDS: String(config.offlineAfterSeconds),
-      LIVENESS_REFRESH_SECONDS: String(config.livenessRefreshSeconds),
+      stageSettings: stageSettings(config),
     };
 
     this.tables = new FleetTables(this, 'Tables', { destroyOnDelete: config.destroyTablesOnDelete });
@@ -61,7 +52,6 @@ export class FleetmedicStack extends Stack {
       tables,
       alertTopic,
       functionDefaults,
-      circuitSettings: circuit,
       reserveConcurrency: config.reserveConcurrency,
     });
 
@@ -70,7 +60,6 @@ export class FleetmedicStack extends Stack {
       jobsQueue: this.jobQueue.queue,
       alertTopic,
       functionDefaults,
-      settings: { ...circuit, ...liveness },
       reserveConcurrency: config.reserveConcurrency,
     });
 
@@ -81,8 +70,6 @@ export class FleetmedicStack extends Stack {
       functionDefaults,
       logRetention,
       throttle: { rateLimit: config.apiRateLimit, burstLimit: config.apiBurstLimit },
-      deviceSettings: { ...circuit, ...liveness },
-      operatorSettings: { ...circuit, ...liveness },
       operatorRoleNames: config.operatorRoleNames,
     });
 

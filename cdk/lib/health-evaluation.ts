@@ -1,14 +1,14 @@
 /**
  * The health evaluator on a one-minute schedule: finds devices gone quiet (sparse byLiveness index, no scan),
  * decides recoveries (rate-limited, circuit-aware) and raises alerts. It also runs in-process on each report
- * (device-api), which is why the API construct gives device-api the same settings.
+ * (device-api), which is why device-api's access (cdk/lib/access.ts) covers the evaluator's needs too.
  */
 import { Duration } from 'aws-cdk-lib';
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { FUNCTION_ACCESS, grantAccess, type GrantableResources } from './access.js';
-import type { FleetFunctionProps } from './fleet-function.js';
+import type { FunctionDefaults } from './fleet-function.js';
 import { ScheduledFunction } from './scheduled-function.js';
 import type { TableKey } from './tables.js';
 
@@ -16,8 +16,7 @@ export interface HealthEvaluationProps {
   tables: Record<TableKey, Table>;
   jobsQueue: Queue;
   alertTopic: NonNullable<GrantableResources['alertTopic']>;
-  functionDefaults: Pick<FleetFunctionProps, 'source' | 'metricsNamespace' | 'logRetention'>;
-  settings: Record<string, string>;
+  functionDefaults: FunctionDefaults;
   reserveConcurrency: boolean;
 }
 
@@ -34,7 +33,6 @@ export class HealthEvaluation extends Construct {
       timeout: Duration.seconds(55),
       memorySize: 512,
       every: Duration.minutes(1),
-      settings: props.settings,
     });
     grantAccess(this.evaluator.function.fn, FUNCTION_ACCESS['health-evaluator'], {
       tables: props.tables,

@@ -9,7 +9,7 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { FUNCTION_ACCESS, grantAccess, type GrantableResources } from './access.js';
-import { FleetFunction, type FleetFunctionProps } from './fleet-function.js';
+import { FleetFunction, type FunctionDefaults } from './fleet-function.js';
 import { deadLetterQueue, workQueue } from './queues.js';
 import { ScheduledFunction } from './scheduled-function.js';
 import { specName } from './spec-metadata.js';
@@ -18,9 +18,7 @@ import type { TableKey } from './tables.js';
 export interface JobQueueProps {
   tables: Record<TableKey, Table>;
   alertTopic: NonNullable<GrantableResources['alertTopic']>;
-  functionDefaults: Pick<FleetFunctionProps, 'source' | 'metricsNamespace' | 'logRetention'>;
-  /** Breaker tuning for the functions that count job failures against a device's circuit. */
-  circuitSettings: Record<string, string>;
+  functionDefaults: FunctionDefaults;
   reserveConcurrency: boolean;
 }
 
@@ -52,7 +50,6 @@ export class JobQueue extends Construct {
       name: 'job-dispatcher',
       description: 'Moves queued jobs to their device (idempotent per job id); holds them while the circuit is open.',
       timeout: DISPATCHER_TIMEOUT,
-      settings: props.circuitSettings,
     });
     grantAccess(this.dispatcher.fn, FUNCTION_ACCESS['job-dispatcher'], resources);
     this.dispatcher.fn.addEventSource(
@@ -84,7 +81,6 @@ export class JobQueue extends Construct {
       description: 'Marks IN_PROGRESS jobs past their timeout TIMED_OUT and applies their retry policy.',
       timeout: SCHEDULE_TIMEOUT,
       every: Duration.minutes(1),
-      settings: props.circuitSettings,
     });
     grantAccess(this.timeoutSweeper.function.fn, FUNCTION_ACCESS['job-timeout-sweeper'], resources);
   }

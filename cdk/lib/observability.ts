@@ -6,7 +6,8 @@
  * - HighHTTPLatency: API p95 > 2 s;
  * - every dead-letter queue: any visible message;
  * - every function: Errors and Throttles;
- * - DevicesOffline: the evaluator's devices_offline gauge above the configured threshold.
+ * - DevicesOffline: more devices went offline within 5 minutes than the configured threshold (the evaluator's
+ *   devices_marked_offline count: the sparse liveness index finds devices as they go quiet, it keeps no total).
  * The EMF metrics carry the Powertools `service` dimension (= the emitting function's name, never a device id).
  */
 import { Duration } from 'aws-cdk-lib';
@@ -36,8 +37,9 @@ import type { FleetFunction, FunctionName } from './fleet-function.js';
 export const JOB_OUTCOME_EMITTERS: readonly FunctionName[] = ['device-api', 'job-dispatcher', 'job-timeout-sweeper', 'operator-api'];
 /** The function that emits outbox_oldest_unpublished_age_seconds / outbox_unpublished_count. */
 export const OUTBOX_EMITTER: FunctionName = 'outbox-publisher';
-/** The function that emits devices_offline. */
+/** The function that emits OFFLINE_METRIC, and the metric: devices found offline in one evaluation run. */
 export const OFFLINE_EMITTER: FunctionName = 'health-evaluator';
+export const OFFLINE_METRIC = 'devices_marked_offline';
 
 export interface ObservabilityProps {
   stage: string;
@@ -111,8 +113,8 @@ export class Observability extends Construct {
     }
 
     // ---- Devices offline (a gauge the evaluator emits each run).
-    const offline = this.emf('devices_offline', OFFLINE_EMITTER, 'Maximum', fiveMin);
-    this.alarm('DevicesOffline', offline, t.offlineDevicesThreshold, `More than ${t.offlineDevicesThreshold} devices are offline.`);
+    const offline = this.emf(OFFLINE_METRIC, OFFLINE_EMITTER, 'Sum', fiveMin);
+    this.alarm('DevicesOffline', offline, t.offlineDevicesThreshold, `More than ${t.offlineDevicesThreshold} devices went offline within 5 minutes.`);
 
     this.dashboard = this.buildDashboard(failureRate, stuckAge, p95);
   }
@@ -170,8 +172,8 @@ export class Observability extends Construct {
     );
     dash.addWidgets(new AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24, height: 4 }));
     dash.addWidgets(
-      w('Fleet health: devices offline, and every gauge the evaluator reports', [this.emf('devices_offline', OFFLINE_EMITTER, 'Maximum', Duration.minutes(1))], [
-        this.searchExpr(`{"${props.namespace}",service} service="${OFFLINE_EMITTER}"`, 'Maximum', 'evaluator'),
+      w('Fleet health: devices going offline, recoveries and escalations', [this.emf(OFFLINE_METRIC, OFFLINE_EMITTER, 'Sum', Duration.minutes(1))], [
+        this.searchExpr(`{"${props.namespace}",service} service="${OFFLINE_EMITTER}"`, 'Sum', 'evaluator'),
       ]),
       w('Circuits: breaker state (1 = open) and transitions', [this.search('circuit_breaker_state', 'Maximum', 'circuit_breaker_state')], [
         this.search('circuit_breaker_state', 'SampleCount', 'transitions'),

@@ -39,6 +39,18 @@ export interface StageConfig {
   reserveConcurrency: boolean;
   /** IAM role names that receive the operator-API invoke policy (e.g. the CI deploy role for acceptance). */
   operatorRoleNames: string[];
+  /** Base URL of docs/runbook.md as published (alerts link to it); optional. */
+  runbookBaseUrl?: string;
+  /** The deployed version (CI passes the commit sha); GET /v1/health reports it, acceptance checks it. */
+  version?: string;
+  /**
+   * Recovery and alert tuning, passed through only when given (the code's defaults otherwise: 3 recoveries
+   * per 300 s, 1800 s alert cooldown, 60 s grouping window).
+   */
+  recoveryMaxAttempts?: number;
+  recoveryWindowSeconds?: number;
+  alertCooldownSeconds?: number;
+  alertGroupWaitSeconds?: number;
   /** Destroy tables on stack deletion (throw-away stages only); tables are retained otherwise. */
   destroyTablesOnDelete: boolean;
 }
@@ -78,6 +90,10 @@ function num(node: Ctx, key: string, fallback: number, min = 0): number {
   return n;
 }
 
+function optionalNum(node: Ctx, key: string, min = 0): number | undefined {
+  return str(node, key) === undefined ? undefined : num(node, key, 0, min);
+}
+
 function bool(node: Ctx, key: string, fallback: boolean): boolean {
   const v = str(node, key);
   if (v === undefined) return fallback;
@@ -86,16 +102,62 @@ function bool(node: Ctx, key: string, fallback: boolean): boolean {
   throw new Error(`context ${key}=${v}: expected true or false`);
 }
 
+/** The stage's settings as the env vars functions/lib/config.ts reads; each function gets the ones it uses. */
+export function stageSettings(config: StageConfig): Record<string, string> {
+  return {
+    // In AWS, API Gateway checks operator calls (SigV4/IAM); a handler never accepts a bearer token there.
+    OPERATOR_AUTH: 'iam',
+    CIRCUIT_FAILURE_THRESHOLD: String(config.circuitFailureThreshold),
+    CIRCUIT_COOLDOWN_SECONDS: String(config.circuitCooldownSeconds),
+    CIRCUIT_MAX_COOLDOWN_SECONDS: String(config.circuitMaxCooldownSeconds),
+    HEARTBEAT_SECONDS: String(config.heartbeatSeconds),
+    OFFLINE_AFTER_SECONDS: String(config.offlineAfterSeconds),
+    LIVENESS_REFRESH_SECONDS: String(config.livenessRefreshSeconds),
+    ...(config.runbookBaseUrl ? { RUNBOOK_BASE_URL: config.runbookBaseUrl } : {}),
+    ...(config.version ? { FLEETMEDIC_VERSION: config.version } : {}),
+    ...optional('RECOVERY_MAX_ATTEMPTS', config.recoveryMaxAttempts),
+    ...optional('RECOVERY_WINDOW_SECONDS', config.recoveryWindowSeconds),
+    ...optional('ALERT_COOLDOWN_SECONDS', config.alertCooldownSeconds),
+    ...optional('ALERT_GROUP_WAIT_SECONDS', config.alertGroupWaitSeconds),
+  };
+}
+
+/** Stage settings that may be left out: the code has a default for each. */
+export const OPTIONAL_SETTINGS = new Set([
+  'RUNBOOK_BASE_URL',
+  'FLEETMEDIC_VERSION',
+  'RECOVERY_MAX_ATTEMPTS',
+  'RECOVERY_WINDOW_SECONDS',
+  'ALERT_COOLDOWN_SECONDS',
+  'ALERT_GROUP_WAIT_SECONDS',
+]);
+
+function optional(name: string, value: number | undefined): Record<string, string> {
+  return value === undefined ? {} : { [name]: String(value) };
+}
+
 export function stageConfigFrom(node: Ctx): StageConfig {
   const stage = str(node, 'stage') ?? DEFAULTS.stage;
   if (!/^[a-z][a-z0-9-]{0,20}$/.test(stage)) throw new Error(`context stage=${stage}: lower-case letters, digits and dashes, at most 21`);
   const heartbeatSeconds = num(node, 'heartbeatSeconds', DEFAULTS.heartbeatSeconds, 1);
   const alertEmail = str(node, 'alertEmail');
+  const runbookBaseUrl = str(node, 'runbookBaseUrl');
+  const version = str(node, 'version');
+  if (version !== undefined && !/^[\w.+-]{1,64}$/.test(version)) throw new Error(`context version=${version}: letters, digits, . + - _ only`);
+  if (runbookBaseUrl !== undefined && !/^https:\/\/\S+$/.test(runbookBaseUrl)) throw new Error(`context runbookBaseUrl=${runbookBaseUrl}: expected an https:// URL`);
   if (alertEmail !== undefined && !/^[^@\s]+@[^@\s]+$/.test(alertEmail)) throw new Error(`context alertEmail=${alertEmail}: not an e-mail address`);
   return {
     stage,
     slackWebhookSecretName: str(node, 'slackWebhookSecretName') ?? `fleetmedic/${stage}/slack-webhook`,
     ...(alertEmail ? { alertEmail } : {}),
+    ...(runbookBaseUrl ? { runbookBaseUrl } : {}),
+    ...(version ? { version } : {}),
+    ...defined({
+      recoveryMaxAttempts: optionalNum(node, 'recoveryMaxAttempts', 1),
+      recoveryWindowSeconds: optionalNum(node, 'recoveryWindowSeconds', 1),
+      alertCooldownSeconds: optionalNum(node, 'alertCooldownSeconds'),
+      alertGroupWaitSeconds: optionalNum(node, 'alertGroupWaitSeconds'),
+    }),
     metricsNamespace: str(node, 'metricsNamespace') ?? `Fleetmedic/${stage}`,
     jobFailureRatePercent: num(node, 'jobFailureRatePercent', DEFAULTS.jobFailureRatePercent),
     stuckJobAgeSeconds: num(node, 'stuckJobAgeSeconds', DEFAULTS.stuckJobAgeSeconds, 1),
@@ -118,4 +180,8 @@ export function stageConfigFrom(node: Ctx): StageConfig {
       .filter(Boolean),
     destroyTablesOnDelete: bool(node, 'destroyTablesOnDelete', false),
   };
+}
+
+function defined<T extends Record<string, unknown>>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -10,6 +10,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { routes } from '../../../functions/contract/routes.js';
 import { FUNCTION_NAMES, type FunctionName } from '../../../cdk/lib/fleet-function.js';
 import { FUNCTION_ACCESS } from '../../../cdk/lib/access.js';
+import { OFFLINE_METRIC } from '../../../cdk/lib/observability.js';
 import { defaultStack, synthesize } from './support/stack.js';
 
 type Resource = { Type: string; Properties: Record<string, any>; Metadata?: Record<string, any> };
@@ -139,9 +140,11 @@ describe('IAM: least privilege', () => {
     }
   });
 
-  test('outbox publisher: only the jobs table and the jobs queue; slack forwarder: never the jobs table', () => {
+  test('outbox publisher: only the jobs table, queue and DLQ (depth); slack forwarder: never the jobs table', () => {
     const env = (n: FunctionName) => Object.keys(fn(n).props.Environment.Variables).filter((k) => /_(TABLE|URL|ARN|ID)$/.test(k)).sort();
-    assert.deepEqual(env('outbox-publisher'), ['JOBS_QUEUE_URL', 'JOBS_TABLE']);
+    assert.deepEqual(env('outbox-publisher'), ['JOBS_DLQ_URL', 'JOBS_QUEUE_URL', 'JOBS_TABLE']);
+    const outboxQueueActions = statementsOf('outbox-publisher').filter((s) => asArray(s.Action).some((a) => a.startsWith('sqs:')));
+    assert.ok(!outboxQueueActions.some((s) => asArray(s.Action).includes('sqs:ReceiveMessage')), 'the outbox publisher never consumes');
     assert.ok(!env('slack-forwarder').includes('JOBS_TABLE'));
     assert.ok(env('slack-forwarder').includes('SLACK_WEBHOOK_SECRET_ID'));
     assert.deepEqual(Object.keys(FUNCTION_ACCESS).sort(), [...FUNCTION_NAMES].sort());
@@ -395,9 +398,11 @@ describe('alarms', () => {
     }
   });
 
-  test('DevicesOffline: the evaluator\'s devices_offline gauge above the configured threshold (default 5)', () => {
+  test('DevicesOffline: devices the evaluator found offline within 5 minutes above the threshold (default 5)', () => {
     const a = alarm('DevicesOffline');
-    assert.equal(a.MetricName, 'devices_offline');
+    assert.equal(a.MetricName, OFFLINE_METRIC);
+    assert.equal(a.Statistic, 'Sum');
+    assert.equal(a.Period, 300);
     assert.deepEqual(a.Dimensions, [{ Name: 'service', Value: 'health-evaluator' }]);
     assert.equal(a.Threshold, 5);
   });
@@ -407,7 +412,7 @@ describe('dashboard', () => {
   test('shows fleet health, jobs, circuits, queues and latency', () => {
     const [[, dash]] = ofType('AWS::CloudWatch::Dashboard') as [[string, Resource]];
     const body = JSON.stringify(dash.Properties.DashboardBody);
-    for (const needle of ['devices_offline', 'jobs_processed_total', 'jobs_fail', 'circuit_breaker_state', 'ApproximateAgeOfOldestMessage', 'outbox_unpublished_count', 'Latency']) {
+    for (const needle of [OFFLINE_METRIC, 'jobs_processed_total', 'jobs_fail', 'circuit_breaker_state', 'ApproximateAgeOfOldestMessage', 'outbox_unpublished_count', 'Latency']) {
       assert.ok(body.includes(needle), needle);
     }
   });

@@ -1,0 +1,129 @@
+/**
+ * The stack against the handlers' code: each function gets exactly the resource ids its code reads
+ * (no missing env var that would fail at runtime, no extra one that would mean an unneeded grant), the
+ * stage settings its code reads, and the alarms' metric math covers exactly the functions that emit the
+ * metrics it sums.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { FUNCTION_NAMES, type FunctionName } from '../../../cdk/lib/fleet-function.js';
+import { JOB_OUTCOME_EMITTERS, OFFLINE_EMITTER, OFFLINE_METRIC, OUTBOX_EMITTER } from '../../../cdk/lib/observability.js';
+import { handlerSource, synthesize } from './support/stack.js';
+import { handlerNeeds, type HandlerNeeds } from './support/handler-needs.js';
+
+/** Ids of resources (tables, queues, topic, secrets): granted together with their env var. */
+const RESOURCE_VAR = /_(TABLE|QUEUE_URL|DLQ_URL|TOPIC_ARN|SECRET_ID)$/;
+/** Set by Lambda itself, by Powertools conventions, or only meaningful outside Lambda. */
+const PLATFORM_VARS = new Set([
+  'AWS_LAMBDA_FUNCTION_NAME',
+  'AWS_REGION',
+  'AWS_DEFAULT_REGION',
+  'AWS_ENDPOINT_URL',
+  'POWERTOOLS_SERVICE_NAME',
+  'POWERTOOLS_METRICS_NAMESPACE',
+  'POWERTOOLS_TRACE_ENABLED',
+  'POWERTOOLS_DEV',
+  'NODE_ENV',
+]);
+/** Settings the stage configuration controls: where the code reads one, the stack must set it. */
+const STAGE_SETTINGS = [
+  'CIRCUIT_FAILURE_THRESHOLD',
+  'CIRCUIT_COOLDOWN_SECONDS',
+  'CIRCUIT_MAX_COOLDOWN_SECONDS',
+  'HEARTBEAT_SECONDS',
+  'OFFLINE_AFTER_SECONDS',
+  'LIVENESS_REFRESH_SECONDS',
+  'RECOVERY_MAX_ATTEMPTS',
+  'RECOVERY_WINDOW_SECONDS',
+  'ALERT_COOLDOWN_SECONDS',
+  'ALERT_GROUP_WAIT_SECONDS',
+  'RUNBOOK_BASE_URL',
+  'FLEETMEDIC_VERSION',
+];
+/** Stage settings given on purpose here, so optional ones (set only when context gives them) are checked too. */
+const ALL_SETTINGS_CONTEXT = {
+  runbookBaseUrl: 'https://example.com/runbook',
+  version: 'abc123',
+  recoveryMaxAttempts: 3,
+  recoveryWindowSeconds: 300,
+  alertCooldownSeconds: 1800,
+  alertGroupWaitSeconds: 60,
+};
+/**
+ * Reachable in a bundle but never used in AWS, each with the reason (the analysis sees code, not runtime).
+ * Keys are env vars or IAM actions.
+ */
+const NOT_USED_IN_AWS: Record<string, { functions: readonly FunctionName[] | 'all'; reason: string }> = {
+  OPERATOR_TOKEN_SECRET_ID: { functions: 'all', reason: 'bearer operator auth is local mode only; in AWS API Gateway checks IAM (OPERATOR_AUTH=iam)' },
+  'secretsmanager:GetSecretValue': { functions: ['device-api', 'operator-api'], reason: 'reads the bearer operator token, local mode only' },
+  JOBS_QUEUE_URL: { functions: ['slack-forwarder'], reason: "delayRedelivery() defaults to the jobs queue; the forwarder always passes the alerts queue" },
+  'ssm:GetParameter': { functions: ['slack-forwarder'], reason: 'the webhook may live in SSM (ssm:/name); the stack uses a Secrets Manager secret' },
+};
+const unused = (name: FunctionName, key: string) => {
+  const entry = NOT_USED_IN_AWS[key];
+  return !!entry && (entry.functions === 'all' || entry.functions.includes(name));
+};
+
+const METRICS = ['jobs_fail', 'jobs_processed_total', 'outbox_oldest_unpublished_age_seconds', OFFLINE_METRIC] as const;
+
+const source = handlerSource();
+const { template } = synthesize(ALL_SETTINGS_CONTEXT);
+const functionEnv = new Map<string, Record<string, unknown>>();
+for (const r of Object.values(template.toJSON().Resources as Record<string, { Type: string; Properties: any }>)) {
+  if (r.Type === 'AWS::Lambda::Function') functionEnv.set(r.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME, r.Properties.Environment.Variables);
+}
+const resources = template.toJSON().Resources as Record<string, { Type: string; Properties: any }>;
+/** Every action in the policies attached to a function's role. */
+function grantedActions(name: FunctionName): Set<string> {
+  const fnResource = Object.values(resources).find((r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME === name)!;
+  const roleId = fnResource.Properties.Role['Fn::GetAtt'][0];
+  const actions = new Set<string>();
+  for (const r of Object.values(resources)) {
+    if (r.Type !== 'AWS::IAM::Policy' || !r.Properties.Roles.some((x: { Ref: string }) => x.Ref === roleId)) continue;
+    for (const st of r.Properties.PolicyDocument.Statement) for (const a of [st.Action].flat()) actions.add(a);
+  }
+  return actions;
+}
+const needs = new Map<FunctionName, HandlerNeeds>();
+for (const name of FUNCTION_NAMES) needs.set(name, await handlerNeeds(join(source.handlersDir, `${name}.ts`), METRICS));
+
+for (const name of FUNCTION_NAMES) {
+  test(`${name}: env has exactly the resource ids the code reads`, () => {
+    const provided = Object.keys(functionEnv.get(name)!).filter((k) => RESOURCE_VAR.test(k)).sort();
+    const read = [...needs.get(name)!.env].filter((k) => RESOURCE_VAR.test(k) && !unused(name, k));
+    assert.deepEqual(provided, read.sort());
+  });
+
+  test(`${name}: the role allows every AWS call the code makes`, () => {
+    const granted = grantedActions(name);
+    const missing = [...needs.get(name)!.actions].filter((a) => !granted.has(a) && !unused(name, a));
+    assert.deepEqual(missing, []);
+  });
+
+  test(`${name}: stage settings reach the code that reads them, and nothing unread is set`, () => {
+    const env = functionEnv.get(name)!;
+    const read = needs.get(name)!.env;
+    for (const s of STAGE_SETTINGS) if (read.has(s)) assert.ok(s in env, `${name} reads ${s} but the stack does not set it`);
+    const settings = Object.keys(env).filter((k) => !RESOURCE_VAR.test(k) && !PLATFORM_VARS.has(k) && k !== 'NODE_OPTIONS');
+    for (const s of settings) {
+      if (s === 'OPERATOR_AUTH') continue;
+      assert.ok(read.has(s), `${name}: the stack sets ${s} but the code never reads it`);
+    }
+  });
+}
+
+test('HighJobFailureRate sums every function that emits jobs_fail / jobs_processed_total (alarm math: at most 10 metrics)', () => {
+  const emitters = FUNCTION_NAMES.filter((n) => needs.get(n)!.metrics.has('jobs_processed_total') || needs.get(n)!.metrics.has('jobs_fail'));
+  assert.ok(emitters.length > 0, 'some function reports job outcomes');
+  for (const e of emitters) assert.ok(JOB_OUTCOME_EMITTERS.includes(e), `${e} emits job outcomes but the alarm does not sum it`);
+  assert.ok(JOB_OUTCOME_EMITTERS.length * 2 <= 10);
+});
+
+test('JobsStuckInQueue and DevicesOffline read the metric from the function that emits it', () => {
+  const emitting = (metric: (typeof METRICS)[number]) => FUNCTION_NAMES.filter((n) => needs.get(n)!.metrics.has(metric));
+  assert.deepEqual(emitting('outbox_oldest_unpublished_age_seconds'), [OUTBOX_EMITTER]);
+  // device-api bundles the evaluator module too (reports are evaluated in-process), but only the scheduled
+  // run marks devices offline.
+  assert.ok(emitting(OFFLINE_METRIC).includes(OFFLINE_EMITTER));
+});
