@@ -141,6 +141,7 @@ export async function callUpstream<R extends ResponseLike>(
 }
 
 async function attemptOnce<R extends ResponseLike>(fetchLike: FetchLike<R>, request: UpstreamRequest, timeoutMs: number): Promise<R> {
+  if (request.signal?.aborted) throw request.signal.reason ?? new Error('aborted');
   const controller = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -149,7 +150,6 @@ async function attemptOnce<R extends ResponseLike>(fetchLike: FetchLike<R>, requ
   }, timeoutMs);
   const onOuterAbort = () => controller.abort(request.signal?.reason);
   request.signal?.addEventListener('abort', onOuterAbort, { once: true });
-  if (request.signal?.aborted) controller.abort(request.signal.reason);
   try {
     const init: Parameters<FetchLike>[1] = { method: request.method, signal: controller.signal };
     if (request.headers) init.headers = request.headers;
