@@ -159,6 +159,8 @@ export class Agent {
   private lastContainers: ObservedContainer[] = [];
   private lastResult: CycleResult | undefined;
   private restartRequests = new Set<string>();
+  /** Manual stops seen by the previous cycle: bringing such a service back after `start` is not a restart. */
+  private prevManualStops = new Set<string>();
   private cycleNo = 0;
   private chain: Promise<unknown> = Promise.resolve();
   private pending = new Set<string>();
@@ -484,6 +486,7 @@ export class Agent {
     }
 
     this.updateStatus(ctx);
+    this.prevManualStops = ctx.manualStops;
     if (!this.config.dryRun) await this.persist().catch((err) => this.log.error({ err }, 'persisting state failed'));
 
     const services = this.status.reports();
@@ -534,7 +537,8 @@ export class Agent {
     const { step } = o;
     if (o.status === 'ok') {
       this.backoff.recordSuccess(step.key);
-      if ((step.action === 'startContainer' && step.exitedBefore) || step.action === 'restartContainer') this.status.recordRestart(step.service);
+      const crashed = step.action === 'startContainer' && step.exitedBefore && !this.prevManualStops.has(step.service);
+      if (crashed || step.action === 'restartContainer') this.status.recordRestart(step.service);
       return;
     }
     if (o.status === 'blocked') return;
