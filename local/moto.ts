@@ -60,14 +60,44 @@ export async function waitForHttp(url: string, timeoutMs: number, child?: ChildP
   throw new Error(`emulator at ${url} did not answer within ${timeoutMs} ms: ${String(lastError)}`);
 }
 
+/**
+ * moto's own WSGI app behind one lock. DynamoDB makes every single-item write (conditional writes, ADD) atomic;
+ * moto_server's threaded server does not (concurrent conditional writes can both pass). The local fleet runs
+ * handlers concurrently (API, pollers, schedules), so it uses this to keep DynamoDB's guarantees.
+ * (Same approach as test/support/atomic-moto.ts.)
+ */
+const SERIALISED_SERVER = `
+import sys, threading
+from werkzeug.serving import run_simple
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+app = DomainDispatcherApplication(create_backend_app)
+lock = threading.Lock()
+def serialised(environ, start_response):
+    with lock:
+        return list(app(environ, start_response))
+run_simple(sys.argv[1], int(sys.argv[2]), serialised, threaded=True)
+`;
+
+export interface StartMotoOptions {
+  port?: number;
+  quiet?: boolean;
+  /** Own process group: a terminal's Ctrl-C reaches only us (we dump state, then stop the emulator). */
+  detached?: boolean;
+  /** Serialise requests so single-item writes are atomic, as in DynamoDB (see SERIALISED_SERVER). */
+  serialised?: boolean;
+}
+
 /** Start moto_server on a free loopback port (or on `port`), resolve once it answers HTTP. */
-export async function startMoto(opts: { port?: number; quiet?: boolean; detached?: boolean } = {}): Promise<Emulator> {
+export async function startMoto(opts: StartMotoOptions = {}): Promise<Emulator> {
   if (!motoAvailable()) throw new Error(MOTO_INSTALL_HINT);
   const port = opts.port ?? (await freePort());
   const endpoint = `http://127.0.0.1:${port}`;
   let child: ChildProcess;
   const launch = async () => {
-    child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {
+    const [cmd, args] = opts.serialised
+      ? ['python3', ['-c', SERIALISED_SERVER, '127.0.0.1', String(port)]]
+      : ['moto_server', ['-H', '127.0.0.1', '-p', String(port)]];
+    child = spawn(cmd as string, args as string[], {
       stdio: opts.quiet === false ? 'inherit' : 'ignore',
       // Detached: its own process group, so a terminal's Ctrl-C reaches only us and we can dump state before
       // stopping it. We still stop it on exit.
@@ -86,7 +116,14 @@ export async function startMoto(opts: { port?: number; quiet?: boolean; detached
     await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
     if (child.exitCode === null) child.kill('SIGKILL');
   };
-  await launch();
+  try {
+    await launch();
+  } catch (err) {
+    if (!opts.serialised) throw err;
+    // python3 on PATH may not be the interpreter moto is installed in: plain moto_server still works.
+    opts = { ...opts, serialised: false };
+    await launch();
+  }
   return {
     endpoint,
     pid: () => child?.pid,

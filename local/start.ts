@@ -76,7 +76,7 @@ async function main(): Promise<void> {
       }
     }
     out(dim('Starting moto_server (AWS emulator)...'));
-    emulator = await startMoto({ detached: true });
+    emulator = await startMoto({ detached: true, serialised: true });
     applyAwsTestEnv(emulator.endpoint);
   }
   const endpoint = process.env.AWS_ENDPOINT_URL!;

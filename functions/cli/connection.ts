@@ -5,7 +5,7 @@
  *   else SigV4 with the default AWS credential chain (the deployed API's operator routes use IAM).
  */
 import { authError, unreachableError, usageError } from './errors.js';
-import { localConfigPath, processAlive, readLocalConfig } from './local-config.js';
+import { localConfigPath, processAlive, readLocalConfig, stateDir } from './local-config.js';
 
 export type AuthMode = { kind: 'bearer'; token: string } | { kind: 'iam' };
 
@@ -23,7 +23,8 @@ export interface ConnectionFlags {
 }
 
 export function resolveConnection(flags: ConnectionFlags, env: Record<string, string | undefined> = process.env): Connection {
-  const local = readLocalConfig();
+  const dir = stateDir(env);
+  const local = readLocalConfig(dir);
   const explicit = flags.apiUrl ?? env.FLEETMEDIC_API_URL;
   let apiUrl: string;
   let source: Connection['source'];
@@ -39,7 +40,7 @@ export function resolveConnection(flags: ConnectionFlags, env: Record<string, st
     apiUrl = local.apiUrl;
     source = 'local';
   } else {
-    throw unreachableError(`no API configured: start the local fleet with \`npm start\` (it writes ${localConfigPath()}), or pass --api-url / set FLEETMEDIC_API_URL.`);
+    throw unreachableError(`no API configured: start the local fleet with \`npm start\` (it writes ${localConfigPath(dir)}), or pass --api-url / set FLEETMEDIC_API_URL.`);
   }
   try {
     const u = new URL(apiUrl);

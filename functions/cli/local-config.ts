@@ -23,8 +23,8 @@ export const STATE_DIR_NAME = '.fleetmedic';
 const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
 
 /** FLEETMEDIC_LOCAL_DIR, else the nearest `.fleetmedic/` above the working directory, else the repository's. */
-export function stateDir(): string {
-  if (process.env.FLEETMEDIC_LOCAL_DIR) return resolve(process.env.FLEETMEDIC_LOCAL_DIR);
+export function stateDir(env: Record<string, string | undefined> = process.env): string {
+  if (env.FLEETMEDIC_LOCAL_DIR) return resolve(env.FLEETMEDIC_LOCAL_DIR);
   let dir = process.cwd();
   for (;;) {
     if (existsSync(join(dir, STATE_DIR_NAME, 'local.json'))) return join(dir, STATE_DIR_NAME);
