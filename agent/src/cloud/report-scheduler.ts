@@ -60,6 +60,11 @@ export class ReportScheduler {
     }
   }
 
+  /** When the throttle window of the last report ends (change detection is pointless before). */
+  throttleEndsAt(): number {
+    return this.lastAt + this.config.minIntervalMs;
+  }
+
   /** The earliest time `due` may say yes (for arming the one timer); Infinity when nothing can be due. */
   nextAt(online: boolean): number {
     const throttleEnd = this.lastAt + this.config.minIntervalMs;

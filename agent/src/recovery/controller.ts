@@ -115,11 +115,13 @@ export class HealthRecovery {
 
   /**
    * The reconcile loop's view after observing the engine (call it BEFORE planning, so holds are current).
-   * Services not listed left the target and are forgotten.
+   * Services not listed left the target and are forgotten. `reconciling`: services the loop is about to
+   * change (create, recreate for a new spec, start a never-started container, a requested restart): their
+   * failures meanwhile are not incidents, and they are not held. The next sync without it clears it.
    */
-  sync(services: readonly ServiceInput[]): void {
+  sync(services: readonly ServiceInput[], reconciling: Iterable<string> = []): void {
     const now = this.opts.clock.monoNow();
-    this.reconciling.clear();
+    this.reconciling = new Set(reconciling);
     const names = new Set(services.map((s) => s.name));
     for (const name of [...this.known.keys()]) if (!names.has(name)) this.known.delete(name);
     this.policy.retain(names);
@@ -159,18 +161,21 @@ export class HealthRecovery {
     this.decide();
   }
 
-  /**
-   * The reconcile loop is about to change these services' containers (stop/remove/create/start): their
-   * failures during the change are not incidents. Cleared by the next `sync()`.
-   */
-  setReconciling(services: Iterable<string>): void {
-    this.reconciling = new Set(services);
+  knows(service: string): boolean {
+    return this.known.has(service);
+  }
+
+  /** Forget the service's incident and rate-limit history (retry-now job, or its spec changed). */
+  resetService(service: string): void {
+    this.policy.reset(service);
+    this.decide();
   }
 
   /** Services the planner must leave alone right now, with the reason. */
   holds(): Map<string, string> {
     const out = new Map<string, string>();
     for (const [name, k] of this.known) {
+      if (this.reconciling.has(name)) continue;
       if (k.busy) {
         out.set(name, 'recovery action in progress');
         continue;

@@ -133,6 +133,12 @@ export class RecoveryPolicy {
     return s;
   }
 
+  /** Forget a service's incident and rate-limit history (retry-now, or a new spec). */
+  reset(service: string): void {
+    const total = this.states.get(service)?.totalRestarts ?? 0;
+    this.states.set(service, { ...initialRecoveryState(), totalRestarts: total });
+  }
+
   /** Forget services that left the target. */
   retain(names: Iterable<string>): void {
     const keep = new Set(names);

@@ -1,0 +1,360 @@
+/**
+ * The cloud link: one timer, one pass at a time (never overlapping), doing in order
+ *   probe (while offline) → target poll (ETag) → job poll → rollout window → produce report → deliver outbox.
+ *
+ * - Reports: produced by report-scheduler.ts rules, written to the on-disk outbox (report-buffer.ts) with
+ *   their sequence number BEFORE sending, delivered oldest first; acknowledged ones are deleted. 409
+ *   stale_sequence renumbers the outbox past the server's lastSeq (and asks for a full report). The clock
+ *   offset (device − server, from ReportAck.serverTime at the request's midpoint) rides on later reports.
+ * - Connectivity: link-state.ts. Offline = probe with jittered backoff (a cheap conditional GET of the
+ *   target); the first success is a reconnect → random pause → outbox flush + full report.
+ * - Target: GET with If-None-Match; 304 = unchanged; a new version goes through the rollout (rollout.ts) and,
+ *   if accepted, becomes the target snapshot the agent's provider serves, with an immediate reconcile.
+ * - Jobs: job-runner.ts (write-ahead journal, at most once).
+ * Nothing here can stop the agent: every failure is logged and retried later; the device keeps running on
+ * its last target while the cloud is away.
+ */
+import type { ServiceReport } from '../../../functions/contract/report.js';
+import type { TargetState, TargetStateDocument } from '../../../functions/contract/target-state.js';
+import type { Clock } from '../clock.js';
+import type { JsonStore } from '../state/json-store.js';
+import type { TargetSnapshot } from '../target/provider.js';
+import { CloudUnavailable, checkReport, type CloudApi } from './api-client.js';
+import type { JobJournal } from './job-journal.js';
+import { JobRunner, type JobHandlers } from './job-runner.js';
+import { DEFAULT_LINK_CONFIG, LinkState, type LinkConfig } from './link-state.js';
+import type { ReportBuffer } from './report-buffer.js';
+import { ReportBuilder } from './report-builder.js';
+import { DEFAULT_REPORT_SCHEDULE, ReportScheduler, type ReportScheduleConfig } from './report-scheduler.js';
+import { Rollout, type RolloutDoc } from './rollout.js';
+
+export interface LinkLog {
+  debug(data: Record<string, unknown>, msg: string): void;
+  info(data: Record<string, unknown>, msg: string): void;
+  warn(data: Record<string, unknown>, msg: string): void;
+  error(data: Record<string, unknown>, msg: string): void;
+}
+
+/** What the link needs from the rest of the agent. */
+export interface LinkSource {
+  reports(): ServiceReport[];
+  /** Every service of `target` passes its checks right now (rollout promotion). */
+  targetHealthy(target: TargetState): boolean;
+  /** The target snapshot changed (new version, rollback, job): reconcile now. */
+  targetChanged(snapshot: TargetSnapshot): void;
+}
+
+export interface CloudLinkOptions {
+  api: CloudApi;
+  buffer: ReportBuffer;
+  journal: JobJournal;
+  rolloutStore: JsonStore<RolloutDoc>;
+  clock: Clock;
+  log: LinkLog;
+  source: LinkSource;
+  handlers: JobHandlers;
+  deviceId: string;
+  agentVersion: string;
+  random?: () => number;
+  schedule?: ReportScheduleConfig;
+  link?: LinkConfig;
+  targetPollMs?: number;
+  jobPollMs?: number;
+}
+
+export class CloudLink {
+  readonly scheduler: ReportScheduler;
+  readonly state: LinkState;
+  readonly runner: JobRunner;
+  rollout!: Rollout;
+  private readonly builder = new ReportBuilder();
+  private readonly startedMono: number;
+  private etag: string | undefined;
+  private snapshot: TargetSnapshot | null = null;
+  private clockOffsetMs: number | undefined;
+  private nextTargetPollAt = Number.NEGATIVE_INFINITY;
+  private nextJobPollAt = Number.NEGATIVE_INFINITY;
+  private dirty = true;
+  private ready = false;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
+  private stopped = false;
+  /** Counters for status, tests and the bench. */
+  readonly stats = { delivered: 0, produced: 0, staleJumps: 0, rejected: 0, reconnects: 0, lastError: '' };
+
+  constructor(private readonly opts: CloudLinkOptions) {
+    this.startedMono = opts.clock.monoNow();
+    this.scheduler = new ReportScheduler(opts.schedule ?? DEFAULT_REPORT_SCHEDULE);
+    this.state = new LinkState(opts.link ?? DEFAULT_LINK_CONFIG, opts.random ?? Math.random);
+    this.runner = new JobRunner(opts.api, opts.journal, opts.handlers, opts.log);
+  }
+
+  /** Loads the outbox, journal and rollout state. Call before `start`. */
+  async load(): Promise<void> {
+    await this.opts.buffer.load();
+    const problems = await this.opts.journal.load();
+    if (problems.length) this.opts.log.warn({ problems }, 'job journal damaged; recovered from the previous copy');
+    const r = await this.opts.rolloutStore.load();
+    if (r.problems.length) this.opts.log.warn({ problems: r.problems }, 'rollout state damaged; recovered');
+    this.rollout = new Rollout(r.value, this.opts.clock.monoNow());
+    const doc = r.value;
+    const current = doc.attempt?.version === doc.current ? doc.attempt : doc.lastSuccessful?.version === doc.current ? doc.lastSuccessful : null;
+    if (current) this.snapshot = { version: current.version, target: current.target, source: 'cloud' };
+  }
+
+  /** The target the agent should converge to (served by the cloud TargetProvider), null until known. */
+  currentSnapshot(): TargetSnapshot | null {
+    return this.snapshot;
+  }
+
+  /** Reports may start (the agent has a first picture of its services). */
+  markReady(): void {
+    this.ready = true;
+    this.kick();
+  }
+
+  /** Something in the status changed: a delta may be due (checked at most once per throttle window). */
+  notify(): void {
+    this.dirty = true;
+    this.arm();
+  }
+
+  /** Starts the timer loop (first pass at once). */
+  start(): void {
+    this.stopped = false;
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running?.catch(() => {});
+  }
+
+  /** One pass now (tests; the first target fetch at start). Resolves when it is done. */
+  async tickNow(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      await this.running;
+      return;
+    }
+    this.running = this.pass().finally(() => {
+      this.running = null;
+    });
+    await this.running;
+    if (this.again && !this.stopped) {
+      this.again = false;
+      await this.tickNow();
+    } else this.arm();
+  }
+
+  /** set-target-state job: the target goes on trial like any new cloud version. */
+  applyJobTarget(jobId: string, target: TargetState): string {
+    const version = `job-${jobId}`;
+    this.accept(version, target, 'job');
+    return version;
+  }
+
+  // ───────────── the pass ─────────────
+
+  private kick(): void {
+    if (this.stopped) return;
+    void this.tickNow().catch((err) => this.opts.log.error({ err: String(err) }, 'cloud link pass crashed; continuing'));
+  }
+
+  private async pass(): Promise<void> {
+    const clock = this.opts.clock;
+    try {
+      if (!this.state.isOnline && this.state.canProbe(clock.monoNow())) {
+        await this.pollTarget(); // the probe: cheap, conditional, idempotent
+      }
+      const now = clock.monoNow();
+      if (this.state.canSend(now) && now >= this.nextTargetPollAt) await this.pollTarget();
+      if (this.state.canSend(clock.monoNow()) && clock.monoNow() >= this.nextJobPollAt) await this.pollJobs();
+    } catch (err) {
+      this.onFailure(err);
+    }
+    this.judgeRollout();
+    await this.produce().catch((err) => this.opts.log.error({ err: String(err) }, 'cannot write a report to the outbox'));
+    try {
+      await this.deliver();
+    } catch (err) {
+      this.onFailure(err);
+    }
+  }
+
+  private async pollTarget(): Promise<void> {
+    this.nextTargetPollAt = this.opts.clock.monoNow() + (this.opts.targetPollMs ?? 30_000);
+    const r = await this.opts.api.getTarget(this.etag);
+    this.onSuccess();
+    if (r.kind !== 'changed') return;
+    this.etag = r.etag;
+    this.onCloudTarget(r.doc);
+  }
+
+  private async pollJobs(): Promise<void> {
+    this.nextJobPollAt = this.opts.clock.monoNow() + (this.opts.jobPollMs ?? 10_000);
+    const jobs = await this.opts.api.pendingJobs();
+    this.onSuccess();
+    if (jobs.length) await this.runner.process(jobs);
+  }
+
+  private onCloudTarget(doc: TargetStateDocument): void {
+    const decision = this.rollout.incoming(doc.version);
+    if (decision === 'rejected-before') {
+      this.opts.log.warn({ version: doc.version, running: this.rollout.doc.current }, 'the cloud serves a target version that was rolled back here; keeping the rolled-back target');
+      return;
+    }
+    if (decision === 'already-current') {
+      if (!this.snapshot) this.snapshot = { version: doc.version, target: doc.target, source: 'cloud' };
+      return;
+    }
+    this.accept(doc.version, doc.target, 'cloud');
+  }
+
+  private accept(version: string, target: TargetState, source: string): void {
+    this.rollout.begin({ version, target }, this.opts.clock.monoNow());
+    this.snapshot = { version, target, source };
+    void this.saveRollout();
+    this.opts.log.info({ version, source, windowSeconds: target.rollbackWindowSeconds }, 'new target on trial');
+    this.opts.source.targetChanged(this.snapshot);
+    this.notify();
+  }
+
+  private judgeRollout(): void {
+    const attempt = this.rollout.doc.attempt;
+    if (!attempt) return;
+    const v = this.rollout.evaluate(this.opts.clock.monoNow(), this.opts.source.targetHealthy(attempt.target));
+    if (v.kind === 'promoted') {
+      this.opts.log.info({ version: v.version }, 'target healthy within its window: promoted to last-successful');
+      void this.saveRollout();
+      this.dirty = true;
+    } else if (v.kind === 'rollback') {
+      this.opts.log.error({ from: v.from, to: v.to.version }, 'target not healthy within its rollback window: rolling back to the last successful target');
+      this.snapshot = { version: v.to.version, target: v.to.target, source: 'rollback' };
+      void this.saveRollout();
+      this.opts.source.targetChanged(this.snapshot);
+      this.scheduler.markChanged(); // rolledBackFrom must reach the cloud even if no service changed
+    } else if (v.kind === 'failed-without-previous') {
+      this.opts.log.error({ version: v.version }, 'first target not healthy within its window and nothing to roll back to; keeping it');
+      void this.saveRollout();
+    }
+  }
+
+  private saveRollout(): Promise<void> {
+    return this.opts.rolloutStore.save(this.rollout.doc).catch((err) => this.opts.log.error({ err: String(err) }, 'cannot persist rollout state'));
+  }
+
+  private async produce(): Promise<void> {
+    if (!this.ready) return;
+    const now = this.opts.clock.monoNow();
+    const online = this.state.isOnline;
+    let services: ServiceReport[] | null = null;
+    if (this.dirty && this.scheduler.throttleEndsAt() <= now) {
+      // Only now (at most once per throttle window) is the change detection worth its cost.
+      this.dirty = false;
+      services = this.opts.source.reports();
+      if (this.builder.hasChanges(services)) this.scheduler.markChanged();
+    }
+    const kind = this.scheduler.due(now, online);
+    if (!kind) return;
+    services ??= this.opts.source.reports();
+    const doc = this.rollout.doc;
+    const body = this.builder.build(kind === 'full' ? 'full' : 'delta', services, {
+      deviceId: this.opts.deviceId,
+      agentVersion: this.opts.agentVersion,
+      uptimeSeconds: (now - this.startedMono) / 1000,
+      sentAt: new Date(this.opts.clock.wallNow()).toISOString(),
+      ...(this.clockOffsetMs !== undefined ? { clockOffsetMs: this.clockOffsetMs } : {}),
+      ...(doc.current ? { targetVersion: doc.current.slice(0, 128) } : {}),
+      ...(doc.rolledBackFrom ? { rolledBackFrom: doc.rolledBackFrom.slice(0, 128) } : {}),
+    });
+    this.scheduler.produced(kind, now);
+    const problem = checkReport({ ...body, seq: 0 });
+    if (problem) {
+      this.opts.log.error({ problem }, 'built a report that does not match the contract; not sending it');
+      return;
+    }
+    const r = await this.opts.buffer.append(body);
+    this.stats.produced++;
+    this.opts.log.debug({ seq: r.seq, kind, services: r.services.length, buffered: this.opts.buffer.size }, 'report queued');
+  }
+
+  private async deliver(): Promise<void> {
+    const buffer = this.opts.buffer;
+    while (!this.stopped && buffer.size > 0 && this.state.canSend(this.opts.clock.monoNow())) {
+      const report = await buffer.peek();
+      if (!report) return;
+      const r = await this.opts.api.postReport(report, () => this.opts.clock.wallNow());
+      this.onSuccess();
+      if (r.kind === 'ack') {
+        await buffer.ack(report.seq, report.droppedReports);
+        this.stats.delivered++;
+        const serverMs = Date.parse(r.ack.serverTime);
+        if (Number.isFinite(serverMs)) this.clockOffsetMs = Math.round((r.sentAtWall + r.receivedAtWall) / 2 - serverMs);
+      } else if (r.kind === 'stale') {
+        // The server already holds a higher sequence (state directory reset/restored): jump past it.
+        this.stats.staleJumps++;
+        this.opts.log.warn({ seq: report.seq, serverLastSeq: r.lastSeq }, 'report sequence behind the server; renumbering the outbox');
+        await buffer.renumberAfter(r.lastSeq);
+        this.scheduler.requestFull();
+      } else {
+        this.stats.rejected++;
+        this.opts.log.error({ seq: report.seq, status: r.status, error: r.error, message: r.message }, 'the API refused a report for good; dropping it (counted in droppedReports)');
+        await buffer.reject(report.seq);
+      }
+    }
+  }
+
+  private onSuccess(): void {
+    if (this.state.succeeded(this.opts.clock.monoNow())) {
+      this.stats.reconnects++;
+      this.scheduler.requestFull();
+      this.opts.log.info({ buffered: this.opts.buffer.size, pauseMs: Math.max(0, Math.round(this.state.nextAt() - this.opts.clock.monoNow())) }, 'cloud API reachable again; delivering buffered reports after a random pause');
+    }
+  }
+
+  private onFailure(err: unknown): void {
+    const message = String((err as Error)?.message ?? err);
+    if (!(err instanceof CloudUnavailable)) {
+      this.opts.log.error({ err: message }, 'cloud link error');
+    }
+    const wasOnline = this.state.isOnline;
+    this.state.failed(this.opts.clock.monoNow());
+    this.stats.lastError = message;
+    if (wasOnline) this.opts.log.warn({ err: message, buffered: this.opts.buffer.size }, 'cloud API unreachable; buffering reports on disk, containers keep running');
+  }
+
+  private arm(): void {
+    if (this.stopped) return;
+    const online = this.state.isOnline;
+    const now = this.opts.clock.monoNow();
+    const candidates = [this.scheduler.nextAt(online)];
+    if (this.dirty && this.ready) candidates.push(this.scheduler.throttleEndsAt());
+    if (!online) candidates.push(this.state.nextAt());
+    else {
+      const quiet = this.state.nextAt();
+      candidates.push(Math.max(quiet, this.nextTargetPollAt), Math.max(quiet, this.nextJobPollAt));
+      if (this.opts.buffer.size > 0) candidates.push(quiet);
+    }
+    const until = this.rollout?.doc.attempt ? now + 1000 : Infinity; // judge an attempt about once a second
+    candidates.push(until);
+    let next = Math.min(...candidates);
+    if (!this.ready) next = Math.min(next, this.nextTargetPollAt, this.nextJobPollAt);
+    if (next === this.timerAt && this.timer) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = next;
+    if (!Number.isFinite(next)) {
+      this.timer = null;
+      return;
+    }
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.timerAt = Infinity;
+      this.kick();
+    }, Math.max(0, Math.ceil(next - now)));
+  }
+}
