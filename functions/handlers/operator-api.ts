@@ -3,6 +3,7 @@
  * health route. Init is cheap: no I/O at import; AWS clients are created on first use.
  */
 import { createApiHandler } from '../http/api-handler.js';
+import { authenticateOperator } from '../http/operator-auth.js';
 import cancelJob from './routes/cancelJob.js';
 import deleteMarker from './routes/deleteMarker.js';
 import enqueueJob from './routes/enqueueJob.js';
@@ -33,4 +34,4 @@ export const handler = createApiHandler('operator-api', [
   deleteMarker,
   listDeadLetters,
   redriveDeadLetters,
-]);
+], { operator: authenticateOperator });

@@ -13,7 +13,7 @@ import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { routes, type OperationId, type RouteFunction } from '../contract/routes.js';
 import { logger, metrics, tracer } from '../lib/observability.js';
-import { auth } from './auth.js';
+import { auth, type Authenticators } from './auth.js';
 import { bodyLimit } from './body-limit.js';
 import { correlation } from './correlation.js';
 import { errorHandler, jsonResponse } from './error-handler.js';
@@ -47,7 +47,7 @@ function toResult(res: RouteResponse): ApiResult {
   return jsonResponse(res.statusCode, res.body, res.headers);
 }
 
-export function createApiHandler(fn: RouteFunction, modules: readonly RouteModule<any>[]) {
+export function createApiHandler(fn: RouteFunction, modules: readonly RouteModule<any>[], authenticators: Authenticators) {
   const byOperation = new Map<OperationId, RouteModule<any>>(modules.map((m) => [m.operationId, m]));
   // Fail at init, not on the first request, if the route table names a route this function cannot serve.
   const missing = routes.filter((r) => r.fn === fn && !byOperation.has(r.operationId)).map((r) => r.operationId);
@@ -80,7 +80,7 @@ export function createApiHandler(fn: RouteFunction, modules: readonly RouteModul
     .use(errorHandler())
     .use(router(fn))
     .use(bodyLimit())
-    .use(auth())
+    .use(auth(authenticators))
     .use(jsonBody())
     .use(validate());
 }
