@@ -3,7 +3,7 @@
  * cdk/lib/fleet-function.ts). Lambda always gives a function its role's credentials in environment
  * variables, the first link of the SDK's default chain; the rest of that chain (SSO, INI files, web identity,
  * IMDS, the STS/SSO clients behind them) can never be reached there and cost ~90 KB minified per bundle.
- * test/integration/cdk/lambda-credentials.test.ts bundles an SDK client with this alias and calls a real endpoint.
+ * test/integration/cdk/synth.test.ts runs a bundled handler built with this alias against a real endpoint.
  */
 import { fromEnv } from '@aws-sdk/credential-provider-env';
 

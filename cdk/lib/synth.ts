@@ -36,7 +36,8 @@ export function buildApp(options: BuildOptions = {}): { app: App; stack: Fleetme
     config,
     source,
     description: `Fleetmedic control plane (${config.stage})`,
-    env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+    // Environment-agnostic on purpose: the template is the same on every machine (no region or account
+    // baked in), and `cdk deploy` targets whatever account/region the credentials point at.
     tags: { project: 'fleetmedic', stage: config.stage },
   });
   // cdk-nag 3 is a policy-validation plugin: unacknowledged findings fail `cdk synth` / `cdk deploy`.
