@@ -1,17 +1,20 @@
 /**
  * Record a failed or timed-out job attempt and carry out its retry policy (domain/job-recovery decides):
- *  1. one conditional write stores the outcome, the decision (re-armed attempt n+1 in the outbox, or terminal)
- *     and the events that record it (command.failed / job.timed_out, job.escalated, job.needs_operator);
- *  2. then the effects that live elsewhere: the device's circuit breaker counts the failure, a retry is
- *     published (best effort: the outbox publisher sends it if this fails), an escalation raises a
- *     JobEscalated alert through the alerting adapter, metrics.
+ *  1. one conditional single-item write stores the outcome and the decision (re-armed attempt n+1 back in the
+ *     outbox, or terminal) in the job's history — this write alone decides who wins a race;
+ *  2. then the events that report it (command.failed / job.timed_out, job.escalated, job.needs_operator), the
+ *     device's circuit breaker count, the retry's publication (best effort: the outbox publisher sends it if
+ *     this fails), the JobEscalated alert through the alerting adapter, metrics.
  *
- * Used by the timeout sweeper; the device-facing job update route can call it for a device-reported FAILED.
+ * Why not one TransactWriteItems for the job and its events? On DynamoDB that would be the better shape, but
+ * moto_server (the emulator of tests and the local fleet) implements a cancelled transaction by restoring a
+ * snapshot of every table it touched, undoing concurrent writes by others — exactly what happens when a sweeper
+ * and a device update race. A single conditional write is the smallest thing that is atomic on DynamoDB (and on
+ * moto with DynamoDB calls serialised: test/integration/jobs/support/moto_linearizable.py). The job's own
+ * history is the record of truth; the events are the fleet feed derived from it.
  *
- * A crash between 1 and 2 keeps the important part (the job's outcome, history, events; a retry stays in the
- * outbox) and loses at most that one failure count on the circuit or that one alert notification (the
- * job.escalated event is stored either way) — an accepted trade-off: making the circuit count part of the same
- * transaction would mean re-implementing the circuit adapter's race handling here.
+ * A crash between 1 and 2 keeps the important part (the outcome and history; a retry stays in the outbox) and
+ * loses at most that attempt's events, one failure count on the circuit or one alert notification.
  */
 import type { Job } from '../contract/jobs.js';
 import { failAttempt, type FailAttemptInput } from '../domain/job-recovery.js';
@@ -19,7 +22,7 @@ import type { RecoveryDecision } from '../domain/retry-policy.js';
 import { logger } from '../lib/observability.js';
 import { raiseAlert } from './alerts.js';
 import { recordFailure } from './circuit-repo.js';
-import { eventPut } from './events.js';
+import { recordEvent } from './events.js';
 import { publishJob } from './job-queue.js';
 import { count, countOutcome } from './job-metrics.js';
 import { transitionJob } from './jobs-repo.js';
@@ -45,15 +48,20 @@ export async function recordJobFailure(current: Job, o: RecordFailureOptions): P
   if (!r.ok) return { outcome: 'invalid', message: r.message };
   const job = r.job;
   const ctx = { correlationId: job.correlationId };
-  const events = r.events.map((e) => eventPut({ type: e.type, deviceId: job.deviceId, correlationId: job.correlationId, detail: e.detail }, now));
-
   const stored =
     r.decision.strategy === 'RETRY'
-      ? await storeRearmedJob(current, job, { now, notBeforeEpoch: r.decision.notBeforeEpochMs, alsoWrite: events })
-      : await transitionJob(current, job, { now, alsoWrite: events });
+      ? await storeRearmedJob(current, job, { now, ...(r.decision.delaySeconds > 0 ? { notBeforeEpoch: r.decision.notBeforeEpochMs } : {}) })
+      : await transitionJob(current, job, { now });
   if (!stored) return { outcome: 'conflict' };
 
   const log = { ...ctx, jobId: job.jobId, deviceId: job.deviceId, type: job.type, kind: o.kind, attempt: current.attempt, recovery: r.decision.strategy };
+  for (const e of r.events) {
+    try {
+      await recordEvent({ type: e.type, deviceId: job.deviceId, correlationId: job.correlationId, detail: e.detail }, now);
+    } catch (err) {
+      logger.error('could not record the job event (the job history has it)', { ...log, event: e.type, err });
+    }
+  }
   logger.warn(`job attempt ${o.kind === 'TIMED_OUT' ? 'timed out' : 'failed'}`, { ...log, error: o.error });
   countOutcome({ type: job.type, outcome: o.kind, failed: true, final: r.terminal, createdAt: job.createdAt, now });
 

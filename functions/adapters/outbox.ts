@@ -59,8 +59,9 @@ export async function markAttemptPublished(jobId: string, attempt: number): Prom
 
 export interface RearmOptions {
   now: number;
-  notBeforeEpoch: number;
-  /** Items written in the same transaction (the events that record the failure). */
+  /** Absent: the retry may go at once (a previous attempt's notBefore is cleared). */
+  notBeforeEpoch?: number;
+  /** Items written in the same transaction. Avoid where races are expected (see adapters/job-failures.ts). */
   alsoWrite?: Record<string, unknown>[];
 }
 
@@ -75,8 +76,10 @@ export async function storeRearmedJob(current: Job, next: Job, o: RearmOptions):
     Key: { jobId: current.jobId },
     UpdateExpression:
       'SET #status = :to, #version = :nv, attempt = :attempt, updatedAt = :updatedAt, #history = :history, statusDetails = :details, ' +
-      'publishState = :unpublished, outboxShard = :shard, outboxSinceEpoch = :since, notBeforeEpoch = :notBefore ' +
-      'REMOVE pendingDeviceId, timeoutShard, timeoutAtEpoch, effectsAppliedAt',
+      'publishState = :unpublished, outboxShard = :shard, outboxSinceEpoch = :since' +
+      (o.notBeforeEpoch !== undefined ? ', notBeforeEpoch = :notBefore' : '') +
+      ' REMOVE pendingDeviceId, timeoutShard, timeoutAtEpoch' +
+      (o.notBeforeEpoch === undefined ? ', notBeforeEpoch' : ''),
     ConditionExpression: '#version = :v AND #status = :from',
     ExpressionAttributeNames: { '#status': 'status', '#version': 'version', '#history': 'history' },
     ExpressionAttributeValues: {
@@ -91,7 +94,7 @@ export async function storeRearmedJob(current: Job, next: Job, o: RearmOptions):
       ':unpublished': 'unpublished',
       ':shard': outboxShard(next.jobId),
       ':since': o.now,
-      ':notBefore': o.notBeforeEpoch,
+      ...(o.notBeforeEpoch !== undefined ? { ':notBefore': o.notBeforeEpoch } : {}),
     },
   };
   try {

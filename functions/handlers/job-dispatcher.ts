@@ -36,7 +36,7 @@ import { z } from 'zod';
 import { admitCommand } from '../adapters/circuit-repo.js';
 import { getTarget, putTarget } from '../adapters/devices-repo.js';
 import { fromRecordAttributes, sendToDeadLetterQueue } from '../adapters/dlq.js';
-import { eventPut } from '../adapters/events.js';
+import { recordEvent } from '../adapters/events.js';
 import { delayRedelivery, resendJobMessage } from '../adapters/job-queue.js';
 import { count, countOutcome } from '../adapters/job-metrics.js';
 import { getJob, markDispatched, transitionJob, type JobRecord } from '../adapters/jobs-repo.js';
@@ -127,12 +127,13 @@ async function completeCloudSide(job: JobRecord, now: number): Promise<EffectRes
   const superseded = stored !== undefined && stored.version !== version;
   const moved = transition(job, { to: 'SUCCEEDED', by: 'dispatcher', now, statusDetails: { appliedCloudSide: true, targetVersion: version, ...(superseded ? { supersededBy: stored!.version } : {}) } });
   if (!moved.ok) return { action: 'stale' };
-  const event = eventPut({ type: 'command.succeeded', deviceId: job.deviceId, correlationId: job.correlationId, detail: { jobId: job.jobId, type: job.type, attempt: job.attempt, appliedCloudSide: true, targetVersion: version } }, now);
-  if (!(await transitionJob(job, moved.job, { now, alsoWrite: [event] }))) {
+  // A single conditional write decides the race (see adapters/job-failures.ts on why not a transaction).
+  if (!(await transitionJob(job, moved.job, { now }))) {
     const again = await getJob(job.jobId);
     if (again && isTerminal(again.status)) return { action: 'stale' };
     throw new Error(`job ${job.jobId} changed while completing it; will retry`);
   }
+  await recordEvent({ type: 'command.succeeded', deviceId: job.deviceId, correlationId: job.correlationId, detail: { jobId: job.jobId, type: job.type, attempt: job.attempt, appliedCloudSide: true, targetVersion: version } }, now);
   countOutcome({ type: job.type, outcome: 'SUCCEEDED', failed: false, final: true, createdAt: job.createdAt, now });
   return { action: 'completed-cloud-side' };
 }
