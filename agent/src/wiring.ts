@@ -3,6 +3,7 @@
  * plugged in: health checks and auto-recovery (agent/src/health, agent/src/recovery) and the cloud link
  * (agent/src/cloud) add their AgentModule / TargetProvider here.
  */
+import { readFile } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import type { AgentModule } from './agent.js';
 import type { Clock } from './clock.js';
@@ -10,6 +11,9 @@ import { ConfigError, type AgentConfig } from './config.js';
 import type { Logger } from './log.js';
 import { FileTargetProvider } from './target/file-provider.js';
 import type { TargetProvider } from './target/provider.js';
+// ── health checks, auto-recovery, cloud link (helper B2) ──
+import { CloudModule, cloudOptionsFromEnv } from './cloud/module.js';
+import { RecoveryModule, recoveryOptionsFromEnv } from './recovery/module.js';
 
 export interface WiringDeps {
   docker: Docker;
@@ -26,11 +30,23 @@ export async function wire(config: AgentConfig, _deps: WiringDeps): Promise<Wiri
   const modules: AgentModule[] = [];
   let targetProvider: TargetProvider | undefined;
   if (config.targetFile) targetProvider = new FileTargetProvider(config.targetFile);
+  // ── health checks, auto-recovery, cloud link (helper B2) ──
+  const recovery = new RecoveryModule(recoveryOptionsFromEnv());
+  modules.push(recovery);
   if (config.cloud) {
-    // The cloud link (agent/src/cloud) registers its TargetProvider (unless --target-file pins the target) and
-    // its module here.
-    throw new ConfigError('the cloud link is not wired into this build yet: use --target-file');
+    // The cloud link registers its TargetProvider (unless --target-file pins the target) and its module.
+    let token: string;
+    try {
+      token = (await readFile(config.cloud.tokenFile, 'utf8')).trim();
+    } catch (err) {
+      throw new ConfigError(`cannot read --token-file ${config.cloud.tokenFile}: ${(err as Error).message}`);
+    }
+    if (!token) throw new ConfigError(`--token-file ${config.cloud.tokenFile} is empty`);
+    const cloud = new CloudModule({ apiUrl: config.cloud.apiUrl, deviceId: config.cloud.deviceId, token, ...cloudOptionsFromEnv(), recovery: () => recovery.controller });
+    modules.push(cloud);
+    targetProvider ??= cloud.provider;
   }
+  // ── end B2 ──
   if (!targetProvider) throw new ConfigError('no target source: pass --target-file <file> or --api-url/--device-id/--token-file');
   return { targetProvider, modules };
 }
