@@ -82,6 +82,11 @@ interface Known {
   stateAt: number;
   /** An action for this service is running. */
   busy: boolean;
+  /**
+   * A person stopped it (marker) and has not seen it run since: once the marker is removed, bringing it back
+   * is the planner's plain start, not a recovery incident (and not a restart).
+   */
+  stoppedByHand: boolean;
 }
 
 const RUNNING = new Set<ContainerState>(['running']);
@@ -127,8 +132,10 @@ export class HealthRecovery {
     this.policy.retain(names);
     for (const s of services) {
       const k = this.known.get(s.name);
-      if (!k) this.known.set(s.name, { input: s, state: s.state, containerId: s.containerId, stateAt: now, busy: false });
+      if (!k) this.known.set(s.name, { input: s, state: s.state, containerId: s.containerId, stateAt: now, busy: false, stoppedByHand: s.manualStop });
       else {
+        if (s.manualStop) k.stoppedByHand = true;
+        else if (s.state && RUNNING.has(s.state)) k.stoppedByHand = false;
         k.input = s;
         if (!k.busy) {
           k.state = s.state;
@@ -183,7 +190,7 @@ export class HealthRecovery {
       const phase = this.policy.state(name).phase;
       if (phase === 'verifying' || phase === 'crash-loop' || phase === 'waiting-dependency') out.set(name, `recovery: ${phase}`);
       // An exited container of a service that ran is recovery's (rate-limited) business, not a plain start.
-      else if (k.state && DOWN.has(k.state) && !k.input.manualStop) out.set(name, 'recovery: container exited');
+      else if (k.state && DOWN.has(k.state) && !k.input.manualStop && !k.stoppedByHand) out.set(name, 'recovery: container exited');
     }
     return out;
   }
@@ -262,6 +269,7 @@ export class HealthRecovery {
     let health: HealthVerdict;
     let healthAt = now;
     if (k.busy || this.reconciling.has(name) || !k.state || k.state === 'created' || k.state === 'restarting' || k.state === 'removing' || k.state === 'unknown') health = 'pending';
+    else if (DOWN.has(k.state) && k.stoppedByHand) health = 'pending'; // marker just removed: the planner starts it
     else if (DOWN.has(k.state)) {
       health = 'unhealthy';
       healthAt = k.stateAt;
