@@ -40,13 +40,15 @@ export interface RecordFailureOptions extends Omit<FailAttemptInput, 'now'> {
   countOnCircuit?: boolean;
   /** Publish a retry right away (default true); the outbox publisher covers it otherwise. */
   publishRetry?: boolean;
+  /** Details reported with the failure (a device's statusDetails), merged into the stored job's. */
+  statusDetails?: Record<string, unknown>;
 }
 
 export async function recordJobFailure(current: Job, o: RecordFailureOptions): Promise<RecordFailureResult> {
   const now = o.now ?? Date.now();
   const r = failAttempt(current, { ...o, now });
   if (!r.ok) return { outcome: 'invalid', message: r.message };
-  const job = r.job;
+  const job = o.statusDetails ? { ...r.job, statusDetails: { ...(r.job.statusDetails ?? {}), ...o.statusDetails } } : r.job;
   const ctx = { correlationId: job.correlationId };
   const stored =
     r.decision.strategy === 'RETRY'
