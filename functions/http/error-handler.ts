@@ -21,7 +21,8 @@ export function errorHandler(): ApiMiddleware {
       if (err instanceof HttpError) {
         const body: ErrorBody = { error: err.code, message: err.message };
         if (err.details !== undefined) body.details = err.details;
-        if (err.statusCode >= 500) logger.error('request failed', { error: err.code, message: err.message });
+        // circuit_open is the breaker doing its job, not a fault of ours.
+        if (err.statusCode >= 500 && err.code !== 'circuit_open') logger.error('request failed', { error: err.code, message: err.message });
         else logger.info('request rejected', { status: err.statusCode, error: err.code });
         request.response = jsonResponse(err.statusCode, body, err.headers);
         return;
