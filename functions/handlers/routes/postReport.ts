@@ -8,9 +8,10 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { getDeviceState, putDeviceState, refreshLiveness } from '../../adapters/devices-repo.js';
-import { decideReport } from '../../domain/report-merge.js';
+import { decideReport, type StoredDeviceState } from '../../domain/report-merge.js';
 import { config } from '../../lib/config.js';
-import { metrics } from '../../lib/observability.js';
+import { logger, metrics } from '../../lib/observability.js';
+import { evaluateDevice } from '../health-evaluator.js';
 import { httpError } from '../../http/errors.js';
 import { defineRoute } from '../../http/types.js';
 
@@ -48,12 +49,14 @@ export default defineRoute('postReport', async (req) => {
       case 'refresh':
         if (await refreshLiveness(deviceId, decision.next, current!.lastSeq)) {
           count('liveness_refresh');
+          await evaluate(deviceId, decision.next, current, req);
           return ack('applied', decision.next.lastSeq);
         }
         break;
       case 'changed':
         if (await putDeviceState(deviceId, decision.next, current?.lastSeq)) {
           count('applied');
+          await evaluate(deviceId, decision.next, decision.previous, req);
           return ack('applied', decision.next.lastSeq);
         }
         break;
@@ -61,3 +64,24 @@ export default defineRoute('postReport', async (req) => {
   }
   throw httpError('stale_sequence', 'Concurrent reports kept superseding this one; send the next sequence', { seq: report.seq });
 });
+
+// ---- health evaluation of each stored report (issue 5, helper E) ----
+
+/**
+ * Findings → recovery jobs / alerts, cleared findings → resolved alerts (functions/handlers/health-evaluator.ts).
+ * Runs after the state is stored (a changed state, or a periodic liveness refresh so time-based findings age).
+ * A failure here must not fail the report: the state is stored and the agent must not resend it; the next
+ * change is evaluated again.
+ */
+async function evaluate(
+  deviceId: string,
+  next: StoredDeviceState,
+  previous: StoredDeviceState | undefined,
+  req: { now: number; correlationId: string },
+): Promise<void> {
+  try {
+    await evaluateDevice(deviceId, next, { previous, now: req.now, correlationId: req.correlationId });
+  } catch (err) {
+    logger.error('health evaluation of a stored report failed', { deviceId, correlationId: req.correlationId, error: (err as Error).message });
+  }
+}
