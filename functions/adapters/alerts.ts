@@ -246,7 +246,10 @@ export async function resolveAlert(dedupeKey: string, opts: AlertOptions & { cor
 
 // ---------------------------------------------------------------- group windows (Alertmanager group_wait)
 
-/** Add one member to the open window of its group (creating it); returns the window id. */
+/**
+ * Add one member to the open window of its group (creating it); returns the window id.
+ * ALL_NEW, not UPDATED_NEW: an `if_not_exists` that kept the value is not reported as updated by every emulator.
+ */
 async function joinGroup(groupKey: string, input: AlertInput, now: number, policy: AlertPolicyConfig): Promise<string> {
   const member: Record<string, string> = { since: new Date(input.since).toISOString() };
   if (input.deviceId) member.deviceId = input.deviceId;
@@ -269,20 +272,27 @@ async function joinGroup(groupKey: string, input: AlertInput, now: number, polic
       new UpdateCommand({
         TableName: config.alertsTable,
         Key: openKey(groupKey),
-        UpdateExpression: `SET ${set}, sample = list_append(if_not_exists(sample, :empty), :member) ${add}`,
-        ConditionExpression: 'attribute_not_exists(sample) OR size(sample) < :max',
+        UpdateExpression: `SET ${set}, #sample = list_append(if_not_exists(#sample, :empty), :member) ${add}`,
+        ConditionExpression: 'attribute_not_exists(#sample) OR size(#sample) < :max',
+        ExpressionAttributeNames: { '#sample': 'sample' },
         ExpressionAttributeValues: { ...values, ':empty': [], ':member': [member], ':max': policy.groupSampleSize },
-        ReturnValues: 'UPDATED_NEW',
+        ReturnValues: 'ALL_NEW',
       }),
     );
-    return String(res.Attributes!.windowId);
+    return windowIdOf(res.Attributes);
   } catch (err) {
     if (!isConditionFailure(err)) throw err;
   }
   const res = await documentClient().send(
-    new UpdateCommand({ TableName: config.alertsTable, Key: openKey(groupKey), UpdateExpression: `SET ${set} ${add}`, ExpressionAttributeValues: values, ReturnValues: 'UPDATED_NEW' }),
+    new UpdateCommand({ TableName: config.alertsTable, Key: openKey(groupKey), UpdateExpression: `SET ${set} ${add}`, ExpressionAttributeValues: values, ReturnValues: 'ALL_NEW' }),
   );
-  return String(res.Attributes!.windowId);
+  return windowIdOf(res.Attributes);
+}
+
+function windowIdOf(item: Record<string, unknown> | undefined): string {
+  const id = item?.windowId;
+  if (typeof id !== 'string' || !id) throw new Error('group window update returned no windowId');
+  return id;
 }
 
 async function setMemberWindow(dedupeKey: string, version: number, groupKey: string, windowId: string): Promise<void> {

@@ -8,39 +8,57 @@ import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { decideRecoveryAttempt, type HealthPolicyConfig, type RecoveryAttemptDecision } from '../domain/health-policy.js';
 import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
+import { isTerminal } from '../domain/job-lifecycle.js';
 import { isConditionFailure, raceBackoff } from './conditions.js';
 import { devicePk } from './devices-repo.js';
+import { getJob } from './jobs-repo.js';
 
 export const recoverySk = (service: string) => `RECOVERY#${service}`;
 
 interface RecoveryItem {
   attempts?: number[];
   version?: number;
+  /** The job of the latest attempt. */
+  lastJobId?: string;
 }
 
 const MAX_RACES = 50;
 
-export async function readRecoveryWindow(deviceId: string, service: string): Promise<{ attempts: number[]; version: number }> {
+export async function readRecoveryWindow(deviceId: string, service: string): Promise<{ attempts: number[]; version: number; lastJobId?: string }> {
   const res = await documentClient().send(
     new GetCommand({ TableName: config.fleetTable, Key: { pk: devicePk(deviceId), sk: recoverySk(service) }, ConsistentRead: true }),
   );
   const item = res.Item as RecoveryItem | undefined;
-  return { attempts: (item?.attempts ?? []).map(Number), version: Number(item?.version ?? 0) };
+  return { attempts: (item?.attempts ?? []).map(Number), version: Number(item?.version ?? 0), lastJobId: item?.lastJobId };
 }
 
 /**
- * Take one recovery slot for a service if the window has one left. Allowed: the attempt is recorded (and the
- * caller must enqueue the job). Denied: nothing is written; the caller escalates.
+ * Is the latest recovery job still on its way (queued or running)? A job older than the window no longer
+ * blocks (it is stuck; the timeout sweeper deals with it), and a job that was never written does not either.
+ */
+async function inFlight(jobId: string | undefined, now: number, windowMs: number): Promise<string | undefined> {
+  if (!jobId) return undefined;
+  const job = await getJob(jobId);
+  if (!job || isTerminal(job.status) || now - Date.parse(job.createdAt) >= windowMs) return undefined;
+  return jobId;
+}
+
+/**
+ * Take one recovery slot for a service, for the job `jobId` the caller is about to enqueue. Allowed: the attempt
+ * is recorded (the caller must now enqueue that job). Denied: nothing is written; `rate-limited` means escalate,
+ * `in-flight` means the previous recovery job has not finished yet (wait for its outcome).
  */
 export async function tryAcquireRecoverySlot(
   deviceId: string,
   service: string,
+  jobId: string,
   now: number,
   policy: Pick<HealthPolicyConfig, 'maxRecoveryAttempts' | 'recoveryWindowMs'>,
 ): Promise<RecoveryAttemptDecision> {
   for (let attempt = 0; attempt < MAX_RACES; attempt++) {
     const current = await readRecoveryWindow(deviceId, service);
-    const decision = decideRecoveryAttempt(current, now, policy);
+    const inFlightJobId = await inFlight(current.lastJobId, now, policy.recoveryWindowMs);
+    const decision = decideRecoveryAttempt({ attempts: current.attempts, inFlightJobId }, now, policy);
     if (!decision.allowed) return decision;
     try {
       await documentClient().send(
@@ -52,6 +70,7 @@ export async function tryAcquireRecoverySlot(
             deviceId,
             service,
             attempts: decision.attempts,
+            lastJobId: jobId,
             version: current.version + 1,
             // Kept a day past the window so an operator can still see recent attempts; TTL removes it after.
             expiresAt: Math.floor((now + policy.recoveryWindowMs) / 1000) + 86400,

@@ -193,11 +193,14 @@ export function silencingMarker<M extends Pick<Marker, 'expiresAt' | 'service'>>
 export interface RecoveryWindow {
   /** epoch ms of recent cloud recovery attempts for one service */
   attempts: number[];
+  /** The last recovery job, while it has not finished: one restart at a time, never a pile of them. */
+  inFlightJobId?: string;
 }
 
 export type RecoveryAttemptDecision =
   | { allowed: true; attempts: number[]; attemptNumber: number }
-  | { allowed: false; attempts: number[]; retryAfterMs: number };
+  | { allowed: false; reason: 'rate-limited'; attempts: number[]; retryAfterMs: number }
+  | { allowed: false; reason: 'in-flight'; attempts: number[]; jobId: string };
 
 /** Sliding window: attempts older than the window no longer count. */
 export function decideRecoveryAttempt(
@@ -206,8 +209,10 @@ export function decideRecoveryAttempt(
   policy: Pick<HealthPolicyConfig, 'maxRecoveryAttempts' | 'recoveryWindowMs'> = DEFAULT_HEALTH_POLICY,
 ): RecoveryAttemptDecision {
   const recent = (window?.attempts ?? []).filter((t) => now - t < policy.recoveryWindowMs).sort((a, b) => a - b);
+  // The running attempt decides first: escalating before the last allowed restart has even finished would be early.
+  if (window?.inFlightJobId) return { allowed: false, reason: 'in-flight', attempts: recent, jobId: window.inFlightJobId };
   if (recent.length >= policy.maxRecoveryAttempts) {
-    return { allowed: false, attempts: recent, retryAfterMs: recent[0]! + policy.recoveryWindowMs - now };
+    return { allowed: false, reason: 'rate-limited', attempts: recent, retryAfterMs: recent[0]! + policy.recoveryWindowMs - now };
   }
   const attempts = [...recent, now];
   return { allowed: true, attempts, attemptNumber: attempts.length };

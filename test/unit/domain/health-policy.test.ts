@@ -97,7 +97,14 @@ describe('recovery rate limit (MAX_FAILURES=3 per FAILURE_WINDOW=300 s)', () => 
     }
     const denied = decideRecoveryAttempt(w, T0 + 3 * MIN);
     assert.equal(denied.allowed, false);
-    assert.ok(!denied.allowed && denied.retryAfterMs === 2 * MIN);
+    assert.ok(!denied.allowed && denied.reason === 'rate-limited' && denied.retryAfterMs === 2 * MIN);
+  });
+  test('while the last recovery job is unfinished nothing new happens: no second job, no escalation yet', () => {
+    const busy = decideRecoveryAttempt({ attempts: [T0], inFlightJobId: 'job_1' }, T0 + MIN);
+    assert.ok(!busy.allowed && busy.reason === 'in-flight');
+    const third = decideRecoveryAttempt({ attempts: [T0, T0 + 1, T0 + 2], inFlightJobId: 'job_3' }, T0 + MIN);
+    assert.ok(!third.allowed && third.reason === 'in-flight');
+    assert.ok(!decideRecoveryAttempt({ attempts: [T0, T0 + 1, T0 + 2] }, T0 + MIN).allowed);
   });
   test('attempts older than the window stop counting', () => {
     const d = decideRecoveryAttempt({ attempts: [T0, T0 + MIN, T0 + 2 * MIN] }, T0 + 5 * MIN + 1);

@@ -1,0 +1,244 @@
+/**
+ * health-evaluator: decides what happens when devices or services fail.
+ *
+ *  - `handler` (schedule, every minute): finds devices gone quiet WITHOUT scanning the table — one Query per
+ *    `byLiveness` shard for `lastSeenEpoch < now − offlineAfter` (the index is sparse: only online devices are in
+ *    it) — raises their DeviceOffline alerts (grouped: many at once become one message) and marks them offline
+ *    (out of the index). Then it announces the alert groups whose group_wait has passed.
+ *  - `evaluateDevice` (in-process, on each stored report): service findings from the merged state → recovery
+ *    jobs (rate-limited per service, honouring the circuit breaker and markers, dependencies first) or alerts;
+ *    findings that cleared since the previous state resolve their alerts. A healthy device costs no read at all.
+ */
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { flushAlertGroups, raiseAlert, resolveAlert, type FlushResult, type RaiseResult } from '../adapters/alerts.js';
+import { readCircuit } from '../adapters/circuit-repo.js';
+import { getTarget, markDeviceOffline } from '../adapters/devices-repo.js';
+import { recordEvent } from '../adapters/events.js';
+import { countEnqueued } from '../adapters/job-metrics.js';
+import { publishJob } from '../adapters/job-queue.js';
+import { createJob } from '../adapters/jobs-repo.js';
+import { activeMarkers } from '../adapters/markers-repo.js';
+import { tryAcquireRecoverySlot } from '../adapters/recovery-repo.js';
+import { circuitAlertKey, circuitOpenAlert, dedupeKeyFor, deviceOfflineAlert } from '../domain/alert-policy.js';
+import {
+  DEFAULT_HEALTH_POLICY,
+  deviceFindings,
+  offlineCutoff,
+  planRecovery,
+  recoveredServices,
+  silencingMarker,
+  type Finding,
+  type HealthPolicyConfig,
+  type PlanStep,
+} from '../domain/health-policy.js';
+import { newJob } from '../domain/job-lifecycle.js';
+import type { StoredDeviceState } from '../domain/report-merge.js';
+import { allShards, LIVENESS_SHARDS } from '../domain/shards.js';
+import { documentClient } from '../lib/aws.js';
+import { config } from '../lib/config.js';
+import { newJobId } from '../lib/ids.js';
+import { logger, metrics } from '../lib/observability.js';
+
+export function healthPolicy(): HealthPolicyConfig {
+  return {
+    ...DEFAULT_HEALTH_POLICY,
+    offlineAfterMs: config.offlineAfterSeconds * 1000,
+    maxRecoveryAttempts: config.recoveryMaxAttempts,
+    recoveryWindowMs: config.recoveryWindowSeconds * 1000,
+  };
+}
+
+// ---------------------------------------------------------------- per device (on each report)
+
+export interface EvaluateOptions {
+  /** The state before this report was merged: findings that cleared since then resolve their alerts. */
+  previous?: StoredDeviceState;
+  now?: number;
+  correlationId?: string;
+  policy?: HealthPolicyConfig;
+}
+
+export type StepOutcome =
+  | { service: string; kind: 'recovery-enqueued'; jobId: string; attempt: number }
+  | { service: string; kind: 'recovery-in-flight'; jobId: string }
+  | { service: string; kind: 'escalated'; alert: RaiseResult }
+  | { service: string; kind: 'alerted'; alert: RaiseResult }
+  | { service: string; kind: 'silenced' | 'waiting-for-dependency' | 'held-by-circuit' };
+
+export interface DeviceEvaluation {
+  deviceId: string;
+  findings: Finding[];
+  steps: StepOutcome[];
+  resolved: string[];
+}
+
+/**
+ * Evaluate one device's merged state. Safe to call on every report (idempotent in effect: rate limits, in-flight
+ * checks and alert dedupe absorb repetition). Call it after the state is stored, with the previous state.
+ */
+export async function evaluateDevice(deviceId: string, state: Pick<StoredDeviceState, 'services' | 'health'>, opts: EvaluateOptions = {}): Promise<DeviceEvaluation> {
+  const now = opts.now ?? Date.now();
+  const policy = opts.policy ?? healthPolicy();
+  const correlationId = opts.correlationId;
+  const services = Object.values(state.services ?? {});
+  const result: DeviceEvaluation = { deviceId, findings: deviceFindings(services, now, policy), steps: [], resolved: [] };
+
+  // What cleared since the previous state. Compared in memory: no read for a device that stays healthy.
+  if (opts.previous) {
+    for (const r of recoveredServices(Object.values(opts.previous.services ?? {}), services, now, policy)) {
+      const key = dedupeKeyFor({ alertName: r.alertName, deviceId, service: r.service });
+      const res = await resolveAlert(key, { now, correlationId });
+      if (res.action !== 'none') result.resolved.push(key);
+      await recordEvent({ type: 'service.recovered', deviceId, service: r.service, correlationId, detail: { finding: r.alertName } }, now);
+    }
+    if (opts.previous.health === 'offline' && state.health !== 'offline') {
+      const key = dedupeKeyFor({ alertName: 'DeviceOffline', deviceId });
+      const res = await resolveAlert(key, { now, correlationId });
+      if (res.action !== 'none') result.resolved.push(key);
+      await recordEvent({ type: 'device.online', deviceId, correlationId, detail: {} }, now);
+    }
+  }
+  if (result.findings.length === 0) return result;
+
+  const [markers, circuit, target] = await Promise.all([activeMarkers(deviceId, now), readCircuit(deviceId, false), getTarget(deviceId)]);
+  const dependsOn: Record<string, string[]> = {};
+  for (const [name, spec] of Object.entries(target?.target.services ?? {})) dependsOn[name] = spec.dependsOn ?? [];
+  const steps = planRecovery({ deviceId, findings: result.findings, markers, circuit, dependsOn, now, correlationId, policy });
+
+  let circuitAlerted = false;
+  for (const step of steps) {
+    const service = step.finding.service;
+    const outcome = await carryOut(deviceId, step, { now, correlationId, policy });
+    result.steps.push(outcome);
+    if (outcome.kind === 'held-by-circuit' && !circuitAlerted) {
+      circuitAlerted = true;
+      await raiseAlert(
+        circuitOpenAlert({ deviceId, openedAtMs: circuit.openedAt ?? now, consecutiveFailures: circuit.consecutiveFailures, openCount: circuit.openCount, retryAtMs: circuit.retryAtEpoch, correlationId }),
+        { now },
+      );
+    }
+    logger.info('health finding', { deviceId, service, finding: step.finding.kind, outcome: outcome.kind, correlationId });
+  }
+  return result;
+}
+
+async function carryOut(deviceId: string, step: PlanStep, ctx: { now: number; correlationId?: string; policy: HealthPolicyConfig }): Promise<StepOutcome> {
+  const service = step.finding.service;
+  switch (step.kind) {
+    case 'silenced':
+    case 'wait-for-dependency':
+      return { service, kind: step.kind === 'silenced' ? 'silenced' : 'waiting-for-dependency' };
+    case 'held-by-circuit':
+      return { service, kind: 'held-by-circuit' };
+    case 'alert':
+      return { service, kind: 'alerted', alert: await raiseAlert(step.alert, { now: ctx.now }) };
+    case 'recover': {
+      const jobId = newJobId(ctx.now);
+      const slot = await tryAcquireRecoverySlot(deviceId, service, jobId, ctx.now, ctx.policy);
+      if (!slot.allowed) {
+        if (slot.reason === 'in-flight') return { service, kind: 'recovery-in-flight', jobId: slot.jobId };
+        metrics.addMetric('recovery_escalations_total', MetricUnit.Count, 1);
+        return { service, kind: 'escalated', alert: await raiseAlert(step.escalation(slot.attempts), { now: ctx.now }) };
+      }
+      await enqueueRecoveryJob(deviceId, jobId, step, slot.attemptNumber, ctx);
+      return { service, kind: 'recovery-enqueued', jobId, attempt: slot.attemptNumber };
+    }
+  }
+}
+
+/** Level 1 (automated recovery): a job like an operator's, written to the outbox, then published best-effort. */
+async function enqueueRecoveryJob(deviceId: string, jobId: string, step: Extract<PlanStep, { kind: 'recover' }>, attemptNumber: number, ctx: { now: number; correlationId?: string }): Promise<void> {
+  const correlationId = ctx.correlationId ?? jobId;
+  const job = newJob({ jobId, deviceId, type: step.command.type, params: step.command.params as Record<string, unknown>, correlationId, by: 'health-evaluator', now: ctx.now });
+  await createJob(job);
+  countEnqueued(job.type);
+  metrics.addMetric('recoveries_enqueued_total', MetricUnit.Count, 1);
+  await recordEvent(
+    { type: 'recovery.enqueued', deviceId, service: step.finding.service, correlationId, detail: { jobId, jobType: job.type, finding: step.finding.kind, attemptInWindow: attemptNumber } },
+    ctx.now,
+  );
+  try {
+    await publishJob(job);
+  } catch (err) {
+    logger.warn('recovery job left for the outbox publisher', { jobId, deviceId, error: (err as Error).message, correlationId });
+  }
+}
+
+// ---------------------------------------------------------------- fleet (scheduled)
+
+export interface OfflineCandidate {
+  deviceId: string;
+  lastSeenEpoch: number;
+}
+
+/** Devices whose last sign of life is older than the cutoff: one Query per liveness shard, never a scan. */
+export async function findQuietDevices(cutoffEpochMs: number, limitPerShard = 1000): Promise<OfflineCandidate[]> {
+  const out: OfflineCandidate[] = [];
+  await Promise.all(
+    allShards('live', LIVENESS_SHARDS).map(async (shard) => {
+      let startKey: Record<string, unknown> | undefined;
+      let taken = 0;
+      do {
+        const res = await documentClient().send(
+          new QueryCommand({
+            TableName: config.fleetTable,
+            IndexName: 'byLiveness',
+            KeyConditionExpression: 'livenessShard = :s AND lastSeenEpoch < :cutoff',
+            ExpressionAttributeValues: { ':s': shard, ':cutoff': cutoffEpochMs },
+            ProjectionExpression: 'pk, lastSeenEpoch',
+            ExclusiveStartKey: startKey,
+          }),
+        );
+        for (const item of res.Items ?? []) {
+          out.push({ deviceId: String(item.pk).slice('DEVICE#'.length), lastSeenEpoch: Number(item.lastSeenEpoch) });
+          taken++;
+        }
+        startKey = res.LastEvaluatedKey;
+      } while (startKey && taken < limitPerShard);
+    }),
+  );
+  return out.sort((a, b) => a.lastSeenEpoch - b.lastSeenEpoch || a.deviceId.localeCompare(b.deviceId));
+}
+
+export interface FleetEvaluation {
+  offline: string[];
+  silenced: string[];
+  /** Devices that reported between the index read and our write (left online). */
+  raced: string[];
+  groups: FlushResult;
+}
+
+export async function evaluateFleet(opts: { now?: number; policy?: HealthPolicyConfig } = {}): Promise<FleetEvaluation> {
+  const now = opts.now ?? Date.now();
+  const policy = opts.policy ?? healthPolicy();
+  const result: FleetEvaluation = { offline: [], silenced: [], raced: [], groups: { published: [], dropped: [], waiting: [] } };
+  for (const c of await findQuietDevices(offlineCutoff(now, policy))) {
+    const markers = await activeMarkers(c.deviceId, now);
+    const marker = silencingMarker(markers, undefined, now);
+    // Alert first, then mark: if we die in between, the next run finds the device again and the alert's
+    // dedupe record absorbs the repeat. The other order could lose the alert for good.
+    if (!marker) await raiseAlert(deviceOfflineAlert({ deviceId: c.deviceId, lastSeenEpochMs: c.lastSeenEpoch, offlineAfterMs: policy.offlineAfterMs }), { now });
+    if (!(await markDeviceOffline(c.deviceId, c.lastSeenEpoch, now))) {
+      // It reported in the meantime: take the alert back (a grouped one just leaves its group uncounted).
+      if (!marker) await resolveAlert(dedupeKeyFor({ alertName: 'DeviceOffline', deviceId: c.deviceId }), { now });
+      result.raced.push(c.deviceId);
+      continue;
+    }
+    await recordEvent({ type: 'device.offline', deviceId: c.deviceId, detail: { lastSeenAt: new Date(c.lastSeenEpoch).toISOString(), silenced: !!marker } }, now);
+    (marker ? result.silenced : result.offline).push(c.deviceId);
+  }
+  result.groups = await flushAlertGroups({ now });
+  metrics.addMetric('devices_marked_offline', MetricUnit.Count, result.offline.length + result.silenced.length);
+  if (result.offline.length || result.groups.published.length) logger.info('fleet evaluated', { offline: result.offline.length, silenced: result.silenced.length, raced: result.raced.length, groups: result.groups });
+  return result;
+}
+
+export const handler = middy(async () => {
+  await evaluateFleet();
+})
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics));
