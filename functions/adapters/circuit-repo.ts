@@ -7,11 +7,17 @@
  *  - A failure that only moves the counter is an atomic `ADD consecutiveFailures 1, version 1` guarded by the
  *    condition under which it is still "only a count". Concurrent failures never lose an increment and
  *    never retry each other out.
- *  - Everything else (open, half-open, close, reset, probe election) is a write conditional on the version
- *    that was read, in the same transaction as the event that records it. Exactly one writer wins a given
- *    transition; losers re-read and re-decide (usually ending as a count, or seeing the new state).
+ *  - Everything else (open, half-open, close, reset, probe election) is a single-item write conditional on the
+ *    version that was read. Exactly one writer wins a given transition; losers re-read and re-decide (usually
+ *    ending as a count, or seeing the new state). The winner then records the transition's event.
+ *
+ * Why the event is not in one TransactWriteItems with the transition: moto_server (tests, the local fleet)
+ * implements a cancelled transaction by restoring a deep copy of every table it touched, which undoes
+ * concurrent writes by others (another device's report, a concurrent failure count) and copies whole tables
+ * on every call. Lost races are the normal case here, so transactions would corrupt the emulated fleet.
+ * The cost on DynamoDB: a crash between the two writes keeps the transition and loses its event (logged).
  */
-import { GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import {
   CLOSED_CIRCUIT,
@@ -31,7 +37,9 @@ import { config } from '../lib/config.js';
 import { logger, metrics } from '../lib/observability.js';
 import { isConditionFailure, raceBackoff } from './conditions.js';
 import { devicePk } from './devices-repo.js';
-import { eventPut } from './events.js';
+import { recordEvent } from './events.js';
+import { raiseAlert, resolveAlert } from './alerts.js';
+import { circuitAlertKey, circuitOpenAlert } from '../domain/alert-policy.js';
 
 /** A race is lost at most once per competing writer; this bound only stops a runaway loop. */
 const MAX_ATTEMPTS = 200;
@@ -141,19 +149,21 @@ async function persist(deviceId: string, base: CircuitRecord, change: CircuitCha
       base.version === 0
         ? { ConditionExpression: 'attribute_not_exists(pk)' }
         : { ConditionExpression: 'version = :v', ExpressionAttributeValues: { ':v': base.version } };
-    const put = { TableName: config.fleetTable, Item: toItem(deviceId, change.next), ...condition };
-    if (change.event) {
-      const detail = { ...change.event.detail, ...(ctx.source ? { source: ctx.source } : {}) };
-      const event = eventPut({ type: change.event.type, deviceId, ...(ctx.correlationId ? { correlationId: ctx.correlationId } : {}), detail }, now);
-      await client.send(new TransactWriteCommand({ TransactItems: [{ Put: put }, event] }));
-    } else {
-      await client.send(new PutCommand(put));
-    }
-    return change.next;
+    await client.send(new PutCommand({ TableName: config.fleetTable, Item: toItem(deviceId, change.next), ...condition }));
   } catch (err) {
     if (isConditionFailure(err)) return null;
     throw err;
   }
+  if (change.event) {
+    const detail = { ...change.event.detail, ...(ctx.source ? { source: ctx.source } : {}) };
+    try {
+      await recordEvent({ type: change.event.type, deviceId, ...(ctx.correlationId ? { correlationId: ctx.correlationId } : {}), detail }, now);
+    } catch (err) {
+      // The transition stands (it is the record of truth); only the feed entry is missing.
+      logger.error('circuit transition stored but its event could not be recorded', { deviceId, event: change.event.type, detail, err });
+    }
+  }
+  return change.next;
 }
 
 /** Read, decide with the pure state machine, persist; on a lost race re-read and decide again. */
@@ -165,6 +175,7 @@ async function run(deviceId: string, decide: (r: CircuitRecord, now: number) => 
     const after = await persist(deviceId, before, change, ctx, now);
     if (after) {
       observeTransition(deviceId, before, after, change, ctx);
+      await alertOnTransition(deviceId, before, after, ctx, now);
       return { before, after, change, conflicts: attempt };
     }
     await raceBackoff(attempt);
@@ -199,6 +210,7 @@ export async function admitCommand(deviceId: string, owner: string, ctx: Circuit
     const after = await persist(deviceId, before, admission.change, ctx, now);
     if (after) {
       observeTransition(deviceId, before, after, admission.change, ctx);
+      await alertOnTransition(deviceId, before, after, ctx, now);
       return { ...admission, record: after };
     }
     await raceBackoff(attempt);
@@ -216,4 +228,26 @@ function observeTransition(deviceId: string, before: CircuitRecord, after: Circu
   transitions.addDimension('to', after.state);
   transitions.addMetric('circuit_transitions_total', MetricUnit.Count, 1);
   logger.info('circuit transition', { deviceId, from: before.state, to: after.state, consecutiveFailures: after.consecutiveFailures, source: ctx.source, event: change.kind === 'write' ? change.event?.type : undefined });
+}
+
+// ---- CircuitOpen alert on transitions (issue 5, helper E) ----
+
+/**
+ * A circuit that opens is a manual-intervention alert (CircuitOpen, deduped per device; CRITICAL once it keeps
+ * re-opening); closing it (a successful probe or an operator reset) resolves that alert. Alerting trouble never
+ * undoes or fails the transition: it is already stored with its event.
+ */
+async function alertOnTransition(deviceId: string, before: CircuitRecord, after: CircuitRecord, ctx: CircuitContext, now: number): Promise<void> {
+  try {
+    if (after.state === 'open' && before.state !== 'open') {
+      await raiseAlert(
+        circuitOpenAlert({ deviceId, openedAtMs: after.openedAt ?? now, consecutiveFailures: after.consecutiveFailures, openCount: after.openCount, retryAtMs: after.retryAtEpoch, correlationId: ctx.correlationId }),
+        { now },
+      );
+    } else if (after.state === 'closed' && before.state !== 'closed') {
+      await resolveAlert(circuitAlertKey(deviceId), { now, correlationId: ctx.correlationId });
+    }
+  } catch (err) {
+    logger.error('could not raise/resolve the CircuitOpen alert (the transition is stored)', { deviceId, to: after.state, correlationId: ctx.correlationId, error: (err as Error).message });
+  }
 }
