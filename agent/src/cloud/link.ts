@@ -261,6 +261,9 @@ export class CloudLink {
     }
     const kind = this.scheduler.due(now, online);
     if (!kind) return;
+    // Online with an outbox still to flush (just reconnected): the full report goes after the buffered ones,
+    // and must not push the oldest of them out of the bounded buffer.
+    if (kind === 'full' && online && this.opts.buffer.size > 0) return;
     services ??= this.opts.source.reports();
     const doc = this.rollout.doc;
     const body = this.builder.build(kind === 'full' ? 'full' : 'delta', services, {
@@ -332,8 +335,11 @@ export class CloudLink {
     if (this.stopped) return;
     const online = this.state.isOnline;
     const now = this.opts.clock.monoNow();
-    const candidates = [this.scheduler.nextAt(online)];
-    if (this.dirty && this.ready) candidates.push(this.scheduler.throttleEndsAt());
+    const candidates: number[] = [];
+    if (this.ready) {
+      candidates.push(this.scheduler.nextAt(online));
+      if (this.dirty) candidates.push(this.scheduler.throttleEndsAt());
+    }
     if (!online) candidates.push(this.state.nextAt());
     else {
       const quiet = this.state.nextAt();
@@ -342,8 +348,7 @@ export class CloudLink {
     }
     const until = this.rollout?.doc.attempt ? now + 1000 : Infinity; // judge an attempt about once a second
     candidates.push(until);
-    let next = Math.min(...candidates);
-    if (!this.ready) next = Math.min(next, this.nextTargetPollAt, this.nextJobPollAt);
+    const next = Math.max(now, Math.min(...candidates));
     if (next === this.timerAt && this.timer) return;
     if (this.timer) clearTimeout(this.timer);
     this.timerAt = next;
