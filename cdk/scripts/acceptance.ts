@@ -24,6 +24,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ApiClient } from '../../functions/cli/api-client.js';
 import type { Connection } from '../../functions/cli/connection.js';
+import { CliError } from '../../functions/cli/errors.js';
 import type { Job, PendingJobs } from '../../functions/contract/jobs.js';
 import type { z } from 'zod';
 import type { HealthResponse, RegisterDeviceResponse } from '../../functions/contract/operator.js';
@@ -37,6 +38,11 @@ export interface AcceptanceOptions {
   /** How long the job may take to reach the device's pending list. */
   dispatchTimeoutMs?: number;
   pollIntervalMs?: number;
+  /**
+   * How long API Gateway's own IAM denial (403 without the API's error body) is retried: a policy attached in
+   * the same deploy (first deploy, `operatorRoleNames`) takes a few seconds to propagate in IAM.
+   */
+  authWaitMs?: number;
   log?: (line: string) => void;
 }
 
@@ -92,10 +98,21 @@ export async function runAcceptance(opts: AcceptanceOptions): Promise<StepResult
 
   const deviceId = `acceptance-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
   const registered = await step('register a test device (operator)', async () => {
-    const { data } = await operator.call<z.output<typeof RegisterDeviceResponse>>('registerDevice', {
-      body: { deviceId, name: 'post-deploy acceptance probe', labels: { purpose: 'acceptance' } },
-    });
-    return { value: data, detail: deviceId };
+    const deadline = Date.now() + (opts.authWaitMs ?? 60_000);
+    for (;;) {
+      try {
+        const { data } = await operator.call<z.output<typeof RegisterDeviceResponse>>('registerDevice', {
+          body: { deviceId, name: 'post-deploy acceptance probe', labels: { purpose: 'acceptance' } },
+        });
+        return { value: data, detail: deviceId };
+      } catch (err) {
+        // Safe to repeat: API Gateway refused the call before any handler ran.
+        const gatewayDenied = err instanceof CliError && err.status === 403 && err.code === 'http_403';
+        if (!gatewayDenied || Date.now() > deadline) throw err;
+        log(`     operator call denied by API Gateway (IAM still propagating?), retrying`);
+        await new Promise((r) => setTimeout(r, 5000));
+      }
+    }
   });
 
   await step('silence the test device (maintenance marker)', async () => {
