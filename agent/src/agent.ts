@@ -40,7 +40,7 @@
  * modules stop in reverse order; state is persisted; atomic writes in flight are awaited; the lock is released.
  */
 import type Docker from 'dockerode';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ServiceReport } from '../../functions/contract/report.js';
 import { TargetState } from '../../functions/contract/target-state.js';
 import { RetryManager } from './backoff/manager.js';

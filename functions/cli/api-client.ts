@@ -5,7 +5,7 @@
  * upstream-call policy: timeouts always, retries only for idempotent requests.
  */
 import { randomUUID } from 'node:crypto';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { routes, type OperationId, type RouteDef } from '../contract/routes.js';
 import { ErrorBody } from '../contract/common.js';
 import { callUpstream, retryAfterMs, UpstreamTimeoutError, type UpstreamPolicy } from '../domain/upstream-call.js';

@@ -2,7 +2,7 @@
  * Building blocks shared by every part of the device⇄cloud contract.
  * Every schema that has a name in the OpenAPI document registers it with `.meta({ id })`.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Device ids are chosen by operators; keep them URL- and key-safe. */
 export const DeviceId = z

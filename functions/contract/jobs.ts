@@ -1,7 +1,7 @@
 /**
  * Jobs (commands to devices). Lifecycle and statuses follow AWS IoT Jobs.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { CorrelationId, DeviceId, ImageRef, JobId, ServiceName, Timestamp } from './common.js';
 import { TargetState } from './target-state.js';
 

@@ -1,5 +1,5 @@
 /** Operator-facing shapes: registration, fleet views, events, circuit, markers, dead letters. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { CorrelationId, DeviceId, ServiceName, Timestamp } from './common.js';
 import { ServiceReport } from './report.js';
 

@@ -2,7 +2,7 @@
  * Device report: heartbeat plus state, full or delta. Error shape follows the
  * "Example Error State" of the Kubernetes-style agent (seed 001).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { DeviceId, ImageRef, ServiceName, Timestamp } from './common.js';
 
 export const ServiceErrorType = z

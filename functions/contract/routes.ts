@@ -3,7 +3,7 @@
  * creates its routes from it, the local server matches requests with it, and the OpenAPI document
  * is generated from it. Paths use API Gateway's `{param}` syntax.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { DeviceId, ErrorBody, JobId } from './common.js';
 import { JobCommand, Job, JobExecutionUpdate, PendingJobs } from './jobs.js';
 import {

@@ -1,5 +1,5 @@
 /** What a device should run. Set by operators, pulled by agents (ETag / 304). */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ImageRef, ServiceName } from './common.js';
 
 const healthCommon = {

@@ -17,7 +17,7 @@
  *     resolved (a flapping service) is re-opened silently, and resolving it again sends nothing: one alert and
  *     one resolved message per cooldown, however often it flaps.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 // ---------------------------------------------------------------- names, severities, runbook
 

@@ -19,7 +19,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { fromRecordAttributes, sendToDeadLetterQueue } from '../adapters/dlq.js';
 import { delayRedelivery } from '../adapters/job-queue.js';
 import { postToSlack, resolveWebhookUrl, SlackPayloadRejected, SlackUnavailable, WebhookConfigError } from '../adapters/slack-webhook.js';

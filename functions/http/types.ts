@@ -1,6 +1,6 @@
 /** What route modules see and return: parsed, validated, authenticated input; a status and a JSON body. */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { OperationId, Route, RouteDef } from '../contract/routes.js';
 
 export type Principal =

@@ -2,7 +2,7 @@
  * zod validation of path parameters, query string and body against the route table's schemas.
  * All problems are reported at once, each with where it is (`path`/`query`/`body`), the field path and why.
  */
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { httpError } from './errors.js';
 import type { ApiMiddleware } from './middleware.js';
 

@@ -7,7 +7,7 @@
  *   the stored attempt count, so a jump cannot storm retries;
  * - a corrupt or absurd value cannot stall a step beyond the quarantine interval.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ServiceErrorType } from '../../../functions/contract/report.js';
 import type { BackoffEntry, RetryManager } from './manager.js';
 import type { Clock } from '../clock.js';

@@ -19,7 +19,7 @@
  * Stored with the agent's JsonStore (atomic replace, checksum, previous good copy), bounded to the most
  * recent `maxEntries` entries (terminal ones are pruned first).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { JsonStore } from '../state/json-store.js';
 
 export const JOURNAL_STATES = ['claimed', 'finished', 'reported'] as const;

@@ -13,7 +13,7 @@
  * The window restarts when the agent restarts mid-attempt (monotonic time does not survive a restart; the
  * services restart with it anyway).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { TargetState } from '../../../functions/contract/target-state.js';
 
 export const RolloutRecord = z.object({ version: z.string(), target: TargetState });

@@ -2,7 +2,7 @@
  * Persisted, strictly increasing sequence counters (e.g. the report `seq`). `next()` saves before it returns,
  * so a number handed out is never handed out again, even across a crash.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { JsonStore } from './json-store.js';
 
 const CountersSchema = z.record(z.string(), z.number().int().min(0));

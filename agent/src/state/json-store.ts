@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { link, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { atomicWriteFile, fsyncDir } from './atomic.js';
 
 const FORMAT = 'fleetmedic-store/1';

@@ -6,7 +6,7 @@
  */
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ServiceName } from '../../../functions/contract/common.js';
 import { atomicWriteFile, fsyncDir } from './atomic.js';
 

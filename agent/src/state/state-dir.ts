@@ -11,7 +11,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { removeStaleTemps, settleWrites } from './atomic.js';
 import { Counters } from './counters.js';
 import { JsonStore } from './json-store.js';

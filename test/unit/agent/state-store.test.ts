@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile, utimes } from 'node:fs/promises';
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { JsonStore } from '../../../agent/src/state/json-store.js';
 import { acquireLock, LockHeldError, readLock } from '../../../agent/src/state/lock.js';
 import { StateDir } from '../../../agent/src/state/state-dir.js';
