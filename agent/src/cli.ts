@@ -254,9 +254,11 @@ export async function main(argv: string[] = process.argv.slice(2), io: CliIo = d
   }
 }
 
+/** Run directly (`tsx agent/src/cli.ts`), not imported (tests, main.ts, the bundle where this module is inlined). */
 function isEntry(): boolean {
   try {
-    return !!process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
+    const arg = process.argv[1];
+    return !!arg && /[\\/]cli\.(ts|js|mjs)$/.test(arg) && import.meta.url === pathToFileURL(realpathSync(arg)).href;
   } catch {
     return false;
   }
