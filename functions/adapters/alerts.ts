@@ -13,7 +13,7 @@
  * key at once produce one notification and one suppression, never two notifications.
  */
 import { PublishCommand, type MessageAttributeValue } from '@aws-sdk/client-sns';
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   AlertEvent,
   DEFAULT_ALERT_POLICY,
@@ -443,27 +443,34 @@ async function flushWindow(groupKey: string, first: Record<string, unknown>, now
         await documentClient().send(
           new DeleteCommand({ TableName: config.alertsTable, Key: openKey(groupKey), ConditionExpression: 'version = :v', ExpressionAttributeValues: { ':v': w.version } }),
         );
+        // An earlier attempt may have queued this window's message before it lost its race: take that back too.
+        await documentClient().send(new DeleteCommand({ TableName: config.alertsTable, Key: outboxKey(groupKey, w.windowId) }));
+        await documentClient().send(new DeleteCommand({ TableName: config.alertsTable, Key: windowKey(groupKey, w.windowId) }));
         logger.info('alert group dropped', { groupKey, windowId: w.windowId, reason: decision.reason, members: w.memberCount });
         return 'dropped';
       }
       const event = groupedEvent(w, { now }, policy);
       const expiresAt = Math.floor(now / 1000) + WINDOW_RETENTION_S;
-      // Close the window, queue its message, and start the resolution counter: all or nothing.
+      // 1. Queue the window's message and start its resolution counter (idempotent: keyed by window id, a retry
+      //    overwrites them with the newer content). 2. Close the window, conditional on the version we rendered.
+      // Not one transaction on purpose: moto (tests, the local fleet) rolls a cancelled transaction back by
+      // restoring a whole-table snapshot, undoing other writers' updates. The outbox entry is only published once
+      // the window is closed (see publishOutboxEntry), so a crash between 1 and 2 cannot send it twice.
       await documentClient().send(
-        new TransactWriteCommand({
-          TransactItems: [
-            { Delete: { TableName: config.alertsTable, Key: openKey(groupKey), ConditionExpression: 'version = :v', ExpressionAttributeValues: { ':v': w.version } } },
-            { Put: { TableName: config.alertsTable, Item: { ...outboxKey(groupKey, w.windowId), groupKey, windowId: w.windowId, event: JSON.stringify(event), expiresAt } } },
-            { Put: { TableName: config.alertsTable, Item: { ...windowKey(groupKey, w.windowId), window: w, openCount: w.openCount, notified: false, expiresAt } } },
-          ],
-        }),
+        new PutCommand({ TableName: config.alertsTable, Item: { ...outboxKey(groupKey, w.windowId), groupKey, windowId: w.windowId, event: JSON.stringify(event), expiresAt } }),
+      );
+      await documentClient().send(
+        new PutCommand({ TableName: config.alertsTable, Item: { ...windowKey(groupKey, w.windowId), window: w, openCount: w.openCount, notified: false, expiresAt } }),
+      );
+      await documentClient().send(
+        new DeleteCommand({ TableName: config.alertsTable, Key: openKey(groupKey), ConditionExpression: 'version = :v', ExpressionAttributeValues: { ':v': w.version } }),
       );
       const outbox = await documentClient().send(new GetCommand({ TableName: config.alertsTable, Key: outboxKey(groupKey, w.windowId), ConsistentRead: true }));
       await publishOutboxEntry(outbox.Item, now);
       return 'published';
     } catch (err) {
       if (!isConditionFailure(err)) throw err;
-      // A member joined or resolved meanwhile: re-read and decide again with it included.
+      // A member joined or resolved meanwhile: re-read and render again with it included (same window id).
       const res = await documentClient().send(new GetCommand({ TableName: config.alertsTable, Key: openKey(groupKey), ConsistentRead: true }));
       item = res.Item;
       await raceBackoff(attempt);
@@ -477,6 +484,9 @@ async function publishOutboxEntry(item: Record<string, unknown> | undefined, now
   if (!item) return false;
   const groupKey = String(item.groupKey);
   const windowId = String(item.windowId);
+  // Its window still open (a flusher died between queueing and closing): the window's own flush redoes both.
+  const open = await documentClient().send(new GetCommand({ TableName: config.alertsTable, Key: openKey(groupKey), ConsistentRead: true }));
+  if (open.Item?.windowId === windowId) return false;
   try {
     await documentClient().send(
       new UpdateCommand({

@@ -292,7 +292,7 @@ export function decideRaise(
   return {
     action: 'notify',
     record: { ...opened, notifiedFiring: true, group: undefined },
-    repeat: prev?.state === 'firing',
+    repeat: prev?.state === 'firing' && !escalated,
     suppressedCount: prev?.suppressedCount ?? 0,
     escalated,
   };
