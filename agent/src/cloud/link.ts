@@ -104,6 +104,11 @@ export class CloudLink {
     if (current) this.snapshot = { version: current.version, target: current.target, source: 'cloud' };
   }
 
+  /** The on-disk report outbox (status, tests). */
+  get outbox(): ReportBuffer {
+    return this.opts.buffer;
+  }
+
   /** The target the agent should converge to (served by the cloud TargetProvider), null until known. */
   currentSnapshot(): TargetSnapshot | null {
     return this.snapshot;
