@@ -61,17 +61,21 @@ export const FUNCTION_ACCESS: Record<FunctionName, ResourceAccess> = {
     settings: ['OPERATOR_AUTH', ...CIRCUIT, ...LIVENESS, ...RECOVERY, ...ALERTING],
   },
   'operator-api': {
-    tables: { fleet: 'readWrite', jobs: 'readWrite', events: 'readWrite' },
+    // A job the operator cancels or that fails through it follows its retry policy, which may ESCALATE (alert).
+    tables: { fleet: 'readWrite', jobs: 'readWrite', events: 'readWrite', alerts: 'readWrite' },
     // Enqueue sends to the jobs queue; the dead-letter tooling peeks the DLQs and redrives to their sources.
     queues: { jobs: ['send'], jobsDlq: ['consume', 'send'], alerts: ['send'], alertsDlq: ['consume', 'send'] },
-    settings: ['OPERATOR_AUTH', ...CIRCUIT, 'FLEETMEDIC_VERSION'],
+    publishAlerts: true,
+    settings: ['OPERATOR_AUTH', ...CIRCUIT, ...ALERTING, 'FLEETMEDIC_VERSION'],
   },
   'job-dispatcher': {
-    tables: { fleet: 'readWrite', jobs: 'readWrite', events: 'readWrite', idempotency: 'readWrite' },
+    // A failed dispatch follows the job's retry policy, which may ESCALATE (alert).
+    tables: { fleet: 'readWrite', jobs: 'readWrite', events: 'readWrite', idempotency: 'readWrite', alerts: 'readWrite' },
     // consume: the event source mapping's, plus ChangeMessageVisibility for backoff and re-sends of held jobs;
     // DLQ send: on the last receive the dispatcher dead-letters the message itself, with its failure reason.
     queues: { jobs: ['consume', 'send'], jobsDlq: ['send'] },
-    settings: [...CIRCUIT],
+    publishAlerts: true,
+    settings: [...CIRCUIT, ...ALERTING],
   },
   'outbox-publisher': {
     tables: { jobs: 'readWrite' },
