@@ -7,7 +7,7 @@
  * bundled with the stubs (empty node: 39 MB).
  *
  * Memory, measured on this machine (idle agent, 10 services, 2 s cycles, no health module): tsx from sources
- * ≈ 120 MB; this bundle ≈ 56 MB (empty node 40 MB, 1.4x); the bundle under `node --lite-mode` ≈ 50 MB (1.28x):
+ * ≈ 115 MB; this bundle ≈ 56 MB (empty node 40 MB, 1.4x); the bundle under `node --lite-mode` ≈ 50 MB (1.28x):
  * the agent is I/O-bound (a few small JSON documents per cycle), so V8's optimising tiers buy nothing here and
  * their code and feedback memory is most of the difference. zod (the contract) is the largest library (~7 MB).
  */
