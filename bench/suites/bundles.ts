@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BenchRow } from '../run.js';
 import { buildApp } from '../../cdk/lib/synth.js';
+import { METAFILE_CONTEXT } from '../../cdk/lib/fleet-function.js';
 
 const BUDGET_BYTES = 250 * 1024;
 const kb = (n: number) => `${(n / 1024).toFixed(1)} KB`;
@@ -25,7 +26,7 @@ export async function run(): Promise<BenchRow[]> {
   const outdir = mkdtempSync(join(tmpdir(), 'fleetmedic-bundles-'));
   try {
     // Asset metadata (aws:asset:path) is what the CLI asks for too; it maps each function to its asset folder.
-    const { app, stack } = buildApp({ outdir, context: { 'aws:cdk:enable-asset-metadata': true } });
+    const { app, stack } = buildApp({ outdir, context: { 'aws:cdk:enable-asset-metadata': true, [METAFILE_CONTEXT]: true } });
     app.synth();
     const template = JSON.parse(readFileSync(join(outdir, `${stack.stackName}.template.json`), 'utf8')) as {
       Resources: Record<string, { Type: string; Properties: any; Metadata?: Record<string, string> }>;

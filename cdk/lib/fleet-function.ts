@@ -123,7 +123,9 @@ export class FleetFunction extends Construct {
         externalModules: [],
         banner: ESM_REQUIRE_SHIM,
         esbuildArgs: { '--alias': `@aws-sdk/credential-provider-node=${LAMBDA_CREDENTIALS}` },
-        metafile: true,
+        // esbuild's metafile (what each dependency contributes) is for the bundle-size bench and the synth
+        // test only; it is not shipped to Lambda unless asked for.
+        metafile: wantsMetafile(this),
         logLevel: LogLevel.WARNING,
       },
     });
@@ -140,6 +142,13 @@ export class FleetFunction extends Construct {
       reason: 'Runtime pinned to nodejs22.x by the project (issue 6), matching the Node line the code is tested on.',
     });
   }
+}
+
+/** Context `fleetmedic:bundle-metafile=true` writes index.meta.json next to each bundle. */
+export const METAFILE_CONTEXT = 'fleetmedic:bundle-metafile';
+function wantsMetafile(scope: Construct): boolean {
+  const v: unknown = scope.node.tryGetContext(METAFILE_CONTEXT);
+  return v === true || v === 'true';
 }
 
 function settingsFor(name: FunctionName, all: Readonly<Record<string, string>>): Record<string, string> {

@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { FUNCTION_NAMES } from '../../../cdk/lib/fleet-function.js';
+import { FUNCTION_NAMES, METAFILE_CONTEXT } from '../../../cdk/lib/fleet-function.js';
 import { PROJECT_ROOT } from '../../../cdk/lib/synth.js';
 import { handlerSource } from '../../unit/cdk/support/stack.js';
 import { createTestInfra } from '../../support/infra.js';
@@ -46,7 +46,8 @@ before(async () => {
   handlerSource(); // every entry exists, or a clear failure naming the missing ones
   const { code, output } = await run(
     'npx',
-    ['cdk', 'synth', '--quiet', '--no-notices', '--output', outdir],
+    // The metafile (off by default: it is not shipped) lets the test see what went into each bundle.
+    ['cdk', 'synth', '--quiet', '--no-notices', '--output', outdir, '--context', `${METAFILE_CONTEXT}=true`],
     // Offline: no telemetry, no instance-metadata probing for a default account.
     { ...process.env, CDK_DISABLE_CLI_TELEMETRY: 'true', AWS_EC2_METADATA_DISABLED: 'true' },
     9 * 60_000,
