@@ -4,7 +4,7 @@
  * (referenced by the NAME from context; its value never enters the template or the env), and an optional
  * e-mail subscription.
  */
-import { Duration, Validations } from 'aws-cdk-lib';
+import { CfnResource, Duration, Validations } from 'aws-cdk-lib';
 import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -13,7 +13,6 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription, SqsSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
-import { CfnResource } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { FUNCTION_ACCESS, grantAccess } from './access.js';
 import { FleetFunction, type FunctionDefaults } from './fleet-function.js';
