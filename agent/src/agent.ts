@@ -46,7 +46,7 @@ import { TargetState } from '../../functions/contract/target-state.js';
 import { RetryManager } from './backoff/manager.js';
 import { PersistedBackoff, restoreBackoff, snapshotBackoff } from './backoff/persist.js';
 import { systemClock, type Clock } from './clock.js';
-import { AGENT_VERSION, type AgentConfig } from './config.js';
+import { AGENT_VERSION, ConfigError, type AgentConfig } from './config.js';
 import { DiskChecker } from './engine/disk.js';
 import { Executor, type StepOutcome } from './engine/executor.js';
 import { listOwnedContainers, observe, type Observation } from './engine/observe.js';
@@ -152,6 +152,8 @@ export class Agent {
   private desired: TargetSnapshot | null = null;
   private lastProviderVersion: string | undefined;
   private targetError: string | undefined;
+  /** The source answered with invalid content (a broken target file): the cycle is not a success. */
+  private targetInvalid = false;
   private targetDirty = false;
   private persistedBackoffVersion = -1;
   private persistedCountsVersion = 0;
@@ -411,12 +413,14 @@ export class Agent {
     try {
       const snap = await this.provider.fetch();
       this.targetError = undefined;
+      this.targetInvalid = false;
       if (snap && snap.version !== this.lastProviderVersion) {
         this.lastProviderVersion = snap.version;
         this.adopt(snap);
       }
     } catch (err) {
       const msg = (err as Error).message;
+      this.targetInvalid = err instanceof ConfigError;
       if (msg !== this.targetError) this.log.warn({ err: msg, keeping: this.desired?.version ?? null }, 'target source unavailable; keeping the last applied target');
       this.targetError = msg;
     }
@@ -476,7 +480,13 @@ export class Agent {
         this.log.info({ steps: ctx.plan.steps.map(describeStep), skipped: ctx.plan.skipped.map((s) => `${s.service}: ${s.reason}${s.detail ? ` (${s.detail})` : ''}`) }, `dry run: ${ctx.plan.steps.length} step(s) planned, nothing executed`);
       } else if (ctx.plan.steps.length) {
         this.log.info({ steps: ctx.plan.steps.map(describeStep) }, `executing ${ctx.plan.steps.length} step(s)`);
-        ctx.outcomes = await this.executor.run(ctx.plan.steps, (o) => this.book(o), () => this.stopping);
+        ctx.outcomes = await this.executor.run(
+          ctx.plan.steps,
+          (o) => this.book(o),
+          () => this.stopping,
+          // `fleetmedic-agent stop` may run while this cycle executes: never bring a just-marked service back.
+          async (step) => (step.services.length && (await this.state.markers.anyOf(step.services)) ? 'manual-stop marker set meanwhile' : undefined),
+        );
         try {
           this.lastContainers = await listOwnedContainers(this.docker, this.config.agentId);
         } catch {
@@ -501,7 +511,7 @@ export class Agent {
     const result: CycleResult = {
       n: ctx.n,
       reasons,
-      success: !engineError && !ctx.outcomes.some((o) => o.status === 'failed') && !reconcileErrors && !(this.targetError && !this.desired),
+      success: !engineError && !ctx.outcomes.some((o) => o.status === 'failed') && !reconcileErrors && !this.targetInvalid && !(this.targetError && !this.desired),
       durationMs: this.clock.monoNow() - t0,
       finishedAt: new Date(this.clock.wallNow()).toISOString(),
       dryRun: this.config.dryRun,
@@ -541,7 +551,7 @@ export class Agent {
       if (crashed || step.action === 'restartContainer') this.status.recordRestart(step.service);
       return;
     }
-    if (o.status === 'blocked') return;
+    if (o.status === 'blocked' || o.status === 'skipped') return;
     const e = this.backoff.recordFailure(
       step.key,
       { action: step.action, services: step.services, type: o.error.type, message: o.error.message, permanent: o.error.permanent },

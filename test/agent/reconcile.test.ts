@@ -3,7 +3,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { ServiceReport } from '../../functions/contract/report.js';
 import { harness, sleep, waitFor } from './support/agent-harness.js';
 import { DEFAULT_BACKOFF_POLICY, scalePolicy } from '../../agent/src/backoff/policy.js';
@@ -209,4 +209,30 @@ test('a pull that would not fit on disk is DiskFull (no pull attempted), retried
   assert.equal(big.error!.retryCount, 1);
   const r = await agent.reconcileNow();
   assert.ok(!r.outcomes.length, 'in backoff: no pull loop');
+});
+
+test('a marker set while a cycle runs stops the planned start; a broken target file keeps the last target and fails the cycle', async (t) => {
+  const h = await harness('race');
+  t.after(() => h.cleanup());
+  const img = `${h.registry}/lab/busybox:1`;
+  await h.writeTarget({ services: { web: { image: img, command: ['sleep', '3600'] } } });
+  let agentRef: { state: { markers: { set: (s: string) => Promise<unknown> } } } | undefined;
+  // Simulates `fleetmedic-agent stop web` landing after the markers were read but before the steps run.
+  const racer = { name: 'racer', beforePlan: async () => void (await agentRef!.state.markers.set('web')) };
+  const agent = await h.open({}, [racer]);
+  agentRef = agent;
+  const r = await agent.reconcileNow();
+  const start = r.outcomes.find((o) => o.step.id === 'create:web');
+  assert.equal(start?.status, 'skipped');
+  assert.deepEqual(await h.owned(), [], 'nothing brought up for a just-marked service');
+  const r2 = await agent.reconcileNow();
+  assert.deepEqual(r2.outcomes, []);
+  assert.equal(by(agent.reports(), 'web').status, 'manually-stopped');
+
+  await writeFile(h.targetFile, '{"services": {"web": {"image": '); // an editor saved half a file
+  const r3 = await agent.reconcileNow();
+  assert.equal(r3.success, false);
+  assert.match(r3.targetError!, /not valid JSON/);
+  assert.equal(agent.currentTarget()!.target.services.web!.image, img, 'the last good target is kept');
+  assert.ok(r3.errors.some((e) => e.type === 'TargetUnavailable'));
 });

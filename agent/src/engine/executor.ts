@@ -21,7 +21,9 @@ import { listOwnedContainers } from './observe.js';
 export type StepOutcome =
   | { step: Step; status: 'ok'; durationMs: number; containerId?: string }
   | { step: Step; status: 'failed'; durationMs: number; error: StepError }
-  | { step: Step; status: 'blocked'; durationMs: 0; blockedBy: string };
+  | { step: Step; status: 'blocked'; durationMs: 0; blockedBy: string }
+  /** Not run: the pre-check said no (e.g. a manual-stop marker appeared while the cycle ran). */
+  | { step: Step; status: 'skipped'; durationMs: 0; reason: string };
 
 export interface ExecutorOptions {
   docker: Docker;
@@ -41,7 +43,13 @@ export class Executor {
    * Runs the steps; `onOutcome` is called after each one (so status can be updated while a long pull of
    * another service is still running). `shouldStop` lets a shutdown end the run between steps.
    */
-  async run(steps: readonly Step[], onOutcome?: (o: StepOutcome) => void, shouldStop?: () => boolean): Promise<StepOutcome[]> {
+  async run(
+    steps: readonly Step[],
+    onOutcome?: (o: StepOutcome) => void,
+    shouldStop?: () => boolean,
+    /** Checked right before each step; a reason skips it (and what needs it). */
+    precheck?: (step: Step) => Promise<string | undefined>,
+  ): Promise<StepOutcome[]> {
     const outcomes: StepOutcome[] = [];
     const failed = new Set<string>();
     const created = new Map<string, string>(); // service → new container id
@@ -49,9 +57,13 @@ export class Executor {
       if (shouldStop?.()) break;
       const blocker = step.needs.find((id) => failed.has(id));
       let outcome: StepOutcome;
+      const veto = blocker ? undefined : await precheck?.(step);
       if (blocker) {
         failed.add(step.id);
         outcome = { step, status: 'blocked', durationMs: 0, blockedBy: blocker };
+      } else if (veto) {
+        failed.add(step.id);
+        outcome = { step, status: 'skipped', durationMs: 0, reason: veto };
       } else {
         const t0 = performance.now();
         try {

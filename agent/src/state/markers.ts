@@ -4,7 +4,7 @@
  * inside the locked state) so the CLI can set and clear markers while the agent runs; the state directory is
  * persistent, so markers survive reboots (unlike the seed's /var/run).
  */
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as z from 'zod';
 import { ServiceName } from '../../../functions/contract/common.js';
@@ -60,6 +60,19 @@ export class MarkerStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Set();
       throw err;
     }
+  }
+
+  /** True when any of the services has a marker (one stat per service: cheap enough before every step). */
+  async anyOf(services: readonly string[]): Promise<boolean> {
+    for (const s of services) {
+      try {
+        await access(this.file(s));
+        return true;
+      } catch {
+        /* no marker */
+      }
+    }
+    return false;
   }
 
   async has(service: string): Promise<boolean> {
