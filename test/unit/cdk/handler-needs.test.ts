@@ -92,13 +92,13 @@ for (const name of FUNCTION_NAMES) {
   test(`${name}: env has exactly the resource ids the code reads`, () => {
     const provided = Object.keys(functionEnv.get(name)!).filter((k) => RESOURCE_VAR.test(k)).sort();
     const read = [...needs.get(name)!.env].filter((k) => RESOURCE_VAR.test(k) && !unused(name, k));
-    assert.deepEqual(provided, read.sort());
+    assert.deepEqual(provided, read.sort(), `${name}: the stack's env (left) differs from what the code reads (right); update FUNCTION_ACCESS in cdk/lib/access.ts`);
   });
 
   test(`${name}: the role allows every AWS call the code makes`, () => {
     const granted = grantedActions(name);
     const missing = [...needs.get(name)!.actions].filter((a) => !granted.has(a) && !unused(name, a));
-    assert.deepEqual(missing, []);
+    assert.deepEqual(missing, [], `${name}: the code calls AWS actions its role lacks; update FUNCTION_ACCESS in cdk/lib/access.ts`);
   });
 
   test(`${name}: stage settings reach the code that reads them, and nothing unread is set`, () => {
