@@ -8,7 +8,7 @@
  * job id + attempt, and dispatching is itself a conditional write, so the second message has no effect.
  */
 import { TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { Job } from '../contract/jobs.js';
+import { TERMINAL_JOB_STATUSES, type Job } from '../contract/jobs.js';
 import { allShards, outboxShard, OUTBOX_SHARDS } from '../domain/shards.js';
 import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
@@ -48,6 +48,29 @@ export async function markAttemptPublished(jobId: string, attempt: number): Prom
         UpdateExpression: 'SET publishState = :published REMOVE outboxShard, outboxSinceEpoch',
         ConditionExpression: 'publishState = :unpublished AND attempt = :attempt',
         ExpressionAttributeValues: { ':published': 'published', ':unpublished': 'unpublished', ':attempt': attempt },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
+    throw err;
+  }
+}
+
+/**
+ * Take a job that ended while still unpublished (cancelled before it reached the queue) off the outbox index, so it
+ * neither gets published nor counts as stuck. `publishState` stays `unpublished`: it never was.
+ */
+export async function retireFromOutbox(jobId: string): Promise<boolean> {
+  try {
+    await documentClient().send(
+      new UpdateCommand({
+        TableName: config.jobsTable,
+        Key: { jobId },
+        UpdateExpression: 'REMOVE outboxShard, outboxSinceEpoch',
+        ConditionExpression: 'attribute_exists(outboxShard) AND #status IN (:s1, :s2, :s3, :s4, :s5)',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: Object.fromEntries(TERMINAL_JOB_STATUSES.map((st, i) => [`:s${i + 1}`, st])),
       }),
     );
     return true;

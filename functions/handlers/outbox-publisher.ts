@@ -18,7 +18,8 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { queueDepth } from '../adapters/dlq.js';
 import { SQS_BATCH, sendJobMessages } from '../adapters/job-queue.js';
-import { listAllUnpublished, markAttemptPublished, unpublishedSince, type OutboxJob } from '../adapters/outbox.js';
+import { listAllUnpublished, markAttemptPublished, retireFromOutbox, unpublishedSince, type OutboxJob } from '../adapters/outbox.js';
+import { isTerminal } from '../domain/job-lifecycle.js';
 import { MAX_SQS_DELAY_SECONDS } from '../domain/retry-policy.js';
 import { config } from '../lib/config.js';
 import { logger, metrics } from '../lib/observability.js';
@@ -44,6 +45,8 @@ export interface PublishResult {
   failed: number;
   /** Sent, but the job had moved on meanwhile (already marked, or re-armed as a newer attempt). */
   alreadyMarked: number;
+  /** Ended before it was ever published (cancelled): taken off the outbox, not sent. */
+  retired: number;
 }
 
 export function delayFor(job: OutboxJob, now: number): number {
@@ -54,9 +57,13 @@ export function delayFor(job: OutboxJob, now: number): number {
 export async function publishOutbox(o: PublishOptions = {}): Promise<PublishResult> {
   const now = o.now ?? Date.now();
   const grace = o.graceMs ?? OUTBOX_GRACE_MS;
-  const found = (await listAllUnpublished(o.limitPerShard ?? 500)).filter((j) => j.publishState === 'unpublished');
+  const listed = (await listAllUnpublished(o.limitPerShard ?? 500)).filter((j) => j.publishState === 'unpublished');
+  // A job cancelled before it was published has nothing to deliver; it must not look stuck either.
+  let retired = 0;
+  for (const j of listed.filter((x) => isTerminal(x.status))) if (await retireFromOutbox(j.jobId)) retired++;
+  const found = listed.filter((j) => !isTerminal(j.status));
   const oldest = found.reduce((min, j) => Math.min(min, unpublishedSince(j)), now);
-  const result: PublishResult = { unpublished: found.length, oldestAgeSeconds: Math.max(0, Math.round((now - oldest) / 1000)), published: 0, failed: 0, alreadyMarked: 0 };
+  const result: PublishResult = { unpublished: found.length, oldestAgeSeconds: Math.max(0, Math.round((now - oldest) / 1000)), published: 0, failed: 0, alreadyMarked: 0, retired };
   metrics.addMetric('outbox_unpublished_count', MetricUnit.Count, result.unpublished);
   metrics.addMetric('outbox_oldest_unpublished_age_seconds', MetricUnit.Seconds, result.oldestAgeSeconds);
 

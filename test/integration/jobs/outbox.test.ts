@@ -11,7 +11,9 @@ import { publishOutbox, OUTBOX_GRACE_MS } from '../../../functions/handlers/outb
 import { createJob, getJob } from '../../../functions/adapters/jobs-repo.js';
 import { sendJobMessage } from '../../../functions/adapters/job-queue.js';
 import { newJob } from '../../../functions/domain/job-lifecycle.js';
-import { countItems, device, enqueue, registerDevice } from './support/fleet.js';
+import { recordJobFailure } from '../../../functions/adapters/job-failures.js';
+import type { RetryPolicies } from '../../../functions/domain/retry-policy.js';
+import { countItems, device, enqueue, operator, registerDevice } from './support/fleet.js';
 import { deliver, depth, receive } from './support/esm.js';
 
 let infra: TestInfra;
@@ -98,9 +100,56 @@ describe('transactional outbox', () => {
     assert.ok(await queueEmpty());
   });
 
+  test('a job cancelled before it was published leaves the outbox without being sent', async () => {
+    await registerDevice('ob-4');
+    const goodUrl = process.env.JOBS_QUEUE_URL!;
+    process.env.JOBS_QUEUE_URL = goodUrl.replace(/[^/]+$/, `${infra.prefix}-no-such-queue`);
+    let res;
+    try {
+      res = await enqueue('ob-4', { type: 'restart-service', params: { service: 'web' } });
+    } finally {
+      process.env.JOBS_QUEUE_URL = goodUrl;
+    }
+    const cancel = await operator('POST', `/v1/jobs/${res.body.jobId}/cancel`);
+    assert.equal(cancel.status, 200, cancel.raw);
+    const run = await publishOutbox({ now: Date.now() + OUTBOX_GRACE_MS + 1_000 });
+    assert.deepEqual([run.retired, run.unpublished, run.published], [1, 0, 0]);
+    assert.equal((await getJob(res.body.jobId))?.outboxShard, undefined);
+    assert.ok(await queueEmpty(), 'nothing sent for a cancelled job');
+  });
+
+  test('a retry waits out its backoff: published with DelaySeconds, and deferred again if it arrives early', async () => {
+    await registerDevice('ob-5');
+    const now = Date.now();
+    const job = newJob({ jobId: 'job_RETRYBACKOFF00001', deviceId: 'ob-5', type: 'restart-service', params: { service: 'web' }, correlationId: 'c-retry', by: 'operator', now });
+    await createJob(job);
+    const policies: RetryPolicies = { 'restart-service': { onFailure: { FAILED: { strategy: 'RETRY', maxAttempts: 3, baseDelaySeconds: 60, maxDelaySeconds: 60, whenExhausted: 'ESCALATE' }, TIMED_OUT: { strategy: 'SKIP' } } } };
+    // The retry's own publication fails (publishRetry off stands in for an SQS outage): it stays in the outbox.
+    const r = await recordJobFailure(job, { kind: 'FAILED', by: 'ob-5', error: 'exit 1', now, policies, random: () => 0.999, publishRetry: false, countOnCircuit: false });
+    assert.equal(r.outcome, 'applied');
+    const rearmed = await getJob(job.jobId);
+    assert.deepEqual([rearmed?.status, rearmed?.attempt, rearmed?.publishState], ['QUEUED', 2, 'unpublished']);
+
+    const run = await publishOutbox({ now: now + OUTBOX_GRACE_MS + 1_000 });
+    assert.equal(run.published, 1);
+    const q = await depth(sqs, infra.env.JOBS_QUEUE_URL!);
+    assert.equal(q.delayed, 1, 'published with the rest of its backoff as DelaySeconds');
+    assert.equal(q.visible, 0);
+
+    // The same attempt arriving early (say, redriven from the DLQ) is sent back to wait, not dispatched.
+    await sendJobMessage({ ...job, attempt: 2 });
+    const early = await receive(sqs, infra.env.JOBS_QUEUE_URL!, { waitSeconds: 1 });
+    assert.equal(early.length, 1);
+    const d = await deliver(sqs, infra.env.JOBS_QUEUE_URL!, dispatcher, early);
+    assert.equal(d.failed.size, 0, 'deferring is not a failure');
+    assert.equal((await getJob(job.jobId))?.pendingDeviceId, undefined, 'not dispatched before its time');
+    assert.equal((await depth(sqs, infra.env.JOBS_QUEUE_URL!)).delayed, 2);
+  });
+
   test('enqueue with an unknown command type or for an unknown device answers 4xx and writes nothing', async () => {
     await registerDevice('ob-3');
     const jobsBefore = await countItems(infra.env.JOBS_TABLE!);
+    const queueBefore = await depth(sqs, infra.env.JOBS_QUEUE_URL!);
     const unknownType = await enqueue('ob-3', { type: 'reboot-the-moon', params: {} });
     assert.equal(unknownType.status, 400);
     assert.equal(unknownType.body.error, 'validation_failed');
@@ -110,6 +159,6 @@ describe('transactional outbox', () => {
     const badParams = await enqueue('ob-3', { type: 'restart-service', params: { service: 'Not A Name!' } });
     assert.equal(badParams.status, 400);
     assert.equal(await countItems(infra.env.JOBS_TABLE!), jobsBefore);
-    assert.ok(await queueEmpty());
+    assert.deepEqual(await depth(sqs, infra.env.JOBS_QUEUE_URL!), queueBefore, 'nothing sent');
   });
 });
