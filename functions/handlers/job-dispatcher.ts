@@ -259,7 +259,8 @@ export async function processRecord(record: SQSRecord, o: DispatcherOptions = {}
     const reason = reasonOf(err);
     const now = (o.now ?? Date.now)();
     const max = await maxReceiveCount(o);
-    const info = { messageId: record.messageId, receiveCount, maxReceiveCount: max, reason, body: record.body.slice(0, 300) };
+    const correlationId = record.messageAttributes?.correlationId?.stringValue;
+    const info = { messageId: record.messageId, correlationId, receiveCount, maxReceiveCount: max, reason, body: record.body.slice(0, 300) };
     count('jobs_dispatch_failures_total');
     if (receiveCount >= max) {
       await sendToDeadLetterQueue({
