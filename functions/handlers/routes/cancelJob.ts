@@ -1,4 +1,5 @@
 /** Cancel a job that is not terminal yet. Retries internally on a concurrent change; terminal → 409. */
+import { countOutcome } from '../../adapters/job-metrics.js';
 import { getJob, toJob, transitionJob } from '../../adapters/jobs-repo.js';
 import { transition } from '../../domain/job-lifecycle.js';
 import { httpError } from '../../http/errors.js';
@@ -12,7 +13,10 @@ export default defineRoute('cancelJob', async (req) => {
     if (!job) throw httpError('not_found', `No job ${jobId}`);
     const moved = transition(job, { to: 'CANCELED', by: operatorName(req.principal), now: req.now });
     if (!moved.ok) throw httpError('invalid_transition', moved.message, { from: moved.from, to: moved.to, currentVersion: job.version });
-    if (await transitionJob(job, moved.job, { now: req.now })) return { statusCode: 200, body: toJob(moved.job) };
+    if (await transitionJob(job, moved.job, { now: req.now })) {
+      countOutcome({ type: job.type, outcome: 'CANCELED', failed: false, final: true, createdAt: job.createdAt, now: req.now });
+      return { statusCode: 200, body: toJob(moved.job) };
+    }
   }
   throw httpError('version_conflict', 'The job kept changing; try again');
 });

@@ -10,6 +10,7 @@
  */
 import { recordFailure, recordSuccess } from '../../adapters/circuit-repo.js';
 import { recordJobFailure } from '../../adapters/job-failures.js';
+import { countOutcome } from '../../adapters/job-metrics.js';
 import { getJob, markEffectsApplied, toJob, transitionJob, type JobRecord } from '../../adapters/jobs-repo.js';
 import type { Job } from '../../contract/jobs.js';
 import { isReplayOf, transition } from '../../domain/job-lifecycle.js';
@@ -53,6 +54,11 @@ export default defineRoute('updateJobExecution', async (req) => {
     if (!moved.ok) throw httpError('invalid_transition', moved.message, { from: moved.from, to: moved.to });
     if (!(await transitionJob(job, moved.job, { now: req.now }))) throw await conflict(jobId);
     next = moved.job;
+    // FAILED is counted on the shared failure path; the other outcomes here, so HighJobFailureRate's
+    // denominator (jobs_processed_total) sees device successes too. A rejected command did not work: it counts as failed.
+    if (update.status !== 'IN_PROGRESS') {
+      countOutcome({ type: job.type, outcome: update.status, failed: update.status === 'REJECTED', final: true, createdAt: job.createdAt, now: req.now });
+    }
   }
   await applyCircuitEffect(job, update.status, job.attempt);
   return { statusCode: 200, body: toJob(next) };
