@@ -61,7 +61,7 @@ export async function waitForHttp(url: string, timeoutMs: number, child?: ChildP
 }
 
 /**
- * moto's own WSGI app behind one lock. DynamoDB makes every single-item write (conditional writes, ADD) atomic;
+ * moto's own WSGI app with DynamoDB requests behind one lock. DynamoDB makes every single-item write (conditional writes, ADD) atomic;
  * moto_server's threaded server does not (concurrent conditional writes can both pass). The local fleet runs
  * handlers concurrently (API, pollers, schedules), so it uses this to keep DynamoDB's guarantees.
  * (Same approach as test/support/atomic-moto.ts.)
@@ -73,6 +73,9 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 app = DomainDispatcherApplication(create_backend_app)
 lock = threading.Lock()
 def serialised(environ, start_response):
+    # Only DynamoDB needs it; an SQS long poll must not hold every other request for its wait time.
+    if not environ.get('HTTP_X_AMZ_TARGET', '').startswith('DynamoDB'):
+        return app(environ, start_response)
     with lock:
         return list(app(environ, start_response))
 run_simple(sys.argv[1], int(sys.argv[2]), serialised, threaded=True)
