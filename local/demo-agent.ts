@@ -54,13 +54,15 @@ export async function startDemoAgent(opts: { fleet: Fleet; stateDir: string; log
   const child = spawn(
     process.execPath,
     [AGENT_BIN, 'run', '--api-url', opts.fleet.apiUrl, '--device-id', deviceId, '--token-file', tokenFile, '--state-dir', agentDir, '--agent-id', `local-${deviceId}`],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: process.env },
+    // From source: a dist/ bundle left by an earlier build may be stale.
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FLEETMEDIC_AGENT_FROM_SOURCE: '1' } },
   );
   for (const stream of [child.stdout!, child.stderr!]) {
     createInterface({ input: stream }).on('line', (l) => opts.log(`[agent ${deviceId}] ${l}`));
   }
   child.on('exit', (code, signal) => opts.log(`[agent ${deviceId}] exited (${signal ?? `code ${code}`})`));
   opts.log(`[demo] agent started (state in ${agentDir}). Try: npx fleetmedic device ${deviceId}`);
+  opts.log(`[demo] then fix the bad tag and watch it self-heal: npx fleetmedic target ${deviceId} --file ${join(opts.stateDir, 'demo-target-fixed.json')}`);
   return {
     deviceId,
     child,

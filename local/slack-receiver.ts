@@ -164,9 +164,23 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
+const EMOJI: Record<string, string> = {
+  warning: '⚠️',
+  rotating_light: '🚨',
+  red_circle: '🔴',
+  large_yellow_circle: '🟡',
+  white_check_mark: '✅',
+  information_source: 'ℹ️',
+  fire: '🔥',
+};
+
 /** Slack mrkdwn → terminal text: links become `text (url)`, bold/italic markers become ANSI (or vanish). */
 export function mrkdwn(s: string, color: boolean): string {
-  let out = s.replace(/<(https?:[^|>]+)\|([^>]+)>/g, '$2 ($1)').replace(/<(https?:[^>]+)>/g, '$1').replace(/<!(here|channel)>/g, '@$1');
+  let out = s
+    // <!date^epoch^format|fallback>: Slack renders the date in the reader's zone; the fallback is close enough.
+    .replace(/<!date\^\d+\^[^|>]*\|([^>]+)>/g, '$1')
+    .replace(/:([a-z_]+):/g, (m, name: string) => EMOJI[name] ?? m)
+    .replace(/<(https?:[^|>]+)\|([^>]+)>/g, '$2 ($1)').replace(/<(https?:[^>]+)>/g, '$1').replace(/<!(here|channel)>/g, '@$1');
   out = out.replace(/(^|\s)\*([^*\n]+)\*/g, (_, pre, t) => `${pre}${color ? `\x1b[1m${t}\x1b[22m` : t}`);
   out = out.replace(/(^|\s)_([^_\n]+)_/g, (_, pre, t) => `${pre}${color ? `\x1b[3m${t}\x1b[23m` : t}`);
   out = out.replace(/`([^`\n]+)`/g, (_, t) => (color ? `\x1b[36m${t}\x1b[39m` : t));

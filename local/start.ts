@@ -117,6 +117,7 @@ async function main(): Promise<void> {
   );
   const demoTargetFile = join(stateDir, 'demo-target.json');
   writeFileSync(demoTargetFile, `${JSON.stringify(demoTarget(), null, 2)}\n`);
+  writeFileSync(join(stateDir, 'demo-target-fixed.json'), `${JSON.stringify(demoTarget(undefined, { fixed: true }), null, 2)}\n`);
 
   let agent: DemoAgent | undefined;
   let shuttingDown = false;
@@ -191,6 +192,8 @@ function printBanner(fleet: Fleet, info: { endpoint: string; restored: string; d
   out(`       ${cli} target pump-1 --file ${rel(info.demoTargetFile)}`);
   out(`  3. Start an agent for it against your Docker engine (DOCKER_HOST):`);
   out(`       npx fleetmedic-agent run --api-url ${fleet.apiUrl} --device-id pump-1 --token-file ${tokenFile} --state-dir ${rel(join(opts.stateDir, 'agent-pump-1'))}`);
+  out(`     When you have seen ImagePullBackOff, fix the tag and watch it self-heal:`);
+  out(`       ${cli} target pump-1 --file ${rel(join(opts.stateDir, 'demo-target-fixed.json'))}`);
   out(`  4. Watch the fleet:`);
   out(`       ${cli} devices            ${dim('# health, error badges, retry countdowns')}`);
   out(`       ${cli} device pump-1`);
