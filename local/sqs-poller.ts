@@ -64,6 +64,8 @@ export interface SqsPoller {
    * no other way to read a hidden message). Returns how many were released.
    */
   stop(opts?: { releaseFailed?: boolean }): Promise<number>;
+  /** The same release while running (before an emulator snapshot). */
+  releaseFailed(): Promise<number>;
 }
 
 const MAX_TRACKED_FAILURES = 10_000;
@@ -206,6 +208,7 @@ export function startSqsPoller(opts: SqsPollerOptions): SqsPoller {
       if (ownsClient) client.destroy();
       return released;
     },
+    releaseFailed: () => releaseFailed(),
   };
 
   async function releaseFailed(): Promise<number> {
