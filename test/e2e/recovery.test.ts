@@ -1,0 +1,130 @@
+/**
+ * Scenario 2 (seed 003's auto-recovery), through the whole system with a real agent on the lab engine:
+ * a crashed service is restarted, a hung service (HTTP check failing, container still up) is restarted, a
+ * failed dependency is recovered first and its dependent restarted after it, and resource exhaustion that
+ * restarting cannot fix ends in an alert at the Slack receiver that says what was tried.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { randomBytes } from 'node:crypto';
+import { HTTPD_CMD } from '../support/engine-lab.js';
+import { execWait, labContainers, startE2e, waitFor, withLogsOnFailure, type AgentProcess, type E2e } from './support/e2e.js';
+
+let e2e: E2e;
+let agent: AgentProcess;
+const volume = `fm-e2e-leak-${randomBytes(3).toString('hex')}`;
+
+const http = { kind: 'http' as const, port: 8080, path: '/', intervalSeconds: 1, timeoutSeconds: 1, failureThreshold: 2, startupDelaySeconds: 1 };
+
+before(async () => {
+  e2e = await startE2e('recovery');
+  await e2e.register('edge-1');
+  await e2e.setTarget('edge-1', {
+    services: {
+      db: { image: e2e.image('1'), command: HTTPD_CMD, healthCheck: http },
+      app: { image: e2e.image('1'), command: HTTPD_CMD, healthCheck: http, dependsOn: ['db'] },
+    },
+    rollbackWindowSeconds: 3600,
+  });
+  agent = await e2e.startAgent('edge-1');
+  await waitFor('db and app running and healthy in the cloud', async () => healthyBoth(), 90_000, 500);
+});
+after(async () => {
+  await e2e?.close();
+  await e2e?.docker.getVolume(volume).remove({ force: true }).catch(() => {});
+});
+
+async function service(name: string, deviceId = 'edge-1') {
+  const d = await e2e.cliJson('device', deviceId);
+  return d.services.find((s: any) => s.name === name);
+}
+async function healthyBoth() {
+  const [db, app] = [await service('db'), await service('app')];
+  return db?.status === 'running' && db.lastHealthCheck?.healthy && app?.status === 'running' && app.lastHealthCheck?.healthy ? { db, app } : undefined;
+}
+async function containerOf(name: string) {
+  const c = (await labContainers(e2e.docker, agent.agentId)).find((x: any) => x.Labels?.['io.fleetmedic.service'] === name || x.service === name);
+  assert.ok(c, `a container for ${name}`);
+  return (c as any).Id ?? (c as any).id;
+}
+
+test('a crashed service is restarted and the cloud sees the restart', () =>
+  withLogsOnFailure(e2e, async () => {
+    const before = await service('app');
+    await e2e.docker.getContainer(await containerOf('app')).kill();
+    const after = await waitFor(
+      'app restarted and healthy again',
+      async () => {
+        const s = await service('app');
+        return s?.status === 'running' && s.lastHealthCheck?.healthy && s.restartCount > before.restartCount ? s : undefined;
+      },
+      60_000,
+      500,
+    );
+    assert.ok(after.restartCount > before.restartCount);
+    assert.match((await e2e.cli('device', 'edge-1')).stdout, /app\s+running\s+\S+\s+[1-9]/);
+  }));
+
+test('a hung service (HTTP check failing, container up) is restarted and recovers', () =>
+  withLogsOnFailure(e2e, async () => {
+    const before = await service('app');
+    assert.equal(await execWait(e2e.docker, await containerOf('app'), ['killall', 'httpd']), 0);
+    const after = await waitFor(
+      'app restarted after failing its HTTP check',
+      async () => {
+        const s = await service('app');
+        return s?.status === 'running' && s.lastHealthCheck?.healthy && s.restartCount > before.restartCount ? s : undefined;
+      },
+      60_000,
+      500,
+    );
+    assert.ok(after.restartCount > before.restartCount);
+  }));
+
+test('a failed dependency is recovered first; its dependent is restarted after it', () =>
+  withLogsOnFailure(e2e, async () => {
+    const before = await healthyBoth();
+    assert.ok(before);
+    assert.equal(await execWait(e2e.docker, await containerOf('db'), ['killall', 'httpd']), 0);
+    const after = await waitFor(
+      'db recovered, then app restarted',
+      async () => {
+        const now = await healthyBoth();
+        return now && now.db.restartCount > before.db.restartCount && now.app.restartCount > before.app.restartCount ? now : undefined;
+      },
+      90_000,
+      500,
+    );
+    assert.ok(after);
+    // Order from the engine itself: when did each container last start?
+    const started = async (name: string) => Date.parse((await e2e.docker.getContainer(await containerOf(name)).inspect()).State.StartedAt);
+    const [dbAt, appAt] = [await started('db'), await started('app')];
+    assert.ok(appAt >= dbAt, `app started (${new Date(appAt).toISOString()}) after db (${new Date(dbAt).toISOString()})`);
+  }));
+
+test('resource exhaustion that restarting cannot fix: an alert reaches Slack saying what was tried', () =>
+  withLogsOnFailure(e2e, async () => {
+    await e2e.register('edge-2');
+    // The service leaks 1 MB a second into a volume (it survives restart and recreate); its check fails above 3 MB.
+    await e2e.setTarget('edge-2', {
+      services: {
+        hog: {
+          image: e2e.image('1'),
+          command: ['sh', '-c', 'trap "exit 0" TERM; i=0; while :; do i=$((i+1)); dd if=/dev/zero of=/data/leak-$$-$i bs=1024 count=1024 2>/dev/null; sleep 1 & wait $!; done'],
+          volumes: [{ source: volume, target: '/data' }],
+          healthCheck: { kind: 'custom', command: ['sh', '-c', '[ "$(du -sk /data | cut -f1)" -lt 3072 ]'], intervalSeconds: 1, timeoutSeconds: 2, failureThreshold: 2, startupDelaySeconds: 1 },
+        },
+      },
+      rollbackWindowSeconds: 3600,
+    });
+    await e2e.startAgent('edge-2');
+    const alert = await e2e.fleet.slack!.waitFor((m) => /edge-2/.test(m.text) && /hog/.test(m.text) && /tried/i.test(m.text), 180_000);
+    if (process.env.E2E_DEBUG) console.error(alert.text);
+    assert.match(alert.text, /agent: restart/, 'the alert lists the restarts that did not help');
+    assert.match(alert.text, /agent: (recreate|repull)/, 'and the escalation beyond restarting');
+    const hog = await service('hog', 'edge-2');
+    assert.ok(hog.error, `the agent reports the service as failed: ${JSON.stringify(hog)}`);
+    assert.ok(hog.error.attempted.length > 0 || hog.restartCount >= 3);
+    const shown = await e2e.cli('device', 'edge-2');
+    assert.match(shown.stdout, /hog: \w+ — /);
+  }));
