@@ -113,11 +113,12 @@ describe('auto-recovery on the real engine', () => {
     // outrun (the call then waits for its own 20 s timeout). Docker answers at once.
     const killed = docker.getContainer(id).kill().catch(() => {});
     await waitFor('web healthy again', () => r.hr.history.length > 0 && r.hr.isHealthy('web'), 20_000, 50);
-    console.log(`# container killed → healthy again in ${Date.now() - t0} ms (1 s interval)`);
+    const ms = Date.now() - t0;
+    console.log(`# container killed → healthy again in ${ms} ms (1 s interval)`);
+    // The die event (or the first failed check finding it stopped): no waiting for the failure threshold.
+    assert.ok(ms < 6000, `${ms} ms`);
     await killed;
     assert.equal((await r.containerOf('web'))?.state, 'running');
-    // Found "not running" by the first failed check: no waiting for the failure threshold.
-    assert.ok(Date.now() - t0 < 6000);
   });
 
   test('a service without a health check whose container dies is restarted at once (engine die event)', async () => {

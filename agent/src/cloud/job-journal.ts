@@ -118,7 +118,7 @@ export class JobJournal {
     if (this.byKey.size <= this.maxEntries) return;
     const victims = [...this.byKey.entries()]
       .filter(([, e]) => e.state === 'reported')
-      .sort(([, a], [, b]) => a.updatedAt.localeCompare(b.updatedAt));
+      .sort(([, a], [, b]) => (a.updatedAt < b.updatedAt ? -1 : a.updatedAt > b.updatedAt ? 1 : 0)); // not localeCompare: ICU collation costs ~3 MB RSS
     for (const [key] of victims) {
       if (this.byKey.size <= this.maxEntries) break;
       this.byKey.delete(key);

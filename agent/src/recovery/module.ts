@@ -24,13 +24,17 @@ export interface RecoveryModuleOptions {
   events?: boolean;
 }
 
-/** Reads FLEETMEDIC_RECOVERY_MAX_RESTARTS / FLEETMEDIC_RECOVERY_WINDOW_SECONDS (seed 003 defaults 3 / 300). */
+/**
+ * Reads FLEETMEDIC_RECOVERY_MAX_RESTARTS / FLEETMEDIC_RECOVERY_WINDOW_SECONDS (seed 003 defaults 3 / 300) and
+ * FLEETMEDIC_ENGINE_EVENTS=0 (no event stream: deaths are then noticed by the checks and cycles only).
+ */
 export function recoveryOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): RecoveryModuleOptions {
   const num = (v: string | undefined, fallback: number) => {
     const n = v === undefined || v === '' ? fallback : Number(v);
     return Number.isFinite(n) && n > 0 ? n : fallback;
   };
   return {
+    events: env.FLEETMEDIC_ENGINE_EVENTS !== '0',
     policy: {
       maxRestarts: num(env.FLEETMEDIC_RECOVERY_MAX_RESTARTS, DEFAULT_RECOVERY_CONFIG.maxRestarts),
       windowMs: num(env.FLEETMEDIC_RECOVERY_WINDOW_SECONDS, DEFAULT_RECOVERY_CONFIG.windowMs / 1000) * 1000,

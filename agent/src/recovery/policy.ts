@@ -118,7 +118,7 @@ export function dependencyOrder(observations: readonly Pick<ServiceObservation, 
     for (const dep of byName.get(name)?.dependsOn ?? []) if (byName.has(dep)) visit(dep);
     out.push(name);
   };
-  for (const o of [...observations].sort((a, b) => a.name.localeCompare(b.name))) visit(o.name);
+  for (const o of [...observations].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) visit(o.name); // not localeCompare (ICU: ~3 MB RSS)
   return out;
 }
 
