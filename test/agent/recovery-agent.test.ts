@@ -3,6 +3,7 @@
  * engine): the loop's planner and recovery share the work without stepping on each other.
  *  - a service that always exits ends in CrashLoopBackOff after the rate limit, and the planner does not
  *    restart it behind the rate limit's back; the error reaches health.json with what was tried;
+ *  - an agent restart does not reset the rate limit;
  *  - a changed (fixed) target heals a crash-looping service at once;
  *  - an HTTP check that starts failing gets the service restarted, and the status shows the restart;
  *  - a manual-stop marker leaves a failing service alone.
@@ -47,15 +48,26 @@ describe('recovery inside the reconcile loop', () => {
     assert.equal(hf.services.find((s) => s.name === 'ok')?.status, 'running', 'the other service is unaffected');
     assert.equal((await h.byService('app')).length, 1, 'no duplicate containers');
 
+    // The agent restarts: the rate limit is not reset by that (recovery.json), nor are containers duplicated.
+    await agent.stop();
+    const recovery2 = new RecoveryModule({ defaultStartupDelayMs: 700 });
+    const agent2 = await h.open({ intervalMs: 1000 }, [recovery2]);
+    await agent2.start();
+    await sleep(3000);
+    assert.equal(recovery2.controller.policy.state('app').phase, 'crash-loop');
+    assert.deepEqual(recovery2.controller.history, [], 'no fresh round of restarts after the agent restart');
+    assert.equal(agent2.reports().find((s) => s.name === 'app')?.error?.type, 'CrashLoopBackOff');
+    assert.equal((await h.byService('app')).length, 1);
+
     // The operator fixes the command: the new spec is the planner's, recreated at once.
     await h.writeTarget({ services: { app: { image: `${h.registry}/lab/busybox:1`, command: HTTPD_CMD }, ok: { image: `${h.registry}/lab/busybox:1`, command: HTTPD_CMD, healthCheck: check } } });
-    agent.trigger('test');
+    agent2.trigger('test');
     await waitFor('app running the fixed spec', async () => {
-      const r = agent.reports().find((s) => s.name === 'app');
+      const r = agent2.reports().find((s) => s.name === 'app');
       return r?.status === 'running' && r.error === null;
     }, 30_000);
-    assert.equal(recovery.controller.policy.state('app').phase, 'idle');
-    await agent.stop();
+    assert.equal(recovery2.controller.policy.state('app').phase, 'idle');
+    await agent2.stop();
   });
 
   test('an HTTP check that starts failing: restarted by recovery, the restart shows in the status', async () => {

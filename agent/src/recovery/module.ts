@@ -9,12 +9,30 @@
  *   afterCycle   sync again with the containers as they are after the cycle's steps
  *   isHealthy    the dependency gate and the 10-minute backoff reset use the health checks' verdict
  */
+import * as z from 'zod';
 import type { ServiceSpec } from '../../../functions/contract/target-state.js';
 import type { Agent, AgentModule, CycleContext } from '../agent.js';
 import { specHash } from '../planner/spec-hash.js';
 import type { ObservedContainer } from '../planner/types.js';
+import type { JsonStore } from '../state/json-store.js';
 import { HealthRecovery, type ServiceInput } from './controller.js';
 import { DEFAULT_RECOVERY_CONFIG, type RecoveryConfig } from './policy.js';
+
+/** `recovery.json` in the state directory: the rate-limit history survives an agent restart. */
+const PersistedRecoveryDoc = z.object({
+  savedAtWall: z.number(),
+  services: z.record(
+    z.string(),
+    z.object({
+      recentAgesMs: z.array(z.number().min(0)).max(100),
+      totalRestarts: z.number().int().min(0),
+      level: z.number().int().min(0),
+      attempted: z.array(z.string()).max(20),
+      crashLoopForMs: z.number().min(0).nullable(),
+    }),
+  ),
+});
+type PersistedRecoveryDoc = z.output<typeof PersistedRecoveryDoc>;
 
 export interface RecoveryModuleOptions {
   policy?: RecoveryConfig;
@@ -46,6 +64,8 @@ export class RecoveryModule implements AgentModule {
   readonly name = 'health-recovery';
   controller!: HealthRecovery;
   private agent!: Agent;
+  private store: JsonStore<PersistedRecoveryDoc> | undefined;
+  private savedJson = '';
 
   constructor(private readonly opts: RecoveryModuleOptions = {}) {}
 
@@ -61,8 +81,19 @@ export class RecoveryModule implements AgentModule {
       ...(this.opts.defaultStartupDelayMs !== undefined ? { defaultStartupDelayMs: this.opts.defaultStartupDelayMs } : {}),
       isManuallyStopped: (s) => agent.state.markers.has(s),
       // A finished recovery action may unblock a dependent the planner is waiting to start.
-      onAction: (_a, ok) => ok && agent.trigger('recovery-action'),
+      onAction: (_a, ok) => {
+        void this.persist();
+        if (ok) agent.trigger('recovery-action');
+      },
     });
+    if (!agent.config.dryRun) {
+      // A crash-looping service must not get a fresh set of restarts because the agent restarted.
+      this.store = agent.state.store('recovery', PersistedRecoveryDoc, () => ({ savedAtWall: 0, services: {} }));
+      const loaded = await this.store.load();
+      if (loaded.problems.length) agent.log.warn({ problems: loaded.problems }, 'recovery state damaged; recovered from ' + loaded.source);
+      if (loaded.value.savedAtWall) this.controller.policy.restorePersisted(loaded.value.services, agent.clock.monoNow(), agent.clock.wallNow() - loaded.value.savedAtWall);
+      this.savedJson = JSON.stringify(loaded.value.services);
+    }
     if (this.opts.events !== false && !agent.config.dryRun) {
       await this.controller.watchEvents(agent.config.agentId).catch((err: Error) => agent.log.warn({ err: err.message }, 'engine events unavailable; relying on health checks and cycles'));
     }
@@ -88,13 +119,24 @@ export class RecoveryModule implements AgentModule {
     for (const [name, reason] of this.controller.holds()) if (!cycle.holds.has(name)) cycle.holds.set(name, reason);
   }
 
-  afterCycle(cycle: CycleContext): void {
+  async afterCycle(cycle: CycleContext): Promise<void> {
     if (this.agent.config.dryRun) return;
     const target = cycle.target?.target;
     this.controller.sync(target ? toInputs(target.services, this.agent.containers(), cycle.manualStops, cycle.target?.version) : []);
     // Containers the planner (re)started this cycle get their startup delay before checks count.
     for (const o of cycle.outcomes)
       if (o.status === 'ok' && (o.step.action === 'startContainer' || o.step.action === 'restartContainer')) this.controller.scheduler.restarted(o.step.service, undefined, o.containerId);
+    await this.persist();
+  }
+
+  /** Saves the rate-limit history when it changed (ages are rounded to the second to avoid pointless writes). */
+  private async persist(): Promise<void> {
+    if (!this.store) return;
+    const services = this.controller.policy.persistable(this.agent.clock.monoNow());
+    const json = JSON.stringify(services, (k, v) => (k === 'recentAgesMs' ? (v as number[]).length : k === 'crashLoopForMs' ? v !== null : v));
+    if (json === this.savedJson) return;
+    this.savedJson = json;
+    await this.store.save({ savedAtWall: this.agent.clock.wallNow(), services }).catch((err: Error) => this.agent.log.error({ err: err.message }, 'cannot persist recovery state'));
   }
 
   isHealthy(service: string): boolean | undefined {
@@ -102,8 +144,12 @@ export class RecoveryModule implements AgentModule {
     return this.controller.knows(service) ? this.controller.isHealthy(service) : undefined;
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     this.controller?.stop();
+    if (this.controller) {
+      this.savedJson = ''; // always write the final ages
+      await this.persist();
+    }
   }
 }
 

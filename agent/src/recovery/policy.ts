@@ -101,7 +101,15 @@ export interface RecoveryView {
   };
 }
 
-const MAX_ATTEMPTED = 20; // the contract's ServiceError.attempted bound
+const MAX_ATTEMPTED = 20;
+
+export interface PersistedRecovery {
+  recentAgesMs: number[];
+  totalRestarts: number;
+  level: number;
+  attempted: string[];
+  crashLoopForMs: number | null;
+} // the contract's ServiceError.attempted bound
 
 export function initialRecoveryState(): ServiceRecoveryState {
   return { phase: 'idle', recent: [], totalRestarts: 0, level: 0, attempted: [] };
@@ -277,6 +285,44 @@ export class RecoveryPolicy {
       };
     }
     return { ...base, error: null };
+  }
+
+  /**
+   * What survives an agent restart, with times as ages (monotonic values mean nothing in another process):
+   * the rate-limit history, restart totals, what the incident tried and a CrashLoopBackOff. An action being
+   * verified is not carried over: the restarted agent's checks judge the service afresh.
+   */
+  persistable(now: number): Record<string, PersistedRecovery> {
+    const out: Record<string, PersistedRecovery> = {};
+    for (const [name, s] of this.states) {
+      this.pruneWindow(s, now);
+      if (!s.recent.length && !s.totalRestarts && s.phase !== 'crash-loop') continue;
+      out[name] = {
+        recentAgesMs: s.recent.map((t) => Math.max(0, Math.round(now - t))),
+        totalRestarts: s.totalRestarts,
+        level: s.level,
+        attempted: [...s.attempted],
+        crashLoopForMs: s.phase === 'crash-loop' && s.crashLoopUntil !== undefined ? Math.max(0, Math.round(s.crashLoopUntil - now)) : null,
+      };
+    }
+    return out;
+  }
+
+  /** Restores `persistable()` output saved `elapsedMs` ago (wall clock, best effort). */
+  restorePersisted(saved: Record<string, PersistedRecovery>, now: number, elapsedMs: number): void {
+    const gone = Math.max(0, elapsedMs);
+    for (const [name, p] of Object.entries(saved)) {
+      const s = initialRecoveryState();
+      s.recent = p.recentAgesMs.map((age) => now - age - gone).filter((t) => t > now - this.config.windowMs).sort((a, b) => a - b);
+      s.totalRestarts = p.totalRestarts;
+      s.level = Math.min(p.level, ESCALATION_LADDER.length - 1);
+      s.attempted = p.attempted.slice(-MAX_ATTEMPTED);
+      if (p.crashLoopForMs !== null && p.crashLoopForMs - gone > 0 && s.recent.length >= this.config.maxRestarts) {
+        s.phase = 'crash-loop';
+        s.crashLoopUntil = now + p.crashLoopForMs - gone;
+      }
+      this.states.set(name, s);
+    }
   }
 
   /** Persistable snapshot (monotonic times are only meaningful within one boot; the caller rebases them). */

@@ -234,6 +234,35 @@ describe('recovery policy', () => {
     assert.deepEqual(p.view('web', w.now).error?.attempted, ['restart', 'failed: no such container', 'recreate']);
   });
 
+  test('the rate-limit history and a CrashLoopBackOff survive an agent restart (as ages, not monotonic times)', () => {
+    const w = world({ app: { startupDelayMs: 1 * S } });
+    const p = new RecoveryPolicy();
+    w.set('app', 'unhealthy');
+    for (let i = 0; i < 4; i++) {
+      p.decide(w.obs(), w.now);
+      w.advance(2 * S);
+      w.set('app', 'unhealthy');
+    }
+    assert.equal(p.view('app', w.now).phase, 'crash-loop');
+    const saved = JSON.parse(JSON.stringify(p.persistable(w.now)));
+    // A new process: a different monotonic origin, 30 s of wall time later.
+    const q = new RecoveryPolicy();
+    const now2 = 5_000;
+    q.restorePersisted(saved, now2, 30 * S);
+    const v = q.view('app', now2);
+    assert.equal(v.phase, 'crash-loop', 'no fresh set of restarts because the agent restarted');
+    assert.equal(v.recentRestarts, 3);
+    assert.equal(v.restartCount, 3);
+    assert.deepEqual(v.error?.attempted, ['restart', 'recreate', 'repull']);
+    assert.equal(v.error?.nextRetryAt, now2 + 300 * S - 8 * S - 30 * S, 'the window still ends when it would have');
+    // Saved long ago: the window is over, only the totals remain.
+    const r = new RecoveryPolicy();
+    r.restorePersisted(saved, now2, 600 * S);
+    assert.equal(r.view('app', now2).phase, 'idle');
+    assert.equal(r.view('app', now2).recentRestarts, 0);
+    assert.equal(r.view('app', now2).restartCount, 3);
+  });
+
   test('state round-trips through a snapshot', () => {
     const w = world({ web: {} });
     const p = new RecoveryPolicy();
