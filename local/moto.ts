@@ -64,7 +64,7 @@ export async function waitForHttp(url: string, timeoutMs: number, child?: ChildP
  * moto's own WSGI app with DynamoDB requests behind one lock. DynamoDB makes every single-item write (conditional writes, ADD) atomic;
  * moto_server's threaded server does not (concurrent conditional writes can both pass). The local fleet runs
  * handlers concurrently (API, pollers, schedules), so it uses this to keep DynamoDB's guarantees.
- * (Same approach as test/support/atomic-moto.ts.)
+ * Tests use it too (test/support/moto.ts), so race assertions test our conditional writes, not moto's threads.
  */
 const SERIALISED_SERVER = `
 import sys, threading

@@ -50,8 +50,9 @@ export async function run(): Promise<BenchRow[]> {
   // Quiet handlers: a thousand log lines and EMF blobs would bury the table (and cost time being printed).
   process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
   process.env.POWERTOOLS_METRICS_DISABLED = 'true';
-  const { startLinearizableMoto } = await import('../../test/integration/jobs/support/linearizable-moto.js');
-  const moto = await startLinearizableMoto();
+  const { applyAwsTestEnv, startMoto } = await import('../../local/moto.js');
+  const moto = await startMoto({ serialised: true });
+  applyAwsTestEnv(moto.endpoint);
   const bench = new SQSClient({});
   try {
     const { provision } = await import('../../local/provision.js');

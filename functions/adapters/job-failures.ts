@@ -10,7 +10,7 @@
  * moto_server (the emulator of tests and the local fleet) implements a cancelled transaction by restoring a
  * snapshot of every table it touched, undoing concurrent writes by others — exactly what happens when a sweeper
  * and a device update race. A single conditional write is the smallest thing that is atomic on DynamoDB (and on
- * moto with DynamoDB calls serialised: test/integration/jobs/support/moto_linearizable.py). The job's own
+ * moto with DynamoDB calls serialised: local/moto.ts). The job's own
  * history is the record of truth; the events are the fleet feed derived from it.
  *
  * A crash between 1 and 2 keeps the important part (the outcome and history; a retry stays in the outbox) and

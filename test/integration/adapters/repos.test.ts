@@ -7,10 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { createTestInfra, type TestInfra } from '../../support/infra.js';
-import { useAtomicEmulator } from '../../support/atomic-moto.js';
 
-// Concurrency is the subject here: run on a moto whose requests are atomic, as DynamoDB's are (see atomic-moto.ts).
-const emulator = await useAtomicEmulator();
+// Concurrency is the subject here: the test emulator serialises DynamoDB requests, as DynamoDB makes them atomic.
 
 let infra: TestInfra;
 type Mods = {
@@ -40,7 +38,6 @@ before(async () => {
 });
 after(async () => {
   await infra.close();
-  await emulator.stop();
 });
 
 const circuitItem = async (deviceId: string) =>

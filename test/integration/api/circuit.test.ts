@@ -8,7 +8,6 @@ import { after, before, test } from 'node:test';
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { CircuitResetResponse, DeviceDetail } from '../../../functions/contract/operator.js';
 import { createApiFixture, type ApiFixture } from '../../support/api-fixture.js';
-import { useAtomicEmulator } from '../../support/atomic-moto.js';
 
 // EMF lines are captured (not printed) so the test can check the gauge's dimensions.
 const emf: Record<string, any>[] = [];
@@ -22,8 +21,7 @@ process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
   return (realWrite as (...a: unknown[]) => boolean)(chunk, ...rest);
 }) as typeof process.stdout.write;
 
-// Concurrency is the subject here: run on a moto whose requests are atomic, as DynamoDB's are (see atomic-moto.ts).
-const emulator = await useAtomicEmulator();
+// Concurrency is the subject here: the test emulator serialises DynamoDB requests, as DynamoDB makes them atomic.
 let fx: ApiFixture;
 let markDispatched: typeof import('../../../functions/adapters/jobs-repo.js').markDispatched;
 const COOLDOWN_MS = 1000;
@@ -40,7 +38,6 @@ before(async () => {
 after(async () => {
   process.stdout.write = realWrite;
   await fx.close();
-  await emulator.stop();
 });
 
 const circuitItem = async (deviceId: string) =>

@@ -7,7 +7,6 @@ import { after, before, describe, test } from 'node:test';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { createTestInfra, type TestInfra } from '../../support/infra.js';
-import { startLinearizableMoto, type LinearizableMoto } from './support/linearizable-moto.js';
 import { createDispatcher } from '../../../functions/handlers/job-dispatcher.js';
 import { getJob } from '../../../functions/adapters/jobs-repo.js';
 import { sendJobMessage } from '../../../functions/adapters/job-queue.js';
@@ -17,14 +16,12 @@ import { deliver, depth, receive } from './support/esm.js';
 import { device, enqueue, eventsOf, registerDevice } from './support/fleet.js';
 
 let infra: TestInfra;
-let moto: LinearizableMoto;
 let sqs: SQSClient;
 const dispatcher = createDispatcher({ backoff: { baseSeconds: 0, maxSeconds: 0 } });
 const TARGET = { services: { web: { image: 'registry.local/lab/busybox:1' } } };
 
 before(async () => {
-  // Race assertions need DynamoDB's per-request atomicity, which plain moto_server lacks (support/moto_linearizable.py).
-  moto = await startLinearizableMoto();
+  // Race assertions rely on the test emulator serialising DynamoDB requests (test/support/moto.ts).
   // A short cooldown so a held job comes back within the test.
   infra = await createTestInfra({ CIRCUIT_FAILURE_THRESHOLD: '2', CIRCUIT_COOLDOWN_SECONDS: '2', CIRCUIT_MAX_COOLDOWN_SECONDS: '2' });
   sqs = new SQSClient({});
@@ -32,7 +29,6 @@ before(async () => {
 after(async () => {
   sqs.destroy();
   await infra.close();
-  await moto.stop();
 });
 
 async function idempotencyRecords(): Promise<Record<string, any>[]> {

@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { createTestInfra, type TestInfra } from '../../support/infra.js';
-import { startLinearizableMoto, type LinearizableMoto } from './support/linearizable-moto.js';
 import { createDispatcher } from '../../../functions/handlers/job-dispatcher.js';
 import { sweepTimeouts } from '../../../functions/handlers/job-timeout-sweeper.js';
 import { getJob } from '../../../functions/adapters/jobs-repo.js';
@@ -17,7 +16,6 @@ import { deliver, receive } from './support/esm.js';
 import { device, enqueue, eventsOf, registerDevice } from './support/fleet.js';
 
 let infra: TestInfra;
-let moto: LinearizableMoto;
 let sqs: SQSClient;
 const dispatcher = createDispatcher({ backoff: { baseSeconds: 0, maxSeconds: 0 } });
 /** restart-service as configured, but with no retry delay so the test need not wait for it. */
@@ -32,15 +30,13 @@ const policies: RetryPolicies = {
 const RESTART_TIMEOUT_MS = 300_000;
 
 before(async () => {
-  // Race assertions need DynamoDB's per-request atomicity, which plain moto_server lacks (support/moto_linearizable.py).
-  moto = await startLinearizableMoto();
+  // Race assertions rely on the test emulator serialising DynamoDB requests (test/support/moto.ts).
   infra = await createTestInfra();
   sqs = new SQSClient({});
 });
 after(async () => {
   sqs.destroy();
   await infra.close();
-  await moto.stop();
 });
 
 /** Receive the job's message, dispatch it, and let the device start it. Returns the job version after the start. */
