@@ -3,13 +3,17 @@
  * "Lambda event source mapping by hand" for the alerts queue: receive → invoke the real forwarder → delete what
  * succeeded (as Lambda's ReportBatchItemFailures does), so a test controls exactly when deliveries happen.
  */
+import assert from 'node:assert/strict';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
+import { DeleteMessageCommand, GetQueueAttributesCommand, PurgeQueueCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { randomBytes } from 'node:crypto';
 import { lambdaContext } from '../../local/lambda-context.js';
 import { toRecord } from '../../local/sqs-poller.js';
 import { resetWebhookCache } from '../../functions/adapters/slack-webhook.js';
+import { AlertEvent } from '../../functions/domain/alert-policy.js';
+import { createApiFixture, type ApiFixture } from './api-fixture.js';
+import { startSlackReceiver, type SlackReceiver } from './slack-receiver.js';
 
 export async function createWebhookSecret(url: string, name = `slack-${randomBytes(4).toString('hex')}`): Promise<string> {
   const sm = new SecretsManagerClient({});
@@ -105,4 +109,74 @@ export async function deliverPending(handler: ForwarderHandler, queueUrl: string
 
 export function messageAttribute(m: Message, name: string): string | undefined {
   return m.MessageAttributes?.[name]?.StringValue;
+}
+
+export const iso = (ms = Date.now()) => new Date(ms).toISOString();
+export const running = (name: string) => ({ name, image: `lab/${name}:1`, status: 'running' });
+
+/**
+ * The health/alerting end-to-end setup: an API fixture with these env overrides, the local Slack stand-in
+ * wired in through a real webhook secret, and devices that report through the real device-api handler
+ * (registered on first use, each report with the next sequence number).
+ */
+export interface AlertingFixture {
+  api: ApiFixture;
+  slack: SlackReceiver;
+  env(name: string): string;
+  /** The device's token, registering it through the operator API the first time. */
+  device(id: string): Promise<string>;
+  /** POST a full report for these services; asserts a 200 and returns the body. */
+  report(id: string, services: unknown[]): Promise<any>;
+  /** Alert events waiting on the alerts queue (read, then the queue is purged), oldest first. */
+  drainAlertEvents(waitMs?: number): Promise<AlertEvent[]>;
+  close(): Promise<void>;
+}
+
+export async function createAlertingFixture(extraEnv: Record<string, string> = {}): Promise<AlertingFixture> {
+  const api = await createApiFixture(extraEnv);
+  const slack = await startSlackReceiver({ print: null });
+  useWebhookSecret(await createWebhookSecret(slack.url));
+  const env = (name: string) => api.infra.env[name]!;
+  const seqs = new Map<string, number>();
+  const tokens = new Map<string, string>();
+
+  async function device(id: string): Promise<string> {
+    if (!tokens.has(id)) tokens.set(id, await api.register(id));
+    return tokens.get(id)!;
+  }
+
+  return {
+    api,
+    slack,
+    env,
+    device,
+    async report(id, services) {
+      const token = await device(id);
+      const seq = (seqs.get(id) ?? 0) + 1;
+      seqs.set(id, seq);
+      const res = await api.device({
+        method: 'POST',
+        path: `/v1/devices/${id}/reports`,
+        token,
+        body: { deviceId: id, seq, kind: 'full', agentVersion: '1.0.0', uptimeSeconds: seq, sentAt: iso(), services },
+      });
+      assert.equal(res.status, 200, res.raw);
+      return res.body;
+    },
+    async drainAlertEvents(waitMs = 1500) {
+      const msgs = await receiveMessages(env('ALERTS_QUEUE_URL'), { max: 10, waitMs });
+      const out = msgs.map((m) => AlertEvent.parse(JSON.parse(JSON.parse(m.Body!).Message)));
+      const client = sqs();
+      try {
+        await client.send(new PurgeQueueCommand({ QueueUrl: env('ALERTS_QUEUE_URL') }));
+      } finally {
+        client.destroy();
+      }
+      return out;
+    },
+    async close() {
+      await slack.close();
+      await api.close();
+    },
+  };
 }

@@ -6,51 +6,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { PurgeQueueCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
-import { createApiFixture, type ApiFixture } from '../../support/api-fixture.js';
-import { startSlackReceiver, type SlackReceiver } from '../../support/slack-receiver.js';
-import { createWebhookSecret, deliverPending, receiveMessages, useWebhookSecret } from '../../support/alerting.js';
+import { createAlertingFixture, deliverPending, iso, running, type AlertingFixture } from '../../support/alerting.js';
 import { listJobsForDevice } from '../../../functions/adapters/jobs-repo.js';
 import { documentClient } from '../../../functions/lib/aws.js';
-import { AlertEvent } from '../../../functions/domain/alert-policy.js';
 import { handler as forwarder } from '../../../functions/handlers/slack-forwarder.js';
 
-let fx: ApiFixture;
-let slack: SlackReceiver;
-const sqs = new SQSClient({});
-const env = (k: string) => fx.infra.env[k]!;
+let al: AlertingFixture;
 
 before(async () => {
-  fx = await createApiFixture({ OFFLINE_AFTER_SECONDS: '90', ALERT_GROUP_WAIT_SECONDS: '60' });
-  slack = await startSlackReceiver({ print: null });
-  useWebhookSecret(await createWebhookSecret(slack.url));
+  al = await createAlertingFixture({ OFFLINE_AFTER_SECONDS: '90', ALERT_GROUP_WAIT_SECONDS: '60' });
 });
-after(async () => {
-  await slack.close();
-  await fx.close();
-});
+after(() => al.close());
 
-const iso = (ms = Date.now()) => new Date(ms).toISOString();
-const seqs = new Map<string, number>();
-const tokens = new Map<string, string>();
-
-async function device(id: string): Promise<string> {
-  if (!tokens.has(id)) tokens.set(id, await fx.register(id));
-  return tokens.get(id)!;
-}
-async function report(id: string, services: unknown[]) {
-  const token = await device(id);
-  const seq = (seqs.get(id) ?? 0) + 1;
-  seqs.set(id, seq);
-  const res = await fx.device({
-    method: 'POST',
-    path: `/v1/devices/${id}/reports`,
-    token,
-    body: { deviceId: id, seq, kind: 'full', agentVersion: '1.0.0', uptimeSeconds: seq, sentAt: iso(), services },
-  });
-  assert.equal(res.status, 200, res.raw);
-  return res.body;
-}
 const crashing = (name: string, n: number) => ({
   name,
   image: `lab/${name}:1`,
@@ -59,20 +26,10 @@ const crashing = (name: string, n: number) => ({
   recentRestarts: 3 + n,
   error: { type: 'CrashLoopBackOff', message: `exit code 1 (#${n})`, timestamp: iso(), retryCount: n, nextRetry: iso(Date.now() + 10_000) },
 });
-const running = (name: string) => ({ name, image: `lab/${name}:1`, status: 'running' });
-
-/** Alert events waiting on the alerts queue (read and removed), oldest first. */
-async function drainAlertEvents(waitMs = 1500): Promise<AlertEvent[]> {
-  const out: AlertEvent[] = [];
-  const msgs: Message[] = await receiveMessages(env('ALERTS_QUEUE_URL'), { max: 10, waitMs });
-  for (const m of msgs) out.push(AlertEvent.parse(JSON.parse(JSON.parse(m.Body!).Message)));
-  await sqs.send(new PurgeQueueCommand({ QueueUrl: env('ALERTS_QUEUE_URL') }));
-  return out;
-}
 
 async function finishJob(deviceId: string, jobId: string, status: 'SUCCEEDED' | 'FAILED') {
-  const token = await device(deviceId);
-  const put = (body: unknown) => fx.device({ method: 'PUT', path: `/v1/devices/${deviceId}/jobs/${jobId}`, token, body });
+  const token = await al.device(deviceId);
+  const put = (body: unknown) => al.api.device({ method: 'PUT', path: `/v1/devices/${deviceId}/jobs/${jobId}`, token, body });
   const started = await put({ status: 'IN_PROGRESS', expectedVersion: 1 });
   assert.equal(started.status, 200, started.raw);
   const done = await put({ status, expectedVersion: started.body.version });
@@ -82,24 +39,24 @@ async function finishJob(deviceId: string, jobId: string, status: 'SUCCEEDED' | 
 describe('recovery decisions', () => {
   test('a crash-looping service gets at most 3 recovery jobs in 5 minutes, then one escalation alert', async () => {
     const id = 'crash-1';
-    await drainAlertEvents(100);
+    await al.drainAlertEvents(100);
     const jobs = async () => (await listJobsForDevice(id, 50)).filter((j) => j.type === 'restart-service');
     for (let i = 1; i <= 3; i++) {
-      await report(id, [crashing('mosquitto', i), running('web')]);
+      await al.report(id, [crashing('mosquitto', i), running('web')]);
       const list = await jobs();
       assert.equal(list.length, i, `recovery job #${i}`);
       assert.deepEqual(list[0]!.params, { service: 'mosquitto', reason: 'fleetmedic auto-recovery' });
       // While the job is on its way, more crash reports do not pile up restarts.
-      await report(id, [crashing('mosquitto', i + 100), running('web')]);
+      await al.report(id, [crashing('mosquitto', i + 100), running('web')]);
       assert.equal((await jobs()).length, i, 'no second job while one is in flight');
       await finishJob(id, list.find((j) => j.status === 'QUEUED')!.jobId, 'SUCCEEDED');
     }
-    assert.deepEqual(await drainAlertEvents(), [], 'automated recovery (level 1) pages nobody');
+    assert.deepEqual(await al.drainAlertEvents(), [], 'automated recovery (level 1) pages nobody');
 
     // Still crashing after 3 restarts: escalate instead of a 4th restart.
-    for (let i = 4; i <= 7; i++) await report(id, [crashing('mosquitto', i), running('web')]);
+    for (let i = 4; i <= 7; i++) await al.report(id, [crashing('mosquitto', i), running('web')]);
     assert.equal((await jobs()).length, 3, 'never a 4th recovery job within the window');
-    const alerts = await drainAlertEvents();
+    const alerts = await al.drainAlertEvents();
     assert.equal(alerts.length, 1, 'exactly one escalation alert');
     const a = alerts[0]!;
     assert.equal(a.alertName, 'ServiceCrashLoop');
@@ -111,55 +68,55 @@ describe('recovery decisions', () => {
     assert.equal(a.runbook, 'docs/runbook.md#servicecrashloop');
     assert.ok(a.correlationId, 'the report’s correlation id travels into the alert');
 
-    const rec = await documentClient().send(new GetCommand({ TableName: env('ALERTS_TABLE'), Key: { pk: `ALERT#ServiceCrashLoop:${id}:mosquitto`, sk: 'STATE' } }));
+    const rec = await documentClient().send(new GetCommand({ TableName: al.env('ALERTS_TABLE'), Key: { pk: `ALERT#ServiceCrashLoop:${id}:mosquitto`, sk: 'STATE' } }));
     assert.equal(rec.Item?.suppressedCount, 3, 'the later raises were suppressed and counted');
 
-    const events = await fx.operator({ method: 'GET', path: '/v1/events/recent', query: { deviceId: id, type: 'recovery.enqueued' } });
+    const events = await al.api.operator({ method: 'GET', path: '/v1/events/recent', query: { deviceId: id, type: 'recovery.enqueued' } });
     assert.equal(events.status, 200);
     assert.equal(events.body.events.length, 3, 'recovery.enqueued events are queryable through the operator API');
   });
 
   test('a service under a manual-stop marker gets neither recovery jobs nor alerts; the device’s other services still do', async () => {
     const id = 'marked-1';
-    await device(id);
-    await drainAlertEvents(100);
-    const m = await fx.operator({ method: 'POST', path: `/v1/devices/${id}/markers`, body: { service: 'mosquitto', kind: 'manual-stop', reason: 'firmware work', durationSeconds: 3600 } });
+    await al.device(id);
+    await al.drainAlertEvents(100);
+    const m = await al.api.operator({ method: 'POST', path: `/v1/devices/${id}/markers`, body: { service: 'mosquitto', kind: 'manual-stop', reason: 'firmware work', durationSeconds: 3600 } });
     assert.equal(m.status, 201, m.raw);
-    for (let i = 1; i <= 6; i++) await report(id, [crashing('mosquitto', i), running('web')]);
+    for (let i = 1; i <= 6; i++) await al.report(id, [crashing('mosquitto', i), running('web')]);
     assert.equal((await listJobsForDevice(id, 50)).length, 0, 'no recovery job');
-    assert.deepEqual(await drainAlertEvents(), [], 'no alert');
-    const rec = await documentClient().send(new GetCommand({ TableName: env('ALERTS_TABLE'), Key: { pk: `ALERT#ServiceCrashLoop:${id}:mosquitto`, sk: 'STATE' } }));
+    assert.deepEqual(await al.drainAlertEvents(), [], 'no alert');
+    const rec = await documentClient().send(new GetCommand({ TableName: al.env('ALERTS_TABLE'), Key: { pk: `ALERT#ServiceCrashLoop:${id}:mosquitto`, sk: 'STATE' } }));
     assert.equal(rec.Item, undefined, 'not even a suppressed alert record');
     // Another service of the same device is not silenced.
-    await report(id, [crashing('mosquitto', 7), crashing('web', 1)]);
+    await al.report(id, [crashing('mosquitto', 7), crashing('web', 1)]);
     const jobs = await listJobsForDevice(id, 50);
     assert.deepEqual(jobs.map((j) => j.params.service), ['web']);
   });
 
   test('a device-wide maintenance marker silences every service', async () => {
     const id = 'marked-2';
-    await device(id);
-    assert.equal((await fx.operator({ method: 'POST', path: `/v1/devices/${id}/markers`, body: { kind: 'maintenance', durationSeconds: 600 } })).status, 201);
-    for (let i = 1; i <= 4; i++) await report(id, [crashing('a', i), crashing('b', i)]);
+    await al.device(id);
+    assert.equal((await al.api.operator({ method: 'POST', path: `/v1/devices/${id}/markers`, body: { kind: 'maintenance', durationSeconds: 600 } })).status, 201);
+    for (let i = 1; i <= 4; i++) await al.report(id, [crashing('a', i), crashing('b', i)]);
     assert.equal((await listJobsForDevice(id, 50)).length, 0);
-    assert.deepEqual(await drainAlertEvents(), []);
+    assert.deepEqual(await al.drainAlertEvents(), []);
   });
 
   test('dependencies are recovered before their dependents', async () => {
     const id = 'deps-1';
-    await device(id);
+    await al.device(id);
     const target = {
       services: {
         db: { image: 'lab/db:1' },
         app: { image: 'lab/app:1', dependsOn: ['db'] },
       },
     };
-    assert.equal((await fx.operator({ method: 'PUT', path: `/v1/devices/${id}/target`, body: target })).status, 200);
-    await report(id, [crashing('app', 1), crashing('db', 1)]);
+    assert.equal((await al.api.operator({ method: 'PUT', path: `/v1/devices/${id}/target`, body: target })).status, 200);
+    await al.report(id, [crashing('app', 1), crashing('db', 1)]);
     let jobs = await listJobsForDevice(id, 50);
     assert.deepEqual(jobs.map((j) => j.params.service), ['db'], 'only the dependency is restarted first');
     await finishJob(id, jobs[0]!.jobId, 'SUCCEEDED');
-    await report(id, [crashing('app', 2), running('db')]);
+    await al.report(id, [crashing('app', 2), running('db')]);
     jobs = await listJobsForDevice(id, 50);
     assert.deepEqual(jobs.map((j) => j.params.service).sort(), ['app', 'db'], 'then the dependent');
   });
@@ -168,7 +125,7 @@ describe('recovery decisions', () => {
 describe('alerts end to end (report → SNS → alerts queue → forwarder → Slack)', () => {
   test('a flapping service produces one alert and one resolved message per cooldown', async () => {
     const id = 'flap-1';
-    await drainAlertEvents(100);
+    await al.drainAlertEvents(100);
     const broken = {
       name: 'nodered',
       image: 'lab/nodered:missing',
@@ -176,17 +133,17 @@ describe('alerts end to end (report → SNS → alerts queue → forwarder → S
       error: { type: 'ImagePullBackOff', message: 'manifest unknown', timestamp: iso(), retryCount: 1, nextRetry: iso(Date.now() + 10_000), permanent: true },
     };
     for (let i = 0; i < 6; i++) {
-      await report(id, [broken, running('web')]);
-      await report(id, [running('nodered'), running('web')]);
+      await al.report(id, [broken, running('web')]);
+      await al.report(id, [running('nodered'), running('web')]);
     }
-    const before = slack.messages.length;
-    for (let i = 0; i < 3; i++) await deliverPending(forwarder, env('ALERTS_QUEUE_URL'), { waitMs: 1500 });
-    const got = slack.messages.slice(before).map((m) => m.text);
+    const before = al.slack.messages.length;
+    for (let i = 0; i < 3; i++) await deliverPending(forwarder, al.env('ALERTS_QUEUE_URL'), { waitMs: 1500 });
+    const got = al.slack.messages.slice(before).map((m) => m.text);
     assert.equal(got.length, 2, `exactly two Slack messages, got:\n${got.join('\n---\n')}`);
     assert.match(got[0]!, /WARNING ServiceImagePullBackOff · nodered on flap-1/);
     assert.match(got[0]!, /manifest unknown/);
     assert.match(got[1]!, /RESOLVED ServiceImagePullBackOff/);
-    const rec = await documentClient().send(new GetCommand({ TableName: env('ALERTS_TABLE'), Key: { pk: `ALERT#ServiceImagePullBackOff:${id}:nodered`, sk: 'STATE' } }));
+    const rec = await documentClient().send(new GetCommand({ TableName: al.env('ALERTS_TABLE'), Key: { pk: `ALERT#ServiceImagePullBackOff:${id}:nodered`, sk: 'STATE' } }));
     assert.equal(rec.Item?.flaps, 5, 'the five re-fires inside the cooldown were recorded as flaps, not sent');
     assert.equal(rec.Item?.state, 'resolved');
   });
