@@ -1,5 +1,7 @@
 /** Recognising a lost optimistic-concurrency race, for single writes and transactions alike. */
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { TransactWriteCommand, UpdateCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { documentClient } from '../lib/aws.js';
 
 export function isConditionFailure(err: unknown): boolean {
   if (err instanceof ConditionalCheckFailedException) return true;
@@ -15,4 +17,22 @@ export function isConditionFailure(err: unknown): boolean {
 export function raceBackoff(attempt: number): Promise<void> {
   const ms = Math.random() * Math.min(200, 5 * 2 ** Math.min(attempt, 6));
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A conditional update as it can stand alone or inside a transaction. */
+export type ConditionalUpdate = NonNullable<NonNullable<TransactWriteCommandInput['TransactItems']>[number]['Update']>;
+
+/**
+ * Apply a conditional update, in one transaction with `alsoWrite` when there is any: true when it was written,
+ * false when its condition (or a transaction peer's) lost the race. Every other error propagates.
+ */
+export async function updateIf(update: ConditionalUpdate, alsoWrite: Record<string, unknown>[] = []): Promise<boolean> {
+  try {
+    if (alsoWrite.length) await documentClient().send(new TransactWriteCommand({ TransactItems: [{ Update: update }, ...alsoWrite] }));
+    else await documentClient().send(new UpdateCommand(update));
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
+    throw err;
+  }
 }

@@ -13,7 +13,6 @@ import type { Job } from '../contract/jobs.js';
 import { sqsClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
 import { markPublished } from './jobs-repo.js';
-import { markAttemptPublished } from './outbox.js';
 
 /** The queue message body: just enough to route; the dispatcher re-reads the job record. */
 export interface JobMessage {
@@ -50,7 +49,7 @@ export async function sendJobMessage(job: Publishable, opts: { delaySeconds?: nu
 export async function publishJob(job: Publishable, opts: { delaySeconds?: number } = {}): Promise<{ messageId?: string; marked: boolean }> {
   const messageId = await sendJobMessage(job, opts);
   // With the attempt known, the mark is conditional on it (a late mark must not hide a newer attempt's retry).
-  const marked = job.attempt !== undefined ? await markAttemptPublished(job.jobId, job.attempt) : await markPublished(job.jobId);
+  const marked = await markPublished(job.jobId, job.attempt);
   return { messageId, marked };
 }
 

@@ -6,13 +6,13 @@
  *   timeoutShard + timeoutAtEpoch while IN_PROGRESS → the timeout sweeper's work list
  * Every transition is conditional on `version` and the from-status, so two writers never both win.
  */
-import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Job, JobStatus } from '../contract/jobs.js';
 import { inProgressTimeoutSeconds, isTerminal } from '../domain/job-lifecycle.js';
 import { outboxShard, timeoutShard } from '../domain/shards.js';
 import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
-import { isConditionFailure } from './conditions.js';
+import { isConditionFailure, updateIf } from './conditions.js';
 
 /** Terminal jobs are kept for 30 days (TTL), then DynamoDB drops them. */
 export const TERMINAL_JOB_TTL_SECONDS = 30 * 86400;
@@ -100,25 +100,17 @@ export async function transitionJob(current: Job, next: Job, opts: TransitionOpt
     values[':tshard'] = timeoutShard(next.jobId);
     values[':tat'] = now + inProgressTimeoutSeconds(next.type) * 1000;
   }
-  const update = {
-    TableName: config.jobsTable,
-    Key: { jobId: current.jobId },
-    UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
-    ConditionExpression: '#version = :v AND #status = :from',
-    ExpressionAttributeNames: names,
-    ExpressionAttributeValues: values,
-  };
-  try {
-    if (opts.alsoWrite?.length) {
-      await documentClient().send(new TransactWriteCommand({ TransactItems: [{ Update: update }, ...opts.alsoWrite] }));
-    } else {
-      await documentClient().send(new UpdateCommand(update));
-    }
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
+  return updateIf(
+    {
+      TableName: config.jobsTable,
+      Key: { jobId: current.jobId },
+      UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
+      ConditionExpression: '#version = :v AND #status = :from',
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+    },
+    opts.alsoWrite,
+  );
 }
 
 /**
@@ -145,23 +137,19 @@ export async function markDispatched(jobId: string): Promise<JobRecord | undefin
   }
 }
 
-/** The job reached the queue: take it off the outbox. Returns false when it was already published. */
-export async function markPublished(jobId: string): Promise<boolean> {
-  try {
-    await documentClient().send(
-      new UpdateCommand({
-        TableName: config.jobsTable,
-        Key: { jobId },
-        UpdateExpression: 'SET publishState = :published REMOVE outboxShard',
-        ConditionExpression: 'publishState = :unpublished',
-        ExpressionAttributeValues: { ':published': 'published', ':unpublished': 'unpublished' },
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
+/**
+ * The job reached the queue: take it off the outbox. Returns false when it was already published. With `attempt`,
+ * only that attempt is taken off: a late mark for attempt n must not hide the retry (attempt n+1) that re-entered
+ * the outbox meanwhile (false then too).
+ */
+export async function markPublished(jobId: string, attempt?: number): Promise<boolean> {
+  return updateIf({
+    TableName: config.jobsTable,
+    Key: { jobId },
+    UpdateExpression: 'SET publishState = :published REMOVE outboxShard, outboxSinceEpoch',
+    ConditionExpression: attempt === undefined ? 'publishState = :unpublished' : 'publishState = :unpublished AND attempt = :attempt',
+    ExpressionAttributeValues: { ':published': 'published', ':unpublished': 'unpublished', ...(attempt === undefined ? {} : { ':attempt': attempt }) },
+  });
 }
 
 /**
@@ -169,21 +157,13 @@ export async function markPublished(jobId: string): Promise<boolean> {
  * replayed device update does not count the same attempt twice. Per attempt: a retried job can fail again.
  */
 export async function markEffectsApplied(jobId: string, attempt: number): Promise<boolean> {
-  try {
-    await documentClient().send(
-      new UpdateCommand({
-        TableName: config.jobsTable,
-        Key: { jobId },
-        UpdateExpression: 'SET effectsAppliedAttempt = :a',
-        ConditionExpression: 'attribute_exists(jobId) AND (attribute_not_exists(effectsAppliedAttempt) OR effectsAppliedAttempt < :a)',
-        ExpressionAttributeValues: { ':a': attempt },
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
+  return updateIf({
+    TableName: config.jobsTable,
+    Key: { jobId },
+    UpdateExpression: 'SET effectsAppliedAttempt = :a',
+    ConditionExpression: 'attribute_exists(jobId) AND (attribute_not_exists(effectsAppliedAttempt) OR effectsAppliedAttempt < :a)',
+    ExpressionAttributeValues: { ':a': attempt },
+  });
 }
 
 /** Jobs dispatched to a device and not terminal yet, oldest first (GSI: eventually consistent). */

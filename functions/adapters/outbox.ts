@@ -4,15 +4,13 @@
  * taken off the outbox. Whoever crashes in between, the outbox publisher finds the job and sends it again.
  *
  * A job can be published twice (a publisher and the enqueue route racing, a GSI read that lags the table, a
- * crash between SendMessage and markPublished). That is harmless by design: the dispatcher is idempotent per
- * job id + attempt, and dispatching is itself a conditional write, so the second message has no effect.
+ * crash between SendMessage and markPublished in jobs-repo). That is harmless by design: the dispatcher is
+ * idempotent per job id + attempt, and dispatching is itself a conditional write, so the second message has no effect.
  */
-import { TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { TERMINAL_JOB_STATUSES, type Job } from '../contract/jobs.js';
 import { allShards, outboxShard, OUTBOX_SHARDS } from '../domain/shards.js';
-import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
-import { isConditionFailure } from './conditions.js';
+import { updateIf } from './conditions.js';
 import { listUnpublished, type JobRecord } from './jobs-repo.js';
 
 /** Bookkeeping the retry path adds to a job item (besides the jobs-repo attributes). */
@@ -36,48 +34,18 @@ export async function listAllUnpublished(limitPerShard: number): Promise<OutboxJ
 }
 
 /**
- * Take one attempt of a job off the outbox. Conditional on the attempt too: a late mark for attempt n must not
- * hide the retry (attempt n+1) that re-entered the outbox meanwhile. False when already published or moved on.
- */
-export async function markAttemptPublished(jobId: string, attempt: number): Promise<boolean> {
-  try {
-    await documentClient().send(
-      new UpdateCommand({
-        TableName: config.jobsTable,
-        Key: { jobId },
-        UpdateExpression: 'SET publishState = :published REMOVE outboxShard, outboxSinceEpoch',
-        ConditionExpression: 'publishState = :unpublished AND attempt = :attempt',
-        ExpressionAttributeValues: { ':published': 'published', ':unpublished': 'unpublished', ':attempt': attempt },
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
-}
-
-/**
  * Take a job that ended while still unpublished (cancelled before it reached the queue) off the outbox index, so it
  * neither gets published nor counts as stuck. `publishState` stays `unpublished`: it never was.
  */
 export async function retireFromOutbox(jobId: string): Promise<boolean> {
-  try {
-    await documentClient().send(
-      new UpdateCommand({
-        TableName: config.jobsTable,
-        Key: { jobId },
-        UpdateExpression: 'REMOVE outboxShard, outboxSinceEpoch',
-        ConditionExpression: 'attribute_exists(outboxShard) AND #status IN (:s1, :s2, :s3, :s4, :s5)',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: Object.fromEntries(TERMINAL_JOB_STATUSES.map((st, i) => [`:s${i + 1}`, st])),
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
+  return updateIf({
+    TableName: config.jobsTable,
+    Key: { jobId },
+    UpdateExpression: 'REMOVE outboxShard, outboxSinceEpoch',
+    ConditionExpression: 'attribute_exists(outboxShard) AND #status IN (:s1, :s2, :s3, :s4, :s5)',
+    ExpressionAttributeNames: { '#status': 'status' },
+    ExpressionAttributeValues: Object.fromEntries(TERMINAL_JOB_STATUSES.map((st, i) => [`:s${i + 1}`, st])),
+  });
 }
 
 export interface RearmOptions {
@@ -94,41 +62,33 @@ export interface RearmOptions {
  * failure and the decision to retry are recorded together or not at all. False when someone moved the job first.
  */
 export async function storeRearmedJob(current: Job, next: Job, o: RearmOptions): Promise<boolean> {
-  const update = {
-    TableName: config.jobsTable,
-    Key: { jobId: current.jobId },
-    UpdateExpression:
-      'SET #status = :to, #version = :nv, attempt = :attempt, updatedAt = :updatedAt, #history = :history, statusDetails = :details, ' +
-      'publishState = :unpublished, outboxShard = :shard, outboxSinceEpoch = :since' +
-      (o.notBeforeEpoch !== undefined ? ', notBeforeEpoch = :notBefore' : '') +
-      ' REMOVE pendingDeviceId, timeoutShard, timeoutAtEpoch' +
-      (o.notBeforeEpoch === undefined ? ', notBeforeEpoch' : ''),
-    ConditionExpression: '#version = :v AND #status = :from',
-    ExpressionAttributeNames: { '#status': 'status', '#version': 'version', '#history': 'history' },
-    ExpressionAttributeValues: {
-      ':from': current.status,
-      ':v': current.version,
-      ':to': next.status,
-      ':nv': next.version,
-      ':attempt': next.attempt,
-      ':updatedAt': next.updatedAt,
-      ':history': next.history,
-      ':details': next.statusDetails ?? {},
-      ':unpublished': 'unpublished',
-      ':shard': outboxShard(next.jobId),
-      ':since': o.now,
-      ...(o.notBeforeEpoch !== undefined ? { ':notBefore': o.notBeforeEpoch } : {}),
+  return updateIf(
+    {
+      TableName: config.jobsTable,
+      Key: { jobId: current.jobId },
+      UpdateExpression:
+        'SET #status = :to, #version = :nv, attempt = :attempt, updatedAt = :updatedAt, #history = :history, statusDetails = :details, ' +
+        'publishState = :unpublished, outboxShard = :shard, outboxSinceEpoch = :since' +
+        (o.notBeforeEpoch !== undefined ? ', notBeforeEpoch = :notBefore' : '') +
+        ' REMOVE pendingDeviceId, timeoutShard, timeoutAtEpoch' +
+        (o.notBeforeEpoch === undefined ? ', notBeforeEpoch' : ''),
+      ConditionExpression: '#version = :v AND #status = :from',
+      ExpressionAttributeNames: { '#status': 'status', '#version': 'version', '#history': 'history' },
+      ExpressionAttributeValues: {
+        ':from': current.status,
+        ':v': current.version,
+        ':to': next.status,
+        ':nv': next.version,
+        ':attempt': next.attempt,
+        ':updatedAt': next.updatedAt,
+        ':history': next.history,
+        ':details': next.statusDetails ?? {},
+        ':unpublished': 'unpublished',
+        ':shard': outboxShard(next.jobId),
+        ':since': o.now,
+        ...(o.notBeforeEpoch !== undefined ? { ':notBefore': o.notBeforeEpoch } : {}),
+      },
     },
-  };
-  try {
-    if (o.alsoWrite?.length) {
-      await documentClient().send(new TransactWriteCommand({ TransactItems: [{ Update: update }, ...o.alsoWrite] }));
-    } else {
-      await documentClient().send(new UpdateCommand(update));
-    }
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
+    o.alsoWrite,
+  );
 }

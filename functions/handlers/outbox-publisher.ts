@@ -18,7 +18,8 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { queueDepth } from '../adapters/dlq.js';
 import { SQS_BATCH, sendJobMessages } from '../adapters/job-queue.js';
-import { listAllUnpublished, markAttemptPublished, retireFromOutbox, unpublishedSince, type OutboxJob } from '../adapters/outbox.js';
+import { markPublished } from '../adapters/jobs-repo.js';
+import { listAllUnpublished, retireFromOutbox, unpublishedSince, type OutboxJob } from '../adapters/outbox.js';
 import { isTerminal } from '../domain/job-lifecycle.js';
 import { MAX_SQS_DELAY_SECONDS } from '../domain/retry-policy.js';
 import { config } from '../lib/config.js';
@@ -84,7 +85,7 @@ export async function publishOutbox(o: PublishOptions = {}): Promise<PublishResu
     const byId = new Map(chunk.map((j) => [j.jobId, j]));
     for (const jobId of sent) {
       const job = byId.get(jobId)!;
-      if (await markAttemptPublished(jobId, job.attempt)) result.published++;
+      if (await markPublished(jobId, job.attempt)) result.published++;
       else result.alreadyMarked++;
       logger.info('outbox: published', { jobId, attempt: job.attempt, correlationId: job.correlationId });
     }
