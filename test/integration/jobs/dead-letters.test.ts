@@ -3,45 +3,37 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { createTestInfra, type TestInfra } from '../../support/infra.js';
-import { createDispatcher } from '../../../functions/handlers/job-dispatcher.js';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { createJob, getJob } from '../../../functions/adapters/jobs-repo.js';
 import { newJob } from '../../../functions/domain/job-lifecycle.js';
 import { UNRECORDED_REASON } from '../../../functions/domain/dead-letters.js';
 import { sendJobMessage } from '../../../functions/adapters/job-queue.js';
 import { deliver, depth, receive } from './support/esm.js';
 import { device, enqueue, operator, registerDevice } from './support/fleet.js';
+import { createJobsFixture, type JobsFixture } from './support/jobs-fixture.js';
 
-let infra: TestInfra;
-let sqs: SQSClient;
-// Backoff 0 so a failed message is offered again at once (the backoff itself is unit-tested).
-const dispatcher = createDispatcher({ backoff: { baseSeconds: 0, maxSeconds: 0 } });
+let fx: JobsFixture;
 
 before(async () => {
-  infra = await createTestInfra();
-  sqs = new SQSClient({});
+  fx = await createJobsFixture();
 });
-after(async () => {
-  sqs.destroy();
-  await infra.close();
-});
+after(() => fx.close());
 
-const jobsQueue = () => infra.env.JOBS_QUEUE_URL!;
-const jobsDlq = () => infra.env.JOBS_DLQ_URL!;
+const jobsQueue = () => fx.infra.env.JOBS_QUEUE_URL!;
+const jobsDlq = () => fx.infra.env.JOBS_DLQ_URL!;
 
 /** Receive/deliver rounds until the jobs queue is empty; returns the receive counts seen per message id. */
 async function runUntilEmpty(rounds = 12): Promise<Map<string, number[]>> {
   const seen = new Map<string, number[]>();
   for (let i = 0; i < rounds; i++) {
-    const messages = await receive(sqs, jobsQueue(), { waitSeconds: i === 0 ? 1 : 0 });
+    const messages = await receive(fx.sqs, jobsQueue(), { waitSeconds: i === 0 ? 1 : 0 });
     if (messages.length === 0) {
-      const q = await depth(sqs, jobsQueue());
+      const q = await depth(fx.sqs, jobsQueue());
       if (q.visible + q.inFlight === 0) break;
       continue;
     }
     for (const m of messages) seen.set(m.MessageId!, [...(seen.get(m.MessageId!) ?? []), Number(m.Attributes!.ApproximateReceiveCount)]);
-    await deliver(sqs, jobsQueue(), dispatcher, messages);
+    await deliver(fx.sqs, jobsQueue(), fx.dispatcher, messages);
   }
   return seen;
 }
@@ -56,7 +48,7 @@ describe('dead letters', () => {
 
     // A bad deploy: the dispatcher's idempotency table does not exist, so every dispatch fails.
     const goodTable = process.env.IDEMPOTENCY_TABLE!;
-    process.env.IDEMPOTENCY_TABLE = `${infra.prefix}-no-such-table`;
+    process.env.IDEMPOTENCY_TABLE = `${fx.infra.prefix}-no-such-table`;
     let seen: Map<string, number[]>;
     try {
       seen = await runUntilEmpty();
@@ -64,7 +56,7 @@ describe('dead letters', () => {
       process.env.IDEMPOTENCY_TABLE = goodTable;
     }
     assert.deepEqual([...seen.values()], [[1, 2, 3, 4, 5]], 'received exactly maxReceiveCount (5) times');
-    const q = await depth(sqs, jobsQueue());
+    const q = await depth(fx.sqs, jobsQueue());
     assert.equal(q.visible + q.inFlight + q.delayed, 0);
 
     const list = await operator('GET', '/v1/dlq', undefined, { queue: 'jobs' });
@@ -81,16 +73,16 @@ describe('dead letters', () => {
     const dry = await operator('POST', '/v1/dlq/redrive', { dryRun: true });
     assert.equal(dry.status, 200);
     assert.deepEqual([dry.body.matched, dry.body.redriven], [1, 0]);
-    assert.equal((await depth(sqs, jobsDlq())).visible, 1);
+    assert.equal((await depth(fx.sqs, jobsDlq())).visible, 1);
 
     const redrive = await operator('POST', '/v1/dlq/redrive', { queue: 'jobs' });
     assert.deepEqual([redrive.body.matched, redrive.body.redriven], [1, 1]);
-    assert.equal((await depth(sqs, jobsDlq())).visible, 0);
-    const [back] = await receive(sqs, jobsQueue(), { waitSeconds: 1 });
+    assert.equal((await depth(fx.sqs, jobsDlq())).visible, 0);
+    const [back] = await receive(fx.sqs, jobsQueue(), { waitSeconds: 1 });
     assert.ok(back);
     assert.equal(back!.MessageAttributes?.failureReason, undefined, 'failure attributes are stripped');
     assert.equal(back!.MessageAttributes?.redriveCount?.StringValue, '1');
-    assert.equal((await deliver(sqs, jobsQueue(), dispatcher, [back!])).failed.size, 0);
+    assert.equal((await deliver(fx.sqs, jobsQueue(), fx.dispatcher, [back!])).failed.size, 0);
 
     // Same job id, same history; the device now gets it and completes it.
     const dispatched = await getJob(jobId);
@@ -112,12 +104,12 @@ describe('dead letters', () => {
     await sendJobMessage(alien);
     await sendJobMessage({ jobId: 'job_MISSINGMISSING001', deviceId: 'bad-1', type: 'restart-service', correlationId: 'c-1' });
     await sendJobMessage({ jobId: 'job_MISSINGMISSING002', deviceId: 'bad-1', type: 'restart-service', correlationId: 'c-2' });
-    await sqs.send(new SendMessageCommand({ QueueUrl: jobsQueue(), MessageBody: 'this is not json' }));
+    await fx.sqs.send(new SendMessageCommand({ QueueUrl: jobsQueue(), MessageBody: 'this is not json' }));
 
     // The first batch holds the good job and the bad ones together: the good one goes through.
-    const first = await receive(sqs, jobsQueue(), { waitSeconds: 1 });
+    const first = await receive(fx.sqs, jobsQueue(), { waitSeconds: 1 });
     assert.equal(first.length, 5);
-    const d = await deliver(sqs, jobsQueue(), dispatcher, first);
+    const d = await deliver(fx.sqs, jobsQueue(), fx.dispatcher, first);
     assert.equal(d.failed.size, 4, 'only the four bad items fail');
     assert.equal((await getJob(good.body.jobId))?.pendingDeviceId, 'bad-1');
     await runUntilEmpty();
@@ -145,14 +137,14 @@ describe('dead letters', () => {
     assert.deepEqual([moved.body.matched, moved.body.redriven], [2, 2]);
     assert.ok(elapsed >= 450, `2 messages at 2/s take at least 0.5 s (took ${elapsed} ms)`);
     assert.deepEqual(moved.body.messages.map((m: { jobId: string }) => m.jobId).sort(), ['job_MISSINGMISSING001', 'job_MISSINGMISSING002']);
-    assert.equal((await depth(sqs, jobsDlq())).visible, 2);
-    assert.equal((await receive(sqs, jobsQueue(), { waitSeconds: 1 })).length, 2);
+    assert.equal((await depth(fx.sqs, jobsDlq())).visible, 2);
+    assert.equal((await receive(fx.sqs, jobsQueue(), { waitSeconds: 1 })).length, 2);
   });
 
   test("a message whose consumer crashes every time is moved by the queue's own redrive policy, listed without a recorded reason", async () => {
-    const { MessageId } = await sqs.send(new SendMessageCommand({ QueueUrl: infra.env.ALERTS_QUEUE_URL!, MessageBody: '{"crash":true}' }));
+    const { MessageId } = await fx.sqs.send(new SendMessageCommand({ QueueUrl: fx.infra.env.ALERTS_QUEUE_URL!, MessageBody: '{"crash":true}' }));
     // No consumer ever acknowledges it: each receive lets it become visible again at once.
-    for (let i = 0; i < 7; i++) await receive(sqs, infra.env.ALERTS_QUEUE_URL!, { visibility: 0 });
+    for (let i = 0; i < 7; i++) await receive(fx.sqs, fx.infra.env.ALERTS_QUEUE_URL!, { visibility: 0 });
     const list = await operator('GET', '/v1/dlq', undefined, { queue: 'alerts' });
     assert.equal(list.status, 200);
     const letter = (list.body.messages as { messageId: string; reason: string }[]).find((m) => m.messageId === MessageId);

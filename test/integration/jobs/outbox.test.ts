@@ -4,9 +4,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { SQSClient } from '@aws-sdk/client-sqs';
-import { createTestInfra, type TestInfra } from '../../support/infra.js';
-import { createDispatcher } from '../../../functions/handlers/job-dispatcher.js';
 import { publishOutbox, OUTBOX_GRACE_MS } from '../../../functions/handlers/outbox-publisher.js';
 import { createJob, getJob } from '../../../functions/adapters/jobs-repo.js';
 import { sendJobMessage } from '../../../functions/adapters/job-queue.js';
@@ -15,22 +12,17 @@ import { recordJobFailure } from '../../../functions/adapters/job-failures.js';
 import type { RetryPolicies } from '../../../functions/domain/retry-policy.js';
 import { countItems, device, enqueue, operator, registerDevice } from './support/fleet.js';
 import { deliver, depth, receive } from './support/esm.js';
+import { createJobsFixture, type JobsFixture } from './support/jobs-fixture.js';
 
-let infra: TestInfra;
-let sqs: SQSClient;
-const dispatcher = createDispatcher({ backoff: { baseSeconds: 0, maxSeconds: 0 } });
+let fx: JobsFixture;
 
 before(async () => {
-  infra = await createTestInfra();
-  sqs = new SQSClient({});
+  fx = await createJobsFixture();
 });
-after(async () => {
-  sqs.destroy();
-  await infra.close();
-});
+after(() => fx.close());
 
 const queueEmpty = async () => {
-  const q = await depth(sqs, infra.env.JOBS_QUEUE_URL!);
+  const q = await depth(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!);
   return q.visible + q.inFlight + q.delayed === 0;
 };
 
@@ -39,7 +31,7 @@ describe('transactional outbox', () => {
     const token = await registerDevice('ob-1');
     // SQS is unreachable for the enqueue call only: its queue URL names a queue that does not exist.
     const goodUrl = process.env.JOBS_QUEUE_URL!;
-    process.env.JOBS_QUEUE_URL = goodUrl.replace(/[^/]+$/, `${infra.prefix}-no-such-queue`);
+    process.env.JOBS_QUEUE_URL = goodUrl.replace(/[^/]+$/, `${fx.infra.prefix}-no-such-queue`);
     let res;
     try {
       res = await enqueue('ob-1', { type: 'restart-service', params: { service: 'web' } });
@@ -68,11 +60,11 @@ describe('transactional outbox', () => {
     const next = await publishOutbox({ now: later + 60_000 });
     assert.equal(next.unpublished, 0, 'nothing is published twice by the publisher itself');
 
-    const messages = await receive(sqs, infra.env.JOBS_QUEUE_URL!, { waitSeconds: 1 });
+    const messages = await receive(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!, { waitSeconds: 1 });
     assert.equal(messages.length, 1);
     assert.equal(JSON.parse(messages[0]!.Body!).jobId, jobId);
     assert.equal(messages[0]!.MessageAttributes?.correlationId?.StringValue, res.body.correlationId, 'the correlation id travels with the message');
-    await deliver(sqs, infra.env.JOBS_QUEUE_URL!, dispatcher, messages);
+    await deliver(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!, fx.dispatcher, messages);
     const pending = await device(token, 'GET', '/v1/devices/ob-1/jobs/pending');
     assert.deepEqual(pending.body.jobs.map((j: { jobId: string }) => j.jobId), [jobId]);
     const v = pending.body.jobs[0].version as number;
@@ -90,10 +82,10 @@ describe('transactional outbox', () => {
     await sendJobMessage(job); // ... and the writer died before marking it published
     const run = await publishOutbox({ now: now + OUTBOX_GRACE_MS + 1 });
     assert.equal(run.published, 1);
-    const messages = await receive(sqs, infra.env.JOBS_QUEUE_URL!, { waitSeconds: 1 });
+    const messages = await receive(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!, { waitSeconds: 1 });
     assert.equal(messages.length, 2, 'two messages for one job');
-    const d = await deliver(sqs, infra.env.JOBS_QUEUE_URL!, dispatcher, messages);
-    if (d.failed.size) await deliver(sqs, infra.env.JOBS_QUEUE_URL!, dispatcher, await receive(sqs, infra.env.JOBS_QUEUE_URL!, { waitSeconds: 1 }));
+    const d = await deliver(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!, fx.dispatcher, messages);
+    if (d.failed.size) await deliver(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!, fx.dispatcher, await receive(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!, { waitSeconds: 1 }));
     const stored = await getJob(job.jobId);
     assert.equal(stored?.pendingDeviceId, 'ob-2');
     assert.equal(stored?.version, 1);
@@ -103,7 +95,7 @@ describe('transactional outbox', () => {
   test('a job cancelled before it was published leaves the outbox without being sent', async () => {
     await registerDevice('ob-4');
     const goodUrl = process.env.JOBS_QUEUE_URL!;
-    process.env.JOBS_QUEUE_URL = goodUrl.replace(/[^/]+$/, `${infra.prefix}-no-such-queue`);
+    process.env.JOBS_QUEUE_URL = goodUrl.replace(/[^/]+$/, `${fx.infra.prefix}-no-such-queue`);
     let res;
     try {
       res = await enqueue('ob-4', { type: 'restart-service', params: { service: 'web' } });
@@ -132,24 +124,24 @@ describe('transactional outbox', () => {
 
     const run = await publishOutbox({ now: now + OUTBOX_GRACE_MS + 1_000 });
     assert.equal(run.published, 1);
-    const q = await depth(sqs, infra.env.JOBS_QUEUE_URL!);
+    const q = await depth(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!);
     assert.equal(q.delayed, 1, 'published with the rest of its backoff as DelaySeconds');
     assert.equal(q.visible, 0);
 
     // The same attempt arriving early (say, redriven from the DLQ) is sent back to wait, not dispatched.
     await sendJobMessage({ ...job, attempt: 2 });
-    const early = await receive(sqs, infra.env.JOBS_QUEUE_URL!, { waitSeconds: 1 });
+    const early = await receive(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!, { waitSeconds: 1 });
     assert.equal(early.length, 1);
-    const d = await deliver(sqs, infra.env.JOBS_QUEUE_URL!, dispatcher, early);
+    const d = await deliver(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!, fx.dispatcher, early);
     assert.equal(d.failed.size, 0, 'deferring is not a failure');
     assert.equal((await getJob(job.jobId))?.pendingDeviceId, undefined, 'not dispatched before its time');
-    assert.equal((await depth(sqs, infra.env.JOBS_QUEUE_URL!)).delayed, 2);
+    assert.equal((await depth(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!)).delayed, 2);
   });
 
   test('enqueue with an unknown command type or for an unknown device answers 4xx and writes nothing', async () => {
     await registerDevice('ob-3');
-    const jobsBefore = await countItems(infra.env.JOBS_TABLE!);
-    const queueBefore = await depth(sqs, infra.env.JOBS_QUEUE_URL!);
+    const jobsBefore = await countItems(fx.infra.env.JOBS_TABLE!);
+    const queueBefore = await depth(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!);
     const unknownType = await enqueue('ob-3', { type: 'reboot-the-moon', params: {} });
     assert.equal(unknownType.status, 400);
     assert.equal(unknownType.body.error, 'validation_failed');
@@ -158,7 +150,7 @@ describe('transactional outbox', () => {
     assert.equal(unknownDevice.body.error, 'not_found');
     const badParams = await enqueue('ob-3', { type: 'restart-service', params: { service: 'Not A Name!' } });
     assert.equal(badParams.status, 400);
-    assert.equal(await countItems(infra.env.JOBS_TABLE!), jobsBefore);
-    assert.deepEqual(await depth(sqs, infra.env.JOBS_QUEUE_URL!), queueBefore, 'nothing sent');
+    assert.equal(await countItems(fx.infra.env.JOBS_TABLE!), jobsBefore);
+    assert.deepEqual(await depth(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!), queueBefore, 'nothing sent');
   });
 });

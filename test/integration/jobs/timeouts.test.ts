@@ -5,19 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { SQSClient } from '@aws-sdk/client-sqs';
-import { createTestInfra, type TestInfra } from '../../support/infra.js';
-import { createDispatcher } from '../../../functions/handlers/job-dispatcher.js';
 import { sweepTimeouts } from '../../../functions/handlers/job-timeout-sweeper.js';
 import { getJob } from '../../../functions/adapters/jobs-repo.js';
 import { readCircuit } from '../../../functions/adapters/circuit-repo.js';
 import type { RetryPolicies } from '../../../functions/domain/retry-policy.js';
 import { deliver, receive } from './support/esm.js';
 import { device, enqueue, eventsOf, registerDevice } from './support/fleet.js';
+import { createJobsFixture, type JobsFixture } from './support/jobs-fixture.js';
 
-let infra: TestInfra;
-let sqs: SQSClient;
-const dispatcher = createDispatcher({ backoff: { baseSeconds: 0, maxSeconds: 0 } });
+let fx: JobsFixture;
 /** restart-service as configured, but with no retry delay so the test need not wait for it. */
 const policies: RetryPolicies = {
   'restart-service': {
@@ -31,20 +27,16 @@ const RESTART_TIMEOUT_MS = 300_000;
 
 before(async () => {
   // Race assertions rely on the test emulator serialising DynamoDB requests (test/support/moto.ts).
-  infra = await createTestInfra();
-  sqs = new SQSClient({});
+  fx = await createJobsFixture();
 });
-after(async () => {
-  sqs.destroy();
-  await infra.close();
-});
+after(() => fx.close());
 
 /** Receive the job's message, dispatch it, and let the device start it. Returns the job version after the start. */
 async function dispatchAndStart(token: string, deviceId: string, jobId: string, attempt: number): Promise<number> {
-  const messages = await receive(sqs, infra.env.JOBS_QUEUE_URL!, { waitSeconds: 2 });
+  const messages = await receive(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!, { waitSeconds: 2 });
   assert.equal(messages.length, 1, 'one message for the attempt');
   assert.deepEqual([JSON.parse(messages[0]!.Body!).jobId, JSON.parse(messages[0]!.Body!).attempt], [jobId, attempt]);
-  assert.equal((await deliver(sqs, infra.env.JOBS_QUEUE_URL!, dispatcher, messages)).failed.size, 0);
+  assert.equal((await deliver(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!, fx.dispatcher, messages)).failed.size, 0);
   const pending = await device(token, 'GET', `/v1/devices/${deviceId}/jobs/pending`);
   const job = pending.body.jobs.find((j: { jobId: string }) => j.jobId === jobId);
   assert.ok(job, 'the device sees the job');
@@ -94,13 +86,13 @@ describe('job timeouts', () => {
     assert.equal(final?.attempt, 2);
     assert.equal(final?.statusDetails?.recovery, 'ESCALATE');
     assert.ok(final?.expiresAt, 'terminal jobs get their TTL');
-    assert.equal((await eventsOf(infra.env.EVENTS_TABLE!, 'to-1', 'job.timed_out')).length, 2);
-    const escalated = await eventsOf(infra.env.EVENTS_TABLE!, 'to-1', 'job.escalated');
+    assert.equal((await eventsOf(fx.infra.env.EVENTS_TABLE!, 'to-1', 'job.timed_out')).length, 2);
+    const escalated = await eventsOf(fx.infra.env.EVENTS_TABLE!, 'to-1', 'job.escalated');
     assert.equal(escalated.length, 1);
     assert.equal(escalated[0]!.detail.jobId, jobId);
     assert.equal(escalated[0]!.correlationId, res.body.correlationId);
-    assert.equal((await eventsOf(infra.env.EVENTS_TABLE!, 'to-1', 'alert.raised')).length, 1, 'the alerting pipeline raised JobEscalated');
-    const alerts = await receive(sqs, infra.env.ALERTS_QUEUE_URL!, { waitSeconds: 2 });
+    assert.equal((await eventsOf(fx.infra.env.EVENTS_TABLE!, 'to-1', 'alert.raised')).length, 1, 'the alerting pipeline raised JobEscalated');
+    const alerts = await receive(fx.sqs, fx.infra.env.ALERTS_QUEUE_URL!, { waitSeconds: 2 });
     assert.equal(alerts.length, 1);
     const alert = JSON.parse(JSON.parse(alerts[0]!.Body!).Message);
     assert.equal(alert.alertName, 'JobEscalated');
