@@ -8,18 +8,10 @@ import { after, before, test } from 'node:test';
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { CircuitResetResponse, DeviceDetail } from '../../../functions/contract/operator.js';
 import { createApiFixture, type ApiFixture } from '../../support/api-fixture.js';
+import { captureEmf } from '../../support/emf.js';
 
 // EMF lines are captured (not printed) so the test can check the gauge's dimensions.
-const emf: Record<string, any>[] = [];
-const realWrite = process.stdout.write.bind(process.stdout);
-process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
-  const text = typeof chunk === 'string' ? chunk : Buffer.isBuffer(chunk) ? chunk.toString('utf8') : '';
-  if (text.startsWith('{"_aws"')) {
-    for (const line of text.split('\n').filter(Boolean)) emf.push(JSON.parse(line));
-    return true;
-  }
-  return (realWrite as (...a: unknown[]) => boolean)(chunk, ...rest);
-}) as typeof process.stdout.write;
+const emf = captureEmf();
 
 // Concurrency is the subject here: the test emulator serialises DynamoDB requests, as DynamoDB makes them atomic.
 let fx: ApiFixture;
@@ -36,7 +28,7 @@ before(async () => {
   ({ markDispatched } = await import('../../../functions/adapters/jobs-repo.js'));
 });
 after(async () => {
-  process.stdout.write = realWrite;
+  emf.restore();
   await fx.close();
 });
 
@@ -68,7 +60,7 @@ test('full cycle: closed → open → half-open (one probe) → open with longer
   assert.equal((await report(id, token, jobs[0]!, 'FAILED')).status, 200);
   assert.equal((await report(id, token, jobs[1]!, 'FAILED')).status, 200);
   assert.equal((await circuitItem(id))?.state, 'closed');
-  emf.length = 0;
+  emf.lines.length = 0;
   assert.equal((await report(id, token, jobs[2]!, 'FAILED')).status, 200);
   const opened = await circuitItem(id);
   assert.equal(opened?.state, 'open');
@@ -77,7 +69,7 @@ test('full cycle: closed → open → half-open (one probe) → open with longer
   assert.equal((await eventsOf(id, 'circuit.opened')).length, 1);
 
   // The gauge: 1 = open, and no device id among the dimensions (cardinality).
-  const gauge = emf.find((e) => 'circuit_breaker_state' in e);
+  const gauge = emf.lines.find((e) => 'circuit_breaker_state' in e);
   assert.ok(gauge, 'circuit_breaker_state was emitted');
   assert.equal(gauge.circuit_breaker_state, 1);
   const dims = gauge._aws.CloudWatchMetrics[0].Dimensions.flat();

@@ -5,18 +5,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { createApiFixture, type ApiFixture } from '../../support/api-fixture.js';
+import { captureEmf } from '../../support/emf.js';
 
 // EMF lines are captured (not printed) so the test can read the metrics the handlers emit.
-const emf: Record<string, unknown>[] = [];
-const realWrite = process.stdout.write.bind(process.stdout);
-process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
-  const text = typeof chunk === 'string' ? chunk : Buffer.isBuffer(chunk) ? chunk.toString('utf8') : '';
-  if (text.startsWith('{"_aws"')) {
-    for (const line of text.split('\n').filter(Boolean)) emf.push(JSON.parse(line));
-    return true;
-  }
-  return (realWrite as (...a: unknown[]) => boolean)(chunk, ...rest);
-}) as typeof process.stdout.write;
+const emf = captureEmf();
 
 let fx: ApiFixture;
 let markDispatched: typeof import('../../../functions/adapters/jobs-repo.js').markDispatched;
@@ -25,11 +17,9 @@ before(async () => {
   ({ markDispatched } = await import('../../../functions/adapters/jobs-repo.js'));
 });
 after(async () => {
-  process.stdout.write = realWrite;
+  emf.restore();
   await fx.close();
 });
-
-const total = (name: string) => emf.reduce((n, e) => n + (typeof e[name] === 'number' ? (e[name] as number) : 0), 0);
 
 test('device SUCCEEDED and REJECTED, and operator CANCELED, count in jobs_processed_total; only REJECTED in jobs_fail', async () => {
   const token = await fx.register('dev-metrics');
@@ -41,23 +31,23 @@ test('device SUCCEEDED and REJECTED, and operator CANCELED, count in jobs_proces
   };
   const put = (jobId: string, body: unknown) => fx.device({ method: 'PUT', path: `/v1/devices/dev-metrics/jobs/${jobId}`, token, body });
 
-  emf.length = 0;
+  emf.lines.length = 0;
   const ok = await enqueue();
   assert.equal((await put(ok, { status: 'IN_PROGRESS', expectedVersion: 1 })).status, 200);
-  assert.equal(total('jobs_processed_total'), 0, 'IN_PROGRESS is not an outcome');
+  assert.equal(emf.total('jobs_processed_total'), 0, 'IN_PROGRESS is not an outcome');
   assert.equal((await put(ok, { status: 'SUCCEEDED', expectedVersion: 2 })).status, 200);
-  assert.equal(total('jobs_processed_total'), 1);
-  assert.equal(total('jobs_fail'), 0);
-  assert.ok(total('job_duration_seconds') >= 0 && emf.some((e) => 'job_duration_seconds' in e));
+  assert.equal(emf.total('jobs_processed_total'), 1);
+  assert.equal(emf.total('jobs_fail'), 0);
+  assert.ok(emf.total('job_duration_seconds') >= 0 && emf.lines.some((e) => 'job_duration_seconds' in e));
 
   const rejected = await enqueue();
   assert.equal((await put(rejected, { status: 'REJECTED', expectedVersion: 1 })).status, 200);
-  assert.equal(total('jobs_processed_total'), 2);
-  assert.equal(total('jobs_fail'), 1);
+  assert.equal(emf.total('jobs_processed_total'), 2);
+  assert.equal(emf.total('jobs_fail'), 1);
 
   const canceled = await enqueue();
   assert.equal((await fx.operator({ method: 'POST', path: `/v1/jobs/${canceled}/cancel` })).status, 200);
-  assert.equal(total('jobs_processed_total'), 3);
-  assert.equal(total('jobs_fail'), 1);
-  for (const e of emf) assert.ok(!JSON.stringify((e._aws as { CloudWatchMetrics: unknown }).CloudWatchMetrics).includes('dev-metrics'), 'no device id in dimensions');
+  assert.equal(emf.total('jobs_processed_total'), 3);
+  assert.equal(emf.total('jobs_fail'), 1);
+  for (const e of emf.lines) assert.ok(!JSON.stringify((e._aws as { CloudWatchMetrics: unknown }).CloudWatchMetrics).includes('dev-metrics'), 'no device id in dimensions');
 });
