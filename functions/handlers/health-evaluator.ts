@@ -13,7 +13,6 @@ import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { flushAlertGroups, raiseAlert, resolveAlert, type FlushResult, type RaiseResult } from '../adapters/alerts.js';
 import { readCircuit } from '../adapters/circuit-repo.js';
 import { getTarget, markDeviceOffline } from '../adapters/devices-repo.js';
@@ -23,6 +22,7 @@ import { publishJob } from '../adapters/job-queue.js';
 import { createJob } from '../adapters/jobs-repo.js';
 import { activeMarkers } from '../adapters/markers-repo.js';
 import { tryAcquireRecoverySlot } from '../adapters/recovery-repo.js';
+import { queryShards } from '../adapters/sharded-query.js';
 import { circuitAlertKey, circuitOpenAlert, dedupeKeyFor, deviceOfflineAlert } from '../domain/alert-policy.js';
 import {
   DEFAULT_HEALTH_POLICY,
@@ -38,7 +38,6 @@ import {
 import { newJob } from '../domain/job-lifecycle.js';
 import type { StoredDeviceState } from '../domain/report-merge.js';
 import { allShards, LIVENESS_SHARDS } from '../domain/shards.js';
-import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
 import { newJobId } from '../lib/ids.js';
 import { logger, metrics } from '../lib/observability.js';
@@ -177,31 +176,20 @@ export interface OfflineCandidate {
 
 /** Devices whose last sign of life is older than the cutoff: one Query per liveness shard, never a scan. */
 export async function findQuietDevices(cutoffEpochMs: number, limitPerShard = 1000): Promise<OfflineCandidate[]> {
-  const out: OfflineCandidate[] = [];
-  await Promise.all(
-    allShards('live', LIVENESS_SHARDS).map(async (shard) => {
-      let startKey: Record<string, unknown> | undefined;
-      let taken = 0;
-      do {
-        const res = await documentClient().send(
-          new QueryCommand({
-            TableName: config.fleetTable,
-            IndexName: 'byLiveness',
-            KeyConditionExpression: 'livenessShard = :s AND lastSeenEpoch < :cutoff',
-            ExpressionAttributeValues: { ':s': shard, ':cutoff': cutoffEpochMs },
-            ProjectionExpression: 'pk, lastSeenEpoch',
-            ExclusiveStartKey: startKey,
-          }),
-        );
-        for (const item of res.Items ?? []) {
-          out.push({ deviceId: String(item.pk).slice('DEVICE#'.length), lastSeenEpoch: Number(item.lastSeenEpoch) });
-          taken++;
-        }
-        startKey = res.LastEvaluatedKey;
-      } while (startKey && taken < limitPerShard);
+  const items = await queryShards(
+    allShards('live', LIVENESS_SHARDS),
+    (shard) => ({
+      TableName: config.fleetTable,
+      IndexName: 'byLiveness',
+      KeyConditionExpression: 'livenessShard = :s AND lastSeenEpoch < :cutoff',
+      ExpressionAttributeValues: { ':s': shard, ':cutoff': cutoffEpochMs },
+      ProjectionExpression: 'pk, lastSeenEpoch',
     }),
+    limitPerShard,
   );
-  return out.sort((a, b) => a.lastSeenEpoch - b.lastSeenEpoch || a.deviceId.localeCompare(b.deviceId));
+  return items
+    .map((item) => ({ deviceId: String(item.pk).slice('DEVICE#'.length), lastSeenEpoch: Number(item.lastSeenEpoch) }))
+    .sort((a, b) => a.lastSeenEpoch - b.lastSeenEpoch || a.deviceId.localeCompare(b.deviceId));
 }
 
 export interface FleetEvaluation {
