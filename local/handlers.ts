@@ -6,17 +6,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { LocalHandler } from './lambda-context.js';
+import { FUNCTION_NAMES, type FunctionName } from '../cdk/lib/function-names.js';
 
-export const FUNCTION_NAMES = [
-  'device-api',
-  'operator-api',
-  'job-dispatcher',
-  'outbox-publisher',
-  'job-timeout-sweeper',
-  'health-evaluator',
-  'slack-forwarder',
-] as const;
-export type FunctionName = (typeof FUNCTION_NAMES)[number];
+export { FUNCTION_NAMES, type FunctionName };
 
 /** What each function does, for messages about a missing one. */
 export const FUNCTION_ROLES: Record<FunctionName, string> = {

@@ -16,18 +16,10 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { FUNCTION_ACCESS } from './access.js';
+import type { FunctionName } from './function-names.js';
 import { OPTIONAL_SETTINGS } from './stage-config.js';
 
-export const FUNCTION_NAMES = [
-  'device-api',
-  'operator-api',
-  'job-dispatcher',
-  'outbox-publisher',
-  'job-timeout-sweeper',
-  'health-evaluator',
-  'slack-forwarder',
-] as const;
-export type FunctionName = (typeof FUNCTION_NAMES)[number];
+export { FUNCTION_NAMES, type FunctionName } from './function-names.js';
 
 /** Where the handlers and the lock file live; tests may point this elsewhere, the app never does. */
 export interface SourceLayout {
