@@ -47,7 +47,7 @@ test('a dump taken on shutdown restores every item and message (even ones hidden
   // A consumer fails one message: it is now hidden for the queue's 180 s visibility timeout.
   let sawFailed = false;
   const poller = startSqsPoller({
-    queueUrl: env.JOBS_QUEUE_URL,
+    queueUrl: env.JOBS_QUEUE_URL!,
     functionName: 'job-dispatcher',
     waitTimeSeconds: 1,
     handler: async (e: SQSEvent) => {
