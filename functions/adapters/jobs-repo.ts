@@ -12,7 +12,7 @@ import { inProgressTimeoutSeconds, isTerminal } from '../domain/job-lifecycle.js
 import { outboxShard, timeoutShard } from '../domain/shards.js';
 import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
-import { isConditionFailure, updateIf } from './conditions.js';
+import { isConditionFailure, updateIf, type ConditionalUpdate } from './conditions.js';
 
 /** Terminal jobs are kept for 30 days (TTL), then DynamoDB drops them. */
 export const TERMINAL_JOB_TTL_SECONDS = 30 * 86400;
@@ -68,18 +68,9 @@ export interface TransitionOptions {
  */
 export async function transitionJob(current: Job, next: Job, opts: TransitionOptions = {}): Promise<boolean> {
   const now = opts.now ?? Date.now();
-  const names: Record<string, string> = { '#status': 'status', '#history': 'history', '#version': 'version' };
-  const values: Record<string, unknown> = {
-    ':from': current.status,
-    ':v': current.version,
-    ':to': next.status,
-    ':nv': next.version,
-    ':attempt': next.attempt,
-    ':updatedAt': next.updatedAt,
-    ':history': next.history,
-  };
-  const set = ['#status = :to', '#version = :nv', 'attempt = :attempt', 'updatedAt = :updatedAt', '#history = :history'];
+  const set: string[] = [];
   const remove: string[] = [];
+  const values: Record<string, unknown> = {};
   if (next.statusDetails !== undefined) {
     set.push('statusDetails = :details');
     values[':details'] = next.statusDetails;
@@ -100,17 +91,39 @@ export async function transitionJob(current: Job, next: Job, opts: TransitionOpt
     values[':tshard'] = timeoutShard(next.jobId);
     values[':tat'] = now + inProgressTimeoutSeconds(next.type) * 1000;
   }
-  return updateIf(
-    {
-      TableName: config.jobsTable,
-      Key: { jobId: current.jobId },
-      UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
-      ConditionExpression: '#version = :v AND #status = :from',
-      ExpressionAttributeNames: names,
-      ExpressionAttributeValues: values,
+  return updateIf(versionedJobUpdate(current, next, { set, remove, values }), opts.alsoWrite);
+}
+
+/** Attribute changes a particular kind of transition adds to the ones every transition makes. */
+export interface TransitionExtras {
+  set: string[];
+  remove: string[];
+  values: Record<string, unknown>;
+}
+
+/**
+ * The update every job transition is: `next`'s status, version, attempt, updatedAt and history (plus `extras`),
+ * conditional on the version and status `next` was computed from, so of two writers only one wins.
+ */
+export function versionedJobUpdate(current: Job, next: Job, extras: TransitionExtras): ConditionalUpdate {
+  const set = ['#status = :to', '#version = :nv', 'attempt = :attempt', 'updatedAt = :updatedAt', '#history = :history', ...extras.set];
+  return {
+    TableName: config.jobsTable,
+    Key: { jobId: current.jobId },
+    UpdateExpression: `SET ${set.join(', ')}${extras.remove.length ? ` REMOVE ${extras.remove.join(', ')}` : ''}`,
+    ConditionExpression: '#version = :v AND #status = :from',
+    ExpressionAttributeNames: { '#status': 'status', '#history': 'history', '#version': 'version' },
+    ExpressionAttributeValues: {
+      ':from': current.status,
+      ':v': current.version,
+      ':to': next.status,
+      ':nv': next.version,
+      ':attempt': next.attempt,
+      ':updatedAt': next.updatedAt,
+      ':history': next.history,
+      ...extras.values,
     },
-    opts.alsoWrite,
-  );
+  };
 }
 
 /**

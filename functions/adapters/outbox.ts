@@ -11,7 +11,7 @@ import { TERMINAL_JOB_STATUSES, type Job } from '../contract/jobs.js';
 import { allShards, outboxShard, OUTBOX_SHARDS } from '../domain/shards.js';
 import { config } from '../lib/config.js';
 import { updateIf } from './conditions.js';
-import { listUnpublished, type JobRecord } from './jobs-repo.js';
+import { listUnpublished, versionedJobUpdate, type JobRecord } from './jobs-repo.js';
 
 /** Bookkeeping the retry path adds to a job item (besides the jobs-repo attributes). */
 export interface OutboxFields {
@@ -62,33 +62,19 @@ export interface RearmOptions {
  * failure and the decision to retry are recorded together or not at all. False when someone moved the job first.
  */
 export async function storeRearmedJob(current: Job, next: Job, o: RearmOptions): Promise<boolean> {
-  return updateIf(
-    {
-      TableName: config.jobsTable,
-      Key: { jobId: current.jobId },
-      UpdateExpression:
-        'SET #status = :to, #version = :nv, attempt = :attempt, updatedAt = :updatedAt, #history = :history, statusDetails = :details, ' +
-        'publishState = :unpublished, outboxShard = :shard, outboxSinceEpoch = :since' +
-        (o.notBeforeEpoch !== undefined ? ', notBeforeEpoch = :notBefore' : '') +
-        ' REMOVE pendingDeviceId, timeoutShard, timeoutAtEpoch' +
-        (o.notBeforeEpoch === undefined ? ', notBeforeEpoch' : ''),
-      ConditionExpression: '#version = :v AND #status = :from',
-      ExpressionAttributeNames: { '#status': 'status', '#version': 'version', '#history': 'history' },
-      ExpressionAttributeValues: {
-        ':from': current.status,
-        ':v': current.version,
-        ':to': next.status,
-        ':nv': next.version,
-        ':attempt': next.attempt,
-        ':updatedAt': next.updatedAt,
-        ':history': next.history,
-        ':details': next.statusDetails ?? {},
-        ':unpublished': 'unpublished',
-        ':shard': outboxShard(next.jobId),
-        ':since': o.now,
-        ...(o.notBeforeEpoch !== undefined ? { ':notBefore': o.notBeforeEpoch } : {}),
-      },
-    },
-    o.alsoWrite,
-  );
+  const set = ['statusDetails = :details', 'publishState = :unpublished', 'outboxShard = :shard', 'outboxSinceEpoch = :since'];
+  const remove = ['pendingDeviceId', 'timeoutShard', 'timeoutAtEpoch'];
+  const values: Record<string, unknown> = {
+    ':details': next.statusDetails ?? {},
+    ':unpublished': 'unpublished',
+    ':shard': outboxShard(next.jobId),
+    ':since': o.now,
+  };
+  if (o.notBeforeEpoch !== undefined) {
+    set.push('notBeforeEpoch = :notBefore');
+    values[':notBefore'] = o.notBeforeEpoch;
+  } else {
+    remove.push('notBeforeEpoch');
+  }
+  return updateIf(versionedJobUpdate(current, next, { set, remove, values }), o.alsoWrite);
 }
