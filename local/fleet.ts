@@ -164,7 +164,8 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       closed = true;
       await api.close();
       await scheduler.stop();
-      await Promise.all(Object.values(pollers).map((p) => p.stop({ releaseFailed: closeOpts.releaseFailed })));
+      // Before a state dump (releaseFailed), drain: nothing may be left hidden where the dump cannot see it.
+      await Promise.all(Object.values(pollers).map((p) => p.stop({ releaseFailed: closeOpts.releaseFailed, drain: closeOpts.releaseFailed })));
       await slack?.close();
     },
   };

@@ -18,10 +18,15 @@ import { infraSpec as defaultSpec, type InfraSpec, type TableSpec } from './infr
 
 export type ProvisionedEnv = Record<string, string>;
 
-export async function provision(prefix: string, spec: InfraSpec = defaultSpec): Promise<ProvisionedEnv> {
-  const ddb = new DynamoDBClient({});
-  const sqs = new SQSClient({});
-  const sns = new SNSClient({});
+/** `client` overrides the SDK client settings, e.g. `{ endpoint }` to reach an emulator behind a proxy directly. */
+export interface ClientOverrides {
+  endpoint?: string;
+}
+
+export async function provision(prefix: string, spec: InfraSpec = defaultSpec, client: ClientOverrides = {}): Promise<ProvisionedEnv> {
+  const ddb = new DynamoDBClient({ ...client });
+  const sqs = new SQSClient({ ...client });
+  const sns = new SNSClient({ ...client });
   const env: ProvisionedEnv = {};
   try {
     await Promise.all(

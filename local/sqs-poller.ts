@@ -59,13 +59,20 @@ export interface PollerStats {
 export interface SqsPoller {
   readonly stats: PollerStats;
   /**
-   * Stop receiving and wait for in-flight batches to finish (and their deletes). With `releaseFailed`, failed
+   * Stop receiving and wait for in-flight batches to finish (and their deletes). `drain` lets a long poll in
+   * progress return (up to waitTimeSeconds) instead of aborting it. With `releaseFailed`, failed
    * messages still hidden by their visibility timeout are made visible again (before a state dump: SQS offers
    * no other way to read a hidden message). Returns how many were released.
    */
-  stop(opts?: { releaseFailed?: boolean }): Promise<number>;
+  stop(opts?: { releaseFailed?: boolean; drain?: boolean }): Promise<number>;
   /** The same release while running (before an emulator snapshot). */
   releaseFailed(): Promise<number>;
+  /**
+   * Stop receiving and let in-flight batches finish, without tearing down (an emulator snapshot cannot read
+   * in-flight messages, which SQS itself would keep); resume() polls again.
+   */
+  pause(): Promise<void>;
+  resume(): void;
 }
 
 const MAX_TRACKED_FAILURES = 10_000;
@@ -79,8 +86,10 @@ export function startSqsPoller(opts: SqsPollerOptions): SqsPoller {
   const waitTimeSeconds = Math.min(20, Math.max(0, opts.waitTimeSeconds ?? 20));
   const timeoutMs = opts.functionTimeoutMs ?? 30_000;
   const stats: PollerStats = { batches: 0, received: 0, succeeded: 0, failed: 0, receiveErrors: 0 };
-  const abort = new AbortController();
+  let abort = new AbortController();
   let stopping = false;
+  // Paused: the loops end (in-flight batches finish); resume() starts them again.
+  let paused = false;
   let queueArn: string | undefined;
   // messageId → latest receipt handle of a message left for redelivery.
   const failedHandles = new Map<string, string>();
@@ -115,13 +124,13 @@ export function startSqsPoller(opts: SqsPollerOptions): SqsPoller {
       );
       if (Messages?.length) messages.push(...Messages);
       else if (messages.length) break;
-    } while (!stopping && messages.length > 0 && messages.length < batchSize && Date.now() < windowEnds);
+    } while (!stopping && !paused && messages.length > 0 && messages.length < batchSize && Date.now() < windowEnds);
     return messages;
   }
 
   async function loop(): Promise<void> {
     let backoffMs = 0;
-    while (!stopping) {
+    while (!stopping && !paused) {
       let messages: Message[];
       try {
         const sourceArn = await arn();
@@ -130,7 +139,7 @@ export function startSqsPoller(opts: SqsPollerOptions): SqsPoller {
         if (messages.length === 0) continue;
         await processBatch(messages, sourceArn);
       } catch (err) {
-        if (stopping) break;
+        if (stopping || paused) break;
         stats.receiveErrors++;
         opts.onError?.(err, 'receive');
         // The emulator restarting, the network dropping: back off and keep polling, as the ESM does.
@@ -196,19 +205,34 @@ export function startSqsPoller(opts: SqsPollerOptions): SqsPoller {
     opts.onBatch?.(outcome);
   }
 
-  const loops = Array.from({ length: Math.max(1, opts.concurrency ?? 1) }, () => loop());
+  const startLoops = () => Array.from({ length: Math.max(1, opts.concurrency ?? 1) }, () => loop());
+  let loops = startLoops();
   return {
     stats,
     async stop(stopOpts = {}) {
       if (stopping) return 0;
       stopping = true;
-      abort.abort();
+      // Aborting a long poll client-side can lose the messages it was just handed (the server already hid
+      // them); a drain waits for the receive to return and processes what it got.
+      if (!stopOpts.drain) abort.abort();
       await Promise.allSettled(loops);
       const released = stopOpts.releaseFailed ? await releaseFailed() : 0;
       if (ownsClient) client.destroy();
       return released;
     },
     releaseFailed: () => releaseFailed(),
+    async pause() {
+      if (paused || stopping) return;
+      paused = true;
+      // No abort: the receive in progress returns (within waitTimeSeconds) and its batch is processed.
+      await Promise.allSettled(loops);
+    },
+    resume() {
+      if (!paused || stopping) return;
+      paused = false;
+      abort = new AbortController();
+      loops = startLoops();
+    },
   };
 
   async function releaseFailed(): Promise<number> {

@@ -92,6 +92,8 @@ async function main(): Promise<void> {
       scheduleSeconds: opts.scheduleSeconds,
       slackWebhookUrl: opts.slackWebhook,
       verbose: opts.verbose,
+      // Short long-polls: Ctrl-C drains the pollers (waits for a poll in progress) before saving state.
+      pollWaitSeconds: 5,
       log: err,
       onAccess: opts.verbose ? (e) => err(dim(`[api] ${e.method} ${e.path} ${e.status} ${e.ms} ms`)) : undefined,
     });

@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 import { BatchWriteItemCommand, DynamoDBClient, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { ReceiveMessageCommand, SendMessageBatchCommand, SQSClient, type MessageAttributeValue } from '@aws-sdk/client-sqs';
 import { infraSpec as defaultSpec, type InfraSpec } from './infra-spec.js';
+import type { ClientOverrides } from './provision.js';
 
 export const DUMP_FORMAT = 1;
 
@@ -34,9 +35,10 @@ export interface DumpCounts {
 }
 
 /** Read everything out of the emulator. Queues are emptied by it: only call this on shutdown. */
-export async function dumpState(env: Record<string, string>, spec: InfraSpec = defaultSpec): Promise<StateDump> {
-  const ddb = new DynamoDBClient({});
-  const sqs = new SQSClient({});
+export async function dumpState(env: Record<string, string>, spec: InfraSpec = defaultSpec, client: ClientOverrides = {}): Promise<StateDump> {
+  const ddb = new DynamoDBClient({ ...client });
+  // An explicit endpoint also makes the SDK ignore the host inside queue URLs.
+  const sqs = new SQSClient({ ...client });
   const dump: StateDump = { format: DUMP_FORMAT, dumpedAt: new Date().toISOString(), tables: {}, queues: {} };
   try {
     for (const t of spec.tables) {
@@ -86,10 +88,16 @@ export async function dumpState(env: Record<string, string>, spec: InfraSpec = d
 }
 
 /** Put a dump back into freshly provisioned resources. Items whose TTL has passed are left out. */
-export async function loadState(dump: StateDump, env: Record<string, string>, spec: InfraSpec = defaultSpec, now = Date.now()): Promise<DumpCounts> {
+export async function loadState(
+  dump: StateDump,
+  env: Record<string, string>,
+  spec: InfraSpec = defaultSpec,
+  now = Date.now(),
+  client: ClientOverrides = {},
+): Promise<DumpCounts> {
   if (dump.format !== DUMP_FORMAT) throw new Error(`state dump format ${dump.format} is not supported (expected ${DUMP_FORMAT}); start with --fresh`);
-  const ddb = new DynamoDBClient({});
-  const sqs = new SQSClient({});
+  const ddb = new DynamoDBClient({ ...client });
+  const sqs = new SQSClient({ ...client });
   const counts: DumpCounts = { items: 0, messages: 0 };
   try {
     for (const t of spec.tables) {

@@ -21,6 +21,9 @@ import { dumpState, loadState } from '../../../local/state-dump.js';
 import { runCli } from '../../../functions/cli/program.js';
 import type { TargetStateInput } from '../../../functions/contract/target-state.js';
 import { requireEngine, requireLabRegistry } from '../../support/engine.js';
+import { startGate } from './gate.js';
+import { provision } from '../../../local/provision.js';
+import { putSecret } from '../../../local/secrets.js';
 import { removeLabContainers, uniqueAgentId } from '../../support/engine-lab.js';
 
 export { waitFor, execWait, labContainers } from '../../support/engine-lab.js';
@@ -84,7 +87,10 @@ export interface E2e {
   register(deviceId: string): Promise<string>;
   setTarget(deviceId: string, target: TargetStateInput): Promise<void>;
   startAgent(deviceId: string, opts?: { env?: Record<string, string>; interval?: number }): Promise<AgentProcess>;
-  /** Restart the emulator mid-run, keeping its data (as a persistent emulator would): dump, restart, reload. */
+  /**
+   * Restart the emulator mid-run, keeping what it acknowledged (as a persistent emulator would): the gate
+   * closes (every client now fails to reach it), moto is snapshotted, restarted, reloaded, the gate opens.
+   */
   restartEmulator(): Promise<void>;
   /** Print agent logs (on failure). */
   dumpLogs(): void;
@@ -95,8 +101,10 @@ export async function startE2e(name: string, opts: Partial<FleetOptions> = {}): 
   const docker = await requireEngine();
   const registry = requireLabRegistry();
   const emulator = await startMoto({ serialised: true });
-  process.env.AWS_ENDPOINT_URL = emulator.endpoint;
-  applyAwsTestEnv(emulator.endpoint);
+  // Everything reaches the emulator through a gate, so the fault scenario can take it away from all at once.
+  const gate = await startGate(emulator.endpoint);
+  process.env.AWS_ENDPOINT_URL = gate.url;
+  applyAwsTestEnv(gate.url);
   const dir = mkdtempSync(join(tmpdir(), `fm-e2e-${name}-`));
   const fleetLog: string[] = [];
   const fleet = await startFleet({
@@ -204,17 +212,21 @@ export async function startE2e(name: string, opts: Partial<FleetOptions> = {}): 
       return a;
     },
     async restartEmulator() {
-      // Pollers and schedules keep running: they see the emulator vanish and come back. Messages hidden after a
-      // failed delivery are released first so the snapshot holds them (a persistent emulator keeps them too).
-      await Promise.all(Object.values(fleet.pollers).map((p) => p.releaseFailed()));
-      const dump = await dumpState(fleet.env);
+      // SQS keeps in-flight and hidden messages across anything; a snapshot reads only visible ones, so the
+      // pollers finish their batches and release what they left hidden first, and resume afterwards.
+      const pollers = Object.values(fleet.pollers);
+      await Promise.all(pollers.map((p) => p.pause()));
+      await Promise.all(pollers.map((p) => p.releaseFailed()));
+      await gate.down();
+      const direct = { endpoint: emulator.endpoint };
+      const dump = await dumpState(fleet.env, undefined, direct);
       await emulator.restart!();
-      const { provision } = await import('../../../local/provision.js');
-      const { putSecret } = await import('../../../local/secrets.js');
-      await provision(fleet.env.FLEET_TABLE!.replace(/-fleet$/, ''));
-      await putSecret(fleet.env.OPERATOR_TOKEN_SECRET_ID!, fleet.operatorToken, 'operator token');
-      await putSecret(fleet.env.SLACK_WEBHOOK_SECRET_ID!, fleet.slackWebhookUrl, 'slack webhook');
-      await loadState(dump, fleet.env);
+      await provision(fleet.env.FLEET_TABLE!.replace(/-fleet$/, ''), undefined, direct);
+      await putSecret(fleet.env.OPERATOR_TOKEN_SECRET_ID!, fleet.operatorToken, 'operator token', direct);
+      await putSecret(fleet.env.SLACK_WEBHOOK_SECRET_ID!, fleet.slackWebhookUrl, 'slack webhook', direct);
+      await loadState(dump, fleet.env, undefined, Date.now(), direct);
+      gate.up();
+      for (const p of pollers) p.resume();
     },
     dumpLogs() {
       for (const a of agents) {
@@ -226,6 +238,7 @@ export async function startE2e(name: string, opts: Partial<FleetOptions> = {}): 
       await Promise.allSettled(agents.map((a) => a.stop()));
       await fleet.close();
       for (const id of agentIds) await removeLabContainers(docker, id).catch(() => {});
+      await gate.close();
       await emulator.stop();
       rmSync(dir, { recursive: true, force: true });
     },
