@@ -8,6 +8,7 @@ import { HealthChecker } from '../../agent/src/health/checker.js';
 import { HealthCheckSpec } from '../../functions/contract/target-state.js';
 import { requireEngine } from '../support/engine.js';
 import { createLabContainer, execWait, HTTPD_CMD, removeLabContainers, SLEEP_CMD, uniqueAgentId } from '../support/engine-lab.js';
+import { freePort } from '../../local/moto.js';
 
 const spec = (s: Record<string, unknown>) => HealthCheckSpec.parse({ timeoutSeconds: 2, ...s });
 
@@ -40,8 +41,18 @@ describe('health checks on the real engine', () => {
   });
 
   test('http: a published port is used when there is one', async () => {
-    const hostPort = 20000 + Math.floor(Math.random() * 20000);
-    const pub = await createLabContainer(docker, { agentId, service: 'pub', cmd: HTTPD_CMD, publish: { container: 8080, host: hostPort } });
+    // A port the kernel just handed out (not a random guess in the ephemeral range, where client sockets live);
+    // another process can still take it before the engine binds it, so a lost race picks a new one.
+    let hostPort = 0;
+    let pub: Awaited<ReturnType<typeof createLabContainer>> | undefined;
+    for (let attempt = 0; !pub; attempt++) {
+      hostPort = await freePort();
+      try {
+        pub = await createLabContainer(docker, { agentId, service: `pub${attempt}`, cmd: HTTPD_CMD, publish: { container: 8080, host: hostPort } });
+      } catch (err) {
+        if (attempt >= 4 || !/address already in use/.test(String((err as Error).message))) throw err;
+      }
+    }
     const c = new HealthChecker(docker);
     let r = await c.check(pub.id, spec({ kind: 'http', port: 8080 }));
     for (let i = 0; i < 50 && !r.healthy; i++) {
