@@ -129,7 +129,7 @@ async function main(): Promise<void> {
       process.exit(130);
     }
     shuttingDown = true;
-    out(`\n${signal}: shutting down (Ctrl-C again to force)...`);
+    out(`\n${signal}: shutting down: draining the queue pollers (up to 5 s), saving state (Ctrl-C again to force)...`);
     try {
       await agent?.stop();
       await fleet.close({ releaseFailed: true });
