@@ -49,8 +49,13 @@ import { targetVersion } from '../domain/target-version.js';
 import { dynamo, sqsClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
 import { logger, metrics } from '../lib/observability.js';
+import { safeParse } from '../lib/validation.js';
 
-/** The body the outbox/enqueue path sends (job-queue.ts JobMessage); unknown extra fields are tolerated. */
+/**
+ * The body the outbox/enqueue path sends (job-queue.ts JobMessage); unknown extra fields are tolerated.
+ * Checked with Powertools' parser (lib/validation.ts) on the record body; its built-in SQS envelope is not used
+ * (bundle size, see there), and a record is parsed on its own so one bad message fails only itself.
+ */
 const JobMessageBody = z.object({
   jobId: JobId,
   deviceId: DeviceId,
@@ -118,7 +123,7 @@ async function applyEffect(key: { jobId: string; attempt: number }, job: JobReco
 }
 
 async function completeCloudSide(job: JobRecord, now: number): Promise<EffectResult> {
-  const target = TargetState.safeParse(job.params.target);
+  const target = safeParse(TargetState, job.params.target);
   if (!target.success) throw new PoisonMessageError(`job ${job.jobId}: set-target-state params do not hold a valid target`);
   const version = targetVersion(target.data);
   const stored = await getTarget(job.deviceId);
@@ -160,9 +165,9 @@ function parseBody(record: SQSRecord): z.output<typeof JobMessageBody> {
   } catch {
     throw new PoisonMessageError(`malformed job message: body is not JSON (${record.body.slice(0, 60)})`);
   }
-  const parsed = JobMessageBody.safeParse(json);
+  const parsed = safeParse(JobMessageBody, json);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
+    const issue = parsed.issues[0];
     throw new PoisonMessageError(`malformed job message: ${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`);
   }
   return parsed.data;

@@ -27,6 +27,7 @@ import { ALERT_SCHEMA, AlertEvent, fromCloudWatchAlarm } from '../domain/alert-p
 import { renderSlackMessage } from '../domain/slack-message.js';
 import { config } from '../lib/config.js';
 import { logger, metrics } from '../lib/observability.js';
+import { safeParse, type Issue } from '../lib/validation.js';
 
 /** The alerts queue's maxReceiveCount (local/infra-spec.ts and the CDK queue construct). */
 export const ALERTS_MAX_RECEIVES = 5;
@@ -43,6 +44,10 @@ export class MalformedAlertMessage extends Error {
   }
 }
 
+/**
+ * The SNS notification inside the SQS body: our own small schema, checked with Powertools' parser like the alert
+ * event (lib/validation.ts); the parser's built-in SNS/SQS envelopes would add ~360 KB to this bundle.
+ */
 const SnsEnvelope = z.object({
   Type: z.literal('Notification'),
   MessageId: z.string().min(1).max(200),
@@ -56,8 +61,8 @@ export interface Delivery {
   event: AlertEvent;
 }
 
-function issues(err: z.ZodError): string {
-  return err.issues
+function describe(issues: readonly Issue[]): string {
+  return issues
     .slice(0, 5)
     .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
     .join('; ');
@@ -73,23 +78,23 @@ export function parseDelivery(record: Pick<SQSRecord, 'body' | 'messageId'>, now
   }
   // Raw message delivery switched on by someone: the body is the event itself.
   if (body && typeof body === 'object' && (body as { schema?: unknown }).schema === ALERT_SCHEMA) {
-    const raw = AlertEvent.safeParse(body);
-    if (!raw.success) throw new MalformedAlertMessage(`invalid alert event: ${issues(raw.error)}`);
+    const raw = safeParse(AlertEvent, body);
+    if (!raw.success) throw new MalformedAlertMessage(`invalid alert event: ${describe(raw.issues)}`);
     return { MessageId: record.messageId, event: raw.data };
   }
-  const env = SnsEnvelope.safeParse(body);
-  if (!env.success) throw new MalformedAlertMessage(`not an SNS notification envelope: ${issues(env.error)}`);
+  const env = safeParse(SnsEnvelope, body);
+  if (!env.success) throw new MalformedAlertMessage(`not an SNS notification envelope: ${describe(env.issues)}`);
   let message: unknown;
   try {
     message = JSON.parse(env.data.Message);
   } catch {
     throw new MalformedAlertMessage('SNS Message is not JSON (expected a fleetmedic alert event or a CloudWatch alarm)');
   }
-  const alert = AlertEvent.safeParse(message);
+  const alert = safeParse(AlertEvent, message);
   if (alert.success) return { MessageId: env.data.MessageId, event: alert.data };
   const alarm = fromCloudWatchAlarm(message, { notificationId: `alarm:${env.data.MessageId}`, now });
   if (alarm) return { MessageId: env.data.MessageId, event: alarm };
-  throw new MalformedAlertMessage(`invalid alert event: ${issues(alert.error)}`);
+  throw new MalformedAlertMessage(`invalid alert event: ${describe(alert.issues)}`);
 }
 
 export interface DeliveryResult {

@@ -7,6 +7,7 @@
 import { CorrelationId } from '../contract/common.js';
 import { newCorrelationId } from '../lib/ids.js';
 import { logger } from '../lib/observability.js';
+import { safeParse } from '../lib/validation.js';
 import { header, type ApiMiddleware } from './middleware.js';
 
 export const CORRELATION_HEADER = 'x-correlation-id';
@@ -21,7 +22,7 @@ export function correlation(): ApiMiddleware {
     name: 'correlation',
     before: (request) => {
       const given = header(request.event, CORRELATION_HEADER);
-      const correlationId = given && CorrelationId.safeParse(given).success ? given : newCorrelationId();
+      const correlationId = given && safeParse(CorrelationId, given).success ? given : newCorrelationId();
       request.context.api = { correlationId, principal: { kind: 'anonymous' }, params: {}, query: {}, body: undefined };
       logger.appendKeys({ correlationId });
     },

@@ -7,6 +7,7 @@ import { DeviceId } from '../contract/common.js';
 import { getDeviceMeta } from '../adapters/devices-repo.js';
 import { logger } from '../lib/observability.js';
 import { parseDeviceToken, verifySecret } from '../lib/token.js';
+import { safeParse } from '../lib/validation.js';
 import { httpError } from './errors.js';
 import { bearerToken, CHALLENGE } from './bearer.js';
 import type { ApiEvent, Principal } from './types.js';
@@ -14,7 +15,7 @@ import type { ApiEvent, Principal } from './types.js';
 export async function authenticateDevice(event: ApiEvent, pathDeviceId: string | undefined): Promise<Principal> {
   const parsed = parseDeviceToken(bearerToken(event));
   const invalid = () => httpError('unauthorized', 'Invalid device token', undefined, CHALLENGE);
-  if (!parsed || !DeviceId.safeParse(parsed.deviceId).success) throw invalid();
+  if (!parsed || !safeParse(DeviceId, parsed.deviceId).success) throw invalid();
   const meta = await getDeviceMeta(parsed.deviceId);
   if (!meta || !verifySecret(parsed.secret, meta.tokenSalt, meta.tokenHash)) throw invalid();
   if (pathDeviceId !== undefined && pathDeviceId !== parsed.deviceId) {
