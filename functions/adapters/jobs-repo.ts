@@ -8,7 +8,7 @@
  */
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Job, JobStatus } from '../contract/jobs.js';
-import { inProgressTimeoutSeconds, isTerminal } from '../domain/job-lifecycle.js';
+import { inProgressDeadline, isTerminal } from '../domain/job-lifecycle.js';
 import { outboxShard, timeoutShard } from '../domain/shards.js';
 import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
@@ -28,7 +28,7 @@ export interface JobRecord extends Job {
   effectsAppliedAttempt?: number;
 }
 
-const JOB_FIELDS = ['jobId', 'deviceId', 'type', 'params', 'status', 'version', 'attempt', 'createdAt', 'updatedAt', 'correlationId', 'statusDetails', 'history'] as const;
+const JOB_FIELDS = ['jobId', 'deviceId', 'type', 'params', 'status', 'version', 'attempt', 'createdAt', 'updatedAt', 'correlationId', 'statusDetails', 'inProgressTimeoutSeconds', 'history'] as const;
 
 /** The contract view of a stored job (bookkeeping attributes removed). */
 export function toJob(record: Job): Job {
@@ -89,7 +89,7 @@ export async function transitionJob(current: Job, next: Job, opts: TransitionOpt
   } else if (next.status === 'IN_PROGRESS' && current.status !== 'IN_PROGRESS') {
     set.push('timeoutShard = :tshard', 'timeoutAtEpoch = :tat');
     values[':tshard'] = timeoutShard(next.jobId);
-    values[':tat'] = now + inProgressTimeoutSeconds(next.type) * 1000;
+    values[':tat'] = inProgressDeadline(next, now);
   }
   return updateIf(versionedJobUpdate(current, next, { set, remove, values }), opts.alsoWrite);
 }

@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError as CommanderInvalid, Option } from 'commander';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { JOB_TYPES, TERMINAL_JOB_STATUSES, type Job, type JobStatus } from '../contract/jobs.js';
+import { IN_PROGRESS_TIMEOUT_MAX_SECONDS, IN_PROGRESS_TIMEOUT_MIN_SECONDS, JOB_TYPES, TERMINAL_JOB_STATUSES, type Job, type JobStatus } from '../contract/jobs.js';
 import type * as z from 'zod';
 import type {
   CircuitResetResponse,
@@ -134,10 +134,15 @@ ${EXIT_CODES_HELP}`,
     .option('--image <ref>', 'image (pull-image)')
     .option('--target-file <file>', 'target state JSON (set-target-state)')
     .option('--reason <text>', 'why (restart-service)')
+    .option(
+      '--in-progress-timeout <seconds>',
+      `how long each attempt may stay IN_PROGRESS before it is TIMED_OUT (${IN_PROGRESS_TIMEOUT_MIN_SECONDS}-${IN_PROGRESS_TIMEOUT_MAX_SECONDS}; default: per command, 300 or 900)`,
+      (v) => wholeNumberIn(v, '--in-progress-timeout', IN_PROGRESS_TIMEOUT_MIN_SECONDS, IN_PROGRESS_TIMEOUT_MAX_SECONDS),
+    )
     .option('--wait <seconds>', 'wait until the job is terminal; exit 1 unless it SUCCEEDED', (v) => positiveNumber(v, '--wait'))
-    .action(async (deviceId: string, command: string, o: { service?: string; image?: string; targetFile?: string; reason?: string; wait?: number }, cmd: Command) => {
+    .action(async (deviceId: string, command: string, o: { service?: string; image?: string; targetFile?: string; reason?: string; inProgressTimeout?: number; wait?: number }, cmd: Command) => {
       const { client, emit, style, now } = ctx(cmd);
-      const body = jobCommand(command, o);
+      const body = { ...jobCommand(command, o), ...(o.inProgressTimeout !== undefined ? { inProgressTimeoutSeconds: o.inProgressTimeout } : {}) };
       const api = client();
       const { data } = await api.call<Job>('enqueueJob', { params: { deviceId }, body });
       if (o.wait === undefined) return emit(data, () => views.enqueuedView(data, style));
@@ -287,7 +292,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<ExitCode> {
   }
 }
 
-function jobCommand(type: string, o: { service?: string; image?: string; targetFile?: string; reason?: string }): unknown {
+function jobCommand(type: string, o: { service?: string; image?: string; targetFile?: string; reason?: string }): { type: string; params: unknown } {
   switch (type) {
     case 'restart-service':
       if (!o.service) throw usageError('restart-service needs --service <name>');
@@ -340,6 +345,11 @@ function readJson(file: string): unknown {
 function positiveInt(v: string, name: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new CommanderInvalid(`${name} must be a positive whole number`);
+  return n;
+}
+function wholeNumberIn(v: string, name: string, min: number, max: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new CommanderInvalid(`${name} must be a whole number from ${min} to ${max}`);
   return n;
 }
 function positiveNumber(v: string, name: string): number {

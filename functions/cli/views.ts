@@ -2,6 +2,7 @@
 import type * as z from 'zod';
 import type { DeadLetterList, DeviceDetail, DeviceList, FleetEvent, RedriveResponse, RegisterDeviceResponse, Marker, CircuitResetResponse } from '../contract/operator.js';
 import type { Job } from '../contract/jobs.js';
+import { inProgressTimeoutSeconds } from '../domain/job-lifecycle.js';
 import type { TargetStateDocument } from '../contract/target-state.js';
 import { circuitLabel, compactDetail, errorBadge, healthLabel, paint, relativeTime, statusLabel, table, type Style } from './format.js';
 
@@ -111,6 +112,7 @@ export function jobView(j: Job, now: number, style: Style): string {
     `${paint('device'.padEnd(14), 'dim', style)}${j.deviceId}`,
     `${paint('command'.padEnd(14), 'dim', style)}${j.type} ${compactDetail(j.params, 200)}`,
     `${paint('attempt'.padEnd(14), 'dim', style)}${j.attempt} (version ${j.version})`,
+    `${paint('timeout'.padEnd(14), 'dim', style)}${inProgressTimeoutSeconds(j)} s in progress${j.inProgressTimeoutSeconds !== undefined ? ' (set at enqueue)' : ` (${j.type} default)`}`,
     `${paint('created'.padEnd(14), 'dim', style)}${j.createdAt} (${relativeTime(j.createdAt, now)})`,
     `${paint('updated'.padEnd(14), 'dim', style)}${j.updatedAt} (${relativeTime(j.updatedAt, now)})`,
     `${paint('correlation'.padEnd(14), 'dim', style)}${j.correlationId}`,

@@ -11,19 +11,50 @@ export const JobStatus = z
 export type JobStatus = z.infer<typeof JobStatus>;
 export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'REJECTED', 'CANCELED'];
 
-export const JobCommand = z
-  .discriminatedUnion('type', [
-    z.strictObject({ type: z.literal('restart-service'), params: z.strictObject({ service: ServiceName, reason: z.string().max(200).optional() }) }),
-    z.strictObject({ type: z.literal('pull-image'), params: z.strictObject({ image: ImageRef }) }),
-    z.strictObject({ type: z.literal('set-target-state'), params: z.strictObject({ target: TargetState }) }),
-    z.strictObject({ type: z.literal('run-health-check'), params: z.strictObject({ service: ServiceName.optional() }) }),
-    /** Resets a service's backoff so it is retried at once (kubelet/balena users ask for this). */
-    z.strictObject({ type: z.literal('retry-now'), params: z.strictObject({ service: ServiceName.optional() }) }),
-  ])
-  .meta({ id: 'JobCommand' });
+/** The commands a device executes, one schema per job type. */
+const JOB_COMMANDS = [
+  z.strictObject({ type: z.literal('restart-service'), params: z.strictObject({ service: ServiceName, reason: z.string().max(200).optional() }) }),
+  z.strictObject({ type: z.literal('pull-image'), params: z.strictObject({ image: ImageRef }) }),
+  z.strictObject({ type: z.literal('set-target-state'), params: z.strictObject({ target: TargetState }) }),
+  z.strictObject({ type: z.literal('run-health-check'), params: z.strictObject({ service: ServiceName.optional() }) }),
+  /** Resets a service's backoff so it is retried at once (kubelet/balena users ask for this). */
+  z.strictObject({ type: z.literal('retry-now'), params: z.strictObject({ service: ServiceName.optional() }) }),
+] as const;
+
+export const JobCommand = z.discriminatedUnion('type', JOB_COMMANDS).meta({ id: 'JobCommand' });
 export type JobCommand = z.output<typeof JobCommand>;
 export type JobType = JobCommand['type'];
 export const JOB_TYPES = JobCommand.options.map((o) => o.shape.type.value) as JobType[];
+
+/**
+ * Bounds of an operator-chosen in-progress timeout (like AWS IoT Jobs' `timeoutConfig.inProgressTimeoutInMinutes`).
+ * At least 10 s (the sweeper runs every minute in AWS, so a short timeout ends within about a minute of its
+ * deadline), at most 24 h.
+ */
+export const IN_PROGRESS_TIMEOUT_MIN_SECONDS = 10;
+export const IN_PROGRESS_TIMEOUT_MAX_SECONDS = 86_400;
+export const InProgressTimeoutSeconds = z
+  .number()
+  .int()
+  .min(IN_PROGRESS_TIMEOUT_MIN_SECONDS)
+  .max(IN_PROGRESS_TIMEOUT_MAX_SECONDS)
+  .meta({
+    id: 'InProgressTimeoutSeconds',
+    description:
+      'How long each attempt of the job may stay IN_PROGRESS before the timeout sweeper marks it TIMED_OUT (and its retry policy applies). Absent: the job type\'s default (300 s; pull-image and set-target-state 900 s).',
+  });
+
+/** Job settings an operator may add to a command when enqueuing it; they apply to every attempt. */
+const ENQUEUE_SETTINGS = { inProgressTimeoutSeconds: InProgressTimeoutSeconds.optional() };
+type WithEnqueueSettings<T extends readonly z.ZodObject[]> = {
+  -readonly [K in keyof T]: T[K] extends z.ZodObject<infer S, infer C> ? z.ZodObject<z.core.util.Extend<S, typeof ENQUEUE_SETTINGS>, C> : never;
+};
+
+/** Operator → cloud: the body of an enqueue request, a command plus its job settings (strict, like the command). */
+export const EnqueueJobRequest = z
+  .discriminatedUnion('type', JOB_COMMANDS.map((c) => c.extend(ENQUEUE_SETTINGS)) as unknown as WithEnqueueSettings<typeof JOB_COMMANDS>)
+  .meta({ id: 'EnqueueJobRequest' });
+export type EnqueueJobRequest = z.output<typeof EnqueueJobRequest>;
 
 export const JobAttempt = z
   .object({
@@ -50,6 +81,8 @@ export const Job = z
     updatedAt: Timestamp,
     correlationId: CorrelationId,
     statusDetails: z.record(z.string(), z.unknown()).optional(),
+    /** Chosen at enqueue; absent: the job type's default. */
+    inProgressTimeoutSeconds: InProgressTimeoutSeconds.optional(),
     history: z.array(JobAttempt),
   })
   .meta({ id: 'Job' });

@@ -5,7 +5,7 @@
  */
 import * as z from 'zod';
 import { DeviceId, ErrorBody, JobId } from './common.js';
-import { JobCommand, Job, JobExecutionUpdate, PendingJobs } from './jobs.js';
+import { EnqueueJobRequest, Job, JobExecutionUpdate, PendingJobs } from './jobs.js';
 import {
   CircuitResetResponse,
   DeadLetterList,
@@ -153,7 +153,7 @@ export const routes = [
     auth: 'operator',
     summary: 'Enqueue a command for a device (503 circuit_open while its circuit is open).',
     pathParams: deviceParams,
-    body: JobCommand,
+    body: EnqueueJobRequest,
     maxBodyBytes: 64 * 1024,
     responses: { 202: Job, ...commonErrors, 404: ErrorBody, 503: ErrorBody },
   },

@@ -74,6 +74,8 @@ export function newJob(input: {
   correlationId: string;
   by: string;
   now: number;
+  /** Chosen by the operator (contract bounds); absent: the type's default applies. */
+  inProgressTimeoutSeconds?: number;
 }): Job {
   const at = new Date(input.now).toISOString();
   return {
@@ -87,15 +89,16 @@ export function newJob(input: {
     createdAt: at,
     updatedAt: at,
     correlationId: input.correlationId,
+    ...(input.inProgressTimeoutSeconds !== undefined ? { inProgressTimeoutSeconds: input.inProgressTimeoutSeconds } : {}),
     history: [{ attempt: 1, status: 'QUEUED', at, by: input.by }],
   };
 }
 
 /**
- * How long a job may stay IN_PROGRESS before the sweeper times it out. Pulls and target changes wait on
- * image downloads and a health window; a restart or a check is quick.
+ * How long a job may stay IN_PROGRESS by default, when the operator chose no timeout at enqueue. Pulls and
+ * target changes wait on image downloads and a health window; a restart or a check is quick.
  */
-export function inProgressTimeoutSeconds(type: string): number {
+export function defaultInProgressTimeoutSeconds(type: string): number {
   switch (type) {
     case 'pull-image':
     case 'set-target-state':
@@ -103,6 +106,20 @@ export function inProgressTimeoutSeconds(type: string): number {
     default:
       return 300;
   }
+}
+
+/**
+ * How long an attempt of this job may stay IN_PROGRESS before the sweeper times it out: the timeout chosen at
+ * enqueue (`inProgressTimeoutSeconds`, kept by every retry), else the job type's default.
+ */
+export function inProgressTimeoutSeconds(job: Pick<Job, 'type' | 'inProgressTimeoutSeconds'>): number {
+  const chosen = job.inProgressTimeoutSeconds;
+  return chosen !== undefined && Number.isInteger(chosen) && chosen > 0 ? chosen : defaultInProgressTimeoutSeconds(job.type);
+}
+
+/** The deadline (epoch ms) the sweeper looks for, for an attempt that went IN_PROGRESS at `now`. */
+export function inProgressDeadline(job: Pick<Job, 'type' | 'inProgressTimeoutSeconds'>, now: number): number {
+  return now + inProgressTimeoutSeconds(job) * 1000;
 }
 
 /**

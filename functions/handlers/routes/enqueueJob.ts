@@ -6,6 +6,8 @@
  *  - otherwise the job is written (unpublished, in the outbox) and then published to the jobs queue best-effort:
  *    if publishing fails the outbox publisher sends it later, and the answer is still 202.
  * A `set-target-state` command also stores the new target, so the device's next target poll agrees with it.
+ * An optional `inProgressTimeoutSeconds` (10..86400) is stored on the job and sets the IN_PROGRESS deadline of
+ * every attempt; absent, the job type's default applies (domain/job-lifecycle.ts).
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { admitCommand } from '../../adapters/circuit-repo.js';
@@ -45,7 +47,16 @@ export default defineRoute('enqueueJob', async (req) => {
     if (current?.version !== version) await putTarget(deviceId, { version, updatedAt: new Date(req.now).toISOString(), target: command.params.target });
   }
 
-  const job = newJob({ jobId, deviceId, type: command.type, params: command.params as Record<string, unknown>, correlationId: req.correlationId, by: operatorName(req.principal), now: req.now });
+  const job = newJob({
+    jobId,
+    deviceId,
+    type: command.type,
+    params: command.params as Record<string, unknown>,
+    correlationId: req.correlationId,
+    by: operatorName(req.principal),
+    now: req.now,
+    ...(command.inProgressTimeoutSeconds !== undefined ? { inProgressTimeoutSeconds: command.inProgressTimeoutSeconds } : {}),
+  });
   await createJob(job);
   const m = metrics.singleMetric();
   m.addDimension('type', command.type);

@@ -67,6 +67,17 @@ const wrongTypes: Record<string, () => unknown> = {
   redriveDeadLetters: () => ({ dryRun: 'yes', ratePerSecond: 0 }),
 };
 
+/** Further invalid bodies per body route: values out of their bounds. */
+const badBodies: Record<string, Record<string, unknown>[]> = {
+  enqueueJob: [
+    { type: 'restart-service', params: { service: 'web' }, inProgressTimeoutSeconds: 9 },
+    { type: 'restart-service', params: { service: 'web' }, inProgressTimeoutSeconds: 86_401 },
+    { type: 'pull-image', params: { image: 'lab/busybox:1' }, inProgressTimeoutSeconds: 0 },
+    { type: 'restart-service', params: { service: 'web' }, inProgressTimeoutSeconds: 20.5 },
+    { type: 'restart-service', params: { service: 'web' }, inProgressTimeoutSeconds: '20' },
+  ],
+};
+
 /** Bad path parameters per operator route with parameters (device routes answer 403 first: see cross-device). */
 const badPaths: Record<string, string> = {
   getDevice: '/v1/devices/BAD_ID!',
@@ -116,6 +127,7 @@ function casesFor(route: RouteDef): Case[] {
     add('wrong types', call({ body: wrongTypes[op]!() }), 400, 'validation_failed');
     add('unknown field (strict)', call({ body: { ...(base().body as object), sneaky: true } }), 400, 'validation_failed');
     add('JSON array instead of object', call({ body: [] }), 400, 'validation_failed');
+    for (const b of badBodies[op] ?? []) add(`bad body ${JSON.stringify(b).slice(-40)}`, call({ body: b }), 400, 'validation_failed');
   }
   // Oversize: one byte over the route's limit (16 KiB default) is refused before parsing.
   const limit = maxBodyBytes(route);

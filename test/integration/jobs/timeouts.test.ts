@@ -1,7 +1,8 @@
 /**
  * In-progress timeouts: the sweeper marks overdue jobs TIMED_OUT with a conditional write and applies the job
  * type's policy (RETRY a new attempt of the same job id, then ESCALATE with an alert), counting each timeout
- * on the device's circuit breaker.
+ * on the device's circuit breaker. A timeout chosen at enqueue (`inProgressTimeoutSeconds`) replaces the job type's
+ * default for every attempt.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -10,7 +11,7 @@ import { getJob } from '../../../functions/adapters/jobs-repo.js';
 import { readCircuit } from '../../../functions/adapters/circuit-repo.js';
 import type { RetryPolicies } from '../../../functions/domain/retry-policy.js';
 import { deliver, receive } from './support/esm.js';
-import { device, enqueue, eventsOf, registerDevice } from './support/fleet.js';
+import { countItems, device, enqueue, eventsOf, operator, registerDevice } from './support/fleet.js';
 import { createJobsFixture, type JobsFixture } from './support/jobs-fixture.js';
 
 let fx: JobsFixture;
@@ -103,6 +104,65 @@ describe('job timeouts', () => {
     assert.equal((await sweepTimeouts({ now: Date.now() + 10 * RESTART_TIMEOUT_MS, policies })).timedOut, 0);
     const late = await device(token, 'PUT', `/v1/devices/to-1/jobs/${jobId}`, { status: 'SUCCEEDED', expectedVersion: final!.version });
     assert.equal(late.status, 409);
+  });
+
+  test('a timeout chosen at enqueue sets the IN_PROGRESS deadline of every attempt; the job views show it', async () => {
+    const token = await registerDevice('to-3');
+    const res = await enqueue('to-3', { type: 'restart-service', params: { service: 'web' }, inProgressTimeoutSeconds: 20 });
+    assert.equal(res.status, 202, res.raw);
+    assert.equal(res.body.inProgressTimeoutSeconds, 20, 'the enqueue answer shows it');
+    const jobId = res.body.jobId as string;
+    assert.equal((await getJob(jobId))?.inProgressTimeoutSeconds, 20, 'stored on the job record');
+    assert.equal((await operator('GET', `/v1/jobs/${jobId}`)).body.inProgressTimeoutSeconds, 20, 'GET /v1/jobs/{jobId} shows it');
+
+    let before = Date.now();
+    await dispatchAndStart(token, 'to-3', jobId, 1);
+    let after = Date.now();
+    const started = await getJob(jobId);
+    assert.ok(started?.timeoutAtEpoch! >= before + 20_000 && started?.timeoutAtEpoch! <= after + 20_000, `deadline 20 s after the start, not ${RESTART_TIMEOUT_MS / 1000} s: ${started?.timeoutAtEpoch! - before} ms`);
+    const pending = await device(token, 'GET', '/v1/devices/to-3/jobs/pending');
+    assert.equal(pending.body.jobs.find((j: { jobId: string }) => j.jobId === jobId).inProgressTimeoutSeconds, 20, 'the device sees it too');
+
+    assert.equal((await sweepTimeouts({ now: started!.timeoutAtEpoch! - 1_000, policies })).timedOut, 0, 'not before its own deadline');
+    const swept = await sweepTimeouts({ now: started!.timeoutAtEpoch! + 1_000, policies });
+    assert.deepEqual([swept.timedOut, swept.retried], [1, 1], 'timed out after 20 s, long before the 300 s default');
+    const retried = await getJob(jobId);
+    assert.deepEqual([retried?.status, retried?.attempt, retried?.inProgressTimeoutSeconds], ['QUEUED', 2, 20], 'the retry keeps the chosen timeout');
+
+    before = Date.now();
+    const version = await dispatchAndStart(token, 'to-3', jobId, 2);
+    after = Date.now();
+    const second = await getJob(jobId);
+    assert.ok(second?.timeoutAtEpoch! >= before + 20_000 && second?.timeoutAtEpoch! <= after + 20_000, `attempt 2's deadline is 20 s after its start too: ${second?.timeoutAtEpoch! - before} ms`);
+    // Finish it, so later sweeps in this file find only their own jobs.
+    assert.equal((await device(token, 'PUT', `/v1/devices/to-3/jobs/${jobId}`, { status: 'SUCCEEDED', expectedVersion: version })).status, 200);
+  });
+
+  test('without a chosen timeout the job has none on record and gets its type\'s default', async () => {
+    const token = await registerDevice('to-4');
+    const res = await enqueue('to-4', { type: 'restart-service', params: { service: 'web' } });
+    assert.equal(res.status, 202, res.raw);
+    assert.equal('inProgressTimeoutSeconds' in res.body, false);
+    const before = Date.now();
+    const version = await dispatchAndStart(token, 'to-4', res.body.jobId, 1);
+    const after = Date.now();
+    const started = await getJob(res.body.jobId);
+    assert.equal(started?.inProgressTimeoutSeconds, undefined);
+    assert.ok(started?.timeoutAtEpoch! >= before + RESTART_TIMEOUT_MS && started?.timeoutAtEpoch! <= after + RESTART_TIMEOUT_MS);
+    assert.equal((await device(token, 'PUT', `/v1/devices/to-4/jobs/${res.body.jobId}`, { status: 'SUCCEEDED', expectedVersion: version })).status, 200);
+  });
+
+  test('an out-of-range timeout is a 400 validation_failed that writes nothing', async () => {
+    await registerDevice('to-5');
+    const jobsBefore = await countItems(fx.infra.env.JOBS_TABLE!);
+    for (const bad of [9, 86_401, 0, -1, 20.5, '20', null]) {
+      const res = await enqueue('to-5', { type: 'restart-service', params: { service: 'web' }, inProgressTimeoutSeconds: bad });
+      assert.equal(res.status, 400, `${JSON.stringify(bad)}: ${res.raw}`);
+      assert.equal(res.body.error, 'validation_failed');
+      assert.ok(res.body.details.issues.some((i: { path: string }) => i.path === 'inProgressTimeoutSeconds'), res.raw);
+    }
+    assert.equal(await countItems(fx.infra.env.JOBS_TABLE!), jobsBefore, 'no job written');
+    assert.equal((await receive(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!, { waitSeconds: 1 })).length, 0, 'nothing queued');
   });
 
   test('a device update and the sweeper racing on one overdue job: exactly one transition wins', async () => {

@@ -63,6 +63,10 @@ test('help and version exit 0; usage errors exit 2 and send nothing', async () =
     ['silence', 'pump-1/a/b', '--for', '1h'],
     ['jobs', 'enqueue', 'pump-1', 'restart-service'],
     ['jobs', 'enqueue', 'pump-1', 'reboot-universe'],
+    ['jobs', 'enqueue', 'pump-1', 'restart-service', '--service', 'web', '--in-progress-timeout', '5'],
+    ['jobs', 'enqueue', 'pump-1', 'restart-service', '--service', 'web', '--in-progress-timeout', '86401'],
+    ['jobs', 'enqueue', 'pump-1', 'restart-service', '--service', 'web', '--in-progress-timeout', '2.5'],
+    ['jobs', 'enqueue', 'pump-1', 'restart-service', '--service', 'web', '--in-progress-timeout', 'soon'],
     ['jobs', 'not-a-job-id'],
     ['devices', '--limit', 'lots'],
     ['dlq', 'list', '--queue', 'nope'],
@@ -75,6 +79,10 @@ test('help and version exit 0; usage errors exit 2 and send nothing', async () =
   }
   assert.equal(seen.length, before, 'no request left the machine');
   assert.match((await withApi(['device', 'Bad_ID'])).stderr, /deviceId: lowercase letters, digits and dashes/);
+  assert.match(
+    (await withApi(['jobs', 'enqueue', 'pump-1', 'restart-service', '--service', 'web', '--in-progress-timeout', '5'])).stderr,
+    /--in-progress-timeout must be a whole number from 10 to 86400/,
+  );
 });
 
 test('unreachable API or none configured: exit 3 with a clear message', async () => {
@@ -153,4 +161,20 @@ test('without a token the CLI signs with SigV4; without AWS credentials that is 
     for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
     Object.assign(process.env, saved);
   }
+});
+
+test('jobs enqueue --in-progress-timeout sends the job its own timeout; the job view shows it', async () => {
+  const at = '2025-10-24T10:15:00.000Z';
+  const job = {
+    jobId: 'job_ABCDEFGHIJKL', deviceId: 'pump-1', type: 'restart-service', params: { service: 'web' }, status: 'QUEUED', version: 1, attempt: 1,
+    createdAt: at, updatedAt: at, correlationId: 'c-1', inProgressTimeoutSeconds: 20, history: [{ attempt: 1, status: 'QUEUED', at, by: 'operator' }],
+  };
+  answers.set('POST /v1/devices/pump-1/jobs', { status: 202, body: job });
+  const r = await withApi(['jobs', 'enqueue', 'pump-1', 'restart-service', '--service', 'web', '--in-progress-timeout', '20']);
+  assert.equal(r.code, EXIT.ok, r.stderr);
+  assert.deepEqual(JSON.parse(seen.at(-1)!.body), { type: 'restart-service', params: { service: 'web' }, inProgressTimeoutSeconds: 20 });
+  answers.set('GET /v1/jobs/job_ABCDEFGHIJKL', { status: 200, body: job });
+  const shown = await withApi(['jobs', 'job_ABCDEFGHIJKL']);
+  assert.equal(shown.code, EXIT.ok, shown.stderr);
+  assert.match(shown.stdout, /timeout\s+20 s in progress \(set at enqueue\)/);
 });

@@ -136,6 +136,7 @@ test('job and DLQ views', () => {
   );
   assert.match(job, /^job_ABCDEFGHIJKL  TIMED_OUT/);
   assert.match(job, /command\s+restart-service service=web/);
+  assert.match(job, /timeout\s+300 s in progress \(restart-service default\)/);
   assert.match(job, /1\s+TIMED_OUT\s+\S+\s+sweeper\s+no answer/);
   const dlq = dlqView(
     {

@@ -1,8 +1,19 @@
 /** IoT-Jobs-style lifecycle: allowed transitions, terminal finality, versions, history. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { JOB_TYPES, TERMINAL_JOB_STATUSES, type JobStatus } from '../../../functions/contract/jobs.js';
-import { MAX_HISTORY, canTransition, inProgressTimeoutSeconds, isReplayOf, isTerminal, newJob, transition } from '../../../functions/domain/job-lifecycle.js';
+import { EnqueueJobRequest, IN_PROGRESS_TIMEOUT_MAX_SECONDS, IN_PROGRESS_TIMEOUT_MIN_SECONDS, JOB_TYPES, TERMINAL_JOB_STATUSES, type JobStatus } from '../../../functions/contract/jobs.js';
+import { failAttempt } from '../../../functions/domain/job-recovery.js';
+import {
+  MAX_HISTORY,
+  canTransition,
+  defaultInProgressTimeoutSeconds,
+  inProgressDeadline,
+  inProgressTimeoutSeconds,
+  isReplayOf,
+  isTerminal,
+  newJob,
+  transition,
+} from '../../../functions/domain/job-lifecycle.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 const job = () => newJob({ jobId: 'job_ABCDEFGHIJ', deviceId: 'dev-1', type: 'restart-service', params: { service: 'web' }, correlationId: 'c-1', by: 'operator:x', now: T0 });
@@ -71,6 +82,41 @@ test('replay detection: only the update that produced the current version, by th
 });
 
 test('in-progress timeouts per type', () => {
-  for (const t of JOB_TYPES) assert.ok(inProgressTimeoutSeconds(t) >= 60);
-  assert.ok(inProgressTimeoutSeconds('pull-image') > inProgressTimeoutSeconds('restart-service'));
+  for (const t of JOB_TYPES) assert.ok(defaultInProgressTimeoutSeconds(t) >= 60);
+  assert.ok(defaultInProgressTimeoutSeconds('pull-image') > defaultInProgressTimeoutSeconds('restart-service'));
+  assert.equal(defaultInProgressTimeoutSeconds('restart-service'), 300);
+  assert.equal(defaultInProgressTimeoutSeconds('pull-image'), 900);
+  assert.equal(defaultInProgressTimeoutSeconds('set-target-state'), 900);
+  // Without a chosen timeout a job gets its type's default.
+  for (const t of JOB_TYPES) assert.equal(inProgressTimeoutSeconds({ type: t }), defaultInProgressTimeoutSeconds(t));
+  assert.equal(inProgressTimeoutSeconds(job()), 300);
+  assert.equal(inProgressDeadline(job(), T0), T0 + 300_000);
+});
+
+test('a timeout chosen at enqueue is stored on the job and sets the deadline of every attempt', () => {
+  const chosen = newJob({ jobId: 'job_ABCDEFGHIJ', deviceId: 'dev-1', type: 'pull-image', params: { image: 'a:1' }, correlationId: 'c-1', by: 'operator:x', now: T0, inProgressTimeoutSeconds: 20 });
+  assert.equal(chosen.inProgressTimeoutSeconds, 20);
+  assert.equal(inProgressTimeoutSeconds(chosen), 20, 'overrides the type default (900 s for pull-image)');
+  assert.equal(inProgressDeadline(chosen, T0 + 5_000), T0 + 25_000);
+  assert.equal('inProgressTimeoutSeconds' in job(), false, 'absent when not chosen (the type default is not frozen in)');
+
+  // Attempt 1 starts, times out, and the retry policy re-arms it: attempt 2 keeps the chosen timeout.
+  const started = transition(chosen, { to: 'IN_PROGRESS', by: 'dev-1', now: T0 + 1_000 });
+  assert.ok(started.ok);
+  assert.equal(started.job.inProgressTimeoutSeconds, 20);
+  const retried = failAttempt(started.job, { kind: 'TIMED_OUT', by: 'sweeper', now: T0 + 30_000, random: () => 0.5 });
+  assert.ok(retried.ok && !retried.terminal, 'pull-image retries a timeout');
+  assert.equal(retried.job.attempt, 2);
+  assert.equal(retried.job.inProgressTimeoutSeconds, 20);
+  const again = transition(retried.job, { to: 'IN_PROGRESS', by: 'dev-1', now: T0 + 60_000 });
+  assert.ok(again.ok);
+  assert.equal(inProgressDeadline(again.job, T0 + 60_000), T0 + 80_000);
+
+  // The enqueue contract takes whole seconds within the bounds, and nothing else.
+  const body = (inProgressTimeoutSeconds: unknown) => ({ type: 'restart-service', params: { service: 'web' }, inProgressTimeoutSeconds });
+  for (const ok of [IN_PROGRESS_TIMEOUT_MIN_SECONDS, 20, IN_PROGRESS_TIMEOUT_MAX_SECONDS]) assert.equal(EnqueueJobRequest.safeParse(body(ok)).success, true, String(ok));
+  for (const bad of [IN_PROGRESS_TIMEOUT_MIN_SECONDS - 1, IN_PROGRESS_TIMEOUT_MAX_SECONDS + 1, 0, -20, 20.5, '20', null]) {
+    assert.equal(EnqueueJobRequest.safeParse(body(bad)).success, false, JSON.stringify(bad));
+  }
+  assert.equal(EnqueueJobRequest.safeParse({ type: 'restart-service', params: { service: 'web' } }).success, true, 'optional');
 });
