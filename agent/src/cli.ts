@@ -10,7 +10,6 @@
  * error (bad flags, invalid target file, state directory locked by another agent).
  */
 import { realpathSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { Agent } from './agent.js';
@@ -27,6 +26,8 @@ import { MarkerStore } from './state/markers.js';
 import { join } from 'node:path';
 import { ServiceName } from '../../functions/contract/common.js';
 import { wire } from './wiring.js';
+import { AGENT_NODE_FLAGS } from './node-flags.js';
+import * as z from 'zod';
 
 export const EXIT = { ok: 0, runtime: 1, config: 2 } as const;
 
@@ -82,13 +83,18 @@ export function resolveConfig(o: RunOpts, env: NodeJS.ProcessEnv = process.env):
 async function runCommand(o: RunOpts, io: CliIo): Promise<number> {
   // ── B2: idle memory (bench/suites/agent.ts) ── The running agent repeats a few small functions every couple
   // of seconds (health checks, cycles). V8's compilers (TurboFan, Sparkplug) would compile them, touching ~6 MB
-  // more of node's own code and code space (measured: 58 → 52 MB RSS with 10 services checked every 2 s) for a
-  // speed-up an agent that sleeps 99 % of the time does not need: the interpreter is plenty (idle CPU stays
-  // well under 1 % of a core). FLEETMEDIC_V8_OPT=1 keeps the compilers on.
-  if (process.env.FLEETMEDIC_V8_OPT !== '1') {
-    setFlagsFromString('--no-opt');
-    setFlagsFromString('--no-sparkplug');
+  // more of node's own code and code space for a speed-up an agent that sleeps 99 % of the time does not need:
+  // the interpreter is plenty (idle CPU stays well under 1 % of a core). The systemd unit passes these flags on
+  // node's command line (AGENT_NODE_FLAGS, agent/src/node-flags.ts), which also covers node's own bootstrap and spares
+  // loading node:v8 (~1 MB); started any other way, the agent sets them itself. FLEETMEDIC_V8_OPT=1 keeps them on.
+  if (process.env.FLEETMEDIC_V8_OPT !== '1' && !AGENT_NODE_FLAGS.every((f) => process.execArgv.includes(f))) {
+    const { setFlagsFromString } = await import('node:v8');
+    for (const flag of AGENT_NODE_FLAGS) setFlagsFromString(flag);
   }
+  // zod compiles a fast path per object schema with `new Function` on first parse; for the few small documents
+  // an agent parses per minute that generated code is memory spent for nothing (measured: ~2 MB of RSS over 30
+  // object schemas parsed once).
+  z.config({ jitless: true });
   const config = resolveConfig(o);
   const log = io.logger ?? createLogger({ json: !!o.logJson, ...(o.logLevel ? { level: o.logLevel } : {}) });
   const docker = dockerFromHost(config.dockerHost);
