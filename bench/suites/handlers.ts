@@ -6,6 +6,10 @@
  * The build options mirror cdk/lib/fleet-function.ts (ES module builds of dependencies first, the Lambda-only
  * credential provider alias) so the figures are those of the deployed bundles. A row per handler names the
  * largest contributors, which is where a size budget is won or lost.
+ *
+ * "floor" rows bundle, the same way, handlers with no application code at all: only the parts the issues make
+ * every function carry (the AWS SDK v3 clients bundled, Powertools Logger/Metrics/Tracer on middy). They say
+ * what no amount of work on our own code can take below, which is what a budget has to be set against.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -25,6 +29,38 @@ const BANNER = "import { createRequire as __cr } from 'node:module'; const requi
 
 // The CDK bundles swap the SDK's default credential chain for env-only credentials (see that file).
 const LAMBDA_CREDENTIALS = join(ROOT, 'cdk', 'bundling', 'lambda-credential-provider.ts');
+
+const POWERTOOLS = `
+import middy from '@middy/core';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+const logger = new Logger();
+const metrics = new Metrics();
+const tracer = new Tracer();
+const wrap = (fn: () => Promise<unknown>) =>
+  middy(fn).use(injectLambdaContext(logger)).use(captureLambdaHandler(tracer)).use(logMetrics(metrics));
+`;
+const DYNAMODB = `
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+const ddb = new DynamoDBClient({});
+`;
+const QUEUES = `
+import { SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { SNSClient, PublishCommand } from '@aws-sdk/client-sns';
+const sqs = new SQSClient({});
+const sns = new SNSClient({});
+`;
+/** Handlers without application code: what the mandated libraries alone weigh. */
+const FLOORS: Record<string, string> = {
+  'DynamoDB client only': `${DYNAMODB}export const handler = () => ddb.send(new GetItemCommand({ TableName: 't', Key: {} }));\n`,
+  'Powertools Logger+Metrics+Tracer on middy only': `${POWERTOOLS}export const handler = wrap(async () => 1);\n`,
+  'DynamoDB + Powertools (outbox-publisher, sweeper, evaluator)': `${DYNAMODB}${POWERTOOLS}export const handler = wrap(() => ddb.send(new GetItemCommand({ TableName: 't', Key: {} })));\n`,
+  'DynamoDB + SQS + SNS + Powertools (device-api, operator-api)': `${DYNAMODB}${QUEUES}${POWERTOOLS}export const handler = wrap(() => Promise.all([ddb.send(new GetItemCommand({ TableName: 't', Key: {} })), sqs.send(new SendMessageCommand({ QueueUrl: 'q', MessageBody: '' })), sns.send(new PublishCommand({ TopicArn: 't', Message: '' }))]));\n`,
+};
 
 interface Bundle {
   bytes: number;
@@ -47,6 +83,8 @@ async function bundle(entry: string, outfile: string): Promise<Bundle> {
     ...(existsSync(LAMBDA_CREDENTIALS) ? { alias: { '@aws-sdk/credential-provider-node': LAMBDA_CREDENTIALS } } : {}),
     metafile: true,
     logLevel: 'silent',
+    // The floor entries are written to a temp dir: resolve their packages from the project.
+    nodePaths: [join(ROOT, 'node_modules')],
   });
   const byPackage = new Map<string, number>();
   for (const output of Object.values(result.metafile.outputs)) {
@@ -85,6 +123,14 @@ export async function run(): Promise<BenchRow[]> {
     const emptyOut = join(dir, 'empty.mjs');
     const emptyBytes = (await bundle(emptyEntry, emptyOut)).bytes;
 
+    const floors: BenchRow[] = [];
+    for (const [i, [name, source]] of Object.entries(FLOORS).entries()) {
+      const entry = join(dir, `floor-${i}.ts`);
+      writeFileSync(entry, source);
+      const kb = (await bundle(entry, join(dir, `floor-${i}.mjs`))).bytes / 1024;
+      floors.push({ suite: 'handlers', metric: `floor: ${name}`, value: `${kb.toFixed(1)} KB`, budget: `${BUDGET_KB} KB`, ratio: `${(kb / BUDGET_KB).toFixed(2)}x budget` });
+    }
+
     const entries = readdirSync(HANDLERS).filter((f) => f.endsWith('.ts')).sort();
     const bundles: ({ name: string; out: string } & Bundle)[] = [];
     for (const f of entries) {
@@ -101,7 +147,7 @@ export async function run(): Promise<BenchRow[]> {
       }
     }
     const base = median(samples.get('(empty)')!);
-    const rows: BenchRow[] = [{ suite: 'handlers', metric: 'bundle (empty handler)', value: `${(emptyBytes / 1024).toFixed(1)} KB` }];
+    const rows: BenchRow[] = [{ suite: 'handlers', metric: 'bundle (empty handler)', value: `${(emptyBytes / 1024).toFixed(1)} KB` }, ...floors];
     for (const b of bundles) {
       const kb = b.bytes / 1024;
       rows.push({ suite: 'handlers', metric: `bundle ${b.name}`, value: `${kb.toFixed(1)} KB`, budget: `${BUDGET_KB} KB`, ok: kb <= BUDGET_KB });
