@@ -40,7 +40,7 @@
  * modules stop in reverse order; state is persisted; atomic writes in flight are awaited; the lock is released.
  */
 import type Docker from 'dockerode';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { ServiceReport } from '../../functions/contract/report.js';
 import { TargetState } from '../../functions/contract/target-state.js';
 import { RetryManager } from './backoff/manager.js';
@@ -125,9 +125,9 @@ export interface AgentOptions {
 
 // ───────────────────────────── persisted documents ─────────────────────────────
 
-const PersistedTarget = z.object({ version: z.string(), source: z.string(), target: TargetState, adoptedAt: z.string() }).nullable();
+const PersistedTarget = z.nullable(z.object({ version: z.string(), source: z.string(), target: TargetState, adoptedAt: z.string() }));
 type PersistedTarget = z.infer<typeof PersistedTarget>;
-const ServiceStats = z.object({ restartCounts: z.record(z.string(), z.number().int().min(0)) });
+const ServiceStats = z.object({ restartCounts: z.record(z.string(), z.int().check(z.minimum(0))) });
 type ServiceStats = z.infer<typeof ServiceStats>;
 
 // ───────────────────────────── the agent ─────────────────────────────

@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { ServiceName } from '../../functions/contract/common.js';
 import { wire } from './wiring.js';
 import { AGENT_NODE_FLAGS } from './node-flags.js';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 
 export const EXIT = { ok: 0, runtime: 1, config: 2 } as const;
 

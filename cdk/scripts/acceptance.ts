@@ -26,7 +26,7 @@ import { ApiClient } from '../../functions/cli/api-client.js';
 import type { Connection } from '../../functions/cli/connection.js';
 import { CliError } from '../../functions/cli/errors.js';
 import type { Job, PendingJobs } from '../../functions/contract/jobs.js';
-import type * as z from 'zod';
+import type * as z from 'zod/mini';
 import type { HealthResponse, RegisterDeviceResponse } from '../../functions/contract/operator.js';
 import type { ReportAck } from '../../functions/contract/report.js';
 

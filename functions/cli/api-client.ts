@@ -5,7 +5,7 @@
  * upstream-call policy: timeouts always, retries only for idempotent requests.
  */
 import { randomUUID } from 'node:crypto';
-import type * as z from 'zod';
+import type * as z from 'zod/mini';
 import { routes, type OperationId, type RouteDef } from '../contract/routes.js';
 import { ErrorBody } from '../contract/common.js';
 import { callUpstream, retryAfterMs, UpstreamTimeoutError, type UpstreamPolicy } from '../domain/upstream-call.js';
@@ -43,7 +43,7 @@ export function routeFor(operationId: OperationId): RouteDef {
   return r;
 }
 
-function issues(err: z.ZodError): string {
+function issues(err: z.core.$ZodError): string {
   return err.issues.map((i) => `${i.path.join('.') || '(value)'}: ${i.message}`).join('; ');
 }
 

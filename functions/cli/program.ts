@@ -5,7 +5,7 @@
 import { Command, CommanderError, InvalidArgumentError as CommanderInvalid, Option } from 'commander';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { IN_PROGRESS_TIMEOUT_MAX_SECONDS, IN_PROGRESS_TIMEOUT_MIN_SECONDS, JOB_TYPES, TERMINAL_JOB_STATUSES, type Job, type JobStatus } from '../contract/jobs.js';
-import type * as z from 'zod';
+import type * as z from 'zod/mini';
 import type {
   CircuitResetResponse,
   DeadLetterList,

@@ -1,5 +1,5 @@
 /** Human views of API responses (pure: data, `now` and style in, text out). */
-import type * as z from 'zod';
+import type * as z from 'zod/mini';
 import type { DeadLetterList, DeviceDetail, DeviceList, FleetEvent, RedriveResponse, RegisterDeviceResponse, Marker, CircuitResetResponse } from '../contract/operator.js';
 import type { Job } from '../contract/jobs.js';
 import { inProgressTimeoutSeconds } from '../domain/job-lifecycle.js';

@@ -1,30 +1,30 @@
 /**
  * Jobs (commands to devices). Lifecycle and statuses follow AWS IoT Jobs.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { CorrelationId, DeviceId, ImageRef, JobId, ServiceName, Timestamp } from './common.js';
 import { TargetState } from './target-state.js';
 
 export const JobStatus = z
   .enum(['QUEUED', 'IN_PROGRESS', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'REJECTED', 'CANCELED'])
-  .meta({ id: 'JobStatus' });
+  .register(z.globalRegistry, { id: 'JobStatus' });
 export type JobStatus = z.infer<typeof JobStatus>;
 export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'REJECTED', 'CANCELED'];
 
 /** The commands a device executes, one schema per job type. */
 const JOB_COMMANDS = [
-  z.strictObject({ type: z.literal('restart-service'), params: z.strictObject({ service: ServiceName, reason: z.string().max(200).optional() }) }),
+  z.strictObject({ type: z.literal('restart-service'), params: z.strictObject({ service: ServiceName, reason: z.optional(z.string().check(z.maxLength(200))) }) }),
   z.strictObject({ type: z.literal('pull-image'), params: z.strictObject({ image: ImageRef }) }),
   z.strictObject({ type: z.literal('set-target-state'), params: z.strictObject({ target: TargetState }) }),
-  z.strictObject({ type: z.literal('run-health-check'), params: z.strictObject({ service: ServiceName.optional() }) }),
+  z.strictObject({ type: z.literal('run-health-check'), params: z.strictObject({ service: z.optional(ServiceName) }) }),
   /** Resets a service's backoff so it is retried at once (kubelet/balena users ask for this). */
-  z.strictObject({ type: z.literal('retry-now'), params: z.strictObject({ service: ServiceName.optional() }) }),
+  z.strictObject({ type: z.literal('retry-now'), params: z.strictObject({ service: z.optional(ServiceName) }) }),
 ] as const;
 
-export const JobCommand = z.discriminatedUnion('type', JOB_COMMANDS).meta({ id: 'JobCommand' });
+export const JobCommand = z.discriminatedUnion('type', JOB_COMMANDS).register(z.globalRegistry, { id: 'JobCommand' });
 export type JobCommand = z.output<typeof JobCommand>;
 export type JobType = JobCommand['type'];
-export const JOB_TYPES = JobCommand.options.map((o) => o.shape.type.value) as JobType[];
+export const JOB_TYPES = JOB_COMMANDS.map((c) => c.shape.type.def.values[0]) as JobType[];
 
 /**
  * Bounds of an operator-chosen in-progress timeout (like AWS IoT Jobs' `timeoutConfig.inProgressTimeoutInMinutes`).
@@ -34,37 +34,38 @@ export const JOB_TYPES = JobCommand.options.map((o) => o.shape.type.value) as Jo
 export const IN_PROGRESS_TIMEOUT_MIN_SECONDS = 10;
 export const IN_PROGRESS_TIMEOUT_MAX_SECONDS = 86_400;
 export const InProgressTimeoutSeconds = z
-  .number()
   .int()
-  .min(IN_PROGRESS_TIMEOUT_MIN_SECONDS)
-  .max(IN_PROGRESS_TIMEOUT_MAX_SECONDS)
-  .meta({
+  .check(z.minimum(IN_PROGRESS_TIMEOUT_MIN_SECONDS), z.maximum(IN_PROGRESS_TIMEOUT_MAX_SECONDS))
+  .register(z.globalRegistry, {
     id: 'InProgressTimeoutSeconds',
     description:
       'How long each attempt of the job may stay IN_PROGRESS before the timeout sweeper marks it TIMED_OUT (and its retry policy applies). Absent: the job type\'s default (300 s; pull-image and set-target-state 900 s).',
   });
 
 /** Job settings an operator may add to a command when enqueuing it; they apply to every attempt. */
-const ENQUEUE_SETTINGS = { inProgressTimeoutSeconds: InProgressTimeoutSeconds.optional() };
-type WithEnqueueSettings<T extends readonly z.ZodObject[]> = {
-  -readonly [K in keyof T]: T[K] extends z.ZodObject<infer S, infer C> ? z.ZodObject<z.core.util.Extend<S, typeof ENQUEUE_SETTINGS>, C> : never;
+const ENQUEUE_SETTINGS = { inProgressTimeoutSeconds: z.optional(InProgressTimeoutSeconds) };
+type WithEnqueueSettings<T extends readonly z.ZodMiniObject[]> = {
+  -readonly [K in keyof T]: T[K] extends z.ZodMiniObject<infer S, infer C> ? z.ZodMiniObject<z.core.util.Extend<S, typeof ENQUEUE_SETTINGS>, C> : never;
 };
 
 /** Operator → cloud: the body of an enqueue request, a command plus its job settings (strict, like the command). */
 export const EnqueueJobRequest = z
-  .discriminatedUnion('type', JOB_COMMANDS.map((c) => c.extend(ENQUEUE_SETTINGS)) as unknown as WithEnqueueSettings<typeof JOB_COMMANDS>)
-  .meta({ id: 'EnqueueJobRequest' });
+  .discriminatedUnion('type', JOB_COMMANDS.map((c) => z.extend(c, ENQUEUE_SETTINGS)) as unknown as WithEnqueueSettings<typeof JOB_COMMANDS>)
+  .register(z.globalRegistry, { id: 'EnqueueJobRequest' });
 export type EnqueueJobRequest = z.output<typeof EnqueueJobRequest>;
 
 export const JobAttempt = z
   .object({
-    attempt: z.number().int().min(1),
+    attempt: z.int().check(z.minimum(1)),
     status: JobStatus,
     at: Timestamp,
-    by: z.string().max(128).meta({ description: 'Who made the transition: device id, operator, dispatcher, sweeper.' }),
-    error: z.string().max(2048).optional(),
+    by: z
+      .string()
+      .check(z.maxLength(128))
+      .register(z.globalRegistry, { description: 'Who made the transition: device id, operator, dispatcher, sweeper.' }),
+    error: z.optional(z.string().check(z.maxLength(2048))),
   })
-  .meta({ id: 'JobAttempt' });
+  .register(z.globalRegistry, { id: 'JobAttempt' });
 export type JobAttempt = z.output<typeof JobAttempt>;
 
 export const Job = z
@@ -75,31 +76,32 @@ export const Job = z
     params: z.record(z.string(), z.unknown()),
     status: JobStatus,
     /** Optimistic-concurrency version; every transition increments it. */
-    version: z.number().int().min(1),
-    attempt: z.number().int().min(1),
+    version: z.int().check(z.minimum(1)),
+    attempt: z.int().check(z.minimum(1)),
     createdAt: Timestamp,
     updatedAt: Timestamp,
     correlationId: CorrelationId,
-    statusDetails: z.record(z.string(), z.unknown()).optional(),
+    statusDetails: z.optional(z.record(z.string(), z.unknown())),
     /** Chosen at enqueue; absent: the job type's default. */
-    inProgressTimeoutSeconds: InProgressTimeoutSeconds.optional(),
+    inProgressTimeoutSeconds: z.optional(InProgressTimeoutSeconds),
     history: z.array(JobAttempt),
   })
-  .meta({ id: 'Job' });
+  .register(z.globalRegistry, { id: 'Job' });
 export type Job = z.output<typeof Job>;
 
-export const PendingJobs = z.object({ jobs: z.array(Job) }).meta({ id: 'PendingJobs' });
+export const PendingJobs = z.object({ jobs: z.array(Job) }).register(z.globalRegistry, { id: 'PendingJobs' });
 
 /** Device → cloud: move a job execution on (IoT Jobs UpdateJobExecution). */
 export const JobExecutionUpdate = z
   .strictObject({
     status: z.enum(['IN_PROGRESS', 'SUCCEEDED', 'FAILED', 'REJECTED']),
-    expectedVersion: z.number().int().min(1),
-    statusDetails: z
-      .record(z.string().max(64), z.union([z.string().max(1024), z.number(), z.boolean()]))
-      .refine((d) => Object.keys(d).length <= 20, 'at most 20 details')
-      .optional(),
+    expectedVersion: z.int().check(z.minimum(1)),
+    statusDetails: z.optional(
+      z
+        .record(z.string().check(z.maxLength(64)), z.union([z.string().check(z.maxLength(1024)), z.number(), z.boolean()]))
+        .check(z.refine((d) => Object.keys(d).length <= 20, 'at most 20 details')),
+    ),
   })
-  .meta({ id: 'JobExecutionUpdate' });
+  .register(z.globalRegistry, { id: 'JobExecutionUpdate' });
 export type JobExecutionUpdate = z.output<typeof JobExecutionUpdate>;
 

@@ -4,7 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { routes, type RouteDef } from './routes.js';
 
 export const OPENAPI_PATH = fileURLToPath(new URL('../../docs/openapi.json', import.meta.url));
@@ -14,8 +14,8 @@ type JsonSchema = Record<string, unknown>;
 
 export function buildOpenApi(): Record<string, unknown> {
   const components: Record<string, JsonSchema> = {};
-  const toSchema = (schema: z.ZodType, io: 'input' | 'output'): JsonSchema => {
-    // Named schemas (registered with .meta({ id })) become $refs into components.
+  const toSchema = (schema: z.ZodMiniType, io: 'input' | 'output'): JsonSchema => {
+    // Named schemas (registered in z.globalRegistry with an id) become $refs into components.
     // `uri` works for single schemas at runtime but is typed only for registries.
     const params = { target: 'draft-2020-12', io, unrepresentable: 'any', reused: 'inline', uri: (id: string) => `#/components/schemas/${id}` };
     const result = z.toJSONSchema(schema, params as Parameters<typeof z.toJSONSchema>[1]) as JsonSchema & { $defs?: Record<string, JsonSchema> };
@@ -35,7 +35,7 @@ export function buildOpenApi(): Record<string, unknown> {
     for (const [where, obj] of [['path', route.pathParams], ['query', route.query]] as const) {
       if (!obj) continue;
       for (const [name, field] of Object.entries(obj.shape)) {
-        parameters.push({ name, in: where, required: where === 'path' || !(field as z.ZodType).safeParse(undefined).success, schema: toSchema(field as z.ZodType, 'input') });
+        parameters.push({ name, in: where, required: where === 'path' || !(field as z.ZodMiniType).safeParse(undefined).success, schema: toSchema(field as z.ZodMiniType, 'input') });
       }
     }
     if (route.operationId === 'getTargetState') parameters.push({ name: 'If-None-Match', in: 'header', required: false, schema: { type: 'string' } });

@@ -1,15 +1,15 @@
 /** Operator-facing shapes: registration, fleet views, events, circuit, markers, dead letters. */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { CorrelationId, DeviceId, ServiceName, Timestamp } from './common.js';
 import { ServiceReport } from './report.js';
 
 export const RegisterDeviceRequest = z
   .strictObject({
     deviceId: DeviceId,
-    name: z.string().min(1).max(200).optional(),
-    labels: z.record(z.string().max(64), z.string().max(256)).optional(),
+    name: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
+    labels: z.optional(z.record(z.string().check(z.maxLength(64)), z.string().check(z.maxLength(256)))),
   })
-  .meta({ id: 'RegisterDeviceRequest' });
+  .register(z.globalRegistry, { id: 'RegisterDeviceRequest' });
 
 export const RegisterDeviceResponse = z
   .object({
@@ -18,135 +18,139 @@ export const RegisterDeviceResponse = z
     token: z.string(),
     createdAt: Timestamp,
   })
-  .meta({ id: 'RegisterDeviceResponse' });
+  .register(z.globalRegistry, { id: 'RegisterDeviceResponse' });
 
-export const CircuitStateName = z.enum(['closed', 'open', 'half-open']).meta({ id: 'CircuitStateName' });
+export const CircuitStateName = z.enum(['closed', 'open', 'half-open']).register(z.globalRegistry, { id: 'CircuitStateName' });
 export type CircuitStateName = z.infer<typeof CircuitStateName>;
 
 export const CircuitView = z
   .object({
     state: CircuitStateName,
-    consecutiveFailures: z.number().int(),
-    openedAt: Timestamp.optional(),
+    consecutiveFailures: z.int(),
+    openedAt: z.optional(Timestamp),
     /** When an open circuit admits its half-open probe. */
-    retryAt: Timestamp.optional(),
-    openCount: z.number().int(),
+    retryAt: z.optional(Timestamp),
+    openCount: z.int(),
   })
-  .meta({ id: 'CircuitView' });
+  .register(z.globalRegistry, { id: 'CircuitView' });
 
-export const DeviceHealth = z.enum(['healthy', 'degraded', 'offline', 'unknown']).meta({ id: 'DeviceHealth' });
+export const DeviceHealth = z.enum(['healthy', 'degraded', 'offline', 'unknown']).register(z.globalRegistry, { id: 'DeviceHealth' });
 
 export const DeviceSummary = z
   .object({
     deviceId: DeviceId,
-    name: z.string().optional(),
+    name: z.optional(z.string()),
     health: DeviceHealth,
-    lastSeenAt: Timestamp.optional(),
-    agentVersion: z.string().optional(),
+    lastSeenAt: z.optional(Timestamp),
+    agentVersion: z.optional(z.string()),
     circuit: CircuitView,
     /** Services with an error, as badges: name, error type, next retry. */
-    errors: z.array(z.object({ service: ServiceName, type: z.string(), nextRetry: Timestamp.nullable(), retryCount: z.number().int() })),
-    silencedUntil: Timestamp.optional(),
+    errors: z.array(z.object({ service: ServiceName, type: z.string(), nextRetry: z.nullable(Timestamp), retryCount: z.int() })),
+    silencedUntil: z.optional(Timestamp),
   })
-  .meta({ id: 'DeviceSummary' });
+  .register(z.globalRegistry, { id: 'DeviceSummary' });
 
 export const DeviceList = z
-  .object({ devices: z.array(DeviceSummary), nextToken: z.string().optional() })
-  .meta({ id: 'DeviceList' });
+  .object({ devices: z.array(DeviceSummary), nextToken: z.optional(z.string()) })
+  .register(z.globalRegistry, { id: 'DeviceList' });
 
 export const FleetEvent = z
   .object({
     eventId: z.string(),
-    type: z.string().meta({ description: 'e.g. command.failed, circuit.opened, circuit.closed, service.recovered, alert.raised' }),
-    deviceId: DeviceId.optional(),
-    service: ServiceName.optional(),
+    type: z
+      .string()
+      .register(z.globalRegistry, { description: 'e.g. command.failed, circuit.opened, circuit.closed, service.recovered, alert.raised' }),
+    deviceId: z.optional(DeviceId),
+    service: z.optional(ServiceName),
     at: Timestamp,
-    correlationId: CorrelationId.optional(),
-    detail: z.record(z.string(), z.unknown()).default({}),
+    correlationId: z.optional(CorrelationId),
+    detail: z._default(z.record(z.string(), z.unknown()), {}),
   })
-  .meta({ id: 'FleetEvent' });
+  .register(z.globalRegistry, { id: 'FleetEvent' });
 export type FleetEvent = z.output<typeof FleetEvent>;
 
-export const RecentEvents = z.object({ events: z.array(FleetEvent) }).meta({ id: 'RecentEvents' });
+export const RecentEvents = z.object({ events: z.array(FleetEvent) }).register(z.globalRegistry, { id: 'RecentEvents' });
 
-export const DeviceDetail = DeviceSummary.extend({
-  labels: z.record(z.string(), z.string()).optional(),
-  uptimeSeconds: z.number().optional(),
-  clockOffsetMs: z.number().optional(),
-  lastSeq: z.number().int().optional(),
-  targetVersion: z.string().optional(),
-  services: z.array(ServiceReport),
-  markers: z.array(z.lazy(() => Marker)),
-  recentEvents: z.array(FleetEvent),
-}).meta({ id: 'DeviceDetail' });
+export const DeviceDetail = z
+  .extend(DeviceSummary, {
+    labels: z.optional(z.record(z.string(), z.string())),
+    uptimeSeconds: z.optional(z.number()),
+    clockOffsetMs: z.optional(z.number()),
+    lastSeq: z.optional(z.int()),
+    targetVersion: z.optional(z.string()),
+    services: z.array(ServiceReport),
+    markers: z.array(z.lazy(() => Marker)),
+    recentEvents: z.array(FleetEvent),
+  })
+  .register(z.globalRegistry, { id: 'DeviceDetail' });
 
 export const MarkerKind = z.enum(['manual-stop', 'maintenance']);
 export const Marker = z
   .object({
     deviceId: DeviceId,
     /** Absent: the whole device. */
-    service: ServiceName.optional(),
+    service: z.optional(ServiceName),
     kind: MarkerKind,
-    reason: z.string().max(500).optional(),
+    reason: z.optional(z.string().check(z.maxLength(500))),
     createdAt: Timestamp,
     expiresAt: Timestamp,
-    createdBy: z.string().max(128),
+    createdBy: z.string().check(z.maxLength(128)),
   })
-  .meta({ id: 'Marker' });
+  .register(z.globalRegistry, { id: 'Marker' });
 export type Marker = z.output<typeof Marker>;
 
 export const SetMarkerRequest = z
   .strictObject({
-    service: ServiceName.optional(),
-    kind: MarkerKind.default('maintenance'),
-    reason: z.string().max(500).optional(),
+    service: z.optional(ServiceName),
+    kind: z._default(MarkerKind, 'maintenance'),
+    reason: z.optional(z.string().check(z.maxLength(500))),
     /** How long the marker holds; markers always expire (max 30 days). */
-    durationSeconds: z.number().int().min(60).max(30 * 86400),
+    durationSeconds: z.int().check(z.minimum(60), z.maximum(30 * 86400)),
   })
-  .meta({ id: 'SetMarkerRequest' });
+  .register(z.globalRegistry, { id: 'SetMarkerRequest' });
 
 export const CircuitResetResponse = z
   .object({ deviceId: DeviceId, circuit: CircuitView, correlationId: CorrelationId })
-  .meta({ id: 'CircuitResetResponse' });
+  .register(z.globalRegistry, { id: 'CircuitResetResponse' });
 
 export const DeadLetter = z
   .object({
     messageId: z.string(),
-    jobId: z.string().optional(),
-    deviceId: z.string().optional(),
+    jobId: z.optional(z.string()),
+    deviceId: z.optional(z.string()),
     reason: z.string(),
     /** Normalised reason (ids and numbers stripped) used to group similar failures. */
     pattern: z.string(),
-    receiveCount: z.number().int(),
-    firstFailedAt: Timestamp.optional(),
+    receiveCount: z.int(),
+    firstFailedAt: z.optional(Timestamp),
   })
-  .meta({ id: 'DeadLetter' });
+  .register(z.globalRegistry, { id: 'DeadLetter' });
 
 export const DeadLetterList = z
   .object({
     queue: z.string(),
-    depth: z.number().int(),
-    groups: z.array(z.object({ pattern: z.string(), count: z.number().int(), sample: DeadLetter })),
+    depth: z.int(),
+    groups: z.array(z.object({ pattern: z.string(), count: z.int(), sample: DeadLetter })),
     messages: z.array(DeadLetter),
   })
-  .meta({ id: 'DeadLetterList' });
+  .register(z.globalRegistry, { id: 'DeadLetterList' });
 
 export const RedriveRequest = z
   .strictObject({
-    queue: z.enum(['jobs', 'alerts']).default('jobs'),
+    queue: z._default(z.enum(['jobs', 'alerts']), 'jobs'),
     /** Only messages whose pattern or reason contains this text. */
-    filter: z.string().max(200).optional(),
-    dryRun: z.boolean().default(false),
+    filter: z.optional(z.string().check(z.maxLength(200))),
+    dryRun: z._default(z.boolean(), false),
     /** Messages per second moved back to the source queue. */
-    ratePerSecond: z.number().int().min(1).max(100).default(10),
-    max: z.number().int().min(1).max(10000).default(1000),
+    ratePerSecond: z._default(z.int().check(z.minimum(1), z.maximum(100)), 10),
+    max: z._default(z.int().check(z.minimum(1), z.maximum(10000)), 1000),
   })
-  .meta({ id: 'RedriveRequest' });
+  .register(z.globalRegistry, { id: 'RedriveRequest' });
 
 export const RedriveResponse = z
-  .object({ dryRun: z.boolean(), matched: z.number().int(), redriven: z.number().int(), messages: z.array(DeadLetter) })
-  .meta({ id: 'RedriveResponse' });
+  .object({ dryRun: z.boolean(), matched: z.int(), redriven: z.int(), messages: z.array(DeadLetter) })
+  .register(z.globalRegistry, { id: 'RedriveResponse' });
 
 export const HealthResponse = z
   .object({ status: z.literal('ok'), version: z.string(), time: Timestamp })
-  .meta({ id: 'HealthResponse' });
+  .register(z.globalRegistry, { id: 'HealthResponse' });

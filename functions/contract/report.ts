@@ -2,7 +2,7 @@
  * Device report: heartbeat plus state, full or delta. Error shape follows the
  * "Example Error State" of the Kubernetes-style agent (seed 001).
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { DeviceId, ImageRef, ServiceName, Timestamp } from './common.js';
 
 export const ServiceErrorType = z
@@ -16,30 +16,30 @@ export const ServiceErrorType = z
     'InvalidSpec',
     'RecoveryFailed',
   ])
-  .meta({ id: 'ServiceErrorType' });
+  .register(z.globalRegistry, { id: 'ServiceErrorType' });
 export type ServiceErrorType = z.infer<typeof ServiceErrorType>;
 
 export const ServiceError = z
   .strictObject({
     type: ServiceErrorType,
-    message: z.string().max(2048),
+    message: z.string().check(z.maxLength(2048)),
     timestamp: Timestamp,
-    retryCount: z.number().int().min(0),
+    retryCount: z.int().check(z.minimum(0)),
     /** null once the agent gave up fast retries (quarantine keeps a slow retry: see `quarantined`). */
-    nextRetry: Timestamp.nullable(),
+    nextRetry: z.nullable(Timestamp),
     /** Permanent errors (image not found, bad credentials, invalid spec) will not fix themselves. */
-    permanent: z.boolean().default(false),
+    permanent: z._default(z.boolean(), false),
     /** After the fast retries are spent the service is retried slowly (every 30 min), not abandoned. */
-    quarantined: z.boolean().default(false),
+    quarantined: z._default(z.boolean(), false),
     /** What the agent already tried, newest last (restart, recreate, re-pull...). */
-    attempted: z.array(z.string().max(200)).max(20).default([]),
+    attempted: z._default(z.array(z.string().check(z.maxLength(200))).check(z.maxLength(20)), []),
   })
-  .meta({ id: 'ServiceError' });
+  .register(z.globalRegistry, { id: 'ServiceError' });
 export type ServiceError = z.output<typeof ServiceError>;
 
 export const ServiceStatus = z
   .enum(['running', 'starting', 'stopped', 'exited', 'restarting', 'error', 'quarantined', 'manually-stopped', 'unknown'])
-  .meta({ id: 'ServiceStatus' });
+  .register(z.globalRegistry, { id: 'ServiceStatus' });
 export type ServiceStatus = z.infer<typeof ServiceStatus>;
 
 export const HealthCheckResult = z
@@ -47,11 +47,11 @@ export const HealthCheckResult = z
     healthy: z.boolean(),
     kind: z.enum(['http', 'tcp', 'process', 'custom']),
     checkedAt: Timestamp,
-    message: z.string().max(1024).optional(),
-    durationMs: z.number().min(0).optional(),
-    consecutiveFailures: z.number().int().min(0).default(0),
+    message: z.optional(z.string().check(z.maxLength(1024))),
+    durationMs: z.optional(z.number().check(z.minimum(0))),
+    consecutiveFailures: z._default(z.int().check(z.minimum(0)), 0),
   })
-  .meta({ id: 'HealthCheckResult' });
+  .register(z.globalRegistry, { id: 'HealthCheckResult' });
 export type HealthCheckResult = z.output<typeof HealthCheckResult>;
 
 export const ServiceReport = z
@@ -59,49 +59,51 @@ export const ServiceReport = z
     name: ServiceName,
     image: ImageRef,
     status: ServiceStatus,
-    containerId: z.string().max(128).optional(),
-    restartCount: z.number().int().min(0).default(0),
+    containerId: z.optional(z.string().check(z.maxLength(128))),
+    restartCount: z._default(z.int().check(z.minimum(0)), 0),
     /** Restarts within the agent's rate-limit window (default 5 min): the crash-loop signal. */
-    recentRestarts: z.number().int().min(0).default(0),
-    error: ServiceError.nullable().default(null),
-    lastHealthCheck: HealthCheckResult.nullable().default(null),
-    startedAt: Timestamp.optional(),
+    recentRestarts: z._default(z.int().check(z.minimum(0)), 0),
+    error: z._default(z.nullable(ServiceError), null),
+    lastHealthCheck: z._default(z.nullable(HealthCheckResult), null),
+    startedAt: z.optional(Timestamp),
   })
-  .meta({ id: 'ServiceReport' });
+  .register(z.globalRegistry, { id: 'ServiceReport' });
 export type ServiceReport = z.output<typeof ServiceReport>;
 
 export const DeviceReport = z
   .strictObject({
     deviceId: DeviceId,
     /** Strictly increasing per device; the server stores each sequence at most once. */
-    seq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    seq: z.int().check(z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER)),
     kind: z.enum(['full', 'delta']),
-    agentVersion: z.string().min(1).max(64),
-    uptimeSeconds: z.number().min(0),
+    agentVersion: z.string().check(z.minLength(1), z.maxLength(64)),
+    uptimeSeconds: z.number().check(z.minimum(0)),
     sentAt: Timestamp,
     /** Device clock minus server clock, as the agent last measured it (ms). */
-    clockOffsetMs: z.number().optional(),
+    clockOffsetMs: z.optional(z.number()),
     /** Version of the target state the agent is converging to / rolled back to. */
-    targetVersion: z.string().max(128).optional(),
+    targetVersion: z.optional(z.string().check(z.maxLength(128))),
     /** Set when the agent rolled back a target that failed its health window. */
-    rolledBackFrom: z.string().max(128).optional(),
+    rolledBackFrom: z.optional(z.string().check(z.maxLength(128))),
     /** Full: every service. Delta: only the services that changed. */
-    services: z.array(ServiceReport).max(64),
+    services: z.array(ServiceReport).check(z.maxLength(64)),
     /** Delta only: services no longer present on the device. */
-    removedServices: z.array(ServiceName).max(64).default([]),
+    removedServices: z._default(z.array(ServiceName).check(z.maxLength(64)), []),
     /** Reports the agent had to drop from its offline buffer (bounded) since the last delivered one. */
-    droppedReports: z.number().int().min(0).default(0),
+    droppedReports: z._default(z.int().check(z.minimum(0)), 0),
   })
-  .superRefine((r, ctx) => {
-    if (r.kind === 'full' && r.removedServices.length > 0)
-      ctx.addIssue({ code: 'custom', path: ['removedServices'], message: 'only a delta report removes services' });
-    const names = new Set<string>();
-    for (const [i, s] of r.services.entries()) {
-      if (names.has(s.name)) ctx.addIssue({ code: 'custom', path: ['services', i, 'name'], message: `duplicate service '${s.name}'` });
-      names.add(s.name);
-    }
-  })
-  .meta({ id: 'DeviceReport' });
+  .check(
+    z.superRefine((r, ctx) => {
+      if (r.kind === 'full' && r.removedServices.length > 0)
+        ctx.addIssue({ code: 'custom', path: ['removedServices'], message: 'only a delta report removes services' });
+      const names = new Set<string>();
+      for (const [i, s] of r.services.entries()) {
+        if (names.has(s.name)) ctx.addIssue({ code: 'custom', path: ['services', i, 'name'], message: `duplicate service '${s.name}'` });
+        names.add(s.name);
+      }
+    }),
+  )
+  .register(z.globalRegistry, { id: 'DeviceReport' });
 export type DeviceReport = z.output<typeof DeviceReport>;
 export type DeviceReportInput = z.input<typeof DeviceReport>;
 
@@ -109,12 +111,12 @@ export const ReportAck = z
   .object({
     /** applied: merged into the current state; duplicate: this exact sequence was already stored. */
     status: z.enum(['applied', 'duplicate']),
-    seq: z.number().int(),
-    lastSeq: z.number().int(),
+    seq: z.int(),
+    lastSeq: z.int(),
     /** Lets the agent measure its clock offset. */
     serverTime: Timestamp,
   })
-  .meta({ id: 'ReportAck' });
+  .register(z.globalRegistry, { id: 'ReportAck' });
 export type ReportAck = z.output<typeof ReportAck>;
 
 /** Largest accepted report body. Larger bodies answer 413 and write nothing. */

@@ -3,7 +3,7 @@
  * creates its routes from it, the local server matches requests with it, and the OpenAPI document
  * is generated from it. Paths use API Gateway's `{param}` syntax.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { DeviceId, ErrorBody, JobId } from './common.js';
 import { EnqueueJobRequest, Job, JobExecutionUpdate, PendingJobs } from './jobs.js';
 import {
@@ -34,12 +34,12 @@ export interface RouteDef {
   fn: RouteFunction;
   auth: RouteAuth;
   summary: string;
-  pathParams?: z.ZodObject;
-  query?: z.ZodObject;
-  body?: z.ZodType;
+  pathParams?: z.ZodMiniObject;
+  query?: z.ZodMiniObject;
+  body?: z.ZodMiniType;
   /** Largest accepted body in bytes (413 above it). */
   maxBodyBytes?: number;
-  responses: Record<number, z.ZodType | null>;
+  responses: Record<number, z.ZodMiniType | null>;
 }
 
 const deviceParams = z.object({ deviceId: DeviceId });
@@ -120,7 +120,10 @@ export const routes = [
     fn: 'operator-api',
     auth: 'operator',
     summary: 'Devices with health, circuit state and error badges.',
-    query: z.object({ limit: z.coerce.number().int().min(1).max(500).default(100), nextToken: z.string().max(2048).optional() }),
+    query: z.object({
+      limit: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(500)), 100),
+      nextToken: z.optional(z.string().check(z.maxLength(2048))),
+    }),
     responses: { 200: DeviceList, ...commonErrors },
   },
   {
@@ -185,9 +188,9 @@ export const routes = [
     auth: 'operator',
     summary: 'Recent fleet events (command.failed, circuit.opened, alert.raised...), newest first.',
     query: z.object({
-      deviceId: DeviceId.optional(),
-      type: z.string().max(64).optional(),
-      limit: z.coerce.number().int().min(1).max(500).default(50),
+      deviceId: z.optional(DeviceId),
+      type: z.optional(z.string().check(z.maxLength(64))),
+      limit: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(500)), 50),
     }),
     responses: { 200: RecentEvents, ...commonErrors },
   },
@@ -220,7 +223,7 @@ export const routes = [
     auth: 'operator',
     summary: 'Remove a marker (query service= for a service marker).',
     pathParams: deviceParams,
-    query: z.object({ service: z.string().max(63).optional() }),
+    query: z.object({ service: z.optional(z.string().check(z.maxLength(63))) }),
     responses: { 204: null, ...commonErrors, 404: ErrorBody },
   },
   {
@@ -230,7 +233,10 @@ export const routes = [
     fn: 'operator-api',
     auth: 'operator',
     summary: 'Dead-lettered messages with failure reason and attempt count, grouped by failure pattern.',
-    query: z.object({ queue: z.enum(['jobs', 'alerts']).default('jobs'), max: z.coerce.number().int().min(1).max(1000).default(100) }),
+    query: z.object({
+      queue: z._default(z.enum(['jobs', 'alerts']), 'jobs'),
+      max: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(1000)), 100),
+    }),
     responses: { 200: DeadLetterList, ...commonErrors },
   },
   {

@@ -1,42 +1,44 @@
 /** What a device should run. Set by operators, pulled by agents (ETag / 304). */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { ImageRef, ServiceName } from './common.js';
 
 const healthCommon = {
-  intervalSeconds: z.number().int().min(1).max(3600).default(30),
-  timeoutSeconds: z.number().int().min(1).max(300).default(5),
-  failureThreshold: z.number().int().min(1).max(100).default(3),
+  intervalSeconds: z._default(z.int().check(z.minimum(1), z.maximum(3600)), 30),
+  timeoutSeconds: z._default(z.int().check(z.minimum(1), z.maximum(300)), 5),
+  failureThreshold: z._default(z.int().check(z.minimum(1), z.maximum(100)), 3),
   /** Grace after (re)start before checks count, and the wait before the re-check after a restart (seed 003: 5 s). */
-  startupDelaySeconds: z.number().int().min(0).max(3600).default(5),
+  startupDelaySeconds: z._default(z.int().check(z.minimum(0), z.maximum(3600)), 5),
 };
+
+const Port = () => z.int().check(z.minimum(1), z.maximum(65535));
 
 export const HealthCheckSpec = z
   .discriminatedUnion('kind', [
     z.strictObject({
       kind: z.literal('http'),
-      port: z.number().int().min(1).max(65535),
-      path: z.string().startsWith('/').max(1024).default('/'),
+      port: Port(),
+      path: z._default(z.string().check(z.startsWith('/'), z.maxLength(1024)), '/'),
       ...healthCommon,
     }),
     z.strictObject({
       kind: z.literal('tcp'),
-      port: z.number().int().min(1).max(65535),
+      port: Port(),
       ...healthCommon,
     }),
     z.strictObject({
       kind: z.literal('process'),
       /** Matched against the command lines of the processes inside the container. */
-      processName: z.string().min(1).max(256),
+      processName: z.string().check(z.minLength(1), z.maxLength(256)),
       ...healthCommon,
     }),
     z.strictObject({
       kind: z.literal('custom'),
       /** Run inside the container; exit code 0 within the timeout means healthy. */
-      command: z.array(z.string().max(4096)).min(1).max(64),
+      command: z.array(z.string().check(z.maxLength(4096))).check(z.minLength(1), z.maxLength(64)),
       ...healthCommon,
     }),
   ])
-  .meta({ id: 'HealthCheckSpec' });
+  .register(z.globalRegistry, { id: 'HealthCheckSpec' });
 export type HealthCheckSpec = z.output<typeof HealthCheckSpec>;
 
 export const RestartPolicy = z.enum(['no', 'always', 'on-failure', 'unless-stopped']);
@@ -44,57 +46,69 @@ export const RestartPolicy = z.enum(['no', 'always', 'on-failure', 'unless-stopp
 export const ServiceSpec = z
   .strictObject({
     image: ImageRef,
-    command: z.array(z.string().max(4096)).max(128).optional(),
-    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().max(8192)).default({}),
-    ports: z
-      .array(
-        z.strictObject({
-          container: z.number().int().min(1).max(65535),
-          host: z.number().int().min(1).max(65535).optional(),
-          protocol: z.enum(['tcp', 'udp']).default('tcp'),
-        }),
-      )
-      .max(64)
-      .default([]),
-    volumes: z
-      .array(z.strictObject({ source: z.string().min(1).max(1024), target: z.string().startsWith('/').max(1024), readOnly: z.boolean().default(false) }))
-      .max(64)
-      .default([]),
-    restartPolicy: RestartPolicy.default('no'),
-    healthCheck: HealthCheckSpec.optional(),
+    command: z.optional(z.array(z.string().check(z.maxLength(4096))).check(z.maxLength(128))),
+    env: z._default(z.record(z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_]*$/)), z.string().check(z.maxLength(8192))), {}),
+    ports: z._default(
+      z
+        .array(
+          z.strictObject({
+            container: Port(),
+            host: z.optional(Port()),
+            protocol: z._default(z.enum(['tcp', 'udp']), 'tcp'),
+          }),
+        )
+        .check(z.maxLength(64)),
+      [],
+    ),
+    volumes: z._default(
+      z
+        .array(
+          z.strictObject({
+            source: z.string().check(z.minLength(1), z.maxLength(1024)),
+            target: z.string().check(z.startsWith('/'), z.maxLength(1024)),
+            readOnly: z._default(z.boolean(), false),
+          }),
+        )
+        .check(z.maxLength(64)),
+      [],
+    ),
+    restartPolicy: z._default(RestartPolicy, 'no'),
+    healthCheck: z.optional(HealthCheckSpec),
     /** Services that must be healthy before this one starts; recovered before it. */
-    dependsOn: z.array(ServiceName).max(32).default([]),
+    dependsOn: z._default(z.array(ServiceName).check(z.maxLength(32)), []),
   })
-  .meta({ id: 'ServiceSpec' });
+  .register(z.globalRegistry, { id: 'ServiceSpec' });
 export type ServiceSpec = z.output<typeof ServiceSpec>;
 
 export const TargetState = z
   .strictObject({
-    services: z.record(ServiceName, ServiceSpec).refine((s) => Object.keys(s).length <= 64, 'at most 64 services'),
+    services: z.record(ServiceName, ServiceSpec).check(z.refine((s) => Object.keys(s).length <= 64, 'at most 64 services')),
     /**
      * A new target counts as deployed once every service passes its health checks within this window;
      * otherwise the agent rolls back to the last successful target.
      */
-    rollbackWindowSeconds: z.number().int().min(10).max(86400).default(300),
+    rollbackWindowSeconds: z._default(z.int().check(z.minimum(10), z.maximum(86400)), 300),
   })
-  .superRefine((target, ctx) => {
-    const names = new Set(Object.keys(target.services));
-    for (const [name, spec] of Object.entries(target.services)) {
-      for (const dep of spec.dependsOn) {
-        if (!names.has(dep)) ctx.addIssue({ code: 'custom', path: ['services', name, 'dependsOn'], message: `unknown dependency '${dep}'` });
-        if (dep === name) ctx.addIssue({ code: 'custom', path: ['services', name, 'dependsOn'], message: 'a service cannot depend on itself' });
+  .check(
+    z.superRefine((target, ctx) => {
+      const names = new Set(Object.keys(target.services));
+      for (const [name, spec] of Object.entries(target.services)) {
+        for (const dep of spec.dependsOn) {
+          if (!names.has(dep)) ctx.addIssue({ code: 'custom', path: ['services', name, 'dependsOn'], message: `unknown dependency '${dep}'` });
+          if (dep === name) ctx.addIssue({ code: 'custom', path: ['services', name, 'dependsOn'], message: 'a service cannot depend on itself' });
+        }
       }
-    }
-    if (findCycle(target.services)) ctx.addIssue({ code: 'custom', path: ['services'], message: 'dependency cycle' });
-  })
-  .meta({ id: 'TargetState' });
+      if (findCycle(target.services)) ctx.addIssue({ code: 'custom', path: ['services'], message: 'dependency cycle' });
+    }),
+  )
+  .register(z.globalRegistry, { id: 'TargetState' });
 export type TargetState = z.output<typeof TargetState>;
 export type TargetStateInput = z.input<typeof TargetState>;
 
 /** Target as served to a device: the state plus its version (also the ETag). */
 export const TargetStateDocument = z
   .object({ version: z.string(), updatedAt: z.string(), target: TargetState })
-  .meta({ id: 'TargetStateDocument' });
+  .register(z.globalRegistry, { id: 'TargetStateDocument' });
 export type TargetStateDocument = z.output<typeof TargetStateDocument>;
 
 function findCycle(services: Record<string, { dependsOn?: string[] }>): boolean {

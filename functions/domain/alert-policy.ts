@@ -17,7 +17,7 @@
  *     resolved (a flapping service) is re-opened silently, and resolving it again sends nothing: one alert and
  *     one resolved message per cooldown, however often it flaps.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 
 // ---------------------------------------------------------------- names, severities, runbook
 
@@ -77,17 +77,17 @@ export const ALERT_SCHEMA = 'fleetmedic.alert.v1';
 const Iso = z.iso.datetime({ offset: true });
 
 export const GroupSampleMember = z.strictObject({
-  deviceId: z.string().max(128).optional(),
-  service: z.string().max(128).optional(),
+  deviceId: z.optional(z.string().check(z.maxLength(128))),
+  service: z.optional(z.string().check(z.maxLength(128))),
   since: Iso,
 });
 export type GroupSampleMember = z.output<typeof GroupSampleMember>;
 
 export const AlertGroup = z.strictObject({
-  key: z.string().min(1).max(256),
+  key: z.string().check(z.minLength(1), z.maxLength(256)),
   /** How many alerts the group holds (all of them, not only the sample). */
-  count: z.number().int().min(1),
-  sample: z.array(GroupSampleMember).max(50),
+  count: z.int().check(z.minimum(1)),
+  sample: z.array(GroupSampleMember).check(z.maxLength(50)),
   firstAt: Iso,
   lastAt: Iso,
 });
@@ -96,31 +96,31 @@ export type AlertGroup = z.output<typeof AlertGroup>;
 export const AlertEvent = z.strictObject({
   schema: z.literal(ALERT_SCHEMA),
   /** Unique per publication (deterministic for grouped messages so a re-publish can be recognised). */
-  notificationId: z.string().min(1).max(200),
+  notificationId: z.string().check(z.minLength(1), z.maxLength(200)),
   status: z.enum(['firing', 'resolved']),
   alertName: AlertName,
   severity: Severity,
   level: z.union([z.literal(1), z.literal(2), z.literal(3)]),
   /** Stable: built from alert name + device + service, never from text or time. */
-  dedupeKey: z.string().min(1).max(512),
-  deviceId: z.string().max(128).optional(),
-  service: z.string().max(128).optional(),
+  dedupeKey: z.string().check(z.minLength(1), z.maxLength(512)),
+  deviceId: z.optional(z.string().check(z.maxLength(128))),
+  service: z.optional(z.string().check(z.maxLength(128))),
   /** What failed, one line. */
-  summary: z.string().min(1).max(1000),
+  summary: z.string().check(z.minLength(1), z.maxLength(1000)),
   /** Since when the condition holds. */
   since: Iso,
   /** What was already tried (agent retries, cloud recovery jobs...). */
-  tried: z.array(z.string().max(500)).max(30).default([]),
-  runbook: z.string().min(1).max(500),
-  nextAction: z.string().min(1).max(1000),
+  tried: z._default(z.array(z.string().check(z.maxLength(500))).check(z.maxLength(30)), []),
+  runbook: z.string().check(z.minLength(1), z.maxLength(500)),
+  nextAction: z.string().check(z.minLength(1), z.maxLength(1000)),
   raisedAt: Iso,
-  correlationId: z.string().max(128).optional(),
+  correlationId: z.optional(z.string().check(z.maxLength(128))),
   /** Raises of this key suppressed since the previous notification. */
-  suppressedCount: z.number().int().min(0).default(0),
+  suppressedCount: z._default(z.int().check(z.minimum(0)), 0),
   /** A re-notification of a key that kept firing through its cooldown. */
-  repeat: z.boolean().default(false),
-  group: AlertGroup.optional(),
-  details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).default({}),
+  repeat: z._default(z.boolean(), false),
+  group: z.optional(AlertGroup),
+  details: z._default(z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])), {}),
 });
 export type AlertEvent = z.output<typeof AlertEvent>;
 
@@ -550,10 +550,10 @@ export function fromCloudWatchAlarm(msg: unknown, meta: { notificationId: string
 }
 
 const CloudWatchAlarmMessage = z.object({
-  AlarmName: z.string().min(1),
+  AlarmName: z.string().check(z.minLength(1)),
   NewStateValue: z.enum(['ALARM', 'OK', 'INSUFFICIENT_DATA']),
-  NewStateReason: z.string().optional(),
-  StateChangeTime: z.string().optional(),
+  NewStateReason: z.optional(z.string()),
+  StateChangeTime: z.optional(z.string()),
 });
 
 // ---------------------------------------------------------------- small helpers

@@ -32,7 +32,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { GetQueueAttributesCommand, type MessageAttributeValue } from '@aws-sdk/client-sqs';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { admitCommand } from '../adapters/circuit-repo.js';
 import { getTarget, putTarget } from '../adapters/devices-repo.js';
 import { fromRecordAttributes, sendToDeadLetterQueue } from '../adapters/dlq.js';
@@ -59,9 +59,9 @@ import { safeParse } from '../lib/validation.js';
 const JobMessageBody = z.object({
   jobId: JobId,
   deviceId: DeviceId,
-  type: z.string().min(1).max(64),
-  correlationId: CorrelationId.optional(),
-  attempt: z.number().int().min(1).optional(),
+  type: z.string().check(z.minLength(1), z.maxLength(64)),
+  correlationId: z.optional(CorrelationId),
+  attempt: z.optional(z.int().check(z.minimum(1))),
 });
 
 /** Commands the control plane completes itself instead of handing them to the device. */

@@ -19,7 +19,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { fromRecordAttributes, sendToDeadLetterQueue } from '../adapters/dlq.js';
 import { delayRedelivery } from '../adapters/job-queue.js';
 import { postToSlack, resolveWebhookUrl, SlackPayloadRejected, SlackUnavailable, WebhookConfigError } from '../adapters/slack-webhook.js';
@@ -50,8 +50,8 @@ export class MalformedAlertMessage extends Error {
  */
 const SnsEnvelope = z.object({
   Type: z.literal('Notification'),
-  MessageId: z.string().min(1).max(200),
-  TopicArn: z.string().optional(),
+  MessageId: z.string().check(z.minLength(1), z.maxLength(200)),
+  TopicArn: z.optional(z.string()),
   Message: z.string(),
 });
 

@@ -1,6 +1,6 @@
 /** What route modules see and return: parsed, validated, authenticated input; a status and a JSON body. */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import type * as z from 'zod';
+import type * as z from 'zod/mini';
 import type { OperationId, Route, RouteDef } from '../contract/routes.js';
 
 export type Principal =
@@ -27,7 +27,7 @@ export type ApiEvent = APIGatewayProxyEventV2;
 export type ApiResult = APIGatewayProxyStructuredResultV2;
 
 type RouteOf<Op extends OperationId> = Extract<Route, { operationId: Op }>;
-type Out<T> = T extends z.ZodType ? z.output<T> : Record<string, never>;
+type Out<T> = T extends z.ZodMiniType ? z.output<T> : Record<string, never>;
 export type ParamsOf<Op extends OperationId> = RouteOf<Op> extends { pathParams: infer P } ? Out<P> : Record<string, never>;
 export type QueryOf<Op extends OperationId> = RouteOf<Op> extends { query: infer Q } ? Out<Q> : Record<string, never>;
 export type BodyOf<Op extends OperationId> = RouteOf<Op> extends { body: infer B } ? Out<B> : undefined;

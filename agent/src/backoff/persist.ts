@@ -7,7 +7,7 @@
  *   the stored attempt count, so a jump cannot storm retries;
  * - a corrupt or absurd value cannot stall a step beyond the quarantine interval.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { ServiceErrorType } from '../../../functions/contract/report.js';
 import type { BackoffEntry, RetryManager } from './manager.js';
 import type { Clock } from '../clock.js';
@@ -19,14 +19,14 @@ export const PersistedBackoff = z.object({
       key: z.string(),
       services: z.array(z.string()),
       action: z.enum(['pullImage', 'createContainer', 'startContainer', 'stopContainer', 'removeContainer', 'restartContainer']),
-      attempts: z.number().int().min(0),
+      attempts: z.int().check(z.minimum(0)),
       errorType: ServiceErrorType,
       message: z.string(),
       permanent: z.boolean(),
       quarantined: z.boolean(),
       lastFailureWall: z.number(),
       /** null: the step succeeded since (count kept until the healthy reset). */
-      remainingMs: z.number().nullable(),
+      remainingMs: z.nullable(z.number()),
     }),
   ),
 });

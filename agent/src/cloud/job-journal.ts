@@ -19,7 +19,7 @@
  * Stored with the agent's JsonStore (atomic replace, checksum, previous good copy), bounded to the most
  * recent `maxEntries` entries (terminal ones are pruned first).
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { JsonStore } from '../state/json-store.js';
 
 export const JOURNAL_STATES = ['claimed', 'finished', 'reported'] as const;
@@ -27,18 +27,18 @@ export type JournalState = (typeof JOURNAL_STATES)[number];
 
 const Outcome = z.object({
   status: z.enum(['SUCCEEDED', 'FAILED', 'REJECTED']),
-  details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+  details: z._default(z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])), {}),
 });
 export type JobOutcome = z.output<typeof Outcome>;
 
 const Entry = z.object({
   jobId: z.string(),
-  attempt: z.number().int(),
+  attempt: z.int(),
   type: z.string(),
   state: z.enum(JOURNAL_STATES),
   claimedAt: z.string(),
   updatedAt: z.string(),
-  outcome: Outcome.optional(),
+  outcome: z.optional(Outcome),
 });
 export type JournalEntry = z.output<typeof Entry>;
 

@@ -13,20 +13,20 @@
  * The window restarts when the agent restarts mid-attempt (monotonic time does not survive a restart; the
  * services restart with it anyway).
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { TargetState } from '../../../functions/contract/target-state.js';
 
 export const RolloutRecord = z.object({ version: z.string(), target: TargetState });
 export type RolloutRecord = z.output<typeof RolloutRecord>;
 
 export const RolloutDoc = z.object({
-  lastSuccessful: RolloutRecord.nullable(),
+  lastSuccessful: z.nullable(RolloutRecord),
   /** The version on trial (persisted so a restart keeps judging it). */
-  attempt: RolloutRecord.nullable(),
-  rolledBackFrom: z.string().nullable(),
-  rejected: z.array(z.string()).max(20),
+  attempt: z.nullable(RolloutRecord),
+  rolledBackFrom: z.nullable(z.string()),
+  rejected: z.array(z.string()).check(z.maxLength(20)),
   /** The version the agent runs now (attempt, last successful, or a failed first deployment). */
-  current: z.string().nullable(),
+  current: z.nullable(z.string()),
 });
 export type RolloutDoc = z.output<typeof RolloutDoc>;
 

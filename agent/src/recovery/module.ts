@@ -9,7 +9,7 @@
  *   afterCycle   sync again with the containers as they are after the cycle's steps
  *   isHealthy    the dependency gate and the 10-minute backoff reset use the health checks' verdict
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { ServiceSpec } from '../../../functions/contract/target-state.js';
 import type { Agent, AgentModule, CycleContext } from '../agent.js';
 import { specHash } from '../planner/spec-hash.js';
@@ -24,11 +24,11 @@ const PersistedRecoveryDoc = z.object({
   services: z.record(
     z.string(),
     z.object({
-      recentAgesMs: z.array(z.number().min(0)).max(100),
-      totalRestarts: z.number().int().min(0),
-      level: z.number().int().min(0),
-      attempted: z.array(z.string()).max(20),
-      crashLoopForMs: z.number().min(0).nullable(),
+      recentAgesMs: z.array(z.number().check(z.minimum(0))).check(z.maxLength(100)),
+      totalRestarts: z.int().check(z.minimum(0)),
+      level: z.int().check(z.minimum(0)),
+      attempted: z.array(z.string()).check(z.maxLength(20)),
+      crashLoopForMs: z.nullable(z.number().check(z.minimum(0))),
     }),
   ),
 });

@@ -2,10 +2,10 @@
  * Persisted, strictly increasing sequence counters (e.g. the report `seq`). `next()` saves before it returns,
  * so a number handed out is never handed out again, even across a crash.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { JsonStore } from './json-store.js';
 
-const CountersSchema = z.record(z.string(), z.number().int().min(0));
+const CountersSchema = z.record(z.string(), z.int().check(z.minimum(0)));
 
 export class Counters {
   readonly store: JsonStore<Record<string, number>>;

@@ -13,7 +13,9 @@
 import { createHash } from 'node:crypto';
 import { link, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type * as z from 'zod';
+import type * as z from 'zod/mini';
+// English issue messages in `problems` (zod/mini alone says only "Invalid input").
+import '../../../functions/contract/zod-locale.js';
 import { atomicWriteFile, fsyncDir } from './atomic.js';
 
 const FORMAT = 'fleetmedic-store/1';
@@ -31,7 +33,7 @@ export interface JsonStoreOptions<T> {
   dir: string;
   /** File base name: letters, digits, dash, underscore, dot. */
   name: string;
-  schema: z.ZodType<T>;
+  schema: z.ZodMiniType<T>;
   fallback: () => T;
   /** File mode (default 0o600: state can hold job parameters). */
   mode?: number;

@@ -6,15 +6,15 @@
  */
 import { access, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { ServiceName } from '../../../functions/contract/common.js';
 import { atomicWriteFile, fsyncDir } from './atomic.js';
 
 export const ManualStopMarker = z.object({
   service: z.string(),
-  reason: z.string().optional(),
+  reason: z.optional(z.string()),
   createdAt: z.string(),
-  by: z.string().optional(),
+  by: z.optional(z.string()),
 });
 export type ManualStopMarker = z.infer<typeof ManualStopMarker>;
 

@@ -11,7 +11,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type * as z from 'zod';
+import type * as z from 'zod/mini';
 import { removeStaleTemps, settleWrites } from './atomic.js';
 import { Counters } from './counters.js';
 import { JsonStore } from './json-store.js';
@@ -51,7 +51,7 @@ export class StateDir {
   }
 
   /** A zod-validated JSON document in this directory (one instance per name). Call `load()` before use. */
-  store<T>(name: string, schema: z.ZodType<T>, fallback: () => T): JsonStore<T> {
+  store<T>(name: string, schema: z.ZodMiniType<T>, fallback: () => T): JsonStore<T> {
     const existing = this.stores.get(name);
     if (existing) return existing as JsonStore<T>;
     const store = new JsonStore<T>({ dir: this.path, name, schema, fallback });

@@ -1,5 +1,5 @@
 /** Operator views of a device (summary for the list, detail for one device) from its stored items. */
-import type * as z from 'zod';
+import type * as z from 'zod/mini';
 import type { DeviceDetail, DeviceSummary, Marker } from '../../contract/operator.js';
 import type { FleetEvent } from '../../contract/operator.js';
 import { fromItem } from '../../adapters/circuit-repo.js';
