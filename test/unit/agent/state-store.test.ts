@@ -4,12 +4,12 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile, utimes } from 'node:fs/promises';
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { JsonStore } from '../../../agent/src/state/json-store.js';
 import { acquireLock, LockHeldError, readLock } from '../../../agent/src/state/lock.js';
 import { StateDir } from '../../../agent/src/state/state-dir.js';
 
-const Doc = z.object({ n: z.number().int(), tags: z.array(z.string()).default([]) });
+const Doc = z.object({ n: z.int(), tags: z._default(z.array(z.string()), []) });
 type Doc = z.infer<typeof Doc>;
 
 async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
