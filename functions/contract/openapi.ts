@@ -18,7 +18,7 @@ export function buildOpenApi(): Record<string, unknown> {
     // Named schemas (registered in z.globalRegistry with an id) become $refs into components.
     // `uri` works for single schemas at runtime but is typed only for registries.
     const params = { target: 'draft-2020-12', io, unrepresentable: 'any', reused: 'inline', uri: (id: string) => `#/components/schemas/${id}` };
-    const result = z.toJSONSchema(schema, params as Parameters<typeof z.toJSONSchema>[1]) as JsonSchema & { $defs?: Record<string, JsonSchema> };
+    const result = pointDefsAtComponents(z.toJSONSchema(schema, params as Parameters<typeof z.toJSONSchema>[1])) as JsonSchema & { $defs?: Record<string, JsonSchema> };
     for (const [id, def] of Object.entries(result.$defs ?? {})) components[id] ??= def;
     const { $defs: _defs, $schema: _schema, ...rest } = result;
     const id = z.globalRegistry.get(schema)?.id;
@@ -80,6 +80,19 @@ export function buildOpenApi(): Record<string, unknown> {
       },
     },
   };
+}
+
+/**
+ * zod writes references between named schemas inside one conversion as `#/$defs/<id>`; those $defs are hoisted
+ * into components.schemas here, so the references must point there too (a `#/$defs/...` ref dangles in an
+ * OpenAPI document and code generators reject it).
+ */
+function pointDefsAtComponents(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(pointDefsAtComponents);
+  if (!node || typeof node !== 'object') return node;
+  return Object.fromEntries(
+    Object.entries(node).map(([k, v]) => [k, k === '$ref' && typeof v === 'string' ? v.replace(/^#\/\$defs\//, '#/components/schemas/') : pointDefsAtComponents(v)]),
+  );
 }
 
 export const renderOpenApi = () => `${JSON.stringify(buildOpenApi(), null, 2)}\n`;
