@@ -168,9 +168,12 @@ describe('auto-recovery on the real engine', () => {
     await r.sync();
     await waitFor('both healthy', () => r.hr.isHealthy('db') && r.hr.isHealthy('app'));
 
-    // Both break; the dependent's failure is noticed too, but the dependency goes first.
-    await execWait(docker, appId, ['killall', 'httpd']);
+    // Both break, the dependency first: the dependent's failure is then always seen while its dependency is
+    // down too, and it must wait for the dependency's recovery. (Breaking the dependent first raced on a loaded
+    // machine: a slow second exec let the dependent's check fail while its dependency was still healthy, when
+    // restarting the dependent first is the right call.)
     await execWait(docker, dbId, ['killall', 'httpd']);
+    await execWait(docker, appId, ['killall', 'httpd']);
     await waitFor('both recovered', () => r.hr.history.filter((h) => h.ok).length >= 2 && r.hr.isHealthy('db') && r.hr.isHealthy('app'), 30_000);
     const order = r.hr.history.map((h) => `${h.service}:${h.action}`);
     assert.equal(order[0], 'db:restart', `dependency first: ${order.join(', ')}`);
