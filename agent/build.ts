@@ -10,7 +10,8 @@
  * Memory, measured on this machine (idle agent, 10 services, 2 s cycles, no health module): tsx from sources
  * ≈ 115 MB; this bundle ≈ 56 MB (empty node 40 MB, 1.4x); the bundle under `node --lite-mode` ≈ 50 MB (1.28x):
  * the agent is I/O-bound (a few small JSON documents per cycle), so V8's optimising tiers buy nothing here and
- * their code and feedback memory is most of the difference. zod (the contract) is the largest library (~7 MB).
+ * their code and feedback memory is most of the difference. The contract is on zod/mini (classic zod cost
+ * ~2 MB more at rest and ~60 KB more code).
  * Tried and measured worse: a CommonJS bundle (+1–2 MB once running, though an empty .cjs entry costs less than an
  * empty .mjs one), `--lite-mode` (−0.5 MB, but it disables WebAssembly and with it node's fetch), glibc malloc
  * tuning (no change).
