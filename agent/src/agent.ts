@@ -59,6 +59,7 @@ import type { ObservedContainer, Plan } from './planner/types.js';
 import { JsonStore } from './state/json-store.js';
 import { StateDir } from './state/state-dir.js';
 import { StatusBook } from './status/book.js';
+import { StartTimes, engineStartedAt } from './status/start-times.js';
 import { errorFromBackoff } from './status/from-backoff.js';
 import type { TargetProvider, TargetSnapshot } from './target/provider.js';
 
@@ -159,6 +160,8 @@ export class Agent {
   private persistedCountsVersion = 0;
   private lastObservation: Observation | null = null;
   private lastContainers: ObservedContainer[] = [];
+  /** Containers' start times for the reports (inspected only when they may have changed). */
+  private readonly startTimes: StartTimes;
   private lastResult: CycleResult | undefined;
   private restartRequests = new Set<string>();
   /** Manual stops seen by the previous cycle: bringing such a service back after `start` is not a restart. */
@@ -186,6 +189,7 @@ export class Agent {
     this.modules = [...(opts.modules ?? [])];
     this.backoff = new RetryManager(opts.config.backoff);
     this.status = new StatusBook(this.clock, opts.config.restartWindowMs);
+    this.startTimes = new StartTimes({ startedAt: async (id) => engineStartedAt((await opts.docker.getContainer(id).inspect()).State?.StartedAt) });
     this.executor = new Executor({
       docker: opts.docker,
       agentId: opts.config.agentId,
@@ -495,6 +499,8 @@ export class Agent {
       }
     }
 
+    const restartCounts = this.status.restartCounts();
+    await this.startTimes.refresh(this.lastContainers, (service) => restartCounts[service] ?? 0, this.clock.monoNow());
     this.updateStatus(ctx);
     this.prevManualStops = ctx.manualStops;
     if (!this.config.dryRun) await this.persist().catch((err) => this.log.error({ err }, 'persisting state failed'));
@@ -586,6 +592,7 @@ export class Agent {
       this.status.setView(name, {
         image: spec.image,
         ...(c ? { containerId: c.id, containerState: c.state } : {}),
+        ...(c && this.startTimes.get(c.id) ? { startedAt: this.startTimes.get(c.id) } : {}),
         manuallyStopped,
         ...(waiting.has(name) ? { waitingFor: waiting.get(name) } : {}),
         error: active[0] ? errorFromBackoff(active[0], this.clock) : null,

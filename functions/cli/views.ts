@@ -4,7 +4,7 @@ import type { DeadLetterList, DeviceDetail, DeviceList, FleetEvent, RedriveRespo
 import type { Job } from '../contract/jobs.js';
 import { inProgressTimeoutSeconds } from '../domain/job-lifecycle.js';
 import type { TargetStateDocument } from '../contract/target-state.js';
-import { circuitLabel, compactDetail, errorBadge, healthLabel, paint, relativeTime, statusLabel, table, type Style } from './format.js';
+import { circuitLabel, compactDetail, errorBadge, formatDuration, healthLabel, paint, relativeTime, statusLabel, table, type Style } from './format.js';
 
 type Devices = z.output<typeof DeviceList>;
 type Detail = z.output<typeof DeviceDetail>;
@@ -47,10 +47,13 @@ export function deviceView(d: Detail, now: number, style: Style): string {
     out.push(
       indent(
         table(
-          ['SERVICE', 'STATUS', 'IMAGE', 'RESTARTS', 'HEALTH CHECK', 'ERROR'],
+          ['SERVICE', 'STATUS', 'UP', 'IMAGE', 'RESTARTS', 'HEALTH CHECK', 'ERROR'],
           d.services.map((s) => [
             s.name,
             statusLabel(s.status, style),
+            // How long the container has been running (kubectl's AGE for a pod): a short one next to a climbing
+            // restart count is a crash loop in the making.
+            s.startedAt && s.status === 'running' ? formatDuration(Math.max(0, now - Date.parse(s.startedAt))) : '-',
             s.image,
             `${s.restartCount}${s.recentRestarts ? ` (${s.recentRestarts} recent)` : ''}`,
             s.lastHealthCheck ? `${s.lastHealthCheck.healthy ? paint('ok', 'green', style) : paint('failing', 'red', style)} ${s.lastHealthCheck.kind} ${relativeTime(s.lastHealthCheck.checkedAt, now)}` : '-',

@@ -107,8 +107,13 @@ test('agent restart adopts its containers (no duplicates) and keeps its backoff;
   await h.writeTarget({ services: { a: { image: img, command: ['sleep', '3600'] }, b: { image: img, command: ['sleep', '3600'] }, bad: { image: `${h.registry}/lab/busybox:missing` } } });
   const slow = { backoff: scalePolicy(DEFAULT_BACKOFF_POLICY, 0.5) }; // 5 s first delay: outlives the restart below
   const first = await h.open(slow);
+  const t0 = Date.now();
   await first.reconcileNow();
   const ids = new Map((await h.owned()).map((c) => [c.Labels['io.fleetmedic.service'], c.Id]));
+  // "Running since", from the engine: within this test's window; none for a service that never started.
+  const startedA = by(first.reports(), 'a').startedAt;
+  assert.ok(startedA && Date.parse(startedA) >= t0 - 2000 && Date.parse(startedA) <= Date.now() + 2000, `startedAt of a: ${startedA}`);
+  assert.equal(by(first.reports(), 'bad').startedAt, undefined);
   assert.deepEqual([...ids.keys()].sort(), ['a', 'b']);
   const badBefore = by(first.reports(), 'bad').error!;
   await first.stop();
@@ -119,6 +124,7 @@ test('agent restart adopts its containers (no duplicates) and keeps its backoff;
   const after = await h.owned();
   assert.equal(after.length, 2);
   for (const c of after) assert.equal(c.Id, ids.get(c.Labels['io.fleetmedic.service']));
+  assert.equal(by(second.reports(), 'a').startedAt, startedA, 'an adopted container keeps its start time (the engine\'s, not the agent\'s)');
   const badAfter = by(second.reports(), 'bad').error!;
   assert.equal(badAfter.retryCount, badBefore.retryCount, 'backoff survived the restart');
   assert.equal(badAfter.type, 'ImagePullBackOff');

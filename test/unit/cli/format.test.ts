@@ -95,7 +95,7 @@ test('device view shows errors with what was tried, markers and events', () => {
           error: { type: 'ImagePullBackOff', message: 'manifest unknown', timestamp: iso(-60), retryCount: 3, nextRetry: iso(40), permanent: true, quarantined: false, attempted: ['pull', 'pull'] },
           lastHealthCheck: null,
         },
-        { name: 'mosquitto', image: 'eclipse-mosquitto:2.0', status: 'running', restartCount: 1, recentRestarts: 1, error: null, lastHealthCheck: { healthy: true, kind: 'tcp', checkedAt: iso(-3), consecutiveFailures: 0 } },
+        { name: 'mosquitto', image: 'eclipse-mosquitto:2.0', status: 'running', restartCount: 1, recentRestarts: 1, error: null, lastHealthCheck: { healthy: true, kind: 'tcp', checkedAt: iso(-3), consecutiveFailures: 0 }, startedAt: iso(-125) },
       ],
       markers: [{ deviceId: 'pump-1', service: 'mosquitto', kind: 'maintenance', createdAt: iso(-10), expiresAt: iso(3600), createdBy: 'alice', reason: 'firmware' }],
       recentEvents: [{ eventId: 'evt_1', type: 'command.failed', deviceId: 'pump-1', at: iso(-30), detail: { jobId: 'job_x' } }],
@@ -104,8 +104,9 @@ test('device view shows errors with what was tried, markers and events', () => {
     plain,
   );
   assert.match(out, /circuit\s+closed \(2 failed\)/);
-  assert.match(out, /nodered\s+error\s+nodered\/node-red:invalid\s+0\s+-\s+ImagePullBackOff\(3\) retry in 40s/);
-  assert.match(out, /mosquitto\s+running\s+eclipse-mosquitto:2.0\s+1 \(1 recent\)\s+ok tcp 3s ago/);
+  assert.match(out, /SERVICE\s+STATUS\s+UP\s+IMAGE\s+RESTARTS/);
+  assert.match(out, /nodered\s+error\s+-\s+nodered\/node-red:invalid\s+0\s+-\s+ImagePullBackOff\(3\) retry in 40s/);
+  assert.match(out, /mosquitto\s+running\s+2m05s\s+eclipse-mosquitto:2.0\s+1 \(1 recent\)\s+ok tcp 3s ago/);
   assert.match(out, /nodered: ImagePullBackOff — manifest unknown/);
   assert.match(out, /3 attempt\(s\); permanent/);
   assert.match(out, /tried: pull → pull/);
