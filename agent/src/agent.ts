@@ -500,7 +500,8 @@ export class Agent {
     }
 
     const restartCounts = this.status.restartCounts();
-    await this.startTimes.refresh(this.lastContainers, (service) => restartCounts[service] ?? 0, this.clock.monoNow());
+    // Not awaited: a read lands by the next status update (see start-times.ts for why a cycle never waits).
+    this.startTimes.refresh(this.lastContainers, (service) => restartCounts[service] ?? 0, this.clock.monoNow());
     this.updateStatus(ctx);
     this.prevManualStops = ctx.manualStops;
     if (!this.config.dryRun) await this.persist().catch((err) => this.log.error({ err }, 'persisting state failed'));

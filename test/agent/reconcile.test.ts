@@ -11,6 +11,17 @@ import { readHealthFile } from '../../agent/src/output/health-file.js';
 
 const by = (reports: ServiceReport[], name: string) => reports.find((s) => s.name === name)!;
 
+/** A service's reported startedAt once the agent's background read of it landed (cycles carry it). */
+async function startedAtOf(agent: { reconcileNow(): Promise<unknown>; reports(): ServiceReport[] }, name: string): Promise<string | undefined> {
+  for (let i = 0; i < 50; i++) {
+    const s = by(agent.reports(), name).startedAt;
+    if (s) return s;
+    await sleep(100);
+    await agent.reconcileNow();
+  }
+  return undefined;
+}
+
 test('seed scenario: a missing tag is ImagePullBackOff on schedule while the good service runs; fixing the tag heals at once', async (t) => {
   const h = await harness('seed');
   t.after(() => h.cleanup());
@@ -110,8 +121,9 @@ test('agent restart adopts its containers (no duplicates) and keeps its backoff;
   const t0 = Date.now();
   await first.reconcileNow();
   const ids = new Map((await h.owned()).map((c) => [c.Labels['io.fleetmedic.service'], c.Id]));
-  // "Running since", from the engine: within this test's window; none for a service that never started.
-  const startedA = by(first.reports(), 'a').startedAt;
+  // "Running since", from the engine (read in the background, carried by a later status update): within this
+  // test's window; none for a service that never started.
+  const startedA = await startedAtOf(first, 'a');
   assert.ok(startedA && Date.parse(startedA) >= t0 - 2000 && Date.parse(startedA) <= Date.now() + 2000, `startedAt of a: ${startedA}`);
   assert.equal(by(first.reports(), 'bad').startedAt, undefined);
   assert.deepEqual([...ids.keys()].sort(), ['a', 'b']);
@@ -124,10 +136,10 @@ test('agent restart adopts its containers (no duplicates) and keeps its backoff;
   const after = await h.owned();
   assert.equal(after.length, 2);
   for (const c of after) assert.equal(c.Id, ids.get(c.Labels['io.fleetmedic.service']));
-  assert.equal(by(second.reports(), 'a').startedAt, startedA, 'an adopted container keeps its start time (the engine\'s, not the agent\'s)');
   const badAfter = by(second.reports(), 'bad').error!;
   assert.equal(badAfter.retryCount, badBefore.retryCount, 'backoff survived the restart');
   assert.equal(badAfter.type, 'ImagePullBackOff');
+  assert.equal(await startedAtOf(second, 'a'), startedA, "an adopted container keeps its start time (the engine's, not the agent's)");
 
   // Remove b from the target: its container goes, a stays.
   await h.writeTarget({ services: { a: { image: img, command: ['sleep', '3600'] } } });

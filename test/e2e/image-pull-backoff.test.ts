@@ -52,7 +52,7 @@ test('bad image + good image: good runs, ImagePullBackOff visible with countdown
     assert.equal(table.code, 0, table.stderr);
     assert.match(table.stdout, /demo-1\s+degraded\s+closed\s+(just now|\S+ ago)\s+worker: ImagePullBackOff\(\d+\) (retry in \d+[ms]|retrying now)/);
     const human = await e2e.cli('device', 'demo-1');
-    assert.match(human.stdout, /web\s+running\s+\S+\s+\d+\s+ok http/);
+    assert.match(human.stdout, /web\s+running\s+\S+\s+\S+\s+\d+\s+ok http/);
     assert.match(human.stdout, /worker: ImagePullBackOff — /);
 
     const alert = await e2e.fleet.slack!.waitFor((m) => /ImagePullBackOff/.test(m.text) && /demo-1/.test(m.text), 60_000);

@@ -62,7 +62,7 @@ test('a crashed service is restarted and the cloud sees the restart', () =>
       500,
     );
     assert.ok(after.restartCount > before.restartCount);
-    assert.match((await e2e.cli('device', 'edge-1')).stdout, /app\s+running\s+\S+\s+[1-9]/);
+    assert.match((await e2e.cli('device', 'edge-1')).stdout, /app\s+running\s+\S+\s+\S+\s+[1-9]/);
   }));
 
 test('a hung service (HTTP check failing, container up) is restarted and recovers', () =>
