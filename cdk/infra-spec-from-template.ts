@@ -129,7 +129,11 @@ function tableSpec(logicalName: string, envVar: string, props: Record<string, an
     envVar,
     ...keys(props.KeySchema ?? []),
     ...(ttl?.Enabled ? { ttlAttribute: String(ttl.AttributeName) } : {}),
-    indexes: (props.GlobalSecondaryIndexes ?? []).map((g: { IndexName: string; KeySchema: never }) => ({ name: g.IndexName, ...keys(g.KeySchema) })),
+    indexes: (props.GlobalSecondaryIndexes ?? []).map((g: { IndexName: string; KeySchema: never; Projection?: { ProjectionType?: string } }) => ({
+      name: g.IndexName,
+      ...keys(g.KeySchema),
+      ...(g.Projection?.ProjectionType === 'KEYS_ONLY' ? { keysOnly: true } : {}),
+    })),
   };
 }
 

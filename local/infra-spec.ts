@@ -10,7 +10,7 @@ export interface TableSpec {
   partitionKey: { name: string; type: 'S' | 'N' };
   sortKey?: { name: string; type: 'S' | 'N' };
   ttlAttribute?: string;
-  indexes: { name: string; partitionKey: { name: string; type: 'S' | 'N' }; sortKey?: { name: string; type: 'S' | 'N' } }[];
+  indexes: { name: string; partitionKey: { name: string; type: 'S' | 'N' }; sortKey?: { name: string; type: 'S' | 'N' }; keysOnly?: boolean }[];
 }
 export interface QueueSpec {
   logicalName: string;
@@ -46,6 +46,7 @@ export const infraSpec: InfraSpec = {
       indexes: [
         { name: 'devices', partitionKey: { name: 'entity', type: S }, sortKey: { name: 'pk', type: S } },
         { name: 'byLiveness', partitionKey: { name: 'livenessShard', type: S }, sortKey: { name: 'lastSeenEpoch', type: N } },
+        { name: 'byOffline', partitionKey: { name: 'offlineShard', type: S }, sortKey: { name: 'offlineAt', type: S }, keysOnly: true },
       ],
     },
     {

@@ -86,7 +86,7 @@ async function createTable(ddb: DynamoDBClient, name: string, t: TableSpec): Pro
         { AttributeName: i.partitionKey.name, KeyType: 'HASH' },
         ...(i.sortKey ? [{ AttributeName: i.sortKey.name, KeyType: 'RANGE' as const }] : []),
       ],
-      Projection: { ProjectionType: 'ALL' },
+      Projection: { ProjectionType: i.keysOnly ? 'KEYS_ONLY' : 'ALL' },
     };
   });
   const AttributeDefinitions: AttributeDefinition[] = [...attrs].map(([AttributeName, AttributeType]) => ({ AttributeName, AttributeType }));

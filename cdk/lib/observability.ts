@@ -6,8 +6,8 @@
  * - HighHTTPLatency: API p95 > 2 s;
  * - every dead-letter queue: any visible message;
  * - every function: Errors and Throttles;
- * - DevicesOffline: more devices went offline within 5 minutes than the configured threshold (the evaluator's
- *   devices_marked_offline count: the sparse liveness index finds devices as they go quiet, it keeps no total).
+ * - DevicesOffline: more devices offline than the configured threshold (the evaluator's devices_offline gauge,
+ *   counted each minute from the sparse keys-only byOffline index; no table scan).
  * The EMF metrics carry the Powertools `service` dimension (= the emitting function's name, never a device id).
  */
 import { Duration } from 'aws-cdk-lib';
@@ -37,9 +37,11 @@ import type { FleetFunction, FunctionName } from './fleet-function.js';
 export const JOB_OUTCOME_EMITTERS: readonly FunctionName[] = ['device-api', 'job-dispatcher', 'job-timeout-sweeper', 'operator-api'];
 /** The function that emits outbox_oldest_unpublished_age_seconds / outbox_unpublished_count. */
 export const OUTBOX_EMITTER: FunctionName = 'outbox-publisher';
-/** The function that emits OFFLINE_METRIC, and the metric: devices found offline in one evaluation run. */
+/** The function that emits OFFLINE_METRIC, and the metric: how many devices are offline (a gauge, each run). */
 export const OFFLINE_EMITTER: FunctionName = 'health-evaluator';
-export const OFFLINE_METRIC = 'devices_marked_offline';
+export const OFFLINE_METRIC = 'devices_offline';
+/** The flow beside it (same emitter): devices found offline in one run, for the dashboard. */
+export const OFFLINE_FLOW_METRIC = 'devices_marked_offline';
 
 export interface ObservabilityProps {
   stage: string;
@@ -113,8 +115,8 @@ export class Observability extends Construct {
     }
 
     // ---- Devices offline (a gauge the evaluator emits each run).
-    const offline = this.emf(OFFLINE_METRIC, OFFLINE_EMITTER, 'Sum', fiveMin);
-    this.alarm('DevicesOffline', offline, t.offlineDevicesThreshold, `More than ${t.offlineDevicesThreshold} devices went offline within 5 minutes.`);
+    const offline = this.emf(OFFLINE_METRIC, OFFLINE_EMITTER, 'Maximum', fiveMin);
+    this.alarm('DevicesOffline', offline, t.offlineDevicesThreshold, `More than ${t.offlineDevicesThreshold} devices are offline.`);
 
     this.dashboard = this.buildDashboard(failureRate, stuckAge, p95);
   }
@@ -172,7 +174,7 @@ export class Observability extends Construct {
     );
     dash.addWidgets(new AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24, height: 4 }));
     dash.addWidgets(
-      w('Fleet health: devices going offline, recoveries and escalations', [this.emf(OFFLINE_METRIC, OFFLINE_EMITTER, 'Sum', Duration.minutes(1))], [
+      w('Fleet health: devices offline (going offline), recoveries and escalations', [this.emf(OFFLINE_METRIC, OFFLINE_EMITTER, 'Maximum', Duration.minutes(1)), this.emf(OFFLINE_FLOW_METRIC, OFFLINE_EMITTER, 'Sum', Duration.minutes(1))], [
         this.searchExpr(`{"${props.namespace}",service} service="${OFFLINE_EMITTER}"`, 'Sum', 'evaluator'),
       ]),
       w('Circuits: breaker state (1 = open) and transitions', [this.search('circuit_breaker_state', 'Maximum', 'circuit_breaker_state')], [

@@ -5,7 +5,7 @@
 import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { TargetStateDocument } from '../contract/target-state.js';
 import type { StoredDeviceState } from '../domain/report-merge.js';
-import { livenessShard } from '../domain/shards.js';
+import { allShards, livenessShard, OFFLINE_SHARDS, offlineShard } from '../domain/shards.js';
 import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
 import { isConditionFailure } from './conditions.js';
@@ -30,7 +30,7 @@ export interface DeviceItems {
   others: Map<string, Record<string, unknown>>;
 }
 
-const KEY_FIELDS = ['pk', 'sk', 'entity', 'livenessShard'] as const;
+const KEY_FIELDS = ['pk', 'sk', 'entity', 'livenessShard', 'offlineShard'] as const;
 function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
   if (!item) return undefined;
   const copy: Record<string, unknown> = { ...item };
@@ -100,7 +100,8 @@ export async function getDeviceItems(deviceId: string): Promise<DeviceItems> {
 /**
  * Store a merged state. `expectedLastSeq` is the sequence the merge was based on (undefined: no state yet);
  * a concurrent report that got there first makes this fail with `false` so the caller can re-read and re-merge.
- * `livenessShard` is (re)set: a report is a sign of life (the evaluator removes it when marking offline).
+ * `livenessShard` is (re)set: a report is a sign of life (the evaluator removes it when marking offline). The
+ * item is replaced whole, so an `offlineShard` left by markDeviceOffline goes with it.
  */
 export async function putDeviceState(deviceId: string, state: StoredDeviceState, expectedLastSeq: number | undefined): Promise<boolean> {
   try {
@@ -120,7 +121,10 @@ export async function putDeviceState(deviceId: string, state: StoredDeviceState,
   }
 }
 
-/** Liveness-only refresh of an unchanged device: a small update, conditional on the sequence it was based on. */
+/**
+ * Liveness-only refresh of an unchanged device: a small update, conditional on the sequence it was based on.
+ * It also leaves the sparse `byOffline` index (a no-op for a device that was online: same single write).
+ */
 export async function refreshLiveness(
   deviceId: string,
   fields: Pick<StoredDeviceState, 'lastSeq' | 'lastReportAt' | 'lastSeenEpoch' | 'uptimeSeconds' | 'clockOffsetMs'>,
@@ -144,7 +148,7 @@ export async function refreshLiveness(
       new UpdateCommand({
         TableName: config.fleetTable,
         Key: { pk: devicePk(deviceId), sk: 'STATE' },
-        UpdateExpression: `SET ${set}`,
+        UpdateExpression: `SET ${set} REMOVE offlineShard`,
         ConditionExpression: 'lastSeq = :expected',
         ExpressionAttributeValues: values,
       }),
@@ -230,8 +234,9 @@ function decodePageToken(token: string): Record<string, unknown> {
 // ---- added for health evaluation (issue 5, helper E) ----
 
 /**
- * Mark a device offline: take it out of the sparse `byLiveness` index and set health `offline`, only if no report
- * arrived since the evaluator saw `lastSeenEpoch` (a report racing in wins). False when the device moved on.
+ * Mark a device offline: move it from the sparse `byLiveness` index into the sparse `byOffline` one and set health
+ * `offline`, only if no report arrived since the evaluator saw `lastSeenEpoch` (a report racing in wins). False
+ * when the device moved on.
  */
 export async function markDeviceOffline(deviceId: string, seenLastSeenEpoch: number, now: number): Promise<boolean> {
   try {
@@ -239,9 +244,9 @@ export async function markDeviceOffline(deviceId: string, seenLastSeenEpoch: num
       new UpdateCommand({
         TableName: config.fleetTable,
         Key: { pk: devicePk(deviceId), sk: 'STATE' },
-        UpdateExpression: 'SET health = :offline, offlineAt = :at REMOVE livenessShard',
+        UpdateExpression: 'SET health = :offline, offlineAt = :at, offlineShard = :oshard REMOVE livenessShard',
         ConditionExpression: 'lastSeenEpoch = :seen AND attribute_exists(livenessShard)',
-        ExpressionAttributeValues: { ':offline': 'offline', ':at': new Date(now).toISOString(), ':seen': seenLastSeenEpoch },
+        ExpressionAttributeValues: { ':offline': 'offline', ':at': new Date(now).toISOString(), ':seen': seenLastSeenEpoch, ':oshard': offlineShard(deviceId) },
       }),
     );
     return true;
@@ -249,4 +254,31 @@ export async function markDeviceOffline(deviceId: string, seenLastSeenEpoch: num
     if (isConditionFailure(err)) return false;
     throw err;
   }
+}
+
+/**
+ * How many devices are offline right now: a COUNT over each shard of the sparse, keys-only `byOffline` index
+ * (devices enter it when marked offline and leave it with their next report). Reads ~100 bytes per offline
+ * device, nothing for online ones.
+ */
+export async function countOfflineDevices(): Promise<number> {
+  let total = 0;
+  for (const shard of allShards('off', OFFLINE_SHARDS)) {
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const res = await documentClient().send(
+        new QueryCommand({
+          TableName: config.fleetTable,
+          IndexName: 'byOffline',
+          KeyConditionExpression: 'offlineShard = :s',
+          ExpressionAttributeValues: { ':s': shard },
+          Select: 'COUNT',
+          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+        }),
+      );
+      total += res.Count ?? 0;
+      startKey = res.LastEvaluatedKey;
+    } while (startKey);
+  }
+  return total;
 }

@@ -4,7 +4,8 @@
  *  - `handler` (schedule, every minute): finds devices gone quiet WITHOUT scanning the table — one Query per
  *    `byLiveness` shard for `lastSeenEpoch < now − offlineAfter` (the index is sparse: only online devices are in
  *    it) — raises their DeviceOffline alerts (grouped: many at once become one message) and marks them offline
- *    (out of the index). Then it announces the alert groups whose group_wait has passed.
+ *    (out of the index, into the sparse `byOffline` one). Then it announces the alert groups whose group_wait has
+ *    passed, and publishes how many devices are offline now (`devices_offline`, counted from `byOffline`).
  *  - `evaluateDevice` (in-process, on each stored report): service findings from the merged state → recovery
  *    jobs (rate-limited per service, honouring the circuit breaker and markers, dependencies first) or alerts;
  *    findings that cleared since the previous state resolve their alerts. A healthy device costs no read at all.
@@ -15,7 +16,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { flushAlertGroups, raiseAlert, resolveAlert, type FlushResult, type RaiseResult } from '../adapters/alerts.js';
 import { readCircuit } from '../adapters/circuit-repo.js';
-import { getTarget, markDeviceOffline } from '../adapters/devices-repo.js';
+import { countOfflineDevices, getTarget, markDeviceOffline } from '../adapters/devices-repo.js';
 import { recordEvent } from '../adapters/events.js';
 import { countEnqueued } from '../adapters/job-metrics.js';
 import { publishJob } from '../adapters/job-queue.js';
@@ -197,13 +198,15 @@ export interface FleetEvaluation {
   silenced: string[];
   /** Devices that reported between the index read and our write (left online). */
   raced: string[];
+  /** Devices offline after this run (the devices_offline gauge). */
+  offlineNow: number;
   groups: FlushResult;
 }
 
 export async function evaluateFleet(opts: { now?: number; policy?: HealthPolicyConfig } = {}): Promise<FleetEvaluation> {
   const now = opts.now ?? Date.now();
   const policy = opts.policy ?? healthPolicy();
-  const result: FleetEvaluation = { offline: [], silenced: [], raced: [], groups: { published: [], dropped: [], waiting: [] } };
+  const result: FleetEvaluation = { offline: [], silenced: [], raced: [], offlineNow: 0, groups: { published: [], dropped: [], waiting: [] } };
   for (const c of await findQuietDevices(offlineCutoff(now, policy))) {
     const markers = await activeMarkers(c.deviceId, now);
     const marker = silencingMarker(markers, undefined, now);
@@ -221,6 +224,9 @@ export async function evaluateFleet(opts: { now?: number; policy?: HealthPolicyC
   }
   result.groups = await flushAlertGroups({ now });
   metrics.addMetric('devices_marked_offline', MetricUnit.Count, result.offline.length + result.silenced.length);
+  // The level, not the flow: how many devices are offline now (the DevicesOffline alarm's metric).
+  result.offlineNow = await countOfflineDevices();
+  metrics.addMetric('devices_offline', MetricUnit.Count, result.offlineNow);
   if (result.offline.length || result.groups.published.length) logger.info('fleet evaluated', { offline: result.offline.length, silenced: result.silenced.length, raced: result.raced.length, groups: result.groups });
   return result;
 }

@@ -25,6 +25,7 @@ describe('offline devices', () => {
     assert.equal((await al.api.operator({ method: 'POST', path: `/v1/devices/${id}/markers`, body: { kind: 'maintenance', durationSeconds: 3600 } })).status, 201);
     const r = await evaluateFleet({ now: Date.now() + 91_000 });
     assert.ok(r.silenced.includes(id));
+    assert.equal(r.offlineNow, 1, 'silenced or not, it is offline: the devices_offline gauge counts it');
     const later = await evaluateFleet({ now: Date.now() + 91_000 + 61_000 });
     assert.deepEqual(later.groups.published, []);
     assert.deepEqual(await al.drainAlertEvents(), []);
@@ -38,10 +39,12 @@ describe('offline devices', () => {
     // Past the offline threshold: one evaluator run finds all of them (no scan) and opens a group window.
     const first = await evaluateFleet({ now: t + 91_000 });
     assert.equal(first.offline.length, 100);
+    assert.equal(first.offlineNow, 101, 'the gauge: these 100 and quiet-1 from the test before');
     assert.deepEqual(first.groups.waiting, ['DeviceOffline']);
     assert.deepEqual(await al.drainAlertEvents(), [], 'nothing sent before group_wait');
     const second = await evaluateFleet({ now: t + 91_000 + 61_000 });
     assert.equal(second.offline.length, 0, 'marked offline devices are out of the liveness index');
+    assert.equal(second.offlineNow, 101, 'and still counted as offline');
     assert.deepEqual(second.groups.published.length, 1);
 
     const before = al.slack.messages.length;
@@ -56,6 +59,7 @@ describe('offline devices', () => {
     const state = await documentClient().send(new GetCommand({ TableName: al.env('FLEET_TABLE'), Key: { pk: 'DEVICE#fleet-042', sk: 'STATE' } }));
     assert.equal(state.Item?.health, 'offline');
     assert.equal(state.Item?.livenessShard, undefined);
+    assert.match(String(state.Item?.offlineShard), /^off#\d$/, 'in the sparse byOffline index');
 
     // They come back: each report resolves its member; the last one resolves the group with one message.
     for (const id of ids) await al.report(id, [running('web')]);
@@ -64,6 +68,11 @@ describe('offline devices', () => {
     assert.equal(after.length, 1, 'one resolved message for the group');
     assert.match(after[0]!.text, /RESOLVED DeviceOffline/);
     assert.match(after[0]!.text, /All 100 devices/);
+
+    // Back online, out of the byOffline index: the gauge drops to the one device still quiet.
+    const back = await documentClient().send(new GetCommand({ TableName: al.env('FLEET_TABLE'), Key: { pk: 'DEVICE#fleet-042', sk: 'STATE' } }));
+    assert.equal(back.Item?.offlineShard, undefined);
+    assert.equal((await evaluateFleet()).offlineNow, 1);
   });
 
 });

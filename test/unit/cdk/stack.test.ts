@@ -398,10 +398,11 @@ describe('alarms', () => {
     }
   });
 
-  test('DevicesOffline: devices the evaluator found offline within 5 minutes above the threshold (default 5)', () => {
+  test('DevicesOffline: the devices_offline gauge (devices offline now) above the threshold (default 5)', () => {
     const a = alarm('DevicesOffline');
     assert.equal(a.MetricName, OFFLINE_METRIC);
-    assert.equal(a.Statistic, 'Sum');
+    assert.equal(OFFLINE_METRIC, 'devices_offline');
+    assert.equal(a.Statistic, 'Maximum');
     assert.equal(a.Period, 300);
     assert.deepEqual(a.Dimensions, [{ Name: 'service', Value: 'health-evaluator' }]);
     assert.equal(a.Threshold, 5);
