@@ -78,6 +78,8 @@ export class CloudLink {
   private ready = false;
   private running: Promise<void> | null = null;
   private again = false;
+  /** The job batch being executed (beside the passes, see pollJobs). */
+  private jobsRunning: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
   private stopped = false;
@@ -137,6 +139,7 @@ export class CloudLink {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.running?.catch(() => {});
+    await this.jobsRunning;
   }
 
   /** One pass now (tests; the first target fetch at start). Resolves when it is done. */
@@ -202,9 +205,21 @@ export class CloudLink {
 
   private async pollJobs(): Promise<void> {
     this.nextJobPollAt = this.opts.clock.monoNow() + (this.opts.jobPollMs ?? 10_000);
+    if (this.jobsRunning) return; // one batch at a time; the next poll follows its end
     const jobs = await this.opts.api.pendingJobs();
     this.onSuccess();
-    if (jobs.length) await this.runner.process(jobs);
+    if (!jobs.length) return;
+    // The batch runs beside the pass, not inside it: a restart waits out a stop timeout and a pull can take
+    // minutes, and reports must keep flowing meanwhile, or the cloud would take a device busy with its jobs for
+    // one that went offline (seen: three restart jobs in a row silenced a device for 17 s > OFFLINE_AFTER).
+    this.jobsRunning = this.runner
+      .process(jobs)
+      .catch((err) => this.onFailure(err))
+      .finally(() => {
+        this.jobsRunning = null;
+        this.nextJobPollAt = this.opts.clock.monoNow(); // more may be waiting: look at once
+        this.arm();
+      });
   }
 
   private onCloudTarget(doc: TargetStateDocument): void {
