@@ -1,17 +1,17 @@
 /**
  * Scenario 4, the timeout path: a job the agent takes IN_PROGRESS and then never answers (the agent is killed
  * mid-job and stays down) is marked TIMED_OUT by the scheduled sweeper once its in-progress timeout passes
- * (enqueued with `--in-progress-timeout 20`, as an operator may, instead of restart-service's 300 s default; the
+ * (enqueued with `--in-progress-timeout 30`, as an operator may, instead of restart-service's 300 s default; the
  * sweeper runs every 2 s here), and follows its retry policy (RETRY: attempt 2 is queued after its 30-60 s backoff);
  * the agent, back up, runs attempt 2 (a restart that waits out the engine's 10 s stop timeout, well inside the
- * 20 s the retry keeps) and the job ends SUCCEEDED.
+ * 30 s the retry keeps: room for a busy CI machine) and the job ends SUCCEEDED.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startE2e, waitFor, withLogsOnFailure, type AgentProcess, type E2e } from './support/e2e.js';
 
 /** The job's own in-progress timeout (seconds); every attempt gets it. */
-const TIMEOUT_S = 20;
+const TIMEOUT_S = 30;
 
 let e2e: E2e;
 let agent: AgentProcess;
