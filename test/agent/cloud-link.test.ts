@@ -44,7 +44,7 @@ interface Rig {
   bump(): void;
 }
 
-async function rig(api: FakeApi, opts: { dir?: string; maxReports?: number; jitterMs?: number; random?: () => number } = {}): Promise<Rig & { dir: string }> {
+async function rig(api: FakeApi, opts: { dir?: string; maxReports?: number; jitterMs?: number; random?: () => number; handlers?: Partial<JobHandlers> } = {}): Promise<Rig & { dir: string }> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'fm-link-')));
   if (!opts.dir) dirs.push(dir);
   const buffer = new ReportBuffer({ dir: join(dir, 'outbox'), maxReports: opts.maxReports ?? 500 });
@@ -58,6 +58,7 @@ async function rig(api: FakeApi, opts: { dir?: string; maxReports?: number; jitt
     'set-target-state': async () => void effects.push('target'),
     'run-health-check': async () => ({ web: true }),
     'retry-now': async (p) => void effects.push(`retry:${p.service ?? '*'}`),
+    ...opts.handlers,
   };
   const link = new CloudLink({
     api: new CloudApi({ baseUrl: api.url, deviceId: api.deviceId, token: api.token, policy: { timeoutMs: 400, retryMax: 1, retryBackoffMs: 50, maxBackoffMs: 200 } }),
@@ -292,6 +293,24 @@ describe('cloud link against a real HTTP API', () => {
     );
     await sleep(600);
     assert.deepEqual(r.effects, ['retry:web'], 'not executed again on later polls');
+  });
+
+  test('a long job does not silence the device: heartbeats keep reaching the cloud while it runs', async () => {
+    const api = await fakeApi();
+    let finish!: () => void;
+    const r = await rig(api, { handlers: { 'pull-image': () => new Promise<void>((resolve) => (finish = resolve)) } });
+    r.link.start();
+    r.link.markReady();
+    await waitFor('the first report', () => api.stored.length > 0);
+    const job = api.enqueue('pull-image', { image: 'reg/big:1' });
+    await waitFor('the job taken', () => api.jobs.get(job.jobId)!.status === 'IN_PROGRESS');
+    const before = api.stored.length;
+    await sleep(3500); // 3.5 heartbeat periods with the pull still running
+    assert.ok(api.stored.length >= before + 2, `heartbeats during the job: ${api.stored.length - before}`);
+    assert.equal(api.jobs.get(job.jobId)!.status, 'IN_PROGRESS');
+    finish();
+    await waitFor('the job done', () => api.jobs.get(job.jobId)!.status === 'SUCCEEDED');
+    assert.equal(api.jobUpdates.filter((u) => u.jobId === job.jobId && u.status === 'IN_PROGRESS').length, 1, 'taken once, not again by later polls');
   });
 
   test('the cloud answering 5xx for a while never stops the link; it catches up afterwards', async () => {
