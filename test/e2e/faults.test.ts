@@ -77,7 +77,19 @@ test('emulator restart, agent killed mid-job, API down for a minute: nothing los
 
     // 2. The agent is killed while it restarts `slowstop`, then comes back.
     const midJob = await enqueue('slowstop');
-    await waitFor('the agent took the job', async () => (await job(midJob)).status === 'IN_PROGRESS', 60_000, 100);
+    // Killed once its write-ahead journal holds the claim, i.e. while the restart is under way (slowstop's
+    // ignored SIGTERM keeps it there for seconds). Killing on the IN_PROGRESS status alone raced with that
+    // fsync: a kill before it is the other, legitimate case (not executed, so taken again: IN_PROGRESS twice).
+    const journalFile = join(e2e.dir, 'agent-site-1', 'job-journal.json');
+    const claimed = () => {
+      try {
+        const doc = JSON.parse(readFileSync(journalFile, 'utf8')) as { data: { entries: { jobId: string; state: string }[] } };
+        return doc.data.entries.some((e) => e.jobId === midJob && e.state === 'claimed');
+      } catch {
+        return false; // not written yet, or being replaced
+      }
+    };
+    await waitFor('the agent claimed the job in its journal', claimed, 60_000, 20);
     await agent.kill();
     agent = await agent.restart();
     const finished = await waitFor('the interrupted job terminal', async () => {
