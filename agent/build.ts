@@ -3,9 +3,9 @@
  * device by the systemd unit as `node <AGENT_NODE_FLAGS> fleetmedic-agent.mjs run`).
  *   npx tsx agent/build.ts
  * Why: an edge device should not run TypeScript through tsx, and one minified file loads far less code. The
- * Docker transports the agent never uses are stubbed out: dockerode's SSH transport (ssh2 + native crypto) and
- * its BuildKit session (gRPC + protobufjs, uuid), and build-context packing (tar-fs). Measured: dockerode alone 67 MB RSS from node_modules vs 47 MB
- * bundled with the stubs (empty node: 39 MB).
+ * Docker transports the agent never uses are stubbed out: dockerode's SSH transport (ssh2 + native crypto), its
+ * BuildKit session (gRPC + protobufjs, uuid) and build-context packing (tar-fs). Measured: dockerode alone 67 MB
+ * RSS from node_modules vs 47 MB bundled with the stubs (empty node: 39 MB).
  *
  * Memory, measured on this machine (idle agent, 10 services, 2 s cycles, no health module): tsx from sources
  * ≈ 115 MB; this bundle ≈ 56 MB (empty node 40 MB, 1.4x); the bundle under `node --lite-mode` ≈ 50 MB (1.28x):
