@@ -9,6 +9,7 @@ import { allShards, livenessShard, OFFLINE_SHARDS, offlineShard } from '../domai
 import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
 import { isConditionFailure } from './conditions.js';
+import { countShards } from './sharded-query.js';
 
 export const devicePk = (deviceId: string) => `DEVICE#${deviceId}`;
 
@@ -261,24 +262,11 @@ export async function markDeviceOffline(deviceId: string, seenLastSeenEpoch: num
  * (devices enter it when marked offline and leave it with their next report). Reads ~100 bytes per offline
  * device, nothing for online ones.
  */
-export async function countOfflineDevices(): Promise<number> {
-  let total = 0;
-  for (const shard of allShards('off', OFFLINE_SHARDS)) {
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const res = await documentClient().send(
-        new QueryCommand({
-          TableName: config.fleetTable,
-          IndexName: 'byOffline',
-          KeyConditionExpression: 'offlineShard = :s',
-          ExpressionAttributeValues: { ':s': shard },
-          Select: 'COUNT',
-          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-        }),
-      );
-      total += res.Count ?? 0;
-      startKey = res.LastEvaluatedKey;
-    } while (startKey);
-  }
-  return total;
+export function countOfflineDevices(): Promise<number> {
+  return countShards(allShards('off', OFFLINE_SHARDS), (shard) => ({
+    TableName: config.fleetTable,
+    IndexName: 'byOffline',
+    KeyConditionExpression: 'offlineShard = :s',
+    ExpressionAttributeValues: { ':s': shard },
+  }));
 }

@@ -18,6 +18,23 @@ export async function queryUpTo(input: QueryCommandInput, limit: number): Promis
   return out;
 }
 
+/** How many items `queryFor(shard)` matches over every shard (Select COUNT, each shard paged to its end). */
+export async function countShards(shards: string[], queryFor: (shard: string) => QueryCommandInput): Promise<number> {
+  const perShard = await Promise.all(
+    shards.map(async (shard) => {
+      let count = 0;
+      let startKey: Record<string, unknown> | undefined;
+      do {
+        const res = await documentClient().send(new QueryCommand({ ...queryFor(shard), Select: 'COUNT', ExclusiveStartKey: startKey }));
+        count += res.Count ?? 0;
+        startKey = res.LastEvaluatedKey;
+      } while (startKey);
+      return count;
+    }),
+  );
+  return perShard.reduce((a, b) => a + b, 0);
+}
+
 /** `queryFor(shard)` against every shard, at most `limitPerShard` items each, all shards' items together. */
 export async function queryShards(shards: string[], queryFor: (shard: string) => QueryCommandInput, limitPerShard: number): Promise<Record<string, unknown>[]> {
   const perShard = await Promise.all(shards.map((s) => queryUpTo(queryFor(s), limitPerShard)));
