@@ -146,16 +146,19 @@ describe('agent ⇄ the real control-plane handlers', () => {
 
     replacementApi = await startApiServer({ resolve: handlersFromDirectory(), port });
     await waitFor('outbox drained into the real API', () => link.outbox.size === 0, 30_000);
+    // Caught up past everything buffered, and the recovery known: the restart may land just after the reports
+    // that buffered its start (the kill is seen first), so the restart count is waited for, not sampled.
+    let last: any;
     const detail = await waitFor(
-      'the device state caught up',
+      'the device state caught up, with the recovery made while offline',
       async () => {
-        const d = await fetch(`${fleet.apiUrl}/v1/devices/${deviceId}`, { headers: { authorization: `Bearer ${fleet.operatorToken}` } }).then((r) => r.json() as Promise<any>);
-        return d.lastSeq >= buffered.at(-1)! ? d : undefined;
+        last = await fetch(`${fleet.apiUrl}/v1/devices/${deviceId}`, { headers: { authorization: `Bearer ${fleet.operatorToken}` } }).then((r) => r.json() as Promise<any>);
+        const web = last.services?.find((s: { name: string }) => s.name === 'web');
+        return last.lastSeq >= buffered.at(-1)! && web?.restartCount >= 2 ? last : undefined;
       },
       20_000,
-    );
-    const web2 = detail.services.find((s: { name: string }) => s.name === 'web');
-    assert.ok(web2.restartCount >= 2, `the recovery made while offline is known to the cloud (restartCount ${web2.restartCount})`);
+    ).catch((err: Error) => assert.fail(`${err.message}; last seen: ${JSON.stringify(last?.services?.map((s: any) => [s.name, s.restartCount]))}, lastSeq ${last?.lastSeq}`));
+    assert.ok(detail.services.find((s: { name: string }) => s.name === 'web').restartCount >= 2);
     assert.equal(link.stats.staleJumps, 0, 'delivered in order: the API never saw an older sequence after a newer one');
     assert.equal(link.stats.rejected, 0);
   });
