@@ -3,11 +3,13 @@
  * (a Lambda execution environment). Never logged. A failed fetch is not cached, so the next call retries.
  */
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { tracer } from '../lib/observability.js';
 
 let client: SecretsManagerClient | undefined;
 const cache = new Map<string, Promise<string>>();
 
-const secrets = () => (client ??= new SecretsManagerClient({ requestHandler: { requestTimeout: 3000, connectionTimeout: 1000 } }));
+// Traced like every AWS client: X-Ray records the operation, never the secret id's value or the response.
+const secrets = () => (client ??= tracer.captureAWSv3Client(new SecretsManagerClient({ requestHandler: { requestTimeout: 3000, connectionTimeout: 1000 } })));
 
 export function getSecretString(secretId: string): Promise<string> {
   let pending = cache.get(secretId);

@@ -1,10 +1,12 @@
 /**
  * The Slack incoming webhook: its URL comes from Secrets Manager (or SSM SecureString with `ssm:/name`), never
  * from a plain environment variable, and posting retries 429/5xx honouring Retry-After within a deadline.
- * The URL is a credential: it is never logged, and errors name the secret id, not the value.
+ * The URL is a credential: it is never logged nor traced (the X-Ray subsegment names the host only), and errors
+ * name the secret id, not the value.
  */
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { config } from '../lib/config.js';
+import { traceHttpCall, tracer } from '../lib/observability.js';
 import { getSecretString, resetSecretCache } from './secrets.js';
 
 /** The webhook secret is missing, empty, or not a usable webhook URL: nothing can be delivered until it is fixed. */
@@ -39,7 +41,7 @@ const URL_CACHE_MS = 5 * 60_000;
 async function readSecretValue(secretId: string): Promise<string> {
   if (secretId.startsWith('ssm:')) {
     const name = secretId.slice('ssm:'.length);
-    ssm ??= new SSMClient({ requestHandler: { requestTimeout: 3000, connectionTimeout: 1000 } });
+    ssm ??= tracer.captureAWSv3Client(new SSMClient({ requestHandler: { requestTimeout: 3000, connectionTimeout: 1000 } }));
     const res = await ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }));
     const v = res.Parameter?.Value;
     if (!v) throw new Error(`SSM parameter ${name} has no value`);
@@ -144,12 +146,14 @@ export async function postToSlack(url: URL, payload: unknown, opts: PostOptions)
   for (let attempt = 1; ; attempt++) {
     let waitMs: number;
     try {
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json; charset=utf-8' },
-        body,
-        signal: AbortSignal.timeout(opts.requestTimeoutMs ?? 5000),
-      });
+      const res = await traceHttpCall(url, 'POST', () =>
+        fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json; charset=utf-8' },
+          body,
+          signal: AbortSignal.timeout(opts.requestTimeoutMs ?? 5000),
+        }),
+      );
       const text = await res.text().catch(() => '');
       if (res.ok) return { attempts: attempt, status: res.status };
       if (res.status === 429) {

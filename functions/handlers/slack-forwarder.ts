@@ -10,6 +10,7 @@
  *    DLQ at once (with the reason as a message attribute). A message failing on its last allowed receive goes to
  *    the DLQ with its reason too (SQS's own redrive would carry none).
  *  - A missing or invalid webhook secret fails every item with an error that says what to fix; nothing is dropped.
+ *  - Traced, but the webhook URL (a credential: its path is the token) never reaches a trace, log, metric or error.
  */
 import middy from '@middy/core';
 import { BatchProcessor, EventType, FullBatchFailureError, processPartialResponse } from '@aws-lambda-powertools/batch';
@@ -18,6 +19,7 @@ import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dyn
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import * as z from 'zod/mini';
 import { fromRecordAttributes, sendToDeadLetterQueue } from '../adapters/dlq.js';
@@ -26,7 +28,7 @@ import { postToSlack, resolveWebhookUrl, SlackPayloadRejected, SlackUnavailable,
 import { ALERT_SCHEMA, AlertEvent, fromCloudWatchAlarm } from '../domain/alert-policy.js';
 import { renderSlackMessage } from '../domain/slack-message.js';
 import { config } from '../lib/config.js';
-import { logger, metrics } from '../lib/observability.js';
+import { logger, metrics, tracer } from '../lib/observability.js';
 import { safeParse, type Issue } from '../lib/validation.js';
 
 /** The alerts queue's maxReceiveCount (local/infra-spec.ts and the CDK queue construct). */
@@ -200,4 +202,7 @@ export async function forwardAlerts(event: SQSEvent, context: Context): Promise<
   }
 }
 
-export const handler = middy(forwardAlerts).use(injectLambdaContext(logger)).use(logMetrics(metrics));
+export const handler = middy(forwardAlerts)
+  .use(captureLambdaHandler(tracer, { captureResponse: false }))
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics));

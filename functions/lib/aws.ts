@@ -6,26 +6,28 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { tracer } from './observability.js';
 
 let ddb: DynamoDBClient | undefined;
 let doc: DynamoDBDocumentClient | undefined;
 let sqs: SQSClient | undefined;
 let sns: SNSClient | undefined;
 
+// Each client is traced (a no-op outside Lambda): X-Ray records the operation and resource names, never bodies.
 // Short SDK timeouts: a Lambda behind API Gateway has 29 s in all, and the SDK's own retries (3, jittered) suffice.
 const requestHandler = { requestTimeout: 3000, connectionTimeout: 1000 };
 
 export function dynamo(): DynamoDBClient {
-  return (ddb ??= new DynamoDBClient({ requestHandler }));
+  return (ddb ??= tracer.captureAWSv3Client(new DynamoDBClient({ requestHandler })));
 }
 export function documentClient(): DynamoDBDocumentClient {
   return (doc ??= DynamoDBDocumentClient.from(dynamo(), { marshallOptions: { removeUndefinedValues: true } }));
 }
 export function sqsClient(): SQSClient {
-  return (sqs ??= new SQSClient({ requestHandler: { requestTimeout: 25_000, connectionTimeout: 1000 } }));
+  return (sqs ??= tracer.captureAWSv3Client(new SQSClient({ requestHandler: { requestTimeout: 25_000, connectionTimeout: 1000 } })));
 }
 export function snsClient(): SNSClient {
-  return (sns ??= new SNSClient({ requestHandler }));
+  return (sns ??= tracer.captureAWSv3Client(new SNSClient({ requestHandler })));
 }
 
 /** For tests and the local fleet after the emulator restarts: drop cached clients. */
