@@ -49,6 +49,7 @@ import { systemClock, type Clock } from './clock.js';
 import { AGENT_VERSION, ConfigError, type AgentConfig } from './config.js';
 import { DiskChecker } from './engine/disk.js';
 import { Executor, type StepOutcome } from './engine/executor.js';
+import { containerName, legacyName } from './engine/names.js';
 import { listOwnedContainers, observe, type Observation } from './engine/observe.js';
 import type { Logger } from './log.js';
 import { writeHealthFile, HEALTH_FORMAT, type CycleError, type HealthFile } from './output/health-file.js';
@@ -459,6 +460,7 @@ export class Agent {
     try {
       const images = ctx.target ? Object.values(ctx.target.target.services).map((s) => s.image) : [];
       ctx.observation = await observe(this.docker, this.config.agentId, images);
+      if (!this.config.dryRun) await this.renameLegacyContainers(ctx.observation.containers);
       this.lastObservation = ctx.observation;
       this.lastContainers = ctx.observation.containers;
     } catch (err) {
@@ -547,6 +549,26 @@ export class Agent {
       }
     }
     return result;
+  }
+
+  /**
+   * Containers this agent owns under the old default name (`fleetmedic_<service>`, without the agent id) are
+   * adopted as they are (ownership is by label) and renamed to the current name, freeing the old one for a
+   * second agent on the engine. Best effort: a failed rename only means the old name stays taken.
+   */
+  private async renameLegacyContainers(containers: ObservedContainer[]): Promise<void> {
+    for (const c of containers) {
+      const wanted = containerName(this.config.namePrefix, c.service);
+      if (c.name === wanted || c.name !== legacyName(c.service)) continue;
+      if (containers.some((o) => o.name === wanted)) continue;
+      try {
+        await this.docker.getContainer(c.id).rename({ name: wanted });
+        this.log.info({ service: c.service, from: c.name, to: wanted }, 'adopted a container under its old name; renamed');
+        c.name = wanted;
+      } catch (err) {
+        this.log.warn({ service: c.service, name: c.name, err: (err as Error).message }, 'cannot rename a container adopted under its old name; keeping it');
+      }
+    }
   }
 
   /** Books one step outcome: backoff success/failure, restart counts, logs. */

@@ -18,6 +18,7 @@ import { ConfigError, defaultConfig, validateConfig, AGENT_VERSION, type AgentCo
 import { dockerFromHost } from './engine/docker.js';
 import { listOwnedContainers } from './engine/observe.js';
 import { Executor } from './engine/executor.js';
+import { defaultNamePrefix } from './engine/names.js';
 import { createLogger, type Logger } from './log.js';
 import { readHealthFile } from './output/health-file.js';
 import { DEFAULT_STATE_DIR } from './state/state-dir.js';
@@ -65,12 +66,12 @@ export function resolveConfig(o: RunOpts, env: NodeJS.ProcessEnv = process.env):
   const metricsFile = o.metricsFile ?? env.FLEETMEDIC_METRICS_FILE;
   const intervalMs = seconds(o.interval ?? env.FLEETMEDIC_INTERVAL_SECONDS, '--interval');
   const targetFile = o.targetFile ?? env.FLEETMEDIC_TARGET_FILE;
-  const base = defaultConfig({ stateDir });
+  const agentId = o.agentId ?? env.FLEETMEDIC_AGENT_ID;
+  const base = defaultConfig({ stateDir, ...(agentId ? { agentId } : {}) });
   return validateConfig({
     ...base,
     dryRun: !!o.dryRun,
     once: !!o.once,
-    agentId: o.agentId ?? env.FLEETMEDIC_AGENT_ID ?? base.agentId,
     namePrefix: o.namePrefix ?? env.FLEETMEDIC_NAME_PREFIX ?? base.namePrefix,
     ...(env.DOCKER_HOST ? { dockerHost: env.DOCKER_HOST } : {}),
     ...(targetFile ? { targetFile } : {}),
@@ -195,7 +196,7 @@ async function markerCommand(kind: 'stop' | 'start', service: string, o: CommonO
   const docker = dockerFromHost(process.env.DOCKER_HOST);
   let code: number = EXIT.ok;
   try {
-    const exec = new Executor({ docker, agentId, namePrefix: o.namePrefix ?? 'fleetmedic_', stopTimeoutSeconds: 10, pullTimeoutMs: 0 });
+    const exec = new Executor({ docker, agentId, namePrefix: o.namePrefix ?? defaultNamePrefix(agentId), stopTimeoutSeconds: 10, pullTimeoutMs: 0 });
     const mine = (await listOwnedContainers(docker, agentId)).filter((c) => c.service === service);
     for (const c of mine) await exec.stop(c.id);
     io.out(`${service}: manual-stop marker set${mine.length ? `, ${mine.length} container(s) stopped` : ' (no container running)'}\n`);
@@ -225,8 +226,8 @@ export async function main(argv: string[] = process.argv.slice(2), io: CliIo = d
   const common = (c: Command) =>
     c
       .option('--state-dir <dir>', `state directory (env FLEETMEDIC_STATE_DIR, default ${DEFAULT_STATE_DIR})`)
-      .option('--agent-id <id>', 'ownership label value io.fleetmedic.agent (env FLEETMEDIC_AGENT_ID, default "default")')
-      .option('--name-prefix <prefix>', 'container name prefix (default fleetmedic_)');
+      .option('--agent-id <id>', 'ownership label value io.fleetmedic.agent, part of container names (env FLEETMEDIC_AGENT_ID, default "default"); one per agent on an engine')
+      .option('--name-prefix <prefix>', 'container name prefix (env FLEETMEDIC_NAME_PREFIX, default fleetmedic_<agent id>_)');
   common(
     program
       .command('run')

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { DEFAULT_BACKOFF_POLICY, type BackoffPolicy } from './backoff/policy.js';
 import { DEFAULT_DISK_CHECK, type DiskCheckConfig } from './engine/disk.js';
-import { DEFAULT_NAME_PREFIX } from './engine/names.js';
+import { defaultNamePrefix } from './engine/names.js';
 import { DEFAULT_STATE_DIR } from './state/state-dir.js';
 
 export const AGENT_VERSION = '0.1.0';
@@ -31,6 +31,7 @@ export interface AgentConfig {
   minCycleGapMs: number;
   /** Ownership label value `io.fleetmedic.agent` (several agents, or test runs, on one engine). */
   agentId: string;
+  /** Container name prefix (default `fleetmedic_<agentId>_`: agents sharing an engine never collide on names). */
   namePrefix: string;
   dockerHost?: string;
   backoff: BackoffPolicy;
@@ -51,6 +52,7 @@ export class ConfigError extends Error {
 
 export function defaultConfig(overrides: Partial<AgentConfig> = {}): AgentConfig {
   const stateDir = overrides.stateDir ?? DEFAULT_STATE_DIR;
+  const agentId = overrides.agentId ?? 'default';
   return {
     stateDir,
     dryRun: false,
@@ -58,8 +60,8 @@ export function defaultConfig(overrides: Partial<AgentConfig> = {}): AgentConfig
     intervalMs: 30_000,
     dependencyRecheckMs: 1_000,
     minCycleGapMs: 250,
-    agentId: 'default',
-    namePrefix: DEFAULT_NAME_PREFIX,
+    agentId,
+    namePrefix: defaultNamePrefix(agentId),
     backoff: DEFAULT_BACKOFF_POLICY,
     restartWindowMs: 300_000,
     stopTimeoutSeconds: 10,

@@ -4,4 +4,4 @@ export { observe, listOwnedContainers, presentImages, type Observation } from '.
 export { pullImage, ProgressParser, type PullProgress } from './pull.js';
 export { DiskChecker, DEFAULT_DISK_CHECK, freeBytes, registryImageSize, parseImageRef, type DiskCheckConfig } from './disk.js';
 export { createOptions } from './create-options.js';
-export { containerName, DEFAULT_NAME_PREFIX } from './names.js';
+export { containerName, defaultNamePrefix, DEFAULT_NAME_PREFIX } from './names.js';
