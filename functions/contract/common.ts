@@ -37,6 +37,24 @@ export const ImageRef = z
   .check(z.minLength(1), z.maxLength(512), z.regex(/^[A-Za-z0-9][A-Za-z0-9._\/:@-]*$/))
   .register(z.globalRegistry, { id: 'ImageRef' });
 
+/**
+ * DynamoDB stores a number of magnitude 1e-130 to 1e125 (or 0) and answers anything outside with a number
+ * underflow/overflow error; the SDK refuses, before that, integers beyond Number.MAX_SAFE_INTEGER. Every
+ * number a client sends is therefore bounded to a sensible range here (400 at the door), never left to the
+ * store (a 500 after the fact).
+ */
+export const storableNumber = (min: number, max: number) =>
+  z
+    .number()
+    .check(
+      z.minimum(min),
+      z.maximum(max),
+      z.refine((n) => n === 0 || Math.abs(n) >= 1e-9, { message: 'too close to zero to store (use 0, or a magnitude of at least 1e-9)', abort: true }),
+    );
+
+/** Counters and sizes a client reports: non-negative integers well inside what every layer stores exactly. */
+export const Count = () => z.int().check(z.minimum(0), z.maximum(2_147_483_647));
+
 export const CorrelationId = z.string().check(z.minLength(1), z.maxLength(128), z.regex(/^[A-Za-z0-9._:-]+$/));
 
 /** Every 4xx/5xx body has this shape. `error` is a stable machine code, `message` is for people. */
@@ -62,6 +80,7 @@ export const ERROR_STATUS = {
   stale_sequence: 409,
   already_exists: 409,
   invalid_transition: 409,
+  precondition_failed: 412,
   payload_too_large: 413,
   unsupported_media_type: 415,
   circuit_open: 503,

@@ -2,7 +2,7 @@
  * Jobs (commands to devices). Lifecycle and statuses follow AWS IoT Jobs.
  */
 import * as z from 'zod/mini';
-import { CorrelationId, DeviceId, ImageRef, JobId, ServiceName, Timestamp } from './common.js';
+import { CorrelationId, DeviceId, ImageRef, JobId, ServiceName, storableNumber, Timestamp } from './common.js';
 import { TargetState } from './target-state.js';
 
 export const JobStatus = z
@@ -95,10 +95,10 @@ export const PendingJobs = z.object({ jobs: z.array(Job) }).register(z.globalReg
 export const JobExecutionUpdate = z
   .strictObject({
     status: z.enum(['IN_PROGRESS', 'SUCCEEDED', 'FAILED', 'REJECTED']),
-    expectedVersion: z.int().check(z.minimum(1)),
+    expectedVersion: z.int().check(z.minimum(1), z.maximum(2_147_483_647)),
     statusDetails: z.optional(
       z
-        .record(z.string().check(z.maxLength(64)), z.union([z.string().check(z.maxLength(1024)), z.number(), z.boolean()]))
+        .record(z.string().check(z.maxLength(64)), z.union([z.string().check(z.maxLength(1024)), storableNumber(-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER), z.boolean()]))
         .check(z.refine((d) => Object.keys(d).length <= 20, 'at most 20 details')),
     ),
   })

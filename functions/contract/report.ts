@@ -3,7 +3,10 @@
  * "Example Error State" of the Kubernetes-style agent (seed 001).
  */
 import * as z from 'zod/mini';
-import { DeviceId, ImageRef, ServiceName, Timestamp } from './common.js';
+import { Count, DeviceId, ImageRef, ServiceName, storableNumber, Timestamp } from './common.js';
+
+/** A century: the widest time span a device measurement (uptime, clock offset) can sensibly have. */
+const CENTURY_SECONDS = 100 * 365 * 86_400;
 
 export const ServiceErrorType = z
   .enum([
@@ -24,7 +27,7 @@ export const ServiceError = z
     type: ServiceErrorType,
     message: z.string().check(z.maxLength(2048)),
     timestamp: Timestamp,
-    retryCount: z.int().check(z.minimum(0)),
+    retryCount: Count(),
     /** null once the agent gave up fast retries (quarantine keeps a slow retry: see `quarantined`). */
     nextRetry: z.nullable(Timestamp),
     /** Permanent errors (image not found, bad credentials, invalid spec) will not fix themselves. */
@@ -48,8 +51,9 @@ export const HealthCheckResult = z
     kind: z.enum(['http', 'tcp', 'process', 'custom']),
     checkedAt: Timestamp,
     message: z.optional(z.string().check(z.maxLength(1024))),
-    durationMs: z.optional(z.number().check(z.minimum(0))),
-    consecutiveFailures: z._default(z.int().check(z.minimum(0)), 0),
+    /** A check runs at most its timeout (≤ 300 s); a day is the sane ceiling. */
+    durationMs: z.optional(storableNumber(0, 86_400_000)),
+    consecutiveFailures: z._default(Count(), 0),
   })
   .register(z.globalRegistry, { id: 'HealthCheckResult' });
 export type HealthCheckResult = z.output<typeof HealthCheckResult>;
@@ -60,9 +64,9 @@ export const ServiceReport = z
     image: ImageRef,
     status: ServiceStatus,
     containerId: z.optional(z.string().check(z.maxLength(128))),
-    restartCount: z._default(z.int().check(z.minimum(0)), 0),
+    restartCount: z._default(Count(), 0),
     /** Restarts within the agent's rate-limit window (default 5 min): the crash-loop signal. */
-    recentRestarts: z._default(z.int().check(z.minimum(0)), 0),
+    recentRestarts: z._default(Count(), 0),
     error: z._default(z.nullable(ServiceError), null),
     lastHealthCheck: z._default(z.nullable(HealthCheckResult), null),
     startedAt: z.optional(Timestamp),
@@ -77,10 +81,10 @@ export const DeviceReport = z
     seq: z.int().check(z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER)),
     kind: z.enum(['full', 'delta']),
     agentVersion: z.string().check(z.minLength(1), z.maxLength(64)),
-    uptimeSeconds: z.number().check(z.minimum(0)),
+    uptimeSeconds: storableNumber(0, CENTURY_SECONDS),
     sentAt: Timestamp,
     /** Device clock minus server clock, as the agent last measured it (ms). */
-    clockOffsetMs: z.optional(z.number()),
+    clockOffsetMs: z.optional(storableNumber(-CENTURY_SECONDS * 1000, CENTURY_SECONDS * 1000)),
     /** Version of the target state the agent is converging to / rolled back to. */
     targetVersion: z.optional(z.string().check(z.maxLength(128))),
     /** Set when the agent rolled back a target that failed its health window. */
@@ -90,7 +94,7 @@ export const DeviceReport = z
     /** Delta only: services no longer present on the device. */
     removedServices: z._default(z.array(ServiceName).check(z.maxLength(64)), []),
     /** Reports the agent had to drop from its offline buffer (bounded) since the last delivered one. */
-    droppedReports: z._default(z.int().check(z.minimum(0)), 0),
+    droppedReports: z._default(Count(), 0),
   })
   .check(
     z.superRefine((r, ctx) => {
@@ -103,7 +107,11 @@ export const DeviceReport = z
       }
     }),
   )
-  .register(z.globalRegistry, { id: 'DeviceReport' });
+  .register(z.globalRegistry, {
+    id: 'DeviceReport',
+    description:
+      'Rules across fields (checked by the server, 400 validation_failed): a full report has no removedServices (only a delta removes services); service names are unique within `services`.',
+  });
 export type DeviceReport = z.output<typeof DeviceReport>;
 export type DeviceReportInput = z.input<typeof DeviceReport>;
 

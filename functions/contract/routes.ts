@@ -39,6 +39,8 @@ export interface RouteDef {
   body?: z.ZodMiniType;
   /** Largest accepted body in bytes (413 above it). */
   maxBodyBytes?: number;
+  /** Request headers the route reads (documented as header parameters). */
+  headers?: readonly { name: string; description: string }[];
   responses: Record<number, z.ZodMiniType | null>;
 }
 
@@ -100,6 +102,7 @@ export const routes = [
     auth: 'device',
     summary: 'The target state; send If-None-Match with the last ETag to get 304 when unchanged.',
     pathParams: deviceParams,
+    headers: [{ name: 'If-None-Match', description: 'The ETag of the target the device holds: 304 while it is still current.' }],
     responses: { 200: TargetStateDocument, 304: null, ...commonErrors, 404: ErrorBody },
   },
   // ---- operator routes: IAM in AWS, a bearer token from a secret in local mode
@@ -142,11 +145,18 @@ export const routes = [
     path: '/v1/devices/{deviceId}/target',
     fn: 'operator-api',
     auth: 'operator',
-    summary: 'Replace the target state of a device.',
+    summary: 'Replace the target state of a device. Send If-Match with the ETag you read so a concurrent change is not overwritten (412).',
     pathParams: deviceParams,
+    headers: [
+      {
+        name: 'If-Match',
+        description:
+          'The ETag (target version) this change is based on, as GET /v1/devices/{deviceId} or this route returned it; `*` means "a target exists". 412 when the current target is another version; absent: unconditional.',
+      },
+    ],
     body: TargetState,
     maxBodyBytes: 64 * 1024,
-    responses: { 200: TargetStateDocument, ...commonErrors, 404: ErrorBody },
+    responses: { 200: TargetStateDocument, ...commonErrors, 404: ErrorBody, 412: ErrorBody },
   },
   {
     operationId: 'enqueueJob',

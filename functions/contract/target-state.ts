@@ -101,7 +101,11 @@ export const TargetState = z
       if (findCycle(target.services)) ctx.addIssue({ code: 'custom', path: ['services'], message: 'dependency cycle' });
     }),
   )
-  .register(z.globalRegistry, { id: 'TargetState' });
+  .register(z.globalRegistry, {
+    id: 'TargetState',
+    description:
+      'Rules across fields (checked by the server, 400 validation_failed): every `dependsOn` entry names another service of this target (not the service itself), and the dependencies have no cycle. Service names are the keys of `services`, so they are unique.',
+  });
 export type TargetState = z.output<typeof TargetState>;
 export type TargetStateInput = z.input<typeof TargetState>;
 
