@@ -89,6 +89,6 @@ export async function invoke<T = any>(handler: Handler, call: ApiCall): Promise<
   }
   const status = res.statusCode ?? 200;
   // A test may pin a routeKey the path does not match (API Gateway quirks): there is no one operation to compare with.
-  if (!call.routeKey) assertDocumented(call.method, call.path, status, headers, body, raw);
+  if (!call.routeKey) await assertDocumented(call.method, call.path, status, headers, body, raw);
   return { status, headers, body: body as T, raw };
 }

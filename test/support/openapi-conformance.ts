@@ -6,8 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
-import addFormatsModule from 'ajv-formats';
+import type { Ajv2020, ValidateFunction } from 'ajv/dist/2020.js';
 import { matchRoute } from '../../functions/contract/routes.js';
 
 const DOC_ID = 'https://fleetmedic.invalid/openapi.json';
@@ -18,14 +17,21 @@ let doc: { paths: Record<string, Record<string, Operation>> } | undefined;
 let ajv: Ajv2020 | undefined;
 const validators = new Map<string, ValidateFunction>();
 
-function load() {
+async function load() {
   if (!doc) {
-    doc = JSON.parse(readFileSync(docPath, 'utf8'));
+    // Loaded on first use with a clear message: a worktree whose node_modules predates these devDependencies
+    // should say what to do, not fail with a bare module-resolution error in every API test.
+    const [ajvModule, formatsModule] = await Promise.all([import('ajv/dist/2020.js'), import('ajv-formats')]).catch((err: Error) => {
+      throw new Error(`the OpenAPI conformance check needs the devDependencies ajv and ajv-formats: run \`npm install\` (${err.message})`);
+    });
+    const parsed = JSON.parse(readFileSync(docPath, 'utf8'));
     // strict off: the document is an OpenAPI document, not a schema; only the pointers into it are compiled.
-    ajv = new Ajv2020({ strict: false, allErrors: true });
-    const addFormats = (addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule;
-    (addFormats as unknown as (a: Ajv2020) => void)(ajv);
-    ajv.addSchema(doc as object, DOC_ID);
+    const instance = new ajvModule.Ajv2020({ strict: false, allErrors: true });
+    const addFormats = ((formatsModule as { default?: unknown }).default ?? formatsModule) as { default?: unknown } | ((a: Ajv2020) => void);
+    (typeof addFormats === 'function' ? addFormats : (addFormats.default as (a: Ajv2020) => void))(instance);
+    instance.addSchema(parsed as object, DOC_ID);
+    ajv = instance;
+    doc = parsed;
   }
   return { doc: doc!, ajv: ajv! };
 }
@@ -33,7 +39,7 @@ function load() {
 const pointer = (...parts: string[]) => parts.map((p) => p.replace(/~/g, '~0').replace(/\//g, '~1')).join('/');
 
 /** Throws when the answer is not what the document says the operation answers. Unknown paths are not checked. */
-export function assertDocumented(method: string, path: string, status: number, headers: Record<string, string>, body: unknown, raw: string | undefined): void {
+export async function assertDocumented(method: string, path: string, status: number, headers: Record<string, string>, body: unknown, raw: string | undefined): Promise<void> {
   let match: ReturnType<typeof matchRoute>;
   try {
     match = matchRoute(method, path);
@@ -41,7 +47,7 @@ export function assertDocumented(method: string, path: string, status: number, h
     return; // a path the router cannot even decode has no operation to compare with
   }
   if (!match) return;
-  const { doc, ajv } = load();
+  const { doc, ajv } = await load();
   const routePath = 'route' in match ? match.route.path : findPath(doc, path);
   if (!routePath) return;
   const item = doc.paths[routePath];
