@@ -210,6 +210,12 @@ export class Agent {
    */
   static async open(opts: AgentOptions): Promise<Agent> {
     const state = await StateDir.open(opts.config.stateDir, { lock: !opts.config.dryRun });
+    const took = state.lock?.tookOverFrom;
+    if (took)
+      opts.log.warn(
+        { lock: state.lock!.path, reason: took.reason, previousPid: took.info?.pid ?? null, previousSince: took.info?.acquiredAt ?? null },
+        `stale state directory lock taken over (${took.reason})`,
+      );
     try {
       const agent = new Agent(opts, state);
       await agent.loadPersisted();

@@ -22,7 +22,7 @@ import { defaultNamePrefix } from './engine/names.js';
 import { createLogger, type Logger } from './log.js';
 import { readHealthFile } from './output/health-file.js';
 import { DEFAULT_STATE_DIR } from './state/state-dir.js';
-import { LockHeldError, pidAlive, readLock } from './state/lock.js';
+import { LockContendedError, LockHeldError, pidAlive, readLock } from './state/lock.js';
 import { MarkerStore } from './state/markers.js';
 import { join } from 'node:path';
 import { ServiceName } from '../../functions/contract/common.js';
@@ -262,7 +262,7 @@ export async function main(argv: string[] = process.argv.slice(2), io: CliIo = d
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
       return EXIT.config;
     }
-    if (err instanceof ConfigError || err instanceof LockHeldError) {
+    if (err instanceof ConfigError || err instanceof LockHeldError || err instanceof LockContendedError) {
       io.err(`fleetmedic-agent: ${err.message}\n`);
       return EXIT.config;
     }

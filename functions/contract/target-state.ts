@@ -98,7 +98,10 @@ export const TargetState = z
           if (dep === name) ctx.addIssue({ code: 'custom', path: ['services', name, 'dependsOn'], message: 'a service cannot depend on itself' });
         }
       }
-      if (findCycle(target.services)) ctx.addIssue({ code: 'custom', path: ['services'], message: 'dependency cycle' });
+      const cycle = findCycle(target.services);
+      if (cycle) ctx.addIssue({ code: 'custom', path: ['services'], message: `dependency cycle: ${cycle.join(' -> ')}` });
+      // Two containers cannot publish one host port: caught here instead of failing at container start.
+      for (const message of hostPortConflicts(target.services)) ctx.addIssue({ code: 'custom', path: ['services'], message });
     }),
   )
   .register(z.globalRegistry, {
@@ -115,16 +118,49 @@ export const TargetStateDocument = z
   .register(z.globalRegistry, { id: 'TargetStateDocument' });
 export type TargetStateDocument = z.output<typeof TargetStateDocument>;
 
-function findCycle(services: Record<string, { dependsOn?: string[] }>): boolean {
+/** The first dependency cycle found, as the services along it with the first repeated at the end. */
+function findCycle(services: Record<string, { dependsOn?: string[] }>): string[] | null {
   const state = new Map<string, 'visiting' | 'done'>();
-  const visit = (name: string): boolean => {
+  const path: string[] = [];
+  const visit = (name: string): string[] | null => {
     const s = state.get(name);
-    if (s === 'visiting') return true;
-    if (s === 'done') return false;
+    if (s === 'visiting') return [...path.slice(path.indexOf(name)), name];
+    if (s === 'done') return null;
     state.set(name, 'visiting');
-    for (const dep of services[name]?.dependsOn ?? []) if (services[dep] && visit(dep)) return true;
+    path.push(name);
+    for (const dep of services[name]?.dependsOn ?? []) {
+      const found = services[dep] ? visit(dep) : null;
+      if (found) return found;
+    }
+    path.pop();
     state.set(name, 'done');
-    return false;
+    return null;
   };
-  return Object.keys(services).some(visit);
+  for (const name of Object.keys(services)) {
+    const found = visit(name);
+    if (found) return found;
+  }
+  return null;
+}
+
+/** One message per host port/protocol published more than once, naming every service that publishes it. */
+function hostPortConflicts(services: Record<string, { ports?: Array<{ host?: number; protocol?: string }> }>): string[] {
+  const users = new Map<string, string[]>();
+  for (const [name, spec] of Object.entries(services))
+    for (const p of spec.ports ?? []) {
+      if (p.host === undefined) continue;
+      const key = `${p.host}/${p.protocol ?? 'tcp'}`;
+      users.set(key, [...(users.get(key) ?? []), name]);
+    }
+  const out: string[] = [];
+  for (const [key, names] of users) {
+    if (names.length < 2) continue;
+    const distinct = [...new Set(names)];
+    out.push(
+      distinct.length === 1
+        ? `host port ${key} is published twice by '${distinct[0]}'`
+        : `host port ${key} is published by more than one service: ${distinct.map((n) => `'${n}'`).join(' and ')}`,
+    );
+  }
+  return out;
 }

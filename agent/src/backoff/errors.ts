@@ -43,6 +43,13 @@ const PERMANENT_PULL = [
 
 const DISK_FULL = [/no space left on device/i, /disk quota exceeded/i, /\bENOSPC\b/];
 
+/**
+ * A host port held by another process (or by a container being torn down): it may well be free a moment
+ * later, so retrying on the backoff schedule is right. Checked before PERMANENT_SPEC ("already in use").
+ * Two services of one target publishing the same port are refused before anything runs (the contract).
+ */
+const BUSY_PORT = [/address already in use/i, /port is already allocated/i, /\bEADDRINUSE\b/];
+
 const PERMANENT_SPEC = [
   /invalid (argument|config|spec|mount|volume|port|restart policy)/i,
   /invalid reference/i,
@@ -79,6 +86,7 @@ export function classifyPullError(message: string, statusCode?: number): StepErr
 /** A failed create/start/stop/remove/restart. Create-time rejections are InvalidSpec. */
 export function classifyContainerError(action: StepAction, message: string, statusCode?: number): StepError {
   if (DISK_FULL.some((r) => r.test(message))) return new StepError(message, 'DiskFull', false, statusCode);
+  if (BUSY_PORT.some((r) => r.test(message))) return new StepError(message, 'StartFailure', false, statusCode);
   const specLike = PERMANENT_SPEC.some((r) => r.test(message)) || statusCode === 409;
   if (action === 'createContainer') {
     if (statusCode === 404 && /image/i.test(message)) return new StepError(message, 'ErrImagePull', false, statusCode);

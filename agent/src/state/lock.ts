@@ -4,7 +4,9 @@
  * - Stale detection: the holder's PID is dead, or alive but with a different process start time (the PID was
  *   reused after a reboot/crash), or the file is unreadable and older than a few seconds (a crash between
  *   create and write). A stale lock is renamed aside (atomic: one taker wins) and creation is retried.
- * - A live holder (same host) → LockHeldError (the CLI maps it to exit code 2).
+ * - A live holder (same host) → LockHeldError; a lock still unreadable after the retries and too young to be
+ *   stale → LockContendedError (the CLI maps both to exit code 2).
+ * - After a takeover the set-aside `agent.lock.stale` is removed; the caller logs `tookOverFrom`.
  * - Release removes the file only if it still carries our nonce.
  */
 import { randomBytes } from 'node:crypto';
@@ -28,6 +30,17 @@ export class LockHeldError extends Error {
   ) {
     super(`state directory is locked by pid ${holder.pid} on ${holder.hostname} since ${holder.acquiredAt} (${path})`);
     this.name = 'LockHeldError';
+  }
+}
+
+/**
+ * The lock file exists but cannot be read yet, and is too young to be a crashed writer's leftover: another
+ * agent is most likely writing it right now. Refused like a held lock (exit code 2), never taken over.
+ */
+export class LockContendedError extends Error {
+  constructor(readonly path: string) {
+    super(`state directory lock ${path} is being written by another process (unreadable and only just created); not starting a second agent`);
+    this.name = 'LockContendedError';
   }
 }
 
@@ -120,6 +133,8 @@ export async function acquireLock(path: string, opts: { unreadableStaleAfterMs?:
       } finally {
         await fh.close();
       }
+      // The stale lock set aside has served its purpose (it only guarded the takeover race).
+      if (tookOver) await rm(`${path}.stale`, { force: true }).catch(() => {});
       return new StateLock(path, info, tookOver);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -153,5 +168,5 @@ export async function acquireLock(path: string, opts: { unreadableStaleAfterMs?:
     }
     tookOver = { info: holder, reason };
   }
-  throw new Error(`could not acquire ${path} (contended)`);
+  throw new LockContendedError(path);
 }

@@ -5,11 +5,18 @@
  */
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { TargetState } from '../../../functions/contract/target-state.js';
 import { ConfigError } from '../config.js';
 import type { TargetProvider, TargetSnapshot } from './provider.js';
+
+/**
+ * Largest target file read: the control plane accepts a target body of at most 64 KiB; a hand-written file may
+ * be indented, hence 4x that. Anything bigger is a mistake (or an attack on a device's memory), refused before
+ * it is read into memory.
+ */
+export const MAX_TARGET_FILE_BYTES = 256 * 1024;
 
 export class InvalidTargetError extends ConfigError {
   override name = 'InvalidTargetError';
@@ -37,12 +44,7 @@ export class FileTargetProvider implements TargetProvider {
   constructor(readonly path: string) {}
 
   async fetch(): Promise<TargetSnapshot> {
-    let text: string;
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (err) {
-      throw new InvalidTargetError(`cannot read target file ${this.path}: ${(err as Error).message}`);
-    }
+    const text = await readBounded(this.path);
     const { version, target } = parseTarget(text, this.path);
     return { version: version ?? `file-${createHash('sha256').update(text).digest('hex').slice(0, 12)}`, target, source: 'file' };
   }
@@ -66,5 +68,22 @@ export class FileTargetProvider implements TargetProvider {
       clearTimeout(timer);
       watcher?.close();
     };
+  }
+}
+
+async function readBounded(path: string): Promise<string> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+    const tooBig = () => new InvalidTargetError(`target file ${path} is larger than ${MAX_TARGET_FILE_BYTES / 1024} KiB`);
+    if ((await fh.stat()).size > MAX_TARGET_FILE_BYTES) throw tooBig();
+    const text = await fh.readFile('utf8');
+    if (Buffer.byteLength(text) > MAX_TARGET_FILE_BYTES) throw tooBig(); // it grew while we read it
+    return text;
+  } catch (err) {
+    if (err instanceof InvalidTargetError) throw err;
+    throw new InvalidTargetError(`cannot read target file ${path}: ${(err as Error).message}`);
+  } finally {
+    await fh?.close().catch(() => {});
   }
 }
