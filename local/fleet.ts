@@ -75,6 +75,10 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     POWERTOOLS_SERVICE_NAME: 'fleetmedic',
     POWERTOOLS_METRICS_NAMESPACE: 'Fleetmedic',
     ...(opts.verbose ? {} : { POWERTOOLS_LOG_LEVEL: 'WARN', POWERTOOLS_METRICS_DISABLED: 'true' }),
+    // One process serves every device here (one "container"), and tests run agents with clocks scaled down
+    // 10-60x: the production per-device budget (2/s) would throttle them. Abuse tests set their own.
+    DEVICE_REQUEST_RATE_PER_SECOND: '50',
+    DEVICE_REQUEST_BURST: '500',
     ...opts.env,
   };
 

@@ -3,6 +3,7 @@
  * TARGET (desired state). Listing goes through the sparse GSI `devices` (only META items carry `entity`).
  */
 import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { StoredCredentials } from '../lib/token.js';
 import type { TargetStateDocument } from '../contract/target-state.js';
 import type { StoredDeviceState } from '../domain/report-merge.js';
 import { allShards, livenessShard, OFFLINE_SHARDS, offlineShard } from '../domain/shards.js';
@@ -13,14 +14,28 @@ import { countShards } from './sharded-query.js';
 
 export const devicePk = (deviceId: string) => `DEVICE#${deviceId}`;
 
-export interface DeviceMeta {
+export interface DeviceMeta extends StoredCredentials {
   deviceId: string;
   name?: string;
   labels?: Record<string, string>;
-  tokenSalt: string;
-  tokenHash: string;
   createdAt: string;
+  /** Set by the last token rotation. */
+  tokenRotatedAt?: string;
 }
+
+/**
+ * What a decommissioned device leaves behind: its META item without any token hash and out of the `devices`
+ * listing, until its TTL removes it (the id stays taken until then, so a stale agent cannot be re-registered by
+ * accident under it).
+ */
+export interface DecommissionedMeta {
+  deviceId: string;
+  decommissionedAt: string;
+  expiresAt: number;
+}
+
+/** How long a decommissioned device's items are kept before DynamoDB's TTL removes them. */
+export const DECOMMISSIONED_TTL_SECONDS = 7 * 86400;
 
 /** Everything stored under one device, from one Query. */
 export interface DeviceItems {
@@ -62,9 +77,139 @@ export async function createDevice(meta: DeviceMeta): Promise<void> {
   }
 }
 
+/** The META of a device in service (a decommissioned device reads as absent). */
 export async function getDeviceMeta(deviceId: string): Promise<DeviceMeta | undefined> {
   const res = await documentClient().send(new GetCommand({ TableName: config.fleetTable, Key: { pk: devicePk(deviceId), sk: 'META' } }));
-  return strip<DeviceMeta>(res.Item);
+  return res.Item?.decommissionedAt ? undefined : strip<DeviceMeta>(res.Item);
+}
+
+/** The META item whatever its state: in service, or decommissioned (a tombstone until its TTL). */
+export async function getDeviceRecord(deviceId: string): Promise<{ meta?: DeviceMeta; decommissioned?: DecommissionedMeta }> {
+  const res = await documentClient().send(
+    new GetCommand({ TableName: config.fleetTable, Key: { pk: devicePk(deviceId), sk: 'META' }, ConsistentRead: true }),
+  );
+  if (!res.Item) return {};
+  if (res.Item.decommissionedAt) return { decommissioned: strip<DecommissionedMeta>(res.Item)! };
+  return { meta: strip<DeviceMeta>(res.Item)! };
+}
+
+const CREDENTIAL_FIELDS = ['tokenSalt', 'tokenHash', 'previousTokenSalt', 'previousTokenHash', 'previousTokenExpiresAt'] as const;
+
+/**
+ * Only the token hashes of a device (what authentication needs: a small projection of META). Undefined when the
+ * device does not exist or is decommissioned (its META then holds no hash). `consistent` for a re-read after a
+ * refused token, so a token rotated a moment ago is seen.
+ */
+export async function getDeviceCredentials(deviceId: string, consistent = false): Promise<StoredCredentials | undefined> {
+  const res = await documentClient().send(
+    new GetCommand({
+      TableName: config.fleetTable,
+      Key: { pk: devicePk(deviceId), sk: 'META' },
+      ProjectionExpression: CREDENTIAL_FIELDS.join(', '),
+      ConsistentRead: consistent,
+    }),
+  );
+  const item = res.Item;
+  if (!item?.tokenSalt || !item.tokenHash) return undefined;
+  const creds: StoredCredentials = { tokenSalt: String(item.tokenSalt), tokenHash: String(item.tokenHash) };
+  if (item.previousTokenSalt && item.previousTokenHash && item.previousTokenExpiresAt !== undefined) {
+    creds.previousTokenSalt = String(item.previousTokenSalt);
+    creds.previousTokenHash = String(item.previousTokenHash);
+    creds.previousTokenExpiresAt = Number(item.previousTokenExpiresAt);
+  }
+  return creds;
+}
+
+/**
+ * Replace a device's tokens, conditional on the current hash being the one the rotation was computed from (two
+ * rotations racing: one wins, the other gets false and re-reads). `previous` is the token that stays valid for
+ * the overlap, or null to drop any previous token at once.
+ */
+export async function rotateCredentials(
+  deviceId: string,
+  expectedTokenHash: string,
+  next: { tokenSalt: string; tokenHash: string },
+  previous: { tokenSalt: string; tokenHash: string; expiresAt: number } | null,
+  now: number,
+): Promise<boolean> {
+  const values: Record<string, unknown> = { ':salt': next.tokenSalt, ':hash': next.tokenHash, ':expected': expectedTokenHash, ':at': new Date(now).toISOString() };
+  let update = 'SET tokenSalt = :salt, tokenHash = :hash, tokenRotatedAt = :at';
+  if (previous) {
+    update += ', previousTokenSalt = :psalt, previousTokenHash = :phash, previousTokenExpiresAt = :pexp';
+    Object.assign(values, { ':psalt': previous.tokenSalt, ':phash': previous.tokenHash, ':pexp': previous.expiresAt });
+  } else {
+    update += ' REMOVE previousTokenSalt, previousTokenHash, previousTokenExpiresAt';
+  }
+  try {
+    await documentClient().send(
+      new UpdateCommand({
+        TableName: config.fleetTable,
+        Key: { pk: devicePk(deviceId), sk: 'META' },
+        UpdateExpression: update,
+        ConditionExpression: 'tokenHash = :expected AND attribute_not_exists(decommissionedAt)',
+        ExpressionAttributeValues: values,
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
+    throw err;
+  }
+}
+
+/**
+ * Step 1 of a decommission, the one that revokes: the META item loses every token hash and leaves the `devices`
+ * listing, and gets a TTL. Idempotent: a device already decommissioned keeps its first `decommissionedAt`.
+ * Returns the tombstone, or undefined when there is no such device.
+ */
+export async function revokeDevice(deviceId: string, now: number): Promise<DecommissionedMeta | undefined> {
+  try {
+    const res = await documentClient().send(
+      new UpdateCommand({
+        TableName: config.fleetTable,
+        Key: { pk: devicePk(deviceId), sk: 'META' },
+        UpdateExpression:
+          'SET decommissionedAt = if_not_exists(decommissionedAt, :at), expiresAt = if_not_exists(expiresAt, :exp) ' +
+          'REMOVE entity, tokenSalt, tokenHash, previousTokenSalt, previousTokenHash, previousTokenExpiresAt',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':at': new Date(now).toISOString(), ':exp': Math.floor(now / 1000) + DECOMMISSIONED_TTL_SECONDS },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return { deviceId, decommissionedAt: String(res.Attributes!.decommissionedAt), expiresAt: Number(res.Attributes!.expiresAt) };
+  } catch (err) {
+    if (isConditionFailure(err)) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Step 2: every other item of the device (STATE, TARGET, CIRCUIT, MARKER#..., RECOVERY#...) gets the same TTL;
+ * STATE also leaves the `byLiveness` and `byOffline` indexes (so the device is never marked or counted offline)
+ * and is stamped `decommissionedAt`, which the report writers' conditions refuse (a report authenticated from a
+ * still-warm credentials cache cannot put it back into the indexes). One small update per item; idempotent.
+ */
+export async function retireDeviceItems(deviceId: string, tombstone: DecommissionedMeta): Promise<number> {
+  const items = await getDeviceItems(deviceId);
+  const keys = [...(items.state ? ['STATE'] : []), ...(items.target ? ['TARGET'] : []), ...items.others.keys()];
+  for (const sk of keys) {
+    const state = sk === 'STATE';
+    await documentClient().send(
+      new UpdateCommand({
+        TableName: config.fleetTable,
+        Key: { pk: devicePk(deviceId), sk },
+        UpdateExpression: state
+          ? 'SET expiresAt = :exp, decommissionedAt = :at REMOVE livenessShard, offlineShard, offlineAt'
+          : 'SET expiresAt = :exp',
+        // Never below an earlier expiry of its own (a marker that ends sooner keeps ending sooner).
+        ConditionExpression: state ? 'attribute_exists(pk)' : 'attribute_exists(pk) AND (attribute_not_exists(expiresAt) OR expiresAt > :exp)',
+        ExpressionAttributeValues: state ? { ':exp': tombstone.expiresAt, ':at': tombstone.decommissionedAt } : { ':exp': tombstone.expiresAt },
+      }),
+    ).catch((err: unknown) => {
+      if (!isConditionFailure(err)) throw err;
+    });
+  }
+  return keys.length;
 }
 
 export async function getDeviceState(deviceId: string, consistent = true): Promise<StoredDeviceState | undefined> {
@@ -88,7 +233,7 @@ export async function getDeviceItems(deviceId: string): Promise<DeviceItems> {
     );
     for (const item of res.Items ?? []) {
       const sk = item.sk as string;
-      if (sk === 'META') out.meta = strip<DeviceMeta>(item);
+      if (sk === 'META') out.meta = item.decommissionedAt ? undefined : strip<DeviceMeta>(item);
       else if (sk === 'STATE') out.state = strip<StoredDeviceState>(item);
       else if (sk === 'TARGET') out.target = strip<TargetStateDocument>(item);
       else out.others.set(sk, item);
@@ -112,7 +257,7 @@ export async function putDeviceState(deviceId: string, state: StoredDeviceState,
         Item: { pk: devicePk(deviceId), sk: 'STATE', livenessShard: livenessShard(deviceId), ...state },
         ...(expectedLastSeq === undefined
           ? { ConditionExpression: 'attribute_not_exists(pk)' }
-          : { ConditionExpression: 'lastSeq = :expected', ExpressionAttributeValues: { ':expected': expectedLastSeq } }),
+          : { ConditionExpression: 'lastSeq = :expected AND attribute_not_exists(decommissionedAt)', ExpressionAttributeValues: { ':expected': expectedLastSeq } }),
       }),
     );
     return true;
@@ -150,7 +295,7 @@ export async function refreshLiveness(
         TableName: config.fleetTable,
         Key: { pk: devicePk(deviceId), sk: 'STATE' },
         UpdateExpression: `SET ${set} REMOVE offlineShard`,
-        ConditionExpression: 'lastSeq = :expected',
+        ConditionExpression: 'lastSeq = :expected AND attribute_not_exists(decommissionedAt)',
         ExpressionAttributeValues: values,
       }),
     );

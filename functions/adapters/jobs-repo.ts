@@ -226,3 +226,29 @@ export async function listJobsForDevice(deviceId: string, limit = 20): Promise<J
 }
 
 export type { JobStatus };
+
+/**
+ * Every job of a device that is not terminal yet (QUEUED, dispatched or not, and IN_PROGRESS), from the `byDevice`
+ * index, all pages. Read when a device is decommissioned; what it reads is bounded by the device's jobs of the last
+ * 30 days (terminal jobs expire).
+ */
+export async function listOpenJobsForDevice(deviceId: string): Promise<JobRecord[]> {
+  const out: JobRecord[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const res = await documentClient().send(
+      new QueryCommand({
+        TableName: config.jobsTable,
+        IndexName: 'byDevice',
+        KeyConditionExpression: 'deviceId = :d',
+        FilterExpression: '#status IN (:q, :ip)',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':d': deviceId, ':q': 'QUEUED', ':ip': 'IN_PROGRESS' },
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    out.push(...((res.Items ?? []) as JobRecord[]));
+    startKey = res.LastEvaluatedKey;
+  } while (startKey);
+  return out;
+}

@@ -83,6 +83,7 @@ export const ERROR_STATUS = {
   precondition_failed: 412,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  too_many_requests: 429,
   circuit_open: 503,
   internal_error: 500,
 } as const;

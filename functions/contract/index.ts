@@ -3,4 +3,5 @@ export * from './target-state.js';
 export * from './report.js';
 export * from './jobs.js';
 export * from './operator.js';
+export * from './credentials.js';
 export * from './routes.js';

@@ -21,6 +21,7 @@ import {
   SetMarkerRequest,
 } from './operator.js';
 import { DeviceReport, MAX_REPORT_BYTES, ReportAck } from './report.js';
+import { DecommissionedDevice, RotateDeviceTokenRequest, RotatedDeviceToken } from './credentials.js';
 import { TargetState, TargetStateDocument } from './target-state.js';
 
 /** Which Lambda serves a route, and who may call it. */
@@ -49,6 +50,8 @@ const deviceJobParams = z.object({ deviceId: DeviceId, jobId: JobId });
 const DEFAULT_MAX_BODY = 16 * 1024;
 
 const commonErrors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 413: ErrorBody } as const;
+/** Device routes also answer 429 (with Retry-After) to a device over its request budget. */
+const deviceErrors = { ...commonErrors, 429: ErrorBody } as const;
 
 export const routes = [
   {
@@ -71,7 +74,7 @@ export const routes = [
     pathParams: deviceParams,
     body: DeviceReport,
     maxBodyBytes: MAX_REPORT_BYTES,
-    responses: { 200: ReportAck, ...commonErrors, 409: ErrorBody },
+    responses: { 200: ReportAck, ...deviceErrors, 409: ErrorBody },
   },
   {
     operationId: 'getPendingJobs',
@@ -81,7 +84,7 @@ export const routes = [
     auth: 'device',
     summary: 'Jobs dispatched to this device and not yet terminal, oldest first.',
     pathParams: deviceParams,
-    responses: { 200: PendingJobs, ...commonErrors },
+    responses: { 200: PendingJobs, ...deviceErrors },
   },
   {
     operationId: 'updateJobExecution',
@@ -92,7 +95,7 @@ export const routes = [
     summary: 'Move a job execution on, with expectedVersion (409 when stale; terminal states are final).',
     pathParams: deviceJobParams,
     body: JobExecutionUpdate,
-    responses: { 200: Job, ...commonErrors, 404: ErrorBody, 409: ErrorBody },
+    responses: { 200: Job, ...deviceErrors, 404: ErrorBody, 409: ErrorBody },
   },
   {
     operationId: 'getTargetState',
@@ -103,7 +106,18 @@ export const routes = [
     summary: 'The target state; send If-None-Match with the last ETag to get 304 when unchanged.',
     pathParams: deviceParams,
     headers: [{ name: 'If-None-Match', description: 'The ETag of the target the device holds: 304 while it is still current.' }],
-    responses: { 200: TargetStateDocument, 304: null, ...commonErrors, 404: ErrorBody },
+    responses: { 200: TargetStateDocument, 304: null, ...deviceErrors, 404: ErrorBody },
+  },
+  {
+    operationId: 'renewDeviceToken',
+    method: 'POST',
+    path: '/v1/devices/{deviceId}/token/renew',
+    fn: 'device-api',
+    auth: 'device',
+    summary:
+      'The device asks for a new token (shown once). The token it called with keeps working for 24 h, so a lost answer never locks it out.',
+    pathParams: deviceParams,
+    responses: { 200: RotatedDeviceToken, ...deviceErrors },
   },
   // ---- operator routes: IAM in AWS, a bearer token from a secret in local mode
   {
@@ -138,6 +152,28 @@ export const routes = [
     summary: 'Device detail: services, errors, circuit, markers, recent events.',
     pathParams: deviceParams,
     responses: { 200: DeviceDetail, ...commonErrors, 404: ErrorBody },
+  },
+  {
+    operationId: 'decommissionDevice',
+    method: 'DELETE',
+    path: '/v1/devices/{deviceId}',
+    fn: 'operator-api',
+    auth: 'operator',
+    summary:
+      'Decommission a device: its tokens stop working, its open jobs are cancelled, it leaves the liveness and offline indexes, and its items expire (TTL). Idempotent.',
+    pathParams: deviceParams,
+    responses: { 200: DecommissionedDevice, ...commonErrors, 404: ErrorBody },
+  },
+  {
+    operationId: 'rotateDeviceToken',
+    method: 'POST',
+    path: '/v1/devices/{deviceId}/token/rotate',
+    fn: 'operator-api',
+    auth: 'operator',
+    summary: 'Issue a new device token (shown once); the old one keeps working for overlapSeconds (default 24 h, 0 = revoke now).',
+    pathParams: deviceParams,
+    body: RotateDeviceTokenRequest,
+    responses: { 200: RotatedDeviceToken, ...commonErrors, 404: ErrorBody },
   },
   {
     operationId: 'putTargetState',

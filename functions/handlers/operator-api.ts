@@ -6,6 +6,7 @@ import { createApiHandler } from '../http/api-handler.js';
 import { authenticateOperator } from '../http/operator-auth.js';
 import cancelJob from './routes/cancelJob.js';
 import deleteMarker from './routes/deleteMarker.js';
+import decommissionDevice from './routes/decommissionDevice.js';
 import enqueueJob from './routes/enqueueJob.js';
 import getDevice from './routes/getDevice.js';
 import getHealth from './routes/getHealth.js';
@@ -17,6 +18,7 @@ import putTargetState from './routes/putTargetState.js';
 import redriveDeadLetters from './routes/redriveDeadLetters.js';
 import registerDevice from './routes/registerDevice.js';
 import resetCircuit from './routes/resetCircuit.js';
+import rotateDeviceToken from './routes/rotateDeviceToken.js';
 import setMarker from './routes/setMarker.js';
 
 export const handler = createApiHandler('operator-api', [
@@ -24,6 +26,8 @@ export const handler = createApiHandler('operator-api', [
   registerDevice,
   listDevices,
   getDevice,
+  decommissionDevice,
+  rotateDeviceToken,
   putTargetState,
   enqueueJob,
   getJob,

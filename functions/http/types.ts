@@ -4,7 +4,8 @@ import type * as z from 'zod/mini';
 import type { OperationId, Route, RouteDef } from '../contract/routes.js';
 
 export type Principal =
-  | { kind: 'device'; deviceId: string }
+  /** `token`: which of the device's valid tokens authenticated the call (during a rotation's overlap: either). */
+  | { kind: 'device'; deviceId: string; token?: 'current' | 'previous' }
   | { kind: 'operator'; id: string }
   | { kind: 'anonymous' };
 

@@ -50,5 +50,15 @@ export const config = {
   get alertGroupWaitSeconds() { return int('ALERT_GROUP_WAIT_SECONDS', 60); },
   /** Prefix that turns `docs/runbook.md#x` into a clickable link in Slack (e.g. the repository's blob URL). */
   get runbookBaseUrl(): string | undefined { return process.env.RUNBOOK_BASE_URL || undefined; },
+  // ---- device credentials and abuse limits (docs/architecture.md "What protects the device API")
+  /** How long a warm device-api container trusts cached token hashes: the revocation bound (0 disables the cache). */
+  get deviceCredentialsCacheSeconds() { return int('DEVICE_CREDENTIALS_CACHE_SECONDS', 60); },
+  /** Per-device token bucket in each warm container: `burst` at once, then `ratePerSecond` (defaults 120, 2/s). */
+  get deviceRequestBudget() {
+    const ratePerSecond = int('DEVICE_REQUEST_RATE_PER_SECOND', 2);
+    const burst = int('DEVICE_REQUEST_BURST', 120);
+    if (!(ratePerSecond > 0) || !(burst >= 1)) throw new Error('configuration error: DEVICE_REQUEST_RATE_PER_SECOND must be > 0 and DEVICE_REQUEST_BURST >= 1');
+    return { ratePerSecond, burst };
+  },
   get serviceVersion() { return process.env.FLEETMEDIC_VERSION ?? '0.1.0'; },
 };

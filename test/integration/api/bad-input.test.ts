@@ -41,6 +41,9 @@ const valid: Record<string, () => { path: string; body?: unknown; query?: Record
   getPendingJobs: () => ({ path: '/v1/devices/dev-x/jobs/pending' }),
   updateJobExecution: () => ({ path: `/v1/devices/dev-x/jobs/${jobX}`, body: { status: 'IN_PROGRESS', expectedVersion: 1 } }),
   getTargetState: () => ({ path: '/v1/devices/dev-x/target' }),
+  renewDeviceToken: () => ({ path: '/v1/devices/dev-x/token/renew' }),
+  decommissionDevice: () => ({ path: '/v1/devices/dev-x' }),
+  rotateDeviceToken: () => ({ path: '/v1/devices/dev-x/token/rotate', body: { overlapSeconds: 60 } }),
   registerDevice: () => ({ path: '/v1/devices', body: { deviceId: 'dev-new' } }),
   listDevices: () => ({ path: '/v1/devices' }),
   getDevice: () => ({ path: '/v1/devices/dev-x' }),
@@ -64,11 +67,13 @@ const wrongTypes: Record<string, () => unknown> = {
   putTargetState: () => ({ services: [] }),
   enqueueJob: () => ({ type: 'reboot-planet', params: {} }),
   setMarker: () => ({ durationSeconds: 'a while', kind: 'forever' }),
+  rotateDeviceToken: () => ({ overlapSeconds: '60' }),
   redriveDeadLetters: () => ({ dryRun: 'yes', ratePerSecond: 0 }),
 };
 
 /** Further invalid bodies per body route: values out of their bounds. */
 const badBodies: Record<string, Record<string, unknown>[]> = {
+  rotateDeviceToken: [{ overlapSeconds: -1 }, { overlapSeconds: 7 * 86400 + 1 }, { overlapSeconds: 1.5 }, { overlapSeconds: null }],
   enqueueJob: [
     { type: 'restart-service', params: { service: 'web' }, inProgressTimeoutSeconds: 9 },
     { type: 'restart-service', params: { service: 'web' }, inProgressTimeoutSeconds: 86_401 },
@@ -81,6 +86,8 @@ const badBodies: Record<string, Record<string, unknown>[]> = {
 /** Bad path parameters per operator route with parameters (device routes answer 403 first: see cross-device). */
 const badPaths: Record<string, string> = {
   getDevice: '/v1/devices/BAD_ID!',
+  decommissionDevice: '/v1/devices/BAD_ID!',
+  rotateDeviceToken: '/v1/devices/BAD_ID!/token/rotate',
   putTargetState: '/v1/devices/BAD_ID!/target',
   enqueueJob: '/v1/devices/BAD_ID!/jobs',
   getJob: '/v1/jobs/not-a-job',
