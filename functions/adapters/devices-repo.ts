@@ -2,14 +2,17 @@
  * Devices in FLEET_TABLE: `DEVICE#<id>` with sk META (identity + token hash), STATE (merged reports),
  * TARGET (desired state). Listing goes through the sparse GSI `devices` (only META items carry `entity`).
  */
-import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetItemCommand, QueryCommand as RawQueryCommand, type BatchGetItemCommandOutput } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import type { StoredCredentials } from '../lib/token.js';
 import type { TargetStateDocument } from '../contract/target-state.js';
 import type { StoredDeviceState } from '../domain/report-merge.js';
 import { allShards, livenessShard, OFFLINE_SHARDS, offlineShard } from '../domain/shards.js';
-import { documentClient } from '../lib/aws.js';
+import { documentClient, dynamo } from '../lib/aws.js';
 import { config } from '../lib/config.js';
 import { isConditionFailure } from './conditions.js';
+import { rawString, readItems, type RawItem, type UnreadableItem } from './item-reader.js';
 import { countShards } from './sharded-query.js';
 
 export const devicePk = (deviceId: string) => `DEVICE#${deviceId}`;
@@ -318,37 +321,55 @@ export async function putTarget(deviceId: string, doc: TargetStateDocument): Pro
 export interface DevicePage {
   metas: DeviceMeta[];
   nextToken?: string;
+  /** META items of this page that could not be read (those devices are left out). */
+  unreadable: UnreadableItem[];
 }
 
-/** One page of devices from the `devices` GSI, ordered by device key. */
+const nameDeviceItem = (raw: RawItem) => ({ id: rawString(raw, 'pk').replace(/^DEVICE#/, ''), item: rawString(raw, 'sk') });
+
+/**
+ * One page of devices from the `devices` GSI, ordered by device key. Items are read one by one (raw client):
+ * a device stored in a shape that cannot be read is left out and named in `unreadable`, not a 500 for all.
+ */
 export async function listDeviceMetas(limit: number, nextToken?: string): Promise<DevicePage> {
-  const res = await documentClient().send(
-    new QueryCommand({
+  const res = await dynamo().send(
+    new RawQueryCommand({
       TableName: config.fleetTable,
       IndexName: 'devices',
       KeyConditionExpression: 'entity = :e',
-      ExpressionAttributeValues: { ':e': 'device' },
+      ExpressionAttributeValues: { ':e': { S: 'device' } },
       Limit: limit,
-      ExclusiveStartKey: nextToken ? decodePageToken(nextToken) : undefined,
+      ExclusiveStartKey: nextToken ? marshall(decodePageToken(nextToken)) : undefined,
     }),
   );
-  const page: DevicePage = { metas: (res.Items ?? []).map((i) => strip<DeviceMeta>(i)!) };
-  if (res.LastEvaluatedKey) page.nextToken = encodePageToken(res.LastEvaluatedKey);
+  const { items, unreadable } = readItems<Record<string, unknown>>('devices', res.Items ?? [], nameDeviceItem);
+  const page: DevicePage = { metas: items.map((i) => strip<DeviceMeta>(i)!), unreadable };
+  if (res.LastEvaluatedKey) {
+    const key = res.LastEvaluatedKey;
+    page.nextToken = encodePageToken({ entity: rawString(key, 'entity'), pk: rawString(key, 'pk'), sk: rawString(key, 'sk') });
+  }
   return page;
 }
 
-/** BatchGet of given sort keys for many devices (e.g. STATE + CIRCUIT for a listing page), unprocessed keys retried. */
-export async function batchGetDeviceItems(deviceIds: string[], sortKeys: string[]): Promise<Map<string, Map<string, Record<string, unknown>>>> {
-  const out = new Map<string, Map<string, Record<string, unknown>>>(deviceIds.map((id) => [id, new Map()]));
-  const keys = deviceIds.flatMap((id) => sortKeys.map((sk) => ({ pk: devicePk(id), sk })));
+/**
+ * BatchGet of given sort keys for many devices (e.g. STATE + CIRCUIT for a listing page), unprocessed keys
+ * retried. An item that cannot be read is left out (as if absent) and named in `unreadable`.
+ */
+export async function batchGetDeviceItems(
+  deviceIds: string[],
+  sortKeys: string[],
+): Promise<Map<string, Map<string, Record<string, unknown>>> & { unreadable: UnreadableItem[] }> {
+  const out = Object.assign(new Map<string, Map<string, Record<string, unknown>>>(deviceIds.map((id) => [id, new Map()])), { unreadable: [] as UnreadableItem[] });
+  const keys = deviceIds.flatMap((id) => sortKeys.map((sk) => ({ pk: { S: devicePk(id) }, sk: { S: sk } })));
   for (let i = 0; i < keys.length; i += 100) {
-    let pending: Record<string, unknown>[] | undefined = keys.slice(i, i + 100);
+    let pending: RawItem[] | undefined = keys.slice(i, i + 100);
     for (let attempt = 0; pending && pending.length > 0; attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** attempt)));
       if (attempt > 8) throw new Error('BatchGetItem: keys still unprocessed after retries');
-      const res: { Responses?: Record<string, Record<string, unknown>[]>; UnprocessedKeys?: Record<string, { Keys?: Record<string, unknown>[] }> } =
-        await documentClient().send(new BatchGetCommand({ RequestItems: { [config.fleetTable]: { Keys: pending } } }));
-      for (const item of res.Responses?.[config.fleetTable] ?? []) {
+      const res: BatchGetItemCommandOutput = await dynamo().send(new BatchGetItemCommand({ RequestItems: { [config.fleetTable]: { Keys: pending } } }));
+      const { items, unreadable } = readItems<Record<string, unknown>>('device-items', res.Responses?.[config.fleetTable] ?? [], nameDeviceItem);
+      out.unreadable.push(...unreadable);
+      for (const item of items) {
         const deviceId = (item.pk as string).slice('DEVICE#'.length);
         out.get(deviceId)?.set(item.sk as string, item);
       }

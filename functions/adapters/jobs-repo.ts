@@ -6,13 +6,15 @@
  *   timeoutShard + timeoutAtEpoch while IN_PROGRESS → the timeout sweeper's work list
  * Every transition is conditional on `version` and the from-status, so two writers never both win.
  */
+import { QueryCommand as RawQueryCommand } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Job, JobStatus } from '../contract/jobs.js';
 import { inProgressDeadline, isTerminal } from '../domain/job-lifecycle.js';
 import { outboxShard, timeoutShard } from '../domain/shards.js';
-import { documentClient } from '../lib/aws.js';
+import { documentClient, dynamo } from '../lib/aws.js';
 import { config } from '../lib/config.js';
 import { isConditionFailure, updateIf, type ConditionalUpdate } from './conditions.js';
+import { rawString, readItems, type UnreadableItem } from './item-reader.js';
 
 /** Terminal jobs are kept for 30 days (TTL), then DynamoDB drops them. */
 export const TERMINAL_JOB_TTL_SECONDS = 30 * 86400;
@@ -181,18 +183,27 @@ export async function markEffectsApplied(jobId: string, attempt: number): Promis
 
 /** Jobs dispatched to a device and not terminal yet, oldest first (GSI: eventually consistent). */
 export async function listPendingForDevice(deviceId: string, limit = 50): Promise<JobRecord[]> {
-  const res = await documentClient().send(
-    new QueryCommand({
+  return (await readPendingForDevice(deviceId, limit)).jobs;
+}
+
+/**
+ * The same, read item by item (raw client): a job stored in a shape that cannot be read is left out and named
+ * in `unreadable`, so it cannot block the device's other jobs.
+ */
+export async function readPendingForDevice(deviceId: string, limit = 50): Promise<{ jobs: JobRecord[]; unreadable: UnreadableItem[] }> {
+  const res = await dynamo().send(
+    new RawQueryCommand({
       TableName: config.jobsTable,
       IndexName: 'pendingByDevice',
       KeyConditionExpression: 'pendingDeviceId = :d',
-      ExpressionAttributeValues: { ':d': deviceId },
+      ExpressionAttributeValues: { ':d': { S: deviceId } },
       ScanIndexForward: true,
       Limit: limit,
     }),
   );
+  const { items, unreadable } = readItems<JobRecord>('pending-jobs', res.Items ?? [], (raw) => ({ id: rawString(raw, 'jobId'), item: 'job' }));
   // The index lags the table by a moment: never hand out a job that already finished.
-  return ((res.Items ?? []) as JobRecord[]).filter((j) => !isTerminal(j.status));
+  return { jobs: items.filter((j) => !isTerminal(j.status)), unreadable };
 }
 
 /** Unpublished jobs of one outbox shard, oldest first, optionally only those created before `createdBefore`. */

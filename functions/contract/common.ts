@@ -52,6 +52,24 @@ export const storableNumber = (min: number, max: number) =>
       z.refine((n) => n === 0 || Math.abs(n) >= 1e-9, { message: 'too close to zero to store (use 0, or a magnitude of at least 1e-9)', abort: true }),
     );
 
+/**
+ * Keys of free-form maps a client names (device labels, job status details). They are stored as DynamoDB map
+ * members, so a key must not read like the storage format itself (a type descriptor `S`, `N`, `M`...) nor like
+ * a JavaScript object's own machinery (`constructor`, `__proto__`), which the SDK's marshalling trips over.
+ */
+const RESERVED_MAP_KEYS = new Set(['S', 'N', 'B', 'SS', 'NS', 'BS', 'M', 'L', 'NULL', 'BOOL', 'constructor', 'prototype', '__proto__']);
+export const isReservedMapKey = (key: string) => RESERVED_MAP_KEYS.has(key);
+export const MapKey = z
+  .string()
+  .check(
+    z.regex(/^[A-Za-z][A-Za-z0-9_.\/-]{0,63}$/, 'a letter, then letters, digits, `_`, `.`, `/` or `-`; 1-64 characters'),
+    z.refine((k) => !RESERVED_MAP_KEYS.has(k), 'reserved: a DynamoDB type descriptor (S, N, B, SS, NS, BS, M, L, NULL, BOOL) or constructor/prototype'),
+  )
+  .register(z.globalRegistry, {
+    id: 'MapKey',
+    description: 'Key of a free-form map (labels, status details). Not one of S, N, B, SS, NS, BS, M, L, NULL, BOOL, constructor, prototype.',
+  });
+
 /** Counters and sizes a client reports: non-negative integers well inside what every layer stores exactly. */
 export const Count = () => z.int().check(z.minimum(0), z.maximum(2_147_483_647));
 

@@ -2,7 +2,7 @@
  * Jobs (commands to devices). Lifecycle and statuses follow AWS IoT Jobs.
  */
 import * as z from 'zod/mini';
-import { CorrelationId, DeviceId, ImageRef, JobId, ServiceName, storableNumber, Timestamp } from './common.js';
+import { CorrelationId, DeviceId, ImageRef, JobId, MapKey, ServiceName, storableNumber, Timestamp } from './common.js';
 import { TargetState } from './target-state.js';
 
 export const JobStatus = z
@@ -89,7 +89,13 @@ export const Job = z
   .register(z.globalRegistry, { id: 'Job' });
 export type Job = z.output<typeof Job>;
 
-export const PendingJobs = z.object({ jobs: z.array(Job) }).register(z.globalRegistry, { id: 'PendingJobs' });
+export const PendingJobs = z
+  .object({
+    jobs: z.array(Job),
+    /** Jobs left out because they are stored in a shape that cannot be read (the others are still served). */
+    unreadable: z.optional(z.array(z.object({ id: z.string(), item: z.string(), reason: z.string() }))),
+  })
+  .register(z.globalRegistry, { id: 'PendingJobs' });
 
 /** Device → cloud: move a job execution on (IoT Jobs UpdateJobExecution). */
 export const JobExecutionUpdate = z
@@ -98,7 +104,7 @@ export const JobExecutionUpdate = z
     expectedVersion: z.int().check(z.minimum(1), z.maximum(2_147_483_647)),
     statusDetails: z.optional(
       z
-        .record(z.string().check(z.maxLength(64)), z.union([z.string().check(z.maxLength(1024)), storableNumber(-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER), z.boolean()]))
+        .record(MapKey, z.union([z.string().check(z.maxLength(1024)), storableNumber(-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER), z.boolean()]))
         .check(z.refine((d) => Object.keys(d).length <= 20, 'at most 20 details')),
     ),
   })

@@ -1,13 +1,13 @@
 /** Operator-facing shapes: registration, fleet views, events, circuit, markers, dead letters. */
 import * as z from 'zod/mini';
-import { CorrelationId, DeviceId, ServiceName, Timestamp } from './common.js';
+import { CorrelationId, DeviceId, MapKey, ServiceName, Timestamp } from './common.js';
 import { ServiceReport } from './report.js';
 
 export const RegisterDeviceRequest = z
   .strictObject({
     deviceId: DeviceId,
     name: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
-    labels: z.optional(z.record(z.string().check(z.maxLength(64)), z.string().check(z.maxLength(256)))),
+    labels: z.optional(z.record(MapKey, z.string().check(z.maxLength(256))).check(z.refine((l) => Object.keys(l).length <= 50, 'at most 50 labels'))),
   })
   .register(z.globalRegistry, { id: 'RegisterDeviceRequest' });
 
@@ -50,8 +50,18 @@ export const DeviceSummary = z
   })
   .register(z.globalRegistry, { id: 'DeviceSummary' });
 
+/** A stored item the API could not read (skipped from a listing, so one bad item does not take the rest down). */
+export const UnreadableItem = z
+  .object({ id: z.string(), item: z.string(), reason: z.string() })
+  .register(z.globalRegistry, { id: 'UnreadableItem', description: 'An item left out of (or partly out of) this answer because it is stored in a shape that cannot be read; see docs/runbook.md#unreadable-items.' });
+
 export const DeviceList = z
-  .object({ devices: z.array(DeviceSummary), nextToken: z.optional(z.string()) })
+  .object({
+    devices: z.array(DeviceSummary),
+    nextToken: z.optional(z.string()),
+    /** Present when some items of this page could not be read: the devices are listed without them (or left out when their META is unreadable). */
+    unreadable: z.optional(z.array(UnreadableItem)),
+  })
   .register(z.globalRegistry, { id: 'DeviceList' });
 
 export const FleetEvent = z

@@ -47,7 +47,18 @@ export const ServiceSpec = z
   .strictObject({
     image: ImageRef,
     command: z.optional(z.array(z.string().check(z.maxLength(4096))).check(z.maxLength(128))),
-    env: z._default(z.record(z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_]*$/)), z.string().check(z.maxLength(8192))), {}),
+    env: z._default(
+      z.record(
+        z.string().check(
+          z.regex(/^[A-Za-z_][A-Za-z0-9_]*$/),
+          z.maxLength(256),
+          // What the SDK's marshalling of a map trips over (a member named like an object's own machinery).
+          z.refine((k) => k !== 'constructor' && k !== 'prototype', 'constructor and prototype are reserved'),
+        ),
+        z.string().check(z.maxLength(8192)),
+      ),
+      {},
+    ),
     ports: z._default(
       z
         .array(

@@ -19,5 +19,7 @@ export default defineRoute('listDevices', async (req) => {
     const mine = items.get(meta.deviceId) ?? new Map();
     return deviceSummary(meta, mine.get('STATE') as StoredDeviceState | undefined, mine.get('CIRCUIT'), mine.get(markerSk()), req.now);
   });
-  return { statusCode: 200, body: { devices, ...(page.nextToken ? { nextToken: page.nextToken } : {}) } };
+  // Devices whose items could not be read are served without them (or left out: unreadable META) and named.
+  const unreadable = [...page.unreadable, ...items.unreadable];
+  return { statusCode: 200, body: { devices, ...(page.nextToken ? { nextToken: page.nextToken } : {}), ...(unreadable.length ? { unreadable } : {}) } };
 });

@@ -63,3 +63,56 @@ test('job status details with unstorable numbers are 400 and write nothing', asy
   assert.equal(res.status, 400, res.raw);
   assert.equal(await fx.snapshot(), before, 'nothing was written');
 });
+
+test('label keys, status-detail keys and env names that read like the storage format are 400 and write nothing', async () => {
+  const before = await fx.snapshot();
+  for (const key of ['S', 'N', 'M', 'NULL', 'BOOL', 'constructor', '', '9lives']) {
+    const res = await fx.operator({ method: 'POST', path: '/v1/devices', body: { deviceId: 'dev-labels', labels: { site: 'x', [key]: 'v' } } });
+    assert.equal(res.status, 400, `label ${JSON.stringify(key)}: ${res.raw}`);
+  }
+  for (const key of ['S', 'constructor']) {
+    const res = await fx.device({ method: 'PUT', path: `/v1/devices/dev-num/jobs/${jobId}`, token, body: { status: 'IN_PROGRESS', expectedVersion: 1, statusDetails: { [key]: 'x' } } });
+    assert.equal(res.status, 400, `status detail ${key}: ${res.raw}`);
+    const env = await fx.operator({ method: 'PUT', path: '/v1/devices/dev-num/target', body: { services: { web: { image: 'lab/web:1', env: { [key === 'S' ? 'prototype' : key]: 'x' } } } } });
+    assert.equal(env.status, 400, `env ${key}: ${env.raw}`);
+  }
+  assert.equal(await fx.snapshot(), before, 'nothing was written');
+  const ok = await fx.operator({ method: 'POST', path: '/v1/devices', body: { deviceId: 'dev-labels', labels: { site: 'north', 'app.kubernetes.io/name': 'kiosk', Rack: 'b-2' } } });
+  assert.equal(ok.status, 201, ok.raw);
+});
+
+test('one unreadable item does not take down a listing: it is skipped and named', async () => {
+  const { DynamoDBClient, PutItemCommand } = await import('@aws-sdk/client-dynamodb');
+  const raw = new DynamoDBClient({});
+  try {
+    for (const id of ['dev-list-a', 'dev-list-b', 'dev-list-c']) await fx.register(id);
+    const fleet = fx.infra.env.FLEET_TABLE!;
+    // A number DynamoDB stores but the SDK cannot turn into a JavaScript value (not a safe integer, not an
+    // integer at all): the kind of item the SDK's unmarshalling throws on.
+    const poison = { N: '1.5e20' };
+    await raw.send(new PutItemCommand({ TableName: fleet, Item: { pk: { S: 'DEVICE#dev-list-b' }, sk: { S: 'META' }, entity: { S: 'device' }, deviceId: { S: 'dev-list-b' }, createdAt: { S: '2025-01-01T00:00:00Z' }, labels: { M: { site: poison } } } }));
+    await raw.send(new PutItemCommand({ TableName: fleet, Item: { pk: { S: 'DEVICE#dev-list-c' }, sk: { S: 'STATE' }, lastSeq: { N: '1' }, uptimeSeconds: poison } }));
+
+    const list = await fx.operator({ method: 'GET', path: '/v1/devices', query: { limit: '500' } });
+    assert.equal(list.status, 200, list.raw);
+    const ids = list.body.devices.map((d: { deviceId: string }) => d.deviceId);
+    assert.ok(ids.includes('dev-list-a'), 'the readable devices are served');
+    assert.ok(ids.includes('dev-list-c'), 'a device with an unreadable STATE is listed without it');
+    assert.ok(!ids.includes('dev-list-b'), 'a device whose META cannot be read is left out');
+    const unreadable = list.body.unreadable.map((u: { id: string; item: string }) => `${u.id}/${u.item}`).sort();
+    assert.deepEqual(unreadable, ['dev-list-b/META', 'dev-list-c/STATE']);
+
+    // The device-facing job list too: one bad job must not block the device's others.
+    await raw.send(
+      new PutItemCommand({
+        TableName: fx.infra.env.JOBS_TABLE!,
+        Item: { jobId: { S: 'job_Poison0000001' }, pendingDeviceId: { S: 'dev-num' }, deviceId: { S: 'dev-num' }, status: { S: 'IN_PROGRESS' }, createdAt: { S: '2025-01-01T00:00:00Z' }, statusDetails: { M: { progress: poison } } },
+      }),
+    );
+    const pending = await fx.device({ method: 'GET', path: '/v1/devices/dev-num/jobs/pending', token });
+    assert.equal(pending.status, 200, pending.raw);
+    assert.deepEqual(pending.body.unreadable.map((u: { id: string }) => u.id), ['job_Poison0000001']);
+  } finally {
+    raw.destroy();
+  }
+});
