@@ -13,6 +13,7 @@ import { startSlackReceiver, type SlackReceiver } from './slack-receiver.js';
 import { FUNCTION_ROLES, handlersFromDirectory, HANDLERS_DIR, missingHandlers, type FunctionName, type HandlerResolver } from './handlers.js';
 import { resetClients } from '../functions/lib/aws.js';
 import { resetSecretCache } from '../functions/adapters/secrets.js';
+import { resetRegistryCredentialCache } from '../functions/adapters/registry-credentials.js';
 
 export const SCHEDULED_FUNCTIONS = ['health-evaluator', 'outbox-publisher', 'job-timeout-sweeper'] as const;
 export type ScheduledFunction = (typeof SCHEDULED_FUNCTIONS)[number];
@@ -72,6 +73,10 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     OPERATOR_AUTH: 'bearer',
     OPERATOR_TOKEN_SECRET_ID: `${opts.prefix}/operator-token`,
     SLACK_WEBHOOK_SECRET_ID: `${opts.prefix}/slack-webhook`,
+    // Private registry credentials: one secret per credential under this prefix (`fleetmedic registry-credential set`).
+    REGISTRY_SECRET_PREFIX: `${opts.prefix}/registry/`,
+    // A rotation reaches the local agents within seconds (the cloud default is 300 s, see docs/architecture.md).
+    REGISTRY_CREDENTIAL_CACHE_SECONDS: '5',
     POWERTOOLS_SERVICE_NAME: 'fleetmedic',
     POWERTOOLS_METRICS_NAMESPACE: 'Fleetmedic',
     ...(opts.verbose ? {} : { POWERTOOLS_LOG_LEVEL: 'WARN', POWERTOOLS_METRICS_DISABLED: 'true' }),
@@ -91,6 +96,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   Object.assign(process.env, env);
   resetClients();
   resetSecretCache();
+  resetRegistryCredentialCache();
 
   const handlersDir = opts.handlersDir ?? HANDLERS_DIR;
   const resolve = opts.resolve ?? handlersFromDirectory(handlersDir);

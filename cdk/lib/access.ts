@@ -4,9 +4,10 @@
  * exactly the ids it needs and its role exactly the actions it needs.
  *
  * Grants name their actions one by one (no `service:*`, no `kms:GenerateDataKey*`) and their resources
- * explicitly, GSIs included by name, so nothing needs an IAM5 wildcard acknowledgement.
+ * explicitly, GSIs included by name; the only resource wildcard is the registry credentials' name prefix.
  * test/unit/cdk/handler-needs.test.ts checks this table against what each handler's code actually reads.
  */
+import { ArnFormat, Stack, Validations } from 'aws-cdk-lib';
 import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
@@ -30,6 +31,12 @@ export interface ResourceAccess {
   queues?: Partial<Record<QueueKey, readonly QueueAccess[]>>;
   publishAlerts?: boolean;
   readSlackWebhook?: boolean;
+  /**
+   * Private registry credentials (secrets named `<registrySecretPrefix><name>`): `read` = GetSecretValue (the
+   * device channel hands them to the devices whose target names them); `manage` = create/rotate/delete and
+   * existence checks, never the value (operators). Scoped to the name prefix only.
+   */
+  registryCredentials?: 'read' | 'manage';
   /** Stage settings (env names from cdk/lib/stage-config.ts stageSettings) the function's code reads. */
   settings?: readonly string[];
 }
@@ -47,6 +54,12 @@ export const QUEUE_ENV: Record<QueueKey, string> = {
 };
 export const ALERT_TOPIC_ENV = 'ALERT_TOPIC_ARN';
 export const SLACK_SECRET_ENV = 'SLACK_WEBHOOK_SECRET_ID';
+export const REGISTRY_SECRET_PREFIX_ENV = 'REGISTRY_SECRET_PREFIX';
+/** Exactly the calls functions/adapters/registry-credentials.ts (read) and registry-credential-store.ts (manage) make. */
+export const REGISTRY_CREDENTIAL_ACTIONS = {
+  read: ['secretsmanager:GetSecretValue'],
+  manage: ['secretsmanager:DescribeSecret', 'secretsmanager:CreateSecret', 'secretsmanager:PutSecretValue', 'secretsmanager:DeleteSecret'],
+} as const;
 
 /**
  * Per function: which tables, queues, topic, secret and stage settings its code uses (the handlers and the
@@ -58,6 +71,7 @@ export const FUNCTION_ACCESS: Record<FunctionName, ResourceAccess> = {
     tables: { fleet: 'readWrite', jobs: 'readWrite', events: 'readWrite', alerts: 'readWrite' },
     queues: { jobs: ['send'] },
     publishAlerts: true,
+    registryCredentials: 'read',
     settings: ['OPERATOR_AUTH', ...CIRCUIT, ...LIVENESS, ...RECOVERY, ...ALERTING],
   },
   'operator-api': {
@@ -66,6 +80,7 @@ export const FUNCTION_ACCESS: Record<FunctionName, ResourceAccess> = {
     // Enqueue sends to the jobs queue; the dead-letter tooling peeks the DLQs and redrives to their sources.
     queues: { jobs: ['send'], jobsDlq: ['consume', 'send'], alerts: ['send'], alertsDlq: ['consume', 'send'] },
     publishAlerts: true,
+    registryCredentials: 'manage',
     settings: ['OPERATOR_AUTH', ...CIRCUIT, ...ALERTING, 'FLEETMEDIC_VERSION'],
   },
   'job-dispatcher': {
@@ -111,6 +126,8 @@ export interface GrantableResources {
   queues: Partial<Record<QueueKey, IQueue>>;
   alertTopic?: { topic: ITopic; key: IKey };
   slackWebhook?: ISecret;
+  /** Name prefix of the registry credential secrets, e.g. `fleetmedic/prod/registry/`. */
+  registrySecretPrefix?: string;
 }
 
 const READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem', 'dynamodb:DescribeTable'];
@@ -147,6 +164,19 @@ export function grantAccess(fn: LambdaFunction, access: ResourceAccess, res: Gra
     res.slackWebhook.grantRead(fn);
     // The secret's NAME, never its value: the forwarder fetches the URL at runtime.
     fn.addEnvironment(SLACK_SECRET_ENV, res.slackWebhook.secretName);
+  }
+  if (access.registryCredentials) {
+    if (!res.registrySecretPrefix) throw new Error(`grantAccess: no registry secret prefix for ${fn.node.path}`);
+    // Secret ARNs end in `-XXXXXX` (a random suffix): `<prefix>*` covers every credential and nothing else.
+    const arn = Stack.of(fn).formatArn({ service: 'secretsmanager', resource: 'secret', resourceName: `${res.registrySecretPrefix}*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    Grant.addToPrincipal({ grantee: fn, actions: [...REGISTRY_CREDENTIAL_ACTIONS[access.registryCredentials]], resourceArns: [arn] });
+    fn.addEnvironment(REGISTRY_SECRET_PREFIX_ENV, res.registrySecretPrefix);
+    // The one wildcard is the name after the prefix (credentials are created at run time, by name), acknowledged
+    // in cdk-nag's finding format so any other wildcard would still be reported.
+    Validations.of(fn.role!).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${res.registrySecretPrefix}*]`,
+      reason: 'Registry credentials are secrets created by operators at run time under this name prefix; the grant covers that prefix only.',
+    });
   }
 }
 

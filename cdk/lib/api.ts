@@ -30,6 +30,8 @@ export interface ApiProps {
   throttle: { rateLimit: number; burstLimit: number };
   /** Existing IAM roles that get the operator invoke policy (e.g. the CI role running the acceptance script). */
   operatorRoleNames: string[];
+  /** Name prefix of the private registry credential secrets (device-api reads them, operator-api manages them). */
+  registrySecretPrefix: string;
 }
 
 /** API Gateway gives an integration at most 30 s; the functions stay below it. */
@@ -46,7 +48,7 @@ export class Api extends Construct {
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
-    const resources: GrantableResources = { tables: props.tables, queues: props.queues, alertTopic: props.alertTopic };
+    const resources: GrantableResources = { tables: props.tables, queues: props.queues, alertTopic: props.alertTopic, registrySecretPrefix: props.registrySecretPrefix };
 
     this.deviceApi = new FleetFunction(this, 'DeviceApi', {
       ...props.functionDefaults,

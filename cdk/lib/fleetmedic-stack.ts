@@ -71,6 +71,7 @@ export class FleetmedicStack extends Stack {
       logRetention,
       throttle: { rateLimit: config.apiRateLimit, burstLimit: config.apiBurstLimit },
       operatorRoleNames: config.operatorRoleNames,
+      registrySecretPrefix: config.registrySecretPrefix,
     });
 
     const scheduled = [this.jobQueue.outboxPublisher, this.jobQueue.timeoutSweeper, this.health.evaluator];
@@ -103,6 +104,7 @@ export class FleetmedicStack extends Stack {
     });
     new CfnOutput(this, 'AlertTopicArn', { value: this.alerting.topic.topicArn });
     new CfnOutput(this, 'SlackWebhookSecretName', { value: config.slackWebhookSecretName });
+    new CfnOutput(this, 'RegistrySecretPrefix', { value: config.registrySecretPrefix });
     new CfnOutput(this, 'DashboardName', { value: this.observability.dashboard.dashboardName });
   }
 }

@@ -10,6 +10,8 @@ export interface StageConfig {
   stage: string;
   /** Secrets Manager NAME of the Slack incoming-webhook URL; only this id reaches the forwarder's env. */
   slackWebhookSecretName: string;
+  /** Secrets Manager name prefix of private registry credentials (`<prefix><name>`); grants cover only it. */
+  registrySecretPrefix: string;
   /** Optional e-mail address subscribed to the alert topic. */
   alertEmail?: string;
   /** Powertools metrics namespace (EMF); the alarms read the same namespace. */
@@ -149,6 +151,7 @@ export function stageConfigFrom(node: Ctx): StageConfig {
   return {
     stage,
     slackWebhookSecretName: str(node, 'slackWebhookSecretName') ?? `fleetmedic/${stage}/slack-webhook`,
+    registrySecretPrefix: `fleetmedic/${stage}/registry/`,
     ...(alertEmail ? { alertEmail } : {}),
     ...(runbookBaseUrl ? { runbookBaseUrl } : {}),
     ...(version ? { version } : {}),

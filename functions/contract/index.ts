@@ -1,5 +1,6 @@
 export * from './common.js';
 export * from './target-state.js';
+export * from './registry.js';
 export * from './report.js';
 export * from './jobs.js';
 export * from './operator.js';

@@ -20,6 +20,7 @@ import {
   RegisterDeviceResponse,
   SetMarkerRequest,
 } from './operator.js';
+import { RegistryCredentialInput, RegistryCredentialName, RegistryCredentialStored } from './registry.js';
 import { DeviceReport, MAX_REPORT_BYTES, ReportAck } from './report.js';
 import { DecommissionedDevice, RotateDeviceTokenRequest, RotatedDeviceToken } from './credentials.js';
 import { TargetState, TargetStateDocument } from './target-state.js';
@@ -181,7 +182,7 @@ export const routes = [
     path: '/v1/devices/{deviceId}/target',
     fn: 'operator-api',
     auth: 'operator',
-    summary: 'Replace the target state of a device. Send If-Match with the ETag you read so a concurrent change is not overwritten (412).',
+    summary: 'Replace the target state of a device. Send If-Match with the ETag you read so a concurrent change is not overwritten (412); 400 when it names a registry credential that does not exist.',
     pathParams: deviceParams,
     headers: [
       {
@@ -193,6 +194,27 @@ export const routes = [
     body: TargetState,
     maxBodyBytes: 64 * 1024,
     responses: { 200: TargetStateDocument, ...commonErrors, 404: ErrorBody, 412: ErrorBody },
+  },
+  {
+    operationId: 'putRegistryCredential',
+    method: 'PUT',
+    path: '/v1/registry-credentials/{name}',
+    fn: 'operator-api',
+    auth: 'operator',
+    summary: 'Store or rotate a private registry credential (encrypted in Secrets Manager); the password is never returned.',
+    pathParams: z.object({ name: RegistryCredentialName }),
+    body: RegistryCredentialInput,
+    responses: { 200: RegistryCredentialStored, 201: RegistryCredentialStored, ...commonErrors },
+  },
+  {
+    operationId: 'deleteRegistryCredential',
+    method: 'DELETE',
+    path: '/v1/registry-credentials/{name}',
+    fn: 'operator-api',
+    auth: 'operator',
+    summary: 'Delete a registry credential at once (devices whose target names it pull anonymously from then on).',
+    pathParams: z.object({ name: RegistryCredentialName }),
+    responses: { 204: null, ...commonErrors, 404: ErrorBody },
   },
   {
     operationId: 'enqueueJob',

@@ -1,6 +1,7 @@
 /** What a device should run. Set by operators, pulled by agents (ETag / 304). */
 import * as z from 'zod/mini';
 import { ImageRef, ServiceName } from './common.js';
+import { RegistryAuth, RegistryCredentialName } from './registry.js';
 
 const healthCommon = {
   intervalSeconds: z._default(z.int().check(z.minimum(1), z.maximum(3600)), 30),
@@ -99,6 +100,17 @@ export const TargetState = z
      * otherwise the agent rolls back to the last successful target.
      */
     rollbackWindowSeconds: z._default(z.int().check(z.minimum(10), z.maximum(86400)), 300),
+    /**
+     * Names of registry credentials stored in the cloud that this device may use to pull its images (one per
+     * registry). Only names travel in the target; the cloud resolves them for this device when it fetches its
+     * target (TargetStateDocument.registryAuth). Optional, so targets without it keep their version.
+     */
+    registryCredentials: z.optional(
+      z.array(RegistryCredentialName).check(
+        z.maxLength(16),
+        z.refine((names) => new Set(names).size === names.length, 'each credential at most once'),
+      ),
+    ),
   })
   .check(
     z.superRefine((target, ctx) => {
@@ -123,9 +135,18 @@ export const TargetState = z
 export type TargetState = z.output<typeof TargetState>;
 export type TargetStateInput = z.input<typeof TargetState>;
 
-/** Target as served to a device: the state plus its version (also the ETag). */
+/**
+ * Target as served to a device: the state plus its version (the ETag, extended by a fingerprint of the
+ * credentials' versions when it names any). `registryAuth` is present only in the device's own answer: the
+ * credentials `target.registryCredentials` names, resolved by name. Operators never get it back.
+ */
 export const TargetStateDocument = z
-  .object({ version: z.string(), updatedAt: z.string(), target: TargetState })
+  .object({
+    version: z.string(),
+    updatedAt: z.string(),
+    target: TargetState,
+    registryAuth: z.optional(z.record(RegistryCredentialName, RegistryAuth)),
+  })
   .register(z.globalRegistry, { id: 'TargetStateDocument' });
 export type TargetStateDocument = z.output<typeof TargetStateDocument>;
 

@@ -21,3 +21,15 @@ export function ifNoneMatchHits(ifNoneMatch: string | undefined, version: string
     .map((t) => t.trim().replace(/^W\//, ''))
     .some((t) => t === etagOf(version) || t === version);
 }
+
+/**
+ * The entity tag of a target as served to its device. Without registry credentials it is the version itself
+ * (what agents already hold keeps matching). With them, the credentials' secret version ids are folded in, so
+ * a rotated password changes the tag and the device re-fetches (gets 200) although the target did not change.
+ * Version ids are opaque and reveal nothing of the values.
+ */
+export function deviceTargetTag(version: string, credentialVersions: ReadonlyArray<readonly [name: string, versionId: string | undefined]>): string {
+  if (!credentialVersions.length) return version;
+  const parts = [...credentialVersions].map(([n, v]) => `${n}=${v ?? '-'}`).sort();
+  return `${version}.c-${createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 16)}`;
+}

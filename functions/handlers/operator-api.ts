@@ -7,6 +7,7 @@ import { authenticateOperator } from '../http/operator-auth.js';
 import cancelJob from './routes/cancelJob.js';
 import deleteMarker from './routes/deleteMarker.js';
 import decommissionDevice from './routes/decommissionDevice.js';
+import deleteRegistryCredential from './routes/deleteRegistryCredential.js';
 import enqueueJob from './routes/enqueueJob.js';
 import getDevice from './routes/getDevice.js';
 import getHealth from './routes/getHealth.js';
@@ -14,6 +15,7 @@ import getJob from './routes/getJob.js';
 import getRecentEvents from './routes/getRecentEvents.js';
 import listDeadLetters from './routes/listDeadLetters.js';
 import listDevices from './routes/listDevices.js';
+import putRegistryCredential from './routes/putRegistryCredential.js';
 import putTargetState from './routes/putTargetState.js';
 import redriveDeadLetters from './routes/redriveDeadLetters.js';
 import registerDevice from './routes/registerDevice.js';
@@ -29,6 +31,8 @@ export const handler = createApiHandler('operator-api', [
   decommissionDevice,
   rotateDeviceToken,
   putTargetState,
+  putRegistryCredential,
+  deleteRegistryCredential,
   enqueueJob,
   getJob,
   cancelJob,

@@ -32,6 +32,10 @@ export const config = {
   },
   get operatorTokenSecretId() { return required('OPERATOR_TOKEN_SECRET_ID'); },
   get slackWebhookSecretId() { return required('SLACK_WEBHOOK_SECRET_ID'); },
+  /** Secrets Manager name prefix of the registry credentials (`<prefix><name>`); their IAM grants cover exactly it. */
+  get registrySecretPrefix() { return required('REGISTRY_SECRET_PREFIX'); },
+  /** device-api keeps a resolved registry credential this long (a rotation reaches devices within it + their target poll). */
+  get registryCredentialCacheSeconds() { return int('REGISTRY_CREDENTIAL_CACHE_SECONDS', 300); },
   get circuitFailureThreshold() { return int('CIRCUIT_FAILURE_THRESHOLD', 5); },
   get circuitCooldownSeconds() { return int('CIRCUIT_COOLDOWN_SECONDS', 60); },
   get circuitMaxCooldownSeconds() { return int('CIRCUIT_MAX_COOLDOWN_SECONDS', 3600); },

@@ -1,13 +1,15 @@
-import { getTarget } from '../../adapters/devices-repo.js';
-import { etagOf, ifNoneMatchHits } from '../../domain/target-version.js';
 import { httpError } from '../../http/errors.js';
 import { defineRoute } from '../../http/types.js';
+import { deviceTarget } from '../../services/device-target.js';
 
-/** The device's target state with its version as ETag; If-None-Match on the current ETag → 304, no body. */
+/**
+ * The device's target state with its ETag; If-None-Match on the current ETag → 304, no body. A target naming
+ * registry credentials comes with them resolved (functions/services/device-target.ts) and is never stored by
+ * caches on the way (no-store).
+ */
 export default defineRoute('getTargetState', async (req) => {
-  const doc = await getTarget(req.params.deviceId);
-  if (!doc) throw httpError('not_found', 'No target state has been set for this device');
-  const headers = { etag: etagOf(doc.version), 'cache-control': 'no-cache' };
-  if (ifNoneMatchHits(req.header('if-none-match'), doc.version)) return { statusCode: 304, headers };
-  return { statusCode: 200, headers, body: { version: doc.version, updatedAt: doc.updatedAt, target: doc.target } };
+  const answer = await deviceTarget(req.params.deviceId, req.header('if-none-match'));
+  if (answer.kind === 'none') throw httpError('not_found', 'No target state has been set for this device');
+  if (answer.kind === 'unchanged') return { statusCode: 304, headers: { etag: answer.etag, 'cache-control': 'no-cache' } };
+  return { statusCode: 200, headers: { etag: answer.etag, 'cache-control': answer.carriesCredentials ? 'no-store' : 'no-cache' }, body: answer.doc };
 });

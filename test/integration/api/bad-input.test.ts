@@ -57,6 +57,8 @@ const valid: Record<string, () => { path: string; body?: unknown; query?: Record
   deleteMarker: () => ({ path: '/v1/devices/dev-x/markers' }),
   listDeadLetters: () => ({ path: '/v1/dlq' }),
   redriveDeadLetters: () => ({ path: '/v1/dlq/redrive', body: { dryRun: true } }),
+  putRegistryCredential: () => ({ path: '/v1/registry-credentials/lab', body: { registry: '127.0.0.1:5001', username: 'lab', password: 'pw' } }),
+  deleteRegistryCredential: () => ({ path: '/v1/registry-credentials/lab' }),
 };
 
 /** One wrong-typed body per body route. */
@@ -69,6 +71,7 @@ const wrongTypes: Record<string, () => unknown> = {
   setMarker: () => ({ durationSeconds: 'a while', kind: 'forever' }),
   rotateDeviceToken: () => ({ overlapSeconds: '60' }),
   redriveDeadLetters: () => ({ dryRun: 'yes', ratePerSecond: 0 }),
+  putRegistryCredential: () => ({ registry: 'not a host!', username: 7, password: '' }),
 };
 
 /** Further invalid bodies per body route: values out of their bounds. */
@@ -96,6 +99,8 @@ const badPaths: Record<string, string> = {
   setMarker: '/v1/devices/BAD_ID!/markers',
   deleteMarker: '/v1/devices/BAD_ID!/markers',
   updateJobExecution: '/v1/devices/dev-x/jobs/not-a-job',
+  putRegistryCredential: '/v1/registry-credentials/Bad_Name!',
+  deleteRegistryCredential: '/v1/registry-credentials/Bad_Name!',
 };
 
 const badQueries: Record<string, Record<string, string>[]> = {

@@ -56,7 +56,7 @@ const ALL_SETTINGS_CONTEXT = {
  */
 const NOT_USED_IN_AWS: Record<string, { functions: readonly FunctionName[] | 'all'; reason: string }> = {
   OPERATOR_TOKEN_SECRET_ID: { functions: 'all', reason: 'bearer operator auth is local mode only; in AWS API Gateway checks IAM (OPERATOR_AUTH=iam)' },
-  'secretsmanager:GetSecretValue': { functions: ['device-api', 'operator-api'], reason: 'reads the bearer operator token, local mode only' },
+  'secretsmanager:GetSecretValue': { functions: ['operator-api'], reason: 'reads the bearer operator token, local mode only (device-api reads registry credentials with it, granted)' },
   JOBS_QUEUE_URL: { functions: ['slack-forwarder'], reason: "delayRedelivery() defaults to the jobs queue; the forwarder always passes the alerts queue" },
   'ssm:GetParameter': { functions: ['slack-forwarder'], reason: 'the webhook may live in SSM (ssm:/name); the stack uses a Secrets Manager secret' },
 };

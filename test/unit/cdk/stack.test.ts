@@ -159,8 +159,28 @@ describe('IAM: least privilege', () => {
     const secretGrant = statementsOf('slack-forwarder').find((s) => asArray(s.Action).includes('secretsmanager:GetSecretValue'));
     assert.ok(secretGrant, 'forwarder may read the secret');
     assert.match(JSON.stringify(secretGrant.Resource), /secret:fleetmedic\/dev\/slack-webhook-\?\?\?\?\?\?/);
+    // Apart from the forwarder, secretsmanager appears only in the registry credential grants (next test).
     for (const name of FUNCTION_NAMES.filter((n) => n !== 'slack-forwarder')) {
-      assert.ok(!statementsOf(name).some((s) => asArray(s.Action).some((a) => a.startsWith('secretsmanager:'))), name);
+      const other = statementsOf(name).filter((s) => asArray(s.Action).some((a) => a.startsWith('secretsmanager:')) && !JSON.stringify(s.Resource).includes(':secret:fleetmedic/dev/registry/*'));
+      assert.deepEqual(other, [], name);
+    }
+  });
+
+  test('registry credentials: device-api only reads, operator-api only manages (never reads), both on the name prefix only', () => {
+    const registryGrants = (name: FunctionName) =>
+      statementsOf(name)
+        .filter((s) => asArray(s.Action).some((a) => a.startsWith('secretsmanager:')))
+        .filter((s) => JSON.stringify(s.Resource).includes('registry'));
+    const actionsOf = (name: FunctionName) => registryGrants(name).flatMap((s) => asArray<string>(s.Action)).sort();
+    assert.deepEqual(actionsOf('device-api'), ['secretsmanager:GetSecretValue']);
+    assert.deepEqual(actionsOf('operator-api'), ['secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret', 'secretsmanager:DescribeSecret', 'secretsmanager:PutSecretValue']);
+    for (const name of ['device-api', 'operator-api'] as const) {
+      for (const st of registryGrants(name)) assert.match(JSON.stringify(st.Resource), /:secret:fleetmedic\/dev\/registry\/\*"/, name);
+      assert.equal(fn(name).props.Environment.Variables.REGISTRY_SECRET_PREFIX, 'fleetmedic/dev/registry/');
+    }
+    for (const name of FUNCTION_NAMES.filter((n) => n !== 'device-api' && n !== 'operator-api')) {
+      assert.deepEqual(registryGrants(name), [], name);
+      assert.equal(fn(name).props.Environment.Variables.REGISTRY_SECRET_PREFIX, undefined, name);
     }
   });
 });

@@ -1,0 +1,9 @@
+/** Delete a registry credential at once. Targets that name it keep their version; their devices stop getting it. */
+import { deleteRegistryCredential } from '../../adapters/registry-credential-store.js';
+import { httpError } from '../../http/errors.js';
+import { defineRoute } from '../../http/types.js';
+
+export default defineRoute('deleteRegistryCredential', async (req) => {
+  if (!(await deleteRegistryCredential(req.params.name))) throw httpError('not_found', `No registry credential ${req.params.name}`);
+  return { statusCode: 204 };
+});
