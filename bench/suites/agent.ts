@@ -6,6 +6,8 @@
  *  - idle CPU of the agent over the same window (% of one core; budget: ≤ 5 %);
  *  - time from a container kill to the service answering its HTTP check again, at a 2 s check interval
  *    (budget: < 5 s), median and worst of 3.
+ * With `--soak` (`npm run bench -- agent --soak [--soak-minutes=N]`), also the long run of bench/soak/agent-soak.ts:
+ * the RSS slope over 30 minutes with a crash-looping service (budget ≤ 0.05 MB/min), opt-in for its length.
  * Needs the engine (container-lab or DOCKER_HOST) and LAB_REGISTRY.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -20,6 +22,7 @@ import { AGENT_NODE_FLAGS } from '../../agent/src/node-flags.js';
 import { listOwnedContainers } from '../../agent/src/engine/observe.js';
 import { requireEngine, requireLabRegistry } from '../../test/support/engine.js';
 import type { BenchRow } from '../run.js';
+import { runSoak } from '../soak/agent-soak.js';
 
 const SERVICES = 10;
 const SETTLE_MS = 15_000;
@@ -166,6 +169,10 @@ export async function run(): Promise<BenchRow[]> {
     });
     agent.kill('SIGTERM');
     await new Promise((r) => agent.once('exit', r));
+    if (process.argv.includes('--soak')) {
+      const arg = process.argv.find((a) => a.startsWith('--soak-minutes='));
+      rows.push(...(await runSoak(arg ? Number(arg.split('=')[1]) : 30)));
+    }
     return rows;
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');

@@ -17,6 +17,11 @@ export class HealthChecker {
 
   constructor(private readonly docker: Docker) {}
 
+  /** Forgets the addresses of every container but these (replaced containers never come back). */
+  retain(containerIds: ReadonlySet<string>): void {
+    for (const id of this.addresses.keys()) if (!containerIds.has(id)) this.addresses.delete(id);
+  }
+
   /** The container restarted or went away: its address must be looked up again. */
   forget(containerId: string): void {
     this.addresses.delete(containerId);

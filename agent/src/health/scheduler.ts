@@ -106,6 +106,13 @@ export class HealthScheduler {
     return this.entries.get(name)?.track;
   }
 
+  /** The containers checked now. */
+  containerIds(): Set<string> {
+    const ids = new Set<string>();
+    for (const e of this.entries.values()) ids.add(e.containerId);
+    return ids;
+  }
+
   names(): string[] {
     return [...this.entries.keys()];
   }

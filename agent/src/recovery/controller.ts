@@ -89,6 +89,7 @@ interface Known {
   stoppedByHand: boolean;
 }
 
+const HISTORY_LIMIT = 100;
 const RUNNING = new Set<ContainerState>(['running']);
 const DOWN = new Set<ContainerState>(['exited', 'dead', 'stopped']);
 
@@ -103,7 +104,10 @@ export class HealthRecovery {
   private reconciling = new Set<string>();
   private events: ContainerEvents | null = null;
   private readonly startupDefault: number;
-  /** Actions performed (tests, bench). */
+  /**
+   * The last actions performed, oldest first (tests, bench). Bounded: a service that crash-loops for months
+   * would otherwise grow it forever.
+   */
   readonly history: Array<{ at: number; service: string; action: string; ok: boolean }> = [];
 
   constructor(private readonly opts: HealthRecoveryOptions) {
@@ -146,6 +150,8 @@ export class HealthRecovery {
       this.syncCheck(s.name);
     }
     this.scheduler.retain([...this.known.entries()].filter(([, k]) => k.input.spec.healthCheck && k.containerId).map(([n]) => n));
+    // Addresses of containers that were replaced (a recreate makes a new id each time) are never asked for again.
+    this.checker.retain(this.scheduler.containerIds());
     this.decide();
   }
 
@@ -339,6 +345,7 @@ export class HealthRecovery {
     } finally {
       k.busy = false;
       this.history.push({ at: startedAt, service: action.service, action: action.action, ok });
+      if (this.history.length > HISTORY_LIMIT) this.history.splice(0, this.history.length - HISTORY_LIMIT);
       this.opts.onAction?.(action, ok);
       this.opts.onChange?.(action.service);
     }
