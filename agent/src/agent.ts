@@ -202,6 +202,10 @@ export class Agent {
     this.targetStore = state.store('target', PersistedTarget, () => null);
     this.backoffStore = state.store('backoff', PersistedBackoff, () => ({ savedAtWall: 0, entries: [] }));
     this.statsStore = state.store('services', ServiceStats, () => ({ restartCounts: {} }));
+    state.onSaveStateChange = (store, err, f) => {
+      if (err) this.log.error({ store, err: err.message }, 'cannot save state; keeping it in memory and retrying every cycle');
+      else this.log.info({ store, since: f.since, failedAttempts: f.failedAttempts }, 'state saved again');
+    };
   }
 
   /**
@@ -512,7 +516,8 @@ export class Agent {
     this.startTimes.refresh(this.lastContainers, (service) => restartCounts[service] ?? 0, this.clock.monoNow());
     this.updateStatus(ctx);
     this.prevManualStops = ctx.manualStops;
-    if (!this.config.dryRun) await this.persist().catch((err) => this.log.error({ err }, 'persisting state failed'));
+    // A failure is logged once when it starts (StateDir.onSaveStateChange) and reported with every cycle.
+    if (!this.config.dryRun) await this.persist().catch(() => {});
 
     const services = this.status.reports();
     const errors: CycleError[] = [];
@@ -522,6 +527,8 @@ export class Agent {
       if (s.error && !errors.some((e) => e.service === s.name)) errors.push({ service: s.name, type: s.error.type, message: s.error.message });
     if (engineError) errors.push({ type: 'EngineUnreachable', message: engineError });
     if (this.targetError) errors.push({ type: 'TargetUnavailable', message: this.targetError });
+    for (const f of this.state.saveFailures())
+      errors.push({ type: 'StateSaveFailed', message: `${f.store} not saved since ${f.since} (${f.failedAttempts} attempts): ${f.message}` });
     const reconcileErrors = services.some((s) => s.error && this.backoff.activeFor(s.name).length > 0);
     const result: CycleResult = {
       n: ctx.n,
@@ -631,22 +638,44 @@ export class Agent {
     }
   }
 
+  /**
+   * Saves what changed. A "needs saving" mark is cleared only once its save succeeded: a save that failed (a
+   * full disk) is tried again next cycle, and the state dir reports it (health.json, metrics) until then.
+   * One failing store does not keep the others from being saved.
+   */
   private async persist(): Promise<void> {
+    const failures: string[] = [];
+    const attempt = async (what: string, save: () => Promise<void>, saved: () => void) => {
+      try {
+        await save();
+        saved();
+      } catch (err) {
+        failures.push(`${what}: ${(err as Error).message}`);
+      }
+    };
     if (this.targetDirty && this.desired) {
-      this.targetDirty = false;
-      await this.targetStore.save({ version: this.desired.version, source: this.desired.source, target: this.desired.target, adoptedAt: new Date(this.clock.wallNow()).toISOString() });
+      const d = this.desired;
+      await attempt(
+        'target',
+        () => this.targetStore.save({ version: d.version, source: d.source, target: d.target, adoptedAt: new Date(this.clock.wallNow()).toISOString() }),
+        () => {
+          if (this.desired === d) this.targetDirty = false;
+        },
+      );
     }
     if (this.backoff.version !== this.persistedBackoffVersion || this.stopping) {
-      this.persistedBackoffVersion = this.backoff.version;
-      await this.backoffStore.save(snapshotBackoff(this.backoff, this.clock));
+      const v = this.backoff.version;
+      await attempt('backoff', () => this.backoffStore.save(snapshotBackoff(this.backoff, this.clock)), () => (this.persistedBackoffVersion = v));
     }
     if (this.status.countsVersion !== this.persistedCountsVersion) {
-      this.persistedCountsVersion = this.status.countsVersion;
-      await this.statsStore.save({ restartCounts: this.status.restartCounts() });
+      const v = this.status.countsVersion;
+      await attempt('services', () => this.statsStore.save({ restartCounts: this.status.restartCounts() }), () => (this.persistedCountsVersion = v));
     }
+    if (failures.length) throw new Error(`state not saved (retried next cycle): ${failures.join('; ')}`);
   }
 
   private async writeOutputs(r: CycleResult): Promise<void> {
+    const saveFailures = this.state.saveFailures();
     const health: HealthFile = {
       format: HEALTH_FORMAT,
       agent: {
@@ -661,6 +690,7 @@ export class Agent {
       cycle: r.n,
       durationMs: Math.round(r.durationMs),
       engine: { reachable: !r.engineError, ...(r.engineError ? { error: r.engineError } : {}) },
+      state: { saving: saveFailures.length ? 'failing' : 'ok', failures: saveFailures },
       target: { ...(this.desired ? { version: this.desired.version, source: this.desired.source } : {}), ...(r.targetError ? { error: r.targetError } : {}) },
       services: r.services,
       errors: r.errors,
@@ -669,7 +699,15 @@ export class Agent {
       writeHealthFile(this.config.healthFile, health),
       writeMetricsFile(
         this.config.metricsFile,
-        buildMetrics({ success: r.success, lastRunEpochSeconds: Math.floor(this.clock.wallNow() / 1000), durationSeconds: r.durationMs / 1000, services: r.services, agentId: this.config.agentId }),
+        buildMetrics({
+          success: r.success,
+          lastRunEpochSeconds: Math.floor(this.clock.wallNow() / 1000),
+          durationSeconds: r.durationMs / 1000,
+          services: r.services,
+          agentId: this.config.agentId,
+          stateSaveFailing: saveFailures.map((f) => f.store),
+          stateSaveFailuresTotal: this.state.saveFailuresTotal,
+        }),
       ),
     ]);
   }

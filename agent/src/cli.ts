@@ -156,6 +156,7 @@ async function statusCommand(o: CommonOpts & { json?: boolean }, io: CliIo): Pro
   io.out(`agent ${h.agent.agentId} (pid ${h.agent.pid}, ${lock && pidAlive(lock.pid) ? 'running' : 'not running'}) · last run ${h.lastRun} · ${h.success ? 'OK' : 'NOT OK'} · cycle ${h.cycle} in ${h.durationMs} ms\n`);
   io.out(`target ${h.target.version ?? '(none)'}${h.target.source ? ` from ${h.target.source}` : ''}${h.target.error ? ` — ${h.target.error}` : ''}\n`);
   if (h.engine.error) io.out(`engine: ${h.engine.error}\n`);
+  for (const f of h.state?.failures ?? []) io.out(`state: ${f.store} NOT SAVED since ${f.since} (${f.failedAttempts} attempts, retried every cycle): ${f.message}\n`);
   for (const s of h.services) {
     const e = s.error;
     const err = e ? `  ${e.type}${e.permanent ? ' (permanent)' : ''}${e.quarantined ? ' (quarantined)' : ''}: ${e.message} · retries ${e.retryCount}${e.nextRetry ? ` · next ${e.nextRetry}` : ''}` : '';

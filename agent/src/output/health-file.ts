@@ -5,6 +5,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { ServiceReport } from '../../../functions/contract/report.js';
 import { atomicWriteFile } from '../state/atomic.js';
+import type { SaveFailure } from '../state/state-dir.js';
 
 export const HEALTH_FORMAT = 'fleetmedic-agent-health/1';
 
@@ -25,6 +26,8 @@ export interface HealthFile {
   cycle: number;
   durationMs: number;
   engine: { reachable: boolean; error?: string };
+  /** State files whose last save failed (full or read-only disk): kept in memory and retried every cycle. */
+  state: { saving: 'ok' | 'failing'; failures: SaveFailure[] };
   target: { version?: string; source?: string; error?: string };
   services: ServiceReport[];
   /** Failures of the last cycle and services with unresolved errors. */

@@ -43,6 +43,9 @@ export interface MetricsInput {
   durationSeconds: number;
   services: ServiceReport[];
   agentId: string;
+  /** State stores whose last save failed. */
+  stateSaveFailing?: readonly string[];
+  stateSaveFailuresTotal?: number;
 }
 
 const STATUSES: readonly ServiceStatus[] = ServiceStatusEnum.options;
@@ -69,6 +72,13 @@ export function buildMetrics(m: MetricsInput): string {
       type: 'gauge',
       samples: m.services.filter((s) => s.error).map((s) => ({ labels: { ...svc(s), type: s.error!.type, permanent: String(s.error!.permanent), quarantined: String(s.error!.quarantined) }, value: 1 })),
     },
+    {
+      name: 'fleetmedic_agent_state_save_failing',
+      help: 'A state file whose last save failed (1; full or read-only disk): kept in memory, retried every cycle.',
+      type: 'gauge',
+      samples: (m.stateSaveFailing ?? []).map((store) => ({ labels: { ...base, store }, value: 1 })),
+    },
+    { name: 'fleetmedic_agent_state_save_failures_total', help: 'Failed state file saves since the agent started.', type: 'counter', samples: [{ labels: base, value: m.stateSaveFailuresTotal ?? 0 }] },
     { name: 'fleetmedic_service_retry_count', help: 'Consecutive failed attempts of the service\'s failing step.', type: 'gauge', samples: m.services.map((s) => ({ labels: svc(s), value: s.error?.retryCount ?? 0 })) },
   ]);
 }

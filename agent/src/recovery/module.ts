@@ -135,8 +135,12 @@ export class RecoveryModule implements AgentModule {
     const services = this.controller.policy.persistable(this.agent.clock.monoNow());
     const json = JSON.stringify(services, (k, v) => (k === 'recentAgesMs' ? (v as number[]).length : k === 'crashLoopForMs' ? v !== null : v));
     if (json === this.savedJson) return;
-    this.savedJson = json;
-    await this.store.save({ savedAtWall: this.agent.clock.wallNow(), services }).catch((err: Error) => this.agent.log.error({ err: err.message }, 'cannot persist recovery state'));
+    // Marked saved only once it is: a failed save (full disk) is tried again by the next call. The state dir
+    // logs and reports the failure.
+    await this.store.save({ savedAtWall: this.agent.clock.wallNow(), services }).then(
+      () => void (this.savedJson = json),
+      () => {},
+    );
   }
 
   isHealthy(service: string): boolean | undefined {

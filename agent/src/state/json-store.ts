@@ -37,6 +37,8 @@ export interface JsonStoreOptions<T> {
   fallback: () => T;
   /** File mode (default 0o600: state can hold job parameters). */
   mode?: number;
+  /** Told about every save: null when it succeeded, the error when it did not (the state dir tracks failures). */
+  onSaveResult?: (name: string, err: Error | null) => void;
 }
 
 export class JsonStore<T> {
@@ -84,7 +86,13 @@ export class JsonStore<T> {
   }
 
   save(value: T): Promise<void> {
-    const run = this.chain.then(() => this.doSave(value));
+    const run = this.chain.then(() => this.doSave(value)).then(
+      () => this.opts.onSaveResult?.(this.opts.name, null),
+      (err: Error) => {
+        this.opts.onSaveResult?.(this.opts.name, err);
+        throw err;
+      },
+    );
     this.chain = run.catch(() => {});
     return run;
   }
@@ -93,7 +101,13 @@ export class JsonStore<T> {
   update(fn: (current: T) => T): Promise<T> {
     const run = this.chain.then(async () => {
       const next = fn(this.value);
-      await this.doSave(next);
+      try {
+        await this.doSave(next);
+      } catch (err) {
+        this.opts.onSaveResult?.(this.opts.name, err as Error);
+        throw err;
+      }
+      this.opts.onSaveResult?.(this.opts.name, null);
       return next;
     });
     this.chain = run.catch(() => {});

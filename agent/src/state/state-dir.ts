@@ -20,10 +20,24 @@ import { MarkerStore } from './markers.js';
 
 export const DEFAULT_STATE_DIR = '/var/lib/fleetmedic';
 
+/** A store whose last save failed (a full or read-only filesystem): reported until a save succeeds. */
+export interface SaveFailure {
+  store: string;
+  /** ISO time of the first failure in a row. */
+  since: string;
+  message: string;
+  failedAttempts: number;
+}
+
 export class StateDir {
   readonly markers: MarkerStore;
   readonly counters: Counters;
   private readonly stores = new Map<string, JsonStore<unknown>>();
+  private readonly failing = new Map<string, SaveFailure>();
+  /** Saves that failed since the start (the metric's counter). */
+  saveFailuresTotal = 0;
+  /** Told when a store starts failing (err) or saves again after failing (null): the agent logs both. */
+  onSaveStateChange: ((store: string, err: Error | null, failure: SaveFailure) => void) | undefined;
 
   private constructor(
     readonly path: string,
@@ -54,9 +68,35 @@ export class StateDir {
   store<T>(name: string, schema: z.ZodMiniType<T>, fallback: () => T): JsonStore<T> {
     const existing = this.stores.get(name);
     if (existing) return existing as JsonStore<T>;
-    const store = new JsonStore<T>({ dir: this.path, name, schema, fallback });
+    const store = new JsonStore<T>({ dir: this.path, name, schema, fallback, onSaveResult: (n, err) => this.saveResult(n, err) });
     this.stores.set(name, store as JsonStore<unknown>);
     return store;
+  }
+
+  /** Stores whose last save failed, oldest failure first. */
+  saveFailures(): SaveFailure[] {
+    return [...this.failing.values()];
+  }
+
+  private saveResult(store: string, err: Error | null): void {
+    const prev = this.failing.get(store);
+    if (!err) {
+      if (prev) {
+        this.failing.delete(store);
+        this.onSaveStateChange?.(store, null, prev);
+      }
+      return;
+    }
+    this.saveFailuresTotal++;
+    const message = err.message.slice(0, 300);
+    if (prev) {
+      prev.failedAttempts++;
+      prev.message = message;
+      return;
+    }
+    const failure: SaveFailure = { store, since: new Date().toISOString(), message, failedAttempts: 1 };
+    this.failing.set(store, failure);
+    this.onSaveStateChange?.(store, err, failure);
   }
 
   /** Waits for writes in flight, then releases the lock. */
