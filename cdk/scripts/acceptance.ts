@@ -8,7 +8,9 @@
  *   4. the operator enqueues a job for it (run-health-check);
  *   5. the device polls until the job reaches its pending list (jobs queue → dispatcher → DynamoDB);
  *   6. the device moves the job IN_PROGRESS then SUCCEEDED (expectedVersion each time);
- *   7. the operator reads the job back: SUCCEEDED, with its attempt history.
+ *   7. the operator reads the job back: SUCCEEDED, with its attempt history;
+ *   8. the operator decommissions the test device — also when an earlier step failed, so probe devices never pile
+ *      up (each would otherwise stay in the fleet, and in the listing, for good).
  * Exits 0 when every step passed, 1 with the failing step otherwise (the deploy workflow rolls back on that).
  *
  *   npx tsx cdk/scripts/acceptance.ts --api-url https://abc.execute-api.eu-west-1.amazonaws.com [--expect-version SHA]
@@ -44,6 +46,8 @@ export interface AcceptanceOptions {
    */
   authWaitMs?: number;
   log?: (line: string) => void;
+  /** The HTTP transport (tests inject faults with it); the global fetch by default. */
+  fetch?: typeof fetch;
 }
 
 export interface StepResult {
@@ -70,7 +74,8 @@ export async function runAcceptance(opts: AcceptanceOptions): Promise<StepResult
     auth: opts.operatorToken ? { kind: 'bearer', token: opts.operatorToken } : { kind: 'iam' },
     source: 'flag',
   };
-  const operator = new ApiClient(operatorConnection, { timeoutMs: 15_000 });
+  const transport = opts.fetch ? { fetch: opts.fetch } : {};
+  const operator = new ApiClient(operatorConnection, { timeoutMs: 15_000, ...transport });
   const results: StepResult[] = [];
 
   async function step<T>(name: string, fn: () => Promise<{ value: T; detail?: string }>): Promise<T> {
@@ -115,65 +120,80 @@ export async function runAcceptance(opts: AcceptanceOptions): Promise<StepResult
     }
   });
 
-  await step('silence the test device (maintenance marker)', async () => {
-    await operator.call('setMarker', {
-      params: { deviceId },
-      body: { kind: 'maintenance', reason: 'post-deploy acceptance probe: expected to go quiet', durationSeconds: 30 * 86400 },
-    });
-    return { value: undefined };
-  });
-
-  const device = new ApiClient({ apiUrl, auth: { kind: 'bearer', token: registered.token }, source: 'flag' }, { timeoutMs: 15_000 });
-
-  await step('device reports (device token)', async () => {
-    const { data } = await device.call<z.output<typeof ReportAck>>('postReport', {
-      params: { deviceId },
-      body: { deviceId, seq: 1, kind: 'full', agentVersion: 'acceptance', uptimeSeconds: 1, sentAt: new Date().toISOString(), services: [] },
-    });
-    if (data.status !== 'applied') throw new Error(`report ${data.status}, expected applied`);
-    return { value: data };
-  });
-
-  const enqueued = await step('enqueue a job (operator)', async () => {
-    const { data } = await operator.call<Job>('enqueueJob', { params: { deviceId }, body: { type: 'run-health-check', params: {} } });
-    return { value: data, detail: data.jobId };
-  });
-
-  const pending = await step('device polls the job (queue → dispatcher)', async () => {
-    const deadline = Date.now() + (opts.dispatchTimeoutMs ?? 90_000);
-    for (;;) {
-      const { data } = await device.call<z.output<typeof PendingJobs>>('getPendingJobs', { params: { deviceId } });
-      const job = data.jobs.find((j) => j.jobId === enqueued.jobId);
-      if (job) return { value: job, detail: `status ${job.status}` };
-      if (Date.now() > deadline) throw new Error(`job ${enqueued.jobId} not on the pending list after ${opts.dispatchTimeoutMs ?? 90_000} ms`);
-      await new Promise((r) => setTimeout(r, opts.pollIntervalMs ?? 2000));
-    }
-  });
-
-  const running = await step('device starts the job (IN_PROGRESS)', async () => {
-    const { data } = await device.call<Job>('updateJobExecution', {
-      params: { deviceId, jobId: pending.jobId },
-      body: { status: 'IN_PROGRESS', expectedVersion: pending.version },
-    });
-    return { value: data };
-  });
-
-  await step('device completes the job (SUCCEEDED)', async () => {
-    const { data } = await device.call<Job>('updateJobExecution', {
-      params: { deviceId, jobId: pending.jobId },
-      body: { status: 'SUCCEEDED', expectedVersion: running.version, statusDetails: { probe: 'acceptance' } },
-    });
-    if (data.status !== 'SUCCEEDED') throw new Error(`job is ${data.status}`);
-    return { value: data };
-  });
-
-  await step('operator reads the job back', async () => {
-    const { data } = await operator.call<Job>('getJob', { params: { jobId: pending.jobId } });
-    if (data.status !== 'SUCCEEDED') throw new Error(`job is ${data.status}, expected SUCCEEDED`);
-    return { value: data, detail: `${data.status}, version ${data.version}` };
-  });
-
+  try {
+    await probeDevice(deviceId, registered.token);
+  } catch (err) {
+    // Pass or fail, the probe device goes. A failure to remove it after a failed check is logged, never masks it.
+    await step('decommission the test device (operator)', () => decommission()).catch(() => undefined);
+    throw err;
+  }
+  await step('decommission the test device (operator)', () => decommission());
   return results;
+
+  async function decommission() {
+    const { data } = await operator.call<{ canceledJobs: number }>('decommissionDevice', { params: { deviceId } });
+    return { value: undefined, detail: `${deviceId}, ${data.canceledJobs} open job(s) cancelled` };
+  }
+
+  async function probeDevice(deviceId: string, token: string): Promise<void> {
+    await step('silence the test device (maintenance marker)', async () => {
+      await operator.call('setMarker', {
+        params: { deviceId },
+        body: { kind: 'maintenance', reason: 'post-deploy acceptance probe: expected to go quiet', durationSeconds: 30 * 86400 },
+      });
+      return { value: undefined };
+    });
+
+    const device = new ApiClient({ apiUrl, auth: { kind: 'bearer', token }, source: 'flag' }, { timeoutMs: 15_000, ...transport });
+
+    await step('device reports (device token)', async () => {
+      const { data } = await device.call<z.output<typeof ReportAck>>('postReport', {
+        params: { deviceId },
+        body: { deviceId, seq: 1, kind: 'full', agentVersion: 'acceptance', uptimeSeconds: 1, sentAt: new Date().toISOString(), services: [] },
+      });
+      if (data.status !== 'applied') throw new Error(`report ${data.status}, expected applied`);
+      return { value: data };
+    });
+
+    const enqueued = await step('enqueue a job (operator)', async () => {
+      const { data } = await operator.call<Job>('enqueueJob', { params: { deviceId }, body: { type: 'run-health-check', params: {} } });
+      return { value: data, detail: data.jobId };
+    });
+
+    const pending = await step('device polls the job (queue → dispatcher)', async () => {
+      const deadline = Date.now() + (opts.dispatchTimeoutMs ?? 90_000);
+      for (;;) {
+        const { data } = await device.call<z.output<typeof PendingJobs>>('getPendingJobs', { params: { deviceId } });
+        const job = data.jobs.find((j) => j.jobId === enqueued.jobId);
+        if (job) return { value: job, detail: `status ${job.status}` };
+        if (Date.now() > deadline) throw new Error(`job ${enqueued.jobId} not on the pending list after ${opts.dispatchTimeoutMs ?? 90_000} ms`);
+        await new Promise((r) => setTimeout(r, opts.pollIntervalMs ?? 2000));
+      }
+    });
+
+    const running = await step('device starts the job (IN_PROGRESS)', async () => {
+      const { data } = await device.call<Job>('updateJobExecution', {
+        params: { deviceId, jobId: pending.jobId },
+        body: { status: 'IN_PROGRESS', expectedVersion: pending.version },
+      });
+      return { value: data };
+    });
+
+    await step('device completes the job (SUCCEEDED)', async () => {
+      const { data } = await device.call<Job>('updateJobExecution', {
+        params: { deviceId, jobId: pending.jobId },
+        body: { status: 'SUCCEEDED', expectedVersion: running.version, statusDetails: { probe: 'acceptance' } },
+      });
+      if (data.status !== 'SUCCEEDED') throw new Error(`job is ${data.status}`);
+      return { value: data };
+    });
+
+    await step('operator reads the job back', async () => {
+      const { data } = await operator.call<Job>('getJob', { params: { jobId: pending.jobId } });
+      if (data.status !== 'SUCCEEDED') throw new Error(`job is ${data.status}, expected SUCCEEDED`);
+      return { value: data, detail: `${data.status}, version ${data.version}` };
+    });
+  }
 }
 
 /** `cdk deploy --outputs-file` writes {"<stack>": {"ApiUrl": ...}}. */

@@ -23,6 +23,8 @@ import { resolveConnection } from './connection.js';
 import { CliError, EXIT, EXIT_CODES_HELP, usageError, type ExitCode } from './errors.js';
 import { parseDuration, type Style } from './format.js';
 import * as views from './views.js';
+import { DEFAULT_TOKEN_OVERLAP_SECONDS, MAX_TOKEN_OVERLAP_SECONDS, type DecommissionedDevice, type RotatedDeviceToken } from '../contract/credentials.js';
+import { decommissionedView, rotatedView, writeTokenFile } from './device-lifecycle.js';
 
 export interface CliIo {
   stdout: (s: string) => void;
@@ -102,14 +104,36 @@ ${EXIT_CODES_HELP}`,
       emit(data, () => views.devicesView(data, now, style));
     });
 
-  program
-    .command('device')
-    .description('one device in detail: services, errors and what was tried, circuit, markers, recent events')
+  const device = program.command('device').description('one device: show it, rotate its token, decommission it');
+  device
+    .command('show', { isDefault: true })
+    .description('one device in detail: services, errors and what was tried, circuit, markers, recent events (`fleetmedic device <device-id>` works too)')
     .argument('<device-id>')
     .action(async (deviceId: string, _o, cmd: Command) => {
       const { client, emit, now, style } = ctx(cmd);
       const { data } = await client().call<z.output<typeof DeviceDetail>>('getDevice', { params: { deviceId } });
       emit(data, () => views.deviceView(data, now, style));
+    });
+  device
+    .command('rotate-token')
+    .description('issue a new device token (shown once); the old one keeps working for --overlap')
+    .argument('<device-id>')
+    .option('--overlap <seconds>', `how long the old token keeps working (0-${MAX_TOKEN_OVERLAP_SECONDS}; 0 = revoke it now)`, (v) => wholeNumberIn(v, '--overlap', 0, MAX_TOKEN_OVERLAP_SECONDS), DEFAULT_TOKEN_OVERLAP_SECONDS)
+    .option('--token-file <file>', 'write the new token to this file (atomically, mode 600) instead of printing it')
+    .action(async (deviceId: string, o: { overlap: number; tokenFile?: string }, cmd: Command) => {
+      const { client, emit, style } = ctx(cmd);
+      const { data } = await client().call<z.output<typeof RotatedDeviceToken>>('rotateDeviceToken', { params: { deviceId }, body: { overlapSeconds: o.overlap } });
+      if (o.tokenFile) writeTokenFile(o.tokenFile, data.token);
+      emit(o.tokenFile ? { ...data, token: undefined, tokenFile: o.tokenFile } : data, () => rotatedView(data, o.tokenFile, style));
+    });
+  device
+    .command('remove')
+    .description('decommission a device: tokens stop working, open jobs are cancelled, it stops counting as offline, its data expires')
+    .argument('<device-id>')
+    .action(async (deviceId: string, _o, cmd: Command) => {
+      const { client, emit, style } = ctx(cmd);
+      const { data } = await client().call<z.output<typeof DecommissionedDevice>>('decommissionDevice', { params: { deviceId } });
+      emit(data, () => decommissionedView(data, style));
     });
 
   program
