@@ -314,8 +314,29 @@ export async function getTarget(deviceId: string): Promise<TargetStateDocument |
   return strip<TargetStateDocument>(res.Item);
 }
 
-export async function putTarget(deviceId: string, doc: TargetStateDocument): Promise<void> {
-  await documentClient().send(new PutCommand({ TableName: config.fleetTable, Item: { pk: devicePk(deviceId), sk: 'TARGET', ...doc } }));
+/**
+ * Store a target. With `expectedVersion` the write holds only if the stored target is still that version (null:
+ * only if there is none), so two operators' read-modify-write cycles cannot overwrite each other; false when
+ * it no longer holds.
+ */
+export async function putTarget(deviceId: string, doc: TargetStateDocument, expectedVersion?: string | null): Promise<boolean> {
+  try {
+    await documentClient().send(
+      new PutCommand({
+        TableName: config.fleetTable,
+        Item: { pk: devicePk(deviceId), sk: 'TARGET', ...doc },
+        ...(expectedVersion === undefined
+          ? {}
+          : expectedVersion === null
+            ? { ConditionExpression: 'attribute_not_exists(pk)' }
+            : { ConditionExpression: 'version = :expected', ExpressionAttributeValues: { ':expected': expectedVersion } }),
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
+    throw err;
+  }
 }
 
 export interface DevicePage {

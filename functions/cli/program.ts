@@ -283,13 +283,27 @@ ${EXIT_CODES_HELP}`,
 
   program
     .command('target')
-    .description("replace a device's target state (what it should run) from a JSON file")
+    .description("show a device's target state (what it should run), or replace it from a JSON file")
     .argument('<device-id>')
-    .requiredOption('--file <file>', 'target state JSON ({"services": {...}})')
-    .action(async (deviceId: string, o: { file: string }, cmd: Command) => {
+    .option('--file <file>', 'replace the target with this JSON: {"services": {...}}, or what `target <device-id> --json` printed (then only if the target is still that version)')
+    .option('--if-match <version>', 'replace only if the current target is this version (412 otherwise); default: the version in --file, if any')
+    .action(async (deviceId: string, o: { file?: string; ifMatch?: string }, cmd: Command) => {
       const { client, emit, style } = ctx(cmd);
-      const body = readJson(o.file);
-      const { data } = await client().call<TargetStateDocument>('putTargetState', { params: { deviceId }, body });
+      const api = client();
+      if (!o.file) {
+        if (o.ifMatch) throw usageError('--if-match needs --file');
+        const { data } = await api.call<z.output<typeof DeviceDetail>>('getDevice', { params: { deviceId } });
+        if (!data.target) throw new CliError(`${deviceId} has no target yet (set one with --file)`, EXIT.apiError, 'not_found');
+        emit(data.target, () => views.currentTargetView(data.target!, deviceId, style));
+        return;
+      }
+      const file = readJson(o.file);
+      // A document printed by `target <device-id> --json` carries the version it was read at: replacing it is
+      // a read-modify-write, so it must not overwrite someone else's change made meanwhile.
+      const doc = isTargetDocument(file) ? file : undefined;
+      const body = doc ? doc.target : file;
+      const ifMatch = o.ifMatch ?? doc?.version;
+      const { data } = await api.call<TargetStateDocument>('putTargetState', { params: { deviceId }, body, ...(ifMatch ? { headers: { 'if-match': `"${ifMatch}"` } } : {}) });
       emit(data, () => views.targetView(data, deviceId, style));
     });
 
@@ -350,6 +364,10 @@ function splitTarget(target: string): { deviceId: string; service?: string } {
   const [deviceId, service, extra] = target.split('/');
   if (!deviceId || extra !== undefined || service === '') throw usageError(`'${target}' is not <device-id> or <device-id>/<service>`);
   return service ? { deviceId, service } : { deviceId };
+}
+
+function isTargetDocument(v: unknown): v is { version: string; target: unknown } {
+  return !!v && typeof v === 'object' && typeof (v as { version?: unknown }).version === 'string' && typeof (v as { target?: unknown }).target === 'object';
 }
 
 function readJson(file: string): unknown {

@@ -188,6 +188,15 @@ export function targetView(t: TargetStateDocument, deviceId: string, style: Styl
   return `Target of ${paint(deviceId, 'bold', style)} is now version ${t.version}: ${names.length} service(s) (${names.join(', ')}).`;
 }
 
+export function currentTargetView(t: TargetStateDocument, deviceId: string, style: Style): string {
+  const lines = [`Target of ${paint(deviceId, 'bold', style)}: version ${t.version}, set ${t.updatedAt}`];
+  for (const [name, spec] of Object.entries(t.target.services).sort(([a], [b]) => a.localeCompare(b))) {
+    lines.push(`  ${name}  ${spec.image}${spec.dependsOn.length ? `  (after ${spec.dependsOn.join(', ')})` : ''}`);
+  }
+  lines.push(`Edit: fleetmedic target ${deviceId} --json > t.json, change it, fleetmedic target ${deviceId} --file t.json`);
+  return lines.join('\n');
+}
+
 function indent(s: string, n = 2): string {
   return s
     .split('\n')

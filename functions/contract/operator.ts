@@ -2,6 +2,7 @@
 import * as z from 'zod/mini';
 import { CorrelationId, DeviceId, MapKey, ServiceName, Timestamp } from './common.js';
 import { ServiceReport } from './report.js';
+import { TargetStateDocument } from './target-state.js';
 
 export const RegisterDeviceRequest = z
   .strictObject({
@@ -88,6 +89,8 @@ export const DeviceDetail = z
     clockOffsetMs: z.optional(z.number()),
     lastSeq: z.optional(z.int()),
     targetVersion: z.optional(z.string()),
+    /** What the device should run, as set by operators (its `version` is the ETag for If-Match); absent: never set. */
+    target: z.optional(TargetStateDocument),
     services: z.array(ServiceReport),
     markers: z.array(z.lazy(() => Marker)),
     recentEvents: z.array(FleetEvent),

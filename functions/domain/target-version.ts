@@ -33,3 +33,17 @@ export function deviceTargetTag(version: string, credentialVersions: ReadonlyArr
   const parts = [...credentialVersions].map(([n, v]) => `${n}=${v ?? '-'}`).sort();
   return `${version}.c-${createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 16)}`;
 }
+
+/**
+ * RFC 9110 If-Match: `*` holds when a target exists; otherwise a list of entity tags compared strongly (a weak
+ * tag never matches), or a bare version as the CLI may send it. `current` undefined: no target stored yet.
+ */
+export function ifMatchHolds(ifMatch: string, current: string | undefined): boolean {
+  const value = ifMatch.trim();
+  if (value === '*') return current !== undefined;
+  if (current === undefined) return false;
+  return value
+    .split(',')
+    .map((t) => t.trim())
+    .some((t) => t === etagOf(current) || t === current);
+}

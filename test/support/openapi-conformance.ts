@@ -29,6 +29,8 @@ async function load() {
     const instance = new ajvModule.Ajv2020({ strict: false, allErrors: true });
     const addFormats = ((formatsModule as { default?: unknown }).default ?? formatsModule) as { default?: unknown } | ((a: Ajv2020) => void);
     (typeof addFormats === 'function' ? addFormats : (addFormats.default as (a: Ajv2020) => void))(instance);
+    // zod writes `format: starts_with` beside the `pattern` that does the checking: an annotation only.
+    instance.addFormat('starts_with', true);
     instance.addSchema(parsed as object, DOC_ID);
     ajv = instance;
     doc = parsed;

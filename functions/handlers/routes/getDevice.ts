@@ -9,5 +9,5 @@ export default defineRoute('getDevice', async (req) => {
   const { deviceId } = req.params;
   const [items, events] = await Promise.all([getDeviceItems(deviceId), recentEvents({ deviceId, limit: 20, now: req.now })]);
   if (!items.meta) throw httpError('not_found', `No device ${deviceId}`);
-  return { statusCode: 200, body: deviceDetail(items.meta, items.state, items.others, events, req.now) };
+  return { statusCode: 200, body: deviceDetail(items.meta, items.state, items.others, events, req.now, items.target) };
 });

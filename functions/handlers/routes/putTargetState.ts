@@ -1,7 +1,11 @@
-/** Replace a device's target state. Same content keeps the same version (ETag), so agents do not churn. */
+/**
+ * Replace a device's target state. Same content keeps the same version (ETag), so agents do not churn.
+ * With If-Match the change applies only to the version the operator read (412 otherwise), checked again in
+ * the write itself so a change landing between the read and the write is caught too.
+ */
 import { getDeviceMeta, getTarget, putTarget } from '../../adapters/devices-repo.js';
 import { registryCredentialExists } from '../../adapters/registry-credential-store.js';
-import { targetVersion, etagOf } from '../../domain/target-version.js';
+import { etagOf, ifMatchHolds, targetVersion } from '../../domain/target-version.js';
 import { httpError } from '../../http/errors.js';
 import { defineRoute } from '../../http/types.js';
 
@@ -17,10 +21,19 @@ export default defineRoute('putTargetState', async (req) => {
       issues: unknown.map((u) => ({ in: 'body', path: `registryCredentials.${u.i}`, code: 'unknown_reference', message: `no registry credential named '${u.name}'` })),
     });
   }
+  const ifMatch = req.header('if-match');
   const version = targetVersion(req.body);
   const current = await getTarget(deviceId);
+  const conflict = (currentVersion: string | undefined) =>
+    httpError(
+      'precondition_failed',
+      `The target of ${deviceId} is ${currentVersion ? `version ${currentVersion}` : 'not set'}, not the one this change is based on (If-Match ${ifMatch!.slice(0, 100)}): read it again and reapply the change`,
+      { currentVersion: currentVersion ?? null },
+      currentVersion ? { etag: etagOf(currentVersion) } : {},
+    );
+  if (ifMatch !== undefined && !ifMatchHolds(ifMatch, current?.version)) throw conflict(current?.version);
   if (current?.version === version) return { statusCode: 200, headers: { etag: etagOf(version) }, body: current };
   const doc = { version, updatedAt: new Date(req.now).toISOString(), target: req.body };
-  await putTarget(deviceId, doc);
+  if (!(await putTarget(deviceId, doc, ifMatch !== undefined ? (current?.version ?? null) : undefined))) throw conflict((await getTarget(deviceId))?.version);
   return { statusCode: 200, headers: { etag: etagOf(version) }, body: doc };
 });

@@ -1,4 +1,5 @@
 /** Operator views of a device (summary for the list, detail for one device) from its stored items. */
+import type { TargetStateDocument } from '../../contract/target-state.js';
 import type * as z from 'zod/mini';
 import type { DeviceDetail, DeviceSummary, Marker } from '../../contract/operator.js';
 import type { FleetEvent } from '../../contract/operator.js';
@@ -31,6 +32,7 @@ export function deviceDetail(
   others: Map<string, Record<string, unknown>>,
   recentEvents: FleetEvent[],
   now: number,
+  target?: TargetStateDocument,
 ): Detail {
   const markers: Marker[] = [...others.entries()].filter(([sk, item]) => isMarkerItem(sk) && markerActive(item, now)).map(([, item]) => toMarker(item));
   const detail: Detail = {
@@ -40,6 +42,7 @@ export function deviceDetail(
     recentEvents,
   };
   if (meta.labels) detail.labels = meta.labels;
+  if (target) detail.target = { version: target.version, updatedAt: target.updatedAt, target: target.target };
   if (state) {
     detail.uptimeSeconds = state.uptimeSeconds;
     detail.lastSeq = state.lastSeq;

@@ -108,6 +108,28 @@ test('target, jobs enqueue --wait while a device executes it, jobs <id>, events'
   assert.equal(t.code, EXIT.ok, t.stderr);
   assert.match(t.stdout, /Target of pump-2 is now version \S+: 2 service\(s\) \(web, worker\)/);
 
+  // Read it back, edit the printed document, write it back: If-Match with the version read, so a change made
+  // meanwhile by someone else is refused (412), not overwritten.
+  const shown = await op(['target', 'pump-2']);
+  assert.equal(shown.code, EXIT.ok, shown.stderr);
+  assert.match(shown.stdout, /Target of pump-2: version \S+/);
+  assert.match(shown.stdout, /web\s+\S+/);
+  const read = await op(['--json', 'target', 'pump-2']);
+  const doc = JSON.parse(read.stdout) as { version: string; target: { services: Record<string, { image: string }> } };
+  const edited = join(dir, 'target-edited.json');
+  doc.target.services.web!.image = 'lab/web:edited';
+  writeFileSync(edited, JSON.stringify(doc));
+  const meanwhile = structuredClone(doc.target);
+  meanwhile.services.web!.image = 'lab/web:meanwhile';
+  writeFileSync(join(dir, 'target-meanwhile.json'), JSON.stringify(meanwhile));
+  assert.equal((await op(['target', 'pump-2', '--file', join(dir, 'target-meanwhile.json')])).code, EXIT.ok, 'a plain target file replaces unconditionally');
+  const refused = await op(['target', 'pump-2', '--file', edited]);
+  assert.equal(refused.code, EXIT.apiError, refused.stdout);
+  assert.match(refused.stderr, /not the one this change is based on/);
+  const again = await op(['target', 'pump-2', '--file', join(dir, 'target-meanwhile.json'), '--if-match', doc.version]);
+  assert.equal(again.code, EXIT.apiError, 'an explicit --if-match of an old version is refused too');
+  assert.equal((await op(['target', 'pump-2', '--file', targetFile])).code, EXIT.ok);
+
   // The device side: poll pending jobs, run them, report SUCCEEDED with expectedVersion.
   let stop = false;
   const executed: string[] = [];
