@@ -69,6 +69,8 @@ export interface HealthRecoveryOptions {
   isManuallyStopped?: (service: string) => Promise<boolean>;
   /** Something reportable changed (a check flipped, an action started or ended). */
   onChange?: (service: string) => void;
+  /** Awaited before an action runs (persist the decision first). */
+  beforeAction?: (action: PlannedAction) => Promise<void>;
   /** An action completed (the loop may want a cycle to refresh its view). */
   onAction?: (action: PlannedAction, ok: boolean) => void;
 }
@@ -323,6 +325,7 @@ export class HealthRecovery {
     const startedAt = this.opts.clock.monoNow();
     let ok = false;
     try {
+      if (fromPolicy) await this.opts.beforeAction?.(action).catch(() => {});
       const id = await this.execute(action, k);
       ok = true;
       k.containerId = id;

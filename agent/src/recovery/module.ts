@@ -29,6 +29,7 @@ const PersistedRecoveryDoc = z.object({
       level: z.int().check(z.minimum(0)),
       attempted: z.array(z.string()).check(z.maxLength(20)),
       crashLoopForMs: z.nullable(z.number().check(z.minimum(0))),
+      verifying: z.optional(z.boolean()),
     }),
   ),
 });
@@ -80,6 +81,9 @@ export class RecoveryModule implements AgentModule {
       ...(this.opts.policy ? { policy: this.opts.policy } : {}),
       ...(this.opts.defaultStartupDelayMs !== undefined ? { defaultStartupDelayMs: this.opts.defaultStartupDelayMs } : {}),
       isManuallyStopped: (s) => agent.state.markers.has(s),
+      // The ladder position and the rate-limit entry are on disk before the action runs: a kill -9 during it
+      // cannot give the service a fresh set of restarts or start it over at the first rung.
+      beforeAction: () => this.persist(),
       // A finished recovery action may unblock a dependent the planner is waiting to start.
       onAction: (_a, ok) => {
         void this.persist();

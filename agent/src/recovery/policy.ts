@@ -109,6 +109,8 @@ export interface PersistedRecovery {
   level: number;
   attempted: string[];
   crashLoopForMs: number | null;
+  /** An action was taken and its re-check is still due: a restarted agent continues up the ladder. */
+  verifying?: boolean;
 } // the contract's ServiceError.attempted bound
 
 export function initialRecoveryState(): ServiceRecoveryState {
@@ -289,8 +291,9 @@ export class RecoveryPolicy {
 
   /**
    * What survives an agent restart, with times as ages (monotonic values mean nothing in another process):
-   * the rate-limit history, restart totals, what the incident tried and a CrashLoopBackOff. An action being
-   * verified is not carried over: the restarted agent's checks judge the service afresh.
+   * the rate-limit history, restart totals, the ladder position and what the incident tried, a
+   * CrashLoopBackOff, and an action still being verified: the restarted agent's first verdict is that action's
+   * re-check, so a service still unhealthy climbs to the next rung instead of starting over at `restart`.
    */
   persistable(now: number): Record<string, PersistedRecovery> {
     const out: Record<string, PersistedRecovery> = {};
@@ -303,6 +306,7 @@ export class RecoveryPolicy {
         level: s.level,
         attempted: [...s.attempted],
         crashLoopForMs: s.phase === 'crash-loop' && s.crashLoopUntil !== undefined ? Math.max(0, Math.round(s.crashLoopUntil - now)) : null,
+        ...(s.phase === 'verifying' ? { verifying: true } : {}),
       };
     }
     return out;
@@ -320,6 +324,11 @@ export class RecoveryPolicy {
       if (p.crashLoopForMs !== null && p.crashLoopForMs - gone > 0 && s.recent.length >= this.config.maxRestarts) {
         s.phase = 'crash-loop';
         s.crashLoopUntil = now + p.crashLoopForMs - gone;
+      } else if (p.verifying) {
+        // Whatever the new process learns first (a check after its startup delay, the container's state) is
+        // the re-check of the action taken before the restart.
+        s.phase = 'verifying';
+        s.verifyAfter = now;
       }
       this.states.set(name, s);
     }
