@@ -3,7 +3,6 @@
  * plugged in: health checks and auto-recovery (agent/src/health, agent/src/recovery) and the cloud link
  * (agent/src/cloud) add their AgentModule / TargetProvider here.
  */
-import { readFile } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import type { AgentModule } from './agent.js';
 import type { Clock } from './clock.js';
@@ -11,6 +10,7 @@ import { ConfigError, type AgentConfig } from './config.js';
 import type { Logger } from './log.js';
 import { FileTargetProvider } from './target/file-provider.js';
 import type { TargetProvider } from './target/provider.js';
+import { TokenFile } from './token-file.js';
 // ── health checks, auto-recovery, cloud link (helper B2) ──
 import { CloudModule, cloudOptionsFromEnv } from './cloud/module.js';
 import { RecoveryModule, recoveryOptionsFromEnv } from './recovery/module.js';
@@ -26,7 +26,7 @@ export interface Wiring {
   modules: AgentModule[];
 }
 
-export async function wire(config: AgentConfig, _deps: WiringDeps): Promise<Wiring> {
+export async function wire(config: AgentConfig, deps: WiringDeps): Promise<Wiring> {
   const modules: AgentModule[] = [];
   let targetProvider: TargetProvider | undefined;
   if (config.targetFile) targetProvider = new FileTargetProvider(config.targetFile);
@@ -35,13 +35,14 @@ export async function wire(config: AgentConfig, _deps: WiringDeps): Promise<Wiri
   modules.push(recovery);
   if (config.cloud) {
     // The cloud link registers its TargetProvider (unless --target-file pins the target) and its module.
-    let token: string;
+    let tokenFile: TokenFile;
     try {
-      token = (await readFile(config.cloud.tokenFile, 'utf8')).trim();
+      // Re-read when it changes: a rotated token is used without a restart (agent/src/token-file.ts).
+      tokenFile = new TokenFile(config.cloud.tokenFile, (path) => deps.log.info({ tokenFile: path }, 'device token file changed: using the new token'));
     } catch (err) {
       throw new ConfigError(`cannot read --token-file ${config.cloud.tokenFile}: ${(err as Error).message}`);
     }
-    if (!token) throw new ConfigError(`--token-file ${config.cloud.tokenFile} is empty`);
+    const token = () => tokenFile.current();
     const cloud = new CloudModule({ apiUrl: config.cloud.apiUrl, deviceId: config.cloud.deviceId, token, ...cloudOptionsFromEnv(), recovery: () => recovery.controller });
     modules.push(cloud);
     targetProvider ??= cloud.provider;

@@ -27,8 +27,11 @@ export class CloudUnavailable extends Error {
 export interface CloudApiOptions {
   baseUrl: string;
   deviceId: string;
-  /** The device token as issued at registration (`<deviceId>.<secret>`); sent as a Bearer token only. */
-  token: string;
+  /**
+   * The device token (`<deviceId>.<secret>`), sent as a Bearer token only; a function is asked before each call
+   * (the agent's token file, re-read when a rotation replaced it).
+   */
+  token: string | (() => string);
   policy?: UpstreamPolicy;
   fetch?: FetchLike<TransportResponse>;
   random?: () => number;
@@ -58,13 +61,11 @@ export class CloudApi {
   private readonly base: string;
   private readonly fetch: FetchLike<TransportResponse>;
   private readonly policy: UpstreamPolicy;
-  private readonly auth: string;
 
   constructor(private readonly opts: CloudApiOptions) {
     this.base = opts.baseUrl.replace(/\/+$/, '');
     this.fetch = opts.fetch ?? httpFetch;
     this.policy = opts.policy ?? DEFAULT_UPSTREAM_POLICY;
-    this.auth = `Bearer ${opts.token.trim()}`;
   }
 
   get deviceId(): string {
@@ -124,7 +125,8 @@ export class CloudApi {
   }
 
   private async call(method: string, path: string, body?: string, extra: Record<string, string> = {}): Promise<{ status: number; json: unknown; etag: string | null }> {
-    const headers: Record<string, string> = { authorization: this.auth, accept: 'application/json', 'user-agent': `fleetmedic-agent/${this.opts.agentVersion ?? '0'}`, ...extra };
+    const token = typeof this.opts.token === 'function' ? this.opts.token() : this.opts.token;
+    const headers: Record<string, string> = { authorization: `Bearer ${token.trim()}`, accept: 'application/json', 'user-agent': `fleetmedic-agent/${this.opts.agentVersion ?? '0'}`, ...extra };
     if (body !== undefined) headers['content-type'] = 'application/json';
     let res: TransportResponse;
     try {

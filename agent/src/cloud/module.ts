@@ -29,7 +29,8 @@ import { emptyRollout, RolloutDoc } from './rollout.js';
 export interface CloudModuleOptions {
   apiUrl: string;
   deviceId: string;
-  token: string;
+  /** The device token, or where to get the current one before each call (a rotated token file). */
+  token: string | (() => string);
   schedule?: ReportScheduleConfig;
   link?: LinkConfig;
   targetPollMs?: number;
