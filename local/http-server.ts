@@ -4,6 +4,7 @@
  * structured response back. Gateway-level behaviour (404/405, 10 MB body limit, integration timeout)
  * is reproduced here; everything else (auth, per-route limits, validation) is the handler's job, as in AWS.
  */
+import { answerParserError } from './parser-errors.js';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
@@ -117,6 +118,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       return { parts: gatewayError(500, 'internal_error', 'Internal Server Error'), routeKey: key, error: (err as Error)?.stack ?? String(err) };
     }
   }
+
+  // What Node's parser refuses gets API Gateway's JSON answer, not Node's bodiless 400.
+  server.on('clientError', answerParserError);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

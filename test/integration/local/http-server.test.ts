@@ -141,3 +141,51 @@ describe('local API gateway (HTTP API payload v2)', () => {
     assert.match(b.message, /device-api.*device-api\.ts does not exist yet/);
   });
 });
+
+describe('local API gateway: requests the HTTP parser refuses', () => {
+  let api: ApiServer;
+  before(async () => {
+    api = await startApiServer({ resolve: handlersFromDirectory(fixtures), timeoutMs: 300, maxBodyBytes: 1024 });
+  });
+  after(() => api.close());
+
+  /** Send raw bytes (no client library would send these) and read the whole answer. */
+  const raw = async (bytes: string) => {
+    const { connect } = await import('node:net');
+    const socket = connect(api.port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.write(bytes, 'latin1');
+    await new Promise((r) => socket.once('close', r));
+    const text = Buffer.concat(chunks).toString('utf8');
+    const [head = '', body = ''] = text.split('\r\n\r\n');
+    const status = Number(head.split(' ')[1]);
+    const headers = Object.fromEntries(head.split('\r\n').slice(1).map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+    return { status, headers, json: body ? JSON.parse(body) : undefined };
+  };
+
+  test('an unknown method on a known path is 405 with Allow and a JSON error, elsewhere 404', async () => {
+    const known = await raw('FROB /v1/devices HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.equal(known.status, 405);
+    assert.equal(known.headers['content-type'], 'application/json');
+    assert.equal(known.json.error, 'method_not_allowed');
+    assert.match(known.headers.allow ?? '', /GET/);
+    const unknown = await raw('FROB /nowhere HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.json.error, 'not_found');
+  });
+
+  test('control characters in the path and Content-Length with chunked are 400 with a JSON error', async () => {
+    for (const bytes of [
+      'GET /v1/dev\x01ices HTTP/1.1\r\nHost: x\r\n\r\n',
+      'GET /v1/devices\x7f HTTP/1.1\r\nHost: x\r\n\r\n',
+      'POST /v1/devices HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+    ]) {
+      const res = await raw(bytes);
+      assert.equal(res.status, 400, JSON.stringify(bytes));
+      assert.equal(res.headers['content-type'], 'application/json');
+      assert.equal(res.json.error, 'bad_request');
+      assert.ok(res.headers['apigw-requestid']);
+    }
+  });
+});
