@@ -45,7 +45,6 @@ export const infraSpec: InfraSpec = {
       ttlAttribute: 'expiresAt',
       indexes: [
         { name: 'devices', partitionKey: { name: 'entity', type: S }, sortKey: { name: 'pk', type: S } },
-        { name: 'byLiveness', partitionKey: { name: 'livenessShard', type: S }, sortKey: { name: 'lastSeenEpoch', type: N } },
         { name: 'byOffline', partitionKey: { name: 'offlineShard', type: S }, sortKey: { name: 'offlineAt', type: S }, keysOnly: true },
       ],
     },

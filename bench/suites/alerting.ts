@@ -6,7 +6,7 @@
  *     Baseline, same run: the bare plumbing — SNS publish of a ready-made event → the same queue and poller →
  *     one HTTP POST of a fixed body — so the ratio is what Fleetmedic's own code adds.
  *  2. The evaluator's DynamoDB cost for 10,000 devices of which 1 % are offline: the liveness Query over the
- *     sparse `byLiveness` index (one per shard) against a full-table Scan doing the same job, both counted by an
+ *     liveness partitions (one per partition, adapters/liveness-repo.ts) against a full-table Scan doing the same job, both counted by an
  *     SDK middleware on the handlers' own client in the same run: calls, items read (ScannedCount: what DynamoDB
  *     charges for) and read units estimated from the items' sizes (eventually consistent: 0.5 RCU per 4 KB, per
  *     request). moto reports a flat ConsumedCapacity per call, so its figure would say nothing.
@@ -138,13 +138,13 @@ interface ReadCounts {
 
 async function evaluatorCost(): Promise<BenchRow[]> {
   const { documentClient, dynamo } = await import('../../functions/lib/aws.js');
-  const { livenessShard } = await import('../../functions/domain/shards.js');
+  const { livenessPartition } = await import('../../functions/domain/shards.js');
   const { findQuietDevices, evaluateFleet } = await import('../../functions/handlers/health-evaluator.js');
   const table = process.env.FLEET_TABLE!;
   const now = Date.now();
   const offlineEvery = Math.round(1 / OFFLINE_SHARE);
 
-  // Seed: META + STATE per device (as the API writes them); every 100th device last seen 10 minutes ago.
+  // Seed: META + STATE + liveness item per device (as the API writes them); every 100th device last seen 10 minutes ago.
   const sizes = new Map<string, number>();
   const items: Record<string, unknown>[] = [];
   for (let i = 0; i < DEVICES; i++) {
@@ -155,7 +155,8 @@ async function evaluatorCost(): Promise<BenchRow[]> {
       ['web', 'mqtt', 'db'].map((name) => [name, { name, image: `registry.local/lab/${name}:1.4.2`, status: 'running', restartCount: 0, recentRestarts: 0, error: null, lastHealthCheck: { healthy: true, kind: 'http', checkedAt: new Date(lastSeenEpoch).toISOString(), consecutiveFailures: 0 } }]),
     );
     items.push({ pk, sk: 'META', entity: 'device', deviceId, name: `Device ${i}`, labels: { site: `site-${i % 40}` }, tokenSalt: 'x'.repeat(32), tokenHash: 'y'.repeat(64), createdAt: new Date(now - 86400_000).toISOString() });
-    items.push({ pk, sk: 'STATE', livenessShard: livenessShard(deviceId), lastSeq: 42, lastReportAt: new Date(lastSeenEpoch).toISOString(), lastSeenEpoch, health: 'healthy', agentVersion: '1.0.0', uptimeSeconds: 3600, services, stateHash: 'z'.repeat(32) });
+    items.push({ pk: livenessPartition(deviceId), sk: deviceId, lastSeenEpoch });
+    items.push({ pk, sk: 'STATE', lastSeq: 42, lastReportAt: new Date(lastSeenEpoch).toISOString(), lastSeenEpoch, health: 'healthy', agentVersion: '1.0.0', uptimeSeconds: 3600, services, stateHash: 'z'.repeat(32) });
   }
   for (const item of items) sizes.set(`${item.pk}|${item.sk}`, itemSize(item));
   const meanSize = [...sizes.values()].reduce((a, b) => a + b, 0) / sizes.size;

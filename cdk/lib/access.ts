@@ -42,7 +42,7 @@ export interface ResourceAccess {
 }
 
 const CIRCUIT = ['CIRCUIT_FAILURE_THRESHOLD', 'CIRCUIT_COOLDOWN_SECONDS', 'CIRCUIT_MAX_COOLDOWN_SECONDS'] as const;
-const LIVENESS = ['HEARTBEAT_SECONDS', 'OFFLINE_AFTER_SECONDS', 'LIVENESS_REFRESH_SECONDS'] as const;
+const LIVENESS = ['HEARTBEAT_SECONDS', 'OFFLINE_AFTER_SECONDS', 'ACTIVE_SYNC_SECONDS', 'ACTIVE_WINDOW_SECONDS'] as const;
 const RECOVERY = ['RECOVERY_MAX_ATTEMPTS', 'RECOVERY_WINDOW_SECONDS'] as const;
 const ALERTING = ['ALERT_COOLDOWN_SECONDS', 'ALERT_GROUP_WAIT_SECONDS', 'RUNBOOK_BASE_URL'] as const;
 
@@ -108,7 +108,7 @@ export const FUNCTION_ACCESS: Record<FunctionName, ResourceAccess> = {
     tables: { fleet: 'readWrite', jobs: 'readWrite', events: 'readWrite', alerts: 'readWrite' },
     queues: { jobs: ['send'] },
     publishAlerts: true,
-    settings: ['HEARTBEAT_SECONDS', 'OFFLINE_AFTER_SECONDS', ...RECOVERY, ...ALERTING],
+    settings: [...LIVENESS, ...RECOVERY, ...ALERTING],
   },
   'slack-forwarder': {
     // Idempotency: a redelivered alert is posted once.

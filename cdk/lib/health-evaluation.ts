@@ -1,5 +1,5 @@
 /**
- * The health evaluator on a one-minute schedule: finds devices gone quiet (sparse byLiveness index, no scan),
+ * The health evaluator on a one-minute schedule: finds devices gone quiet (liveness partitions, no scan),
  * decides recoveries (rate-limited, circuit-aware) and raises alerts. It also runs in-process on each report
  * (device-api), which is why device-api's access (cdk/lib/access.ts) covers the evaluator's needs too.
  */

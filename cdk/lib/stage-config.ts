@@ -4,6 +4,16 @@
  * so every reader accepts both and rejects what it cannot parse (a typo must not deploy silently).
  */
 import type { Node } from 'constructs';
+import { capacityFor } from '../../functions/domain/capacity.js';
+import { assertLiveness, DEFAULT_LIVENESS, defaultOfflineAfterSeconds } from '../../functions/domain/liveness.js';
+
+/** Context keys of the liveness settings, so a contradiction names what to fix (functions/domain/liveness.ts). */
+const LIVENESS_CONTEXT_KEYS = {
+  heartbeatSeconds: 'heartbeatSeconds',
+  offlineAfterSeconds: 'offlineAfterSeconds',
+  activeSyncSeconds: 'activeSyncSeconds',
+  activeWindowSeconds: 'activeWindowSeconds',
+};
 
 export interface StageConfig {
   /** Stage name: part of the stack name and the metrics namespace (dev, staging, prod...). */
@@ -22,15 +32,19 @@ export interface StageConfig {
   stuckJobAgeSeconds: number;
   /** HighHTTPLatency: alarm when the API's p95 latency exceeds this. */
   httpLatencyP95Ms: number;
-  /** Devices offline above this count raise the DevicesOffline alarm. */
+  /** Devices offline above this count raise the DevicesOffline alarm (derived from fleetSize unless given). */
   offlineDevicesThreshold: number;
+  /** The declared fleet size: the API throttle and fleet-size-dependent alarms derive from it (functions/domain/capacity.ts). */
+  fleetSize: number;
+  /** Idle sync interval handed to agents; offline cutoff; short interval and its window (functions/domain/liveness.ts). */
   heartbeatSeconds: number;
   offlineAfterSeconds: number;
-  livenessRefreshSeconds: number;
+  activeSyncSeconds: number;
+  activeWindowSeconds: number;
   circuitFailureThreshold: number;
   circuitCooldownSeconds: number;
   circuitMaxCooldownSeconds: number;
-  /** API Gateway stage throttling (steady requests per second and burst). */
+  /** API Gateway stage throttling (steady requests per second and burst), derived from fleetSize unless given. */
   apiRateLimit: number;
   apiBurstLimit: number;
   logRetentionDays: number;
@@ -62,14 +76,10 @@ export const DEFAULTS = {
   jobFailureRatePercent: 10,
   stuckJobAgeSeconds: 300,
   httpLatencyP95Ms: 2000,
-  offlineDevicesThreshold: 5,
-  heartbeatSeconds: 30,
-  livenessRefreshSeconds: 300,
+  fleetSize: 1000,
   circuitFailureThreshold: 5,
   circuitCooldownSeconds: 60,
   circuitMaxCooldownSeconds: 3600,
-  apiRateLimit: 100,
-  apiBurstLimit: 200,
   logRetentionDays: 30,
 } as const;
 
@@ -114,7 +124,8 @@ export function stageSettings(config: StageConfig): Record<string, string> {
     CIRCUIT_MAX_COOLDOWN_SECONDS: String(config.circuitMaxCooldownSeconds),
     HEARTBEAT_SECONDS: String(config.heartbeatSeconds),
     OFFLINE_AFTER_SECONDS: String(config.offlineAfterSeconds),
-    LIVENESS_REFRESH_SECONDS: String(config.livenessRefreshSeconds),
+    ACTIVE_SYNC_SECONDS: String(config.activeSyncSeconds),
+    ACTIVE_WINDOW_SECONDS: String(config.activeWindowSeconds),
     ...(config.runbookBaseUrl ? { RUNBOOK_BASE_URL: config.runbookBaseUrl } : {}),
     ...(config.version ? { FLEETMEDIC_VERSION: config.version } : {}),
     ...optional('RECOVERY_MAX_ATTEMPTS', config.recoveryMaxAttempts),
@@ -141,7 +152,28 @@ function optional(name: string, value: number | undefined): Record<string, strin
 export function stageConfigFrom(node: Ctx): StageConfig {
   const stage = str(node, 'stage') ?? DEFAULTS.stage;
   if (!/^[a-z][a-z0-9-]{0,20}$/.test(stage)) throw new Error(`context stage=${stage}: lower-case letters, digits and dashes, at most 21`);
-  const heartbeatSeconds = num(node, 'heartbeatSeconds', DEFAULTS.heartbeatSeconds, 1);
+  if (str(node, 'livenessRefreshSeconds') !== undefined) {
+    throw new Error('context livenessRefreshSeconds is no longer used: every sign of life is stored (docs/architecture.md "Liveness"); remove it');
+  }
+  const heartbeatSeconds = num(node, 'heartbeatSeconds', DEFAULT_LIVENESS.heartbeatSeconds, 1);
+  const liveness = assertLiveness(
+    {
+      heartbeatSeconds,
+      offlineAfterSeconds: num(node, 'offlineAfterSeconds', defaultOfflineAfterSeconds(heartbeatSeconds), 1),
+      activeSyncSeconds: num(node, 'activeSyncSeconds', DEFAULT_LIVENESS.activeSyncSeconds, 1),
+      activeWindowSeconds: num(node, 'activeWindowSeconds', DEFAULT_LIVENESS.activeWindowSeconds, 1),
+    },
+    LIVENESS_CONTEXT_KEYS,
+  );
+  const fleetSize = num(node, 'fleetSize', DEFAULTS.fleetSize, 1);
+  const capacity = capacityFor(fleetSize, liveness);
+  const apiRateLimit = num(node, 'apiRateLimit', capacity.apiRateLimit, 1);
+  // An explicit throttle below what the declared fleet sends when it behaves would throttle a healthy fleet.
+  if (apiRateLimit < capacity.steadyRps) {
+    throw new Error(`context apiRateLimit=${apiRateLimit} is below the steady ${capacity.steadyRps} requests/s of fleetSize=${fleetSize} (derived: ${capacity.apiRateLimit}); raise it or leave it out`);
+  }
+  const apiBurstLimit = num(node, 'apiBurstLimit', Math.max(capacity.apiBurstLimit, apiRateLimit), 1);
+  if (apiBurstLimit < apiRateLimit) throw new Error(`context apiBurstLimit=${apiBurstLimit} is below apiRateLimit=${apiRateLimit}`);
   const alertEmail = str(node, 'alertEmail');
   const runbookBaseUrl = str(node, 'runbookBaseUrl');
   const version = str(node, 'version');
@@ -165,16 +197,14 @@ export function stageConfigFrom(node: Ctx): StageConfig {
     jobFailureRatePercent: num(node, 'jobFailureRatePercent', DEFAULTS.jobFailureRatePercent),
     stuckJobAgeSeconds: num(node, 'stuckJobAgeSeconds', DEFAULTS.stuckJobAgeSeconds, 1),
     httpLatencyP95Ms: num(node, 'httpLatencyP95Ms', DEFAULTS.httpLatencyP95Ms, 1),
-    offlineDevicesThreshold: num(node, 'offlineDevicesThreshold', DEFAULTS.offlineDevicesThreshold),
-    heartbeatSeconds,
-    // The seed's rule: offline after 3 missed heartbeats.
-    offlineAfterSeconds: num(node, 'offlineAfterSeconds', 3 * heartbeatSeconds, 1),
-    livenessRefreshSeconds: num(node, 'livenessRefreshSeconds', DEFAULTS.livenessRefreshSeconds, 1),
+    offlineDevicesThreshold: num(node, 'offlineDevicesThreshold', capacity.offlineDevicesThreshold),
+    fleetSize,
+    ...liveness,
     circuitFailureThreshold: num(node, 'circuitFailureThreshold', DEFAULTS.circuitFailureThreshold, 1),
     circuitCooldownSeconds: num(node, 'circuitCooldownSeconds', DEFAULTS.circuitCooldownSeconds, 1),
     circuitMaxCooldownSeconds: num(node, 'circuitMaxCooldownSeconds', DEFAULTS.circuitMaxCooldownSeconds, 1),
-    apiRateLimit: num(node, 'apiRateLimit', DEFAULTS.apiRateLimit, 1),
-    apiBurstLimit: num(node, 'apiBurstLimit', DEFAULTS.apiBurstLimit, 1),
+    apiRateLimit,
+    apiBurstLimit,
     logRetentionDays: num(node, 'logRetentionDays', DEFAULTS.logRetentionDays, 1),
     reserveConcurrency: bool(node, 'reserveConcurrency', false),
     operatorRoleNames: (str(node, 'operatorRoleNames') ?? '')

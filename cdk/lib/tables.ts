@@ -35,8 +35,6 @@ export const TABLES: Record<TableKey, TableDef> = {
     ttlAttribute: 'expiresAt',
     indexes: [
       { name: 'devices', partitionKey: { name: 'entity', type: S }, sortKey: { name: 'pk', type: S } },
-      // Sparse: only online devices carry livenessShard, so the evaluator never scans the table.
-      { name: 'byLiveness', partitionKey: { name: 'livenessShard', type: S }, sortKey: { name: 'lastSeenEpoch', type: N } },
       // Sparse, the other way round: only offline devices carry offlineShard. The evaluator counts it each run
       // (the devices_offline gauge behind the DevicesOffline alarm); keys only, so a count reads ~100 B a device.
       { name: 'byOffline', partitionKey: { name: 'offlineShard', type: S }, sortKey: { name: 'offlineAt', type: S }, keysOnly: true },

@@ -8,7 +8,7 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import type { StoredCredentials } from '../lib/token.js';
 import type { TargetStateDocument } from '../contract/target-state.js';
 import type { StoredDeviceState } from '../domain/report-merge.js';
-import { allShards, livenessShard, OFFLINE_SHARDS, offlineShard } from '../domain/shards.js';
+import { allShards, OFFLINE_SHARDS, offlineShard } from '../domain/shards.js';
 import { documentClient, dynamo } from '../lib/aws.js';
 import { config } from '../lib/config.js';
 import { isConditionFailure } from './conditions.js';
@@ -249,57 +249,19 @@ export async function getDeviceItems(deviceId: string): Promise<DeviceItems> {
 /**
  * Store a merged state. `expectedLastSeq` is the sequence the merge was based on (undefined: no state yet);
  * a concurrent report that got there first makes this fail with `false` so the caller can re-read and re-merge.
- * `livenessShard` is (re)set: a report is a sign of life (the evaluator removes it when marking offline). The
- * item is replaced whole, so an `offlineShard` left by markDeviceOffline goes with it.
+ * The item is replaced whole, so an `offlineShard` left by markStateOffline goes with it (the device is back).
+ * Liveness is not here: it has its own small item (adapters/liveness-repo.ts); a leftover `livenessShard` from
+ * the earlier data model is dropped by the same replacement.
  */
 export async function putDeviceState(deviceId: string, state: StoredDeviceState, expectedLastSeq: number | undefined): Promise<boolean> {
   try {
     await documentClient().send(
       new PutCommand({
         TableName: config.fleetTable,
-        Item: { pk: devicePk(deviceId), sk: 'STATE', livenessShard: livenessShard(deviceId), ...state },
+        Item: { pk: devicePk(deviceId), sk: 'STATE', ...state },
         ...(expectedLastSeq === undefined
           ? { ConditionExpression: 'attribute_not_exists(pk)' }
           : { ConditionExpression: 'lastSeq = :expected AND attribute_not_exists(decommissionedAt)', ExpressionAttributeValues: { ':expected': expectedLastSeq } }),
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
-}
-
-/**
- * Liveness-only refresh of an unchanged device: a small update, conditional on the sequence it was based on.
- * It also leaves the sparse `byOffline` index (a no-op for a device that was online: same single write).
- */
-export async function refreshLiveness(
-  deviceId: string,
-  fields: Pick<StoredDeviceState, 'lastSeq' | 'lastReportAt' | 'lastSeenEpoch' | 'uptimeSeconds' | 'clockOffsetMs'>,
-  expectedLastSeq: number,
-): Promise<boolean> {
-  const values: Record<string, unknown> = {
-    ':seq': fields.lastSeq,
-    ':at': fields.lastReportAt,
-    ':seen': fields.lastSeenEpoch,
-    ':up': fields.uptimeSeconds,
-    ':shard': livenessShard(deviceId),
-    ':expected': expectedLastSeq,
-  };
-  let set = 'lastSeq = :seq, lastReportAt = :at, lastSeenEpoch = :seen, uptimeSeconds = :up, livenessShard = :shard';
-  if (fields.clockOffsetMs !== undefined) {
-    set += ', clockOffsetMs = :offset';
-    values[':offset'] = fields.clockOffsetMs;
-  }
-  try {
-    await documentClient().send(
-      new UpdateCommand({
-        TableName: config.fleetTable,
-        Key: { pk: devicePk(deviceId), sk: 'STATE' },
-        UpdateExpression: `SET ${set} REMOVE offlineShard`,
-        ConditionExpression: 'lastSeq = :expected AND attribute_not_exists(decommissionedAt)',
-        ExpressionAttributeValues: values,
       }),
     );
     return true;
@@ -419,22 +381,20 @@ function decodePageToken(token: string): Record<string, unknown> {
   throw new BadPageTokenError('nextToken is not a token this API issued');
 }
 
-// ---- added for health evaluation (issue 5, helper E) ----
-
 /**
- * Mark a device offline: move it from the sparse `byLiveness` index into the sparse `byOffline` one and set health
- * `offline`, only if no report arrived since the evaluator saw `lastSeenEpoch` (a report racing in wins). False
- * when the device moved on.
+ * Show a device as offline in its state (health `offline`) and enter it in the sparse `byOffline` index. The
+ * evaluator calls this after it claimed the device's liveness item (adapters/liveness-repo.ts), which is where
+ * the race with a report arriving is decided. False when the device has no state at all.
  */
-export async function markDeviceOffline(deviceId: string, seenLastSeenEpoch: number, now: number): Promise<boolean> {
+export async function markStateOffline(deviceId: string, now: number): Promise<boolean> {
   try {
     await documentClient().send(
       new UpdateCommand({
         TableName: config.fleetTable,
         Key: { pk: devicePk(deviceId), sk: 'STATE' },
         UpdateExpression: 'SET health = :offline, offlineAt = :at, offlineShard = :oshard REMOVE livenessShard',
-        ConditionExpression: 'lastSeenEpoch = :seen AND attribute_exists(livenessShard)',
-        ExpressionAttributeValues: { ':offline': 'offline', ':at': new Date(now).toISOString(), ':seen': seenLastSeenEpoch, ':oshard': offlineShard(deviceId) },
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':offline': 'offline', ':at': new Date(now).toISOString(), ':oshard': offlineShard(deviceId) },
       }),
     );
     return true;

@@ -23,6 +23,7 @@ import {
 import { RegistryCredentialInput, RegistryCredentialName, RegistryCredentialStored } from './registry.js';
 import { DeviceReport, MAX_REPORT_BYTES, ReportAck } from './report.js';
 import { DecommissionedDevice, RotateDeviceTokenRequest, RotatedDeviceToken } from './credentials.js';
+import { MAX_SYNC_BYTES, SyncRequest, SyncResponse } from './sync.js';
 import { TargetState, TargetStateDocument } from './target-state.js';
 
 /** Which Lambda serves a route, and who may call it. */
@@ -65,6 +66,18 @@ export const routes = [
     responses: { 200: HealthResponse },
   },
   // ---- device routes: authenticated by the device's own token; a device may touch only its own resources
+  {
+    operationId: 'syncDevice',
+    method: 'POST',
+    path: '/v1/devices/{deviceId}/sync',
+    fn: 'device-api',
+    auth: 'device',
+    summary: 'One round trip per heartbeat: store the report, answer with its ack, pending jobs, the target if it changed, and the next interval.',
+    pathParams: deviceParams,
+    body: SyncRequest,
+    maxBodyBytes: MAX_SYNC_BYTES,
+    responses: { 200: SyncResponse, ...commonErrors, 409: ErrorBody },
+  },
   {
     operationId: 'postReport',
     method: 'POST',

@@ -1,7 +1,7 @@
 /**
  * Merging device reports (full or delta) into the stored current state, idempotently by sequence number,
- * and deciding what, if anything, must be written. Heartbeats are most of the traffic: an unchanged one
- * writes nothing unless the stored liveness is older than LIVENESS_REFRESH_SECONDS (docs/architecture.md).
+ * and deciding what, if anything, must be written to the device's state. Heartbeats are most of the traffic: an
+ * unchanged one writes no state at all (its sign of life goes to the small liveness item, docs/architecture.md).
  */
 import { createHash } from 'node:crypto';
 import type { DeviceReport, ServiceReport } from '../contract/report.js';
@@ -11,7 +11,7 @@ export type StoredHealth = 'healthy' | 'degraded' | 'offline' | 'unknown';
 export interface StoredDeviceState {
   lastSeq: number;
   lastReportAt: string;
-  /** Epoch ms of the last stored sign of life (sort key of the byLiveness GSI). */
+  /** Epoch ms of the last stored state change (liveness itself is in the LIVE item: adapters/liveness-repo.ts). */
   lastSeenEpoch: number;
   health: StoredHealth;
   agentVersion: string;
@@ -29,18 +29,12 @@ export type ReportDecision =
   | { kind: 'duplicate'; lastSeq: number }
   /** Older than what is stored: nothing to do, refuse (409 stale_sequence). */
   | { kind: 'stale'; lastSeq: number }
-  /** Nothing changed and liveness is fresh enough: write nothing. */
+  /** Nothing changed: write no state. */
   | { kind: 'unchanged'; lastSeq: number }
-  /** Nothing changed but the stored liveness is old: refresh the liveness fields only. */
-  | { kind: 'refresh'; next: StoredDeviceState }
   /** The state changed: store the merged state. */
   | { kind: 'changed'; next: StoredDeviceState; previous: StoredDeviceState | undefined };
 
-export interface MergePolicy {
-  livenessRefreshMs: number;
-}
-
-export function decideReport(current: StoredDeviceState | undefined, report: DeviceReport, now: number, policy: MergePolicy): ReportDecision {
+export function decideReport(current: StoredDeviceState | undefined, report: DeviceReport, now: number): ReportDecision {
   if (current) {
     if (report.seq === current.lastSeq) return { kind: 'duplicate', lastSeq: current.lastSeq };
     if (report.seq < current.lastSeq) return { kind: 'stale', lastSeq: current.lastSeq };
@@ -64,7 +58,6 @@ export function decideReport(current: StoredDeviceState | undefined, report: Dev
 
   // A device the evaluator marked offline (or one never seen) always gets written: it is back.
   if (!current || current.stateHash !== stateHash || current.health !== health) return { kind: 'changed', next, previous: current };
-  if (now - current.lastSeenEpoch >= policy.livenessRefreshMs) return { kind: 'refresh', next: { ...current, lastSeq: next.lastSeq, lastReportAt: next.lastReportAt, lastSeenEpoch: now, uptimeSeconds: next.uptimeSeconds, ...(next.clockOffsetMs !== undefined ? { clockOffsetMs: next.clockOffsetMs } : {}) } };
   return { kind: 'unchanged', lastSeq: current.lastSeq };
 }
 

@@ -1,5 +1,6 @@
 /**
- * Write sharding for the sparse GSIs that background workers scan (outbox, timeouts, liveness, offline).
+ * Write sharding for the sparse GSIs that background workers query (outbox, timeouts, offline) and for the
+ * liveness partitions.
  * One partition key value per index would be a hot partition; a handful of fixed shards spreads the
  * writes while a worker still finds all work with one Query per shard. The counts are part of the
  * data model: writers and readers must agree, so they live here and nowhere else.
@@ -8,7 +9,12 @@ import { createHash } from 'node:crypto';
 
 export const OUTBOX_SHARDS = 4;
 export const TIMEOUT_SHARDS = 4;
-export const LIVENESS_SHARDS = 4;
+/**
+ * Liveness items live in their own partitions (`LIVE#<n>`, one item per device): every sync writes one, and the
+ * evaluator reads each partition once a minute. 16 partitions keep each far below DynamoDB's per-partition write
+ * limit (1,000 WCU/s) at 100,000 devices syncing every 60 s (~105 writes/s each).
+ */
+export const LIVENESS_PARTITIONS = 16;
 export const OFFLINE_SHARDS = 4;
 
 /** Stable shard for a key (a job id, a device id). */
@@ -19,9 +25,10 @@ export function shardOf(key: string, count: number): number {
 
 export const outboxShard = (jobId: string) => `outbox#${shardOf(jobId, OUTBOX_SHARDS)}`;
 export const timeoutShard = (jobId: string) => `timeout#${shardOf(jobId, TIMEOUT_SHARDS)}`;
-export const livenessShard = (deviceId: string) => `live#${shardOf(deviceId, LIVENESS_SHARDS)}`;
+export const livenessPartition = (deviceId: string) => `LIVE#${shardOf(deviceId, LIVENESS_PARTITIONS)}`;
+export const allLivenessPartitions = () => Array.from({ length: LIVENESS_PARTITIONS }, (_, i) => `LIVE#${i}`);
 export const offlineShard = (deviceId: string) => `off#${shardOf(deviceId, OFFLINE_SHARDS)}`;
 
 /** Every shard value of an index, for the workers that query them all. */
-export const allShards = (prefix: 'outbox' | 'timeout' | 'live' | 'off', count: number) =>
+export const allShards = (prefix: 'outbox' | 'timeout' | 'off', count: number) =>
   Array.from({ length: count }, (_, i) => `${prefix}#${i}`);

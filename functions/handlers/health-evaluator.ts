@@ -2,9 +2,9 @@
  * health-evaluator: decides what happens when devices or services fail.
  *
  *  - `handler` (schedule, every minute): finds devices gone quiet WITHOUT scanning the table — one Query per
- *    `byLiveness` shard for `lastSeenEpoch < now − offlineAfter` (the index is sparse: only online devices are in
- *    it) — raises their DeviceOffline alerts (grouped: many at once become one message) and marks them offline
- *    (out of the index, into the sparse `byOffline` one). Then it announces the alert groups whose group_wait has
+ *    liveness partition for `lastSeenEpoch < now − offlineAfter` (adapters/liveness-repo.ts) — raises their
+ *    DeviceOffline alerts (grouped: many at once become one message) and marks them offline (claimed on the
+ *    liveness item, then shown in the state and entered in the sparse `byOffline` index). Then it announces the alert groups whose group_wait has
  *    passed, and publishes how many devices are offline now (`devices_offline`, counted from `byOffline`).
  *  - `evaluateDevice` (in-process, on each stored report): service findings from the merged state → recovery
  *    jobs (rate-limited per service, honouring the circuit breaker and markers, dependencies first) or alerts;
@@ -16,14 +16,14 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { flushAlertGroups, raiseAlert, resolveAlert, type FlushResult, type RaiseResult } from '../adapters/alerts.js';
 import { readCircuit } from '../adapters/circuit-repo.js';
-import { countOfflineDevices, getTarget, markDeviceOffline } from '../adapters/devices-repo.js';
+import { countOfflineDevices, getTarget, markStateOffline } from '../adapters/devices-repo.js';
+import { claimOffline, findQuietDevices, offlineRecorded } from '../adapters/liveness-repo.js';
 import { recordEvent } from '../adapters/events.js';
 import { countEnqueued } from '../adapters/job-metrics.js';
 import { publishJob } from '../adapters/job-queue.js';
 import { createJob } from '../adapters/jobs-repo.js';
 import { activeMarkers } from '../adapters/markers-repo.js';
 import { tryAcquireRecoverySlot } from '../adapters/recovery-repo.js';
-import { queryShards } from '../adapters/sharded-query.js';
 import { circuitAlertKey, circuitOpenAlert, dedupeKeyFor, deviceOfflineAlert } from '../domain/alert-policy.js';
 import {
   DEFAULT_HEALTH_POLICY,
@@ -38,15 +38,17 @@ import {
 } from '../domain/health-policy.js';
 import { newJob } from '../domain/job-lifecycle.js';
 import type { StoredDeviceState } from '../domain/report-merge.js';
-import { allShards, LIVENESS_SHARDS } from '../domain/shards.js';
 import { config } from '../lib/config.js';
 import { newJobId } from '../lib/ids.js';
 import { logger, metrics } from '../lib/observability.js';
 
+// A liveness configuration that contradicts itself fails the cold start, naming its keys (domain/liveness.ts).
+void config.liveness;
+
 export function healthPolicy(): HealthPolicyConfig {
   return {
     ...DEFAULT_HEALTH_POLICY,
-    offlineAfterMs: config.offlineAfterSeconds * 1000,
+    offlineAfterMs: config.liveness.offlineAfterSeconds * 1000,
     maxRecoveryAttempts: config.recoveryMaxAttempts,
     recoveryWindowMs: config.recoveryWindowSeconds * 1000,
   };
@@ -170,28 +172,7 @@ async function enqueueRecoveryJob(deviceId: string, jobId: string, step: Extract
 
 // ---------------------------------------------------------------- fleet (scheduled)
 
-export interface OfflineCandidate {
-  deviceId: string;
-  lastSeenEpoch: number;
-}
-
-/** Devices whose last sign of life is older than the cutoff: one Query per liveness shard, never a scan. */
-export async function findQuietDevices(cutoffEpochMs: number, limitPerShard = 1000): Promise<OfflineCandidate[]> {
-  const items = await queryShards(
-    allShards('live', LIVENESS_SHARDS),
-    (shard) => ({
-      TableName: config.fleetTable,
-      IndexName: 'byLiveness',
-      KeyConditionExpression: 'livenessShard = :s AND lastSeenEpoch < :cutoff',
-      ExpressionAttributeValues: { ':s': shard, ':cutoff': cutoffEpochMs },
-      ProjectionExpression: 'pk, lastSeenEpoch',
-    }),
-    limitPerShard,
-  );
-  return items
-    .map((item) => ({ deviceId: String(item.pk).slice('DEVICE#'.length), lastSeenEpoch: Number(item.lastSeenEpoch) }))
-    .sort((a, b) => a.lastSeenEpoch - b.lastSeenEpoch || a.deviceId.localeCompare(b.deviceId));
-}
+export { findQuietDevices };
 
 export interface FleetEvaluation {
   offline: string[];
@@ -213,13 +194,18 @@ export async function evaluateFleet(opts: { now?: number; policy?: HealthPolicyC
     // Alert first, then mark: if we die in between, the next run finds the device again and the alert's
     // dedupe record absorbs the repeat. The other order could lose the alert for good.
     if (!marker) await raiseAlert(deviceOfflineAlert({ deviceId: c.deviceId, lastSeenEpochMs: c.lastSeenEpoch, offlineAfterMs: policy.offlineAfterMs }), { now });
-    if (!(await markDeviceOffline(c.deviceId, c.lastSeenEpoch, now))) {
+    // The claim on the liveness item decides the race with a report arriving now (its write removes the claim).
+    // A claim left by a run that died before finishing (c.offlineAt) is finished here.
+    const offlineAt = c.offlineAt ?? now;
+    if (c.offlineAt === undefined && !(await claimOffline(c.deviceId, c.lastSeenEpoch, now))) {
       // It reported in the meantime: take the alert back (a grouped one just leaves its group uncounted).
       if (!marker) await resolveAlert(dedupeKeyFor({ alertName: 'DeviceOffline', deviceId: c.deviceId }), { now });
       result.raced.push(c.deviceId);
       continue;
     }
+    await markStateOffline(c.deviceId, now);
     await recordEvent({ type: 'device.offline', deviceId: c.deviceId, detail: { lastSeenAt: new Date(c.lastSeenEpoch).toISOString(), silenced: !!marker } }, now);
+    await offlineRecorded(c.deviceId, offlineAt);
     (marker ? result.silenced : result.offline).push(c.deviceId);
   }
   result.groups = await flushAlertGroups({ now });

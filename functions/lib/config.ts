@@ -1,4 +1,5 @@
 /** Configuration from the environment, read once per cold start. Missing required values fail loudly. */
+import { assertLiveness, DEFAULT_LIVENESS, defaultOfflineAfterSeconds, type LivenessSettings } from '../domain/liveness.js';
 
 function required(name: string): string {
   const v = process.env[name];
@@ -11,6 +12,10 @@ function int(name: string, fallback: number): number {
   const n = Number(v);
   if (!Number.isFinite(n)) throw new Error(`configuration error: ${name}=${v} is not a number`);
   return n;
+}
+
+function livenessFromEnv(heartbeatSeconds: number, offlineAfterSeconds: number | undefined, activeSyncSeconds: number, activeWindowSeconds: number): LivenessSettings {
+  return assertLiveness({ heartbeatSeconds, offlineAfterSeconds: offlineAfterSeconds ?? defaultOfflineAfterSeconds(heartbeatSeconds), activeSyncSeconds, activeWindowSeconds });
 }
 
 /** Lazily-evaluated names, so a handler only demands the resources it uses. */
@@ -41,9 +46,11 @@ export const config = {
   get circuitMaxCooldownSeconds() { return int('CIRCUIT_MAX_COOLDOWN_SECONDS', 3600); },
   /** How long the half-open probe is exclusively owned before another command may probe (its owner may have died). */
   get circuitProbeLeaseSeconds() { return int('CIRCUIT_PROBE_LEASE_SECONDS', 120); },
-  get heartbeatSeconds() { return int('HEARTBEAT_SECONDS', 30); },
-  get offlineAfterSeconds() { return int('OFFLINE_AFTER_SECONDS', 3 * int('HEARTBEAT_SECONDS', 30)); },
-  get livenessRefreshSeconds() { return int('LIVENESS_REFRESH_SECONDS', 300); },
+  /**
+   * Idle sync interval, offline cutoff and the short-interval window, checked against each other
+   * (functions/domain/liveness.ts): a contradiction fails the cold start with the keys named.
+   */
+  get liveness(): LivenessSettings { return livenessFromEnv(int('HEARTBEAT_SECONDS', DEFAULT_LIVENESS.heartbeatSeconds), process.env.OFFLINE_AFTER_SECONDS ? int('OFFLINE_AFTER_SECONDS', 0) : undefined, int('ACTIVE_SYNC_SECONDS', DEFAULT_LIVENESS.activeSyncSeconds), int('ACTIVE_WINDOW_SECONDS', DEFAULT_LIVENESS.activeWindowSeconds)); },
   // ---- health evaluation and alerting (issue 5)
   /** Seed 003 MAX_FAILURES / FAILURE_WINDOW: cloud recovery attempts per service per window. */
   get recoveryMaxAttempts() { return int('RECOVERY_MAX_ATTEMPTS', 3); },

@@ -6,14 +6,18 @@
  *  - FAILED takes the shared failure path (adapters/job-failures.ts: the job type's retry policy re-arms the job
  *    as the next attempt or ends it, `command.failed` and escalation events/alerts, retry publication), and
  *    counts once per failed attempt on the device's circuit breaker;
- *  - SUCCEEDED tells the circuit breaker the device works (no write when it is closed with no failures).
+ *  - SUCCEEDED tells the circuit breaker the device works (no write when it is closed with no failures);
+ *  - any accepted update opens the device's short sync window (a follow-up job is likely).
  */
 import { recordFailure, recordSuccess } from '../../adapters/circuit-repo.js';
 import { recordJobFailure } from '../../adapters/job-failures.js';
 import { countOutcome } from '../../adapters/job-metrics.js';
 import { getJob, markEffectsApplied, toJob, transitionJob, type JobRecord } from '../../adapters/jobs-repo.js';
 import type { Job } from '../../contract/jobs.js';
+import { openActiveWindow } from '../../adapters/liveness-repo.js';
 import { isReplayOf, transition } from '../../domain/job-lifecycle.js';
+import { activeUntil } from '../../domain/liveness.js';
+import { config } from '../../lib/config.js';
 import { httpError } from '../../http/errors.js';
 import { defineRoute } from '../../http/types.js';
 
@@ -61,6 +65,9 @@ export default defineRoute('updateJobExecution', async (req) => {
     }
   }
   await applyCircuitEffect(job, update.status, job.attempt);
+  // Job activity makes a follow-up command likely: keep the device on the short sync interval for a while
+  // (domain/liveness.ts), so the next job is picked up in seconds, not at the next idle sync.
+  await openActiveWindow(deviceId, activeUntil(req.now, config.liveness));
   return { statusCode: 200, body: toJob(next) };
 });
 

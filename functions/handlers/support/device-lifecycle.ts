@@ -2,6 +2,7 @@
  * Device credentials and lifecycle: token rotation and decommissioning (README "Rotating a device token",
  * "Decommissioning a device"). Used by the operator routes and by the device's own renewal route.
  */
+import { retireLiveness } from '../../adapters/liveness-repo.js';
 import { resolveAlert } from '../../adapters/alerts.js';
 import { getDeviceRecord, retireDeviceItems, revokeDevice, rotateCredentials } from '../../adapters/devices-repo.js';
 import { recordEvent } from '../../adapters/events.js';
@@ -76,6 +77,7 @@ export async function decommissionDevice(deviceId: string, ctx: { by: string; no
   let canceledJobs = 0;
   for (const job of await listOpenJobsForDevice(deviceId)) if (await cancelForDecommission(job, ctx)) canceledJobs++;
   await retireDeviceItems(deviceId, tombstone);
+  await retireLiveness(deviceId);
   await resolveAlert(dedupeKeyFor({ alertName: 'DeviceOffline', deviceId }), { now: ctx.now, correlationId: ctx.correlationId });
   await recordEvent({ type: 'device.decommissioned', deviceId, correlationId: ctx.correlationId, detail: { by: ctx.by, canceledJobs } }, ctx.now);
   return { deviceId, decommissionedAt: tombstone.decommissionedAt, itemsExpireAt: new Date(tombstone.expiresAt * 1000).toISOString(), canceledJobs };

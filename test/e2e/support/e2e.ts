@@ -35,7 +35,6 @@ const AGENT_BIN = join(ROOT, 'bin', 'fleetmedic-agent.js');
 export const E2E_FLEET_ENV: Record<string, string> = {
   HEARTBEAT_SECONDS: '3',
   OFFLINE_AFTER_SECONDS: '12',
-  LIVENESS_REFRESH_SECONDS: '3',
   CIRCUIT_FAILURE_THRESHOLD: '3',
   CIRCUIT_COOLDOWN_SECONDS: '600',
   ALERT_GROUP_WAIT_SECONDS: '2',

@@ -1,14 +1,17 @@
 /**
  * Device credentials and lifecycle through the real handlers on moto: token rotation by an operator and by the
  * device itself (new token shown once, the old one valid for the overlap, only hashes stored), and decommissioning
- * (tokens refused, open jobs cancelled, out of the liveness/offline indexes and the listing, items on a TTL).
+ * (tokens refused, open jobs cancelled, out of the liveness partitions, the offline index and the listing, items on a TTL).
  * The credentials cache is off in this file (DEVICE_CREDENTIALS_CACHE_SECONDS=0): what is checked is what the
  * table says; the cache's bound is tested in device-auth-cache.test.ts.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { countOfflineDevices, markDeviceOffline, putDeviceState, getDeviceState } from '../../../functions/adapters/devices-repo.js';
+import { countOfflineDevices, markStateOffline, putDeviceState, getDeviceState } from '../../../functions/adapters/devices-repo.js';
+import { findQuietDevices } from '../../../functions/adapters/liveness-repo.js';
+import { DeviceReport } from '../../../functions/contract/report.js';
+import { storeReport } from '../../../functions/handlers/support/report-intake.js';
 import { createApiFixture, type ApiFixture } from '../../support/api-fixture.js';
 
 let fx: ApiFixture;
@@ -109,7 +112,8 @@ test('decommission: token refused at once, open jobs cancelled, out of the index
   const stateBefore = await getDeviceState(id);
   assert.ok(stateBefore && (stateBefore as unknown as Record<string, unknown>).lastSeenEpoch);
   // Offline and counted, as a device that went quiet would be.
-  assert.ok(await markDeviceOffline(id, stateBefore.lastSeenEpoch!, Date.now()));
+  assert.ok(await markStateOffline(id, Date.now()));
+  assert.ok((await findQuietDevices(Date.now() + 3600_000)).some((d) => d.deviceId === id), 'in the liveness partitions');
   const offlineBefore = await countOfflineDevices();
   assert.ok(offlineBefore >= 1);
 
@@ -137,6 +141,9 @@ test('decommission: token refused at once, open jobs cancelled, out of the index
   // A report that authenticated just before (a warm credentials cache) cannot put the device back into the indexes.
   const state = await getDeviceState(id);
   assert.equal(await putDeviceState(id, { ...state!, lastSeq: 3, lastSeenEpoch: Date.now() } as never, state!.lastSeq), false);
+  const late = await storeReport(id, DeviceReport.parse(report(id, 4)), { now: Date.now(), correlationId: 'late' });
+  assert.equal(late.outcome.status, 'retired', 'nor back into the liveness partitions');
+  assert.ok(!(await findQuietDevices(Date.now() + 3600_000)).some((d) => d.deviceId === id), 'never to be marked offline');
 
   const list = await fx.operator({ method: 'GET', path: '/v1/devices' });
   assert.ok(!list.body.devices.some((d: { deviceId: string }) => d.deviceId === id), 'not listed');

@@ -324,11 +324,11 @@ describe('HTTP API', () => {
     }
   });
 
-  test('$default stage: throttling, JSON access logs to a log group with retention, detailed metrics', () => {
+  test('$default stage: throttling derived from the default fleetSize (1,000), JSON access logs to a log group with retention, detailed metrics', () => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       StageName: '$default',
       AutoDeploy: true,
-      DefaultRouteSettings: { ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200, DetailedMetricsEnabled: true },
+      DefaultRouteSettings: { ThrottlingRateLimit: 43, ThrottlingBurstLimit: 86, DetailedMetricsEnabled: true },
       AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('\\$context.requestId') },
     });
     const [[, stage]] = ofType('AWS::ApiGatewayV2::Stage') as [[string, Resource]];
@@ -418,14 +418,14 @@ describe('alarms', () => {
     }
   });
 
-  test('DevicesOffline: the devices_offline gauge (devices offline now) above the threshold (default 5)', () => {
+  test('DevicesOffline: the devices_offline gauge (devices offline now) above the threshold (default: 1 % of the default fleetSize 1,000)', () => {
     const a = alarm('DevicesOffline');
     assert.equal(a.MetricName, OFFLINE_METRIC);
     assert.equal(OFFLINE_METRIC, 'devices_offline');
     assert.equal(a.Statistic, 'Maximum');
     assert.equal(a.Period, 300);
     assert.deepEqual(a.Dimensions, [{ Name: 'service', Value: 'health-evaluator' }]);
-    assert.equal(a.Threshold, 5);
+    assert.equal(a.Threshold, 10);
   });
 });
 
@@ -496,6 +496,14 @@ describe('stage configuration from context', () => {
       .map((r) => [r.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME, r.Properties.ReservedConcurrentExecutions]);
     assert.deepEqual(reserved.sort(), [['health-evaluator', 1], ['job-timeout-sweeper', 1], ['outbox-publisher', 1]]);
     assert.equal(ofType('AWS::Lambda::Function').filter(([, r]) => r.Properties.ReservedConcurrentExecutions !== undefined).length, 0, 'off by default');
+  });
+
+  test('fleetSize derives the stage throttle and the DevicesOffline threshold in the template', () => {
+    const big = synthesize({ stage: 'big', fleetSize: '100000' });
+    big.template.hasResourceProperties('AWS::ApiGatewayV2::Stage', { DefaultRouteSettings: Match.objectLike({ ThrottlingRateLimit: 4300, ThrottlingBurstLimit: 8600 }) });
+    const alarm = Object.values((big.template.toJSON() as { Resources: Record<string, Resource> }).Resources).find((r) => r.Properties?.AlarmName === 'fleetmedic-big-DevicesOffline');
+    assert.equal(alarm?.Properties.Threshold, 1000);
+    assert.throws(() => synthesize({ heartbeatSeconds: '60', offlineAfterSeconds: '60' }), /offlineAfterSeconds=60 is shorter than 1.5 × heartbeatSeconds=60/);
   });
 
   test('bad context fails synth with a message naming the key', () => {

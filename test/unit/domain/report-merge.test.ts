@@ -1,17 +1,16 @@
-/** Report merge: sequence idempotency, full/delta merge, change detection, coalesced liveness. */
+/** Report merge: sequence idempotency, full/delta merge, change detection (liveness is stored apart). */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DeviceReport, type DeviceReportInput } from '../../../functions/contract/report.js';
 import { canonicalJson, decideReport, errorBadges, healthOf, type StoredDeviceState } from '../../../functions/domain/report-merge.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
-const policy = { livenessRefreshMs: 300_000 };
 const svc = (name: string, extra: Record<string, unknown> = {}) => ({ name, image: `lab/${name}:1`, status: 'running' as const, ...extra });
 const rep = (seq: number, services: unknown[], extra: Partial<DeviceReportInput> = {}) =>
   DeviceReport.parse({ deviceId: 'dev-1', seq, kind: 'full', agentVersion: '1.0.0', uptimeSeconds: seq, sentAt: new Date(T0).toISOString(), services, ...extra });
 
 function stored(seq: number, services: unknown[], now = T0): StoredDeviceState {
-  const d = decideReport(undefined, rep(seq, services), now, policy);
+  const d = decideReport(undefined, rep(seq, services), now);
   assert.equal(d.kind, 'changed');
   return (d as { next: StoredDeviceState }).next;
 }
@@ -20,44 +19,40 @@ test('first report is a change; the same sequence is a duplicate; an older one i
   const s = stored(5, [svc('web')]);
   assert.equal(s.lastSeq, 5);
   assert.equal(s.health, 'healthy');
-  assert.deepEqual(decideReport(s, rep(5, []), T0, policy), { kind: 'duplicate', lastSeq: 5 });
-  assert.deepEqual(decideReport(s, rep(4, []), T0, policy), { kind: 'stale', lastSeq: 5 });
+  assert.deepEqual(decideReport(s, rep(5, []), T0), { kind: 'duplicate', lastSeq: 5 });
+  assert.deepEqual(decideReport(s, rep(4, []), T0), { kind: 'stale', lastSeq: 5 });
 });
 
-test('an unchanged heartbeat writes nothing until the liveness refresh interval passed', () => {
+test('an unchanged heartbeat writes no state, however long since the last state write', () => {
   const s = stored(1, [svc('web', { lastHealthCheck: { healthy: true, kind: 'http', checkedAt: new Date(T0).toISOString(), durationMs: 3 } })]);
   const later = rep(2, [svc('web', { lastHealthCheck: { healthy: true, kind: 'http', checkedAt: new Date(T0 + 30_000).toISOString(), durationMs: 9 } })], { uptimeSeconds: 999 });
-  assert.deepEqual(decideReport(s, later, T0 + 30_000, policy), { kind: 'unchanged', lastSeq: 1 });
-  const refresh = decideReport(s, later, T0 + 300_000, policy);
-  assert.equal(refresh.kind, 'refresh');
-  assert.equal(refresh.kind === 'refresh' && refresh.next.lastSeenEpoch, T0 + 300_000);
-  assert.equal(refresh.kind === 'refresh' && refresh.next.lastSeq, 2);
-  assert.equal(refresh.kind === 'refresh' && refresh.next.stateHash, s.stateHash);
+  assert.deepEqual(decideReport(s, later, T0 + 30_000), { kind: 'unchanged', lastSeq: 1 });
+  assert.deepEqual(decideReport(s, later, T0 + 24 * 3600_000), { kind: 'unchanged', lastSeq: 1 });
 });
 
 test('a status, error, version or health-check verdict change is a change', () => {
   const s = stored(1, [svc('web')]);
-  assert.equal(decideReport(s, rep(2, [svc('web', { status: 'exited' })]), T0, policy).kind, 'changed');
-  assert.equal(decideReport(s, rep(2, [svc('web')], { agentVersion: '1.0.1' }), T0, policy).kind, 'changed');
-  assert.equal(decideReport(s, rep(2, [svc('web', { lastHealthCheck: { healthy: false, kind: 'tcp', checkedAt: new Date(T0).toISOString() } })]), T0, policy).kind, 'changed');
+  assert.equal(decideReport(s, rep(2, [svc('web', { status: 'exited' })]), T0).kind, 'changed');
+  assert.equal(decideReport(s, rep(2, [svc('web')], { agentVersion: '1.0.1' }), T0).kind, 'changed');
+  assert.equal(decideReport(s, rep(2, [svc('web', { lastHealthCheck: { healthy: false, kind: 'tcp', checkedAt: new Date(T0).toISOString() } })]), T0).kind, 'changed');
 });
 
 test('a device marked offline is written again on its next report', () => {
   const s = { ...stored(1, [svc('web')]), health: 'offline' as const };
-  const d = decideReport(s, rep(2, [svc('web')]), T0 + 1000, policy);
+  const d = decideReport(s, rep(2, [svc('web')]), T0 + 1000);
   assert.equal(d.kind, 'changed');
   assert.equal(d.kind === 'changed' && d.next.health, 'healthy');
 });
 
 test('delta upserts and removes; full replaces', () => {
   const s = stored(1, [svc('web'), svc('db'), svc('cache')]);
-  const delta = decideReport(s, rep(2, [svc('web', { status: 'restarting' })], { kind: 'delta', removedServices: ['cache'] }), T0, policy);
+  const delta = decideReport(s, rep(2, [svc('web', { status: 'restarting' })], { kind: 'delta', removedServices: ['cache'] }), T0);
   assert.equal(delta.kind, 'changed');
   const next = (delta as { next: StoredDeviceState }).next;
   assert.deepEqual(Object.keys(next.services).sort(), ['db', 'web']);
   assert.equal(next.services.web!.status, 'restarting');
   assert.equal(next.health, 'degraded');
-  const full = decideReport(next, rep(3, [svc('api')]), T0, policy);
+  const full = decideReport(next, rep(3, [svc('api')]), T0);
   assert.deepEqual(Object.keys((full as { next: StoredDeviceState }).next.services), ['api']);
 });
 

@@ -1,0 +1,14 @@
+/** One round trip per heartbeat: report in; ack, pending jobs, target if changed, next interval out (support/device-sync.ts). */
+import { httpError } from '../../http/errors.js';
+import { defineRoute } from '../../http/types.js';
+import { syncDevice } from '../support/device-sync.js';
+
+export default defineRoute('syncDevice', async (req) => {
+  const { deviceId } = req.params;
+  const { report } = req.body;
+  if (report.deviceId !== deviceId) throw httpError('forbidden', 'The report names another device than the path', { path: deviceId, body: report.deviceId });
+  const r = await syncDevice(deviceId, req.body, req);
+  if (r.kind === 'retired') throw httpError('unauthorized', 'Invalid device token');
+  if (r.kind !== 'ok') throw httpError('stale_sequence', 'Concurrent reports kept superseding this one; send the next sequence', { seq: report.seq });
+  return { statusCode: 200, body: r.body };
+});
