@@ -34,8 +34,16 @@ export interface DumpCounts {
   messages: number;
 }
 
-/** Read everything out of the emulator. Queues are emptied by it: only call this on shutdown. */
-export async function dumpState(env: Record<string, string>, spec: InfraSpec = defaultSpec, client: ClientOverrides = {}): Promise<StateDump> {
+/**
+ * Read everything out of the emulator. Queues are emptied by it: only call this on shutdown, or pass
+ * `tables only` for a snapshot of a running fleet (SQS has no way to read a message without receiving it).
+ */
+export async function dumpState(
+  env: Record<string, string>,
+  spec: InfraSpec = defaultSpec,
+  client: ClientOverrides = {},
+  opts: { tablesOnly?: boolean } = {},
+): Promise<StateDump> {
   const ddb = new DynamoDBClient({ ...client });
   // An explicit endpoint also makes the SDK ignore the host inside queue URLs.
   const sqs = new SQSClient({ ...client });
@@ -51,7 +59,7 @@ export async function dumpState(env: Record<string, string>, spec: InfraSpec = d
       } while (ExclusiveStartKey);
       dump.tables[t.logicalName] = items;
     }
-    for (const q of spec.queues) {
+    for (const q of opts.tablesOnly ? [] : spec.queues) {
       const messages: DumpedMessage[] = [];
       for (;;) {
         // A long visibility timeout: each message is read exactly once even if the loop is slow.

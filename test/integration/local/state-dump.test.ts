@@ -87,3 +87,17 @@ test('a dump taken on shutdown restores every item and message (even ones hidden
   ddb.destroy();
   sqs.destroy();
 });
+
+test('a running fleet snapshots its tables without touching its queues', async () => {
+  const ddb = new DynamoDBClient({});
+  const sqs = new SQSClient({});
+  const env = await provision(`p${randomBytes(3).toString('hex')}`);
+  await ddb.send(new PutItemCommand({ TableName: env.FLEET_TABLE, Item: { pk: { S: 'DEVICE#snap' }, sk: { S: 'META' } } }));
+  await sqs.send(new SendMessageCommand({ QueueUrl: env.JOBS_QUEUE_URL, MessageBody: '{"jobId":"job_kept"}' }));
+  const dump = await dumpState(env, undefined, {}, { tablesOnly: true });
+  assert.equal(countDump(dump).items, 1);
+  assert.deepEqual(dump.queues, {});
+  const { Messages } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: env.JOBS_QUEUE_URL, WaitTimeSeconds: 1, MessageSystemAttributeNames: ['ApproximateReceiveCount'] }));
+  assert.equal(Messages?.[0]?.Body, '{"jobId":"job_kept"}', 'the message is still queued');
+  assert.equal(Messages?.[0]?.Attributes?.ApproximateReceiveCount, '1', 'and was never received by the snapshot');
+});
