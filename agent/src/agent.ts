@@ -58,6 +58,7 @@ import { plan as makePlan } from './planner/plan.js';
 import { fullSpecHash, specHash } from './planner/spec-hash.js';
 import type { ObservedContainer, Plan } from './planner/types.js';
 import { JsonStore } from './state/json-store.js';
+import { RequestQueue } from './state/requests.js';
 import { StateDir } from './state/state-dir.js';
 import { StatusBook } from './status/book.js';
 import { StartTimes, engineStartedAt } from './status/start-times.js';
@@ -78,6 +79,8 @@ export interface AgentModule {
   afterCycle?(cycle: CycleContext, result: CycleResult): Promise<void> | void;
   /** On shutdown, in reverse registration order. */
   stop?(): Promise<void> | void;
+  /** Retry-now (the `retry` command, SIGHUP): forget this service's (or, without one, every) recovery wait. */
+  retryNow?(service: string | undefined): void;
   /**
    * Health verdict for the dependency gate and the 10-minute backoff reset: true/false, or undefined for
    * "no opinion" (next module, then the fallback: the container is running).
@@ -150,6 +153,7 @@ export class Agent {
   private readonly targetStore: JsonStore<PersistedTarget>;
   private readonly backoffStore: JsonStore<PersistedBackoff>;
   private readonly statsStore: JsonStore<ServiceStats>;
+  private readonly requests: RequestQueue;
 
   private desired: TargetSnapshot | null = null;
   private lastProviderVersion: string | undefined;
@@ -202,6 +206,7 @@ export class Agent {
     this.targetStore = state.store('target', PersistedTarget, () => null);
     this.backoffStore = state.store('backoff', PersistedBackoff, () => ({ savedAtWall: 0, entries: [] }));
     this.statsStore = state.store('services', ServiceStats, () => ({ restartCounts: {} }));
+    this.requests = new RequestQueue(state.path);
     state.onSaveStateChange = (store, err, f) => {
       if (err) this.log.error({ store, err: err.message }, 'cannot save state; keeping it in memory and retrying every cycle');
       else this.log.info({ store, since: f.since, failedAttempts: f.failedAttempts }, 'state saved again');
@@ -253,6 +258,15 @@ export class Agent {
   async start(): Promise<CycleResult> {
     for (const m of this.modules) await this.safely(m, 'start', () => m.start?.(this));
     this.unwatch = this.provider?.watch?.(() => this.trigger('target-file-changed'));
+    if (!this.config.dryRun) {
+      const unwatchRequests = this.requests.watch(() => void this.takeRequests());
+      const unwatchTarget = this.unwatch;
+      this.unwatch = () => {
+        unwatchTarget?.();
+        unwatchRequests();
+      };
+      await this.takeRequests(); // written while no agent ran
+    }
     const first = await this.reconcileNow('start');
     this.scheduleNext();
     return first;
@@ -364,6 +378,37 @@ export class Agent {
     this.trigger('retry-now');
   }
 
+  /**
+   * Retry now, offline or not: forget the backoff wait of one service (or of all) and every module's recovery
+   * wait for it (recovery's CrashLoopBackOff), then reconcile at once.
+   */
+  retryNow(service: string | undefined, reason: string): void {
+    const keys = service ? this.backoff.resetService(service) : (this.backoff.resetAll(), undefined);
+    for (const m of this.modules) {
+      try {
+        m.retryNow?.(service);
+      } catch (err) {
+        this.log.error({ module: m.name, err }, 'module retry-now failed');
+      }
+    }
+    this.log.info({ service: service ?? '*', reason, ...(keys !== undefined ? { backoffKeys: keys } : {}) }, 'retry now');
+    this.trigger(reason);
+  }
+
+  /** SIGHUP, as daemons take it: re-read the target (every cycle does) and retry everything now. */
+  hangup(): void {
+    this.retryNow(undefined, 'sighup');
+  }
+
+  /** Acts on the command line's requests (state/requests.ts). */
+  private async takeRequests(): Promise<void> {
+    if (this.config.dryRun || this.stopping) return;
+    for (const r of await this.requests.take().catch(() => [])) {
+      if (r.kind === 'retry') this.retryNow(r.service, 'retry-requested');
+      else this.trigger('cli-request');
+    }
+  }
+
   requestRestart(service: string): void {
     this.restartRequests.add(service);
     this.trigger('restart-requested');
@@ -459,6 +504,7 @@ export class Agent {
     let engineError: string | undefined;
 
     for (const m of this.modules) await this.safely(m, 'beforeCycle', () => m.beforeCycle?.(ctx));
+    await this.takeRequests(); // in case the directory watch missed one
     await this.refreshTarget();
     ctx.target = this.desired;
     try {

@@ -5,6 +5,8 @@
  *   status [--json]          reads health.json
  *   stop <service>           manual-stop marker + stops the container (reconcile and recovery leave it alone)
  *   start <service>          removes the marker (the agent brings the service back at once)
+ *   retry <service>          retry now: skip the service's backoff and CrashLoopBackOff wait (offline retry-now)
+ * SIGHUP to a running agent: re-read the target and retry every service now.
  *
  * Exit codes: 0 ok · 1 runtime failure (a `--once` cycle that did not converge, engine errors) · 2 configuration
  * error (bad flags, invalid target file, state directory locked by another agent).
@@ -24,6 +26,7 @@ import { readHealthFile } from './output/health-file.js';
 import { DEFAULT_STATE_DIR } from './state/state-dir.js';
 import { LockContendedError, LockHeldError, pidAlive, readLock } from './state/lock.js';
 import { MarkerStore } from './state/markers.js';
+import { RequestQueue } from './state/requests.js';
 import { join } from 'node:path';
 import { ServiceName } from '../../functions/contract/common.js';
 import { wire } from './wiring.js';
@@ -102,9 +105,27 @@ async function runCommand(o: RunOpts, io: CliIo): Promise<number> {
   const wiring = await wire(config, { docker, log, clock: systemClock });
   // An invalid target file is a configuration error at start (later edits only log and keep the last target).
   if (wiring.targetProvider && config.targetFile) await wiring.targetProvider.fetch();
-  const agent = await Agent.open({ config, docker, log, ...wiring });
+  // SIGHUP's default would end the process: handled from before the lock is taken (the lock is how the CLI
+  // finds this process), and queued until the agent exists.
+  let agent: Agent | undefined;
+  let hupBeforeStart = false;
+  const onHup = () => {
+    log.info('SIGHUP: re-reading the target and retrying now');
+    if (agent) agent.hangup();
+    else hupBeforeStart = true;
+  };
+  process.on('SIGHUP', onHup);
+  try {
+    agent = await Agent.open({ config, docker, log, ...wiring });
+  } catch (err) {
+    process.off('SIGHUP', onHup);
+    throw err;
+  }
   log.info({ version: AGENT_VERSION, stateDir: config.stateDir, agentId: config.agentId, dryRun: config.dryRun, once: config.once }, 'fleetmedic-agent starting');
+  return runAgent(agent, config, log, onHup, () => hupBeforeStart);
+}
 
+async function runAgent(agent: Agent, config: AgentConfig, log: Logger, onHup: () => void, hupBeforeStart: () => boolean): Promise<number> {
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
@@ -116,13 +137,12 @@ async function runCommand(o: RunOpts, io: CliIo): Promise<number> {
     log.info({ sig }, 'shutting down');
     void agent.stop();
   };
-  const onHup = () => agent.trigger('sighup');
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  process.on('SIGHUP', onHup);
   const releaseOnExit = () => agent.state.lock?.releaseSync();
   process.on('exit', releaseOnExit);
   try {
+    if (hupBeforeStart()) agent.hangup();
     const first = await agent.start();
     if (config.once) {
       await agent.stop();
@@ -165,16 +185,32 @@ async function statusCommand(o: CommonOpts & { json?: boolean }, io: CliIo): Pro
   return h.success ? EXIT.ok : EXIT.runtime;
 }
 
-/** SIGHUP to the running agent (if any): it reconciles at once instead of at the next tick. */
-async function nudgeAgent(stateDir: string): Promise<boolean> {
+/** The running agent, if any (its lock names a live process). */
+async function runningAgentPid(stateDir: string): Promise<number | undefined> {
   const lock = await readLock(join(stateDir, 'agent.lock'));
-  if (!lock || lock.pid === process.pid || !pidAlive(lock.pid)) return false;
-  try {
-    process.kill(lock.pid, 'SIGHUP');
-    return true;
-  } catch {
-    return false;
+  return lock && lock.pid !== process.pid && pidAlive(lock.pid) ? lock.pid : undefined;
+}
+
+/** Asks the running agent to reconcile at once instead of at the next tick (state/requests.ts). */
+async function nudgeAgent(stateDir: string): Promise<void> {
+  await new RequestQueue(stateDir).add({ kind: 'reconcile' }).catch(() => {});
+}
+
+/** `retry <service>`: offline retry-now. The running agent takes the request at once; otherwise when it starts. */
+async function retryCommand(service: string, o: CommonOpts, io: CliIo): Promise<number> {
+  if (!ServiceName.safeParse(service).success) {
+    io.err(`invalid service name '${service}'\n`);
+    return EXIT.config;
   }
+  const stateDir = o.stateDir ?? process.env.FLEETMEDIC_STATE_DIR ?? DEFAULT_STATE_DIR;
+  await new RequestQueue(stateDir).add({ kind: 'retry', service });
+  const pid = await runningAgentPid(stateDir);
+  io.out(
+    pid
+      ? `${service}: retry requested; the agent (pid ${pid}) retries it now, skipping its backoff and CrashLoopBackOff wait\n`
+      : `${service}: retry requested; no agent is running on ${stateDir}, it retries when it starts\n`,
+  );
+  return EXIT.ok;
 }
 
 async function markerCommand(kind: 'stop' | 'start', service: string, o: CommonOpts & { reason?: string }, io: CliIo): Promise<number> {
@@ -254,6 +290,9 @@ export async function main(argv: string[] = process.argv.slice(2), io: CliIo = d
   });
   common(program.command('start <service>').description('remove the manual-stop marker')).action(async (service: string, o) => {
     code = await markerCommand('start', service, o, io);
+  });
+  common(program.command('retry <service>').description('retry now: skip the service\'s backoff / CrashLoopBackOff wait (SIGHUP retries all)')).action(async (service: string, o) => {
+    code = await retryCommand(service, o, io);
   });
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -176,6 +176,10 @@ export class HealthRecovery {
     this.decide();
   }
 
+  services(): string[] {
+    return [...this.known.keys()];
+  }
+
   knows(service: string): boolean {
     return this.known.has(service);
   }

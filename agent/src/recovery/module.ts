@@ -147,6 +147,12 @@ export class RecoveryModule implements AgentModule {
     );
   }
 
+  /** `retry <service>` / SIGHUP: the CrashLoopBackOff wait and rate-limit history go, like the cloud's retry-now. */
+  retryNow(service: string | undefined): void {
+    if (!this.controller) return;
+    for (const name of service ? [service] : this.controller.services()) this.controller.resetService(name);
+  }
+
   isHealthy(service: string): boolean | undefined {
     if (!this.controller) return undefined;
     return this.controller.knows(service) ? this.controller.isHealthy(service) : undefined;
