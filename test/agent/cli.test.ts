@@ -92,7 +92,7 @@ test('SIGTERM: clean shutdown (exit 0, lock released, no temp files); stop/start
   const [web] = await h.byService('web');
   assert.equal(web!.State, 'running');
 
-  // stop: the marker is set and the container stopped; the agent (nudged by SIGHUP) leaves it alone.
+  // stop: the marker is set and the container stopped; the agent (nudged by a request file) leaves it alone.
   const stop = await cli(['stop', 'web', '--reason', 'maintenance', ...common]);
   assert.equal(stop.code, 0, stop.stderr);
   assert.match(stop.stdout, /marker set, 1 container\(s\) stopped/);
@@ -104,7 +104,7 @@ test('SIGTERM: clean shutdown (exit 0, lock released, no temp files); stop/start
   const marker = JSON.parse(await readFile(join(h.stateDir, 'manual-stop', 'web.stopped'), 'utf8'));
   assert.equal(marker.reason, 'maintenance');
 
-  // start: the marker goes and the agent brings the service back at once (SIGHUP, not the 30 s interval).
+  // start: the marker goes and the agent brings the service back at once (a request file, not the 30 s interval).
   const t0 = Date.now();
   assert.equal((await cli(['start', 'web', ...common])).code, 0);
   await waitFor('web running again', async () => (await h.docker.getContainer(web!.Id).inspect()).State.Running);
