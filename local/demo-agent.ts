@@ -30,7 +30,7 @@ export async function startDemoAgent(opts: { fleet: Fleet; stateDir: string; log
     await dockerFromHost(process.env.DOCKER_HOST).ping();
   } catch (err) {
     throw new Error(
-      `no Docker engine answers at ${host} (${(err as Error).message}). Start one (container-lab: eval "$(../shared/tools/container-lab env)") or set DOCKER_HOST, then retry.`,
+      `no Docker engine answers at ${host} (${(err as Error).message}). Start one (container-lab: eval "$(../shared/tools/container-lab up)") or set DOCKER_HOST, then retry.`,
     );
   }
 

@@ -7,7 +7,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { applyAwsTestEnv, startMoto, type Emulator } from './moto.js';
 import { startFleet, SCHEDULED_FUNCTIONS, type Fleet } from './fleet.js';
 import { signalHandler, startPeriodicSave } from './shutdown.js';
@@ -15,7 +15,7 @@ import { countDump, dumpState, loadState, readDumpFile, writeDumpFile } from './
 import { newOperatorToken } from './secrets.js';
 import { demoTarget } from './demo-target.js';
 import { startDemoAgent, type DemoAgent } from './demo-agent.js';
-import { processAlive, readLocalConfig, writeLocalConfig, STATE_DIR_NAME } from '../functions/cli/local-config.js';
+import { processAlive, readLocalConfig, removeStateDirPointer, writeLocalConfig, writeStateDirPointer, STATE_DIR_NAME } from '../functions/cli/local-config.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const PREFIX = 'fleetmedic';
@@ -41,7 +41,7 @@ const program = new Command('npm start --')
 Environment:
   AWS_ENDPOINT_URL               use this emulator (e.g. LocalStack) instead of starting moto_server
   FLEETMEDIC_SLACK_WEBHOOK_URL   same as --slack-webhook
-  DOCKER_HOST                    engine for --with-agent (container-lab: eval "$(../shared/tools/container-lab env)")`,
+  DOCKER_HOST                    engine for --with-agent (container-lab: eval "$(../shared/tools/container-lab up)")`,
   );
 program.parse();
 const opts = program.opts<{ port: number; fresh: boolean; scheduleSeconds: number; slackWebhook?: string; withAgent: boolean; stateDir: string; verbose: boolean }>();
@@ -120,6 +120,10 @@ async function main(): Promise<void> {
     { apiUrl: fleet.apiUrl, operatorToken, prefix: PREFIX, endpoint, pid: process.pid, emulatorPid: emulator?.pid?.(), startedAt: new Date().toISOString() },
     stateDir,
   );
+  // Started elsewhere (--state-dir): leave a pointer where the CLI looks by default, so `npx fleetmedic` finds us.
+  const defaultDir = join(ROOT, STATE_DIR_NAME);
+  const elsewhere = resolve(stateDir) !== resolve(defaultDir);
+  if (elsewhere) writeStateDirPointer(defaultDir, { stateDir: resolve(stateDir), pid: process.pid });
   const demoTargetFile = join(stateDir, 'demo-target.json');
   writeFileSync(demoTargetFile, `${JSON.stringify(demoTarget(), null, 2)}\n`);
   writeFileSync(join(stateDir, 'demo-target-fixed.json'), `${JSON.stringify(demoTarget(undefined, { fixed: true }), null, 2)}\n`);
@@ -147,6 +151,7 @@ async function main(): Promise<void> {
         await emulator.stop();
       }
       writeLocalConfig({ ...readLocalConfig(stateDir)!, pid: undefined, emulatorPid: undefined, stoppedAt: new Date().toISOString() }, stateDir);
+      if (elsewhere) removeStateDirPointer(defaultDir, process.pid);
       out('Stopped.');
       return 0;
     } catch (e) {

@@ -9,7 +9,7 @@ import type * as z from 'zod/mini';
 import { routes, type OperationId, type RouteDef } from '../contract/routes.js';
 import { ErrorBody } from '../contract/common.js';
 import { callUpstream, retryAfterMs, UpstreamTimeoutError, type UpstreamPolicy } from '../domain/upstream-call.js';
-import type { Connection } from './connection.js';
+import { isLoopback, type Connection } from './connection.js';
 import { apiError, authError, unreachableError, usageError } from './errors.js';
 import { signRequest } from './sigv4.js';
 
@@ -139,7 +139,10 @@ export class ApiClient {
     } catch (err) {
       throw authError(
         `cannot sign the request with AWS credentials (SigV4): ${(err as Error).message}. ` +
-          'Configure AWS credentials (AWS_PROFILE, aws sso login, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or pass --token for a bearer-token API.',
+          (isLoopback(url.toString())
+            ? // A loopback API is most likely a local fleet, which has no IAM: say how to find its token.
+              `${url.origin} looks like a local fleet, whose operator token is unknown here: run the CLI where \`npm start\` runs, set FLEETMEDIC_LOCAL_DIR to the fleet's --state-dir (it holds local.json), or pass --token.`
+            : 'Configure AWS credentials (AWS_PROFILE, aws sso login, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or pass --token for a bearer-token API.'),
         'no_credentials',
       );
     }

@@ -1,6 +1,7 @@
 /**
  * Which API the CLI talks to and how it authenticates:
- *   --api-url / FLEETMEDIC_API_URL, else the local fleet's URL from .fleetmedic/local.json (written by npm start);
+ *   --api-url / FLEETMEDIC_API_URL, else the local fleet's URL from .fleetmedic/local.json (written by npm start;
+ *   FLEETMEDIC_LOCAL_DIR names another directory, and a fleet started with --state-dir leaves a pointer to its own);
  *   --token / FLEETMEDIC_OPERATOR_TOKEN (bearer), else the local fleet's token when talking to the local fleet,
  *   else SigV4 with the default AWS credential chain (the deployed API's operator routes use IAM).
  */
@@ -56,6 +57,15 @@ export function resolveConnection(flags: ConnectionFlags, env: Record<string, st
   if (mode === 'iam') return { apiUrl, auth: { kind: 'iam' }, source };
   if (mode === 'bearer' && !token) throw authError('--auth bearer needs a token: --token or FLEETMEDIC_OPERATOR_TOKEN', 'missing_token');
   return { apiUrl, auth: token ? { kind: 'bearer', token } : { kind: 'iam' }, source };
+}
+
+export function isLoopback(url: string): boolean {
+  try {
+    const host = new URL(url).hostname;
+    return host === 'localhost' || host === '[::1]' || /^127\./.test(host);
+  } catch {
+    return false;
+  }
 }
 
 function sameOrigin(a: string, b: string): boolean {

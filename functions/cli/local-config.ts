@@ -3,7 +3,7 @@
  * Holds the local API URL and the local operator token (a development credential for the emulator only;
  * the file is created with mode 0600).
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
 export interface LocalFleetConfig {
@@ -22,17 +22,60 @@ export interface LocalFleetConfig {
 export const STATE_DIR_NAME = '.fleetmedic';
 const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
 
-/** FLEETMEDIC_LOCAL_DIR, else the nearest `.fleetmedic/` above the working directory, else the repository's. */
+/**
+ * Written into the default state directory by `npm start -- --state-dir <dir>`: the running fleet keeps its
+ * local.json elsewhere, and this says where, so the CLI finds it without FLEETMEDIC_LOCAL_DIR.
+ */
+export const POINTER_FILE = 'running-elsewhere.json';
+export interface StateDirPointer {
+  stateDir: string;
+  pid: number;
+}
+
+/**
+ * FLEETMEDIC_LOCAL_DIR, else the nearest `.fleetmedic/` above the working directory (else the repository's);
+ * when no fleet runs from that one but it points at a running fleet started with --state-dir, that fleet's.
+ */
 export function stateDir(env: Record<string, string | undefined> = process.env): string {
   if (env.FLEETMEDIC_LOCAL_DIR) return resolve(env.FLEETMEDIC_LOCAL_DIR);
+  const dir = defaultStateDir();
+  const own = readLocalConfig(dir);
+  if (own?.pid && processAlive(own.pid)) return dir;
+  const pointer = readStateDirPointer(dir);
+  if (pointer && processAlive(pointer.pid) && existsSync(localConfigPath(pointer.stateDir))) return pointer.stateDir;
+  return dir;
+}
+
+/** The nearest `.fleetmedic/` above the working directory that holds a fleet's files, else the repository's. */
+export function defaultStateDir(): string {
   let dir = process.cwd();
   for (;;) {
-    if (existsSync(join(dir, STATE_DIR_NAME, 'local.json'))) return join(dir, STATE_DIR_NAME);
+    const candidate = join(dir, STATE_DIR_NAME);
+    if (existsSync(join(candidate, 'local.json')) || existsSync(join(candidate, POINTER_FILE))) return candidate;
     const up = dirname(dir);
     if (up === dir) break;
     dir = up;
   }
   return join(REPO_ROOT, STATE_DIR_NAME);
+}
+
+export function readStateDirPointer(dir: string): StateDirPointer | undefined {
+  try {
+    const p = JSON.parse(readFileSync(join(dir, POINTER_FILE), 'utf8')) as StateDirPointer;
+    return typeof p.stateDir === 'string' && typeof p.pid === 'number' ? p : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeStateDirPointer(dir: string, pointer: StateDirPointer): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, POINTER_FILE), `${JSON.stringify(pointer, null, 2)}\n`);
+}
+
+/** Remove the pointer if it is still ours (another fleet may have started since). */
+export function removeStateDirPointer(dir: string, pid: number): void {
+  if (readStateDirPointer(dir)?.pid === pid) rmSync(join(dir, POINTER_FILE), { force: true });
 }
 
 export const localConfigPath = (dir = stateDir()) => join(dir, 'local.json');

@@ -61,7 +61,8 @@ export function buildProgram(io: CliIo): Command {
       'after',
       `
 Connection:
-  Locally, \`npm start\` writes .fleetmedic/local.json and the CLI uses it (URL and operator token).
+  Locally, \`npm start\` writes .fleetmedic/local.json and the CLI uses it (URL and operator token); a fleet
+  started with --state-dir <dir> is found too, or set FLEETMEDIC_LOCAL_DIR=<dir>.
   Against a deployed stack, pass --api-url (or FLEETMEDIC_API_URL); requests are signed with SigV4 using
   the default AWS credential chain (AWS_PROFILE, SSO, environment, instance roles).
 ${EXIT_CODES_HELP}`,
