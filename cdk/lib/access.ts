@@ -3,9 +3,13 @@
  * variables: a function gets the env var of a resource exactly when it gets permissions on it, so its env is
  * exactly the ids it needs and its role exactly the actions it needs.
  *
- * Grants name their actions one by one (no `service:*`, no `kms:GenerateDataKey*`) and their resources
- * explicitly, GSIs included by name; the only resource wildcard is the registry credentials' name prefix.
- * test/unit/cdk/handler-needs.test.ts checks this table against what each handler's code actually reads.
+ * Grants are exact: per table the DynamoDB calls the code makes on it, Query on exactly the GSIs it reads, per
+ * queue the SQS calls, GetSecretValue on the one secret. Actions are named one by one (no `service:*`, no
+ * `kms:GenerateDataKey*`) and resources explicitly; the only resource wildcard is the registry credentials' name
+ * prefix (and X-Ray's Resource "*", in a policy of its own: cdk/lib/fleet-function.ts).
+ * test/unit/cdk/handler-needs.test.ts derives the same from each handler's bundled code and fails on a grant
+ * missing AND on a grant nobody calls. To declare a need: add the action to the table/queue entry of each
+ * function whose code makes the call (an index: its name under `indexes`), then run that test.
  */
 import { ArnFormat, Stack, Validations } from 'aws-cdk-lib';
 import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
@@ -18,17 +22,25 @@ import type { Table } from 'aws-cdk-lib/aws-dynamodb';
 import type { FunctionName } from './fleet-function.js';
 import { TABLES, type TableKey } from './tables.js';
 
-export type TableAccess = 'read' | 'readWrite';
+/** The DynamoDB calls a function makes on a table's items (an index only ever gets Query). */
+export type DynamoAction = 'GetItem' | 'BatchGetItem' | 'Query' | 'PutItem' | 'UpdateItem' | 'DeleteItem';
+export interface TableAccess {
+  actions: readonly DynamoAction[];
+  /** GSIs the code queries, by name (Query on each, nothing else). */
+  indexes?: readonly string[];
+}
 export type QueueKey = 'jobs' | 'jobsDlq' | 'alerts' | 'alertsDlq';
 /**
- * send: SendMessage; consume: receive, delete, change visibility (peeking and redriving a DLQ needs both);
- * inspect: queue attributes only (depth metrics).
+ * The SQS calls a function makes on a queue. A queue that triggers the function (event source mapping) needs
+ * ReceiveMessage, DeleteMessage and GetQueueAttributes for Lambda's poller, which uses the function's role.
  */
-export type QueueAccess = 'send' | 'consume' | 'inspect';
+export type QueueAction = 'SendMessage' | 'ReceiveMessage' | 'DeleteMessage' | 'ChangeMessageVisibility' | 'GetQueueAttributes';
+/** What Lambda's SQS poller calls with the function's role (event source mapping). */
+export const TRIGGER_QUEUE_ACTIONS: readonly QueueAction[] = ['ReceiveMessage', 'DeleteMessage', 'GetQueueAttributes'];
 
 export interface ResourceAccess {
   tables?: Partial<Record<TableKey, TableAccess>>;
-  queues?: Partial<Record<QueueKey, readonly QueueAccess[]>>;
+  queues?: Partial<Record<QueueKey, readonly QueueAction[]>>;
   publishAlerts?: boolean;
   readSlackWebhook?: boolean;
   /**
@@ -68,54 +80,87 @@ export const REGISTRY_CREDENTIAL_ACTIONS = {
 export const FUNCTION_ACCESS: Record<FunctionName, ResourceAccess> = {
   'device-api': {
     // Each report is also evaluated in-process (health policy): it may enqueue a recovery job and raise alerts.
-    tables: { fleet: 'readWrite', jobs: 'readWrite', events: 'readWrite', alerts: 'readWrite' },
-    queues: { jobs: ['send'] },
+    tables: {
+      fleet: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'Query'], indexes: ['byOffline'] },
+      jobs: { actions: ['GetItem', 'PutItem', 'UpdateItem'], indexes: ['pendingByDevice'] },
+      events: { actions: ['PutItem'] },
+      alerts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'] },
+    },
+    queues: { jobs: ['SendMessage'] },
     publishAlerts: true,
     registryCredentials: 'read',
     settings: ['OPERATOR_AUTH', ...CIRCUIT, ...LIVENESS, ...RECOVERY, ...ALERTING],
   },
   'operator-api': {
     // A job the operator cancels or that fails through it follows its retry policy, which may ESCALATE (alert).
-    tables: { fleet: 'readWrite', jobs: 'readWrite', events: 'readWrite', alerts: 'readWrite' },
-    // Enqueue sends to the jobs queue; the dead-letter tooling peeks the DLQs and redrives to their sources.
-    queues: { jobs: ['send'], jobsDlq: ['consume', 'send'], alerts: ['send'], alertsDlq: ['consume', 'send'] },
+    // byDevice: a decommissioned device's open jobs are cancelled.
+    tables: {
+      fleet: { actions: ['GetItem', 'BatchGetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'], indexes: ['devices'] },
+      jobs: { actions: ['GetItem', 'PutItem', 'UpdateItem'], indexes: ['byDevice'] },
+      events: { actions: ['PutItem', 'Query'], indexes: ['byDay'] },
+      alerts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'] },
+    },
+    // Enqueue sends to the jobs queue; the dead-letter tooling peeks the DLQs (receive, then hand the message back
+    // at once with ChangeMessageVisibility), counts them, and redrives (send to the source, delete from the DLQ).
+    queues: {
+      jobs: ['SendMessage'],
+      jobsDlq: ['ReceiveMessage', 'DeleteMessage', 'ChangeMessageVisibility', 'GetQueueAttributes', 'SendMessage'],
+      alerts: ['SendMessage'],
+      alertsDlq: ['ReceiveMessage', 'DeleteMessage', 'ChangeMessageVisibility', 'GetQueueAttributes', 'SendMessage'],
+    },
     publishAlerts: true,
     registryCredentials: 'manage',
     settings: ['OPERATOR_AUTH', ...CIRCUIT, ...ALERTING, 'FLEETMEDIC_VERSION'],
   },
   'job-dispatcher': {
     // A failed dispatch follows the job's retry policy, which may ESCALATE (alert).
-    tables: { fleet: 'readWrite', jobs: 'readWrite', events: 'readWrite', idempotency: 'readWrite', alerts: 'readWrite' },
-    // consume: the event source mapping's, plus ChangeMessageVisibility for backoff and re-sends of held jobs;
+    tables: {
+      fleet: { actions: ['GetItem', 'PutItem', 'UpdateItem'] },
+      jobs: { actions: ['GetItem', 'UpdateItem'] },
+      events: { actions: ['PutItem'] },
+      alerts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'] },
+      idempotency: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'] },
+    },
+    // The jobs queue triggers it; ChangeMessageVisibility for backoff, SendMessage for re-sends of held jobs;
     // DLQ send: on the last receive the dispatcher dead-letters the message itself, with its failure reason.
-    queues: { jobs: ['consume', 'send'], jobsDlq: ['send'] },
+    queues: { jobs: [...TRIGGER_QUEUE_ACTIONS, 'ChangeMessageVisibility', 'SendMessage'], jobsDlq: ['SendMessage'] },
     publishAlerts: true,
     settings: [...CIRCUIT, ...ALERTING],
   },
   'outbox-publisher': {
-    tables: { jobs: 'readWrite' },
-    // inspect: it reports the jobs DLQ's depth as a metric.
-    queues: { jobs: ['send'], jobsDlq: ['inspect'] },
+    tables: { jobs: { actions: ['UpdateItem'], indexes: ['outbox'] } },
+    // GetQueueAttributes: it reports the jobs DLQ's depth as a metric.
+    queues: { jobs: ['SendMessage'], jobsDlq: ['GetQueueAttributes'] },
   },
   'job-timeout-sweeper': {
     // A timeout counts against the device's circuit; ESCALATE raises an alert.
-    tables: { fleet: 'readWrite', jobs: 'readWrite', events: 'readWrite', alerts: 'readWrite' },
-    queues: { jobs: ['send'] },
+    tables: {
+      fleet: { actions: ['GetItem', 'PutItem', 'UpdateItem'] },
+      jobs: { actions: ['GetItem', 'UpdateItem'], indexes: ['timeouts'] },
+      events: { actions: ['PutItem'] },
+      alerts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'] },
+    },
+    queues: { jobs: ['SendMessage'] },
     publishAlerts: true,
     settings: [...CIRCUIT, ...ALERTING],
   },
   'health-evaluator': {
-    tables: { fleet: 'readWrite', jobs: 'readWrite', events: 'readWrite', alerts: 'readWrite' },
-    queues: { jobs: ['send'] },
+    tables: {
+      fleet: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'Query'], indexes: ['byOffline'] },
+      jobs: { actions: ['GetItem', 'PutItem', 'UpdateItem'] },
+      events: { actions: ['PutItem'] },
+      alerts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'] },
+    },
+    queues: { jobs: ['SendMessage'] },
     publishAlerts: true,
     settings: [...LIVENESS, ...RECOVERY, ...ALERTING],
   },
   'slack-forwarder': {
     // Idempotency: a redelivered alert is posted once.
-    tables: { idempotency: 'readWrite' },
-    // consume: the event source mapping's, plus ChangeMessageVisibility to honour Slack's Retry-After;
+    tables: { idempotency: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'] } },
+    // The alerts queue triggers it; ChangeMessageVisibility honours Slack's Retry-After;
     // DLQ send: what Slack still refuses is dead-lettered with its reason.
-    queues: { alerts: ['consume'], alertsDlq: ['send'] },
+    queues: { alerts: [...TRIGGER_QUEUE_ACTIONS, 'ChangeMessageVisibility'], alertsDlq: ['SendMessage'] },
     readSlackWebhook: true,
     settings: ['RUNBOOK_BASE_URL'],
   },
@@ -130,27 +175,17 @@ export interface GrantableResources {
   registrySecretPrefix?: string;
 }
 
-const READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem', 'dynamodb:DescribeTable'];
-const WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
-const INDEX_ACTIONS = ['dynamodb:Query'];
-const SEND_ACTIONS = ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'];
-const CONSUME_ACTIONS = ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'];
-const INSPECT_ACTIONS = ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl'];
-const QUEUE_ACTIONS: Record<QueueAccess, string[]> = { send: SEND_ACTIONS, consume: CONSUME_ACTIONS, inspect: INSPECT_ACTIONS };
-
 /** Grants `fn` what `access` lists and sets the matching env vars (and nothing else). */
 export function grantAccess(fn: LambdaFunction, access: ResourceAccess, res: GrantableResources): void {
-  for (const [key, level] of Object.entries(access.tables ?? {}) as [TableKey, TableAccess][]) {
+  for (const [key, tableAccess] of Object.entries(access.tables ?? {}) as [TableKey, TableAccess][]) {
     const table = res.tables[key];
-    grantTable(fn, table, key, level);
+    grantTable(fn, table, key, tableAccess);
     fn.addEnvironment(TABLES[key].envVar, table.tableName);
   }
-  for (const [key, levels] of Object.entries(access.queues ?? {}) as [QueueKey, readonly QueueAccess[]][]) {
+  for (const [key, actions] of Object.entries(access.queues ?? {}) as [QueueKey, readonly QueueAction[]][]) {
     const queue = res.queues[key];
     if (!queue) throw new Error(`grantAccess: queue ${key} is not created before ${fn.node.path}`);
-    const actions = new Set<string>();
-    for (const l of levels) for (const a of QUEUE_ACTIONS[l]) actions.add(a);
-    Grant.addToPrincipal({ grantee: fn, actions: [...actions], resourceArns: [queue.queueArn] });
+    Grant.addToPrincipal({ grantee: fn, actions: [...new Set(actions)].map((a) => `sqs:${a}`), resourceArns: [queue.queueArn] });
     fn.addEnvironment(QUEUE_ENV[key], queue.queueUrl);
   }
   if (access.publishAlerts) {
@@ -160,8 +195,10 @@ export function grantAccess(fn: LambdaFunction, access: ResourceAccess, res: Gra
   }
   if (access.readSlackWebhook) {
     if (!res.slackWebhook) throw new Error(`grantAccess: the Slack webhook secret is not defined before ${fn.node.path}`);
-    // GetSecretValue + DescribeSecret on this secret only (an imported name also matches its random suffix).
-    res.slackWebhook.grantRead(fn);
+    // GetSecretValue on this secret only: the one call the forwarder makes (Secret.grantRead would add
+    // DescribeSecret). A secret imported by name has no full ARN; `-??????` matches its random suffix.
+    const arn = res.slackWebhook.secretFullArn ?? `${res.slackWebhook.secretArn}-??????`;
+    Grant.addToPrincipal({ grantee: fn, actions: ['secretsmanager:GetSecretValue'], resourceArns: [arn] });
     // The secret's NAME, never its value: the forwarder fetches the URL at runtime.
     fn.addEnvironment(SLACK_SECRET_ENV, res.slackWebhook.secretName);
   }
@@ -180,11 +217,12 @@ export function grantAccess(fn: LambdaFunction, access: ResourceAccess, res: Gra
   }
 }
 
-function grantTable(grantee: IGrantable, table: Table, key: TableKey, level: TableAccess): void {
-  const actions = level === 'read' ? READ_ACTIONS : [...READ_ACTIONS, ...WRITE_ACTIONS];
-  Grant.addToPrincipal({ grantee, actions, resourceArns: [table.tableArn] });
-  const indexes = TABLES[key].indexes.map((i) => `${table.tableArn}/index/${i.name}`);
-  if (indexes.length) Grant.addToPrincipal({ grantee, actions: INDEX_ACTIONS, resourceArns: indexes });
+function grantTable(grantee: IGrantable, table: Table, key: TableKey, access: TableAccess): void {
+  if (access.actions.length) Grant.addToPrincipal({ grantee, actions: [...new Set(access.actions)].map((a) => `dynamodb:${a}`), resourceArns: [table.tableArn] });
+  const known = new Set(TABLES[key].indexes.map((i) => i.name));
+  for (const name of access.indexes ?? []) if (!known.has(name)) throw new Error(`grantAccess: table ${key} has no index ${name}`);
+  const indexes = (access.indexes ?? []).map((name) => `${table.tableArn}/index/${name}`);
+  if (indexes.length) Grant.addToPrincipal({ grantee, actions: ['dynamodb:Query'], resourceArns: indexes });
 }
 
 /** sns:Publish plus exactly the two KMS calls SNS makes for an encrypted topic (Topic.grantPublish adds GenerateDataKey*). */

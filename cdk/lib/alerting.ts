@@ -7,7 +7,6 @@
 import { CfnResource, Duration, Validations } from 'aws-cdk-lib';
 import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription, SqsSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -16,6 +15,7 @@ import type { Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
 import { FUNCTION_ACCESS, grantAccess } from './access.js';
 import { FleetFunction, type FunctionDefaults } from './fleet-function.js';
+import { addQueueTrigger } from './queue-trigger.js';
 import { deadLetterQueue, workQueue } from './queues.js';
 import { specName } from './spec-metadata.js';
 import type { TableKey } from './tables.js';
@@ -104,13 +104,11 @@ export class Alerting extends Construct {
       queues: { alerts: this.queue, alertsDlq: this.dlq },
       slackWebhook: this.slackWebhook,
     });
-    this.forwarder.fn.addEventSource(
-      new SqsEventSource(this.queue, {
-        batchSize: 10,
-        reportBatchItemFailures: true,
-        // Slack's incoming webhooks allow about one message per second: two pollers at most.
-        maxConcurrency: 2,
-      }),
-    );
+    addQueueTrigger(this.forwarder.fn, 'AlertsQueueTrigger', this.queue, {
+      batchSize: 10,
+      reportBatchItemFailures: true,
+      // Slack's incoming webhooks allow about one message per second: two pollers at most.
+      maxConcurrency: 2,
+    });
   }
 }

@@ -8,9 +8,8 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
-import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
-import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import { Grant, Policy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, CfnFunction, Runtime, type DestinationConfig, type IDestination, type IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
@@ -91,10 +90,9 @@ export class FleetFunction extends Construct {
       timeout: props.timeout,
       role: this.role,
       logGroup: this.logGroup,
-      tracing: Tracing.ACTIVE,
       ...(props.reservedConcurrentExecutions !== undefined ? { reservedConcurrentExecutions: props.reservedConcurrentExecutions } : {}),
       ...(props.asyncFailureQueue
-        ? { onFailure: new SqsDestination(props.asyncFailureQueue), retryAttempts: 0, maxEventAge: Duration.minutes(5) }
+        ? { onFailure: new SendOnlyQueueDestination(props.asyncFailureQueue), retryAttempts: 0, maxEventAge: Duration.minutes(5) }
         : {}),
       environment: {
         POWERTOOLS_SERVICE_NAME: props.name,
@@ -122,17 +120,39 @@ export class FleetFunction extends Construct {
       },
     });
 
-    // X-Ray's PutTraceSegments/PutTelemetryRecords have no resource-level permissions; CDK adds them for
-    // Tracing.ACTIVE on Resource "*". Acknowledged on this role's policy only.
-    Validations.of(this.role).acknowledge({
+    // X-Ray active tracing, set on the function directly: `tracing: Tracing.ACTIVE` would put X-Ray's two actions
+    // (Resource "*": they have no resource-level permissions) into the role's default policy, where an
+    // acknowledgement of Resource "*" would also cover any wildcard grant added later. They get a policy of
+    // their own instead, and the acknowledgement covers that policy only.
+    (this.fn.node.defaultChild as CfnFunction).tracingConfig = { mode: 'Active' };
+    const xray = new Policy(this, 'XRayWrite', {
+      roles: [this.role],
+      statements: [new PolicyStatement({ actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], resources: ['*'] })],
+    });
+    // Lambda checks the role may write to X-Ray when it creates the function.
+    this.fn.node.addDependency(xray);
+    Validations.of(xray).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'X-Ray PutTraceSegments/PutTelemetryRecords support only Resource "*" (no resource-level permissions).',
+      reason: 'X-Ray PutTraceSegments/PutTelemetryRecords support only Resource "*" (no resource-level permissions); this policy holds nothing else.',
     });
     // The issue fixes the runtime at nodejs22.x (the Node line the agent and the local fleet are tested on).
     Validations.of(this.fn).acknowledge({
       id: 'AwsSolutions-L1',
       reason: 'Runtime pinned to nodejs22.x by the project (issue 6), matching the Node line the code is tested on.',
     });
+  }
+}
+
+/**
+ * An async invocation's failure destination that grants SendMessage only (SqsDestination's
+ * Queue.grantSendMessages adds GetQueueAttributes and GetQueueUrl, which Lambda does not call).
+ */
+class SendOnlyQueueDestination implements IDestination {
+  constructor(private readonly queue: IQueue) {}
+
+  bind(_scope: Construct, fn: IFunction): DestinationConfig {
+    Grant.addToPrincipal({ grantee: fn, actions: ['sqs:SendMessage'], resourceArns: [this.queue.queueArn] });
+    return { destination: this.queue.queueArn };
   }
 }
 

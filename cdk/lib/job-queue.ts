@@ -5,11 +5,11 @@
  */
 import { CfnResource, Duration } from 'aws-cdk-lib';
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { FUNCTION_ACCESS, grantAccess, type GrantableResources } from './access.js';
 import { FleetFunction, type FunctionDefaults } from './fleet-function.js';
+import { addQueueTrigger } from './queue-trigger.js';
 import { deadLetterQueue, workQueue } from './queues.js';
 import { ScheduledFunction } from './scheduled-function.js';
 import { specName } from './spec-metadata.js';
@@ -52,16 +52,14 @@ export class JobQueue extends Construct {
       timeout: DISPATCHER_TIMEOUT,
     });
     grantAccess(this.dispatcher.fn, FUNCTION_ACCESS['job-dispatcher'], resources);
-    this.dispatcher.fn.addEventSource(
-      new SqsEventSource(this.queue, {
-        batchSize: 10,
-        maxBatchingWindow: Duration.seconds(1),
-        reportBatchItemFailures: true,
-        // Scale limit on the event source rather than reserved concurrency: reserved concurrency makes
-        // Lambda throttle the pollers, which burns receives and sends healthy messages to the DLQ.
-        maxConcurrency: 10,
-      }),
-    );
+    addQueueTrigger(this.dispatcher.fn, 'JobsQueueTrigger', this.queue, {
+      batchSize: 10,
+      maxBatchingWindow: Duration.seconds(1),
+      reportBatchItemFailures: true,
+      // Scale limit on the event source rather than reserved concurrency: reserved concurrency makes
+      // Lambda throttle the pollers, which burns receives and sends healthy messages to the DLQ.
+      maxConcurrency: 10,
+    });
 
     const scheduled = props.reserveConcurrency ? { reservedConcurrentExecutions: 1 } : {};
     this.outboxPublisher = new ScheduledFunction(this, 'OutboxPublisher', {

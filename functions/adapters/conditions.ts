@@ -1,6 +1,6 @@
 /** Recognising a lost optimistic-concurrency race, for single writes and transactions alike. */
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { TransactWriteCommand, UpdateCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '../lib/aws.js';
 
 export function isConditionFailure(err: unknown): boolean {
@@ -19,17 +19,17 @@ export function raceBackoff(attempt: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** A conditional update as it can stand alone or inside a transaction. */
-export type ConditionalUpdate = NonNullable<NonNullable<TransactWriteCommandInput['TransactItems']>[number]['Update']>;
+/** A conditional update of one item. */
+export type ConditionalUpdate = UpdateCommandInput & { ConditionExpression: string };
 
 /**
- * Apply a conditional update, in one transaction with `alsoWrite` when there is any: true when it was written,
- * false when its condition (or a transaction peer's) lost the race. Every other error propagates.
+ * Apply a conditional update: true when it was written, false when its condition lost the race. Every other
+ * error propagates. One item, never a transaction: no code path needs one (see adapters/job-failures.ts for why
+ * events are written after their transition), and the roles are granted no transactional actions.
  */
-export async function updateIf(update: ConditionalUpdate, alsoWrite: Record<string, unknown>[] = []): Promise<boolean> {
+export async function updateIf(update: ConditionalUpdate): Promise<boolean> {
   try {
-    if (alsoWrite.length) await documentClient().send(new TransactWriteCommand({ TransactItems: [{ Update: update }, ...alsoWrite] }));
-    else await documentClient().send(new UpdateCommand(update));
+    await documentClient().send(new UpdateCommand(update));
     return true;
   } catch (err) {
     if (isConditionFailure(err)) return false;

@@ -46,11 +46,6 @@ export function eventItem(event: NewEvent, now = Date.now()): EventItem {
   return item;
 }
 
-/** A Put for TransactWriteItems. */
-export function eventPut(event: NewEvent, now = Date.now()) {
-  return { Put: { TableName: config.eventsTable, Item: eventItem(event, now) } };
-}
-
 export async function recordEvent(event: NewEvent, now = Date.now()): Promise<FleetEvent> {
   const item = eventItem(event, now);
   await documentClient().send(new PutCommand({ TableName: config.eventsTable, Item: item }));

@@ -60,8 +60,6 @@ export async function getJob(jobId: string, consistent = true): Promise<JobRecor
 
 export interface TransitionOptions {
   now?: number;
-  /** Extra items to write atomically with the transition (e.g. the event that records it). */
-  alsoWrite?: Record<string, unknown>[];
 }
 
 /**
@@ -93,7 +91,7 @@ export async function transitionJob(current: Job, next: Job, opts: TransitionOpt
     values[':tshard'] = timeoutShard(next.jobId);
     values[':tat'] = inProgressDeadline(next, now);
   }
-  return updateIf(versionedJobUpdate(current, next, { set, remove, values }), opts.alsoWrite);
+  return updateIf(versionedJobUpdate(current, next, { set, remove, values }));
 }
 
 /** Attribute changes a particular kind of transition adds to the ones every transition makes. */

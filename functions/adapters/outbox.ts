@@ -52,8 +52,6 @@ export interface RearmOptions {
   now: number;
   /** Absent: the retry may go at once (a previous attempt's notBefore is cleared). */
   notBeforeEpoch?: number;
-  /** Items written in the same transaction. Avoid where races are expected (see adapters/job-failures.ts). */
-  alsoWrite?: Record<string, unknown>[];
 }
 
 /**
@@ -76,5 +74,5 @@ export async function storeRearmedJob(current: Job, next: Job, o: RearmOptions):
   } else {
     remove.push('notBeforeEpoch');
   }
-  return updateIf(versionedJobUpdate(current, next, { set, remove, values }), o.alsoWrite);
+  return updateIf(versionedJobUpdate(current, next, { set, remove, values }));
 }

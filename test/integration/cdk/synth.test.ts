@@ -73,6 +73,20 @@ test('cdk-nag ran during synth (acknowledgements with reasons are in the templat
   assert.deepEqual(report.pluginReports.flatMap((p: { violations?: unknown[] }) => p.violations ?? []), []);
 });
 
+test('the acknowledgement of Resource "*" (cdk-nag IAM5) covers only the X-Ray policies, which hold nothing else', () => {
+  const acknowledging = Object.entries(resources).filter(([, r]) =>
+    (r.Metadata?.cdk_nag?.rules_to_suppress ?? []).some((a: { id: string }) => a.id === 'AwsSolutions-IAM5[Resource::*]'),
+  );
+  assert.equal(acknowledging.length, FUNCTION_NAMES.length, acknowledging.map(([id]) => id).join(', '));
+  for (const [id, r] of acknowledging) {
+    assert.equal(r.Type, 'AWS::IAM::Policy', id);
+    assert.deepEqual(r.Properties.PolicyDocument.Statement, [
+      { Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], Effect: 'Allow', Resource: '*' },
+    ], id);
+  }
+  for (const fn of functions()) assert.deepEqual(fn.Properties.TracingConfig, { Mode: 'Active' }, nameOf(fn));
+});
+
 test('bundles: minified ESM, AWS SDK v3 inside (no runtime import), env-only credential chain, source maps', () => {
   for (const fn of functions()) {
     const name = nameOf(fn);

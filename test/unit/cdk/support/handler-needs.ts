@@ -5,6 +5,10 @@
  *   functions/lib/config.ts), plus direct `process.env.X` reads outside config.ts;
  * - actions: the IAM actions behind every AWS SDK command the bundle imports (and Powertools idempotency's
  *   DynamoDB persistence layer, whose commands live inside the package);
+ * - tables: per table (by its env var), the DynamoDB actions and the indexes the code uses on it. esbuild marks
+ *   each module's code with a `// path` comment; a module's DynamoDB commands and `IndexName` literals count for
+ *   the tables that module names (`config.<table>`). A Query counts on the table itself only where a module
+ *   builds one without an IndexName; an index gets Query and nothing else.
  * - metrics: which of the given metric names appear as string literals.
  */
 import { readFileSync } from 'node:fs';
@@ -27,10 +31,47 @@ export function configGetters(): Map<string, string[]> {
   return getters;
 }
 
+export interface TableNeeds {
+  /** DynamoDB actions without the prefix: GetItem, Query... */
+  actions: Set<string>;
+  indexes: Set<string>;
+}
+
 export interface HandlerNeeds {
   env: Set<string>;
   actions: Set<string>;
+  /** By the table's env var (FLEET_TABLE...). */
+  tables: Map<string, TableNeeds>;
   metrics: Set<string>;
+}
+
+/** The argument text of the call whose `(` is at `open` (string and template contents are not parsed). */
+function callArgument(text: string, open: number): string {
+  let depth = 0;
+  for (let i = open; i < text.length; i++) {
+    const c = text[i];
+    if (c === '(' || c === '{' || c === '[') depth++;
+    else if (c === ')' || c === '}' || c === ']') {
+      depth--;
+      if (depth === 0) return text.slice(open + 1, i);
+    }
+  }
+  return text.slice(open + 1);
+}
+
+/** The bundle's code per source module (esbuild's `// path` markers; a module may come in several pieces). */
+function modules(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let current = '(entry)';
+  for (const line of text.split('\n')) {
+    const m = /^\/\/ (\S+\.[cm]?[jt]s)$/.exec(line);
+    if (m) {
+      current = m[1]!;
+      continue;
+    }
+    out.set(current, `${out.get(current) ?? ''}${line}\n`);
+  }
+  return out;
 }
 
 const SERVICE_PREFIX: Record<string, string> = {
@@ -107,6 +148,68 @@ export async function handlerNeeds(entry: string, metricNames: readonly string[]
       for (const a of SPECIAL_ACTIONS[`${pkg}:${imported}`] ?? [imported!.replace(/Command$/, '')]) actions.add(`${prefix}:${a}`);
     }
   }
+  const tables = tableNeeds(text, getters, importRe, used);
   const metrics = new Set(metricNames.filter((n) => text.includes(`"${n}"`) || text.includes(`'${n}'`)));
-  return { env, actions, metrics };
+  return { env, actions, tables, metrics };
+}
+
+function tableNeeds(text: string, getters: Map<string, string[]>, importRe: RegExp, used: (binding: string) => boolean): Map<string, TableNeeds> {
+  // local binding → the DynamoDB command it imports
+  const commands = new Map<string, string>();
+  for (const m of text.matchAll(importRe)) {
+    const pkg = m[2]!.startsWith('@aws-sdk/') ? m[2]!.slice('@aws-sdk/'.length) : '';
+    if (SERVICE_PREFIX[pkg] !== 'dynamodb') continue;
+    for (const spec of m[1]!.split(',')) {
+      const [imported, local] = spec.trim().split(/\s+as\s+/);
+      if (imported?.endsWith('Command')) commands.set(local ?? imported, `${pkg}:${imported}`);
+    }
+  }
+  const tableGetters = [...getters].filter(([, vars]) => vars.some((v) => v.endsWith('_TABLE')));
+  const out = new Map<string, TableNeeds>();
+  const need = (envVar: string) => {
+    let n = out.get(envVar);
+    if (!n) out.set(envVar, (n = { actions: new Set(), indexes: new Set() }));
+    return n;
+  };
+  /** The DynamoDB actions a module's code makes itself (a Query given an IndexName in place counts for the index only). */
+  const ownActions = (code: string) => {
+    const actions = new Set<string>();
+    for (const m of code.matchAll(/\bnew (\w+)\(/g)) {
+      const command = commands.get(m[1]!);
+      if (!command) continue;
+      const [pkg, imported] = command.split(':') as [string, string];
+      if (imported === 'QueryCommand' && /\bIndexName\s*:/.test(callArgument(code, m.index! + m[0].length - 1))) continue;
+      for (const a of SPECIAL_ACTIONS[`${pkg}:${imported}`] ?? [imported.replace(/Command$/, '')]) actions.add(a);
+    }
+    return actions;
+  };
+  const tablesNamed = (code: string) =>
+    tableGetters.filter(([getter]) => new RegExp(`\\.${getter}\\b`).test(code)).flatMap(([, vars]) => vars.filter((v) => v.endsWith('_TABLE')));
+  const all = modules(text);
+  // Helpers that make DynamoDB calls with a request their callers build (conditions.ts' updateIf, the sharded
+  // query): their calls count for the tables of the modules that call them.
+  const relays = [...all.values()]
+    .filter((code) => tablesNamed(code).length === 0 && ownActions(code).size > 0)
+    .map((code) => ({ functions: [...code.matchAll(/\bfunction\s+(\w+)\s*\(/g)].map((m) => m[1]!), actions: ownActions(code) }));
+  for (const code of all.values()) {
+    const named = tablesNamed(code);
+    if (named.length === 0) continue;
+    const actions = ownActions(code);
+    const indexes = [...code.matchAll(/\bIndexName\s*:\s*["'](\w+)["']/g)].map((m) => m[1]!);
+    for (const relay of relays.filter((r) => r.functions.some((f) => new RegExp(`\\b${f}\\(`).test(code)))) {
+      // A relayed Query from a module that names indexes is one of those index queries.
+      for (const a of relay.actions) if (!(a === 'Query' && indexes.length > 0)) actions.add(a);
+    }
+    for (const envVar of named) {
+      const n = need(envVar);
+      actions.forEach((a) => n.actions.add(a));
+      indexes.forEach((i) => n.indexes.add(i));
+    }
+  }
+  // Powertools idempotency's persistence layer makes its calls inside the package, on the idempotency table.
+  const idempotency = /import\s*\{([^}]*)\}\s*from\s*["']@aws-lambda-powertools\/idempotency\/dynamodb["']/.exec(text);
+  if (idempotency && idempotency[1]!.split(',').some((spec) => used(spec.trim().split(/\s+as\s+/).pop()!))) {
+    IDEMPOTENCY_ACTIONS.forEach((a) => need('IDEMPOTENCY_TABLE').actions.add(a.replace('dynamodb:', '')));
+  }
+  return out;
 }
