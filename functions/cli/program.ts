@@ -282,6 +282,36 @@ ${EXIT_CODES_HELP}`,
       emit(o.tokenFile ? { ...data, token: undefined, tokenFile: o.tokenFile } : data, () => views.registeredView(data, api.connection.apiUrl, o.tokenFile, style));
     });
 
+  const registry = program
+    .command('registry-credential')
+    .description('private registry credentials, stored encrypted in the cloud and handed only to devices whose target names them');
+  registry
+    .command('set')
+    .description('store or rotate a credential (devices get the new one with their next target poll)')
+    .argument('<name>', 'lowercase letters, digits and dashes; targets name it in registryCredentials')
+    .requiredOption('--registry <host>', 'registry host[:port] as in image references, e.g. ghcr.io or 127.0.0.1:5001 (docker.io for Docker Hub)')
+    .requiredOption('--username <user>', 'registry user name')
+    // A file (or - for stdin), never an argument or an environment variable: those end up in shell history and ps.
+    .requiredOption('--password-file <file>', 'file holding the password or token (- reads stdin); trailing newline ignored')
+    .action(async (name: string, o: { registry: string; username: string; passwordFile: string }, cmd: Command) => {
+      const { client, emit } = ctx(cmd);
+      const password = readSecretFile(o.passwordFile);
+      const { data } = await client().call<{ name: string; registry: string; created: boolean; updatedAt: string }>('putRegistryCredential', {
+        params: { name },
+        body: { registry: o.registry, username: o.username, password },
+      });
+      emit(data, () => `${data.created ? 'Stored' : 'Rotated'} registry credential ${data.name} for ${data.registry}. Name it in a target's "registryCredentials" to hand it to that device.`);
+    });
+  registry
+    .command('delete')
+    .description('delete a credential at once; devices whose target names it pull anonymously from then on')
+    .argument('<name>')
+    .action(async (name: string, _o, cmd: Command) => {
+      const { client, emit } = ctx(cmd);
+      await client().call('deleteRegistryCredential', { params: { name } });
+      emit({ name, deleted: true }, () => `Deleted registry credential ${name}.`);
+    });
+
   program
     .command('target')
     .description("show a device's target state (what it should run), or replace it from a JSON file")
@@ -383,6 +413,18 @@ function readJson(file: string): unknown {
   } catch (err) {
     throw usageError(`${file} is not valid JSON: ${(err as Error).message}`);
   }
+}
+
+function readSecretFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (err) {
+    throw usageError(`cannot read ${file === '-' ? 'stdin' : file}: ${(err as Error).message}`);
+  }
+  const value = text.replace(/\r?\n$/, '');
+  if (!value) throw usageError(`${file === '-' ? 'stdin' : file} is empty`);
+  return value;
 }
 
 function positiveInt(v: string, name: string): number {

@@ -42,6 +42,11 @@ export interface LinkSource {
   targetHealthy(target: TargetState): boolean;
   /** The target snapshot changed (new version, rollback, job): reconcile now. */
   targetChanged(snapshot: TargetSnapshot): void;
+  /**
+   * The registry credentials delivered with the target (every 200 answer, also when only they changed: a
+   * rotation changes the ETag, not the version). Kept in memory only, never in the rollout store.
+   */
+  registryAuth?(delivered: TargetStateDocument['registryAuth']): void;
 }
 
 export interface CloudLinkOptions {
@@ -200,6 +205,7 @@ export class CloudLink {
     this.onSuccess();
     if (r.kind !== 'changed') return;
     this.etag = r.etag;
+    this.opts.source.registryAuth?.(r.doc.registryAuth); // before the target: its pulls need them
     this.onCloudTarget(r.doc);
   }
 

@@ -10,10 +10,11 @@
  *   TIMEOUT_MS / RETRY_MAX / RETRY_BACKOFF_MS (the shared upstream-call policy)
  */
 import { join } from 'node:path';
-import type { TargetState } from '../../../functions/contract/target-state.js';
+import type { TargetState, TargetStateDocument } from '../../../functions/contract/target-state.js';
 import { upstreamPolicyFromEnv, type UpstreamPolicy } from '../../../functions/domain/upstream-call.js';
 import type { Agent, AgentModule, CycleContext } from '../agent.js';
 import { AGENT_VERSION } from '../config.js';
+import { registryOfImage } from '../engine/registry-auth.js';
 import { specHash } from '../planner/spec-hash.js';
 import type { HealthRecovery } from '../recovery/controller.js';
 import type { TargetProvider, TargetSnapshot } from '../target/provider.js';
@@ -106,6 +107,7 @@ export class CloudModule implements AgentModule {
         reports: () => agent.reports(),
         targetHealthy: (t) => this.targetHealthy(t),
         targetChanged: (snap: TargetSnapshot) => agent.trigger(`target-${snap.source}`),
+        registryAuth: (delivered) => this.onRegistryAuth(delivered, log),
       },
       ...(this.opts.random ? { random: this.opts.random } : {}),
       ...(this.opts.schedule ? { schedule: this.opts.schedule } : {}),
@@ -130,6 +132,20 @@ export class CloudModule implements AgentModule {
   async stop(): Promise<void> {
     this.unsubscribe?.();
     await this.link?.stop();
+  }
+
+  /**
+   * New registry credentials: a pull refused with the old ones is a permanent error (quarantined until something
+   * changes), and this is that change, so the services pulling from those registries get a fresh try now, without
+   * waiting for a new target or an agent restart. Logs registry names only.
+   */
+  private onRegistryAuth(delivered: TargetStateDocument['registryAuth'], log: { info(d: Record<string, unknown>, m: string): void }): void {
+    const changed = this.agent.executor.registries.replace(delivered);
+    if (!changed.length) return;
+    log.info({ registries: changed }, 'registry credentials changed');
+    for (const [name, spec] of Object.entries(this.agent.currentTarget()?.target.services ?? {})) {
+      if (changed.includes(registryOfImage(spec.image))) this.agent.resetService(name);
+    }
   }
 
   /** Every service of the target (manual stops aside) runs its current spec and passes its checks. */

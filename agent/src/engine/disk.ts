@@ -5,14 +5,16 @@
  * local (unix socket / localhost), else no check.
  * How much: the image's compressed size from its registry manifest (config + layers), × `extractFactor`
  * for unpacking, + `minFreeBytes` head-room. The engine's distribution-inspect endpoint only knows the size of
- * the manifest document (and Podman does not implement it), so the size comes from the registry itself,
- * anonymously and with a short timeout; when it is unknown (auth required, offline) only the head-room
- * is checked.
+ * the manifest document (and Podman does not implement it), so the size comes from the registry itself, with
+ * a short timeout, answering its auth challenge as the engine does: `Basic` with the image's registry
+ * credential, `Bearer` with a token from the realm it names (asked with that credential, or anonymously).
+ * When the size stays unknown (refused, offline) only the head-room is checked.
  */
 import { statfs } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import { StepError } from '../backoff/errors.js';
 import { isLocalEngine } from './docker.js';
+import type { EngineAuth } from './registry-auth.js';
 
 export interface DiskCheckConfig {
   /** Explicit path to check (e.g. the engine's data root when the engine runs elsewhere). */
@@ -91,15 +93,58 @@ interface Manifest {
   layers?: Array<{ size?: number }>;
 }
 
-/** Compressed image size from an anonymous registry; undefined when it cannot be known. */
-export async function registryImageSize(ref: string, cfg: Pick<DiskCheckConfig, 'insecureRegistries' | 'lookupTimeoutMs'>): Promise<number | undefined> {
+/** `WWW-Authenticate: Bearer realm="…",service="…",scope="…"` → its scheme and parameters (lower-cased names). */
+export function parseChallenge(header: string | null): { scheme: string; params: Record<string, string> } | undefined {
+  if (!header) return undefined;
+  const m = /^\s*(\w+)\s*(.*)$/s.exec(header);
+  if (!m) return undefined;
+  const params: Record<string, string> = {};
+  for (const p of m[2]!.matchAll(/(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/g)) params[p[1]!.toLowerCase()] = p[2] ?? p[3] ?? '';
+  return { scheme: m[1]!.toLowerCase(), params };
+}
+
+/** Compressed image size from its registry (with the image's credential if any); undefined when it cannot be known. */
+export async function registryImageSize(
+  ref: string,
+  cfg: Pick<DiskCheckConfig, 'insecureRegistries' | 'lookupTimeoutMs'>,
+  auth?: EngineAuth,
+): Promise<number | undefined> {
   const { registry, repo, reference } = parseImageRef(ref);
   const host = registry.replace(/:\d+$/, '');
   const plain = cfg.insecureRegistries.includes(registry) || host === 'localhost' || host === '127.0.0.1' || host === '[::1]';
   const base = `${plain ? 'http' : 'https'}://${registry}/v2/${repo}/manifests/`;
+  const basic = auth ? `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` : undefined;
+  let authorization: string | undefined;
+  let challenged = false;
+  const signal = () => AbortSignal.timeout(cfg.lookupTimeoutMs);
   const get = async (r: string): Promise<Manifest | undefined> => {
-    const res = await fetch(base + r, { headers: { accept: ACCEPT }, signal: AbortSignal.timeout(cfg.lookupTimeoutMs) });
-    if (!res.ok) return undefined;
+    let res = await fetch(base + r, { headers: { accept: ACCEPT, ...(authorization ? { authorization } : {}) }, signal: signal() });
+    if (res.status === 401 && !challenged) {
+      // One challenge per lookup: its answer (Basic header or bearer token) serves the index and the manifest.
+      challenged = true;
+      await res.body?.cancel();
+      const ch = parseChallenge(res.headers.get('www-authenticate'));
+      if (ch?.scheme === 'basic' && basic) authorization = basic;
+      else if (ch?.scheme === 'bearer' && ch.params.realm) {
+        const url = new URL(ch.params.realm);
+        if (ch.params.service) url.searchParams.set('service', ch.params.service);
+        url.searchParams.set('scope', ch.params.scope ?? `repository:${repo}:pull`);
+        const t = await fetch(url, { headers: basic ? { authorization: basic } : {}, signal: signal() });
+        if (!t.ok) {
+          await t.body?.cancel();
+          return undefined;
+        }
+        const body = (await t.json()) as { token?: string; access_token?: string };
+        const token = body.token ?? body.access_token;
+        if (!token) return undefined;
+        authorization = `Bearer ${token}`;
+      } else return undefined;
+      res = await fetch(base + r, { headers: { accept: ACCEPT, authorization }, signal: signal() });
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      return undefined;
+    }
     return (await res.json()) as Manifest;
   };
   try {
@@ -135,13 +180,13 @@ export class DiskChecker {
   }
 
   /** Throws StepError('DiskFull') when the pull would not fit; returns what was checked otherwise. */
-  async ensureRoomFor(ref: string): Promise<{ path?: string; free?: number; needed?: number; imageBytes?: number }> {
+  async ensureRoomFor(ref: string, auth?: EngineAuth): Promise<{ path?: string; free?: number; needed?: number; imageBytes?: number }> {
     if (!this.cfg.enabled) return {};
     const path = await this.checkPath();
     if (!path) return {};
     const free = await freeBytes(path);
     if (free === undefined) return { path };
-    const imageBytes = await registryImageSize(ref, this.cfg);
+    const imageBytes = await registryImageSize(ref, this.cfg, auth);
     const needed = this.cfg.minFreeBytes + (imageBytes ?? 0) * this.cfg.extractFactor;
     if (free < needed) {
       const mib = (n: number) => `${Math.round(n / 1048576)} MiB`;

@@ -16,6 +16,7 @@ import { createOptions } from './create-options.js';
 import type { DiskChecker } from './disk.js';
 import { containerName } from './names.js';
 import { pullImage, type PullProgress } from './pull.js';
+import { RegistryCredentials } from './registry-auth.js';
 import { listOwnedContainers } from './observe.js';
 
 export type StepOutcome =
@@ -37,6 +38,9 @@ export interface ExecutorOptions {
 }
 
 export class Executor {
+  /** Private registry credentials delivered by the cloud (memory only): every pull and its disk pre-check use them. */
+  readonly registries = new RegistryCredentials();
+
   constructor(readonly opts: ExecutorOptions) {}
 
   /**
@@ -111,9 +115,14 @@ export class Executor {
   // ---- ContainerOps (also used by recovery) ----
 
   async pull(ref: string): Promise<void> {
-    await this.opts.disk?.ensureRoomFor(ref);
+    const auth = this.registries.forImage(ref);
+    await this.opts.disk?.ensureRoomFor(ref, auth?.auth);
     const onProgress = this.opts.onPullProgress;
-    await pullImage(this.opts.docker, ref, { timeoutMs: this.opts.pullTimeoutMs, ...(onProgress ? { onProgress: (p: PullProgress) => onProgress(ref, p) } : {}) });
+    await pullImage(this.opts.docker, ref, {
+      timeoutMs: this.opts.pullTimeoutMs,
+      ...(auth ? { auth } : {}),
+      ...(onProgress ? { onProgress: (p: PullProgress) => onProgress(ref, p) } : {}),
+    });
   }
 
   async create(service: string, spec: ServiceSpec, specHash = hashSpec(spec), targetVersion?: string): Promise<string> {

@@ -5,9 +5,12 @@
  * Both end here as the same StepError (ErrImagePull, classified permanent/transient, DiskFull for ENOSPC) with
  * the registry's own message. A stream that ends without error is confirmed with an inspect (a truncated
  * stream is not a pull).
+ * A private registry's credential (registry-auth.ts) travels as X-Registry-Auth; a refusal names the credential
+ * that was used, or says that none was, so the report tells the operator what to fix (never the value).
  */
 import type Docker from 'dockerode';
 import { classifyPullError, toStepError, StepError } from '../backoff/errors.js';
+import { registryOfImage, type ImageAuth } from './registry-auth.js';
 
 export interface PullProgress {
   status?: string;
@@ -19,6 +22,21 @@ export interface PullProgress {
 export interface PullOptions {
   timeoutMs?: number;
   onProgress?: (p: PullProgress) => void;
+  /** The credential for the image's registry, when the cloud delivered one. */
+  auth?: ImageAuth;
+}
+
+const AUTH_REFUSED = [/unauthori[sz]ed/i, /authentication required/i, /incorrect username or password/i, /pull access denied/i, /denied:/i];
+
+/** A registry refusal says which credential was tried (by name) or that none was; other errors pass as they are. */
+export function explainPullError(ref: string, err: StepError, auth: ImageAuth | undefined): StepError {
+  const refused = err.statusCode === 401 || err.statusCode === 403 || AUTH_REFUSED.some((r) => r.test(err.message));
+  if (!refused) return err;
+  const registry = registryOfImage(ref);
+  const why = auth
+    ? `registry ${registry} refused registry credential '${auth.name}' (wrong username or password, or no pull access to this repository): store the right one with \`fleetmedic registry-credential set ${auth.name}\``
+    : `no registry credential for ${registry} was delivered with the target: if the image is private, store one (\`fleetmedic registry-credential set <name>\`) and name it in the target's registryCredentials`;
+  return new StepError(`pull of ${ref} refused: ${why} (registry said: ${err.message})`, err.type, true, err.statusCode);
 }
 
 /** Splits a progress stream into JSON lines (lines may be split across chunks). Returns the first error. */
@@ -60,9 +78,10 @@ export class ProgressParser {
 export async function pullImage(docker: Docker, ref: string, opts: PullOptions = {}): Promise<void> {
   let stream: NodeJS.ReadableStream;
   try {
-    stream = (await docker.pull(ref)) as NodeJS.ReadableStream;
+    // A fresh options object each time: docker-modem deletes `authconfig` from it after building the header.
+    stream = (await docker.pull(ref, opts.auth ? { authconfig: { ...opts.auth.auth } } : {})) as NodeJS.ReadableStream;
   } catch (err) {
-    throw toStepError('pullImage', err); // Docker: 404/401/5xx as the HTTP answer
+    throw explainPullError(ref, toStepError('pullImage', err), opts.auth); // Docker: 404/401/5xx as the HTTP answer
   }
   const parser = new ProgressParser(opts.onProgress);
   await new Promise<void>((resolve, reject) => {
@@ -82,7 +101,7 @@ export async function pullImage(docker: Docker, ref: string, opts: PullOptions =
       reject(classifyPullError(`pull stream failed: ${err.message}`));
     });
   });
-  if (parser.error) throw classifyPullError(parser.error); // Podman: the error inside a 200 stream
+  if (parser.error) throw explainPullError(ref, classifyPullError(parser.error), opts.auth); // Podman: the error inside a 200 stream
   try {
     await docker.getImage(ref).inspect();
   } catch {
