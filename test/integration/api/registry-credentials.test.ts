@@ -89,6 +89,23 @@ test('only the device whose target names the credential gets it, with its target
   assert.ok(!detail.raw!.includes(PASSWORD_1));
 });
 
+test('the sync route serves the same: credentials for the device whose target names them, with the same ETag', async () => {
+  const report = (deviceId: string, seq: number) => ({ deviceId, seq, kind: 'full', agentVersion: '1.0.0', uptimeSeconds: 5, sentAt: new Date().toISOString(), services: [] });
+  const viaGet = await fx.device({ method: 'GET', path: '/v1/devices/dev-a/target', token: tokenA });
+  const a = await fx.device({ method: 'POST', path: '/v1/devices/dev-a/sync', token: tokenA, body: { report: report('dev-a', 1) } });
+  assert.equal(a.status, 200, a.raw);
+  assert.equal(a.body.target.changed, true);
+  assert.equal(a.body.target.etag, viaGet.headers.etag);
+  assert.deepEqual(a.body.target.document.registryAuth, viaGet.body.registryAuth);
+  const again = await fx.device({ method: 'POST', path: '/v1/devices/dev-a/sync', token: tokenA, body: { report: report('dev-a', 2), targetEtag: a.body.target.etag } });
+  assert.equal(again.body.target.changed, false);
+  assert.equal(again.body.target.document, undefined);
+  const b = await fx.device({ method: 'POST', path: '/v1/devices/dev-b/sync', token: tokenB, body: { report: report('dev-b', 1) } });
+  assert.equal(b.status, 200, b.raw);
+  assert.equal(b.body.target.document.registryAuth, undefined);
+  assert.ok(!b.raw!.includes(PASSWORD_1));
+});
+
 test('a rotation reaches the device: same target version, new ETag, new password', async () => {
   const before = await fx.device({ method: 'GET', path: '/v1/devices/dev-a/target', token: tokenA });
   const rot = await fx.operator({ method: 'PUT', path: '/v1/registry-credentials/lab', body: { registry: '127.0.0.1:5001', username: 'lab', password: PASSWORD_2 } });
