@@ -101,6 +101,21 @@ function hashState(state: { services: Record<string, ServiceReport>; health: str
   return createHash('sha256').update(canonicalJson({ ...state, services })).digest('hex').slice(0, 32);
 }
 
+/**
+ * The agent's own (level-1) recoveries since the previous stored state: services whose restart count went up
+ * and that run again. A kill the agent healed between two reports leaves no error state behind, only this;
+ * it is what recovery statistics count (a `service.recovered` event). Compared on a state change only (a
+ * restart changes the stored state), so it costs nothing per heartbeat.
+ */
+export function agentRecoveries(previous: Record<string, ServiceReport> | undefined, next: Record<string, ServiceReport>): { service: string; restarts: number }[] {
+  const out: { service: string; restarts: number }[] = [];
+  for (const [name, s] of Object.entries(next)) {
+    const before = previous?.[name];
+    if (before && s.restartCount > before.restartCount && s.status === 'running') out.push({ service: name, restarts: s.restartCount - before.restartCount });
+  }
+  return out;
+}
+
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;

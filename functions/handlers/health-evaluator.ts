@@ -37,7 +37,7 @@ import {
   type PlanStep,
 } from '../domain/health-policy.js';
 import { newJob } from '../domain/job-lifecycle.js';
-import type { StoredDeviceState } from '../domain/report-merge.js';
+import { agentRecoveries, type StoredDeviceState } from '../domain/report-merge.js';
 import { config } from '../lib/config.js';
 import { newJobId } from '../lib/ids.js';
 import { logger, metrics } from '../lib/observability.js';
@@ -91,11 +91,18 @@ export async function evaluateDevice(deviceId: string, state: Pick<StoredDeviceS
 
   // What cleared since the previous state. Compared in memory: no read for a device that stays healthy.
   if (opts.previous) {
+    const recorded = new Set<string>();
     for (const r of recoveredServices(Object.values(opts.previous.services ?? {}), services, now, policy)) {
       const key = dedupeKeyFor({ alertName: r.alertName, deviceId, service: r.service });
       const res = await resolveAlert(key, { now, correlationId });
       if (res.action !== 'none') result.resolved.push(key);
       await recordEvent({ type: 'service.recovered', deviceId, service: r.service, correlationId, detail: { finding: r.alertName } }, now);
+      recorded.add(r.service);
+    }
+    // A restart the agent made itself (level 1) with no finding in between still is a recovery: record it.
+    for (const r of agentRecoveries(opts.previous.services, state.services ?? {})) {
+      if (recorded.has(r.service)) continue;
+      await recordEvent({ type: 'service.recovered', deviceId, service: r.service, correlationId, detail: { by: 'agent', level: 1, restarts: r.restarts } }, now);
     }
     if (opts.previous.health === 'offline' && state.health !== 'offline') {
       const key = dedupeKeyFor({ alertName: 'DeviceOffline', deviceId });
