@@ -8,12 +8,12 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import type { StoredCredentials } from '../lib/token.js';
 import type { TargetStateDocument } from '../contract/target-state.js';
 import type { StoredDeviceState } from '../domain/report-merge.js';
-import { allShards, OFFLINE_SHARDS, offlineShard } from '../domain/shards.js';
+import { allShards, OFFLINE_SHARDS, offlineShard, silencedOfflineShard } from '../domain/shards.js';
 import { documentClient, dynamo } from '../lib/aws.js';
 import { config } from '../lib/config.js';
 import { isConditionFailure } from './conditions.js';
 import { rawString, readItems, type RawItem, type UnreadableItem } from './item-reader.js';
-import { countShards } from './sharded-query.js';
+import { countShards, queryShards } from './sharded-query.js';
 
 export const devicePk = (deviceId: string) => `DEVICE#${deviceId}`;
 
@@ -386,15 +386,21 @@ function decodePageToken(token: string): Record<string, unknown> {
  * evaluator calls this after it claimed the device's liveness item (adapters/liveness-repo.ts), which is where
  * the race with a report arriving is decided. False when the device has no state at all.
  */
-export async function markStateOffline(deviceId: string, now: number): Promise<boolean> {
+export async function markStateOffline(deviceId: string, now: number, silenced = false): Promise<boolean> {
   try {
     await documentClient().send(
       new UpdateCommand({
         TableName: config.fleetTable,
         Key: { pk: devicePk(deviceId), sk: 'STATE' },
         UpdateExpression: 'SET health = :offline, offlineAt = :at, offlineShard = :oshard REMOVE livenessShard',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':offline': 'offline', ':at': new Date(now).toISOString(), ':oshard': offlineShard(deviceId) },
+        // Never a decommissioned device (a report from a still-warm credentials cache may have revived its liveness).
+        ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(decommissionedAt)',
+        ExpressionAttributeValues: {
+          ':offline': 'offline',
+          ':at': new Date(now).toISOString(),
+          // A silenced device goes offline without counting in devices_offline (see silencedOfflineShard).
+          ':oshard': silenced ? silencedOfflineShard(deviceId) : offlineShard(deviceId),
+        },
       }),
     );
     return true;
@@ -405,8 +411,42 @@ export async function markStateOffline(deviceId: string, now: number): Promise<b
 }
 
 /**
- * How many devices are offline right now: a COUNT over each shard of the sparse, keys-only `byOffline` index
- * (devices enter it when marked offline and leave it with their next report). Reads ~100 bytes per offline
+ * Move an offline device between counted (`off#`) and silenced (`offsil#`) offline, only if it is offline the other
+ * way now (false otherwise: online, decommissioned, or already there). One conditional update.
+ */
+export async function setOfflineSilenced(deviceId: string, silenced: boolean): Promise<boolean> {
+  const [from, to] = silenced ? [offlineShard(deviceId), silencedOfflineShard(deviceId)] : [silencedOfflineShard(deviceId), offlineShard(deviceId)];
+  try {
+    await documentClient().send(
+      new UpdateCommand({
+        TableName: config.fleetTable,
+        Key: { pk: devicePk(deviceId), sk: 'STATE' },
+        UpdateExpression: 'SET offlineShard = :to',
+        ConditionExpression: 'offlineShard = :from',
+        ExpressionAttributeValues: { ':from': from, ':to': to },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
+    throw err;
+  }
+}
+
+/** Devices offline under a silencing marker (keys only, ~100 bytes each): the evaluator re-checks their markers. */
+export async function listSilencedOfflineDevices(limitPerShard = 1000): Promise<string[]> {
+  const items = await queryShards(
+    allShards('offsil', OFFLINE_SHARDS),
+    (shard) => ({ TableName: config.fleetTable, IndexName: 'byOffline', KeyConditionExpression: 'offlineShard = :s', ExpressionAttributeValues: { ':s': shard } }),
+    limitPerShard,
+  );
+  return items.map((i) => String(i.pk).slice('DEVICE#'.length));
+}
+
+/**
+ * How many devices are offline right now: a COUNT over each counted (`off#`) shard of the sparse, keys-only
+ * `byOffline` index (devices enter it when marked offline and leave it with their next report). Devices silenced by
+ * a device-wide marker are not counted: they sit under the `offsil#` shards. Reads ~100 bytes per offline
  * device, nothing for online ones.
  */
 export function countOfflineDevices(): Promise<number> {

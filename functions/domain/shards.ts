@@ -28,7 +28,13 @@ export const timeoutShard = (jobId: string) => `timeout#${shardOf(jobId, TIMEOUT
 export const livenessPartition = (deviceId: string) => `LIVE#${shardOf(deviceId, LIVENESS_PARTITIONS)}`;
 export const allLivenessPartitions = () => Array.from({ length: LIVENESS_PARTITIONS }, (_, i) => `LIVE#${i}`);
 export const offlineShard = (deviceId: string) => `off#${shardOf(deviceId, OFFLINE_SHARDS)}`;
+/**
+ * Offline but silenced by a device-wide marker (maintenance, or a manual stop of the whole device): in the same
+ * `byOffline` index under other partition values, so the `devices_offline` count (the `off#` shards only) leaves
+ * it out, while the evaluator still finds it when the marker ends (docs/architecture.md, "Offline and markers").
+ */
+export const silencedOfflineShard = (deviceId: string) => `offsil#${shardOf(deviceId, OFFLINE_SHARDS)}`;
 
 /** Every shard value of an index, for the workers that query them all. */
-export const allShards = (prefix: 'outbox' | 'timeout' | 'off', count: number) =>
+export const allShards = (prefix: 'outbox' | 'timeout' | 'off' | 'offsil', count: number) =>
   Array.from({ length: count }, (_, i) => `${prefix}#${i}`);

@@ -16,7 +16,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { flushAlertGroups, raiseAlert, resolveAlert, type FlushResult, type RaiseResult } from '../adapters/alerts.js';
 import { readCircuit } from '../adapters/circuit-repo.js';
-import { countOfflineDevices, getTarget, markStateOffline } from '../adapters/devices-repo.js';
+import { countOfflineDevices, getDeviceState, getTarget, listSilencedOfflineDevices, markStateOffline, setOfflineSilenced } from '../adapters/devices-repo.js';
 import { claimOffline, findQuietDevices, offlineRecorded } from '../adapters/liveness-repo.js';
 import { recordEvent } from '../adapters/events.js';
 import { countEnqueued } from '../adapters/job-metrics.js';
@@ -184,6 +184,8 @@ export { findQuietDevices };
 export interface FleetEvaluation {
   offline: string[];
   silenced: string[];
+  /** Devices still offline whose silencing marker ended: counted (and alerted on) from this run. */
+  unsilenced?: string[];
   /** Devices that reported between the index read and our write (left online). */
   raced: string[];
   /** Devices offline after this run (the devices_offline gauge). */
@@ -210,7 +212,7 @@ export async function evaluateFleet(opts: { now?: number; policy?: HealthPolicyC
       result.raced.push(c.deviceId);
       continue;
     }
-    await markStateOffline(c.deviceId, now);
+    await markStateOffline(c.deviceId, now, !!marker);
     await recordEvent({ type: 'device.offline', deviceId: c.deviceId, detail: { lastSeenAt: new Date(c.lastSeenEpoch).toISOString(), silenced: !!marker } }, now);
     await offlineRecorded(c.deviceId, offlineAt);
     (marker ? result.silenced : result.offline).push(c.deviceId);
@@ -218,10 +220,30 @@ export async function evaluateFleet(opts: { now?: number; policy?: HealthPolicyC
   result.groups = await flushAlertGroups({ now });
   metrics.addMetric('devices_marked_offline', MetricUnit.Count, result.offline.length + result.silenced.length);
   // The level, not the flow: how many devices are offline now (the DevicesOffline alarm's metric).
+  result.unsilenced = await countDevicesWhoseMarkerEnded(now, policy);
   result.offlineNow = await countOfflineDevices();
   metrics.addMetric('devices_offline', MetricUnit.Count, result.offlineNow);
   if (result.offline.length || result.groups.published.length) logger.info('fleet evaluated', { offline: result.offline.length, silenced: result.silenced.length, raced: result.raced.length, groups: result.groups });
   return result;
+}
+
+/**
+ * A device offline under a device-wide marker is not counted in devices_offline (docs/architecture.md, "Offline and
+ * markers"). Markers end without an event (TTL, or an operator deleting them), so each run re-checks the silenced
+ * offline devices (a keys-only Query per shard plus one marker Query per such device: the cost grows with devices
+ * offline under maintenance, not with the fleet) and moves those whose marker ended back to counted, raising their
+ * DeviceOffline alert then.
+ */
+async function countDevicesWhoseMarkerEnded(now: number, policy: HealthPolicyConfig): Promise<string[]> {
+  const moved: string[] = [];
+  for (const deviceId of await listSilencedOfflineDevices()) {
+    if (silencingMarker(await activeMarkers(deviceId, now), undefined, now)) continue;
+    if (!(await setOfflineSilenced(deviceId, false))) continue;
+    const state = await getDeviceState(deviceId, false);
+    await raiseAlert(deviceOfflineAlert({ deviceId, lastSeenEpochMs: state?.lastSeenEpoch ?? now, offlineAfterMs: policy.offlineAfterMs }), { now });
+    moved.push(deviceId);
+  }
+  return moved;
 }
 
 export const handler = middy(async () => {

@@ -1,5 +1,5 @@
 /** Silence a device (no service) or one service until the marker expires. */
-import { getDeviceMeta } from '../../adapters/devices-repo.js';
+import { getDeviceMeta, setOfflineSilenced } from '../../adapters/devices-repo.js';
 import { putMarker } from '../../adapters/markers-repo.js';
 import { httpError } from '../../http/errors.js';
 import { defineRoute } from '../../http/types.js';
@@ -10,5 +10,8 @@ export default defineRoute('setMarker', async (req) => {
   if (!(await getDeviceMeta(deviceId))) throw httpError('not_found', `No device ${deviceId}`);
   const { service, kind, reason, durationSeconds } = req.body;
   const marker = await putMarker({ deviceId, kind, durationSeconds, createdBy: operatorName(req.principal), now: req.now, ...(service ? { service } : {}), ...(reason ? { reason } : {}) });
+  // A device-wide marker on a device already offline: it stops counting in devices_offline now (a no-op write
+  // condition for a device that is online). When the marker ends, the evaluator counts it again.
+  if (!service) await setOfflineSilenced(deviceId, true);
   return { statusCode: 201, body: marker };
 });
