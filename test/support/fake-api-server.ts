@@ -4,12 +4,15 @@
  * never answer), skew the server clock, start at a high sequence. Requests are matched with the route table and
  * validated with the contract's zod schemas (a malformed agent request is a 400 here, as it would be for real);
  * job executions follow the real lifecycle (functions/domain/job-lifecycle.ts) with expectedVersion.
+ * By default it is an API of the previous release (no POST /sync: 404, so the agent falls back to the separate
+ * routes); `sync: true` makes it speak the sync protocol. `throttleNext` answers requests with 429/503 + Retry-After.
  * Tests of the agent against the real handlers live next to these (cloud-api.test.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { DeviceReport, type DeviceReport as DeviceReportT } from '../../functions/contract/report.js';
+import { SyncRequest } from '../../functions/contract/sync.js';
 import { JobExecutionUpdate, type Job } from '../../functions/contract/jobs.js';
 import { matchRoute } from '../../functions/contract/routes.js';
 import { TargetState, type TargetStateInput } from '../../functions/contract/target-state.js';
@@ -30,6 +33,10 @@ export interface FakeApi {
   serverTimeOffsetMs: number;
   jobs: Map<string, Job>;
   jobUpdates: Array<{ jobId: string; status: string; expectedVersion: number; statusDetails?: Record<string, unknown>; answer: number }>;
+  /** The interval a sync answer asks for (seconds). */
+  nextSyncSeconds: number;
+  /** Answer the next `count` device requests with `status` (429 or 503) and `Retry-After: retryAfterSeconds`. */
+  throttleNext(count: number, retryAfterSeconds: number, status?: 429 | 503): void;
   setTarget(target: TargetStateInput, version?: string): string;
   enqueue(type: string, params: Record<string, unknown>): Job;
   goDown(mode: DownMode): Promise<void>;
@@ -37,12 +44,13 @@ export interface FakeApi {
   close(): Promise<void>;
 }
 
-export async function startFakeApi(opts: { deviceId?: string; startSeq?: number } = {}): Promise<FakeApi> {
+export async function startFakeApi(opts: { deviceId?: string; startSeq?: number; sync?: boolean } = {}): Promise<FakeApi> {
   const deviceId = opts.deviceId ?? 'dev-fake-1';
   const token = `${deviceId}.${randomBytes(16).toString('hex')}`;
   let target: { version: string; updatedAt: string; target: TargetState } | null = null;
   let mode: DownMode | null = null;
   let jobSeq = 0;
+  let throttle: { count: number; retryAfterSeconds: number; status: number } | null = null;
   const sockets = new Set<Socket>();
 
   const api: FakeApi = {
@@ -56,6 +64,10 @@ export async function startFakeApi(opts: { deviceId?: string; startSeq?: number 
     serverTimeOffsetMs: 0,
     jobs: new Map(),
     jobUpdates: [],
+    nextSyncSeconds: 1,
+    throttleNext(count, retryAfterSeconds, status = 429) {
+      throttle = { count, retryAfterSeconds, status };
+    },
     setTarget(t, version) {
       const v = version ?? `v${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
       target = { version: v, updatedAt: new Date().toISOString(), target: TargetState.parse(t) };
@@ -120,8 +132,13 @@ export async function startFakeApi(opts: { deviceId?: string; startSeq?: number 
       record(503);
       return error(res, 503, 'internal_error', 'down for the test');
     }
+    if (throttle && throttle.count > 0) {
+      throttle.count--;
+      record(throttle.status);
+      return send(res, throttle.status, { error: throttle.status === 429 ? 'too_many_requests' : 'unavailable', message: 'slow down' }, { 'retry-after': String(throttle.retryAfterSeconds) });
+    }
     const m = matchRoute(method, path);
-    if (!m || 'allowed' in m) {
+    if (!m || 'allowed' in m || (m.route.operationId === 'syncDevice' && !opts.sync)) {
       record(404);
       return error(res, 404, 'not_found', 'no such route');
     }
@@ -144,6 +161,33 @@ export async function startFakeApi(opts: { deviceId?: string; startSeq?: number 
       }
     }
     switch (m.route.operationId) {
+      case 'syncDevice': {
+        const parsed = SyncRequest.safeParse(json);
+        if (!parsed.success) {
+          record(400);
+          return error(res, 400, 'validation_failed', parsed.error.message);
+        }
+        const r = parsed.data.report;
+        let status: 'applied' | 'duplicate' | 'stale';
+        if (r.seq === api.lastSeq && api.stored.some((x) => x.seq === r.seq)) status = 'duplicate';
+        else if (r.seq <= api.lastSeq) status = 'stale';
+        else {
+          status = 'applied';
+          api.lastSeq = r.seq;
+          api.stored.push(r);
+        }
+        api.reportLog.push({ seq: r.seq, status: 200, kind: status === 'applied' ? r.kind : status });
+        const etag = target ? `"${target.version}"` : null;
+        const changed = target !== null && parsed.data.targetEtag !== etag;
+        const jobs = [...api.jobs.values()].filter((j) => j.status === 'QUEUED' || j.status === 'IN_PROGRESS');
+        record(200);
+        return send(res, 200, {
+          report: { status, seq: r.seq, lastSeq: api.lastSeq, serverTime: new Date(now).toISOString() },
+          jobs,
+          target: { etag, changed, ...(changed ? { document: target } : {}) },
+          nextSyncSeconds: jobs.length ? 1 : api.nextSyncSeconds,
+        });
+      }
       case 'postReport': {
         const parsed = DeviceReport.safeParse(json);
         if (!parsed.success) {

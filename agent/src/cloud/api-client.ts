@@ -5,13 +5,19 @@
  * report POST is never retried here: the on-disk outbox redelivers it later under the same sequence number,
  * which the API stores at most once.
  *
- * Failures are split in two: `CloudUnavailable` (network error, timeout, 5xx, 429, and 401/403, which no
- * amount of sending fixes right now) makes the link go offline; any other answer proves the API is there.
+ * Failures are split in three: `CloudThrottled` (429, or 503 with Retry-After) is back-pressure from an API that
+ * is there: the link waits the advertised time and stays online; `CloudUnavailable` (network error, timeout, other
+ * 5xx, and 401/403, which no amount of sending fixes right now) makes the link go offline; any other answer proves
+ * the API is there.
+ *
+ * `sync` is the one-round-trip protocol (POST /sync); an API that does not know the route (an older deployment)
+ * answers 404/405, which `sync` reports as `unsupported` so the link falls back to the separate routes.
  */
 import { DeviceReport, ReportAck } from '../../../functions/contract/report.js';
+import { SyncResponse } from '../../../functions/contract/sync.js';
 import { Job, PendingJobs, type JobExecutionUpdate } from '../../../functions/contract/jobs.js';
 import { TargetStateDocument } from '../../../functions/contract/target-state.js';
-import { callUpstream, DEFAULT_UPSTREAM_POLICY, type FetchLike, type UpstreamPolicy } from '../../../functions/domain/upstream-call.js';
+import { callUpstream, DEFAULT_UPSTREAM_POLICY, retryAfterMs, type FetchLike, type UpstreamPolicy } from '../../../functions/domain/upstream-call.js';
 import { httpFetch, type TransportResponse } from './http-transport.js';
 
 export class CloudUnavailable extends Error {
@@ -23,6 +29,28 @@ export class CloudUnavailable extends Error {
     this.name = 'CloudUnavailable';
   }
 }
+
+/** The API asked us to slow down (429, or 503 with Retry-After): wait `retryAfterMs`, stay online. */
+export class CloudThrottled extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly retryAfterMs: number,
+  ) {
+    super(message);
+    this.name = 'CloudThrottled';
+  }
+}
+
+/** Back-pressure without a Retry-After: wait this long. */
+export const DEFAULT_THROTTLE_WAIT_MS = 5_000;
+/** Never wait longer than this for one Retry-After (a broken header must not silence the agent for hours). */
+export const MAX_THROTTLE_WAIT_MS = 60_000;
+
+export type SyncResult =
+  | { kind: 'ok'; body: SyncResponse; sentAtWall: number; receivedAtWall: number }
+  | { kind: 'unsupported'; status: number }
+  | { kind: 'rejected'; status: number; error: string; message: string };
 
 export interface CloudApiOptions {
   baseUrl: string;
@@ -89,6 +117,21 @@ export class CloudApi {
     return { kind: 'rejected', status: res.status, error: body.error ?? 'unknown', message: body.message ?? '' };
   }
 
+  /** One round trip: the report in; its ack, pending jobs, the target if changed, the next interval out. */
+  async sync(report: DeviceReport, targetEtag: string | undefined, wallNow: () => number = Date.now): Promise<SyncResult> {
+    const sentAtWall = wallNow();
+    const res = await this.call('POST', `/v1/devices/${this.opts.deviceId}/sync`, JSON.stringify(targetEtag ? { report, targetEtag } : { report }));
+    const receivedAtWall = wallNow();
+    if (res.status === 200) {
+      const body = SyncResponse.safeParse(res.json);
+      if (!body.success) throw new CloudUnavailable(`sync answer does not match the contract: ${body.error.message.slice(0, 200)}`, 200);
+      return { kind: 'ok', body: body.data, sentAtWall, receivedAtWall };
+    }
+    if (res.status === 404 || res.status === 405) return { kind: 'unsupported', status: res.status };
+    const body = (res.json ?? {}) as ErrorBodyLike;
+    return { kind: 'rejected', status: res.status, error: body.error ?? 'unknown', message: body.message ?? '' };
+  }
+
   async getTarget(etag: string | undefined): Promise<TargetResult> {
     const headers: Record<string, string> = {};
     if (etag) headers['if-none-match'] = etag;
@@ -135,7 +178,12 @@ export class CloudApi {
       throw new CloudUnavailable(`${method} ${path}: ${(err as Error).message}`);
     }
     const text = await withTimeout(res.text(), this.policy.timeoutMs, `${method} ${path}: body not received within ${this.policy.timeoutMs} ms`);
-    if (res.status >= 500 || res.status === 429) throw new CloudUnavailable(`${method} ${path} answered ${res.status}: ${text.slice(0, 200)}`, res.status);
+    const hinted = retryAfterMs(res);
+    if (res.status === 429 || (res.status === 503 && hinted !== undefined)) {
+      const waitMs = Math.min(MAX_THROTTLE_WAIT_MS, hinted ?? DEFAULT_THROTTLE_WAIT_MS);
+      throw new CloudThrottled(`${method} ${path} answered ${res.status}: slow down for ${waitMs} ms`, res.status, waitMs);
+    }
+    if (res.status >= 500) throw new CloudUnavailable(`${method} ${path} answered ${res.status}: ${text.slice(0, 200)}`, res.status);
     if (res.status === 401 || res.status === 403) throw new CloudUnavailable(`${method} ${path} answered ${res.status} (device token refused): ${text.slice(0, 200)}`, res.status);
     let json: unknown = null;
     if (text) {

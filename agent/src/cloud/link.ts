@@ -1,6 +1,13 @@
 /**
- * The cloud link: one timer, one pass at a time (never overlapping), doing in order
- *   probe (while offline) → target poll (ETag) → job poll → rollout window → produce report → deliver outbox.
+ * The cloud link: one timer, one pass at a time (never overlapping). Two protocols (docs/architecture.md
+ * "Device protocol"):
+ * - sync (default): rollout window → produce report → one POST /sync per buffered report (at least one per
+ *   interval: a heartbeat when nothing else is buffered); the answer carries the ack, pending jobs, the target when
+ *   its ETag changed, and the interval the server wants until the next sync (jittered ±10 % here).
+ * - legacy, when the API does not know /sync (404/405: an older deployment): probe (while offline) → target poll
+ *   (ETag) → job poll → rollout window → produce report → deliver outbox. /sync is tried again after an hour.
+ * Back-pressure (429, or 503 with Retry-After) is not an outage: the link waits the advertised time (+ up to 20 %
+ * jitter) and stays online; reports stay buffered in order.
  *
  * - Reports: produced by report-scheduler.ts rules, written to the on-disk outbox (report-buffer.ts) with
  *   their sequence number BEFORE sending, delivered oldest first; acknowledged ones are deleted. 409
@@ -19,7 +26,9 @@ import type { TargetState, TargetStateDocument } from '../../../functions/contra
 import type { Clock } from '../clock.js';
 import type { JsonStore } from '../state/json-store.js';
 import type { TargetSnapshot } from '../target/provider.js';
-import { CloudUnavailable, checkReport, type CloudApi } from './api-client.js';
+import type { SyncResponse } from '../../../functions/contract/sync.js';
+import { SYNC_JITTER } from '../../../functions/domain/liveness.js';
+import { CloudThrottled, CloudUnavailable, checkReport, type CloudApi } from './api-client.js';
 import type { JobJournal } from './job-journal.js';
 import { JobRunner, type JobHandlers } from './job-runner.js';
 import { DEFAULT_LINK_CONFIG, LinkState, type LinkConfig } from './link-state.js';
@@ -27,6 +36,9 @@ import type { ReportBuffer } from './report-buffer.js';
 import { ReportBuilder } from './report-builder.js';
 import { DEFAULT_REPORT_SCHEDULE, ReportScheduler, type ReportScheduleConfig } from './report-scheduler.js';
 import { Rollout, type RolloutDoc } from './rollout.js';
+
+/** After falling back to the separate routes, try /sync again this often (the API may have been upgraded). */
+const SYNC_RETRY_MS = 3600_000;
 
 export interface LinkLog {
   debug(data: Record<string, unknown>, msg: string): void;
@@ -65,6 +77,8 @@ export interface CloudLinkOptions {
   link?: LinkConfig;
   targetPollMs?: number;
   jobPollMs?: number;
+  /** Upper bound on the server's sync interval (FLEETMEDIC_HEARTBEAT_SECONDS when set). */
+  maxSyncMs?: number;
 }
 
 export class CloudLink {
@@ -88,8 +102,14 @@ export class CloudLink {
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
   private stopped = false;
+  /** Which protocol the API speaks (sync until it answers 404/405 to it; then legacy until `syncRetryAt`). */
+  protocol: 'sync' | 'legacy' = 'sync';
+  private syncRetryAt = Number.NEGATIVE_INFINITY;
+  private nextSyncAt = Number.NEGATIVE_INFINITY;
+  /** Back-pressure: no request before this (monotonic ms). */
+  private throttledUntil = Number.NEGATIVE_INFINITY;
   /** Counters for status, tests and the bench. */
-  readonly stats = { delivered: 0, produced: 0, staleJumps: 0, rejected: 0, reconnects: 0, lastError: '' };
+  readonly stats = { delivered: 0, produced: 0, staleJumps: 0, rejected: 0, reconnects: 0, throttled: 0, syncs: 0, lastError: '' };
 
   constructor(private readonly opts: CloudLinkOptions) {
     this.startedMono = opts.clock.monoNow();
@@ -180,6 +200,19 @@ export class CloudLink {
 
   private async pass(): Promise<void> {
     const clock = this.opts.clock;
+    if (clock.monoNow() < this.throttledUntil) {
+      // Asked to slow down: keep judging the rollout and buffering reports, send nothing yet.
+      this.judgeRollout();
+      await this.produce().catch((err) => this.opts.log.error({ err: String(err) }, 'cannot write a report to the outbox'));
+      return;
+    }
+    if (this.protocol === 'legacy' && clock.monoNow() >= this.syncRetryAt) this.protocol = 'sync';
+    // Until the agent has a picture of its services there is no report to carry: the separate (conditional,
+    // idempotent) target and job polls run meanwhile, so the first cycle converges and early jobs are seen.
+    if (this.protocol === 'sync' && this.ready) {
+      await this.syncPass();
+      if (this.protocol === 'sync') return;
+    }
     try {
       if (!this.state.isOnline && this.state.canProbe(clock.monoNow())) {
         await this.pollTarget(); // the probe: cheap, conditional, idempotent
@@ -191,11 +224,88 @@ export class CloudLink {
       this.onFailure(err);
     }
     this.judgeRollout();
+    // Reports go out through /sync once the agent is ready, unless the API does not know it.
+    if (this.protocol !== 'legacy') return;
     await this.produce().catch((err) => this.opts.log.error({ err: String(err) }, 'cannot write a report to the outbox'));
     try {
       await this.deliver();
     } catch (err) {
       this.onFailure(err);
+    }
+  }
+
+  /** The sync protocol's pass: every buffered report goes out in a sync; one is made up if none is buffered. */
+  private async syncPass(): Promise<void> {
+    const clock = this.opts.clock;
+    this.judgeRollout();
+    await this.produce().catch((err) => this.opts.log.error({ err: String(err) }, 'cannot write a report to the outbox'));
+    const now = clock.monoNow();
+    const probing = !this.state.isOnline && this.state.canProbe(now);
+    if (!probing && !(this.state.canSend(now) && (now >= this.nextSyncAt || this.opts.buffer.size > 0))) return;
+    try {
+      // A sync always carries a report: with nothing buffered, a heartbeat (the device's sign of life).
+      if (this.opts.buffer.size === 0) await this.produce('heartbeat');
+      let last: SyncResponse | undefined;
+      let first = true;
+      while (!this.stopped && this.opts.buffer.size > 0 && (first || this.state.canSend(clock.monoNow()))) {
+        first = false;
+        const report = await this.opts.buffer.peek();
+        if (!report) break;
+        const r = await this.opts.api.sync(report, this.etag, () => clock.wallNow());
+        this.stats.syncs++;
+        if (r.kind === 'unsupported') {
+          this.onSuccess(); // it answered: reachable (a reconnect still waits its random pause)
+          this.protocol = 'legacy';
+          this.syncRetryAt = clock.monoNow() + SYNC_RETRY_MS;
+          this.opts.log.info({ status: r.status }, 'the API has no sync route (an older deployment): using the separate report/job/target routes');
+          return;
+        }
+        this.onSuccess();
+        if (r.kind === 'rejected') {
+          this.stats.rejected++;
+          this.opts.log.error({ seq: report.seq, status: r.status, error: r.error, message: r.message }, 'the API refused a report for good; dropping it (counted in droppedReports)');
+          await this.opts.buffer.reject(report.seq);
+          continue;
+        }
+        const ack = r.body.report;
+        if (ack.status === 'stale') {
+          this.stats.staleJumps++;
+          this.opts.log.warn({ seq: report.seq, serverLastSeq: ack.lastSeq }, 'report sequence behind the server; renumbering the outbox');
+          await this.opts.buffer.renumberAfter(ack.lastSeq);
+          this.scheduler.requestFull();
+        } else {
+          await this.opts.buffer.ack(report.seq, report.droppedReports);
+          this.stats.delivered++;
+          const serverMs = Date.parse(ack.serverTime);
+          if (Number.isFinite(serverMs)) this.clockOffsetMs = Math.round((r.sentAtWall + r.receivedAtWall) / 2 - serverMs);
+        }
+        last = r.body;
+      }
+      if (last) this.applySync(last);
+    } catch (err) {
+      this.onFailure(err);
+    }
+  }
+
+  /** What a sync answered besides the ack: when to sync next, the target if it changed, pending jobs. */
+  private applySync(body: SyncResponse): void {
+    const random = this.opts.random ?? Math.random;
+    const intervalMs = Math.min(body.nextSyncSeconds * 1000, this.opts.maxSyncMs ?? Infinity) * (1 + (random() * 2 - 1) * SYNC_JITTER);
+    this.nextSyncAt = this.opts.clock.monoNow() + intervalMs;
+    if (body.target.changed && body.target.document) {
+      this.etag = body.target.etag ?? undefined;
+      this.onCloudTarget(body.target.document);
+    }
+    if (body.jobs.length && !this.jobsRunning) {
+      // Beside the pass, as in pollJobs (reports keep flowing while a job runs).
+      this.jobsRunning = this.runner
+        .process(body.jobs)
+        .catch((err) => this.onFailure(err))
+        .finally(() => {
+          this.jobsRunning = null;
+          this.nextSyncAt = this.opts.clock.monoNow(); // report the outcome and look for more at once
+          this.arm();
+        });
     }
   }
 
@@ -274,10 +384,11 @@ export class CloudLink {
     return this.opts.rolloutStore.save(this.rollout.doc).catch((err) => this.opts.log.error({ err: String(err) }, 'cannot persist rollout state'));
   }
 
-  private async produce(): Promise<void> {
+  private async produce(force?: 'heartbeat'): Promise<void> {
     if (!this.ready) return;
     const now = this.opts.clock.monoNow();
-    const online = this.state.isOnline;
+    // The scheduler's own heartbeats are the legacy protocol's; with sync, the sync interval makes them.
+    const online = this.state.isOnline && this.protocol === 'legacy';
     let services: ServiceReport[] | null = null;
     if (this.dirty && this.scheduler.throttleEndsAt() <= now) {
       // Only now (at most once per throttle window) is the change detection worth its cost.
@@ -285,7 +396,7 @@ export class CloudLink {
       services = this.opts.source.reports();
       if (this.builder.hasChanges(services)) this.scheduler.markChanged();
     }
-    const kind = this.scheduler.due(now, online);
+    const kind = this.scheduler.due(now, online) ?? force ?? null;
     if (!kind) return;
     // Online with an outbox still to flush (just reconnected): the full report goes after the buffered ones,
     // and must not push the oldest of them out of the bounded buffer.
@@ -348,6 +459,16 @@ export class CloudLink {
 
   private onFailure(err: unknown): void {
     const message = String((err as Error)?.message ?? err);
+    if (err instanceof CloudThrottled) {
+      // Back-pressure from an API that is there: wait what it asked (+ jitter so a throttled fleet spreads out),
+      // stay online, keep every buffered report for later, in order.
+      const random = this.opts.random ?? Math.random;
+      this.throttledUntil = this.opts.clock.monoNow() + err.retryAfterMs * (1 + 0.2 * random());
+      this.stats.throttled++;
+      this.stats.lastError = message;
+      this.opts.log.warn({ status: err.status, waitMs: err.retryAfterMs, buffered: this.opts.buffer.size }, 'the cloud API asked to slow down; waiting (still online)');
+      return;
+    }
     if (!(err instanceof CloudUnavailable)) {
       this.opts.log.error({ err: message }, 'cloud link error');
     }
@@ -362,14 +483,16 @@ export class CloudLink {
     const online = this.state.isOnline;
     const now = this.opts.clock.monoNow();
     const candidates: number[] = [];
+    const legacy = this.protocol === 'legacy' || !this.ready;
     if (this.ready) {
-      candidates.push(this.scheduler.nextAt(online));
+      candidates.push(this.scheduler.nextAt(online && legacy));
       if (this.dirty) candidates.push(this.scheduler.throttleEndsAt());
     }
-    if (!online) candidates.push(this.state.nextAt());
+    if (!online) candidates.push(Math.max(this.state.nextAt(), this.throttledUntil));
     else {
-      const quiet = this.state.nextAt();
-      candidates.push(Math.max(quiet, this.nextTargetPollAt), Math.max(quiet, this.nextJobPollAt));
+      const quiet = Math.max(this.state.nextAt(), this.throttledUntil);
+      if (legacy) candidates.push(Math.max(quiet, this.nextTargetPollAt), Math.max(quiet, this.nextJobPollAt), Math.max(quiet, this.syncRetryAt));
+      else if (this.ready) candidates.push(Math.max(quiet, this.nextSyncAt));
       if (this.opts.buffer.size > 0) candidates.push(quiet);
     }
     const until = this.rollout?.doc.attempt ? now + 1000 : Infinity; // judge an attempt about once a second

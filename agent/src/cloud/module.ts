@@ -7,6 +7,7 @@
  *   FLEETMEDIC_REPORT_MIN_INTERVAL_SECONDS [10]  FLEETMEDIC_HEARTBEAT_SECONDS [30]  FLEETMEDIC_FULL_REPORT_SECONDS [900]
  *   FLEETMEDIC_TARGET_POLL_SECONDS [30]  FLEETMEDIC_JOB_POLL_SECONDS [10]  FLEETMEDIC_RECONNECT_JITTER_SECONDS [15]
  *   FLEETMEDIC_PROBE_MAX_SECONDS [300]  FLEETMEDIC_OUTBOX_MAX_REPORTS [500]
+ *   With the sync protocol the server sets the interval; FLEETMEDIC_HEARTBEAT_SECONDS, when set, caps it.
  *   TIMEOUT_MS / RETRY_MAX / RETRY_BACKOFF_MS (the shared upstream-call policy)
  */
 import { join } from 'node:path';
@@ -35,6 +36,8 @@ export interface CloudModuleOptions {
   schedule?: ReportScheduleConfig;
   link?: LinkConfig;
   targetPollMs?: number;
+  /** Cap on the server's sync interval (FLEETMEDIC_HEARTBEAT_SECONDS when set). */
+  maxSyncMs?: number;
   jobPollMs?: number;
   outboxMaxReports?: number;
   upstream?: UpstreamPolicy;
@@ -63,6 +66,7 @@ export function cloudOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Omit<
       probeMaxMs: sec('FLEETMEDIC_PROBE_MAX_SECONDS', DEFAULT_LINK_CONFIG.probeMaxMs),
       reconnectJitterMs: sec('FLEETMEDIC_RECONNECT_JITTER_SECONDS', DEFAULT_LINK_CONFIG.reconnectJitterMs),
     },
+    ...(env.FLEETMEDIC_HEARTBEAT_SECONDS ? { maxSyncMs: sec('FLEETMEDIC_HEARTBEAT_SECONDS', DEFAULT_REPORT_SCHEDULE.heartbeatMs) } : {}),
     targetPollMs: sec('FLEETMEDIC_TARGET_POLL_SECONDS', 30_000),
     jobPollMs: sec('FLEETMEDIC_JOB_POLL_SECONDS', 10_000),
     ...(Number.isSafeInteger(max) && max > 0 ? { outboxMaxReports: max } : {}),
@@ -113,6 +117,7 @@ export class CloudModule implements AgentModule {
       ...(this.opts.schedule ? { schedule: this.opts.schedule } : {}),
       ...(this.opts.link ? { link: this.opts.link } : {}),
       ...(this.opts.targetPollMs !== undefined ? { targetPollMs: this.opts.targetPollMs } : {}),
+      ...(this.opts.maxSyncMs !== undefined ? { maxSyncMs: this.opts.maxSyncMs } : {}),
       ...(this.opts.jobPollMs !== undefined ? { jobPollMs: this.opts.jobPollMs } : {}),
     });
     await this.link.load();
