@@ -212,7 +212,9 @@ function printBanner(fleet: Fleet, info: { endpoint: string; restored: string; d
   out(`       ${cli} devices            ${dim('# health, error badges, retry countdowns')}`);
   out(`       ${cli} device pump-1`);
   out(`       ${cli} events`);
-  out(`     Or let npm start do steps 1-3: ${bold('npm start -- --with-agent')}`);
+  // Already running with the agent: point at what it does instead of suggesting the flag again.
+  if (opts.withAgent) out(`     ${bold('--with-agent')} does steps 1-3 for device demo-1: watch it with ${cli} device demo-1`);
+  else out(`     Or let npm start do steps 1-3: ${bold('npm start -- --with-agent')}`);
   out();
   out(dim('Ctrl-C stops everything and saves state.'));
 }

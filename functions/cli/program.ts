@@ -166,13 +166,13 @@ ${EXIT_CODES_HELP}`,
     )
     .option('--wait <seconds>', 'wait until the job is terminal; exit 1 unless it SUCCEEDED', (v) => positiveNumber(v, '--wait'))
     .action(async (deviceId: string, command: string, o: { service?: string; image?: string; targetFile?: string; reason?: string; inProgressTimeout?: number; wait?: number }, cmd: Command) => {
-      const { client, emit, style, now } = ctx(cmd);
+      const { client, emit, style } = ctx(cmd);
       const body = { ...jobCommand(command, o), ...(o.inProgressTimeout !== undefined ? { inProgressTimeoutSeconds: o.inProgressTimeout } : {}) };
       const api = client();
       const { data } = await api.call<Job>('enqueueJob', { params: { deviceId }, body });
       if (o.wait === undefined) return emit(data, () => views.enqueuedView(data, style));
       const final = await waitForJob(api, data.jobId, o.wait * 1000, io);
-      emit(final, () => views.jobView(final, now, style));
+      emit(final, () => views.jobView(final, io.now(), style));
       if (final.status !== 'SUCCEEDED') throw new CliError(`job ${final.jobId} ended ${final.status}`, EXIT.apiError, `job_${final.status.toLowerCase()}`, undefined);
     });
   jobs
@@ -343,15 +343,19 @@ ${EXIT_CODES_HELP}`,
 
 /** Run the CLI; resolves with the exit code. */
 export async function runCli(argv: string[], io: CliIo): Promise<ExitCode> {
-  const program = buildProgram(io);
   const json = argv.includes('--json');
+  // With --json, Commander's own usage errors are collected and answered as JSON like every other error.
+  let usageText = '';
+  const program = buildProgram(json ? { ...io, stderr: (s) => void (usageText += s) } : io);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return EXIT.ok;
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
-      // Commander already printed its message.
+      const message = (usageText.split('\n')[0] || err.message).replace(/^error: /, '');
+      if (json) io.stderr(`${JSON.stringify({ error: 'usage', message, exitCode: EXIT.usage, details: { commander: err.code } })}\n`);
+      // Without --json Commander already printed its message.
       return EXIT.usage;
     }
     const e = err instanceof CliError ? err : new CliError(`unexpected error: ${(err as Error)?.stack ?? String(err)}`, EXIT.apiError, 'internal');

@@ -77,6 +77,14 @@ test('help and version exit 0; usage errors exit 2 and send nothing', async () =
     assert.equal(r.code, EXIT.usage, `${args.join(' ')} → ${r.code} ${r.stderr}`);
     assert.ok(r.stderr.length > 0, `${args.join(' ')} explains itself`);
   }
+  // With --json, usage errors (Commander's own included) are JSON too.
+  for (const args of [['bogus'], ['device'], ['devices', '--limit', 'lots'], ['register', 'pump-1', '--label', 'novalue']]) {
+    const r = await withApi(['--json', ...args]);
+    assert.equal(r.code, EXIT.usage, `--json ${args.join(' ')} → ${r.code}`);
+    const parsed = JSON.parse(r.stderr.trim()) as { error: string; message: string; exitCode: number };
+    assert.equal(parsed.exitCode, EXIT.usage);
+    assert.ok(parsed.message.length > 0, `--json ${args.join(' ')} explains itself`);
+  }
   assert.equal(seen.length, before, 'no request left the machine');
   assert.match((await withApi(['device', 'Bad_ID'])).stderr, /deviceId: lowercase letters, digits and dashes/);
   assert.match(
@@ -177,4 +185,27 @@ test('jobs enqueue --in-progress-timeout sends the job its own timeout; the job 
   const shown = await withApi(['jobs', 'job_ABCDEFGHIJKL']);
   assert.equal(shown.code, EXIT.ok, shown.stderr);
   assert.match(shown.stdout, /timeout\s+20 s in progress \(set at enqueue\)/);
+});
+
+test('jobs enqueue --wait shows how long ago the job finished, measured after the wait', async () => {
+  const t0 = Date.parse('2025-10-24T10:15:00.000Z');
+  let reads = 0;
+  const at = new Date(t0).toISOString();
+  const done = new Date(t0 + 18_000).toISOString();
+  const base = { jobId: 'job_WAITWAITWAIT', deviceId: 'pump-1', type: 'restart-service', params: { service: 'web' }, version: 1, attempt: 1, createdAt: at, correlationId: 'c-1', history: [{ attempt: 1, status: 'QUEUED', at, by: 'operator' }] };
+  answers.set('POST /v1/devices/pump-1/jobs', { status: 202, body: { ...base, status: 'QUEUED', updatedAt: at } });
+  answers.set('GET /v1/jobs/job_WAITWAITWAIT', { status: 200, body: { ...base, status: 'SUCCEEDED', version: 3, updatedAt: done } });
+  let stdout = '';
+  const code = await runCli(['--api-url', url, '--token', 'tok', 'jobs', 'enqueue', 'pump-1', 'restart-service', '--service', 'web', '--wait', '60'], {
+    stdout: (s) => (stdout += s),
+    stderr: () => {},
+    env: { FLEETMEDIC_LOCAL_DIR: emptyDir },
+    // The command starts at t0; every later reading is 20 s on (the job finished at t0 + 18 s).
+    now: () => (reads++ === 0 ? t0 : t0 + 20_000),
+    color: false,
+    sleep: async () => {},
+  });
+  assert.equal(code, EXIT.ok);
+  const updated = stdout.split('\n').find((l) => l.startsWith('updated')) ?? '';
+  assert.doesNotMatch(updated, /\(in /, `a finished job's time is in the past: ${updated}`);
 });
