@@ -3,6 +3,7 @@
  * publishes the outputs the delivery pipeline reads; everything with behaviour lives in the constructs.
  */
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { EdgeProtection } from './edge-protection.js';
 import { Construct } from 'constructs';
 import { Alerting } from './alerting.js';
 import { Api } from './api.js';
@@ -97,6 +98,10 @@ export class FleetmedicStack extends Stack {
       thresholds: config,
     });
 
+    if (config.edgeProtection) {
+      // 2,000 requests per 5 minutes per IP: ~100 idle devices behind one site NAT at the old protocol's rate.
+      new EdgeProtection(this, 'Edge', { httpApi: this.api.httpApi, ratePerIpPer5Min: 2000, ...(config.edgeWebAclArn ? { webAclArn: config.edgeWebAclArn } : {}) });
+    }
     new CfnOutput(this, 'ApiUrl', { value: this.api.stage.url, description: 'Base URL of the HTTP API' });
     new CfnOutput(this, 'OperatorPolicyArn', {
       value: this.api.operatorPolicy.managedPolicyArn,

@@ -24,6 +24,10 @@ export interface StageConfig {
   registrySecretPrefix: string;
   /** Optional e-mail address subscribed to the alert topic. */
   alertEmail?: string;
+  /** CloudFront + WAF in front of the API (cdk/lib/edge-protection.ts); off by default. */
+  edgeProtection: boolean;
+  /** With edgeProtection outside us-east-1: an existing CLOUDFRONT-scoped web ACL. */
+  edgeWebAclArn?: string;
   /** Powertools metrics namespace (EMF); the alarms read the same namespace. */
   metricsNamespace: string;
   /** HighJobFailureRate: alarm when failed / processed jobs exceed this percentage over 5 minutes. */
@@ -212,6 +216,8 @@ export function stageConfigFrom(node: Ctx): StageConfig {
       .map((s) => s.trim())
       .filter(Boolean),
     destroyTablesOnDelete: bool(node, 'destroyTablesOnDelete', false),
+    edgeProtection: bool(node, 'edgeProtection', false),
+    ...defined({ edgeWebAclArn: str(node, 'edgeWebAclArn') }),
   };
 }
 
