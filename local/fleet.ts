@@ -7,6 +7,7 @@
 import { provision } from './provision.js';
 import { putSecret } from './secrets.js';
 import { startApiServer, type AccessLogEntry, type ApiServer } from './http-server.js';
+import { createStageThrottle, type StageThrottleLimits } from './stage-throttle.js';
 import { startSqsPoller, type BatchOutcome, type SqsPoller } from './sqs-poller.js';
 import { startScheduler, type Scheduler, type ScheduleRun } from './scheduler.js';
 import { startSlackReceiver, type SlackReceiver } from './slack-receiver.js';
@@ -44,6 +45,8 @@ export interface FleetOptions {
   pollWaitSeconds?: number;
   log?: (line: string) => void;
   onAccess?: (entry: AccessLogEntry) => void;
+  /** Enforce this stage throttle (local/stage-throttle.ts), as the deployed stage does. Default: none. */
+  throttle?: StageThrottleLimits;
   onBatch?: (outcome: BatchOutcome) => void;
   onScheduleRun?: (run: ScheduleRun) => void;
 }
@@ -107,6 +110,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     resolve,
     port: opts.apiPort ?? 0,
     host: opts.apiHost,
+    ...(opts.throttle ? { throttle: createStageThrottle(opts.throttle) } : {}),
     onAccess: (e) => {
       opts.onAccess?.(e);
       // A handler crash must not hide behind a bare 500.

@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { matchRoute, routeKey } from '../functions/contract/routes.js';
+import type { StageThrottle } from './stage-throttle.js';
 import { buildHttpApiEvent, gatewayError, splitUrl, toHttpResponse, type HttpResponseParts } from './apigw-event.js';
 import { invokeWithTimeout, LambdaTimeoutError } from './lambda-context.js';
 import { MissingHandlerError, type HandlerResolver } from './handlers.js';
@@ -35,6 +36,8 @@ export interface ApiServerOptions {
   maxBodyBytes?: number;
   timeoutMs?: number;
   onAccess?: (entry: AccessLogEntry) => void;
+  /** The stage throttle (local/stage-throttle.ts); none: unthrottled. */
+  throttle?: StageThrottle;
 }
 
 export interface ApiServer {
@@ -81,6 +84,10 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       const parts = gatewayError(405, 'method_not_allowed', `Method ${method} not allowed on ${rawPath}`, { allowed: match.allowed });
       parts.headers.allow = match.allowed.join(', ');
       return { parts };
+    }
+    if (opts.throttle && !opts.throttle.take()) {
+      req.resume();
+      return { parts: gatewayError(429, 'too_many_requests', 'Too Many Requests') };
     }
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > maxBody) {

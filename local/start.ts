@@ -5,6 +5,7 @@
  *   - runs the real handlers behind a local API Gateway, SQS pollers and schedules; prints alerts;
  *   - keeps its data in .fleetmedic/ between runs (unless --fresh); Ctrl-C shuts down cleanly.
  */
+import { localStageThrottle } from './stage-throttle.js';
 import { Command, InvalidArgumentError } from 'commander';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
@@ -97,6 +98,8 @@ async function main(): Promise<void> {
       verbose: opts.verbose,
       // Short long-polls: Ctrl-C drains the pollers (waits for a poll in progress) before saving state.
       pollWaitSeconds: 5,
+      // The deployed stage's throttle, derived from the default fleetSize (cdk/lib/stage-config.ts).
+      throttle: localStageThrottle(),
       log: err,
       onAccess: opts.verbose ? (e) => err(dim(`[api] ${e.method} ${e.path} ${e.status} ${e.ms} ms`)) : undefined,
     });
