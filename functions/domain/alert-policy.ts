@@ -165,7 +165,8 @@ export function toAlertEvent(
     since: new Date(input.since).toISOString(),
     tried: input.tried ?? [],
     runbook: runbookLink(input.alertName, meta.runbookBase),
-    nextAction: input.nextAction ?? NEXT_ACTION[input.alertName],
+    // The generic advice names `<id>`: the page is about one device, so say which.
+    nextAction: input.nextAction ?? (input.deviceId ? NEXT_ACTION[input.alertName].replaceAll('<id>', input.deviceId) : NEXT_ACTION[input.alertName]),
     raisedAt: new Date(meta.now).toISOString(),
     correlationId: input.correlationId,
     suppressedCount: meta.suppressedCount ?? 0,

@@ -111,7 +111,7 @@ export function serviceFinding(s: ServiceReport, now: number, policy: HealthPoli
       service: s.name,
       alertName: IMAGE_ERRORS.has(err.type) ? 'ServiceImagePullBackOff' : 'RecoveryFailed',
       since,
-      summary: `${s.name} (${s.image}): agent gave up after ${err.retryCount} retries – ${err.type}: ${err.message}`,
+      summary: `${s.name} (${s.image}): agent gave up after ${retries(err.retryCount)} – ${err.type}: ${err.message}`,
       agentTried,
       // A pull that the agent gave up on is retried at once; anything else is restarted from scratch.
       recovery: IMAGE_ERRORS.has(err.type) ? { type: 'retry-now', params: { service: s.name } } : restart,
@@ -137,7 +137,7 @@ export function serviceFinding(s: ServiceReport, now: number, policy: HealthPoli
       service: s.name,
       alertName: IMAGE_ERRORS.has(err.type) ? 'ServiceImagePullBackOff' : 'ServiceCrashLoop',
       since,
-      summary: `${s.name} (${s.image}) stuck in ${err.type} for ${formatDuration(now - since)} (${err.retryCount} retries): ${err.message}`,
+      summary: `${s.name} (${s.image}) stuck in ${err.type} for ${formatDuration(now - since)} (${retries(err.retryCount)}): ${err.message}`,
       agentTried,
       recovery: IMAGE_ERRORS.has(err.type) ? { type: 'retry-now', params: { service: s.name } } : restart,
       errorType: err.type,
@@ -172,7 +172,7 @@ export function deviceFindings(services: Iterable<ServiceReport>, now: number, p
 function describeAgentAttempts(s: ServiceReport): string[] {
   const out: string[] = [];
   if (s.error?.attempted?.length) out.push(...s.error.attempted.map((a) => `agent: ${a}`));
-  if (s.error && s.error.retryCount > 0) out.push(`agent: ${s.error.retryCount} retries with back-off`);
+  if (s.error && s.error.retryCount > 0) out.push(`agent: ${retries(s.error.retryCount)} with back-off`);
   if (s.restartCount > 0) out.push(`agent: ${s.restartCount} restarts in total`);
   return out.slice(0, 10);
 }
@@ -375,3 +375,6 @@ export function recoveredServices(
   }
   return out;
 }
+
+/** `1 retry`, `3 retries`: alerts are read by people. */
+const retries = (n: number) => `${n} ${n === 1 ? 'retry' : 'retries'}`;
