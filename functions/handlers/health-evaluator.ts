@@ -130,7 +130,8 @@ export async function evaluateDevice(deviceId: string, state: Pick<StoredDeviceS
         { now },
       );
     }
-    logger.info('health finding', { deviceId, service, finding: step.finding.kind, outcome: outcome.kind, correlationId });
+    // `service` is a key Powertools reserves (the Lambda's service name): the device's service goes in `deviceService`.
+    logger.info('health finding', { deviceId, deviceService: service, finding: step.finding.kind, outcome: outcome.kind, correlationId });
   }
   return result;
 }
