@@ -38,6 +38,7 @@ const report = (deviceId: string) => ({ deviceId, seq: 1, kind: 'full', agentVer
 const valid: Record<string, () => { path: string; body?: unknown; query?: Record<string, string> }> = {
   getHealth: () => ({ path: '/v1/health' }),
   postReport: () => ({ path: '/v1/devices/dev-x/reports', body: report('dev-x') }),
+  syncDevice: () => ({ path: '/v1/devices/dev-x/sync', body: { report: report('dev-x') } }),
   getPendingJobs: () => ({ path: '/v1/devices/dev-x/jobs/pending' }),
   updateJobExecution: () => ({ path: `/v1/devices/dev-x/jobs/${jobX}`, body: { status: 'IN_PROGRESS', expectedVersion: 1 } }),
   getTargetState: () => ({ path: '/v1/devices/dev-x/target' }),
@@ -65,6 +66,7 @@ const valid: Record<string, () => { path: string; body?: unknown; query?: Record
 const wrongTypes: Record<string, () => unknown> = {
   postReport: () => ({ ...report('dev-x'), seq: 'five', services: [{ name: 'web', image: 'x', status: 'exploded' }] }),
   updateJobExecution: () => ({ status: 'DONE', expectedVersion: '1' }),
+  syncDevice: () => ({ report: { ...report('dev-x'), seq: 'five' }, targetEtag: 7 }),
   registerDevice: () => ({ deviceId: 42 }),
   putTargetState: () => ({ services: [] }),
   enqueueJob: () => ({ type: 'reboot-planet', params: {} }),
@@ -76,6 +78,7 @@ const wrongTypes: Record<string, () => unknown> = {
 
 /** Further invalid bodies per body route: values out of their bounds. */
 const badBodies: Record<string, Record<string, unknown>[]> = {
+  syncDevice: [{ report: { ...report('dev-x'), uptimeSeconds: 1e200 } }, { report: report('dev-x'), targetEtag: 'x'.repeat(161) }, {}],
   rotateDeviceToken: [{ overlapSeconds: -1 }, { overlapSeconds: 7 * 86400 + 1 }, { overlapSeconds: 1.5 }, { overlapSeconds: null }],
   enqueueJob: [
     { type: 'restart-service', params: { service: 'web' }, inProgressTimeoutSeconds: 9 },
@@ -129,7 +132,7 @@ function casesFor(route: RouteDef): Case[] {
   if (route.auth === 'device') {
     add('operator token on a device route', call({ token: fx.operatorToken }), 401, 'unauthorized');
     add('another device’s token (cross-device)', call({ token: tokenY }), 403, 'forbidden');
-    add('own token on another device’s path', call({ path: base().path.replace('/dev-x/', '/dev-y/'), ...(route.body ? { body: op === 'postReport' ? report('dev-y') : base().body } : {}) }), 403, 'forbidden');
+    add('own token on another device’s path', call({ path: base().path.replace('/dev-x/', '/dev-y/'), ...(route.body ? { body: op === 'postReport' ? report('dev-y') : op === 'syncDevice' ? { report: report('dev-y') } : base().body } : {}) }), 403, 'forbidden');
   }
   if (route.auth === 'operator') add('a device token on an operator route', call({ token: tokenXRef() }), 401, 'unauthorized');
   if (route.body) {
