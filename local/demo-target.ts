@@ -1,5 +1,5 @@
 /**
- * The demo target state from seed 001: a good service (busybox httpd with an HTTP health check) next to a
+ * The demo target state: a good service (busybox httpd with an HTTP health check) next to a
  * service whose image tag does not exist, so the newcomer sees ImagePullBackOff, the good one running, and
  * self-healing once the tag is fixed.
  */

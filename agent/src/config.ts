@@ -35,7 +35,7 @@ export interface AgentConfig {
   namePrefix: string;
   dockerHost?: string;
   backoff: BackoffPolicy;
-  /** Window of `recentRestarts` (seed 003: 5 min). */
+  /** Window of `recentRestarts`. */
   restartWindowMs: number;
   stopTimeoutSeconds: number;
   pullTimeoutMs: number;

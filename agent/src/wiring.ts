@@ -47,7 +47,6 @@ export async function wire(config: AgentConfig, deps: WiringDeps): Promise<Wirin
     modules.push(cloud);
     targetProvider ??= cloud.provider;
   }
-  // ── end B2 ──
   if (!targetProvider) throw new ConfigError('no target source: pass --target-file <file> or --api-url/--device-id/--token-file');
   return { targetProvider, modules };
 }

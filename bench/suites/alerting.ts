@@ -1,5 +1,5 @@
 /**
- * Health evaluation and alerting (issue 5), against a moto_server of its own and the local HTTP Slack stand-in:
+ * Health evaluation and alerting, against a moto_server of its own and the local HTTP Slack stand-in:
  *  1. Time from a failing report to its alert arriving at the Slack receiver, the whole chain in-process:
  *     device-api handler (report stored, evaluateDevice) → alert record → SNS publish (moto) → moto delivers to the
  *     alerts queue → an event-source poller (1 s long poll) → the real slack-forwarder → HTTP POST to the receiver.

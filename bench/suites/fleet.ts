@@ -1,5 +1,5 @@
 /**
- * The local fleet under device load (issue 7):
+ * The local fleet under device load:
  *  1. Sustained device reports per second and p50/p99 latency, from ONE autocannon process (a child process)
  *     for 1,000 registered devices sending heartbeats through the local API gateway to the real device-api
  *     handler on moto. Baseline: the same load generator on the public health route through the same gateway.

@@ -1,5 +1,5 @@
 /**
- * The job queue (issue 4), against moto_server (DynamoDB calls serialised, as atomic as on AWS):
+ * The job queue, against moto_server (DynamoDB calls serialised, as atomic as on AWS):
  *  1. AWS calls per job from enqueue to SUCCEEDED, counted by middleware on the handlers' own SDK clients
  *     (functions/lib/aws.ts): the enqueue route, the dispatcher, the device's poll and its two status updates.
  *     The event source mapping's own ReceiveMessage/DeleteMessageBatch are Lambda's, listed separately.

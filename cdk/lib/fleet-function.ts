@@ -138,7 +138,7 @@ export class FleetFunction extends Construct {
     // The issue fixes the runtime at nodejs22.x (the Node line the agent and the local fleet are tested on).
     Validations.of(this.fn).acknowledge({
       id: 'AwsSolutions-L1',
-      reason: 'Runtime pinned to nodejs22.x by the project (issue 6), matching the Node line the code is tested on.',
+      reason: 'Runtime pinned to nodejs22.x by the project, matching the Node line the code is tested on.',
     });
   }
 }

@@ -1,6 +1,6 @@
 /**
  * Alarms (all notifying the alert topic, on ALARM and on OK so on-call sees the recovery) and one dashboard.
- * Thresholds come from the stage configuration; defaults are the seed runbook's (004):
+ * Thresholds come from the stage configuration; defaults are the runbook's (docs/runbook.md):
  * - HighJobFailureRate: jobs_fail / jobs_processed_total > 10 % over 5 minutes (EMF metrics, metric math);
  * - JobsStuckInQueue: oldest jobs-queue message OR oldest unpublished outbox entry older than 5 minutes;
  * - HighHTTPLatency: API p95 > 2 s;

@@ -6,7 +6,7 @@ import { Duration } from 'aws-cdk-lib';
 import { Queue, QueueEncryption, type QueueProps } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
-/** Lower values send healthy messages to the DLQ under throttling (issue 4; AWS's own guidance). */
+/** Lower values send healthy messages to the DLQ under throttling (AWS's own guidance). */
 export const MAX_RECEIVE_COUNT = 5;
 /** A queue's visibility timeout is at least this many times its consumer's timeout (AWS's Lambda+SQS guidance). */
 export const VISIBILITY_FACTOR = 6;

@@ -230,7 +230,7 @@ function observeTransition(deviceId: string, before: CircuitRecord, after: Circu
   logger.info('circuit transition', { deviceId, from: before.state, to: after.state, consecutiveFailures: after.consecutiveFailures, source: ctx.source, event: change.kind === 'write' ? change.event?.type : undefined });
 }
 
-// ---- CircuitOpen alert on transitions (issue 5, helper E) ----
+// ---- CircuitOpen alert on transitions ----
 
 /**
  * A circuit that opens is a manual-intervention alert (CircuitOpen, deduped per device; CRITICAL once it keeps

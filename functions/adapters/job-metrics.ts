@@ -1,5 +1,5 @@
 /**
- * Job metrics (EMF through Powertools), named as in the seed runbook so its alerts carry over:
+ * Job metrics (EMF through Powertools), named as in docs/runbook.md so its alerts carry over:
  *   jobs_enqueued_total     a job was written (and put in the outbox)
  *   jobs_processed_total    an attempt reached an outcome (SUCCEEDED, FAILED, TIMED_OUT, REJECTED, CANCELED)
  *   jobs_fail               an attempt failed or timed out (retried or not)

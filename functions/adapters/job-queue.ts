@@ -53,7 +53,7 @@ export async function publishJob(job: Publishable, opts: { delaySeconds?: number
   return { messageId, marked };
 }
 
-// ---- added for the job queue issue (helper D): batch publishing, held-job re-sends, visibility backoff ----
+// ---- batch publishing, held-job re-sends, visibility backoff ----
 
 /** SQS takes at most 10 entries per SendMessageBatch. */
 export const SQS_BATCH = 10;

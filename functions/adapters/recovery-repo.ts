@@ -1,6 +1,6 @@
 /**
  * Cloud recovery rate-limit windows in FLEET_TABLE: `DEVICE#<id>` / `RECOVERY#<service>` holds the epochs of the
- * recent recovery attempts (seed 003 MAX_FAILURES per FAILURE_WINDOW). The decision is the pure
+ * recent recovery attempts. The decision is the pure
  * `decideRecoveryAttempt`; the write is conditional on the version that was read, so concurrent evaluations
  * (the per-report one and the scheduled one, several Lambdas) can never admit a 4th attempt between them.
  */

@@ -1,6 +1,6 @@
 /**
  * Human output of the CLI, pure (time comes in as `now`, colour as a flag): tables, health at a glance,
- * Kubernetes-style error badges with retry countdowns (`ImagePullBackOff(3) retry in 40s`, seed 001 phase 3).
+ * Kubernetes-style error badges with retry countdowns (`ImagePullBackOff(3) retry in 40s`).
  */
 export interface Style {
   color: boolean;

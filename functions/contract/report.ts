@@ -1,6 +1,6 @@
 /**
  * Device report: heartbeat plus state, full or delta. Error shape follows the
- * "Example Error State" of the Kubernetes-style agent (seed 001).
+ * "Example Error State" of the Kubernetes-style agent.
  */
 import * as z from 'zod/mini';
 import { Count, DeviceId, ImageRef, ServiceName, storableNumber, Timestamp } from './common.js';

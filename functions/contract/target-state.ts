@@ -7,7 +7,7 @@ const healthCommon = {
   intervalSeconds: z._default(z.int().check(z.minimum(1), z.maximum(3600)), 30),
   timeoutSeconds: z._default(z.int().check(z.minimum(1), z.maximum(300)), 5),
   failureThreshold: z._default(z.int().check(z.minimum(1), z.maximum(100)), 3),
-  /** Grace after (re)start before checks count, and the wait before the re-check after a restart (seed 003: 5 s). */
+  /** Grace after (re)start before checks count, and the wait before the re-check after a restart. */
   startupDelaySeconds: z._default(z.int().check(z.minimum(0), z.maximum(3600)), 5),
 };
 

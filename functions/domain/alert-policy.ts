@@ -2,7 +2,7 @@
  * Alert policy: what an alert says, when it is sent, when it is suppressed, how many devices failing together
  * become one message, and when a "resolved" message goes out. Pure: no AWS, `now` (epoch ms) is an argument.
  *
- * Escalation levels follow the runbook of seed 004:
+ * Escalation levels follow docs/runbook.md:
  *   level 1  automated recovery   – circuit breakers, retries, recovery jobs. No page: never published.
  *   level 2  manual intervention  – a person must restart/reset/clear something.  Severity WARNING.
  *   level 3  engineering escalation – code/infrastructure change needed, or a fleet-wide outage. Severity CRITICAL.
@@ -577,7 +577,7 @@ function truncate(s: string, n: number): string {
   return s.length > n ? `${s.slice(0, n - 1)}…` : s;
 }
 
-/** Plain text for email subscribers of the topic, in the shape of seed 003's notification format. */
+/** Plain text for email subscribers of the topic, in the shape of the notification format. */
 export function plainTextAlert(e: AlertEvent, opts: { runbookBaseUrl?: string } = {}): string {
   const runbook = /^https?:\/\//.test(e.runbook) || !opts.runbookBaseUrl ? e.runbook : `${opts.runbookBaseUrl.replace(/\/+$/, '')}/${e.runbook}`;
   const lines = [

@@ -2,7 +2,7 @@
  * Health policy: from a device's merged state to findings, and from findings to recovery decisions.
  * Pure: no AWS, `now` (epoch ms) is an argument.
  *
- * Behaviour from seed 003 (auto-recovery flow):
+ * Behaviour (auto-recovery flow, docs/architecture.md):
  *   - a failing service is restarted automatically (level 1: nobody is paged);
  *   - rate limit: at most MAX_FAILURES = 3 recovery attempts per FAILURE_WINDOW = 300 s per service; past the
  *     limit we stop restarting and escalate to a person (the seed's "SERVICE-CRASH-LOOP" notification);
@@ -24,9 +24,9 @@ export interface HealthPolicyConfig {
   stuckRetryCount: number;
   /** Consecutive failed health checks of a running service before it counts as unhealthy (kubelet default 3). */
   unhealthyAfterFailures: number;
-  /** Seed 003 MAX_FAILURES: cloud recovery attempts per service per window. */
+  /** MAX_FAILURES: cloud recovery attempts per service per window. */
   maxRecoveryAttempts: number;
-  /** Seed 003 FAILURE_WINDOW. */
+  /** FAILURE_WINDOW. */
   recoveryWindowMs: number;
   /** A manual-intervention alert whose condition outlives this becomes an engineering escalation (level 3). */
   engineeringAfterMs: number;
@@ -188,7 +188,7 @@ export function silencingMarker<M extends Pick<Marker, 'expiresAt' | 'service'>>
   return markers.find((m) => isMarkerActive(m, now) && (m.service === undefined || m.service === service));
 }
 
-// ---------------------------------------------------------------- recovery rate limit (seed 003 MAX_FAILURES/FAILURE_WINDOW)
+// ---------------------------------------------------------------- recovery rate limit
 
 export interface RecoveryWindow {
   /** epoch ms of recent cloud recovery attempts for one service */
@@ -299,7 +299,7 @@ export function manualAlert(deviceId: string, f: Finding, now: number, policy: H
   };
 }
 
-/** Alert once the recovery budget is spent: stop restarting, tell a person (seed 003 "giving up"). */
+/** Alert once the recovery budget is spent: stop restarting, tell a person. */
 export function exhaustedAlert(
   deviceId: string,
   f: Finding,

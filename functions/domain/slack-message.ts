@@ -1,7 +1,7 @@
 /**
  * Renders an AlertEvent as a Slack incoming-webhook payload (Block Kit inside a coloured attachment).
  * Pure. Slack limits respected: header ≤ 150 chars, section text ≤ 3000, ≤ 10 fields of ≤ 2000, ≤ 50 blocks.
- * Layout follows seed 003's notification format: title, severity, what failed, what was tried, next action,
+ * Layout follows the notification format: title, severity, what failed, what was tried, next action,
  * where to read more.
  */
 import type { AlertEvent, Severity } from './alert-policy.js';

@@ -51,8 +51,8 @@ export const config = {
    * (functions/domain/liveness.ts): a contradiction fails the cold start with the keys named.
    */
   get liveness(): LivenessSettings { return livenessFromEnv(int('HEARTBEAT_SECONDS', DEFAULT_LIVENESS.heartbeatSeconds), process.env.OFFLINE_AFTER_SECONDS ? int('OFFLINE_AFTER_SECONDS', 0) : undefined, int('ACTIVE_SYNC_SECONDS', DEFAULT_LIVENESS.activeSyncSeconds), int('ACTIVE_WINDOW_SECONDS', DEFAULT_LIVENESS.activeWindowSeconds)); },
-  // ---- health evaluation and alerting (issue 5)
-  /** Seed 003 MAX_FAILURES / FAILURE_WINDOW: cloud recovery attempts per service per window. */
+  // ---- health evaluation and alerting
+  /** MAX_FAILURES / FAILURE_WINDOW: cloud recovery attempts per service per window. */
   get recoveryMaxAttempts() { return int('RECOVERY_MAX_ATTEMPTS', 3); },
   get recoveryWindowSeconds() { return int('RECOVERY_WINDOW_SECONDS', 300); },
   /** Same alert key re-notified at most this often; a resolved key re-firing within it is a flap. */

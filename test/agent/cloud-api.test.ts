@@ -1,6 +1,6 @@
 /**
  * The agent (its real modules, as `fleetmedic-agent run --api-url …` wires them) against the REAL control
- * plane: helper A's device-api/operator-api handlers behind the local API Gateway (local/http-server.ts,
+ * plane: the device-api/operator-api handlers behind the local API Gateway (local/http-server.ts,
  * local/fleet.ts) on moto, and the real engine. The cloud target is converged and reported, a job
  * enqueued by an operator is dispatched and executed once, and an API outage is caught up in order.
  */

@@ -1,5 +1,5 @@
 /**
- * Scenario 1 (seed 001's demo), through the whole system: agent → API → DynamoDB/SQS/SNS on moto → Slack.
+ * Scenario 1, through the whole system: agent → API → DynamoDB/SQS/SNS on moto → Slack.
  * A target with a good image and a bad one: the good service runs, the bad one is ImagePullBackOff with its
  * retry countdown in `fleetmedic devices` / `fleetmedic device`, on-call gets one alert; fixing the tag
  * self-heals at once and the alert resolves.

@@ -1,5 +1,5 @@
 /**
- * Scenario 2 (seed 003's auto-recovery), through the whole system with a real agent on the lab engine:
+ * Scenario 2, through the whole system with a real agent on the lab engine:
  * a crashed service is restarted, a hung service (HTTP check failing, container still up) is restarted, a
  * failed dependency is recovered first and its dependent restarted after it, and resource exhaustion that
  * restarting cannot fix ends in an alert at the Slack receiver that says what was tried.

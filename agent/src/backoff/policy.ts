@@ -18,7 +18,7 @@ export interface BackoffPolicy {
   baseMs: number;
   factor: number;
   maxMs: number;
-  /** Failures before quarantine for transient errors (seed 001: 10). */
+  /** Failures before quarantine for transient errors. */
   maxAttempts: number;
   /** Failures before quarantine for permanent errors. */
   permanentMaxAttempts: number;

@@ -1,5 +1,5 @@
 /**
- * Deployment rollback (seed 000's "current attempt → last-successful" promotion), pure; monotonic `now`.
+ * Deployment rollback, pure; monotonic `now`.
  *
  * - A new target version starts an attempt. Once every service of it passes its health checks (no check:
  *   its container runs) within the target's `rollbackWindowSeconds`, it is PROMOTED to last-successful.

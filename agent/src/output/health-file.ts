@@ -1,5 +1,5 @@
 /**
- * health.json (seed 000's role-agent): written atomically after every cycle; `fleetmedic-agent status` reads it.
+ * health.json: written atomically after every cycle; `fleetmedic-agent status` reads it.
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';

@@ -1,5 +1,5 @@
 /**
- * HealthRecovery: the running half of seed 003. It owns the health-check scheduler and the recovery policy,
+ * HealthRecovery: the running half of auto-recovery. It owns the health-check scheduler and the recovery policy,
  * and performs the policy's actions through the engine operations (B1's Executor: restart, recreate, pull).
  *
  * Division of labour with the reconcile loop:
@@ -56,7 +56,7 @@ export interface HealthRecoveryOptions {
   log: RecoveryLog;
   book?: StatusBook;
   policy?: RecoveryConfig;
-  /** Re-check delay for services without a health check (seed 003: 5 s). */
+  /** Re-check delay for services without a health check. */
   defaultStartupDelayMs?: number;
   timers?: Timers;
   /** Runs a check (default: HealthChecker on `docker`); injectable for tests. */

@@ -37,14 +37,14 @@ type PersistedRecoveryDoc = z.output<typeof PersistedRecoveryDoc>;
 
 export interface RecoveryModuleOptions {
   policy?: RecoveryConfig;
-  /** Re-check delay for services without a health check (seed 003: 5 s). */
+  /** Re-check delay for services without a health check. */
   defaultStartupDelayMs?: number;
   /** Watch the engine's die events (default true). */
   events?: boolean;
 }
 
 /**
- * Reads FLEETMEDIC_RECOVERY_MAX_RESTARTS / FLEETMEDIC_RECOVERY_WINDOW_SECONDS (seed 003 defaults 3 / 300) and
+ * Reads FLEETMEDIC_RECOVERY_MAX_RESTARTS / FLEETMEDIC_RECOVERY_WINDOW_SECONDS and
  * FLEETMEDIC_ENGINE_EVENTS=0 (no event stream: deaths are then noticed by the checks and cycles only).
  */
 export function recoveryOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): RecoveryModuleOptions {

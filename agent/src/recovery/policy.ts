@@ -1,11 +1,11 @@
 /**
- * Auto-recovery policy (seed 003), pure: no Docker, no timers, no I/O. `now` is a monotonic time in ms, so a
+ * Auto-recovery policy, pure: no Docker, no timers, no I/O. `now` is a monotonic time in ms, so a
  * wall clock that jumps can neither stall recovery nor storm restarts.
  *
  * Per service, one incident at a time:
  *   unhealthy ─▶ restart ─▶ (startup delay) re-check ─▶ healthy: recovered (dependents are restarted next)
  *                                                   └▶ still failing: escalate restart → recreate → re-pull
- * Every action counts against a rate limit (default 3 in 5 minutes, seed 003 MAX_FAILURES/FAILURE_WINDOW);
+ * Every action counts against a rate limit (default 3 in 5 minutes);
  * past it the service is in CrashLoopBackOff with an alert-worthy error that lists what was tried, and is
  * tried again (from the first rung) once the window has room: slowed down, never abandoned.
  * Dependencies are decided first (topological order); a dependent is acted on only when all of its
@@ -17,9 +17,9 @@ export type RecoveryAction = 'restart' | 'recreate' | 'repull';
 export const ESCALATION_LADDER: readonly RecoveryAction[] = ['restart', 'recreate', 'repull'];
 
 export interface RecoveryConfig {
-  /** Actions allowed per window before CrashLoopBackOff (seed 003: MAX_FAILURES=3). */
+  /** Actions allowed per window before CrashLoopBackOff. */
   maxRestarts: number;
-  /** Rate-limit window in ms (seed 003: FAILURE_WINDOW=300 s). */
+  /** Rate-limit window in ms. */
   windowMs: number;
 }
 export const DEFAULT_RECOVERY_CONFIG: RecoveryConfig = { maxRestarts: 3, windowMs: 300_000 };
@@ -41,7 +41,7 @@ export interface ServiceObservation {
   healthAt: number;
   /** A person stopped it (`fleetmedic-agent stop <service>`): hands off. */
   manualStop: boolean;
-  /** The wait after an action before the re-check counts (seed 003: 5 s). */
+  /** The wait after an action before the re-check counts. */
   startupDelayMs: number;
 }
 
@@ -192,7 +192,7 @@ export class RecoveryPolicy {
         // The action did not help: climb the ladder (the rate limit decides below whether we may).
         s.level = Math.min(s.level + 1, ESCALATION_LADDER.length - 1);
         s.phase = 'idle';
-        unhealthy = true; // one failed re-check is enough here (seed 003), no threshold
+        unhealthy = true; // one failed re-check is enough here, no threshold
       }
 
       if (obs.health === 'healthy') {

@@ -1,5 +1,5 @@
 /**
- * Atomic file replacement (seed 002's "file transaction", done the POSIX way): write a temp file in the same
+ * Atomic file replacement: write a temp file in the same
  * directory, fsync it, rename it over the target, fsync the directory. A reader (or a crash at any instant)
  * sees the old complete file or the new complete file, never a mix. Writes in flight are tracked so a clean
  * shutdown can wait for them (`settleWrites`).

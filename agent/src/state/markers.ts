@@ -1,5 +1,5 @@
 /**
- * Manual-stop markers (seed 003): `fleetmedic-agent stop <service>` writes `<stateDir>/manual-stop/<service>.stopped`;
+ * Manual-stop markers: `fleetmedic-agent stop <service>` writes `<stateDir>/manual-stop/<service>.stopped`;
  * while it exists the agent neither reconciles nor recovers that service. One file per service (not a store
  * inside the locked state) so the CLI can set and clear markers while the agent runs; the state directory is
  * persistent, so markers survive reboots (unlike the seed's /var/run).

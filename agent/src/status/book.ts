@@ -46,7 +46,7 @@ export class StatusBook {
 
   constructor(
     private readonly clock: Clock,
-    /** Window of `recentRestarts` (seed 003: 5 min). */
+    /** Window of `recentRestarts`. */
     readonly restartWindowMs = 300_000,
   ) {}
 

@@ -1,5 +1,5 @@
 /**
- * Assertions on the synthesized template (aws-cdk-lib/assertions) for every property issue 6 names:
+ * Assertions on the synthesized template (aws-cdk-lib/assertions) for every property the stack promises:
  * runtime and architecture, tracing and logs, DLQs and redrive, visibility timeouts, schedules with DLQs,
  * encryption, IAM without wildcard actions and with env⇔grant agreement, throttling and access logs, routes
  * generated from the route table, alarms and thresholds, the dashboard, and cdk-nag.

@@ -5,7 +5,7 @@ import { stageConfigFrom, stageSettings, OPTIONAL_SETTINGS } from '../../../cdk/
 
 const ctx = (values: Record<string, unknown>) => ({ tryGetContext: (k: string) => values[k] });
 
-test('defaults: stage dev, the seed runbook thresholds, secret name per stage, nothing optional set', () => {
+test('defaults: stage dev, the runbook thresholds, secret name per stage, nothing optional set', () => {
   const c = stageConfigFrom(ctx({}));
   assert.equal(c.stage, 'dev');
   assert.equal(c.slackWebhookSecretName, 'fleetmedic/dev/slack-webhook');

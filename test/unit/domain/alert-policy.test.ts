@@ -54,7 +54,7 @@ function simulate(ops: { at: number; op: 'raise' | 'resolve'; input?: AlertInput
   return { published, rec };
 }
 
-describe('escalation levels (seed 004)', () => {
+describe('escalation levels', () => {
   test('level 2 is WARNING (manual intervention), level 3 CRITICAL (engineering), level 1 never pages', () => {
     assert.equal(severityForLevel(2), 'WARNING');
     assert.equal(severityForLevel(3), 'CRITICAL');
