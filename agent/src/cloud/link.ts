@@ -294,7 +294,7 @@ export class CloudLink {
     this.nextSyncAt = this.opts.clock.monoNow() + intervalMs;
     if (body.target.changed && body.target.document) {
       this.etag = body.target.etag ?? undefined;
-      this.onCloudTarget(body.target.document);
+      this.onTargetDocument(body.target.document);
     }
     if (body.jobs.length && !this.jobsRunning) {
       // Beside the pass, as in pollJobs (reports keep flowing while a job runs).
@@ -315,8 +315,13 @@ export class CloudLink {
     this.onSuccess();
     if (r.kind !== 'changed') return;
     this.etag = r.etag;
-    this.opts.source.registryAuth?.(r.doc.registryAuth); // before the target: its pulls need them
-    this.onCloudTarget(r.doc);
+    this.onTargetDocument(r.doc);
+  }
+
+  /** A target document from the cloud, by sync or by the target route: credentials first (its pulls need them). */
+  private onTargetDocument(doc: TargetStateDocument): void {
+    this.opts.source.registryAuth?.(doc.registryAuth);
+    this.onCloudTarget(doc);
   }
 
   private async pollJobs(): Promise<void> {
