@@ -117,7 +117,7 @@ ${EXIT_CODES_HELP}`,
     });
   device
     .command('rotate-token')
-    .description('issue a new device token (shown once); the old one keeps working for --overlap')
+    .description('mint a new device token (shown once); the old one keeps working for --overlap')
     .argument('<device-id>')
     .option('--overlap <seconds>', `how long the old token keeps working (0-${MAX_TOKEN_OVERLAP_SECONDS}; 0 = revoke it now)`, (v) => wholeNumberIn(v, '--overlap', 0, MAX_TOKEN_OVERLAP_SECONDS), DEFAULT_TOKEN_OVERLAP_SECONDS)
     .option('--token-file <file>', 'write the new token to this file (atomically, mode 600) instead of printing it')

@@ -184,7 +184,7 @@ export const routes = [
     path: '/v1/devices/{deviceId}/token/rotate',
     fn: 'operator-api',
     auth: 'operator',
-    summary: 'Issue a new device token (shown once); the old one keeps working for overlapSeconds (default 24 h, 0 = revoke now).',
+    summary: 'Mint a new device token (shown once); the old one keeps working for overlapSeconds (default 24 h, 0 = revoke now).',
     pathParams: deviceParams,
     body: RotateDeviceTokenRequest,
     responses: { 200: RotatedDeviceToken, ...commonErrors, 404: ErrorBody },

@@ -36,7 +36,7 @@ export interface RotateResult {
   previousTokenValidUntil?: string;
 }
 
-/** Issue a new token; undefined when the device does not exist (or is decommissioned). */
+/** Mint a new token; undefined when the device does not exist (or is decommissioned). */
 export async function rotateDeviceToken(input: RotateInput): Promise<RotateResult | undefined> {
   const { deviceId, overlapSeconds, now } = input;
   for (let race = 0; race < MAX_RACES; race++) {
