@@ -11,7 +11,7 @@ import type { StoredDeviceState } from '../domain/report-merge.js';
 import { allShards, OFFLINE_SHARDS, offlineShard, silencedOfflineShard } from '../domain/shards.js';
 import { documentClient, dynamo } from '../lib/aws.js';
 import { config } from '../lib/config.js';
-import { isConditionFailure } from './conditions.js';
+import { isConditionFailure, updateIf } from './conditions.js';
 import { rawString, readItems, type RawItem, type UnreadableItem } from './item-reader.js';
 import { countShards, queryShards } from './sharded-query.js';
 
@@ -387,27 +387,19 @@ function decodePageToken(token: string): Record<string, unknown> {
  * the race with a report arriving is decided. False when the device has no state at all.
  */
 export async function markStateOffline(deviceId: string, now: number, silenced = false): Promise<boolean> {
-  try {
-    await documentClient().send(
-      new UpdateCommand({
-        TableName: config.fleetTable,
-        Key: { pk: devicePk(deviceId), sk: 'STATE' },
-        UpdateExpression: 'SET health = :offline, offlineAt = :at, offlineShard = :oshard REMOVE livenessShard',
-        // Never a decommissioned device (a report from a still-warm credentials cache may have revived its liveness).
-        ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(decommissionedAt)',
-        ExpressionAttributeValues: {
-          ':offline': 'offline',
-          ':at': new Date(now).toISOString(),
-          // A silenced device goes offline without counting in devices_offline (see silencedOfflineShard).
-          ':oshard': silenced ? silencedOfflineShard(deviceId) : offlineShard(deviceId),
-        },
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
+  return updateIf({
+    TableName: config.fleetTable,
+    Key: { pk: devicePk(deviceId), sk: 'STATE' },
+    UpdateExpression: 'SET health = :offline, offlineAt = :at, offlineShard = :oshard REMOVE livenessShard',
+    // Never a decommissioned device (a report from a still-warm credentials cache may have revived its liveness).
+    ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(decommissionedAt)',
+    ExpressionAttributeValues: {
+      ':offline': 'offline',
+      ':at': new Date(now).toISOString(),
+      // A silenced device goes offline without counting in devices_offline (see silencedOfflineShard).
+      ':oshard': silenced ? silencedOfflineShard(deviceId) : offlineShard(deviceId),
+    },
+  });
 }
 
 /**
@@ -416,21 +408,13 @@ export async function markStateOffline(deviceId: string, now: number, silenced =
  */
 export async function setOfflineSilenced(deviceId: string, silenced: boolean): Promise<boolean> {
   const [from, to] = silenced ? [offlineShard(deviceId), silencedOfflineShard(deviceId)] : [silencedOfflineShard(deviceId), offlineShard(deviceId)];
-  try {
-    await documentClient().send(
-      new UpdateCommand({
-        TableName: config.fleetTable,
-        Key: { pk: devicePk(deviceId), sk: 'STATE' },
-        UpdateExpression: 'SET offlineShard = :to',
-        ConditionExpression: 'offlineShard = :from',
-        ExpressionAttributeValues: { ':from': from, ':to': to },
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
+  return updateIf({
+    TableName: config.fleetTable,
+    Key: { pk: devicePk(deviceId), sk: 'STATE' },
+    UpdateExpression: 'SET offlineShard = :to',
+    ConditionExpression: 'offlineShard = :from',
+    ExpressionAttributeValues: { ':from': from, ':to': to },
+  });
 }
 
 /** Devices offline under a silencing marker (keys only, ~100 bytes each): the evaluator re-checks their markers. */

@@ -14,7 +14,7 @@ import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { allLivenessPartitions, livenessPartition } from '../domain/shards.js';
 import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
-import { isConditionFailure } from './conditions.js';
+import { isConditionFailure, updateIf } from './conditions.js';
 import { queryShards } from './sharded-query.js';
 
 const key = (deviceId: string) => ({ pk: livenessPartition(deviceId), sk: deviceId });
@@ -92,21 +92,13 @@ export async function findQuietDevices(cutoffEpochMs: number, limitPerPartition 
 
 /** Claim a quiet device for marking offline, only if no sign of life arrived since it was read. */
 export async function claimOffline(deviceId: string, seenLastSeenEpoch: number, now: number): Promise<boolean> {
-  try {
-    await documentClient().send(
-      new UpdateCommand({
-        TableName: config.fleetTable,
-        Key: key(deviceId),
-        UpdateExpression: 'SET offlineSinceEpoch = :now',
-        ConditionExpression: 'lastSeenEpoch = :seen AND attribute_not_exists(offlineSinceEpoch)',
-        ExpressionAttributeValues: { ':now': now, ':seen': seenLastSeenEpoch },
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
+  return updateIf({
+    TableName: config.fleetTable,
+    Key: key(deviceId),
+    UpdateExpression: 'SET offlineSinceEpoch = :now',
+    ConditionExpression: 'lastSeenEpoch = :seen AND attribute_not_exists(offlineSinceEpoch)',
+    ExpressionAttributeValues: { ':now': now, ':seen': seenLastSeenEpoch },
+  });
 }
 
 /** The offline marking is complete (state marked, event recorded): later runs skip the device. */
