@@ -16,8 +16,10 @@ import { resetClients } from '../functions/lib/aws.js';
 import { resetSecretCache } from '../functions/adapters/secrets.js';
 import { resetRegistryCredentialCache } from '../functions/adapters/registry-credentials.js';
 
-export const SCHEDULED_FUNCTIONS = ['health-evaluator', 'outbox-publisher', 'job-timeout-sweeper'] as const;
-export type ScheduledFunction = (typeof SCHEDULED_FUNCTIONS)[number];
+import { FUNCTIONS, QUEUES, SCHEDULED_FUNCTIONS, type FunctionName as SpecFunctionName, type QueueTriggerSpec, type ScheduledFunctionName } from '../infra/spec.js';
+
+export { SCHEDULED_FUNCTIONS };
+export type ScheduledFunction = ScheduledFunctionName;
 
 export interface FleetOptions {
   /** Resource name prefix (tables `<prefix>-fleet`, ...). */
@@ -25,7 +27,7 @@ export interface FleetOptions {
   operatorToken: string;
   apiPort?: number;
   apiHost?: string;
-  /** Seconds between scheduled runs (EventBridge rate). Default 60. */
+  /** Seconds between scheduled runs (EventBridge rate). Default: each schedule's rate in infra/spec.ts. */
   scheduleSeconds?: number;
   /** Per-schedule override in ms (tests). */
   scheduleMs?: Partial<Record<ScheduledFunction, number>>;
@@ -119,10 +121,13 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   });
 
   const pollers: Fleet['pollers'] = {};
-  const consumers = [
-    { key: 'jobs' as const, queueUrl: env.JOBS_QUEUE_URL!, fn: 'job-dispatcher' },
-    { key: 'alerts' as const, queueUrl: env.ALERTS_QUEUE_URL!, fn: 'slack-forwarder' },
-  ];
+  // The event source mappings of infra/spec.ts: each queue-triggered function gets a poller on its queue.
+  const consumers = (Object.keys(FUNCTIONS) as SpecFunctionName[]).flatMap((fn) => {
+    const trigger = FUNCTIONS[fn].trigger;
+    if (trigger.kind !== 'queue') return [];
+    const key = trigger.queue as 'jobs' | 'alerts';
+    return [{ key, queueUrl: env[QUEUES[trigger.queue].envVar]!, fn, trigger: trigger as QueueTriggerSpec }];
+  });
   for (const c of consumers) {
     // No consumer deployed: messages wait on the queue, as they would in AWS without the mapping.
     if (isMissing(c.fn)) continue;
@@ -130,10 +135,10 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       queueUrl: c.queueUrl,
       functionName: c.fn,
       resolve: () => resolve(c.fn),
-      batchSize: 10,
+      batchSize: c.trigger.batchSize,
+      // No batching window here: one local process needs no fuller batches, and tests would only wait longer.
       waitTimeSeconds: opts.pollWaitSeconds ?? 20,
-      // The queues' visibility timeout (180 s) is 6× this, as AWS recommends.
-      functionTimeoutMs: 30_000,
+      functionTimeoutMs: FUNCTIONS[c.fn].timeoutSeconds * 1000,
       onBatch: opts.onBatch,
       onError: (err, phase) => {
         if (phase === 'invoke') log(`[${c.fn}] batch failed: ${(err as Error)?.stack ?? String(err)}`);
@@ -142,13 +147,17 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     });
   }
 
-  const everyMs = (opts.scheduleSeconds ?? 60) * 1000;
+  const scheduleEveryMs = (name: ScheduledFunction): number => {
+    const trigger = FUNCTIONS[name].trigger;
+    const specSeconds = trigger.kind === 'schedule' ? trigger.everyMinutes * 60 : 60;
+    return opts.scheduleMs?.[name] ?? (opts.scheduleSeconds ?? specSeconds) * 1000;
+  };
   const scheduler = startScheduler(
     SCHEDULED_FUNCTIONS.filter((n) => !isMissing(n)).map((name) => ({
       name,
       resolve: () => resolve(name),
-      everyMs: opts.scheduleMs?.[name] ?? everyMs,
-      timeoutMs: 60_000,
+      everyMs: scheduleEveryMs(name),
+      timeoutMs: FUNCTIONS[name].timeoutSeconds * 1000,
     })),
     {
       onRun: (r) => {

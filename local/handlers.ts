@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { LocalHandler } from './lambda-context.js';
-import { FUNCTION_NAMES, type FunctionName } from '../cdk/lib/function-names.js';
+import { FUNCTION_NAMES, type FunctionName } from '../infra/spec.js';
 
 export { FUNCTION_NAMES, type FunctionName };
 

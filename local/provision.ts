@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
-import { infraSpec as defaultSpec, type InfraSpec, type TableSpec } from './infra-spec.js';
+import { INFRA as defaultSpec, type InfraSpec, type TableSpec } from '../infra/spec.js';
 
 export type ProvisionedEnv = Record<string, string>;
 

@@ -1,11 +1,13 @@
 /**
  * API Gateway stage throttling, emulated: one token bucket per stage (steady `rateLimit` requests/s refilling up to
- * `burstLimit`), checked before any Lambda runs, as the deployed `$default` stage does with the figures
- * cdk/lib/stage-config.ts derives from `fleetSize` (functions/domain/capacity.ts). A request over the limit gets
+ * `burstLimit`), checked before any Lambda runs, as the deployed `$default` stage does with the figures the stack
+ * derives from `fleetSize` (functions/domain/capacity.ts). A request over the limit gets
  * API Gateway's 429 `Too Many Requests` (HTTP APIs send no Retry-After; the agent then waits its default).
  * Kept apart from http-server.ts, which only asks `take()`.
  */
-import { stageConfigFrom } from '../cdk/lib/stage-config.js';
+import { DEFAULT_FLEET_SIZE } from '../infra/spec.js';
+import { capacityFor } from '../functions/domain/capacity.js';
+import { DEFAULT_LIVENESS } from '../functions/domain/liveness.js';
 
 export interface StageThrottleLimits {
   rateLimit: number;
@@ -44,8 +46,8 @@ export function createStageThrottle(limits: StageThrottleLimits, now: () => numb
   };
 }
 
-/** The limits `cdk synth` gives the stage at the default context (fleetSize 1,000). */
+/** The limits the stack gives the stage when nothing is declared: the default fleet size and liveness settings. */
 export function localStageThrottle(): StageThrottleLimits {
-  const stage = stageConfigFrom({ tryGetContext: () => undefined });
-  return { rateLimit: stage.apiRateLimit, burstLimit: stage.apiBurstLimit };
+  const capacity = capacityFor(DEFAULT_FLEET_SIZE, DEFAULT_LIVENESS);
+  return { rateLimit: capacity.apiRateLimit, burstLimit: capacity.apiBurstLimit };
 }

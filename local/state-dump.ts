@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from '
 import { dirname } from 'node:path';
 import { BatchWriteItemCommand, DynamoDBClient, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { ReceiveMessageCommand, SendMessageBatchCommand, SQSClient, type MessageAttributeValue } from '@aws-sdk/client-sqs';
-import { infraSpec as defaultSpec, type InfraSpec } from './infra-spec.js';
+import { INFRA as defaultSpec, type InfraSpec } from '../infra/spec.js';
 import type { ClientOverrides } from './provision.js';
 
 export const DUMP_FORMAT = 1;

@@ -19,8 +19,7 @@ import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
-import type { FunctionName } from './fleet-function.js';
-import { TABLES, type TableKey } from './tables.js';
+import { ALERT_TOPIC, QUEUES, TABLES, type FunctionName, type TableKey } from '../../infra/spec.js';
 
 /** The DynamoDB calls a function makes on a table's items (an index only ever gets Query). */
 export type DynamoAction = 'GetItem' | 'BatchGetItem' | 'Query' | 'PutItem' | 'UpdateItem' | 'DeleteItem';
@@ -59,12 +58,12 @@ const RECOVERY = ['RECOVERY_MAX_ATTEMPTS', 'RECOVERY_WINDOW_SECONDS'] as const;
 const ALERTING = ['ALERT_COOLDOWN_SECONDS', 'ALERT_GROUP_WAIT_SECONDS', 'RUNBOOK_BASE_URL'] as const;
 
 export const QUEUE_ENV: Record<QueueKey, string> = {
-  jobs: 'JOBS_QUEUE_URL',
-  jobsDlq: 'JOBS_DLQ_URL',
-  alerts: 'ALERTS_QUEUE_URL',
-  alertsDlq: 'ALERTS_DLQ_URL',
+  jobs: QUEUES.jobs.envVar,
+  jobsDlq: QUEUES['jobs-dlq'].envVar,
+  alerts: QUEUES.alerts.envVar,
+  alertsDlq: QUEUES['alerts-dlq'].envVar,
 };
-export const ALERT_TOPIC_ENV = 'ALERT_TOPIC_ARN';
+export const ALERT_TOPIC_ENV = ALERT_TOPIC.envVar;
 export const SLACK_SECRET_ENV = 'SLACK_WEBHOOK_SECRET_ID';
 export const REGISTRY_SECRET_PREFIX_ENV = 'REGISTRY_SECRET_PREFIX';
 /** Exactly the calls functions/adapters/registry-credentials.ts (read) and registry-credential-store.ts (manage) make. */

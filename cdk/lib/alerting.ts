@@ -1,10 +1,10 @@
 /**
  * Alerting: the encrypted SNS alert topic, the alerts-delivery queue subscribed to it (SNS envelope kept,
- * as local/infra-spec.ts says) with its DLQ, the Slack forwarder on that queue, the Slack webhook secret
+ * as infra/spec.ts says) with its DLQ, the Slack forwarder on that queue, the Slack webhook secret
  * (referenced by the NAME from context; its value never enters the template or the env), and an optional
  * e-mail subscription.
  */
-import { CfnResource, Duration, Validations } from 'aws-cdk-lib';
+import { Validations } from 'aws-cdk-lib';
 import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -17,7 +17,7 @@ import { FUNCTION_ACCESS, grantAccess } from './access.js';
 import { FleetFunction, type FunctionDefaults } from './fleet-function.js';
 import { addQueueTrigger } from './queue-trigger.js';
 import { deadLetterQueue, workQueue } from './queues.js';
-import { specName } from './spec-metadata.js';
+import { FUNCTIONS, QUEUES } from '../../infra/spec.js';
 import type { TableKey } from './tables.js';
 
 export interface AlertingProps {
@@ -26,9 +26,6 @@ export interface AlertingProps {
   alertEmail?: string;
   functionDefaults: FunctionDefaults;
 }
-
-/** The forwarder retries Slack 429/5xx (honouring Retry-After) inside one invocation; 30 s bounds that. */
-const FORWARDER_TIMEOUT = Duration.seconds(30);
 
 export class Alerting extends Construct {
   readonly topic: Topic;
@@ -72,12 +69,9 @@ export class Alerting extends Construct {
         conditions: sourceAccount,
       }),
     );
-    specName(this.topic.node.defaultChild as CfnResource, 'alert-topic');
 
-    this.dlq = deadLetterQueue(this, 'DeliveryDlq');
-    specName(this.dlq.node.defaultChild as CfnResource, 'alerts-dlq');
-    this.queue = workQueue(this, 'DeliveryQueue', FORWARDER_TIMEOUT, this.dlq);
-    specName(this.queue.node.defaultChild as CfnResource, 'alerts');
+    this.dlq = deadLetterQueue(this, 'DeliveryDlq', QUEUES['alerts-dlq']);
+    this.queue = workQueue(this, 'DeliveryQueue', QUEUES.alerts, this.dlq);
     // Envelope kept (raw delivery off): the forwarder reads Subject/MessageAttributes, and a redriven DLQ
     // message looks the same whether SNS or the forwarder gave up on it.
     this.topic.addSubscription(new SqsSubscription(this.queue, { rawMessageDelivery: false, deadLetterQueue: this.dlq }));
@@ -97,18 +91,14 @@ export class Alerting extends Construct {
       ...props.functionDefaults,
       name: 'slack-forwarder',
       description: 'Posts alert events from the alert topic to Slack (Block Kit); what still fails goes to the DLQ.',
-      timeout: FORWARDER_TIMEOUT,
     });
     grantAccess(this.forwarder.fn, FUNCTION_ACCESS['slack-forwarder'], {
       tables: props.tables,
       queues: { alerts: this.queue, alertsDlq: this.dlq },
       slackWebhook: this.slackWebhook,
     });
-    addQueueTrigger(this.forwarder.fn, 'AlertsQueueTrigger', this.queue, {
-      batchSize: 10,
-      reportBatchItemFailures: true,
-      // Slack's incoming webhooks allow about one message per second: two pollers at most.
-      maxConcurrency: 2,
-    });
+    const trigger = FUNCTIONS['slack-forwarder'].trigger;
+    if (trigger.kind !== 'queue' || trigger.queue !== 'alerts') throw new Error('infra/spec.ts: slack-forwarder must be triggered by the alerts queue');
+    addQueueTrigger(this.forwarder.fn, 'AlertsQueueTrigger', this.queue, trigger);
   }
 }

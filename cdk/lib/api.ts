@@ -34,9 +34,6 @@ export interface ApiProps {
   registrySecretPrefix: string;
 }
 
-/** API Gateway gives an integration at most 30 s; the functions stay below it. */
-const API_FUNCTION_TIMEOUT = Duration.seconds(25);
-
 export class Api extends Construct {
   readonly httpApi: HttpApi;
   readonly stage: HttpStage;
@@ -54,8 +51,6 @@ export class Api extends Construct {
       ...props.functionDefaults,
       name: 'device-api',
       description: 'Device routes: reports, pending jobs, job updates, target state (device-token auth).',
-      timeout: Duration.seconds(10),
-      memorySize: 512,
     });
     grantAccess(this.deviceApi.fn, FUNCTION_ACCESS['device-api'], resources);
 
@@ -63,8 +58,6 @@ export class Api extends Construct {
       ...props.functionDefaults,
       name: 'operator-api',
       description: 'Operator routes (IAM-authorised by API Gateway) and the public health route.',
-      timeout: API_FUNCTION_TIMEOUT,
-      memorySize: 512,
     });
     grantAccess(this.operatorApi.fn, FUNCTION_ACCESS['operator-api'], resources);
 

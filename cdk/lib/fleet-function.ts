@@ -1,5 +1,5 @@
 /**
- * One Lambda function of docs/architecture.md's list, with the settings every function shares:
+ * One Lambda function of infra/spec.ts's list (timeout and memory from there), with the settings every function shares:
  * NodejsFunction bundled by the local esbuild (never Docker), nodejs22.x on arm64, minified ESM with source
  * maps, the AWS SDK v3 bundled and tree-shaken, Powertools env, X-Ray active tracing, its own log group with
  * retention, and its own role that can write only to that log group (no AWSLambdaBasicExecutionRole managed
@@ -15,10 +15,10 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { FUNCTION_ACCESS } from './access.js';
-import type { FunctionName } from './function-names.js';
+import { FUNCTIONS, type FunctionName } from '../../infra/spec.js';
 import { OPTIONAL_SETTINGS } from './stage-config.js';
 
-export { FUNCTION_NAMES, type FunctionName } from './function-names.js';
+export { FUNCTION_NAMES, type FunctionName } from '../../infra/spec.js';
 
 /** Where the handlers and the lock file live; tests may point this elsewhere, the app never does. */
 export interface SourceLayout {
@@ -35,8 +35,6 @@ export interface FleetFunctionProps {
   source: SourceLayout;
   metricsNamespace: string;
   logRetention: RetentionDays;
-  timeout: Duration;
-  memorySize?: number;
   /**
    * Every stage setting (thresholds, auth mode...) by env var name; the function receives the ones its entry
    * in FUNCTION_ACCESS lists. Resource ids are added by grantAccess.
@@ -86,8 +84,9 @@ export class FleetFunction extends Construct {
       description: props.description,
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
-      memorySize: props.memorySize ?? 256,
-      timeout: props.timeout,
+      // Timeout and memory: infra/spec.ts, which the local fleet runs the function with too.
+      memorySize: FUNCTIONS[props.name].memoryMb,
+      timeout: Duration.seconds(FUNCTIONS[props.name].timeoutSeconds),
       role: this.role,
       logGroup: this.logGroup,
       ...(props.reservedConcurrentExecutions !== undefined ? { reservedConcurrentExecutions: props.reservedConcurrentExecutions } : {}),

@@ -3,7 +3,6 @@
  * decides recoveries (rate-limited, circuit-aware) and raises alerts. It also runs in-process on each report
  * (device-api), which is why device-api's access (cdk/lib/access.ts) covers the evaluator's needs too.
  */
-import { Duration } from 'aws-cdk-lib';
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -30,9 +29,6 @@ export class HealthEvaluation extends Construct {
       ...(props.reserveConcurrency ? { reservedConcurrentExecutions: 1 } : {}),
       name: 'health-evaluator',
       description: 'Every minute: offline devices, crash loops, stuck services; enqueues recoveries or raises alerts.',
-      timeout: Duration.seconds(55),
-      memorySize: 512,
-      every: Duration.minutes(1),
     });
     grantAccess(this.evaluator.function.fn, FUNCTION_ACCESS['health-evaluator'], {
       tables: props.tables,

@@ -1,9 +1,9 @@
 /**
- * The job queue: jobs queue + DLQ (redrive after 5 receives), the dispatcher on it (partial batch failures),
+ * The job queue: jobs queue + DLQ (redrive as infra/spec.ts says), the dispatcher on it (partial batch failures),
  * and the two schedules that keep jobs moving: the outbox publisher (nothing lost between DynamoDB and SQS)
  * and the timeout sweeper (IN_PROGRESS past its deadline becomes TIMED_OUT).
  */
-import { CfnResource, Duration } from 'aws-cdk-lib';
+import { FUNCTIONS, QUEUES } from '../../infra/spec.js';
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -12,7 +12,6 @@ import { FleetFunction, type FunctionDefaults } from './fleet-function.js';
 import { addQueueTrigger } from './queue-trigger.js';
 import { deadLetterQueue, workQueue } from './queues.js';
 import { ScheduledFunction } from './scheduled-function.js';
-import { specName } from './spec-metadata.js';
 import type { TableKey } from './tables.js';
 
 export interface JobQueueProps {
@@ -21,10 +20,6 @@ export interface JobQueueProps {
   functionDefaults: FunctionDefaults;
   reserveConcurrency: boolean;
 }
-
-/** The jobs queue's visibility timeout is 6x this (local/infra-spec.ts: 180 s). */
-export const DISPATCHER_TIMEOUT = Duration.seconds(30);
-const SCHEDULE_TIMEOUT = Duration.seconds(55);
 
 export class JobQueue extends Construct {
   readonly queue: Queue;
@@ -35,10 +30,8 @@ export class JobQueue extends Construct {
 
   constructor(scope: Construct, id: string, props: JobQueueProps) {
     super(scope, id);
-    this.dlq = deadLetterQueue(this, 'JobsDlq');
-    specName(this.dlq.node.defaultChild as CfnResource, 'jobs-dlq');
-    this.queue = workQueue(this, 'JobsQueue', DISPATCHER_TIMEOUT, this.dlq);
-    specName(this.queue.node.defaultChild as CfnResource, 'jobs');
+    this.dlq = deadLetterQueue(this, 'JobsDlq', QUEUES['jobs-dlq']);
+    this.queue = workQueue(this, 'JobsQueue', QUEUES.jobs, this.dlq);
     const resources: GrantableResources = {
       tables: props.tables,
       queues: { jobs: this.queue, jobsDlq: this.dlq },
@@ -49,17 +42,11 @@ export class JobQueue extends Construct {
       ...props.functionDefaults,
       name: 'job-dispatcher',
       description: 'Moves queued jobs to their device (idempotent per job id); holds them while the circuit is open.',
-      timeout: DISPATCHER_TIMEOUT,
     });
     grantAccess(this.dispatcher.fn, FUNCTION_ACCESS['job-dispatcher'], resources);
-    addQueueTrigger(this.dispatcher.fn, 'JobsQueueTrigger', this.queue, {
-      batchSize: 10,
-      maxBatchingWindow: Duration.seconds(1),
-      reportBatchItemFailures: true,
-      // Scale limit on the event source rather than reserved concurrency: reserved concurrency makes
-      // Lambda throttle the pollers, which burns receives and sends healthy messages to the DLQ.
-      maxConcurrency: 10,
-    });
+    const trigger = FUNCTIONS['job-dispatcher'].trigger;
+    if (trigger.kind !== 'queue' || trigger.queue !== 'jobs') throw new Error('infra/spec.ts: job-dispatcher must be triggered by the jobs queue');
+    addQueueTrigger(this.dispatcher.fn, 'JobsQueueTrigger', this.queue, trigger);
 
     const scheduled = props.reserveConcurrency ? { reservedConcurrentExecutions: 1 } : {};
     this.outboxPublisher = new ScheduledFunction(this, 'OutboxPublisher', {
@@ -67,8 +54,6 @@ export class JobQueue extends Construct {
       ...scheduled,
       name: 'outbox-publisher',
       description: 'Publishes job records still marked unpublished to the jobs queue (transactional outbox).',
-      timeout: SCHEDULE_TIMEOUT,
-      every: Duration.minutes(1),
     });
     grantAccess(this.outboxPublisher.function.fn, FUNCTION_ACCESS['outbox-publisher'], resources);
 
@@ -77,8 +62,6 @@ export class JobQueue extends Construct {
       ...scheduled,
       name: 'job-timeout-sweeper',
       description: 'Marks IN_PROGRESS jobs past their timeout TIMED_OUT and applies their retry policy.',
-      timeout: SCHEDULE_TIMEOUT,
-      every: Duration.minutes(1),
     });
     grantAccess(this.timeoutSweeper.function.fn, FUNCTION_ACCESS['job-timeout-sweeper'], resources);
   }

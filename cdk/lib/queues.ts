@@ -1,30 +1,27 @@
 /**
- * SQS queues as this stack makes them: server-side encryption (SSE-SQS: no key for producers and SNS to be
- * granted), TLS-only access policy, and a dead-letter queue for every queue that has consumers.
+ * SQS queues as this stack makes them: the settings infra/spec.ts gives each (visibility, retention, redrive),
+ * plus server-side encryption (SSE-SQS: no key for producers and SNS to be granted) and a TLS-only access policy.
  */
 import { Duration } from 'aws-cdk-lib';
 import { Queue, QueueEncryption, type QueueProps } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-
-/** Lower values send healthy messages to the DLQ under throttling (AWS's own guidance). */
-export const MAX_RECEIVE_COUNT = 5;
-/** A queue's visibility timeout is at least this many times its consumer's timeout (AWS's Lambda+SQS guidance). */
-export const VISIBILITY_FACTOR = 6;
+import { DEAD_LETTER_QUEUE, type QueueSpec } from '../../infra/spec.js';
 
 export function secureQueue(scope: Construct, id: string, props: Omit<QueueProps, 'encryption' | 'enforceSSL'> = {}): Queue {
   return new Queue(scope, id, { ...props, encryption: QueueEncryption.SQS_MANAGED, enforceSSL: true });
 }
 
-/** A dead-letter queue: kept 14 days (the SQS maximum) so on-call has time to look. */
-export function deadLetterQueue(scope: Construct, id: string): Queue {
-  return secureQueue(scope, id, { retentionPeriod: Duration.days(14), visibilityTimeout: Duration.seconds(30) });
+/** A dead-letter queue: one of the spec's, or (no spec) a cloud-only one with the same settings. */
+export function deadLetterQueue(scope: Construct, id: string, spec: Pick<QueueSpec, 'visibilityTimeoutSeconds' | 'retentionSeconds'> = DEAD_LETTER_QUEUE): Queue {
+  return secureQueue(scope, id, { retentionPeriod: Duration.seconds(spec.retentionSeconds), visibilityTimeout: Duration.seconds(spec.visibilityTimeoutSeconds) });
 }
 
-/** A work queue consumed by a Lambda with `consumerTimeout`, dead-lettering after MAX_RECEIVE_COUNT receives. */
-export function workQueue(scope: Construct, id: string, consumerTimeout: Duration, dlq: Queue): Queue {
+/** A work queue of the spec, dead-lettering into `dlq` after the spec's maxReceiveCount. */
+export function workQueue(scope: Construct, id: string, spec: QueueSpec, dlq: Queue): Queue {
+  if (!spec.deadLetter) throw new Error(`queue ${spec.logicalName}: a work queue needs a dead-letter queue in infra/spec.ts`);
   return secureQueue(scope, id, {
-    visibilityTimeout: Duration.seconds(consumerTimeout.toSeconds() * VISIBILITY_FACTOR),
-    retentionPeriod: Duration.days(4),
-    deadLetterQueue: { queue: dlq, maxReceiveCount: MAX_RECEIVE_COUNT },
+    visibilityTimeout: Duration.seconds(spec.visibilityTimeoutSeconds),
+    retentionPeriod: Duration.seconds(spec.retentionSeconds),
+    deadLetterQueue: { queue: dlq, maxReceiveCount: spec.deadLetter.maxReceiveCount },
   });
 }

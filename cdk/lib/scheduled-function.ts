@@ -9,11 +9,13 @@ import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { FUNCTIONS, type ScheduledFunctionName } from '../../infra/spec.js';
 import { FleetFunction, type FleetFunctionProps } from './fleet-function.js';
 import { deadLetterQueue } from './queues.js';
 
-export interface ScheduledFunctionProps extends Omit<FleetFunctionProps, 'asyncFailureQueue'> {
-  every: Duration;
+/** The rate comes from the function's schedule in infra/spec.ts. */
+export interface ScheduledFunctionProps extends Omit<FleetFunctionProps, 'asyncFailureQueue' | 'name'> {
+  name: ScheduledFunctionName;
 }
 
 export class ScheduledFunction extends Construct {
@@ -23,13 +25,15 @@ export class ScheduledFunction extends Construct {
 
   constructor(scope: Construct, id: string, props: ScheduledFunctionProps) {
     super(scope, id);
-    const { every, ...fnProps } = props;
+    const trigger = FUNCTIONS[props.name].trigger;
+    if (trigger.kind !== 'schedule') throw new Error(`${props.name} has no schedule in infra/spec.ts`);
+    const every = Duration.minutes(trigger.everyMinutes);
     this.failures = deadLetterQueue(this, 'Failures');
     Validations.of(this.failures).acknowledge({
       id: 'AwsSolutions-SQS3',
       reason: 'This queue is itself a dead-letter queue (EventBridge target DLQ and Lambda on-failure destination).',
     });
-    this.function = new FleetFunction(this, 'Fn', { ...fnProps, asyncFailureQueue: this.failures });
+    this.function = new FleetFunction(this, 'Fn', { ...props, asyncFailureQueue: this.failures });
     this.rule = new Rule(this, 'Schedule', {
       schedule: Schedule.rate(every),
       description: `fleetmedic ${props.name} every ${every.toMinutes()} min`,

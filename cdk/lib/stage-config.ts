@@ -4,6 +4,7 @@
  * so every reader accepts both and rejects what it cannot parse (a typo must not deploy silently).
  */
 import type { Node } from 'constructs';
+import { DEFAULT_FLEET_SIZE } from '../../infra/spec.js';
 import { capacityFor } from '../../functions/domain/capacity.js';
 import { assertLiveness, DEFAULT_LIVENESS, defaultOfflineAfterSeconds } from '../../functions/domain/liveness.js';
 
@@ -80,7 +81,7 @@ export const DEFAULTS = {
   jobFailureRatePercent: 10,
   stuckJobAgeSeconds: 300,
   httpLatencyP95Ms: 2000,
-  fleetSize: 1000,
+  fleetSize: DEFAULT_FLEET_SIZE,
   circuitFailureThreshold: 5,
   circuitCooldownSeconds: 60,
   circuitMaxCooldownSeconds: 3600,

@@ -31,7 +31,7 @@ import { config } from '../lib/config.js';
 import { logger, metrics, tracer } from '../lib/observability.js';
 import { safeParse, type Issue } from '../lib/validation.js';
 
-/** The alerts queue's maxReceiveCount (local/infra-spec.ts and the CDK queue construct). */
+/** The alerts queue's maxReceiveCount (MAX_RECEIVE_COUNT in infra/spec.ts). */
 export const ALERTS_MAX_RECEIVES = 5;
 /** Stop retrying Slack this long before the Lambda times out, to leave time to report the failure. */
 const DEADLINE_MARGIN_MS = 3000;
