@@ -117,6 +117,7 @@ export const FUNCTION_NAMES = [
   'job-timeout-sweeper',
   'health-evaluator',
   'slack-forwarder',
+  'device-socket',
 ] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
@@ -135,7 +136,7 @@ export interface FunctionSpec {
   timeoutSeconds: number;
   memoryMb: number;
   /** What invokes it: the HTTP API's routes (functions/contract/routes.ts), a queue, or a fixed-rate schedule. */
-  trigger: { kind: 'http' } | ({ kind: 'queue' } & QueueTriggerSpec) | { kind: 'schedule'; everyMinutes: number };
+  trigger: { kind: 'http' } | ({ kind: 'queue' } & QueueTriggerSpec) | { kind: 'schedule'; everyMinutes: number } | { kind: 'websocket' };
 }
 
 /** API Gateway gives an integration at most 30 s; the API functions stay below it. */
@@ -163,7 +164,25 @@ export const FUNCTIONS: Record<FunctionName, FunctionSpec> = {
     // Slack's incoming webhooks allow about one message per second: two pollers at most.
     trigger: { kind: 'queue', queue: 'alerts', batchSize: 10, maxBatchingWindowSeconds: 0, reportBatchItemFailures: true, maxConcurrency: 2 },
   },
+  // The push channel's routes (PUSH_CHANNEL below); each invocation is one small read or write.
+  'device-socket': { timeoutSeconds: 10, memoryMb: 256, trigger: { kind: 'websocket' } },
 };
+
+/**
+ * The push channel (docs/architecture.md "Push channel"): an API Gateway WebSocket API whose routes all invoke
+ * `device-socket`. Route selection on the frame's `action`; only `$default` sends its answer back (a pong or an
+ * error frame). API Gateway's own limits are listed so the local emulation and the agent's defaults agree with them.
+ */
+export const PUSH_CHANNEL = {
+  stageName: 'live',
+  routeSelectionExpression: '$request.body.action',
+  routes: ['$connect', '$disconnect', '$default'],
+  returnResponse: ['$default'],
+  /** API Gateway closes a connection idle (no frame from the client) this long… */
+  idleTimeoutSeconds: 600,
+  /** …and any connection after this long. */
+  maxConnectionSeconds: 7200,
+} as const;
 
 export type ScheduledFunctionName = 'outbox-publisher' | 'job-timeout-sweeper' | 'health-evaluator';
 /** The functions run on a schedule, in the order the local fleet lists them. */

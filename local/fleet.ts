@@ -11,6 +11,7 @@ import { createStageThrottle, type StageThrottleLimits } from './stage-throttle.
 import { startSqsPoller, type BatchOutcome, type SqsPoller } from './sqs-poller.js';
 import { startScheduler, type Scheduler, type ScheduleRun } from './scheduler.js';
 import { startSlackReceiver, type SlackReceiver } from './slack-receiver.js';
+import { startWebSocketGateway, type WebSocketGateway, type WebSocketGatewayOptions } from './websocket-gateway.js';
 import { FUNCTION_ROLES, handlersFromDirectory, HANDLERS_DIR, missingHandlers, type FunctionName, type HandlerResolver } from './handlers.js';
 import { resetClients } from '../functions/lib/aws.js';
 import { resetSecretCache } from '../functions/adapters/secrets.js';
@@ -51,6 +52,11 @@ export interface FleetOptions {
   throttle?: StageThrottleLimits;
   onBatch?: (outcome: BatchOutcome) => void;
   onScheduleRun?: (run: ScheduleRun) => void;
+  /**
+   * The push channel's WebSocket API (local/websocket-gateway.ts): its port (default: any free one) and limits
+   * (tests shorten API Gateway's idle and lifetime limits); `false`: no push channel, devices only poll.
+   */
+  push?: false | (Pick<WebSocketGatewayOptions, 'messageRate' | 'idleTimeoutMs' | 'maxConnectionMs'> & { port?: number });
 }
 
 export interface Fleet {
@@ -61,6 +67,8 @@ export interface Fleet {
   slack?: SlackReceiver;
   slackWebhookUrl: string;
   api: ApiServer;
+  /** The push channel (ws:// URL in `push.url`), unless disabled. */
+  push?: WebSocketGateway;
   pollers: Partial<Record<'jobs' | 'alerts', SqsPoller>>;
   scheduler: Scheduler;
   /** Handlers whose module does not exist yet, with what is therefore not running. */
@@ -120,6 +128,17 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     },
   });
 
+  // The push channel: the handlers that notify devices post to its @connections endpoint with the real SDK client.
+  let push: WebSocketGateway | undefined;
+  if (opts.push !== false && !isMissing('device-socket')) {
+    const { port, ...limits } = opts.push ?? {};
+    push = await startWebSocketGateway({ resolve, port: port ?? 0, host: opts.apiHost, ...limits, log });
+    env.PUSH_CALLBACK_URL = push.callbackUrl;
+    process.env.PUSH_CALLBACK_URL = push.callbackUrl;
+  } else {
+    delete process.env.PUSH_CALLBACK_URL;
+  }
+
   const pollers: Fleet['pollers'] = {};
   // The event source mappings of infra/spec.ts: each queue-triggered function gets a poller on its queue.
   const consumers = (Object.keys(FUNCTIONS) as SpecFunctionName[]).flatMap((fn) => {
@@ -175,6 +194,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     slack,
     slackWebhookUrl,
     api,
+    push,
     pollers,
     scheduler,
     missing,
@@ -186,6 +206,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       if (closed) return;
       closed = true;
       await api.close();
+      await push?.close();
       await scheduler.stop();
       // Before a state dump (releaseFailed), drain: nothing may be left hidden where the dump cannot see it.
       await Promise.all(Object.values(pollers).map((p) => p.stop({ releaseFailed: closeOpts.releaseFailed, drain: closeOpts.releaseFailed })));

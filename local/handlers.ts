@@ -19,6 +19,7 @@ export const FUNCTION_ROLES: Record<FunctionName, string> = {
   'job-timeout-sweeper': 'job timeout schedule',
   'health-evaluator': 'health evaluation schedule',
   'slack-forwarder': 'alerts queue → Slack',
+  'device-socket': 'push channel WebSocket routes ($connect/$disconnect/$default)',
 };
 
 export const HANDLERS_DIR = join(import.meta.dirname, '..', 'functions', 'handlers');

@@ -48,6 +48,11 @@ export interface ResourceAccess {
    * existence checks, never the value (operators). Scoped to the name prefix only.
    */
   registryCredentials?: 'read' | 'manage';
+  /**
+   * Posts push notifications to devices (cdk/lib/device-push.ts grantNotify: execute-api:ManageConnections on the
+   * push stage's @connections, and PUSH_CALLBACK_URL).
+   */
+  notifyDevices?: boolean;
   /** Stage settings (env names from cdk/lib/stage-config.ts stageSettings) the function's code reads. */
   settings?: readonly string[];
 }
@@ -66,6 +71,7 @@ export const QUEUE_ENV: Record<QueueKey, string> = {
 export const ALERT_TOPIC_ENV = ALERT_TOPIC.envVar;
 export const SLACK_SECRET_ENV = 'SLACK_WEBHOOK_SECRET_ID';
 export const REGISTRY_SECRET_PREFIX_ENV = 'REGISTRY_SECRET_PREFIX';
+export const PUSH_CALLBACK_ENV = 'PUSH_CALLBACK_URL';
 /** Exactly the calls functions/adapters/registry-credentials.ts (read) and registry-credential-store.ts (manage) make. */
 export const REGISTRY_CREDENTIAL_ACTIONS = {
   read: ['secretsmanager:GetSecretValue'],
@@ -109,12 +115,14 @@ export const FUNCTION_ACCESS: Record<FunctionName, ResourceAccess> = {
     },
     publishAlerts: true,
     registryCredentials: 'manage',
+    // A changed target (PUT target) tells the device to sync now.
+    notifyDevices: true,
     settings: ['OPERATOR_AUTH', ...CIRCUIT, ...ALERTING, 'FLEETMEDIC_VERSION'],
   },
   'job-dispatcher': {
     // A failed dispatch follows the job's retry policy, which may ESCALATE (alert).
     tables: {
-      fleet: { actions: ['GetItem', 'PutItem', 'UpdateItem'] },
+      fleet: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'] },
       jobs: { actions: ['GetItem', 'UpdateItem'] },
       events: { actions: ['PutItem'] },
       alerts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'] },
@@ -124,6 +132,9 @@ export const FUNCTION_ACCESS: Record<FunctionName, ResourceAccess> = {
     // DLQ send: on the last receive the dispatcher dead-letters the message itself, with its failure reason.
     queues: { jobs: [...TRIGGER_QUEUE_ACTIONS, 'ChangeMessageVisibility', 'SendMessage'], jobsDlq: ['SendMessage'] },
     publishAlerts: true,
+    // A job on the device's pending list (or a target applied cloud-side) tells the device to sync now; a gone
+    // connection is forgotten (DeleteItem on the fleet table).
+    notifyDevices: true,
     settings: [...CIRCUIT, ...ALERTING],
   },
   'outbox-publisher': {
@@ -153,6 +164,11 @@ export const FUNCTION_ACCESS: Record<FunctionName, ResourceAccess> = {
     queues: { jobs: ['SendMessage'] },
     publishAlerts: true,
     settings: [...LIVENESS, ...RECOVERY, ...ALERTING],
+  },
+  'device-socket': {
+    // $connect: the device's token hashes (GetItem), the connection items (PutItem); $disconnect: the owner
+    // (GetItem), removal (DeleteItem), the clean-goodbye mark on the liveness item (UpdateItem).
+    tables: { fleet: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'] } },
   },
   'slack-forwarder': {
     // Idempotency: a redelivered alert is posted once.

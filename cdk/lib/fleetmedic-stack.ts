@@ -7,6 +7,8 @@ import { EdgeProtection } from './edge-protection.js';
 import { Construct } from 'constructs';
 import { Alerting } from './alerting.js';
 import { Api } from './api.js';
+import { FUNCTION_ACCESS } from './access.js';
+import { DevicePush } from './device-push.js';
 import { retentionDays, type FunctionDefaults, type SourceLayout } from './fleet-function.js';
 import { HealthEvaluation } from './health-evaluation.js';
 import { JobQueue } from './job-queue.js';
@@ -26,6 +28,7 @@ export class FleetmedicStack extends Stack {
   readonly health: HealthEvaluation;
   readonly api: Api;
   readonly observability: Observability;
+  readonly push: DevicePush;
 
   constructor(scope: Construct, id: string, props: FleetmedicStackProps) {
     super(scope, id, props);
@@ -75,6 +78,17 @@ export class FleetmedicStack extends Stack {
       registrySecretPrefix: config.registrySecretPrefix,
     });
 
+    // The push channel; the functions FUNCTION_ACCESS marks `notifyDevices` may post to it.
+    this.push = new DevicePush(this, 'Push', {
+      tables,
+      functionDefaults,
+      logRetention,
+      throttle: { rateLimit: config.apiRateLimit, burstLimit: config.apiBurstLimit },
+    });
+    for (const f of [this.api.deviceApi, this.api.operatorApi, this.jobQueue.dispatcher, this.jobQueue.outboxPublisher.function, this.jobQueue.timeoutSweeper.function, this.health.evaluator.function, this.alerting.forwarder]) {
+      if (FUNCTION_ACCESS[f.functionName].notifyDevices) this.push.grantNotify(f.fn);
+    }
+
     const scheduled = [this.jobQueue.outboxPublisher, this.jobQueue.timeoutSweeper, this.health.evaluator];
     this.observability = new Observability(this, 'Observability', {
       stage: config.stage,
@@ -86,6 +100,7 @@ export class FleetmedicStack extends Stack {
         this.jobQueue.dispatcher,
         ...scheduled.map((s) => s.function),
         this.alerting.forwarder,
+        this.push.handler,
       ],
       jobsQueue: this.jobQueue.queue,
       deadLetterQueues: [
@@ -103,6 +118,7 @@ export class FleetmedicStack extends Stack {
       new EdgeProtection(this, 'Edge', { httpApi: this.api.httpApi, ratePerIpPer5Min: 2000, ...(config.edgeWebAclArn ? { webAclArn: config.edgeWebAclArn } : {}) });
     }
     new CfnOutput(this, 'ApiUrl', { value: this.api.stage.url, description: 'Base URL of the HTTP API' });
+    new CfnOutput(this, 'PushUrl', { value: this.push.stage.url, description: 'WebSocket URL of the push channel (agent --push-url)' });
     new CfnOutput(this, 'OperatorPolicyArn', {
       value: this.api.operatorPolicy.managedPolicyArn,
       description: 'Attach to the IAM users/roles that operate the fleet (CLI, acceptance checks)',

@@ -35,7 +35,7 @@ export async function touchLiveness(deviceId: string, now: number): Promise<Live
     new UpdateCommand({
       TableName: config.fleetTable,
       Key: key(deviceId),
-      UpdateExpression: 'SET lastSeenEpoch = :now REMOVE offlineSinceEpoch, offlineRecorded',
+      UpdateExpression: 'SET lastSeenEpoch = :now REMOVE offlineSinceEpoch, offlineRecorded, disconnectedEpoch',
       ExpressionAttributeValues: { ':now': now },
       ReturnValues: 'ALL_OLD',
     }),
@@ -62,6 +62,21 @@ export async function openActiveWindow(deviceId: string, untilEpoch: number): Pr
   });
 }
 
+/**
+ * The device closed its push connection cleanly (its agent is stopping): from now on its silence counts from the
+ * shorter disconnect grace (domain/liveness.ts disconnectedCutoff). Its next sign of life removes the mark. Only a
+ * device that has a liveness item is marked (never creates one).
+ */
+export async function markCleanDisconnect(deviceId: string, now: number): Promise<boolean> {
+  return updateIf({
+    TableName: config.fleetTable,
+    Key: key(deviceId),
+    UpdateExpression: 'SET disconnectedEpoch = :now',
+    ConditionExpression: 'attribute_exists(lastSeenEpoch)',
+    ExpressionAttributeValues: { ':now': now },
+  });
+}
+
 export interface QuietDevice {
   deviceId: string;
   lastSeenEpoch: number;
@@ -70,17 +85,21 @@ export interface QuietDevice {
 }
 
 /**
- * Devices whose last sign of life is older than the cutoff and whose offline marking is not complete: one Query
- * per liveness partition (the filter runs server-side; the read is ~70 B per device of the partition).
+ * Devices whose last sign of life is older than the cutoff, or that disconnected cleanly before the disconnect
+ * cutoff and stayed silent since (a sign of life removes the mark), and whose offline marking is not complete:
+ * one Query per liveness partition (the filter runs server-side; the read is ~70 B per device of the partition).
  */
-export async function findQuietDevices(cutoffEpochMs: number, limitPerPartition = 100_000): Promise<QuietDevice[]> {
+export async function findQuietDevices(cutoffEpochMs: number, limitPerPartition = 100_000, disconnectedCutoffEpochMs = Number.NEGATIVE_INFINITY): Promise<QuietDevice[]> {
+  const disconnected = Number.isFinite(disconnectedCutoffEpochMs);
   const items = await queryShards(
     allLivenessPartitions(),
     (pk) => ({
       TableName: config.fleetTable,
       KeyConditionExpression: 'pk = :pk',
-      FilterExpression: 'lastSeenEpoch < :cutoff AND attribute_not_exists(offlineRecorded)',
-      ExpressionAttributeValues: { ':pk': pk, ':cutoff': cutoffEpochMs },
+      FilterExpression: disconnected
+        ? '(lastSeenEpoch < :cutoff OR disconnectedEpoch < :dcut) AND attribute_not_exists(offlineRecorded)'
+        : 'lastSeenEpoch < :cutoff AND attribute_not_exists(offlineRecorded)',
+      ExpressionAttributeValues: { ':pk': pk, ':cutoff': cutoffEpochMs, ...(disconnected ? { ':dcut': disconnectedCutoffEpochMs } : {}) },
       ProjectionExpression: 'sk, lastSeenEpoch, offlineSinceEpoch',
     }),
     limitPerPartition,

@@ -82,6 +82,26 @@ export function assertLiveness(s: LivenessSettings, keys: LivenessKeyNames = ENV
 export const detectionBoundSeconds = (s: Pick<LivenessSettings, 'offlineAfterSeconds'>) => s.offlineAfterSeconds + EVALUATOR_PERIOD_SECONDS;
 
 /**
+ * A device whose agent closed its push connection cleanly (it is stopping: close code 1000, not a reconnect) and
+ * that has been silent since is offline after this grace instead of `offlineAfter`: a restarting agent syncs within
+ * seconds of starting, so half a minute tells a restart from a device that went away.
+ */
+export const DISCONNECT_GRACE_SECONDS = 30;
+
+/** The grace actually applied: never longer than the plain cutoff (a clean goodbye never makes detection slower). */
+export const disconnectGraceSeconds = (s: Pick<LivenessSettings, 'offlineAfterSeconds'>) => Math.min(DISCONNECT_GRACE_SECONDS, s.offlineAfterSeconds);
+
+/** Devices that disconnected cleanly before this instant and stayed silent are offline. */
+export const disconnectedCutoff = (now: number, s: Pick<LivenessSettings, 'offlineAfterSeconds'>) => now - disconnectGraceSeconds(s) * 1000;
+
+/**
+ * Worst case from a clean disconnect (followed by silence) to `device.offline`: the grace plus one evaluator period,
+ * against `detectionBoundSeconds` for heartbeat silence alone (e.g. 30 + 60 = 90 s instead of 90 + 60 = 150 s with
+ * the default 60 s heartbeat).
+ */
+export const disconnectDetectionBoundSeconds = (s: Pick<LivenessSettings, 'offlineAfterSeconds'>) => disconnectGraceSeconds(s) + EVALUATOR_PERIOD_SECONDS;
+
+/**
  * The interval the server wants until a device's next sync: short while it has pending jobs or its short window
  * (opened by job activity) is still running, the idle heartbeat otherwise. Bounded both ways by construction.
  */

@@ -37,6 +37,7 @@ import {
   type PlanStep,
 } from '../domain/health-policy.js';
 import { newJob } from '../domain/job-lifecycle.js';
+import { disconnectedCutoff } from '../domain/liveness.js';
 import { agentRecoveries, type StoredDeviceState } from '../domain/report-merge.js';
 import { config } from '../lib/config.js';
 import { newJobId } from '../lib/ids.js';
@@ -198,7 +199,9 @@ export async function evaluateFleet(opts: { now?: number; policy?: HealthPolicyC
   const now = opts.now ?? Date.now();
   const policy = opts.policy ?? healthPolicy();
   const result: FleetEvaluation = { offline: [], silenced: [], raced: [], offlineNow: 0, groups: { published: [], dropped: [], waiting: [] } };
-  for (const c of await findQuietDevices(offlineCutoff(now, policy))) {
+  // Heartbeat silence, or (sooner) silence after a clean push disconnect: domain/liveness.ts states both bounds.
+  const afterDisconnect = disconnectedCutoff(now, { offlineAfterSeconds: policy.offlineAfterMs / 1000 });
+  for (const c of await findQuietDevices(offlineCutoff(now, policy), undefined, afterDisconnect)) {
     const markers = await activeMarkers(c.deviceId, now);
     const marker = silencingMarker(markers, undefined, now);
     // Alert first, then mark: if we die in between, the next run finds the device again and the alert's

@@ -13,7 +13,9 @@
  *     pending list (jobs-repo markDispatched), which is what the device polls;
  *  4. the effect of step 2/3 runs under Powertools idempotency keyed on job id + attempt, so a duplicate delivery
  *     (SQS at-least-once, the outbox publishing twice, two dispatchers racing) has exactly one effect; the
- *     writes themselves are conditional too.
+ *     writes themselves are conditional too;
+ *  5. the device is told to sync now over its push connection, if it has one (services/device-push.ts: a hint
+ *     that never fails the dispatch; without it the device finds the job at its next sync).
  *
  * Failures: the item is reported failed after its visibility is shortened to an exponential backoff on
  * ApproximateReceiveCount (2, 4, 8... s instead of the queue's 180 s). On the last allowed receive
@@ -50,6 +52,7 @@ import { dynamo, sqsClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
 import { logger, metrics } from '../lib/observability.js';
 import { safeParse } from '../lib/validation.js';
+import { notifyDevice } from '../services/device-push.js';
 
 /**
  * The body the outbox/enqueue path sends (job-queue.ts JobMessage); unknown extra fields are tolerated.
@@ -215,6 +218,8 @@ export async function dispatchRecord(record: SQSRecord, o: DispatcherOptions = {
   const result = await idempotentEffect().dispatchOnce({ jobId: job.jobId, attempt }, job, now);
   if (result.action === 'stale') return 'duplicate';
   logger.info(result.action === 'dispatched' ? 'job dispatched to device' : 'job completed cloud-side', log);
+  // Tell the device to sync now instead of at its next poll (a hint: it never fails the dispatch).
+  await notifyDevice(job.deviceId, result.action === 'dispatched' ? 'job' : 'target', now);
   return result.action;
 }
 

@@ -71,5 +71,10 @@ export const config = {
     if (!(ratePerSecond > 0) || !(burst >= 1)) throw new Error('configuration error: DEVICE_REQUEST_RATE_PER_SECOND must be > 0 and DEVICE_REQUEST_BURST >= 1');
     return { ratePerSecond, burst };
   },
+  // ---- push channel (docs/architecture.md "Push channel")
+  /** The WebSocket stage's `@connections` endpoint (https://<api>.execute-api.<region>.amazonaws.com/<stage>). */
+  get pushCallbackUrl() { return required('PUSH_CALLBACK_URL'); },
+  /** Functions that notify devices get PUSH_CALLBACK_URL; without it they skip the hint and devices find out by polling. */
+  get pushEnabled() { return !!process.env.PUSH_CALLBACK_URL; },
   get serviceVersion() { return process.env.FLEETMEDIC_VERSION ?? '0.1.0'; },
 };

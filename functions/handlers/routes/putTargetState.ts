@@ -8,6 +8,7 @@ import { registryCredentialExists } from '../../adapters/registry-credential-sto
 import { etagOf, ifMatchHolds, targetVersion } from '../../domain/target-version.js';
 import { httpError } from '../../http/errors.js';
 import { defineRoute } from '../../http/types.js';
+import { notifyDevice } from '../../services/device-push.js';
 
 export default defineRoute('putTargetState', async (req) => {
   const { deviceId } = req.params;
@@ -35,5 +36,7 @@ export default defineRoute('putTargetState', async (req) => {
   if (current?.version === version) return { statusCode: 200, headers: { etag: etagOf(version) }, body: current };
   const doc = { version, updatedAt: new Date(req.now).toISOString(), target: req.body };
   if (!(await putTarget(deviceId, doc, ifMatch !== undefined ? (current?.version ?? null) : undefined))) throw conflict((await getTarget(deviceId))?.version);
+  // The device syncs now instead of at its next poll (a hint over its push connection; never fails the change).
+  await notifyDevice(deviceId, 'target', req.now);
   return { statusCode: 200, headers: { etag: etagOf(version) }, body: doc };
 });

@@ -77,7 +77,8 @@ describe('Lambda functions', () => {
 
   test('every log group (functions and API access logs) has a retention period', () => {
     const groups = ofType('AWS::Logs::LogGroup');
-    assert.equal(groups.length, FUNCTION_NAMES.length + 1);
+    // One per function, the HTTP API's and the push channel's access logs.
+    assert.equal(groups.length, FUNCTION_NAMES.length + 2);
     for (const [id, g] of groups) assert.equal(g.Properties.RetentionInDays, 30, id);
   });
 
@@ -300,7 +301,10 @@ describe('SNS alerting', () => {
 });
 
 describe('HTTP API', () => {
-  const routeResources = ofType('AWS::ApiGatewayV2::Route');
+  // The push channel's WebSocket API has its own test (device-push.test.ts).
+  const httpApiIds = new Set(ofType('AWS::ApiGatewayV2::Api').filter(([, r]) => r.Properties.ProtocolType === 'HTTP').map(([id]) => id));
+  const ofHttpApi = (type: string) => ofType(type).filter(([, r]) => httpApiIds.has(refId(r.Properties.ApiId) ?? ''));
+  const routeResources = ofHttpApi('AWS::ApiGatewayV2::Route');
   const integrationTarget = (route: Resource) => {
     const integrationId = refsIn(route.Properties.Target);
     const [integration] = [...integrationId].map((id) => resources[id]!).filter((r) => r.Type === 'AWS::ApiGatewayV2::Integration');
@@ -318,7 +322,7 @@ describe('HTTP API', () => {
   });
 
   test('payload format 2.0 for both integrations', () => {
-    for (const [id, i] of ofType('AWS::ApiGatewayV2::Integration')) {
+    for (const [id, i] of ofHttpApi('AWS::ApiGatewayV2::Integration')) {
       assert.equal(i.Properties.PayloadFormatVersion, '2.0', id);
       assert.equal(i.Properties.IntegrationType, 'AWS_PROXY', id);
     }
@@ -331,7 +335,7 @@ describe('HTTP API', () => {
       DefaultRouteSettings: { ThrottlingRateLimit: 43, ThrottlingBurstLimit: 86, DetailedMetricsEnabled: true },
       AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('\\$context.requestId') },
     });
-    const [[, stage]] = ofType('AWS::ApiGatewayV2::Stage') as [[string, Resource]];
+    const [[, stage]] = ofHttpApi('AWS::ApiGatewayV2::Stage') as [[string, Resource]];
     const logGroup = resources[refId(stage.Properties.AccessLogSettings.DestinationArn)!]!;
     assert.equal(logGroup.Type, 'AWS::Logs::LogGroup');
     assert.ok(logGroup.Properties.RetentionInDays > 0);

@@ -81,6 +81,7 @@ const SERVICE_PREFIX: Record<string, string> = {
   'client-sns': 'sns',
   'client-secrets-manager': 'secretsmanager',
   'client-ssm': 'ssm',
+  'client-apigatewaymanagementapi': 'execute-api',
 };
 /** Commands whose IAM action is not simply the command's name. */
 const SPECIAL_ACTIONS: Record<string, string[]> = {
@@ -100,6 +101,10 @@ const SPECIAL_ACTIONS: Record<string, string[]> = {
   'client-sqs:DeleteMessageBatchCommand': ['DeleteMessage'],
   'client-sqs:ChangeMessageVisibilityBatchCommand': ['ChangeMessageVisibility'],
   'client-sns:PublishBatchCommand': ['Publish'],
+  // Every @connections call (post, get, delete) is authorised as ManageConnections.
+  'client-apigatewaymanagementapi:PostToConnectionCommand': ['ManageConnections'],
+  'client-apigatewaymanagementapi:DeleteConnectionCommand': ['ManageConnections'],
+  'client-apigatewaymanagementapi:GetConnectionCommand': ['ManageConnections'],
 };
 const IDEMPOTENCY_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
 
