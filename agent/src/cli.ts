@@ -49,6 +49,7 @@ interface RunOpts extends CommonOpts {
   apiUrl?: string;
   deviceId?: string;
   tokenFile?: string;
+  pushUrl?: string;
   interval?: string;
   metricsFile?: string;
 }
@@ -66,6 +67,7 @@ export function resolveConfig(o: RunOpts, env: NodeJS.ProcessEnv = process.env):
   const apiUrl = o.apiUrl ?? env.FLEETMEDIC_API_URL;
   const deviceId = o.deviceId ?? env.FLEETMEDIC_DEVICE_ID;
   const tokenFile = o.tokenFile ?? env.FLEETMEDIC_TOKEN_FILE;
+  const pushUrl = o.pushUrl ?? (env.FLEETMEDIC_PUSH_URL || undefined);
   const metricsFile = o.metricsFile ?? env.FLEETMEDIC_METRICS_FILE;
   const intervalMs = seconds(o.interval ?? env.FLEETMEDIC_INTERVAL_SECONDS, '--interval');
   const targetFile = o.targetFile ?? env.FLEETMEDIC_TARGET_FILE;
@@ -80,7 +82,7 @@ export function resolveConfig(o: RunOpts, env: NodeJS.ProcessEnv = process.env):
     ...(targetFile ? { targetFile } : {}),
     ...(intervalMs ? { intervalMs } : {}),
     ...(metricsFile ? { metricsFile } : {}),
-    ...(apiUrl || deviceId || tokenFile ? { cloud: { apiUrl: apiUrl ?? '', deviceId: deviceId ?? '', tokenFile: tokenFile ?? '' } } : {}),
+    ...(apiUrl || deviceId || tokenFile ? { cloud: { apiUrl: apiUrl ?? '', deviceId: deviceId ?? '', tokenFile: tokenFile ?? '', ...(pushUrl ? { pushUrl } : {}) } } : {}),
   });
 }
 
@@ -277,6 +279,7 @@ export async function main(argv: string[] = process.argv.slice(2), io: CliIo = d
       .option('--api-url <url>', 'control-plane API (env FLEETMEDIC_API_URL)')
       .option('--device-id <id>', 'device id (env FLEETMEDIC_DEVICE_ID)')
       .option('--token-file <file>', 'file holding the device token (env FLEETMEDIC_TOKEN_FILE)')
+      .option('--push-url <url>', 'push channel WebSocket URL: sync as soon as the cloud has something (env FLEETMEDIC_PUSH_URL; polling continues either way)')
       .option('--interval <seconds>', 'reconcile interval (default 30)')
       .option('--metrics-file <file>', 'Prometheus textfile path'),
   ).action(async (o: RunOpts) => {

@@ -14,6 +14,8 @@ export interface CloudConfig {
   apiUrl: string;
   deviceId: string;
   tokenFile: string;
+  /** The push channel's WebSocket URL (ws:// or wss://); without it the agent only polls. */
+  pushUrl?: string;
 }
 
 export interface AgentConfig {
@@ -88,6 +90,7 @@ export function validateConfig(c: AgentConfig): AgentConfig {
     } catch {
       throw new ConfigError(`invalid --api-url '${c.cloud.apiUrl}'`);
     }
+    if (c.cloud.pushUrl !== undefined && !/^wss?:\/\/[^/\s]+/.test(c.cloud.pushUrl)) throw new ConfigError(`invalid --push-url '${c.cloud.pushUrl}' (ws:// or wss://)`);
   }
   return c;
 }

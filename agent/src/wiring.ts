@@ -43,7 +43,7 @@ export async function wire(config: AgentConfig, deps: WiringDeps): Promise<Wirin
       throw new ConfigError(`cannot read --token-file ${config.cloud.tokenFile}: ${(err as Error).message}`);
     }
     const token = () => tokenFile.current();
-    const cloud = new CloudModule({ apiUrl: config.cloud.apiUrl, deviceId: config.cloud.deviceId, token, ...cloudOptionsFromEnv(), recovery: () => recovery.controller });
+    const cloud = new CloudModule({ apiUrl: config.cloud.apiUrl, deviceId: config.cloud.deviceId, token, ...cloudOptionsFromEnv(), recovery: () => recovery.controller, ...(config.cloud.pushUrl ? { pushUrl: config.cloud.pushUrl } : {}) });
     modules.push(cloud);
     targetProvider ??= cloud.provider;
   }

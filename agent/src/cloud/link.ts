@@ -109,7 +109,7 @@ export class CloudLink {
   /** Back-pressure: no request before this (monotonic ms). */
   private throttledUntil = Number.NEGATIVE_INFINITY;
   /** Counters for status, tests and the bench. */
-  readonly stats = { delivered: 0, produced: 0, staleJumps: 0, rejected: 0, reconnects: 0, throttled: 0, syncs: 0, lastError: '' };
+  readonly stats = { delivered: 0, produced: 0, staleJumps: 0, rejected: 0, reconnects: 0, throttled: 0, syncs: 0, pushedSyncs: 0, lastError: '' };
 
   constructor(private readonly opts: CloudLinkOptions) {
     this.startedMono = opts.clock.monoNow();
@@ -182,6 +182,19 @@ export class CloudLink {
       this.again = false;
       await this.tickNow();
     } else this.arm();
+  }
+
+  /**
+   * Sync at once (the push channel said something is waiting, or it just connected): the next pass syncs now
+   * instead of at the server's interval, which keeps applying to the syncs after it. Back-pressure and an outage
+   * still hold it back (throttledUntil, the link state's probe schedule).
+   */
+  syncNow(): void {
+    this.stats.pushedSyncs++;
+    this.nextSyncAt = Number.NEGATIVE_INFINITY;
+    this.nextJobPollAt = Number.NEGATIVE_INFINITY;
+    this.nextTargetPollAt = Number.NEGATIVE_INFINITY;
+    this.kick();
   }
 
   /** set-target-state job: the target goes on trial like any new cloud version. */

@@ -9,6 +9,9 @@
  *   FLEETMEDIC_PROBE_MAX_SECONDS [300]  FLEETMEDIC_OUTBOX_MAX_REPORTS [500]
  *   With the sync protocol the server sets the interval; FLEETMEDIC_HEARTBEAT_SECONDS, when set, caps it.
  *   TIMEOUT_MS / RETRY_MAX / RETRY_BACKOFF_MS (the shared upstream-call policy)
+ * The push channel (push-channel.ts; only with --push-url / FLEETMEDIC_PUSH_URL):
+ *   FLEETMEDIC_PUSH_MAX_CONNECTION_SECONDS [6600]  FLEETMEDIC_PUSH_PING_SECONDS [300]  FLEETMEDIC_PUSH_PONG_TIMEOUT_SECONDS [30]
+ *   FLEETMEDIC_PUSH_BACKOFF_BASE_SECONDS [30]  FLEETMEDIC_PUSH_BACKOFF_MAX_SECONDS [300]
  */
 import { join } from 'node:path';
 import type { TargetState, TargetStateDocument } from '../../../functions/contract/target-state.js';
@@ -24,6 +27,7 @@ import { JobJournal } from './job-journal.js';
 import type { JobHandlers } from './job-runner.js';
 import { DEFAULT_LINK_CONFIG, type LinkConfig } from './link-state.js';
 import { CloudLink } from './link.js';
+import { DEFAULT_PUSH_TIMING, PushChannel, type PushChannelConfig } from './push-channel.js';
 import { ReportBuffer } from './report-buffer.js';
 import { DEFAULT_REPORT_SCHEDULE, type ReportScheduleConfig } from './report-scheduler.js';
 import { emptyRollout, RolloutDoc } from './rollout.js';
@@ -46,6 +50,9 @@ export interface CloudModuleOptions {
   recovery?: () => HealthRecovery | undefined;
   /** Longest wait for the first target fetch before the first cycle (then the persisted target is used). */
   firstFetchTimeoutMs?: number;
+  /** The push channel's WebSocket URL; without it the link only polls. */
+  pushUrl?: string;
+  pushTiming?: Omit<PushChannelConfig, 'url'>;
 }
 
 export function cloudOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Omit<CloudModuleOptions, 'apiUrl' | 'deviceId' | 'token'> {
@@ -68,6 +75,14 @@ export function cloudOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Omit<
     },
     ...(env.FLEETMEDIC_HEARTBEAT_SECONDS ? { maxSyncMs: sec('FLEETMEDIC_HEARTBEAT_SECONDS', DEFAULT_REPORT_SCHEDULE.heartbeatMs) } : {}),
     targetPollMs: sec('FLEETMEDIC_TARGET_POLL_SECONDS', 30_000),
+    pushTiming: {
+      ...DEFAULT_PUSH_TIMING,
+      maxConnectionMs: sec('FLEETMEDIC_PUSH_MAX_CONNECTION_SECONDS', DEFAULT_PUSH_TIMING.maxConnectionMs),
+      pingMs: sec('FLEETMEDIC_PUSH_PING_SECONDS', DEFAULT_PUSH_TIMING.pingMs),
+      pongTimeoutMs: sec('FLEETMEDIC_PUSH_PONG_TIMEOUT_SECONDS', DEFAULT_PUSH_TIMING.pongTimeoutMs),
+      backoffBaseMs: sec('FLEETMEDIC_PUSH_BACKOFF_BASE_SECONDS', DEFAULT_PUSH_TIMING.backoffBaseMs),
+      backoffMaxMs: sec('FLEETMEDIC_PUSH_BACKOFF_MAX_SECONDS', DEFAULT_PUSH_TIMING.backoffMaxMs),
+    },
     jobPollMs: sec('FLEETMEDIC_JOB_POLL_SECONDS', 10_000),
     ...(Number.isSafeInteger(max) && max > 0 ? { outboxMaxReports: max } : {}),
     upstream: upstreamPolicyFromEnv(env),
@@ -77,6 +92,7 @@ export function cloudOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Omit<
 export class CloudModule implements AgentModule {
   readonly name = 'cloud-link';
   link!: CloudLink;
+  push: PushChannel | undefined;
   readonly provider: TargetProvider;
   private agent!: Agent;
   private manualStops = new Set<string>();
@@ -126,6 +142,17 @@ export class CloudModule implements AgentModule {
     await Promise.race([this.link.tickNow(), new Promise((r) => setTimeout(r, this.opts.firstFetchTimeoutMs ?? 5000).unref())]);
     this.unsubscribe = agent.status.subscribe(() => this.link.notify());
     this.link.start();
+    if (this.opts.pushUrl) {
+      const token = this.opts.token;
+      this.push = new PushChannel({
+        config: { url: this.opts.pushUrl, ...(this.opts.pushTiming ?? DEFAULT_PUSH_TIMING) },
+        token: typeof token === 'string' ? () => token : token,
+        onSync: () => this.link.syncNow(),
+        log: log.child({ module: 'push' }),
+        ...(this.opts.random ? { random: this.opts.random } : {}),
+      });
+      await this.push.start();
+    }
   }
 
   afterCycle(cycle: CycleContext): void {
@@ -136,6 +163,7 @@ export class CloudModule implements AgentModule {
 
   async stop(): Promise<void> {
     this.unsubscribe?.();
+    await this.push?.stop();
     await this.link?.stop();
   }
 
