@@ -34,6 +34,7 @@ export function lambdaContext(functionName: string, timeoutMs: number, requestId
 }
 
 /** A Lambda handler as the local fleet calls it: promise style, as middy produces. */
+// biome-ignore lint/suspicious/noExplicitAny: each handler takes its own event type; the local fleet only routes them.
 export type LocalHandler = (event: any, context: Context) => Promise<unknown>;
 
 /**

@@ -27,7 +27,7 @@ export function applyAwsTestEnv(endpoint: string): void {
   process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
 }
 
-export async function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();
@@ -91,7 +91,8 @@ export interface StartMotoOptions {
 }
 
 /** Start moto_server on a free loopback port (or on `port`), resolve once it answers HTTP. */
-export async function startMoto(opts: StartMotoOptions = {}): Promise<Emulator> {
+export async function startMoto(requested: StartMotoOptions = {}): Promise<Emulator> {
+  let opts = requested;
   if (!motoAvailable()) throw new Error(MOTO_INSTALL_HINT);
   const port = opts.port ?? (await freePort());
   const endpoint = `http://127.0.0.1:${port}`;

@@ -201,17 +201,17 @@ function printBanner(fleet: Fleet, info: { endpoint: string; restored: string; d
     for (const m of fleet.missing) out(`  - ${m.name}: functions/handlers/${m.name}.ts does not exist → ${m.role} not running`);
   }
   out();
-  out(bold('Next steps') + ' (in another terminal, from this directory):');
+  out(`${bold('Next steps')} (in another terminal, from this directory):`);
   const tokenFile = rel(join(opts.stateDir, 'pump-1.token'));
-  out(`  1. Register a device (its token is issued once; here it goes into a file):`);
+  out('  1. Register a device (its token is issued once; here it goes into a file):');
   out(`       ${cli} register pump-1 --token-file ${tokenFile}`);
-  out(`  2. Give it a target state (a good web service and a deliberately bad image):`);
+  out('  2. Give it a target state (a good web service and a deliberately bad image):');
   out(`       ${cli} target pump-1 --file ${rel(info.demoTargetFile)}`);
-  out(`  3. Start an agent for it against your Docker engine (DOCKER_HOST):`);
+  out('  3. Start an agent for it against your Docker engine (DOCKER_HOST):');
   out(`       npx fleetmedic-agent run --api-url ${fleet.apiUrl} --device-id pump-1 --token-file ${tokenFile} --state-dir ${rel(join(opts.stateDir, 'agent-pump-1'))}`);
-  out(`     When you have seen ImagePullBackOff, fix the tag and watch it self-heal:`);
+  out('     When you have seen ImagePullBackOff, fix the tag and watch it self-heal:');
   out(`       ${cli} target pump-1 --file ${rel(join(opts.stateDir, 'demo-target-fixed.json'))}`);
-  out(`  4. Watch the fleet:`);
+  out('  4. Watch the fleet:');
   out(`       ${cli} devices            ${dim('# health, error badges, retry countdowns')}`);
   out(`       ${cli} device pump-1`);
   out(`       ${cli} events`);

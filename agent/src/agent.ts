@@ -57,7 +57,7 @@ import { buildMetrics, writeMetricsFile } from './output/metrics.js';
 import { plan as makePlan } from './planner/plan.js';
 import { fullSpecHash, specHash } from './planner/spec-hash.js';
 import type { ObservedContainer, Plan } from './planner/types.js';
-import { JsonStore } from './state/json-store.js';
+import type { JsonStore } from './state/json-store.js';
 import { RequestQueue } from './state/requests.js';
 import { StateDir } from './state/state-dir.js';
 import { StatusBook } from './status/book.js';
@@ -163,7 +163,6 @@ export class Agent {
   private targetDirty = false;
   private persistedBackoffVersion = -1;
   private persistedCountsVersion = 0;
-  private lastObservation: Observation | null = null;
   private lastContainers: ObservedContainer[] = [];
   /** Containers' start times for the reports (inspected only when they may have changed). */
   private readonly startTimes: StartTimes;
@@ -176,7 +175,7 @@ export class Agent {
   private pending = new Set<string>();
   private draining = false;
   private timer: NodeJS.Timeout | undefined;
-  private lastCycleEnd = -Infinity;
+  private lastCycleEnd = Number.NEGATIVE_INFINITY;
   private stopping = false;
   private stopPromise: Promise<void> | undefined;
   private unwatch: (() => void) | undefined;
@@ -334,7 +333,12 @@ export class Agent {
     let timedOut = false;
     await Promise.race([
       this.chain,
-      new Promise<void>((r) => setTimeout(() => ((timedOut = true), r()), this.config.shutdownTimeoutMs).unref()),
+      new Promise<void>((r) =>
+        setTimeout(() => {
+          timedOut = true;
+          r();
+        }, this.config.shutdownTimeoutMs).unref(),
+      ),
     ]);
     if (timedOut) this.log.warn({ timeoutMs: this.config.shutdownTimeoutMs }, 'shutdown: the running cycle did not finish in time');
     for (const m of [...this.modules].reverse()) await this.safely(m, 'stop', () => m.stop?.());
@@ -383,7 +387,9 @@ export class Agent {
    * wait for it (recovery's CrashLoopBackOff), then reconcile at once.
    */
   retryNow(service: string | undefined, reason: string): void {
-    const keys = service ? this.backoff.resetService(service) : (this.backoff.resetAll(), undefined);
+    let keys: number | undefined;
+    if (service) keys = this.backoff.resetService(service);
+    else this.backoff.resetAll();
     for (const m of this.modules) {
       try {
         m.retryNow?.(service);
@@ -517,7 +523,6 @@ export class Agent {
       const images = ctx.target ? Object.values(ctx.target.target.services).map((s) => s.image) : [];
       ctx.observation = await observe(this.docker, this.config.agentId, images);
       if (!this.config.dryRun) await this.renameLegacyContainers(ctx.observation.containers);
-      this.lastObservation = ctx.observation;
       this.lastContainers = ctx.observation.containers;
     } catch (err) {
       engineError = `engine unreachable: ${(err as Error).message}`;

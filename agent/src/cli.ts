@@ -22,7 +22,7 @@ import { listOwnedContainers } from './engine/observe.js';
 import { Executor } from './engine/executor.js';
 import { defaultNamePrefix } from './engine/names.js';
 import { createLogger, type Logger } from './log.js';
-import { readHealthFile } from './output/health-file.js';
+import { type HealthFile, readHealthFile } from './output/health-file.js';
 import { DEFAULT_STATE_DIR } from './state/state-dir.js';
 import { LockContendedError, LockHeldError, pidAlive, readLock } from './state/lock.js';
 import { MarkerStore } from './state/markers.js';
@@ -163,7 +163,7 @@ async function runAgent(agent: Agent, config: AgentConfig, log: Logger, onHup: (
 async function statusCommand(o: CommonOpts & { json?: boolean }, io: CliIo): Promise<number> {
   const stateDir = o.stateDir ?? process.env.FLEETMEDIC_STATE_DIR ?? DEFAULT_STATE_DIR;
   const path = join(stateDir, 'health.json');
-  let h;
+  let h: HealthFile;
   try {
     h = await readHealthFile(path);
   } catch (err) {

@@ -26,7 +26,7 @@ export interface Wiring {
   modules: AgentModule[];
 }
 
-export async function wire(config: AgentConfig, deps: WiringDeps): Promise<Wiring> {
+export function wire(config: AgentConfig, deps: WiringDeps): Promise<Wiring> {
   const modules: AgentModule[] = [];
   let targetProvider: TargetProvider | undefined;
   if (config.targetFile) targetProvider = new FileTargetProvider(config.targetFile);
@@ -48,5 +48,5 @@ export async function wire(config: AgentConfig, deps: WiringDeps): Promise<Wirin
     targetProvider ??= cloud.provider;
   }
   if (!targetProvider) throw new ConfigError('no target source: pass --target-file <file> or --api-url/--device-id/--token-file');
-  return { targetProvider, modules };
+  return Promise.resolve({ targetProvider, modules });
 }

@@ -39,7 +39,7 @@ async function rssKb(pid: number): Promise<number> {
 /** Least-squares slope of y over x. */
 export function slope(points: ReadonlyArray<{ x: number; y: number }>): number {
   const n = points.length;
-  if (n < 2) return NaN;
+  if (n < 2) return Number.NaN;
   const mx = points.reduce((s, p) => s + p.x, 0) / n;
   const my = points.reduce((s, p) => s + p.y, 0) / n;
   let num = 0;

@@ -8,7 +8,7 @@
  *  - `grantNotify(fn)`: `execute-api:ManageConnections` on POST `@connections/*` of this API's stage only, plus the
  *    stage's callback URL in PUSH_CALLBACK_URL. Only the functions that post notifications get it.
  */
-import { CfnElement, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { type CfnElement, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { AccessLogField, AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import { LogGroupLogDestination, WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';

@@ -4,7 +4,7 @@
  */
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import { EdgeProtection } from './edge-protection.js';
-import { Construct } from 'constructs';
+import type { Construct } from 'constructs';
 import { Alerting } from './alerting.js';
 import { Api } from './api.js';
 import { FUNCTION_ACCESS } from './access.js';

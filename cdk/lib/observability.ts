@@ -74,7 +74,9 @@ export class Observability extends Construct {
     // ---- HighJobFailureRate: sum over every emitting function, then the ratio (no data → 0, not an alarm).
     const sumOf = (metricName: string, prefix: string) => {
       const usingMetrics: Record<string, IMetric> = {};
-      JOB_OUTCOME_EMITTERS.forEach((fn, i) => (usingMetrics[`${prefix}${i}`] = this.emf(metricName, fn, 'Sum', fiveMin)));
+      JOB_OUTCOME_EMITTERS.forEach((fn, i) => {
+        usingMetrics[`${prefix}${i}`] = this.emf(metricName, fn, 'Sum', fiveMin);
+      });
       return { usingMetrics, expression: Object.keys(usingMetrics).map((k) => `FILL(${k}, 0)`).join(' + ') };
     };
     const failed = sumOf('jobs_fail', 'f');

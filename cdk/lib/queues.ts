@@ -4,7 +4,7 @@
  */
 import { Duration } from 'aws-cdk-lib';
 import { Queue, QueueEncryption, type QueueProps } from 'aws-cdk-lib/aws-sqs';
-import { Construct } from 'constructs';
+import type { Construct } from 'constructs';
 import { DEAD_LETTER_QUEUE, type QueueSpec } from '../../infra/spec.js';
 
 export function secureQueue(scope: Construct, id: string, props: Omit<QueueProps, 'encryption' | 'enforceSSL'> = {}): Queue {

@@ -114,7 +114,7 @@ export async function runAcceptance(opts: AcceptanceOptions): Promise<StepResult
         // Safe to repeat: API Gateway refused the call before any handler ran.
         const gatewayDenied = err instanceof CliError && err.status === 403 && err.code === 'http_403';
         if (!gatewayDenied || Date.now() > deadline) throw err;
-        log(`     operator call denied by API Gateway (IAM still propagating?), retrying`);
+        log('     operator call denied by API Gateway (IAM still propagating?), retrying');
         await new Promise((r) => setTimeout(r, 5000));
       }
     }

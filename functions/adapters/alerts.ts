@@ -358,7 +358,7 @@ interface WindowItem {
 
 async function maybeAnnounceGroupResolved(item: Record<string, unknown> | undefined, now: number, _policy: AlertPolicyConfig): Promise<void> {
   const w = item as unknown as WindowItem | undefined;
-  if (!w || !w.notified || w.resolvedNotified || Number(w.openCount) > 0) return;
+  if (!w?.notified || w.resolvedNotified || Number(w.openCount) > 0) return;
   try {
     await documentClient().send(
       new UpdateCommand({

@@ -387,7 +387,7 @@ function decodePageToken(token: string): Record<string, unknown> {
  * the race with a report arriving is decided. False when the device has no state at all.
  */
 export async function markStateOffline(deviceId: string, now: number, silenced = false): Promise<boolean> {
-  return updateIf({
+  return await updateIf({
     TableName: config.fleetTable,
     Key: { pk: devicePk(deviceId), sk: 'STATE' },
     UpdateExpression: 'SET health = :offline, offlineAt = :at, offlineShard = :oshard REMOVE livenessShard',
@@ -408,7 +408,7 @@ export async function markStateOffline(deviceId: string, now: number, silenced =
  */
 export async function setOfflineSilenced(deviceId: string, silenced: boolean): Promise<boolean> {
   const [from, to] = silenced ? [offlineShard(deviceId), silencedOfflineShard(deviceId)] : [silencedOfflineShard(deviceId), offlineShard(deviceId)];
-  return updateIf({
+  return await updateIf({
     TableName: config.fleetTable,
     Key: { pk: devicePk(deviceId), sk: 'STATE' },
     UpdateExpression: 'SET offlineShard = :to',

@@ -187,9 +187,9 @@ export interface DeadLetterListing {
 export async function listDeadLetters(queue: DlqName, max: number): Promise<DeadLetterListing> {
   const { dlqUrl } = queuesOf(queue);
   const messages: DeadLetter[] = [];
-  await walk(dlqUrl, max, async (m) => {
+  await walk(dlqUrl, max, (m) => {
     messages.push(deadLetterOf(m));
-    return 'keep';
+    return Promise.resolve('keep');
   });
   const depth = await queueDepth(dlqUrl);
   return { queue, depth: Math.max(depth.visible + depth.inFlight, messages.length), groups: groupDeadLetters(messages), messages };

@@ -91,7 +91,7 @@ export async function transitionJob(current: Job, next: Job, opts: TransitionOpt
     values[':tshard'] = timeoutShard(next.jobId);
     values[':tat'] = inProgressDeadline(next, now);
   }
-  return updateIf(versionedJobUpdate(current, next, { set, remove, values }));
+  return await updateIf(versionedJobUpdate(current, next, { set, remove, values }));
 }
 
 /** Attribute changes a particular kind of transition adds to the ones every transition makes. */
@@ -156,7 +156,7 @@ export async function markDispatched(jobId: string): Promise<JobRecord | undefin
  * the outbox meanwhile (false then too).
  */
 export async function markPublished(jobId: string, attempt?: number): Promise<boolean> {
-  return updateIf({
+  return await updateIf({
     TableName: config.jobsTable,
     Key: { jobId },
     UpdateExpression: 'SET publishState = :published REMOVE outboxShard, outboxSinceEpoch',
@@ -170,7 +170,7 @@ export async function markPublished(jobId: string, attempt?: number): Promise<bo
  * replayed device update does not count the same attempt twice. Per attempt: a retried job can fail again.
  */
 export async function markEffectsApplied(jobId: string, attempt: number): Promise<boolean> {
-  return updateIf({
+  return await updateIf({
     TableName: config.jobsTable,
     Key: { jobId },
     UpdateExpression: 'SET effectsAppliedAttempt = :a',

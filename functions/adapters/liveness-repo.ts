@@ -111,7 +111,7 @@ export async function findQuietDevices(cutoffEpochMs: number, limitPerPartition 
 
 /** Claim a quiet device for marking offline, only if no sign of life arrived since it was read. */
 export async function claimOffline(deviceId: string, seenLastSeenEpoch: number, now: number): Promise<boolean> {
-  return updateIf({
+  return await updateIf({
     TableName: config.fleetTable,
     Key: key(deviceId),
     UpdateExpression: 'SET offlineSinceEpoch = :now',

@@ -38,7 +38,7 @@ export async function listAllUnpublished(limitPerShard: number): Promise<OutboxJ
  * neither gets published nor counts as stuck. `publishState` stays `unpublished`: it never was.
  */
 export async function retireFromOutbox(jobId: string): Promise<boolean> {
-  return updateIf({
+  return await updateIf({
     TableName: config.jobsTable,
     Key: { jobId },
     UpdateExpression: 'REMOVE outboxShard, outboxSinceEpoch',
@@ -74,5 +74,5 @@ export async function storeRearmedJob(current: Job, next: Job, o: RearmOptions):
   } else {
     remove.push('notBeforeEpoch');
   }
-  return updateIf(versionedJobUpdate(current, next, { set, remove, values }));
+  return await updateIf(versionedJobUpdate(current, next, { set, remove, values }));
 }

@@ -9,7 +9,7 @@
  * poll interval. A failed read is not cached (the next poll retries); an absent secret is (briefly) cached.
  * Values are never logged: only names, and only by the caller.
  */
-import { GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetSecretValueCommand, type GetSecretValueCommandOutput, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { RegistryCredentialInput } from '../contract/registry.js';
 import { config } from '../lib/config.js';
 
@@ -49,7 +49,7 @@ export function readRegistryCredential(name: string, now = Date.now()): Promise<
 }
 
 async function fetchCredential(name: string): Promise<StoredRegistryCredential | undefined> {
-  let res;
+  let res: GetSecretValueCommandOutput;
   try {
     res = await secrets().send(new GetSecretValueCommand({ SecretId: registrySecretName(name) }));
   } catch (err) {

@@ -10,6 +10,7 @@ const codes = { bold: [1, 22], dim: [2, 22], red: [31, 39], green: [32, 39], yel
 export type Paint = keyof typeof codes;
 export const paint = (s: string, p: Paint, style: Style) => (style.color ? `\x1b[${codes[p][0]}m${s}\x1b[${codes[p][1]}m` : s);
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ESC is exactly what an ANSI colour sequence starts with.
 const ANSI = /\x1b\[[0-9;]*m/g;
 export const visibleLength = (s: string) => s.replace(ANSI, '').length;
 

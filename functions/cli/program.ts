@@ -346,7 +346,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<ExitCode> {
   const json = argv.includes('--json');
   // With --json, Commander's own usage errors are collected and answered as JSON like every other error.
   let usageText = '';
-  const program = buildProgram(json ? { ...io, stderr: (s) => void (usageText += s) } : io);
+  const program = buildProgram(json ? { ...io, stderr: (s) => {
+        usageText += s;
+      } } : io);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return EXIT.ok;

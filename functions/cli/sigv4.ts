@@ -16,8 +16,8 @@ class NodeSha256 implements Checksum {
   update(data: SourceData): void {
     this.hash.update(toBuffer(data));
   }
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.hash.digest());
+  digest(): Promise<Uint8Array> {
+    return Promise.resolve(new Uint8Array(this.hash.digest()));
   }
   reset(): void {
     throw new Error('not supported');

@@ -173,8 +173,8 @@ export function redriveView(r: Redrive, style: Style): string {
 export function registeredView(r: z.output<typeof RegisterDeviceResponse>, apiUrl: string, tokenFile: string | undefined, style: Style): string {
   const lines = [`Registered ${paint(r.deviceId, 'bold', style)}.`];
   if (tokenFile) lines.push(`Device token written to ${tokenFile} (mode 600). It is not shown again.`);
-  else lines.push(`Device token (shown only this once; store it on the device):`, `  ${r.token}`);
-  const file = tokenFile ?? `<file holding the token>`;
+  else lines.push('Device token (shown only this once; store it on the device):', `  ${r.token}`);
+  const file = tokenFile ?? '<file holding the token>';
   lines.push('', 'Start an agent for it:', `  npx fleetmedic-agent run --api-url ${apiUrl} --device-id ${r.deviceId} --token-file ${file} --state-dir .fleetmedic/agent-${r.deviceId}`);
   return lines.join('\n');
 }

@@ -34,7 +34,7 @@ export const Timestamp = z.iso.datetime({ offset: true }).register(z.globalRegis
 /** Docker image reference: [registry[:port]/]repo[:tag][@digest]. Loose on purpose: the engine is the judge. */
 export const ImageRef = z
   .string()
-  .check(z.minLength(1), z.maxLength(512), z.regex(/^[A-Za-z0-9][A-Za-z0-9._\/:@-]*$/))
+  .check(z.minLength(1), z.maxLength(512), z.regex(/^[A-Za-z0-9][A-Za-z0-9._/:@-]*$/))
   .register(z.globalRegistry, { id: 'ImageRef' });
 
 /**
@@ -62,7 +62,7 @@ export const isReservedMapKey = (key: string) => RESERVED_MAP_KEYS.has(key);
 export const MapKey = z
   .string()
   .check(
-    z.regex(/^[A-Za-z][A-Za-z0-9_.\/-]{0,63}$/, 'a letter, then letters, digits, `_`, `.`, `/` or `-`; 1-64 characters'),
+    z.regex(/^[A-Za-z][A-Za-z0-9_./-]{0,63}$/, 'a letter, then letters, digits, `_`, `.`, `/` or `-`; 1-64 characters'),
     z.refine((k) => !RESERVED_MAP_KEYS.has(k), 'reserved: a DynamoDB type descriptor (S, N, B, SS, NS, BS, M, L, NULL, BOOL) or constructor/prototype'),
   )
   .register(z.globalRegistry, {

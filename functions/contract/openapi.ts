@@ -19,7 +19,9 @@ type JsonSchema = Record<string, unknown>;
  */
 function statusesOf(route: RouteDef): Record<number, z.ZodMiniType | null> {
   const out: Record<number, z.ZodMiniType | null> = { ...route.responses };
-  const add = (status: number) => void (out[status] ??= ErrorBody);
+  const add = (status: number) => {
+    out[status] ??= ErrorBody;
+  };
   // router: another method on a known path (405 + Allow); body-limit: any body over the limit, GET included (413);
   // error handler: anything unexpected (500).
   for (const status of [400, 404, 405, 413, 500]) add(status);
@@ -127,7 +129,9 @@ export function buildOpenApi(): Record<string, unknown> {
       ...(requestBody ? { requestBody } : {}),
       responses,
     };
-    (paths[route.path] ??= {})[route.method.toLowerCase()] = op;
+    paths[route.path] ??= {};
+    const pathItem = paths[route.path] as Record<string, unknown>;
+    pathItem[route.method.toLowerCase()] = op;
   }
 
   return {

@@ -89,7 +89,7 @@ const ALWAYS_MANUAL = new Set(['DiskFull', 'InvalidSpec']);
 export function serviceFinding(s: ServiceReport, now: number, policy: HealthPolicyConfig = DEFAULT_HEALTH_POLICY): Finding | undefined {
   if (s.status === 'manually-stopped') return undefined;
   const err = s.error ?? undefined;
-  const errSince = err ? Date.parse(err.timestamp) : NaN;
+  const errSince = err ? Date.parse(err.timestamp) : Number.NaN;
   const since = Number.isFinite(errSince) ? errSince : now;
   const agentTried = describeAgentAttempts(s);
   const restart: JobCommand = { type: 'restart-service', params: { service: s.name, reason: 'fleetmedic auto-recovery' } };

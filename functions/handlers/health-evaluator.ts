@@ -24,7 +24,7 @@ import { publishJob } from '../adapters/job-queue.js';
 import { createJob } from '../adapters/jobs-repo.js';
 import { activeMarkers } from '../adapters/markers-repo.js';
 import { tryAcquireRecoverySlot } from '../adapters/recovery-repo.js';
-import { circuitAlertKey, circuitOpenAlert, dedupeKeyFor, deviceOfflineAlert } from '../domain/alert-policy.js';
+import { circuitOpenAlert, dedupeKeyFor, deviceOfflineAlert } from '../domain/alert-policy.js';
 import {
   DEFAULT_HEALTH_POLICY,
   deviceFindings,

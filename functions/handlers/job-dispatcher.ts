@@ -158,7 +158,7 @@ async function maxReceiveCount(o: DispatcherOptions): Promise<number> {
       queueMaxReceiveCount = undefined;
       return 5;
     });
-  return queueMaxReceiveCount;
+  return await queueMaxReceiveCount;
 }
 
 function parseBody(record: SQSRecord): z.output<typeof JobMessageBody> {
@@ -305,7 +305,7 @@ export function createDispatcher(o: DispatcherOptions = {}) {
     if (context) idempotentEffect().config.registerLambdaContext(context);
     // A processor per invocation: it keeps per-batch state, and the local fleet may run invocations concurrently.
     const processor = new BatchProcessor(EventType.SQS);
-    return processPartialResponse(event, (record: SQSRecord) => processRecord(record, o), processor, {
+    return await processPartialResponse(event, (record: SQSRecord) => processRecord(record, o), processor, {
       ...(context ? { context } : {}),
       // A batch where every item failed is still answered item by item, so each keeps its own backoff.
       throwOnFullBatchFailure: false,

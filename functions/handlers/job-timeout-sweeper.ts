@@ -38,7 +38,7 @@ export async function sweepTimeouts(o: SweepOptions = {}): Promise<SweepResult> 
   for (const c of candidates) {
     // The index lags the table: act only on what a consistent read still shows as overdue and in progress.
     const record = await getJob(c.jobId);
-    if (!record || record.status !== 'IN_PROGRESS' || record.timeoutAtEpoch === undefined || record.timeoutAtEpoch > now) {
+    if (record?.status !== 'IN_PROGRESS' || record.timeoutAtEpoch === undefined || record.timeoutAtEpoch > now) {
       result.skipped++;
       continue;
     }

@@ -47,8 +47,11 @@ function toResult(res: RouteResponse): ApiResult {
   return jsonResponse(res.statusCode, res.body, res.headers);
 }
 
-export function createApiHandler(fn: RouteFunction, modules: readonly RouteModule<any>[], authenticators: Authenticators) {
-  const byOperation = new Map<OperationId, RouteModule<any>>(modules.map((m) => [m.operationId, m]));
+// biome-ignore lint/suspicious/noExplicitAny: every route module has its own request type; the router checks each against its schema.
+type AnyRouteModule = RouteModule<any>;
+
+export function createApiHandler(fn: RouteFunction, modules: readonly AnyRouteModule[], authenticators: Authenticators) {
+  const byOperation = new Map<OperationId, AnyRouteModule>(modules.map((m) => [m.operationId, m]));
   // Fail at init, not on the first request, if the route table names a route this function cannot serve.
   const missing = routes.filter((r) => r.fn === fn && !byOperation.has(r.operationId)).map((r) => r.operationId);
   if (missing.length) throw new Error(`${fn}: no route module for ${missing.join(', ')}`);

@@ -18,16 +18,20 @@ let sns: SNSClient | undefined;
 const requestHandler = { requestTimeout: 3000, connectionTimeout: 1000 };
 
 export function dynamo(): DynamoDBClient {
-  return (ddb ??= tracer.captureAWSv3Client(new DynamoDBClient({ requestHandler })));
+  ddb ??= tracer.captureAWSv3Client(new DynamoDBClient({ requestHandler }));
+  return ddb;
 }
 export function documentClient(): DynamoDBDocumentClient {
-  return (doc ??= DynamoDBDocumentClient.from(dynamo(), { marshallOptions: { removeUndefinedValues: true } }));
+  doc ??= DynamoDBDocumentClient.from(dynamo(), { marshallOptions: { removeUndefinedValues: true } });
+  return doc;
 }
 export function sqsClient(): SQSClient {
-  return (sqs ??= tracer.captureAWSv3Client(new SQSClient({ requestHandler: { requestTimeout: 25_000, connectionTimeout: 1000 } })));
+  sqs ??= tracer.captureAWSv3Client(new SQSClient({ requestHandler: { requestTimeout: 25_000, connectionTimeout: 1000 } }));
+  return sqs;
 }
 export function snsClient(): SNSClient {
-  return (sns ??= tracer.captureAWSv3Client(new SNSClient({ requestHandler })));
+  sns ??= tracer.captureAWSv3Client(new SNSClient({ requestHandler }));
+  return sns;
 }
 
 /** For tests and the local fleet after the emulator restarts: drop cached clients. */

@@ -33,8 +33,7 @@ function spawnAgent(args: string[], env: Record<string, string>): AgentProc {
   let buf = '';
   child.stdout!.on('data', (d: Buffer) => {
     buf += d.toString();
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
       const l = buf.slice(0, i);
       buf = buf.slice(i + 1);
       try {

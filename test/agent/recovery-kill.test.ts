@@ -33,7 +33,7 @@ test('kill -9 while a restart is being verified: the next agent continues the la
   };
   await waitFor('the first agent restarted web and is verifying it', async () => {
     const w = await saved().catch(() => undefined);
-    return w && w.attempted.includes('restart') ? w : undefined;
+    return w?.attempted.includes('restart') ? w : undefined;
   }, 60_000, 50);
   first.kill('SIGKILL');
   await exited;

@@ -109,7 +109,7 @@ test('emulator restart, agent killed mid-job, API down for a minute: nothing los
     const webBefore = (await e2e.cliJson('device', 'site-1')).services.find((s: any) => s.name === 'web');
     await e2e.fleet.api.close();
     const outageStarted = Date.now();
-    const [webContainer] = (await labContainers(e2e.docker, agent.agentId)).filter((c: any) => (c.Labels ?? {})['io.fleetmedic.service'] === 'web') as any[];
+    const [webContainer] = (await labContainers(e2e.docker, agent.agentId)).filter((c: any) => c.Labels?.['io.fleetmedic.service'] === 'web') as any[];
     await e2e.docker.getContainer(webContainer.Id).kill();
     await new Promise((r) => setTimeout(r, Math.max(0, OUTAGE_SECONDS * 1000 - (Date.now() - outageStarted))));
     replacementApi = await startApiServer({ resolve: handlersFromDirectory(), port });

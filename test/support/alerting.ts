@@ -70,7 +70,7 @@ export async function queueArn(queueUrl: string): Promise<string> {
   }
 }
 
-export type ForwarderHandler = (event: SQSEvent, context: ReturnType<typeof lambdaContext>) => Promise<SQSBatchResponse | void>;
+export type ForwarderHandler = (event: SQSEvent, context: ReturnType<typeof lambdaContext>) => Promise<SQSBatchResponse | undefined>;
 
 export interface InvokeResult {
   records: SQSRecord[];

@@ -151,7 +151,7 @@ export async function startFakeApi(opts: { deviceId?: string; startSeq?: number;
       return error(res, 403, 'forbidden', 'another device');
     }
     const now = Date.now() + api.serverTimeOffsetMs;
-    let json: unknown = undefined;
+    let json: unknown ;
     if (chunks.length) {
       try {
         json = JSON.parse(Buffer.concat(chunks).toString('utf8'));

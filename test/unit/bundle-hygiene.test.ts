@@ -55,8 +55,8 @@ test("runtime code imports only 'zod/mini' (and the English locale in one module
   assert.deepEqual(
     offenders,
     [],
-    `classic zod costs the agent ~2 MB more RSS than zod/mini for the contract alone (its idle-memory budget is 1.3x an ` +
-      `empty node) and every Lambda bundle ~60 KB more (250 KB budget); its types do not describe zod/mini schemas either. ` +
+    'classic zod costs the agent ~2 MB more RSS than zod/mini for the contract alone (its idle-memory budget is 1.3x an ' +
+      'empty node) and every Lambda bundle ~60 KB more (250 KB budget); its types do not describe zod/mini schemas either. ' +
       `Use \`import * as z from 'zod/mini'\` (English messages come from ${LOCALE_MODULE}, imported by the contract) in: ${offenders.join(', ')}`,
   );
 });

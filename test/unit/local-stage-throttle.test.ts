@@ -21,7 +21,10 @@ test('the local fleet uses the limits the stack synthesizes from fleetSize', () 
 test('the local API Gateway answers 429 over the limit before any Lambda runs', async () => {
   const { startApiServer } = await import('../../local/http-server.js');
   let invoked = 0;
-  const handler = async () => (invoked++, { statusCode: 200, body: '{"status":"ok"}' });
+  const handler = async () => {
+    invoked++;
+    return { statusCode: 200, body: '{"status":"ok"}' };
+  };
   const api = await startApiServer({ resolve: async () => handler as never, throttle: createStageThrottle({ rateLimit: 0.001, burstLimit: 2 }) });
   try {
     const statuses: number[] = [];

@@ -207,8 +207,14 @@ function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> 
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new CloudUnavailable(message)), ms);
     p.then(
-      (v) => (clearTimeout(t), resolve(v)),
-      (e: unknown) => (clearTimeout(t), reject(new CloudUnavailable(String((e as Error)?.message ?? e)))),
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(new CloudUnavailable(String((e as Error)?.message ?? e)));
+      },
     );
   });
 }

@@ -17,7 +17,10 @@ import { JobCommand, type Job, type JobCommand as JobCommandT } from '../../../f
 import type { CloudApi } from './api-client.js';
 import { MID_JOB_RESTART, type JobJournal, type JobOutcome } from './job-journal.js';
 
-export type JobHandler<T extends JobCommandT['type']> = (params: Extract<JobCommandT, { type: T }>['params'], job: Job) => Promise<Record<string, string | number | boolean> | void>;
+// biome-ignore lint/suspicious/noConfusingVoidType: a handler with nothing to report may simply not return.
+export type JobResult = Record<string, string | number | boolean> | void;
+/** A handler may answer synchronously; the runner awaits it inside its error handling either way. */
+export type JobHandler<T extends JobCommandT['type']> = (params: Extract<JobCommandT, { type: T }>['params'], job: Job) => JobResult | Promise<JobResult>;
 export type JobHandlers = { [T in JobCommandT['type']]: JobHandler<T> };
 
 /** pino-style (data first, then the message). */
@@ -87,9 +90,9 @@ export class JobRunner {
     await this.report(job, started.job.version, outcome);
   }
 
-  private execute(command: JobCommandT, job: Job): Promise<Record<string, string | number | boolean> | void> {
+  private async execute(command: JobCommandT, job: Job): Promise<JobResult> {
     const handler = this.handlers[command.type] as JobHandler<typeof command.type>;
-    return handler(command.params as never, job);
+    return await handler(command.params as never, job);
   }
 
   private async report(job: Job, expectedVersion: number, outcome: JobOutcome): Promise<void> {

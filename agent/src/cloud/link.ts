@@ -100,7 +100,7 @@ export class CloudLink {
   /** The job batch being executed (beside the passes, see pollJobs). */
   private jobsRunning: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private timerAt = Infinity;
+  private timerAt = Number.POSITIVE_INFINITY;
   private stopped = false;
   /** Which protocol the API speaks (sync until it answers 404/405 to it; then legacy until `syncRetryAt`). */
   protocol: 'sync' | 'legacy' = 'sync';
@@ -303,7 +303,7 @@ export class CloudLink {
   /** What a sync answered besides the ack: when to sync next, the target if it changed, pending jobs. */
   private applySync(body: SyncResponse): void {
     const random = this.opts.random ?? Math.random;
-    const intervalMs = Math.min(body.nextSyncSeconds * 1000, this.opts.maxSyncMs ?? Infinity) * (1 + (random() * 2 - 1) * SYNC_JITTER);
+    const intervalMs = Math.min(body.nextSyncSeconds * 1000, this.opts.maxSyncMs ?? Number.POSITIVE_INFINITY) * (1 + (random() * 2 - 1) * SYNC_JITTER);
     this.nextSyncAt = this.opts.clock.monoNow() + intervalMs;
     if (body.target.changed && body.target.document) {
       this.etag = body.target.etag ?? undefined;
@@ -513,7 +513,7 @@ export class CloudLink {
       else if (this.ready) candidates.push(Math.max(quiet, this.nextSyncAt));
       if (this.opts.buffer.size > 0) candidates.push(quiet);
     }
-    const until = this.rollout?.doc.attempt ? now + 1000 : Infinity; // judge an attempt about once a second
+    const until = this.rollout?.doc.attempt ? now + 1000 : Number.POSITIVE_INFINITY; // judge an attempt about once a second
     candidates.push(until);
     const next = Math.max(now, Math.min(...candidates));
     if (next === this.timerAt && this.timer) return;
@@ -525,7 +525,7 @@ export class CloudLink {
     }
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.timerAt = Infinity;
+      this.timerAt = Number.POSITIVE_INFINITY;
       this.kick();
     }, Math.max(0, Math.ceil(next - now)));
   }

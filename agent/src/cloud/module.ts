@@ -58,7 +58,7 @@ export interface CloudModuleOptions {
 export function cloudOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Omit<CloudModuleOptions, 'apiUrl' | 'deviceId' | 'token'> {
   const sec = (name: string, fallback: number) => {
     const v = env[name];
-    const n = v === undefined || v === '' ? NaN : Number(v);
+    const n = v === undefined || v === '' ? Number.NaN : Number(v);
     return Number.isFinite(n) && n >= 0 ? n * 1000 : fallback;
   };
   const max = Number(env.FLEETMEDIC_OUTBOX_MAX_REPORTS);
@@ -188,7 +188,7 @@ export class CloudModule implements AgentModule {
     for (const [name, spec] of Object.entries(target.services)) {
       if (this.manualStops.has(name)) continue;
       const c = this.agent.container(name);
-      if (!c || c.state !== 'running' || c.specHash !== specHash(spec) || !this.agent.isHealthy(name)) return false;
+      if (c?.state !== 'running' || c.specHash !== specHash(spec) || !this.agent.isHealthy(name)) return false;
     }
     return true;
   }
@@ -211,7 +211,7 @@ export class CloudModule implements AgentModule {
         await this.agent.executor.pull(image);
         return { image, pulled: true };
       },
-      'set-target-state': async ({ target }, job) => {
+      'set-target-state': ({ target }, job) => {
         const version = this.link.applyJobTarget(job.jobId, target);
         return { version, services: Object.keys(target.services).length };
       },
@@ -228,7 +228,7 @@ export class CloudModule implements AgentModule {
         if (service && !(service in out)) throw new Error(`service ${service} is not in the target`);
         return { ...out, allHealthy: all };
       },
-      'retry-now': async ({ service }) => {
+      'retry-now': ({ service }) => {
         let cleared = 0;
         if (service) cleared = this.agent.resetService(service);
         else this.agent.resetAll();

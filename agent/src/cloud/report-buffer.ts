@@ -105,7 +105,7 @@ export class ReportBuffer {
   }
 
   /** The oldest buffered report, with the current drop count filled in. */
-  async peek(): Promise<DeviceReport | null> {
+  peek(): Promise<DeviceReport | null> {
     return this.serial(async () => {
       for (;;) {
         const head = this.index[0];
@@ -198,7 +198,8 @@ export class ReportBuffer {
 }
 
 /** A report must fit the API's body limit: shorten free-text fields (never drop services) until it does. */
-export function fitToLimit(report: DeviceReport, limit = MAX_REPORT_BYTES - 1024): DeviceReport {
+export function fitToLimit(original: DeviceReport, limit = MAX_REPORT_BYTES - 1024): DeviceReport {
+  let report = original;
   if (Buffer.byteLength(JSON.stringify(report)) <= limit) return report;
   for (const max of [256, 64, 0]) {
     report = {

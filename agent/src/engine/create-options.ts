@@ -19,7 +19,10 @@ export function createOptions(input: CreateInput): Docker.ContainerCreateOptions
   for (const p of spec.ports) {
     const key = `${p.container}/${p.protocol}`;
     exposed[key] = {};
-    if (p.host !== undefined) (bindings[key] ??= []).push({ HostPort: String(p.host) });
+    if (p.host !== undefined) {
+      bindings[key] ??= [];
+      bindings[key].push({ HostPort: String(p.host) });
+    }
   }
   const labels: Record<string, string> = {
     ...ownershipLabels(input.agentId),

@@ -176,7 +176,7 @@ export class DiskChecker {
       (i: { DockerRootDir?: string }) => i.DockerRootDir,
       () => undefined,
     );
-    return this.rootDir;
+    return await this.rootDir;
   }
 
   /** Throws StepError('DiskFull') when the pull would not fit; returns what was checked otherwise. */
@@ -192,7 +192,7 @@ export class DiskChecker {
       const mib = (n: number) => `${Math.round(n / 1048576)} MiB`;
       throw new StepError(
         `not enough disk space to pull ${ref}: ${mib(free)} free on ${path}, need ${mib(needed)}` +
-          (imageBytes !== undefined ? ` (image ${mib(imageBytes)} × ${this.cfg.extractFactor} + ${mib(this.cfg.minFreeBytes)} head-room)` : ` (head-room; image size unknown)`),
+          (imageBytes !== undefined ? ` (image ${mib(imageBytes)} × ${this.cfg.extractFactor} + ${mib(this.cfg.minFreeBytes)} head-room)` : ' (head-room; image size unknown)'),
         'DiskFull',
         false,
       );

@@ -48,8 +48,7 @@ export class ProgressParser {
 
   push(chunk: Buffer | string): void {
     this.buf += chunk.toString();
-    let i: number;
-    while ((i = this.buf.indexOf('\n')) >= 0) {
+    for (let i = this.buf.indexOf('\n'); i >= 0; i = this.buf.indexOf('\n')) {
       this.line(this.buf.slice(0, i));
       this.buf = this.buf.slice(i + 1);
     }

@@ -71,8 +71,7 @@ export class ContainerEvents {
     let buf = '';
     stream.on('data', (chunk: Buffer) => {
       buf += chunk.toString('utf8');
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
         this.line(buf.slice(0, i));
         buf = buf.slice(i + 1);
       }

@@ -46,7 +46,7 @@ interface Entry {
 export class HealthScheduler {
   private readonly entries = new Map<string, Entry>();
   private timer: unknown = null;
-  private armedFor = Infinity;
+  private armedFor = Number.POSITIVE_INFINITY;
   private inFlight = 0;
   private stopped = false;
   private readonly timers: Timers;
@@ -131,7 +131,7 @@ export class HealthScheduler {
     this.stopped = true;
     if (this.timer !== null) this.timers.clearTimeout(this.timer);
     this.timer = null;
-    this.armedFor = Infinity;
+    this.armedFor = Number.POSITIVE_INFINITY;
   }
 
   private arm(): void {
@@ -140,23 +140,23 @@ export class HealthScheduler {
     if (this.inFlight >= this.concurrency) {
       if (this.timer !== null) this.timers.clearTimeout(this.timer);
       this.timer = null;
-      this.armedFor = Infinity;
+      this.armedFor = Number.POSITIVE_INFINITY;
       return;
     }
-    let next = Infinity;
+    let next = Number.POSITIVE_INFINITY;
     for (const e of this.entries.values()) if (!e.inFlight && e.dueAt < next) next = e.dueAt;
     if (next === this.armedFor) return;
     if (this.timer !== null) this.timers.clearTimeout(this.timer);
     this.timer = null;
     this.armedFor = next;
-    if (next === Infinity) return;
+    if (next === Number.POSITIVE_INFINITY) return;
     const delay = Math.max(0, Math.ceil(next - this.opts.clock.monoNow()));
     this.timer = this.timers.setTimeout(() => this.fire(), delay);
   }
 
   private fire(): void {
     this.timer = null;
-    this.armedFor = Infinity;
+    this.armedFor = Number.POSITIVE_INFINITY;
     const now = this.opts.clock.monoNow();
     for (const e of this.entries.values()) {
       if (this.inFlight >= this.concurrency) break;

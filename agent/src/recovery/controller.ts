@@ -101,7 +101,7 @@ export class HealthRecovery {
   readonly checker: HealthChecker;
   private readonly known = new Map<string, Known>();
   private timer: NodeJS.Timeout | null = null;
-  private timerAt = Infinity;
+  private timerAt = Number.POSITIVE_INFINITY;
   private stopped = false;
   private reconciling = new Set<string>();
   private events: ContainerEvents | null = null;
@@ -210,7 +210,7 @@ export class HealthRecovery {
   /** Dependency gate: a running container whose checks pass (or, without a check, that runs). */
   isHealthy(service: string): boolean {
     const k = this.known.get(service);
-    if (!k || !k.state || !RUNNING.has(k.state) || k.busy) return false;
+    if (!k?.state || !RUNNING.has(k.state) || k.busy) return false;
     if (!k.input.spec.healthCheck) return true;
     return this.scheduler.track(service)?.verdict === 'healthy';
   }
@@ -395,7 +395,7 @@ export class HealthRecovery {
 
   /** Re-checks without a health check (container still running after the startup delay?) and crash-loop ends. */
   private armTimer(now: number): void {
-    let next = Infinity;
+    let next = Number.POSITIVE_INFINITY;
     for (const [name, k] of this.known) {
       const s = this.policy.state(name);
       if (s.phase === 'verifying' && !k.input.spec.healthCheck && s.verifyAfter !== undefined) next = Math.min(next, s.verifyAfter);
@@ -405,13 +405,13 @@ export class HealthRecovery {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.timerAt = next;
-    if (next === Infinity || this.stopped) return;
+    if (next === Number.POSITIVE_INFINITY || this.stopped) return;
     this.timer = setTimeout(() => void this.wake(), Math.max(0, Math.ceil(next - now)));
   }
 
   private async wake(): Promise<void> {
     this.timer = null;
-    this.timerAt = Infinity;
+    this.timerAt = Number.POSITIVE_INFINITY;
     const now = this.opts.clock.monoNow();
     // Services without a health check: their "re-check" is whether the container still runs.
     await Promise.all(

@@ -94,7 +94,7 @@ export class RecoveryModule implements AgentModule {
       // A crash-looping service must not get a fresh set of restarts because the agent restarted.
       this.store = agent.state.store('recovery', PersistedRecoveryDoc, () => ({ savedAtWall: 0, services: {} }));
       const loaded = await this.store.load();
-      if (loaded.problems.length) agent.log.warn({ problems: loaded.problems }, 'recovery state damaged; recovered from ' + loaded.source);
+      if (loaded.problems.length) agent.log.warn({ problems: loaded.problems }, `recovery state damaged; recovered from ${loaded.source}`);
       if (loaded.value.savedAtWall) this.controller.policy.restorePersisted(loaded.value.services, agent.clock.monoNow(), agent.clock.wallNow() - loaded.value.savedAtWall);
       this.savedJson = JSON.stringify(loaded.value.services);
     }
@@ -142,7 +142,9 @@ export class RecoveryModule implements AgentModule {
     // Marked saved only once it is: a failed save (full disk) is tried again by the next call. The state dir
     // logs and reports the failure.
     await this.store.save({ savedAtWall: this.agent.clock.wallNow(), services }).then(
-      () => void (this.savedJson = json),
+      () => {
+        this.savedJson = json;
+      },
       () => {},
     );
   }

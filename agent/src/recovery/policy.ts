@@ -139,7 +139,10 @@ export class RecoveryPolicy {
 
   state(service: string): ServiceRecoveryState {
     let s = this.states.get(service);
-    if (!s) this.states.set(service, (s = initialRecoveryState()));
+    if (!s) {
+      s = initialRecoveryState();
+      this.states.set(service, s);
+    }
     return s;
   }
 

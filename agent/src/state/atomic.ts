@@ -5,7 +5,7 @@
  * shutdown can wait for them (`settleWrites`).
  */
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm, readdir, stat } from 'node:fs/promises';
+import { type FileHandle, open, rename, rm, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 const inFlight = new Set<Promise<unknown>>();
@@ -46,7 +46,7 @@ async function doWrite(path: string, data: string | Uint8Array, opts: AtomicWrit
 
 /** Makes a rename durable. Some filesystems refuse fsync on a directory: that is not an error for us. */
 export async function fsyncDir(dir: string): Promise<void> {
-  let fh;
+  let fh: FileHandle | undefined;
   try {
     fh = await open(dir, 'r');
     await fh.sync();

@@ -144,7 +144,7 @@ export async function acquireLock(path: string, opts: { unreadableStaleAfterMs?:
     if (holder) reason = staleReason(holder);
     else {
       // Unreadable: its creator may be between open and write. Only old unreadable files are stale.
-      const age = await stat(path).then((s) => Date.now() - s.mtimeMs, () => Infinity);
+      const age = await stat(path).then((s) => Date.now() - s.mtimeMs, () => Number.POSITIVE_INFINITY);
       reason = age > (opts.unreadableStaleAfterMs ?? 5_000) ? 'unreadable lock file' : null;
       if (!reason) {
         await new Promise((r) => setTimeout(r, 200));

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { TargetState } from '../../../functions/contract/target-state.js';
 import { ConfigError } from '../config.js';
@@ -72,7 +72,7 @@ export class FileTargetProvider implements TargetProvider {
 }
 
 async function readBounded(path: string): Promise<string> {
-  let fh;
+  let fh: FileHandle | undefined;
   try {
     fh = await open(path, 'r');
     const tooBig = () => new InvalidTargetError(`target file ${path} is larger than ${MAX_TARGET_FILE_BYTES / 1024} KiB`);

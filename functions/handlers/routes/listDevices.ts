@@ -7,7 +7,7 @@ import { defineRoute } from '../../http/types.js';
 import { deviceSummary } from '../support/device-views.js';
 
 export default defineRoute('listDevices', async (req) => {
-  let page;
+  let page: Awaited<ReturnType<typeof listDeviceMetas>>;
   try {
     page = await listDeviceMetas(req.query.limit, req.query.nextToken);
   } catch (err) {

@@ -22,7 +22,7 @@ export async function startGate(target: string): Promise<Gate> {
   const idle: (() => void)[] = [];
   const done = () => {
     inFlight--;
-    if (inFlight === 0) idle.splice(0).forEach((r) => r());
+    if (inFlight === 0) for (const r of idle.splice(0)) r();
   };
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {

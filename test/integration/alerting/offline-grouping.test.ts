@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { createAlertingFixture, deliverPending, iso, running, type AlertingFixture } from '../../support/alerting.js';
+import { createAlertingFixture, deliverPending, running, type AlertingFixture } from '../../support/alerting.js';
 import { documentClient } from '../../../functions/lib/aws.js';
 import { evaluateFleet } from '../../../functions/handlers/health-evaluator.js';
 import { handler as forwarder } from '../../../functions/handlers/slack-forwarder.js';

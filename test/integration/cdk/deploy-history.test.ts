@@ -25,7 +25,8 @@ function commit(name: string): string {
   writeFileSync(join(repo, 'f'), name);
   git('add', 'f');
   git('commit', '-q', '-m', name);
-  return (commits[name] = git('rev-parse', 'HEAD'));
+  commits[name] = git('rev-parse', 'HEAD');
+  return commits[name];
 }
 
 before(async () => {

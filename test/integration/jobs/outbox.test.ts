@@ -32,7 +32,7 @@ describe('transactional outbox', () => {
     // SQS is unreachable for the enqueue call only: its queue URL names a queue that does not exist.
     const goodUrl = process.env.JOBS_QUEUE_URL!;
     process.env.JOBS_QUEUE_URL = goodUrl.replace(/[^/]+$/, `${fx.infra.prefix}-no-such-queue`);
-    let res;
+    let res: Awaited<ReturnType<typeof enqueue>>;
     try {
       res = await enqueue('ob-1', { type: 'restart-service', params: { service: 'web' } });
     } finally {
@@ -96,7 +96,7 @@ describe('transactional outbox', () => {
     await registerDevice('ob-4');
     const goodUrl = process.env.JOBS_QUEUE_URL!;
     process.env.JOBS_QUEUE_URL = goodUrl.replace(/[^/]+$/, `${fx.infra.prefix}-no-such-queue`);
-    let res;
+    let res: Awaited<ReturnType<typeof enqueue>>;
     try {
       res = await enqueue('ob-4', { type: 'restart-service', params: { service: 'web' } });
     } finally {

@@ -119,7 +119,7 @@ describe('job timeouts', () => {
     await dispatchAndStart(token, 'to-3', jobId, 1);
     let after = Date.now();
     const started = await getJob(jobId);
-    assert.ok(started?.timeoutAtEpoch! >= before + 20_000 && started?.timeoutAtEpoch! <= after + 20_000, `deadline 20 s after the start, not ${RESTART_TIMEOUT_MS / 1000} s: ${started?.timeoutAtEpoch! - before} ms`);
+    assert.ok(started!.timeoutAtEpoch! >= before + 20_000 && started!.timeoutAtEpoch! <= after + 20_000, `deadline 20 s after the start, not ${RESTART_TIMEOUT_MS / 1000} s: ${started!.timeoutAtEpoch! - before} ms`);
     const pending = await device(token, 'GET', '/v1/devices/to-3/jobs/pending');
     assert.equal(pending.body.jobs.find((j: { jobId: string }) => j.jobId === jobId).inProgressTimeoutSeconds, 20, 'the device sees it too');
 
@@ -133,7 +133,7 @@ describe('job timeouts', () => {
     const version = await dispatchAndStart(token, 'to-3', jobId, 2);
     after = Date.now();
     const second = await getJob(jobId);
-    assert.ok(second?.timeoutAtEpoch! >= before + 20_000 && second?.timeoutAtEpoch! <= after + 20_000, `attempt 2's deadline is 20 s after its start too: ${second?.timeoutAtEpoch! - before} ms`);
+    assert.ok(second!.timeoutAtEpoch! >= before + 20_000 && second!.timeoutAtEpoch! <= after + 20_000, `attempt 2's deadline is 20 s after its start too: ${second!.timeoutAtEpoch! - before} ms`);
     // Finish it, so later sweeps in this file find only their own jobs.
     assert.equal((await device(token, 'PUT', `/v1/devices/to-3/jobs/${jobId}`, { status: 'SUCCEEDED', expectedVersion: version })).status, 200);
   });
@@ -148,7 +148,7 @@ describe('job timeouts', () => {
     const after = Date.now();
     const started = await getJob(res.body.jobId);
     assert.equal(started?.inProgressTimeoutSeconds, undefined);
-    assert.ok(started?.timeoutAtEpoch! >= before + RESTART_TIMEOUT_MS && started?.timeoutAtEpoch! <= after + RESTART_TIMEOUT_MS);
+    assert.ok(started!.timeoutAtEpoch! >= before + RESTART_TIMEOUT_MS && started!.timeoutAtEpoch! <= after + RESTART_TIMEOUT_MS);
     assert.equal((await device(token, 'PUT', `/v1/devices/to-4/jobs/${res.body.jobId}`, { status: 'SUCCEEDED', expectedVersion: version })).status, 200);
   });
 

@@ -81,7 +81,10 @@ test('records look like Lambda SQS events; partial failures are redelivered and 
     // Poison: received once, redelivered after the 1 s visibility timeout, then SQS moves it to the DLQ.
     await until(() => seen.filter((r) => r.body === 'poison').length >= 2, 10_000, 'the poison message to be redelivered');
     let dead: Awaited<ReturnType<typeof drainQueue>> = [];
-    await until(async () => (dead = await drainQueue(q.dlqUrl)).length === 1, 10_000, 'the poison message in the DLQ');
+    await until(async () => {
+      dead = await drainQueue(q.dlqUrl);
+      return dead.length === 1;
+    }, 10_000, 'the poison message in the DLQ');
     assert.equal(dead[0]!.Body, 'poison');
   } finally {
     await poller.stop();

@@ -4,7 +4,13 @@ import { StartTimes, engineStartedAt, type ObservedForStart } from '../../../age
 
 function fakeEngine(times: Record<string, string>) {
   const calls: string[] = [];
-  return { calls, times, source: { startedAt: async (id: string) => (calls.push(id), times[id]) } };
+  return { calls, times, source: {
+      startedAt: async (id: string) => {
+        calls.push(id);
+        return times[id];
+      },
+    },
+  };
 }
 
 /** Starts the due reads and waits for them; returns how many there were. */
@@ -32,7 +38,14 @@ test('start times are read once per running container and served from the cache 
 test('a read never holds up the caller, and a container is read at most once at a time', async () => {
   let release!: (v: string) => void;
   let calls = 0;
-  const st = new StartTimes({ startedAt: () => (calls++, new Promise<string>((r) => (release = r))) });
+  const st = new StartTimes({
+    startedAt: () => {
+      calls++;
+      return new Promise<string>((r) => {
+        release = r;
+      });
+    },
+  });
   const running: ObservedForStart[] = [{ id: 'a', service: 'web', state: 'running' }];
   const reads = st.refresh(running, () => 0, 0); // returns at once: the engine has not answered
   assert.equal(st.get('a'), undefined, 'unknown while the read is in flight');

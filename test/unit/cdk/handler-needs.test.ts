@@ -120,11 +120,11 @@ function tableOf(resource: unknown, env: Record<string, unknown>): { table: stri
 function platformActions(res: Resources, name: FunctionName, granted: Set<string>): Set<string> {
   const out = new Set(['logs:CreateLogStream', 'logs:PutLogEvents', 'xray:PutTraceSegments', 'xray:PutTelemetryRecords']);
   // Publishing to the KMS-encrypted topic: SNS makes these two calls with the publisher's permissions.
-  if (granted.has('sns:Publish')) ['kms:GenerateDataKey', 'kms:Decrypt'].forEach((a) => out.add(a));
+  if (granted.has('sns:Publish')) for (const a of ['kms:GenerateDataKey', 'kms:Decrypt']) out.add(a);
   const [fnId] = functionResource(res, name);
   const refersToFn = (r: { Properties: any }) => r.Properties.FunctionName?.Ref === fnId;
   // Lambda's SQS poller (event source mapping) and the async failure destination use the function's role.
-  if (Object.values(res).some((r) => r.Type === 'AWS::Lambda::EventSourceMapping' && refersToFn(r))) TRIGGER_QUEUE_ACTIONS.forEach((a) => out.add(`sqs:${a}`));
+  if (Object.values(res).some((r) => r.Type === 'AWS::Lambda::EventSourceMapping' && refersToFn(r))) for (const a of TRIGGER_QUEUE_ACTIONS) out.add(`sqs:${a}`);
   if (Object.values(res).some((r) => r.Type === 'AWS::Lambda::EventInvokeConfig' && refersToFn(r) && r.Properties.DestinationConfig?.OnFailure)) out.add('sqs:SendMessage');
   return out;
 }
@@ -148,7 +148,7 @@ function tableGrantProblems(res: Resources, name: FunctionName, need: HandlerNee
       if (t.index) {
         g.indexes.add(t.index);
         for (const a of dynamo) if (a !== 'Query') problems.push(`${t.table} index ${t.index}: ${a} (an index only ever needs Query)`);
-      } else dynamo.forEach((a) => g.actions.add(a));
+      } else for (const a of dynamo) g.actions.add(a);
     }
   }
   for (const table of new Set([...granted.keys(), ...need.tables.keys()])) {

@@ -30,11 +30,11 @@ function refId(v: unknown): string | undefined {
 }
 /** Every logical id referenced anywhere inside a value. */
 function refsIn(v: unknown, out = new Set<string>()): Set<string> {
-  if (Array.isArray(v)) v.forEach((x) => refsIn(x, out));
+  if (Array.isArray(v)) for (const x of v) refsIn(x, out);
   else if (v && typeof v === 'object') {
     const id = refId(v);
     if (id) out.add(id);
-    else Object.values(v).forEach((x) => refsIn(x, out));
+    else for (const x of Object.values(v)) refsIn(x, out);
   }
   return out;
 }

@@ -33,6 +33,7 @@ test('error badges: ImagePullBackOff(3) retry in 40s, and why there is no retry'
   assert.equal(retryCountdown(null, NOW), 'no retry scheduled');
   // Colour codes wrap the badge name only, and do not count towards column widths.
   const coloured = errorBadge({ type: 'ErrImagePull', retryCount: 1, nextRetry: iso(10) }, NOW, { color: true });
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the colour codes are what is under test.
   assert.match(coloured, /\x1b\[33mErrImagePull\(1\)\x1b\[39m retry in 10s/);
   assert.equal(visibleLength(coloured), 'ErrImagePull(1) retry in 10s'.length);
 });
@@ -135,7 +136,7 @@ test('job and DLQ views', () => {
     NOW,
     plain,
   );
-  assert.match(job, /^job_ABCDEFGHIJKL  TIMED_OUT/);
+  assert.match(job, /^job_ABCDEFGHIJKL {2}TIMED_OUT/);
   assert.match(job, /command\s+restart-service service=web/);
   assert.match(job, /timeout\s+300 s in progress \(restart-service default\)/);
   assert.match(job, /1\s+TIMED_OUT\s+\S+\s+sweeper\s+no answer/);

@@ -3,7 +3,7 @@
  * receive real messages from moto, hand them to the real handler as an SQS event (local/sqs-poller's record
  * mapping), delete what the handler did not report as failed — exactly what the ESM does, minus the loop.
  */
-import { DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
+import { DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, type SQSClient, type Message } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { parseBatchResponse, toRecord } from '../../../../local/sqs-poller.js';
 import { lambdaContext } from '../../../../local/lambda-context.js';

@@ -125,7 +125,7 @@ export async function handlerNeeds(entry: string, metricNames: readonly string[]
   const getters = configGetters();
   const env = new Set<string>();
   for (const [getter, vars] of getters) {
-    if (new RegExp(`\\.${getter}\\b(?!\\s*\\()`).test(text)) vars.forEach((v) => env.add(v));
+    if (new RegExp(`\\.${getter}\\b(?!\\s*\\()`).test(text)) for (const v of vars) env.add(v);
   }
   // Direct reads elsewhere; the config object's own getters are counted through their uses above.
   const configVars = new Set([...getters.values()].flat());
@@ -143,7 +143,7 @@ export async function handlerNeeds(entry: string, metricNames: readonly string[]
     const from = m[2]!;
     const bindings = m[1]!.split(',').map((spec) => spec.trim().split(/\s+as\s+/)).filter((x) => x[0]);
     if (from === '@aws-lambda-powertools/idempotency/dynamodb' && bindings.some((b) => used(b[1] ?? b[0]!))) {
-      IDEMPOTENCY_ACTIONS.forEach((a) => actions.add(a));
+      for (const a of IDEMPOTENCY_ACTIONS) actions.add(a);
     }
     const pkg = from.startsWith('@aws-sdk/') ? from.slice('@aws-sdk/'.length) : '';
     const prefix = SERVICE_PREFIX[pkg];
@@ -173,7 +173,10 @@ function tableNeeds(text: string, getters: Map<string, string[]>, importRe: RegE
   const out = new Map<string, TableNeeds>();
   const need = (envVar: string) => {
     let n = out.get(envVar);
-    if (!n) out.set(envVar, (n = { actions: new Set(), indexes: new Set() }));
+    if (!n) {
+      n = { actions: new Set(), indexes: new Set() };
+      out.set(envVar, n);
+    }
     return n;
   };
   /** The DynamoDB actions a module's code makes itself (a Query given an IndexName in place counts for the index only). */
@@ -207,14 +210,14 @@ function tableNeeds(text: string, getters: Map<string, string[]>, importRe: RegE
     }
     for (const envVar of named) {
       const n = need(envVar);
-      actions.forEach((a) => n.actions.add(a));
-      indexes.forEach((i) => n.indexes.add(i));
+      for (const a of actions) n.actions.add(a);
+      for (const i of indexes) n.indexes.add(i);
     }
   }
   // Powertools idempotency's persistence layer makes its calls inside the package, on the idempotency table.
   const idempotency = /import\s*\{([^}]*)\}\s*from\s*["']@aws-lambda-powertools\/idempotency\/dynamodb["']/.exec(text);
   if (idempotency && idempotency[1]!.split(',').some((spec) => used(spec.trim().split(/\s+as\s+/).pop()!))) {
-    IDEMPOTENCY_ACTIONS.forEach((a) => need('IDEMPOTENCY_TABLE').actions.add(a.replace('dynamodb:', '')));
+    for (const a of IDEMPOTENCY_ACTIONS) need('IDEMPOTENCY_TABLE').actions.add(a.replace('dynamodb:', ''));
   }
   return out;
 }

@@ -36,5 +36,6 @@ export function synthesize(context: Record<string, unknown> = {}, options: Build
 let cached: ReturnType<typeof synthesize> | undefined;
 /** The default-context stack (stage dev), shared by the tests of one file. */
 export function defaultStack() {
-  return (cached ??= synthesize());
+  cached ??= synthesize();
+  return cached;
 }
