@@ -53,7 +53,11 @@ export async function startDemoAgent(opts: { fleet: Fleet; stateDir: string; log
   const agentDir = join(opts.stateDir, `agent-${deviceId}`);
   const child = spawn(
     process.execPath,
-    [AGENT_BIN, 'run', '--api-url', opts.fleet.apiUrl, '--device-id', deviceId, '--token-file', tokenFile, '--state-dir', agentDir, '--agent-id', `local-${deviceId}`],
+    [
+      AGENT_BIN, 'run', '--api-url', opts.fleet.apiUrl, '--device-id', deviceId, '--token-file', tokenFile, '--state-dir', agentDir, '--agent-id', `local-${deviceId}`,
+      // Commands reach it at once over the push channel; polling stays the fallback.
+      ...(opts.fleet.push ? ['--push-url', opts.fleet.push.url] : []),
+    ],
     // From source: a dist/ bundle left by an earlier build may be stale.
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FLEETMEDIC_AGENT_FROM_SOURCE: '1' } },
   );

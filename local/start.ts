@@ -30,6 +30,7 @@ const int = (name: string) => (v: string) => {
 const program = new Command('npm start --')
   .description('Run the Fleetmedic control plane locally: emulated AWS, API, queues, schedules, Slack receiver.')
   .option('--port <n>', 'API port', int('--port'), Number(process.env.PORT ?? 4280))
+  .option('--push-port <n>', 'push channel (WebSocket API) port', int('--push-port'), Number(process.env.PUSH_PORT ?? 4281))
   .option('--fresh', 'start with empty state (discard .fleetmedic/state.json)', false)
   .option('--schedule-seconds <n>', 'interval of the health evaluator, outbox publisher and timeout sweeper', int('--schedule-seconds'), 60)
   .option('--slack-webhook <url>', 'post alerts to this real Slack incoming webhook (env FLEETMEDIC_SLACK_WEBHOOK_URL)', process.env.FLEETMEDIC_SLACK_WEBHOOK_URL)
@@ -45,7 +46,7 @@ Environment:
   DOCKER_HOST                    engine for --with-agent (container-lab: eval "$(../shared/tools/container-lab up)")`,
   );
 program.parse();
-const opts = program.opts<{ port: number; fresh: boolean; scheduleSeconds: number; slackWebhook?: string; withAgent: boolean; stateDir: string; verbose: boolean }>();
+const opts = program.opts<{ port: number; pushPort: number; fresh: boolean; scheduleSeconds: number; slackWebhook?: string; withAgent: boolean; stateDir: string; verbose: boolean }>();
 
 const out = (l = '') => process.stdout.write(`${l}\n`);
 const err = (l: string) => process.stderr.write(`${l}\n`);
@@ -93,6 +94,7 @@ async function main(): Promise<void> {
       prefix: PREFIX,
       operatorToken,
       apiPort: opts.port,
+      push: { port: opts.pushPort },
       scheduleSeconds: opts.scheduleSeconds,
       slackWebhookUrl: opts.slackWebhook,
       verbose: opts.verbose,
@@ -105,7 +107,7 @@ async function main(): Promise<void> {
     });
   } catch (e) {
     await emulator?.stop();
-    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new Error(`port ${opts.port} is already in use; choose another with --port`);
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new Error(`port ${opts.port} or ${opts.pushPort} is already in use; choose others with --port / --push-port`);
     throw e;
   }
 
@@ -189,6 +191,7 @@ function printBanner(fleet: Fleet, info: { endpoint: string; restored: string; d
   out();
   out(bold('Fleetmedic is running locally.'));
   out(`  API             ${bold(fleet.apiUrl)}`);
+  if (fleet.push) out(`  Push channel    ${fleet.push.url} ${dim('(WebSocket; agents: --push-url)')}`);
   out(`  Operator token  ${fleet.operatorToken}`);
   out(dim(`                  (saved in ${rel(join(opts.stateDir, 'local.json'))}; the CLI uses it automatically)`));
   out(`  AWS emulator    ${info.endpoint}`);
@@ -208,7 +211,7 @@ function printBanner(fleet: Fleet, info: { endpoint: string; restored: string; d
   out('  2. Give it a target state (a good web service and a deliberately bad image):');
   out(`       ${cli} target pump-1 --file ${rel(info.demoTargetFile)}`);
   out('  3. Start an agent for it against your Docker engine (DOCKER_HOST):');
-  out(`       npx fleetmedic-agent run --api-url ${fleet.apiUrl} --device-id pump-1 --token-file ${tokenFile} --state-dir ${rel(join(opts.stateDir, 'agent-pump-1'))}`);
+  out(`       npx fleetmedic-agent run --api-url ${fleet.apiUrl}${fleet.push ? ` --push-url ${fleet.push.url}` : ''} --device-id pump-1 --token-file ${tokenFile} --state-dir ${rel(join(opts.stateDir, 'agent-pump-1'))}`);
   out('     When you have seen ImagePullBackOff, fix the tag and watch it self-heal:');
   out(`       ${cli} target pump-1 --file ${rel(join(opts.stateDir, 'demo-target-fixed.json'))}`);
   out('  4. Watch the fleet:');
