@@ -44,6 +44,12 @@ export interface UpstreamRequest {
   idempotent?: boolean;
   /** An outer cancellation (e.g. the agent shutting down); aborts the current attempt and stops retrying. */
   signal?: AbortSignal;
+  /**
+   * Return back-pressure (429, or 503 with Retry-After) at once instead of retrying it here: for a caller that
+   * waits the advertised time itself and has other work meanwhile (the agent's cloud link). Retrying in place
+   * would come back before the advertised time, capped by `maxBackoffMs`, and add load to a throttled API.
+   */
+  surfaceBackPressure?: boolean;
 }
 
 /** The subset of fetch's Response the policy looks at. */
@@ -85,6 +91,9 @@ export function isRetryableRequest(req: Pick<UpstreamRequest, 'method' | 'idempo
 
 export const isRetryableStatus = (status: number) => status === 429 || status >= 500;
 
+/** The server asks the caller to slow down and come back later: 429, or 503 with a Retry-After. */
+export const isBackPressure = (res: ResponseLike) => res.status === 429 || (res.status === 503 && res.headers.get('retry-after') !== null);
+
 /** Full jitter: uniform in [0, min(cap, base · 2^attempt)]  (attempt 0 = first retry). */
 export function backoffDelayMs(attempt: number, policy: UpstreamPolicy, random: () => number): number {
   const ceiling = Math.min(policy.maxBackoffMs, policy.retryBackoffMs * 2 ** attempt);
@@ -125,6 +134,7 @@ export async function callUpstream<R extends ResponseLike>(
     const last = attempt + 1 >= maxAttempts || request.signal?.aborted;
     if ('res' in outcome) {
       if (!isRetryableStatus(outcome.res.status) || last) return outcome.res;
+      if (request.surfaceBackPressure && isBackPressure(outcome.res)) return outcome.res;
     } else if (last) {
       throw outcome.err;
     }

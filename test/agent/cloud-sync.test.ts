@@ -144,4 +144,30 @@ describe('cloud link on the sync protocol', () => {
       assertContiguous(appliedSeqs(api));
     });
   }
+  for (const status of [429, 503] as const) {
+    test(`previous protocol (no /sync): ${status} with Retry-After on the polls is waited out, not retried early; online, reports in order`, async () => {
+      const api = await fakeApi();
+      const r = await rig(api);
+      r.link.start();
+      r.link.markReady();
+      await waitFor('the agent on the separate routes, its first report stored', () => r.link.protocol === 'legacy' && api.stored.length >= 1);
+      // The target and job polls (every 250 ms here) meet the back-pressure.
+      api.throttleNext(2, 2, status, 'GET');
+      const throttledFrom = api.requests.length;
+      for (let i = 0; i < 3; i++) {
+        r.bump();
+        await sleep(200);
+      }
+      await waitFor('served again, and the reports made meanwhile stored', () => api.requests.slice(throttledFrom).some((q) => q.status === 200) && api.stored.length >= 3);
+      const later = api.requests.slice(throttledFrom);
+      const firstThrottled = later.find((q) => q.status === status)!;
+      // No request at all (no in-place retry of the GET, no report) before the advertised time has passed.
+      const next = later[later.indexOf(firstThrottled) + 1]!;
+      assert.ok(next.at - firstThrottled.at >= 2000, `the next request came ${next.at - firstThrottled.at} ms after the ${status}`);
+      assert.ok(r.link.state.isOnline, 'back-pressure is not an outage');
+      assert.equal(r.link.stats.reconnects, 0, 'never went offline, so never reconnected');
+      assert.ok(r.link.stats.throttled >= 1);
+      assertContiguous(appliedSeqs(api));
+    });
+  }
 });

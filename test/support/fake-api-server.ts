@@ -35,8 +35,11 @@ export interface FakeApi {
   jobUpdates: Array<{ jobId: string; status: string; expectedVersion: number; statusDetails?: Record<string, unknown>; answer: number }>;
   /** The interval a sync answer asks for (seconds). */
   nextSyncSeconds: number;
-  /** Answer the next `count` device requests with `status` (429 or 503) and `Retry-After: retryAfterSeconds`. */
-  throttleNext(count: number, retryAfterSeconds: number, status?: 429 | 503): void;
+  /**
+   * Answer the next `count` device requests with `status` (429 or 503) and `Retry-After: retryAfterSeconds`; with
+   * `method`, only requests of that method (the others pass).
+   */
+  throttleNext(count: number, retryAfterSeconds: number, status?: 429 | 503, method?: string): void;
   setTarget(target: TargetStateInput, version?: string): string;
   enqueue(type: string, params: Record<string, unknown>): Job;
   goDown(mode: DownMode): Promise<void>;
@@ -50,7 +53,7 @@ export async function startFakeApi(opts: { deviceId?: string; startSeq?: number;
   let target: { version: string; updatedAt: string; target: TargetState } | null = null;
   let mode: DownMode | null = null;
   let jobSeq = 0;
-  let throttle: { count: number; retryAfterSeconds: number; status: number } | null = null;
+  let throttle: { count: number; retryAfterSeconds: number; status: number; method?: string } | null = null;
   const sockets = new Set<Socket>();
 
   const api: FakeApi = {
@@ -65,8 +68,8 @@ export async function startFakeApi(opts: { deviceId?: string; startSeq?: number;
     jobs: new Map(),
     jobUpdates: [],
     nextSyncSeconds: 1,
-    throttleNext(count, retryAfterSeconds, status = 429) {
-      throttle = { count, retryAfterSeconds, status };
+    throttleNext(count, retryAfterSeconds, status = 429, method) {
+      throttle = { count, retryAfterSeconds, status, ...(method ? { method } : {}) };
     },
     setTarget(t, version) {
       const v = version ?? `v${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
@@ -132,7 +135,7 @@ export async function startFakeApi(opts: { deviceId?: string; startSeq?: number;
       record(503);
       return error(res, 503, 'internal_error', 'down for the test');
     }
-    if (throttle && throttle.count > 0) {
+    if (throttle && throttle.count > 0 && (!throttle.method || throttle.method === method)) {
       throttle.count--;
       record(throttle.status);
       return send(res, throttle.status, { error: throttle.status === 429 ? 'too_many_requests' : 'unavailable', message: 'slow down' }, { 'retry-after': String(throttle.retryAfterSeconds) });

@@ -1,7 +1,8 @@
 /**
  * The device half of the contract (functions/contract/routes.ts): report, target (ETag), pending jobs, job
  * execution updates. Every call goes through the shared upstream-call policy (functions/domain/upstream-call.ts):
- * a timeout per attempt via AbortController; jittered exponential retries for the idempotent GETs only. The
+ * a timeout per attempt via AbortController; jittered exponential retries for the idempotent GETs only, and never
+ * for back-pressure, which every route surfaces at once (the link waits, see below). The
  * report POST is never retried here: the on-disk outbox redelivers it later under the same sequence number,
  * which the API stores at most once.
  *
@@ -17,7 +18,7 @@ import { DeviceReport, ReportAck } from '../../../functions/contract/report.js';
 import { SyncResponse } from '../../../functions/contract/sync.js';
 import { Job, PendingJobs, type JobExecutionUpdate } from '../../../functions/contract/jobs.js';
 import { TargetStateDocument } from '../../../functions/contract/target-state.js';
-import { callUpstream, DEFAULT_UPSTREAM_POLICY, retryAfterMs, type FetchLike, type UpstreamPolicy } from '../../../functions/domain/upstream-call.js';
+import { callUpstream, DEFAULT_UPSTREAM_POLICY, isBackPressure, retryAfterMs, type FetchLike, type UpstreamPolicy } from '../../../functions/domain/upstream-call.js';
 import { httpFetch, type TransportResponse } from './http-transport.js';
 
 export class CloudUnavailable extends Error {
@@ -173,14 +174,14 @@ export class CloudApi {
     if (body !== undefined) headers['content-type'] = 'application/json';
     let res: TransportResponse;
     try {
-      res = await callUpstream(this.fetch, { url: `${this.base}${path}`, method, headers, body }, this.policy, this.opts.random ? { random: this.opts.random } : {});
+      // Back-pressure comes back at once, GET or not: the link waits the advertised time (jittered) and stays online.
+      res = await callUpstream(this.fetch, { url: `${this.base}${path}`, method, headers, body, surfaceBackPressure: true }, this.policy, this.opts.random ? { random: this.opts.random } : {});
     } catch (err) {
       throw new CloudUnavailable(`${method} ${path}: ${(err as Error).message}`);
     }
     const text = await withTimeout(res.text(), this.policy.timeoutMs, `${method} ${path}: body not received within ${this.policy.timeoutMs} ms`);
-    const hinted = retryAfterMs(res);
-    if (res.status === 429 || (res.status === 503 && hinted !== undefined)) {
-      const waitMs = Math.min(MAX_THROTTLE_WAIT_MS, hinted ?? DEFAULT_THROTTLE_WAIT_MS);
+    if (isBackPressure(res)) {
+      const waitMs = Math.min(MAX_THROTTLE_WAIT_MS, retryAfterMs(res) ?? DEFAULT_THROTTLE_WAIT_MS);
       throw new CloudThrottled(`${method} ${path} answered ${res.status}: slow down for ${waitMs} ms`, res.status, waitMs);
     }
     if (res.status >= 500) throw new CloudUnavailable(`${method} ${path} answered ${res.status}: ${text.slice(0, 200)}`, res.status);

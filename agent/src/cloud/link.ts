@@ -443,7 +443,8 @@ export class CloudLink {
 
   private async deliver(): Promise<void> {
     const buffer = this.opts.buffer;
-    while (!this.stopped && buffer.size > 0 && this.state.canSend(this.opts.clock.monoNow())) {
+    // Not while asked to slow down (a throttled poll earlier in this pass): the reports wait, in order.
+    while (!this.stopped && buffer.size > 0 && this.state.canSend(this.opts.clock.monoNow()) && this.opts.clock.monoNow() >= this.throttledUntil) {
       const report = await buffer.peek();
       if (!report) return;
       const r = await this.opts.api.postReport(report, () => this.opts.clock.wallNow());

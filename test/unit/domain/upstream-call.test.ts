@@ -92,6 +92,21 @@ test('Retry-After from the server is honoured within the ceiling', async () => {
   assert.deepEqual(d.sleeps, [400]);
 });
 
+test('surfaceBackPressure: a GET meeting 429, or 503 with Retry-After, comes back at once; a bare 503 is still retried', async () => {
+  for (const first of [res(429, { 'retry-after': '30' }), res(429), res(503, { 'retry-after': '30' })]) {
+    let n = 0;
+    const d = deps();
+    const out = await callUpstream(async () => (n++ === 0 ? first : res(200)), { url: 'http://x/a', method: 'GET', surfaceBackPressure: true }, policy, d);
+    assert.equal(out.status, first.status);
+    assert.equal(n, 1, 'not retried in place: the caller waits the advertised time');
+    assert.deepEqual(d.sleeps, []);
+  }
+  let n = 0;
+  const out = await callUpstream(async () => (n++ === 0 ? res(503) : res(200)), { url: 'http://x/a', method: 'GET', surfaceBackPressure: true }, policy, deps());
+  assert.equal(out.status, 200);
+  assert.equal(n, 2);
+});
+
 test('an outer abort cancels the attempt in flight and stops retrying', async () => {
   const outer = new AbortController();
   const { fetchLike, calls } = script(['hang']);
