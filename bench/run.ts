@@ -17,7 +17,9 @@ export interface BenchRow {
   ok?: boolean;
 }
 
-const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+// Suite names, not flags nor a flag's value (`--devices 200`: suites read their own flags from process.argv).
+const args = process.argv.slice(2);
+const only = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1]!.startsWith('--') && !args[i - 1]!.includes('=') && /^[\d.]+$/.test(a)));
 const dir = join(import.meta.dirname, 'suites');
 const suites = readdirSync(dir).filter((f) => f.endsWith('.ts') && (only.length === 0 || only.some((o) => f.includes(o)))).sort();
 const rows: BenchRow[] = [];

@@ -5,9 +5,10 @@
  *     handler on moto. Baseline: the same load generator on the public health route through the same gateway.
  *  2. The device-api handler's own CPU time per report: sequential in-process invocations (no overlap, so the
  *     process CPU delta is the handler's alone; moto runs in another process). Baseline: the health handler.
- *  3. DynamoDB write units per device per hour at a 30 s heartbeat when nothing changes, against writing the
- *     state item on every heartbeat, both counted by the same SDK middleware in the same run. Time is
- *     compressed 30×: heartbeat 1 s, LIVENESS_REFRESH_SECONDS 10 (the same 1:10 ratio as 30 s : 300 s).
+ *  3. DynamoDB write units per device per hour at the default 60 s heartbeat when nothing changes: every accepted
+ *     report stores its sign of life in the 1-WCU liveness item and nothing else (docs/architecture.md "Liveness"),
+ *     against writing the state item on every heartbeat, both counted by the same SDK middleware in the same run.
+ *     Time is compressed 60×: a heartbeat a second. (The whole fleet over time: bench/suites/fleet-sim.ts.)
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,7 +33,7 @@ const LOAD_SECONDS = Number(process.env.BENCH_FLEET_SECONDS ?? 15);
 const CONNECTIONS = Number(process.env.BENCH_FLEET_CONNECTIONS ?? 10);
 const CPU_CALLS = 300;
 const WCU_DEVICES = 20;
-const WCU_HEARTBEATS = 40; // per device, one per (compressed) 30 s
+const WCU_HEARTBEATS = 40; // per device, one per (compressed) 60 s
 const SUITE = 'fleet';
 const progress = (m: string) => process.stderr.write(`[bench fleet] ${m}\n`);
 
@@ -316,8 +317,7 @@ async function writeUnits(writes: WriteRecord[]): Promise<number> {
 }
 
 async function writeUnitRows(fleet: Fleet): Promise<BenchRow[]> {
-  const HEARTBEAT_MS = 1000; // 30 s compressed 30×
-  process.env.LIVENESS_REFRESH_SECONDS = '10'; // 300 s compressed 30×
+  const HEARTBEAT_MS = 1000; // the default 60 s heartbeat, compressed 60×
   const devices: { deviceId: string; token: string }[] = [];
   for (let i = 0; i < WCU_DEVICES; i++) {
     const deviceId = `wcu-${i}`;
@@ -368,20 +368,19 @@ async function writeUnitRows(fleet: Fleet): Promise<BenchRow[]> {
   naive.stop();
   const naiveUnits = await writeUnits(naive.writes);
 
-  delete process.env.LIVENESS_REFRESH_SECONDS;
-  const perDeviceHour = (units: number) => (units / devices.length) * (3600 / 30 / WCU_HEARTBEATS);
+  const heartbeatsPerHour = 3600 / 60;
+  const perDeviceHour = (units: number) => (units / devices.length) * (heartbeatsPerHour / WCU_HEARTBEATS);
   const measured = perDeviceHour(measuredUnits);
   const baseline = perDeviceHour(naiveUnits);
-  const ratio = measured / baseline;
   return [
     {
       suite: SUITE,
-      metric: 'DynamoDB WCU per device-hour, 30 s heartbeat, nothing changes',
+      metric: 'DynamoDB WCU per device-hour, 60 s heartbeat, nothing changes',
       value: measured.toFixed(1),
-      baseline: `${baseline.toFixed(1)} (write every heartbeat)`,
-      ratio: ratio.toFixed(3),
-      budget: '≤ 0.100',
-      ok: ratio <= 0.1,
+      baseline: `${baseline.toFixed(1)} (state item written every heartbeat)`,
+      ratio: (measured / baseline).toFixed(3),
+      budget: `≤ ${heartbeatsPerHour} (1 per heartbeat: the liveness item)`,
+      ok: measured <= heartbeatsPerHour,
     },
   ];
 }
