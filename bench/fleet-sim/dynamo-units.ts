@@ -21,7 +21,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { GetItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
-import { infraSpec } from '../../local/infra-spec.js';
+import { INFRA } from '../../infra/spec.js';
 
 export type Image = Record<string, AttributeValue>;
 
@@ -52,7 +52,7 @@ interface TableShape {
 /** Key and index shape of each table, by its name in this fleet (FLEET_TABLE etc. in `env`). */
 export function tableShapes(env: Record<string, string>): Map<string, TableShape> {
   const shapes = new Map<string, TableShape>();
-  for (const t of infraSpec.tables) {
+  for (const t of INFRA.tables) {
     const name = env[t.envVar];
     if (!name) continue;
     shapes.set(name, {

@@ -21,17 +21,6 @@ export const PRICES = {
 /** Hours in the month the prices are quoted for (AWS bills 730 hours a month). */
 export const HOURS_PER_MONTH = 730;
 
-/** Memory of each function as cdk/lib/api.ts, cdk/lib/health-evaluation.ts and cdk/lib/fleet-function.ts set it. */
-export const FUNCTION_MEMORY_MB: Record<string, number> = {
-  'device-api': 512,
-  'operator-api': 512,
-  'health-evaluator': 512,
-  'job-dispatcher': 256,
-  'outbox-publisher': 256,
-  'job-timeout-sweeper': 256,
-  'slack-forwarder': 256,
-};
-
 export interface HourlyUsage {
   apiRequests: number;
   lambdaInvocations: number;

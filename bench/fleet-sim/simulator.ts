@@ -37,7 +37,7 @@ import { startApiServer, type AccessLogEntry, type ApiServer } from '../../local
 import type { LocalHandler } from '../../local/lambda-context.js';
 import { newOperatorToken } from '../../local/secrets.js';
 import { meterDynamo, type Charge } from './dynamo-units.js';
-import { FUNCTION_MEMORY_MB } from './prices.js';
+import { FUNCTIONS } from '../../infra/spec.js';
 
 export type Cohort = 'sync' | 'baseline';
 
@@ -514,7 +514,7 @@ export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResu
       if (device) localApiMs[device].push(ms);
       target.invocations++;
       const billedSeconds = device ? DEVICE_API_SECONDS : Math.ceil(ms) / 1000;
-      target.gbSeconds += billedSeconds * ((FUNCTION_MEMORY_MB[scope.fn] ?? 256) / 1024);
+      target.gbSeconds += billedSeconds * (FUNCTIONS[scope.fn as keyof typeof FUNCTIONS].memoryMb / 1024);
     }
     const dynamoCallsByFunction: Record<string, number> = {};
     for (const { scope, charge } of charges) {
