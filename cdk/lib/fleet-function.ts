@@ -1,8 +1,9 @@
 /**
- * One Lambda function of infra/spec.ts's list (timeout and memory from there), with the settings every function shares:
- * NodejsFunction bundled by the local esbuild (never Docker), nodejs22.x on arm64, minified ESM with source
- * maps, the AWS SDK v3 bundled and tree-shaken, Powertools env, X-Ray active tracing, its own log group with
- * retention, and its own role that can write only to that log group (no AWSLambdaBasicExecutionRole managed
+ * One Lambda function of infra/spec.ts's list (timeout and memory from there), with the settings every function
+ * shares: NodejsFunction bundled by the local esbuild (never Docker), nodejs22.x on arm64, minified ESM with a
+ * source map beside it (read only when an error is logged, by functions/lib/source-mapped-stack.ts; no
+ * --enable-source-maps, which parses it on every cold start), the AWS SDK v3 bundled and tree-shaken, Powertools
+ * env, X-Ray active tracing, its own log group with retention, and its own role that can write only to that log group (no AWSLambdaBasicExecutionRole managed
  * policy: that would grant logs:* on every group).
  */
 import { dirname, join } from 'node:path';
@@ -52,7 +53,7 @@ export interface FleetFunctionProps {
  * Banner for ESM bundles: some bundled CommonJS dependencies call require() for Node built-ins, which an
  * ES module does not define.
  */
-const ESM_REQUIRE_SHIM = "import{createRequire}from'module';const require=createRequire(import.meta.url);";
+export const ESM_REQUIRE_SHIM = "import{createRequire}from'module';const require=createRequire(import.meta.url);";
 
 /** See cdk/bundling/lambda-credential-provider.ts: env credentials only, as Lambda provides them. */
 export const LAMBDA_CREDENTIALS = join(dirname(fileURLToPath(import.meta.url)), '..', 'bundling', 'lambda-credential-provider.ts');
@@ -96,7 +97,6 @@ export class FleetFunction extends Construct {
       environment: {
         POWERTOOLS_SERVICE_NAME: props.name,
         POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
-        NODE_OPTIONS: '--enable-source-maps',
         ...settingsFor(props.name, props.stageSettings),
       },
       bundling: {

@@ -5,8 +5,13 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
+import { sourceMapStack } from './source-mapped-stack.js';
 
-export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'fleetmedic' });
+export const logger = new Logger({
+  serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'fleetmedic',
+  // A logged error's stack names the .ts sources (the bundles run without --enable-source-maps: source-mapped-stack.ts).
+  jsonReplacerFn: (_key, value) => sourceMapStack(value),
+});
 export const metrics = new Metrics({
   namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'Fleetmedic',
   serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'fleetmedic',
