@@ -70,6 +70,11 @@ export const NEXT_ACTION: Record<AlertName, string> = {
   DeadLetters: 'Inspect with `fleetmedic dlq list`, fix the cause, then `fleetmedic dlq redrive`.',
 };
 
+/** The default next step; the generic advice names `<id>`, so a page about one device says which. */
+export function nextActionFor(alertName: AlertName, deviceId?: string): string {
+  return deviceId ? NEXT_ACTION[alertName].replaceAll('<id>', deviceId) : NEXT_ACTION[alertName];
+}
+
 // ---------------------------------------------------------------- the event on the wire (SNS message body)
 
 export const ALERT_SCHEMA = 'fleetmedic.alert.v1';
@@ -165,8 +170,7 @@ export function toAlertEvent(
     since: new Date(input.since).toISOString(),
     tried: input.tried ?? [],
     runbook: runbookLink(input.alertName, meta.runbookBase),
-    // The generic advice names `<id>`: the page is about one device, so say which.
-    nextAction: input.nextAction ?? (input.deviceId ? NEXT_ACTION[input.alertName].replaceAll('<id>', input.deviceId) : NEXT_ACTION[input.alertName]),
+    nextAction: input.nextAction ?? nextActionFor(input.alertName, input.deviceId),
     raisedAt: new Date(meta.now).toISOString(),
     correlationId: input.correlationId,
     suppressedCount: meta.suppressedCount ?? 0,
@@ -396,7 +400,7 @@ export function groupedEvent(
   const nextAction =
     level === 3 && w.alertName === 'DeviceOffline'
       ? 'Many devices at once: suspect the network, a site, or the control plane (check the API and `fleetmedic devices`) before single devices.'
-      : NEXT_ACTION[w.alertName];
+      : nextActionFor(w.alertName, single?.deviceId);
   return AlertEvent.parse({
     schema: ALERT_SCHEMA,
     notificationId: `group:${w.groupKey}:${w.windowId}`,

@@ -3,6 +3,10 @@
  * Pure. Slack limits respected: header ≤ 150 chars, section text ≤ 3000, ≤ 10 fields of ≤ 2000, ≤ 50 blocks.
  * Layout follows the notification format: title, severity, what failed, what was tried, next action,
  * where to read more.
+ *
+ * The title is said once: as the message's own header block. Slack shows a message's top-level `text` as its
+ * body unless the message has top-level blocks, and then uses `text` only for notifications and screen
+ * readers; so the header sits at the top level and the details in a coloured attachment below it.
  */
 import type { AlertEvent, Severity } from './alert-policy.js';
 import { formatDuration } from './alert-policy.js';
@@ -20,8 +24,10 @@ export type SlackBlock =
   | { type: 'actions'; elements: { type: 'button'; text: SlackText; url: string; action_id: string }[] };
 
 export interface SlackPayload {
-  /** Notification / fallback text (also what screen readers and mobile pushes show). */
+  /** Notification / fallback text (what screen readers and mobile pushes show; not shown with the blocks). */
   text: string;
+  /** The header: the title, once. */
+  blocks: SlackBlock[];
   attachments: { color: string; fallback: string; blocks: SlackBlock[] }[];
 }
 
@@ -70,8 +76,8 @@ export function renderSlackMessage(e: AlertEvent, opts: { runbookBaseUrl?: strin
   if (e.group) fields.push(md(`*Affected*\n${e.group.count}`, 2000));
   if (e.suppressedCount > 0) fields.push(md(`*Suppressed duplicates*\n${e.suppressedCount}`, 2000));
 
+  const header: SlackBlock = { type: 'header', text: { type: 'plain_text', text: `${ICON[tone]} ${title}`.slice(0, 150), emoji: true } };
   const blocks: SlackBlock[] = [
-    { type: 'header', text: { type: 'plain_text', text: `${ICON[tone]} ${title}`.slice(0, 150), emoji: true } },
     { type: 'section', text: md(`${e.repeat ? '_Still failing._ ' : ''}${escapeMrkdwn(e.summary)}`) },
     { type: 'section', fields: fields.slice(0, 10) },
   ];
@@ -97,7 +103,7 @@ export function renderSlackMessage(e: AlertEvent, opts: { runbookBaseUrl?: strin
   if (e.correlationId) context.push(`correlation \`${escapeMrkdwn(e.correlationId)}\``);
   blocks.push({ type: 'context', elements: [md(context.join(' · '), 2000)] });
 
-  return { text: fallback, attachments: [{ color: COLOR[tone], fallback, blocks }] };
+  return { text: fallback, blocks: [header], attachments: [{ color: COLOR[tone], fallback, blocks }] };
 }
 
 function absoluteRunbook(runbook: string, base: string | undefined): string | undefined {

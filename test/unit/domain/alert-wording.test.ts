@@ -1,10 +1,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { toAlertEvent } from '../../../functions/domain/alert-policy.js';
+import { groupedEvent, toAlertEvent } from '../../../functions/domain/alert-policy.js';
 import { deviceFindings } from '../../../functions/domain/health-policy.js';
 
 test('the next action names the device, not `<id>`', () => {
   const e = toAlertEvent({ alertName: 'DeviceOffline', level: 2, deviceId: 'pump-7', summary: 'pump-7 offline', since: Date.parse('2025-01-01T00:00:00Z') } as never, { notificationId: 'n-1', now: Date.parse('2025-01-01T00:10:00Z') });
+  assert.match(e.nextAction, /fleetmedic device pump-7/);
+  assert.doesNotMatch(e.nextAction, /<id>/);
+});
+
+test('a grouped alert about one device names it in its next action too', () => {
+  const T0 = Date.parse('2025-01-01T00:00:00Z');
+  const e = groupedEvent(
+    { groupKey: 'DeviceOffline', windowId: 'w', alertName: 'DeviceOffline', openedAt: T0, flushAt: T0, lastAt: T0, memberCount: 1, openCount: 1, maxLevel: 2, sample: [{ deviceId: 'pump-7', since: new Date(T0).toISOString() }], version: 1 },
+    { now: T0 + 60_000 },
+  );
   assert.match(e.nextAction, /fleetmedic device pump-7/);
   assert.doesNotMatch(e.nextAction, /<id>/);
 });

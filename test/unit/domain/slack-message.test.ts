@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { groupedEvent, resolvedEvent, toAlertEvent, decideRaise } from '../../../functions/domain/alert-policy.js';
 import { escapeMrkdwn, renderSlackMessage } from '../../../functions/domain/slack-message.js';
+import { renderSlackMessage as asSlackShowsIt } from '../../../local/slack-receiver.js';
 
 const T0 = Date.parse('2025-01-01T10:00:00Z');
 const alert = toAlertEvent(
@@ -24,8 +25,8 @@ describe('Slack Block Kit rendering', () => {
     assert.match(p.text, /^CRITICAL ServiceCrashLoop: /);
     const att = p.attachments[0]!;
     assert.equal(att.color, '#d00000');
-    const json = JSON.stringify(att.blocks);
-    assert.ok(att.blocks[0]!.type === 'header');
+    const json = JSON.stringify([...p.blocks, ...att.blocks]);
+    assert.ok(p.blocks[0]!.type === 'header');
     assert.match(json, /CRITICAL ServiceCrashLoop · mosquitto on dev-1/);
     assert.match(json, /mosquitto &lt;crashed&gt; &amp; burned/, 'user text is escaped');
     assert.match(json, /Already tried/);
@@ -35,6 +36,15 @@ describe('Slack Block Kit rendering', () => {
     assert.match(json, /Suppressed duplicates\*\\n4/);
     assert.match(json, /https:\/\/github.com\/acme\/fleetmedic\/blob\/main\/docs\/runbook.md#servicecrashloop/);
     assert.match(json, /corr-1/);
+  });
+  test('the title is shown once: the header block, not the notification text as well', () => {
+    for (const e of [alert, groupedEvent({ groupKey: 'DeviceOffline', windowId: 'w', alertName: 'DeviceOffline', openedAt: T0, flushAt: T0, lastAt: T0, memberCount: 1, openCount: 1, maxLevel: 2, sample: [{ deviceId: 'pump-7', since: new Date(T0).toISOString() }], version: 1 }, { now: T0 })]) {
+      const p = renderSlackMessage(e);
+      const shown = asSlackShowsIt(p as never, false);
+      const title = `${e.severity} ${e.alertName}`;
+      assert.equal(shown.split(title).length - 1, 1, `"${title}" once in:\n${shown}`);
+      assert.match(p.text, new RegExp(`^${title}`), 'the notification text still carries the title');
+    }
   });
   test('a relative runbook link without base URL is shown as text, not as a broken button', () => {
     const p = renderSlackMessage(alert);
