@@ -41,7 +41,7 @@ import { disconnectedCutoff } from '../domain/liveness.js';
 import { agentRecoveries, type StoredDeviceState } from '../domain/report-merge.js';
 import { config } from '../lib/config.js';
 import { newJobId } from '../lib/ids.js';
-import { logger, metrics } from '../lib/observability.js';
+import { countRunCompleted, forFunction, logger, metrics } from '../lib/observability.js';
 
 // A liveness configuration that contradicts itself fails the cold start, naming its keys (domain/liveness.ts).
 void config.liveness;
@@ -250,8 +250,12 @@ async function countDevicesWhoseMarkerEnded(now: number, policy: HealthPolicyCon
   return moved;
 }
 
-export const handler = middy(async () => {
-  await evaluateFleet();
-})
-  .use(injectLambdaContext(logger))
-  .use(logMetrics(metrics));
+export const handler = forFunction(
+  'health-evaluator',
+  middy(async () => {
+    await evaluateFleet();
+    countRunCompleted();
+  })
+    .use(injectLambdaContext(logger))
+    .use(logMetrics(metrics)),
+);

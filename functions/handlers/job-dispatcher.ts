@@ -50,7 +50,7 @@ import { DEFAULT_VISIBILITY_BACKOFF, holdDelaySeconds, visibilityBackoffSeconds,
 import { targetVersion } from '../domain/target-version.js';
 import { dynamo, sqsClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
-import { logger, metrics } from '../lib/observability.js';
+import { forFunction, logger, metrics } from '../lib/observability.js';
 import { safeParse } from '../lib/validation.js';
 import { notifyDevice } from '../services/device-push.js';
 
@@ -313,6 +313,9 @@ export function createDispatcher(o: DispatcherOptions = {}) {
   };
 }
 
-export const handler = middy(createDispatcher())
-  .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics));
+export const handler = forFunction(
+  'job-dispatcher',
+  middy(createDispatcher())
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics)),
+);

@@ -12,7 +12,7 @@ import { recordJobFailure } from '../adapters/job-failures.js';
 import { listAllOverdue } from '../adapters/job-timeouts.js';
 import { getJob, toJob } from '../adapters/jobs-repo.js';
 import type { RetryPolicies } from '../domain/retry-policy.js';
-import { logger, metrics } from '../lib/observability.js';
+import { countRunCompleted, forFunction, logger, metrics } from '../lib/observability.js';
 
 export interface SweepOptions {
   now?: number;
@@ -64,8 +64,12 @@ export async function sweepTimeouts(o: SweepOptions = {}): Promise<SweepResult> 
   return result;
 }
 
-export const handler = middy(async () => {
-  await sweepTimeouts();
-})
-  .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics));
+export const handler = forFunction(
+  'job-timeout-sweeper',
+  middy(async () => {
+    await sweepTimeouts();
+    countRunCompleted();
+  })
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics)),
+);

@@ -23,7 +23,7 @@ import { listAllUnpublished, retireFromOutbox, unpublishedSince, type OutboxJob 
 import { isTerminal } from '../domain/job-lifecycle.js';
 import { MAX_SQS_DELAY_SECONDS } from '../domain/retry-policy.js';
 import { config } from '../lib/config.js';
-import { logger, metrics } from '../lib/observability.js';
+import { countRunCompleted, forFunction, logger, metrics } from '../lib/observability.js';
 
 /**
  * Jobs younger than this are left to the writer that is publishing them inline right now; publishing them here
@@ -105,9 +105,13 @@ export async function publishOutbox(o: PublishOptions = {}): Promise<PublishResu
   return result;
 }
 
-export const handler = middy(async () => {
-  const r = await publishOutbox({ gaugeDlq: true });
-  if (r.unpublished) logger.info('outbox run', { ...r });
-})
-  .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics));
+export const handler = forFunction(
+  'outbox-publisher',
+  middy(async () => {
+    const r = await publishOutbox({ gaugeDlq: true });
+    if (r.unpublished) logger.info('outbox run', { ...r });
+    countRunCompleted();
+  })
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics)),
+);

@@ -28,7 +28,7 @@ import { postToSlack, resolveWebhookUrl, SlackPayloadRejected, SlackUnavailable,
 import { ALERT_SCHEMA, AlertEvent, fromCloudWatchAlarm } from '../domain/alert-policy.js';
 import { renderSlackMessage } from '../domain/slack-message.js';
 import { config } from '../lib/config.js';
-import { logger, metrics, tracer } from '../lib/observability.js';
+import { forFunction, logger, metrics, tracer } from '../lib/observability.js';
 import { safeParse, type Issue } from '../lib/validation.js';
 
 /** The alerts queue's maxReceiveCount (MAX_RECEIVE_COUNT in infra/spec.ts). */
@@ -202,7 +202,10 @@ export async function forwardAlerts(event: SQSEvent, context: Context): Promise<
   }
 }
 
-export const handler = middy(forwardAlerts)
-  .use(captureLambdaHandler(tracer, { captureResponse: false }))
-  .use(injectLambdaContext(logger))
-  .use(logMetrics(metrics));
+export const handler = forFunction(
+  'slack-forwarder',
+  middy(forwardAlerts)
+    .use(captureLambdaHandler(tracer, { captureResponse: false }))
+    .use(injectLambdaContext(logger))
+    .use(logMetrics(metrics)),
+);

@@ -12,7 +12,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { routes, type OperationId, type RouteFunction } from '../contract/routes.js';
-import { logger, metrics, tracer } from '../lib/observability.js';
+import { forFunction, logger, metrics, tracer } from '../lib/observability.js';
 import { auth, type Authenticators } from './auth.js';
 import { bodyLimit } from './body-limit.js';
 import { correlation } from './correlation.js';
@@ -74,16 +74,19 @@ export function createApiHandler(fn: RouteFunction, modules: readonly AnyRouteMo
     return toResult(await module.handle(req));
   };
 
-  return middy<ApiEvent, ApiResult, Error, ApiContext>(dispatch)
-    .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(captureLambdaHandler(tracer, { captureResponse: false }))
-    .use(logMetrics(metrics, { captureColdStartMetric: true }))
-    .use(correlation())
-    .use(requestMetrics())
-    .use(errorHandler())
-    .use(router(fn))
-    .use(bodyLimit())
-    .use(auth(authenticators))
-    .use(jsonBody())
-    .use(validate());
+  return forFunction(
+    fn,
+    middy<ApiEvent, ApiResult, Error, ApiContext>(dispatch)
+      .use(injectLambdaContext(logger, { resetKeys: true }))
+      .use(captureLambdaHandler(tracer, { captureResponse: false }))
+      .use(logMetrics(metrics, { captureColdStartMetric: true }))
+      .use(correlation())
+      .use(requestMetrics())
+      .use(errorHandler())
+      .use(router(fn))
+      .use(bodyLimit())
+      .use(auth(authenticators))
+      .use(jsonBody())
+      .use(validate()),
+  );
 }
