@@ -3,7 +3,7 @@
  * TARGET (desired state). Listing goes through the sparse GSI `devices` (only META items carry `entity`).
  */
 import { BatchGetItemCommand, QueryCommand as RawQueryCommand, type BatchGetItemCommandOutput } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { StoredCredentials } from '../lib/token.js';
 import type { TargetStateDocument } from '../contract/target-state.js';
@@ -47,6 +47,8 @@ export interface DeviceItems {
   target?: TargetStateDocument;
   /** Raw items with other sort keys (CIRCUIT, MARKER#..., RECOVERY#...), keyed by sk. */
   others: Map<string, Record<string, unknown>>;
+  /** Items of the device stored in a shape that cannot be read (left out of the fields above). */
+  unreadable: UnreadableItem[];
 }
 
 const KEY_FIELDS = ['pk', 'sk', 'entity', 'livenessShard', 'offlineShard'] as const;
@@ -194,7 +196,8 @@ export async function revokeDevice(deviceId: string, now: number): Promise<Decom
  */
 export async function retireDeviceItems(deviceId: string, tombstone: DecommissionedMeta): Promise<number> {
   const items = await getDeviceItems(deviceId);
-  const keys = [...(items.state ? ['STATE'] : []), ...(items.target ? ['TARGET'] : []), ...items.others.keys()];
+  // An item that cannot be read still gets its TTL: the update needs only its key.
+  const keys = [...(items.state ? ['STATE'] : []), ...(items.target ? ['TARGET'] : []), ...items.others.keys(), ...items.unreadable.map((u) => u.item).filter((sk) => sk !== 'META')];
   for (const sk of keys) {
     const state = sk === 'STATE';
     await documentClient().send(
@@ -223,18 +226,21 @@ export async function getDeviceState(deviceId: string, consistent = true): Promi
 }
 
 export async function getDeviceItems(deviceId: string): Promise<DeviceItems> {
-  const out: DeviceItems = { others: new Map() };
-  let startKey: Record<string, unknown> | undefined;
+  const out: DeviceItems = { others: new Map(), unreadable: [] };
+  let startKey: RawItem | undefined;
   do {
-    const res = await documentClient().send(
-      new QueryCommand({
+    // Raw client, items read one by one: one unreadable item is named in `unreadable`, the others still served.
+    const res = await dynamo().send(
+      new RawQueryCommand({
         TableName: config.fleetTable,
         KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': devicePk(deviceId) },
+        ExpressionAttributeValues: { ':pk': { S: devicePk(deviceId) } },
         ExclusiveStartKey: startKey,
       }),
     );
-    for (const item of res.Items ?? []) {
+    const { items, unreadable } = readItems<Record<string, unknown>>('device', res.Items ?? [], nameDeviceItem);
+    out.unreadable.push(...unreadable);
+    for (const item of items) {
       const sk = item.sk as string;
       if (sk === 'META') out.meta = item.decommissionedAt ? undefined : strip<DeviceMeta>(item);
       else if (sk === 'STATE') out.state = strip<StoredDeviceState>(item);

@@ -2,7 +2,9 @@
  * Reading raw DynamoDB items one by one, so one item stored in a shape the SDK cannot unmarshal (a number
  * beyond what JavaScript holds, a map member without a type descriptor...) costs that item only, not the
  * whole page: listings skip it, say so in their answer, log its key and count it in `unreadable_items`
- * (dimension: which listing; never the item's id, see docs/runbook.md#unreadable-items).
+ * (dimension `listing`: which read; never the item's id, see docs/runbook.md#unreadable-items). A read of one
+ * item that cannot be read throws UnreadableItemError, which names it: the API answers it as `unreadable_item`,
+ * the job dispatcher dead-letters the message at once (no retry can make the item readable).
  */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
@@ -38,6 +40,21 @@ export function readItems<T>(listing: string, raw: readonly RawItem[], describe:
     m.addMetric('unreadable_items', MetricUnit.Count, unreadable.length);
   }
   return { items, unreadable };
+}
+
+export class UnreadableItemError extends Error {
+  override name = 'UnreadableItemError';
+  constructor(readonly unreadable: UnreadableItem) {
+    super(`${unreadable.id} (${unreadable.item}) is ${unreadable.reason}; see docs/runbook.md#unreadable-items`);
+  }
+}
+
+/** Unmarshal one item read on its own; an unreadable one is logged, counted and thrown as UnreadableItemError. */
+export function readItem<T>(listing: string, raw: RawItem | undefined, describe: (raw: RawItem) => { id: string; item: string }): T | undefined {
+  if (!raw) return undefined;
+  const { items, unreadable } = readItems<T>(listing, [raw], describe);
+  if (unreadable[0]) throw new UnreadableItemError(unreadable[0]);
+  return items[0];
 }
 
 /** The string value of a key attribute, for naming an item that cannot be read as a whole. */

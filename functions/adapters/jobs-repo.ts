@@ -6,15 +6,15 @@
  *   timeoutShard + timeoutAtEpoch while IN_PROGRESS → the timeout sweeper's work list
  * Every transition is conditional on `version` and the from-status, so two writers never both win.
  */
-import { QueryCommand as RawQueryCommand } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetItemCommand, QueryCommand as RawQueryCommand } from '@aws-sdk/client-dynamodb';
+import { PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Job, JobStatus } from '../contract/jobs.js';
 import { inProgressDeadline, isTerminal } from '../domain/job-lifecycle.js';
 import { outboxShard, timeoutShard } from '../domain/shards.js';
 import { documentClient, dynamo } from '../lib/aws.js';
 import { config } from '../lib/config.js';
 import { isConditionFailure, updateIf, type ConditionalUpdate } from './conditions.js';
-import { rawString, readItems, type UnreadableItem } from './item-reader.js';
+import { rawString, readItem, readItems, type UnreadableItem } from './item-reader.js';
 
 /** Terminal jobs are kept for 30 days (TTL), then DynamoDB drops them. */
 export const TERMINAL_JOB_TTL_SECONDS = 30 * 86400;
@@ -53,9 +53,10 @@ export async function createJob(job: Job): Promise<JobRecord> {
   return record;
 }
 
+/** One job; one stored in a shape that cannot be read throws UnreadableItemError (adapters/item-reader.ts). */
 export async function getJob(jobId: string, consistent = true): Promise<JobRecord | undefined> {
-  const res = await documentClient().send(new GetCommand({ TableName: config.jobsTable, Key: { jobId }, ConsistentRead: consistent }));
-  return res.Item as JobRecord | undefined;
+  const res = await dynamo().send(new GetItemCommand({ TableName: config.jobsTable, Key: { jobId: { S: jobId } }, ConsistentRead: consistent }));
+  return readItem<JobRecord>('job', res.Item, () => ({ id: jobId, item: 'job' }));
 }
 
 export interface TransitionOptions {

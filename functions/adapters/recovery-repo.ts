@@ -11,6 +11,7 @@ import { config } from '../lib/config.js';
 import { isTerminal } from '../domain/job-lifecycle.js';
 import { isConditionFailure, raceBackoff } from './conditions.js';
 import { devicePk } from './devices-repo.js';
+import { UnreadableItemError } from './item-reader.js';
 import { getJob } from './jobs-repo.js';
 
 export const recoverySk = (service: string) => `RECOVERY#${service}`;
@@ -38,7 +39,11 @@ export async function readRecoveryWindow(deviceId: string, service: string): Pro
  */
 async function inFlight(jobId: string | undefined, now: number, windowMs: number): Promise<string | undefined> {
   if (!jobId) return undefined;
-  const job = await getJob(jobId);
+  // A job stored in a shape that cannot be read cannot be followed either: like a stuck one, it does not block.
+  const job = await getJob(jobId).catch((err: unknown) => {
+    if (err instanceof UnreadableItemError) return undefined;
+    throw err;
+  });
   if (!job || isTerminal(job.status) || now - Date.parse(job.createdAt) >= windowMs) return undefined;
   return jobId;
 }

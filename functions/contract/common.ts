@@ -104,5 +104,7 @@ export const ERROR_STATUS = {
   too_many_requests: 429,
   circuit_open: 503,
   internal_error: 500,
+  /** An item the request needs is stored in a shape that cannot be read; `details` names it (docs/runbook.md). */
+  unreadable_item: 500,
 } as const;
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -166,7 +166,10 @@ function describeStatus(status: number, route: RouteDef): string {
     412: 'Precondition failed: If-Match names a version that is no longer current; nothing was written',
     413: `Body too large (this route accepts at most ${route.maxBodyBytes ?? 16 * 1024} bytes; a body on a route without one counts too)`,
     415: 'Content-Type is not application/json',
-    500: 'Internal error; the body carries the correlation id to quote',
+    500:
+      'Internal error: `internal_error` (the body carries the correlation id to quote), or `unreadable_item`: an item ' +
+      'this request needs is stored in a shape that cannot be read; `details` names it ({id, item, reason}) and ' +
+      'retrying does not help (docs/runbook.md#unreadable-items)',
     503: 'Circuit open; see Retry-After',
   };
   return text[status] ?? String(status);

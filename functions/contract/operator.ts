@@ -94,6 +94,11 @@ export const DeviceDetail = z
     services: z.array(ServiceReport),
     markers: z.array(z.lazy(() => Marker)),
     recentEvents: z.array(FleetEvent),
+    /**
+     * Present when some of the device's items could not be read: the detail is shown without them. (When its
+     * META cannot be read there is no device to show: the answer is a 500 `unreadable_item` naming it.)
+     */
+    unreadable: z.optional(z.array(UnreadableItem)),
   })
   .register(z.globalRegistry, { id: 'DeviceDetail' });
 

@@ -24,6 +24,7 @@
  * queue's redrive policy still moves the message on its next receive (without a reason). A malformed or
  * unknown-type message follows the same rule: a version skew during a deploy makes "unknown type" possibly
  * transient, and five cheap retries are a small price for never dropping a job a newer dispatcher understands.
+ * A job item stored in a shape that cannot be read is dead-lettered on its first receive: retrying cannot change it.
  */
 import middy from '@middy/core';
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
@@ -38,6 +39,7 @@ import * as z from 'zod/mini';
 import { admitCommand } from '../adapters/circuit-repo.js';
 import { getTarget, putTarget } from '../adapters/devices-repo.js';
 import { fromRecordAttributes, sendToDeadLetterQueue } from '../adapters/dlq.js';
+import { UnreadableItemError } from '../adapters/item-reader.js';
 import { recordEvent } from '../adapters/events.js';
 import { delayRedelivery, resendJobMessage } from '../adapters/job-queue.js';
 import { count, countOutcome } from '../adapters/job-metrics.js';
@@ -272,7 +274,8 @@ export async function processRecord(record: SQSRecord, o: DispatcherOptions = {}
     const correlationId = record.messageAttributes?.correlationId?.stringValue;
     const info = { messageId: record.messageId, correlationId, receiveCount, maxReceiveCount: max, reason, body: record.body.slice(0, 300) };
     count('jobs_dispatch_failures_total');
-    if (receiveCount >= max) {
+    // A job item that cannot be read stays unreadable however often the message comes back: dead-letter it now.
+    if (receiveCount >= max || err instanceof UnreadableItemError) {
       await sendToDeadLetterQueue({
         dlqUrl: config.jobsDlqUrl,
         sourceQueue: record.eventSourceARN,

@@ -10,6 +10,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { recordJobFailure } from '../adapters/job-failures.js';
 import { listAllOverdue } from '../adapters/job-timeouts.js';
+import { UnreadableItemError } from '../adapters/item-reader.js';
 import { getJob, toJob } from '../adapters/jobs-repo.js';
 import type { RetryPolicies } from '../domain/retry-policy.js';
 import { countRunCompleted, forFunction, logger, metrics } from '../lib/observability.js';
@@ -37,7 +38,11 @@ export async function sweepTimeouts(o: SweepOptions = {}): Promise<SweepResult> 
   const result: SweepResult = { overdue: candidates.length, timedOut: 0, retried: 0, ended: 0, skipped: 0 };
   for (const c of candidates) {
     // The index lags the table: act only on what a consistent read still shows as overdue and in progress.
-    const record = await getJob(c.jobId);
+    // One stored in a shape that cannot be read is skipped (logged and counted by the read), not a failed run.
+    const record = await getJob(c.jobId).catch((err: unknown) => {
+      if (err instanceof UnreadableItemError) return undefined;
+      throw err;
+    });
     if (record?.status !== 'IN_PROGRESS' || record.timeoutAtEpoch === undefined || record.timeoutAtEpoch > now) {
       result.skipped++;
       continue;

@@ -1,11 +1,14 @@
 /**
- * Errors → responses. An HttpError becomes `{error, message, details}` with its status; anything else is
- * logged in full and answered with a bare 500 `internal_error` (no stack, no AWS error text leaks out).
+ * Errors → responses. An HttpError becomes `{error, message, details}` with its status; an item stored in a
+ * shape that cannot be read (UnreadableItemError) a 500 `unreadable_item` naming it, so the caller learns what is
+ * wrong and that retrying will not help; anything else is logged in full and answered with a bare 500
+ * `internal_error` (no stack, no AWS error text leaks out).
  * It sets the response without returning it, so the Powertools onError hooks that run after it
  * (metrics flush, logger cleanup) still run.
  */
 import type { ErrorBody } from '../contract/common.js';
 import { logger } from '../lib/observability.js';
+import { UnreadableItemError } from '../adapters/item-reader.js';
 import { HttpError } from './errors.js';
 import type { ApiMiddleware } from './middleware.js';
 
@@ -17,7 +20,7 @@ export function errorHandler(): ApiMiddleware {
   return {
     name: 'error-handler',
     onError: (request) => {
-      const err = request.error;
+      const err = request.error instanceof UnreadableItemError ? new HttpError('unreadable_item', request.error.message, request.error.unreadable) : request.error;
       if (err instanceof HttpError) {
         const body: ErrorBody = { error: err.code, message: err.message };
         if (err.details !== undefined) body.details = err.details;

@@ -1,5 +1,9 @@
-/** Device detail: services, error badges, circuit, active markers and recent events. */
+/**
+ * Device detail: services, error badges, circuit, active markers and recent events. An item of the device that
+ * cannot be read is left out and named in `unreadable`; without a readable META there is no device to show.
+ */
 import { getDeviceItems } from '../../adapters/devices-repo.js';
+import { UnreadableItemError } from '../../adapters/item-reader.js';
 import { recentEvents } from '../../adapters/events.js';
 import { httpError } from '../../http/errors.js';
 import { defineRoute } from '../../http/types.js';
@@ -8,6 +12,9 @@ import { deviceDetail } from '../support/device-views.js';
 export default defineRoute('getDevice', async (req) => {
   const { deviceId } = req.params;
   const [items, events] = await Promise.all([getDeviceItems(deviceId), recentEvents({ deviceId, limit: 20, now: req.now })]);
+  const meta = items.unreadable.find((u) => u.item === 'META');
+  if (meta) throw new UnreadableItemError(meta);
   if (!items.meta) throw httpError('not_found', `No device ${deviceId}`);
-  return { statusCode: 200, body: deviceDetail(items.meta, items.state, items.others, events, req.now, items.target) };
+  const detail = deviceDetail(items.meta, items.state, items.others, events, req.now, items.target);
+  return { statusCode: 200, body: items.unreadable.length ? { ...detail, unreadable: items.unreadable } : detail };
 });

@@ -102,6 +102,20 @@ test('one unreadable item does not take down a listing: it is skipped and named'
     const unreadable = list.body.unreadable.map((u: { id: string; item: string }) => `${u.id}/${u.item}`).sort();
     assert.deepEqual(unreadable, ['dev-list-b/META', 'dev-list-c/STATE']);
 
+    // One device on its own: shown without the item it cannot read, and named; a device whose META cannot be read
+    // is a 500 that says which item and why (not a bare internal_error), however often it is asked.
+    const partial = await fx.operator({ method: 'GET', path: '/v1/devices/dev-list-c' });
+    assert.equal(partial.status, 200, partial.raw);
+    assert.equal(partial.body.deviceId, 'dev-list-c');
+    assert.deepEqual(partial.body.unreadable.map((u: { id: string; item: string }) => `${u.id}/${u.item}`), ['dev-list-c/STATE']);
+    for (let i = 0; i < 2; i++) {
+      const bad = await fx.operator({ method: 'GET', path: '/v1/devices/dev-list-b' });
+      assert.equal(bad.status, 500, bad.raw);
+      assert.equal(bad.body.error, 'unreadable_item');
+      assert.deepEqual([bad.body.details.id, bad.body.details.item], ['dev-list-b', 'META']);
+      assert.match(bad.body.message, /cannot be read.*docs\/runbook\.md#unreadable-items/);
+    }
+
     // The device-facing job list too: one bad job must not block the device's others.
     await raw.send(
       new PutItemCommand({
@@ -112,6 +126,10 @@ test('one unreadable item does not take down a listing: it is skipped and named'
     const pending = await fx.device({ method: 'GET', path: '/v1/devices/dev-num/jobs/pending', token });
     assert.equal(pending.status, 200, pending.raw);
     assert.deepEqual(pending.body.unreadable.map((u: { id: string }) => u.id), ['job_Poison0000001']);
+    const job = await fx.operator({ method: 'GET', path: '/v1/jobs/job_Poison0000001' });
+    assert.equal(job.status, 500, job.raw);
+    assert.equal(job.body.error, 'unreadable_item');
+    assert.deepEqual([job.body.details.id, job.body.details.item], ['job_Poison0000001', 'job']);
   } finally {
     raw.destroy();
   }

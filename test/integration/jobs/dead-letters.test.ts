@@ -151,4 +151,27 @@ describe('dead letters', () => {
     assert.ok(letter, `moved to the alerts DLQ: ${JSON.stringify(list.body)}`);
     assert.equal(letter.reason, UNRECORDED_REASON);
   });
+
+  test('a job stored in a shape that cannot be read is dead-lettered on its first receive, saying so', async () => {
+    await registerDevice('unreadable-1');
+    const res = await enqueue('unreadable-1', { type: 'restart-service', params: { service: 'web' } });
+    assert.equal(res.status, 202);
+    const jobId = res.body.jobId as string;
+    // What the SDK cannot turn into JavaScript: a number that is neither a safe integer nor an integer at all.
+    const { DynamoDBClient, UpdateItemCommand } = await import('@aws-sdk/client-dynamodb');
+    const raw = new DynamoDBClient({});
+    try {
+      await raw.send(new UpdateItemCommand({ TableName: fx.infra.env.JOBS_TABLE!, Key: { jobId: { S: jobId } }, UpdateExpression: 'SET statusDetails = :d', ExpressionAttributeValues: { ':d': { M: { progress: { N: '1.5e20' } } } } }));
+    } finally {
+      raw.destroy();
+    }
+
+    const seen = await runUntilEmpty();
+    assert.deepEqual([...seen.values()], [[1]], 'received once, not retried maxReceiveCount times');
+    const list = await operator('GET', '/v1/dlq', undefined, { queue: 'jobs' });
+    const letter = (list.body.messages as { jobId?: string; reason: string; receiveCount: number }[]).find((m) => m.jobId === jobId);
+    assert.ok(letter, `dead-lettered: ${JSON.stringify(list.body)}`);
+    assert.equal(letter.receiveCount, 1);
+    assert.match(letter.reason, new RegExp(`${jobId} \\(job\\) is stored in a shape that cannot be read.*runbook`), letter.reason);
+  });
 });
