@@ -10,12 +10,13 @@ import { Command, InvalidArgumentError } from 'commander';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { applyAwsTestEnv, startMoto, type Emulator } from './moto.js';
-import { startFleet, SCHEDULED_FUNCTIONS, type Fleet } from './fleet.js';
+import { startFleet, type Fleet } from './fleet.js';
 import { signalHandler, startPeriodicSave } from './shutdown.js';
 import { countDump, dumpState, loadState, readDumpFile, writeDumpFile } from './state-dump.js';
 import { newOperatorToken } from './secrets.js';
 import { demoTarget } from './demo-target.js';
 import { startDemoAgent, type DemoAgent } from './demo-agent.js';
+import { bannerLines } from './banner.js';
 import { processAlive, readLocalConfig, removeStateDirPointer, writeLocalConfig, writeStateDirPointer, STATE_DIR_NAME } from '../functions/cli/local-config.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -169,7 +170,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 
-  printBanner(fleet, { endpoint, restored, demoTargetFile });
+  for (const line of bannerLines({ fleet, endpoint, restored, demoTargetFile, stateDir, scheduleSeconds: opts.scheduleSeconds, fresh: opts.fresh, withAgent: opts.withAgent, bold, dim })) out(line);
 
   if (opts.withAgent) {
     try {
@@ -183,46 +184,6 @@ async function main(): Promise<void> {
 function rel(p: string): string {
   const r = relative(process.cwd(), p);
   return r.startsWith('..') ? p : r;
-}
-
-function printBanner(fleet: Fleet, info: { endpoint: string; restored: string; demoTargetFile: string }): void {
-  const cli = 'npx fleetmedic';
-  const slack = fleet.slack ? 'local receiver — alerts are printed in this terminal' : 'your Slack webhook (from --slack-webhook / FLEETMEDIC_SLACK_WEBHOOK_URL)';
-  out();
-  out(bold('Fleetmedic is running locally.'));
-  out(`  API             ${bold(fleet.apiUrl)}`);
-  if (fleet.push) out(`  Push channel    ${fleet.push.url} ${dim('(WebSocket; agents: --push-url)')}`);
-  out(`  Operator token  ${fleet.operatorToken}`);
-  out(dim(`                  (saved in ${rel(join(opts.stateDir, 'local.json'))}; the CLI uses it automatically)`));
-  out(`  AWS emulator    ${info.endpoint}`);
-  out(`  Slack           ${slack}`);
-  out(`  Schedules       ${SCHEDULED_FUNCTIONS.filter((s) => !fleet.missing.some((m) => m.name === s)).join(', ') || '(none)'} every ${opts.scheduleSeconds} s`);
-  out(`  State           ${info.restored || (opts.fresh ? 'fresh start' : 'new (kept between runs; --fresh discards it)')}`);
-  if (fleet.missing.length) {
-    out();
-    out(bold('Not available yet (handler modules missing):'));
-    for (const m of fleet.missing) out(`  - ${m.name}: functions/handlers/${m.name}.ts does not exist → ${m.role} not running`);
-  }
-  out();
-  out(`${bold('Next steps')} (in another terminal, from this directory):`);
-  const tokenFile = rel(join(opts.stateDir, 'pump-1.token'));
-  out('  1. Register a device (its token is issued once; here it goes into a file):');
-  out(`       ${cli} register pump-1 --token-file ${tokenFile}`);
-  out('  2. Give it a target state (a good web service and a deliberately bad image):');
-  out(`       ${cli} target pump-1 --file ${rel(info.demoTargetFile)}`);
-  out('  3. Start an agent for it against your Docker engine (DOCKER_HOST):');
-  out(`       npx fleetmedic-agent run --api-url ${fleet.apiUrl}${fleet.push ? ` --push-url ${fleet.push.url}` : ''} --device-id pump-1 --token-file ${tokenFile} --state-dir ${rel(join(opts.stateDir, 'agent-pump-1'))}`);
-  out('     When you have seen ImagePullBackOff, fix the tag and watch it self-heal:');
-  out(`       ${cli} target pump-1 --file ${rel(join(opts.stateDir, 'demo-target-fixed.json'))}`);
-  out('  4. Watch the fleet:');
-  out(`       ${cli} devices            ${dim('# health, error badges, retry countdowns')}`);
-  out(`       ${cli} device pump-1`);
-  out(`       ${cli} events`);
-  // Already running with the agent: point at what it does instead of suggesting the flag again.
-  if (opts.withAgent) out(`     ${bold('--with-agent')} does steps 1-3 for device demo-1: watch it with ${cli} device demo-1`);
-  else out(`     Or let npm start do steps 1-3: ${bold('npm start -- --with-agent')}`);
-  out();
-  out(dim('Ctrl-C stops everything and saves state.'));
 }
 
 main().catch((e) => {
