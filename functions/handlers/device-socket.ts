@@ -16,7 +16,7 @@ import { MAX_CLIENT_FRAME_BYTES, PushClientMessage, type PushErrorFrame } from '
 import { authenticateDevice } from '../http/device-auth.js';
 import { HttpError } from '../http/errors.js';
 import type { ApiEvent } from '../http/types.js';
-import { logger, metrics } from '../lib/observability.js';
+import { forFunction, logger, metrics } from '../lib/observability.js';
 import { safeParse } from '../lib/validation.js';
 import { closeConnection, openConnection } from '../services/push-connections.js';
 
@@ -80,6 +80,9 @@ export async function route(event: SocketEvent): Promise<SocketResult> {
   }
 }
 
-export const handler = middy(route)
-  .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics));
+export const handler = forFunction(
+  'device-socket',
+  middy(route)
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics)),
+);
