@@ -56,7 +56,7 @@ export interface FleetOptions {
    * The push channel's WebSocket API (local/websocket-gateway.ts): its port (default: any free one) and limits
    * (tests shorten API Gateway's idle and lifetime limits); `false`: no push channel, devices only poll.
    */
-  push?: false | (Pick<WebSocketGatewayOptions, 'messageRate' | 'idleTimeoutMs' | 'maxConnectionMs'> & { port?: number });
+  push?: false | (Pick<WebSocketGatewayOptions, 'messageRate' | 'idleTimeoutMs' | 'maxConnectionMs' | 'onPost'> & { port?: number });
 }
 
 export interface Fleet {
@@ -132,7 +132,15 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   let push: WebSocketGateway | undefined;
   if (opts.push !== false && !isMissing('device-socket')) {
     const { port, ...limits } = opts.push ?? {};
-    push = await startWebSocketGateway({ resolve, port: port ?? 0, host: opts.apiHost, ...limits, log });
+    push = await startWebSocketGateway({
+      resolve,
+      port: port ?? 0,
+      host: opts.apiHost,
+      // The deployed stage throttles the push routes with the same limits as the HTTP API (cdk/lib/device-push.ts).
+      ...(opts.throttle ? { routeThrottle: opts.throttle } : {}),
+      ...limits,
+      log,
+    });
     env.PUSH_CALLBACK_URL = push.callbackUrl;
     process.env.PUSH_CALLBACK_URL = push.callbackUrl;
   } else {

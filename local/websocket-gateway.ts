@@ -21,6 +21,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { PUSH_CHANNEL } from '../infra/spec.js';
 import { LOCAL_API_ID } from './apigw-event.js';
 import type { HandlerResolver } from './handlers.js';
+import { createStageThrottle, type StageThrottle, type StageThrottleLimits } from './stage-throttle.js';
 import { invokeWithTimeout } from './lambda-context.js';
 
 /** API Gateway WebSocket limits (docs: "Amazon API Gateway quotas for WebSocket APIs"), from infra/spec.ts. */
@@ -49,10 +50,18 @@ export interface WebSocketGatewayOptions {
   /** Routes whose handler answer is sent back to the caller (the deployed API: `$default`). */
   returnResponse?: string[];
   messageRate?: MessageRate;
+  /**
+   * The stage's route throttling: each route its own bucket with these limits, as the deployed stage's
+   * DefaultRouteSettings do (local/stage-throttle.ts). Over it, a $connect is refused 429, a frame is answered
+   * "Too Many Requests".
+   */
+  routeThrottle?: StageThrottleLimits;
   idleTimeoutMs?: number;
   maxConnectionMs?: number;
   timeoutMs?: number;
   log?: (line: string) => void;
+  /** Each frame posted through @connections to an open connection (the bench times notifications with it). */
+  onPost?: (connectionId: string, at: number) => void;
 }
 
 export interface GatewayStats {
@@ -109,7 +118,15 @@ export async function startWebSocketGateway(opts: WebSocketGatewayOptions): Prom
   const log = opts.log ?? (() => {});
   const stats: GatewayStats = { connects: 0, refused: 0, messages: 0, throttled: 0, posts: 0, gone: 0, disconnects: 0, closedByGateway: { idle: 0, maxAge: 0, deleted: 0 } };
   const connections = new Map<string, Connection>();
-  const wss = new WebSocketServer({ noServer: true, maxPayload: WEBSOCKET_MAX_FRAME_BYTES });
+  const routeBuckets = new Map<string, StageThrottle>();
+  const routeAdmits = (routeKey: string): boolean => {
+    if (!opts.routeThrottle) return true;
+    let bucket = routeBuckets.get(routeKey);
+    if (!bucket) routeBuckets.set(routeKey, (bucket = createStageThrottle(opts.routeThrottle)));
+    return bucket.take();
+  };
+  // API Gateway negotiates no compression extension.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: WEBSOCKET_MAX_FRAME_BYTES, perMessageDeflate: false });
   let domainName = 'localhost';
 
   const requestContext = (c: Pick<Connection, 'id' | 'connectedAt' | 'sourceIp' | 'userAgent'>, routeKey: string, eventType: string, extra: Record<string, unknown> = {}) => {
@@ -159,6 +176,12 @@ export async function startWebSocketGateway(opts: WebSocketGatewayOptions): Prom
       return;
     }
     domainName = req.headers.host ?? domainName;
+    if (!routeAdmits('$connect')) {
+      stats.refused++;
+      stats.throttled++;
+      refuse(socket, 429);
+      return;
+    }
     const now = Date.now();
     const c = { id: newConnectionId(), connectedAt: now, sourceIp: normaliseIp(socket.remoteAddress), userAgent: String(req.headers['user-agent'] ?? '') };
     const headers: Record<string, string> = {};
@@ -228,7 +251,7 @@ export async function startWebSocketGateway(opts: WebSocketGatewayOptions): Prom
   const onFrame = (c: Connection, data: Buffer, isBinary: boolean) => {
     c.lastActiveAt = Date.now();
     armIdle(c);
-    if (!takeToken(c)) {
+    if (!takeToken(c) || !routeAdmits('$default')) {
       stats.throttled++;
       send(c, JSON.stringify({ message: 'Too Many Requests', connectionId: c.id, requestId: randomUUID() }));
       return;
@@ -284,6 +307,7 @@ export async function startWebSocketGateway(opts: WebSocketGatewayOptions): Prom
           return answer(res, 410, { message: `Connection ${id} is gone` }, 'GoneException');
         }
         c.ws.send(data.toString('utf8'));
+        opts.onPost?.(id, Date.now());
         return answer(res, 200);
       }
       if (req.method === 'GET') {

@@ -106,6 +106,8 @@ export class CloudLink {
   protocol: 'sync' | 'legacy' = 'sync';
   private syncRetryAt = Number.NEGATIVE_INFINITY;
   private nextSyncAt = Number.NEGATIVE_INFINITY;
+  /** syncNow() asked for a sync that has not started yet. */
+  private syncWanted = false;
   /** Back-pressure: no request before this (monotonic ms). */
   private throttledUntil = Number.NEGATIVE_INFINITY;
   /** Counters for status, tests and the bench. */
@@ -191,6 +193,9 @@ export class CloudLink {
    */
   syncNow(): void {
     this.stats.pushedSyncs++;
+    // A flag, not only nextSyncAt: a pass running now would overwrite nextSyncAt with the server's interval when
+    // its own sync returns, and the request would wait for the next poll.
+    this.syncWanted = true;
     this.nextSyncAt = Number.NEGATIVE_INFINITY;
     this.nextJobPollAt = Number.NEGATIVE_INFINITY;
     this.nextTargetPollAt = Number.NEGATIVE_INFINITY;
@@ -254,7 +259,8 @@ export class CloudLink {
     await this.produce().catch((err) => this.opts.log.error({ err: String(err) }, 'cannot write a report to the outbox'));
     const now = clock.monoNow();
     const probing = !this.state.isOnline && this.state.canProbe(now);
-    if (!probing && !(this.state.canSend(now) && (now >= this.nextSyncAt || this.opts.buffer.size > 0))) return;
+    if (!probing && !(this.state.canSend(now) && (now >= this.nextSyncAt || this.syncWanted || this.opts.buffer.size > 0))) return;
+    this.syncWanted = false;
     try {
       // A sync always carries a report: with nothing buffered, a heartbeat (the device's sign of life).
       if (this.opts.buffer.size === 0) await this.produce('heartbeat');

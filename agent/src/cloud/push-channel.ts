@@ -106,7 +106,9 @@ export class PushChannel {
       this.scheduleRetry();
       return;
     }
-    const ws = new this.WebSocketImpl!(config.url, { headers: { authorization: `Bearer ${token}` }, handshakeTimeout: config.connectTimeoutMs });
+    // No permessage-deflate: API Gateway does not negotiate it, and its zlib contexts would cost idle memory for
+    // frames of a few dozen bytes.
+    const ws = new this.WebSocketImpl!(config.url, { headers: { authorization: `Bearer ${token}` }, handshakeTimeout: config.connectTimeoutMs, perMessageDeflate: false });
     this.ws = ws;
     let opened = false;
     ws.on('open', () => {

@@ -56,3 +56,15 @@ test('next sync: short while jobs are pending or the window is open, the idle he
   assert.equal(nextSyncSeconds({ pendingJobs: 0, activeUntilEpoch: activeUntil(now, DEFAULT_LIVENESS), now: now + 59_000 }, DEFAULT_LIVENESS), 2);
   assert.equal(nextSyncSeconds({ pendingJobs: 0, activeUntilEpoch: activeUntil(now, DEFAULT_LIVENESS), now: now + 60_000 }, DEFAULT_LIVENESS), 60, 'the window is bounded');
 });
+
+test('a clean push disconnect followed by silence is detected sooner: 30 s + one evaluator period, never later than silence alone', async () => {
+  const { disconnectDetectionBoundSeconds, disconnectGraceSeconds, disconnectedCutoff, EVALUATOR_PERIOD_SECONDS } = await import('../../../functions/domain/liveness.js');
+  assert.equal(disconnectDetectionBoundSeconds(DEFAULT_LIVENESS), 90);
+  assert.ok(disconnectDetectionBoundSeconds(DEFAULT_LIVENESS) < detectionBoundSeconds(DEFAULT_LIVENESS));
+  for (let h = 1; h <= 3600; h += 7) {
+    const s = { offlineAfterSeconds: defaultOfflineAfterSeconds(h) };
+    assert.ok(disconnectDetectionBoundSeconds(s) <= detectionBoundSeconds(s), `heartbeat ${h}: a goodbye never slows detection`);
+    assert.equal(disconnectDetectionBoundSeconds(s), disconnectGraceSeconds(s) + EVALUATOR_PERIOD_SECONDS);
+  }
+  assert.equal(disconnectedCutoff(100_000, DEFAULT_LIVENESS), 70_000);
+});
