@@ -47,6 +47,7 @@ import { RetryManager } from './backoff/manager.js';
 import { PersistedBackoff, restoreBackoff, snapshotBackoff } from './backoff/persist.js';
 import { systemClock, type Clock } from './clock.js';
 import { AGENT_VERSION, ConfigError, type AgentConfig } from './config.js';
+import { EngineWatch, isEngineUnreachable } from './engine/availability.js';
 import { DiskChecker } from './engine/disk.js';
 import { Executor, type StepOutcome } from './engine/executor.js';
 import { containerName, legacyName } from './engine/names.js';
@@ -146,6 +147,8 @@ export class Agent {
   readonly backoff: RetryManager;
   readonly status: StatusBook;
   readonly executor: Executor;
+  /** Is the engine reachable? Marked by whoever meets it unreachable; modules share it (engine/availability.ts). */
+  readonly engine: EngineWatch;
   readonly startedAt = new Date();
 
   private readonly provider?: TargetProvider;
@@ -192,6 +195,11 @@ export class Agent {
     this.provider = opts.targetProvider;
     this.modules = [...(opts.modules ?? [])];
     this.backoff = new RetryManager(opts.config.backoff);
+    this.engine = new EngineWatch({
+      docker: opts.docker,
+      onDown: (reason) => this.log.warn({ err: reason }, 'engine unreachable: checks that cannot run are unknown, recovery waits; looking for it every second'),
+      onUp: (ms) => this.log.info({ downForMs: Math.round(ms) }, 'engine reachable again'),
+    });
     this.status = new StatusBook(this.clock, opts.config.restartWindowMs);
     this.startTimes = new StartTimes({ startedAt: async (id) => engineStartedAt((await opts.docker.getContainer(id).inspect()).State?.StartedAt) });
     this.executor = new Executor({
@@ -256,7 +264,12 @@ export class Agent {
   /** Starts modules, runs the first cycle, then keeps cycling until `stop()`. */
   async start(): Promise<CycleResult> {
     for (const m of this.modules) await this.safely(m, 'start', () => m.start?.(this));
-    this.unwatch = this.provider?.watch?.(() => this.trigger('target-file-changed'));
+    const unwatchEngine = this.engine.onBack(() => this.trigger('engine-reachable'));
+    const unwatchProvider = this.provider?.watch?.(() => this.trigger('target-file-changed'));
+    this.unwatch = () => {
+      unwatchEngine();
+      unwatchProvider?.();
+    };
     if (!this.config.dryRun) {
       const unwatchRequests = this.requests.watch(() => void this.takeRequests());
       const unwatchTarget = this.unwatch;
@@ -330,6 +343,7 @@ export class Agent {
     this.stopping = true;
     clearTimeout(this.timer);
     this.unwatch?.();
+    this.engine.stop();
     let timedOut = false;
     await Promise.race([
       this.chain,
@@ -524,7 +538,9 @@ export class Agent {
       ctx.observation = await observe(this.docker, this.config.agentId, images);
       if (!this.config.dryRun) await this.renameLegacyContainers(ctx.observation.containers);
       this.lastContainers = ctx.observation.containers;
+      this.engine.markUp();
     } catch (err) {
+      if (isEngineUnreachable(err)) this.engine.markDown((err as Error).message);
       engineError = `engine unreachable: ${(err as Error).message}`;
       this.log.error({ err: (err as Error).message }, 'cannot observe the engine');
     }
@@ -645,6 +661,12 @@ export class Agent {
       return;
     }
     if (o.status === 'blocked' || o.status === 'skipped') return;
+    if (isEngineUnreachable(o.error)) {
+      // The engine went away during the cycle: the step was not refused, it was not run. No backoff for it.
+      this.engine.markDown(o.error.message);
+      this.log.warn({ step: step.action, key: step.key, err: o.error.message }, `${step.action} could not reach the engine; not counted`);
+      return;
+    }
     const e = this.backoff.recordFailure(
       step.key,
       { action: step.action, services: step.services, type: o.error.type, message: o.error.message, permanent: o.error.permanent },

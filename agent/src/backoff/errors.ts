@@ -101,5 +101,7 @@ export function toStepError(action: StepAction, err: unknown): StepError {
   if (err instanceof StepError) return err;
   const message = engineMessage(err).slice(0, 2000);
   const code = statusCodeOf(err);
-  return action === 'pullImage' ? classifyPullError(message, code) : classifyContainerError(action, message, code);
+  const e = action === 'pullImage' ? classifyPullError(message, code) : classifyContainerError(action, message, code);
+  // The original stays reachable: "could not reach the engine" is told apart by its code (engine/availability.ts).
+  return Object.assign(e, { cause: err });
 }

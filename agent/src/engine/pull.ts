@@ -82,6 +82,8 @@ export async function pullImage(docker: Docker, ref: string, opts: PullOptions =
   } catch (err) {
     throw explainPullError(ref, toStepError('pullImage', err), opts.auth); // Docker: 404/401/5xx as the HTTP answer
   }
+  // The connection's idle timeout (docker.ts) is for single calls; a pull is bounded by its own timeout below.
+  (stream as { socket?: { setTimeout(ms: number): void } }).socket?.setTimeout(0);
   const parser = new ProgressParser(opts.onProgress);
   await new Promise<void>((resolve, reject) => {
     const timeoutMs = opts.timeoutMs ?? 10 * 60_000;
@@ -97,7 +99,7 @@ export async function pullImage(docker: Docker, ref: string, opts: PullOptions =
     });
     stream.on('error', (err: Error) => {
       clearTimeout(timer);
-      reject(classifyPullError(`pull stream failed: ${err.message}`));
+      reject(Object.assign(classifyPullError(`pull stream failed: ${err.message}`), { cause: err }));
     });
   });
   if (parser.error) throw explainPullError(ref, classifyPullError(parser.error), opts.auth); // Podman: the error inside a 200 stream

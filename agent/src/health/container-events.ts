@@ -31,6 +31,7 @@ export class ContainerEvents {
   private stopped = false;
   private retryMs = 500;
   private timer: NodeJS.Timeout | null = null;
+  private opening = false;
   private readonly actions: Set<string>;
 
   constructor(private readonly opts: ContainerEventsOptions) {
@@ -50,9 +51,19 @@ export class ContainerEvents {
     this.stream = null;
   }
 
+  /** The engine is back after an outage: reconnect now instead of at the end of the backoff. */
+  reconnectNow(): void {
+    if (this.stopped || this.stream || this.opening) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.retryMs = 500;
+    void this.open();
+  }
+
   private async open(): Promise<void> {
     if (this.stopped) return;
     let stream: NodeJS.ReadableStream;
+    this.opening = true;
     try {
       stream = (await this.opts.docker.getEvents({
         filters: JSON.stringify({ type: ['container'], label: [`${LABEL_OWNED}=true`, `${LABEL_AGENT}=${this.opts.agentId}`] }),
@@ -61,6 +72,8 @@ export class ContainerEvents {
       this.opts.onError?.(err as Error);
       this.reopenLater();
       return;
+    } finally {
+      this.opening = false;
     }
     if (this.stopped) {
       (stream as unknown as { destroy?: () => void }).destroy?.();
@@ -68,6 +81,8 @@ export class ContainerEvents {
     }
     this.stream = stream;
     this.retryMs = 500;
+    // Idle for minutes is normal here: the connection's idle timeout (engine/docker.ts) must not cut it.
+    (stream as { socket?: { setTimeout(ms: number): void } }).socket?.setTimeout(0);
     let buf = '';
     stream.on('data', (chunk: Buffer) => {
       buf += chunk.toString('utf8');

@@ -27,6 +27,8 @@ export interface HealthSchedulerOptions {
   runCheck: RunCheck;
   /** Called after every check with the new result (e.g. to let recovery decide at once). */
   onResult?: (service: string, result: HealthCheckResult, track: HealthTrack) => void;
+  /** Called instead of onResult for a check that could not be run (the track is unchanged). */
+  onUnknown?: (service: string, outcome: CheckOutcome, track: HealthTrack) => void;
   /** Checks in flight at once. */
   concurrency?: number;
   timers?: Timers;
@@ -117,6 +119,14 @@ export class HealthScheduler {
     return [...this.entries.keys()];
   }
 
+  /** Every check is due now (the engine is back after an outage: what happened meanwhile is learnt at once). */
+  allDueNow(): void {
+    const now = this.opts.clock.monoNow();
+    for (const e of this.entries.values()) if (e.dueAt > now && e.track.graceUntil <= now) e.dueAt = now;
+    this.armedFor = NaN; // re-arm even if the earliest due time did not change
+    this.arm();
+  }
+
   /** Runs the check now, out of schedule (run-health-check job); resolves with its result. */
   checkNow(name: string): Promise<HealthCheckResult | null> {
     const e = this.entries.get(name);
@@ -180,14 +190,17 @@ export class HealthScheduler {
         // A result for a container or spec that was replaced while the check ran is dropped.
         const current = this.entries.get(e.name) === e && e.gen === gen && e.track === track && e.containerId === containerId;
         let result: HealthCheckResult | null = null;
+        let unknown = false;
         if (current) {
           result = recordOutcome(track, outcome, now, new Date(this.opts.clock.wallNow()).toISOString());
+          unknown = result === null;
           e.dueAt = startedAt + track.spec.intervalSeconds * 1000;
           if (e.dueAt <= now) e.dueAt = now + track.spec.intervalSeconds * 1000;
         }
         const waiters = e.waiters.splice(0);
         for (const w of waiters) w(result ?? track.last);
         if (result) this.opts.onResult?.(e.name, result, track);
+        else if (unknown) this.opts.onUnknown?.(e.name, outcome, track);
         this.arm();
       });
   }

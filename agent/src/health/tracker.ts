@@ -5,6 +5,9 @@
  * - After a (re)start nothing counts until the startup delay is over: the verdict is `pending`.
  * - A failed check below the failure threshold is `failing` (not acted on, but reported).
  * - `failureThreshold` consecutive failures make it `unhealthy`; one pass makes it `healthy` again.
+ * - A check that could not be run (`unknown`: the engine unreachable, too slow to start it, or refusing it)
+ *   changes nothing: it is neither a pass nor a failure, so the failure threshold is what decides, never
+ *   one exec a busy engine did not start in time.
  */
 import type { HealthCheckResult } from '../../../functions/contract/report.js';
 import type { HealthCheckSpec } from '../../../functions/contract/target-state.js';
@@ -16,6 +19,8 @@ export interface CheckOutcome {
   durationMs: number;
   /** The check found the container not running: unhealthy at once, no threshold to wait for. */
   notRunning?: boolean;
+  /** The check could not be run (neither healthy nor unhealthy): why. `healthy` is false and means nothing. */
+  unknown?: 'engine-unreachable' | 'engine-slow' | 'engine-error';
 }
 
 export interface HealthTrack {
@@ -29,10 +34,12 @@ export interface HealthTrack {
   last: HealthCheckResult | null;
   /** The last check found the container not running. */
   notRunning: boolean;
+  /** Checks in a row that could not be run (reset by any real result). */
+  unknownInARow: number;
 }
 
 export function newTrack(spec: HealthCheckSpec, startedAt: number): HealthTrack {
-  return { spec, consecutiveFailures: 0, verdict: 'pending', verdictAt: startedAt, graceUntil: startedAt + spec.startupDelaySeconds * 1000, last: null, notRunning: false };
+  return { spec, consecutiveFailures: 0, verdict: 'pending', verdictAt: startedAt, graceUntil: startedAt + spec.startupDelaySeconds * 1000, last: null, notRunning: false, unknownInARow: 0 };
 }
 
 /** The container was (re)started at `at`: forget the old verdict, wait out the startup delay again. */
@@ -42,9 +49,16 @@ export function restarted(track: HealthTrack, at: number): void {
   track.verdict = 'pending';
   track.verdictAt = at;
   track.graceUntil = at + track.spec.startupDelaySeconds * 1000;
+  track.unknownInARow = 0;
 }
 
-export function recordOutcome(track: HealthTrack, outcome: CheckOutcome, monoAt: number, wallIso: string): HealthCheckResult {
+/** Books one outcome; null when the check could not be run (the track is left as it was). */
+export function recordOutcome(track: HealthTrack, outcome: CheckOutcome, monoAt: number, wallIso: string): HealthCheckResult | null {
+  if (outcome.unknown) {
+    track.unknownInARow++;
+    return null;
+  }
+  track.unknownInARow = 0;
   track.consecutiveFailures = outcome.healthy ? 0 : track.consecutiveFailures + 1;
   track.verdict = outcome.healthy
     ? 'healthy'

@@ -13,6 +13,12 @@
  * unhealthy at once), and `containerDied()` for the engine's `die` events (events.ts).
  * One timer: the health scheduler's; plus one controller timer for re-checks of services without a health
  * check and for the end of a CrashLoopBackOff window.
+ *
+ * Engine outages (docs/architecture.md, "Engine outages"): while the engine is unreachable (EngineWatch),
+ * every service's verdict is `unknown`, so nothing is decided and nothing counted; an action that could not
+ * reach the engine is taken back (rate-limit entry, count, ladder); checks that could not be run change no
+ * verdict. When the engine answers again every check runs at once and the event stream reconnects, so a
+ * container that died meanwhile is restarted within a check's time, from where its incident was.
  */
 import type Docker from 'dockerode';
 import type { HealthCheckResult, ServiceError } from '../../../functions/contract/report.js';
@@ -20,6 +26,7 @@ import type { ServiceSpec } from '../../../functions/contract/target-state.js';
 import { monoToIso, type Clock } from '../clock.js';
 import type { ContainerState } from '../planner/types.js';
 import type { StatusBook } from '../status/book.js';
+import { EngineWatch, isEngineUnreachable, withEngineDeadline } from '../engine/availability.js';
 import { HealthChecker } from '../health/checker.js';
 import { ContainerEvents } from '../health/container-events.js';
 import { HealthScheduler, type Timers } from '../health/scheduler.js';
@@ -61,6 +68,10 @@ export interface HealthRecoveryOptions {
   timers?: Timers;
   /** Runs a check (default: HealthChecker on `docker`); injectable for tests. */
   checker?: HealthChecker;
+  /** The agent's engine up/down flag (default: one of its own on `docker`). */
+  engine?: EngineWatch;
+  /** Time the engine gets to start an exec check or answer an inspect (exec-probes.ts). */
+  engineAllowanceMs?: number;
   /**
    * Reads the manual-stop marker directly (the CLI writes it while the agent runs, typically right before
    * stopping the container): checked before every action, so a stop is never undone by a die event that
@@ -106,6 +117,9 @@ export class HealthRecovery {
   private reconciling = new Set<string>();
   private events: ContainerEvents | null = null;
   private readonly startupDefault: number;
+  readonly engine: EngineWatch;
+  private readonly ownEngine: boolean;
+  private readonly unwatchEngine: () => void;
   /**
    * The last actions performed, oldest first (tests, bench). Bounded: a service that crash-loops for months
    * would otherwise grow it forever.
@@ -113,14 +127,18 @@ export class HealthRecovery {
   readonly history: Array<{ at: number; service: string; action: string; ok: boolean }> = [];
 
   constructor(private readonly opts: HealthRecoveryOptions) {
-    this.checker = opts.checker ?? new HealthChecker(opts.docker);
+    this.checker = opts.checker ?? new HealthChecker(opts.docker, opts.engineAllowanceMs !== undefined ? { engineAllowanceMs: opts.engineAllowanceMs } : {});
     this.policy = new RecoveryPolicy(opts.policy ?? DEFAULT_RECOVERY_CONFIG);
     this.startupDefault = opts.defaultStartupDelayMs ?? 5000;
+    this.ownEngine = !opts.engine;
+    this.engine = opts.engine ?? new EngineWatch({ docker: opts.docker });
+    this.unwatchEngine = this.engine.onBack(() => this.engineBack());
     this.scheduler = new HealthScheduler({
       clock: opts.clock,
       timers: opts.timers,
       runCheck: (id, spec) => this.checker.check(id, spec),
       onResult: (name, result, track) => this.onCheck(name, result, track),
+      onUnknown: (name, outcome, track) => this.onUnknownCheck(name, outcome.message ?? '', outcome.unknown, track),
     });
   }
 
@@ -166,7 +184,7 @@ export class HealthRecovery {
     if (!k || k.busy || this.reconciling.has(service) || k.containerId !== containerId) return;
     let running: boolean | undefined;
     try {
-      running = (await this.opts.docker.getContainer(containerId).inspect()).State?.Running === true;
+      running = (await withEngineDeadline(this.opts.docker.getContainer(containerId).inspect(), 30_000, 'inspect')).State?.Running === true;
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) running = false;
     }
@@ -244,6 +262,8 @@ export class HealthRecovery {
 
   stop(): void {
     this.stopped = true;
+    this.unwatchEngine();
+    if (this.ownEngine) this.engine.stop();
     this.events?.stop();
     this.scheduler.stop();
     if (this.timer) clearTimeout(this.timer);
@@ -275,12 +295,29 @@ export class HealthRecovery {
     this.decide();
   }
 
+  /** A check could not be run: no verdict changes; an unreachable engine is looked for until it answers. */
+  private onUnknownCheck(name: string, message: string, why: string | undefined, track: HealthTrack): void {
+    if (why === 'engine-unreachable') this.engine.markDown(message);
+    // Logged when it starts and every 10th time after, not on every interval of a long outage.
+    if (track.unknownInARow === 1 || track.unknownInARow % 10 === 0)
+      this.opts.log.warn({ service: name, why, inARow: track.unknownInARow, err: message }, 'health check could not be run; verdict unchanged');
+  }
+
+  /** The engine answers again: learn at once what happened meanwhile (checks, events, container states). */
+  private engineBack(): void {
+    if (this.stopped) return;
+    this.events?.reconnectNow();
+    this.scheduler.allDueNow();
+    this.decide();
+  }
+
   private observation(name: string, k: Known, now: number): ServiceObservation {
     const spec = k.input.spec;
     const startupDelayMs = this.startupDelayOf(k);
     let health: HealthVerdict;
     let healthAt = now;
-    if (k.busy || this.reconciling.has(name) || !k.state || k.state === 'created' || k.state === 'restarting' || k.state === 'removing' || k.state === 'unknown') health = 'pending';
+    if (this.engine.isDown()) health = 'unknown'; // nothing can be learnt or done: decide nothing, count nothing
+    else if (k.busy || this.reconciling.has(name) || !k.state || k.state === 'created' || k.state === 'restarting' || k.state === 'removing' || k.state === 'unknown') health = 'pending';
     else if (DOWN.has(k.state) && k.stoppedByHand) health = 'pending'; // marker just removed: the planner starts it
     else if (DOWN.has(k.state)) {
       health = 'unhealthy';
@@ -328,6 +365,7 @@ export class HealthRecovery {
     this.opts.onChange?.(action.service);
     const startedAt = this.opts.clock.monoNow();
     let ok = false;
+    let notRun = false;
     try {
       if (fromPolicy) await this.opts.beforeAction?.(action).catch(() => {});
       const id = await this.execute(action, k);
@@ -346,17 +384,25 @@ export class HealthRecovery {
       this.opts.log.info({ service: action.service, action: action.action, rung: action.rung, reason: action.reason, ms: Math.round(k.stateAt - startedAt) }, 'recovery action done');
     } catch (err) {
       const message = (err as Error).message ?? String(err);
-      if (fromPolicy) this.policy.actionFailed(action.service, this.opts.clock.monoNow(), message);
-      this.opts.log.warn({ service: action.service, action: action.action, err: message }, 'recovery action failed');
+      // Could the engine be asked at all? Then the action did not happen and costs nothing.
+      notRun = isEngineUnreachable(err) || !(await this.engine.probe());
+      if (notRun) {
+        this.engine.markDown(message);
+        if (fromPolicy) this.policy.actionNotRun(action);
+        this.opts.log.warn({ service: action.service, action: action.action, err: message }, 'recovery action could not reach the engine; not counted, waiting for the engine');
+      } else {
+        if (fromPolicy) this.policy.actionFailed(action.service, this.opts.clock.monoNow(), message);
+        this.opts.log.warn({ service: action.service, action: action.action, err: message }, 'recovery action failed');
+      }
       k.stateAt = this.opts.clock.monoNow();
     } finally {
       k.busy = false;
-      this.history.push({ at: startedAt, service: action.service, action: action.action, ok });
+      if (!notRun) this.history.push({ at: startedAt, service: action.service, action: action.action, ok });
       if (this.history.length > HISTORY_LIMIT) this.history.splice(0, this.history.length - HISTORY_LIMIT);
       this.opts.onAction?.(action, ok);
       this.opts.onChange?.(action.service);
     }
-    if (!ok && !this.stopped) {
+    if (!ok && !notRun && !this.stopped) {
       // Learn the real state before deciding on the next rung.
       await this.refreshState(action.service);
     }
@@ -382,7 +428,7 @@ export class HealthRecovery {
     const k = this.known.get(service);
     if (!k?.containerId) return;
     try {
-      const info = await this.opts.docker.getContainer(k.containerId).inspect();
+      const info = await withEngineDeadline(this.opts.docker.getContainer(k.containerId).inspect(), 30_000, 'inspect');
       k.state = (info.State?.Status as ContainerState) ?? 'unknown';
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) {

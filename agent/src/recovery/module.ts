@@ -12,6 +12,7 @@
 import * as z from 'zod/mini';
 import type { ServiceSpec } from '../../../functions/contract/target-state.js';
 import type { Agent, AgentModule, CycleContext } from '../agent.js';
+import { DEFAULT_ENGINE_ALLOWANCE_MS } from '../health/exec-probes.js';
 import { specHash } from '../planner/spec-hash.js';
 import type { ObservedContainer } from '../planner/types.js';
 import type { JsonStore } from '../state/json-store.js';
@@ -41,11 +42,14 @@ export interface RecoveryModuleOptions {
   defaultStartupDelayMs?: number;
   /** Watch the engine's die events (default true). */
   events?: boolean;
+  /** Time the engine gets to start an exec check (or answer `top`/inspect) on top of the check's timeout. */
+  engineAllowanceMs?: number;
 }
 
 /**
  * Reads FLEETMEDIC_RECOVERY_MAX_RESTARTS / FLEETMEDIC_RECOVERY_WINDOW_SECONDS and
- * FLEETMEDIC_ENGINE_EVENTS=0 (no event stream: deaths are then noticed by the checks and cycles only).
+ * FLEETMEDIC_ENGINE_EVENTS=0 (no event stream: deaths are then noticed by the checks and cycles only),
+ * FLEETMEDIC_CHECK_ENGINE_ALLOWANCE_SECONDS (default 15: see health/exec-probes.ts).
  */
 export function recoveryOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): RecoveryModuleOptions {
   const num = (v: string | undefined, fallback: number) => {
@@ -54,6 +58,7 @@ export function recoveryOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Re
   };
   return {
     events: env.FLEETMEDIC_ENGINE_EVENTS !== '0',
+    engineAllowanceMs: num(env.FLEETMEDIC_CHECK_ENGINE_ALLOWANCE_SECONDS, DEFAULT_ENGINE_ALLOWANCE_MS / 1000) * 1000,
     policy: {
       maxRestarts: num(env.FLEETMEDIC_RECOVERY_MAX_RESTARTS, DEFAULT_RECOVERY_CONFIG.maxRestarts),
       windowMs: num(env.FLEETMEDIC_RECOVERY_WINDOW_SECONDS, DEFAULT_RECOVERY_CONFIG.windowMs / 1000) * 1000,
@@ -76,6 +81,8 @@ export class RecoveryModule implements AgentModule {
       clock: agent.clock,
       docker: agent.docker,
       ops: agent.executor,
+      engine: agent.engine,
+      ...(this.opts.engineAllowanceMs !== undefined ? { engineAllowanceMs: this.opts.engineAllowanceMs } : {}),
       log: agent.log.child({ module: 'recovery' }),
       book: agent.status,
       ...(this.opts.policy ? { policy: this.opts.policy } : {}),

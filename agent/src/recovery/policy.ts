@@ -30,8 +30,9 @@ export const DEFAULT_RECOVERY_CONFIG: RecoveryConfig = { maxRestarts: 3, windowM
  * - failing: last check failed, below the failure threshold (not acted on, but a failed re-check)
  * - unhealthy: failure threshold reached, or the container is not running
  * - pending: no verdict since the last (re)start (startup delay not over, first check not done)
+ * - unknown: it cannot be known right now (the engine is unreachable): nothing is decided, nothing counted
  */
-export type HealthVerdict = 'healthy' | 'failing' | 'unhealthy' | 'pending';
+export type HealthVerdict = 'healthy' | 'failing' | 'unhealthy' | 'pending' | 'unknown';
 
 export interface ServiceObservation {
   name: string;
@@ -74,6 +75,9 @@ export interface PlannedAction {
   reason: string;
   /** 1-based rung of the ladder (dependency restarts are rung 1). */
   rung: number;
+  /** Monotonic ms it was decided (its entry in the rate-limit window when `rateLimited`). */
+  decidedAt?: number;
+  rateLimited?: boolean;
 }
 
 export type RecoveryEvent =
@@ -184,7 +188,7 @@ export class RecoveryPolicy {
 
       let unhealthy = obs.health === 'unhealthy';
       if (s.phase === 'verifying') {
-        if (obs.health === 'pending' || obs.healthAt < (s.verifyAfter ?? 0)) continue; // re-check not in yet
+        if (obs.health === 'pending' || obs.health === 'unknown' || obs.healthAt < (s.verifyAfter ?? 0)) continue; // re-check not in yet
         if (obs.health === 'healthy') {
           events.push({ type: 'recovered', service: name, attempted: [...s.attempted] });
           this.endIncident(s);
@@ -257,6 +261,25 @@ export class RecoveryPolicy {
     s.attempted = capAttempted([...s.attempted, `failed: ${message.slice(0, 150)}`]);
     if (s.phase === 'verifying') {
       s.verifyAfter = now; // the next verdict decides; a failed action will not have made it healthy
+    }
+  }
+
+  /**
+   * The action could not reach the engine (it is unreachable): it never happened. Its rate-limit entry, its
+   * count and its line in `attempted` are taken back, and the service waits, idle at the same rung of the
+   * ladder, for a verdict that can be trusted: once the engine is back, the same action is decided again.
+   */
+  actionNotRun(action: PlannedAction): void {
+    const s = this.state(action.service);
+    if (action.rateLimited && action.decidedAt !== undefined) {
+      const i = s.recent.lastIndexOf(action.decidedAt);
+      if (i >= 0) s.recent.splice(i, 1);
+    }
+    s.totalRestarts = Math.max(0, s.totalRestarts - 1);
+    if (s.attempted.at(-1) === action.action) s.attempted.pop();
+    if (s.phase === 'verifying') {
+      s.phase = 'idle';
+      delete s.verifyAfter;
     }
   }
 
@@ -355,7 +378,7 @@ export class RecoveryPolicy {
     s.phase = 'verifying';
     s.verifyAfter = now + obs.startupDelayMs;
     delete s.restartForDependency; // this action restarts it anyway
-    return { service: obs.name, action, reason, rung: rateLimited ? s.level + 1 : 1 };
+    return { service: obs.name, action, reason, rung: rateLimited ? s.level + 1 : 1, decidedAt: now, rateLimited };
   }
 
   private endIncident(s: ServiceRecoveryState): void {

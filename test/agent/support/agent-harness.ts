@@ -29,7 +29,8 @@ export interface Harness {
   targetFile: string;
   config: AgentConfig;
   writeTarget(t: TargetStateInput | { version: string; target: TargetStateInput }): Promise<void>;
-  open(overrides?: Partial<AgentConfig>, modules?: AgentModule[]): Promise<Agent>;
+  /** `docker`: the agent's own engine client (e.g. through a proxy the test controls); default the harness's. */
+  open(overrides?: Partial<AgentConfig>, modules?: AgentModule[], docker?: Docker): Promise<Agent>;
   /** Containers carrying this test's agent label (owned ones). */
   owned(): Promise<Docker.ContainerInfo[]>;
   byService(service: string): Promise<Docker.ContainerInfo[]>;
@@ -73,10 +74,10 @@ export async function harness(label: string): Promise<Harness> {
     async writeTarget(t) {
       await writeFile(targetFile, JSON.stringify(t));
     },
-    async open(overrides = {}, modules = []) {
+    async open(overrides = {}, modules = [], agentDocker = docker) {
       const cfg = { ...config, ...overrides };
       const log = process.env.AGENT_TEST_LOG ? createLogger({ json: false, level: 'debug', write: (s) => process.stderr.write(s) }) : silentLogger();
-      const agent = await Agent.open({ config: cfg, docker, log, targetProvider: new FileTargetProvider(cfg.targetFile!), modules });
+      const agent = await Agent.open({ config: cfg, docker: agentDocker, log, targetProvider: new FileTargetProvider(cfg.targetFile!), modules });
       agents.push(agent);
       return agent;
     },
