@@ -6,7 +6,7 @@
  *  - idle CPU of the agent over the same window (% of one core; budget: ≤ 5 %);
  *  - time from a container kill to the service answering its HTTP check again, at a 2 s check interval
  *    (budget: < 5 s), median and worst of 3.
- * With `--soak` (`npm run bench -- agent --soak [--soak-minutes=N]`), also the long run of bench/soak/agent-soak.ts:
+ * With `--soak` (`npm run bench -- agent --soak [--soak-minutes=N] [--soak-heap-minutes=N]`), also the long run of bench/soak/agent-soak.ts:
  * the RSS slope over 30 minutes with a crash-looping service (budget ≤ 0.05 MB/min), opt-in for its length.
  * Needs the engine (container-lab or DOCKER_HOST) and LAB_REGISTRY.
  */
@@ -170,8 +170,8 @@ export async function run(): Promise<BenchRow[]> {
     agent.kill('SIGTERM');
     await new Promise((r) => agent.once('exit', r));
     if (process.argv.includes('--soak')) {
-      const arg = process.argv.find((a) => a.startsWith('--soak-minutes='));
-      rows.push(...(await runSoak(arg ? Number(arg.split('=')[1]) : 30)));
+      const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+      rows.push(...(await runSoak(Number(arg('soak-minutes') ?? 30), Number(arg('soak-heap-minutes') ?? 3))));
     }
     return rows;
   } finally {
