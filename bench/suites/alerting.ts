@@ -68,7 +68,7 @@ async function reportToSlack(slack: Awaited<ReturnType<typeof import('../../loca
   const { handler: forwarder } = await import('../../functions/handlers/slack-forwarder.js');
   const { invoke } = await import('../../test/support/apigw.js');
   const { startSqsPoller } = await import('../../local/sqs-poller.js');
-  const { toAlertEvent } = await import('../../functions/domain/alert-policy.js');
+  const { toAlertEvent } = await import('../../functions/domain/alerting/event.js');
   const iam = { userArn: 'arn:aws:iam::123456789012:user/bench' };
   const sns = new SNSClient({});
   const queueUrl = process.env.ALERTS_QUEUE_URL!;

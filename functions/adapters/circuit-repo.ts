@@ -38,8 +38,8 @@ import { logger, metrics } from '../lib/observability.js';
 import { isConditionFailure, raceBackoff } from './conditions.js';
 import { devicePk } from './devices-repo.js';
 import { recordEvent } from './events.js';
-import { raiseAlert, resolveAlert } from './alerts.js';
-import { circuitAlertKey, circuitOpenAlert } from '../domain/alert-policy.js';
+import { circuitAlertKey, circuitOpenAlert } from '../domain/alerting/builders.js';
+import { raiseAlert, resolveAlert } from './alert-records.js';
 
 /** A race is lost at most once per competing writer; this bound only stops a runaway loop. */
 const MAX_ATTEMPTS = 200;

@@ -20,7 +20,7 @@ import type { Job } from '../contract/jobs.js';
 import { failAttempt, type FailAttemptInput } from '../domain/job-recovery.js';
 import type { RecoveryDecision } from '../domain/retry-policy.js';
 import { logger } from '../lib/observability.js';
-import { raiseAlert } from './alerts.js';
+import { raiseAlert } from './alert-records.js';
 import { recordFailure } from './circuit-repo.js';
 import { recordEvent } from './events.js';
 import { publishJob } from './job-queue.js';

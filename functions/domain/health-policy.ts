@@ -11,7 +11,9 @@
  * The device's circuit breaker is honoured: while it is not closed, no recovery job is enqueued.
  */
 import type { JobCommand, Marker, ServiceReport } from '../contract/index.js';
-import { formatDuration, type AlertInput, type AlertName } from './alert-policy.js';
+import type { AlertName } from './alerting/catalogue.js';
+import type { AlertInput } from './alerting/event.js';
+import { formatDuration } from './alerting/format.js';
 
 export interface HealthPolicyConfig {
   /** Device offline when its last report is older than this (default 3 heartbeat intervals). */

@@ -14,7 +14,10 @@ import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { flushAlertGroups, raiseAlert, resolveAlert, type FlushResult, type RaiseResult } from '../adapters/alerts.js';
+import { flushAlertGroups, type FlushResult } from '../adapters/alert-groups.js';
+import { raiseAlert, resolveAlert, type RaiseResult } from '../adapters/alert-records.js';
+import { circuitOpenAlert, deviceOfflineAlert } from '../domain/alerting/builders.js';
+import { dedupeKeyFor } from '../domain/alerting/event.js';
 import { readCircuit } from '../adapters/circuit-repo.js';
 import { countOfflineDevices, getDeviceState, getTarget, listSilencedOfflineDevices, markStateOffline, setOfflineSilenced } from '../adapters/devices-repo.js';
 import { claimOffline, findQuietDevices, offlineRecorded } from '../adapters/liveness-repo.js';
@@ -24,7 +27,6 @@ import { publishJob } from '../adapters/job-queue.js';
 import { createJob } from '../adapters/jobs-repo.js';
 import { activeMarkers } from '../adapters/markers-repo.js';
 import { tryAcquireRecoverySlot } from '../adapters/recovery-repo.js';
-import { circuitOpenAlert, dedupeKeyFor, deviceOfflineAlert } from '../domain/alert-policy.js';
 import {
   DEFAULT_HEALTH_POLICY,
   deviceFindings,

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { lambdaContext } from '../../local/lambda-context.js';
 import { toRecord } from '../../local/sqs-poller.js';
 import { resetWebhookCache } from '../../functions/adapters/slack-webhook.js';
-import { AlertEvent } from '../../functions/domain/alert-policy.js';
+import { AlertEvent } from '../../functions/domain/alerting/event.js';
 import { createApiFixture, type ApiFixture } from './api-fixture.js';
 import { startSlackReceiver, type SlackReceiver } from './slack-receiver.js';
 

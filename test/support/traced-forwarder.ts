@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { SQSRecord } from 'aws-lambda';
 import { lambdaContext } from '../../local/lambda-context.js';
 import { resetWebhookCache } from '../../functions/adapters/slack-webhook.js';
-import { toAlertEvent } from '../../functions/domain/alert-policy.js';
+import { toAlertEvent } from '../../functions/domain/alerting/event.js';
 import { handler } from '../../functions/handlers/slack-forwarder.js';
 
 interface Step {

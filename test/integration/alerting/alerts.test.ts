@@ -7,8 +7,11 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { PurgeQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { createTestInfra, type TestInfra } from '../../support/infra.js';
 import { receiveMessages } from '../../support/alerting.js';
-import { flushAlertGroups, getAlertRecord, raiseAlert, resolveAlert } from '../../../functions/adapters/alerts.js';
-import { AlertEvent, DEFAULT_ALERT_POLICY, deviceOfflineAlert, type AlertInput } from '../../../functions/domain/alert-policy.js';
+import { flushAlertGroups } from '../../../functions/adapters/alert-groups.js';
+import { getAlertRecord, raiseAlert, resolveAlert } from '../../../functions/adapters/alert-records.js';
+import { deviceOfflineAlert } from '../../../functions/domain/alerting/builders.js';
+import { DEFAULT_ALERT_POLICY } from '../../../functions/domain/alerting/dedupe.js';
+import { AlertEvent, type AlertInput } from '../../../functions/domain/alerting/event.js';
 
 let infra: TestInfra;
 const sqs = new SQSClient({});

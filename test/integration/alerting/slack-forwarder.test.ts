@@ -11,9 +11,9 @@ import { createTestInfra, type TestInfra } from '../../support/infra.js';
 import { startSlackReceiver, type SlackReceiver } from '../../support/slack-receiver.js';
 import { createWebhookSecret, deliverPending, invokeForwarder, messageAttribute, queueArn, receiveMessages, useWebhookSecret } from '../../support/alerting.js';
 import { toRecord } from '../../../local/sqs-poller.js';
-import { publishAlertEvent } from '../../../functions/adapters/alerts.js';
+import { publishAlertEvent } from '../../../functions/adapters/alert-publication.js';
+import { toAlertEvent, type AlertEvent } from '../../../functions/domain/alerting/event.js';
 import { resolveWebhookUrl, WebhookConfigError } from '../../../functions/adapters/slack-webhook.js';
-import { toAlertEvent, type AlertEvent } from '../../../functions/domain/alert-policy.js';
 import { handler, parseDelivery } from '../../../functions/handlers/slack-forwarder.js';
 
 let infra: TestInfra;

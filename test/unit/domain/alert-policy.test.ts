@@ -2,28 +2,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import {
-  ALERT_NAMES,
-  AlertEvent,
-  DEFAULT_ALERT_POLICY,
-  circuitOpenAlert,
-  decideFlush,
-  decideRaise,
-  decideResolve,
-  dedupeKeyFor,
-  deviceOfflineAlert,
-  fromCloudWatchAlarm,
-  groupedEvent,
-  groupLevel,
-  groupResolvedEvent,
-  jobEscalatedAlert,
-  resolvedEvent,
-  severityForLevel,
-  toAlertEvent,
-  type AlertInput,
-  type AlertRecord,
-  type GroupWindow,
-} from '../../../functions/domain/alert-policy.js';
+import { circuitOpenAlert, deviceOfflineAlert, jobEscalatedAlert } from '../../../functions/domain/alerting/builders.js';
+import { ALERT_NAMES, severityForLevel } from '../../../functions/domain/alerting/catalogue.js';
+import { fromCloudWatchAlarm } from '../../../functions/domain/alerting/cloudwatch.js';
+import { DEFAULT_ALERT_POLICY, decideRaise, decideResolve, resolvedEvent, type AlertRecord } from '../../../functions/domain/alerting/dedupe.js';
+import { AlertEvent, dedupeKeyFor, toAlertEvent, type AlertInput } from '../../../functions/domain/alerting/event.js';
+import { decideFlush, groupedEvent, groupLevel, groupResolvedEvent, type GroupWindow } from '../../../functions/domain/alerting/groups.js';
 
 const T0 = Date.parse('2025-01-01T10:00:00Z');
 const MIN = 60_000;

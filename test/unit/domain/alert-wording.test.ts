@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { groupedEvent, toAlertEvent } from '../../../functions/domain/alert-policy.js';
+import { toAlertEvent } from '../../../functions/domain/alerting/event.js';
+import { groupedEvent } from '../../../functions/domain/alerting/groups.js';
 import { deviceFindings } from '../../../functions/domain/health-policy.js';
 
 test('the next action names the device, not `<id>`', () => {

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { groupedEvent, resolvedEvent, toAlertEvent, decideRaise } from '../../../functions/domain/alert-policy.js';
-import { escapeMrkdwn, renderSlackMessage } from '../../../functions/domain/slack-message.js';
+import { resolvedEvent, decideRaise } from '../../../functions/domain/alerting/dedupe.js';
+import { toAlertEvent } from '../../../functions/domain/alerting/event.js';
+import { groupedEvent } from '../../../functions/domain/alerting/groups.js';
+import { escapeMrkdwn, renderSlackMessage } from '../../../functions/domain/alerting/slack-message.js';
 import { renderSlackMessage as asSlackShowsIt } from '../../../local/slack-receiver.js';
 
 const T0 = Date.parse('2025-01-01T10:00:00Z');

@@ -8,8 +8,9 @@
  * body unless the message has top-level blocks, and then uses `text` only for notifications and screen
  * readers; so the header sits at the top level and the details in a coloured attachment below it.
  */
-import type { AlertEvent, Severity } from './alert-policy.js';
-import { formatDuration } from './alert-policy.js';
+import type { Severity } from './catalogue.js';
+import type { AlertEvent } from './event.js';
+import { formatDuration } from './format.js';
 
 export interface SlackText {
   type: 'plain_text' | 'mrkdwn';

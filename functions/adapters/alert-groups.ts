@@ -1,51 +1,34 @@
 /**
- * Alerts: dedupe/cooldown records and group windows in ALERTS_TABLE, publication to the SNS alert topic.
- * Decisions are the pure functions of domain/alert-policy; this file only reads, writes conditionally, publishes.
+ * Alert group windows in ALERTS_TABLE (Alertmanager's group_wait): members join the open window of their group;
+ * the evaluator's flush announces a window once its wait has passed, and the last member to recover announces
+ * the group as resolved. Decisions are the pure functions of domain/alerting/groups.ts; this file only reads,
+ * writes conditionally, publishes.
  *
  * ALERTS_TABLE items (TTL `expiresAt`, epoch s):
- *   ALERT#<dedupeKey>          / STATE                    one dedupe record per alert key (AlertRecord + version)
  *   GROUPS                     / OPEN#<groupKey>          the open group window members join (one per group key)
  *   GROUPS                     / OUTBOX#<groupKey>#<win>  a flushed window's message, until SNS accepted it
  *   GROUP#<groupKey>#<win>     / WINDOW                   a flushed window, counting its members down to "resolved"
  * All group bookkeeping sits in the small `GROUPS` partition, so the evaluator finds due windows with one Query.
- *
- * Every record write is conditional on the version read (optimistic concurrency): two Lambdas raising the same
- * key at once produce one notification and one suppression, never two notifications.
  */
-import { PublishCommand, type MessageAttributeValue } from '@aws-sdk/client-sns';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import {
-  AlertEvent,
-  DEFAULT_ALERT_POLICY,
-  decideFlush,
-  decideRaise,
-  decideResolve,
-  dedupeKeyFor,
-  groupResolvedEvent,
-  groupedEvent,
-  plainTextAlert,
-  resolvedEvent,
-  severityForLevel,
-  toAlertEvent,
-  type AlertInput,
-  type AlertPolicyConfig,
-  type AlertRecord,
-  type GroupWindow,
-  type Severity,
-} from '../domain/alert-policy.js';
-import { documentClient, snsClient } from '../lib/aws.js';
+import { DEFAULT_ALERT_POLICY, type AlertPolicyConfig } from '../domain/alerting/dedupe.js';
+import { AlertEvent, type AlertInput } from '../domain/alerting/event.js';
+import { decideFlush, groupResolvedEvent, groupedEvent, type GroupWindow } from '../domain/alerting/groups.js';
+import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
 import { timeOrderedId } from '../lib/ids.js';
 import { logger } from '../lib/observability.js';
+import { publishAlertEvent, recordAlertEvent } from './alert-publication.js';
 import { isConditionFailure, raceBackoff } from './conditions.js';
-import { recordEvent } from './events.js';
 
-const MAX_RACES = 50;
+/** How often a conditional write may lose a race before giving up. */
+export const MAX_RACES = 50;
 const GROUPS_PK = 'GROUPS';
 const WINDOW_RETENTION_S = 7 * 86400;
 /** A flusher that died mid-publish releases its claim on an outbox entry after this long. */
 const OUTBOX_CLAIM_MS = 60_000;
 
+/** The alert policy with this deployment's cooldown and group wait. */
 export function alertPolicy(): AlertPolicyConfig {
   return {
     ...DEFAULT_ALERT_POLICY,
@@ -54,203 +37,20 @@ export function alertPolicy(): AlertPolicyConfig {
   };
 }
 
-const recordKey = (dedupeKey: string) => ({ pk: `ALERT#${dedupeKey}`, sk: 'STATE' });
-const openKey = (groupKey: string) => ({ pk: GROUPS_PK, sk: `OPEN#${groupKey}` });
-const outboxKey = (groupKey: string, windowId: string) => ({ pk: GROUPS_PK, sk: `OUTBOX#${groupKey}#${windowId}` });
-const windowKey = (groupKey: string, windowId: string) => ({ pk: `GROUP#${groupKey}#${windowId}`, sk: 'WINDOW' });
-
 export interface AlertOptions {
   now?: number;
   policy?: AlertPolicyConfig;
 }
 
-// ---------------------------------------------------------------- publication
-
-/** SNS message attributes let subscriptions filter (e.g. an email subscription for CRITICAL only). */
-function attributesOf(e: AlertEvent): Record<string, MessageAttributeValue> {
-  const attrs: Record<string, MessageAttributeValue> = {
-    severity: { DataType: 'String', StringValue: e.severity },
-    status: { DataType: 'String', StringValue: e.status },
-    alertName: { DataType: 'String', StringValue: e.alertName },
-    dedupeKey: { DataType: 'String', StringValue: e.dedupeKey },
-    level: { DataType: 'Number', StringValue: String(e.level) },
-  };
-  if (e.deviceId) attrs.deviceId = { DataType: 'String', StringValue: e.deviceId };
-  if (e.correlationId) attrs.correlationId = { DataType: 'String', StringValue: e.correlationId };
-  return attrs;
-}
-
-function subjectOf(e: AlertEvent): string {
-  const what = e.group && e.group.count > 1 ? `x${e.group.count}` : [e.service, e.deviceId].filter(Boolean).join(' on ');
-  const s = `[${e.status === 'resolved' ? 'RESOLVED' : e.severity}] ${e.alertName} ${what}`.trim();
-  // SNS subjects: ASCII, no line breaks, < 100 characters.
-  return s.replace(/[^\x20-\x7e]/g, '?').slice(0, 99);
-}
-
-/**
- * Publish one alert event to the topic. The SQS (Slack) subscription receives the JSON event; email subscribers
- * receive readable text (MessageStructure=json picks per protocol).
- */
-export async function publishAlertEvent(event: AlertEvent): Promise<string | undefined> {
-  const e = AlertEvent.parse(event);
-  const res = await snsClient().send(
-    new PublishCommand({
-      TopicArn: config.alertTopicArn,
-      Subject: subjectOf(e),
-      MessageStructure: 'json',
-      Message: JSON.stringify({ default: JSON.stringify(e), email: plainTextAlert(e, { runbookBaseUrl: config.runbookBaseUrl }) }),
-      MessageAttributes: attributesOf(e),
-    }),
-  );
-  return res.MessageId;
-}
-
-async function recordAlertEvent(type: 'alert.raised' | 'alert.suppressed' | 'alert.resolved', r: Pick<AlertRecord, 'dedupeKey' | 'alertName' | 'deviceId' | 'service'>, detail: Record<string, unknown>, now: number, correlationId?: string) {
-  try {
-    await recordEvent({ type, deviceId: r.deviceId, service: r.service, correlationId, detail: { dedupeKey: r.dedupeKey, alertName: r.alertName, ...detail } }, now);
-  } catch (err) {
-    // The event is for the operator's history; the alert itself already went out (or was suppressed) correctly.
-    logger.warn('could not record alert event', { type, dedupeKey: r.dedupeKey, error: (err as Error).message });
-  }
-}
-
-// ---------------------------------------------------------------- dedupe records
-
-async function readRecord(dedupeKey: string): Promise<AlertRecord | undefined> {
-  const res = await documentClient().send(new GetCommand({ TableName: config.alertsTable, Key: recordKey(dedupeKey), ConsistentRead: true }));
-  if (!res.Item) return undefined;
-  const { pk: _pk, sk: _sk, expiresAt: _e, ...rest } = res.Item;
-  return rest as AlertRecord;
-}
-
-export const getAlertRecord = readRecord;
-
-/** Write `next` only if the stored version is still `prevVersion` (0: no record yet). */
-async function writeRecord(next: AlertRecord, prevVersion: number, now: number, policy: AlertPolicyConfig): Promise<boolean> {
-  const expiresAt = Math.floor((Math.max(now, next.cooldownUntil) + policy.recordRetentionMs) / 1000);
-  try {
-    await documentClient().send(
-      new PutCommand({
-        TableName: config.alertsTable,
-        Item: { ...recordKey(next.dedupeKey), ...next, expiresAt },
-        ConditionExpression: prevVersion === 0 ? 'attribute_not_exists(pk)' : 'version = :v',
-        ...(prevVersion === 0 ? {} : { ExpressionAttributeValues: { ':v': prevVersion } }),
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
-}
-
-/** Undo a claimed notification whose publication failed, so the next raise tries again instead of being suppressed. */
-async function restoreRecord(prev: AlertRecord | undefined, claimed: AlertRecord, now: number, policy: AlertPolicyConfig): Promise<void> {
-  try {
-    if (prev) {
-      await writeRecord({ ...prev, version: claimed.version + 1 }, claimed.version, now, policy);
-    } else {
-      await documentClient().send(
-        new DeleteCommand({ TableName: config.alertsTable, Key: recordKey(claimed.dedupeKey), ConditionExpression: 'version = :v', ExpressionAttributeValues: { ':v': claimed.version } }),
-      );
-    }
-  } catch (err) {
-    logger.error('could not roll back alert record after a failed publish', { dedupeKey: claimed.dedupeKey, error: (err as Error).message });
-  }
-}
-
-export type RaiseResult =
-  | { action: 'notified'; dedupeKey: string; severity: Severity; notificationId: string; messageId?: string; repeat: boolean }
-  | { action: 'grouped'; dedupeKey: string; groupKey: string; windowId: string }
-  | { action: 'suppressed'; dedupeKey: string; reason: 'cooldown' | 'flapping'; suppressedCount: number };
-
-/**
- * Raise an alert (level 2 or 3). Idempotent in effect: call it every time the condition is seen; the record
- * decides whether people hear about it now, later (group), or not again until the cooldown ends.
- */
-export async function raiseAlert(input: AlertInput, opts: AlertOptions = {}): Promise<RaiseResult> {
-  const policy = opts.policy ?? alertPolicy();
-  const dedupeKey = input.dedupeKey ?? dedupeKeyFor(input);
-  for (let attempt = 0; attempt < MAX_RACES; attempt++) {
-    const now = opts.now ?? Date.now();
-    const prev = await readRecord(dedupeKey);
-    const decision = decideRaise(prev, { ...input, dedupeKey }, now, policy);
-    const record = decision.action === 'group' ? { ...decision.record, group: { key: decision.groupKey, windowId: '' } } : decision.record;
-    if (!(await writeRecord(record, prev?.version ?? 0, now, policy))) {
-      await raceBackoff(attempt);
-      continue;
-    }
-    if (decision.action === 'suppress') {
-      // One history entry per burst, not one per report of a still-failing service.
-      if (record.suppressedCount === 1 || decision.reason === 'flapping') {
-        await recordAlertEvent('alert.suppressed', record, { reason: decision.reason, suppressedCount: record.suppressedCount }, now, input.correlationId);
-      }
-      return { action: 'suppressed', dedupeKey, reason: decision.reason, suppressedCount: record.suppressedCount };
-    }
-    if (decision.action === 'group') {
-      const windowId = await joinGroup(decision.groupKey, input, now, policy);
-      await setMemberWindow(dedupeKey, record.version, decision.groupKey, windowId);
-      await recordAlertEvent('alert.raised', record, { grouped: decision.groupKey, windowId, severity: severityForLevel(input.level) }, now, input.correlationId);
-      return { action: 'grouped', dedupeKey, groupKey: decision.groupKey, windowId };
-    }
-    const notificationId = `alert:${timeOrderedId(now)}`;
-    const event = toAlertEvent({ ...input, dedupeKey }, { notificationId, now, suppressedCount: decision.suppressedCount, repeat: decision.repeat });
-    let messageId: string | undefined;
-    try {
-      messageId = await publishAlertEvent(event);
-    } catch (err) {
-      await restoreRecord(prev, record, now, policy);
-      throw err;
-    }
-    await recordAlertEvent('alert.raised', record, { severity: event.severity, level: event.level, notificationId, repeat: decision.repeat, escalated: decision.escalated }, now, input.correlationId);
-    logger.info('alert published', { dedupeKey, severity: event.severity, alertName: event.alertName, repeat: decision.repeat, messageId, correlationId: input.correlationId });
-    return { action: 'notified', dedupeKey, severity: event.severity, notificationId, messageId, repeat: decision.repeat };
-  }
-  throw new Error(`alert ${dedupeKey}: gave up after ${MAX_RACES} lost races`);
-}
-
-export type ResolveResult = { action: 'none' | 'silent' | 'resolved' | 'group-member'; dedupeKey: string; messageId?: string };
-
-/** The condition behind `dedupeKey` cleared. Sends a resolved message only if people were told it was firing. */
-export async function resolveAlert(dedupeKey: string, opts: AlertOptions & { correlationId?: string } = {}): Promise<ResolveResult> {
-  const policy = opts.policy ?? alertPolicy();
-  for (let attempt = 0; attempt < MAX_RACES; attempt++) {
-    const now = opts.now ?? Date.now();
-    const prev = await readRecord(dedupeKey);
-    const decision = decideResolve(prev, now);
-    if (decision.action === 'none') return { action: 'none', dedupeKey };
-    if (!(await writeRecord(decision.record, prev!.version, now, policy))) {
-      await raceBackoff(attempt);
-      continue;
-    }
-    if (decision.action === 'silent') return { action: 'silent', dedupeKey };
-    if (decision.action === 'group-member') {
-      await memberResolved(decision.group, now, policy);
-      await recordAlertEvent('alert.resolved', prev!, { grouped: decision.group.key }, now, opts.correlationId);
-      return { action: 'group-member', dedupeKey };
-    }
-    const event = resolvedEvent(prev!, { notificationId: `resolved:${timeOrderedId(now)}`, now });
-    let messageId: string | undefined;
-    try {
-      messageId = await publishAlertEvent(event);
-    } catch (err) {
-      // Put the firing record back so the next resolve announces it.
-      await writeRecord({ ...prev!, version: decision.record.version + 1 }, decision.record.version, now, policy).catch(() => false);
-      throw err;
-    }
-    await recordAlertEvent('alert.resolved', prev!, { firingForSeconds: Math.round(decision.firingForMs / 1000), flaps: decision.flaps }, now, opts.correlationId);
-    return { action: 'resolved', dedupeKey, messageId };
-  }
-  throw new Error(`alert ${dedupeKey}: gave up after ${MAX_RACES} lost races`);
-}
-
-// ---------------------------------------------------------------- group windows (Alertmanager group_wait)
+const openKey = (groupKey: string) => ({ pk: GROUPS_PK, sk: `OPEN#${groupKey}` });
+const outboxKey = (groupKey: string, windowId: string) => ({ pk: GROUPS_PK, sk: `OUTBOX#${groupKey}#${windowId}` });
+const windowKey = (groupKey: string, windowId: string) => ({ pk: `GROUP#${groupKey}#${windowId}`, sk: 'WINDOW' });
 
 /**
  * Add one member to the open window of its group (creating it); returns the window id.
  * ALL_NEW, not UPDATED_NEW: an `if_not_exists` that kept the value is not reported as updated by every emulator.
  */
-async function joinGroup(groupKey: string, input: AlertInput, now: number, policy: AlertPolicyConfig): Promise<string> {
+export async function joinGroup(groupKey: string, input: AlertInput, now: number, policy: AlertPolicyConfig): Promise<string> {
   const member: Record<string, string> = { since: new Date(input.since).toISOString() };
   if (input.deviceId) member.deviceId = input.deviceId;
   if (input.service) member.service = input.service;
@@ -295,26 +95,8 @@ function windowIdOf(item: Record<string, unknown> | undefined): string {
   return id;
 }
 
-async function setMemberWindow(dedupeKey: string, version: number, groupKey: string, windowId: string): Promise<void> {
-  try {
-    await documentClient().send(
-      new UpdateCommand({
-        TableName: config.alertsTable,
-        Key: recordKey(dedupeKey),
-        UpdateExpression: 'SET #group = :g',
-        ConditionExpression: 'version = :v',
-        ExpressionAttributeNames: { '#group': 'group' },
-        ExpressionAttributeValues: { ':g': { key: groupKey, windowId }, ':v': version },
-      }),
-    );
-  } catch (err) {
-    // Someone resolved/raised the key meanwhile; resolution then falls back to the group's open window.
-    if (!isConditionFailure(err)) throw err;
-  }
-}
-
 /** A grouped member recovered: count its window down; the last one out announces the group as resolved. */
-async function memberResolved(group: { key: string; windowId: string }, now: number, policy: AlertPolicyConfig): Promise<void> {
+export async function memberResolved(group: { key: string; windowId: string }, now: number, policy: AlertPolicyConfig): Promise<void> {
   // Still collecting? Count down the open window (only if it is the member's window, or the id is unknown).
   try {
     await documentClient().send(

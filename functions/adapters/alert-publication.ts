@@ -1,0 +1,60 @@
+/**
+ * Publishing alert events to the SNS alert topic (the Slack forwarder's queue gets the JSON event, email
+ * subscribers readable text), and entering them in the operator's event history.
+ */
+import { PublishCommand, type MessageAttributeValue } from '@aws-sdk/client-sns';
+import type { AlertRecord } from '../domain/alerting/dedupe.js';
+import { AlertEvent } from '../domain/alerting/event.js';
+import { plainTextAlert } from '../domain/alerting/plain-text.js';
+import { snsClient } from '../lib/aws.js';
+import { config } from '../lib/config.js';
+import { logger } from '../lib/observability.js';
+import { recordEvent } from './events.js';
+
+/** SNS message attributes let subscriptions filter (e.g. an email subscription for CRITICAL only). */
+function attributesOf(e: AlertEvent): Record<string, MessageAttributeValue> {
+  const attrs: Record<string, MessageAttributeValue> = {
+    severity: { DataType: 'String', StringValue: e.severity },
+    status: { DataType: 'String', StringValue: e.status },
+    alertName: { DataType: 'String', StringValue: e.alertName },
+    dedupeKey: { DataType: 'String', StringValue: e.dedupeKey },
+    level: { DataType: 'Number', StringValue: String(e.level) },
+  };
+  if (e.deviceId) attrs.deviceId = { DataType: 'String', StringValue: e.deviceId };
+  if (e.correlationId) attrs.correlationId = { DataType: 'String', StringValue: e.correlationId };
+  return attrs;
+}
+
+function subjectOf(e: AlertEvent): string {
+  const what = e.group && e.group.count > 1 ? `x${e.group.count}` : [e.service, e.deviceId].filter(Boolean).join(' on ');
+  const s = `[${e.status === 'resolved' ? 'RESOLVED' : e.severity}] ${e.alertName} ${what}`.trim();
+  // SNS subjects: ASCII, no line breaks, < 100 characters.
+  return s.replace(/[^\x20-\x7e]/g, '?').slice(0, 99);
+}
+
+/**
+ * Publish one alert event to the topic. The SQS (Slack) subscription receives the JSON event; email subscribers
+ * receive readable text (MessageStructure=json picks per protocol).
+ */
+export async function publishAlertEvent(event: AlertEvent): Promise<string | undefined> {
+  const e = AlertEvent.parse(event);
+  const res = await snsClient().send(
+    new PublishCommand({
+      TopicArn: config.alertTopicArn,
+      Subject: subjectOf(e),
+      MessageStructure: 'json',
+      Message: JSON.stringify({ default: JSON.stringify(e), email: plainTextAlert(e, { runbookBaseUrl: config.runbookBaseUrl }) }),
+      MessageAttributes: attributesOf(e),
+    }),
+  );
+  return res.MessageId;
+}
+
+export async function recordAlertEvent(type: 'alert.raised' | 'alert.suppressed' | 'alert.resolved', r: Pick<AlertRecord, 'dedupeKey' | 'alertName' | 'deviceId' | 'service'>, detail: Record<string, unknown>, now: number, correlationId?: string) {
+  try {
+    await recordEvent({ type, deviceId: r.deviceId, service: r.service, correlationId, detail: { dedupeKey: r.dedupeKey, alertName: r.alertName, ...detail } }, now);
+  } catch (err) {
+    // The event is for the operator's history; the alert itself already went out (or was suppressed) correctly.
+    logger.warn('could not record alert event', { type, dedupeKey: r.dedupeKey, error: (err as Error).message });
+  }
+}
