@@ -7,6 +7,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { tracer } from './observability.js';
+import { dynamoCostPlugin } from './request-cost.js';
 
 let ddb: DynamoDBClient | undefined;
 let doc: DynamoDBDocumentClient | undefined;
@@ -18,7 +19,11 @@ let sns: SNSClient | undefined;
 const requestHandler = { requestTimeout: 3000, connectionTimeout: 1000 };
 
 export function dynamo(): DynamoDBClient {
-  ddb ??= tracer.captureAWSv3Client(new DynamoDBClient({ requestHandler }));
+  if (!ddb) {
+    ddb = tracer.captureAWSv3Client(new DynamoDBClient({ requestHandler }));
+    // Per-request DynamoDB cost, for the routes that publish it (lib/request-cost.ts); inert outside a measurement.
+    ddb.middlewareStack.use(dynamoCostPlugin);
+  }
   return ddb;
 }
 export function documentClient(): DynamoDBDocumentClient {
