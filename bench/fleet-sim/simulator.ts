@@ -24,6 +24,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CloudApi, CloudThrottled } from '../../agent/src/cloud/api-client.js';
+import { DEFAULT_LINK_CONFIG, LinkState } from '../../agent/src/cloud/link-state.js';
 import type { Job } from '../../functions/contract/jobs.js';
 import type { DeviceReport, ServiceReport } from '../../functions/contract/report.js';
 import { DEVICE_API_SECONDS } from '../../functions/domain/capacity.js';
@@ -187,6 +188,8 @@ interface SimDevice {
   finished: Map<string, () => void>;
   jobsOutstanding: number;
   lastAnsweredAt: number;
+  /** The agent's own connectivity state: backoff while the API does not answer. */
+  link: LinkState;
 }
 
 export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResult> {
@@ -246,26 +249,41 @@ export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResu
     // ---- devices -----------------------------------------------------------------------------------------
     const operator = async (base: string, method: string, path: string, body?: unknown) => {
       for (let attempt = 0; ; attempt++) {
-        const res = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${fleet.operatorToken}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-        const text = await res.text();
+        let res: Response;
+        let text: string;
+        try {
+          res = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${fleet.operatorToken}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(30_000) });
+          text = await res.text();
+        } catch (err) {
+          return { status: 0, json: { error: (err as Error).message } as any };
+        }
         // The operator shares the stage throttle with the devices: wait and repeat, as an operator would.
         if (res.status === 429 && attempt < 20) {
           await sleep(500 + Math.random() * 1000);
           continue;
         }
-        return { status: res.status, json: (text ? JSON.parse(text) : undefined) as any };
+        try {
+          return { status: res.status, json: (text ? JSON.parse(text) : undefined) as any };
+        } catch {
+          return { status: res.status, json: { error: text.slice(0, 200) } as any };
+        }
       }
     };
     const register = async (id: string, cohort: Cohort): Promise<SimDevice> => {
       const base = cohort === 'sync' ? fleet.apiUrl : baselineApi!.url;
-      const r = await operator(base, 'POST', '/v1/devices', { deviceId: id });
+      let r = await operator(base, 'POST', '/v1/devices', { deviceId: id });
+      for (let attempt = 0; r.status !== 201 && attempt < 5; attempt++) {
+        await sleep(2000);
+        r = await operator(base, 'POST', '/v1/devices', { deviceId: id });
+        if (r.status === 409) throw new Error(`registering ${id}: it exists (a repeated registration after a lost answer cannot recover its token)`);
+      }
       if (r.status !== 201) throw new Error(`registering ${id}: ${r.status} ${JSON.stringify(r.json)}`);
-      return { id, cohort, api: new CloudApi({ baseUrl: base, deviceId: id, token: r.json.token, agentVersion: 'fleet-sim' }), seq: 0, startedAt: 0, lastFullAt: -Infinity, stopped: false, done: new Set(), finished: new Map(), jobsOutstanding: 0, lastAnsweredAt: 0 };
+      return { id, cohort, api: new CloudApi({ baseUrl: base, deviceId: id, token: r.json.token, agentVersion: 'fleet-sim' }), seq: 0, startedAt: 0, lastFullAt: -Infinity, stopped: false, done: new Set(), finished: new Map(), jobsOutstanding: 0, lastAnsweredAt: 0, link: new LinkState({ ...DEFAULT_LINK_CONFIG, reconnectJitterMs: 0 }) };
     };
     const ids = [...Array.from({ length: opts.devices }, (_, i) => ({ id: `sim-${String(i).padStart(6, '0')}`, cohort: 'sync' as const })), ...Array.from({ length: baselineCount }, (_, i) => ({ id: `old-${String(i).padStart(6, '0')}`, cohort: 'baseline' as const }))];
     const devices: SimDevice[] = [];
-    for (let i = 0; i < ids.length; i += 10) {
-      devices.push(...(await Promise.all(ids.slice(i, i + 10).map((d) => register(d.id, d.cohort)))));
+    for (let i = 0; i < ids.length; i += 5) {
+      devices.push(...(await Promise.all(ids.slice(i, i + 5).map((d) => register(d.id, d.cohort)))));
       if (i % 200 === 0) log(`registered ${devices.length} of ${ids.length}`);
     }
     const syncDevices = devices.filter((d) => d.cohort === 'sync');
@@ -301,6 +319,8 @@ export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResu
     const pickups: { cohort: Cohort; kind: 'first' | 'follow-up'; enqueuedAt: number; inProgressAt?: number; succeeded: boolean }[] = [];
     const pickupOf = new Map<string, (typeof pickups)[number]>();
     let enqueueFailures = 0;
+    /** Set when the run fails: every device stops, so the process can end. */
+    let aborted = false;
     /** Sync answers `applied` (the whole run, sync cohort), to check against the liveness writes the meter saw. */
     let syncsApplied = 0;
     let livenessWrites = 0;
@@ -319,6 +339,7 @@ export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResu
       try {
         const r = await send();
         d.lastAnsweredAt = Date.now();
+        d.link.succeeded(performance.now());
         return r;
       } catch (err) {
         if (err instanceof CloudThrottled) {
@@ -326,14 +347,16 @@ export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResu
           return { waitMs: err.retryAfterMs * (1 + 0.2 * Math.random()) };
         }
         s.errors++;
-        log(`${d.id}: ${(err as Error).message.slice(0, 160)} (after ${Math.round(performance.now() - t0)} ms)`);
-        return { waitMs: 1000 + Math.random() * 4000 };
+        if (s.errors <= 20 || s.errors % 100 === 0) log(`${d.id}: ${(err as Error).message.slice(0, 160)} (after ${Math.round(performance.now() - t0)} ms; ${s.errors} failures so far)`);
+        // As the agent does (agent/src/cloud/link-state.ts): offline, the next try after a jittered exponential backoff.
+        d.link.failed(performance.now());
+        return { waitMs: Math.max(0, d.link.nextAt() - performance.now()) };
       }
     };
     const waited = (r: unknown): r is { waitMs: number } => !!r && typeof r === 'object' && 'waitMs' in r;
     /** A device's wait: cut short at the window's end unless it has a job to finish (the run ends sooner). */
     const pause = (d: SimDevice, ms: number) => sleep(d.jobsOutstanding > 0 ? ms : Math.min(ms, windowEnd - Date.now() + 10));
-    const alive = (d: SimDevice) => !d.stopped && Date.now() < hardEnd && (Date.now() < windowEnd || d.jobsOutstanding > 0);
+    const alive = (d: SimDevice) => !aborted && !d.stopped && Date.now() < hardEnd && (Date.now() < windowEnd || d.jobsOutstanding > 0);
 
     const runJobs = async (d: SimDevice, jobs: Job[]) => {
       for (const job of jobs) {
@@ -440,7 +463,7 @@ export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResu
       const roundMs = (d.cohort === 'sync' ? heartbeatMs * 1.2 : legacy.jobPollMs * 1.2) * 2 + followUpDelay + 10_000;
       const idleGap = () => liveness.activeWindowSeconds * 1000 + Math.random() * heartbeatMs;
       await sleep(windowStart - Date.now() + Math.random() * Math.max(0, Math.min(heartbeatMs, opts.measureSeconds * 1000 - roundMs)));
-      while (Date.now() < hardEnd && (Date.now() + roundMs < windowEnd || !pickups.some((p) => p.cohort === d.cohort && p.kind === 'follow-up'))) {
+      while (!aborted && Date.now() < hardEnd && (Date.now() + roundMs < windowEnd || !pickups.some((p) => p.cohort === d.cohort && p.kind === 'follow-up'))) {
         for (const kind of ['first', 'follow-up'] as const) {
           d.jobsOutstanding++;
           try {
@@ -475,8 +498,15 @@ export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResu
     const progress = setInterval(() => log(`${Math.round((Date.now() - started) / 1000)} s: ${stats.sync.sent} sync-cohort and ${stats.baseline.sent} baseline requests, ${offlineEvents.length} device.offline, ${pickups.filter((p) => p.inProgressAt).length}/${pickups.length} jobs picked up`), 30_000);
     progress.unref();
     // Stopped devices must have had the time to be detected: the run lasts at least the bound after they stop.
-    await Promise.all(actors);
-    clearInterval(progress);
+    try {
+      await Promise.all(actors);
+    } catch (err) {
+      aborted = true;
+      await Promise.allSettled(actors);
+      throw err;
+    } finally {
+      clearInterval(progress);
+    }
     await meter.stop();
 
     // ---- figures -----------------------------------------------------------------------------------------
