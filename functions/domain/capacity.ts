@@ -39,7 +39,7 @@ export interface Capacity {
   apiRateLimit: number;
   apiBurstLimit: number;
   lambdaConcurrency: number;
-  /** DynamoDB units per second at steady state (idle sync: 2.5 RRU with the token read, 1 WRU). */
+  /** DynamoDB units per second at steady state (idle sync: 2 RRU, 1 WRU; see SYNC_READ_UNITS). */
   readUnitsPerSecond: number;
   writeUnitsPerSecond: number;
   offlineDevicesThreshold: number;
@@ -47,7 +47,13 @@ export interface Capacity {
   bindingQuotas: string[];
 }
 
-export const SYNC_READ_UNITS = 2.5;
+/**
+ * An idle sync, measured by `npm run bench -- fleet-sim` (and published per request, docs/architecture.md "Per-request
+ * cost"): the consistent STATE read (1), the pending-jobs Query (0.5), the TARGET read (0.5); the device-token read is
+ * served by the credentials cache (a miss, at most once per DEVICE_CREDENTIALS_CACHE_SECONDS per container, adds 0.5).
+ * One write: the liveness item.
+ */
+export const SYNC_READ_UNITS = 2;
 export const SYNC_WRITE_UNITS = 1;
 
 export function capacityFor(fleetSize: number, liveness: Pick<LivenessSettings, 'heartbeatSeconds' | 'activeSyncSeconds'>): Capacity {
