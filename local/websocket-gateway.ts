@@ -122,7 +122,10 @@ export async function startWebSocketGateway(opts: WebSocketGatewayOptions): Prom
   const routeAdmits = (routeKey: string): boolean => {
     if (!opts.routeThrottle) return true;
     let bucket = routeBuckets.get(routeKey);
-    if (!bucket) routeBuckets.set(routeKey, (bucket = createStageThrottle(opts.routeThrottle)));
+    if (!bucket) {
+      bucket = createStageThrottle(opts.routeThrottle);
+      routeBuckets.set(routeKey, bucket);
+    }
     return bucket.take();
   };
   // API Gateway negotiates no compression extension.
@@ -190,7 +193,8 @@ export async function startWebSocketGateway(opts: WebSocketGatewayOptions): Prom
       const name = req.rawHeaders[i]!;
       const value = req.rawHeaders[i + 1]!;
       headers[name] = headers[name] === undefined ? value : `${headers[name]},${value}`;
-      (multiValueHeaders[name] ??= []).push(value);
+      multiValueHeaders[name] ??= [];
+      multiValueHeaders[name].push(value);
     }
     let result: { statusCode?: number } | undefined;
     try {

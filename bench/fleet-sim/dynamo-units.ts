@@ -111,7 +111,7 @@ export function meterDynamo<S>(client: DynamoDBClient, env: Record<string, strin
 
   const keyOf = (table: string, item: Image): Image | undefined => {
     const shape = shapes.get(table);
-    if (!shape || !shape.keys.every((k) => item[k])) return undefined;
+    if (!shape?.keys.every((k) => item[k])) return undefined;
     return Object.fromEntries(shape.keys.map((k) => [k, item[k]!]));
   };
   const id = (table: string, key: Image) => `${table}|${JSON.stringify(key, Object.keys(key).sort())}`;

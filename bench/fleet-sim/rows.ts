@@ -11,7 +11,7 @@ export const BUDGET_MINUTES = 10;
 
 const n1 = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');
 const sec = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(1)} s` : 'n/a');
-const lat = (l: Latencies, unit: 'ms' | 's') => (l.samples ? (unit === 'ms' ? `${Math.round(l.p50)} / ${Math.round(l.p99)} ms` : `${sec(l.p50)} / ${sec(l.p99)}`) + ` (n=${l.samples})` : 'no samples');
+const lat = (l: Latencies, unit: 'ms' | 's') => (l.samples ? `${unit === 'ms' ? `${Math.round(l.p50)} / ${Math.round(l.p99)} ms` : `${sec(l.p50)} / ${sec(l.p99)}`} (n=${l.samples})` : 'no samples');
 
 /** An idle device's month: its own traffic plus its share of the fleet-wide schedules. */
 export function idleMonthlyCost(c: CohortResult): MonthlyCost {
@@ -55,7 +55,7 @@ export function fleetSimRows(r: FleetSimResult): BenchRow[] {
     budget: 'p50 ≤ 3 s',
     ...(sync.followUpPickupMs.samples ? { ok: sync.followUpPickupMs.p50 <= 3000 } : { ok: false }),
   });
-  row(`jobs succeeded / enqueued`, `${sync.jobsSucceeded} / ${sync.jobsEnqueued}`, { baseline: `${baseline.jobsSucceeded} / ${baseline.jobsEnqueued}` });
+  row('jobs succeeded / enqueued', `${sync.jobsSucceeded} / ${sync.jobsEnqueued}`, { baseline: `${baseline.jobsSucceeded} / ${baseline.jobsEnqueued}` });
   row(
     `false device.offline${budgetRun ? '' : ' (short run: budget needs ≥ 1,000 devices, ≥ 10 min)'}`,
     `${r.falseOffline.events}${r.falseOffline.devices.length ? ` (${r.falseOffline.devices.slice(0, 3).join(', ')}${r.falseOffline.devices.length > 3 ? ', …' : ''})` : ''}`,
@@ -63,7 +63,7 @@ export function fleetSimRows(r: FleetSimResult): BenchRow[] {
   );
   const detected = r.stopped.map((s) => s.detectedAfterMs);
   const allSeen = detected.every((d) => d !== null);
-  const worst = Math.max(...detected.map((d) => d ?? Infinity));
+  const worst = Math.max(...detected.map((d) => d ?? Number.POSITIVE_INFINITY));
   row(
     `stopped device marked offline after (worst of ${r.stopped.length})`,
     allSeen ? sec(worst) : `${detected.filter((d) => d === null).length} not detected in the run${r.measuredSeconds < r.detectionBoundSeconds + 10 ? ' (run shorter than the bound)' : ''}`,

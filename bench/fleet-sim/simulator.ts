@@ -162,7 +162,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)))
 const jitter = (ms: number, share: number) => ms * (1 + (Math.random() * 2 - 1) * share);
 
 function percentiles(values: number[]): Latencies {
-  if (!values.length) return { samples: 0, p50: NaN, p99: NaN };
+  if (!values.length) return { samples: 0, p50: Number.NaN, p99: Number.NaN };
   const s = [...values].sort((a, b) => a - b);
   const at = (q: number) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;
   return { samples: s.length, p50: at(0.5), p99: at(0.99) };
@@ -278,7 +278,7 @@ export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResu
         if (r.status === 409) throw new Error(`registering ${id}: it exists (a repeated registration after a lost answer cannot recover its token)`);
       }
       if (r.status !== 201) throw new Error(`registering ${id}: ${r.status} ${JSON.stringify(r.json)}`);
-      return { id, cohort, api: new CloudApi({ baseUrl: base, deviceId: id, token: r.json.token, agentVersion: 'fleet-sim' }), seq: 0, startedAt: 0, lastFullAt: -Infinity, stopped: false, done: new Set(), finished: new Map(), jobsOutstanding: 0, lastAnsweredAt: 0, link: new LinkState({ ...DEFAULT_LINK_CONFIG, reconnectJitterMs: 0 }) };
+      return { id, cohort, api: new CloudApi({ baseUrl: base, deviceId: id, token: r.json.token, agentVersion: 'fleet-sim' }), seq: 0, startedAt: 0, lastFullAt: Number.NEGATIVE_INFINITY, stopped: false, done: new Set(), finished: new Map(), jobsOutstanding: 0, lastAnsweredAt: 0, link: new LinkState({ ...DEFAULT_LINK_CONFIG, reconnectJitterMs: 0 }) };
     };
     const ids = [...Array.from({ length: opts.devices }, (_, i) => ({ id: `sim-${String(i).padStart(6, '0')}`, cohort: 'sync' as const })), ...Array.from({ length: baselineCount }, (_, i) => ({ id: `old-${String(i).padStart(6, '0')}`, cohort: 'baseline' as const }))];
     const devices: SimDevice[] = [];

@@ -68,7 +68,7 @@ export async function openActiveWindow(deviceId: string, untilEpoch: number): Pr
  * device that has a liveness item is marked (never creates one).
  */
 export async function markCleanDisconnect(deviceId: string, now: number): Promise<boolean> {
-  return updateIf({
+  return await updateIf({
     TableName: config.fleetTable,
     Key: key(deviceId),
     UpdateExpression: 'SET disconnectedEpoch = :now',

@@ -72,11 +72,11 @@ function onMessage(event: SocketEvent): SocketResult {
 export async function route(event: SocketEvent): Promise<SocketResult> {
   switch (event.requestContext.routeKey) {
     case '$connect':
-      return onConnect(event);
+      return await onConnect(event);
     case '$disconnect':
-      return onDisconnect(event);
+      return await onDisconnect(event);
     default:
-      return onMessage(event);
+      return await onMessage(event);
   }
 }
 

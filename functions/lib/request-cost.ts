@@ -34,6 +34,7 @@ export async function measureDynamoCost<T>(fn: () => Promise<T>): Promise<{ resu
 }
 
 /** The client middleware that does the counting (functions/lib/aws.ts adds it to the DynamoDB client). */
+// biome-ignore lint/suspicious/noExplicitAny: the plugin sits on the client whatever its input and output types.
 export const dynamoCostPlugin: Pluggable<any, any> = {
   applyToStack(stack) {
     stack.add(

@@ -68,7 +68,8 @@ export async function startFakeApi(opts: { deviceId?: string; startSeq?: number;
     jobs: new Map(),
     jobUpdates: [],
     nextSyncSeconds: 1,
-    throttleNext(count, retryAfterSeconds, status = 429, method) {
+    throttleNext(count, retryAfterSeconds, requestedStatus, method) {
+      const status = requestedStatus ?? 429;
       throttle = { count, retryAfterSeconds, status, ...(method ? { method } : {}) };
     },
     setTarget(t, version) {

@@ -69,7 +69,8 @@ class Sink {
   ) {}
   stdout = { write: (chunk: Buffer) => this.take(chunk, true) };
   stderr = { write: (chunk: Buffer) => this.take(chunk, false) };
-  private take(chunk: Buffer, isStdout: boolean): boolean {
+  private take(received: Buffer, isStdout: boolean): boolean {
+    let chunk = received;
     if (this.expectHead && isStdout && this.firstLine === undefined) {
       this.head += chunk.toString('utf8');
       const i = this.head.indexOf('\n');

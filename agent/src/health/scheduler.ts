@@ -123,7 +123,7 @@ export class HealthScheduler {
   allDueNow(): void {
     const now = this.opts.clock.monoNow();
     for (const e of this.entries.values()) if (e.dueAt > now && e.track.graceUntil <= now) e.dueAt = now;
-    this.armedFor = NaN; // re-arm even if the earliest due time did not change
+    this.armedFor = Number.NaN; // re-arm even if the earliest due time did not change
     this.arm();
   }
 

@@ -34,7 +34,9 @@ async function captureOutput(run: () => Promise<void>): Promise<string[]> {
   try {
     await run();
   } finally {
-    streams.forEach((s, i) => (s.write = real[i] as typeof s.write));
+    streams.forEach((s, i) => {
+      s.write = real[i] as typeof s.write;
+    });
   }
   return lines;
 }

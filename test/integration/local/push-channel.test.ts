@@ -67,7 +67,11 @@ function connect(token?: string): Promise<Socket> {
     ws.on('message', (d) => {
       const f = JSON.parse(String(d));
       frames.push(f);
-      for (const w of [...waiters]) if (w.pred(f)) waiters.splice(waiters.indexOf(w), 1), w.resolve(f);
+      for (const w of [...waiters]) {
+        if (!w.pred(f)) continue;
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(f);
+      }
     });
     const closed = new Promise<{ code: number }>((r) => ws.on('close', (code) => r({ code })));
     ws.on('unexpected-response', (_req, res) => reject(Object.assign(new Error(`handshake refused: ${res.statusCode}`), { status: res.statusCode })));
@@ -82,14 +86,23 @@ function connect(token?: string): Promise<Socket> {
             const seen = frames.find(pred);
             if (seen) return res(seen);
             const t = setTimeout(() => rej(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(frames)}`)), timeoutMs);
-            waiters.push({ pred, resolve: (f) => (clearTimeout(t), res(f)) });
+            waiters.push({
+              pred,
+              resolve: (f) => {
+                clearTimeout(t);
+                res(f);
+              },
+            });
           }),
       }),
     );
   });
 }
 const refusal = (token?: string) => connect(token).then(
-  (s) => (s.ws.terminate(), assert.fail('connected')),
+  (s) => {
+    s.ws.terminate();
+    assert.fail('connected');
+  },
   (e: { status?: number }) => e.status,
 );
 /** Until `check` holds (the gateway runs $disconnect after the close; its write lands a moment later). */
