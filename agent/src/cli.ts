@@ -87,7 +87,7 @@ export function resolveConfig(o: RunOpts, env: NodeJS.ProcessEnv = process.env):
 }
 
 async function runCommand(o: RunOpts, io: CliIo): Promise<number> {
-  // ── B2: idle memory (bench/suites/agent.ts) ── The running agent repeats a few small functions every couple
+  // Idle memory (bench/suites/agent.ts): The running agent repeats a few small functions every couple
   // of seconds (health checks, cycles). V8's compilers (TurboFan, Sparkplug) would compile them, touching ~6 MB
   // more of node's own code and code space for a speed-up an agent that sleeps 99 % of the time does not need:
   // the interpreter is plenty (idle CPU stays well under 1 % of a core). The systemd unit passes these flags on

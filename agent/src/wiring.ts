@@ -11,7 +11,7 @@ import type { Logger } from './log.js';
 import { FileTargetProvider } from './target/file-provider.js';
 import type { TargetProvider } from './target/provider.js';
 import { TokenFile } from './token-file.js';
-// ── health checks, auto-recovery, cloud link (helper B2) ──
+// ── health checks, auto-recovery, cloud link ──
 import { CloudModule, cloudOptionsFromEnv } from './cloud/module.js';
 import { RecoveryModule, recoveryOptionsFromEnv } from './recovery/module.js';
 
@@ -30,7 +30,7 @@ export function wire(config: AgentConfig, deps: WiringDeps): Promise<Wiring> {
   const modules: AgentModule[] = [];
   let targetProvider: TargetProvider | undefined;
   if (config.targetFile) targetProvider = new FileTargetProvider(config.targetFile);
-  // ── health checks, auto-recovery, cloud link (helper B2) ──
+  // ── health checks, auto-recovery, cloud link ──
   const recovery = new RecoveryModule(recoveryOptionsFromEnv());
   modules.push(recovery);
   if (config.cloud) {

@@ -8,7 +8,7 @@
  * Publishing a job twice is harmless: the dispatcher is idempotent per job id + attempt and dispatching is a
  * conditional write, so a duplicate message has no effect.
  *
- * Metrics (seed runbook, JobsStuckInQueue: > 10 jobs unpublished for > 5 minutes):
+ * Metrics (docs/runbook.md, JobsStuckInQueue: > 10 jobs unpublished for > 5 minutes):
  *   outbox_unpublished_count, outbox_oldest_unpublished_age_seconds — what was waiting when this run looked;
  *   outbox_published_total, outbox_publish_failures_total; dlq_depth{queue=jobs}.
  */

@@ -1,6 +1,6 @@
 /**
  * HealthRecovery: the running half of auto-recovery. It owns the health-check scheduler and the recovery policy,
- * and performs the policy's actions through the engine operations (B1's Executor: restart, recreate, pull).
+ * and performs the policy's actions through the engine operations (the executor's restart, recreate and pull).
  *
  * Division of labour with the reconcile loop:
  * - the loop (planner) brings the target up: creates, starts never-started containers, applies spec changes;

@@ -1,7 +1,7 @@
 /**
  * Where the target state comes from. The agent asks its provider at the start of every cycle; a provider that
  * throws is "unavailable" and the agent keeps converging to the last target it applied (persisted), so a
- * device keeps working offline. Providers: the local file (`--target-file`, here) and the cloud link (B2's
+ * device keeps working offline. Providers: the local file (`--target-file`, here) and the cloud link
  * agent/src/cloud). Targets can also be pushed with `agent.setTarget()` (jobs, rollback).
  */
 import type { TargetState } from '../../../functions/contract/target-state.js';
