@@ -102,7 +102,8 @@ async function device(deviceId: string, push: Partial<PushChannelConfig> & { url
   cleanup.push(async () => {
     await channel.stop();
     await link.stop();
-    await rm(dir, { recursive: true, force: true });
+    // A write the link started just before stopping may still land: retry the removal rather than race it.
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   });
   // The first sync (at start) sets the next one an hour away.
   await waitFor('the first sync', async () => link.stats.syncs >= 1);
