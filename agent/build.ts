@@ -38,7 +38,9 @@ export async function buildAgent(outfile = AGENT_BUNDLE): Promise<string> {
     legalComments: 'none',
     logLevel: 'warning',
     // CommonJS dependencies call require(); give the ESM bundle one.
-    banner: { js: "import { createRequire as __fmCreateRequire } from 'node:module'; const require = __fmCreateRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __fmCreateRequire } from 'node:module'; const require = __fmCreateRequire(import.meta.url);",
+    },
     plugins: [
       {
         name: 'stub-unused-transports',

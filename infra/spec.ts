@@ -67,7 +67,12 @@ export const TABLES: Record<TableKey, TableSpec> = {
       { name: 'devices', partitionKey: { name: 'entity', type: S }, sortKey: { name: 'pk', type: S } },
       // Sparse, the other way round: only offline devices carry offlineShard. The evaluator counts it each run
       // (the devices_offline gauge behind the DevicesOffline alarm); keys only, so a count reads ~100 B a device.
-      { name: 'byOffline', partitionKey: { name: 'offlineShard', type: S }, sortKey: { name: 'offlineAt', type: S }, keysOnly: true },
+      {
+        name: 'byOffline',
+        partitionKey: { name: 'offlineShard', type: S },
+        sortKey: { name: 'offlineAt', type: S },
+        keysOnly: true,
+      },
     ],
   },
   jobs: {
@@ -77,8 +82,16 @@ export const TABLES: Record<TableKey, TableSpec> = {
     ttlAttribute: 'expiresAt',
     indexes: [
       { name: 'outbox', partitionKey: { name: 'outboxShard', type: S }, sortKey: { name: 'createdAt', type: S } },
-      { name: 'pendingByDevice', partitionKey: { name: 'pendingDeviceId', type: S }, sortKey: { name: 'createdAt', type: S } },
-      { name: 'timeouts', partitionKey: { name: 'timeoutShard', type: S }, sortKey: { name: 'timeoutAtEpoch', type: N } },
+      {
+        name: 'pendingByDevice',
+        partitionKey: { name: 'pendingDeviceId', type: S },
+        sortKey: { name: 'createdAt', type: S },
+      },
+      {
+        name: 'timeouts',
+        partitionKey: { name: 'timeoutShard', type: S },
+        sortKey: { name: 'timeoutAtEpoch', type: N },
+      },
       { name: 'byDevice', partitionKey: { name: 'deviceId', type: S }, sortKey: { name: 'createdAt', type: S } },
     ],
   },
@@ -136,7 +149,11 @@ export interface FunctionSpec {
   timeoutSeconds: number;
   memoryMb: number;
   /** What invokes it: the HTTP API's routes (functions/contract/routes.ts), a queue, or a fixed-rate schedule. */
-  trigger: { kind: 'http' } | ({ kind: 'queue' } & QueueTriggerSpec) | { kind: 'schedule'; everyMinutes: number } | { kind: 'websocket' };
+  trigger:
+    | { kind: 'http' }
+    | ({ kind: 'queue' } & QueueTriggerSpec)
+    | { kind: 'schedule'; everyMinutes: number }
+    | { kind: 'websocket' };
 }
 
 /** API Gateway gives an integration at most 30 s; the API functions stay below it. */
@@ -152,17 +169,43 @@ export const FUNCTIONS: Record<FunctionName, FunctionSpec> = {
     memoryMb: 256,
     // A scale limit on the event source rather than reserved concurrency: reserved concurrency makes Lambda
     // throttle the pollers, which burns receives and sends healthy messages to the DLQ.
-    trigger: { kind: 'queue', queue: 'jobs', batchSize: 10, maxBatchingWindowSeconds: 1, reportBatchItemFailures: true, maxConcurrency: 10 },
+    trigger: {
+      kind: 'queue',
+      queue: 'jobs',
+      batchSize: 10,
+      maxBatchingWindowSeconds: 1,
+      reportBatchItemFailures: true,
+      maxConcurrency: 10,
+    },
   },
-  'outbox-publisher': { timeoutSeconds: SCHEDULE_TIMEOUT_SECONDS, memoryMb: 256, trigger: { kind: 'schedule', everyMinutes: 1 } },
-  'job-timeout-sweeper': { timeoutSeconds: SCHEDULE_TIMEOUT_SECONDS, memoryMb: 256, trigger: { kind: 'schedule', everyMinutes: 1 } },
-  'health-evaluator': { timeoutSeconds: SCHEDULE_TIMEOUT_SECONDS, memoryMb: 512, trigger: { kind: 'schedule', everyMinutes: 1 } },
+  'outbox-publisher': {
+    timeoutSeconds: SCHEDULE_TIMEOUT_SECONDS,
+    memoryMb: 256,
+    trigger: { kind: 'schedule', everyMinutes: 1 },
+  },
+  'job-timeout-sweeper': {
+    timeoutSeconds: SCHEDULE_TIMEOUT_SECONDS,
+    memoryMb: 256,
+    trigger: { kind: 'schedule', everyMinutes: 1 },
+  },
+  'health-evaluator': {
+    timeoutSeconds: SCHEDULE_TIMEOUT_SECONDS,
+    memoryMb: 512,
+    trigger: { kind: 'schedule', everyMinutes: 1 },
+  },
   'slack-forwarder': {
     // The forwarder retries Slack 429/5xx (honouring Retry-After) inside one invocation; 30 s bounds that.
     timeoutSeconds: 30,
     memoryMb: 256,
     // Slack's incoming webhooks allow about one message per second: two pollers at most.
-    trigger: { kind: 'queue', queue: 'alerts', batchSize: 10, maxBatchingWindowSeconds: 0, reportBatchItemFailures: true, maxConcurrency: 2 },
+    trigger: {
+      kind: 'queue',
+      queue: 'alerts',
+      batchSize: 10,
+      maxBatchingWindowSeconds: 0,
+      reportBatchItemFailures: true,
+      maxConcurrency: 2,
+    },
   },
   // The push channel's routes (PUSH_CHANNEL below); each invocation is one small read or write.
   'device-socket': { timeoutSeconds: 10, memoryMb: 256, trigger: { kind: 'websocket' } },
@@ -186,7 +229,11 @@ export const PUSH_CHANNEL = {
 
 export type ScheduledFunctionName = 'outbox-publisher' | 'job-timeout-sweeper' | 'health-evaluator';
 /** The functions run on a schedule, in the order the local fleet lists them. */
-export const SCHEDULED_FUNCTIONS: readonly ScheduledFunctionName[] = ['health-evaluator', 'outbox-publisher', 'job-timeout-sweeper'];
+export const SCHEDULED_FUNCTIONS: readonly ScheduledFunctionName[] = [
+  'health-evaluator',
+  'outbox-publisher',
+  'job-timeout-sweeper',
+];
 
 /** Receives before SQS moves a message to the dead-letter queue; lower values dead-letter healthy messages under throttling (AWS's guidance). */
 export const MAX_RECEIVE_COUNT = 5;
@@ -213,7 +260,11 @@ export const QUEUES: Record<QueueKey, QueueSpec> = {
   alerts: workQueue('alerts', 'ALERTS_QUEUE_URL', 'slack-forwarder', 'alerts-dlq'),
 };
 
-export const ALERT_TOPIC: TopicSpec = { logicalName: 'alert-topic', envVar: 'ALERT_TOPIC_ARN', queueSubscriptions: ['alerts'] };
+export const ALERT_TOPIC: TopicSpec = {
+  logicalName: 'alert-topic',
+  envVar: 'ALERT_TOPIC_ARN',
+  queueSubscriptions: ['alerts'],
+};
 
 /** Everything above as lists, for code that walks all of it (provisioning, state dumps). */
 export const INFRA: InfraSpec = {

@@ -48,7 +48,9 @@ function clfTime(ms: number): string {
 
 export function splitUrl(url: string): { rawPath: string; rawQueryString: string } {
   const q = url.indexOf('?');
-  return q === -1 ? { rawPath: url, rawQueryString: '' } : { rawPath: url.slice(0, q), rawQueryString: url.slice(q + 1) };
+  return q === -1
+    ? { rawPath: url, rawQueryString: '' }
+    : { rawPath: url.slice(0, q), rawQueryString: url.slice(q + 1) };
 }
 
 export function buildHttpApiEvent(req: IncomingRequestParts): APIGatewayProxyEventV2 {
@@ -63,15 +65,23 @@ export function buildHttpApiEvent(req: IncomingRequestParts): APIGatewayProxyEve
     const name = req.rawHeaders[i]!.toLowerCase();
     const value = req.rawHeaders[i + 1]!;
     if (name === 'cookie') {
-      cookies.push(...value.split(';').map((c) => c.trim()).filter(Boolean));
+      cookies.push(
+        ...value
+          .split(';')
+          .map((c) => c.trim())
+          .filter(Boolean),
+      );
       continue;
     }
     headers[name] = name in headers ? `${headers[name]},${value}` : value;
   }
-  headers['x-forwarded-for'] = headers['x-forwarded-for'] ? `${headers['x-forwarded-for']}, ${req.sourceIp}` : req.sourceIp;
+  headers['x-forwarded-for'] = headers['x-forwarded-for']
+    ? `${headers['x-forwarded-for']}, ${req.sourceIp}`
+    : req.sourceIp;
   headers['x-forwarded-proto'] ??= 'http';
   headers['x-forwarded-port'] ??= req.host.split(':')[1] ?? '80';
-  headers['x-amzn-trace-id'] ??= `Root=1-${Math.floor(now / 1000).toString(16)}-${requestId.replace(/-/g, '').slice(0, 24)}`;
+  headers['x-amzn-trace-id'] ??=
+    `Root=1-${Math.floor(now / 1000).toString(16)}-${requestId.replace(/-/g, '').slice(0, 24)}`;
 
   // v2: repeated query parameters are joined with commas.
   let queryStringParameters: Record<string, string> | undefined;

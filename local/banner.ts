@@ -33,7 +33,9 @@ export function bannerLines(b: BannerInput): string[] {
   const lines: string[] = [];
   const out = (l = '') => void lines.push(l);
   const cli = 'npx fleetmedic';
-  const slack = fleet.slack ? 'local receiver — alerts are printed in this terminal' : 'your Slack webhook (from --slack-webhook / FLEETMEDIC_SLACK_WEBHOOK_URL)';
+  const slack = fleet.slack
+    ? 'local receiver — alerts are printed in this terminal'
+    : 'your Slack webhook (from --slack-webhook / FLEETMEDIC_SLACK_WEBHOOK_URL)';
   out();
   out(bold('Fleetmedic is running locally.'));
   out(`  API             ${bold(fleet.apiUrl)}`);
@@ -42,12 +44,15 @@ export function bannerLines(b: BannerInput): string[] {
   out(dim(`                  (saved in ${rel(join(b.stateDir, 'local.json'))}; the CLI uses it automatically)`));
   out(`  AWS emulator    ${b.endpoint}`);
   out(`  Slack           ${slack}`);
-  out(`  Schedules       ${SCHEDULED_FUNCTIONS.filter((s) => !fleet.missing.some((m) => m.name === s)).join(', ') || '(none)'} every ${b.scheduleSeconds} s`);
+  out(
+    `  Schedules       ${SCHEDULED_FUNCTIONS.filter((s) => !fleet.missing.some((m) => m.name === s)).join(', ') || '(none)'} every ${b.scheduleSeconds} s`,
+  );
   out(`  State           ${b.restored || (b.fresh ? 'fresh start' : 'new (kept between runs; --fresh discards it)')}`);
   if (fleet.missing.length) {
     out();
     out(bold('Not available yet (handler modules missing):'));
-    for (const m of fleet.missing) out(`  - ${m.name}: functions/handlers/${m.name}.ts does not exist → ${m.role} not running`);
+    for (const m of fleet.missing)
+      out(`  - ${m.name}: functions/handlers/${m.name}.ts does not exist → ${m.role} not running`);
   }
   out();
   out(`${bold('Next steps')} (in another terminal, from this directory):`);
@@ -57,7 +62,9 @@ export function bannerLines(b: BannerInput): string[] {
   out('  2. Give it a target state (a good web service and a deliberately bad image):');
   out(`       ${cli} target pump-1 --file ${rel(b.demoTargetFile)}`);
   out('  3. Start an agent for it against your Docker engine (DOCKER_HOST):');
-  out(`       npx fleetmedic-agent run --api-url ${fleet.apiUrl}${fleet.push ? ` --push-url ${fleet.push.url}` : ''} --device-id pump-1 --token-file ${tokenFile} --state-dir ${rel(join(b.stateDir, 'agent-pump-1'))}`);
+  out(
+    `       npx fleetmedic-agent run --api-url ${fleet.apiUrl}${fleet.push ? ` --push-url ${fleet.push.url}` : ''} --device-id pump-1 --token-file ${tokenFile} --state-dir ${rel(join(b.stateDir, 'agent-pump-1'))}`,
+  );
   out('     When you have seen ImagePullBackOff, fix the tag and watch it self-heal:');
   out(`       ${cli} target pump-1 --file ${rel(join(b.stateDir, 'demo-target-fixed.json'))}`);
   out('  4. Watch the fleet:');
@@ -65,7 +72,8 @@ export function bannerLines(b: BannerInput): string[] {
   out(`       ${cli} device pump-1`);
   out(`       ${cli} events`);
   // Already running with the agent: point at what it does instead of suggesting the flag again.
-  if (b.withAgent) out(`     ${bold('--with-agent')} does steps 1-3 for device demo-1: watch it with ${cli} device demo-1`);
+  if (b.withAgent)
+    out(`     ${bold('--with-agent')} does steps 1-3 for device demo-1: watch it with ${cli} device demo-1`);
   else out(`     Or let npm start do steps 1-3: ${bold('npm start -- --with-agent')}`);
   out();
   out(dim('Ctrl-C stops everything and saves state.'));

@@ -22,9 +22,15 @@ export interface DemoAgent {
   stop(): Promise<void>;
 }
 
-export async function startDemoAgent(opts: { fleet: Fleet; stateDir: string; log: (l: string) => void; deviceId?: string }): Promise<DemoAgent> {
+export async function startDemoAgent(opts: {
+  fleet: Fleet;
+  stateDir: string;
+  log: (l: string) => void;
+  deviceId?: string;
+}): Promise<DemoAgent> {
   const deviceId = opts.deviceId ?? DEMO_DEVICE;
-  if (!existsSync(join(ROOT, 'agent', 'src', 'main.ts'))) throw new Error('the agent (agent/src/main.ts) does not exist yet');
+  if (!existsSync(join(ROOT, 'agent', 'src', 'main.ts')))
+    throw new Error('the agent (agent/src/main.ts) does not exist yet');
   const host = process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
   try {
     await dockerFromHost(process.env.DOCKER_HOST).ping();
@@ -34,10 +40,16 @@ export async function startDemoAgent(opts: { fleet: Fleet; stateDir: string; log
     );
   }
 
-  const api = new ApiClient({ apiUrl: opts.fleet.apiUrl, auth: { kind: 'bearer', token: opts.fleet.operatorToken }, source: 'local' });
+  const api = new ApiClient({
+    apiUrl: opts.fleet.apiUrl,
+    auth: { kind: 'bearer', token: opts.fleet.operatorToken },
+    source: 'local',
+  });
   const tokenFile = join(opts.stateDir, `${deviceId}.token`);
   try {
-    const { data } = await api.call<{ token: string }>('registerDevice', { body: { deviceId, name: 'npm start --with-agent demo' } });
+    const { data } = await api.call<{ token: string }>('registerDevice', {
+      body: { deviceId, name: 'npm start --with-agent demo' },
+    });
     mkdirSync(opts.stateDir, { recursive: true });
     writeFileSync(tokenFile, `${data.token}\n`, { mode: 0o600 });
     opts.log(`[demo] registered device ${deviceId}`);
@@ -45,16 +57,30 @@ export async function startDemoAgent(opts: { fleet: Fleet; stateDir: string; log
     const exists = err instanceof CliError && err.status === 409;
     if (!exists) throw err;
     // Kept from an earlier run (state persists); its token was saved then.
-    if (!existsSync(tokenFile)) throw new Error(`device ${deviceId} exists but its token file ${tokenFile} is gone; run once with --fresh`);
+    if (!existsSync(tokenFile))
+      throw new Error(`device ${deviceId} exists but its token file ${tokenFile} is gone; run once with --fresh`);
   }
   await api.call('putTargetState', { params: { deviceId }, body: demoTarget() });
-  opts.log(`[demo] target for ${deviceId}: web (busybox httpd, good) + worker (image tag that does not exist → ImagePullBackOff)`);
+  opts.log(
+    `[demo] target for ${deviceId}: web (busybox httpd, good) + worker (image tag that does not exist → ImagePullBackOff)`,
+  );
 
   const agentDir = join(opts.stateDir, `agent-${deviceId}`);
   const child = spawn(
     process.execPath,
     [
-      AGENT_BIN, 'run', '--api-url', opts.fleet.apiUrl, '--device-id', deviceId, '--token-file', tokenFile, '--state-dir', agentDir, '--agent-id', `local-${deviceId}`,
+      AGENT_BIN,
+      'run',
+      '--api-url',
+      opts.fleet.apiUrl,
+      '--device-id',
+      deviceId,
+      '--token-file',
+      tokenFile,
+      '--state-dir',
+      agentDir,
+      '--agent-id',
+      `local-${deviceId}`,
       // Commands reach it at once over the push channel; polling stays the fallback.
       ...(opts.fleet.push ? ['--push-url', opts.fleet.push.url] : []),
     ],
@@ -66,7 +92,9 @@ export async function startDemoAgent(opts: { fleet: Fleet; stateDir: string; log
   }
   child.on('exit', (code, signal) => opts.log(`[agent ${deviceId}] exited (${signal ?? `code ${code}`})`));
   opts.log(`[demo] agent started (state in ${agentDir}). Try: npx fleetmedic device ${deviceId}`);
-  opts.log(`[demo] then fix the bad tag and watch it self-heal: npx fleetmedic target ${deviceId} --file ${join(opts.stateDir, 'demo-target-fixed.json')}`);
+  opts.log(
+    `[demo] then fix the bad tag and watch it self-heal: npx fleetmedic target ${deviceId} --file ${join(opts.stateDir, 'demo-target-fixed.json')}`,
+  );
   return {
     deviceId,
     child,

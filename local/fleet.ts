@@ -12,12 +12,26 @@ import { startSqsPoller, type BatchOutcome, type SqsPoller } from './sqs-poller.
 import { startScheduler, type Scheduler, type ScheduleRun } from './scheduler.js';
 import { startSlackReceiver, type SlackReceiver } from './slack-receiver.js';
 import { startWebSocketGateway, type WebSocketGateway, type WebSocketGatewayOptions } from './websocket-gateway.js';
-import { FUNCTION_ROLES, handlersFromDirectory, HANDLERS_DIR, missingHandlers, type FunctionName, type HandlerResolver } from './handlers.js';
+import {
+  FUNCTION_ROLES,
+  handlersFromDirectory,
+  HANDLERS_DIR,
+  missingHandlers,
+  type FunctionName,
+  type HandlerResolver,
+} from './handlers.js';
 import { resetClients } from '../functions/lib/aws.js';
 import { resetSecretCache } from '../functions/adapters/secrets.js';
 import { resetRegistryCredentialCache } from '../functions/adapters/registry-credentials.js';
 
-import { FUNCTIONS, QUEUES, SCHEDULED_FUNCTIONS, type FunctionName as SpecFunctionName, type QueueTriggerSpec, type ScheduledFunctionName } from '../infra/spec.js';
+import {
+  FUNCTIONS,
+  QUEUES,
+  SCHEDULED_FUNCTIONS,
+  type FunctionName as SpecFunctionName,
+  type QueueTriggerSpec,
+  type ScheduledFunctionName,
+} from '../infra/spec.js';
 
 export { SCHEDULED_FUNCTIONS };
 export type ScheduledFunction = ScheduledFunctionName;
@@ -56,7 +70,11 @@ export interface FleetOptions {
    * The push channel's WebSocket API (local/websocket-gateway.ts): its port (default: any free one) and limits
    * (tests shorten API Gateway's idle and lifetime limits); `false`: no push channel, devices only poll.
    */
-  push?: false | (Pick<WebSocketGatewayOptions, 'messageRate' | 'idleTimeoutMs' | 'maxConnectionMs' | 'onPost'> & { port?: number });
+  push?:
+    | false
+    | (Pick<WebSocketGatewayOptions, 'messageRate' | 'idleTimeoutMs' | 'maxConnectionMs' | 'onPost'> & {
+        port?: number;
+      });
 }
 
 export interface Fleet {
@@ -100,7 +118,9 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     ...opts.env,
   };
 
-  const slack = opts.slackWebhookUrl ? undefined : await startSlackReceiver({ port: opts.slackPort, print: opts.slackPrint });
+  const slack = opts.slackWebhookUrl
+    ? undefined
+    : await startSlackReceiver({ port: opts.slackPort, print: opts.slackPrint });
   const slackWebhookUrl = opts.slackWebhookUrl ?? slack!.url;
   // Secrets hold values, env holds only their ids (never a secret in a plain environment variable).
   await putSecret(env.OPERATOR_TOKEN_SECRET_ID!, opts.operatorToken, 'Fleetmedic local operator bearer token');
@@ -113,7 +133,9 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
 
   const handlersDir = opts.handlersDir ?? HANDLERS_DIR;
   const resolve = opts.resolve ?? handlersFromDirectory(handlersDir);
-  const missing = opts.resolve ? [] : missingHandlers(handlersDir).map((name) => ({ name, role: FUNCTION_ROLES[name] }));
+  const missing = opts.resolve
+    ? []
+    : missingHandlers(handlersDir).map((name) => ({ name, role: FUNCTION_ROLES[name] }));
   const isMissing = (n: string) => missing.some((m) => m.name === n);
 
   const api = await startApiServer({
@@ -207,7 +229,13 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     scheduler,
     missing,
     runSchedule: (name) => {
-      if (isMissing(name)) return Promise.resolve({ name, ok: false, ms: 0, error: `${name} is not available (functions/handlers/${name}.ts missing)` });
+      if (isMissing(name))
+        return Promise.resolve({
+          name,
+          ok: false,
+          ms: 0,
+          error: `${name} is not available (functions/handlers/${name}.ts missing)`,
+        });
       return scheduler.runNow(name);
     },
     async close(closeOpts = {}) {
@@ -217,7 +245,11 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       await push?.close();
       await scheduler.stop();
       // Before a state dump (releaseFailed), drain: nothing may be left hidden where the dump cannot see it.
-      await Promise.all(Object.values(pollers).map((p) => p.stop({ releaseFailed: closeOpts.releaseFailed, drain: closeOpts.releaseFailed })));
+      await Promise.all(
+        Object.values(pollers).map((p) =>
+          p.stop({ releaseFailed: closeOpts.releaseFailed, drain: closeOpts.releaseFailed }),
+        ),
+      );
       await slack?.close();
     },
   };

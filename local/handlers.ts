@@ -25,7 +25,11 @@ export const FUNCTION_ROLES: Record<FunctionName, string> = {
 export const HANDLERS_DIR = join(import.meta.dirname, '..', 'functions', 'handlers');
 
 export class MissingHandlerError extends Error {
-  constructor(readonly functionName: string, readonly file: string, cause?: unknown) {
+  constructor(
+    readonly functionName: string,
+    readonly file: string,
+    cause?: unknown,
+  ) {
     super(
       `handler '${functionName}' is not available: ${file} ${cause ? `failed to load (${(cause as Error).message})` : 'does not exist yet'}`,
     );
@@ -69,6 +73,7 @@ async function load(name: string, dir: string): Promise<LocalHandler> {
   } catch (err) {
     throw new MissingHandlerError(name, file, err);
   }
-  if (typeof mod.handler !== 'function') throw new MissingHandlerError(name, file, new Error('it does not export a `handler` function'));
+  if (typeof mod.handler !== 'function')
+    throw new MissingHandlerError(name, file, new Error('it does not export a `handler` function'));
   return mod.handler as LocalHandler;
 }

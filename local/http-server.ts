@@ -56,16 +56,34 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     void serve(req, requestId).then(
       ({ parts, routeKey: key, error }) => {
         write(res, parts, requestId);
-        opts.onAccess?.({ method: req.method ?? '', path: splitUrl(req.url ?? '/').rawPath, status: parts.statusCode, ms: Date.now() - started, routeKey: key, requestId, error });
+        opts.onAccess?.({
+          method: req.method ?? '',
+          path: splitUrl(req.url ?? '/').rawPath,
+          status: parts.statusCode,
+          ms: Date.now() - started,
+          routeKey: key,
+          requestId,
+          error,
+        });
       },
       (err: unknown) => {
         write(res, gatewayError(500, 'internal_error', 'Internal Server Error'), requestId);
-        opts.onAccess?.({ method: req.method ?? '', path: req.url ?? '/', status: 500, ms: Date.now() - started, requestId, error: String(err) });
+        opts.onAccess?.({
+          method: req.method ?? '',
+          path: req.url ?? '/',
+          status: 500,
+          ms: Date.now() - started,
+          requestId,
+          error: String(err),
+        });
       },
     );
   });
 
-  async function serve(req: IncomingMessage, requestId: string): Promise<{ parts: HttpResponseParts; routeKey?: string; error?: string }> {
+  async function serve(
+    req: IncomingMessage,
+    requestId: string,
+  ): Promise<{ parts: HttpResponseParts; routeKey?: string; error?: string }> {
     const method = (req.method ?? 'GET').toUpperCase();
     const { rawPath } = splitUrl(req.url ?? '/');
     let match: ReturnType<typeof matchRoute>;
@@ -81,7 +99,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     }
     if ('allowed' in match) {
       await drain(req);
-      const parts = gatewayError(405, 'method_not_allowed', `Method ${method} not allowed on ${rawPath}`, { allowed: match.allowed });
+      const parts = gatewayError(405, 'method_not_allowed', `Method ${method} not allowed on ${rawPath}`, {
+        allowed: match.allowed,
+      });
       parts.headers.allow = match.allowed.join(', ');
       return { parts };
     }
@@ -95,7 +115,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       return { parts: gatewayError(413, 'payload_too_large', 'Request Entity Too Large', { limitBytes: maxBody }) };
     }
     const body = await readBody(req, maxBody);
-    if (body === 'too-large') return { parts: gatewayError(413, 'payload_too_large', 'Request Entity Too Large', { limitBytes: maxBody }) };
+    if (body === 'too-large')
+      return { parts: gatewayError(413, 'payload_too_large', 'Request Entity Too Large', { limitBytes: maxBody }) };
 
     const key = routeKey(match.route);
     const event = buildHttpApiEvent({
@@ -115,14 +136,26 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       return { parts: toHttpResponse(result), routeKey: key };
     } catch (err) {
       if (err instanceof MissingHandlerError) {
-        return { parts: gatewayError(501, 'not_implemented', err.message, { function: err.functionName }), routeKey: key, error: err.message };
+        return {
+          parts: gatewayError(501, 'not_implemented', err.message, { function: err.functionName }),
+          routeKey: key,
+          error: err.message,
+        };
       }
       if (err instanceof LambdaTimeoutError) {
         // HTTP API answers 503 when the integration times out.
-        return { parts: gatewayError(503, 'service_unavailable', 'Service Unavailable'), routeKey: key, error: err.message };
+        return {
+          parts: gatewayError(503, 'service_unavailable', 'Service Unavailable'),
+          routeKey: key,
+          error: err.message,
+        };
       }
       // An unhandled Lambda error: API Gateway shows nothing of it to the caller.
-      return { parts: gatewayError(500, 'internal_error', 'Internal Server Error'), routeKey: key, error: (err as Error)?.stack ?? String(err) };
+      return {
+        parts: gatewayError(500, 'internal_error', 'Internal Server Error'),
+        routeKey: key,
+        error: (err as Error)?.stack ?? String(err),
+      };
     }
   }
 

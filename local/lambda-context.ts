@@ -41,7 +41,12 @@ export type LocalHandler = (event: any, context: Context) => Promise<unknown>;
  * Invoke with the function's timeout, as Lambda does: a handler still running at the deadline is
  * abandoned (its promise keeps running in this process, which Lambda would freeze) and counts as failed.
  */
-export async function invokeWithTimeout(handler: LocalHandler, event: unknown, functionName: string, timeoutMs: number): Promise<unknown> {
+export async function invokeWithTimeout(
+  handler: LocalHandler,
+  event: unknown,
+  functionName: string,
+  timeoutMs: number,
+): Promise<unknown> {
   const context = lambdaContext(functionName, timeoutMs);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {

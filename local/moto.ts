@@ -47,7 +47,8 @@ export async function waitForHttp(url: string, timeoutMs: number, child?: ChildP
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
-    if (child && child.exitCode !== null) throw new Error(`moto_server exited with code ${child.exitCode} before it answered`);
+    if (child && child.exitCode !== null)
+      throw new Error(`moto_server exited with code ${child.exitCode} before it answered`);
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
       await res.arrayBuffer();

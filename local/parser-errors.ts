@@ -12,11 +12,17 @@ import { gatewayError, type HttpResponseParts } from './apigw-event.js';
 
 type ParserError = Error & { code?: string; rawPacket?: Buffer };
 
-const REASONS: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 405: 'Method Not Allowed', 431: 'Request Header Fields Too Large' };
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  431: 'Request Header Fields Too Large',
+};
 
 /** What API Gateway would answer for a request our parser could not read. */
 export function parserErrorResponse(err: ParserError): HttpResponseParts {
-  if (err.code === 'HPE_HEADER_OVERFLOW') return gatewayError(431, 'request_header_fields_too_large', 'Request Header Fields Too Large');
+  if (err.code === 'HPE_HEADER_OVERFLOW')
+    return gatewayError(431, 'request_header_fields_too_large', 'Request Header Fields Too Large');
   if (err.code === 'HPE_INVALID_METHOD' && err.rawPacket) {
     const [method = '', target = ''] = err.rawPacket.toString('latin1').split('\r\n', 1)[0]!.split(' ');
     const path = target.split('?', 1)[0]!;
@@ -29,7 +35,9 @@ export function parserErrorResponse(err: ParserError): HttpResponseParts {
         return gatewayError(400, 'bad_request', 'Malformed request path');
       }
       if (match && 'allowed' in match) {
-        const parts = gatewayError(405, 'method_not_allowed', `Method ${method} not allowed on ${path}`, { allowed: match.allowed });
+        const parts = gatewayError(405, 'method_not_allowed', `Method ${method} not allowed on ${path}`, {
+          allowed: match.allowed,
+        });
         parts.headers.allow = match.allowed.join(', ');
         return parts;
       }
@@ -46,7 +54,12 @@ export function answerParserError(err: ParserError, socket: Duplex): void {
     return;
   }
   const parts = parserErrorResponse(err);
-  const headers = { ...parts.headers, 'content-length': String(parts.body.length), 'apigw-requestid': randomUUID(), connection: 'close' };
+  const headers = {
+    ...parts.headers,
+    'content-length': String(parts.body.length),
+    'apigw-requestid': randomUUID(),
+    connection: 'close',
+  };
   const head = `HTTP/1.1 ${parts.statusCode} ${REASONS[parts.statusCode] ?? 'Error'}\r\n${Object.entries(headers)
     .map(([k, v]) => `${k}: ${v}`)
     .join('\r\n')}\r\n\r\n`;

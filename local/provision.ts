@@ -23,7 +23,11 @@ export interface ClientOverrides {
   endpoint?: string;
 }
 
-export async function provision(prefix: string, spec: InfraSpec = defaultSpec, client: ClientOverrides = {}): Promise<ProvisionedEnv> {
+export async function provision(
+  prefix: string,
+  spec: InfraSpec = defaultSpec,
+  client: ClientOverrides = {},
+): Promise<ProvisionedEnv> {
   const ddb = new DynamoDBClient({ ...client });
   const sqs = new SQSClient({ ...client });
   const sns = new SNSClient({ ...client });
@@ -47,10 +51,16 @@ export async function provision(prefix: string, spec: InfraSpec = defaultSpec, c
       };
       if (q.deadLetter) {
         const dlqArn = queueArns[q.deadLetter.queue];
-        if (!dlqArn) throw new Error(`queue ${q.logicalName}: dead-letter queue ${q.deadLetter.queue} not defined before it`);
-        attributes.RedrivePolicy = JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: q.deadLetter.maxReceiveCount });
+        if (!dlqArn)
+          throw new Error(`queue ${q.logicalName}: dead-letter queue ${q.deadLetter.queue} not defined before it`);
+        attributes.RedrivePolicy = JSON.stringify({
+          deadLetterTargetArn: dlqArn,
+          maxReceiveCount: q.deadLetter.maxReceiveCount,
+        });
       }
-      const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: `${prefix}-${q.logicalName}`, Attributes: attributes }));
+      const { QueueUrl } = await sqs.send(
+        new CreateQueueCommand({ QueueName: `${prefix}-${q.logicalName}`, Attributes: attributes }),
+      );
       const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
       queueUrls[q.logicalName] = QueueUrl!;
       queueArns[q.logicalName] = Attributes!.QueueArn!;
@@ -89,7 +99,10 @@ async function createTable(ddb: DynamoDBClient, name: string, t: TableSpec): Pro
       Projection: { ProjectionType: i.keysOnly ? 'KEYS_ONLY' : 'ALL' },
     };
   });
-  const AttributeDefinitions: AttributeDefinition[] = [...attrs].map(([AttributeName, AttributeType]) => ({ AttributeName, AttributeType }));
+  const AttributeDefinitions: AttributeDefinition[] = [...attrs].map(([AttributeName, AttributeType]) => ({
+    AttributeName,
+    AttributeType,
+  }));
   try {
     await ddb.send(
       new CreateTableCommand({
@@ -113,6 +126,11 @@ async function createTable(ddb: DynamoDBClient, name: string, t: TableSpec): Pro
     await new Promise((r) => setTimeout(r, 100));
   }
   if (t.ttlAttribute) {
-    await ddb.send(new UpdateTimeToLiveCommand({ TableName: name, TimeToLiveSpecification: { AttributeName: t.ttlAttribute, Enabled: true } }));
+    await ddb.send(
+      new UpdateTimeToLiveCommand({
+        TableName: name,
+        TimeToLiveSpecification: { AttributeName: t.ttlAttribute, Enabled: true },
+      }),
+    );
   }
 }

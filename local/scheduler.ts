@@ -65,7 +65,10 @@ export function scheduledEvent(ruleName: string, now = Date.now()): ScheduledEve
 }
 
 export function startScheduler(defs: ScheduleDef[], opts: SchedulerOptions = {}): Scheduler {
-  const jobs = new Map<string, { def: ScheduleDef; stats: JobStats; current?: Promise<ScheduleRun>; timer?: NodeJS.Timeout }>();
+  const jobs = new Map<
+    string,
+    { def: ScheduleDef; stats: JobStats; current?: Promise<ScheduleRun>; timer?: NodeJS.Timeout }
+  >();
   let stopped = false;
   for (const def of defs) {
     if (!def.handler === !def.resolve) throw new Error(`schedule ${def.name}: give exactly one of handler and resolve`);
@@ -81,7 +84,12 @@ export function startScheduler(defs: ScheduleDef[], opts: SchedulerOptions = {})
     job.current = (async (): Promise<ScheduleRun> => {
       try {
         const handler = job.def.handler ?? (await job.def.resolve!());
-        const result = await invokeWithTimeout(handler, scheduledEvent(name, started), name, job.def.timeoutMs ?? 60_000);
+        const result = await invokeWithTimeout(
+          handler,
+          scheduledEvent(name, started),
+          name,
+          job.def.timeoutMs ?? 60_000,
+        );
         return { name, ok: true, ms: Date.now() - started, result };
       } catch (err) {
         return { name, ok: false, ms: Date.now() - started, error: (err as Error)?.message ?? String(err) };

@@ -9,7 +9,12 @@ import {
 import { randomBytes } from 'node:crypto';
 
 /** Create the secret, or give it a new value if it exists (the receiver's port changes between runs). */
-export async function putSecret(name: string, value: string, description: string, client: { endpoint?: string } = {}): Promise<void> {
+export async function putSecret(
+  name: string,
+  value: string,
+  description: string,
+  client: { endpoint?: string } = {},
+): Promise<void> {
   const sm = new SecretsManagerClient({ ...client });
   try {
     try {

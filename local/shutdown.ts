@@ -23,7 +23,9 @@ export function signalHandler(opts: ShutdownOptions): (signal: string) => void {
   return (signal) => {
     if (firstAt === undefined) {
       firstAt = now();
-      opts.out(`\n${signal}: shutting down and saving state (press Ctrl-C again after ${Math.round(forceAfterMs / 1000)} s to force an exit without saving)...`);
+      opts.out(
+        `\n${signal}: shutting down and saving state (press Ctrl-C again after ${Math.round(forceAfterMs / 1000)} s to force an exit without saving)...`,
+      );
       void opts.shutdown(signal).then(opts.exit, () => opts.exit(1));
       return;
     }
@@ -41,7 +43,11 @@ export interface PeriodicSave {
 }
 
 /** Run `save` every `intervalMs` (never two at once); failures are reported and the next round tries again. */
-export function startPeriodicSave(save: () => Promise<void>, intervalMs: number, onError: (err: unknown) => void): PeriodicSave {
+export function startPeriodicSave(
+  save: () => Promise<void>,
+  intervalMs: number,
+  onError: (err: unknown) => void,
+): PeriodicSave {
   let running: Promise<void> | undefined;
   const timer = setInterval(() => {
     if (running) return;

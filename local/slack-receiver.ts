@@ -23,7 +23,10 @@ export interface SlackPayload {
   attachments?: { color?: string; blocks?: SlackBlock[]; text?: string; fallback?: string }[];
   [k: string]: unknown;
 }
-interface TextObject { type?: string; text?: string }
+interface TextObject {
+  type?: string;
+  text?: string;
+}
 interface SlackBlock {
   type: string;
   text?: TextObject;
@@ -84,7 +87,9 @@ export async function startSlackReceiver(opts: SlackReceiverOptions = {}): Promi
     let payload: SlackPayload;
     try {
       // Slack also accepts form-encoded `payload=<json>`.
-      const json = req.headers['content-type']?.includes('application/x-www-form-urlencoded') ? new URLSearchParams(raw).get('payload') ?? '' : raw;
+      const json = req.headers['content-type']?.includes('application/x-www-form-urlencoded')
+        ? (new URLSearchParams(raw).get('payload') ?? '')
+        : raw;
       payload = JSON.parse(json) as SlackPayload;
       if (!payload || typeof payload !== 'object') throw new Error('not an object');
     } catch {
@@ -94,14 +99,25 @@ export async function startSlackReceiver(opts: SlackReceiverOptions = {}): Promi
 
     const next = scripted.shift();
     const status = next?.status ?? 200;
-    const message: SlackMessage = { receivedAt: Date.now(), path: req.url ?? '/', payload, text: renderSlackMessage(payload, false), status };
+    const message: SlackMessage = {
+      receivedAt: Date.now(),
+      path: req.url ?? '/',
+      payload,
+      text: renderSlackMessage(payload, false),
+      status,
+    };
     requests.push(message);
     if (status === 200) {
       messages.push(message);
       if (print) print(renderForTerminal(message, color));
     }
     for (const w of waiters) w();
-    if (next) return answer(status, next.body ?? (status === 429 ? 'rate_limited' : status >= 500 ? 'internal_error' : 'ok'), next.retryAfter !== undefined ? { 'retry-after': String(next.retryAfter) } : {});
+    if (next)
+      return answer(
+        status,
+        next.body ?? (status === 429 ? 'rate_limited' : status >= 500 ? 'internal_error' : 'ok'),
+        next.retryAfter !== undefined ? { 'retry-after': String(next.retryAfter) } : {},
+      );
     answer(200, 'ok');
   });
 
@@ -127,7 +143,11 @@ export async function startSlackReceiver(opts: SlackReceiverOptions = {}): Promi
         };
         const timer = setTimeout(() => {
           cleanup();
-          reject(new Error(`no matching Slack message within ${timeoutMs} ms (received ${messages.length}: ${messages.map((m) => JSON.stringify(m.text.slice(0, 80))).join(', ')})`));
+          reject(
+            new Error(
+              `no matching Slack message within ${timeoutMs} ms (received ${messages.length}: ${messages.map((m) => JSON.stringify(m.text.slice(0, 80))).join(', ')})`,
+            ),
+          );
         }, timeoutMs);
         const waiter = () => void check();
         const cleanup = () => {
@@ -180,7 +200,9 @@ export function mrkdwn(s: string, color: boolean): string {
     // <!date^epoch^format|fallback>: Slack renders the date in the reader's zone; the fallback is close enough.
     .replace(/<!date\^\d+\^[^|>]*\|([^>]+)>/g, '$1')
     .replace(/:([a-z_]+):/g, (m, name: string) => EMOJI[name] ?? m)
-    .replace(/<(https?:[^|>]+)\|([^>]+)>/g, '$2 ($1)').replace(/<(https?:[^>]+)>/g, '$1').replace(/<!(here|channel)>/g, '@$1');
+    .replace(/<(https?:[^|>]+)\|([^>]+)>/g, '$2 ($1)')
+    .replace(/<(https?:[^>]+)>/g, '$1')
+    .replace(/<!(here|channel)>/g, '@$1');
   out = out.replace(/(^|\s)\*([^*\n]+)\*/g, (_, pre, t) => `${pre}${color ? `\x1b[1m${t}\x1b[22m` : t}`);
   out = out.replace(/(^|\s)_([^_\n]+)_/g, (_, pre, t) => `${pre}${color ? `\x1b[3m${t}\x1b[23m` : t}`);
   out = out.replace(/`([^`\n]+)`/g, (_, t) => (color ? `\x1b[36m${t}\x1b[39m` : t));
@@ -197,10 +219,21 @@ function renderBlocks(blocks: SlackBlock[], color: boolean): string[] {
         break;
       case 'section':
         if (b.text) lines.push(...t(b.text).split('\n'));
-        for (const f of b.fields ?? []) lines.push(...t(f).split('\n').map((l, i) => (i === 0 ? `  • ${l}` : `    ${l}`)));
+        for (const f of b.fields ?? [])
+          lines.push(
+            ...t(f)
+              .split('\n')
+              .map((l, i) => (i === 0 ? `  • ${l}` : `    ${l}`)),
+          );
         break;
       case 'context':
-        lines.push((b.elements ?? []).map((e) => t(e)).filter(Boolean).map((l) => (color ? `\x1b[2m${l}\x1b[22m` : l)).join('  ·  '));
+        lines.push(
+          (b.elements ?? [])
+            .map((e) => t(e))
+            .filter(Boolean)
+            .map((l) => (color ? `\x1b[2m${l}\x1b[22m` : l))
+            .join('  ·  '),
+        );
         break;
       case 'divider':
         lines.push('─'.repeat(40));
@@ -230,7 +263,9 @@ export function renderSlackMessage(p: SlackPayload, color: boolean): string {
 function renderForTerminal(m: SlackMessage, color: boolean): string {
   const time = new Date(m.receivedAt).toISOString().slice(11, 19);
   const title = `── Slack alert ${time} `;
-  const bar = color ? `\x1b[35m${title}${'─'.repeat(Math.max(0, 60 - title.length))}\x1b[39m` : `${title}${'─'.repeat(Math.max(0, 60 - title.length))}`;
+  const bar = color
+    ? `\x1b[35m${title}${'─'.repeat(Math.max(0, 60 - title.length))}\x1b[39m`
+    : `${title}${'─'.repeat(Math.max(0, 60 - title.length))}`;
   const body = renderSlackMessage(m.payload, color)
     .split('\n')
     .map((l) => `  ${l}`)

@@ -82,7 +82,8 @@ export function startSqsPoller(opts: SqsPollerOptions): SqsPoller {
   const ownsClient = !opts.client;
   const batchSize = opts.batchSize ?? 10;
   if (batchSize < 1 || batchSize > 10_000) throw new Error(`batchSize ${batchSize} outside 1..10000`);
-  if (batchSize > 10 && !opts.maxBatchingWindowMs) throw new Error('a batchSize above 10 needs maxBatchingWindowMs, as in Lambda');
+  if (batchSize > 10 && !opts.maxBatchingWindowMs)
+    throw new Error('a batchSize above 10 needs maxBatchingWindowMs, as in Lambda');
   const waitTimeSeconds = Math.min(20, Math.max(0, opts.waitTimeSeconds ?? 20));
   const timeoutMs = opts.functionTimeoutMs ?? 30_000;
   const stats: PollerStats = { batches: 0, received: 0, succeeded: 0, failed: 0, receiveErrors: 0 };
@@ -99,9 +100,12 @@ export function startSqsPoller(opts: SqsPollerOptions): SqsPoller {
 
   async function arn(): Promise<string> {
     if (queueArn) return queueArn;
-    const { Attributes } = await client.send(new GetQueueAttributesCommand({ QueueUrl: opts.queueUrl, AttributeNames: ['QueueArn'] }), {
-      abortSignal: abort.signal,
-    });
+    const { Attributes } = await client.send(
+      new GetQueueAttributesCommand({ QueueUrl: opts.queueUrl, AttributeNames: ['QueueArn'] }),
+      {
+        abortSignal: abort.signal,
+      },
+    );
     queueArn = Attributes?.QueueArn ?? `arn:aws:sqs:${localRegion()}:000000000000:${opts.queueUrl.split('/').pop()}`;
     return queueArn;
   }
@@ -161,10 +165,21 @@ export function startSqsPoller(opts: SqsPollerOptions): SqsPoller {
       const parsed = parseBatchResponse(result, new Set(messages.map((m) => m.MessageId!)));
       if (parsed === 'invalid') {
         failedIds = new Set(messages.map((m) => m.MessageId!));
-        outcome = { functionName: opts.functionName, size: messages.length, succeeded: 0, failed: messages.length, wholeBatchFailure: 'invalid-response' };
+        outcome = {
+          functionName: opts.functionName,
+          size: messages.length,
+          succeeded: 0,
+          failed: messages.length,
+          wholeBatchFailure: 'invalid-response',
+        };
       } else {
         failedIds = parsed;
-        outcome = { functionName: opts.functionName, size: messages.length, succeeded: messages.length - parsed.size, failed: parsed.size };
+        outcome = {
+          functionName: opts.functionName,
+          size: messages.length,
+          succeeded: messages.length - parsed.size,
+          failed: parsed.size,
+        };
       }
     } catch (err) {
       opts.onError?.(err, 'invoke');
@@ -196,7 +211,11 @@ export function startSqsPoller(opts: SqsPollerOptions): SqsPoller {
             Entries: chunk.map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle! })),
           }),
         );
-        if (res.Failed?.length) opts.onError?.(new Error(`delete failed for ${res.Failed.length} message(s): ${res.Failed[0]?.Message}`), 'delete');
+        if (res.Failed?.length)
+          opts.onError?.(
+            new Error(`delete failed for ${res.Failed.length} message(s): ${res.Failed[0]?.Message}`),
+            'delete',
+          );
       } catch (err) {
         // Not deleted → redelivered: the handler's idempotency makes that harmless (at-least-once, as in AWS).
         opts.onError?.(err, 'delete');
@@ -318,9 +337,13 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
     const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }

@@ -22,8 +22,14 @@ export interface StageThrottle {
   readonly refused: number;
 }
 
-export function createStageThrottle(limits: StageThrottleLimits, now: () => number = () => performance.now()): StageThrottle {
-  if (!(limits.rateLimit > 0) || !(limits.burstLimit >= 1)) throw new Error(`stage throttle: rateLimit ${limits.rateLimit} and burstLimit ${limits.burstLimit} must be positive`);
+export function createStageThrottle(
+  limits: StageThrottleLimits,
+  now: () => number = () => performance.now(),
+): StageThrottle {
+  if (!(limits.rateLimit > 0) || !(limits.burstLimit >= 1))
+    throw new Error(
+      `stage throttle: rateLimit ${limits.rateLimit} and burstLimit ${limits.burstLimit} must be positive`,
+    );
   let tokens = limits.burstLimit;
   let last = now();
   let refused = 0;

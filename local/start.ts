@@ -17,7 +17,14 @@ import { newOperatorToken } from './secrets.js';
 import { demoTarget } from './demo-target.js';
 import { startDemoAgent, type DemoAgent } from './demo-agent.js';
 import { bannerLines } from './banner.js';
-import { processAlive, readLocalConfig, removeStateDirPointer, writeLocalConfig, writeStateDirPointer, STATE_DIR_NAME } from '../functions/cli/local-config.js';
+import {
+  processAlive,
+  readLocalConfig,
+  removeStateDirPointer,
+  writeLocalConfig,
+  writeStateDirPointer,
+  STATE_DIR_NAME,
+} from '../functions/cli/local-config.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const PREFIX = 'fleetmedic';
@@ -31,12 +38,34 @@ const int = (name: string) => (v: string) => {
 const program = new Command('npm start --')
   .description('Run the Fleetmedic control plane locally: emulated AWS, API, queues, schedules, Slack receiver.')
   .option('--port <n>', 'API port', int('--port'), Number(process.env.PORT ?? 4280))
-  .option('--push-port <n>', 'push channel (WebSocket API) port', int('--push-port'), Number(process.env.PUSH_PORT ?? 4281))
+  .option(
+    '--push-port <n>',
+    'push channel (WebSocket API) port',
+    int('--push-port'),
+    Number(process.env.PUSH_PORT ?? 4281),
+  )
   .option('--fresh', 'start with empty state (discard .fleetmedic/state.json)', false)
-  .option('--schedule-seconds <n>', 'interval of the health evaluator, outbox publisher and timeout sweeper', int('--schedule-seconds'), 60)
-  .option('--slack-webhook <url>', 'post alerts to this real Slack incoming webhook (env FLEETMEDIC_SLACK_WEBHOOK_URL)', process.env.FLEETMEDIC_SLACK_WEBHOOK_URL)
-  .option('--with-agent', 'also run one agent (device "demo-1") against the local Docker engine with a demo target', false)
-  .option('--state-dir <dir>', 'where local state lives', process.env.FLEETMEDIC_LOCAL_DIR ?? join(ROOT, STATE_DIR_NAME))
+  .option(
+    '--schedule-seconds <n>',
+    'interval of the health evaluator, outbox publisher and timeout sweeper',
+    int('--schedule-seconds'),
+    60,
+  )
+  .option(
+    '--slack-webhook <url>',
+    'post alerts to this real Slack incoming webhook (env FLEETMEDIC_SLACK_WEBHOOK_URL)',
+    process.env.FLEETMEDIC_SLACK_WEBHOOK_URL,
+  )
+  .option(
+    '--with-agent',
+    'also run one agent (device "demo-1") against the local Docker engine with a demo target',
+    false,
+  )
+  .option(
+    '--state-dir <dir>',
+    'where local state lives',
+    process.env.FLEETMEDIC_LOCAL_DIR ?? join(ROOT, STATE_DIR_NAME),
+  )
   .option('--verbose', 'show handler logs and metrics, and every API request', false)
   .addHelpText(
     'after',
@@ -47,7 +76,16 @@ Environment:
   DOCKER_HOST                    engine for --with-agent (container-lab: eval "$(../shared/tools/container-lab up)")`,
   );
 program.parse();
-const opts = program.opts<{ port: number; pushPort: number; fresh: boolean; scheduleSeconds: number; slackWebhook?: string; withAgent: boolean; stateDir: string; verbose: boolean }>();
+const opts = program.opts<{
+  port: number;
+  pushPort: number;
+  fresh: boolean;
+  scheduleSeconds: number;
+  slackWebhook?: string;
+  withAgent: boolean;
+  stateDir: string;
+  verbose: boolean;
+}>();
 
 const out = (l = '') => process.stdout.write(`${l}\n`);
 const err = (l: string) => process.stderr.write(`${l}\n`);
@@ -61,7 +99,9 @@ async function main(): Promise<void> {
   const stateDir = opts.stateDir;
   const previous = readLocalConfig(stateDir);
   if (previous?.pid && previous.pid !== process.pid && processAlive(previous.pid)) {
-    throw new Error(`another local fleet is running (pid ${previous.pid}, API ${previous.apiUrl}). Stop it with Ctrl-C first.`);
+    throw new Error(
+      `another local fleet is running (pid ${previous.pid}, API ${previous.apiUrl}). Stop it with Ctrl-C first.`,
+    );
   }
   const dumpFile = join(stateDir, 'state.json');
   if (opts.fresh && existsSync(dumpFile)) rmSync(dumpFile);
@@ -108,7 +148,10 @@ async function main(): Promise<void> {
     });
   } catch (e) {
     await emulator?.stop();
-    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new Error(`port ${opts.port} or ${opts.pushPort} is already in use; choose others with --port / --push-port`);
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE')
+      throw new Error(
+        `port ${opts.port} or ${opts.pushPort} is already in use; choose others with --port / --push-port`,
+      );
     throw e;
   }
 
@@ -123,7 +166,15 @@ async function main(): Promise<void> {
   }
 
   writeLocalConfig(
-    { apiUrl: fleet.apiUrl, operatorToken, prefix: PREFIX, endpoint, pid: process.pid, emulatorPid: emulator?.pid?.(), startedAt: new Date().toISOString() },
+    {
+      apiUrl: fleet.apiUrl,
+      operatorToken,
+      prefix: PREFIX,
+      endpoint,
+      pid: process.pid,
+      emulatorPid: emulator?.pid?.(),
+      startedAt: new Date().toISOString(),
+    },
     stateDir,
   );
   // Started elsewhere (--state-dir): leave a pointer where the CLI looks by default, so `npx fleetmedic` finds us.
@@ -132,7 +183,10 @@ async function main(): Promise<void> {
   if (elsewhere) writeStateDirPointer(defaultDir, { stateDir: resolve(stateDir), pid: process.pid });
   const demoTargetFile = join(stateDir, 'demo-target.json');
   writeFileSync(demoTargetFile, `${JSON.stringify(demoTarget(), null, 2)}\n`);
-  writeFileSync(join(stateDir, 'demo-target-fixed.json'), `${JSON.stringify(demoTarget(undefined, { fixed: true }), null, 2)}\n`);
+  writeFileSync(
+    join(stateDir, 'demo-target-fixed.json'),
+    `${JSON.stringify(demoTarget(undefined, { fixed: true }), null, 2)}\n`,
+  );
 
   let agent: DemoAgent | undefined;
   // A crash (kill -9, a closed laptop lid that never wakes) loses at most a minute: the tables are snapshotted
@@ -156,7 +210,10 @@ async function main(): Promise<void> {
         out(`Saved ${c.items} items and ${c.messages} queued messages to ${rel(dumpFile)}.`);
         await emulator.stop();
       }
-      writeLocalConfig({ ...readLocalConfig(stateDir)!, pid: undefined, emulatorPid: undefined, stoppedAt: new Date().toISOString() }, stateDir);
+      writeLocalConfig(
+        { ...readLocalConfig(stateDir)!, pid: undefined, emulatorPid: undefined, stoppedAt: new Date().toISOString() },
+        stateDir,
+      );
       if (elsewhere) removeStateDirPointer(defaultDir, process.pid);
       out('Stopped.');
       return 0;
@@ -170,7 +227,19 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 
-  for (const line of bannerLines({ fleet, endpoint, restored, demoTargetFile, stateDir, scheduleSeconds: opts.scheduleSeconds, fresh: opts.fresh, withAgent: opts.withAgent, bold, dim })) out(line);
+  for (const line of bannerLines({
+    fleet,
+    endpoint,
+    restored,
+    demoTargetFile,
+    stateDir,
+    scheduleSeconds: opts.scheduleSeconds,
+    fresh: opts.fresh,
+    withAgent: opts.withAgent,
+    bold,
+    dim,
+  }))
+    out(line);
 
   if (opts.withAgent) {
     try {

@@ -7,7 +7,12 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { BatchWriteItemCommand, DynamoDBClient, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
-import { ReceiveMessageCommand, SendMessageBatchCommand, SQSClient, type MessageAttributeValue } from '@aws-sdk/client-sqs';
+import {
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SQSClient,
+  type MessageAttributeValue,
+} from '@aws-sdk/client-sqs';
 import { INFRA as defaultSpec, type InfraSpec } from '../infra/spec.js';
 import type { ClientOverrides } from './provision.js';
 
@@ -83,7 +88,11 @@ export async function dumpState(
               ...(v.BinaryValue !== undefined ? { BinaryValue: Buffer.from(v.BinaryValue).toString('base64') } : {}),
             };
           }
-          messages.push({ body: m.Body ?? '', attributes, receiveCount: Number(m.Attributes?.ApproximateReceiveCount ?? 0) });
+          messages.push({
+            body: m.Body ?? '',
+            attributes,
+            receiveCount: Number(m.Attributes?.ApproximateReceiveCount ?? 0),
+          });
         }
       }
       dump.queues[q.logicalName] = messages;
@@ -103,7 +112,8 @@ export async function loadState(
   now = Date.now(),
   client: ClientOverrides = {},
 ): Promise<DumpCounts> {
-  if (dump.format !== DUMP_FORMAT) throw new Error(`state dump format ${dump.format} is not supported (expected ${DUMP_FORMAT}); start with --fresh`);
+  if (dump.format !== DUMP_FORMAT)
+    throw new Error(`state dump format ${dump.format} is not supported (expected ${DUMP_FORMAT}); start with --fresh`);
   const ddb = new DynamoDBClient({ ...client });
   const sqs = new SQSClient({ ...client });
   const counts: DumpCounts = { items: 0, messages: 0 };
@@ -136,7 +146,11 @@ export async function loadState(
               MessageAttributes: Object.fromEntries(
                 Object.entries(m.attributes).map(([k, v]): [string, MessageAttributeValue] => [
                   k,
-                  { DataType: v.DataType, StringValue: v.StringValue, ...(v.BinaryValue !== undefined ? { BinaryValue: Buffer.from(v.BinaryValue, 'base64') } : {}) },
+                  {
+                    DataType: v.DataType,
+                    StringValue: v.StringValue,
+                    ...(v.BinaryValue !== undefined ? { BinaryValue: Buffer.from(v.BinaryValue, 'base64') } : {}),
+                  },
                 ]),
               ),
             })),

@@ -116,7 +116,16 @@ export async function startWebSocketGateway(opts: WebSocketGatewayOptions): Prom
   const customRoutes = new Set(opts.customRoutes ?? []);
   const returnResponse = new Set<string>(opts.returnResponse ?? PUSH_CHANNEL.returnResponse);
   const log = opts.log ?? (() => {});
-  const stats: GatewayStats = { connects: 0, refused: 0, messages: 0, throttled: 0, posts: 0, gone: 0, disconnects: 0, closedByGateway: { idle: 0, maxAge: 0, deleted: 0 } };
+  const stats: GatewayStats = {
+    connects: 0,
+    refused: 0,
+    messages: 0,
+    throttled: 0,
+    posts: 0,
+    gone: 0,
+    disconnects: 0,
+    closedByGateway: { idle: 0, maxAge: 0, deleted: 0 },
+  };
   const connections = new Map<string, Connection>();
   const routeBuckets = new Map<string, StageThrottle>();
   const routeAdmits = (routeKey: string): boolean => {
@@ -132,7 +141,12 @@ export async function startWebSocketGateway(opts: WebSocketGatewayOptions): Prom
   const wss = new WebSocketServer({ noServer: true, maxPayload: WEBSOCKET_MAX_FRAME_BYTES, perMessageDeflate: false });
   let domainName = 'localhost';
 
-  const requestContext = (c: Pick<Connection, 'id' | 'connectedAt' | 'sourceIp' | 'userAgent'>, routeKey: string, eventType: string, extra: Record<string, unknown> = {}) => {
+  const requestContext = (
+    c: Pick<Connection, 'id' | 'connectedAt' | 'sourceIp' | 'userAgent'>,
+    routeKey: string,
+    eventType: string,
+    extra: Record<string, unknown> = {},
+  ) => {
     const now = Date.now();
     return {
       routeKey,
@@ -153,7 +167,9 @@ export async function startWebSocketGateway(opts: WebSocketGatewayOptions): Prom
   };
   const invoke = async (event: unknown): Promise<{ statusCode?: number; body?: unknown } | undefined> => {
     const handler = await opts.resolve(fnName);
-    return (await invokeWithTimeout(handler, event, fnName, timeoutMs)) as { statusCode?: number; body?: unknown } | undefined;
+    return (await invokeWithTimeout(handler, event, fnName, timeoutMs)) as
+      | { statusCode?: number; body?: unknown }
+      | undefined;
   };
 
   // ---- the WebSocket side
@@ -186,7 +202,12 @@ export async function startWebSocketGateway(opts: WebSocketGatewayOptions): Prom
       return;
     }
     const now = Date.now();
-    const c = { id: newConnectionId(), connectedAt: now, sourceIp: normaliseIp(socket.remoteAddress), userAgent: String(req.headers['user-agent'] ?? '') };
+    const c = {
+      id: newConnectionId(),
+      connectedAt: now,
+      sourceIp: normaliseIp(socket.remoteAddress),
+      userAgent: String(req.headers['user-agent'] ?? ''),
+    };
     const headers: Record<string, string> = {};
     const multiValueHeaders: Record<string, string[]> = {};
     for (let i = 0; i < req.rawHeaders.length; i += 2) {
@@ -198,7 +219,12 @@ export async function startWebSocketGateway(opts: WebSocketGatewayOptions): Prom
     }
     let result: { statusCode?: number } | undefined;
     try {
-      result = await invoke({ headers, multiValueHeaders, requestContext: requestContext(c, '$connect', 'CONNECT'), isBase64Encoded: false });
+      result = await invoke({
+        headers,
+        multiValueHeaders,
+        requestContext: requestContext(c, '$connect', 'CONNECT'),
+        isBase64Encoded: false,
+      });
     } catch (err) {
       log(`[push] $connect failed: ${(err as Error)?.stack ?? String(err)}`);
       stats.refused++;
@@ -213,7 +239,11 @@ export async function startWebSocketGateway(opts: WebSocketGatewayOptions): Prom
     }
     if (socket.destroyed) {
       // The client left during $connect: API Gateway runs $disconnect for an accepted connection.
-      void disconnect({ ...c, ws: undefined as never, lastActiveAt: now, tokens: 0, refilledAt: now }, 1006, 'client left during $connect');
+      void disconnect(
+        { ...c, ws: undefined as never, lastActiveAt: now, tokens: 0, refilledAt: now },
+        1006,
+        'client left during $connect',
+      );
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
@@ -237,7 +267,14 @@ export async function startWebSocketGateway(opts: WebSocketGatewayOptions): Prom
   const disconnect = async (c: Connection, code: number, reason: string) => {
     stats.disconnects++;
     try {
-      await invoke({ headers: {}, requestContext: requestContext(c, '$disconnect', 'DISCONNECT', { disconnectStatusCode: code, disconnectReason: reason }), isBase64Encoded: false });
+      await invoke({
+        headers: {},
+        requestContext: requestContext(c, '$disconnect', 'DISCONNECT', {
+          disconnectStatusCode: code,
+          disconnectReason: reason,
+        }),
+        isBase64Encoded: false,
+      });
     } catch (err) {
       log(`[push] $disconnect failed: ${(err as Error)?.stack ?? String(err)}`);
     }
@@ -271,7 +308,11 @@ export async function startWebSocketGateway(opts: WebSocketGatewayOptions): Prom
         /* not JSON: $default */
       }
     }
-    void invoke({ requestContext: requestContext(c, routeKey, 'MESSAGE', { messageId: randomUUID() }), body, isBase64Encoded: isBinary }).then(
+    void invoke({
+      requestContext: requestContext(c, routeKey, 'MESSAGE', { messageId: randomUUID() }),
+      body,
+      isBase64Encoded: isBinary,
+    }).then(
       (result) => {
         if (returnResponse.has(routeKey) && typeof result?.body === 'string') send(c, result.body);
       },
@@ -305,7 +346,8 @@ export async function startWebSocketGateway(opts: WebSocketGatewayOptions): Prom
       if (req.method === 'POST') {
         stats.posts++;
         const data = Buffer.concat(chunks);
-        if (data.length > WEBSOCKET_MAX_FRAME_BYTES) return answer(res, 413, { message: 'Payload too large' }, 'PayloadTooLargeException');
+        if (data.length > WEBSOCKET_MAX_FRAME_BYTES)
+          return answer(res, 413, { message: 'Payload too large' }, 'PayloadTooLargeException');
         if (!open) {
           stats.gone++;
           return answer(res, 410, { message: `Connection ${id} is gone` }, 'GoneException');
@@ -316,7 +358,11 @@ export async function startWebSocketGateway(opts: WebSocketGatewayOptions): Prom
       }
       if (req.method === 'GET') {
         if (!open) return answer(res, 410, { message: `Connection ${id} is gone` }, 'GoneException');
-        return answer(res, 200, { connectedAt: new Date(c.connectedAt).toISOString(), lastActiveAt: new Date(c.lastActiveAt).toISOString(), identity: { sourceIp: c.sourceIp, userAgent: c.userAgent } });
+        return answer(res, 200, {
+          connectedAt: new Date(c.connectedAt).toISOString(),
+          lastActiveAt: new Date(c.lastActiveAt).toISOString(),
+          identity: { sourceIp: c.sourceIp, userAgent: c.userAgent },
+        });
       }
       if (req.method === 'DELETE') {
         if (!open) return answer(res, 410, { message: `Connection ${id} is gone` }, 'GoneException');
@@ -346,11 +392,14 @@ export async function startWebSocketGateway(opts: WebSocketGatewayOptions): Prom
     },
     async close() {
       // Connections end as they do when a stage goes away; their $disconnect runs.
-      const closing = [...connections.values()].map((c) => new Promise<void>((r) => {
-        c.ws.once('close', () => r());
-        c.ws.close(1001, 'Going away');
-        setTimeout(() => c.ws.terminate(), 1000).unref();
-      }));
+      const closing = [...connections.values()].map(
+        (c) =>
+          new Promise<void>((r) => {
+            c.ws.once('close', () => r());
+            c.ws.close(1001, 'Going away');
+            setTimeout(() => c.ws.terminate(), 1000).unref();
+          }),
+      );
       await Promise.all(closing);
       wss.close();
       await new Promise<void>((resolve) => {

@@ -37,7 +37,14 @@ if (!unitOnly) emulator = await ensureEmulator();
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
 const child = spawn(
   process.execPath,
-  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=600000', ...files.map((f) => relative(root, f))],
+  [
+    '--import',
+    'tsx',
+    '--test',
+    `--test-concurrency=${concurrency}`,
+    '--test-timeout=600000',
+    ...files.map((f) => relative(root, f)),
+  ],
   { cwd: root, stdio: 'inherit', env: process.env },
 );
 const stop = async (code: number) => {

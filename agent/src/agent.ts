@@ -131,7 +131,9 @@ export interface AgentOptions {
 
 // ───────────────────────────── persisted documents ─────────────────────────────
 
-const PersistedTarget = z.nullable(z.object({ version: z.string(), source: z.string(), target: TargetState, adoptedAt: z.string() }));
+const PersistedTarget = z.nullable(
+  z.object({ version: z.string(), source: z.string(), target: TargetState, adoptedAt: z.string() }),
+);
 type PersistedTarget = z.infer<typeof PersistedTarget>;
 const ServiceStats = z.object({ restartCounts: z.record(z.string(), z.int().check(z.minimum(0))) });
 type ServiceStats = z.infer<typeof ServiceStats>;
@@ -197,11 +199,17 @@ export class Agent {
     this.backoff = new RetryManager(opts.config.backoff);
     this.engine = new EngineWatch({
       docker: opts.docker,
-      onDown: (reason) => this.log.warn({ err: reason }, 'engine unreachable: checks that cannot run are unknown, recovery waits; looking for it every second'),
+      onDown: (reason) =>
+        this.log.warn(
+          { err: reason },
+          'engine unreachable: checks that cannot run are unknown, recovery waits; looking for it every second',
+        ),
       onUp: (ms) => this.log.info({ downForMs: Math.round(ms) }, 'engine reachable again'),
     });
     this.status = new StatusBook(this.clock, opts.config.restartWindowMs);
-    this.startTimes = new StartTimes({ startedAt: async (id) => engineStartedAt((await opts.docker.getContainer(id).inspect()).State?.StartedAt) });
+    this.startTimes = new StartTimes({
+      startedAt: async (id) => engineStartedAt((await opts.docker.getContainer(id).inspect()).State?.StartedAt),
+    });
     this.executor = new Executor({
       docker: opts.docker,
       agentId: opts.config.agentId,
@@ -215,7 +223,8 @@ export class Agent {
     this.statsStore = state.store('services', ServiceStats, () => ({ restartCounts: {} }));
     this.requests = new RequestQueue(state.path);
     state.onSaveStateChange = (store, err, f) => {
-      if (err) this.log.error({ store, err: err.message }, 'cannot save state; keeping it in memory and retrying every cycle');
+      if (err)
+        this.log.error({ store, err: err.message }, 'cannot save state; keeping it in memory and retrying every cycle');
       else this.log.info({ store, since: f.since, failedAttempts: f.failedAttempts }, 'state saved again');
     };
   }
@@ -229,7 +238,12 @@ export class Agent {
     const took = state.lock?.tookOverFrom;
     if (took)
       opts.log.warn(
-        { lock: state.lock!.path, reason: took.reason, previousPid: took.info?.pid ?? null, previousSince: took.info?.acquiredAt ?? null },
+        {
+          lock: state.lock!.path,
+          reason: took.reason,
+          previousPid: took.info?.pid ?? null,
+          previousSince: took.info?.acquiredAt ?? null,
+        },
         `stale state directory lock taken over (${took.reason})`,
       );
     try {
@@ -249,7 +263,11 @@ export class Agent {
       [this.statsStore, 'service stats'],
     ] as const) {
       const r = await (store as JsonStore<unknown>).load();
-      if (r.problems.length) this.log.warn({ problems: r.problems, recoveredFrom: r.source }, `state file damaged: ${what} recovered from ${r.source}`);
+      if (r.problems.length)
+        this.log.warn(
+          { problems: r.problems, recoveredFrom: r.source },
+          `state file damaged: ${what} recovered from ${r.source}`,
+        );
     }
     const t = this.targetStore.value;
     if (t) this.desired = { version: t.version, target: t.target, source: t.source };
@@ -327,7 +345,10 @@ export class Agent {
     let delay = this.config.intervalMs;
     const due = this.backoff.nextDueAfter(now);
     if (due !== undefined) delay = Math.min(delay, due - now);
-    if (this.lastResult?.plan?.skipped.some((s) => s.reason === 'waiting-dependency') && this.lastResult.outcomes.some((o) => o.status === 'ok'))
+    if (
+      this.lastResult?.plan?.skipped.some((s) => s.reason === 'waiting-dependency') &&
+      this.lastResult.outcomes.some((o) => o.status === 'ok')
+    )
       delay = Math.min(delay, this.config.dependencyRecheckMs);
     delay = Math.max(delay, this.config.minCycleGapMs);
     this.timer = setTimeout(() => void this.drain(), delay);
@@ -354,9 +375,11 @@ export class Agent {
         }, this.config.shutdownTimeoutMs).unref(),
       ),
     ]);
-    if (timedOut) this.log.warn({ timeoutMs: this.config.shutdownTimeoutMs }, 'shutdown: the running cycle did not finish in time');
+    if (timedOut)
+      this.log.warn({ timeoutMs: this.config.shutdownTimeoutMs }, 'shutdown: the running cycle did not finish in time');
     for (const m of [...this.modules].reverse()) await this.safely(m, 'stop', () => m.stop?.());
-    if (!this.config.dryRun) await this.persist().catch((err) => this.log.error({ err }, 'shutdown: persisting state failed'));
+    if (!this.config.dryRun)
+      await this.persist().catch((err) => this.log.error({ err }, 'shutdown: persisting state failed'));
     await this.state.close();
     this.log.info('agent stopped');
     this.resolveStopped();
@@ -411,7 +434,10 @@ export class Agent {
         this.log.error({ module: m.name, err }, 'module retry-now failed');
       }
     }
-    this.log.info({ service: service ?? '*', reason, ...(keys !== undefined ? { backoffKeys: keys } : {}) }, 'retry now');
+    this.log.info(
+      { service: service ?? '*', reason, ...(keys !== undefined ? { backoffKeys: keys } : {}) },
+      'retry now',
+    );
     this.trigger(reason);
   }
 
@@ -501,7 +527,11 @@ export class Agent {
     } catch (err) {
       const msg = (err as Error).message;
       this.targetInvalid = err instanceof ConfigError;
-      if (msg !== this.targetError) this.log.warn({ err: msg, keeping: this.desired?.version ?? null }, 'target source unavailable; keeping the last applied target');
+      if (msg !== this.targetError)
+        this.log.warn(
+          { err: msg, keeping: this.desired?.version ?? null },
+          'target source unavailable; keeping the last applied target',
+        );
       this.targetError = msg;
     }
   }
@@ -560,7 +590,13 @@ export class Agent {
         now: this.clock.monoNow(),
       });
       if (this.config.dryRun) {
-        this.log.info({ steps: ctx.plan.steps.map(describeStep), skipped: ctx.plan.skipped.map((s) => `${s.service}: ${s.reason}${s.detail ? ` (${s.detail})` : ''}`) }, `dry run: ${ctx.plan.steps.length} step(s) planned, nothing executed`);
+        this.log.info(
+          {
+            steps: ctx.plan.steps.map(describeStep),
+            skipped: ctx.plan.skipped.map((s) => `${s.service}: ${s.reason}${s.detail ? ` (${s.detail})` : ''}`),
+          },
+          `dry run: ${ctx.plan.steps.length} step(s) planned, nothing executed`,
+        );
       } else if (ctx.plan.steps.length) {
         this.log.info({ steps: ctx.plan.steps.map(describeStep) }, `executing ${ctx.plan.steps.length} step(s)`);
         ctx.outcomes = await this.executor.run(
@@ -568,7 +604,10 @@ export class Agent {
           (o) => this.book(o),
           () => this.stopping,
           // `fleetmedic-agent stop` may run while this cycle executes: never bring a just-marked service back.
-          async (step) => (step.services.length && (await this.state.markers.anyOf(step.services)) ? 'manual-stop marker set meanwhile' : undefined),
+          async (step) =>
+            step.services.length && (await this.state.markers.anyOf(step.services))
+              ? 'manual-stop marker set meanwhile'
+              : undefined,
         );
         try {
           this.lastContainers = await listOwnedContainers(this.docker, this.config.agentId);
@@ -589,18 +628,33 @@ export class Agent {
     const services = this.status.reports();
     const errors: CycleError[] = [];
     for (const o of ctx.outcomes)
-      if (o.status === 'failed') errors.push({ service: o.step.services[0] ?? ('service' in o.step ? o.step.service : undefined), step: o.step.action, type: o.error.type, message: o.error.message });
+      if (o.status === 'failed')
+        errors.push({
+          service: o.step.services[0] ?? ('service' in o.step ? o.step.service : undefined),
+          step: o.step.action,
+          type: o.error.type,
+          message: o.error.message,
+        });
     for (const s of services)
-      if (s.error && !errors.some((e) => e.service === s.name)) errors.push({ service: s.name, type: s.error.type, message: s.error.message });
+      if (s.error && !errors.some((e) => e.service === s.name))
+        errors.push({ service: s.name, type: s.error.type, message: s.error.message });
     if (engineError) errors.push({ type: 'EngineUnreachable', message: engineError });
     if (this.targetError) errors.push({ type: 'TargetUnavailable', message: this.targetError });
     for (const f of this.state.saveFailures())
-      errors.push({ type: 'StateSaveFailed', message: `${f.store} not saved since ${f.since} (${f.failedAttempts} attempts): ${f.message}` });
+      errors.push({
+        type: 'StateSaveFailed',
+        message: `${f.store} not saved since ${f.since} (${f.failedAttempts} attempts): ${f.message}`,
+      });
     const reconcileErrors = services.some((s) => s.error && this.backoff.activeFor(s.name).length > 0);
     const result: CycleResult = {
       n: ctx.n,
       reasons,
-      success: !engineError && !ctx.outcomes.some((o) => o.status === 'failed') && !reconcileErrors && !this.targetInvalid && !(this.targetError && !this.desired),
+      success:
+        !engineError &&
+        !ctx.outcomes.some((o) => o.status === 'failed') &&
+        !reconcileErrors &&
+        !this.targetInvalid &&
+        !(this.targetError && !this.desired),
       durationMs: this.clock.monoNow() - t0,
       finishedAt: new Date(this.clock.wallNow()).toISOString(),
       dryRun: this.config.dryRun,
@@ -613,12 +667,20 @@ export class Agent {
       services,
     };
     for (const m of this.modules) await this.safely(m, 'afterCycle', () => m.afterCycle?.(ctx, result));
-    if (!this.config.dryRun) await this.writeOutputs(result).catch((err) => this.log.error({ err }, 'writing health.json / metrics failed'));
+    if (!this.config.dryRun)
+      await this.writeOutputs(result).catch((err) => this.log.error({ err }, 'writing health.json / metrics failed'));
     this.lastResult = result;
     this.lastCycleEnd = this.clock.monoNow();
     const failed = ctx.outcomes.filter((o) => o.status === 'failed').length;
     this.log[failed || engineError ? 'warn' : ctx.outcomes.length ? 'info' : 'debug'](
-      { cycle: ctx.n, reasons, durationMs: Math.round(result.durationMs), steps: ctx.outcomes.length, failed, success: result.success },
+      {
+        cycle: ctx.n,
+        reasons,
+        durationMs: Math.round(result.durationMs),
+        steps: ctx.outcomes.length,
+        failed,
+        success: result.success,
+      },
       'reconcile cycle done',
     );
     for (const l of this.cycleListeners) {
@@ -643,10 +705,16 @@ export class Agent {
       if (containers.some((o) => o.name === wanted)) continue;
       try {
         await this.docker.getContainer(c.id).rename({ name: wanted });
-        this.log.info({ service: c.service, from: c.name, to: wanted }, 'adopted a container under its old name; renamed');
+        this.log.info(
+          { service: c.service, from: c.name, to: wanted },
+          'adopted a container under its old name; renamed',
+        );
         c.name = wanted;
       } catch (err) {
-        this.log.warn({ service: c.service, name: c.name, err: (err as Error).message }, 'cannot rename a container adopted under its old name; keeping it');
+        this.log.warn(
+          { service: c.service, name: c.name, err: (err as Error).message },
+          'cannot rename a container adopted under its old name; keeping it',
+        );
       }
     }
   }
@@ -664,12 +732,21 @@ export class Agent {
     if (isEngineUnreachable(o.error)) {
       // The engine went away during the cycle: the step was not refused, it was not run. No backoff for it.
       this.engine.markDown(o.error.message);
-      this.log.warn({ step: step.action, key: step.key, err: o.error.message }, `${step.action} could not reach the engine; not counted`);
+      this.log.warn(
+        { step: step.action, key: step.key, err: o.error.message },
+        `${step.action} could not reach the engine; not counted`,
+      );
       return;
     }
     const e = this.backoff.recordFailure(
       step.key,
-      { action: step.action, services: step.services, type: o.error.type, message: o.error.message, permanent: o.error.permanent },
+      {
+        action: step.action,
+        services: step.services,
+        type: o.error.type,
+        message: o.error.message,
+        permanent: o.error.permanent,
+      },
       this.clock.monoNow(),
       this.clock.wallNow(),
     );
@@ -692,7 +769,11 @@ export class Agent {
   private updateStatus(ctx: CycleContext): void {
     const target = ctx.target?.target;
     if (!target) return;
-    const waiting = new Map((ctx.plan?.skipped ?? []).filter((s) => s.reason === 'waiting-dependency').map((s) => [s.service, s.detail ?? '']));
+    const waiting = new Map(
+      (ctx.plan?.skipped ?? [])
+        .filter((s) => s.reason === 'waiting-dependency')
+        .map((s) => [s.service, s.detail ?? '']),
+    );
     const now = this.clock.monoNow();
     for (const [name, spec] of Object.entries(target.services)) {
       const c = pickContainer(this.lastContainers, name);
@@ -706,8 +787,15 @@ export class Agent {
         ...(waiting.has(name) ? { waitingFor: waiting.get(name) } : {}),
         error: active[0] ? errorFromBackoff(active[0], this.clock) : null,
       });
-      const healthy = !!c && !manuallyStopped && c.state === 'running' && c.specHash === specHash(spec) && active.length === 0 && this.isHealthy(name);
-      if (!this.config.dryRun && this.backoff.noteHealth(name, healthy, now)) this.log.info({ service: name }, 'healthy long enough: backoff reset');
+      const healthy =
+        !!c &&
+        !manuallyStopped &&
+        c.state === 'running' &&
+        c.specHash === specHash(spec) &&
+        active.length === 0 &&
+        this.isHealthy(name);
+      if (!this.config.dryRun && this.backoff.noteHealth(name, healthy, now))
+        this.log.info({ service: name }, 'healthy long enough: backoff reset');
     }
   }
 
@@ -730,7 +818,13 @@ export class Agent {
       const d = this.desired;
       await attempt(
         'target',
-        () => this.targetStore.save({ version: d.version, source: d.source, target: d.target, adoptedAt: new Date(this.clock.wallNow()).toISOString() }),
+        () =>
+          this.targetStore.save({
+            version: d.version,
+            source: d.source,
+            target: d.target,
+            adoptedAt: new Date(this.clock.wallNow()).toISOString(),
+          }),
         () => {
           if (this.desired === d) this.targetDirty = false;
         },
@@ -738,11 +832,19 @@ export class Agent {
     }
     if (this.backoff.version !== this.persistedBackoffVersion || this.stopping) {
       const v = this.backoff.version;
-      await attempt('backoff', () => this.backoffStore.save(snapshotBackoff(this.backoff, this.clock)), () => (this.persistedBackoffVersion = v));
+      await attempt(
+        'backoff',
+        () => this.backoffStore.save(snapshotBackoff(this.backoff, this.clock)),
+        () => (this.persistedBackoffVersion = v),
+      );
     }
     if (this.status.countsVersion !== this.persistedCountsVersion) {
       const v = this.status.countsVersion;
-      await attempt('services', () => this.statsStore.save({ restartCounts: this.status.restartCounts() }), () => (this.persistedCountsVersion = v));
+      await attempt(
+        'services',
+        () => this.statsStore.save({ restartCounts: this.status.restartCounts() }),
+        () => (this.persistedCountsVersion = v),
+      );
     }
     if (failures.length) throw new Error(`state not saved (retried next cycle): ${failures.join('; ')}`);
   }
@@ -764,7 +866,10 @@ export class Agent {
       durationMs: Math.round(r.durationMs),
       engine: { reachable: !r.engineError, ...(r.engineError ? { error: r.engineError } : {}) },
       state: { saving: saveFailures.length ? 'failing' : 'ok', failures: saveFailures },
-      target: { ...(this.desired ? { version: this.desired.version, source: this.desired.source } : {}), ...(r.targetError ? { error: r.targetError } : {}) },
+      target: {
+        ...(this.desired ? { version: this.desired.version, source: this.desired.source } : {}),
+        ...(r.targetError ? { error: r.targetError } : {}),
+      },
       services: r.services,
       errors: r.errors,
     };
@@ -804,5 +909,7 @@ function sameTarget(a: TargetSnapshot, b: TargetSnapshot): boolean {
 }
 
 export function describeStep(s: Plan['steps'][number]): string {
-  return s.action === 'pullImage' ? `pull ${s.image}` : `${s.action.replace('Container', '')} ${s.service} (${s.reason})`;
+  return s.action === 'pullImage'
+    ? `pull ${s.image}`
+    : `${s.action.replace('Container', '')} ${s.service} (${s.reason})`;
 }

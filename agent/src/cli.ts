@@ -82,7 +82,16 @@ export function resolveConfig(o: RunOpts, env: NodeJS.ProcessEnv = process.env):
     ...(targetFile ? { targetFile } : {}),
     ...(intervalMs ? { intervalMs } : {}),
     ...(metricsFile ? { metricsFile } : {}),
-    ...(apiUrl || deviceId || tokenFile ? { cloud: { apiUrl: apiUrl ?? '', deviceId: deviceId ?? '', tokenFile: tokenFile ?? '', ...(pushUrl ? { pushUrl } : {}) } } : {}),
+    ...(apiUrl || deviceId || tokenFile
+      ? {
+          cloud: {
+            apiUrl: apiUrl ?? '',
+            deviceId: deviceId ?? '',
+            tokenFile: tokenFile ?? '',
+            ...(pushUrl ? { pushUrl } : {}),
+          },
+        }
+      : {}),
   });
 }
 
@@ -123,11 +132,26 @@ async function runCommand(o: RunOpts, io: CliIo): Promise<number> {
     process.off('SIGHUP', onHup);
     throw err;
   }
-  log.info({ version: AGENT_VERSION, stateDir: config.stateDir, agentId: config.agentId, dryRun: config.dryRun, once: config.once }, 'fleetmedic-agent starting');
+  log.info(
+    {
+      version: AGENT_VERSION,
+      stateDir: config.stateDir,
+      agentId: config.agentId,
+      dryRun: config.dryRun,
+      once: config.once,
+    },
+    'fleetmedic-agent starting',
+  );
   return runAgent(agent, config, log, onHup, () => hupBeforeStart);
 }
 
-async function runAgent(agent: Agent, config: AgentConfig, log: Logger, onHup: () => void, hupBeforeStart: () => boolean): Promise<number> {
+async function runAgent(
+  agent: Agent,
+  config: AgentConfig,
+  log: Logger,
+  onHup: () => void,
+  hupBeforeStart: () => boolean,
+): Promise<number> {
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
@@ -175,13 +199,22 @@ async function statusCommand(o: CommonOpts & { json?: boolean }, io: CliIo): Pro
     return h.success ? EXIT.ok : EXIT.runtime;
   }
   const lock = await readLock(join(stateDir, 'agent.lock'));
-  io.out(`agent ${h.agent.agentId} (pid ${h.agent.pid}, ${lock && pidAlive(lock.pid) ? 'running' : 'not running'}) · last run ${h.lastRun} · ${h.success ? 'OK' : 'NOT OK'} · cycle ${h.cycle} in ${h.durationMs} ms\n`);
-  io.out(`target ${h.target.version ?? '(none)'}${h.target.source ? ` from ${h.target.source}` : ''}${h.target.error ? ` — ${h.target.error}` : ''}\n`);
+  io.out(
+    `agent ${h.agent.agentId} (pid ${h.agent.pid}, ${lock && pidAlive(lock.pid) ? 'running' : 'not running'}) · last run ${h.lastRun} · ${h.success ? 'OK' : 'NOT OK'} · cycle ${h.cycle} in ${h.durationMs} ms\n`,
+  );
+  io.out(
+    `target ${h.target.version ?? '(none)'}${h.target.source ? ` from ${h.target.source}` : ''}${h.target.error ? ` — ${h.target.error}` : ''}\n`,
+  );
   if (h.engine.error) io.out(`engine: ${h.engine.error}\n`);
-  for (const f of h.state?.failures ?? []) io.out(`state: ${f.store} NOT SAVED since ${f.since} (${f.failedAttempts} attempts, retried every cycle): ${f.message}\n`);
+  for (const f of h.state?.failures ?? [])
+    io.out(
+      `state: ${f.store} NOT SAVED since ${f.since} (${f.failedAttempts} attempts, retried every cycle): ${f.message}\n`,
+    );
   for (const s of h.services) {
     const e = s.error;
-    const err = e ? `  ${e.type}${e.permanent ? ' (permanent)' : ''}${e.quarantined ? ' (quarantined)' : ''}: ${e.message} · retries ${e.retryCount}${e.nextRetry ? ` · next ${e.nextRetry}` : ''}` : '';
+    const err = e
+      ? `  ${e.type}${e.permanent ? ' (permanent)' : ''}${e.quarantined ? ' (quarantined)' : ''}: ${e.message} · retries ${e.retryCount}${e.nextRetry ? ` · next ${e.nextRetry}` : ''}`
+      : '';
     io.out(`  ${s.name.padEnd(20)} ${s.status.padEnd(16)} restarts ${s.restartCount}${err}\n`);
   }
   return h.success ? EXIT.ok : EXIT.runtime;
@@ -215,7 +248,12 @@ async function retryCommand(service: string, o: CommonOpts, io: CliIo): Promise<
   return EXIT.ok;
 }
 
-async function markerCommand(kind: 'stop' | 'start', service: string, o: CommonOpts & { reason?: string }, io: CliIo): Promise<number> {
+async function markerCommand(
+  kind: 'stop' | 'start',
+  service: string,
+  o: CommonOpts & { reason?: string },
+  io: CliIo,
+): Promise<number> {
   const name = ServiceName.safeParse(service);
   if (!name.success) {
     io.err(`invalid service name '${service}'\n`);
@@ -225,7 +263,11 @@ async function markerCommand(kind: 'stop' | 'start', service: string, o: CommonO
   const markers = new MarkerStore(stateDir);
   if (kind === 'start') {
     const removed = await markers.clear(service);
-    io.out(removed ? `${service}: manual-stop marker removed; the agent brings it back\n` : `${service}: had no manual-stop marker\n`);
+    io.out(
+      removed
+        ? `${service}: manual-stop marker removed; the agent brings it back\n`
+        : `${service}: had no manual-stop marker\n`,
+    );
     await nudgeAgent(stateDir);
     return EXIT.ok;
   }
@@ -235,10 +277,18 @@ async function markerCommand(kind: 'stop' | 'start', service: string, o: CommonO
   const docker = dockerFromHost(process.env.DOCKER_HOST);
   let code: number = EXIT.ok;
   try {
-    const exec = new Executor({ docker, agentId, namePrefix: o.namePrefix ?? defaultNamePrefix(agentId), stopTimeoutSeconds: 10, pullTimeoutMs: 0 });
+    const exec = new Executor({
+      docker,
+      agentId,
+      namePrefix: o.namePrefix ?? defaultNamePrefix(agentId),
+      stopTimeoutSeconds: 10,
+      pullTimeoutMs: 0,
+    });
     const mine = (await listOwnedContainers(docker, agentId)).filter((c) => c.service === service);
     for (const c of mine) await exec.stop(c.id);
-    io.out(`${service}: manual-stop marker set${mine.length ? `, ${mine.length} container(s) stopped` : ' (no container running)'}\n`);
+    io.out(
+      `${service}: manual-stop marker set${mine.length ? `, ${mine.length} container(s) stopped` : ' (no container running)'}\n`,
+    );
   } catch (err) {
     io.err(`${service}: marker set, but stopping the container failed: ${(err as Error).message}\n`);
     code = EXIT.runtime;
@@ -265,8 +315,14 @@ export async function main(argv: string[] = process.argv.slice(2), io: CliIo = d
   const common = (c: Command) =>
     c
       .option('--state-dir <dir>', `state directory (env FLEETMEDIC_STATE_DIR, default ${DEFAULT_STATE_DIR})`)
-      .option('--agent-id <id>', 'ownership label value io.fleetmedic.agent, part of container names (env FLEETMEDIC_AGENT_ID, default "default"); one per agent on an engine')
-      .option('--name-prefix <prefix>', 'container name prefix (env FLEETMEDIC_NAME_PREFIX, default fleetmedic_<agent id>_)');
+      .option(
+        '--agent-id <id>',
+        'ownership label value io.fleetmedic.agent, part of container names (env FLEETMEDIC_AGENT_ID, default "default"); one per agent on an engine',
+      )
+      .option(
+        '--name-prefix <prefix>',
+        'container name prefix (env FLEETMEDIC_NAME_PREFIX, default fleetmedic_<agent id>_)',
+      );
   common(
     program
       .command('run')
@@ -279,22 +335,38 @@ export async function main(argv: string[] = process.argv.slice(2), io: CliIo = d
       .option('--api-url <url>', 'control-plane API (env FLEETMEDIC_API_URL)')
       .option('--device-id <id>', 'device id (env FLEETMEDIC_DEVICE_ID)')
       .option('--token-file <file>', 'file holding the device token (env FLEETMEDIC_TOKEN_FILE)')
-      .option('--push-url <url>', 'push channel WebSocket URL: sync as soon as the cloud has something (env FLEETMEDIC_PUSH_URL; polling continues either way)')
+      .option(
+        '--push-url <url>',
+        'push channel WebSocket URL: sync as soon as the cloud has something (env FLEETMEDIC_PUSH_URL; polling continues either way)',
+      )
       .option('--interval <seconds>', 'reconcile interval (default 30)')
       .option('--metrics-file <file>', 'Prometheus textfile path'),
   ).action(async (o: RunOpts) => {
     code = await runCommand(o, io);
   });
-  common(program.command('status').description('print the last cycle from health.json').option('--json', 'raw health.json')).action(async (o) => {
+  common(
+    program.command('status').description('print the last cycle from health.json').option('--json', 'raw health.json'),
+  ).action(async (o) => {
     code = await statusCommand(o, io);
   });
-  common(program.command('stop <service>').description('manual stop: set the marker and stop the container').option('--reason <text>', 'why')).action(async (service: string, o) => {
+  common(
+    program
+      .command('stop <service>')
+      .description('manual stop: set the marker and stop the container')
+      .option('--reason <text>', 'why'),
+  ).action(async (service: string, o) => {
     code = await markerCommand('stop', service, o, io);
   });
-  common(program.command('start <service>').description('remove the manual-stop marker')).action(async (service: string, o) => {
-    code = await markerCommand('start', service, o, io);
-  });
-  common(program.command('retry <service>').description('retry now: skip the service\'s backoff / CrashLoopBackOff wait (SIGHUP retries all)')).action(async (service: string, o) => {
+  common(program.command('start <service>').description('remove the manual-stop marker')).action(
+    async (service: string, o) => {
+      code = await markerCommand('start', service, o, io);
+    },
+  );
+  common(
+    program
+      .command('retry <service>')
+      .description("retry now: skip the service's backoff / CrashLoopBackOff wait (SIGHUP retries all)"),
+  ).action(async (service: string, o) => {
     code = await retryCommand(service, o, io);
   });
   try {
@@ -302,7 +374,8 @@ export async function main(argv: string[] = process.argv.slice(2), io: CliIo = d
     return code;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')
+        return EXIT.ok;
       return EXIT.config;
     }
     if (err instanceof ConfigError || err instanceof LockHeldError || err instanceof LockContendedError) {

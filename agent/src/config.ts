@@ -80,7 +80,8 @@ const ID = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 
 export function validateConfig(c: AgentConfig): AgentConfig {
   if (!ID.test(c.agentId)) throw new ConfigError(`invalid agent id '${c.agentId}' (lowercase letters, digits, . _ -)`);
-  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(c.namePrefix)) throw new ConfigError(`invalid container name prefix '${c.namePrefix}'`);
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(c.namePrefix))
+    throw new ConfigError(`invalid container name prefix '${c.namePrefix}'`);
   if (!(c.intervalMs >= 100)) throw new ConfigError('interval must be at least 0.1 s');
   if (c.cloud && (!c.cloud.apiUrl || !c.cloud.deviceId || !c.cloud.tokenFile))
     throw new ConfigError('--api-url, --device-id and --token-file go together');
@@ -90,7 +91,8 @@ export function validateConfig(c: AgentConfig): AgentConfig {
     } catch {
       throw new ConfigError(`invalid --api-url '${c.cloud.apiUrl}'`);
     }
-    if (c.cloud.pushUrl !== undefined && !/^wss?:\/\/[^/\s]+/.test(c.cloud.pushUrl)) throw new ConfigError(`invalid --push-url '${c.cloud.pushUrl}' (ws:// or wss://)`);
+    if (c.cloud.pushUrl !== undefined && !/^wss?:\/\/[^/\s]+/.test(c.cloud.pushUrl))
+      throw new ConfigError(`invalid --push-url '${c.cloud.pushUrl}' (ws:// or wss://)`);
   }
   return c;
 }

@@ -15,5 +15,7 @@ export function ownershipLabels(agentId: string): Record<string, string> {
 }
 
 export function isOwned(labels: Record<string, string> | undefined, agentId: string): boolean {
-  return labels?.[LABEL_OWNED] === 'true' && labels?.[LABEL_AGENT] === agentId && typeof labels?.[LABEL_SERVICE] === 'string';
+  return (
+    labels?.[LABEL_OWNED] === 'true' && labels?.[LABEL_AGENT] === agentId && typeof labels?.[LABEL_SERVICE] === 'string'
+  );
 }

@@ -34,7 +34,14 @@ export interface LogOptions {
 export function createLogger(opts: LogOptions): Logger {
   const write = opts.write ?? ((s: string) => void process.stdout.write(s));
   const dest = { write: (line: string) => write(opts.json ? line : formatLine(line)) };
-  return pino({ level: opts.level ?? process.env.FLEETMEDIC_LOG_LEVEL ?? 'info', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.epochTime }, dest);
+  return pino(
+    {
+      level: opts.level ?? process.env.FLEETMEDIC_LOG_LEVEL ?? 'info',
+      base: { pid: process.pid },
+      timestamp: pino.stdTimeFunctions.epochTime,
+    },
+    dest,
+  );
 }
 
 /** A logger that drops everything (tests that don't care). */

@@ -38,15 +38,25 @@ export function wire(config: AgentConfig, deps: WiringDeps): Promise<Wiring> {
     let tokenFile: TokenFile;
     try {
       // Re-read when it changes: a rotated token is used without a restart (agent/src/token-file.ts).
-      tokenFile = new TokenFile(config.cloud.tokenFile, (path) => deps.log.info({ tokenFile: path }, 'device token file changed: using the new token'));
+      tokenFile = new TokenFile(config.cloud.tokenFile, (path) =>
+        deps.log.info({ tokenFile: path }, 'device token file changed: using the new token'),
+      );
     } catch (err) {
       throw new ConfigError(`cannot read --token-file ${config.cloud.tokenFile}: ${(err as Error).message}`);
     }
     const token = () => tokenFile.current();
-    const cloud = new CloudModule({ apiUrl: config.cloud.apiUrl, deviceId: config.cloud.deviceId, token, ...cloudOptionsFromEnv(), recovery: () => recovery.controller, ...(config.cloud.pushUrl ? { pushUrl: config.cloud.pushUrl } : {}) });
+    const cloud = new CloudModule({
+      apiUrl: config.cloud.apiUrl,
+      deviceId: config.cloud.deviceId,
+      token,
+      ...cloudOptionsFromEnv(),
+      recovery: () => recovery.controller,
+      ...(config.cloud.pushUrl ? { pushUrl: config.cloud.pushUrl } : {}),
+    });
     modules.push(cloud);
     targetProvider ??= cloud.provider;
   }
-  if (!targetProvider) throw new ConfigError('no target source: pass --target-file <file> or --api-url/--device-id/--token-file');
+  if (!targetProvider)
+    throw new ConfigError('no target source: pass --target-file <file> or --api-url/--device-id/--token-file');
   return Promise.resolve({ targetProvider, modules });
 }

@@ -57,7 +57,11 @@ export function tableShapes(env: Record<string, string>): Map<string, TableShape
     if (!name) continue;
     shapes.set(name, {
       keys: [t.partitionKey.name, ...(t.sortKey ? [t.sortKey.name] : [])],
-      indexes: t.indexes.map((i) => ({ name: i.name, keys: [i.partitionKey.name, ...(i.sortKey ? [i.sortKey.name] : [])], keysOnly: !!i.keysOnly })),
+      indexes: t.indexes.map((i) => ({
+        name: i.name,
+        keys: [i.partitionKey.name, ...(i.sortKey ? [i.sortKey.name] : [])],
+        keysOnly: !!i.keysOnly,
+      })),
     });
   }
   return shapes;
@@ -80,10 +84,18 @@ export interface DynamoMeter<S> {
 
 /** True when a record is already in AttributeValue form (every value is one type-tagged object). */
 function isImage(rec: Record<string, unknown>): boolean {
-  return Object.values(rec).every((v) => !!v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 1 && TYPE_TAGS.has(Object.keys(v)[0]!));
+  return Object.values(rec).every(
+    (v) =>
+      !!v &&
+      typeof v === 'object' &&
+      !Array.isArray(v) &&
+      Object.keys(v).length === 1 &&
+      TYPE_TAGS.has(Object.keys(v)[0]!),
+  );
 }
 const TYPE_TAGS = new Set(['S', 'N', 'B', 'M', 'L', 'BOOL', 'NULL', 'SS', 'NS', 'BS']);
-const asImage = (rec: Record<string, any>): Image => (isImage(rec) ? rec : marshall(rec, { removeUndefinedValues: true, convertClassInstanceToMap: true }));
+const asImage = (rec: Record<string, any>): Image =>
+  isImage(rec) ? rec : marshall(rec, { removeUndefinedValues: true, convertClassInstanceToMap: true });
 
 /**
  * Inputs reach this step marshalled (the document client marshals before serialising); document-client outputs are
@@ -93,8 +105,12 @@ function normaliseOutput(o: Record<string, any>): Record<string, any> {
   const out = { ...o };
   if (o.Item) out.Item = asImage(o.Item);
   if (Array.isArray(o.Items)) out.Items = o.Items.map(asImage);
-  if (o.Responses && !Array.isArray(o.Responses)) out.Responses = Object.fromEntries(Object.entries(o.Responses as Record<string, any[]>).map(([t, items]) => [t, items.map(asImage)]));
-  if (Array.isArray(o.Responses)) out.Responses = o.Responses.map((r: { Item?: Record<string, any> }) => (r.Item ? { Item: asImage(r.Item) } : r));
+  if (o.Responses && !Array.isArray(o.Responses))
+    out.Responses = Object.fromEntries(
+      Object.entries(o.Responses as Record<string, any[]>).map(([t, items]) => [t, items.map(asImage)]),
+    );
+  if (Array.isArray(o.Responses))
+    out.Responses = o.Responses.map((r: { Item?: Record<string, any> }) => (r.Item ? { Item: asImage(r.Item) } : r));
   return out;
 }
 
@@ -116,12 +132,16 @@ export function meterDynamo<S>(client: DynamoDBClient, env: Record<string, strin
   };
   const id = (table: string, key: Image) => `${table}|${JSON.stringify(key, Object.keys(key).sort())}`;
   // The meter's own reads: outside any scope, so not charged.
-  const read = (table: string, key: Image) => als.exit(() => client.send(new GetItemCommand({ TableName: table, Key: key, ConsistentRead: true }))).then((r) => r.Item ?? null);
+  const read = (table: string, key: Image) =>
+    als
+      .exit(() => client.send(new GetItemCommand({ TableName: table, Key: key, ConsistentRead: true })))
+      .then((r) => r.Item ?? null);
   const charge = (scope: S, c: Charge, op: string, input: Record<string, any>) => {
     for (const l of listeners) l(scope, c, op, input);
   };
 
-  const readUnits = (bytes: number, consistent: boolean) => Math.max(1, Math.ceil(bytes / READ_STEP)) * (consistent ? 1 : 0.5);
+  const readUnits = (bytes: number, consistent: boolean) =>
+    Math.max(1, Math.ceil(bytes / READ_STEP)) * (consistent ? 1 : 0.5);
   const storedSize = (table: string, item: Image) => {
     const key = keyOf(table, item);
     const known = key ? images.get(id(table, key)) : undefined;
@@ -135,7 +155,10 @@ export function meterDynamo<S>(client: DynamoDBClient, env: Record<string, strin
       const inBefore = !!before && ix.keys.every((k) => before[k]);
       const inAfter = !!after && ix.keys.every((k) => after[k]);
       if (!inBefore && !inAfter) continue;
-      const projected = (img: Image) => (ix.keysOnly ? itemSize(Object.fromEntries([...ix.keys, ...(shapes.get(table)?.keys ?? [])].map((k) => [k, img[k]!]))) : itemSize(img));
+      const projected = (img: Image) =>
+        ix.keysOnly
+          ? itemSize(Object.fromEntries([...ix.keys, ...(shapes.get(table)?.keys ?? [])].map((k) => [k, img[k]!])))
+          : itemSize(img);
       const step = (img: Image) => Math.max(1, Math.ceil(projected(img) / WRITE_STEP));
       if (inBefore && inAfter) {
         const keyChanged = ix.keys.some((k) => JSON.stringify(before![k]) !== JSON.stringify(after![k]));
@@ -150,17 +173,30 @@ export function meterDynamo<S>(client: DynamoDBClient, env: Record<string, strin
    * A metered write of one or more items (one call): their before-images, the call, their after-images, the units.
    * The after-images are read in the background (`stop()` waits for them), so the caller is not slowed by them.
    */
-  async function meteredWrite<T>(scope: S, writes: { table: string; key: Image | undefined }[], transactional: boolean, send: () => Promise<T>, op: string, input: Record<string, any>): Promise<T> {
+  async function meteredWrite<T>(
+    scope: S,
+    writes: { table: string; key: Image | undefined }[],
+    transactional: boolean,
+    send: () => Promise<T>,
+    op: string,
+    input: Record<string, any>,
+  ): Promise<T> {
     const step = transactional ? 2 : 1;
-    const known = writes.filter((w): w is { table: string; key: Image } => !!w.key).map((w) => ({ ...w, k: id(w.table, w.key) }));
+    const known = writes
+      .filter((w): w is { table: string; key: Image } => !!w.key)
+      .map((w) => ({ ...w, k: id(w.table, w.key) }));
     const unknown = writes.length - known.length;
     if (unknown) charge(scope, { readUnits: 0, writeUnits: unknown * step, calls: 0 }, op, input);
-    const befores = await Promise.all(known.map((w) => (images.has(w.k) ? Promise.resolve(images.get(w.k)!) : read(w.table, w.key).catch(() => null))));
+    const befores = await Promise.all(
+      known.map((w) => (images.has(w.k) ? Promise.resolve(images.get(w.k)!) : read(w.table, w.key).catch(() => null))),
+    );
     let failed = false;
     try {
       return await send();
     } catch (err) {
-      failed = (err as Error).name === 'ConditionalCheckFailedException' || (err as Error).name === 'TransactionCanceledException';
+      failed =
+        (err as Error).name === 'ConditionalCheckFailedException' ||
+        (err as Error).name === 'TransactionCanceledException';
       throw err;
     } finally {
       for (const [i, w] of known.entries()) {
@@ -168,7 +204,9 @@ export function meterDynamo<S>(client: DynamoDBClient, env: Record<string, strin
         const settle = read(w.table, w.key).then(
           (after) => {
             images.set(w.k, after);
-            const units = failed ? Math.max(1, Math.ceil((before ? itemSize(before) : 0) / WRITE_STEP)) * step : writeCost(w.table, before, after, transactional);
+            const units = failed
+              ? Math.max(1, Math.ceil((before ? itemSize(before) : 0) / WRITE_STEP)) * step
+              : writeCost(w.table, before, after, transactional);
             charge(scope, { readUnits: 0, writeUnits: units, calls: 0 }, op, input);
           },
           () => charge(scope, { readUnits: 0, writeUnits: step, calls: 0 }, op, input),
@@ -188,17 +226,41 @@ export function meterDynamo<S>(client: DynamoDBClient, env: Record<string, strin
       charge(scope, { readUnits: 0, writeUnits: 0, calls: 1 }, op, input);
       switch (op) {
         case 'PutItemCommand':
-          return meteredWrite(scope, [{ table: input.TableName, key: keyOf(input.TableName, input.Item) }], false, () => next(args), op, input);
+          return meteredWrite(
+            scope,
+            [{ table: input.TableName, key: keyOf(input.TableName, input.Item) }],
+            false,
+            () => next(args),
+            op,
+            input,
+          );
         case 'UpdateItemCommand':
         case 'DeleteItemCommand':
-          return meteredWrite(scope, [{ table: input.TableName, key: input.Key as Image }], false, () => next(args), op, input);
+          return meteredWrite(
+            scope,
+            [{ table: input.TableName, key: input.Key as Image }],
+            false,
+            () => next(args),
+            op,
+            input,
+          );
         case 'BatchWriteItemCommand': {
-          const writes = Object.entries(input.RequestItems as Record<string, any[]>).flatMap(([table, reqs]) => reqs.map((r) => ({ table, key: r.PutRequest ? keyOf(table, r.PutRequest.Item) : (r.DeleteRequest.Key as Image) })));
+          const writes = Object.entries(input.RequestItems as Record<string, any[]>).flatMap(([table, reqs]) =>
+            reqs.map((r) => ({
+              table,
+              key: r.PutRequest ? keyOf(table, r.PutRequest.Item) : (r.DeleteRequest.Key as Image),
+            })),
+          );
           return meteredWrite(scope, writes, false, () => next(args), op, input);
         }
         case 'TransactWriteItemsCommand': {
           const items = input.TransactItems as any[];
-          const writes = items.filter((t) => !t.ConditionCheck).map((t) => ({ table: (t.Put ?? t.Update ?? t.Delete).TableName as string, key: t.Put ? keyOf(t.Put.TableName, t.Put.Item) : ((t.Update ?? t.Delete).Key as Image) }));
+          const writes = items
+            .filter((t) => !t.ConditionCheck)
+            .map((t) => ({
+              table: (t.Put ?? t.Update ?? t.Delete).TableName as string,
+              key: t.Put ? keyOf(t.Put.TableName, t.Put.Item) : ((t.Update ?? t.Delete).Key as Image),
+            }));
           // A condition check in a transaction reads its item transactionally.
           const checks = items.filter((t) => t.ConditionCheck).length;
           if (checks) charge(scope, { readUnits: 2 * checks, writeUnits: 0, calls: 0 }, op, input);
@@ -213,10 +275,18 @@ export function meterDynamo<S>(client: DynamoDBClient, env: Record<string, strin
           units = readUnits(o.Item ? storedSize(input.TableName, o.Item) : 0, !!input.ConsistentRead);
           break;
         case 'BatchGetItemCommand':
-          for (const [table, items] of Object.entries((o.Responses ?? {}) as Record<string, Image[]>)) for (const it of items) units += readUnits(storedSize(table, it), !!input.RequestItems?.[table]?.ConsistentRead);
+          for (const [table, items] of Object.entries((o.Responses ?? {}) as Record<string, Image[]>))
+            for (const it of items)
+              units += readUnits(storedSize(table, it), !!input.RequestItems?.[table]?.ConsistentRead);
           break;
         case 'TransactGetItemsCommand':
-          for (const [i, r] of ((o.Responses ?? []) as { Item?: Image }[]).entries()) units += 2 * Math.max(1, Math.ceil((r.Item ? storedSize(input.TransactItems[i].Get.TableName, r.Item) : 0) / READ_STEP));
+          for (const [i, r] of ((o.Responses ?? []) as { Item?: Image }[]).entries())
+            units +=
+              2 *
+              Math.max(
+                1,
+                Math.ceil((r.Item ? storedSize(input.TransactItems[i].Get.TableName, r.Item) : 0) / READ_STEP),
+              );
           break;
         case 'QueryCommand':
         case 'ScanCommand': {

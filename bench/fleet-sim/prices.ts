@@ -46,5 +46,12 @@ export function monthlyCost(perHour: HourlyUsage): MonthlyCost {
   const lambdaDuration = perHour.lambdaGbSeconds * m * PRICES.lambdaArmPerGbSecond;
   const reads = (perHour.readUnits * m * PRICES.dynamoPerMillionReadUnits) / 1e6;
   const writes = (perHour.writeUnits * m * PRICES.dynamoPerMillionWriteUnits) / 1e6;
-  return { api, lambdaRequests, lambdaDuration, reads, writes, total: api + lambdaRequests + lambdaDuration + reads + writes };
+  return {
+    api,
+    lambdaRequests,
+    lambdaDuration,
+    reads,
+    writes,
+    total: api + lambdaRequests + lambdaDuration + reads + writes,
+  };
 }

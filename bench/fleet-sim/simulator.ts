@@ -28,7 +28,12 @@ import { DEFAULT_LINK_CONFIG, LinkState } from '../../agent/src/cloud/link-state
 import type { Job } from '../../functions/contract/jobs.js';
 import type { DeviceReport, ServiceReport } from '../../functions/contract/report.js';
 import { DEVICE_API_SECONDS } from '../../functions/domain/capacity.js';
-import { detectionBoundSeconds, EVALUATOR_PERIOD_SECONDS, SYNC_JITTER, type LivenessSettings } from '../../functions/domain/liveness.js';
+import {
+  detectionBoundSeconds,
+  EVALUATOR_PERIOD_SECONDS,
+  SYNC_JITTER,
+  type LivenessSettings,
+} from '../../functions/domain/liveness.js';
 import { dynamo } from '../../functions/lib/aws.js';
 import { config } from '../../functions/lib/config.js';
 import { stageConfigFrom } from '../../cdk/lib/stage-config.js';
@@ -169,8 +174,24 @@ function percentiles(values: number[]): Latencies {
 }
 
 const SERVICES: ServiceReport[] = [
-  { name: 'web', image: 'registry.local/lab/busybox:1', status: 'running', restartCount: 0, recentRestarts: 0, error: null, lastHealthCheck: null },
-  { name: 'worker', image: 'registry.local/lab/busybox:2', status: 'running', restartCount: 1, recentRestarts: 0, error: null, lastHealthCheck: null },
+  {
+    name: 'web',
+    image: 'registry.local/lab/busybox:1',
+    status: 'running',
+    restartCount: 0,
+    recentRestarts: 0,
+    error: null,
+    lastHealthCheck: null,
+  },
+  {
+    name: 'worker',
+    image: 'registry.local/lab/busybox:2',
+    status: 'running',
+    restartCount: 1,
+    recentRestarts: 0,
+    error: null,
+    lastHealthCheck: null,
+  },
 ];
 
 interface SimDevice {
@@ -199,19 +220,32 @@ export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResu
   const jobCount = opts.jobDevices ?? Math.max(2, Math.floor(opts.devices / 50));
   const baselineJobCount = opts.baselineJobDevices ?? Math.max(1, Math.floor(jobCount / 4));
   const legacy = opts.legacy ?? PREVIOUS_PROTOCOL;
-  if (stopCount + jobCount >= opts.devices) throw new Error(`fleet-sim: ${opts.devices} devices cannot hold ${stopCount} stopping and ${jobCount} job devices and idle ones`);
-  if (baselineJobCount >= baselineCount) throw new Error(`fleet-sim: ${baselineCount} baseline devices cannot hold ${baselineJobCount} job devices and idle ones`);
+  if (stopCount + jobCount >= opts.devices)
+    throw new Error(
+      `fleet-sim: ${opts.devices} devices cannot hold ${stopCount} stopping and ${jobCount} job devices and idle ones`,
+    );
+  if (baselineJobCount >= baselineCount)
+    throw new Error(
+      `fleet-sim: ${baselineCount} baseline devices cannot hold ${baselineJobCount} job devices and idle ones`,
+    );
 
   // ---- the fleet, every handler invocation metered --------------------------------------------------------
   const handlers = handlersFromDirectory();
   const invocations: { scope: Scope; ms: number }[] = [];
-  const cohortOf = (deviceId: string | undefined): Cohort | undefined => (deviceId?.startsWith('sim-') ? 'sync' : deviceId?.startsWith('old-') ? 'baseline' : undefined);
+  const cohortOf = (deviceId: string | undefined): Cohort | undefined =>
+    deviceId?.startsWith('sim-') ? 'sync' : deviceId?.startsWith('old-') ? 'baseline' : undefined;
   let meter: ReturnType<typeof meterDynamo<Scope>> | undefined;
   const resolve = async (name: string): Promise<LocalHandler> => {
     const handler = await handlers(name);
     return async (event: any, context: any) => {
       const deviceId: string | undefined = event?.pathParameters?.deviceId;
-      const owner: Scope['owner'] = event?.routeKey ? (name === 'device-api' ? (cohortOf(deviceId) ?? 'operator') : 'operator') : name === 'job-dispatcher' || name === 'slack-forwarder' ? 'jobs' : 'fleet';
+      const owner: Scope['owner'] = event?.routeKey
+        ? name === 'device-api'
+          ? (cohortOf(deviceId) ?? 'operator')
+          : 'operator'
+        : name === 'job-dispatcher' || name === 'slack-forwarder'
+          ? 'jobs'
+          : 'fleet';
       const scope: Scope = { fn: name, owner, ...(deviceId ? { deviceId } : {}), at: Date.now() };
       const started = performance.now();
       try {
@@ -223,7 +257,14 @@ export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResu
   };
 
   const env = { ...opts.env };
-  const contextOf = (k: string) => ({ fleetSize: opts.devices, heartbeatSeconds: env.HEARTBEAT_SECONDS, offlineAfterSeconds: env.OFFLINE_AFTER_SECONDS, activeSyncSeconds: env.ACTIVE_SYNC_SECONDS, activeWindowSeconds: env.ACTIVE_WINDOW_SECONDS })[k];
+  const contextOf = (k: string) =>
+    ({
+      fleetSize: opts.devices,
+      heartbeatSeconds: env.HEARTBEAT_SECONDS,
+      offlineAfterSeconds: env.OFFLINE_AFTER_SECONDS,
+      activeSyncSeconds: env.ACTIVE_SYNC_SECONDS,
+      activeWindowSeconds: env.ACTIVE_WINDOW_SECONDS,
+    })[k];
   const stage = stageConfigFrom({ tryGetContext: contextOf });
   const throttle = { rateLimit: stage.apiRateLimit, burstLimit: stage.apiBurstLimit };
 
@@ -244,7 +285,9 @@ export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResu
   try {
     baselineApi = await startApiServer({ resolve, onAccess: (entry) => access.push({ entry, at: Date.now() }) });
     const liveness = config.liveness;
-    log(`fleet up (${fleet.apiUrl}); stage throttle ${throttle.rateLimit}/s burst ${throttle.burstLimit}; liveness ${JSON.stringify(liveness)}`);
+    log(
+      `fleet up (${fleet.apiUrl}); stage throttle ${throttle.rateLimit}/s burst ${throttle.burstLimit}; liveness ${JSON.stringify(liveness)}`,
+    );
 
     // ---- devices -----------------------------------------------------------------------------------------
     const operator = async (base: string, method: string, path: string, body?: unknown) => {
@@ -252,7 +295,12 @@ export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResu
         let res: Response;
         let text: string;
         try {
-          res = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${fleet.operatorToken}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(30_000) });
+          res = await fetch(`${base}${path}`, {
+            method,
+            headers: { authorization: `Bearer ${fleet.operatorToken}`, 'content-type': 'application/json' },
+            body: body === undefined ? undefined : JSON.stringify(body),
+            signal: AbortSignal.timeout(30_000),
+          });
           text = await res.text();
         } catch (err) {
           return { status: 0, json: { error: (err as Error).message } as any };
@@ -275,12 +323,37 @@ export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResu
       for (let attempt = 0; r.status !== 201 && attempt < 5; attempt++) {
         await sleep(2000);
         r = await operator(base, 'POST', '/v1/devices', { deviceId: id });
-        if (r.status === 409) throw new Error(`registering ${id}: it exists (a repeated registration after a lost answer cannot recover its token)`);
+        if (r.status === 409)
+          throw new Error(
+            `registering ${id}: it exists (a repeated registration after a lost answer cannot recover its token)`,
+          );
       }
       if (r.status !== 201) throw new Error(`registering ${id}: ${r.status} ${JSON.stringify(r.json)}`);
-      return { id, cohort, api: new CloudApi({ baseUrl: base, deviceId: id, token: r.json.token, agentVersion: 'fleet-sim' }), seq: 0, startedAt: 0, lastFullAt: Number.NEGATIVE_INFINITY, stopped: false, done: new Set(), finished: new Map(), jobsOutstanding: 0, lastAnsweredAt: 0, link: new LinkState({ ...DEFAULT_LINK_CONFIG, reconnectJitterMs: 0 }) };
+      return {
+        id,
+        cohort,
+        api: new CloudApi({ baseUrl: base, deviceId: id, token: r.json.token, agentVersion: 'fleet-sim' }),
+        seq: 0,
+        startedAt: 0,
+        lastFullAt: Number.NEGATIVE_INFINITY,
+        stopped: false,
+        done: new Set(),
+        finished: new Map(),
+        jobsOutstanding: 0,
+        lastAnsweredAt: 0,
+        link: new LinkState({ ...DEFAULT_LINK_CONFIG, reconnectJitterMs: 0 }),
+      };
     };
-    const ids = [...Array.from({ length: opts.devices }, (_, i) => ({ id: `sim-${String(i).padStart(6, '0')}`, cohort: 'sync' as const })), ...Array.from({ length: baselineCount }, (_, i) => ({ id: `old-${String(i).padStart(6, '0')}`, cohort: 'baseline' as const }))];
+    const ids = [
+      ...Array.from({ length: opts.devices }, (_, i) => ({
+        id: `sim-${String(i).padStart(6, '0')}`,
+        cohort: 'sync' as const,
+      })),
+      ...Array.from({ length: baselineCount }, (_, i) => ({
+        id: `old-${String(i).padStart(6, '0')}`,
+        cohort: 'baseline' as const,
+      })),
+    ];
     const devices: SimDevice[] = [];
     for (let i = 0; i < ids.length; i += 5) {
       devices.push(...(await Promise.all(ids.slice(i, i + 5).map((d) => register(d.id, d.cohort)))));
@@ -289,7 +362,10 @@ export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResu
     const syncDevices = devices.filter((d) => d.cohort === 'sync');
     const baselineDevices = devices.filter((d) => d.cohort === 'baseline');
     const stopping = new Set(syncDevices.slice(0, stopCount));
-    const jobDevices = new Set([...syncDevices.slice(stopCount, stopCount + jobCount), ...baselineDevices.slice(0, baselineJobCount)]);
+    const jobDevices = new Set([
+      ...syncDevices.slice(stopCount, stopCount + jobCount),
+      ...baselineDevices.slice(0, baselineJobCount),
+    ]);
 
     // Metering starts now: registration is not device traffic.
     meter = meterDynamo<Scope>(dynamo(), fleet.env);
@@ -297,10 +373,18 @@ export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResu
     const offlineEvents: { deviceId: string; at: number }[] = [];
     meter.onCharge((scope, charge, op, input) => {
       charges.push({ scope, charge });
-      if (charge.calls && scope.owner === 'sync' && op === 'UpdateItemCommand' && input.Key?.pk?.S?.startsWith('LIVE#')) livenessWrites++;
+      if (charge.calls && scope.owner === 'sync' && op === 'UpdateItemCommand' && input.Key?.pk?.S?.startsWith('LIVE#'))
+        livenessWrites++;
       if (!charge.calls || input.TableName !== fleet.env.EVENTS_TABLE) return;
-      const items = op === 'PutItemCommand' ? [input.Item] : op === 'TransactWriteItemsCommand' ? (input.TransactItems as any[]).map((t) => t.Put?.Item).filter(Boolean) : [];
-      for (const item of items) if (item?.type?.S === 'device.offline') offlineEvents.push({ deviceId: item.deviceId?.S ?? '?', at: Date.now() });
+      const items =
+        op === 'PutItemCommand'
+          ? [input.Item]
+          : op === 'TransactWriteItemsCommand'
+            ? (input.TransactItems as any[]).map((t) => t.Put?.Item).filter(Boolean)
+            : [];
+      for (const item of items)
+        if (item?.type?.S === 'device.offline')
+          offlineEvents.push({ deviceId: item.deviceId?.S ?? '?', at: Date.now() });
     });
 
     const heartbeatMs = liveness.heartbeatSeconds * 1000;
@@ -310,13 +394,21 @@ export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResu
     const windowEnd = windowStart + opts.measureSeconds * 1000;
     const hardEnd = windowEnd + Math.max(heartbeatMs * 3, 30_000);
     const inWindow = (t: number) => t >= windowStart && t < windowEnd;
-    log(`running ${syncDevices.length} sync + ${baselineDevices.length} baseline devices: warm-up ${Math.round(warmupMs / 1000)} s, then ${opts.measureSeconds} s measured`);
+    log(
+      `running ${syncDevices.length} sync + ${baselineDevices.length} baseline devices: warm-up ${Math.round(warmupMs / 1000)} s, then ${opts.measureSeconds} s measured`,
+    );
 
     const stats: Record<Cohort, { sent: number; throttled: number; errors: number; latency: number[] }> = {
       sync: { sent: 0, throttled: 0, errors: 0, latency: [] },
       baseline: { sent: 0, throttled: 0, errors: 0, latency: [] },
     };
-    const pickups: { cohort: Cohort; kind: 'first' | 'follow-up'; enqueuedAt: number; inProgressAt?: number; succeeded: boolean }[] = [];
+    const pickups: {
+      cohort: Cohort;
+      kind: 'first' | 'follow-up';
+      enqueuedAt: number;
+      inProgressAt?: number;
+      succeeded: boolean;
+    }[] = [];
     const pickupOf = new Map<string, (typeof pickups)[number]>();
     let enqueueFailures = 0;
     /** Set when the run fails: every device stops, so the process can end. */
@@ -329,7 +421,17 @@ export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResu
       const now = Date.now();
       const full = now - d.lastFullAt >= FULL_REPORT_EVERY_MS;
       if (full) d.lastFullAt = now;
-      return { deviceId: d.id, seq: d.seq, kind: full ? 'full' : 'delta', agentVersion: 'fleet-sim', uptimeSeconds: Math.round((now - d.startedAt) / 1000), sentAt: new Date(now).toISOString(), services: full ? SERVICES : [], removedServices: [], droppedReports: 0 };
+      return {
+        deviceId: d.id,
+        seq: d.seq,
+        kind: full ? 'full' : 'delta',
+        agentVersion: 'fleet-sim',
+        uptimeSeconds: Math.round((now - d.startedAt) / 1000),
+        sentAt: new Date(now).toISOString(),
+        services: full ? SERVICES : [],
+        removedServices: [],
+        droppedReports: 0,
+      };
     };
     /** One request of a device: counted, its failure turned into the wait the agent would make. */
     const request = async <T>(d: SimDevice, send: () => Promise<T>): Promise<T | { waitMs: number }> => {
@@ -347,7 +449,10 @@ export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResu
           return { waitMs: err.retryAfterMs * (1 + 0.2 * Math.random()) };
         }
         s.errors++;
-        if (s.errors <= 20 || s.errors % 100 === 0) log(`${d.id}: ${(err as Error).message.slice(0, 160)} (after ${Math.round(performance.now() - t0)} ms; ${s.errors} failures so far)`);
+        if (s.errors <= 20 || s.errors % 100 === 0)
+          log(
+            `${d.id}: ${(err as Error).message.slice(0, 160)} (after ${Math.round(performance.now() - t0)} ms; ${s.errors} failures so far)`,
+          );
         // As the agent does (agent/src/cloud/link-state.ts): offline, the next try after a jittered exponential backoff.
         d.link.failed(performance.now());
         return { waitMs: Math.max(0, d.link.nextAt() - performance.now()) };
@@ -355,13 +460,17 @@ export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResu
     };
     const waited = (r: unknown): r is { waitMs: number } => !!r && typeof r === 'object' && 'waitMs' in r;
     /** A device's wait: cut short at the window's end unless it has a job to finish (the run ends sooner). */
-    const pause = (d: SimDevice, ms: number) => sleep(d.jobsOutstanding > 0 ? ms : Math.min(ms, windowEnd - Date.now() + 10));
-    const alive = (d: SimDevice) => !aborted && !d.stopped && Date.now() < hardEnd && (Date.now() < windowEnd || d.jobsOutstanding > 0);
+    const pause = (d: SimDevice, ms: number) =>
+      sleep(d.jobsOutstanding > 0 ? ms : Math.min(ms, windowEnd - Date.now() + 10));
+    const alive = (d: SimDevice) =>
+      !aborted && !d.stopped && Date.now() < hardEnd && (Date.now() < windowEnd || d.jobsOutstanding > 0);
 
     const runJobs = async (d: SimDevice, jobs: Job[]) => {
       for (const job of jobs) {
         if (d.done.has(job.jobId) || (job.status !== 'QUEUED' && job.status !== 'IN_PROGRESS')) continue;
-        const started = await request(d, () => d.api.updateJob(job.jobId, { status: 'IN_PROGRESS', expectedVersion: job.version }));
+        const started = await request(d, () =>
+          d.api.updateJob(job.jobId, { status: 'IN_PROGRESS', expectedVersion: job.version }),
+        );
         if (waited(started)) return sleep(started.waitMs);
         const p = pickupOf.get(job.jobId);
         if (p && p.inProgressAt === undefined) p.inProgressAt = Date.now();
@@ -369,7 +478,9 @@ export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResu
           d.done.add(job.jobId);
           continue;
         }
-        const finished = await request(d, () => d.api.updateJob(job.jobId, { status: 'SUCCEEDED', expectedVersion: started.job.version }));
+        const finished = await request(d, () =>
+          d.api.updateJob(job.jobId, { status: 'SUCCEEDED', expectedVersion: started.job.version }),
+        );
         if (waited(finished)) return sleep(finished.waitMs);
         d.done.add(job.jobId);
         if (p) p.succeeded = finished.kind === 'ok';
@@ -462,12 +573,23 @@ export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResu
       const followUpDelay = opts.followUpDelayMs ?? 5000;
       const roundMs = (d.cohort === 'sync' ? heartbeatMs * 1.2 : legacy.jobPollMs * 1.2) * 2 + followUpDelay + 10_000;
       const idleGap = () => liveness.activeWindowSeconds * 1000 + Math.random() * heartbeatMs;
-      await sleep(windowStart - Date.now() + Math.random() * Math.max(0, Math.min(heartbeatMs, opts.measureSeconds * 1000 - roundMs)));
-      while (!aborted && Date.now() < hardEnd && (Date.now() + roundMs < windowEnd || !pickups.some((p) => p.cohort === d.cohort && p.kind === 'follow-up'))) {
+      await sleep(
+        windowStart -
+          Date.now() +
+          Math.random() * Math.max(0, Math.min(heartbeatMs, opts.measureSeconds * 1000 - roundMs)),
+      );
+      while (
+        !aborted &&
+        Date.now() < hardEnd &&
+        (Date.now() + roundMs < windowEnd || !pickups.some((p) => p.cohort === d.cohort && p.kind === 'follow-up'))
+      ) {
         for (const kind of ['first', 'follow-up'] as const) {
           d.jobsOutstanding++;
           try {
-            const r = await operator(base, 'POST', `/v1/devices/${d.id}/jobs`, { type: 'run-health-check', params: {} });
+            const r = await operator(base, 'POST', `/v1/devices/${d.id}/jobs`, {
+              type: 'run-health-check',
+              params: {},
+            });
             if (r.status !== 202) {
               enqueueFailures++;
               log(`enqueue for ${d.id}: ${r.status} ${JSON.stringify(r.json).slice(0, 200)}`);
@@ -495,7 +617,13 @@ export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResu
       ...baselineDevices.map((d) => legacyLoop(d)),
       ...[...jobDevices].map((d) => jobLoop(d)),
     ];
-    const progress = setInterval(() => log(`${Math.round((Date.now() - started) / 1000)} s: ${stats.sync.sent} sync-cohort and ${stats.baseline.sent} baseline requests, ${offlineEvents.length} device.offline, ${pickups.filter((p) => p.inProgressAt).length}/${pickups.length} jobs picked up`), 30_000);
+    const progress = setInterval(
+      () =>
+        log(
+          `${Math.round((Date.now() - started) / 1000)} s: ${stats.sync.sent} sync-cohort and ${stats.baseline.sent} baseline requests, ${offlineEvents.length} device.offline, ${pickups.filter((p) => p.inProgressAt).length}/${pickups.length} jobs picked up`,
+        ),
+      30_000,
+    );
     progress.unref();
     // Stopped devices must have had the time to be detected: the run lasts at least the bound after they stop.
     try {
@@ -513,9 +641,15 @@ export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResu
     const hours = opts.measureSeconds / 3600;
     const allDevices = devices.length;
     const deviceOf = (path: string) => /^\/v1\/devices\/([^/]+)\//.exec(path)?.[1];
-    const routeOf = (e: AccessLogEntry) => e.routeKey ?? `${e.method} ${e.path.replace(/^\/v1\/devices\/[^/]+/, '/v1/devices/{deviceId}').replace(/\/jobs\/[^/]+$/, '/jobs/{jobId}')}`;
+    const routeOf = (e: AccessLogEntry) =>
+      e.routeKey ??
+      `${e.method} ${e.path.replace(/^\/v1\/devices\/[^/]+/, '/v1/devices/{deviceId}').replace(/\/jobs\/[^/]+$/, '/jobs/{jobId}')}`;
     const idleIds = new Set(devices.filter((d) => !stopping.has(d) && !jobDevices.has(d)).map((d) => d.id));
-    const counters: Record<Cohort | 'fleet', Counter> = { sync: newCounter(), baseline: newCounter(), fleet: newCounter() };
+    const counters: Record<Cohort | 'fleet', Counter> = {
+      sync: newCounter(),
+      baseline: newCounter(),
+      fleet: newCounter(),
+    };
     const requestsAtGateway: Record<Cohort, number> = { sync: 0, baseline: 0 };
     const passedThrottle: Record<Cohort, number> = { sync: 0, baseline: 0 };
     for (const { entry } of access) {
@@ -529,7 +663,8 @@ export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResu
     for (const { entry, at } of access) {
       const id = deviceOf(entry.path);
       const cohort = cohortOf(id);
-      if (!cohort || !idleIds.has(id!) || !inWindow(at) || (entry.method === 'POST' && entry.path.endsWith('/jobs'))) continue;
+      if (!cohort || !idleIds.has(id!) || !inWindow(at) || (entry.method === 'POST' && entry.path.endsWith('/jobs')))
+        continue;
       const route = routeOf(entry);
       counters[cohort].requests.set(route, (counters[cohort].requests.get(route) ?? 0) + 1);
     }
@@ -538,7 +673,10 @@ export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResu
     for (const { scope, ms } of invocations) {
       if (scope.owner === 'sync' || scope.owner === 'baseline') deviceApiInvocations[scope.owner]++;
       if (!inWindow(scope.at)) continue;
-      const device = (scope.owner === 'sync' || scope.owner === 'baseline') && idleIds.has(scope.deviceId!) ? scope.owner : undefined;
+      const device =
+        (scope.owner === 'sync' || scope.owner === 'baseline') && idleIds.has(scope.deviceId!)
+          ? scope.owner
+          : undefined;
       const target = scope.owner === 'fleet' ? counters.fleet : device ? counters[device] : undefined;
       if (!target) continue;
       if (device) localApiMs[device].push(ms);
@@ -550,7 +688,12 @@ export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResu
     for (const { scope, charge } of charges) {
       dynamoCallsByFunction[scope.fn] = (dynamoCallsByFunction[scope.fn] ?? 0) + charge.calls;
       if (!inWindow(scope.at)) continue;
-      const target = scope.owner === 'fleet' ? counters.fleet : (scope.owner === 'sync' || scope.owner === 'baseline') && idleIds.has(scope.deviceId!) ? counters[scope.owner] : undefined;
+      const target =
+        scope.owner === 'fleet'
+          ? counters.fleet
+          : (scope.owner === 'sync' || scope.owner === 'baseline') && idleIds.has(scope.deviceId!)
+            ? counters[scope.owner]
+            : undefined;
       if (!target) continue;
       target.readUnits += charge.readUnits;
       target.writeUnits += charge.writeUnits;
@@ -570,7 +713,12 @@ export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResu
     const cohortResult = (cohort: Cohort, members: SimDevice[]): CohortResult => {
       const idle = members.filter((d) => idleIds.has(d.id)).length;
       const jobs = pickups.filter((p) => p.cohort === cohort && inWindow(p.enqueuedAt));
-      const pickup = (kind: 'first' | 'follow-up') => percentiles(jobs.filter((p) => p.kind === kind && p.inProgressAt !== undefined).map((p) => p.inProgressAt! - p.enqueuedAt));
+      const pickup = (kind: 'first' | 'follow-up') =>
+        percentiles(
+          jobs
+            .filter((p) => p.kind === kind && p.inProgressAt !== undefined)
+            .map((p) => p.inProgressAt! - p.enqueuedAt),
+        );
       return {
         devices: members.length,
         idleDevices: idle,
@@ -601,7 +749,16 @@ export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResu
         return { deviceId: d.id, detectedAfterMs: e ? e.at - d.lastAnsweredAt : null };
       }),
       detectionBoundSeconds: detectionBoundSeconds(liveness),
-      checks: { requestsSent: { sync: stats.sync.sent, baseline: stats.baseline.sent }, requestsAtGateway, deviceApiInvocations, passedThrottle, dynamoCallsByFunction, syncsApplied, livenessWrites, enqueueFailures },
+      checks: {
+        requestsSent: { sync: stats.sync.sent, baseline: stats.baseline.sent },
+        requestsAtGateway,
+        deviceApiInvocations,
+        passedThrottle,
+        dynamoCallsByFunction,
+        syncsApplied,
+        livenessWrites,
+        enqueueFailures,
+      },
     };
   } finally {
     await baselineApi?.close();

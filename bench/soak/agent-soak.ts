@@ -29,7 +29,11 @@ import type { BenchRow } from '../run.js';
 export const SOAK_BUDGET_MB_PER_MIN = 0.05;
 const SAMPLE_EVERY_MS = 10_000;
 const CHECK_INTERVAL_S = 2;
-const HTTPD = ['sh', '-c', 'trap "exit 0" TERM; mkdir -p /www && echo ok > /www/index.html && httpd -p 8080 -h /www; while :; do sleep 3600 & wait $!; done'];
+const HTTPD = [
+  'sh',
+  '-c',
+  'trap "exit 0" TERM; mkdir -p /www && echo ok > /www/index.html && httpd -p 8080 -h /www; while :; do sleep 3600 & wait $!; done',
+];
 const CRASHER = ['sh', '-c', 'mkdir -p /www && echo ok > /www/index.html && httpd -p 8080 -h /www; sleep 4; exit 1'];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -72,7 +76,8 @@ async function heapCensus(file: string): Promise<Map<string, { count: number; si
   const out = new Map<string, { count: number; size: number }>();
   for (let i = 0; i < snap.nodes.length; i += width) {
     const type = types[snap.nodes[i + iType]!]!;
-    const name = type === 'object' || type === 'closure' || type === 'native' ? snap.strings[snap.nodes[i + iName]!]! : '';
+    const name =
+      type === 'object' || type === 'closure' || type === 'native' ? snap.strings[snap.nodes[i + iName]!]! : '';
     const key = `${type}:${name.slice(0, 60)}`;
     const e = out.get(key) ?? { count: 0, size: 0 };
     e.count++;
@@ -116,7 +121,12 @@ export async function runSoak(minutes: number, heapMinutes = 3): Promise<BenchRo
     const kinds = ['http', 'http', 'http', 'http', 'http', 'tcp', 'tcp', 'process', 'custom', 'crash'] as const;
     const services: Record<string, unknown> = {};
     kinds.forEach((kind, i) => {
-      const common = { intervalSeconds: CHECK_INTERVAL_S, timeoutSeconds: 3, failureThreshold: 3, startupDelaySeconds: 1 };
+      const common = {
+        intervalSeconds: CHECK_INTERVAL_S,
+        timeoutSeconds: 3,
+        failureThreshold: 3,
+        startupDelaySeconds: 1,
+      };
       const healthCheck =
         kind === 'http' || kind === 'crash'
           ? { kind: 'http', port: 8080, ...common }
@@ -125,13 +135,35 @@ export async function runSoak(minutes: number, heapMinutes = 3): Promise<BenchRo
             : kind === 'process'
               ? { kind, processName: 'httpd', ...common }
               : { kind, command: ['test', '-f', '/www/index.html'], ...common };
-      services[`svc${i}`] = { image: `${registry}/lab/busybox:1`, command: kind === 'crash' ? CRASHER : HTTPD, healthCheck };
+      services[`svc${i}`] = {
+        image: `${registry}/lab/busybox:1`,
+        command: kind === 'crash' ? CRASHER : HTTPD,
+        healthCheck,
+      };
     });
     const targetFile = join(dir, 'target.json');
     await writeFile(targetFile, JSON.stringify({ services }));
     const agent = spawn(
       process.execPath,
-      [...AGENT_NODE_FLAGS, ...(process.env.FLEETMEDIC_SOAK_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), '--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapDir}`, bundle, 'run', '--target-file', targetFile, '--state-dir', join(dir, 'state'), '--agent-id', agentId, '--name-prefix', `${agentId}_`, '--log-json', '--log-level', 'error'],
+      [
+        ...AGENT_NODE_FLAGS,
+        ...(process.env.FLEETMEDIC_SOAK_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
+        '--heapsnapshot-signal=SIGUSR2',
+        `--diagnostic-dir=${snapDir}`,
+        bundle,
+        'run',
+        '--target-file',
+        targetFile,
+        '--state-dir',
+        join(dir, 'state'),
+        '--agent-id',
+        agentId,
+        '--name-prefix',
+        `${agentId}_`,
+        '--log-json',
+        '--log-level',
+        'error',
+      ],
       { stdio: ['ignore', 'ignore', 'inherit'], env: process.env },
     );
     children.push(agent);
@@ -156,7 +188,9 @@ export async function runSoak(minutes: number, heapMinutes = 3): Promise<BenchRo
       await sleep(SAMPLE_EVERY_MS);
     }
     const mbPerMin = slope(points);
-    process.stderr.write(`soak: RSS (MB) every ${SAMPLE_EVERY_MS / 1000} s: ${all.map((kb) => (kb / 1024).toFixed(1)).join(' ')}\n`);
+    process.stderr.write(
+      `soak: RSS (MB) every ${SAMPLE_EVERY_MS / 1000} s: ${all.map((kb) => (kb / 1024).toFixed(1)).join(' ')}\n`,
+    );
     if (heapMinutes > 0) {
       const first = await snapshot(agent.pid!, snapDir);
       await sleep(heapMinutes * 60_000);
@@ -166,8 +200,13 @@ export async function runSoak(minutes: number, heapMinutes = 3): Promise<BenchRo
         .map(([k, v]) => ({ k, dCount: v.count - (a.get(k)?.count ?? 0), dSize: v.size - (a.get(k)?.size ?? 0) }))
         .sort((x, y) => y.dSize - x.dSize)
         .slice(0, 15);
-      process.stderr.write(`soak: heap snapshots in ${snapDir}; largest growth over the ${heapMinutes} min after the window:\n`);
-      for (const g of growth) process.stderr.write(`  ${g.k.padEnd(64)} ${g.dCount >= 0 ? '+' : ''}${g.dCount} objects  ${g.dSize >= 0 ? '+' : ''}${(g.dSize / 1024).toFixed(1)} KB\n`);
+      process.stderr.write(
+        `soak: heap snapshots in ${snapDir}; largest growth over the ${heapMinutes} min after the window:\n`,
+      );
+      for (const g of growth)
+        process.stderr.write(
+          `  ${g.k.padEnd(64)} ${g.dCount >= 0 ? '+' : ''}${g.dCount} objects  ${g.dSize >= 0 ? '+' : ''}${(g.dSize / 1024).toFixed(1)} KB\n`,
+        );
     }
     agent.kill('SIGTERM');
     await new Promise((r) => agent.once('exit', r));
@@ -183,7 +222,11 @@ export async function runSoak(minutes: number, heapMinutes = 3): Promise<BenchRo
     ];
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-    for (const c of await listOwnedContainers(docker, agentId).catch(() => [])) await docker.getContainer(c.id).remove({ force: true }).catch(() => {});
+    for (const c of await listOwnedContainers(docker, agentId).catch(() => []))
+      await docker
+        .getContainer(c.id)
+        .remove({ force: true })
+        .catch(() => {});
     // The heap snapshots stay for whoever reads the figure; the rest goes.
     await rm(join(dir, 'state'), { recursive: true, force: true });
   }

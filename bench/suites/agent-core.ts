@@ -32,10 +32,22 @@ async function idleCycle(): Promise<BenchRow> {
   const dir = await mkdtemp(join(tmpdir(), 'fm-bench-core-'));
   const targetFile = join(dir, 'target.json');
   const services: TargetStateInput['services'] = {};
-  for (let i = 0; i < 10; i++) services[`s${i}`] = { image: `${registry}/lab/busybox:${(i % 2) + 1}`, command: ['sleep', '3600'] };
+  for (let i = 0; i < 10; i++)
+    services[`s${i}`] = { image: `${registry}/lab/busybox:${(i % 2) + 1}`, command: ['sleep', '3600'] };
   await writeFile(targetFile, JSON.stringify({ services }));
-  const config = defaultConfig({ stateDir: join(dir, 'state'), targetFile, agentId, namePrefix: `${agentId}_`, stopTimeoutSeconds: 1 });
-  const agent = await Agent.open({ config, docker, log: silentLogger(), targetProvider: new FileTargetProvider(targetFile) });
+  const config = defaultConfig({
+    stateDir: join(dir, 'state'),
+    targetFile,
+    agentId,
+    namePrefix: `${agentId}_`,
+    stopTimeoutSeconds: 1,
+  });
+  const agent = await Agent.open({
+    config,
+    docker,
+    log: silentLogger(),
+    targetProvider: new FileTargetProvider(targetFile),
+  });
   try {
     const first = await agent.reconcileNow();
     if (!first.success) throw new Error(`setup cycle failed: ${JSON.stringify(first.errors).slice(0, 200)}`);
@@ -53,18 +65,39 @@ async function idleCycle(): Promise<BenchRow> {
     }
     const b = median(base);
     const c = median(cyc);
-    return { suite: 'agent-core', metric: 'idle reconcile cycle, 10 services (median of 20)', value: `${c.toFixed(1)} ms`, baseline: `${b.toFixed(1)} ms engine round trips`, ratio: `${(c / b).toFixed(2)}x`, budget: '≤ 2x', ok: c / b <= 2 };
+    return {
+      suite: 'agent-core',
+      metric: 'idle reconcile cycle, 10 services (median of 20)',
+      value: `${c.toFixed(1)} ms`,
+      baseline: `${b.toFixed(1)} ms engine round trips`,
+      ratio: `${(c / b).toFixed(2)}x`,
+      budget: '≤ 2x',
+      ok: c / b <= 2,
+    };
   } finally {
     await agent.stop();
     const left = await docker.listContainers({ all: true, filters: { label: [`${LABEL_AGENT}=${agentId}`] } });
-    await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+    await Promise.all(
+      left.map((c) =>
+        docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => {}),
+      ),
+    );
     await rm(dir, { recursive: true, force: true });
   }
 }
 
 function plannerRow(): BenchRow {
   const input: TargetStateInput = { services: {} };
-  for (let i = 0; i < 64; i++) input.services[`svc${i}`] = { image: `reg/app${i % 8}:1`, env: { N: String(i) }, ports: [{ container: 8000 + i }], dependsOn: i >= 8 ? [`svc${i % 8}`] : [] };
+  for (let i = 0; i < 64; i++)
+    input.services[`svc${i}`] = {
+      image: `reg/app${i % 8}:1`,
+      env: { N: String(i) },
+      ports: [{ container: 8000 + i }],
+      dependsOn: i >= 8 ? [`svc${i % 8}`] : [],
+    };
   const target = TargetState.parse(input);
   const N = 500;
   let t0 = performance.now();
@@ -72,9 +105,24 @@ function plannerRow(): BenchRow {
   const validate = (performance.now() - t0) / N;
   t0 = performance.now();
   for (let i = 0; i < N; i++)
-    plan({ target, containers: [], presentImages: new Set(), gates: new Map(), manualStops: new Set(), holds: new Map(), isHealthy: () => true, now: i });
+    plan({
+      target,
+      containers: [],
+      presentImages: new Set(),
+      gates: new Map(),
+      manualStops: new Set(),
+      holds: new Map(),
+      isHealthy: () => true,
+      now: i,
+    });
   const p = (performance.now() - t0) / N;
-  return { suite: 'agent-core', metric: 'plan 64 services with dependencies', value: `${(p * 1000).toFixed(0)} µs`, baseline: `${(validate * 1000).toFixed(0)} µs schema validation`, ratio: `${(p / validate).toFixed(2)}x` };
+  return {
+    suite: 'agent-core',
+    metric: 'plan 64 services with dependencies',
+    value: `${(p * 1000).toFixed(0)} µs`,
+    baseline: `${(validate * 1000).toFixed(0)} µs schema validation`,
+    ratio: `${(p / validate).toFixed(2)}x`,
+  };
 }
 
 export async function run(): Promise<BenchRow[]> {

@@ -27,7 +27,11 @@ const JOBS_UP = Number(process.env.BENCH_PUSH_JOBS ?? 30);
 const JOBS_DOWN = Number(process.env.BENCH_POLL_JOBS ?? 12);
 const SETTLE_MS = 15_000;
 const SAMPLE_MS = 20_000;
-const HTTPD = ['sh', '-c', 'trap "exit 0" TERM; mkdir -p /www && echo ok > /www/index.html && httpd -p 8080 -h /www; while :; do sleep 3600 & wait $!; done'];
+const HTTPD = [
+  'sh',
+  '-c',
+  'trap "exit 0" TERM; mkdir -p /www && echo ok > /www/index.html && httpd -p 8080 -h /www; while :; do sleep 3600 & wait $!; done',
+];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -47,7 +51,8 @@ async function medianRss(pid: number): Promise<number> {
   return samples[Math.floor(samples.length / 2)]!;
 }
 /** Nearest-rank percentile. */
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 export async function run(): Promise<BenchRow[]> {
@@ -77,12 +82,21 @@ export async function run(): Promise<BenchRow[]> {
       pollWaitSeconds: 1,
       log: () => {},
       // The fallback figure is polling at the idle interval (10 s here): no lingering short interval after a job.
-      env: { HEARTBEAT_SECONDS: '10', ACTIVE_WINDOW_SECONDS: '1', POWERTOOLS_LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true' },
+      env: {
+        HEARTBEAT_SECONDS: '10',
+        ACTIVE_WINDOW_SECONDS: '1',
+        POWERTOOLS_LOG_LEVEL: 'ERROR',
+        POWERTOOLS_METRICS_DISABLED: 'true',
+      },
       push: { onPost: (_id, at) => posts.push(at) },
     });
     const f = fleet;
     const api = async (method: string, path: string, body?: unknown) => {
-      const res = await fetch(`${f.apiUrl}${path}`, { method, headers: { authorization: `Bearer ${f.operatorToken}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
+      const res = await fetch(`${f.apiUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${f.operatorToken}`, 'content-type': 'application/json' },
+        body: body ? JSON.stringify(body) : undefined,
+      });
       const text = await res.text();
       if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 200)}`);
       return text ? (JSON.parse(text) as any) : undefined;
@@ -95,12 +109,40 @@ export async function run(): Promise<BenchRow[]> {
       await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
       const target: Record<string, unknown> = {};
       for (let i = 0; i < services; i++) {
-        target[`svc${i}`] = { image: `${registry}/lab/busybox:1`, command: HTTPD, healthCheck: { kind: 'http', port: 8080, intervalSeconds: 2, timeoutSeconds: 1, failureThreshold: 3, startupDelaySeconds: 1 } };
+        target[`svc${i}`] = {
+          image: `${registry}/lab/busybox:1`,
+          command: HTTPD,
+          healthCheck: {
+            kind: 'http',
+            port: 8080,
+            intervalSeconds: 2,
+            timeoutSeconds: 1,
+            failureThreshold: 3,
+            startupDelaySeconds: 1,
+          },
+        };
       }
       await api('PUT', `/v1/devices/${deviceId}/target`, { services: target });
       const agentId = `bp${tag}${push ? 'u' : 'd'}`;
       agentIds.push(agentId);
-      const args = [...AGENT_NODE_FLAGS, bundle, 'run', '--api-url', f.apiUrl, '--device-id', deviceId, '--token-file', tokenFile, '--state-dir', join(dir, `state-${deviceId}`), '--agent-id', agentId, '--name-prefix', `${agentId}_`, '--log-json'];
+      const args = [
+        ...AGENT_NODE_FLAGS,
+        bundle,
+        'run',
+        '--api-url',
+        f.apiUrl,
+        '--device-id',
+        deviceId,
+        '--token-file',
+        tokenFile,
+        '--state-dir',
+        join(dir, `state-${deviceId}`),
+        '--agent-id',
+        agentId,
+        '--name-prefix',
+        `${agentId}_`,
+        '--log-json',
+      ];
       if (push) args.push('--push-url', f.push!.url);
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'ignore'], env: process.env });
       children.push(child);
@@ -133,7 +175,8 @@ export async function run(): Promise<BenchRow[]> {
             if (hint !== undefined) hintLatency.push(hint - created);
             break;
           }
-          if (Date.now() > deadline) throw new Error(`${deviceId}: job ${job.jobId} not done within 60 s (${j.status})`);
+          if (Date.now() > deadline)
+            throw new Error(`${deviceId}: job ${job.jobId} not done within 60 s (${j.status})`);
           await sleep(100);
         }
         await sleep(gapMs());
@@ -193,7 +236,12 @@ export async function run(): Promise<BenchRow[]> {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
     await sleep(2000);
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-    for (const id of agentIds) for (const c of await listOwnedContainers(docker, id).catch(() => [])) await docker.getContainer(c.id).remove({ force: true }).catch(() => {});
+    for (const id of agentIds)
+      for (const c of await listOwnedContainers(docker, id).catch(() => []))
+        await docker
+          .getContainer(c.id)
+          .remove({ force: true })
+          .catch(() => {});
     await fleet?.close().catch(() => {});
     await moto.stop();
     await rm(dir, { recursive: true, force: true });

@@ -28,7 +28,11 @@ const SERVICES = 10;
 const SETTLE_MS = 15_000;
 const SAMPLE_MS = 20_000;
 const CHECK_INTERVAL_S = 2;
-const HTTPD = ['sh', '-c', 'trap "exit 0" TERM; mkdir -p /www && echo ok > /www/index.html && httpd -p 8080 -h /www; while :; do sleep 3600 & wait $!; done'];
+const HTTPD = [
+  'sh',
+  '-c',
+  'trap "exit 0" TERM; mkdir -p /www && echo ok > /www/index.html && httpd -p 8080 -h /www; while :; do sleep 3600 & wait $!; done',
+];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -76,7 +80,11 @@ function httpOk(host: string, port: number): Promise<boolean> {
 async function ipOf(docker: Docker, id: string): Promise<string | undefined> {
   const info = await docker.getContainer(id).inspect();
   const nets = info.NetworkSettings?.Networks ?? {};
-  return Object.values(nets).find((n) => n?.IPAddress)?.IPAddress || (info.NetworkSettings as { IPAddress?: string }).IPAddress || undefined;
+  return (
+    Object.values(nets).find((n) => n?.IPAddress)?.IPAddress ||
+    (info.NetworkSettings as { IPAddress?: string }).IPAddress ||
+    undefined
+  );
 }
 
 export async function run(): Promise<BenchRow[]> {
@@ -91,19 +99,47 @@ export async function run(): Promise<BenchRow[]> {
     const kinds = ['http', 'http', 'http', 'http', 'http', 'http', 'tcp', 'tcp', 'process', 'custom'] as const;
     const services: Record<string, unknown> = {};
     for (let i = 0; i < SERVICES; i++) {
-      const common = { intervalSeconds: CHECK_INTERVAL_S, timeoutSeconds: 1, failureThreshold: 3, startupDelaySeconds: 1 };
+      const common = {
+        intervalSeconds: CHECK_INTERVAL_S,
+        timeoutSeconds: 1,
+        failureThreshold: 3,
+        startupDelaySeconds: 1,
+      };
       const kind = kinds[i]!;
       const healthCheck =
-        kind === 'http' ? { kind, port: 8080, ...common } : kind === 'tcp' ? { kind, port: 8080, ...common } : kind === 'process' ? { kind, processName: 'httpd', ...common } : { kind, command: ['test', '-f', '/www/index.html'], ...common };
+        kind === 'http'
+          ? { kind, port: 8080, ...common }
+          : kind === 'tcp'
+            ? { kind, port: 8080, ...common }
+            : kind === 'process'
+              ? { kind, processName: 'httpd', ...common }
+              : { kind, command: ['test', '-f', '/www/index.html'], ...common };
       services[`svc${i}`] = { image: `${registry}/lab/busybox:1`, command: HTTPD, healthCheck };
     }
     const targetFile = join(dir, 'target.json');
     await writeFile(targetFile, JSON.stringify({ services }));
 
-    const agent = spawn(process.execPath, [...AGENT_NODE_FLAGS, bundle, 'run', '--target-file', targetFile, '--state-dir', join(dir, 'state'), '--agent-id', agentId, '--name-prefix', `${agentId}_`, '--log-json'], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-      env: process.env,
-    });
+    const agent = spawn(
+      process.execPath,
+      [
+        ...AGENT_NODE_FLAGS,
+        bundle,
+        'run',
+        '--target-file',
+        targetFile,
+        '--state-dir',
+        join(dir, 'state'),
+        '--agent-id',
+        agentId,
+        '--name-prefix',
+        `${agentId}_`,
+        '--log-json',
+      ],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+        env: process.env,
+      },
+    );
     children.push(agent);
     const empty = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
     children.push(empty);
@@ -141,16 +177,24 @@ export async function run(): Promise<BenchRow[]> {
     // container, and the service answers its HTTP check again.
     const times: number[] = [];
     for (let round = 0; round < 3; round++) {
-      const [victim] = (await listOwnedContainers(docker, agentId)).filter((c) => c.service === 'svc0' && c.state === 'running');
+      const [victim] = (await listOwnedContainers(docker, agentId)).filter(
+        (c) => c.service === 'svc0' && c.state === 'running',
+      );
       if (!victim) throw new Error('svc0 is not running');
       const t0 = Date.now();
       // Not awaited: Podman answers a SIGKILL only once it saw the container stopped, which a fast recovery
       // can outrun; Docker answers at once.
-      void docker.getContainer(victim.id).kill().catch(() => {});
+      void docker
+        .getContainer(victim.id)
+        .kill()
+        .catch(() => {});
       await sleep(50);
       for (;;) {
         if (Date.now() - t0 > 30_000) throw new Error('svc0 did not come back within 30 s');
-        const info = await docker.getContainer(victim.id).inspect().catch(() => null);
+        const info = await docker
+          .getContainer(victim.id)
+          .inspect()
+          .catch(() => null);
         const ip = info?.State?.Running ? await ipOf(docker, victim.id) : undefined;
         if (ip && (await httpOk(ip, 8080))) break;
         await sleep(50);
@@ -176,7 +220,11 @@ export async function run(): Promise<BenchRow[]> {
     return rows;
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-    for (const c of await listOwnedContainers(docker, agentId).catch(() => [])) await docker.getContainer(c.id).remove({ force: true }).catch(() => {});
+    for (const c of await listOwnedContainers(docker, agentId).catch(() => []))
+      await docker
+        .getContainer(c.id)
+        .remove({ force: true })
+        .catch(() => {});
     await rm(dir, { recursive: true, force: true });
   }
 }

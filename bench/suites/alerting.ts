@@ -29,7 +29,8 @@ const median = (xs: number[]) => {
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 const ms = (n: number) => `${Math.round(n)} ms`;
 
 export async function run(): Promise<BenchRow[]> {
@@ -44,7 +45,10 @@ export async function run(): Promise<BenchRow[]> {
   try {
     const { provision } = await import('../../local/provision.js');
     const aws = await import('../../functions/lib/aws.js');
-    Object.assign(process.env, await provision(`ba${randomBytes(3).toString('hex')}`), { OPERATOR_AUTH: 'iam', OFFLINE_AFTER_SECONDS: '90' });
+    Object.assign(process.env, await provision(`ba${randomBytes(3).toString('hex')}`), {
+      OPERATOR_AUTH: 'iam',
+      OFFLINE_AFTER_SECONDS: '90',
+    });
     aws.resetClients();
     const { createWebhookSecret, useWebhookSecret } = await import('../../test/support/alerting.js');
     useWebhookSecret(await createWebhookSecret(slack.url));
@@ -62,7 +66,9 @@ export async function run(): Promise<BenchRow[]> {
 
 // ---------------------------------------------------------------- 1. failing report → Slack
 
-async function reportToSlack(slack: Awaited<ReturnType<typeof import('../../local/slack-receiver.js')['startSlackReceiver']>>): Promise<BenchRow[]> {
+async function reportToSlack(
+  slack: Awaited<ReturnType<typeof import('../../local/slack-receiver.js')['startSlackReceiver']>>,
+): Promise<BenchRow[]> {
   const { handler: operatorApi } = await import('../../functions/handlers/operator-api.js');
   const { handler: deviceApi } = await import('../../functions/handlers/device-api.js');
   const { handler: forwarder } = await import('../../functions/handlers/slack-forwarder.js');
@@ -76,10 +82,20 @@ async function reportToSlack(slack: Awaited<ReturnType<typeof import('../../loca
   // The forwarder's event source mapping: long polls like Lambda's (1 s here so stopping is quick).
   let mode: 'chain' | 'bare' = 'chain';
   const bare = async (event: { Records: { body: string }[] }) => {
-    for (const r of event.Records) await fetch(slack.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: JSON.parse(JSON.parse(r.body).Message).summary }) });
+    for (const r of event.Records)
+      await fetch(slack.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ text: JSON.parse(JSON.parse(r.body).Message).summary }),
+      });
     return { batchItemFailures: [] };
   };
-  const poller = startSqsPoller({ queueUrl, functionName: 'slack-forwarder', waitTimeSeconds: 1, handler: (e, c) => (mode === 'chain' ? forwarder(e, c) : bare(e)) });
+  const poller = startSqsPoller({
+    queueUrl,
+    functionName: 'slack-forwarder',
+    waitTimeSeconds: 1,
+    handler: (e, c) => (mode === 'chain' ? forwarder(e, c) : bare(e)),
+  });
 
   const iso = (t = Date.now()) => new Date(t).toISOString();
   const running = { name: 'nodered', image: 'lab/nodered:1', status: 'running' };
@@ -89,14 +105,36 @@ async function reportToSlack(slack: Awaited<ReturnType<typeof import('../../loca
     for (let i = 0; i <= LATENCY_RUNS; i++) {
       const warm = i === 0;
       const id = `bench-alert-${i}`;
-      const reg = await invoke(operatorApi as never, { method: 'POST', path: '/v1/devices', iam, body: { deviceId: id } });
+      const reg = await invoke(operatorApi as never, {
+        method: 'POST',
+        path: '/v1/devices',
+        iam,
+        body: { deviceId: id },
+      });
       if (reg.status !== 201) throw new Error(`register: ${reg.status} ${reg.raw}`);
       const token = reg.body.token as string;
       const post = (seq: number, services: unknown[]) =>
-        invoke(deviceApi as never, { method: 'POST', path: `/v1/devices/${id}/reports`, token, body: { deviceId: id, seq, kind: 'full', agentVersion: '1.0.0', uptimeSeconds: seq, sentAt: iso(), services } });
+        invoke(deviceApi as never, {
+          method: 'POST',
+          path: `/v1/devices/${id}/reports`,
+          token,
+          body: { deviceId: id, seq, kind: 'full', agentVersion: '1.0.0', uptimeSeconds: seq, sentAt: iso(), services },
+        });
       await post(1, [running]);
       // A failure a restart cannot fix (image gone): manual intervention, alerted at once.
-      const failing = { ...running, image: 'lab/nodered:missing', status: 'error', error: { type: 'ImagePullBackOff', message: `manifest unknown (${id})`, timestamp: iso(), retryCount: 1, nextRetry: iso(Date.now() + 10_000), permanent: true } };
+      const failing = {
+        ...running,
+        image: 'lab/nodered:missing',
+        status: 'error',
+        error: {
+          type: 'ImagePullBackOff',
+          message: `manifest unknown (${id})`,
+          timestamp: iso(),
+          retryCount: 1,
+          nextRetry: iso(Date.now() + 10_000),
+          permanent: true,
+        },
+      };
       mode = 'chain';
       const t0 = performance.now();
       const res = await post(2, [failing]);
@@ -105,7 +143,10 @@ async function reportToSlack(slack: Awaited<ReturnType<typeof import('../../loca
       if (!warm) chain.push(performance.now() - t0);
 
       mode = 'bare';
-      const event = toAlertEvent({ alertName: 'RecoveryFailed', level: 2, summary: `bare ${id}`, since: Date.now() }, { notificationId: `bare-${id}`, now: Date.now() });
+      const event = toAlertEvent(
+        { alertName: 'RecoveryFailed', level: 2, summary: `bare ${id}`, since: Date.now() },
+        { notificationId: `bare-${id}`, now: Date.now() },
+      );
       const t1 = performance.now();
       await sns.send(new PublishCommand({ TopicArn: process.env.ALERT_TOPIC_ARN!, Message: JSON.stringify(event) }));
       await slack.waitFor((m) => m.text === `bare ${id}`, 30_000);
@@ -152,17 +193,56 @@ async function evaluatorCost(): Promise<BenchRow[]> {
     const pk = `DEVICE#${deviceId}`;
     const lastSeenEpoch = i % offlineEvery === 0 ? now - 10 * 60_000 : now - 20_000;
     const services = Object.fromEntries(
-      ['web', 'mqtt', 'db'].map((name) => [name, { name, image: `registry.local/lab/${name}:1.4.2`, status: 'running', restartCount: 0, recentRestarts: 0, error: null, lastHealthCheck: { healthy: true, kind: 'http', checkedAt: new Date(lastSeenEpoch).toISOString(), consecutiveFailures: 0 } }]),
+      ['web', 'mqtt', 'db'].map((name) => [
+        name,
+        {
+          name,
+          image: `registry.local/lab/${name}:1.4.2`,
+          status: 'running',
+          restartCount: 0,
+          recentRestarts: 0,
+          error: null,
+          lastHealthCheck: {
+            healthy: true,
+            kind: 'http',
+            checkedAt: new Date(lastSeenEpoch).toISOString(),
+            consecutiveFailures: 0,
+          },
+        },
+      ]),
     );
-    items.push({ pk, sk: 'META', entity: 'device', deviceId, name: `Device ${i}`, labels: { site: `site-${i % 40}` }, tokenSalt: 'x'.repeat(32), tokenHash: 'y'.repeat(64), createdAt: new Date(now - 86400_000).toISOString() });
+    items.push({
+      pk,
+      sk: 'META',
+      entity: 'device',
+      deviceId,
+      name: `Device ${i}`,
+      labels: { site: `site-${i % 40}` },
+      tokenSalt: 'x'.repeat(32),
+      tokenHash: 'y'.repeat(64),
+      createdAt: new Date(now - 86400_000).toISOString(),
+    });
     items.push({ pk: livenessPartition(deviceId), sk: deviceId, lastSeenEpoch });
-    items.push({ pk, sk: 'STATE', lastSeq: 42, lastReportAt: new Date(lastSeenEpoch).toISOString(), lastSeenEpoch, health: 'healthy', agentVersion: '1.0.0', uptimeSeconds: 3600, services, stateHash: 'z'.repeat(32) });
+    items.push({
+      pk,
+      sk: 'STATE',
+      lastSeq: 42,
+      lastReportAt: new Date(lastSeenEpoch).toISOString(),
+      lastSeenEpoch,
+      health: 'healthy',
+      agentVersion: '1.0.0',
+      uptimeSeconds: 3600,
+      services,
+      stateHash: 'z'.repeat(32),
+    });
   }
   for (const item of items) sizes.set(`${item.pk}|${item.sk}`, itemSize(item));
   const meanSize = [...sizes.values()].reduce((a, b) => a + b, 0) / sizes.size;
   const seedStart = performance.now();
   for (let i = 0; i < items.length; i += 25) {
-    let pending: Record<string, unknown>[] | undefined = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
+    let pending: Record<string, unknown>[] | undefined = items
+      .slice(i, i + 25)
+      .map((Item) => ({ PutRequest: { Item } }));
     while (pending?.length) {
       const res = await documentClient().send(new BatchWriteCommand({ RequestItems: { [table]: pending as never } }));
       pending = res.UnprocessedItems?.[table] as Record<string, unknown>[] | undefined;
@@ -175,18 +255,26 @@ async function evaluatorCost(): Promise<BenchRow[]> {
   const name = `bench-alerting-${randomBytes(3).toString('hex')}`;
   dynamo().middlewareStack.add(
     (next: any, context: any) => async (args: any) => {
-      const out = (await next(args)) as { output: { ScannedCount?: number; Items?: Record<string, unknown>[]; Item?: Record<string, unknown>; Count?: number } };
+      const out = (await next(args)) as {
+        output: {
+          ScannedCount?: number;
+          Items?: Record<string, unknown>[];
+          Item?: Record<string, unknown>;
+          Count?: number;
+        };
+      };
       const op = context.commandName;
       if (op === 'QueryCommand' || op === 'ScanCommand' || op === 'GetItemCommand') {
         counts.calls++;
         const o = out.output;
-        const read = o.ScannedCount ?? (o.Item ? 1 : o.Count ?? 0);
+        const read = o.ScannedCount ?? (o.Item ? 1 : (o.Count ?? 0));
         counts.items += read;
         // Size of what the request evaluated (DynamoDB bills the stored item, not the projected attributes):
         // a Scan reads every item, so the table's mean size; a Query/GetItem, the stored size of what it returned.
         const returned = o.Items ?? (o.Item ? [o.Item] : []);
         const known = returned.map((it) => sizes.get(`${attr(it.pk)}|${attr(it.sk) ?? 'STATE'}`) ?? itemSize(it));
-        const avg = op === 'ScanCommand' || known.length === 0 ? meanSize : known.reduce((a, b) => a + b, 0) / known.length;
+        const avg =
+          op === 'ScanCommand' || known.length === 0 ? meanSize : known.reduce((a, b) => a + b, 0) / known.length;
         const bytes = read * avg;
         counts.rcu += Math.max(0.5, Math.ceil(bytes / 4096) * 0.5);
       }
@@ -206,7 +294,8 @@ async function evaluatorCost(): Promise<BenchRow[]> {
     take();
     const found = await findQuietDevices(cutoff, 100_000);
     const query = take();
-    if (found.length !== DEVICES / offlineEvery) throw new Error(`liveness query found ${found.length} offline devices, expected ${DEVICES / offlineEvery}`);
+    if (found.length !== DEVICES / offlineEvery)
+      throw new Error(`liveness query found ${found.length} offline devices, expected ${DEVICES / offlineEvery}`);
 
     // The same job by scanning: every item of the table read, the filter applied after the read (and billed).
     let scanFound = 0;
@@ -247,7 +336,11 @@ async function evaluatorCost(): Promise<BenchRow[]> {
         baseline: `full Scan: ${fmt(scan)}`,
         ratio: `${(whole.rcu / scan.rcu).toFixed(3)}× RCU`,
       },
-      { suite: SUITE, metric: '  (seeding the table, not measured)', value: `${items.length} items in ${Math.round(seedMs / 1000)} s` },
+      {
+        suite: SUITE,
+        metric: '  (seeding the table, not measured)',
+        value: `${items.length} items in ${Math.round(seedMs / 1000)} s`,
+      },
     ];
   } finally {
     dynamo().middlewareStack.remove(name);
@@ -255,7 +348,8 @@ async function evaluatorCost(): Promise<BenchRow[]> {
 }
 
 /** A key attribute as the low-level client returns it (`{S: ...}`). */
-const attr = (v: unknown): string | undefined => (v && typeof v === 'object' && 'S' in v ? String((v as { S: unknown }).S) : typeof v === 'string' ? v : undefined);
+const attr = (v: unknown): string | undefined =>
+  v && typeof v === 'object' && 'S' in v ? String((v as { S: unknown }).S) : typeof v === 'string' ? v : undefined;
 
 /** DynamoDB item size ≈ attribute names + marshalled values (close enough for the 4 KB read-unit rounding). */
 function itemSize(item: Record<string, unknown>): number {

@@ -32,15 +32,30 @@ const kb = (n: number) => `${(n / 1024).toFixed(1)} KB`;
 
 /** What a floor imports for each SDK package a bundle contains: the client and one command, constructed in the handler. */
 const SDK_PACKAGES: Record<string, { imports: string; use: string }> = {
-  '@aws-sdk/client-dynamodb': { imports: "import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';", use: "new DynamoDBClient({}).send(new GetItemCommand({ TableName: 't', Key: {} }))" },
-  '@aws-sdk/lib-dynamodb': { imports: "import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';", use: "DynamoDBDocumentClient.from(new DynamoDBClient({})).send(new GetCommand({ TableName: 't', Key: {} }))" },
-  '@aws-sdk/client-sqs': { imports: "import { SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';", use: "new SQSClient({}).send(new SendMessageCommand({ QueueUrl: 'q', MessageBody: '' }))" },
-  '@aws-sdk/client-sns': { imports: "import { SNSClient, PublishCommand } from '@aws-sdk/client-sns';", use: "new SNSClient({}).send(new PublishCommand({ TopicArn: 't', Message: '' }))" },
+  '@aws-sdk/client-dynamodb': {
+    imports: "import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';",
+    use: "new DynamoDBClient({}).send(new GetItemCommand({ TableName: 't', Key: {} }))",
+  },
+  '@aws-sdk/lib-dynamodb': {
+    imports: "import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';",
+    use: "DynamoDBDocumentClient.from(new DynamoDBClient({})).send(new GetCommand({ TableName: 't', Key: {} }))",
+  },
+  '@aws-sdk/client-sqs': {
+    imports: "import { SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';",
+    use: "new SQSClient({}).send(new SendMessageCommand({ QueueUrl: 'q', MessageBody: '' }))",
+  },
+  '@aws-sdk/client-sns': {
+    imports: "import { SNSClient, PublishCommand } from '@aws-sdk/client-sns';",
+    use: "new SNSClient({}).send(new PublishCommand({ TopicArn: 't', Message: '' }))",
+  },
   '@aws-sdk/client-secrets-manager': {
     imports: "import { SecretsManagerClient, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';",
     use: "new SecretsManagerClient({}).send(new GetSecretValueCommand({ SecretId: 's' }))",
   },
-  '@aws-sdk/client-ssm': { imports: "import { SSMClient, GetParameterCommand } from '@aws-sdk/client-ssm';", use: "new SSMClient({}).send(new GetParameterCommand({ Name: 'p' }))" },
+  '@aws-sdk/client-ssm': {
+    imports: "import { SSMClient, GetParameterCommand } from '@aws-sdk/client-ssm';",
+    use: "new SSMClient({}).send(new GetParameterCommand({ Name: 'p' }))",
+  },
 };
 const SECRETS = '@aws-sdk/client-secrets-manager';
 
@@ -60,8 +75,12 @@ const tracer = new Tracer();
 /** A handler with no application code over these SDK packages; `lazy` ones are loaded by import() on first use. */
 function floorSource(packages: string[], lazy: string[] = []): string {
   const eager = packages.filter((p) => !lazy.includes(p));
-  const needsDynamoClient = packages.includes('@aws-sdk/lib-dynamodb') && !packages.includes('@aws-sdk/client-dynamodb');
-  const imports = [...eager.map((p) => SDK_PACKAGES[p]!.imports), ...(needsDynamoClient ? [SDK_PACKAGES['@aws-sdk/client-dynamodb']!.imports] : [])];
+  const needsDynamoClient =
+    packages.includes('@aws-sdk/lib-dynamodb') && !packages.includes('@aws-sdk/client-dynamodb');
+  const imports = [
+    ...eager.map((p) => SDK_PACKAGES[p]!.imports),
+    ...(needsDynamoClient ? [SDK_PACKAGES['@aws-sdk/client-dynamodb']!.imports] : []),
+  ];
   const uses = [
     ...eager.map((p) => SDK_PACKAGES[p]!.use),
     ...lazy.map((p) => {
@@ -104,7 +123,11 @@ function importMs(file: string, nodeOptions = ''): number {
   const res = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
     encoding: 'utf8',
     // No AWS settings needed at import: handlers do no I/O at init.
-    env: { PATH: process.env.PATH ?? '', POWERTOOLS_METRICS_DISABLED: 'true', ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) },
+    env: {
+      PATH: process.env.PATH ?? '',
+      POWERTOOLS_METRICS_DISABLED: 'true',
+      ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
+    },
     timeout: 60_000,
   });
   if (res.status !== 0) throw new Error(`importing ${file} failed: ${(res.stderr || res.stdout).slice(0, 300)}`);
@@ -153,7 +176,10 @@ export async function run(): Promise<BenchRow[]> {
   const outdir = mkdtempSync(join(tmpdir(), 'fleetmedic-bundles-'));
   try {
     // Asset metadata (aws:asset:path) is what the CLI asks for too; it maps each function to its asset folder.
-    const { app, stack } = buildApp({ outdir, context: { 'aws:cdk:enable-asset-metadata': true, [METAFILE_CONTEXT]: true } });
+    const { app, stack } = buildApp({
+      outdir,
+      context: { 'aws:cdk:enable-asset-metadata': true, [METAFILE_CONTEXT]: true },
+    });
     app.synth();
     const template = JSON.parse(readFileSync(join(outdir, `${stack.stackName}.template.json`), 'utf8')) as {
       Resources: Record<string, { Type: string; Properties: any; Metadata?: Record<string, string> }>;
@@ -168,8 +194,13 @@ export async function run(): Promise<BenchRow[]> {
         };
         const output = Object.values(meta.outputs).find((o) => o.entryPoint)!;
         const byOwner = new Map<string, number>();
-        for (const [path, { bytesInOutput }] of Object.entries(output.inputs)) byOwner.set(owner(path), (byOwner.get(owner(path)) ?? 0) + bytesInOutput);
-        const top = [...byOwner].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([o, n]) => `${o} ${kb(n)}`).join(', ');
+        for (const [path, { bytesInOutput }] of Object.entries(output.inputs))
+          byOwner.set(owner(path), (byOwner.get(owner(path)) ?? 0) + bytesInOutput);
+        const top = [...byOwner]
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 3)
+          .map(([o, n]) => `${o} ${kb(n)}`)
+          .join(', ');
         const packages = Object.keys(SDK_PACKAGES).filter((p) => (byOwner.get(p) ?? 0) > 0);
         return { name, file: join(dir, 'index.mjs'), bytes: statSync(join(dir, 'index.mjs')).size, packages, top };
       })
@@ -202,7 +233,11 @@ export async function run(): Promise<BenchRow[]> {
         budget: '<= floor + 150 KB',
         ok: own <= OWN_CODE_BUDGET_BYTES,
       });
-      const t = interleaved(RUNS, () => importMs(asset.file), () => importMs(floor.file));
+      const t = interleaved(
+        RUNS,
+        () => importMs(asset.file),
+        () => importMs(floor.file),
+      );
       rows.push({
         suite: 'bundles',
         metric: `${asset.name} cold import (median of ${RUNS} interleaved pairs)`,
@@ -216,7 +251,11 @@ export async function run(): Promise<BenchRow[]> {
 
     const deviceApi = assets.find((a) => a.name === 'device-api');
     if (deviceApi) {
-      const t = interleaved(SOURCE_MAP_PAIRS, () => importMs(deviceApi.file, '--enable-source-maps'), () => importMs(deviceApi.file));
+      const t = interleaved(
+        SOURCE_MAP_PAIRS,
+        () => importMs(deviceApi.file, '--enable-source-maps'),
+        () => importMs(deviceApi.file),
+      );
       rows.push({
         suite: 'bundles',
         metric: `device-api cold import with --enable-source-maps (median of ${SOURCE_MAP_PAIRS} pairs; not deployed)`,
@@ -231,7 +270,11 @@ export async function run(): Promise<BenchRow[]> {
     if (withSecrets) {
       const eager = await floorOf(withSecrets.packages);
       const lazy = await floorOf(withSecrets.packages, [SECRETS]);
-      const t = interleaved(RUNS, () => importMs(lazy.file), () => importMs(eager.file));
+      const t = interleaved(
+        RUNS,
+        () => importMs(lazy.file),
+        () => importMs(eager.file),
+      );
       rows.push({
         suite: 'bundles',
         metric: `floor of ${withSecrets.name} with Secrets Manager loaded lazily (median of ${RUNS} pairs)`,

@@ -62,7 +62,11 @@ export async function run(): Promise<BenchRow[]> {
       const batch = Array.from({ length: Math.min(10, devices - i) }, (_, k) => `storm-${i + k}`);
       const answers = await Promise.all(
         batch.map(async (deviceId) => {
-          const res = await fetch(`${fleet.apiUrl}/v1/devices`, { method: 'POST', headers: { authorization: `Bearer ${fleet.operatorToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ deviceId }) });
+          const res = await fetch(`${fleet.apiUrl}/v1/devices`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${fleet.operatorToken}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ deviceId }),
+          });
           if (res.status !== 201) throw new Error(`register ${deviceId}: ${res.status}`);
           return ((await res.json()) as { token: string }).token;
         }),
@@ -85,7 +89,8 @@ export async function run(): Promise<BenchRow[]> {
     }
     const connectedDeadline = Date.now() + 15 * 60_000;
     while (channels.some((c) => !c.connected)) {
-      if (Date.now() > connectedDeadline) throw new Error(`only ${channels.filter((c) => c.connected).length}/${devices} connected before the outage`);
+      if (Date.now() > connectedDeadline)
+        throw new Error(`only ${channels.filter((c) => c.connected).length}/${devices} connected before the outage`);
       await sleep(500);
     }
     // The outage: every socket closed, the endpoint gone for OUTAGE_MS, then back on the same port.
@@ -96,7 +101,8 @@ export async function run(): Promise<BenchRow[]> {
     gateway = await startWebSocketGateway({ resolve: handlersFromDirectory(), port: pushPort, routeThrottle: limits });
     const deadline = Date.now() + 15 * 60_000;
     while (channels.some((c) => !c.connected)) {
-      if (Date.now() > deadline) throw new Error(`only ${channels.filter((c) => c.connected).length}/${devices} reconnected within 15 min`);
+      if (Date.now() > deadline)
+        throw new Error(`only ${channels.filter((c) => c.connected).length}/${devices} reconnected within 15 min`);
       await sleep(500);
     }
     reconnectedAt.sort((a, b) => a - b);

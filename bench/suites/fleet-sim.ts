@@ -31,7 +31,11 @@ export async function run(): Promise<BenchRow[]> {
   const moto = await startMoto({ serialised: true });
   applyAwsTestEnv(moto.endpoint);
   try {
-    const result = await simulateFleet({ devices, measureSeconds: Math.round(minutes * 60), log: (l) => process.stderr.write(`[bench fleet-sim] ${l}\n`) });
+    const result = await simulateFleet({
+      devices,
+      measureSeconds: Math.round(minutes * 60),
+      log: (l) => process.stderr.write(`[bench fleet-sim] ${l}\n`),
+    });
     return fleetSimRows(result);
   } finally {
     await moto.stop();

@@ -59,7 +59,14 @@ export async function run(): Promise<BenchRow[]> {
   const dir = mkdtempSync(join(tmpdir(), 'fm-bench-fleet-'));
   let fleet: Fleet | undefined;
   try {
-    fleet = await startFleet({ prefix: `bench${randomBytes(3).toString('hex')}`, operatorToken: newOperatorToken(), slackPrint: null, scheduleSeconds: 3600, pollWaitSeconds: 1, log: () => {} });
+    fleet = await startFleet({
+      prefix: `bench${randomBytes(3).toString('hex')}`,
+      operatorToken: newOperatorToken(),
+      slackPrint: null,
+      scheduleSeconds: 3600,
+      pollWaitSeconds: 1,
+      log: () => {},
+    });
     progress(`fleet up at ${fleet.apiUrl}; registering ${DEVICES} devices`);
     const tokens = await registerDevices(fleet, DEVICES);
     progress('load');
@@ -135,12 +142,19 @@ async function loadgen(dir: string, cfg: object): Promise<LoadResult> {
   const file = join(dir, `loadgen-${randomBytes(3).toString('hex')}.json`);
   writeFileSync(file, JSON.stringify(cfg));
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', LOADGEN, file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', LOADGEN, file], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (c) => (out += c));
     child.stderr.on('data', (c) => (err += c));
-    child.on('exit', (code) => (code === 0 ? resolvePromise(JSON.parse(out) as LoadResult) : reject(new Error(`load generator exited ${code}: ${err.slice(0, 300)}`))));
+    child.on('exit', (code) =>
+      code === 0
+        ? resolvePromise(JSON.parse(out) as LoadResult)
+        : reject(new Error(`load generator exited ${code}: ${err.slice(0, 300)}`)),
+    );
   });
 }
 
@@ -159,7 +173,13 @@ async function loadRows(fleet: Fleet, tokens: { deviceId: string; token: string 
     );
   }
   const base = await loadgen(dir, { url: fleet.apiUrl, connections: CONNECTIONS, duration: LOAD_SECONDS });
-  const load = await loadgen(dir, { url: fleet.apiUrl, connections: CONNECTIONS, duration: LOAD_SECONDS, devices: tokens, template: report('x', 0) });
+  const load = await loadgen(dir, {
+    url: fleet.apiUrl,
+    connections: CONNECTIONS,
+    duration: LOAD_SECONDS,
+    devices: tokens,
+    template: report('x', 0),
+  });
   const ok = (r: LoadResult) => r.statusCodeStats['200']?.count ?? 0;
   const rps = ok(load) / load.duration;
   const baseRps = ok(base) / base.duration;
@@ -172,13 +192,29 @@ async function loadRows(fleet: Fleet, tokens: { deviceId: string; token: string 
       baseline: `${baseRps.toFixed(0)} health req/s`,
       ratio: (rps / baseRps).toFixed(2),
     },
-    { suite: SUITE, metric: 'device report latency p50 / p99', value: `${load.latency.p50} / ${load.latency.p99} ms`, baseline: `${base.latency.p50} / ${base.latency.p99} ms (health)` },
-    { suite: SUITE, metric: 'device reports not answered 2xx', value: `${failures} of ${ok(load) + failures}`, budget: '0', ok: failures === 0 },
+    {
+      suite: SUITE,
+      metric: 'device report latency p50 / p99',
+      value: `${load.latency.p50} / ${load.latency.p99} ms`,
+      baseline: `${base.latency.p50} / ${base.latency.p99} ms (health)`,
+    },
+    {
+      suite: SUITE,
+      metric: 'device reports not answered 2xx',
+      value: `${failures} of ${ok(load) + failures}`,
+      budget: '0',
+      ok: failures === 0,
+    },
   ];
 }
 
 /** Sequential direct invocations: the process CPU delta is the handler's own work (SDK, middy, zod, domain). */
-async function cpuPerCall(handler: LocalHandler, fn: string, makeEvent: (i: number) => unknown, n: number): Promise<number> {
+async function cpuPerCall(
+  handler: LocalHandler,
+  fn: string,
+  makeEvent: (i: number) => unknown,
+  n: number,
+): Promise<number> {
   for (let i = 0; i < 20; i++) await handler(makeEvent(i), lambdaContext(fn, 30_000)); // warm
   const before = process.cpuUsage();
   for (let i = 20; i < n + 20; i++) {
@@ -207,7 +243,16 @@ async function cpuRows(fleet: Fleet, tokens: { deviceId: string; token: string }
       host: new URL(fleet.apiUrl).host,
     });
   const healthEvent = () =>
-    buildHttpApiEvent({ method: 'GET', url: '/v1/health', rawHeaders: [], body: Buffer.alloc(0), sourceIp: '127.0.0.1', routeKey: 'GET /v1/health', pathParameters: {}, host: 'local' });
+    buildHttpApiEvent({
+      method: 'GET',
+      url: '/v1/health',
+      rawHeaders: [],
+      body: Buffer.alloc(0),
+      sourceIp: '127.0.0.1',
+      routeKey: 'GET /v1/health',
+      pathParameters: {},
+      host: 'local',
+    });
   const reportCpu = await cpuPerCall(deviceApi, 'device-api', reportEvent, CPU_CALLS);
   const healthCpu = await cpuPerCall(operatorApi, 'operator-api', healthEvent, CPU_CALLS);
   return [
@@ -256,12 +301,20 @@ function countWrites(): { writes: WriteRecord[]; stop(): void } {
   // Document-client commands are seen here before their own marshalling: normalise to AttributeValues.
   const av = (rec: Record<string, any>): Record<string, AttributeValue> => {
     const first = Object.values(rec)[0];
-    const marshalled = first && typeof first === 'object' && ['S', 'N', 'B', 'M', 'L', 'BOOL', 'NULL', 'SS', 'NS', 'BS'].some((k) => k in first);
+    const marshalled =
+      first &&
+      typeof first === 'object' &&
+      ['S', 'N', 'B', 'M', 'L', 'BOOL', 'NULL', 'SS', 'NS', 'BS'].some((k) => k in first);
     return marshalled ? rec : marshall(rec, { removeUndefinedValues: true });
   };
   const keyOf = (table: string, rawItem: Record<string, any>): Record<string, AttributeValue> => {
     const item = av(rawItem);
-    const keys = table.endsWith('-fleet') || table.endsWith('-events') || table.endsWith('-alerts') ? ['pk', 'sk'] : table.endsWith('-jobs') ? ['jobId'] : ['id'];
+    const keys =
+      table.endsWith('-fleet') || table.endsWith('-events') || table.endsWith('-alerts')
+        ? ['pk', 'sk']
+        : table.endsWith('-jobs')
+          ? ['jobId']
+          : ['id'];
     return Object.fromEntries(keys.filter((k) => item[k]).map((k) => [k, item[k]!]));
   };
   client.middlewareStack.add(
@@ -277,13 +330,22 @@ function countWrites(): { writes: WriteRecord[]; stop(): void } {
           break;
         case 'BatchWriteItemCommand':
           for (const [table, reqs] of Object.entries(input.RequestItems as Record<string, any[]>))
-            for (const r of reqs) writes.push({ table, key: r.PutRequest ? keyOf(table, r.PutRequest.Item) : av(r.DeleteRequest.Key), transactional: false });
+            for (const r of reqs)
+              writes.push({
+                table,
+                key: r.PutRequest ? keyOf(table, r.PutRequest.Item) : av(r.DeleteRequest.Key),
+                transactional: false,
+              });
           break;
         case 'TransactWriteItemsCommand':
           for (const t of input.TransactItems as any[]) {
             const op = t.Put ?? t.Update ?? t.Delete ?? t.ConditionCheck;
             if (t.ConditionCheck) continue;
-            writes.push({ table: op.TableName, key: t.Put ? keyOf(op.TableName, op.Item) : av(op.Key), transactional: true });
+            writes.push({
+              table: op.TableName,
+              key: t.Put ? keyOf(op.TableName, op.Item) : av(op.Key),
+              transactional: true,
+            });
           }
           break;
       }
@@ -353,14 +415,29 @@ async function writeUnitRows(fleet: Fleet): Promise<BenchRow[]> {
   // Baseline in the same run: the same heartbeats, each writing the device's state item (a naive design).
   const naive = countWrites();
   const fleetTable = fleet.env.FLEET_TABLE!;
-  const { Item: sample } = await dynamo().send(new GetItemCommand({ TableName: fleetTable, Key: { pk: { S: `DEVICE#${devices[0]!.deviceId}` }, sk: { S: 'STATE' } } }));
+  const { Item: sample } = await dynamo().send(
+    new GetItemCommand({
+      TableName: fleetTable,
+      Key: { pk: { S: `DEVICE#${devices[0]!.deviceId}` }, sk: { S: 'STATE' } },
+    }),
+  );
   if (!sample) throw new Error('no STATE item stored for the first device');
   const state = unmarshall(sample);
   for (let hb = 0; hb < WCU_HEARTBEATS; hb++) {
     await Promise.all(
       devices.map((d) =>
         documentClient().send(
-          new PutCommand({ TableName: fleetTable, Item: { ...state, pk: `DEVICE#naive-${d.deviceId}`, sk: 'STATE', lastSeq: hb + 2, lastSeenEpoch: Math.floor(Date.now() / 1000) + hb, lastReportAt: new Date().toISOString() } }),
+          new PutCommand({
+            TableName: fleetTable,
+            Item: {
+              ...state,
+              pk: `DEVICE#naive-${d.deviceId}`,
+              sk: 'STATE',
+              lastSeq: hb + 2,
+              lastSeenEpoch: Math.floor(Date.now() / 1000) + hb,
+              lastReportAt: new Date().toISOString(),
+            },
+          }),
         ),
       ),
     );

@@ -131,7 +131,9 @@ export async function run(): Promise<BenchRow[]> {
       floors.push({ suite: 'handlers', metric: `floor: ${name}`, value: `${kb.toFixed(1)} KB` });
     }
 
-    const entries = readdirSync(HANDLERS).filter((f) => f.endsWith('.ts')).sort();
+    const entries = readdirSync(HANDLERS)
+      .filter((f) => f.endsWith('.ts'))
+      .sort();
     const bundles: ({ name: string; out: string } & Bundle)[] = [];
     for (const f of entries) {
       const out = join(dir, f.replace(/\.ts$/, '.mjs'));
@@ -139,7 +141,10 @@ export async function run(): Promise<BenchRow[]> {
     }
 
     // Interleave the empty baseline with each handler so drift on a busy machine hits both alike.
-    const samples = new Map<string, number[]>([['(empty)', []], ...bundles.map((b) => [b.name, []] as [string, number[]])]);
+    const samples = new Map<string, number[]>([
+      ['(empty)', []],
+      ...bundles.map((b) => [b.name, []] as [string, number[]]),
+    ]);
     for (let i = 0; i < RUNS; i++) {
       for (const b of bundles) {
         samples.get('(empty)')!.push(importMs(emptyOut));
@@ -147,11 +152,17 @@ export async function run(): Promise<BenchRow[]> {
       }
     }
     const base = median(samples.get('(empty)')!);
-    const rows: BenchRow[] = [{ suite: 'handlers', metric: 'bundle (empty handler)', value: `${(emptyBytes / 1024).toFixed(1)} KB` }, ...floors];
+    const rows: BenchRow[] = [
+      { suite: 'handlers', metric: 'bundle (empty handler)', value: `${(emptyBytes / 1024).toFixed(1)} KB` },
+      ...floors,
+    ];
     for (const b of bundles) {
       const kb = b.bytes / 1024;
       rows.push({ suite: 'handlers', metric: `bundle ${b.name}`, value: `${kb.toFixed(1)} KB` });
-      const top = b.contributors.slice(0, 4).map(([pkg, bytes]) => `${pkg} ${(bytes / 1024).toFixed(0)}`).join(', ');
+      const top = b.contributors
+        .slice(0, 4)
+        .map(([pkg, bytes]) => `${pkg} ${(bytes / 1024).toFixed(0)}`)
+        .join(', ');
       rows.push({ suite: 'handlers', metric: `  largest in ${b.name} (KB)`, value: top });
     }
     for (const b of bundles) {

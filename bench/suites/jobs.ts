@@ -11,7 +11,13 @@
  *     time per invocation is reported alongside for that reason.
  */
 import { randomBytes } from 'node:crypto';
-import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageBatchCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
+import {
+  DeleteMessageBatchCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SQSClient,
+  type Message,
+} from '@aws-sdk/client-sqs';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { BenchRow } from '../run.js';
 
@@ -36,7 +42,8 @@ function countCalls(client: DynamoDBClient | SQSClient, label: string, counts: C
   return () => stack.remove(name);
 }
 
-const total = (c: Counts, label: string) => [...c].filter(([k]) => k.startsWith(`${label}:`)).reduce((s, [, n]) => s + n, 0);
+const total = (c: Counts, label: string) =>
+  [...c].filter(([k]) => k.startsWith(`${label}:`)).reduce((s, [, n]) => s + n, 0);
 const breakdown = (c: Counts, label: string, per: number) =>
   [...c]
     .filter(([k]) => k.startsWith(`${label}:`))
@@ -83,7 +90,12 @@ async function callsPerJob(bench: SQSClient): Promise<BenchRow[]> {
   const queueUrl = process.env.JOBS_QUEUE_URL!;
   const dispatcher = createDispatcher();
 
-  const reg = await invoke(operatorApi as never, { method: 'POST', path: '/v1/devices', iam, body: { deviceId: 'bench-calls' } });
+  const reg = await invoke(operatorApi as never, {
+    method: 'POST',
+    path: '/v1/devices',
+    iam,
+    body: { deviceId: 'bench-calls' },
+  });
   if (reg.status !== 201) throw new Error(`register: ${reg.status} ${reg.raw}`);
   const token = reg.body.token as string;
   // Warm up (cold-start reads such as the queue's redrive policy are not per-job costs).
@@ -102,21 +114,60 @@ async function callsPerJob(bench: SQSClient): Promise<BenchRow[]> {
         for (const s of stops) s();
       }
     };
-    const enq = await measure(phases.enqueue, () => invoke(operatorApi as never, { method: 'POST', path: '/v1/devices/bench-calls/jobs', iam, body: { type: 'restart-service', params: { service: 'web' } } }));
+    const enq = await measure(phases.enqueue, () =>
+      invoke(operatorApi as never, {
+        method: 'POST',
+        path: '/v1/devices/bench-calls/jobs',
+        iam,
+        body: { type: 'restart-service', params: { service: 'web' } },
+      }),
+    );
     if (enq.status !== 202) throw new Error(`enqueue: ${enq.status} ${enq.raw}`);
     const jobId = enq.body.jobId as string;
-    const { Messages = [] } = await bench.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 2, MessageAttributeNames: ['All'], MessageSystemAttributeNames: ['All'] }));
+    const { Messages = [] } = await bench.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 2,
+        MessageAttributeNames: ['All'],
+        MessageSystemAttributeNames: ['All'],
+      }),
+    );
     if (Messages.length !== 1) throw new Error(`expected the job's message, got ${Messages.length}`);
-    const res = (await measure(phases.dispatch, () => dispatcher({ Records: Messages.map((m) => toRecord(m, 'arn:aws:sqs:us-east-1:123456789012:jobs')) }, lambdaContext('job-dispatcher', 30_000)))) as { batchItemFailures: unknown[] };
+    const res = (await measure(phases.dispatch, () =>
+      dispatcher(
+        { Records: Messages.map((m) => toRecord(m, 'arn:aws:sqs:us-east-1:123456789012:jobs')) },
+        lambdaContext('job-dispatcher', 30_000),
+      ),
+    )) as { batchItemFailures: unknown[] };
     if (res.batchItemFailures.length) throw new Error('dispatch failed');
-    await bench.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: Messages.map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle! })) }));
+    await bench.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: Messages.map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle! })),
+      }),
+    );
     if (!warm) esmCalls += 2;
     await measure(phases.device, async () => {
-      const pending = await invoke(deviceApi as never, { method: 'GET', path: '/v1/devices/bench-calls/jobs/pending', token });
+      const pending = await invoke(deviceApi as never, {
+        method: 'GET',
+        path: '/v1/devices/bench-calls/jobs/pending',
+        token,
+      });
       const job = (pending.body.jobs as { jobId: string; version: number }[]).find((j) => j.jobId === jobId);
       if (!job) throw new Error('job not pending on the device');
-      const started = await invoke(deviceApi as never, { method: 'PUT', path: `/v1/devices/bench-calls/jobs/${jobId}`, token, body: { status: 'IN_PROGRESS', expectedVersion: job.version } });
-      const done = await invoke(deviceApi as never, { method: 'PUT', path: `/v1/devices/bench-calls/jobs/${jobId}`, token, body: { status: 'SUCCEEDED', expectedVersion: started.body.version } });
+      const started = await invoke(deviceApi as never, {
+        method: 'PUT',
+        path: `/v1/devices/bench-calls/jobs/${jobId}`,
+        token,
+        body: { status: 'IN_PROGRESS', expectedVersion: job.version },
+      });
+      const done = await invoke(deviceApi as never, {
+        method: 'PUT',
+        path: `/v1/devices/bench-calls/jobs/${jobId}`,
+        token,
+        body: { status: 'SUCCEEDED', expectedVersion: started.body.version },
+      });
       if (done.status !== 200) throw new Error(`SUCCEEDED: ${done.status} ${done.raw}`);
     });
   }
@@ -128,10 +179,25 @@ async function callsPerJob(bench: SQSClient): Promise<BenchRow[]> {
       .map(([p, c]) => `${p} ${fmt(total(c, label) / CALL_JOBS)}`)
       .join(', ');
   return [
-    { suite: SUITE, metric: 'DynamoDB calls per job, enqueue→SUCCEEDED', value: fmt(total(all, 'DynamoDB') / CALL_JOBS), baseline: perPhase('DynamoDB') },
+    {
+      suite: SUITE,
+      metric: 'DynamoDB calls per job, enqueue→SUCCEEDED',
+      value: fmt(total(all, 'DynamoDB') / CALL_JOBS),
+      baseline: perPhase('DynamoDB'),
+    },
     { suite: SUITE, metric: '  by operation', value: breakdown(all, 'DynamoDB', CALL_JOBS) },
-    { suite: SUITE, metric: 'SQS calls per job (handlers)', value: fmt(total(all, 'SQS') / CALL_JOBS), baseline: perPhase('SQS') },
-    { suite: SUITE, metric: 'SQS calls per job (Lambda ESM, batch of 1)', value: fmt(esmCalls / CALL_JOBS), baseline: 'ReceiveMessage + DeleteMessageBatch' },
+    {
+      suite: SUITE,
+      metric: 'SQS calls per job (handlers)',
+      value: fmt(total(all, 'SQS') / CALL_JOBS),
+      baseline: perPhase('SQS'),
+    },
+    {
+      suite: SUITE,
+      metric: 'SQS calls per job (Lambda ESM, batch of 1)',
+      value: fmt(esmCalls / CALL_JOBS),
+      baseline: 'ReceiveMessage + DeleteMessageBatch',
+    },
   ];
 }
 
@@ -144,16 +210,33 @@ async function throughput(bench: SQSClient): Promise<BenchRow[]> {
   const queueUrl = process.env.JOBS_QUEUE_URL!;
   const now = Date.now();
   const jobs = Array.from({ length: THROUGHPUT_JOBS }, (_, i) =>
-    newJob({ jobId: `job_BENCH${String(i).padStart(10, '0')}`, deviceId: `bench-${String(i % 50).padStart(2, '0')}`, type: 'restart-service', params: { service: 'web' }, correlationId: `bench-${i}`, by: 'bench', now }),
+    newJob({
+      jobId: `job_BENCH${String(i).padStart(10, '0')}`,
+      deviceId: `bench-${String(i % 50).padStart(2, '0')}`,
+      type: 'restart-service',
+      params: { service: 'web' },
+      correlationId: `bench-${i}`,
+      by: 'bench',
+      now,
+    }),
   );
   for (let i = 0; i < jobs.length; i += 25) await Promise.all(jobs.slice(i, i + 25).map((j) => createJob(j)));
-  const bodies = jobs.map((j) => JSON.stringify({ jobId: j.jobId, deviceId: j.deviceId, type: j.type, correlationId: j.correlationId, attempt: 1 }));
+  const bodies = jobs.map((j) =>
+    JSON.stringify({ jobId: j.jobId, deviceId: j.deviceId, type: j.type, correlationId: j.correlationId, attempt: 1 }),
+  );
   const send = async () => {
     for (let i = 0; i < bodies.length; i += 100) {
       await Promise.all(
-        Array.from({ length: 10 }, (_, k) => bodies.slice(i + k * 10, i + k * 10 + 10)).filter((b) => b.length).map((chunk) =>
-          bench.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: chunk.map((MessageBody, j) => ({ Id: String(j), MessageBody })) })),
-        ),
+        Array.from({ length: 10 }, (_, k) => bodies.slice(i + k * 10, i + k * 10 + 10))
+          .filter((b) => b.length)
+          .map((chunk) =>
+            bench.send(
+              new SendMessageBatchCommand({
+                QueueUrl: queueUrl,
+                Entries: chunk.map((MessageBody, j) => ({ Id: String(j), MessageBody })),
+              }),
+            ),
+          ),
       );
     }
   };
@@ -167,19 +250,34 @@ async function throughput(bench: SQSClient): Promise<BenchRow[]> {
       Array.from({ length: POLLERS }, async () => {
         while (acked < THROUGHPUT_JOBS && Date.now() < deadline) {
           // Short polls: the queue is full, and moto's long poll sleeps in steps (Lambda's ESM long-polls on AWS).
-          const { Messages = [] } = await bench.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, MessageAttributeNames: ['All'], MessageSystemAttributeNames: ['All'] }));
+          const { Messages = [] } = await bench.send(
+            new ReceiveMessageCommand({
+              QueueUrl: queueUrl,
+              MaxNumberOfMessages: 10,
+              WaitTimeSeconds: 0,
+              MessageAttributeNames: ['All'],
+              MessageSystemAttributeNames: ['All'],
+            }),
+          );
           if (!Messages.length) {
             await new Promise((r) => setTimeout(r, 100));
             continue;
           }
           const failed = await handle(Messages);
           const done = Messages.filter((m) => !failed.has(m.MessageId!));
-          if (done.length) await bench.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: done.map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle! })) }));
+          if (done.length)
+            await bench.send(
+              new DeleteMessageBatchCommand({
+                QueueUrl: queueUrl,
+                Entries: done.map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle! })),
+              }),
+            );
           acked += done.length;
         }
       }),
     );
-    if (acked < THROUGHPUT_JOBS) throw new Error(`only ${acked}/${THROUGHPUT_JOBS} messages acknowledged within 5 minutes`);
+    if (acked < THROUGHPUT_JOBS)
+      throw new Error(`only ${acked}/${THROUGHPUT_JOBS} messages acknowledged within 5 minutes`);
     return (performance.now() - started) / 1000;
   };
 
@@ -192,7 +290,10 @@ async function throughput(bench: SQSClient): Promise<BenchRow[]> {
   let batches = 0;
   const dispatchSeconds = await pump(async (messages) => {
     const t = performance.now();
-    const res = (await dispatcher({ Records: messages.map((m) => toRecord(m, arn)) }, lambdaContext('job-dispatcher', 60_000))) as { batchItemFailures: { itemIdentifier: string }[] };
+    const res = (await dispatcher(
+      { Records: messages.map((m) => toRecord(m, arn)) },
+      lambdaContext('job-dispatcher', 60_000),
+    )) as { batchItemFailures: { itemIdentifier: string }[] };
     handlerMs += performance.now() - t;
     batches++;
     return new Set(res.batchItemFailures.map((f) => f.itemIdentifier));
@@ -200,7 +301,9 @@ async function throughput(bench: SQSClient): Promise<BenchRow[]> {
 
   // Every job really got dispatched (spot check across the range).
   const { getJob } = await import('../../functions/adapters/jobs-repo.js');
-  const sample = await Promise.all([0, 1, 249, 500, 777, THROUGHPUT_JOBS - 1].filter((i) => i < THROUGHPUT_JOBS).map((i) => getJob(jobs[i]!.jobId)));
+  const sample = await Promise.all(
+    [0, 1, 249, 500, 777, THROUGHPUT_JOBS - 1].filter((i) => i < THROUGHPUT_JOBS).map((i) => getJob(jobs[i]!.jobId)),
+  );
   const dispatched = sample.every((j) => j?.pendingDeviceId === j?.deviceId);
   const rate = (s: number) => `${fmt(Math.round(THROUGHPUT_JOBS / s))} msg/s`;
   return [

@@ -33,7 +33,12 @@ export type QueueKey = 'jobs' | 'jobsDlq' | 'alerts' | 'alertsDlq';
  * The SQS calls a function makes on a queue. A queue that triggers the function (event source mapping) needs
  * ReceiveMessage, DeleteMessage and GetQueueAttributes for Lambda's poller, which uses the function's role.
  */
-export type QueueAction = 'SendMessage' | 'ReceiveMessage' | 'DeleteMessage' | 'ChangeMessageVisibility' | 'GetQueueAttributes';
+export type QueueAction =
+  | 'SendMessage'
+  | 'ReceiveMessage'
+  | 'DeleteMessage'
+  | 'ChangeMessageVisibility'
+  | 'GetQueueAttributes';
 /** What Lambda's SQS poller calls with the function's role (event source mapping). */
 export const TRIGGER_QUEUE_ACTIONS: readonly QueueAction[] = ['ReceiveMessage', 'DeleteMessage', 'GetQueueAttributes'];
 
@@ -58,7 +63,12 @@ export interface ResourceAccess {
 }
 
 const CIRCUIT = ['CIRCUIT_FAILURE_THRESHOLD', 'CIRCUIT_COOLDOWN_SECONDS', 'CIRCUIT_MAX_COOLDOWN_SECONDS'] as const;
-const LIVENESS = ['HEARTBEAT_SECONDS', 'OFFLINE_AFTER_SECONDS', 'ACTIVE_SYNC_SECONDS', 'ACTIVE_WINDOW_SECONDS'] as const;
+const LIVENESS = [
+  'HEARTBEAT_SECONDS',
+  'OFFLINE_AFTER_SECONDS',
+  'ACTIVE_SYNC_SECONDS',
+  'ACTIVE_WINDOW_SECONDS',
+] as const;
 const RECOVERY = ['RECOVERY_MAX_ATTEMPTS', 'RECOVERY_WINDOW_SECONDS'] as const;
 const ALERTING = ['ALERT_COOLDOWN_SECONDS', 'ALERT_GROUP_WAIT_SECONDS', 'RUNBOOK_BASE_URL'] as const;
 
@@ -75,7 +85,12 @@ export const PUSH_CALLBACK_ENV = 'PUSH_CALLBACK_URL';
 /** Exactly the calls functions/adapters/registry-credentials.ts (read) and registry-credential-store.ts (manage) make. */
 export const REGISTRY_CREDENTIAL_ACTIONS = {
   read: ['secretsmanager:GetSecretValue'],
-  manage: ['secretsmanager:DescribeSecret', 'secretsmanager:CreateSecret', 'secretsmanager:PutSecretValue', 'secretsmanager:DeleteSecret'],
+  manage: [
+    'secretsmanager:DescribeSecret',
+    'secretsmanager:CreateSecret',
+    'secretsmanager:PutSecretValue',
+    'secretsmanager:DeleteSecret',
+  ],
 } as const;
 
 /**
@@ -100,7 +115,10 @@ export const FUNCTION_ACCESS: Record<FunctionName, ResourceAccess> = {
     // A job the operator cancels or that fails through it follows its retry policy, which may ESCALATE (alert).
     // byDevice: a decommissioned device's open jobs are cancelled.
     tables: {
-      fleet: { actions: ['GetItem', 'BatchGetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'], indexes: ['devices'] },
+      fleet: {
+        actions: ['GetItem', 'BatchGetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'],
+        indexes: ['devices'],
+      },
       jobs: { actions: ['GetItem', 'PutItem', 'UpdateItem'], indexes: ['byDevice'] },
       events: { actions: ['PutItem', 'Query'], indexes: ['byDay'] },
       alerts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'] },
@@ -200,7 +218,11 @@ export function grantAccess(fn: LambdaFunction, access: ResourceAccess, res: Gra
   for (const [key, actions] of Object.entries(access.queues ?? {}) as [QueueKey, readonly QueueAction[]][]) {
     const queue = res.queues[key];
     if (!queue) throw new Error(`grantAccess: queue ${key} is not created before ${fn.node.path}`);
-    Grant.addToPrincipal({ grantee: fn, actions: [...new Set(actions)].map((a) => `sqs:${a}`), resourceArns: [queue.queueArn] });
+    Grant.addToPrincipal({
+      grantee: fn,
+      actions: [...new Set(actions)].map((a) => `sqs:${a}`),
+      resourceArns: [queue.queueArn],
+    });
     fn.addEnvironment(QUEUE_ENV[key], queue.queueUrl);
   }
   if (access.publishAlerts) {
@@ -209,7 +231,8 @@ export function grantAccess(fn: LambdaFunction, access: ResourceAccess, res: Gra
     fn.addEnvironment(ALERT_TOPIC_ENV, res.alertTopic.topic.topicArn);
   }
   if (access.readSlackWebhook) {
-    if (!res.slackWebhook) throw new Error(`grantAccess: the Slack webhook secret is not defined before ${fn.node.path}`);
+    if (!res.slackWebhook)
+      throw new Error(`grantAccess: the Slack webhook secret is not defined before ${fn.node.path}`);
     // GetSecretValue on this secret only: the one call the forwarder makes (Secret.grantRead would add
     // DescribeSecret). A secret imported by name has no full ARN; `-??????` matches its random suffix.
     const arn = res.slackWebhook.secretFullArn ?? `${res.slackWebhook.secretArn}-??????`;
@@ -220,22 +243,38 @@ export function grantAccess(fn: LambdaFunction, access: ResourceAccess, res: Gra
   if (access.registryCredentials) {
     if (!res.registrySecretPrefix) throw new Error(`grantAccess: no registry secret prefix for ${fn.node.path}`);
     // Secret ARNs end in `-XXXXXX` (a random suffix): `<prefix>*` covers every credential and nothing else.
-    const arn = Stack.of(fn).formatArn({ service: 'secretsmanager', resource: 'secret', resourceName: `${res.registrySecretPrefix}*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
-    Grant.addToPrincipal({ grantee: fn, actions: [...REGISTRY_CREDENTIAL_ACTIONS[access.registryCredentials]], resourceArns: [arn] });
+    const arn = Stack.of(fn).formatArn({
+      service: 'secretsmanager',
+      resource: 'secret',
+      resourceName: `${res.registrySecretPrefix}*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    Grant.addToPrincipal({
+      grantee: fn,
+      actions: [...REGISTRY_CREDENTIAL_ACTIONS[access.registryCredentials]],
+      resourceArns: [arn],
+    });
     fn.addEnvironment(REGISTRY_SECRET_PREFIX_ENV, res.registrySecretPrefix);
     // The one wildcard is the name after the prefix (credentials are created at run time, by name), acknowledged
     // in cdk-nag's finding format so any other wildcard would still be reported.
     Validations.of(fn.role!).acknowledge({
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${res.registrySecretPrefix}*]`,
-      reason: 'Registry credentials are secrets created by operators at run time under this name prefix; the grant covers that prefix only.',
+      reason:
+        'Registry credentials are secrets created by operators at run time under this name prefix; the grant covers that prefix only.',
     });
   }
 }
 
 function grantTable(grantee: IGrantable, table: Table, key: TableKey, access: TableAccess): void {
-  if (access.actions.length) Grant.addToPrincipal({ grantee, actions: [...new Set(access.actions)].map((a) => `dynamodb:${a}`), resourceArns: [table.tableArn] });
+  if (access.actions.length)
+    Grant.addToPrincipal({
+      grantee,
+      actions: [...new Set(access.actions)].map((a) => `dynamodb:${a}`),
+      resourceArns: [table.tableArn],
+    });
   const known = new Set(TABLES[key].indexes.map((i) => i.name));
-  for (const name of access.indexes ?? []) if (!known.has(name)) throw new Error(`grantAccess: table ${key} has no index ${name}`);
+  for (const name of access.indexes ?? [])
+    if (!known.has(name)) throw new Error(`grantAccess: table ${key} has no index ${name}`);
   const indexes = (access.indexes ?? []).map((name) => `${table.tableArn}/index/${name}`);
   if (indexes.length) Grant.addToPrincipal({ grantee, actions: ['dynamodb:Query'], resourceArns: indexes });
 }

@@ -74,7 +74,9 @@ export class Alerting extends Construct {
     this.queue = workQueue(this, 'DeliveryQueue', QUEUES.alerts, this.dlq);
     // Envelope kept (raw delivery off): the forwarder reads Subject/MessageAttributes, and a redriven DLQ
     // message looks the same whether SNS or the forwarder gave up on it.
-    this.topic.addSubscription(new SqsSubscription(this.queue, { rawMessageDelivery: false, deadLetterQueue: this.dlq }));
+    this.topic.addSubscription(
+      new SqsSubscription(this.queue, { rawMessageDelivery: false, deadLetterQueue: this.dlq }),
+    );
 
     if (props.alertEmail) {
       this.emailDlq = deadLetterQueue(this, 'EmailDlq');
@@ -98,7 +100,8 @@ export class Alerting extends Construct {
       slackWebhook: this.slackWebhook,
     });
     const trigger = FUNCTIONS['slack-forwarder'].trigger;
-    if (trigger.kind !== 'queue' || trigger.queue !== 'alerts') throw new Error('infra/spec.ts: slack-forwarder must be triggered by the alerts queue');
+    if (trigger.kind !== 'queue' || trigger.queue !== 'alerts')
+      throw new Error('infra/spec.ts: slack-forwarder must be triggered by the alerts queue');
     addQueueTrigger(this.forwarder.fn, 'AlertsQueueTrigger', this.queue, trigger);
   }
 }

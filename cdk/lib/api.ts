@@ -45,7 +45,12 @@ export class Api extends Construct {
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
-    const resources: GrantableResources = { tables: props.tables, queues: props.queues, alertTopic: props.alertTopic, registrySecretPrefix: props.registrySecretPrefix };
+    const resources: GrantableResources = {
+      tables: props.tables,
+      queues: props.queues,
+      alertTopic: props.alertTopic,
+      registrySecretPrefix: props.registrySecretPrefix,
+    };
 
     this.deviceApi = new FleetFunction(this, 'DeviceApi', {
       ...props.functionDefaults,
@@ -65,7 +70,10 @@ export class Api extends Construct {
       description: 'Fleetmedic control plane',
       createDefaultStage: false,
     });
-    this.accessLogs = new LogGroup(this, 'AccessLogs', { retention: props.logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    this.accessLogs = new LogGroup(this, 'AccessLogs', {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
     this.stage = new HttpStage(this, 'DefaultStage', {
       httpApi: this.httpApi,
       stageName: '$default',
@@ -109,7 +117,8 @@ export class Api extends Construct {
       if (def.auth === 'device') {
         Validations.of(route).acknowledge({
           id: 'AwsSolutions-APIG4',
-          reason: 'Device route: authenticated in device-api by the per-device token (salted hash), a device only reaches its own resources.',
+          reason:
+            'Device route: authenticated in device-api by the per-device token (salted hash), a device only reaches its own resources.',
         });
       } else if (def.auth === 'public') {
         Validations.of(route).acknowledge({

@@ -53,9 +53,15 @@ export class DevicePush extends Construct {
       routeSelectionExpression: PUSH_CHANNEL.routeSelectionExpression,
       connectRouteOptions: { integration: integration('ConnectIntegration') },
       disconnectRouteOptions: { integration: integration('DisconnectIntegration') },
-      defaultRouteOptions: { integration: integration('DefaultIntegration'), returnResponse: (PUSH_CHANNEL.returnResponse as readonly string[]).includes('$default') },
+      defaultRouteOptions: {
+        integration: integration('DefaultIntegration'),
+        returnResponse: (PUSH_CHANNEL.returnResponse as readonly string[]).includes('$default'),
+      },
     });
-    this.accessLogs = new LogGroup(this, 'AccessLogs', { retention: props.logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    this.accessLogs = new LogGroup(this, 'AccessLogs', {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
     this.stage = new WebSocketStage(this, 'Stage', {
       webSocketApi: this.api,
       stageName: PUSH_STAGE_NAME,
@@ -84,7 +90,8 @@ export class DevicePush extends Construct {
       if (r) {
         Validations.of(r).acknowledge({
           id: 'AwsSolutions-APIG4',
-          reason: 'Push channel: $connect authenticates the per-device token in device-socket (salted hash), exactly as the HTTP device routes; the other routes exist only on an accepted connection.',
+          reason:
+            'Push channel: $connect authenticates the per-device token in device-socket (salted hash), exactly as the HTTP device routes; the other routes exist only on an accepted connection.',
         });
       }
     }
@@ -92,13 +99,17 @@ export class DevicePush extends Construct {
 
   /** `fn` may post to this stage's connections (and nothing else on the API), and learns where. */
   grantNotify(fn: LambdaFunction & IGrantable): void {
-    const arn = Stack.of(this).formatArn({ service: 'execute-api', resource: this.api.apiId, resourceName: `${this.stage.stageName}/POST/@connections/*` });
+    const arn = Stack.of(this).formatArn({
+      service: 'execute-api',
+      resource: this.api.apiId,
+      resourceName: `${this.stage.stageName}/POST/@connections/*`,
+    });
     Grant.addToPrincipal({ grantee: fn, actions: ['execute-api:ManageConnections'], resourceArns: [arn] });
     fn.addEnvironment(PUSH_CALLBACK_ENV, this.stage.callbackUrl);
     const apiId = Stack.of(this).getLogicalId(this.api.node.defaultChild as CfnElement);
     Validations.of(fn.role!).acknowledge({
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${apiId}>/${this.stage.stageName}/POST/@connections/*]`,
-      reason: 'Connection ids are created at run time: the grant is POST on this stage\'s @connections only.',
+      reason: "Connection ids are created at run time: the grant is POST on this stage's @connections only.",
     });
   }
 }

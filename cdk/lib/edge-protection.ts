@@ -9,7 +9,15 @@
  * ACL named by `-c edgeWebAclArn=...` (created in us-east-1 separately).
  */
 import { CfnOutput, Stack, Token, Validations } from 'aws-cdk-lib';
-import { AllowedMethods, CachePolicy, Distribution, OriginProtocolPolicy, OriginRequestPolicy, PriceClass, ViewerProtocolPolicy } from 'aws-cdk-lib/aws-cloudfront';
+import {
+  AllowedMethods,
+  CachePolicy,
+  Distribution,
+  OriginProtocolPolicy,
+  OriginRequestPolicy,
+  PriceClass,
+  ViewerProtocolPolicy,
+} from 'aws-cdk-lib/aws-cloudfront';
 import { HttpOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import { CfnWebACL } from 'aws-cdk-lib/aws-wafv2';
@@ -31,13 +39,17 @@ export class EdgeProtection extends Construct {
     super(scope, id);
     const region = Stack.of(this).region;
     if (!props.webAclArn && !Token.isUnresolved(region) && region !== 'us-east-1') {
-      throw new Error(`edgeProtection: a CloudFront web ACL must be created in us-east-1; this stack is in ${region}. Pass -c edgeWebAclArn=<arn of an ACL created in us-east-1>.`);
+      throw new Error(
+        `edgeProtection: a CloudFront web ACL must be created in us-east-1; this stack is in ${region}. Pass -c edgeWebAclArn=<arn of an ACL created in us-east-1>.`,
+      );
     }
     this.webAclArn = props.webAclArn ?? this.createWebAcl(props.ratePerIpPer5Min).attrArn;
     this.distribution = new Distribution(this, 'Distribution', {
       comment: 'Fleetmedic device API behind WAF',
       defaultBehavior: {
-        origin: new HttpOrigin(`${props.httpApi.apiId}.execute-api.${Stack.of(this).region}.amazonaws.com`, { protocolPolicy: OriginProtocolPolicy.HTTPS_ONLY }),
+        origin: new HttpOrigin(`${props.httpApi.apiId}.execute-api.${Stack.of(this).region}.amazonaws.com`, {
+          protocolPolicy: OriginProtocolPolicy.HTTPS_ONLY,
+        }),
         allowedMethods: AllowedMethods.ALLOW_ALL,
         cachePolicy: CachePolicy.CACHING_DISABLED,
         originRequestPolicy: OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
@@ -49,15 +61,31 @@ export class EdgeProtection extends Construct {
     const v = Validations.of(this.distribution);
     v.acknowledge({
       id: 'AwsSolutions-CFR4',
-      reason: 'Default *.cloudfront.net certificate: a custom domain with an ACM certificate (TLSv1.2_2021) is the operator\'s choice; agents connect with TLS 1.2+ (Node.js defaults).',
+      reason:
+        "Default *.cloudfront.net certificate: a custom domain with an ACM certificate (TLSv1.2_2021) is the operator's choice; agents connect with TLS 1.2+ (Node.js defaults).",
     });
-    v.acknowledge({ id: 'AwsSolutions-CFR3', reason: 'The API stage already writes access logs for every request, and WAF keeps sampled requests; a second log bucket adds cost, not information.' });
-    v.acknowledge({ id: 'AwsSolutions-CFR1', reason: 'Devices are deployed in many countries; WAF rules and the per-IP rate limit protect the API instead of geo restriction.' });
-    new CfnOutput(Stack.of(this), 'DeviceApiEdgeUrl', { value: `https://${this.distribution.distributionDomainName}`, description: 'Device API behind CloudFront + WAF (point agents here)' });
+    v.acknowledge({
+      id: 'AwsSolutions-CFR3',
+      reason:
+        'The API stage already writes access logs for every request, and WAF keeps sampled requests; a second log bucket adds cost, not information.',
+    });
+    v.acknowledge({
+      id: 'AwsSolutions-CFR1',
+      reason:
+        'Devices are deployed in many countries; WAF rules and the per-IP rate limit protect the API instead of geo restriction.',
+    });
+    new CfnOutput(Stack.of(this), 'DeviceApiEdgeUrl', {
+      value: `https://${this.distribution.distributionDomainName}`,
+      description: 'Device API behind CloudFront + WAF (point agents here)',
+    });
   }
 
   private createWebAcl(rateLimit: number): CfnWebACL {
-    const visibility = (name: string) => ({ cloudWatchMetricsEnabled: true, metricName: name, sampledRequestsEnabled: true });
+    const visibility = (name: string) => ({
+      cloudWatchMetricsEnabled: true,
+      metricName: name,
+      sampledRequestsEnabled: true,
+    });
     const managed = (name: string, priority: number) => ({
       name,
       priority,
@@ -70,7 +98,13 @@ export class EdgeProtection extends Construct {
       defaultAction: { allow: {} },
       visibilityConfig: visibility('fleetmedic-edge'),
       rules: [
-        { name: 'rate-per-ip', priority: 0, action: { block: {} }, statement: { rateBasedStatement: { limit: rateLimit, aggregateKeyType: 'IP' } }, visibilityConfig: visibility('rate-per-ip') },
+        {
+          name: 'rate-per-ip',
+          priority: 0,
+          action: { block: {} },
+          statement: { rateBasedStatement: { limit: rateLimit, aggregateKeyType: 'IP' } },
+          visibilityConfig: visibility('rate-per-ip'),
+        },
         managed('AWSManagedRulesCommonRuleSet', 1),
         managed('AWSManagedRulesKnownBadInputsRuleSet', 2),
       ],

@@ -10,7 +10,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { Grant, Policy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, type CfnFunction, Runtime, type DestinationConfig, type IDestination, type IFunction } from 'aws-cdk-lib/aws-lambda';
+import {
+  Architecture,
+  type CfnFunction,
+  Runtime,
+  type DestinationConfig,
+  type IDestination,
+  type IFunction,
+} from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
@@ -28,7 +35,10 @@ export interface SourceLayout {
 }
 
 /** What every function of the stack shares. */
-export type FunctionDefaults = Pick<FleetFunctionProps, 'source' | 'metricsNamespace' | 'logRetention' | 'stageSettings'>;
+export type FunctionDefaults = Pick<
+  FleetFunctionProps,
+  'source' | 'metricsNamespace' | 'logRetention' | 'stageSettings'
+>;
 
 export interface FleetFunctionProps {
   name: FunctionName;
@@ -56,7 +66,12 @@ export interface FleetFunctionProps {
 export const ESM_REQUIRE_SHIM = "import{createRequire}from'module';const require=createRequire(import.meta.url);";
 
 /** See cdk/bundling/lambda-credential-provider.ts: env credentials only, as Lambda provides them. */
-export const LAMBDA_CREDENTIALS = join(dirname(fileURLToPath(import.meta.url)), '..', 'bundling', 'lambda-credential-provider.ts');
+export const LAMBDA_CREDENTIALS = join(
+  dirname(fileURLToPath(import.meta.url)),
+  '..',
+  'bundling',
+  'lambda-credential-provider.ts',
+);
 
 export class FleetFunction extends Construct {
   readonly fn: NodejsFunction;
@@ -90,9 +105,15 @@ export class FleetFunction extends Construct {
       timeout: Duration.seconds(FUNCTIONS[props.name].timeoutSeconds),
       role: this.role,
       logGroup: this.logGroup,
-      ...(props.reservedConcurrentExecutions !== undefined ? { reservedConcurrentExecutions: props.reservedConcurrentExecutions } : {}),
+      ...(props.reservedConcurrentExecutions !== undefined
+        ? { reservedConcurrentExecutions: props.reservedConcurrentExecutions }
+        : {}),
       ...(props.asyncFailureQueue
-        ? { onFailure: new SendOnlyQueueDestination(props.asyncFailureQueue), retryAttempts: 0, maxEventAge: Duration.minutes(5) }
+        ? {
+            onFailure: new SendOnlyQueueDestination(props.asyncFailureQueue),
+            retryAttempts: 0,
+            maxEventAge: Duration.minutes(5),
+          }
         : {}),
       environment: {
         POWERTOOLS_SERVICE_NAME: props.name,
@@ -126,13 +147,16 @@ export class FleetFunction extends Construct {
     (this.fn.node.defaultChild as CfnFunction).tracingConfig = { mode: 'Active' };
     const xray = new Policy(this, 'XRayWrite', {
       roles: [this.role],
-      statements: [new PolicyStatement({ actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], resources: ['*'] })],
+      statements: [
+        new PolicyStatement({ actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], resources: ['*'] }),
+      ],
     });
     // Lambda checks the role may write to X-Ray when it creates the function.
     this.fn.node.addDependency(xray);
     Validations.of(xray).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'X-Ray PutTraceSegments/PutTelemetryRecords support only Resource "*" (no resource-level permissions); this policy holds nothing else.',
+      reason:
+        'X-Ray PutTraceSegments/PutTelemetryRecords support only Resource "*" (no resource-level permissions); this policy holds nothing else.',
     });
     // The issue fixes the runtime at nodejs22.x (the Node line the agent and the local fleet are tested on).
     Validations.of(this.fn).acknowledge({

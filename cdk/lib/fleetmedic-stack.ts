@@ -69,7 +69,12 @@ export class FleetmedicStack extends Stack {
 
     this.api = new Api(this, 'Api', {
       tables,
-      queues: { jobs: this.jobQueue.queue, jobsDlq: this.jobQueue.dlq, alerts: this.alerting.queue, alertsDlq: this.alerting.dlq },
+      queues: {
+        jobs: this.jobQueue.queue,
+        jobsDlq: this.jobQueue.dlq,
+        alerts: this.alerting.queue,
+        alertsDlq: this.alerting.dlq,
+      },
       alertTopic,
       functionDefaults,
       logRetention,
@@ -85,7 +90,15 @@ export class FleetmedicStack extends Stack {
       logRetention,
       throttle: { rateLimit: config.apiRateLimit, burstLimit: config.apiBurstLimit },
     });
-    for (const f of [this.api.deviceApi, this.api.operatorApi, this.jobQueue.dispatcher, this.jobQueue.outboxPublisher.function, this.jobQueue.timeoutSweeper.function, this.health.evaluator.function, this.alerting.forwarder]) {
+    for (const f of [
+      this.api.deviceApi,
+      this.api.operatorApi,
+      this.jobQueue.dispatcher,
+      this.jobQueue.outboxPublisher.function,
+      this.jobQueue.timeoutSweeper.function,
+      this.health.evaluator.function,
+      this.alerting.forwarder,
+    ]) {
       if (FUNCTION_ACCESS[f.functionName].notifyDevices) this.push.grantNotify(f.fn);
     }
 
@@ -115,10 +128,17 @@ export class FleetmedicStack extends Stack {
 
     if (config.edgeProtection) {
       // 2,000 requests per 5 minutes per IP: ~100 idle devices behind one site NAT at the old protocol's rate.
-      new EdgeProtection(this, 'Edge', { httpApi: this.api.httpApi, ratePerIpPer5Min: 2000, ...(config.edgeWebAclArn ? { webAclArn: config.edgeWebAclArn } : {}) });
+      new EdgeProtection(this, 'Edge', {
+        httpApi: this.api.httpApi,
+        ratePerIpPer5Min: 2000,
+        ...(config.edgeWebAclArn ? { webAclArn: config.edgeWebAclArn } : {}),
+      });
     }
     new CfnOutput(this, 'ApiUrl', { value: this.api.stage.url, description: 'Base URL of the HTTP API' });
-    new CfnOutput(this, 'PushUrl', { value: this.push.stage.url, description: 'WebSocket URL of the push channel (agent --push-url)' });
+    new CfnOutput(this, 'PushUrl', {
+      value: this.push.stage.url,
+      description: 'WebSocket URL of the push channel (agent --push-url)',
+    });
     new CfnOutput(this, 'OperatorPolicyArn', {
       value: this.api.operatorPolicy.managedPolicyArn,
       description: 'Attach to the IAM users/roles that operate the fleet (CLI, acceptance checks)',

@@ -45,7 +45,8 @@ export class JobQueue extends Construct {
     });
     grantAccess(this.dispatcher.fn, FUNCTION_ACCESS['job-dispatcher'], resources);
     const trigger = FUNCTIONS['job-dispatcher'].trigger;
-    if (trigger.kind !== 'queue' || trigger.queue !== 'jobs') throw new Error('infra/spec.ts: job-dispatcher must be triggered by the jobs queue');
+    if (trigger.kind !== 'queue' || trigger.queue !== 'jobs')
+      throw new Error('infra/spec.ts: job-dispatcher must be triggered by the jobs queue');
     addQueueTrigger(this.dispatcher.fn, 'JobsQueueTrigger', this.queue, trigger);
 
     const scheduled = props.reserveConcurrency ? { reservedConcurrentExecutions: 1 } : {};

@@ -34,7 +34,12 @@ import type { FleetFunction, FunctionName } from './fleet-function.js';
  * The functions whose code moves a job to a terminal state and so emits jobs_processed_total / jobs_fail
  * (test/unit/cdk/handler-needs.test.ts checks this list against the handlers' code).
  */
-export const JOB_OUTCOME_EMITTERS: readonly FunctionName[] = ['device-api', 'job-dispatcher', 'job-timeout-sweeper', 'operator-api'];
+export const JOB_OUTCOME_EMITTERS: readonly FunctionName[] = [
+  'device-api',
+  'job-dispatcher',
+  'job-timeout-sweeper',
+  'operator-api',
+];
 /** The function that emits outbox_oldest_unpublished_age_seconds / outbox_unpublished_count. */
 export const OUTBOX_EMITTER: FunctionName = 'outbox-publisher';
 /** The function that emits OFFLINE_METRIC, and the metric: how many devices are offline (a gauge, each run). */
@@ -77,7 +82,12 @@ export class Observability extends Construct {
       JOB_OUTCOME_EMITTERS.forEach((fn, i) => {
         usingMetrics[`${prefix}${i}`] = this.emf(metricName, fn, 'Sum', fiveMin);
       });
-      return { usingMetrics, expression: Object.keys(usingMetrics).map((k) => `FILL(${k}, 0)`).join(' + ') };
+      return {
+        usingMetrics,
+        expression: Object.keys(usingMetrics)
+          .map((k) => `FILL(${k}, 0)`)
+          .join(' + '),
+      };
     };
     const failed = sumOf('jobs_fail', 'f');
     const processed = sumOf('jobs_processed_total', 'p');
@@ -87,7 +97,12 @@ export class Observability extends Construct {
       usingMetrics: { ...failed.usingMetrics, ...processed.usingMetrics },
       period: fiveMin,
     });
-    this.alarm('HighJobFailureRate', failureRate, t.jobFailureRatePercent, `More than ${t.jobFailureRatePercent} % of jobs failed over 5 minutes.`);
+    this.alarm(
+      'HighJobFailureRate',
+      failureRate,
+      t.jobFailureRatePercent,
+      `More than ${t.jobFailureRatePercent} % of jobs failed over 5 minutes.`,
+    );
 
     // ---- JobsStuckInQueue: the queue's oldest message or the outbox's oldest unpublished job.
     const oldestQueued = props.jobsQueue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: oneMin });
@@ -98,27 +113,57 @@ export class Observability extends Construct {
       usingMetrics: { queued: oldestQueued, outbox: oldestUnpublished },
       period: oneMin,
     });
-    this.alarm('JobsStuckInQueue', stuckAge, t.stuckJobAgeSeconds, `A job has waited in the queue or the outbox for more than ${t.stuckJobAgeSeconds} s.`);
+    this.alarm(
+      'JobsStuckInQueue',
+      stuckAge,
+      t.stuckJobAgeSeconds,
+      `A job has waited in the queue or the outbox for more than ${t.stuckJobAgeSeconds} s.`,
+    );
 
     // ---- HighHTTPLatency
     const p95 = props.httpApi.metricLatency({ statistic: 'p95', period: fiveMin });
-    this.alarm('HighHTTPLatency', p95, t.httpLatencyP95Ms, `API p95 latency above ${t.httpLatencyP95Ms} ms over 5 minutes.`);
+    this.alarm(
+      'HighHTTPLatency',
+      p95,
+      t.httpLatencyP95Ms,
+      `API p95 latency above ${t.httpLatencyP95Ms} ms over 5 minutes.`,
+    );
 
     // ---- Dead letters: anything there needs a person (or a redrive).
     for (const { label, queue } of props.deadLetterQueues) {
       const depth = queue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: oneMin });
-      this.alarm(`DeadLetters-${label}`, depth, 0, `Messages in the ${label} dead-letter queue: inspect with \`fleetmedic dlq list\`.`);
+      this.alarm(
+        `DeadLetters-${label}`,
+        depth,
+        0,
+        `Messages in the ${label} dead-letter queue: inspect with \`fleetmedic dlq list\`.`,
+      );
     }
 
     // ---- Per function: errors and throttles.
     for (const f of props.functions) {
-      this.alarm(`Errors-${f.functionName}`, f.fn.metricErrors({ statistic: 'Sum', period: fiveMin }), 0, `${f.functionName} raised errors.`);
-      this.alarm(`Throttles-${f.functionName}`, f.fn.metricThrottles({ statistic: 'Sum', period: fiveMin }), 0, `${f.functionName} was throttled.`);
+      this.alarm(
+        `Errors-${f.functionName}`,
+        f.fn.metricErrors({ statistic: 'Sum', period: fiveMin }),
+        0,
+        `${f.functionName} raised errors.`,
+      );
+      this.alarm(
+        `Throttles-${f.functionName}`,
+        f.fn.metricThrottles({ statistic: 'Sum', period: fiveMin }),
+        0,
+        `${f.functionName} was throttled.`,
+      );
     }
 
     // ---- Devices offline (a gauge the evaluator emits each run).
     const offline = this.emf(OFFLINE_METRIC, OFFLINE_EMITTER, 'Maximum', fiveMin);
-    this.alarm('DevicesOffline', offline, t.offlineDevicesThreshold, `More than ${t.offlineDevicesThreshold} devices are offline.`);
+    this.alarm(
+      'DevicesOffline',
+      offline,
+      t.offlineDevicesThreshold,
+      `More than ${t.offlineDevicesThreshold} devices are offline.`,
+    );
 
     this.dashboard = this.buildDashboard(failureRate, stuckAge, p95);
   }
@@ -166,7 +211,8 @@ export class Observability extends Construct {
       dashboardName: `fleetmedic-${props.stage}`,
       defaultInterval: Duration.hours(3),
     });
-    const w = (title: string, left: IMetric[], right: IMetric[] = [], width = 12) => new GraphWidget({ title, left, right, width, height: 6 });
+    const w = (title: string, left: IMetric[], right: IMetric[] = [], width = 12) =>
+      new GraphWidget({ title, left, right, width, height: 6 });
     dash.addWidgets(
       new TextWidget({
         markdown: `# Fleetmedic ${props.stage}\nFleet health, jobs, circuits, queues and latency. Runbook: docs/runbook.md. Every alarm notifies the alert topic (Slack forwarder, optional e-mail).`,
@@ -176,12 +222,19 @@ export class Observability extends Construct {
     );
     dash.addWidgets(new AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24, height: 4 }));
     dash.addWidgets(
-      w('Fleet health: devices offline (going offline), recoveries and escalations', [this.emf(OFFLINE_METRIC, OFFLINE_EMITTER, 'Maximum', Duration.minutes(1)), this.emf(OFFLINE_FLOW_METRIC, OFFLINE_EMITTER, 'Sum', Duration.minutes(1))], [
-        this.searchExpr(`{"${props.namespace}",service} service="${OFFLINE_EMITTER}"`, 'Sum', 'evaluator'),
-      ]),
-      w('Circuits: breaker state (1 = open) and transitions', [this.search('circuit_breaker_state', 'Maximum', 'circuit_breaker_state')], [
-        this.search('circuit_breaker_state', 'SampleCount', 'transitions'),
-      ]),
+      w(
+        'Fleet health: devices offline (going offline), recoveries and escalations',
+        [
+          this.emf(OFFLINE_METRIC, OFFLINE_EMITTER, 'Maximum', Duration.minutes(1)),
+          this.emf(OFFLINE_FLOW_METRIC, OFFLINE_EMITTER, 'Sum', Duration.minutes(1)),
+        ],
+        [this.searchExpr(`{"${props.namespace}",service} service="${OFFLINE_EMITTER}"`, 'Sum', 'evaluator')],
+      ),
+      w(
+        'Circuits: breaker state (1 = open) and transitions',
+        [this.search('circuit_breaker_state', 'Maximum', 'circuit_breaker_state')],
+        [this.search('circuit_breaker_state', 'SampleCount', 'transitions')],
+      ),
     );
     dash.addWidgets(
       w('Jobs: enqueued, processed, failed', [
@@ -194,7 +247,12 @@ export class Observability extends Construct {
     dash.addWidgets(
       w(
         'Queues: jobs queue depth and age',
-        [props.jobsQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' })],
+        [
+          props.jobsQueue.metricApproximateNumberOfMessagesVisible({
+            period: Duration.minutes(1),
+            statistic: 'Maximum',
+          }),
+        ],
         [props.jobsQueue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(1), statistic: 'Maximum' })],
       ),
       w(
@@ -206,19 +264,34 @@ export class Observability extends Construct {
       ),
     );
     dash.addWidgets(
-      w('Latency: API p50 / p95 / p99 (ms)', [
-        props.httpApi.metricLatency({ statistic: 'p50', period: Duration.minutes(1) }),
-        p95,
-        props.httpApi.metricLatency({ statistic: 'p99', period: Duration.minutes(1) }),
-      ], [
-        props.httpApi.metricClientError({ period: Duration.minutes(1) }),
-        props.httpApi.metricServerError({ period: Duration.minutes(1) }),
-      ]),
-      w('Latency: function duration p95 (ms)', props.functions.map((f) => f.fn.metricDuration({ statistic: 'p95', period: Duration.minutes(1), label: f.functionName }))),
+      w(
+        'Latency: API p50 / p95 / p99 (ms)',
+        [
+          props.httpApi.metricLatency({ statistic: 'p50', period: Duration.minutes(1) }),
+          p95,
+          props.httpApi.metricLatency({ statistic: 'p99', period: Duration.minutes(1) }),
+        ],
+        [
+          props.httpApi.metricClientError({ period: Duration.minutes(1) }),
+          props.httpApi.metricServerError({ period: Duration.minutes(1) }),
+        ],
+      ),
+      w(
+        'Latency: function duration p95 (ms)',
+        props.functions.map((f) =>
+          f.fn.metricDuration({ statistic: 'p95', period: Duration.minutes(1), label: f.functionName }),
+        ),
+      ),
     );
     dash.addWidgets(
-      w('Functions: errors', props.functions.map((f) => f.fn.metricErrors({ period: Duration.minutes(1), label: f.functionName }))),
-      w('Functions: throttles', props.functions.map((f) => f.fn.metricThrottles({ period: Duration.minutes(1), label: f.functionName }))),
+      w(
+        'Functions: errors',
+        props.functions.map((f) => f.fn.metricErrors({ period: Duration.minutes(1), label: f.functionName })),
+      ),
+      w(
+        'Functions: throttles',
+        props.functions.map((f) => f.fn.metricThrottles({ period: Duration.minutes(1), label: f.functionName })),
+      ),
     );
     return dash;
   }

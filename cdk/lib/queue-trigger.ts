@@ -14,7 +14,9 @@ export function addQueueTrigger(fn: LambdaFunction, id: string, queue: IQueue, s
   fn.addEventSourceMapping(id, {
     eventSourceArn: queue.queueArn,
     batchSize: spec.batchSize,
-    ...(spec.maxBatchingWindowSeconds > 0 ? { maxBatchingWindow: Duration.seconds(spec.maxBatchingWindowSeconds) } : {}),
+    ...(spec.maxBatchingWindowSeconds > 0
+      ? { maxBatchingWindow: Duration.seconds(spec.maxBatchingWindowSeconds) }
+      : {}),
     reportBatchItemFailures: spec.reportBatchItemFailures,
     maxConcurrency: spec.maxConcurrency,
   });

@@ -156,9 +156,12 @@ function optional(name: string, value: number | undefined): Record<string, strin
 
 export function stageConfigFrom(node: Ctx): StageConfig {
   const stage = str(node, 'stage') ?? DEFAULTS.stage;
-  if (!/^[a-z][a-z0-9-]{0,20}$/.test(stage)) throw new Error(`context stage=${stage}: lower-case letters, digits and dashes, at most 21`);
+  if (!/^[a-z][a-z0-9-]{0,20}$/.test(stage))
+    throw new Error(`context stage=${stage}: lower-case letters, digits and dashes, at most 21`);
   if (str(node, 'livenessRefreshSeconds') !== undefined) {
-    throw new Error('context livenessRefreshSeconds is no longer used: every sign of life is stored (docs/architecture.md "Liveness"); remove it');
+    throw new Error(
+      'context livenessRefreshSeconds is no longer used: every sign of life is stored (docs/architecture.md "Liveness"); remove it',
+    );
   }
   const heartbeatSeconds = num(node, 'heartbeatSeconds', DEFAULT_LIVENESS.heartbeatSeconds, 1);
   const liveness = assertLiveness(
@@ -175,16 +178,22 @@ export function stageConfigFrom(node: Ctx): StageConfig {
   const apiRateLimit = num(node, 'apiRateLimit', capacity.apiRateLimit, 1);
   // An explicit throttle below what the declared fleet sends when it behaves would throttle a healthy fleet.
   if (apiRateLimit < capacity.steadyRps) {
-    throw new Error(`context apiRateLimit=${apiRateLimit} is below the steady ${capacity.steadyRps} requests/s of fleetSize=${fleetSize} (derived: ${capacity.apiRateLimit}); raise it or leave it out`);
+    throw new Error(
+      `context apiRateLimit=${apiRateLimit} is below the steady ${capacity.steadyRps} requests/s of fleetSize=${fleetSize} (derived: ${capacity.apiRateLimit}); raise it or leave it out`,
+    );
   }
   const apiBurstLimit = num(node, 'apiBurstLimit', Math.max(capacity.apiBurstLimit, apiRateLimit), 1);
-  if (apiBurstLimit < apiRateLimit) throw new Error(`context apiBurstLimit=${apiBurstLimit} is below apiRateLimit=${apiRateLimit}`);
+  if (apiBurstLimit < apiRateLimit)
+    throw new Error(`context apiBurstLimit=${apiBurstLimit} is below apiRateLimit=${apiRateLimit}`);
   const alertEmail = str(node, 'alertEmail');
   const runbookBaseUrl = str(node, 'runbookBaseUrl');
   const version = str(node, 'version');
-  if (version !== undefined && !/^[\w.+-]{1,64}$/.test(version)) throw new Error(`context version=${version}: letters, digits, . + - _ only`);
-  if (runbookBaseUrl !== undefined && !/^https:\/\/\S+$/.test(runbookBaseUrl)) throw new Error(`context runbookBaseUrl=${runbookBaseUrl}: expected an https:// URL`);
-  if (alertEmail !== undefined && !/^[^@\s]+@[^@\s]+$/.test(alertEmail)) throw new Error(`context alertEmail=${alertEmail}: not an e-mail address`);
+  if (version !== undefined && !/^[\w.+-]{1,64}$/.test(version))
+    throw new Error(`context version=${version}: letters, digits, . + - _ only`);
+  if (runbookBaseUrl !== undefined && !/^https:\/\/\S+$/.test(runbookBaseUrl))
+    throw new Error(`context runbookBaseUrl=${runbookBaseUrl}: expected an https:// URL`);
+  if (alertEmail !== undefined && !/^[^@\s]+@[^@\s]+$/.test(alertEmail))
+    throw new Error(`context alertEmail=${alertEmail}: not an e-mail address`);
   return {
     stage,
     slackWebhookSecretName: str(node, 'slackWebhookSecretName') ?? `fleetmedic/${stage}/slack-webhook`,

@@ -11,7 +11,10 @@ import type { SourceLayout } from './fleet-function.js';
 import { stageConfigFrom } from './stage-config.js';
 
 export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const DEFAULT_SOURCE: SourceLayout = { projectRoot: PROJECT_ROOT, handlersDir: join(PROJECT_ROOT, 'functions', 'handlers') };
+export const DEFAULT_SOURCE: SourceLayout = {
+  projectRoot: PROJECT_ROOT,
+  handlersDir: join(PROJECT_ROOT, 'functions', 'handlers'),
+};
 
 export interface BuildOptions extends AppProps {
   source?: SourceLayout;

@@ -96,7 +96,9 @@ export async function runAcceptance(opts: AcceptanceOptions): Promise<StepResult
     const { data } = await operator.call<z.output<typeof HealthResponse>>('getHealth');
     if (data.status !== 'ok') throw new Error(`status ${data.status}`);
     if (opts.expectVersion && data.version !== opts.expectVersion) {
-      throw new Error(`the API reports version ${data.version}, expected ${opts.expectVersion} (the deploy did not take?)`);
+      throw new Error(
+        `the API reports version ${data.version}, expected ${opts.expectVersion} (the deploy did not take?)`,
+      );
     }
     return { value: data, detail: `version ${data.version}` };
   });
@@ -139,24 +141,42 @@ export async function runAcceptance(opts: AcceptanceOptions): Promise<StepResult
     await step('silence the test device (maintenance marker)', async () => {
       await operator.call('setMarker', {
         params: { deviceId },
-        body: { kind: 'maintenance', reason: 'post-deploy acceptance probe: expected to go quiet', durationSeconds: 30 * 86400 },
+        body: {
+          kind: 'maintenance',
+          reason: 'post-deploy acceptance probe: expected to go quiet',
+          durationSeconds: 30 * 86400,
+        },
       });
       return { value: undefined };
     });
 
-    const device = new ApiClient({ apiUrl, auth: { kind: 'bearer', token }, source: 'flag' }, { timeoutMs: 15_000, ...transport });
+    const device = new ApiClient(
+      { apiUrl, auth: { kind: 'bearer', token }, source: 'flag' },
+      { timeoutMs: 15_000, ...transport },
+    );
 
     await step('device reports (device token)', async () => {
       const { data } = await device.call<z.output<typeof ReportAck>>('postReport', {
         params: { deviceId },
-        body: { deviceId, seq: 1, kind: 'full', agentVersion: 'acceptance', uptimeSeconds: 1, sentAt: new Date().toISOString(), services: [] },
+        body: {
+          deviceId,
+          seq: 1,
+          kind: 'full',
+          agentVersion: 'acceptance',
+          uptimeSeconds: 1,
+          sentAt: new Date().toISOString(),
+          services: [],
+        },
       });
       if (data.status !== 'applied') throw new Error(`report ${data.status}, expected applied`);
       return { value: data };
     });
 
     const enqueued = await step('enqueue a job (operator)', async () => {
-      const { data } = await operator.call<Job>('enqueueJob', { params: { deviceId }, body: { type: 'run-health-check', params: {} } });
+      const { data } = await operator.call<Job>('enqueueJob', {
+        params: { deviceId },
+        body: { type: 'run-health-check', params: {} },
+      });
       return { value: data, detail: data.jobId };
     });
 
@@ -166,7 +186,8 @@ export async function runAcceptance(opts: AcceptanceOptions): Promise<StepResult
         const { data } = await device.call<z.output<typeof PendingJobs>>('getPendingJobs', { params: { deviceId } });
         const job = data.jobs.find((j) => j.jobId === enqueued.jobId);
         if (job) return { value: job, detail: `status ${job.status}` };
-        if (Date.now() > deadline) throw new Error(`job ${enqueued.jobId} not on the pending list after ${opts.dispatchTimeoutMs ?? 90_000} ms`);
+        if (Date.now() > deadline)
+          throw new Error(`job ${enqueued.jobId} not on the pending list after ${opts.dispatchTimeoutMs ?? 90_000} ms`);
         await new Promise((r) => setTimeout(r, opts.pollIntervalMs ?? 2000));
       }
     });
@@ -219,9 +240,13 @@ async function main(): Promise<number> {
     },
     strict: true,
   });
-  const apiUrl = values['api-url'] ?? (values['outputs-file'] ? apiUrlFromOutputs(values['outputs-file'], values.stack) : process.env.FLEETMEDIC_API_URL);
+  const apiUrl =
+    values['api-url'] ??
+    (values['outputs-file'] ? apiUrlFromOutputs(values['outputs-file'], values.stack) : process.env.FLEETMEDIC_API_URL);
   if (!apiUrl) {
-    process.stderr.write('usage: acceptance.ts --api-url URL | --outputs-file cdk-outputs.json [--stack NAME] [--token T] [--expect-version V]\n');
+    process.stderr.write(
+      'usage: acceptance.ts --api-url URL | --outputs-file cdk-outputs.json [--stack NAME] [--token T] [--expect-version V]\n',
+    );
     return 2;
   }
   const token = values.token ?? process.env.FLEETMEDIC_OPERATOR_TOKEN;

@@ -53,17 +53,27 @@ export function recordDeploy(history: readonly string[], sha: string): string[] 
 export function chooseRollback(history: readonly string[], current: string | undefined, requested?: string): string {
   const wanted = requested?.trim().toLowerCase();
   if (wanted) {
-    if (!SHA_PREFIX.test(wanted)) throw new DeployHistoryError(`'${requested}' is not a commit sha (7 to 40 hex digits)`);
+    if (!SHA_PREFIX.test(wanted))
+      throw new DeployHistoryError(`'${requested}' is not a commit sha (7 to 40 hex digits)`);
     const matches = history.filter((h) => h.startsWith(wanted));
-    if (matches.length === 0) throw new DeployHistoryError(`${wanted} is not a recorded successful deployment (candidates: ${history.join(' ') || 'none'})`);
-    if (matches.length > 1) throw new DeployHistoryError(`${wanted} is ambiguous among recorded deployments: ${matches.join(' ')}; give more digits`);
+    if (matches.length === 0)
+      throw new DeployHistoryError(
+        `${wanted} is not a recorded successful deployment (candidates: ${history.join(' ') || 'none'})`,
+      );
+    if (matches.length > 1)
+      throw new DeployHistoryError(
+        `${wanted} is ambiguous among recorded deployments: ${matches.join(' ')}; give more digits`,
+      );
     const target = matches[0]!;
     if (target === current) throw new DeployHistoryError(`${target} is already the deployed commit`);
     return target;
   }
   const at = current ? history.indexOf(current) : -1;
   const target = at >= 0 ? history[at + 1] : history.find((h) => h !== current);
-  if (!target) throw new DeployHistoryError(`no earlier successful deployment to roll back to (deployed: ${current ?? 'unknown'}, history: ${history.join(' ') || 'none'})`);
+  if (!target)
+    throw new DeployHistoryError(
+      `no earlier successful deployment to roll back to (deployed: ${current ?? 'unknown'}, history: ${history.join(' ') || 'none'})`,
+    );
   return target;
 }
 
@@ -100,7 +110,9 @@ export class DeployRecord {
   }
 
   async put(key: string, value: string): Promise<void> {
-    await this.ssm.send(new PutParameterCommand({ Name: this.name(key), Value: value, Type: 'String', Overwrite: true }));
+    await this.ssm.send(
+      new PutParameterCommand({ Name: this.name(key), Value: value, Type: 'String', Overwrite: true }),
+    );
   }
 
   /** The history; a stage deployed before the history existed starts from its last/previous-successful. */
@@ -121,7 +133,10 @@ export function verifyOnMain(sha: string, mainRef: string, cwd = process.cwd()):
   }
 }
 
-export async function run(argv: string[], opts: { record?: DeployRecord; cwd?: string; out?: (line: string) => void } = {}): Promise<void> {
+export async function run(
+  argv: string[],
+  opts: { record?: DeployRecord; cwd?: string; out?: (line: string) => void } = {},
+): Promise<void> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -130,7 +145,8 @@ export async function run(argv: string[], opts: { record?: DeployRecord; cwd?: s
   const out = opts.out ?? ((line: string) => process.stdout.write(`${line}\n`));
   const record = opts.record ?? new DeployRecord(process.env.STAGE || 'prod');
   const commit = () => {
-    if (!isFullSha(values.commit)) throw new DeployHistoryError(`--commit must be a full 40-hex sha, got '${values.commit ?? ''}'`);
+    if (!isFullSha(values.commit))
+      throw new DeployHistoryError(`--commit must be a full 40-hex sha, got '${values.commit ?? ''}'`);
     return values.commit;
   };
   switch (positionals[0]) {
@@ -166,7 +182,9 @@ export async function run(argv: string[], opts: { record?: DeployRecord; cwd?: s
       return;
     }
     default:
-      throw new DeployHistoryError(`unknown command '${positionals[0] ?? ''}' (begin, record-deploy, verify-on-main, choose-rollback, record-rollback)`);
+      throw new DeployHistoryError(
+        `unknown command '${positionals[0] ?? ''}' (begin, record-deploy, verify-on-main, choose-rollback, record-rollback)`,
+      );
   }
 }
 

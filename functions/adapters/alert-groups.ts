@@ -50,7 +50,12 @@ const windowKey = (groupKey: string, windowId: string) => ({ pk: `GROUP#${groupK
  * Add one member to the open window of its group (creating it); returns the window id.
  * ALL_NEW, not UPDATED_NEW: an `if_not_exists` that kept the value is not reported as updated by every emulator.
  */
-export async function joinGroup(groupKey: string, input: AlertInput, now: number, policy: AlertPolicyConfig): Promise<string> {
+export async function joinGroup(
+  groupKey: string,
+  input: AlertInput,
+  now: number,
+  policy: AlertPolicyConfig,
+): Promise<string> {
   const member: Record<string, string> = { since: new Date(input.since).toISOString() };
   if (input.deviceId) member.deviceId = input.deviceId;
   if (input.service) member.service = input.service;
@@ -84,7 +89,13 @@ export async function joinGroup(groupKey: string, input: AlertInput, now: number
     if (!isConditionFailure(err)) throw err;
   }
   const res = await documentClient().send(
-    new UpdateCommand({ TableName: config.alertsTable, Key: openKey(groupKey), UpdateExpression: `SET ${set} ${add}`, ExpressionAttributeValues: values, ReturnValues: 'ALL_NEW' }),
+    new UpdateCommand({
+      TableName: config.alertsTable,
+      Key: openKey(groupKey),
+      UpdateExpression: `SET ${set} ${add}`,
+      ExpressionAttributeValues: values,
+      ReturnValues: 'ALL_NEW',
+    }),
   );
   return windowIdOf(res.Attributes);
 }
@@ -96,7 +107,11 @@ function windowIdOf(item: Record<string, unknown> | undefined): string {
 }
 
 /** A grouped member recovered: count its window down; the last one out announces the group as resolved. */
-export async function memberResolved(group: { key: string; windowId: string }, now: number, policy: AlertPolicyConfig): Promise<void> {
+export async function memberResolved(
+  group: { key: string; windowId: string },
+  now: number,
+  policy: AlertPolicyConfig,
+): Promise<void> {
   // Still collecting? Count down the open window (only if it is the member's window, or the id is unknown).
   try {
     await documentClient().send(
@@ -138,7 +153,11 @@ interface WindowItem {
   resolvedNotified?: boolean;
 }
 
-async function maybeAnnounceGroupResolved(item: Record<string, unknown> | undefined, now: number, _policy: AlertPolicyConfig): Promise<void> {
+async function maybeAnnounceGroupResolved(
+  item: Record<string, unknown> | undefined,
+  now: number,
+  _policy: AlertPolicyConfig,
+): Promise<void> {
   const w = item as unknown as WindowItem | undefined;
   if (!w?.notified || w.resolvedNotified || Number(w.openCount) > 0) return;
   try {
@@ -192,7 +211,13 @@ export async function flushAlertGroups(opts: AlertOptions = {}): Promise<FlushRe
   let startKey: Record<string, unknown> | undefined;
   do {
     const res = await documentClient().send(
-      new QueryCommand({ TableName: config.alertsTable, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': GROUPS_PK }, ConsistentRead: true, ExclusiveStartKey: startKey }),
+      new QueryCommand({
+        TableName: config.alertsTable,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': GROUPS_PK },
+        ConsistentRead: true,
+        ExclusiveStartKey: startKey,
+      }),
     );
     items.push(...(res.Items ?? []));
     startKey = res.LastEvaluatedKey;
@@ -214,7 +239,12 @@ export async function flushAlertGroups(opts: AlertOptions = {}): Promise<FlushRe
   return out;
 }
 
-async function flushWindow(groupKey: string, first: Record<string, unknown>, now: number, policy: AlertPolicyConfig): Promise<'published' | 'dropped' | 'waiting'> {
+async function flushWindow(
+  groupKey: string,
+  first: Record<string, unknown>,
+  now: number,
+  policy: AlertPolicyConfig,
+): Promise<'published' | 'dropped' | 'waiting'> {
   let item: Record<string, unknown> | undefined = first;
   for (let attempt = 0; attempt < MAX_RACES && item; attempt++) {
     const w = toWindow(groupKey, item);
@@ -223,12 +253,26 @@ async function flushWindow(groupKey: string, first: Record<string, unknown>, now
     try {
       if (decision.action === 'drop') {
         await documentClient().send(
-          new DeleteCommand({ TableName: config.alertsTable, Key: openKey(groupKey), ConditionExpression: 'version = :v', ExpressionAttributeValues: { ':v': w.version } }),
+          new DeleteCommand({
+            TableName: config.alertsTable,
+            Key: openKey(groupKey),
+            ConditionExpression: 'version = :v',
+            ExpressionAttributeValues: { ':v': w.version },
+          }),
         );
         // An earlier attempt may have queued this window's message before it lost its race: take that back too.
-        await documentClient().send(new DeleteCommand({ TableName: config.alertsTable, Key: outboxKey(groupKey, w.windowId) }));
-        await documentClient().send(new DeleteCommand({ TableName: config.alertsTable, Key: windowKey(groupKey, w.windowId) }));
-        logger.info('alert group dropped', { groupKey, windowId: w.windowId, reason: decision.reason, members: w.memberCount });
+        await documentClient().send(
+          new DeleteCommand({ TableName: config.alertsTable, Key: outboxKey(groupKey, w.windowId) }),
+        );
+        await documentClient().send(
+          new DeleteCommand({ TableName: config.alertsTable, Key: windowKey(groupKey, w.windowId) }),
+        );
+        logger.info('alert group dropped', {
+          groupKey,
+          windowId: w.windowId,
+          reason: decision.reason,
+          members: w.memberCount,
+        });
         return 'dropped';
       }
       const event = groupedEvent(w, { now }, policy);
@@ -239,21 +283,42 @@ async function flushWindow(groupKey: string, first: Record<string, unknown>, now
       // restoring a whole-table snapshot, undoing other writers' updates. The outbox entry is only published once
       // the window is closed (see publishOutboxEntry), so a crash between 1 and 2 cannot send it twice.
       await documentClient().send(
-        new PutCommand({ TableName: config.alertsTable, Item: { ...outboxKey(groupKey, w.windowId), groupKey, windowId: w.windowId, event: JSON.stringify(event), expiresAt } }),
+        new PutCommand({
+          TableName: config.alertsTable,
+          Item: {
+            ...outboxKey(groupKey, w.windowId),
+            groupKey,
+            windowId: w.windowId,
+            event: JSON.stringify(event),
+            expiresAt,
+          },
+        }),
       );
       await documentClient().send(
-        new PutCommand({ TableName: config.alertsTable, Item: { ...windowKey(groupKey, w.windowId), window: w, openCount: w.openCount, notified: false, expiresAt } }),
+        new PutCommand({
+          TableName: config.alertsTable,
+          Item: { ...windowKey(groupKey, w.windowId), window: w, openCount: w.openCount, notified: false, expiresAt },
+        }),
       );
       await documentClient().send(
-        new DeleteCommand({ TableName: config.alertsTable, Key: openKey(groupKey), ConditionExpression: 'version = :v', ExpressionAttributeValues: { ':v': w.version } }),
+        new DeleteCommand({
+          TableName: config.alertsTable,
+          Key: openKey(groupKey),
+          ConditionExpression: 'version = :v',
+          ExpressionAttributeValues: { ':v': w.version },
+        }),
       );
-      const outbox = await documentClient().send(new GetCommand({ TableName: config.alertsTable, Key: outboxKey(groupKey, w.windowId), ConsistentRead: true }));
+      const outbox = await documentClient().send(
+        new GetCommand({ TableName: config.alertsTable, Key: outboxKey(groupKey, w.windowId), ConsistentRead: true }),
+      );
       await publishOutboxEntry(outbox.Item, now);
       return 'published';
     } catch (err) {
       if (!isConditionFailure(err)) throw err;
       // A member joined or resolved meanwhile: re-read and render again with it included (same window id).
-      const res = await documentClient().send(new GetCommand({ TableName: config.alertsTable, Key: openKey(groupKey), ConsistentRead: true }));
+      const res = await documentClient().send(
+        new GetCommand({ TableName: config.alertsTable, Key: openKey(groupKey), ConsistentRead: true }),
+      );
       item = res.Item;
       await raceBackoff(attempt);
     }
@@ -267,7 +332,9 @@ async function publishOutboxEntry(item: Record<string, unknown> | undefined, now
   const groupKey = String(item.groupKey);
   const windowId = String(item.windowId);
   // Its window still open (a flusher died between queueing and closing): the window's own flush redoes both.
-  const open = await documentClient().send(new GetCommand({ TableName: config.alertsTable, Key: openKey(groupKey), ConsistentRead: true }));
+  const open = await documentClient().send(
+    new GetCommand({ TableName: config.alertsTable, Key: openKey(groupKey), ConsistentRead: true }),
+  );
   if (open.Item?.windowId === windowId) return false;
   try {
     await documentClient().send(
@@ -287,10 +354,27 @@ async function publishOutboxEntry(item: Record<string, unknown> | undefined, now
   const messageId = await publishAlertEvent(event);
   await documentClient().send(new DeleteCommand({ TableName: config.alertsTable, Key: outboxKey(groupKey, windowId) }));
   const res = await documentClient().send(
-    new UpdateCommand({ TableName: config.alertsTable, Key: windowKey(groupKey, windowId), UpdateExpression: 'SET notified = :t', ExpressionAttributeValues: { ':t': true }, ReturnValues: 'ALL_NEW' }),
+    new UpdateCommand({
+      TableName: config.alertsTable,
+      Key: windowKey(groupKey, windowId),
+      UpdateExpression: 'SET notified = :t',
+      ExpressionAttributeValues: { ':t': true },
+      ReturnValues: 'ALL_NEW',
+    }),
   );
-  logger.info('alert group published', { groupKey, windowId, members: event.group?.count, severity: event.severity, messageId });
-  await recordAlertEvent('alert.raised', { dedupeKey: event.dedupeKey, alertName: event.alertName, deviceId: event.deviceId, service: event.service }, { grouped: groupKey, windowId, count: event.group?.count ?? 1, severity: event.severity }, now);
+  logger.info('alert group published', {
+    groupKey,
+    windowId,
+    members: event.group?.count,
+    severity: event.severity,
+    messageId,
+  });
+  await recordAlertEvent(
+    'alert.raised',
+    { dedupeKey: event.dedupeKey, alertName: event.alertName, deviceId: event.deviceId, service: event.service },
+    { grouped: groupKey, windowId, count: event.group?.count ?? 1, severity: event.severity },
+    now,
+  );
   // Everyone may have recovered while the message was on its way.
   await maybeAnnounceGroupResolved(res.Attributes, now, DEFAULT_ALERT_POLICY);
   return true;

@@ -26,7 +26,8 @@ function attributesOf(e: AlertEvent): Record<string, MessageAttributeValue> {
 }
 
 function subjectOf(e: AlertEvent): string {
-  const what = e.group && e.group.count > 1 ? `x${e.group.count}` : [e.service, e.deviceId].filter(Boolean).join(' on ');
+  const what =
+    e.group && e.group.count > 1 ? `x${e.group.count}` : [e.service, e.deviceId].filter(Boolean).join(' on ');
   const s = `[${e.status === 'resolved' ? 'RESOLVED' : e.severity}] ${e.alertName} ${what}`.trim();
   // SNS subjects: ASCII, no line breaks, < 100 characters.
   return s.replace(/[^\x20-\x7e]/g, '?').slice(0, 99);
@@ -43,16 +44,34 @@ export async function publishAlertEvent(event: AlertEvent): Promise<string | und
       TopicArn: config.alertTopicArn,
       Subject: subjectOf(e),
       MessageStructure: 'json',
-      Message: JSON.stringify({ default: JSON.stringify(e), email: plainTextAlert(e, { runbookBaseUrl: config.runbookBaseUrl }) }),
+      Message: JSON.stringify({
+        default: JSON.stringify(e),
+        email: plainTextAlert(e, { runbookBaseUrl: config.runbookBaseUrl }),
+      }),
       MessageAttributes: attributesOf(e),
     }),
   );
   return res.MessageId;
 }
 
-export async function recordAlertEvent(type: 'alert.raised' | 'alert.suppressed' | 'alert.resolved', r: Pick<AlertRecord, 'dedupeKey' | 'alertName' | 'deviceId' | 'service'>, detail: Record<string, unknown>, now: number, correlationId?: string) {
+export async function recordAlertEvent(
+  type: 'alert.raised' | 'alert.suppressed' | 'alert.resolved',
+  r: Pick<AlertRecord, 'dedupeKey' | 'alertName' | 'deviceId' | 'service'>,
+  detail: Record<string, unknown>,
+  now: number,
+  correlationId?: string,
+) {
   try {
-    await recordEvent({ type, deviceId: r.deviceId, service: r.service, correlationId, detail: { dedupeKey: r.dedupeKey, alertName: r.alertName, ...detail } }, now);
+    await recordEvent(
+      {
+        type,
+        deviceId: r.deviceId,
+        service: r.service,
+        correlationId,
+        detail: { dedupeKey: r.dedupeKey, alertName: r.alertName, ...detail },
+      },
+      now,
+    );
   } catch (err) {
     // The event is for the operator's history; the alert itself already went out (or was suppressed) correctly.
     logger.warn('could not record alert event', { type, dedupeKey: r.dedupeKey, error: (err as Error).message });

@@ -11,7 +11,13 @@
  */
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { severityForLevel, type Severity } from '../domain/alerting/catalogue.js';
-import { decideRaise, decideResolve, resolvedEvent, type AlertPolicyConfig, type AlertRecord } from '../domain/alerting/dedupe.js';
+import {
+  decideRaise,
+  decideResolve,
+  resolvedEvent,
+  type AlertPolicyConfig,
+  type AlertRecord,
+} from '../domain/alerting/dedupe.js';
 import { dedupeKeyFor, toAlertEvent, type AlertInput } from '../domain/alerting/event.js';
 import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
@@ -24,7 +30,9 @@ import { isConditionFailure, raceBackoff } from './conditions.js';
 const recordKey = (dedupeKey: string) => ({ pk: `ALERT#${dedupeKey}`, sk: 'STATE' });
 
 async function readRecord(dedupeKey: string): Promise<AlertRecord | undefined> {
-  const res = await documentClient().send(new GetCommand({ TableName: config.alertsTable, Key: recordKey(dedupeKey), ConsistentRead: true }));
+  const res = await documentClient().send(
+    new GetCommand({ TableName: config.alertsTable, Key: recordKey(dedupeKey), ConsistentRead: true }),
+  );
   if (!res.Item) return undefined;
   const { pk: _pk, sk: _sk, expiresAt: _e, ...rest } = res.Item;
   return rest as AlertRecord;
@@ -33,7 +41,12 @@ async function readRecord(dedupeKey: string): Promise<AlertRecord | undefined> {
 export const getAlertRecord = readRecord;
 
 /** Write `next` only if the stored version is still `prevVersion` (0: no record yet). */
-async function writeRecord(next: AlertRecord, prevVersion: number, now: number, policy: AlertPolicyConfig): Promise<boolean> {
+async function writeRecord(
+  next: AlertRecord,
+  prevVersion: number,
+  now: number,
+  policy: AlertPolicyConfig,
+): Promise<boolean> {
   const expiresAt = Math.floor((Math.max(now, next.cooldownUntil) + policy.recordRetentionMs) / 1000);
   try {
     await documentClient().send(
@@ -52,17 +65,30 @@ async function writeRecord(next: AlertRecord, prevVersion: number, now: number, 
 }
 
 /** Undo a claimed notification whose publication failed, so the next raise tries again instead of being suppressed. */
-async function restoreRecord(prev: AlertRecord | undefined, claimed: AlertRecord, now: number, policy: AlertPolicyConfig): Promise<void> {
+async function restoreRecord(
+  prev: AlertRecord | undefined,
+  claimed: AlertRecord,
+  now: number,
+  policy: AlertPolicyConfig,
+): Promise<void> {
   try {
     if (prev) {
       await writeRecord({ ...prev, version: claimed.version + 1 }, claimed.version, now, policy);
     } else {
       await documentClient().send(
-        new DeleteCommand({ TableName: config.alertsTable, Key: recordKey(claimed.dedupeKey), ConditionExpression: 'version = :v', ExpressionAttributeValues: { ':v': claimed.version } }),
+        new DeleteCommand({
+          TableName: config.alertsTable,
+          Key: recordKey(claimed.dedupeKey),
+          ConditionExpression: 'version = :v',
+          ExpressionAttributeValues: { ':v': claimed.version },
+        }),
       );
     }
   } catch (err) {
-    logger.error('could not roll back alert record after a failed publish', { dedupeKey: claimed.dedupeKey, error: (err as Error).message });
+    logger.error('could not roll back alert record after a failed publish', {
+      dedupeKey: claimed.dedupeKey,
+      error: (err as Error).message,
+    });
   }
 }
 
@@ -85,7 +111,14 @@ async function setMemberWindow(dedupeKey: string, version: number, groupKey: str
 }
 
 export type RaiseResult =
-  | { action: 'notified'; dedupeKey: string; severity: Severity; notificationId: string; messageId?: string; repeat: boolean }
+  | {
+      action: 'notified';
+      dedupeKey: string;
+      severity: Severity;
+      notificationId: string;
+      messageId?: string;
+      repeat: boolean;
+    }
   | { action: 'grouped'; dedupeKey: string; groupKey: string; windowId: string }
   | { action: 'suppressed'; dedupeKey: string; reason: 'cooldown' | 'flapping'; suppressedCount: number };
 
@@ -100,7 +133,10 @@ export async function raiseAlert(input: AlertInput, opts: AlertOptions = {}): Pr
     const now = opts.now ?? Date.now();
     const prev = await readRecord(dedupeKey);
     const decision = decideRaise(prev, { ...input, dedupeKey }, now, policy);
-    const record = decision.action === 'group' ? { ...decision.record, group: { key: decision.groupKey, windowId: '' } } : decision.record;
+    const record =
+      decision.action === 'group'
+        ? { ...decision.record, group: { key: decision.groupKey, windowId: '' } }
+        : decision.record;
     if (!(await writeRecord(record, prev?.version ?? 0, now, policy))) {
       await raceBackoff(attempt);
       continue;
@@ -108,18 +144,33 @@ export async function raiseAlert(input: AlertInput, opts: AlertOptions = {}): Pr
     if (decision.action === 'suppress') {
       // One history entry per burst, not one per report of a still-failing service.
       if (record.suppressedCount === 1 || decision.reason === 'flapping') {
-        await recordAlertEvent('alert.suppressed', record, { reason: decision.reason, suppressedCount: record.suppressedCount }, now, input.correlationId);
+        await recordAlertEvent(
+          'alert.suppressed',
+          record,
+          { reason: decision.reason, suppressedCount: record.suppressedCount },
+          now,
+          input.correlationId,
+        );
       }
       return { action: 'suppressed', dedupeKey, reason: decision.reason, suppressedCount: record.suppressedCount };
     }
     if (decision.action === 'group') {
       const windowId = await joinGroup(decision.groupKey, input, now, policy);
       await setMemberWindow(dedupeKey, record.version, decision.groupKey, windowId);
-      await recordAlertEvent('alert.raised', record, { grouped: decision.groupKey, windowId, severity: severityForLevel(input.level) }, now, input.correlationId);
+      await recordAlertEvent(
+        'alert.raised',
+        record,
+        { grouped: decision.groupKey, windowId, severity: severityForLevel(input.level) },
+        now,
+        input.correlationId,
+      );
       return { action: 'grouped', dedupeKey, groupKey: decision.groupKey, windowId };
     }
     const notificationId = `alert:${timeOrderedId(now)}`;
-    const event = toAlertEvent({ ...input, dedupeKey }, { notificationId, now, suppressedCount: decision.suppressedCount, repeat: decision.repeat });
+    const event = toAlertEvent(
+      { ...input, dedupeKey },
+      { notificationId, now, suppressedCount: decision.suppressedCount, repeat: decision.repeat },
+    );
     let messageId: string | undefined;
     try {
       messageId = await publishAlertEvent(event);
@@ -127,17 +178,50 @@ export async function raiseAlert(input: AlertInput, opts: AlertOptions = {}): Pr
       await restoreRecord(prev, record, now, policy);
       throw err;
     }
-    await recordAlertEvent('alert.raised', record, { severity: event.severity, level: event.level, notificationId, repeat: decision.repeat, escalated: decision.escalated }, now, input.correlationId);
-    logger.info('alert published', { dedupeKey, severity: event.severity, alertName: event.alertName, repeat: decision.repeat, messageId, correlationId: input.correlationId });
-    return { action: 'notified', dedupeKey, severity: event.severity, notificationId, messageId, repeat: decision.repeat };
+    await recordAlertEvent(
+      'alert.raised',
+      record,
+      {
+        severity: event.severity,
+        level: event.level,
+        notificationId,
+        repeat: decision.repeat,
+        escalated: decision.escalated,
+      },
+      now,
+      input.correlationId,
+    );
+    logger.info('alert published', {
+      dedupeKey,
+      severity: event.severity,
+      alertName: event.alertName,
+      repeat: decision.repeat,
+      messageId,
+      correlationId: input.correlationId,
+    });
+    return {
+      action: 'notified',
+      dedupeKey,
+      severity: event.severity,
+      notificationId,
+      messageId,
+      repeat: decision.repeat,
+    };
   }
   throw new Error(`alert ${dedupeKey}: gave up after ${MAX_RACES} lost races`);
 }
 
-export type ResolveResult = { action: 'none' | 'silent' | 'resolved' | 'group-member'; dedupeKey: string; messageId?: string };
+export type ResolveResult = {
+  action: 'none' | 'silent' | 'resolved' | 'group-member';
+  dedupeKey: string;
+  messageId?: string;
+};
 
 /** The condition behind `dedupeKey` cleared. Sends a resolved message only if people were told it was firing. */
-export async function resolveAlert(dedupeKey: string, opts: AlertOptions & { correlationId?: string } = {}): Promise<ResolveResult> {
+export async function resolveAlert(
+  dedupeKey: string,
+  opts: AlertOptions & { correlationId?: string } = {},
+): Promise<ResolveResult> {
   const policy = opts.policy ?? alertPolicy();
   for (let attempt = 0; attempt < MAX_RACES; attempt++) {
     const now = opts.now ?? Date.now();
@@ -160,10 +244,18 @@ export async function resolveAlert(dedupeKey: string, opts: AlertOptions & { cor
       messageId = await publishAlertEvent(event);
     } catch (err) {
       // Put the firing record back so the next resolve announces it.
-      await writeRecord({ ...prev!, version: decision.record.version + 1 }, decision.record.version, now, policy).catch(() => false);
+      await writeRecord({ ...prev!, version: decision.record.version + 1 }, decision.record.version, now, policy).catch(
+        () => false,
+      );
       throw err;
     }
-    await recordAlertEvent('alert.resolved', prev!, { firingForSeconds: Math.round(decision.firingForMs / 1000), flaps: decision.flaps }, now, opts.correlationId);
+    await recordAlertEvent(
+      'alert.resolved',
+      prev!,
+      { firingForSeconds: Math.round(decision.firingForMs / 1000), flaps: decision.flaps },
+      now,
+      opts.correlationId,
+    );
     return { action: 'resolved', dedupeKey, messageId };
   }
   throw new Error(`alert ${dedupeKey}: gave up after ${MAX_RACES} lost races`);

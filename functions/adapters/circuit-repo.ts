@@ -110,7 +110,9 @@ function toItem(deviceId: string, r: CircuitRecord): Record<string, unknown> {
 }
 
 export async function readCircuit(deviceId: string, consistent = true): Promise<CircuitRecord> {
-  const res = await documentClient().send(new GetCommand({ TableName: config.fleetTable, Key: key(deviceId), ConsistentRead: consistent }));
+  const res = await documentClient().send(
+    new GetCommand({ TableName: config.fleetTable, Key: key(deviceId), ConsistentRead: consistent }),
+  );
   return fromItem(res.Item);
 }
 
@@ -123,7 +125,13 @@ export interface AppliedChange {
 }
 
 /** Persist one decided change. Returns the stored record, or null when a concurrent writer got there first. */
-async function persist(deviceId: string, base: CircuitRecord, change: CircuitChange, ctx: CircuitContext, now: number): Promise<CircuitRecord | null> {
+async function persist(
+  deviceId: string,
+  base: CircuitRecord,
+  change: CircuitChange,
+  ctx: CircuitContext,
+  now: number,
+): Promise<CircuitRecord | null> {
   const client = documentClient();
   try {
     if (change.kind === 'none') return base;
@@ -131,12 +139,16 @@ async function persist(deviceId: string, base: CircuitRecord, change: CircuitCha
       const guard =
         change.guard.state === 'open'
           ? { ConditionExpression: '#state = :open', values: { ':open': 'open' } }
-          : { ConditionExpression: 'attribute_not_exists(#state) OR (#state = :closed AND consecutiveFailures <= :max)', values: { ':closed': 'closed', ':max': change.guard.maxFailuresBefore } };
+          : {
+              ConditionExpression: 'attribute_not_exists(#state) OR (#state = :closed AND consecutiveFailures <= :max)',
+              values: { ':closed': 'closed', ':max': change.guard.maxFailuresBefore },
+            };
       const res = await client.send(
         new UpdateCommand({
           TableName: config.fleetTable,
           Key: key(deviceId),
-          UpdateExpression: 'SET #state = if_not_exists(#state, :closedState), openCount = if_not_exists(openCount, :zero), openStreak = if_not_exists(openStreak, :zero) ADD consecutiveFailures :one, version :one',
+          UpdateExpression:
+            'SET #state = if_not_exists(#state, :closedState), openCount = if_not_exists(openCount, :zero), openStreak = if_not_exists(openStreak, :zero) ADD consecutiveFailures :one, version :one',
           ConditionExpression: guard.ConditionExpression,
           ExpressionAttributeNames: { '#state': 'state' },
           ExpressionAttributeValues: { ...guard.values, ':closedState': 'closed', ':zero': 0, ':one': 1 },
@@ -149,7 +161,9 @@ async function persist(deviceId: string, base: CircuitRecord, change: CircuitCha
       base.version === 0
         ? { ConditionExpression: 'attribute_not_exists(pk)' }
         : { ConditionExpression: 'version = :v', ExpressionAttributeValues: { ':v': base.version } };
-    await client.send(new PutCommand({ TableName: config.fleetTable, Item: toItem(deviceId, change.next), ...condition }));
+    await client.send(
+      new PutCommand({ TableName: config.fleetTable, Item: toItem(deviceId, change.next), ...condition }),
+    );
   } catch (err) {
     if (isConditionFailure(err)) return null;
     throw err;
@@ -157,17 +171,34 @@ async function persist(deviceId: string, base: CircuitRecord, change: CircuitCha
   if (change.event) {
     const detail = { ...change.event.detail, ...(ctx.source ? { source: ctx.source } : {}) };
     try {
-      await recordEvent({ type: change.event.type, deviceId, ...(ctx.correlationId ? { correlationId: ctx.correlationId } : {}), detail }, now);
+      await recordEvent(
+        {
+          type: change.event.type,
+          deviceId,
+          ...(ctx.correlationId ? { correlationId: ctx.correlationId } : {}),
+          detail,
+        },
+        now,
+      );
     } catch (err) {
       // The transition stands (it is the record of truth); only the feed entry is missing.
-      logger.error('circuit transition stored but its event could not be recorded', { deviceId, event: change.event.type, detail, err });
+      logger.error('circuit transition stored but its event could not be recorded', {
+        deviceId,
+        event: change.event.type,
+        detail,
+        err,
+      });
     }
   }
   return change.next;
 }
 
 /** Read, decide with the pure state machine, persist; on a lost race re-read and decide again. */
-async function run(deviceId: string, decide: (r: CircuitRecord, now: number) => CircuitChange, ctx: CircuitContext): Promise<AppliedChange> {
+async function run(
+  deviceId: string,
+  decide: (r: CircuitRecord, now: number) => CircuitChange,
+  ctx: CircuitContext,
+): Promise<AppliedChange> {
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const now = ctx.now ?? Date.now();
     const before = await readCircuit(deviceId);
@@ -186,18 +217,27 @@ async function run(deviceId: string, decide: (r: CircuitRecord, now: number) => 
 export const recordFailure = (deviceId: string, ctx: CircuitContext = {}) =>
   run(deviceId, (r, now) => onFailure(r, now, circuitPolicy()), ctx);
 
-export const recordSuccess = (deviceId: string, ctx: CircuitContext = {}) => run(deviceId, (r, now) => onSuccess(r, now), ctx);
+export const recordSuccess = (deviceId: string, ctx: CircuitContext = {}) =>
+  run(deviceId, (r, now) => onSuccess(r, now), ctx);
 
-export const resetCircuit = (deviceId: string, by: string, ctx: CircuitContext = {}) => run(deviceId, (r, now) => reset(r, now, by), ctx);
+export const resetCircuit = (deviceId: string, by: string, ctx: CircuitContext = {}) =>
+  run(deviceId, (r, now) => reset(r, now, by), ctx);
 
-export type AdmitResult = (Admission & { admitted: true; record: CircuitRecord }) | (Admission & { admitted: false; record: CircuitRecord });
+export type AdmitResult =
+  | (Admission & { admitted: true; record: CircuitRecord })
+  | (Admission & { admitted: false; record: CircuitRecord });
 
 /**
  * May a command (identified by `owner`, e.g. its job id) go to this device now? A closed circuit costs one
  * read. An open circuit past its cooldown elects exactly one probe fleet-wide by a conditional write
  * (unless `electProbe: false`, for commands completed cloud-side).
  */
-export async function admitCommand(deviceId: string, owner: string, ctx: CircuitContext = {}, opts: { electProbe?: boolean } = {}): Promise<AdmitResult> {
+export async function admitCommand(
+  deviceId: string,
+  owner: string,
+  ctx: CircuitContext = {},
+  opts: { electProbe?: boolean } = {},
+): Promise<AdmitResult> {
   const policy = circuitPolicy();
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const now = ctx.now ?? Date.now();
@@ -206,7 +246,8 @@ export async function admitCommand(deviceId: string, owner: string, ctx: Circuit
     if (!admission.admitted) return { ...admission, record: before };
     // A command that never reaches the device (applied cloud-side) cannot tell whether the device recovered:
     // admit it once the cooldown allows a probe, but leave the probe to a command that does reach the device.
-    if (opts.electProbe === false && admission.probe) return { admitted: true, probe: false, change: { kind: 'none', record: before }, record: before };
+    if (opts.electProbe === false && admission.probe)
+      return { admitted: true, probe: false, change: { kind: 'none', record: before }, record: before };
     const after = await persist(deviceId, before, admission.change, ctx, now);
     if (after) {
       observeTransition(deviceId, before, after, admission.change, ctx);
@@ -218,7 +259,13 @@ export async function admitCommand(deviceId: string, owner: string, ctx: Circuit
   throw new Error(`circuit ${deviceId}: gave up after ${MAX_ATTEMPTS} lost races`);
 }
 
-function observeTransition(deviceId: string, before: CircuitRecord, after: CircuitRecord, change: CircuitChange, ctx: CircuitContext): void {
+function observeTransition(
+  deviceId: string,
+  before: CircuitRecord,
+  after: CircuitRecord,
+  change: CircuitChange,
+  ctx: CircuitContext,
+): void {
   if (before.state === after.state && !(change.kind === 'write' && change.event)) return;
   // The gauge carries no device id: one dimension value per device would explode metric cardinality.
   // The device is in the log line and the event instead.
@@ -227,7 +274,14 @@ function observeTransition(deviceId: string, before: CircuitRecord, after: Circu
   const transitions = metrics.singleMetric();
   transitions.addDimension('to', after.state);
   transitions.addMetric('circuit_transitions_total', MetricUnit.Count, 1);
-  logger.info('circuit transition', { deviceId, from: before.state, to: after.state, consecutiveFailures: after.consecutiveFailures, source: ctx.source, event: change.kind === 'write' ? change.event?.type : undefined });
+  logger.info('circuit transition', {
+    deviceId,
+    from: before.state,
+    to: after.state,
+    consecutiveFailures: after.consecutiveFailures,
+    source: ctx.source,
+    event: change.kind === 'write' ? change.event?.type : undefined,
+  });
 }
 
 // ---- CircuitOpen alert on transitions ----
@@ -237,17 +291,35 @@ function observeTransition(deviceId: string, before: CircuitRecord, after: Circu
  * re-opening); closing it (a successful probe or an operator reset) resolves that alert. Alerting trouble never
  * undoes or fails the transition: it is already stored with its event.
  */
-async function alertOnTransition(deviceId: string, before: CircuitRecord, after: CircuitRecord, ctx: CircuitContext, now: number): Promise<void> {
+async function alertOnTransition(
+  deviceId: string,
+  before: CircuitRecord,
+  after: CircuitRecord,
+  ctx: CircuitContext,
+  now: number,
+): Promise<void> {
   try {
     if (after.state === 'open' && before.state !== 'open') {
       await raiseAlert(
-        circuitOpenAlert({ deviceId, openedAtMs: after.openedAt ?? now, consecutiveFailures: after.consecutiveFailures, openCount: after.openCount, retryAtMs: after.retryAtEpoch, correlationId: ctx.correlationId }),
+        circuitOpenAlert({
+          deviceId,
+          openedAtMs: after.openedAt ?? now,
+          consecutiveFailures: after.consecutiveFailures,
+          openCount: after.openCount,
+          retryAtMs: after.retryAtEpoch,
+          correlationId: ctx.correlationId,
+        }),
         { now },
       );
     } else if (after.state === 'closed' && before.state !== 'closed') {
       await resolveAlert(circuitAlertKey(deviceId), { now, correlationId: ctx.correlationId });
     }
   } catch (err) {
-    logger.error('could not raise/resolve the CircuitOpen alert (the transition is stored)', { deviceId, to: after.state, correlationId: ctx.correlationId, error: (err as Error).message });
+    logger.error('could not raise/resolve the CircuitOpen alert (the transition is stored)', {
+      deviceId,
+      to: after.state,
+      correlationId: ctx.correlationId,
+      error: (err as Error).message,
+    });
   }
 }

@@ -7,7 +7,9 @@ export function isConditionFailure(err: unknown): boolean {
   if (err instanceof ConditionalCheckFailedException) return true;
   if (err instanceof TransactionCanceledException) {
     // A transaction cancelled by a condition (or by a concurrent transaction on the same item) is a lost race.
-    return (err.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed' || r.Code === 'TransactionConflict');
+    return (err.CancellationReasons ?? []).some(
+      (r) => r.Code === 'ConditionalCheckFailed' || r.Code === 'TransactionConflict',
+    );
   }
   const name = (err as { name?: string } | null)?.name;
   return name === 'ConditionalCheckFailedException' || name === 'TransactionConflictException';

@@ -4,7 +4,11 @@
  * notification is only a hint (functions/contract/push.ts), and the device's next sync delivers the same
  * thing anyway. `gone` (HTTP 410) means the socket is closed; the caller forgets it.
  */
-import { ApiGatewayManagementApiClient, GoneException, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import {
+  ApiGatewayManagementApiClient,
+  GoneException,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
 import { config } from '../lib/config.js';
 import { tracer } from '../lib/observability.js';
 
@@ -31,10 +35,19 @@ export type PostOutcome = 'sent' | 'gone';
 
 export async function postToConnection(connectionId: string, frame: unknown): Promise<PostOutcome> {
   try {
-    await managementClient(config.pushCallbackUrl).send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: new TextEncoder().encode(JSON.stringify(frame)) }));
+    await managementClient(config.pushCallbackUrl).send(
+      new PostToConnectionCommand({
+        ConnectionId: connectionId,
+        Data: new TextEncoder().encode(JSON.stringify(frame)),
+      }),
+    );
     return 'sent';
   } catch (err) {
-    if (err instanceof GoneException || (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 410) return 'gone';
+    if (
+      err instanceof GoneException ||
+      (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 410
+    )
+      return 'gone';
     throw err;
   }
 }

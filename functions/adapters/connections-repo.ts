@@ -31,13 +31,25 @@ export async function storeConnection(deviceId: string, connectionId: string, no
   const expiresAt = Math.floor(now / 1000) + CONNECTION_TTL_SECONDS;
   const connectedAt = new Date(now).toISOString();
   // Reverse item first: should the second write fail, nothing points at a connection $disconnect cannot resolve.
-  await documentClient().send(new PutCommand({ TableName: config.fleetTable, Item: { pk: connectionPk(connectionId), sk: 'DEVICE', deviceId, expiresAt } }));
-  await documentClient().send(new PutCommand({ TableName: config.fleetTable, Item: { pk: devicePk(deviceId), sk: DEVICE_SK, connectionId, connectedAt, expiresAt } }));
+  await documentClient().send(
+    new PutCommand({
+      TableName: config.fleetTable,
+      Item: { pk: connectionPk(connectionId), sk: 'DEVICE', deviceId, expiresAt },
+    }),
+  );
+  await documentClient().send(
+    new PutCommand({
+      TableName: config.fleetTable,
+      Item: { pk: devicePk(deviceId), sk: DEVICE_SK, connectionId, connectedAt, expiresAt },
+    }),
+  );
 }
 
 /** The device's open connection, if any (an item past its expiry counts as none). */
 export async function getDeviceConnection(deviceId: string, now: number): Promise<DeviceConnection | undefined> {
-  const res = await documentClient().send(new GetCommand({ TableName: config.fleetTable, Key: { pk: devicePk(deviceId), sk: DEVICE_SK } }));
+  const res = await documentClient().send(
+    new GetCommand({ TableName: config.fleetTable, Key: { pk: devicePk(deviceId), sk: DEVICE_SK } }),
+  );
   const item = res.Item;
   if (!item || typeof item.connectionId !== 'string' || !(Number(item.expiresAt) > now / 1000)) return undefined;
   return { connectionId: item.connectionId, connectedAt: String(item.connectedAt), expiresAt: Number(item.expiresAt) };
@@ -45,7 +57,9 @@ export async function getDeviceConnection(deviceId: string, now: number): Promis
 
 /** Which device a connection belongs to (for `$disconnect`, whose event carries only the connection id). */
 export async function deviceOfConnection(connectionId: string): Promise<string | undefined> {
-  const res = await documentClient().send(new GetCommand({ TableName: config.fleetTable, Key: { pk: connectionPk(connectionId), sk: 'DEVICE' } }));
+  const res = await documentClient().send(
+    new GetCommand({ TableName: config.fleetTable, Key: { pk: connectionPk(connectionId), sk: 'DEVICE' } }),
+  );
   return typeof res.Item?.deviceId === 'string' ? res.Item.deviceId : undefined;
 }
 
@@ -68,5 +82,7 @@ export async function removeDeviceConnection(deviceId: string, connectionId: str
 }
 
 export async function removeConnectionOwner(connectionId: string): Promise<void> {
-  await documentClient().send(new DeleteCommand({ TableName: config.fleetTable, Key: { pk: connectionPk(connectionId), sk: 'DEVICE' } }));
+  await documentClient().send(
+    new DeleteCommand({ TableName: config.fleetTable, Key: { pk: connectionPk(connectionId), sk: 'DEVICE' } }),
+  );
 }

@@ -2,7 +2,11 @@
  * Devices in FLEET_TABLE: `DEVICE#<id>` with sk META (identity + token hash), STATE (merged reports),
  * TARGET (desired state). Listing goes through the sparse GSI `devices` (only META items carry `entity`).
  */
-import { BatchGetItemCommand, QueryCommand as RawQueryCommand, type BatchGetItemCommandOutput } from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetItemCommand,
+  QueryCommand as RawQueryCommand,
+  type BatchGetItemCommandOutput,
+} from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { StoredCredentials } from '../lib/token.js';
@@ -84,12 +88,16 @@ export async function createDevice(meta: DeviceMeta): Promise<void> {
 
 /** The META of a device in service (a decommissioned device reads as absent). */
 export async function getDeviceMeta(deviceId: string): Promise<DeviceMeta | undefined> {
-  const res = await documentClient().send(new GetCommand({ TableName: config.fleetTable, Key: { pk: devicePk(deviceId), sk: 'META' } }));
+  const res = await documentClient().send(
+    new GetCommand({ TableName: config.fleetTable, Key: { pk: devicePk(deviceId), sk: 'META' } }),
+  );
   return res.Item?.decommissionedAt ? undefined : strip<DeviceMeta>(res.Item);
 }
 
 /** The META item whatever its state: in service, or decommissioned (a tombstone until its TTL). */
-export async function getDeviceRecord(deviceId: string): Promise<{ meta?: DeviceMeta; decommissioned?: DecommissionedMeta }> {
+export async function getDeviceRecord(
+  deviceId: string,
+): Promise<{ meta?: DeviceMeta; decommissioned?: DecommissionedMeta }> {
   const res = await documentClient().send(
     new GetCommand({ TableName: config.fleetTable, Key: { pk: devicePk(deviceId), sk: 'META' }, ConsistentRead: true }),
   );
@@ -98,14 +106,23 @@ export async function getDeviceRecord(deviceId: string): Promise<{ meta?: Device
   return { meta: strip<DeviceMeta>(res.Item)! };
 }
 
-const CREDENTIAL_FIELDS = ['tokenSalt', 'tokenHash', 'previousTokenSalt', 'previousTokenHash', 'previousTokenExpiresAt'] as const;
+const CREDENTIAL_FIELDS = [
+  'tokenSalt',
+  'tokenHash',
+  'previousTokenSalt',
+  'previousTokenHash',
+  'previousTokenExpiresAt',
+] as const;
 
 /**
  * Only the token hashes of a device (what authentication needs: a small projection of META). Undefined when the
  * device does not exist or is decommissioned (its META then holds no hash). `consistent` for a re-read after a
  * refused token, so a token rotated a moment ago is seen.
  */
-export async function getDeviceCredentials(deviceId: string, consistent = false): Promise<StoredCredentials | undefined> {
+export async function getDeviceCredentials(
+  deviceId: string,
+  consistent = false,
+): Promise<StoredCredentials | undefined> {
   const res = await documentClient().send(
     new GetCommand({
       TableName: config.fleetTable,
@@ -137,7 +154,12 @@ export async function rotateCredentials(
   previous: { tokenSalt: string; tokenHash: string; expiresAt: number } | null,
   now: number,
 ): Promise<boolean> {
-  const values: Record<string, unknown> = { ':salt': next.tokenSalt, ':hash': next.tokenHash, ':expected': expectedTokenHash, ':at': new Date(now).toISOString() };
+  const values: Record<string, unknown> = {
+    ':salt': next.tokenSalt,
+    ':hash': next.tokenHash,
+    ':expected': expectedTokenHash,
+    ':at': new Date(now).toISOString(),
+  };
   let update = 'SET tokenSalt = :salt, tokenHash = :hash, tokenRotatedAt = :at';
   if (previous) {
     update += ', previousTokenSalt = :psalt, previousTokenHash = :phash, previousTokenExpiresAt = :pexp';
@@ -177,11 +199,18 @@ export async function revokeDevice(deviceId: string, now: number): Promise<Decom
           'SET decommissionedAt = if_not_exists(decommissionedAt, :at), expiresAt = if_not_exists(expiresAt, :exp) ' +
           'REMOVE entity, tokenSalt, tokenHash, previousTokenSalt, previousTokenHash, previousTokenExpiresAt',
         ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':at': new Date(now).toISOString(), ':exp': Math.floor(now / 1000) + DECOMMISSIONED_TTL_SECONDS },
+        ExpressionAttributeValues: {
+          ':at': new Date(now).toISOString(),
+          ':exp': Math.floor(now / 1000) + DECOMMISSIONED_TTL_SECONDS,
+        },
         ReturnValues: 'ALL_NEW',
       }),
     );
-    return { deviceId, decommissionedAt: String(res.Attributes!.decommissionedAt), expiresAt: Number(res.Attributes!.expiresAt) };
+    return {
+      deviceId,
+      decommissionedAt: String(res.Attributes!.decommissionedAt),
+      expiresAt: Number(res.Attributes!.expiresAt),
+    };
   } catch (err) {
     if (isConditionFailure(err)) return undefined;
     throw err;
@@ -197,30 +226,45 @@ export async function revokeDevice(deviceId: string, now: number): Promise<Decom
 export async function retireDeviceItems(deviceId: string, tombstone: DecommissionedMeta): Promise<number> {
   const items = await getDeviceItems(deviceId);
   // An item that cannot be read still gets its TTL: the update needs only its key.
-  const keys = [...(items.state ? ['STATE'] : []), ...(items.target ? ['TARGET'] : []), ...items.others.keys(), ...items.unreadable.map((u) => u.item).filter((sk) => sk !== 'META')];
+  const keys = [
+    ...(items.state ? ['STATE'] : []),
+    ...(items.target ? ['TARGET'] : []),
+    ...items.others.keys(),
+    ...items.unreadable.map((u) => u.item).filter((sk) => sk !== 'META'),
+  ];
   for (const sk of keys) {
     const state = sk === 'STATE';
-    await documentClient().send(
-      new UpdateCommand({
-        TableName: config.fleetTable,
-        Key: { pk: devicePk(deviceId), sk },
-        UpdateExpression: state
-          ? 'SET expiresAt = :exp, decommissionedAt = :at REMOVE livenessShard, offlineShard, offlineAt'
-          : 'SET expiresAt = :exp',
-        // Never below an earlier expiry of its own (a marker that ends sooner keeps ending sooner).
-        ConditionExpression: state ? 'attribute_exists(pk)' : 'attribute_exists(pk) AND (attribute_not_exists(expiresAt) OR expiresAt > :exp)',
-        ExpressionAttributeValues: state ? { ':exp': tombstone.expiresAt, ':at': tombstone.decommissionedAt } : { ':exp': tombstone.expiresAt },
-      }),
-    ).catch((err: unknown) => {
-      if (!isConditionFailure(err)) throw err;
-    });
+    await documentClient()
+      .send(
+        new UpdateCommand({
+          TableName: config.fleetTable,
+          Key: { pk: devicePk(deviceId), sk },
+          UpdateExpression: state
+            ? 'SET expiresAt = :exp, decommissionedAt = :at REMOVE livenessShard, offlineShard, offlineAt'
+            : 'SET expiresAt = :exp',
+          // Never below an earlier expiry of its own (a marker that ends sooner keeps ending sooner).
+          ConditionExpression: state
+            ? 'attribute_exists(pk)'
+            : 'attribute_exists(pk) AND (attribute_not_exists(expiresAt) OR expiresAt > :exp)',
+          ExpressionAttributeValues: state
+            ? { ':exp': tombstone.expiresAt, ':at': tombstone.decommissionedAt }
+            : { ':exp': tombstone.expiresAt },
+        }),
+      )
+      .catch((err: unknown) => {
+        if (!isConditionFailure(err)) throw err;
+      });
   }
   return keys.length;
 }
 
 export async function getDeviceState(deviceId: string, consistent = true): Promise<StoredDeviceState | undefined> {
   const res = await documentClient().send(
-    new GetCommand({ TableName: config.fleetTable, Key: { pk: devicePk(deviceId), sk: 'STATE' }, ConsistentRead: consistent }),
+    new GetCommand({
+      TableName: config.fleetTable,
+      Key: { pk: devicePk(deviceId), sk: 'STATE' },
+      ConsistentRead: consistent,
+    }),
   );
   return strip<StoredDeviceState>(res.Item);
 }
@@ -259,7 +303,11 @@ export async function getDeviceItems(deviceId: string): Promise<DeviceItems> {
  * Liveness is not here: it has its own small item (adapters/liveness-repo.ts); a leftover `livenessShard` from
  * the earlier data model is dropped by the same replacement.
  */
-export async function putDeviceState(deviceId: string, state: StoredDeviceState, expectedLastSeq: number | undefined): Promise<boolean> {
+export async function putDeviceState(
+  deviceId: string,
+  state: StoredDeviceState,
+  expectedLastSeq: number | undefined,
+): Promise<boolean> {
   try {
     await documentClient().send(
       new PutCommand({
@@ -267,7 +315,10 @@ export async function putDeviceState(deviceId: string, state: StoredDeviceState,
         Item: { pk: devicePk(deviceId), sk: 'STATE', ...state },
         ...(expectedLastSeq === undefined
           ? { ConditionExpression: 'attribute_not_exists(pk)' }
-          : { ConditionExpression: 'lastSeq = :expected AND attribute_not_exists(decommissionedAt)', ExpressionAttributeValues: { ':expected': expectedLastSeq } }),
+          : {
+              ConditionExpression: 'lastSeq = :expected AND attribute_not_exists(decommissionedAt)',
+              ExpressionAttributeValues: { ':expected': expectedLastSeq },
+            }),
       }),
     );
     return true;
@@ -278,7 +329,9 @@ export async function putDeviceState(deviceId: string, state: StoredDeviceState,
 }
 
 export async function getTarget(deviceId: string): Promise<TargetStateDocument | undefined> {
-  const res = await documentClient().send(new GetCommand({ TableName: config.fleetTable, Key: { pk: devicePk(deviceId), sk: 'TARGET' } }));
+  const res = await documentClient().send(
+    new GetCommand({ TableName: config.fleetTable, Key: { pk: devicePk(deviceId), sk: 'TARGET' } }),
+  );
   return strip<TargetStateDocument>(res.Item);
 }
 
@@ -287,7 +340,11 @@ export async function getTarget(deviceId: string): Promise<TargetStateDocument |
  * only if there is none), so two operators' read-modify-write cycles cannot overwrite each other; false when
  * it no longer holds.
  */
-export async function putTarget(deviceId: string, doc: TargetStateDocument, expectedVersion?: string | null): Promise<boolean> {
+export async function putTarget(
+  deviceId: string,
+  doc: TargetStateDocument,
+  expectedVersion?: string | null,
+): Promise<boolean> {
   try {
     await documentClient().send(
       new PutCommand({
@@ -297,7 +354,10 @@ export async function putTarget(deviceId: string, doc: TargetStateDocument, expe
           ? {}
           : expectedVersion === null
             ? { ConditionExpression: 'attribute_not_exists(pk)' }
-            : { ConditionExpression: 'version = :expected', ExpressionAttributeValues: { ':expected': expectedVersion } }),
+            : {
+                ConditionExpression: 'version = :expected',
+                ExpressionAttributeValues: { ':expected': expectedVersion },
+              }),
       }),
     );
     return true;
@@ -314,7 +374,10 @@ export interface DevicePage {
   unreadable: UnreadableItem[];
 }
 
-const nameDeviceItem = (raw: RawItem) => ({ id: rawString(raw, 'pk').replace(/^DEVICE#/, ''), item: rawString(raw, 'sk') });
+const nameDeviceItem = (raw: RawItem) => ({
+  id: rawString(raw, 'pk').replace(/^DEVICE#/, ''),
+  item: rawString(raw, 'sk'),
+});
 
 /**
  * One page of devices from the `devices` GSI, ordered by device key. Items are read one by one (raw client):
@@ -335,7 +398,11 @@ export async function listDeviceMetas(limit: number, nextToken?: string): Promis
   const page: DevicePage = { metas: items.map((i) => strip<DeviceMeta>(i)!), unreadable };
   if (res.LastEvaluatedKey) {
     const key = res.LastEvaluatedKey;
-    page.nextToken = encodePageToken({ entity: rawString(key, 'entity'), pk: rawString(key, 'pk'), sk: rawString(key, 'sk') });
+    page.nextToken = encodePageToken({
+      entity: rawString(key, 'entity'),
+      pk: rawString(key, 'pk'),
+      sk: rawString(key, 'sk'),
+    });
   }
   return page;
 }
@@ -348,15 +415,24 @@ export async function batchGetDeviceItems(
   deviceIds: string[],
   sortKeys: string[],
 ): Promise<Map<string, Map<string, Record<string, unknown>>> & { unreadable: UnreadableItem[] }> {
-  const out = Object.assign(new Map<string, Map<string, Record<string, unknown>>>(deviceIds.map((id) => [id, new Map()])), { unreadable: [] as UnreadableItem[] });
+  const out = Object.assign(
+    new Map<string, Map<string, Record<string, unknown>>>(deviceIds.map((id) => [id, new Map()])),
+    { unreadable: [] as UnreadableItem[] },
+  );
   const keys = deviceIds.flatMap((id) => sortKeys.map((sk) => ({ pk: { S: devicePk(id) }, sk: { S: sk } })));
   for (let i = 0; i < keys.length; i += 100) {
     let pending: RawItem[] | undefined = keys.slice(i, i + 100);
     for (let attempt = 0; pending && pending.length > 0; attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** attempt)));
       if (attempt > 8) throw new Error('BatchGetItem: keys still unprocessed after retries');
-      const res: BatchGetItemCommandOutput = await dynamo().send(new BatchGetItemCommand({ RequestItems: { [config.fleetTable]: { Keys: pending } } }));
-      const { items, unreadable } = readItems<Record<string, unknown>>('device-items', res.Responses?.[config.fleetTable] ?? [], nameDeviceItem);
+      const res: BatchGetItemCommandOutput = await dynamo().send(
+        new BatchGetItemCommand({ RequestItems: { [config.fleetTable]: { Keys: pending } } }),
+      );
+      const { items, unreadable } = readItems<Record<string, unknown>>(
+        'device-items',
+        res.Responses?.[config.fleetTable] ?? [],
+        nameDeviceItem,
+      );
       out.unreadable.push(...unreadable);
       for (const item of items) {
         const deviceId = (item.pk as string).slice('DEVICE#'.length);
@@ -376,10 +452,16 @@ function encodePageToken(key: Record<string, unknown>): string {
 function decodePageToken(token: string): Record<string, unknown> {
   try {
     const key = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown;
-    if (key && typeof key === 'object' && !Array.isArray(key) && Object.values(key).every((v) => typeof v === 'string')) {
+    if (
+      key &&
+      typeof key === 'object' &&
+      !Array.isArray(key) &&
+      Object.values(key).every((v) => typeof v === 'string')
+    ) {
       const k = key as Record<string, string>;
       // Only our own key shape: a forged token must not steer the query elsewhere.
-      if (k.entity === 'device' && k.pk?.startsWith('DEVICE#') && k.sk === 'META' && Object.keys(k).length === 3) return k;
+      if (k.entity === 'device' && k.pk?.startsWith('DEVICE#') && k.sk === 'META' && Object.keys(k).length === 3)
+        return k;
     }
   } catch {
     /* fall through */
@@ -413,7 +495,9 @@ export async function markStateOffline(deviceId: string, now: number, silenced =
  * way now (false otherwise: online, decommissioned, or already there). One conditional update.
  */
 export async function setOfflineSilenced(deviceId: string, silenced: boolean): Promise<boolean> {
-  const [from, to] = silenced ? [offlineShard(deviceId), silencedOfflineShard(deviceId)] : [silencedOfflineShard(deviceId), offlineShard(deviceId)];
+  const [from, to] = silenced
+    ? [offlineShard(deviceId), silencedOfflineShard(deviceId)]
+    : [silencedOfflineShard(deviceId), offlineShard(deviceId)];
   return await updateIf({
     TableName: config.fleetTable,
     Key: { pk: devicePk(deviceId), sk: 'STATE' },
@@ -427,7 +511,12 @@ export async function setOfflineSilenced(deviceId: string, silenced: boolean): P
 export async function listSilencedOfflineDevices(limitPerShard = 1000): Promise<string[]> {
   const items = await queryShards(
     allShards('offsil', OFFLINE_SHARDS),
-    (shard) => ({ TableName: config.fleetTable, IndexName: 'byOffline', KeyConditionExpression: 'offlineShard = :s', ExpressionAttributeValues: { ':s': shard } }),
+    (shard) => ({
+      TableName: config.fleetTable,
+      IndexName: 'byOffline',
+      KeyConditionExpression: 'offlineShard = :s',
+      ExpressionAttributeValues: { ':s': shard },
+    }),
     limitPerShard,
   );
   return items.map((i) => String(i.pk).slice('DEVICE#'.length));

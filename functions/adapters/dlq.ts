@@ -48,7 +48,8 @@ export function fromRecordAttributes(attrs: SQSMessageAttributes | undefined): R
   const out: Record<string, MessageAttributeValue> = {};
   for (const [name, v] of Object.entries(attrs ?? {})) {
     if (v.stringValue !== undefined) out[name] = { DataType: v.dataType, StringValue: v.stringValue };
-    else if (v.binaryValue !== undefined) out[name] = { DataType: v.dataType, BinaryValue: Buffer.from(v.binaryValue, 'base64') };
+    else if (v.binaryValue !== undefined)
+      out[name] = { DataType: v.dataType, BinaryValue: Buffer.from(v.binaryValue, 'base64') };
   }
   return out;
 }
@@ -88,7 +89,11 @@ export async function sendToDeadLetterQueue(d: DeadLetterInput): Promise<void> {
     [DLQ_ATTR.sourceQueue]: s(d.sourceQueue.split('/').pop() ?? d.sourceQueue),
   };
   await sqsClient().send(
-    new SendMessageCommand({ QueueUrl: d.dlqUrl, MessageBody: d.body || '(empty body)', MessageAttributes: limitAttributes(failure, d.attributes) }),
+    new SendMessageCommand({
+      QueueUrl: d.dlqUrl,
+      MessageBody: d.body || '(empty body)',
+      MessageAttributes: limitAttributes(failure, d.attributes),
+    }),
   );
 }
 
@@ -96,7 +101,11 @@ export async function queueDepth(queueUrl: string): Promise<{ visible: number; i
   const { Attributes = {} } = await sqsClient().send(
     new GetQueueAttributesCommand({
       QueueUrl: queueUrl,
-      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'],
+      AttributeNames: [
+        'ApproximateNumberOfMessages',
+        'ApproximateNumberOfMessagesNotVisible',
+        'ApproximateNumberOfMessagesDelayed',
+      ],
     }),
   );
   return {
@@ -172,7 +181,12 @@ async function makeVisible(queueUrl: string, receiptHandles: string[]): Promise<
     const chunk = receiptHandles.slice(i, i + 10);
     // Best effort: a handle that expired already means the message is visible anyway.
     await sqsClient()
-      .send(new ChangeMessageVisibilityBatchCommand({ QueueUrl: queueUrl, Entries: chunk.map((ReceiptHandle, j) => ({ Id: String(j), ReceiptHandle, VisibilityTimeout: 0 })) }))
+      .send(
+        new ChangeMessageVisibilityBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: chunk.map((ReceiptHandle, j) => ({ Id: String(j), ReceiptHandle, VisibilityTimeout: 0 })),
+        }),
+      )
       .catch(() => undefined);
   }
 }
@@ -192,7 +206,12 @@ export async function listDeadLetters(queue: DlqName, max: number): Promise<Dead
     return Promise.resolve('keep');
   });
   const depth = await queueDepth(dlqUrl);
-  return { queue, depth: Math.max(depth.visible + depth.inFlight, messages.length), groups: groupDeadLetters(messages), messages };
+  return {
+    queue,
+    depth: Math.max(depth.visible + depth.inFlight, messages.length),
+    groups: groupDeadLetters(messages),
+    messages,
+  };
 }
 
 export interface RedriveOptions {
@@ -230,32 +249,41 @@ export async function redriveDeadLetters(o: RedriveOptions): Promise<RedriveResu
   // Scan further than `max` so a filter can find its matches among unrelated messages, but not without bound.
   const scanLimit = Math.min(100_000, o.max * 10);
   const enough = () => matched.length >= o.max || (o.deadline !== undefined && clock() >= o.deadline);
-  await walk(dlqUrl, scanLimit, async (m) => {
-    if (enough()) return 'keep';
-    const letter = deadLetterOf(m);
-    if (!matchesFilter(letter, o.filter)) return 'keep';
-    matched.push(letter);
-    if (o.dryRun) return 'keep';
-    const sendAt = nextSendAt(startedAt, redriven, o.ratePerSecond);
-    if (o.deadline !== undefined && sendAt > o.deadline) {
-      matched.pop();
-      return 'keep';
-    }
-    const wait = sendAt - clock();
-    if (wait > 0) await sleep(wait);
-    const attributes: Record<string, MessageAttributeValue> = {};
-    for (const [k, v] of Object.entries(m.MessageAttributes ?? {})) if (!FAILURE_ATTRIBUTES.includes(k) && k !== REDRIVE_COUNT_ATTR) attributes[k] = v;
-    const count = Number(m.MessageAttributes?.[REDRIVE_COUNT_ATTR]?.StringValue ?? 0) + 1;
-    await sqsClient().send(
-      new SendMessageCommand({
-        QueueUrl: sourceUrl,
-        MessageBody: m.Body ?? '',
-        MessageAttributes: limitAttributes({ [REDRIVE_COUNT_ATTR]: { DataType: 'Number', StringValue: String(count) } }, attributes),
-      }),
-    );
-    await sqsClient().send(new DeleteMessageCommand({ QueueUrl: dlqUrl, ReceiptHandle: m.ReceiptHandle! }));
-    redriven++;
-    return 'consumed';
-  }, enough);
+  await walk(
+    dlqUrl,
+    scanLimit,
+    async (m) => {
+      if (enough()) return 'keep';
+      const letter = deadLetterOf(m);
+      if (!matchesFilter(letter, o.filter)) return 'keep';
+      matched.push(letter);
+      if (o.dryRun) return 'keep';
+      const sendAt = nextSendAt(startedAt, redriven, o.ratePerSecond);
+      if (o.deadline !== undefined && sendAt > o.deadline) {
+        matched.pop();
+        return 'keep';
+      }
+      const wait = sendAt - clock();
+      if (wait > 0) await sleep(wait);
+      const attributes: Record<string, MessageAttributeValue> = {};
+      for (const [k, v] of Object.entries(m.MessageAttributes ?? {}))
+        if (!FAILURE_ATTRIBUTES.includes(k) && k !== REDRIVE_COUNT_ATTR) attributes[k] = v;
+      const count = Number(m.MessageAttributes?.[REDRIVE_COUNT_ATTR]?.StringValue ?? 0) + 1;
+      await sqsClient().send(
+        new SendMessageCommand({
+          QueueUrl: sourceUrl,
+          MessageBody: m.Body ?? '',
+          MessageAttributes: limitAttributes(
+            { [REDRIVE_COUNT_ATTR]: { DataType: 'Number', StringValue: String(count) } },
+            attributes,
+          ),
+        }),
+      );
+      await sqsClient().send(new DeleteMessageCommand({ QueueUrl: dlqUrl, ReceiptHandle: m.ReceiptHandle! }));
+      redriven++;
+      return 'consumed';
+    },
+    enough,
+  );
   return { dryRun: o.dryRun, matched: matched.length, redriven, messages: matched };
 }

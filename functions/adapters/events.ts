@@ -68,7 +68,9 @@ export async function recentEvents(q: RecentEventsQuery): Promise<FleetEvent[]> 
     let startKey: Record<string, unknown> | undefined;
     // Bounded paging: a type filter over a busy partition must not turn into an unbounded read.
     for (let page = 0; page < 10 && out.length < q.limit; page++) {
-      const res = await documentClient().send(new QueryCommand({ ...base, Limit: Math.max(q.limit - out.length, 25), ExclusiveStartKey: startKey }));
+      const res = await documentClient().send(
+        new QueryCommand({ ...base, Limit: Math.max(q.limit - out.length, 25), ExclusiveStartKey: startKey }),
+      );
       for (const item of res.Items ?? []) if (out.length < q.limit) out.push(toFleetEvent(item as EventItem));
       startKey = res.LastEvaluatedKey;
       if (!startKey) break;

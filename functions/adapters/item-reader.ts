@@ -22,7 +22,11 @@ export interface UnreadableItem {
 export type RawItem = Record<string, AttributeValue>;
 
 /** Unmarshal each item; the unreadable ones go to `unreadable` (with `describe` naming them) instead of failing all. */
-export function readItems<T>(listing: string, raw: readonly RawItem[], describe: (raw: RawItem) => { id: string; item: string }): { items: T[]; unreadable: UnreadableItem[] } {
+export function readItems<T>(
+  listing: string,
+  raw: readonly RawItem[],
+  describe: (raw: RawItem) => { id: string; item: string },
+): { items: T[]; unreadable: UnreadableItem[] } {
   const items: T[] = [];
   const unreadable: UnreadableItem[] = [];
   for (const r of raw) {
@@ -30,7 +34,10 @@ export function readItems<T>(listing: string, raw: readonly RawItem[], describe:
       items.push(unmarshall(r) as T);
     } catch (err) {
       // The SDK's message names the offending value's type, never the secret-free item's other content.
-      unreadable.push({ ...describe(r), reason: `stored in a shape that cannot be read: ${String((err as Error)?.message ?? err).slice(0, 200)}` });
+      unreadable.push({
+        ...describe(r),
+        reason: `stored in a shape that cannot be read: ${String((err as Error)?.message ?? err).slice(0, 200)}`,
+      });
     }
   }
   if (unreadable.length) {
@@ -50,7 +57,11 @@ export class UnreadableItemError extends Error {
 }
 
 /** Unmarshal one item read on its own; an unreadable one is logged, counted and thrown as UnreadableItemError. */
-export function readItem<T>(listing: string, raw: RawItem | undefined, describe: (raw: RawItem) => { id: string; item: string }): T | undefined {
+export function readItem<T>(
+  listing: string,
+  raw: RawItem | undefined,
+  describe: (raw: RawItem) => { id: string; item: string },
+): T | undefined {
   if (!raw) return undefined;
   const { items, unreadable } = readItems<T>(listing, [raw], describe);
   if (unreadable[0]) throw new UnreadableItemError(unreadable[0]);

@@ -48,18 +48,34 @@ export async function recordJobFailure(current: Job, o: RecordFailureOptions): P
   const now = o.now ?? Date.now();
   const r = failAttempt(current, { ...o, now });
   if (!r.ok) return { outcome: 'invalid', message: r.message };
-  const job = o.statusDetails ? { ...r.job, statusDetails: { ...(r.job.statusDetails ?? {}), ...o.statusDetails } } : r.job;
+  const job = o.statusDetails
+    ? { ...r.job, statusDetails: { ...(r.job.statusDetails ?? {}), ...o.statusDetails } }
+    : r.job;
   const ctx = { correlationId: job.correlationId };
   const stored =
     r.decision.strategy === 'RETRY'
-      ? await storeRearmedJob(current, job, { now, ...(r.decision.delaySeconds > 0 ? { notBeforeEpoch: r.decision.notBeforeEpochMs } : {}) })
+      ? await storeRearmedJob(current, job, {
+          now,
+          ...(r.decision.delaySeconds > 0 ? { notBeforeEpoch: r.decision.notBeforeEpochMs } : {}),
+        })
       : await transitionJob(current, job, { now });
   if (!stored) return { outcome: 'conflict' };
 
-  const log = { ...ctx, jobId: job.jobId, deviceId: job.deviceId, type: job.type, kind: o.kind, attempt: current.attempt, recovery: r.decision.strategy };
+  const log = {
+    ...ctx,
+    jobId: job.jobId,
+    deviceId: job.deviceId,
+    type: job.type,
+    kind: o.kind,
+    attempt: current.attempt,
+    recovery: r.decision.strategy,
+  };
   for (const e of r.events) {
     try {
-      await recordEvent({ type: e.type, deviceId: job.deviceId, correlationId: job.correlationId, detail: e.detail }, now);
+      await recordEvent(
+        { type: e.type, deviceId: job.deviceId, correlationId: job.correlationId, detail: e.detail },
+        now,
+      );
     } catch (err) {
       logger.error('could not record the job event (the job history has it)', { ...log, event: e.type, err });
     }
@@ -104,7 +120,9 @@ export async function recordJobFailure(current: Job, o: RecordFailureOptions): P
 
 /** Raise the JobEscalated alert (alerting dedupes per device and decides who hears about it). */
 async function escalate(job: Job, kind: string, reason: string, now: number): Promise<void> {
-  const tried = job.history.filter((h) => h.status === 'FAILED' || h.status === 'TIMED_OUT').map((h) => `attempt ${h.attempt}: ${h.status}${h.error ? ` (${h.error.slice(0, 120)})` : ''}`);
+  const tried = job.history
+    .filter((h) => h.status === 'FAILED' || h.status === 'TIMED_OUT')
+    .map((h) => `attempt ${h.attempt}: ${h.status}${h.error ? ` (${h.error.slice(0, 120)})` : ''}`);
   try {
     await raiseAlert(
       {
@@ -122,6 +140,11 @@ async function escalate(job: Job, kind: string, reason: string, now: number): Pr
     );
   } catch (err) {
     // The job.escalated event is already stored with the job's outcome; only the notification is missing.
-    logger.error('could not raise the JobEscalated alert (job.escalated event is recorded)', { jobId: job.jobId, deviceId: job.deviceId, correlationId: job.correlationId, err });
+    logger.error('could not raise the JobEscalated alert (job.escalated event is recorded)', {
+      jobId: job.jobId,
+      deviceId: job.deviceId,
+      correlationId: job.correlationId,
+      err,
+    });
   }
 }

@@ -27,12 +27,23 @@ export interface JobMessage {
 type Publishable = Pick<Job, 'jobId' | 'deviceId' | 'type' | 'correlationId'> & { attempt?: number };
 
 function messageOf(job: Publishable): { body: string; attributes: Record<string, MessageAttributeValue> } {
-  const body: JobMessage = { jobId: job.jobId, deviceId: job.deviceId, type: job.type, correlationId: job.correlationId };
+  const body: JobMessage = {
+    jobId: job.jobId,
+    deviceId: job.deviceId,
+    type: job.type,
+    correlationId: job.correlationId,
+  };
   if (job.attempt !== undefined) body.attempt = job.attempt;
-  return { body: JSON.stringify(body), attributes: { correlationId: { DataType: 'String', StringValue: job.correlationId } } };
+  return {
+    body: JSON.stringify(body),
+    attributes: { correlationId: { DataType: 'String', StringValue: job.correlationId } },
+  };
 }
 
-export async function sendJobMessage(job: Publishable, opts: { delaySeconds?: number } = {}): Promise<string | undefined> {
+export async function sendJobMessage(
+  job: Publishable,
+  opts: { delaySeconds?: number } = {},
+): Promise<string | undefined> {
   const { body, attributes } = messageOf(job);
   const res = await sqsClient().send(
     new SendMessageCommand({
@@ -46,7 +57,10 @@ export async function sendJobMessage(job: Publishable, opts: { delaySeconds?: nu
 }
 
 /** Send the job's message, then take it off the outbox. Throws if sending fails (the outbox keeps it). */
-export async function publishJob(job: Publishable, opts: { delaySeconds?: number } = {}): Promise<{ messageId?: string; marked: boolean }> {
+export async function publishJob(
+  job: Publishable,
+  opts: { delaySeconds?: number } = {},
+): Promise<{ messageId?: string; marked: boolean }> {
   const messageId = await sendJobMessage(job, opts);
   // With the attempt known, the mark is conditional on it (a late mark must not hide a newer attempt's retry).
   const marked = await markPublished(job.jobId, job.attempt);
@@ -62,7 +76,9 @@ export const SQS_BATCH = 10;
  * Send up to 10 job messages in one call. Answers which job ids were accepted; a partially failed batch is
  * normal SQS behaviour (per-entry errors), the failed ones stay in the outbox for the next run.
  */
-export async function sendJobMessages(jobs: { job: Publishable; delaySeconds?: number }[]): Promise<{ sent: string[]; failed: { jobId: string; error: string }[] }> {
+export async function sendJobMessages(
+  jobs: { job: Publishable; delaySeconds?: number }[],
+): Promise<{ sent: string[]; failed: { jobId: string; error: string }[] }> {
   if (jobs.length === 0) return { sent: [], failed: [] };
   if (jobs.length > SQS_BATCH) throw new Error(`sendJobMessages takes at most ${SQS_BATCH} jobs`);
   const res = await sqsClient().send(
@@ -70,12 +86,20 @@ export async function sendJobMessages(jobs: { job: Publishable; delaySeconds?: n
       QueueUrl: config.jobsQueueUrl,
       Entries: jobs.map(({ job, delaySeconds }, i) => {
         const { body, attributes } = messageOf(job);
-        return { Id: String(i), MessageBody: body, MessageAttributes: attributes, ...(delaySeconds ? { DelaySeconds: delaySeconds } : {}) };
+        return {
+          Id: String(i),
+          MessageBody: body,
+          MessageAttributes: attributes,
+          ...(delaySeconds ? { DelaySeconds: delaySeconds } : {}),
+        };
       }),
     }),
   );
   const sent = (res.Successful ?? []).map((s) => jobs[Number(s.Id)]!.job.jobId);
-  const failed = (res.Failed ?? []).map((f) => ({ jobId: jobs[Number(f.Id)]!.job.jobId, error: `${f.Code}: ${f.Message ?? ''}` }));
+  const failed = (res.Failed ?? []).map((f) => ({
+    jobId: jobs[Number(f.Id)]!.job.jobId,
+    error: `${f.Code}: ${f.Message ?? ''}`,
+  }));
   return { sent, failed };
 }
 
@@ -83,13 +107,32 @@ export async function sendJobMessages(jobs: { job: Publishable; delaySeconds?: n
  * Re-send a message as a fresh copy after `delaySeconds` (max 900). Used to hold a job while its device's circuit
  * is open: the copy starts again at receive count 0, so holding never pushes a healthy job towards the DLQ.
  */
-export async function resendJobMessage(body: string, attributes: Record<string, MessageAttributeValue>, delaySeconds: number): Promise<void> {
+export async function resendJobMessage(
+  body: string,
+  attributes: Record<string, MessageAttributeValue>,
+  delaySeconds: number,
+): Promise<void> {
   await sqsClient().send(
-    new SendMessageCommand({ QueueUrl: config.jobsQueueUrl, MessageBody: body, MessageAttributes: attributes, DelaySeconds: Math.max(0, Math.min(900, delaySeconds)) }),
+    new SendMessageCommand({
+      QueueUrl: config.jobsQueueUrl,
+      MessageBody: body,
+      MessageAttributes: attributes,
+      DelaySeconds: Math.max(0, Math.min(900, delaySeconds)),
+    }),
   );
 }
 
 /** Back off a failed message: SQS offers it again after `seconds` instead of the queue's visibility timeout. */
-export async function delayRedelivery(receiptHandle: string, seconds: number, queueUrl = config.jobsQueueUrl): Promise<void> {
-  await sqsClient().send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: Math.max(0, Math.round(seconds)) }));
+export async function delayRedelivery(
+  receiptHandle: string,
+  seconds: number,
+  queueUrl = config.jobsQueueUrl,
+): Promise<void> {
+  await sqsClient().send(
+    new ChangeMessageVisibilityCommand({
+      QueueUrl: queueUrl,
+      ReceiptHandle: receiptHandle,
+      VisibilityTimeout: Math.max(0, Math.round(seconds)),
+    }),
+  );
 }

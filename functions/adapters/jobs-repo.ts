@@ -30,12 +30,28 @@ export interface JobRecord extends Job {
   effectsAppliedAttempt?: number;
 }
 
-const JOB_FIELDS = ['jobId', 'deviceId', 'type', 'params', 'status', 'version', 'attempt', 'createdAt', 'updatedAt', 'correlationId', 'statusDetails', 'inProgressTimeoutSeconds', 'history'] as const;
+const JOB_FIELDS = [
+  'jobId',
+  'deviceId',
+  'type',
+  'params',
+  'status',
+  'version',
+  'attempt',
+  'createdAt',
+  'updatedAt',
+  'correlationId',
+  'statusDetails',
+  'inProgressTimeoutSeconds',
+  'history',
+] as const;
 
 /** The contract view of a stored job (bookkeeping attributes removed). */
 export function toJob(record: Job): Job {
   const out: Record<string, unknown> = {};
-  for (const k of JOB_FIELDS) if ((record as unknown as Record<string, unknown>)[k] !== undefined) out[k] = (record as unknown as Record<string, unknown>)[k];
+  for (const k of JOB_FIELDS)
+    if ((record as unknown as Record<string, unknown>)[k] !== undefined)
+      out[k] = (record as unknown as Record<string, unknown>)[k];
   return out as unknown as Job;
 }
 
@@ -45,7 +61,9 @@ export class JobExistsError extends Error {}
 export async function createJob(job: Job): Promise<JobRecord> {
   const record: JobRecord = { ...job, publishState: 'unpublished', outboxShard: outboxShard(job.jobId) };
   try {
-    await documentClient().send(new PutCommand({ TableName: config.jobsTable, Item: record, ConditionExpression: 'attribute_not_exists(jobId)' }));
+    await documentClient().send(
+      new PutCommand({ TableName: config.jobsTable, Item: record, ConditionExpression: 'attribute_not_exists(jobId)' }),
+    );
   } catch (err) {
     if (isConditionFailure(err)) throw new JobExistsError(`job ${job.jobId} already exists`);
     throw err;
@@ -55,7 +73,9 @@ export async function createJob(job: Job): Promise<JobRecord> {
 
 /** One job; one stored in a shape that cannot be read throws UnreadableItemError (adapters/item-reader.ts). */
 export async function getJob(jobId: string, consistent = true): Promise<JobRecord | undefined> {
-  const res = await dynamo().send(new GetItemCommand({ TableName: config.jobsTable, Key: { jobId: { S: jobId } }, ConsistentRead: consistent }));
+  const res = await dynamo().send(
+    new GetItemCommand({ TableName: config.jobsTable, Key: { jobId: { S: jobId } }, ConsistentRead: consistent }),
+  );
   return readItem<JobRecord>('job', res.Item, () => ({ id: jobId, item: 'job' }));
 }
 
@@ -107,7 +127,14 @@ export interface TransitionExtras {
  * conditional on the version and status `next` was computed from, so of two writers only one wins.
  */
 export function versionedJobUpdate(current: Job, next: Job, extras: TransitionExtras): ConditionalUpdate {
-  const set = ['#status = :to', '#version = :nv', 'attempt = :attempt', 'updatedAt = :updatedAt', '#history = :history', ...extras.set];
+  const set = [
+    '#status = :to',
+    '#version = :nv',
+    'attempt = :attempt',
+    'updatedAt = :updatedAt',
+    '#history = :history',
+    ...extras.set,
+  ];
   return {
     TableName: config.jobsTable,
     Key: { jobId: current.jobId },
@@ -161,8 +188,13 @@ export async function markPublished(jobId: string, attempt?: number): Promise<bo
     TableName: config.jobsTable,
     Key: { jobId },
     UpdateExpression: 'SET publishState = :published REMOVE outboxShard, outboxSinceEpoch',
-    ConditionExpression: attempt === undefined ? 'publishState = :unpublished' : 'publishState = :unpublished AND attempt = :attempt',
-    ExpressionAttributeValues: { ':published': 'published', ':unpublished': 'unpublished', ...(attempt === undefined ? {} : { ':attempt': attempt }) },
+    ConditionExpression:
+      attempt === undefined ? 'publishState = :unpublished' : 'publishState = :unpublished AND attempt = :attempt',
+    ExpressionAttributeValues: {
+      ':published': 'published',
+      ':unpublished': 'unpublished',
+      ...(attempt === undefined ? {} : { ':attempt': attempt }),
+    },
   });
 }
 
@@ -175,7 +207,8 @@ export async function markEffectsApplied(jobId: string, attempt: number): Promis
     TableName: config.jobsTable,
     Key: { jobId },
     UpdateExpression: 'SET effectsAppliedAttempt = :a',
-    ConditionExpression: 'attribute_exists(jobId) AND (attribute_not_exists(effectsAppliedAttempt) OR effectsAppliedAttempt < :a)',
+    ConditionExpression:
+      'attribute_exists(jobId) AND (attribute_not_exists(effectsAppliedAttempt) OR effectsAppliedAttempt < :a)',
     ExpressionAttributeValues: { ':a': attempt },
   });
 }
@@ -189,7 +222,10 @@ export async function listPendingForDevice(deviceId: string, limit = 50): Promis
  * The same, read item by item (raw client): a job stored in a shape that cannot be read is left out and named
  * in `unreadable`, so it cannot block the device's other jobs.
  */
-export async function readPendingForDevice(deviceId: string, limit = 50): Promise<{ jobs: JobRecord[]; unreadable: UnreadableItem[] }> {
+export async function readPendingForDevice(
+  deviceId: string,
+  limit = 50,
+): Promise<{ jobs: JobRecord[]; unreadable: UnreadableItem[] }> {
   const res = await dynamo().send(
     new RawQueryCommand({
       TableName: config.jobsTable,
@@ -200,7 +236,10 @@ export async function readPendingForDevice(deviceId: string, limit = 50): Promis
       Limit: limit,
     }),
   );
-  const { items, unreadable } = readItems<JobRecord>('pending-jobs', res.Items ?? [], (raw) => ({ id: rawString(raw, 'jobId'), item: 'job' }));
+  const { items, unreadable } = readItems<JobRecord>('pending-jobs', res.Items ?? [], (raw) => ({
+    id: rawString(raw, 'jobId'),
+    item: 'job',
+  }));
   // The index lags the table by a moment: never hand out a job that already finished.
   return { jobs: items.filter((j) => !isTerminal(j.status)), unreadable };
 }

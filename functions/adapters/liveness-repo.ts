@@ -49,17 +49,19 @@ export async function touchLiveness(deviceId: string, now: number): Promise<Live
 
 /** Open (or extend) the device's short-interval window: job activity makes a follow-up command likely. */
 export async function openActiveWindow(deviceId: string, untilEpoch: number): Promise<void> {
-  await documentClient().send(
-    new UpdateCommand({
-      TableName: config.fleetTable,
-      Key: key(deviceId),
-      UpdateExpression: 'SET activeUntilEpoch = :u',
-      ConditionExpression: 'attribute_not_exists(activeUntilEpoch) OR activeUntilEpoch < :u',
-      ExpressionAttributeValues: { ':u': untilEpoch },
-    }),
-  ).catch((err: unknown) => {
-    if (!isConditionFailure(err)) throw err; // already open at least that long
-  });
+  await documentClient()
+    .send(
+      new UpdateCommand({
+        TableName: config.fleetTable,
+        Key: key(deviceId),
+        UpdateExpression: 'SET activeUntilEpoch = :u',
+        ConditionExpression: 'attribute_not_exists(activeUntilEpoch) OR activeUntilEpoch < :u',
+        ExpressionAttributeValues: { ':u': untilEpoch },
+      }),
+    )
+    .catch((err: unknown) => {
+      if (!isConditionFailure(err)) throw err; // already open at least that long
+    });
 }
 
 /**
@@ -89,7 +91,11 @@ export interface QuietDevice {
  * cutoff and stayed silent since (a sign of life removes the mark), and whose offline marking is not complete:
  * one Query per liveness partition (the filter runs server-side; the read is ~70 B per device of the partition).
  */
-export async function findQuietDevices(cutoffEpochMs: number, limitPerPartition = 100_000, disconnectedCutoffEpochMs = Number.NEGATIVE_INFINITY): Promise<QuietDevice[]> {
+export async function findQuietDevices(
+  cutoffEpochMs: number,
+  limitPerPartition = 100_000,
+  disconnectedCutoffEpochMs = Number.NEGATIVE_INFINITY,
+): Promise<QuietDevice[]> {
   const disconnected = Number.isFinite(disconnectedCutoffEpochMs);
   const items = await queryShards(
     allLivenessPartitions(),
@@ -99,13 +105,21 @@ export async function findQuietDevices(cutoffEpochMs: number, limitPerPartition 
       FilterExpression: disconnected
         ? '(lastSeenEpoch < :cutoff OR disconnectedEpoch < :dcut) AND attribute_not_exists(offlineRecorded)'
         : 'lastSeenEpoch < :cutoff AND attribute_not_exists(offlineRecorded)',
-      ExpressionAttributeValues: { ':pk': pk, ':cutoff': cutoffEpochMs, ...(disconnected ? { ':dcut': disconnectedCutoffEpochMs } : {}) },
+      ExpressionAttributeValues: {
+        ':pk': pk,
+        ':cutoff': cutoffEpochMs,
+        ...(disconnected ? { ':dcut': disconnectedCutoffEpochMs } : {}),
+      },
       ProjectionExpression: 'sk, lastSeenEpoch, offlineSinceEpoch',
     }),
     limitPerPartition,
   );
   return items
-    .map((i) => ({ deviceId: String(i.sk), lastSeenEpoch: Number(i.lastSeenEpoch), ...(typeof i.offlineSinceEpoch === 'number' ? { offlineAt: i.offlineSinceEpoch } : {}) }))
+    .map((i) => ({
+      deviceId: String(i.sk),
+      lastSeenEpoch: Number(i.lastSeenEpoch),
+      ...(typeof i.offlineSinceEpoch === 'number' ? { offlineAt: i.offlineSinceEpoch } : {}),
+    }))
     .sort((a, b) => a.lastSeenEpoch - b.lastSeenEpoch || a.deviceId.localeCompare(b.deviceId));
 }
 
@@ -122,17 +136,19 @@ export async function claimOffline(deviceId: string, seenLastSeenEpoch: number, 
 
 /** The offline marking is complete (state marked, event recorded): later runs skip the device. */
 export async function offlineRecorded(deviceId: string, offlineAt: number): Promise<void> {
-  await documentClient().send(
-    new UpdateCommand({
-      TableName: config.fleetTable,
-      Key: key(deviceId),
-      UpdateExpression: 'SET offlineRecorded = :t',
-      ConditionExpression: 'offlineSinceEpoch = :at',
-      ExpressionAttributeValues: { ':t': true, ':at': offlineAt },
-    }),
-  ).catch((err: unknown) => {
-    if (!isConditionFailure(err)) throw err; // it came back meanwhile: nothing to record
-  });
+  await documentClient()
+    .send(
+      new UpdateCommand({
+        TableName: config.fleetTable,
+        Key: key(deviceId),
+        UpdateExpression: 'SET offlineRecorded = :t',
+        ConditionExpression: 'offlineSinceEpoch = :at',
+        ExpressionAttributeValues: { ':t': true, ':at': offlineAt },
+      }),
+    )
+    .catch((err: unknown) => {
+      if (!isConditionFailure(err)) throw err; // it came back meanwhile: nothing to record
+    });
 }
 
 /** A decommissioned device leaves the liveness partitions: it must never be marked (or alerted) offline. */

@@ -27,7 +27,13 @@ interface MarkerItem {
 
 export function toMarker(item: Record<string, unknown>): Marker {
   const i = item as unknown as MarkerItem;
-  const m: Marker = { deviceId: i.deviceId, kind: i.kind, createdAt: i.createdAt, expiresAt: new Date(Number(i.expiresAt) * 1000).toISOString(), createdBy: i.createdBy };
+  const m: Marker = {
+    deviceId: i.deviceId,
+    kind: i.kind,
+    createdAt: i.createdAt,
+    expiresAt: new Date(Number(i.expiresAt) * 1000).toISOString(),
+    createdBy: i.createdBy,
+  };
   if (i.service) m.service = i.service;
   if (i.reason) m.reason = i.reason;
   return m;
@@ -37,7 +43,15 @@ export const isMarkerItem = (sk: string) => sk.startsWith('MARKER#');
 export const markerActive = (item: Record<string, unknown>, now: number) => Number(item.expiresAt) * 1000 > now;
 
 /** Create or replace the marker for a device (service undefined) or one service. */
-export async function putMarker(input: { deviceId: string; service?: string; kind: Marker['kind']; reason?: string; durationSeconds: number; createdBy: string; now?: number }): Promise<Marker> {
+export async function putMarker(input: {
+  deviceId: string;
+  service?: string;
+  kind: Marker['kind'];
+  reason?: string;
+  durationSeconds: number;
+  createdBy: string;
+  now?: number;
+}): Promise<Marker> {
   const now = input.now ?? Date.now();
   const item: MarkerItem = {
     pk: devicePk(input.deviceId),
@@ -58,7 +72,11 @@ export async function putMarker(input: { deviceId: string; service?: string; kin
 export async function deleteMarker(deviceId: string, service?: string): Promise<boolean> {
   try {
     await documentClient().send(
-      new DeleteCommand({ TableName: config.fleetTable, Key: { pk: devicePk(deviceId), sk: markerSk(service) }, ConditionExpression: 'attribute_exists(sk)' }),
+      new DeleteCommand({
+        TableName: config.fleetTable,
+        Key: { pk: devicePk(deviceId), sk: markerSk(service) },
+        ConditionExpression: 'attribute_exists(sk)',
+      }),
     );
     return true;
   } catch (err) {

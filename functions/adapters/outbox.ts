@@ -60,7 +60,12 @@ export interface RearmOptions {
  * failure and the decision to retry are recorded together or not at all. False when someone moved the job first.
  */
 export async function storeRearmedJob(current: Job, next: Job, o: RearmOptions): Promise<boolean> {
-  const set = ['statusDetails = :details', 'publishState = :unpublished', 'outboxShard = :shard', 'outboxSinceEpoch = :since'];
+  const set = [
+    'statusDetails = :details',
+    'publishState = :unpublished',
+    'outboxShard = :shard',
+    'outboxSinceEpoch = :since',
+  ];
   const remove = ['pendingDeviceId', 'timeoutShard', 'timeoutAtEpoch'];
   const values: Record<string, unknown> = {
     ':details': next.statusDetails ?? {},

@@ -5,7 +5,11 @@
  * (the per-report one and the scheduled one, several Lambdas) can never admit a 4th attempt between them.
  */
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { decideRecoveryAttempt, type HealthPolicyConfig, type RecoveryAttemptDecision } from '../domain/health-policy.js';
+import {
+  decideRecoveryAttempt,
+  type HealthPolicyConfig,
+  type RecoveryAttemptDecision,
+} from '../domain/health-policy.js';
 import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
 import { isTerminal } from '../domain/job-lifecycle.js';
@@ -25,12 +29,23 @@ interface RecoveryItem {
 
 const MAX_RACES = 50;
 
-export async function readRecoveryWindow(deviceId: string, service: string): Promise<{ attempts: number[]; version: number; lastJobId?: string }> {
+export async function readRecoveryWindow(
+  deviceId: string,
+  service: string,
+): Promise<{ attempts: number[]; version: number; lastJobId?: string }> {
   const res = await documentClient().send(
-    new GetCommand({ TableName: config.fleetTable, Key: { pk: devicePk(deviceId), sk: recoverySk(service) }, ConsistentRead: true }),
+    new GetCommand({
+      TableName: config.fleetTable,
+      Key: { pk: devicePk(deviceId), sk: recoverySk(service) },
+      ConsistentRead: true,
+    }),
   );
   const item = res.Item as RecoveryItem | undefined;
-  return { attempts: (item?.attempts ?? []).map(Number), version: Number(item?.version ?? 0), lastJobId: item?.lastJobId };
+  return {
+    attempts: (item?.attempts ?? []).map(Number),
+    version: Number(item?.version ?? 0),
+    lastJobId: item?.lastJobId,
+  };
 }
 
 /**

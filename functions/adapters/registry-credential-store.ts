@@ -14,7 +14,8 @@ import type { RegistryCredentialInput } from '../contract/registry.js';
 import { config } from '../lib/config.js';
 
 let client: SecretsManagerClient | undefined;
-const secrets = () => (client ??= new SecretsManagerClient({ requestHandler: { requestTimeout: 3000, connectionTimeout: 1000 } }));
+const secrets = () =>
+  (client ??= new SecretsManagerClient({ requestHandler: { requestTimeout: 3000, connectionTimeout: 1000 } }));
 const secretName = (name: string) => `${config.registrySecretPrefix}${name}`;
 const errName = (err: unknown) => (err as { name?: string } | null)?.name;
 
@@ -27,7 +28,10 @@ export class CredentialBeingDeleted extends Error {
 }
 
 /** Creates the credential or rotates it (a new secret version). `created` tells which. */
-export async function storeRegistryCredential(name: string, value: RegistryCredentialInput): Promise<{ created: boolean }> {
+export async function storeRegistryCredential(
+  name: string,
+  value: RegistryCredentialInput,
+): Promise<{ created: boolean }> {
   const SecretString = JSON.stringify({ registry: value.registry, username: value.username, password: value.password });
   const put = () => secrets().send(new PutSecretValueCommand({ SecretId: secretName(name), SecretString }));
   try {
@@ -39,7 +43,11 @@ export async function storeRegistryCredential(name: string, value: RegistryCrede
   }
   try {
     await secrets().send(
-      new CreateSecretCommand({ Name: secretName(name), SecretString, Description: `Fleetmedic registry credential for ${value.registry}` }),
+      new CreateSecretCommand({
+        Name: secretName(name),
+        SecretString,
+        Description: `Fleetmedic registry credential for ${value.registry}`,
+      }),
     );
     return { created: true };
   } catch (err) {

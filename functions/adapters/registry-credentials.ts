@@ -9,7 +9,12 @@
  * poll interval. A failed read is not cached (the next poll retries); an absent secret is (briefly) cached.
  * Values are never logged: only names, and only by the caller.
  */
-import { GetSecretValueCommand, type GetSecretValueCommandOutput, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  GetSecretValueCommand,
+  type GetSecretValueCommandOutput,
+  ResourceNotFoundException,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 import { RegistryCredentialInput } from '../contract/registry.js';
 import { config } from '../lib/config.js';
 
@@ -31,7 +36,8 @@ export class MalformedRegistryCredential extends Error {
 }
 
 let client: SecretsManagerClient | undefined;
-const secrets = () => (client ??= new SecretsManagerClient({ requestHandler: { requestTimeout: 3000, connectionTimeout: 1000 } }));
+const secrets = () =>
+  (client ??= new SecretsManagerClient({ requestHandler: { requestTimeout: 3000, connectionTimeout: 1000 } }));
 const cache = new Map<string, { at: number; value: Promise<StoredRegistryCredential | undefined> }>();
 
 export const registrySecretName = (name: string) => `${config.registrySecretPrefix}${name}`;
@@ -53,7 +59,8 @@ async function fetchCredential(name: string): Promise<StoredRegistryCredential |
   try {
     res = await secrets().send(new GetSecretValueCommand({ SecretId: registrySecretName(name) }));
   } catch (err) {
-    if (err instanceof ResourceNotFoundException || (err as { name?: string }).name === 'ResourceNotFoundException') return undefined;
+    if (err instanceof ResourceNotFoundException || (err as { name?: string }).name === 'ResourceNotFoundException')
+      return undefined;
     throw err;
   }
   let parsed: ReturnType<typeof RegistryCredentialInput.safeParse> | undefined;

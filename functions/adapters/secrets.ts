@@ -9,7 +9,10 @@ let client: SecretsManagerClient | undefined;
 const cache = new Map<string, Promise<string>>();
 
 // Traced like every AWS client: X-Ray records the operation, never the secret id's value or the response.
-const secrets = () => (client ??= tracer.captureAWSv3Client(new SecretsManagerClient({ requestHandler: { requestTimeout: 3000, connectionTimeout: 1000 } })));
+const secrets = () =>
+  (client ??= tracer.captureAWSv3Client(
+    new SecretsManagerClient({ requestHandler: { requestTimeout: 3000, connectionTimeout: 1000 } }),
+  ));
 
 export function getSecretString(secretId: string): Promise<string> {
   let pending = cache.get(secretId);
@@ -17,7 +20,8 @@ export function getSecretString(secretId: string): Promise<string> {
     pending = secrets()
       .send(new GetSecretValueCommand({ SecretId: secretId }))
       .then((res) => {
-        if (typeof res.SecretString !== 'string' || res.SecretString === '') throw new Error(`secret ${secretId} has no string value`);
+        if (typeof res.SecretString !== 'string' || res.SecretString === '')
+          throw new Error(`secret ${secretId} has no string value`);
         return res.SecretString;
       });
     pending.catch(() => cache.delete(secretId));

@@ -11,7 +11,9 @@ export async function queryUpTo(input: QueryCommandInput, limit: number): Promis
   const out: Record<string, unknown>[] = [];
   let startKey: Record<string, unknown> | undefined;
   do {
-    const res = await documentClient().send(new QueryCommand({ ...input, Limit: limit - out.length, ExclusiveStartKey: startKey }));
+    const res = await documentClient().send(
+      new QueryCommand({ ...input, Limit: limit - out.length, ExclusiveStartKey: startKey }),
+    );
     out.push(...(res.Items ?? []));
     startKey = res.LastEvaluatedKey;
   } while (startKey && out.length < limit);
@@ -25,7 +27,9 @@ export async function countShards(shards: string[], queryFor: (shard: string) =>
       let count = 0;
       let startKey: Record<string, unknown> | undefined;
       do {
-        const res = await documentClient().send(new QueryCommand({ ...queryFor(shard), Select: 'COUNT', ExclusiveStartKey: startKey }));
+        const res = await documentClient().send(
+          new QueryCommand({ ...queryFor(shard), Select: 'COUNT', ExclusiveStartKey: startKey }),
+        );
         count += res.Count ?? 0;
         startKey = res.LastEvaluatedKey;
       } while (startKey);
@@ -36,7 +40,11 @@ export async function countShards(shards: string[], queryFor: (shard: string) =>
 }
 
 /** `queryFor(shard)` against every shard, at most `limitPerShard` items each, all shards' items together. */
-export async function queryShards(shards: string[], queryFor: (shard: string) => QueryCommandInput, limitPerShard: number): Promise<Record<string, unknown>[]> {
+export async function queryShards(
+  shards: string[],
+  queryFor: (shard: string) => QueryCommandInput,
+  limitPerShard: number,
+): Promise<Record<string, unknown>[]> {
   const perShard = await Promise.all(shards.map((s) => queryUpTo(queryFor(s), limitPerShard)));
   return perShard.flat();
 }

@@ -19,7 +19,10 @@ export class WebhookConfigError extends Error {
 
 /** Slack refused the payload itself (400): retrying the same message can never succeed. */
 export class SlackPayloadRejected extends Error {
-  constructor(public readonly status: number, public readonly slackError: string) {
+  constructor(
+    public readonly status: number,
+    public readonly slackError: string,
+  ) {
     super(`Slack rejected the message: ${status} ${slackError}`);
     this.name = 'SlackPayloadRejected';
   }
@@ -27,7 +30,11 @@ export class SlackPayloadRejected extends Error {
 
 /** Slack kept failing (5xx/429/network) until the deadline: the message should come back later. */
 export class SlackUnavailable extends Error {
-  constructor(message: string, public readonly retryAfterSeconds: number, public readonly attempts: number) {
+  constructor(
+    message: string,
+    public readonly retryAfterSeconds: number,
+    public readonly attempts: number,
+  ) {
     super(message);
     this.name = 'SlackUnavailable';
   }
@@ -41,7 +48,9 @@ const URL_CACHE_MS = 5 * 60_000;
 async function readSecretValue(secretId: string): Promise<string> {
   if (secretId.startsWith('ssm:')) {
     const name = secretId.slice('ssm:'.length);
-    ssm ??= tracer.captureAWSv3Client(new SSMClient({ requestHandler: { requestTimeout: 3000, connectionTimeout: 1000 } }));
+    ssm ??= tracer.captureAWSv3Client(
+      new SSMClient({ requestHandler: { requestTimeout: 3000, connectionTimeout: 1000 } }),
+    );
     const res = await ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }));
     const v = res.Parameter?.Value;
     if (!v) throw new Error(`SSM parameter ${name} has no value`);
@@ -66,12 +75,16 @@ export function parseWebhookSecret(value: string, secretId: string): URL {
   try {
     url = new URL(candidate);
   } catch {
-    throw new WebhookConfigError(`Slack webhook secret ${secretId} is not a URL (expected https://hooks.slack.com/services/...)`);
+    throw new WebhookConfigError(
+      `Slack webhook secret ${secretId} is not a URL (expected https://hooks.slack.com/services/...)`,
+    );
   }
   const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
   // Plain http only for the local fleet's receiver on this machine; anything remote must be TLS.
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
-    throw new WebhookConfigError(`Slack webhook secret ${secretId} must be an https URL (http only for a loopback receiver)`);
+    throw new WebhookConfigError(
+      `Slack webhook secret ${secretId} must be an https URL (http only for a loopback receiver)`,
+    );
   }
   return url;
 }
@@ -82,7 +95,9 @@ export async function resolveWebhookUrl(now = Date.now()): Promise<URL> {
   try {
     secretId = config.slackWebhookSecretId;
   } catch (err) {
-    throw new WebhookConfigError(`${(err as Error).message} (the Slack webhook URL must come from Secrets Manager or ssm:/name, never a plain variable)`);
+    throw new WebhookConfigError(
+      `${(err as Error).message} (the Slack webhook URL must come from Secrets Manager or ssm:/name, never a plain variable)`,
+    );
   }
   if (cached && cached.secretId === secretId && now < cached.until) return cached.url;
   let value: string;
@@ -90,7 +105,9 @@ export async function resolveWebhookUrl(now = Date.now()): Promise<URL> {
     value = await readSecretValue(secretId);
   } catch (err) {
     const e = err as { name?: string; message?: string };
-    throw new WebhookConfigError(`Slack webhook secret ${secretId} could not be read: ${e.name ?? 'Error'}: ${e.message ?? ''}`.trim());
+    throw new WebhookConfigError(
+      `Slack webhook secret ${secretId} could not be read: ${e.name ?? 'Error'}: ${e.message ?? ''}`.trim(),
+    );
   }
   const url = parseWebhookSecret(value, secretId);
   cached = { secretId, url, until: now + URL_CACHE_MS };
@@ -166,7 +183,9 @@ export async function postToSlack(url: URL, payload: unknown, opts: PostOptions)
         lastProblem = `${res.status} ${text.slice(0, 100)}`;
       } else if (res.status === 403 || res.status === 404 || res.status === 410) {
         resetWebhookCache();
-        throw new WebhookConfigError(`Slack answered ${res.status} ${text.slice(0, 100)}: the webhook in SLACK_WEBHOOK_SECRET_ID is revoked, wrong, or its channel is gone`);
+        throw new WebhookConfigError(
+          `Slack answered ${res.status} ${text.slice(0, 100)}: the webhook in SLACK_WEBHOOK_SECRET_ID is revoked, wrong, or its channel is gone`,
+        );
       } else {
         throw new SlackPayloadRejected(res.status, text.slice(0, 200));
       }
@@ -177,7 +196,11 @@ export async function postToSlack(url: URL, payload: unknown, opts: PostOptions)
       lastProblem = `network: ${(err as Error).name}: ${(err as Error).message}`;
     }
     if (attempt >= maxAttempts || now() + waitMs > opts.deadline) {
-      throw new SlackUnavailable(`Slack unavailable after ${attempt} attempt(s): ${lastProblem}`, Math.max(1, Math.ceil(retryAfter)), attempt);
+      throw new SlackUnavailable(
+        `Slack unavailable after ${attempt} attempt(s): ${lastProblem}`,
+        Math.max(1, Math.ceil(retryAfter)),
+        attempt,
+      );
     }
     await sleep(waitMs);
   }

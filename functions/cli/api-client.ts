@@ -66,7 +66,12 @@ export class ApiClient {
     readonly connection: Connection,
     private readonly opts: ApiClientOptions = {},
   ) {
-    this.policy = { timeoutMs: opts.timeoutMs ?? 30_000, retryMax: opts.retryMax ?? 2, retryBackoffMs: 300, maxBackoffMs: 5000 };
+    this.policy = {
+      timeoutMs: opts.timeoutMs ?? 30_000,
+      retryMax: opts.retryMax ?? 2,
+      retryBackoffMs: 300,
+      maxBackoffMs: 5000,
+    };
   }
 
   async call<T = unknown>(operationId: OperationId, input: CallInput = {}): Promise<ApiResult<T>> {
@@ -102,12 +107,20 @@ export class ApiClient {
     try {
       res = await callUpstream(
         (u, init) => doFetch(u, init),
-        { url: url.toString(), method: route.method, headers, body, idempotent: route.method === 'PUT' || route.method === 'DELETE' },
+        {
+          url: url.toString(),
+          method: route.method,
+          headers,
+          body,
+          idempotent: route.method === 'PUT' || route.method === 'DELETE',
+        },
         this.policy,
         this.opts.sleep ? { sleep: this.opts.sleep } : {},
       );
     } catch (err) {
-      throw unreachableError(`cannot reach the API at ${this.connection.apiUrl}: ${describeNetworkError(err)}`, { correlationId });
+      throw unreachableError(`cannot reach the API at ${this.connection.apiUrl}: ${describeNetworkError(err)}`, {
+        correlationId,
+      });
     }
     const text = await res.text();
     let json: unknown;
@@ -121,16 +134,30 @@ export class ApiClient {
     if (res.status >= 400) throw this.errorFor(route, res, json, text, correlationId);
 
     const schema = route.responses[res.status];
-    if (schema === undefined) throw apiError(`unexpected status ${res.status} from ${route.method} ${url.pathname}`, 'unexpected_status', res.status);
+    if (schema === undefined)
+      throw apiError(
+        `unexpected status ${res.status} from ${route.method} ${url.pathname}`,
+        'unexpected_status',
+        res.status,
+      );
     if (schema === null) return { status: res.status, data: undefined as T, headers: res.headers, correlationId };
     const parsed = schema.safeParse(json);
     if (!parsed.success) {
-      throw apiError(`the API's response to ${route.operationId} does not match the contract: ${issues(parsed.error)}`, 'contract_violation', res.status);
+      throw apiError(
+        `the API's response to ${route.operationId} does not match the contract: ${issues(parsed.error)}`,
+        'contract_violation',
+        res.status,
+      );
     }
     return { status: res.status, data: parsed.data as T, headers: res.headers, correlationId };
   }
 
-  private async authorise(route: RouteDef, url: URL, headers: Record<string, string>, body: string | undefined): Promise<Record<string, string>> {
+  private async authorise(
+    route: RouteDef,
+    url: URL,
+    headers: Record<string, string>,
+    body: string | undefined,
+  ): Promise<Record<string, string>> {
     if (route.auth === 'public') return headers;
     const auth = this.connection.auth;
     if (auth.kind === 'bearer') return { ...headers, authorization: `Bearer ${auth.token}` };
@@ -151,23 +178,35 @@ export class ApiClient {
   private errorFor(route: RouteDef, res: Response, json: unknown, text: string, correlationId: string) {
     const parsed = ErrorBody.safeParse(json);
     // API Gateway's own errors are `{"message": ...}` (e.g. IAM's "Forbidden").
-    const message = parsed.success ? parsed.data.message : ((json as { message?: string })?.message ?? (text.slice(0, 200) || res.statusText));
+    const message = parsed.success
+      ? parsed.data.message
+      : ((json as { message?: string })?.message ?? (text.slice(0, 200) || res.statusText));
     const code = parsed.success ? parsed.data.error : `http_${res.status}`;
     const details = parsed.success ? parsed.data.details : undefined;
     if (res.status === 401 || res.status === 403) {
       const hint =
         this.connection.auth.kind === 'bearer'
           ? this.connection.source === 'local'
-            ? ' (the local fleet\'s token is read from .fleetmedic/local.json; is this the fleet `npm start` is running?)'
+            ? " (the local fleet's token is read from .fleetmedic/local.json; is this the fleet `npm start` is running?)"
             : ' (check --token / FLEETMEDIC_OPERATOR_TOKEN)'
           : ' (check your AWS credentials, e.g. `aws sts get-caller-identity`, and that they may invoke this API)';
       return authError(`${res.status} ${code}: ${message}${hint}`, code, res.status);
     }
     if (code === 'circuit_open') {
       const after = retryAfterMs(res);
-      return apiError(`${message}${after !== undefined ? ` (retry after ${Math.ceil(after / 1000)} s)` : ''}`, code, res.status, { ...(details as object), retryAfterSeconds: after !== undefined ? Math.ceil(after / 1000) : undefined });
+      return apiError(
+        `${message}${after !== undefined ? ` (retry after ${Math.ceil(after / 1000)} s)` : ''}`,
+        code,
+        res.status,
+        { ...(details as object), retryAfterSeconds: after !== undefined ? Math.ceil(after / 1000) : undefined },
+      );
     }
-    return apiError(`${res.status} ${code}: ${message}`, code, res.status, details ?? { correlationId, operation: route.operationId });
+    return apiError(
+      `${res.status} ${code}: ${message}`,
+      code,
+      res.status,
+      details ?? { correlationId, operation: route.operationId },
+    );
   }
 }
 

@@ -23,7 +23,10 @@ export interface ConnectionFlags {
   auth?: string;
 }
 
-export function resolveConnection(flags: ConnectionFlags, env: Record<string, string | undefined> = process.env): Connection {
+export function resolveConnection(
+  flags: ConnectionFlags,
+  env: Record<string, string | undefined> = process.env,
+): Connection {
   const dir = stateDir(env);
   const local = readLocalConfig(dir);
   const explicit = flags.apiUrl ?? env.FLEETMEDIC_API_URL;
@@ -41,7 +44,9 @@ export function resolveConnection(flags: ConnectionFlags, env: Record<string, st
     apiUrl = local.apiUrl;
     source = 'local';
   } else {
-    throw unreachableError(`no API configured: start the local fleet with \`npm start\` (it writes ${localConfigPath(dir)}), or pass --api-url / set FLEETMEDIC_API_URL.`);
+    throw unreachableError(
+      `no API configured: start the local fleet with \`npm start\` (it writes ${localConfigPath(dir)}), or pass --api-url / set FLEETMEDIC_API_URL.`,
+    );
   }
   try {
     const u = new URL(apiUrl);
@@ -52,10 +57,15 @@ export function resolveConnection(flags: ConnectionFlags, env: Record<string, st
   apiUrl = apiUrl.replace(/\/+$/, '');
 
   const mode = flags.auth ?? env.FLEETMEDIC_AUTH;
-  if (mode !== undefined && mode !== 'iam' && mode !== 'bearer') throw usageError(`--auth must be iam or bearer, not '${mode}'`);
-  const token = flags.token ?? env.FLEETMEDIC_OPERATOR_TOKEN ?? (local && sameOrigin(local.apiUrl, apiUrl) ? local.operatorToken : undefined);
+  if (mode !== undefined && mode !== 'iam' && mode !== 'bearer')
+    throw usageError(`--auth must be iam or bearer, not '${mode}'`);
+  const token =
+    flags.token ??
+    env.FLEETMEDIC_OPERATOR_TOKEN ??
+    (local && sameOrigin(local.apiUrl, apiUrl) ? local.operatorToken : undefined);
   if (mode === 'iam') return { apiUrl, auth: { kind: 'iam' }, source };
-  if (mode === 'bearer' && !token) throw authError('--auth bearer needs a token: --token or FLEETMEDIC_OPERATOR_TOKEN', 'missing_token');
+  if (mode === 'bearer' && !token)
+    throw authError('--auth bearer needs a token: --token or FLEETMEDIC_OPERATOR_TOKEN', 'missing_token');
   return { apiUrl, auth: token ? { kind: 'bearer', token } : { kind: 'iam' }, source };
 }
 

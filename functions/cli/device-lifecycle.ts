@@ -16,10 +16,18 @@ export function writeTokenFile(file: string, token: string): void {
   renameSync(tmp, file);
 }
 
-export function rotatedView(r: z.output<typeof RotatedDeviceToken>, tokenFile: string | undefined, style: Style): string {
+export function rotatedView(
+  r: z.output<typeof RotatedDeviceToken>,
+  tokenFile: string | undefined,
+  style: Style,
+): string {
   const lines = [`New token for ${paint(r.deviceId, 'bold', style)} (rotated ${r.rotatedAt}).`];
   if (tokenFile) lines.push(`Written to ${tokenFile} (mode 600). It is not shown again.`);
-  else lines.push('Shown only this once; put it in the device\'s token file (the agent picks it up without a restart):', `  ${r.token}`);
+  else
+    lines.push(
+      "Shown only this once; put it in the device's token file (the agent picks it up without a restart):",
+      `  ${r.token}`,
+    );
   lines.push(
     r.previousTokenValidUntil
       ? `The previous token keeps working until ${r.previousTokenValidUntil}.`

@@ -37,6 +37,9 @@ export class CliError extends Error {
 }
 
 export const usageError = (message: string, details?: unknown) => new CliError(message, EXIT.usage, 'usage', details);
-export const unreachableError = (message: string, details?: unknown) => new CliError(message, EXIT.unreachable, 'unreachable', details);
-export const authError = (message: string, code = 'unauthorized', status?: number) => new CliError(message, EXIT.auth, code, undefined, status);
-export const apiError = (message: string, code: string, status?: number, details?: unknown) => new CliError(message, EXIT.apiError, code, details, status);
+export const unreachableError = (message: string, details?: unknown) =>
+  new CliError(message, EXIT.unreachable, 'unreachable', details);
+export const authError = (message: string, code = 'unauthorized', status?: number) =>
+  new CliError(message, EXIT.auth, code, undefined, status);
+export const apiError = (message: string, code: string, status?: number, details?: unknown) =>
+  new CliError(message, EXIT.apiError, code, details, status);

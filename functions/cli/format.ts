@@ -6,9 +6,18 @@ export interface Style {
   color: boolean;
 }
 
-const codes = { bold: [1, 22], dim: [2, 22], red: [31, 39], green: [32, 39], yellow: [33, 39], cyan: [36, 39], magenta: [35, 39] } as const;
+const codes = {
+  bold: [1, 22],
+  dim: [2, 22],
+  red: [31, 39],
+  green: [32, 39],
+  yellow: [33, 39],
+  cyan: [36, 39],
+  magenta: [35, 39],
+} as const;
 export type Paint = keyof typeof codes;
-export const paint = (s: string, p: Paint, style: Style) => (style.color ? `\x1b[${codes[p][0]}m${s}\x1b[${codes[p][1]}m` : s);
+export const paint = (s: string, p: Paint, style: Style) =>
+  style.color ? `\x1b[${codes[p][0]}m${s}\x1b[${codes[p][1]}m` : s;
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: ESC is exactly what an ANSI colour sequence starts with.
 const ANSI = /\x1b\[[0-9;]*m/g;
@@ -48,7 +57,11 @@ export function relativeTime(iso: string | undefined, now: number): string {
 }
 
 /** The retry part of a badge: `retry in 40s`, `retrying now`, or why there is no retry. */
-export function retryCountdown(nextRetry: string | null | undefined, now: number, opts: { quarantined?: boolean; permanent?: boolean } = {}): string {
+export function retryCountdown(
+  nextRetry: string | null | undefined,
+  now: number,
+  opts: { quarantined?: boolean; permanent?: boolean } = {},
+): string {
   if (nextRetry) {
     const t = Date.parse(nextRetry);
     if (Number.isFinite(t)) {
@@ -80,9 +93,17 @@ export function healthLabel(h: string, style: Style): string {
   return paint(h, p[h] ?? 'dim', style);
 }
 
-export function circuitLabel(c: { state: string; consecutiveFailures: number; retryAt?: string }, now: number, style: Style): string {
-  if (c.state === 'closed') return c.consecutiveFailures > 0 ? paint(`closed (${c.consecutiveFailures} failed)`, 'yellow', style) : paint('closed', 'green', style);
-  if (c.state === 'open') return paint(`open${c.retryAt ? `, probe ${relativeTime(c.retryAt, now)}` : ''}`, 'red', style);
+export function circuitLabel(
+  c: { state: string; consecutiveFailures: number; retryAt?: string },
+  now: number,
+  style: Style,
+): string {
+  if (c.state === 'closed')
+    return c.consecutiveFailures > 0
+      ? paint(`closed (${c.consecutiveFailures} failed)`, 'yellow', style)
+      : paint('closed', 'green', style);
+  if (c.state === 'open')
+    return paint(`open${c.retryAt ? `, probe ${relativeTime(c.retryAt, now)}` : ''}`, 'red', style);
   return paint(c.state, 'yellow', style);
 }
 

@@ -4,7 +4,14 @@
  */
 import { Command, CommanderError, InvalidArgumentError as CommanderInvalid, Option } from 'commander';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { IN_PROGRESS_TIMEOUT_MAX_SECONDS, IN_PROGRESS_TIMEOUT_MIN_SECONDS, JOB_TYPES, TERMINAL_JOB_STATUSES, type Job, type JobStatus } from '../contract/jobs.js';
+import {
+  IN_PROGRESS_TIMEOUT_MAX_SECONDS,
+  IN_PROGRESS_TIMEOUT_MIN_SECONDS,
+  JOB_TYPES,
+  TERMINAL_JOB_STATUSES,
+  type Job,
+  type JobStatus,
+} from '../contract/jobs.js';
 import type * as z from 'zod/mini';
 import type {
   CircuitResetResponse,
@@ -23,7 +30,12 @@ import { resolveConnection } from './connection.js';
 import { CliError, EXIT, EXIT_CODES_HELP, usageError, type ExitCode } from './errors.js';
 import { parseDuration, type Style } from './format.js';
 import * as views from './views.js';
-import { DEFAULT_TOKEN_OVERLAP_SECONDS, MAX_TOKEN_OVERLAP_SECONDS, type DecommissionedDevice, type RotatedDeviceToken } from '../contract/credentials.js';
+import {
+  DEFAULT_TOKEN_OVERLAP_SECONDS,
+  MAX_TOKEN_OVERLAP_SECONDS,
+  type DecommissionedDevice,
+  type RotatedDeviceToken,
+} from '../contract/credentials.js';
 import { decommissionedView, rotatedView, writeTokenFile } from './device-lifecycle.js';
 
 export interface CliIo {
@@ -51,8 +63,13 @@ export function buildProgram(io: CliIo): Command {
     .description('Operate a Fleetmedic fleet: device health, jobs, circuit breakers, dead letters, silences.')
     .version('0.1.0')
     .option('--api-url <url>', 'API base URL (default: the local fleet from `npm start`; env FLEETMEDIC_API_URL)')
-    .option('--token <token>', 'operator bearer token (env FLEETMEDIC_OPERATOR_TOKEN; default: the local fleet\'s)')
-    .addOption(new Option('--auth <mode>', 'how to authenticate (default: bearer when a token is known, else iam)').choices(['iam', 'bearer']))
+    .option('--token <token>', "operator bearer token (env FLEETMEDIC_OPERATOR_TOKEN; default: the local fleet's)")
+    .addOption(
+      new Option('--auth <mode>', 'how to authenticate (default: bearer when a token is known, else iam)').choices([
+        'iam',
+        'bearer',
+      ]),
+    )
     .option('--json', 'machine-readable JSON output')
     .option('--no-color', 'plain output without ANSI colours')
     .option('--timeout <seconds>', 'per-request timeout', (v) => positiveNumber(v, '--timeout'), 30)
@@ -80,7 +97,8 @@ ${EXIT_CODES_HELP}`,
         fetch: io.fetch,
         sleep: io.sleep,
       });
-    const emit = (data: unknown, human: () => string) => io.stdout(`${g.json ? JSON.stringify(data, null, 2) : human()}\n`);
+    const emit = (data: unknown, human: () => string) =>
+      io.stdout(`${g.json ? JSON.stringify(data, null, 2) : human()}\n`);
     return { g, style, client, emit, now: io.now() };
   };
 
@@ -91,7 +109,10 @@ ${EXIT_CODES_HELP}`,
       const { client, emit } = ctx(cmd);
       const api = client();
       const { data } = await api.call<z.output<typeof HealthResponse>>('getHealth');
-      emit(data, () => `API ${api.connection.apiUrl} is ${data.status} (version ${data.version}, server time ${data.time}).`);
+      emit(
+        data,
+        () => `API ${api.connection.apiUrl} is ${data.status} (version ${data.version}, server time ${data.time}).`,
+      );
     });
 
   program
@@ -101,14 +122,18 @@ ${EXIT_CODES_HELP}`,
     .option('--next-token <token>', 'page token from a previous --json answer')
     .action(async (o: { limit: number; nextToken?: string }, cmd: Command) => {
       const { client, emit, now, style } = ctx(cmd);
-      const { data } = await client().call<z.output<typeof DeviceList>>('listDevices', { query: { limit: o.limit, nextToken: o.nextToken } });
+      const { data } = await client().call<z.output<typeof DeviceList>>('listDevices', {
+        query: { limit: o.limit, nextToken: o.nextToken },
+      });
       emit(data, () => views.devicesView(data, now, style));
     });
 
   const device = program.command('device').description('one device: show it, rotate its token, decommission it');
   device
     .command('show', { isDefault: true })
-    .description('one device in detail: services, errors and what was tried, circuit, markers, recent events (`fleetmedic device <device-id>` works too)')
+    .description(
+      'one device in detail: services, errors and what was tried, circuit, markers, recent events (`fleetmedic device <device-id>` works too)',
+    )
     .argument('<device-id>')
     .action(async (deviceId: string, _o, cmd: Command) => {
       const { client, emit, now, style } = ctx(cmd);
@@ -119,21 +144,35 @@ ${EXIT_CODES_HELP}`,
     .command('rotate-token')
     .description('mint a new device token (shown once); the old one keeps working for --overlap')
     .argument('<device-id>')
-    .option('--overlap <seconds>', `how long the old token keeps working (0-${MAX_TOKEN_OVERLAP_SECONDS}; 0 = revoke it now)`, (v) => wholeNumberIn(v, '--overlap', 0, MAX_TOKEN_OVERLAP_SECONDS), DEFAULT_TOKEN_OVERLAP_SECONDS)
+    .option(
+      '--overlap <seconds>',
+      `how long the old token keeps working (0-${MAX_TOKEN_OVERLAP_SECONDS}; 0 = revoke it now)`,
+      (v) => wholeNumberIn(v, '--overlap', 0, MAX_TOKEN_OVERLAP_SECONDS),
+      DEFAULT_TOKEN_OVERLAP_SECONDS,
+    )
     .option('--token-file <file>', 'write the new token to this file (atomically, mode 600) instead of printing it')
     .action(async (deviceId: string, o: { overlap: number; tokenFile?: string }, cmd: Command) => {
       const { client, emit, style } = ctx(cmd);
-      const { data } = await client().call<z.output<typeof RotatedDeviceToken>>('rotateDeviceToken', { params: { deviceId }, body: { overlapSeconds: o.overlap } });
+      const { data } = await client().call<z.output<typeof RotatedDeviceToken>>('rotateDeviceToken', {
+        params: { deviceId },
+        body: { overlapSeconds: o.overlap },
+      });
       if (o.tokenFile) writeTokenFile(o.tokenFile, data.token);
-      emit(o.tokenFile ? { ...data, token: undefined, tokenFile: o.tokenFile } : data, () => rotatedView(data, o.tokenFile, style));
+      emit(o.tokenFile ? { ...data, token: undefined, tokenFile: o.tokenFile } : data, () =>
+        rotatedView(data, o.tokenFile, style),
+      );
     });
   device
     .command('remove')
-    .description('decommission a device: tokens stop working, open jobs are cancelled, it stops counting as offline, its data expires')
+    .description(
+      'decommission a device: tokens stop working, open jobs are cancelled, it stops counting as offline, its data expires',
+    )
     .argument('<device-id>')
     .action(async (deviceId: string, _o, cmd: Command) => {
       const { client, emit, style } = ctx(cmd);
-      const { data } = await client().call<z.output<typeof DecommissionedDevice>>('decommissionDevice', { params: { deviceId } });
+      const { data } = await client().call<z.output<typeof DecommissionedDevice>>('decommissionDevice', {
+        params: { deviceId },
+      });
       emit(data, () => decommissionedView(data, style));
     });
 
@@ -145,7 +184,9 @@ ${EXIT_CODES_HELP}`,
     .option('--limit <n>', 'how many (1-500)', (v) => positiveInt(v, '--limit'), 50)
     .action(async (o: { device?: string; type?: string; limit: number }, cmd: Command) => {
       const { client, emit, now, style } = ctx(cmd);
-      const { data } = await client().call<z.output<typeof RecentEvents>>('getRecentEvents', { query: { deviceId: o.device, type: o.type, limit: o.limit } });
+      const { data } = await client().call<z.output<typeof RecentEvents>>('getRecentEvents', {
+        query: { deviceId: o.device, type: o.type, limit: o.limit },
+      });
       emit(data, () => views.eventsView(data.events, now, style));
     });
 
@@ -162,19 +203,45 @@ ${EXIT_CODES_HELP}`,
     .option(
       '--in-progress-timeout <seconds>',
       `how long each attempt may stay IN_PROGRESS before it is TIMED_OUT (${IN_PROGRESS_TIMEOUT_MIN_SECONDS}-${IN_PROGRESS_TIMEOUT_MAX_SECONDS}; default: per command, 300 or 900)`,
-      (v) => wholeNumberIn(v, '--in-progress-timeout', IN_PROGRESS_TIMEOUT_MIN_SECONDS, IN_PROGRESS_TIMEOUT_MAX_SECONDS),
+      (v) =>
+        wholeNumberIn(v, '--in-progress-timeout', IN_PROGRESS_TIMEOUT_MIN_SECONDS, IN_PROGRESS_TIMEOUT_MAX_SECONDS),
     )
-    .option('--wait <seconds>', 'wait until the job is terminal; exit 1 unless it SUCCEEDED', (v) => positiveNumber(v, '--wait'))
-    .action(async (deviceId: string, command: string, o: { service?: string; image?: string; targetFile?: string; reason?: string; inProgressTimeout?: number; wait?: number }, cmd: Command) => {
-      const { client, emit, style } = ctx(cmd);
-      const body = { ...jobCommand(command, o), ...(o.inProgressTimeout !== undefined ? { inProgressTimeoutSeconds: o.inProgressTimeout } : {}) };
-      const api = client();
-      const { data } = await api.call<Job>('enqueueJob', { params: { deviceId }, body });
-      if (o.wait === undefined) return emit(data, () => views.enqueuedView(data, style));
-      const final = await waitForJob(api, data.jobId, o.wait * 1000, io);
-      emit(final, () => views.jobView(final, io.now(), style));
-      if (final.status !== 'SUCCEEDED') throw new CliError(`job ${final.jobId} ended ${final.status}`, EXIT.apiError, `job_${final.status.toLowerCase()}`, undefined);
-    });
+    .option('--wait <seconds>', 'wait until the job is terminal; exit 1 unless it SUCCEEDED', (v) =>
+      positiveNumber(v, '--wait'),
+    )
+    .action(
+      async (
+        deviceId: string,
+        command: string,
+        o: {
+          service?: string;
+          image?: string;
+          targetFile?: string;
+          reason?: string;
+          inProgressTimeout?: number;
+          wait?: number;
+        },
+        cmd: Command,
+      ) => {
+        const { client, emit, style } = ctx(cmd);
+        const body = {
+          ...jobCommand(command, o),
+          ...(o.inProgressTimeout !== undefined ? { inProgressTimeoutSeconds: o.inProgressTimeout } : {}),
+        };
+        const api = client();
+        const { data } = await api.call<Job>('enqueueJob', { params: { deviceId }, body });
+        if (o.wait === undefined) return emit(data, () => views.enqueuedView(data, style));
+        const final = await waitForJob(api, data.jobId, o.wait * 1000, io);
+        emit(final, () => views.jobView(final, io.now(), style));
+        if (final.status !== 'SUCCEEDED')
+          throw new CliError(
+            `job ${final.jobId} ended ${final.status}`,
+            EXIT.apiError,
+            `job_${final.status.toLowerCase()}`,
+            undefined,
+          );
+      },
+    );
   jobs
     .command('show', { isDefault: true })
     .description('a job with its attempt history (`fleetmedic jobs <job-id>` works too)')
@@ -196,13 +263,15 @@ ${EXIT_CODES_HELP}`,
 
   program
     .command('circuit')
-    .description("device circuit breakers")
+    .description('device circuit breakers')
     .command('reset')
     .description("close a device's circuit breaker by hand (after fixing the cause)")
     .argument('<device-id>')
     .action(async (deviceId: string, _o, cmd: Command) => {
       const { client, emit, now, style } = ctx(cmd);
-      const { data } = await client().call<z.output<typeof CircuitResetResponse>>('resetCircuit', { params: { deviceId } });
+      const { data } = await client().call<z.output<typeof CircuitResetResponse>>('resetCircuit', {
+        params: { deviceId },
+      });
       emit(data, () => views.circuitResetView(data, now, style));
     });
 
@@ -214,7 +283,9 @@ ${EXIT_CODES_HELP}`,
     .option('--max <n>', 'messages to inspect (1-1000)', (v) => positiveInt(v, '--max'), 100)
     .action(async (o: { queue: string; max: number }, cmd: Command) => {
       const { client, emit, now, style } = ctx(cmd);
-      const { data } = await client().call<z.output<typeof DeadLetterList>>('listDeadLetters', { query: { queue: o.queue, max: o.max } });
+      const { data } = await client().call<z.output<typeof DeadLetterList>>('listDeadLetters', {
+        query: { queue: o.queue, max: o.max },
+      });
       emit(data, () => views.dlqView(data, now, style));
     });
   dlq
@@ -225,29 +296,55 @@ ${EXIT_CODES_HELP}`,
     .option('--dry-run', 'show what would move; move nothing')
     .option('--rate <per-second>', 'messages per second (1-100)', (v) => positiveInt(v, '--rate'), 10)
     .option('--max <n>', 'at most this many (1-10000)', (v) => positiveInt(v, '--max'), 1000)
-    .action(async (o: { queue: 'jobs' | 'alerts'; filter?: string; dryRun?: boolean; rate: number; max: number }, cmd: Command) => {
-      const { client, emit, style } = ctx(cmd);
-      const body = { queue: o.queue, ...(o.filter ? { filter: o.filter } : {}), dryRun: !!o.dryRun, ratePerSecond: o.rate, max: o.max };
-      const { data } = await client().call<z.output<typeof RedriveResponse>>('redriveDeadLetters', { body });
-      emit(data, () => views.redriveView(data, style));
-    });
+    .action(
+      async (
+        o: { queue: 'jobs' | 'alerts'; filter?: string; dryRun?: boolean; rate: number; max: number },
+        cmd: Command,
+      ) => {
+        const { client, emit, style } = ctx(cmd);
+        const body = {
+          queue: o.queue,
+          ...(o.filter ? { filter: o.filter } : {}),
+          dryRun: !!o.dryRun,
+          ratePerSecond: o.rate,
+          max: o.max,
+        };
+        const { data } = await client().call<z.output<typeof RedriveResponse>>('redriveDeadLetters', { body });
+        emit(data, () => views.redriveView(data, style));
+      },
+    );
 
   program
     .command('silence')
-    .description('mark a device or one service as in maintenance / manually stopped: no recovery, no alerts, until it expires')
+    .description(
+      'mark a device or one service as in maintenance / manually stopped: no recovery, no alerts, until it expires',
+    )
     .argument('<target>', '<device-id> or <device-id>/<service>')
     .requiredOption('--for <duration>', 'how long, e.g. 30m, 2h, 1d (1m to 30d)')
     .option('--reason <text>', 'why (shown to on-call)')
-    .addOption(new Option('--kind <kind>', 'marker kind').choices(['maintenance', 'manual-stop']).default('maintenance'))
-    .action(async (target: string, o: { for: string; reason?: string; kind: 'maintenance' | 'manual-stop' }, cmd: Command) => {
-      const { client, emit, now } = ctx(cmd);
-      const { deviceId, service } = splitTarget(target);
-      const seconds = parseDuration(o.for);
-      if (seconds === undefined) throw usageError(`--for: cannot read '${o.for}' as a duration (e.g. 30m, 2h, 1d)`);
-      const body = { ...(service ? { service } : {}), kind: o.kind, ...(o.reason ? { reason: o.reason } : {}), durationSeconds: seconds };
-      const { data } = await client().call<Marker>('setMarker', { params: { deviceId }, body });
-      emit(data, () => `Silenced: ${views.markerLine(data, now)}`);
-    });
+    .addOption(
+      new Option('--kind <kind>', 'marker kind').choices(['maintenance', 'manual-stop']).default('maintenance'),
+    )
+    .action(
+      async (
+        target: string,
+        o: { for: string; reason?: string; kind: 'maintenance' | 'manual-stop' },
+        cmd: Command,
+      ) => {
+        const { client, emit, now } = ctx(cmd);
+        const { deviceId, service } = splitTarget(target);
+        const seconds = parseDuration(o.for);
+        if (seconds === undefined) throw usageError(`--for: cannot read '${o.for}' as a duration (e.g. 30m, 2h, 1d)`);
+        const body = {
+          ...(service ? { service } : {}),
+          kind: o.kind,
+          ...(o.reason ? { reason: o.reason } : {}),
+          durationSeconds: seconds,
+        };
+        const { data } = await client().call<Marker>('setMarker', { params: { deviceId }, body });
+        emit(data, () => `Silenced: ${views.markerLine(data, now)}`);
+      },
+    );
 
   program
     .command('unsilence')
@@ -279,28 +376,45 @@ ${EXIT_CODES_HELP}`,
       const body = { deviceId, ...(o.name ? { name: o.name } : {}), ...(o.label.length ? { labels } : {}) };
       const { data } = await api.call<z.output<typeof RegisterDeviceResponse>>('registerDevice', { body });
       if (o.tokenFile) writeFileSync(o.tokenFile, `${data.token}\n`, { mode: 0o600 });
-      emit(o.tokenFile ? { ...data, token: undefined, tokenFile: o.tokenFile } : data, () => views.registeredView(data, api.connection.apiUrl, o.tokenFile, style));
+      emit(o.tokenFile ? { ...data, token: undefined, tokenFile: o.tokenFile } : data, () =>
+        views.registeredView(data, api.connection.apiUrl, o.tokenFile, style),
+      );
     });
 
   const registry = program
     .command('registry-credential')
-    .description('private registry credentials, stored encrypted in the cloud and handed only to devices whose target names them');
+    .description(
+      'private registry credentials, stored encrypted in the cloud and handed only to devices whose target names them',
+    );
   registry
     .command('set')
     .description('store or rotate a credential (devices get the new one with their next target poll)')
     .argument('<name>', 'lowercase letters, digits and dashes; targets name it in registryCredentials')
-    .requiredOption('--registry <host>', 'registry host[:port] as in image references, e.g. ghcr.io or 127.0.0.1:5001 (docker.io for Docker Hub)')
+    .requiredOption(
+      '--registry <host>',
+      'registry host[:port] as in image references, e.g. ghcr.io or 127.0.0.1:5001 (docker.io for Docker Hub)',
+    )
     .requiredOption('--username <user>', 'registry user name')
     // A file (or - for stdin), never an argument or an environment variable: those end up in shell history and ps.
-    .requiredOption('--password-file <file>', 'file holding the password or token (- reads stdin); trailing newline ignored')
+    .requiredOption(
+      '--password-file <file>',
+      'file holding the password or token (- reads stdin); trailing newline ignored',
+    )
     .action(async (name: string, o: { registry: string; username: string; passwordFile: string }, cmd: Command) => {
       const { client, emit } = ctx(cmd);
       const password = readSecretFile(o.passwordFile);
-      const { data } = await client().call<{ name: string; registry: string; created: boolean; updatedAt: string }>('putRegistryCredential', {
-        params: { name },
-        body: { registry: o.registry, username: o.username, password },
-      });
-      emit(data, () => `${data.created ? 'Stored' : 'Rotated'} registry credential ${data.name} for ${data.registry}. Name it in a target's "registryCredentials" to hand it to that device.`);
+      const { data } = await client().call<{ name: string; registry: string; created: boolean; updatedAt: string }>(
+        'putRegistryCredential',
+        {
+          params: { name },
+          body: { registry: o.registry, username: o.username, password },
+        },
+      );
+      emit(
+        data,
+        () =>
+          `${data.created ? 'Stored' : 'Rotated'} registry credential ${data.name} for ${data.registry}. Name it in a target's "registryCredentials" to hand it to that device.`,
+      );
     });
   registry
     .command('delete')
@@ -316,15 +430,22 @@ ${EXIT_CODES_HELP}`,
     .command('target')
     .description("show a device's target state (what it should run), or replace it from a JSON file")
     .argument('<device-id>')
-    .option('--file <file>', 'replace the target with this JSON: {"services": {...}}, or what `target <device-id> --json` printed (then only if the target is still that version)')
-    .option('--if-match <version>', 'replace only if the current target is this version (412 otherwise); default: the version in --file, if any')
+    .option(
+      '--file <file>',
+      'replace the target with this JSON: {"services": {...}}, or what `target <device-id> --json` printed (then only if the target is still that version)',
+    )
+    .option(
+      '--if-match <version>',
+      'replace only if the current target is this version (412 otherwise); default: the version in --file, if any',
+    )
     .action(async (deviceId: string, o: { file?: string; ifMatch?: string }, cmd: Command) => {
       const { client, emit, style } = ctx(cmd);
       const api = client();
       if (!o.file) {
         if (o.ifMatch) throw usageError('--if-match needs --file');
         const { data } = await api.call<z.output<typeof DeviceDetail>>('getDevice', { params: { deviceId } });
-        if (!data.target) throw new CliError(`${deviceId} has no target yet (set one with --file)`, EXIT.apiError, 'not_found');
+        if (!data.target)
+          throw new CliError(`${deviceId} has no target yet (set one with --file)`, EXIT.apiError, 'not_found');
         emit(data.target, () => views.currentTargetView(data.target!, deviceId, style));
         return;
       }
@@ -334,7 +455,11 @@ ${EXIT_CODES_HELP}`,
       const doc = isTargetDocument(file) ? file : undefined;
       const body = doc ? doc.target : file;
       const ifMatch = o.ifMatch ?? doc?.version;
-      const { data } = await api.call<TargetStateDocument>('putTargetState', { params: { deviceId }, body, ...(ifMatch ? { headers: { 'if-match': `"${ifMatch}"` } } : {}) });
+      const { data } = await api.call<TargetStateDocument>('putTargetState', {
+        params: { deviceId },
+        body,
+        ...(ifMatch ? { headers: { 'if-match': `"${ifMatch}"` } } : {}),
+      });
       emit(data, () => views.targetView(data, deviceId, style));
     });
 
@@ -346,28 +471,48 @@ export async function runCli(argv: string[], io: CliIo): Promise<ExitCode> {
   const json = argv.includes('--json');
   // With --json, Commander's own usage errors are collected and answered as JSON like every other error.
   let usageText = '';
-  const program = buildProgram(json ? { ...io, stderr: (s) => {
-        usageText += s;
-      } } : io);
+  const program = buildProgram(
+    json
+      ? {
+          ...io,
+          stderr: (s) => {
+            usageText += s;
+          },
+        }
+      : io,
+  );
   try {
     await program.parseAsync(argv, { from: 'user' });
     return EXIT.ok;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')
+        return EXIT.ok;
       const message = (usageText.split('\n')[0] || err.message).replace(/^error: /, '');
-      if (json) io.stderr(`${JSON.stringify({ error: 'usage', message, exitCode: EXIT.usage, details: { commander: err.code } })}\n`);
+      if (json)
+        io.stderr(
+          `${JSON.stringify({ error: 'usage', message, exitCode: EXIT.usage, details: { commander: err.code } })}\n`,
+        );
       // Without --json Commander already printed its message.
       return EXIT.usage;
     }
-    const e = err instanceof CliError ? err : new CliError(`unexpected error: ${(err as Error)?.stack ?? String(err)}`, EXIT.apiError, 'internal');
-    if (json) io.stderr(`${JSON.stringify({ error: e.code, message: e.message, exitCode: e.exitCode, ...(e.status ? { status: e.status } : {}), ...(e.details !== undefined ? { details: e.details } : {}) })}\n`);
+    const e =
+      err instanceof CliError
+        ? err
+        : new CliError(`unexpected error: ${(err as Error)?.stack ?? String(err)}`, EXIT.apiError, 'internal');
+    if (json)
+      io.stderr(
+        `${JSON.stringify({ error: e.code, message: e.message, exitCode: e.exitCode, ...(e.status ? { status: e.status } : {}), ...(e.details !== undefined ? { details: e.details } : {}) })}\n`,
+      );
     else io.stderr(`fleetmedic: ${e.message}\n`);
     return e.exitCode;
   }
 }
 
-function jobCommand(type: string, o: { service?: string; image?: string; targetFile?: string; reason?: string }): { type: string; params: unknown } {
+function jobCommand(
+  type: string,
+  o: { service?: string; image?: string; targetFile?: string; reason?: string },
+): { type: string; params: unknown } {
   switch (type) {
     case 'restart-service':
       if (!o.service) throw usageError('restart-service needs --service <name>');
@@ -392,19 +537,30 @@ async function waitForJob(api: ApiClient, jobId: string, timeoutMs: number, io: 
   for (;;) {
     const { data } = await api.call<Job>('getJob', { params: { jobId } });
     if ((TERMINAL_JOB_STATUSES as readonly JobStatus[]).includes(data.status)) return data;
-    if (io.now() >= deadline) throw new CliError(`job ${jobId} is still ${data.status} after ${Math.round(timeoutMs / 1000)} s`, EXIT.apiError, 'wait_timeout');
+    if (io.now() >= deadline)
+      throw new CliError(
+        `job ${jobId} is still ${data.status} after ${Math.round(timeoutMs / 1000)} s`,
+        EXIT.apiError,
+        'wait_timeout',
+      );
     await sleep(1000);
   }
 }
 
 function splitTarget(target: string): { deviceId: string; service?: string } {
   const [deviceId, service, extra] = target.split('/');
-  if (!deviceId || extra !== undefined || service === '') throw usageError(`'${target}' is not <device-id> or <device-id>/<service>`);
+  if (!deviceId || extra !== undefined || service === '')
+    throw usageError(`'${target}' is not <device-id> or <device-id>/<service>`);
   return service ? { deviceId, service } : { deviceId };
 }
 
 function isTargetDocument(v: unknown): v is { version: string; target: unknown } {
-  return !!v && typeof v === 'object' && typeof (v as { version?: unknown }).version === 'string' && typeof (v as { target?: unknown }).target === 'object';
+  return (
+    !!v &&
+    typeof v === 'object' &&
+    typeof (v as { version?: unknown }).version === 'string' &&
+    typeof (v as { target?: unknown }).target === 'object'
+  );
 }
 
 function readJson(file: string): unknown {
@@ -440,7 +596,8 @@ function positiveInt(v: string, name: string): number {
 }
 function wholeNumberIn(v: string, name: string, min: number, max: number): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new CommanderInvalid(`${name} must be a whole number from ${min} to ${max}`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new CommanderInvalid(`${name} must be a whole number from ${min} to ${max}`);
   return n;
 }
 function positiveNumber(v: string, name: string): number {

@@ -45,7 +45,12 @@ export interface SignInput {
 export async function signRequest(req: SignInput): Promise<Record<string, string>> {
   const region = regionFor(req.url);
   if (!region) throw new Error('cannot tell the AWS region: set AWS_REGION (or use the execute-api URL)');
-  const signer = new SignatureV4({ service: 'execute-api', region, credentials: defaultProvider(), sha256: NodeSha256 });
+  const signer = new SignatureV4({
+    service: 'execute-api',
+    region,
+    credentials: defaultProvider(),
+    sha256: NodeSha256,
+  });
   const query: Record<string, string> = {};
   for (const [k, v] of req.url.searchParams) query[k] = v;
   const signed = await signer.sign({

@@ -1,10 +1,30 @@
 /** Human views of API responses (pure: data, `now` and style in, text out). */
 import type * as z from 'zod/mini';
-import type { DeadLetterList, DeviceDetail, DeviceList, FleetEvent, RedriveResponse, RegisterDeviceResponse, Marker, CircuitResetResponse } from '../contract/operator.js';
+import type {
+  DeadLetterList,
+  DeviceDetail,
+  DeviceList,
+  FleetEvent,
+  RedriveResponse,
+  RegisterDeviceResponse,
+  Marker,
+  CircuitResetResponse,
+} from '../contract/operator.js';
 import type { Job } from '../contract/jobs.js';
 import { inProgressTimeoutSeconds } from '../domain/job-lifecycle.js';
 import type { TargetStateDocument } from '../contract/target-state.js';
-import { circuitLabel, compactDetail, errorBadge, formatDuration, healthLabel, paint, relativeTime, statusLabel, table, type Style } from './format.js';
+import {
+  circuitLabel,
+  compactDetail,
+  errorBadge,
+  formatDuration,
+  healthLabel,
+  paint,
+  relativeTime,
+  statusLabel,
+  table,
+  type Style,
+} from './format.js';
 
 type Devices = z.output<typeof DeviceList>;
 type Detail = z.output<typeof DeviceDetail>;
@@ -18,27 +38,46 @@ export function devicesView(list: Devices, now: number, style: Style): string {
     healthLabel(d.health, style),
     circuitLabel(d.circuit, now, style),
     relativeTime(d.lastSeenAt, now),
-    d.errors.length ? d.errors.map((e) => `${e.service}: ${errorBadge(e, now, style)}`).join(', ') : paint('-', 'dim', style),
+    d.errors.length
+      ? d.errors.map((e) => `${e.service}: ${errorBadge(e, now, style)}`).join(', ')
+      : paint('-', 'dim', style),
     d.silencedUntil ? `until ${new Date(d.silencedUntil).toISOString().slice(0, 16).replace('T', ' ')}Z` : '',
   ]);
   const summary = countBy(list.devices.map((d) => d.health));
-  const foot = `${list.devices.length} device(s): ${Object.entries(summary).map(([k, v]) => `${v} ${k}`).join(', ')}${list.nextToken ? ' (more: --next-token)' : ''}`;
+  const foot = `${list.devices.length} device(s): ${Object.entries(summary)
+    .map(([k, v]) => `${v} ${k}`)
+    .join(', ')}${list.nextToken ? ' (more: --next-token)' : ''}`;
   return `${table(['DEVICE', 'HEALTH', 'CIRCUIT', 'LAST SEEN', 'ERRORS', 'SILENCED'], rows, style)}\n${paint(foot, 'dim', style)}`;
 }
 
 export function deviceView(d: Detail, now: number, style: Style): string {
   const out: string[] = [];
-  const kv = (k: string, v: string | undefined) => v !== undefined && out.push(`${paint(k.padEnd(14), 'dim', style)}${v}`);
+  const kv = (k: string, v: string | undefined) =>
+    v !== undefined && out.push(`${paint(k.padEnd(14), 'dim', style)}${v}`);
   out.push(paint(`${d.deviceId}${d.name ? ` (${d.name})` : ''}`, 'bold', style));
   kv('health', healthLabel(d.health, style));
   kv('last seen', d.lastSeenAt ? `${relativeTime(d.lastSeenAt, now)} (${d.lastSeenAt})` : 'never');
   kv('agent', d.agentVersion);
-  kv('uptime', d.uptimeSeconds !== undefined ? relativeTime(new Date(now - d.uptimeSeconds * 1000).toISOString(), now).replace(' ago', '') : undefined);
+  kv(
+    'uptime',
+    d.uptimeSeconds !== undefined
+      ? relativeTime(new Date(now - d.uptimeSeconds * 1000).toISOString(), now).replace(' ago', '')
+      : undefined,
+  );
   kv('clock offset', d.clockOffsetMs !== undefined ? `${d.clockOffsetMs} ms` : undefined);
   kv('target', d.targetVersion);
   kv('last seq', d.lastSeq !== undefined ? String(d.lastSeq) : undefined);
-  kv('circuit', `${circuitLabel(d.circuit, now, style)}${d.circuit.openCount ? ` · opened ${d.circuit.openCount}×` : ''}${d.circuit.openedAt ? ` · since ${relativeTime(d.circuit.openedAt, now)}` : ''}`);
-  if (d.labels && Object.keys(d.labels).length) kv('labels', Object.entries(d.labels).map(([k, v]) => `${k}=${v}`).join(' '));
+  kv(
+    'circuit',
+    `${circuitLabel(d.circuit, now, style)}${d.circuit.openCount ? ` · opened ${d.circuit.openCount}×` : ''}${d.circuit.openedAt ? ` · since ${relativeTime(d.circuit.openedAt, now)}` : ''}`,
+  );
+  if (d.labels && Object.keys(d.labels).length)
+    kv(
+      'labels',
+      Object.entries(d.labels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' '),
+    );
   if (d.silencedUntil) kv('silenced', `until ${d.silencedUntil}`);
 
   out.push('', paint('Services', 'bold', style));
@@ -56,7 +95,9 @@ export function deviceView(d: Detail, now: number, style: Style): string {
             s.startedAt && s.status === 'running' ? formatDuration(Math.max(0, now - Date.parse(s.startedAt))) : '-',
             s.image,
             `${s.restartCount}${s.recentRestarts ? ` (${s.recentRestarts} recent)` : ''}`,
-            s.lastHealthCheck ? `${s.lastHealthCheck.healthy ? paint('ok', 'green', style) : paint('failing', 'red', style)} ${s.lastHealthCheck.kind} ${relativeTime(s.lastHealthCheck.checkedAt, now)}` : '-',
+            s.lastHealthCheck
+              ? `${s.lastHealthCheck.healthy ? paint('ok', 'green', style) : paint('failing', 'red', style)} ${s.lastHealthCheck.kind} ${relativeTime(s.lastHealthCheck.checkedAt, now)}`
+              : '-',
             s.error ? errorBadge(s.error, now, style) : '-',
           ]),
           style,
@@ -66,7 +107,9 @@ export function deviceView(d: Detail, now: number, style: Style): string {
     for (const s of d.services.filter((x) => x.error)) {
       const e = s.error!;
       out.push('', `  ${paint(s.name, 'bold', style)}: ${e.type} — ${e.message}`);
-      out.push(`    since ${e.timestamp}; ${e.retryCount} attempt(s)${e.permanent ? '; permanent' : ''}${e.quarantined ? '; quarantined (slow retry)' : ''}`);
+      out.push(
+        `    since ${e.timestamp}; ${e.retryCount} attempt(s)${e.permanent ? '; permanent' : ''}${e.quarantined ? '; quarantined (slow retry)' : ''}`,
+      );
       if (e.attempted.length) out.push(`    tried: ${e.attempted.join(' → ')}`);
     }
   }
@@ -120,7 +163,8 @@ export function jobView(j: Job, now: number, style: Style): string {
     `${paint('updated'.padEnd(14), 'dim', style)}${j.updatedAt} (${relativeTime(j.updatedAt, now)})`,
     `${paint('correlation'.padEnd(14), 'dim', style)}${j.correlationId}`,
   ];
-  if (j.statusDetails && Object.keys(j.statusDetails).length) out.push(`${paint('details'.padEnd(14), 'dim', style)}${compactDetail(j.statusDetails, 200)}`);
+  if (j.statusDetails && Object.keys(j.statusDetails).length)
+    out.push(`${paint('details'.padEnd(14), 'dim', style)}${compactDetail(j.statusDetails, 200)}`);
   out.push('', paint('History', 'bold', style));
   out.push(
     indent(
@@ -144,7 +188,13 @@ export function dlqView(d: Dlq, now: number, style: Style): string {
   out.push(
     table(
       ['COUNT', 'PATTERN', 'SAMPLE JOB', 'DEVICE', 'RECEIVES'],
-      d.groups.map((g) => [String(g.count), g.pattern, g.sample.jobId ?? '-', g.sample.deviceId ?? '-', String(g.sample.receiveCount)]),
+      d.groups.map((g) => [
+        String(g.count),
+        g.pattern,
+        g.sample.jobId ?? '-',
+        g.sample.deviceId ?? '-',
+        String(g.sample.receiveCount),
+      ]),
       style,
     ),
   );
@@ -153,7 +203,14 @@ export function dlqView(d: Dlq, now: number, style: Style): string {
     indent(
       table(
         ['MESSAGE', 'JOB', 'DEVICE', 'RECEIVES', 'FIRST FAILED', 'REASON'],
-        d.messages.map((m) => [m.messageId.slice(0, 8), m.jobId ?? '-', m.deviceId ?? '-', String(m.receiveCount), relativeTime(m.firstFailedAt, now), m.reason.slice(0, 80)]),
+        d.messages.map((m) => [
+          m.messageId.slice(0, 8),
+          m.jobId ?? '-',
+          m.deviceId ?? '-',
+          String(m.receiveCount),
+          relativeTime(m.firstFailedAt, now),
+          m.reason.slice(0, 80),
+        ]),
         style,
       ),
     ),
@@ -167,15 +224,28 @@ export function redriveView(r: Redrive, style: Style): string {
     ? `Dry run: ${r.matched} message(s) match; nothing was moved.`
     : `Redrove ${r.redriven} of ${r.matched} matching message(s) back to the source queue.`;
   if (!r.messages.length) return head;
-  return `${head}\n${table(['MESSAGE', 'JOB', 'DEVICE', 'PATTERN'], r.messages.map((m) => [m.messageId.slice(0, 8), m.jobId ?? '-', m.deviceId ?? '-', m.pattern]), style)}`;
+  return `${head}\n${table(
+    ['MESSAGE', 'JOB', 'DEVICE', 'PATTERN'],
+    r.messages.map((m) => [m.messageId.slice(0, 8), m.jobId ?? '-', m.deviceId ?? '-', m.pattern]),
+    style,
+  )}`;
 }
 
-export function registeredView(r: z.output<typeof RegisterDeviceResponse>, apiUrl: string, tokenFile: string | undefined, style: Style): string {
+export function registeredView(
+  r: z.output<typeof RegisterDeviceResponse>,
+  apiUrl: string,
+  tokenFile: string | undefined,
+  style: Style,
+): string {
   const lines = [`Registered ${paint(r.deviceId, 'bold', style)}.`];
   if (tokenFile) lines.push(`Device token written to ${tokenFile} (mode 600). It is not shown again.`);
   else lines.push('Device token (shown only this once; store it on the device):', `  ${r.token}`);
   const file = tokenFile ?? '<file holding the token>';
-  lines.push('', 'Start an agent for it:', `  npx fleetmedic-agent run --api-url ${apiUrl} --device-id ${r.deviceId} --token-file ${file} --state-dir .fleetmedic/agent-${r.deviceId}`);
+  lines.push(
+    '',
+    'Start an agent for it:',
+    `  npx fleetmedic-agent run --api-url ${apiUrl} --device-id ${r.deviceId} --token-file ${file} --state-dir .fleetmedic/agent-${r.deviceId}`,
+  );
   return lines.join('\n');
 }
 
@@ -193,7 +263,9 @@ export function currentTargetView(t: TargetStateDocument, deviceId: string, styl
   for (const [name, spec] of Object.entries(t.target.services).sort(([a], [b]) => a.localeCompare(b))) {
     lines.push(`  ${name}  ${spec.image}${spec.dependsOn.length ? `  (after ${spec.dependsOn.join(', ')})` : ''}`);
   }
-  lines.push(`Edit: fleetmedic target ${deviceId} --json > t.json, change it, fleetmedic target ${deviceId} --file t.json`);
+  lines.push(
+    `Edit: fleetmedic target ${deviceId} --json > t.json, change it, fleetmedic target ${deviceId} --file t.json`,
+  );
   return lines.join('\n');
 }
 

@@ -29,7 +29,9 @@ export const JobId = z
   .check(z.regex(/^job_[A-Za-z0-9]{10,40}$/))
   .register(z.globalRegistry, { id: 'JobId' });
 
-export const Timestamp = z.iso.datetime({ offset: true }).register(z.globalRegistry, { id: 'Timestamp', description: 'ISO-8601 time.' });
+export const Timestamp = z.iso
+  .datetime({ offset: true })
+  .register(z.globalRegistry, { id: 'Timestamp', description: 'ISO-8601 time.' });
 
 /** Docker image reference: [registry[:port]/]repo[:tag][@digest]. Loose on purpose: the engine is the judge. */
 export const ImageRef = z
@@ -44,30 +46,49 @@ export const ImageRef = z
  * store (a 500 after the fact).
  */
 export const storableNumber = (min: number, max: number) =>
-  z
-    .number()
-    .check(
-      z.minimum(min),
-      z.maximum(max),
-      z.refine((n) => n === 0 || Math.abs(n) >= 1e-9, { message: 'too close to zero to store (use 0, or a magnitude of at least 1e-9)', abort: true }),
-    );
+  z.number().check(
+    z.minimum(min),
+    z.maximum(max),
+    z.refine((n) => n === 0 || Math.abs(n) >= 1e-9, {
+      message: 'too close to zero to store (use 0, or a magnitude of at least 1e-9)',
+      abort: true,
+    }),
+  );
 
 /**
  * Keys of free-form maps a client names (device labels, job status details). They are stored as DynamoDB map
  * members, so a key must not read like the storage format itself (a type descriptor `S`, `N`, `M`...) nor like
  * a JavaScript object's own machinery (`constructor`, `__proto__`), which the SDK's marshalling trips over.
  */
-const RESERVED_MAP_KEYS = new Set(['S', 'N', 'B', 'SS', 'NS', 'BS', 'M', 'L', 'NULL', 'BOOL', 'constructor', 'prototype', '__proto__']);
+const RESERVED_MAP_KEYS = new Set([
+  'S',
+  'N',
+  'B',
+  'SS',
+  'NS',
+  'BS',
+  'M',
+  'L',
+  'NULL',
+  'BOOL',
+  'constructor',
+  'prototype',
+  '__proto__',
+]);
 export const isReservedMapKey = (key: string) => RESERVED_MAP_KEYS.has(key);
 export const MapKey = z
   .string()
   .check(
     z.regex(/^[A-Za-z][A-Za-z0-9_./-]{0,63}$/, 'a letter, then letters, digits, `_`, `.`, `/` or `-`; 1-64 characters'),
-    z.refine((k) => !RESERVED_MAP_KEYS.has(k), 'reserved: a DynamoDB type descriptor (S, N, B, SS, NS, BS, M, L, NULL, BOOL) or constructor/prototype'),
+    z.refine(
+      (k) => !RESERVED_MAP_KEYS.has(k),
+      'reserved: a DynamoDB type descriptor (S, N, B, SS, NS, BS, M, L, NULL, BOOL) or constructor/prototype',
+    ),
   )
   .register(z.globalRegistry, {
     id: 'MapKey',
-    description: 'Key of a free-form map (labels, status details). Not one of S, N, B, SS, NS, BS, M, L, NULL, BOOL, constructor, prototype.',
+    description:
+      'Key of a free-form map (labels, status details). Not one of S, N, B, SS, NS, BS, M, L, NULL, BOOL, constructor, prototype.',
   });
 
 /** Counters and sizes a client reports: non-negative integers well inside what every layer stores exactly. */
@@ -78,7 +99,9 @@ export const CorrelationId = z.string().check(z.minLength(1), z.maxLength(128), 
 /** Every 4xx/5xx body has this shape. `error` is a stable machine code, `message` is for people. */
 export const ErrorBody = z
   .object({
-    error: z.string().register(z.globalRegistry, { description: 'Stable machine-readable code, e.g. validation_failed, circuit_open.' }),
+    error: z.string().register(z.globalRegistry, {
+      description: 'Stable machine-readable code, e.g. validation_failed, circuit_open.',
+    }),
     message: z.string(),
     details: z.optional(z.unknown()),
   })

@@ -13,7 +13,10 @@ export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = ['SUCCEEDED', 'FAILED
 
 /** The commands a device executes, one schema per job type. */
 const JOB_COMMANDS = [
-  z.strictObject({ type: z.literal('restart-service'), params: z.strictObject({ service: ServiceName, reason: z.optional(z.string().check(z.maxLength(200))) }) }),
+  z.strictObject({
+    type: z.literal('restart-service'),
+    params: z.strictObject({ service: ServiceName, reason: z.optional(z.string().check(z.maxLength(200))) }),
+  }),
   z.strictObject({ type: z.literal('pull-image'), params: z.strictObject({ image: ImageRef }) }),
   z.strictObject({ type: z.literal('set-target-state'), params: z.strictObject({ target: TargetState }) }),
   z.strictObject({ type: z.literal('run-health-check'), params: z.strictObject({ service: z.optional(ServiceName) }) }),
@@ -39,18 +42,23 @@ export const InProgressTimeoutSeconds = z
   .register(z.globalRegistry, {
     id: 'InProgressTimeoutSeconds',
     description:
-      'How long each attempt of the job may stay IN_PROGRESS before the timeout sweeper marks it TIMED_OUT (and its retry policy applies). Absent: the job type\'s default (300 s; pull-image and set-target-state 900 s).',
+      "How long each attempt of the job may stay IN_PROGRESS before the timeout sweeper marks it TIMED_OUT (and its retry policy applies). Absent: the job type's default (300 s; pull-image and set-target-state 900 s).",
   });
 
 /** Job settings an operator may add to a command when enqueuing it; they apply to every attempt. */
 const ENQUEUE_SETTINGS = { inProgressTimeoutSeconds: z.optional(InProgressTimeoutSeconds) };
 type WithEnqueueSettings<T extends readonly z.ZodMiniObject[]> = {
-  -readonly [K in keyof T]: T[K] extends z.ZodMiniObject<infer S, infer C> ? z.ZodMiniObject<z.core.util.Extend<S, typeof ENQUEUE_SETTINGS>, C> : never;
+  -readonly [K in keyof T]: T[K] extends z.ZodMiniObject<infer S, infer C>
+    ? z.ZodMiniObject<z.core.util.Extend<S, typeof ENQUEUE_SETTINGS>, C>
+    : never;
 };
 
 /** Operator → cloud: the body of an enqueue request, a command plus its job settings (strict, like the command). */
 export const EnqueueJobRequest = z
-  .discriminatedUnion('type', JOB_COMMANDS.map((c) => z.extend(c, ENQUEUE_SETTINGS)) as unknown as WithEnqueueSettings<typeof JOB_COMMANDS>)
+  .discriminatedUnion(
+    'type',
+    JOB_COMMANDS.map((c) => z.extend(c, ENQUEUE_SETTINGS)) as unknown as WithEnqueueSettings<typeof JOB_COMMANDS>,
+  )
   .register(z.globalRegistry, { id: 'EnqueueJobRequest' });
 export type EnqueueJobRequest = z.output<typeof EnqueueJobRequest>;
 
@@ -59,10 +67,9 @@ export const JobAttempt = z
     attempt: z.int().check(z.minimum(1)),
     status: JobStatus,
     at: Timestamp,
-    by: z
-      .string()
-      .check(z.maxLength(128))
-      .register(z.globalRegistry, { description: 'Who made the transition: device id, operator, dispatcher, sweeper.' }),
+    by: z.string().check(z.maxLength(128)).register(z.globalRegistry, {
+      description: 'Who made the transition: device id, operator, dispatcher, sweeper.',
+    }),
     error: z.optional(z.string().check(z.maxLength(2048))),
   })
   .register(z.globalRegistry, { id: 'JobAttempt' });
@@ -104,10 +111,16 @@ export const JobExecutionUpdate = z
     expectedVersion: z.int().check(z.minimum(1), z.maximum(2_147_483_647)),
     statusDetails: z.optional(
       z
-        .record(MapKey, z.union([z.string().check(z.maxLength(1024)), storableNumber(-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER), z.boolean()]))
+        .record(
+          MapKey,
+          z.union([
+            z.string().check(z.maxLength(1024)),
+            storableNumber(-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER),
+            z.boolean(),
+          ]),
+        )
         .check(z.refine((d) => Object.keys(d).length <= 20, 'at most 20 details')),
     ),
   })
   .register(z.globalRegistry, { id: 'JobExecutionUpdate' });
 export type JobExecutionUpdate = z.output<typeof JobExecutionUpdate>;
-

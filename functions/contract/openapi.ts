@@ -43,7 +43,8 @@ export function buildOpenApi(): Record<string, unknown> {
   // side (a field with a default is optional there), responses from the output side (the default is filled in).
   const uses: { schema: z.ZodMiniType; io: Io }[] = [];
   for (const route of routes as readonly RouteDef[]) {
-    for (const obj of [route.pathParams, route.query]) for (const field of Object.values(obj?.shape ?? {})) uses.push({ schema: field as z.ZodMiniType, io: 'input' });
+    for (const obj of [route.pathParams, route.query])
+      for (const field of Object.values(obj?.shape ?? {})) uses.push({ schema: field as z.ZodMiniType, io: 'input' });
     if (route.body) uses.push({ schema: route.body, io: 'input' });
     for (const schema of Object.values(statusesOf(route))) if (schema) uses.push({ schema, io: 'output' });
   }
@@ -59,14 +60,18 @@ export function buildOpenApi(): Record<string, unknown> {
     }
     return { io, result };
   });
-  for (const io of ['input', 'output'] as const) for (const { schema } of uses) {
-    // a named schema used only on one side still needs its other side for the comparison
-    const id = z.globalRegistry.get(schema)?.id;
-    if (typeof id === 'string' && !defs[io].has(id)) for (const [k, v] of Object.entries(convert(schema, io).$defs ?? {})) defs[io].set(k, v);
-  }
-  const refsOf = (def: JsonSchema | undefined) => [...JSON.stringify(def ?? {}).matchAll(/"#\/\$defs\/([^"]+)"/g)].map((m) => m[1]!);
+  for (const io of ['input', 'output'] as const)
+    for (const { schema } of uses) {
+      // a named schema used only on one side still needs its other side for the comparison
+      const id = z.globalRegistry.get(schema)?.id;
+      if (typeof id === 'string' && !defs[io].has(id))
+        for (const [k, v] of Object.entries(convert(schema, io).$defs ?? {})) defs[io].set(k, v);
+    }
+  const refsOf = (def: JsonSchema | undefined) =>
+    [...JSON.stringify(def ?? {}).matchAll(/"#\/\$defs\/([^"]+)"/g)].map((m) => m[1]!);
   const differs = new Set<string>();
-  for (const id of defs.input.keys()) if (JSON.stringify(defs.input.get(id)) !== JSON.stringify(defs.output.get(id))) differs.add(id);
+  for (const id of defs.input.keys())
+    if (JSON.stringify(defs.input.get(id)) !== JSON.stringify(defs.output.get(id))) differs.add(id);
   for (let changed = true; changed; ) {
     changed = false;
     for (const id of defs.input.keys()) {
@@ -77,21 +82,25 @@ export function buildOpenApi(): Record<string, unknown> {
     }
   }
   // Only when the output side is in the document too: a request-only schema keeps its plain name.
-  const nameOf = (id: string, io: Io) => (io === 'input' && differs.has(id) && shownAsOutput.has(id) ? `${id}Input` : id);
+  const nameOf = (id: string, io: Io) =>
+    io === 'input' && differs.has(id) && shownAsOutput.has(id) ? `${id}Input` : id;
   const pointAt = (node: unknown, io: Io): unknown => {
     if (Array.isArray(node)) return node.map((n) => pointAt(n, io));
     if (!node || typeof node !== 'object') return node;
     return Object.fromEntries(
       Object.entries(node).map(([k, v]) => [
         k,
-        k === '$ref' && typeof v === 'string' ? v.replace(/^#\/\$defs\/(.+)$/, (_m, id: string) => `#/components/schemas/${nameOf(id, io)}`) : pointAt(v, io),
+        k === '$ref' && typeof v === 'string'
+          ? v.replace(/^#\/\$defs\/(.+)$/, (_m, id: string) => `#/components/schemas/${nameOf(id, io)}`)
+          : pointAt(v, io),
       ]),
     );
   };
   const components: Record<string, JsonSchema> = {};
   const schemaFor = new Map<string, JsonSchema>();
   for (const [i, { io, result }] of converted.entries()) {
-    for (const [id, def] of Object.entries(result.$defs ?? {})) components[nameOf(id, io)] ??= pointAt(def, io) as JsonSchema;
+    for (const [id, def] of Object.entries(result.$defs ?? {}))
+      components[nameOf(id, io)] ??= pointAt(def, io) as JsonSchema;
     const { $defs: _defs, $schema: _schema, ...rest } = result;
     schemaFor.set(`${i}`, pointAt(rest, io) as JsonSchema);
   }
@@ -101,13 +110,28 @@ export function buildOpenApi(): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes as readonly RouteDef[]) {
     const parameters: unknown[] = [];
-    for (const [where, obj] of [['path', route.pathParams], ['query', route.query]] as const) {
+    for (const [where, obj] of [
+      ['path', route.pathParams],
+      ['query', route.query],
+    ] as const) {
       if (!obj) continue;
       for (const [name, field] of Object.entries(obj.shape)) {
-        parameters.push({ name, in: where, required: where === 'path' || !(field as z.ZodMiniType).safeParse(undefined).success, schema: toSchema() });
+        parameters.push({
+          name,
+          in: where,
+          required: where === 'path' || !(field as z.ZodMiniType).safeParse(undefined).success,
+          schema: toSchema(),
+        });
       }
     }
-    for (const h of route.headers ?? []) parameters.push({ name: h.name, in: 'header', required: false, description: h.description, schema: { type: 'string' } });
+    for (const h of route.headers ?? [])
+      parameters.push({
+        name: h.name,
+        in: 'header',
+        required: false,
+        description: h.description,
+        schema: { type: 'string' },
+      });
     const requestBody = route.body
       ? {
           required: true,
@@ -118,13 +142,20 @@ export function buildOpenApi(): Record<string, unknown> {
     const responses: Record<string, unknown> = {};
     for (const [status, schema] of Object.entries(statusesOf(route))) {
       const description = describeStatus(Number(status), route);
-      responses[status] = schema ? { description, content: { 'application/json': { schema: toSchema() } } } : { description };
+      responses[status] = schema
+        ? { description, content: { 'application/json': { schema: toSchema() } } }
+        : { description };
     }
     const op: Record<string, unknown> = {
       operationId: route.operationId,
       summary: route.summary,
       tags: [route.auth === 'device' ? 'device' : route.auth === 'operator' ? 'operator' : 'public'],
-      security: route.auth === 'device' ? [{ deviceToken: [] }] : route.auth === 'operator' ? [{ operatorIam: [] }, { operatorBearer: [] }] : [],
+      security:
+        route.auth === 'device'
+          ? [{ deviceToken: [] }]
+          : route.auth === 'operator'
+            ? [{ operatorIam: [] }, { operatorBearer: [] }]
+            : [],
       parameters,
       ...(requestBody ? { requestBody } : {}),
       responses,
@@ -139,7 +170,8 @@ export function buildOpenApi(): Record<string, unknown> {
     info: {
       title: 'Fleetmedic control plane',
       version: API_VERSION,
-      description: 'Device⇄cloud contract and operator API. Generated from functions/contract by `npm run openapi`; do not edit.',
+      description:
+        'Device⇄cloud contract and operator API. Generated from functions/contract by `npm run openapi`; do not edit.',
     },
     paths,
     components: {
@@ -157,9 +189,14 @@ export const renderOpenApi = () => `${JSON.stringify(buildOpenApi(), null, 2)}\n
 
 function describeStatus(status: number, route: RouteDef): string {
   const text: Record<number, string> = {
-    200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No content', 304: 'Not modified (ETag matched)',
+    200: 'OK',
+    201: 'Created',
+    202: 'Accepted',
+    204: 'No content',
+    304: 'Not modified (ETag matched)',
     400: 'Malformed or invalid input (path, query or body); nothing was written',
-    401: 'Missing or wrong credentials', 403: 'Not yours',
+    401: 'Missing or wrong credentials',
+    403: 'Not yours',
     404: 'Not found: the resource does not exist, or no route serves this path',
     405: 'Method not allowed on this path; the Allow header lists the methods it serves',
     409: 'Conflict (stale version or sequence, or final state)',

@@ -8,7 +8,11 @@ export const RegisterDeviceRequest = z
   .strictObject({
     deviceId: DeviceId,
     name: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
-    labels: z.optional(z.record(MapKey, z.string().check(z.maxLength(256))).check(z.refine((l) => Object.keys(l).length <= 50, 'at most 50 labels'))),
+    labels: z.optional(
+      z
+        .record(MapKey, z.string().check(z.maxLength(256)))
+        .check(z.refine((l) => Object.keys(l).length <= 50, 'at most 50 labels')),
+    ),
   })
   .register(z.globalRegistry, { id: 'RegisterDeviceRequest' });
 
@@ -21,7 +25,9 @@ export const RegisterDeviceResponse = z
   })
   .register(z.globalRegistry, { id: 'RegisterDeviceResponse' });
 
-export const CircuitStateName = z.enum(['closed', 'open', 'half-open']).register(z.globalRegistry, { id: 'CircuitStateName' });
+export const CircuitStateName = z
+  .enum(['closed', 'open', 'half-open'])
+  .register(z.globalRegistry, { id: 'CircuitStateName' });
 export type CircuitStateName = z.infer<typeof CircuitStateName>;
 
 export const CircuitView = z
@@ -35,7 +41,9 @@ export const CircuitView = z
   })
   .register(z.globalRegistry, { id: 'CircuitView' });
 
-export const DeviceHealth = z.enum(['healthy', 'degraded', 'offline', 'unknown']).register(z.globalRegistry, { id: 'DeviceHealth' });
+export const DeviceHealth = z
+  .enum(['healthy', 'degraded', 'offline', 'unknown'])
+  .register(z.globalRegistry, { id: 'DeviceHealth' });
 
 export const DeviceSummary = z
   .object({
@@ -46,7 +54,9 @@ export const DeviceSummary = z
     agentVersion: z.optional(z.string()),
     circuit: CircuitView,
     /** Services with an error, as badges: name, error type, next retry. */
-    errors: z.array(z.object({ service: ServiceName, type: z.string(), nextRetry: z.nullable(Timestamp), retryCount: z.int() })),
+    errors: z.array(
+      z.object({ service: ServiceName, type: z.string(), nextRetry: z.nullable(Timestamp), retryCount: z.int() }),
+    ),
     silencedUntil: z.optional(Timestamp),
   })
   .register(z.globalRegistry, { id: 'DeviceSummary' });
@@ -54,7 +64,11 @@ export const DeviceSummary = z
 /** A stored item the API could not read (skipped from a listing, so one bad item does not take the rest down). */
 export const UnreadableItem = z
   .object({ id: z.string(), item: z.string(), reason: z.string() })
-  .register(z.globalRegistry, { id: 'UnreadableItem', description: 'An item left out of (or partly out of) this answer because it is stored in a shape that cannot be read; see docs/runbook.md#unreadable-items.' });
+  .register(z.globalRegistry, {
+    id: 'UnreadableItem',
+    description:
+      'An item left out of (or partly out of) this answer because it is stored in a shape that cannot be read; see docs/runbook.md#unreadable-items.',
+  });
 
 export const DeviceList = z
   .object({
@@ -68,9 +82,9 @@ export const DeviceList = z
 export const FleetEvent = z
   .object({
     eventId: z.string(),
-    type: z
-      .string()
-      .register(z.globalRegistry, { description: 'e.g. command.failed, circuit.opened, circuit.closed, service.recovered, alert.raised' }),
+    type: z.string().register(z.globalRegistry, {
+      description: 'e.g. command.failed, circuit.opened, circuit.closed, service.recovered, alert.raised',
+    }),
     deviceId: z.optional(DeviceId),
     service: z.optional(ServiceName),
     at: Timestamp,
@@ -80,7 +94,9 @@ export const FleetEvent = z
   .register(z.globalRegistry, { id: 'FleetEvent' });
 export type FleetEvent = z.output<typeof FleetEvent>;
 
-export const RecentEvents = z.object({ events: z.array(FleetEvent) }).register(z.globalRegistry, { id: 'RecentEvents' });
+export const RecentEvents = z
+  .object({ events: z.array(FleetEvent) })
+  .register(z.globalRegistry, { id: 'RecentEvents' });
 
 export const DeviceDetail = z
   .extend(DeviceSummary, {

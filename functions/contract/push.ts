@@ -25,7 +25,11 @@ export const PushClientMessage = z.strictObject({ action: z.literal('ping') });
 export const PushPong = z.object({ type: z.literal('pong') });
 
 /** Cloud → device, the answer to a message the channel does not understand (the connection stays open). */
-export const PushErrorFrame = z.object({ type: z.literal('error'), error: z.literal('bad_message'), message: z.string() });
+export const PushErrorFrame = z.object({
+  type: z.literal('error'),
+  error: z.literal('bad_message'),
+  message: z.string(),
+});
 export type PushErrorFrame = z.output<typeof PushErrorFrame>;
 
 /** Any frame the cloud sends. */

@@ -10,7 +10,10 @@ import * as z from 'zod/mini';
 export const RegistryCredentialName = z
   .string()
   .check(z.regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and dashes, 1-63 characters'))
-  .register(z.globalRegistry, { id: 'RegistryCredentialName', description: 'Name of a registry credential stored in the cloud.' });
+  .register(z.globalRegistry, {
+    id: 'RegistryCredentialName',
+    description: 'Name of a registry credential stored in the cloud.',
+  });
 export type RegistryCredentialName = z.output<typeof RegistryCredentialName>;
 
 /**
@@ -19,7 +22,13 @@ export type RegistryCredentialName = z.output<typeof RegistryCredentialName>;
  */
 export const RegistryHost = z
   .string()
-  .check(z.regex(/^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:]+\])(?::[0-9]{1,5})?$/, 'a registry host[:port] as in image references, e.g. ghcr.io or 127.0.0.1:5001'), z.maxLength(255))
+  .check(
+    z.regex(
+      /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:]+\])(?::[0-9]{1,5})?$/,
+      'a registry host[:port] as in image references, e.g. ghcr.io or 127.0.0.1:5001',
+    ),
+    z.maxLength(255),
+  )
   .register(z.globalRegistry, { id: 'RegistryHost' });
 
 /** What an operator stores (PUT /v1/registry-credentials/{name}); the password never comes back. */

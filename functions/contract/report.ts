@@ -41,7 +41,17 @@ export const ServiceError = z
 export type ServiceError = z.output<typeof ServiceError>;
 
 export const ServiceStatus = z
-  .enum(['running', 'starting', 'stopped', 'exited', 'restarting', 'error', 'quarantined', 'manually-stopped', 'unknown'])
+  .enum([
+    'running',
+    'starting',
+    'stopped',
+    'exited',
+    'restarting',
+    'error',
+    'quarantined',
+    'manually-stopped',
+    'unknown',
+  ])
   .register(z.globalRegistry, { id: 'ServiceStatus' });
 export type ServiceStatus = z.infer<typeof ServiceStatus>;
 
@@ -102,7 +112,8 @@ export const DeviceReport = z
         ctx.addIssue({ code: 'custom', path: ['removedServices'], message: 'only a delta report removes services' });
       const names = new Set<string>();
       for (const [i, s] of r.services.entries()) {
-        if (names.has(s.name)) ctx.addIssue({ code: 'custom', path: ['services', i, 'name'], message: `duplicate service '${s.name}'` });
+        if (names.has(s.name))
+          ctx.addIssue({ code: 'custom', path: ['services', i, 'name'], message: `duplicate service '${s.name}'` });
         names.add(s.name);
       }
     }),

@@ -72,7 +72,8 @@ export const routes = [
     path: '/v1/devices/{deviceId}/sync',
     fn: 'device-api',
     auth: 'device',
-    summary: 'One round trip per heartbeat: store the report, answer with its ack, pending jobs, the target if it changed, and the next interval.',
+    summary:
+      'One round trip per heartbeat: store the report, answer with its ack, pending jobs, the target if it changed, and the next interval.',
     pathParams: deviceParams,
     body: SyncRequest,
     maxBodyBytes: MAX_SYNC_BYTES,
@@ -119,7 +120,9 @@ export const routes = [
     auth: 'device',
     summary: 'The target state; send If-None-Match with the last ETag to get 304 when unchanged.',
     pathParams: deviceParams,
-    headers: [{ name: 'If-None-Match', description: 'The ETag of the target the device holds: 304 while it is still current.' }],
+    headers: [
+      { name: 'If-None-Match', description: 'The ETag of the target the device holds: 304 while it is still current.' },
+    ],
     responses: { 200: TargetStateDocument, 304: null, ...deviceErrors, 404: ErrorBody },
   },
   {
@@ -184,7 +187,8 @@ export const routes = [
     path: '/v1/devices/{deviceId}/token/rotate',
     fn: 'operator-api',
     auth: 'operator',
-    summary: 'Mint a new device token (shown once); the old one keeps working for overlapSeconds (default 24 h, 0 = revoke now).',
+    summary:
+      'Mint a new device token (shown once); the old one keeps working for overlapSeconds (default 24 h, 0 = revoke now).',
     pathParams: deviceParams,
     body: RotateDeviceTokenRequest,
     responses: { 200: RotatedDeviceToken, ...commonErrors, 404: ErrorBody },
@@ -195,7 +199,8 @@ export const routes = [
     path: '/v1/devices/{deviceId}/target',
     fn: 'operator-api',
     auth: 'operator',
-    summary: 'Replace the target state of a device. Send If-Match with the ETag you read so a concurrent change is not overwritten (412); 400 when it names a registry credential that does not exist.',
+    summary:
+      'Replace the target state of a device. Send If-Match with the ETag you read so a concurrent change is not overwritten (412); 400 when it names a registry credential that does not exist.',
     pathParams: deviceParams,
     headers: [
       {
@@ -214,7 +219,8 @@ export const routes = [
     path: '/v1/registry-credentials/{name}',
     fn: 'operator-api',
     auth: 'operator',
-    summary: 'Store or rotate a private registry credential (encrypted in Secrets Manager); the password is never returned.',
+    summary:
+      'Store or rotate a private registry credential (encrypted in Secrets Manager); the password is never returned.',
     pathParams: z.object({ name: RegistryCredentialName }),
     body: RegistryCredentialInput,
     responses: { 200: RegistryCredentialStored, 201: RegistryCredentialStored, ...commonErrors },
@@ -340,7 +346,10 @@ export const routesByKey: ReadonlyMap<string, RouteDef> = new Map(routes.map((r)
 export const maxBodyBytes = (r: RouteDef) => r.maxBodyBytes ?? DEFAULT_MAX_BODY;
 
 /** Match a concrete method + path against the table (used by the local server and the CLI's tests). */
-export function matchRoute(method: string, path: string): { route: RouteDef; pathParameters: Record<string, string> } | { allowed: string[] } | null {
+export function matchRoute(
+  method: string,
+  path: string,
+): { route: RouteDef; pathParameters: Record<string, string> } | { allowed: string[] } | null {
   const segments = path.split('/').filter(Boolean);
   const allowed: string[] = [];
   // Literal segments win over parameters (/v1/jobs/... vs /v1/devices/{deviceId}), as API Gateway does.

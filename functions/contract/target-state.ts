@@ -94,7 +94,9 @@ export type ServiceSpec = z.output<typeof ServiceSpec>;
 
 export const TargetState = z
   .strictObject({
-    services: z.record(ServiceName, ServiceSpec).check(z.refine((s) => Object.keys(s).length <= 64, 'at most 64 services')),
+    services: z
+      .record(ServiceName, ServiceSpec)
+      .check(z.refine((s) => Object.keys(s).length <= 64, 'at most 64 services')),
     /**
      * A new target counts as deployed once every service passes its health checks within this window;
      * otherwise the agent rolls back to the last successful target.
@@ -117,14 +119,26 @@ export const TargetState = z
       const names = new Set(Object.keys(target.services));
       for (const [name, spec] of Object.entries(target.services)) {
         for (const dep of spec.dependsOn) {
-          if (!names.has(dep)) ctx.addIssue({ code: 'custom', path: ['services', name, 'dependsOn'], message: `unknown dependency '${dep}'` });
-          if (dep === name) ctx.addIssue({ code: 'custom', path: ['services', name, 'dependsOn'], message: 'a service cannot depend on itself' });
+          if (!names.has(dep))
+            ctx.addIssue({
+              code: 'custom',
+              path: ['services', name, 'dependsOn'],
+              message: `unknown dependency '${dep}'`,
+            });
+          if (dep === name)
+            ctx.addIssue({
+              code: 'custom',
+              path: ['services', name, 'dependsOn'],
+              message: 'a service cannot depend on itself',
+            });
         }
       }
       const cycle = findCycle(target.services);
-      if (cycle) ctx.addIssue({ code: 'custom', path: ['services'], message: `dependency cycle: ${cycle.join(' -> ')}` });
+      if (cycle)
+        ctx.addIssue({ code: 'custom', path: ['services'], message: `dependency cycle: ${cycle.join(' -> ')}` });
       // Two containers cannot publish one host port: caught here instead of failing at container start.
-      for (const message of hostPortConflicts(target.services)) ctx.addIssue({ code: 'custom', path: ['services'], message });
+      for (const message of hostPortConflicts(target.services))
+        ctx.addIssue({ code: 'custom', path: ['services'], message });
     }),
   )
   .register(z.globalRegistry, {
@@ -176,7 +190,9 @@ function findCycle(services: Record<string, { dependsOn?: string[] }>): string[]
 }
 
 /** One message per host port/protocol published more than once, naming every service that publishes it. */
-function hostPortConflicts(services: Record<string, { ports?: Array<{ host?: number; protocol?: string }> }>): string[] {
+function hostPortConflicts(
+  services: Record<string, { ports?: Array<{ host?: number; protocol?: string }> }>,
+): string[] {
   const users = new Map<string, string[]>();
   for (const [name, spec] of Object.entries(services))
     for (const p of spec.ports ?? []) {

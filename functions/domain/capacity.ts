@@ -56,7 +56,10 @@ export interface Capacity {
 export const SYNC_READ_UNITS = 2;
 export const SYNC_WRITE_UNITS = 1;
 
-export function capacityFor(fleetSize: number, liveness: Pick<LivenessSettings, 'heartbeatSeconds' | 'activeSyncSeconds'>): Capacity {
+export function capacityFor(
+  fleetSize: number,
+  liveness: Pick<LivenessSettings, 'heartbeatSeconds' | 'activeSyncSeconds'>,
+): Capacity {
   const idle = (fleetSize * (1 - ACTIVE_SHARE)) / liveness.heartbeatSeconds;
   const active = (fleetSize * ACTIVE_SHARE) / liveness.activeSyncSeconds;
   const steadyRps = idle + active;
@@ -66,9 +69,12 @@ export function capacityFor(fleetSize: number, liveness: Pick<LivenessSettings, 
   const readUnitsPerSecond = Math.ceil(steadyRps * SYNC_READ_UNITS);
   const writeUnitsPerSecond = Math.ceil(steadyRps * SYNC_WRITE_UNITS);
   const bindingQuotas: string[] = [];
-  if (apiRateLimit > AWS_QUOTAS.apiGatewayAccountRps) bindingQuotas.push(`API Gateway account throttle (${AWS_QUOTAS.apiGatewayAccountRps} rps)`);
-  if (lambdaConcurrency > AWS_QUOTAS.lambdaConcurrency) bindingQuotas.push(`Lambda concurrency (${AWS_QUOTAS.lambdaConcurrency})`);
-  if (Math.max(readUnitsPerSecond, writeUnitsPerSecond) * HEADROOM > AWS_QUOTAS.dynamoTableUnitsPerSecond) bindingQuotas.push(`DynamoDB table throughput (${AWS_QUOTAS.dynamoTableUnitsPerSecond}/s)`);
+  if (apiRateLimit > AWS_QUOTAS.apiGatewayAccountRps)
+    bindingQuotas.push(`API Gateway account throttle (${AWS_QUOTAS.apiGatewayAccountRps} rps)`);
+  if (lambdaConcurrency > AWS_QUOTAS.lambdaConcurrency)
+    bindingQuotas.push(`Lambda concurrency (${AWS_QUOTAS.lambdaConcurrency})`);
+  if (Math.max(readUnitsPerSecond, writeUnitsPerSecond) * HEADROOM > AWS_QUOTAS.dynamoTableUnitsPerSecond)
+    bindingQuotas.push(`DynamoDB table throughput (${AWS_QUOTAS.dynamoTableUnitsPerSecond}/s)`);
   return {
     fleetSize,
     steadyRps: Math.round(steadyRps * 10) / 10,

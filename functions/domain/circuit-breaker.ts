@@ -93,7 +93,13 @@ function opened(record: CircuitRecord, now: number, policy: CircuitPolicy, failu
 }
 
 function closed(record: CircuitRecord): CircuitRecord {
-  return { state: 'closed', consecutiveFailures: 0, version: record.version + 1, openCount: record.openCount, openStreak: 0 };
+  return {
+    state: 'closed',
+    consecutiveFailures: 0,
+    version: record.version + 1,
+    openCount: record.openCount,
+    openStreak: 0,
+  };
 }
 
 /** A command wants to reach the device: admit it, admit it as the half-open probe, or refuse until retryAt. */
@@ -104,11 +110,25 @@ export function admit(record: CircuitRecord, now: number, owner: string, policy:
     case 'open': {
       const retryAt = record.retryAtEpoch ?? 0;
       if (now < retryAt) return { admitted: false, state: 'open', retryAtEpoch: retryAt };
-      const next: CircuitRecord = { ...record, state: 'half-open', version: record.version + 1, probeOwner: owner, probeLeaseUntilEpoch: now + policy.probeLeaseMs };
+      const next: CircuitRecord = {
+        ...record,
+        state: 'half-open',
+        version: record.version + 1,
+        probeOwner: owner,
+        probeLeaseUntilEpoch: now + policy.probeLeaseMs,
+      };
       return {
         admitted: true,
         probe: true,
-        change: { kind: 'write', from: 'open', next, event: { type: 'circuit.half_open', detail: { probeOwner: owner, leaseUntil: iso(next.probeLeaseUntilEpoch!) } } },
+        change: {
+          kind: 'write',
+          from: 'open',
+          next,
+          event: {
+            type: 'circuit.half_open',
+            detail: { probeOwner: owner, leaseUntil: iso(next.probeLeaseUntilEpoch!) },
+          },
+        },
       };
     }
     case 'half-open': {
@@ -116,7 +136,12 @@ export function admit(record: CircuitRecord, now: number, owner: string, policy:
       if (record.probeOwner === owner) return { admitted: true, probe: true, change: { kind: 'none', record } };
       if (now < leaseUntil) return { admitted: false, state: 'half-open', retryAtEpoch: leaseUntil };
       // The previous probe's owner went quiet past its lease: this command becomes the probe.
-      const next: CircuitRecord = { ...record, version: record.version + 1, probeOwner: owner, probeLeaseUntilEpoch: now + policy.probeLeaseMs };
+      const next: CircuitRecord = {
+        ...record,
+        version: record.version + 1,
+        probeOwner: owner,
+        probeLeaseUntilEpoch: now + policy.probeLeaseMs,
+      };
       return { admitted: true, probe: true, change: { kind: 'write', from: 'half-open', next } };
     }
   }
@@ -128,17 +153,38 @@ export function onFailure(record: CircuitRecord, now: number, policy: CircuitPol
   switch (record.state) {
     case 'closed':
       if (failures < policy.failureThreshold) {
-        return { kind: 'count', guard: { state: 'closed', maxFailuresBefore: policy.failureThreshold - 2 }, record: { ...record, consecutiveFailures: failures, version: record.version + 1 } };
+        return {
+          kind: 'count',
+          guard: { state: 'closed', maxFailuresBefore: policy.failureThreshold - 2 },
+          record: { ...record, consecutiveFailures: failures, version: record.version + 1 },
+        };
       }
       {
         const next = opened(record, now, policy, failures);
-        return { kind: 'write', from: 'closed', next, event: { type: 'circuit.opened', detail: openedDetail(next, 'threshold') } };
+        return {
+          kind: 'write',
+          from: 'closed',
+          next,
+          event: { type: 'circuit.opened', detail: openedDetail(next, 'threshold') },
+        };
       }
     case 'open':
-      return { kind: 'count', guard: { state: 'open' }, record: { ...record, consecutiveFailures: failures, version: record.version + 1 } };
+      return {
+        kind: 'count',
+        guard: { state: 'open' },
+        record: { ...record, consecutiveFailures: failures, version: record.version + 1 },
+      };
     case 'half-open': {
       const next = opened(record, now, policy, failures);
-      return { kind: 'write', from: 'half-open', next, event: { type: 'circuit.opened', detail: { ...openedDetail(next, 'probe_failed'), probeOwner: record.probeOwner } } };
+      return {
+        kind: 'write',
+        from: 'half-open',
+        next,
+        event: {
+          type: 'circuit.opened',
+          detail: { ...openedDetail(next, 'probe_failed'), probeOwner: record.probeOwner },
+        },
+      };
     }
   }
 }
@@ -153,7 +199,10 @@ export function onSuccess(record: CircuitRecord, _now: number): CircuitChange {
     kind: 'write',
     from: record.state,
     next: closed(record),
-    event: { type: 'circuit.closed', detail: { from: record.state, consecutiveFailures: record.consecutiveFailures, probeOwner: record.probeOwner } },
+    event: {
+      type: 'circuit.closed',
+      detail: { from: record.state, consecutiveFailures: record.consecutiveFailures, probeOwner: record.probeOwner },
+    },
   };
 }
 
@@ -163,7 +212,10 @@ export function reset(record: CircuitRecord, _now: number, by: string): CircuitC
     kind: 'write',
     from: record.state,
     next: closed(record),
-    event: { type: 'circuit.reset', detail: { from: record.state, consecutiveFailures: record.consecutiveFailures, by } },
+    event: {
+      type: 'circuit.reset',
+      detail: { from: record.state, consecutiveFailures: record.consecutiveFailures, by },
+    },
   };
 }
 
@@ -192,15 +244,26 @@ export interface CircuitViewModel {
 }
 
 export function toView(record: CircuitRecord): CircuitViewModel {
-  const view: CircuitViewModel = { state: record.state, consecutiveFailures: record.consecutiveFailures, openCount: record.openCount };
+  const view: CircuitViewModel = {
+    state: record.state,
+    consecutiveFailures: record.consecutiveFailures,
+    openCount: record.openCount,
+  };
   if (record.openedAt !== undefined && record.state !== 'closed') view.openedAt = iso(record.openedAt);
   if (record.state === 'open' && record.retryAtEpoch !== undefined) view.retryAt = iso(record.retryAtEpoch);
-  if (record.state === 'half-open' && record.probeLeaseUntilEpoch !== undefined) view.retryAt = iso(record.probeLeaseUntilEpoch);
+  if (record.state === 'half-open' && record.probeLeaseUntilEpoch !== undefined)
+    view.retryAt = iso(record.probeLeaseUntilEpoch);
   return view;
 }
 
 function openedDetail(next: CircuitRecord, reason: 'threshold' | 'probe_failed') {
-  return { reason, consecutiveFailures: next.consecutiveFailures, openStreak: next.openStreak, cooldownMs: (next.retryAtEpoch ?? 0) - (next.openedAt ?? 0), retryAt: iso(next.retryAtEpoch!) };
+  return {
+    reason,
+    consecutiveFailures: next.consecutiveFailures,
+    openStreak: next.openStreak,
+    cooldownMs: (next.retryAtEpoch ?? 0) - (next.openedAt ?? 0),
+    retryAt: iso(next.retryAtEpoch!),
+  };
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();

@@ -42,7 +42,8 @@ export const DLQ_ATTR = {
   sourceQueue: 'sourceQueue',
 } as const;
 
-export const UNRECORDED_REASON = 'exceeded maxReceiveCount without a recorded reason (the consumer crashed or timed out)';
+export const UNRECORDED_REASON =
+  'exceeded maxReceiveCount without a recorded reason (the consumer crashed or timed out)';
 
 const MAX_PATTERN = 200;
 
@@ -81,7 +82,11 @@ export function toDeadLetter(m: DeadLetterInput): DeadLetter {
   const body = tryJson(m.body);
   const reason = str(m.attributes[DLQ_ATTR.reason]) ?? UNRECORDED_REASON;
   const recorded = Number(m.attributes[DLQ_ATTR.receiveCount]);
-  const firstFailedAt = str(m.attributes[DLQ_ATTR.failedAt]) ?? (m.sentTimestamp !== undefined && Number.isFinite(m.sentTimestamp) ? new Date(m.sentTimestamp).toISOString() : undefined);
+  const firstFailedAt =
+    str(m.attributes[DLQ_ATTR.failedAt]) ??
+    (m.sentTimestamp !== undefined && Number.isFinite(m.sentTimestamp)
+      ? new Date(m.sentTimestamp).toISOString()
+      : undefined);
   return {
     messageId: m.messageId,
     ...(str(body?.jobId) ? { jobId: str(body?.jobId) } : {}),

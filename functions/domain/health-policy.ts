@@ -51,7 +51,11 @@ export function offlineCutoff(now: number, policy: Pick<HealthPolicyConfig, 'off
   return now - policy.offlineAfterMs;
 }
 
-export function isOffline(lastSeenEpochMs: number | undefined, now: number, policy: Pick<HealthPolicyConfig, 'offlineAfterMs'>): boolean {
+export function isOffline(
+  lastSeenEpochMs: number | undefined,
+  now: number,
+  policy: Pick<HealthPolicyConfig, 'offlineAfterMs'>,
+): boolean {
   return lastSeenEpochMs === undefined || lastSeenEpochMs < offlineCutoff(now, policy);
 }
 
@@ -88,13 +92,20 @@ const BACKOFF_ERRORS = new Set(['ImagePullBackOff', 'ErrImagePull', 'CrashLoopBa
 const ALWAYS_MANUAL = new Set(['DiskFull', 'InvalidSpec']);
 
 /** At most one finding per service: the most specific one. Healthy services and manual stops give none. */
-export function serviceFinding(s: ServiceReport, now: number, policy: HealthPolicyConfig = DEFAULT_HEALTH_POLICY): Finding | undefined {
+export function serviceFinding(
+  s: ServiceReport,
+  now: number,
+  policy: HealthPolicyConfig = DEFAULT_HEALTH_POLICY,
+): Finding | undefined {
   if (s.status === 'manually-stopped') return undefined;
   const err = s.error ?? undefined;
   const errSince = err ? Date.parse(err.timestamp) : Number.NaN;
   const since = Number.isFinite(errSince) ? errSince : now;
   const agentTried = describeAgentAttempts(s);
-  const restart: JobCommand = { type: 'restart-service', params: { service: s.name, reason: 'fleetmedic auto-recovery' } };
+  const restart: JobCommand = {
+    type: 'restart-service',
+    params: { service: s.name, reason: 'fleetmedic auto-recovery' },
+  };
 
   if (err && (err.permanent || ALWAYS_MANUAL.has(err.type))) {
     return {
@@ -107,7 +118,10 @@ export function serviceFinding(s: ServiceReport, now: number, policy: HealthPoli
       errorType: err.type,
     };
   }
-  if (err && (err.quarantined || err.type === 'RecoveryFailed' || err.nextRetry === null || s.status === 'quarantined')) {
+  if (
+    err &&
+    (err.quarantined || err.type === 'RecoveryFailed' || err.nextRetry === null || s.status === 'quarantined')
+  ) {
     return {
       kind: 'gave-up',
       service: s.name,
@@ -133,7 +147,11 @@ export function serviceFinding(s: ServiceReport, now: number, policy: HealthPoli
       errorType: err?.type ?? 'CrashLoopBackOff',
     };
   }
-  if (err && BACKOFF_ERRORS.has(err.type) && (now - since >= policy.stuckAfterMs || err.retryCount >= policy.stuckRetryCount)) {
+  if (
+    err &&
+    BACKOFF_ERRORS.has(err.type) &&
+    (now - since >= policy.stuckAfterMs || err.retryCount >= policy.stuckRetryCount)
+  ) {
     return {
       kind: 'stuck-backoff',
       service: s.name,
@@ -162,7 +180,11 @@ export function serviceFinding(s: ServiceReport, now: number, policy: HealthPoli
   return undefined;
 }
 
-export function deviceFindings(services: Iterable<ServiceReport>, now: number, policy: HealthPolicyConfig = DEFAULT_HEALTH_POLICY): Finding[] {
+export function deviceFindings(
+  services: Iterable<ServiceReport>,
+  now: number,
+  policy: HealthPolicyConfig = DEFAULT_HEALTH_POLICY,
+): Finding[] {
   const out: Finding[] = [];
   for (const s of services) {
     const f = serviceFinding(s, now, policy);
@@ -186,7 +208,11 @@ export function isMarkerActive(m: Pick<Marker, 'expiresAt'>, now: number): boole
 }
 
 /** The marker that silences this service (a device-wide marker silences every service), if any. */
-export function silencingMarker<M extends Pick<Marker, 'expiresAt' | 'service'>>(markers: readonly M[], service: string | undefined, now: number): M | undefined {
+export function silencingMarker<M extends Pick<Marker, 'expiresAt' | 'service'>>(
+  markers: readonly M[],
+  service: string | undefined,
+  now: number,
+): M | undefined {
   return markers.find((m) => isMarkerActive(m, now) && (m.service === undefined || m.service === service));
 }
 
@@ -212,9 +238,15 @@ export function decideRecoveryAttempt(
 ): RecoveryAttemptDecision {
   const recent = (window?.attempts ?? []).filter((t) => now - t < policy.recoveryWindowMs).sort((a, b) => a - b);
   // The running attempt decides first: escalating before the last allowed restart has even finished would be early.
-  if (window?.inFlightJobId) return { allowed: false, reason: 'in-flight', attempts: recent, jobId: window.inFlightJobId };
+  if (window?.inFlightJobId)
+    return { allowed: false, reason: 'in-flight', attempts: recent, jobId: window.inFlightJobId };
   if (recent.length >= policy.maxRecoveryAttempts) {
-    return { allowed: false, reason: 'rate-limited', attempts: recent, retryAfterMs: recent[0]! + policy.recoveryWindowMs - now };
+    return {
+      allowed: false,
+      reason: 'rate-limited',
+      attempts: recent,
+      retryAfterMs: recent[0]! + policy.recoveryWindowMs - now,
+    };
   }
   const attempts = [...recent, now];
   return { allowed: true, attempts, attemptNumber: attempts.length };
@@ -287,7 +319,13 @@ export function planRecovery(input: PlanInput): PlanStep[] {
 }
 
 /** Alert for a failure a restart cannot fix. */
-export function manualAlert(deviceId: string, f: Finding, now: number, policy: HealthPolicyConfig, correlationId?: string): AlertInput {
+export function manualAlert(
+  deviceId: string,
+  f: Finding,
+  now: number,
+  policy: HealthPolicyConfig,
+  correlationId?: string,
+): AlertInput {
   return {
     alertName: f.alertName,
     level: now - f.since >= policy.engineeringAfterMs ? 3 : 2,
@@ -320,7 +358,9 @@ export function exhaustedAlert(
     since: Math.min(f.since, ...attemptsInWindow),
     tried: [
       ...f.agentTried,
-      ...attemptsInWindow.map((t, i) => `cloud: ${f.recovery?.type ?? 'recovery'} #${i + 1} at ${new Date(t).toISOString()}`),
+      ...attemptsInWindow.map(
+        (t, i) => `cloud: ${f.recovery?.type ?? 'recovery'} #${i + 1} at ${new Date(t).toISOString()}`,
+      ),
     ],
     correlationId,
     details: { finding: f.kind, attempts: attemptsInWindow.length, windowSeconds: policy.recoveryWindowMs / 1000 },

@@ -41,7 +41,9 @@ export type TransitionResult =
 
 export function transition(job: Job, input: TransitionInput): TransitionResult {
   if (!canTransition(job.status, input.to)) {
-    const why = isTerminal(job.status) ? `job is already ${job.status}; terminal states are final` : `${job.status} cannot move to ${input.to}`;
+    const why = isTerminal(job.status)
+      ? `job is already ${job.status}; terminal states are final`
+      : `${job.status} cannot move to ${input.to}`;
     return { ok: false, error: 'invalid_transition', message: why, from: job.status, to: input.to };
   }
   const at = new Date(input.now).toISOString();
@@ -89,7 +91,9 @@ export function newJob(input: {
     createdAt: at,
     updatedAt: at,
     correlationId: input.correlationId,
-    ...(input.inProgressTimeoutSeconds !== undefined ? { inProgressTimeoutSeconds: input.inProgressTimeoutSeconds } : {}),
+    ...(input.inProgressTimeoutSeconds !== undefined
+      ? { inProgressTimeoutSeconds: input.inProgressTimeoutSeconds }
+      : {}),
     history: [{ attempt: 1, status: 'QUEUED', at, by: input.by }],
   };
 }
@@ -114,7 +118,9 @@ export function defaultInProgressTimeoutSeconds(type: string): number {
  */
 export function inProgressTimeoutSeconds(job: Pick<Job, 'type' | 'inProgressTimeoutSeconds'>): number {
   const chosen = job.inProgressTimeoutSeconds;
-  return chosen !== undefined && Number.isInteger(chosen) && chosen > 0 ? chosen : defaultInProgressTimeoutSeconds(job.type);
+  return chosen !== undefined && Number.isInteger(chosen) && chosen > 0
+    ? chosen
+    : defaultInProgressTimeoutSeconds(job.type);
 }
 
 /** The deadline (epoch ms) the sweeper looks for, for an attempt that went IN_PROGRESS at `now`. */

@@ -12,7 +12,14 @@
  */
 import type { Job, JobAttempt, JobStatus } from '../contract/jobs.js';
 import { MAX_HISTORY, isTerminal } from './job-lifecycle.js';
-import { decideRecovery, policyFor, type FailureKind, type RecoveryDecision, type RetryPolicies, DEFAULT_RETRY_POLICIES } from './retry-policy.js';
+import {
+  decideRecovery,
+  policyFor,
+  type FailureKind,
+  type RecoveryDecision,
+  type RetryPolicies,
+  DEFAULT_RETRY_POLICIES,
+} from './retry-policy.js';
 
 export interface FailAttemptInput {
   kind: FailureKind;
@@ -48,12 +55,19 @@ export const RETRY_BY = 'retry-policy';
 
 export function failAttempt(job: Job, input: FailAttemptInput): FailAttemptResult {
   if (!CAN_FAIL.includes(job.status)) {
-    const why = isTerminal(job.status) ? `job is already ${job.status}; terminal states are final` : `${job.status} cannot fail`;
+    const why = isTerminal(job.status)
+      ? `job is already ${job.status}; terminal states are final`
+      : `${job.status} cannot fail`;
     return { ok: false, error: 'invalid_transition', message: why, from: job.status };
   }
   const at = new Date(input.now).toISOString();
   const policy = policyFor(job.type, input.policies ?? DEFAULT_RETRY_POLICIES);
-  const decision = decideRecovery(policy, { kind: input.kind, attempt: job.attempt, now: input.now, ...(input.random ? { random: input.random } : {}) });
+  const decision = decideRecovery(policy, {
+    kind: input.kind,
+    attempt: job.attempt,
+    now: input.now,
+    ...(input.random ? { random: input.random } : {}),
+  });
 
   const failed: JobAttempt = { attempt: job.attempt, status: input.kind, at, by: input.by };
   if (input.error !== undefined) failed.error = input.error.slice(0, 2048);
@@ -66,7 +80,10 @@ export function failAttempt(job: Job, input: FailAttemptInput): FailAttemptResul
     ...(input.error !== undefined ? { error: input.error.slice(0, 512) } : {}),
     recovery: decision.strategy,
   };
-  const what: RecoveryEvent = { type: input.kind === 'TIMED_OUT' ? 'job.timed_out' : 'command.failed', detail: { ...base } };
+  const what: RecoveryEvent = {
+    type: input.kind === 'TIMED_OUT' ? 'job.timed_out' : 'command.failed',
+    detail: { ...base },
+  };
   const events: RecoveryEvent[] = [what];
 
   if (decision.strategy === 'RETRY') {
@@ -79,13 +96,19 @@ export function failAttempt(job: Job, input: FailAttemptInput): FailAttemptResul
       version: job.version + 1,
       updatedAt: at,
       history: bounded(history),
-      statusDetails: { ...(job.statusDetails ?? {}), retryOf: job.attempt, retryNotBefore: new Date(decision.notBeforeEpochMs).toISOString() },
+      statusDetails: {
+        ...(job.statusDetails ?? {}),
+        retryOf: job.attempt,
+        retryNotBefore: new Date(decision.notBeforeEpochMs).toISOString(),
+      },
     };
     return { ok: true, job: next, decision, terminal: false, events };
   }
 
-  if (decision.strategy === 'ESCALATE') events.push({ type: 'job.escalated', detail: { ...base, reason: decision.reason } });
-  if (decision.strategy === 'MANUAL') events.push({ type: 'job.needs_operator', detail: { ...base, reason: decision.reason } });
+  if (decision.strategy === 'ESCALATE')
+    events.push({ type: 'job.escalated', detail: { ...base, reason: decision.reason } });
+  if (decision.strategy === 'MANUAL')
+    events.push({ type: 'job.needs_operator', detail: { ...base, reason: decision.reason } });
   const next: Job = {
     ...job,
     status: input.kind,

@@ -34,7 +34,8 @@ export const DEFAULT_ACTIVE_SYNC_SECONDS = 2;
 export const DEFAULT_ACTIVE_WINDOW_SECONDS = 60;
 
 /** The default cutoff for a heartbeat: the smallest safe one (detection as fast as liveness allows). */
-export const defaultOfflineAfterSeconds = (heartbeatSeconds: number) => Math.ceil(heartbeatSeconds * OFFLINE_FACTOR_MIN);
+export const defaultOfflineAfterSeconds = (heartbeatSeconds: number) =>
+  Math.ceil(heartbeatSeconds * OFFLINE_FACTOR_MIN);
 
 export const DEFAULT_LIVENESS: LivenessSettings = {
   heartbeatSeconds: DEFAULT_HEARTBEAT_SECONDS,
@@ -67,7 +68,9 @@ export function livenessProblems(s: LivenessSettings, keys: LivenessKeyNames = E
     );
   }
   if (s.activeSyncSeconds > s.heartbeatSeconds) {
-    problems.push(`${keys.activeSyncSeconds}=${s.activeSyncSeconds} is longer than ${keys.heartbeatSeconds}=${s.heartbeatSeconds}: the short interval must be the shorter one`);
+    problems.push(
+      `${keys.activeSyncSeconds}=${s.activeSyncSeconds} is longer than ${keys.heartbeatSeconds}=${s.heartbeatSeconds}: the short interval must be the shorter one`,
+    );
   }
   return problems;
 }
@@ -79,7 +82,8 @@ export function assertLiveness(s: LivenessSettings, keys: LivenessKeyNames = ENV
 }
 
 /** Worst case from a device's last sign of life to its `device.offline` (the documented detection bound). */
-export const detectionBoundSeconds = (s: Pick<LivenessSettings, 'offlineAfterSeconds'>) => s.offlineAfterSeconds + EVALUATOR_PERIOD_SECONDS;
+export const detectionBoundSeconds = (s: Pick<LivenessSettings, 'offlineAfterSeconds'>) =>
+  s.offlineAfterSeconds + EVALUATOR_PERIOD_SECONDS;
 
 /**
  * A device whose agent closed its push connection cleanly (it is stopping: close code 1000, not a reconnect) and
@@ -89,27 +93,34 @@ export const detectionBoundSeconds = (s: Pick<LivenessSettings, 'offlineAfterSec
 export const DISCONNECT_GRACE_SECONDS = 30;
 
 /** The grace actually applied: never longer than the plain cutoff (a clean goodbye never makes detection slower). */
-export const disconnectGraceSeconds = (s: Pick<LivenessSettings, 'offlineAfterSeconds'>) => Math.min(DISCONNECT_GRACE_SECONDS, s.offlineAfterSeconds);
+export const disconnectGraceSeconds = (s: Pick<LivenessSettings, 'offlineAfterSeconds'>) =>
+  Math.min(DISCONNECT_GRACE_SECONDS, s.offlineAfterSeconds);
 
 /** Devices that disconnected cleanly before this instant and stayed silent are offline. */
-export const disconnectedCutoff = (now: number, s: Pick<LivenessSettings, 'offlineAfterSeconds'>) => now - disconnectGraceSeconds(s) * 1000;
+export const disconnectedCutoff = (now: number, s: Pick<LivenessSettings, 'offlineAfterSeconds'>) =>
+  now - disconnectGraceSeconds(s) * 1000;
 
 /**
  * Worst case from a clean disconnect (followed by silence) to `device.offline`: the grace plus one evaluator period,
  * against `detectionBoundSeconds` for heartbeat silence alone (e.g. 30 + 60 = 90 s instead of 90 + 60 = 150 s with
  * the default 60 s heartbeat).
  */
-export const disconnectDetectionBoundSeconds = (s: Pick<LivenessSettings, 'offlineAfterSeconds'>) => disconnectGraceSeconds(s) + EVALUATOR_PERIOD_SECONDS;
+export const disconnectDetectionBoundSeconds = (s: Pick<LivenessSettings, 'offlineAfterSeconds'>) =>
+  disconnectGraceSeconds(s) + EVALUATOR_PERIOD_SECONDS;
 
 /**
  * The interval the server wants until a device's next sync: short while it has pending jobs or its short window
  * (opened by job activity) is still running, the idle heartbeat otherwise. Bounded both ways by construction.
  */
-export function nextSyncSeconds(a: { pendingJobs: number; activeUntilEpoch?: number | undefined; now: number }, s: LivenessSettings): number {
+export function nextSyncSeconds(
+  a: { pendingJobs: number; activeUntilEpoch?: number | undefined; now: number },
+  s: LivenessSettings,
+): number {
   if (a.pendingJobs > 0) return s.activeSyncSeconds;
   if (a.activeUntilEpoch !== undefined && a.activeUntilEpoch > a.now) return s.activeSyncSeconds;
   return s.heartbeatSeconds;
 }
 
 /** Until when job activity seen now keeps a device on the short interval. */
-export const activeUntil = (now: number, s: Pick<LivenessSettings, 'activeWindowSeconds'>) => now + s.activeWindowSeconds * 1000;
+export const activeUntil = (now: number, s: Pick<LivenessSettings, 'activeWindowSeconds'>) =>
+  now + s.activeWindowSeconds * 1000;

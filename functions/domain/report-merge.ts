@@ -34,14 +34,24 @@ export type ReportDecision =
   /** The state changed: store the merged state. */
   | { kind: 'changed'; next: StoredDeviceState; previous: StoredDeviceState | undefined };
 
-export function decideReport(current: StoredDeviceState | undefined, report: DeviceReport, now: number): ReportDecision {
+export function decideReport(
+  current: StoredDeviceState | undefined,
+  report: DeviceReport,
+  now: number,
+): ReportDecision {
   if (current) {
     if (report.seq === current.lastSeq) return { kind: 'duplicate', lastSeq: current.lastSeq };
     if (report.seq < current.lastSeq) return { kind: 'stale', lastSeq: current.lastSeq };
   }
   const services = mergeServices(current?.services, report);
   const health = healthOf(services);
-  const stateHash = hashState({ services, health, agentVersion: report.agentVersion, targetVersion: report.targetVersion, rolledBackFrom: report.rolledBackFrom });
+  const stateHash = hashState({
+    services,
+    health,
+    agentVersion: report.agentVersion,
+    targetVersion: report.targetVersion,
+    rolledBackFrom: report.rolledBackFrom,
+  });
   const next: StoredDeviceState = {
     lastSeq: report.seq,
     lastReportAt: new Date(now).toISOString(),
@@ -57,12 +67,16 @@ export function decideReport(current: StoredDeviceState | undefined, report: Dev
   if (report.rolledBackFrom !== undefined) next.rolledBackFrom = report.rolledBackFrom;
 
   // A device the evaluator marked offline (or one never seen) always gets written: it is back.
-  if (!current || current.stateHash !== stateHash || current.health !== health) return { kind: 'changed', next, previous: current };
+  if (!current || current.stateHash !== stateHash || current.health !== health)
+    return { kind: 'changed', next, previous: current };
   return { kind: 'unchanged', lastSeq: current.lastSeq };
 }
 
 /** Full reports replace the service map; deltas upsert the services they carry and drop `removedServices`. */
-export function mergeServices(current: Record<string, ServiceReport> | undefined, report: DeviceReport): Record<string, ServiceReport> {
+export function mergeServices(
+  current: Record<string, ServiceReport> | undefined,
+  report: DeviceReport,
+): Record<string, ServiceReport> {
   const merged: Record<string, ServiceReport> = report.kind === 'full' ? {} : { ...(current ?? {}) };
   for (const name of report.removedServices) delete merged[name];
   for (const s of report.services) merged[s.name] = s;
@@ -85,20 +99,41 @@ export function healthOf(services: Record<string, ServiceReport>): 'healthy' | '
 export function errorBadges(services: Record<string, ServiceReport> | undefined) {
   return Object.values(services ?? {})
     .filter((s) => s.error)
-    .map((s) => ({ service: s.name, type: s.error!.type, nextRetry: s.error!.nextRetry, retryCount: s.error!.retryCount }))
+    .map((s) => ({
+      service: s.name,
+      type: s.error!.type,
+      nextRetry: s.error!.nextRetry,
+      retryCount: s.error!.retryCount,
+    }))
     .sort((a, b) => a.service.localeCompare(b.service));
 }
 
 /** Volatile fields (check timestamps and durations, uptime) would make every heartbeat look like a change. */
-function hashState(state: { services: Record<string, ServiceReport>; health: string; agentVersion: string; targetVersion?: string; rolledBackFrom?: string }): string {
+function hashState(state: {
+  services: Record<string, ServiceReport>;
+  health: string;
+  agentVersion: string;
+  targetVersion?: string;
+  rolledBackFrom?: string;
+}): string {
   const services = Object.keys(state.services)
     .sort()
     .map((name) => {
       const s = state.services[name]!;
-      const check = s.lastHealthCheck ? { healthy: s.lastHealthCheck.healthy, kind: s.lastHealthCheck.kind, message: s.lastHealthCheck.message, consecutiveFailures: s.lastHealthCheck.consecutiveFailures } : null;
+      const check = s.lastHealthCheck
+        ? {
+            healthy: s.lastHealthCheck.healthy,
+            kind: s.lastHealthCheck.kind,
+            message: s.lastHealthCheck.message,
+            consecutiveFailures: s.lastHealthCheck.consecutiveFailures,
+          }
+        : null;
       return { ...s, lastHealthCheck: check };
     });
-  return createHash('sha256').update(canonicalJson({ ...state, services })).digest('hex').slice(0, 32);
+  return createHash('sha256')
+    .update(canonicalJson({ ...state, services }))
+    .digest('hex')
+    .slice(0, 32);
 }
 
 /**
@@ -107,11 +142,15 @@ function hashState(state: { services: Record<string, ServiceReport>; health: str
  * it is what recovery statistics count (a `service.recovered` event). Compared on a state change only (a
  * restart changes the stored state), so it costs nothing per heartbeat.
  */
-export function agentRecoveries(previous: Record<string, ServiceReport> | undefined, next: Record<string, ServiceReport>): { service: string; restarts: number }[] {
+export function agentRecoveries(
+  previous: Record<string, ServiceReport> | undefined,
+  next: Record<string, ServiceReport>,
+): { service: string; restarts: number }[] {
   const out: { service: string; restarts: number }[] = [];
   for (const [name, s] of Object.entries(next)) {
     const before = previous?.[name];
-    if (before && s.restartCount > before.restartCount && s.status === 'running') out.push({ service: name, restarts: s.restartCount - before.restartCount });
+    if (before && s.restartCount > before.restartCount && s.status === 'running')
+      out.push({ service: name, restarts: s.restartCount - before.restartCount });
   }
   return out;
 }

@@ -58,14 +58,38 @@ export const MAX_SQS_DELAY_SECONDS = 900;
 export const DEFAULT_RETRY_POLICIES: Record<JobType, JobTypePolicy> = {
   'restart-service': {
     onFailure: {
-      FAILED: { strategy: 'RETRY', maxAttempts: 3, baseDelaySeconds: 30, maxDelaySeconds: 300, whenExhausted: 'ESCALATE' },
-      TIMED_OUT: { strategy: 'RETRY', maxAttempts: 3, baseDelaySeconds: 60, maxDelaySeconds: 600, whenExhausted: 'ESCALATE' },
+      FAILED: {
+        strategy: 'RETRY',
+        maxAttempts: 3,
+        baseDelaySeconds: 30,
+        maxDelaySeconds: 300,
+        whenExhausted: 'ESCALATE',
+      },
+      TIMED_OUT: {
+        strategy: 'RETRY',
+        maxAttempts: 3,
+        baseDelaySeconds: 60,
+        maxDelaySeconds: 600,
+        whenExhausted: 'ESCALATE',
+      },
     },
   },
   'pull-image': {
     onFailure: {
-      FAILED: { strategy: 'RETRY', maxAttempts: 4, baseDelaySeconds: 60, maxDelaySeconds: MAX_SQS_DELAY_SECONDS, whenExhausted: 'ESCALATE' },
-      TIMED_OUT: { strategy: 'RETRY', maxAttempts: 2, baseDelaySeconds: 120, maxDelaySeconds: MAX_SQS_DELAY_SECONDS, whenExhausted: 'ESCALATE' },
+      FAILED: {
+        strategy: 'RETRY',
+        maxAttempts: 4,
+        baseDelaySeconds: 60,
+        maxDelaySeconds: MAX_SQS_DELAY_SECONDS,
+        whenExhausted: 'ESCALATE',
+      },
+      TIMED_OUT: {
+        strategy: 'RETRY',
+        maxAttempts: 2,
+        baseDelaySeconds: 120,
+        maxDelaySeconds: MAX_SQS_DELAY_SECONDS,
+        whenExhausted: 'ESCALATE',
+      },
     },
   },
   'set-target-state': {
@@ -74,7 +98,13 @@ export const DEFAULT_RETRY_POLICIES: Record<JobType, JobTypePolicy> = {
   'run-health-check': {
     onFailure: {
       FAILED: { strategy: 'SKIP' },
-      TIMED_OUT: { strategy: 'RETRY', maxAttempts: 2, baseDelaySeconds: 15, maxDelaySeconds: 60, whenExhausted: 'SKIP' },
+      TIMED_OUT: {
+        strategy: 'RETRY',
+        maxAttempts: 2,
+        baseDelaySeconds: 15,
+        maxDelaySeconds: 60,
+        whenExhausted: 'SKIP',
+      },
     },
   },
   'retry-now': {
@@ -109,17 +139,35 @@ export function decideRecovery(policy: JobTypePolicy, input: FailureInput): Reco
   const p = policy.onFailure[input.kind];
   if (p.strategy !== 'RETRY') return { strategy: p.strategy, reason: `${input.kind} → ${p.strategy} (policy)` };
   if (input.attempt >= p.maxAttempts) {
-    return { strategy: p.whenExhausted, reason: `${input.kind} on attempt ${input.attempt} of ${p.maxAttempts} → ${p.whenExhausted} (retries exhausted)` };
+    return {
+      strategy: p.whenExhausted,
+      reason: `${input.kind} on attempt ${input.attempt} of ${p.maxAttempts} → ${p.whenExhausted} (retries exhausted)`,
+    };
   }
-  const delaySeconds = backoffSeconds(input.attempt, p.baseDelaySeconds, Math.min(p.maxDelaySeconds, MAX_SQS_DELAY_SECONDS), input.random);
-  return { strategy: 'RETRY', nextAttempt: input.attempt + 1, delaySeconds, notBeforeEpochMs: input.now + delaySeconds * 1000 };
+  const delaySeconds = backoffSeconds(
+    input.attempt,
+    p.baseDelaySeconds,
+    Math.min(p.maxDelaySeconds, MAX_SQS_DELAY_SECONDS),
+    input.random,
+  );
+  return {
+    strategy: 'RETRY',
+    nextAttempt: input.attempt + 1,
+    delaySeconds,
+    notBeforeEpochMs: input.now + delaySeconds * 1000,
+  };
 }
 
 /**
  * Exponential backoff with "equal jitter": base·2^(n-1), capped, then a random point in its upper half.
  * Half the delay is guaranteed (so retries really back off), the other half spreads a fleet's retries apart.
  */
-export function backoffSeconds(n: number, baseSeconds: number, maxSeconds: number, random: () => number = Math.random): number {
+export function backoffSeconds(
+  n: number,
+  baseSeconds: number,
+  maxSeconds: number,
+  random: () => number = Math.random,
+): number {
   if (baseSeconds <= 0 || maxSeconds <= 0) return 0;
   const exp = Math.min(maxSeconds, baseSeconds * 2 ** Math.max(0, Math.min(n - 1, 30)));
   const half = exp / 2;
@@ -140,7 +188,11 @@ export const DEFAULT_VISIBILITY_BACKOFF: VisibilityBackoff = { baseSeconds: 2, m
  * How long a message that failed on its `receiveCount`-th receive stays invisible before SQS offers it again.
  * Lambda's event source mapping would otherwise retry after the queue's full visibility timeout (180 s) every time.
  */
-export function visibilityBackoffSeconds(receiveCount: number, b: VisibilityBackoff = DEFAULT_VISIBILITY_BACKOFF, random?: () => number): number {
+export function visibilityBackoffSeconds(
+  receiveCount: number,
+  b: VisibilityBackoff = DEFAULT_VISIBILITY_BACKOFF,
+  random?: () => number,
+): number {
   return Math.min(MAX_VISIBILITY_SECONDS, backoffSeconds(receiveCount, b.baseSeconds, b.maxSeconds, random));
 }
 

@@ -28,7 +28,10 @@ export function ifNoneMatchHits(ifNoneMatch: string | undefined, version: string
  * a rotated password changes the tag and the device re-fetches (gets 200) although the target did not change.
  * Version ids are opaque and reveal nothing of the values.
  */
-export function deviceTargetTag(version: string, credentialVersions: ReadonlyArray<readonly [name: string, versionId: string | undefined]>): string {
+export function deviceTargetTag(
+  version: string,
+  credentialVersions: ReadonlyArray<readonly [name: string, versionId: string | undefined]>,
+): string {
   if (!credentialVersions.length) return version;
   const parts = [...credentialVersions].map(([n, v]) => `${n}=${v ?? '-'}`).sort();
   return `${version}.c-${createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 16)}`;

@@ -16,10 +16,18 @@ export interface UpstreamPolicy {
   maxBackoffMs: number;
 }
 
-export const DEFAULT_UPSTREAM_POLICY: UpstreamPolicy = { timeoutMs: 3000, retryMax: 3, retryBackoffMs: 200, maxBackoffMs: 10_000 };
+export const DEFAULT_UPSTREAM_POLICY: UpstreamPolicy = {
+  timeoutMs: 3000,
+  retryMax: 3,
+  retryBackoffMs: 200,
+  maxBackoffMs: 10_000,
+};
 
 /** Policy from an environment record (TIMEOUT_MS, RETRY_MAX, RETRY_BACKOFF_MS, RETRY_MAX_BACKOFF_MS). */
-export function upstreamPolicyFromEnv(env: Record<string, string | undefined>, base: UpstreamPolicy = DEFAULT_UPSTREAM_POLICY): UpstreamPolicy {
+export function upstreamPolicyFromEnv(
+  env: Record<string, string | undefined>,
+  base: UpstreamPolicy = DEFAULT_UPSTREAM_POLICY,
+): UpstreamPolicy {
   const num = (name: string, fallback: number) => {
     const v = env[name];
     if (v === undefined || v === '') return fallback;
@@ -74,7 +82,10 @@ export interface UpstreamDeps {
 const defaultDeps: UpstreamDeps = { sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: Math.random };
 
 export class UpstreamTimeoutError extends Error {
-  constructor(readonly url: string, readonly timeoutMs: number) {
+  constructor(
+    readonly url: string,
+    readonly timeoutMs: number,
+  ) {
     super(`upstream call to ${url} timed out after ${timeoutMs} ms`);
     this.name = 'UpstreamTimeoutError';
   }
@@ -92,7 +103,8 @@ export function isRetryableRequest(req: Pick<UpstreamRequest, 'method' | 'idempo
 export const isRetryableStatus = (status: number) => status === 429 || status >= 500;
 
 /** The server asks the caller to slow down and come back later: 429, or 503 with a Retry-After. */
-export const isBackPressure = (res: ResponseLike) => res.status === 429 || (res.status === 503 && res.headers.get('retry-after') !== null);
+export const isBackPressure = (res: ResponseLike) =>
+  res.status === 429 || (res.status === 503 && res.headers.get('retry-after') !== null);
 
 /** Full jitter: uniform in [0, min(cap, base · 2^attempt)]  (attempt 0 = first retry). */
 export function backoffDelayMs(attempt: number, policy: UpstreamPolicy, random: () => number): number {
@@ -144,13 +156,18 @@ export async function callUpstream<R extends ResponseLike>(
       const hinted = retryAfterMs(outcome.res);
       if (hinted !== undefined) delayMs = Math.min(policy.maxBackoffMs, Math.max(delayMs, hinted));
     }
-    const reason = 'res' in outcome ? `status ${outcome.res.status}` : String((outcome.err as Error)?.message ?? outcome.err);
+    const reason =
+      'res' in outcome ? `status ${outcome.res.status}` : String((outcome.err as Error)?.message ?? outcome.err);
     onRetry?.({ attempt: attempt + 1, delayMs, reason });
     await sleep(delayMs);
   }
 }
 
-async function attemptOnce<R extends ResponseLike>(fetchLike: FetchLike<R>, request: UpstreamRequest, timeoutMs: number): Promise<R> {
+async function attemptOnce<R extends ResponseLike>(
+  fetchLike: FetchLike<R>,
+  request: UpstreamRequest,
+  timeoutMs: number,
+): Promise<R> {
   if (request.signal?.aborted) throw request.signal.reason ?? new Error('aborted');
   const controller = new AbortController();
   let timedOut = false;

@@ -16,4 +16,8 @@ import updateJobExecution from './routes/updateJobExecution.js';
 // A liveness configuration that contradicts itself fails the cold start, naming its keys (domain/liveness.ts).
 void config.liveness;
 
-export const handler = createApiHandler('device-api', [syncDevice, postReport, getPendingJobs, updateJobExecution, getTargetState, renewDeviceToken], { device: authenticateDevice });
+export const handler = createApiHandler(
+  'device-api',
+  [syncDevice, postReport, getPendingJobs, updateJobExecution, getTargetState, renewDeviceToken],
+  { device: authenticateDevice },
+);

@@ -22,7 +22,13 @@ import { closeConnection, openConnection } from '../services/push-connections.js
 
 /** The parts of API Gateway's WebSocket event this function reads. */
 export interface SocketEvent {
-  requestContext: { routeKey: string; connectionId: string; eventType?: string; disconnectStatusCode?: number; requestTimeEpoch?: number };
+  requestContext: {
+    routeKey: string;
+    connectionId: string;
+    eventType?: string;
+    disconnectStatusCode?: number;
+    requestTimeEpoch?: number;
+  };
   headers?: Record<string, string | undefined>;
   body?: string | null;
   isBase64Encoded?: boolean;
@@ -32,7 +38,10 @@ export interface SocketResult {
   body?: string;
 }
 
-const errorFrame = (message: string): SocketResult => ({ statusCode: 400, body: JSON.stringify({ type: 'error', error: 'bad_message', message } satisfies PushErrorFrame) });
+const errorFrame = (message: string): SocketResult => ({
+  statusCode: 400,
+  body: JSON.stringify({ type: 'error', error: 'bad_message', message } satisfies PushErrorFrame),
+});
 
 async function onConnect(event: SocketEvent): Promise<SocketResult> {
   try {
@@ -51,14 +60,25 @@ async function onConnect(event: SocketEvent): Promise<SocketResult> {
 }
 
 async function onDisconnect(event: SocketEvent): Promise<SocketResult> {
-  const closed = await closeConnection(event.requestContext.connectionId, event.requestContext.disconnectStatusCode, Date.now());
-  if (closed.deviceId) logger.info('push connection closed', { deviceId: closed.deviceId, closeCode: event.requestContext.disconnectStatusCode, current: closed.wasCurrent, goodbye: closed.markedGone });
+  const closed = await closeConnection(
+    event.requestContext.connectionId,
+    event.requestContext.disconnectStatusCode,
+    Date.now(),
+  );
+  if (closed.deviceId)
+    logger.info('push connection closed', {
+      deviceId: closed.deviceId,
+      closeCode: event.requestContext.disconnectStatusCode,
+      current: closed.wasCurrent,
+      goodbye: closed.markedGone,
+    });
   return { statusCode: 200 };
 }
 
 function onMessage(event: SocketEvent): SocketResult {
   const raw = event.isBase64Encoded ? Buffer.from(event.body ?? '', 'base64').toString('utf8') : (event.body ?? '');
-  if (Buffer.byteLength(raw) > MAX_CLIENT_FRAME_BYTES) return errorFrame(`frame larger than ${MAX_CLIENT_FRAME_BYTES} bytes`);
+  if (Buffer.byteLength(raw) > MAX_CLIENT_FRAME_BYTES)
+    return errorFrame(`frame larger than ${MAX_CLIENT_FRAME_BYTES} bytes`);
   let json: unknown;
   try {
     json = JSON.parse(raw);

@@ -19,7 +19,14 @@ import { raiseAlert, resolveAlert, type RaiseResult } from '../adapters/alert-re
 import { circuitOpenAlert, deviceOfflineAlert } from '../domain/alerting/builders.js';
 import { dedupeKeyFor } from '../domain/alerting/event.js';
 import { readCircuit } from '../adapters/circuit-repo.js';
-import { countOfflineDevices, getDeviceState, getTarget, listSilencedOfflineDevices, markStateOffline, setOfflineSilenced } from '../adapters/devices-repo.js';
+import {
+  countOfflineDevices,
+  getDeviceState,
+  getTarget,
+  listSilencedOfflineDevices,
+  markStateOffline,
+  setOfflineSilenced,
+} from '../adapters/devices-repo.js';
 import { claimOffline, findQuietDevices, offlineRecorded } from '../adapters/liveness-repo.js';
 import { recordEvent } from '../adapters/events.js';
 import { countEnqueued } from '../adapters/job-metrics.js';
@@ -85,12 +92,21 @@ export interface DeviceEvaluation {
  * Evaluate one device's merged state. Safe to call on every report (idempotent in effect: rate limits, in-flight
  * checks and alert dedupe absorb repetition). Call it after the state is stored, with the previous state.
  */
-export async function evaluateDevice(deviceId: string, state: Pick<StoredDeviceState, 'services' | 'health'>, opts: EvaluateOptions = {}): Promise<DeviceEvaluation> {
+export async function evaluateDevice(
+  deviceId: string,
+  state: Pick<StoredDeviceState, 'services' | 'health'>,
+  opts: EvaluateOptions = {},
+): Promise<DeviceEvaluation> {
   const now = opts.now ?? Date.now();
   const policy = opts.policy ?? healthPolicy();
   const correlationId = opts.correlationId;
   const services = Object.values(state.services ?? {});
-  const result: DeviceEvaluation = { deviceId, findings: deviceFindings(services, now, policy), steps: [], resolved: [] };
+  const result: DeviceEvaluation = {
+    deviceId,
+    findings: deviceFindings(services, now, policy),
+    steps: [],
+    resolved: [],
+  };
 
   // What cleared since the previous state. Compared in memory: no read for a device that stays healthy.
   if (opts.previous) {
@@ -99,13 +115,25 @@ export async function evaluateDevice(deviceId: string, state: Pick<StoredDeviceS
       const key = dedupeKeyFor({ alertName: r.alertName, deviceId, service: r.service });
       const res = await resolveAlert(key, { now, correlationId });
       if (res.action !== 'none') result.resolved.push(key);
-      await recordEvent({ type: 'service.recovered', deviceId, service: r.service, correlationId, detail: { finding: r.alertName } }, now);
+      await recordEvent(
+        { type: 'service.recovered', deviceId, service: r.service, correlationId, detail: { finding: r.alertName } },
+        now,
+      );
       recorded.add(r.service);
     }
     // A restart the agent made itself (level 1) with no finding in between still is a recovery: record it.
     for (const r of agentRecoveries(opts.previous.services, state.services ?? {})) {
       if (recorded.has(r.service)) continue;
-      await recordEvent({ type: 'service.recovered', deviceId, service: r.service, correlationId, detail: { by: 'agent', level: 1, restarts: r.restarts } }, now);
+      await recordEvent(
+        {
+          type: 'service.recovered',
+          deviceId,
+          service: r.service,
+          correlationId,
+          detail: { by: 'agent', level: 1, restarts: r.restarts },
+        },
+        now,
+      );
     }
     if (opts.previous.health === 'offline' && state.health !== 'offline') {
       const key = dedupeKeyFor({ alertName: 'DeviceOffline', deviceId });
@@ -116,10 +144,23 @@ export async function evaluateDevice(deviceId: string, state: Pick<StoredDeviceS
   }
   if (result.findings.length === 0) return result;
 
-  const [markers, circuit, target] = await Promise.all([activeMarkers(deviceId, now), readCircuit(deviceId, false), getTarget(deviceId)]);
+  const [markers, circuit, target] = await Promise.all([
+    activeMarkers(deviceId, now),
+    readCircuit(deviceId, false),
+    getTarget(deviceId),
+  ]);
   const dependsOn: Record<string, string[]> = {};
   for (const [name, spec] of Object.entries(target?.target.services ?? {})) dependsOn[name] = spec.dependsOn ?? [];
-  const steps = planRecovery({ deviceId, findings: result.findings, markers, circuit, dependsOn, now, correlationId, policy });
+  const steps = planRecovery({
+    deviceId,
+    findings: result.findings,
+    markers,
+    circuit,
+    dependsOn,
+    now,
+    correlationId,
+    policy,
+  });
 
   let circuitAlerted = false;
   for (const step of steps) {
@@ -129,17 +170,34 @@ export async function evaluateDevice(deviceId: string, state: Pick<StoredDeviceS
     if (outcome.kind === 'held-by-circuit' && !circuitAlerted) {
       circuitAlerted = true;
       await raiseAlert(
-        circuitOpenAlert({ deviceId, openedAtMs: circuit.openedAt ?? now, consecutiveFailures: circuit.consecutiveFailures, openCount: circuit.openCount, retryAtMs: circuit.retryAtEpoch, correlationId }),
+        circuitOpenAlert({
+          deviceId,
+          openedAtMs: circuit.openedAt ?? now,
+          consecutiveFailures: circuit.consecutiveFailures,
+          openCount: circuit.openCount,
+          retryAtMs: circuit.retryAtEpoch,
+          correlationId,
+        }),
         { now },
       );
     }
     // `service` is a key Powertools reserves (the Lambda's service name): the device's service goes in `deviceService`.
-    logger.info('health finding', { deviceId, deviceService: service, finding: step.finding.kind, outcome: outcome.kind, correlationId });
+    logger.info('health finding', {
+      deviceId,
+      deviceService: service,
+      finding: step.finding.kind,
+      outcome: outcome.kind,
+      correlationId,
+    });
   }
   return result;
 }
 
-async function carryOut(deviceId: string, step: PlanStep, ctx: { now: number; correlationId?: string; policy: HealthPolicyConfig }): Promise<StepOutcome> {
+async function carryOut(
+  deviceId: string,
+  step: PlanStep,
+  ctx: { now: number; correlationId?: string; policy: HealthPolicyConfig },
+): Promise<StepOutcome> {
   const service = step.finding.service;
   switch (step.kind) {
     case 'silenced':
@@ -155,7 +213,11 @@ async function carryOut(deviceId: string, step: PlanStep, ctx: { now: number; co
       if (!slot.allowed) {
         if (slot.reason === 'in-flight') return { service, kind: 'recovery-in-flight', jobId: slot.jobId };
         metrics.addMetric('recovery_escalations_total', MetricUnit.Count, 1);
-        return { service, kind: 'escalated', alert: await raiseAlert(step.escalation(slot.attempts), { now: ctx.now }) };
+        return {
+          service,
+          kind: 'escalated',
+          alert: await raiseAlert(step.escalation(slot.attempts), { now: ctx.now }),
+        };
       }
       await enqueueRecoveryJob(deviceId, jobId, step, slot.attemptNumber, ctx);
       return { service, kind: 'recovery-enqueued', jobId, attempt: slot.attemptNumber };
@@ -164,20 +226,45 @@ async function carryOut(deviceId: string, step: PlanStep, ctx: { now: number; co
 }
 
 /** Level 1 (automated recovery): a job like an operator's, written to the outbox, then published best-effort. */
-async function enqueueRecoveryJob(deviceId: string, jobId: string, step: Extract<PlanStep, { kind: 'recover' }>, attemptNumber: number, ctx: { now: number; correlationId?: string }): Promise<void> {
+async function enqueueRecoveryJob(
+  deviceId: string,
+  jobId: string,
+  step: Extract<PlanStep, { kind: 'recover' }>,
+  attemptNumber: number,
+  ctx: { now: number; correlationId?: string },
+): Promise<void> {
   const correlationId = ctx.correlationId ?? jobId;
-  const job = newJob({ jobId, deviceId, type: step.command.type, params: step.command.params as Record<string, unknown>, correlationId, by: 'health-evaluator', now: ctx.now });
+  const job = newJob({
+    jobId,
+    deviceId,
+    type: step.command.type,
+    params: step.command.params as Record<string, unknown>,
+    correlationId,
+    by: 'health-evaluator',
+    now: ctx.now,
+  });
   await createJob(job);
   countEnqueued(job.type);
   metrics.addMetric('recoveries_enqueued_total', MetricUnit.Count, 1);
   await recordEvent(
-    { type: 'recovery.enqueued', deviceId, service: step.finding.service, correlationId, detail: { jobId, jobType: job.type, finding: step.finding.kind, attemptInWindow: attemptNumber } },
+    {
+      type: 'recovery.enqueued',
+      deviceId,
+      service: step.finding.service,
+      correlationId,
+      detail: { jobId, jobType: job.type, finding: step.finding.kind, attemptInWindow: attemptNumber },
+    },
     ctx.now,
   );
   try {
     await publishJob(job);
   } catch (err) {
-    logger.warn('recovery job left for the outbox publisher', { jobId, deviceId, error: (err as Error).message, correlationId });
+    logger.warn('recovery job left for the outbox publisher', {
+      jobId,
+      deviceId,
+      error: (err as Error).message,
+      correlationId,
+    });
   }
 }
 
@@ -197,10 +284,18 @@ export interface FleetEvaluation {
   groups: FlushResult;
 }
 
-export async function evaluateFleet(opts: { now?: number; policy?: HealthPolicyConfig } = {}): Promise<FleetEvaluation> {
+export async function evaluateFleet(
+  opts: { now?: number; policy?: HealthPolicyConfig } = {},
+): Promise<FleetEvaluation> {
   const now = opts.now ?? Date.now();
   const policy = opts.policy ?? healthPolicy();
-  const result: FleetEvaluation = { offline: [], silenced: [], raced: [], offlineNow: 0, groups: { published: [], dropped: [], waiting: [] } };
+  const result: FleetEvaluation = {
+    offline: [],
+    silenced: [],
+    raced: [],
+    offlineNow: 0,
+    groups: { published: [], dropped: [], waiting: [] },
+  };
   // Heartbeat silence, or (sooner) silence after a clean push disconnect: domain/liveness.ts states both bounds.
   const afterDisconnect = disconnectedCutoff(now, { offlineAfterSeconds: policy.offlineAfterMs / 1000 });
   for (const c of await findQuietDevices(offlineCutoff(now, policy), undefined, afterDisconnect)) {
@@ -208,7 +303,15 @@ export async function evaluateFleet(opts: { now?: number; policy?: HealthPolicyC
     const marker = silencingMarker(markers, undefined, now);
     // Alert first, then mark: if we die in between, the next run finds the device again and the alert's
     // dedupe record absorbs the repeat. The other order could lose the alert for good.
-    if (!marker) await raiseAlert(deviceOfflineAlert({ deviceId: c.deviceId, lastSeenEpochMs: c.lastSeenEpoch, offlineAfterMs: policy.offlineAfterMs }), { now });
+    if (!marker)
+      await raiseAlert(
+        deviceOfflineAlert({
+          deviceId: c.deviceId,
+          lastSeenEpochMs: c.lastSeenEpoch,
+          offlineAfterMs: policy.offlineAfterMs,
+        }),
+        { now },
+      );
     // The claim on the liveness item decides the race with a report arriving now (its write removes the claim).
     // A claim left by a run that died before finishing (c.offlineAt) is finished here.
     const offlineAt = c.offlineAt ?? now;
@@ -219,7 +322,14 @@ export async function evaluateFleet(opts: { now?: number; policy?: HealthPolicyC
       continue;
     }
     await markStateOffline(c.deviceId, now, !!marker);
-    await recordEvent({ type: 'device.offline', deviceId: c.deviceId, detail: { lastSeenAt: new Date(c.lastSeenEpoch).toISOString(), silenced: !!marker } }, now);
+    await recordEvent(
+      {
+        type: 'device.offline',
+        deviceId: c.deviceId,
+        detail: { lastSeenAt: new Date(c.lastSeenEpoch).toISOString(), silenced: !!marker },
+      },
+      now,
+    );
     await offlineRecorded(c.deviceId, offlineAt);
     (marker ? result.silenced : result.offline).push(c.deviceId);
   }
@@ -229,7 +339,13 @@ export async function evaluateFleet(opts: { now?: number; policy?: HealthPolicyC
   result.unsilenced = await countDevicesWhoseMarkerEnded(now, policy);
   result.offlineNow = await countOfflineDevices();
   metrics.addMetric('devices_offline', MetricUnit.Count, result.offlineNow);
-  if (result.offline.length || result.groups.published.length) logger.info('fleet evaluated', { offline: result.offline.length, silenced: result.silenced.length, raced: result.raced.length, groups: result.groups });
+  if (result.offline.length || result.groups.published.length)
+    logger.info('fleet evaluated', {
+      offline: result.offline.length,
+      silenced: result.silenced.length,
+      raced: result.raced.length,
+      groups: result.groups,
+    });
   return result;
 }
 
@@ -246,7 +362,14 @@ async function countDevicesWhoseMarkerEnded(now: number, policy: HealthPolicyCon
     if (silencingMarker(await activeMarkers(deviceId, now), undefined, now)) continue;
     if (!(await setOfflineSilenced(deviceId, false))) continue;
     const state = await getDeviceState(deviceId, false);
-    await raiseAlert(deviceOfflineAlert({ deviceId, lastSeenEpochMs: state?.lastSeenEpoch ?? now, offlineAfterMs: policy.offlineAfterMs }), { now });
+    await raiseAlert(
+      deviceOfflineAlert({
+        deviceId,
+        lastSeenEpochMs: state?.lastSeenEpoch ?? now,
+        offlineAfterMs: policy.offlineAfterMs,
+      }),
+      { now },
+    );
     moved.push(deviceId);
   }
   return moved;

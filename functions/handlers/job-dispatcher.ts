@@ -48,7 +48,12 @@ import type { OutboxFields } from '../adapters/outbox.js';
 import { CorrelationId, DeviceId, JobId } from '../contract/common.js';
 import { JOB_TYPES, TargetState, type JobType } from '../contract/index.js';
 import { isTerminal, transition } from '../domain/job-lifecycle.js';
-import { DEFAULT_VISIBILITY_BACKOFF, holdDelaySeconds, visibilityBackoffSeconds, type VisibilityBackoff } from '../domain/retry-policy.js';
+import {
+  DEFAULT_VISIBILITY_BACKOFF,
+  holdDelaySeconds,
+  visibilityBackoffSeconds,
+  type VisibilityBackoff,
+} from '../domain/retry-policy.js';
 import { targetVersion } from '../domain/target-version.js';
 import { dynamo, sqsClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
@@ -114,14 +119,26 @@ function idempotentEffect() {
     // SQS redeliveries and outbox duplicates; later duplicates still meet the conditional writes.
     const cfg = new IdempotencyConfig({ expiresAfterSeconds: 3600 });
     const persistenceStore = new DynamoDBPersistenceLayer({ tableName: table, awsSdkV3Client: dynamo() });
-    entry = { config: cfg, dispatchOnce: makeIdempotent(applyEffect, { persistenceStore, config: cfg, keyPrefix: 'job-dispatch', dataIndexArgument: 0 }) };
+    entry = {
+      config: cfg,
+      dispatchOnce: makeIdempotent(applyEffect, {
+        persistenceStore,
+        config: cfg,
+        keyPrefix: 'job-dispatch',
+        dataIndexArgument: 0,
+      }),
+    };
     idempotency.set(table, entry);
   }
   return entry;
 }
 
 /** The one effect of dispatching an attempt. Conditional writes make it safe even without the idempotency record. */
-async function applyEffect(key: { jobId: string; attempt: number }, job: JobRecord, now: number): Promise<EffectResult> {
+async function applyEffect(
+  key: { jobId: string; attempt: number },
+  job: JobRecord,
+  now: number,
+): Promise<EffectResult> {
   if (CLOUD_SIDE.has(job.type)) return completeCloudSide(job, now);
   const dispatched = await markDispatched(key.jobId);
   return { action: dispatched ? 'dispatched' : 'stale' };
@@ -129,13 +146,23 @@ async function applyEffect(key: { jobId: string; attempt: number }, job: JobReco
 
 async function completeCloudSide(job: JobRecord, now: number): Promise<EffectResult> {
   const target = safeParse(TargetState, job.params.target);
-  if (!target.success) throw new PoisonMessageError(`job ${job.jobId}: set-target-state params do not hold a valid target`);
+  if (!target.success)
+    throw new PoisonMessageError(`job ${job.jobId}: set-target-state params do not hold a valid target`);
   const version = targetVersion(target.data);
   const stored = await getTarget(job.deviceId);
   // The enqueue route stored it; write it only if it is missing altogether (never over a newer target).
   if (!stored) await putTarget(job.deviceId, { version, updatedAt: new Date(now).toISOString(), target: target.data });
   const superseded = stored !== undefined && stored.version !== version;
-  const moved = transition(job, { to: 'SUCCEEDED', by: 'dispatcher', now, statusDetails: { appliedCloudSide: true, targetVersion: version, ...(superseded ? { supersededBy: stored!.version } : {}) } });
+  const moved = transition(job, {
+    to: 'SUCCEEDED',
+    by: 'dispatcher',
+    now,
+    statusDetails: {
+      appliedCloudSide: true,
+      targetVersion: version,
+      ...(superseded ? { supersededBy: stored!.version } : {}),
+    },
+  });
   if (!moved.ok) return { action: 'stale' };
   // A single conditional write decides the race (see adapters/job-failures.ts on why not a transaction).
   if (!(await transitionJob(job, moved.job, { now }))) {
@@ -143,7 +170,21 @@ async function completeCloudSide(job: JobRecord, now: number): Promise<EffectRes
     if (again && isTerminal(again.status)) return { action: 'stale' };
     throw new Error(`job ${job.jobId} changed while completing it; will retry`);
   }
-  await recordEvent({ type: 'command.succeeded', deviceId: job.deviceId, correlationId: job.correlationId, detail: { jobId: job.jobId, type: job.type, attempt: job.attempt, appliedCloudSide: true, targetVersion: version } }, now);
+  await recordEvent(
+    {
+      type: 'command.succeeded',
+      deviceId: job.deviceId,
+      correlationId: job.correlationId,
+      detail: {
+        jobId: job.jobId,
+        type: job.type,
+        attempt: job.attempt,
+        appliedCloudSide: true,
+        targetVersion: version,
+      },
+    },
+    now,
+  );
   countOutcome({ type: job.type, outcome: 'SUCCEEDED', failed: false, final: true, createdAt: job.createdAt, now });
   return { action: 'completed-cloud-side' };
 }
@@ -173,7 +214,9 @@ function parseBody(record: SQSRecord): z.output<typeof JobMessageBody> {
   const parsed = safeParse(JobMessageBody, json);
   if (!parsed.success) {
     const issue = parsed.issues[0];
-    throw new PoisonMessageError(`malformed job message: ${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`);
+    throw new PoisonMessageError(
+      `malformed job message: ${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`,
+    );
   }
   return parsed.data;
 }
@@ -191,14 +234,16 @@ export async function dispatchRecord(record: SQSRecord, o: DispatcherOptions = {
   const msg = parseBody(record);
   const job = (await getJob(msg.jobId)) as (JobRecord & OutboxFields) | undefined;
   if (!job) throw new PoisonMessageError(`job ${msg.jobId} not found`);
-  if (job.deviceId !== msg.deviceId) throw new PoisonMessageError(`job ${msg.jobId} belongs to ${job.deviceId}, the message says ${msg.deviceId}`);
+  if (job.deviceId !== msg.deviceId)
+    throw new PoisonMessageError(`job ${msg.jobId} belongs to ${job.deviceId}, the message says ${msg.deviceId}`);
   if (!(JOB_TYPES as string[]).includes(job.type)) throw new PoisonMessageError(`unknown job type "${job.type}"`);
   const attempt = msg.attempt ?? job.attempt;
   const log = { jobId: job.jobId, deviceId: job.deviceId, type: job.type, attempt, correlationId: job.correlationId };
 
   // Stale or duplicate deliveries: acknowledged, no effect.
   if (isTerminal(job.status) || attempt < job.attempt) return 'stale';
-  if (attempt > job.attempt) throw new Error(`message for attempt ${attempt} but job ${job.jobId} is at attempt ${job.attempt}`);
+  if (attempt > job.attempt)
+    throw new Error(`message for attempt ${attempt} but job ${job.jobId} is at attempt ${job.attempt}`);
   if (job.status !== 'QUEUED' || job.pendingDeviceId) return 'duplicate';
 
   // A retry published without its delay (a redrive, a duplicate): send it back to wait, without counting a receive.
@@ -209,10 +254,18 @@ export async function dispatchRecord(record: SQSRecord, o: DispatcherOptions = {
   }
 
   if (!CLOUD_SIDE.has(job.type)) {
-    const admission = await admitCommand(job.deviceId, job.jobId, { correlationId: job.correlationId, source: job.jobId, now });
+    const admission = await admitCommand(job.deviceId, job.jobId, {
+      correlationId: job.correlationId,
+      source: job.jobId,
+      now,
+    });
     if (!admission.admitted) {
       await hold(record, admission.retryAtEpoch, now);
-      logger.info('job held: device circuit not admitting commands', { ...log, circuit: admission.state, retryAt: new Date(admission.retryAtEpoch).toISOString() });
+      logger.info('job held: device circuit not admitting commands', {
+        ...log,
+        circuit: admission.state,
+        retryAt: new Date(admission.retryAtEpoch).toISOString(),
+      });
       return 'held';
     }
   }
@@ -238,7 +291,8 @@ async function hold(record: SQSRecord, retryAtEpoch: number, now: number): Promi
 }
 
 function reasonOf(err: unknown): string {
-  if (err instanceof IdempotencyAlreadyInProgressError) return 'dispatch of this job attempt is already in progress elsewhere';
+  if (err instanceof IdempotencyAlreadyInProgressError)
+    return 'dispatch of this job attempt is already in progress elsewhere';
   if (err instanceof PoisonMessageError) return err.message;
   const describe = (e: unknown) => {
     const x = e as { name?: string; message?: string };
@@ -272,7 +326,14 @@ export async function processRecord(record: SQSRecord, o: DispatcherOptions = {}
     const now = (o.now ?? Date.now)();
     const max = await maxReceiveCount(o);
     const correlationId = record.messageAttributes?.correlationId?.stringValue;
-    const info = { messageId: record.messageId, correlationId, receiveCount, maxReceiveCount: max, reason, body: record.body.slice(0, 300) };
+    const info = {
+      messageId: record.messageId,
+      correlationId,
+      receiveCount,
+      maxReceiveCount: max,
+      reason,
+      body: record.body.slice(0, 300),
+    };
     count('jobs_dispatch_failures_total');
     // A job item that cannot be read stays unreadable however often the message comes back: dead-letter it now.
     if (receiveCount >= max || err instanceof UnreadableItemError) {

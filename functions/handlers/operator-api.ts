@@ -23,23 +23,27 @@ import resetCircuit from './routes/resetCircuit.js';
 import rotateDeviceToken from './routes/rotateDeviceToken.js';
 import setMarker from './routes/setMarker.js';
 
-export const handler = createApiHandler('operator-api', [
-  getHealth,
-  registerDevice,
-  listDevices,
-  getDevice,
-  decommissionDevice,
-  rotateDeviceToken,
-  putTargetState,
-  putRegistryCredential,
-  deleteRegistryCredential,
-  enqueueJob,
-  getJob,
-  cancelJob,
-  getRecentEvents,
-  resetCircuit,
-  setMarker,
-  deleteMarker,
-  listDeadLetters,
-  redriveDeadLetters,
-], { operator: authenticateOperator });
+export const handler = createApiHandler(
+  'operator-api',
+  [
+    getHealth,
+    registerDevice,
+    listDevices,
+    getDevice,
+    decommissionDevice,
+    rotateDeviceToken,
+    putTargetState,
+    putRegistryCredential,
+    deleteRegistryCredential,
+    enqueueJob,
+    getJob,
+    cancelJob,
+    getRecentEvents,
+    resetCircuit,
+    setMarker,
+    deleteMarker,
+    listDeadLetters,
+    redriveDeadLetters,
+  ],
+  { operator: authenticateOperator },
+);

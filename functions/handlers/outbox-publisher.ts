@@ -64,7 +64,14 @@ export async function publishOutbox(o: PublishOptions = {}): Promise<PublishResu
   for (const j of listed.filter((x) => isTerminal(x.status))) if (await retireFromOutbox(j.jobId)) retired++;
   const found = listed.filter((j) => !isTerminal(j.status));
   const oldest = found.reduce((min, j) => Math.min(min, unpublishedSince(j)), now);
-  const result: PublishResult = { unpublished: found.length, oldestAgeSeconds: Math.max(0, Math.round((now - oldest) / 1000)), published: 0, failed: 0, alreadyMarked: 0, retired };
+  const result: PublishResult = {
+    unpublished: found.length,
+    oldestAgeSeconds: Math.max(0, Math.round((now - oldest) / 1000)),
+    published: 0,
+    failed: 0,
+    alreadyMarked: 0,
+    retired,
+  };
   metrics.addMetric('outbox_unpublished_count', MetricUnit.Count, result.unpublished);
   metrics.addMetric('outbox_oldest_unpublished_age_seconds', MetricUnit.Seconds, result.oldestAgeSeconds);
 
@@ -76,7 +83,8 @@ export async function publishOutbox(o: PublishOptions = {}): Promise<PublishResu
       const res = await sendJobMessages(chunk.map((job) => ({ job, delaySeconds: delayFor(job, now) })));
       sent = res.sent;
       result.failed += res.failed.length;
-      for (const f of res.failed) logger.warn('outbox: send failed, kept for the next run', { jobId: f.jobId, error: f.error });
+      for (const f of res.failed)
+        logger.warn('outbox: send failed, kept for the next run', { jobId: f.jobId, error: f.error });
     } catch (err) {
       result.failed += chunk.length;
       logger.error('outbox: batch send failed, kept for the next run', { jobs: chunk.length, err });

@@ -14,7 +14,11 @@
  */
 import middy from '@middy/core';
 import { BatchProcessor, EventType, FullBatchFailureError, processPartialResponse } from '@aws-lambda-powertools/batch';
-import { IdempotencyAlreadyInProgressError, IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
+import {
+  IdempotencyAlreadyInProgressError,
+  IdempotencyConfig,
+  makeIdempotent,
+} from '@aws-lambda-powertools/idempotency';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
@@ -24,7 +28,13 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import * as z from 'zod/mini';
 import { fromRecordAttributes, sendToDeadLetterQueue } from '../adapters/dlq.js';
 import { delayRedelivery } from '../adapters/job-queue.js';
-import { postToSlack, resolveWebhookUrl, SlackPayloadRejected, SlackUnavailable, WebhookConfigError } from '../adapters/slack-webhook.js';
+import {
+  postToSlack,
+  resolveWebhookUrl,
+  SlackPayloadRejected,
+  SlackUnavailable,
+  WebhookConfigError,
+} from '../adapters/slack-webhook.js';
 import { fromCloudWatchAlarm } from '../domain/alerting/cloudwatch.js';
 import { ALERT_SCHEMA, AlertEvent } from '../domain/alerting/event.js';
 import { renderSlackMessage } from '../domain/alerting/slack-message.js';
@@ -91,7 +101,9 @@ export function parseDelivery(record: Pick<SQSRecord, 'body' | 'messageId'>, now
   try {
     message = JSON.parse(env.data.Message);
   } catch {
-    throw new MalformedAlertMessage('SNS Message is not JSON (expected a fleetmedic alert event or a CloudWatch alarm)');
+    throw new MalformedAlertMessage(
+      'SNS Message is not JSON (expected a fleetmedic alert event or a CloudWatch alarm)',
+    );
   }
   const alert = safeParse(AlertEvent, message);
   if (alert.success) return { MessageId: env.data.MessageId, event: alert.data };
@@ -112,7 +124,14 @@ async function deliver(d: Delivery, deadlineEpochMs: number): Promise<DeliveryRe
   const payload = renderSlackMessage(d.event, { runbookBaseUrl: config.runbookBaseUrl });
   const r = await postToSlack(url, payload, { deadline: deadlineEpochMs });
   metrics.addMetric('slack_post_attempts', MetricUnit.Count, r.attempts);
-  logger.info('alert delivered to Slack', { messageId: d.MessageId, dedupeKey: d.event.dedupeKey, status: d.event.status, severity: d.event.severity, attempts: r.attempts, correlationId: d.event.correlationId });
+  logger.info('alert delivered to Slack', {
+    messageId: d.MessageId,
+    dedupeKey: d.event.dedupeKey,
+    status: d.event.status,
+    severity: d.event.severity,
+    attempts: r.attempts,
+    correlationId: d.event.correlationId,
+  });
   return { delivered: true, attempts: r.attempts, at: new Date().toISOString() };
 }
 
@@ -122,7 +141,11 @@ let deliverOnce: ((d: Delivery, deadline: number) => Promise<DeliveryResult>) | 
 /** Built on first use so a missing IDEMPOTENCY_TABLE fails the invocation with a clear message, not the import. */
 function idempotentDeliver() {
   if (!deliverOnce) {
-    idempotencyConfig = new IdempotencyConfig({ eventKeyJmesPath: 'MessageId', expiresAfterSeconds: IDEMPOTENCY_TTL_SECONDS, throwOnNoIdempotencyKey: true });
+    idempotencyConfig = new IdempotencyConfig({
+      eventKeyJmesPath: 'MessageId',
+      expiresAfterSeconds: IDEMPOTENCY_TTL_SECONDS,
+      throwOnNoIdempotencyKey: true,
+    });
     deliverOnce = makeIdempotent(deliver, {
       persistenceStore: new DynamoDBPersistenceLayer({ tableName: config.idempotencyTable }),
       config: idempotencyConfig,
@@ -164,13 +187,21 @@ async function handleRecord(record: SQSRecord, context: Context | undefined): Pr
     return await idempotentDeliver()(delivery, deadline);
   } catch (err) {
     const reason = `${(err as Error).name}: ${(err as Error).message}`;
-    const fields = { messageId: delivery.MessageId, dedupeKey: delivery.event.dedupeKey, receiveCount, reason, correlationId: delivery.event.correlationId };
+    const fields = {
+      messageId: delivery.MessageId,
+      dedupeKey: delivery.event.dedupeKey,
+      receiveCount,
+      reason,
+      correlationId: delivery.event.correlationId,
+    };
     if (err instanceof SlackPayloadRejected) {
       logger.error('Slack rejected the alert payload: moved to the DLQ', fields);
       return deadLetter(record, reason, receiveCount);
     }
-    if (err instanceof WebhookConfigError) logger.error('Slack webhook is not usable – fix the secret named by SLACK_WEBHOOK_SECRET_ID', fields);
-    else if (err instanceof IdempotencyAlreadyInProgressError) logger.warn('alert is being delivered by another invocation; retry later', fields);
+    if (err instanceof WebhookConfigError)
+      logger.error('Slack webhook is not usable – fix the secret named by SLACK_WEBHOOK_SECRET_ID', fields);
+    else if (err instanceof IdempotencyAlreadyInProgressError)
+      logger.warn('alert is being delivered by another invocation; retry later', fields);
     else logger.warn('alert delivery failed; SQS will redeliver', fields);
     if (receiveCount >= ALERTS_MAX_RECEIVES) {
       logger.error('alert delivery failed on its last allowed receive: moved to the DLQ', fields);
@@ -193,12 +224,17 @@ export async function forwardAlerts(event: SQSEvent, context: Context): Promise<
   idempotencyConfig!.registerLambdaContext(context);
   try {
     // One at a time: Slack allows about one message per second per webhook, and order helps the reader.
-    return await processPartialResponse(event, (record: SQSRecord) => handleRecord(record, context), processor, { context, processInParallel: false });
+    return await processPartialResponse(event, (record: SQSRecord) => handleRecord(record, context), processor, {
+      context,
+      processInParallel: false,
+    });
   } catch (err) {
     // Every record failed (the whole batch goes back to the queue). When they all failed for the same
     // configuration reason (e.g. the webhook secret is missing), say that instead of "all records failed".
-    const configError = err instanceof FullBatchFailureError ? err.recordErrors.find((e) => e instanceof WebhookConfigError) : undefined;
-    if (configError && (err as FullBatchFailureError).recordErrors.every((e) => e instanceof WebhookConfigError)) throw configError;
+    const configError =
+      err instanceof FullBatchFailureError ? err.recordErrors.find((e) => e instanceof WebhookConfigError) : undefined;
+    if (configError && (err as FullBatchFailureError).recordErrors.every((e) => e instanceof WebhookConfigError))
+      throw configError;
     throw err;
   }
 }

@@ -31,13 +31,24 @@ function requestMetrics(): ApiMiddleware {
     const status = request.response?.statusCode ?? 500;
     const operation = request.context.api?.route?.operationId ?? 'unmatched';
     const ms = Date.now() - (started.get(request.context) ?? Date.now());
-    logger.info('request', { method: request.event.requestContext?.http?.method, routeKey: request.event.routeKey, operation, status, ms });
+    logger.info('request', {
+      method: request.event.requestContext?.http?.method,
+      routeKey: request.event.routeKey,
+      operation,
+      status,
+      ms,
+    });
     // On the shared instance (flushed by logMetrics right after): every invocation publishes at least this.
     metrics.addDimensions({ operation, status: `${Math.floor(status / 100)}xx` });
     metrics.addMetric('api_requests_total', MetricUnit.Count, 1);
     metrics.addMetric('api_latency', MetricUnit.Milliseconds, ms);
   };
-  return { name: 'request-metrics', before: (request) => void started.set(request.context, Date.now()), after: done, onError: done };
+  return {
+    name: 'request-metrics',
+    before: (request) => void started.set(request.context, Date.now()),
+    after: done,
+    onError: done,
+  };
 }
 
 function toResult(res: RouteResponse): ApiResult {
@@ -50,7 +61,11 @@ function toResult(res: RouteResponse): ApiResult {
 // biome-ignore lint/suspicious/noExplicitAny: every route module has its own request type; the router checks each against its schema.
 type AnyRouteModule = RouteModule<any>;
 
-export function createApiHandler(fn: RouteFunction, modules: readonly AnyRouteModule[], authenticators: Authenticators) {
+export function createApiHandler(
+  fn: RouteFunction,
+  modules: readonly AnyRouteModule[],
+  authenticators: Authenticators,
+) {
   const byOperation = new Map<OperationId, AnyRouteModule>(modules.map((m) => [m.operationId, m]));
   // Fail at init, not on the first request, if the route table names a route this function cannot serve.
   const missing = routes.filter((r) => r.fn === fn && !byOperation.has(r.operationId)).map((r) => r.operationId);

@@ -21,7 +21,10 @@ export function auth(authenticators: Authenticators): ApiMiddleware {
       const authenticate = authenticators[kind];
       // A route table entry served by a function that was not given its authenticator: a wiring bug, never open.
       if (!authenticate) throw new Error(`no ${kind} authenticator configured for ${api.route!.operationId}`);
-      api.principal = await authenticate(request.event, request.event.pathParameters?.deviceId ?? (api.params.deviceId as string | undefined));
+      api.principal = await authenticate(
+        request.event,
+        request.event.pathParameters?.deviceId ?? (api.params.deviceId as string | undefined),
+      );
     },
   };
 }

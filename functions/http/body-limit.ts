@@ -16,7 +16,11 @@ export function bodyLimit(): ApiMiddleware {
       const bytes = event.isBase64Encoded ? Buffer.from(event.body, 'base64') : Buffer.from(event.body, 'utf8');
       const limit = maxBodyBytes(route);
       if (bytes.length > limit) {
-        throw httpError('payload_too_large', `Request body is ${bytes.length} bytes; this route accepts at most ${limit}`, { limitBytes: limit, actualBytes: bytes.length });
+        throw httpError(
+          'payload_too_large',
+          `Request body is ${bytes.length} bytes; this route accepts at most ${limit}`,
+          { limitBytes: limit, actualBytes: bytes.length },
+        );
       }
       request.context.api.rawBody = bytes.toString('utf8');
     },

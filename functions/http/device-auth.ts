@@ -61,7 +61,10 @@ export async function authenticateDevice(event: ApiEvent, pathDeviceId: string |
     );
   }
   if (pathDeviceId !== undefined && pathDeviceId !== parsed.deviceId) {
-    logger.warn('device touched another device', { tokenDevice: parsed.deviceId, pathDevice: pathDeviceId.slice(0, 64) });
+    logger.warn('device touched another device', {
+      tokenDevice: parsed.deviceId,
+      pathDevice: pathDeviceId.slice(0, 64),
+    });
     throw httpError('forbidden', 'A device may only access its own resources');
   }
   return { kind: 'device', deviceId: parsed.deviceId, token: match };

@@ -20,7 +20,11 @@ export interface CredentialsCacheOptions {
 }
 
 /** Defaults: 60 s revocation bound, 1 s refresh floor, ~10,000 devices (~2 MB) per container. */
-export const DEFAULT_CREDENTIALS_CACHE: CredentialsCacheOptions = { maxEntries: 10_000, ttlMs: 60_000, minRefreshMs: 1_000 };
+export const DEFAULT_CREDENTIALS_CACHE: CredentialsCacheOptions = {
+  maxEntries: 10_000,
+  ttlMs: 60_000,
+  minRefreshMs: 1_000,
+};
 
 export interface CachedCredentials {
   creds: StoredCredentials | undefined;

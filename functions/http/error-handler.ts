@@ -20,12 +20,16 @@ export function errorHandler(): ApiMiddleware {
   return {
     name: 'error-handler',
     onError: (request) => {
-      const err = request.error instanceof UnreadableItemError ? new HttpError('unreadable_item', request.error.message, request.error.unreadable) : request.error;
+      const err =
+        request.error instanceof UnreadableItemError
+          ? new HttpError('unreadable_item', request.error.message, request.error.unreadable)
+          : request.error;
       if (err instanceof HttpError) {
         const body: ErrorBody = { error: err.code, message: err.message };
         if (err.details !== undefined) body.details = err.details;
         // circuit_open is the breaker doing its job, not a fault of ours.
-        if (err.statusCode >= 500 && err.code !== 'circuit_open') logger.error('request failed', { error: err.code, message: err.message });
+        if (err.statusCode >= 500 && err.code !== 'circuit_open')
+          logger.error('request failed', { error: err.code, message: err.message });
         else logger.info('request rejected', { status: err.statusCode, error: err.code });
         request.response = jsonResponse(err.statusCode, body, err.headers);
         return;

@@ -13,7 +13,9 @@ import type { ApiEvent, Principal } from './types.js';
 
 export async function authenticateOperator(event: ApiEvent): Promise<Principal> {
   if (config.operatorAuth === 'iam') {
-    const iam = (event.requestContext as { authorizer?: { iam?: { userArn?: string; callerId?: string; accountId?: string } } }).authorizer?.iam;
+    const iam = (
+      event.requestContext as { authorizer?: { iam?: { userArn?: string; callerId?: string; accountId?: string } } }
+    ).authorizer?.iam;
     if (!iam) throw httpError('unauthorized', 'This route requires IAM (SigV4) authorisation');
     return { kind: 'operator', id: iam.userArn ?? iam.callerId ?? iam.accountId ?? 'iam' };
   }

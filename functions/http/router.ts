@@ -25,7 +25,12 @@ export function router(fn: RouteFunction): ApiMiddleware {
         }
         if (match && 'allowed' in match) {
           const allowed = match.allowed.join(', ');
-          throw httpError('method_not_allowed', `Method ${method} is not allowed on ${path}`, { allowed: match.allowed }, { allow: allowed });
+          throw httpError(
+            'method_not_allowed',
+            `Method ${method} is not allowed on ${path}`,
+            { allowed: match.allowed },
+            { allow: allowed },
+          );
         }
         if (match) {
           route = match.route;

@@ -29,7 +29,8 @@ export type ApiResult = APIGatewayProxyStructuredResultV2;
 
 type RouteOf<Op extends OperationId> = Extract<Route, { operationId: Op }>;
 type Out<T> = T extends z.ZodMiniType ? z.output<T> : Record<string, never>;
-export type ParamsOf<Op extends OperationId> = RouteOf<Op> extends { pathParams: infer P } ? Out<P> : Record<string, never>;
+export type ParamsOf<Op extends OperationId> =
+  RouteOf<Op> extends { pathParams: infer P } ? Out<P> : Record<string, never>;
 export type QueryOf<Op extends OperationId> = RouteOf<Op> extends { query: infer Q } ? Out<Q> : Record<string, never>;
 export type BodyOf<Op extends OperationId> = RouteOf<Op> extends { body: infer B } ? Out<B> : undefined;
 
@@ -58,6 +59,9 @@ export interface RouteModule<Op extends OperationId = OperationId> {
 }
 
 /** Declare a route module with its input types inferred from the route table. */
-export function defineRoute<Op extends OperationId>(operationId: Op, handle: (req: RouteRequest<Op>) => Promise<RouteResponse>): RouteModule<Op> {
+export function defineRoute<Op extends OperationId>(
+  operationId: Op,
+  handle: (req: RouteRequest<Op>) => Promise<RouteResponse>,
+): RouteModule<Op> {
   return { operationId, handle };
 }

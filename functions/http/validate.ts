@@ -15,7 +15,9 @@ export interface ValidationIssue {
 }
 
 function issuesOf(where: ValidationIssue['in'], issues: readonly Issue[]): ValidationIssue[] {
-  return issues.slice(0, 50).map((i) => ({ in: where, path: i.path.map(String).join('.'), code: i.code, message: i.message }));
+  return issues
+    .slice(0, 50)
+    .map((i) => ({ in: where, path: i.path.map(String).join('.'), code: i.code, message: i.message }));
 }
 
 export function validate(): ApiMiddleware {
@@ -41,7 +43,15 @@ export function validate(): ApiMiddleware {
         if (r.success) api.body = r.data;
         else issues.push(...issuesOf('body', r.issues));
       }
-      if (issues.length) throw httpError('validation_failed', `Invalid request: ${issues.map((i) => `${i.in}${i.path ? `.${i.path}` : ''}: ${i.message}`).slice(0, 3).join('; ')}`, { issues });
+      if (issues.length)
+        throw httpError(
+          'validation_failed',
+          `Invalid request: ${issues
+            .map((i) => `${i.in}${i.path ? `.${i.path}` : ''}: ${i.message}`)
+            .slice(0, 3)
+            .join('; ')}`,
+          { issues },
+        );
     },
   };
 }

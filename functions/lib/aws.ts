@@ -31,7 +31,9 @@ export function documentClient(): DynamoDBDocumentClient {
   return doc;
 }
 export function sqsClient(): SQSClient {
-  sqs ??= tracer.captureAWSv3Client(new SQSClient({ requestHandler: { requestTimeout: 25_000, connectionTimeout: 1000 } }));
+  sqs ??= tracer.captureAWSv3Client(
+    new SQSClient({ requestHandler: { requestTimeout: 25_000, connectionTimeout: 1000 } }),
+  );
   return sqs;
 }
 export function snsClient(): SNSClient {

@@ -41,7 +41,8 @@ function instrumentsFor(serviceName: string): Instruments {
   return i;
 }
 
-const active = (): Instruments => running.getStore() ?? instrumentsFor(process.env.POWERTOOLS_SERVICE_NAME ?? 'fleetmedic');
+const active = (): Instruments =>
+  running.getStore() ?? instrumentsFor(process.env.POWERTOOLS_SERVICE_NAME ?? 'fleetmedic');
 
 /** A stand-in that forwards every use to the running function's instance (methods bound to it). */
 function forwarding<T extends object>(pick: (i: Instruments) => T, prototype: object): T {
@@ -63,7 +64,10 @@ export const metrics: Metrics = forwarding((i) => i.metrics, Metrics.prototype);
  * The Lambda handler of function `name`: everything it runs (middlewares, services, adapters) logs and
  * counts as that function.
  */
-export function forFunction<E, C, R>(name: string, handler: (event: E, context: C) => Promise<R>): (event: E, context: C) => Promise<R> {
+export function forFunction<E, C, R>(
+  name: string,
+  handler: (event: E, context: C) => Promise<R>,
+): (event: E, context: C) => Promise<R> {
   return (event, context) => running.run(instrumentsFor(name), () => handler(event, context));
 }
 
@@ -90,7 +94,11 @@ export const tracer = new Tracer({
  * One outgoing HTTP request as an X-Ray subsegment that records the host, method and status only: the URL's
  * path and query and the error's message never reach the trace, since either can carry a credential.
  */
-export async function traceHttpCall<T extends { status: number }>(url: URL, method: string, send: () => Promise<T>): Promise<T> {
+export async function traceHttpCall<T extends { status: number }>(
+  url: URL,
+  method: string,
+  send: () => Promise<T>,
+): Promise<T> {
   const parent = tracer.isTracingEnabled() ? tracer.getSegment() : undefined;
   if (!parent) return send();
   const sub = parent.addNewSubsegment(url.hostname);

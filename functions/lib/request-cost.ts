@@ -44,7 +44,9 @@ export const dynamoCostPlugin: Pluggable<any, any> = {
         if (!cost || !(READS.has(op) || WRITES.has(op))) return next(args);
         cost.calls++;
         const input = args.input as Record<string, unknown>;
-        const out = await next(input.ReturnConsumedCapacity ? args : { ...args, input: { ...input, ReturnConsumedCapacity: 'TOTAL' } });
+        const out = await next(
+          input.ReturnConsumedCapacity ? args : { ...args, input: { ...input, ReturnConsumedCapacity: 'TOTAL' } },
+        );
         const consumed = (out.output as MetadataBearer & { ConsumedCapacity?: Consumed | Consumed[] }).ConsumedCapacity;
         for (const c of Array.isArray(consumed) ? consumed : consumed ? [consumed] : []) {
           if (c.ReadCapacityUnits !== undefined || c.WriteCapacityUnits !== undefined) {

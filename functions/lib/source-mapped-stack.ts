@@ -47,9 +47,16 @@ function mapFrame(line: string): string {
   const file = fileOrUrl.startsWith('file://') ? fileURLToPath(fileOrUrl) : fileOrUrl;
   const map = sourceMapOf(file);
   if (!map) return line;
-  const entry = map.findEntry(Number(lineNo) - 1, Number(column) - 1) as { originalSource?: string; originalLine?: number; originalColumn?: number };
+  const entry = map.findEntry(Number(lineNo) - 1, Number(column) - 1) as {
+    originalSource?: string;
+    originalLine?: number;
+    originalColumn?: number;
+  };
   if (!entry.originalSource) return line;
-  return line.replace(location, `${projectPath(entry.originalSource)}:${entry.originalLine! + 1}:${entry.originalColumn! + 1}`);
+  return line.replace(
+    location,
+    `${projectPath(entry.originalSource)}:${entry.originalLine! + 1}:${entry.originalColumn! + 1}`,
+  );
 }
 
 /** Rewrites the error's stack (and its causes') in place to name the sources; once per error. */

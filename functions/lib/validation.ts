@@ -29,5 +29,8 @@ export function safeParse<S extends z.ZodMiniType>(schema: S, data: unknown): Ch
   const r = parse(data, undefined, schema, true);
   if (r.success) return { success: true, data: r.data as z.output<S> };
   const cause = (r.error as { cause?: unknown }).cause;
-  return { success: false, issues: Array.isArray(cause) ? (cause as Issue[]) : [{ code: 'custom', path: [], message: r.error.message }] };
+  return {
+    success: false,
+    issues: Array.isArray(cause) ? (cause as Issue[]) : [{ code: 'custom', path: [], message: r.error.message }],
+  };
 }

@@ -31,7 +31,11 @@ async function attempt(deviceId: string, reason: PushReason, now: number): Promi
     logger.info('push connection gone; removed', { deviceId, reason });
     return 'gone';
   } catch (err) {
-    logger.warn('push notification failed; the device picks the change up on its next sync', { deviceId, reason, err: (err as Error)?.name ?? String(err) });
+    logger.warn('push notification failed; the device picks the change up on its next sync', {
+      deviceId,
+      reason,
+      err: (err as Error)?.name ?? String(err),
+    });
     return 'failed';
   }
 }

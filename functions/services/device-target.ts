@@ -36,7 +36,9 @@ export async function deviceTarget(deviceId: string, ifNoneMatch: string | undef
  * exist any more (deleted after the target named it) is left out and logged by name: the device then pulls
  * anonymously and reports the registry's refusal, which names the credential.
  */
-export async function resolveForDevice(stored: TargetStateDocument): Promise<{ tag: string; doc: TargetStateDocument; carriesCredentials: boolean }> {
+export async function resolveForDevice(
+  stored: TargetStateDocument,
+): Promise<{ tag: string; doc: TargetStateDocument; carriesCredentials: boolean }> {
   const base: TargetStateDocument = { version: stored.version, updatedAt: stored.updatedAt, target: stored.target };
   const names = stored.target.registryCredentials ?? [];
   if (!names.length) return { tag: stored.version, doc: base, carriesCredentials: false };
@@ -47,8 +49,16 @@ export async function resolveForDevice(stored: TargetStateDocument): Promise<{ t
     const c: StoredRegistryCredential | undefined = found[i];
     versions.push([name, c?.versionId]);
     if (c) registryAuth[name] = { registry: c.registry, username: c.username, password: c.password };
-    else logger.warn('target names a registry credential that does not exist', { credential: name, targetVersion: stored.version });
+    else
+      logger.warn('target names a registry credential that does not exist', {
+        credential: name,
+        targetVersion: stored.version,
+      });
   });
   const carriesCredentials = Object.keys(registryAuth).length > 0;
-  return { tag: deviceTargetTag(stored.version, versions), doc: carriesCredentials ? { ...base, registryAuth } : base, carriesCredentials };
+  return {
+    tag: deviceTargetTag(stored.version, versions),
+    doc: carriesCredentials ? { ...base, registryAuth } : base,
+    carriesCredentials,
+  };
 }

@@ -3,7 +3,12 @@
  * device stores its connection; `$disconnect` forgets it and, when the agent said goodbye (close code 1000: it is
  * stopping, not reconnecting) on its current connection, marks the clean disconnect for liveness.
  */
-import { deviceOfConnection, removeConnectionOwner, removeDeviceConnection, storeConnection } from '../adapters/connections-repo.js';
+import {
+  deviceOfConnection,
+  removeConnectionOwner,
+  removeDeviceConnection,
+  storeConnection,
+} from '../adapters/connections-repo.js';
 import { markCleanDisconnect } from '../adapters/liveness-repo.js';
 import { CLOSE_CODES } from '../contract/push.js';
 
@@ -19,11 +24,16 @@ export interface ClosedConnection {
   markedGone: boolean;
 }
 
-export async function closeConnection(connectionId: string, closeCode: number | undefined, now: number): Promise<ClosedConnection> {
+export async function closeConnection(
+  connectionId: string,
+  closeCode: number | undefined,
+  now: number,
+): Promise<ClosedConnection> {
   const deviceId = await deviceOfConnection(connectionId);
   if (!deviceId) return { wasCurrent: false, markedGone: false };
   const wasCurrent = await removeDeviceConnection(deviceId, connectionId);
   await removeConnectionOwner(connectionId);
-  const markedGone = wasCurrent && closeCode === CLOSE_CODES.stopping ? await markCleanDisconnect(deviceId, now) : false;
+  const markedGone =
+    wasCurrent && closeCode === CLOSE_CODES.stopping ? await markCleanDisconnect(deviceId, now) : false;
   return { deviceId, wasCurrent, markedGone };
 }

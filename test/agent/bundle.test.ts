@@ -33,7 +33,16 @@ test('the bundled agent converges a target on the engine and reports its status,
   assert.match(version.stdout, /^\d+\.\d+\.\d+/);
 
   await h.writeTarget({ services: { web: { image: `${h.registry}/lab/busybox:1`, command: ['sleep', '3600'] } } });
-  const once = await node([...AGENT_NODE_FLAGS, bundle, 'run', '--once', '--log-json', '--target-file', h.targetFile, ...common]);
+  const once = await node([
+    ...AGENT_NODE_FLAGS,
+    bundle,
+    'run',
+    '--once',
+    '--log-json',
+    '--target-file',
+    h.targetFile,
+    ...common,
+  ]);
   assert.equal(once.code, 0, once.stderr + once.stdout);
   const running = (await h.byService('web')).filter((c) => c.State === 'running');
   assert.equal(running.length, 1, 'one running container for web');

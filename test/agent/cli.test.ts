@@ -21,12 +21,17 @@ interface Run {
 }
 
 function start(args: string[]): { child: ChildProcess; done: Promise<Run> } {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, FLEETMEDIC_AGENT_FROM_SOURCE: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, FLEETMEDIC_AGENT_FROM_SOURCE: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
   child.stderr!.on('data', (d) => (stderr += d));
-  const done = new Promise<Run>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  const done = new Promise<Run>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })),
+  );
   return { child, done };
 }
 const cli = (args: string[]) => start(args).done;
@@ -47,13 +52,24 @@ test('exit codes: 2 for bad flags, an invalid target file, a locked state dir; 1
   await h.writeTarget({ services: { web: { image: `${h.registry}/lab/busybox:1`, command: ['sleep', '3600'] } } });
   const ok = await cli(['run', '--once', '--log-json', '--target-file', h.targetFile, ...common]);
   assert.equal(ok.code, 0, ok.stderr + ok.stdout);
-  const lines = ok.stdout.trim().split('\n').map((l) => JSON.parse(l) as { msg: string });
-  assert.ok(lines.some((l) => l.msg === 'reconcile cycle done'), 'JSON log lines');
+  const lines = ok.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { msg: string });
+  assert.ok(
+    lines.some((l) => l.msg === 'reconcile cycle done'),
+    'JSON log lines',
+  );
   const status = await cli(['status', '--state-dir', h.stateDir]);
   assert.equal(status.code, 0);
   assert.match(status.stdout, /web\s+running/);
 
-  await h.writeTarget({ services: { web: { image: `${h.registry}/lab/busybox:1`, command: ['sleep', '3600'] }, bad: { image: `${h.registry}/lab/busybox:missing` } } });
+  await h.writeTarget({
+    services: {
+      web: { image: `${h.registry}/lab/busybox:1`, command: ['sleep', '3600'] },
+      bad: { image: `${h.registry}/lab/busybox:missing` },
+    },
+  });
   const failed = await cli(['run', '--once', '--target-file', h.targetFile, ...common]);
   assert.equal(failed.code, 1);
   assert.match(failed.stdout, /WARN +pullImage failed; continuing/, 'readable log lines without --log-json');
@@ -73,10 +89,30 @@ test('dry run plans without changing anything', async (t) => {
   const h = await harness('dry');
   t.after(() => h.cleanup());
   await h.writeTarget({ services: { web: { image: `${h.registry}/lab/busybox:1`, command: ['sleep', '3600'] } } });
-  const r = await cli(['run', '--once', '--dry-run', '--log-json', '--target-file', h.targetFile, '--state-dir', h.stateDir, '--agent-id', h.agentId, '--name-prefix', h.prefix]);
+  const r = await cli([
+    'run',
+    '--once',
+    '--dry-run',
+    '--log-json',
+    '--target-file',
+    h.targetFile,
+    '--state-dir',
+    h.stateDir,
+    '--agent-id',
+    h.agentId,
+    '--name-prefix',
+    h.prefix,
+  ]);
   assert.equal(r.code, 0, r.stderr);
-  const plan = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((l) => /dry run/.test(l.msg));
-  assert.deepEqual(plan.steps.filter((s: string) => !s.startsWith('pull')), ['create web (no container)', 'start web (new container)']);
+  const plan = r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l))
+    .find((l) => /dry run/.test(l.msg));
+  assert.deepEqual(
+    plan.steps.filter((s: string) => !s.startsWith('pull')),
+    ['create web (no container)', 'start web (new container)'],
+  );
   assert.deepEqual(await h.owned(), []);
   assert.deepEqual(await readdir(h.stateDir), [], 'no state written, no lock taken');
 });
@@ -84,11 +120,17 @@ test('dry run plans without changing anything', async (t) => {
 test('SIGTERM: clean shutdown (exit 0, lock released, no temp files); stop/start markers while the agent runs', async (t) => {
   const h = await harness('sig');
   t.after(() => h.cleanup());
-  await h.writeTarget({ services: { web: { image: `${h.registry}/lab/busybox:1`, command: ['httpd', '-f', '-p', '8080'] } } });
+  await h.writeTarget({
+    services: { web: { image: `${h.registry}/lab/busybox:1`, command: ['httpd', '-f', '-p', '8080'] } },
+  });
   const common = ['--state-dir', h.stateDir, '--agent-id', h.agentId, '--name-prefix', h.prefix];
   const { child, done } = start(['run', '--interval', '30', '--target-file', h.targetFile, ...common]);
   t.after(() => child.kill('SIGKILL'));
-  await waitFor('health.json of the first cycle', async () => existsSync(h.config.healthFile) && (await readHealthFile(h.config.healthFile)).success, 20_000);
+  await waitFor(
+    'health.json of the first cycle',
+    async () => existsSync(h.config.healthFile) && (await readHealthFile(h.config.healthFile)).success,
+    20_000,
+  );
   const [web] = await h.byService('web');
   assert.equal(web!.State, 'running');
 
@@ -120,6 +162,10 @@ test('SIGTERM: clean shutdown (exit 0, lock released, no temp files); stop/start
   assert.match(r.stdout, /agent stopped/);
   const files = await readdir(h.stateDir);
   assert.ok(!files.includes('agent.lock'), 'lock released');
-  assert.deepEqual(files.filter((f) => f.endsWith('.tmp')), [], 'no half-written files');
+  assert.deepEqual(
+    files.filter((f) => f.endsWith('.tmp')),
+    [],
+    'no half-written files',
+  );
   assert.equal((await readHealthFile(h.config.healthFile)).format, 'fleetmedic-agent-health/1');
 });

@@ -77,7 +77,20 @@ describe('agent process ⇄ cloud API ⇄ engine', () => {
     api = await startFakeApi({ deviceId: 'dev-cloud-agent' });
     dir = await mkdtemp(join(tmpdir(), 'fm-cloud-agent-'));
     await writeFile(join(dir, 'token'), `${api.token}\n`, { mode: 0o600 });
-    args = ['--api-url', api.url, '--device-id', api.deviceId, '--token-file', join(dir, 'token'), '--state-dir', join(dir, 'state'), '--agent-id', agentId, '--name-prefix', `${agentId}_`];
+    args = [
+      '--api-url',
+      api.url,
+      '--device-id',
+      api.deviceId,
+      '--token-file',
+      join(dir, 'token'),
+      '--state-dir',
+      join(dir, 'state'),
+      '--agent-id',
+      agentId,
+      '--name-prefix',
+      `${agentId}_`,
+    ];
   });
   after(async () => {
     for (const p of procs) p.child.kill('SIGKILL');
@@ -86,21 +99,41 @@ describe('agent process ⇄ cloud API ⇄ engine', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  const owned = (service: string) => listOwnedContainers(docker, agentId).then((cs) => cs.filter((c) => c.service === service));
+  const owned = (service: string) =>
+    listOwnedContainers(docker, agentId).then((cs) => cs.filter((c) => c.service === service));
 
   test('agent killed mid-job and restarted: the job is not executed twice; no duplicate containers', async () => {
     // `sleep` as PID 1 ignores SIGTERM: a restart waits the engine's stop timeout (10 s), a wide window to die in.
-    api.setTarget({ services: { slow: { image: labImage(), command: ['sleep', '3600'] }, web: { image: labImage(), command: ['httpd', '-f', '-p', '8080'] } } });
+    api.setTarget({
+      services: {
+        slow: { image: labImage(), command: ['sleep', '3600'] },
+        web: { image: labImage(), command: ['httpd', '-f', '-p', '8080'] },
+      },
+    });
     const a1 = spawnAgent(args, FAST);
     procs.push(a1);
-    await waitFor('both services running', async () => (await owned('slow'))[0]?.state === 'running' && (await owned('web'))[0]?.state === 'running', 60_000);
-    await waitFor('a full report showing them', () => api.stored.some((r) => r.kind === 'full' && r.services.filter((s) => s.status === 'running').length === 2), 20_000);
+    await waitFor(
+      'both services running',
+      async () => (await owned('slow'))[0]?.state === 'running' && (await owned('web'))[0]?.state === 'running',
+      60_000,
+    );
+    await waitFor(
+      'a full report showing them',
+      () => api.stored.some((r) => r.kind === 'full' && r.services.filter((s) => s.status === 'running').length === 2),
+      20_000,
+    );
     const [slow] = await owned('slow');
 
     const job = api.enqueue('restart-service', { service: 'slow', reason: 'test' });
-    await waitFor('IN_PROGRESS accepted', () => api.jobUpdates.some((u) => u.jobId === job.jobId && u.status === 'IN_PROGRESS' && u.answer === 200), 20_000);
+    await waitFor(
+      'IN_PROGRESS accepted',
+      () => api.jobUpdates.some((u) => u.jobId === job.jobId && u.status === 'IN_PROGRESS' && u.answer === 200),
+      20_000,
+    );
     await waitFor('claimed in the journal (the restart is under way)', async () => {
-      const j = JSON.parse(await readFile(join(dir, 'state', 'job-journal.json'), 'utf8')) as { data: { entries: Array<{ jobId: string; state: string }> } };
+      const j = JSON.parse(await readFile(join(dir, 'state', 'job-journal.json'), 'utf8')) as {
+        data: { entries: Array<{ jobId: string; state: string }> };
+      };
       return j.data.entries.some((e) => e.jobId === job.jobId && e.state === 'claimed');
     });
     a1.child.kill('SIGKILL');
@@ -114,12 +147,19 @@ describe('agent process ⇄ cloud API ⇄ engine', () => {
     assert.equal(final.status, 'FAILED');
     assert.equal(final.statusDetails?.reason, 'agent restarted mid-job');
     assert.ok(a2.lines.some((l) => /interrupted by an agent restart/.test(String(l.msg))));
-    assert.ok(!a2.lines.some((l) => l.msg === 'job executed' && l.jobId === job.jobId), 'the second agent did not execute it');
+    assert.ok(
+      !a2.lines.some((l) => l.msg === 'job executed' && l.jobId === job.jobId),
+      'the second agent did not execute it',
+    );
     const updates = api.jobUpdates.filter((u) => u.jobId === job.jobId && u.answer === 200).map((u) => u.status);
     assert.deepEqual(updates, ['IN_PROGRESS', 'FAILED'], 'one execution claimed, one outcome');
 
     // The agent that came back adopted what was there: one container per service, the same `slow` container.
-    await waitFor('services running again', async () => (await owned('slow'))[0]?.state === 'running' && (await owned('web'))[0]?.state === 'running', 30_000);
+    await waitFor(
+      'services running again',
+      async () => (await owned('slow'))[0]?.state === 'running' && (await owned('web'))[0]?.state === 'running',
+      30_000,
+    );
     assert.equal((await owned('slow')).length, 1, 'no duplicate container');
     assert.equal((await owned('web')).length, 1, 'no duplicate container');
     assert.equal((await owned('slow'))[0]!.id, slow!.id, 'adopted, not recreated');
@@ -143,7 +183,8 @@ describe('agent process ⇄ cloud API ⇄ engine', () => {
     await api.comeBack();
     await waitFor('reports again', () => api.stored.length > before + 1, 20_000);
     const seqs = api.stored.map((r) => r.seq);
-    for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i]! > seqs[i - 1]!, 'strictly increasing across the agent restart and the outage');
+    for (let i = 1; i < seqs.length; i++)
+      assert.ok(seqs[i]! > seqs[i - 1]!, 'strictly increasing across the agent restart and the outage');
     a.child.kill('SIGTERM');
     assert.equal(await a.exited, 0, 'clean shutdown');
   });

@@ -40,7 +40,10 @@ describe('agent ⇄ the real control-plane handlers', () => {
   async function op<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; json: T }> {
     const res = await fetch(`${fleet.apiUrl}${path}`, {
       method,
-      headers: { authorization: `Bearer ${fleet.operatorToken}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        authorization: `Bearer ${fleet.operatorToken}`,
+        ...(body ? { 'content-type': 'application/json' } : {}),
+      },
       body: body ? JSON.stringify(body) : undefined,
     });
     const text = await res.text();
@@ -50,13 +53,33 @@ describe('agent ⇄ the real control-plane handlers', () => {
   before(async () => {
     docker = await requireEngine();
     emulator = await ensureEmulator();
-    fleet = await startFleet({ prefix: `b2${randomBytes(3).toString('hex')}`, operatorToken: newOperatorToken(), slackPrint: null, scheduleSeconds: 3600, pollWaitSeconds: 1, log: () => {} });
+    fleet = await startFleet({
+      prefix: `b2${randomBytes(3).toString('hex')}`,
+      operatorToken: newOperatorToken(),
+      slackPrint: null,
+      scheduleSeconds: 3600,
+      pollWaitSeconds: 1,
+      log: () => {},
+    });
     dir = await mkdtemp(join(tmpdir(), 'fm-cloud-api-'));
     const reg = await op<{ token: string }>('POST', '/v1/devices', { deviceId, name: 'B2 cloud-api test' });
     assert.equal(reg.status, 201, JSON.stringify(reg.json));
     await writeFile(join(dir, 'token'), reg.json.token, { mode: 0o600 });
     const put = await op('PUT', `/v1/devices/${deviceId}/target`, {
-      services: { web: { image: labImage(), command: HTTPD_CMD, healthCheck: { kind: 'http', port: 8080, intervalSeconds: 1, timeoutSeconds: 1, failureThreshold: 2, startupDelaySeconds: 1 } } },
+      services: {
+        web: {
+          image: labImage(),
+          command: HTTPD_CMD,
+          healthCheck: {
+            kind: 'http',
+            port: 8080,
+            intervalSeconds: 1,
+            timeoutSeconds: 1,
+            failureThreshold: 2,
+            startupDelaySeconds: 1,
+          },
+        },
+      },
     });
     assert.equal(put.status, 200, JSON.stringify(put.json));
 
@@ -95,7 +118,12 @@ describe('agent ⇄ the real control-plane handlers', () => {
   });
 
   test('the cloud target is converged and reported; the device detail shows the service running and healthy', async () => {
-    await waitFor('web running', async () => (await listOwnedContainers(docker, agentId)).some((c) => c.service === 'web' && c.state === 'running'), 60_000);
+    await waitFor(
+      'web running',
+      async () =>
+        (await listOwnedContainers(docker, agentId)).some((c) => c.service === 'web' && c.state === 'running'),
+      60_000,
+    );
     const detail = await waitFor(
       'device detail with web running and a passing check',
       async () => {
@@ -112,7 +140,10 @@ describe('agent ⇄ the real control-plane handlers', () => {
 
   test('an operator job is dispatched, executed once by the agent, and SUCCEEDED', async () => {
     const [before] = (await listOwnedContainers(docker, agentId)).filter((c) => c.service === 'web');
-    const enq = await op('POST', `/v1/devices/${deviceId}/jobs`, { type: 'restart-service', params: { service: 'web', reason: 'B2 test' } });
+    const enq = await op('POST', `/v1/devices/${deviceId}/jobs`, {
+      type: 'restart-service',
+      params: { service: 'web', reason: 'B2 test' },
+    });
     assert.equal(enq.status, 202, JSON.stringify(enq.json));
     const jobId = enq.json.jobId as string;
     const job = await waitFor(
@@ -127,7 +158,11 @@ describe('agent ⇄ the real control-plane handlers', () => {
     );
     assert.equal(job.statusDetails?.restarted, true);
     const statuses = job.history.map((h: { status: string }) => h.status);
-    assert.equal(statuses.filter((s: string) => s === 'IN_PROGRESS').length, 1, `one execution: ${statuses.join(' → ')}`);
+    assert.equal(
+      statuses.filter((s: string) => s === 'IN_PROGRESS').length,
+      1,
+      `one execution: ${statuses.join(' → ')}`,
+    );
     const after = (await listOwnedContainers(docker, agentId)).filter((c) => c.service === 'web');
     assert.equal(after.length, 1);
     assert.equal(after[0]!.id, before!.id, 'restarted in place');
@@ -140,7 +175,10 @@ describe('agent ⇄ the real control-plane handlers', () => {
     await fleet.api.close();
     // Something to report while the API is away: the service dies and is recovered.
     const [web] = (await listOwnedContainers(docker, agentId)).filter((c) => c.service === 'web');
-    void docker.getContainer(web!.id).kill().catch(() => {});
+    void docker
+      .getContainer(web!.id)
+      .kill()
+      .catch(() => {});
     await waitFor('reports buffered while offline', () => !link.state.isOnline && link.outbox.size >= 2, 30_000);
     const buffered: number[] = link.outbox.seqs();
 
@@ -152,12 +190,18 @@ describe('agent ⇄ the real control-plane handlers', () => {
     const detail = await waitFor(
       'the device state caught up, with the recovery made while offline',
       async () => {
-        last = await fetch(`${fleet.apiUrl}/v1/devices/${deviceId}`, { headers: { authorization: `Bearer ${fleet.operatorToken}` } }).then((r) => r.json() as Promise<any>);
+        last = await fetch(`${fleet.apiUrl}/v1/devices/${deviceId}`, {
+          headers: { authorization: `Bearer ${fleet.operatorToken}` },
+        }).then((r) => r.json() as Promise<any>);
         const web = last.services?.find((s: { name: string }) => s.name === 'web');
         return last.lastSeq >= buffered.at(-1)! && web?.restartCount >= 2 ? last : undefined;
       },
       20_000,
-    ).catch((err: Error) => assert.fail(`${err.message}; last seen: ${JSON.stringify(last?.services?.map((s: any) => [s.name, s.restartCount]))}, lastSeq ${last?.lastSeq}`));
+    ).catch((err: Error) =>
+      assert.fail(
+        `${err.message}; last seen: ${JSON.stringify(last?.services?.map((s: any) => [s.name, s.restartCount]))}, lastSeq ${last?.lastSeq}`,
+      ),
+    );
     assert.ok(detail.services.find((s: { name: string }) => s.name === 'web').restartCount >= 2);
     assert.equal(link.stats.staleJumps, 0, 'delivered in order: the API never saw an older sequence after a newer one');
     assert.equal(link.stats.rejected, 0);

@@ -32,7 +32,15 @@ after(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-const service = (name: string, restartCount = 0): ServiceReport => ({ name, image: 'reg/app:1', status: 'running', restartCount, recentRestarts: 0, error: null, lastHealthCheck: null });
+const service = (name: string, restartCount = 0): ServiceReport => ({
+  name,
+  image: 'reg/app:1',
+  status: 'running',
+  restartCount,
+  recentRestarts: 0,
+  error: null,
+  lastHealthCheck: null,
+});
 
 interface Rig {
   link: CloudLink;
@@ -44,7 +52,16 @@ interface Rig {
   bump(): void;
 }
 
-async function rig(api: FakeApi, opts: { dir?: string; maxReports?: number; jitterMs?: number; random?: () => number; handlers?: Partial<JobHandlers> } = {}): Promise<Rig & { dir: string }> {
+async function rig(
+  api: FakeApi,
+  opts: {
+    dir?: string;
+    maxReports?: number;
+    jitterMs?: number;
+    random?: () => number;
+    handlers?: Partial<JobHandlers>;
+  } = {},
+): Promise<Rig & { dir: string }> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'fm-link-')));
   if (!opts.dir) dirs.push(dir);
   const buffer = new ReportBuffer({ dir: join(dir, 'outbox'), maxReports: opts.maxReports ?? 500 });
@@ -61,7 +78,12 @@ async function rig(api: FakeApi, opts: { dir?: string; maxReports?: number; jitt
     ...opts.handlers,
   };
   const link = new CloudLink({
-    api: new CloudApi({ baseUrl: api.url, deviceId: api.deviceId, token: api.token, policy: { timeoutMs: 400, retryMax: 1, retryBackoffMs: 50, maxBackoffMs: 200 } }),
+    api: new CloudApi({
+      baseUrl: api.url,
+      deviceId: api.deviceId,
+      token: api.token,
+      policy: { timeoutMs: 400, retryMax: 1, retryBackoffMs: 50, maxBackoffMs: 200 },
+    }),
     buffer,
     journal: new JobJournal(dir),
     rolloutStore: new JsonStore({ dir, name: 'rollout', schema: RolloutDoc, fallback: emptyRollout }),
@@ -108,7 +130,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Seqs strictly increasing by one: nothing lost, nothing reordered. */
 function assertContiguous(seqs: number[]) {
-  for (let i = 1; i < seqs.length; i++) assert.equal(seqs[i], seqs[i - 1]! + 1, `contiguous sequence: ${seqs.join(',')}`);
+  for (let i = 1; i < seqs.length; i++)
+    assert.equal(seqs[i], seqs[i - 1]! + 1, `contiguous sequence: ${seqs.join(',')}`);
 }
 
 describe('cloud link against a real HTTP API', () => {
@@ -137,17 +160,32 @@ describe('cloud link against a real HTTP API', () => {
     assert.ok(buffered.length >= 8, `changes were buffered while down (${buffered.length})`);
     assert.equal(api.stored.length, before, 'nothing got through while down');
     await api.comeBack();
-    await waitFor('outbox drained', () => r.buffer.size === 0 && buffered.every((q) => api.stored.some((s) => s.seq === q)), 15_000);
+    await waitFor(
+      'outbox drained',
+      () => r.buffer.size === 0 && buffered.every((q) => api.stored.some((s) => s.seq === q)),
+      15_000,
+    );
 
     const seqs = api.stored.map((s) => s.seq);
     assertContiguous(seqs);
     const counts = api.stored.flatMap((s) => s.services.filter((x) => x.name === 'web').map((x) => x.restartCount));
-    assert.deepEqual(counts, [...counts].sort((a, b) => a - b), 'deltas arrive in the order they happened');
+    assert.deepEqual(
+      counts,
+      [...counts].sort((a, b) => a - b),
+      'deltas arrive in the order they happened',
+    );
     assert.ok(counts.includes(16), 'the last change arrived');
-    assert.ok(api.stored.every((s) => s.droppedReports === 0), 'nothing dropped within the bound');
+    assert.ok(
+      api.stored.every((s) => s.droppedReports === 0),
+      'nothing dropped within the bound',
+    );
     assert.ok(r.link.stats.reconnects >= 1);
     // After the reconnect a full report follows the buffered ones (the cloud converges even after drops).
-    await waitFor('a full report after the reconnect', () => api.stored.some((s) => s.kind === 'full' && s.seq > buffered.at(-1)!), 5000);
+    await waitFor(
+      'a full report after the reconnect',
+      () => api.stored.some((s) => s.kind === 'full' && s.seq > buffered.at(-1)!),
+      5000,
+    );
     assert.equal(api.reportLog.filter((l) => l.status !== 200).length, 0, 'no report was refused');
   });
 
@@ -167,7 +205,11 @@ describe('cloud link against a real HTTP API', () => {
     const dropped = r.buffer.dropped;
     const kept = r.buffer.seqs();
     await api.comeBack();
-    await waitFor('outbox drained', () => r.buffer.size === 0 && kept.every((s) => api.stored.some((x) => x.seq === s)), 15_000);
+    await waitFor(
+      'outbox drained',
+      () => r.buffer.size === 0 && kept.every((s) => api.stored.some((x) => x.seq === s)),
+      15_000,
+    );
     const firstAfter = api.stored.find((s) => s.seq === kept[0])!;
     assert.equal(firstAfter.droppedReports, dropped, 'the first delivered report tells how many were dropped');
     assert.deepEqual(
@@ -202,7 +244,7 @@ describe('cloud link against a real HTTP API', () => {
     assertContiguous(api.stored.map((s) => s.seq));
   });
 
-  test('409 stale_sequence: the agent jumps past the server\'s lastSeq and sends a full report', async () => {
+  test("409 stale_sequence: the agent jumps past the server's lastSeq and sends a full report", async () => {
     const api = await fakeApi({ startSeq: 1000 });
     const r = await rig(api);
     r.link.start();
@@ -237,7 +279,10 @@ describe('cloud link against a real HTTP API', () => {
     await waitFor('v1 adopted', () => r.targets.length === 1);
     assert.equal(r.targets[0]!.version, v1);
     assert.equal(r.link.currentSnapshot()?.version, v1);
-    await waitFor('a few conditional polls', () => api.requests.filter((q) => q.path.endsWith('/target') && q.status === 304).length >= 3);
+    await waitFor(
+      'a few conditional polls',
+      () => api.requests.filter((q) => q.path.endsWith('/target') && q.status === 304).length >= 3,
+    );
     assert.equal(r.targets.length, 1, 'unchanged: no reconcile triggered');
     const t0 = Date.now();
     const v2 = api.setTarget({ services: { web: { image: 'reg/web:2' } } });
@@ -270,7 +315,10 @@ describe('cloud link against a real HTTP API', () => {
     const r2 = await rig(api, { dir: r.dir });
     assert.equal(r2.link.currentSnapshot()?.version, v1, 'the rolled-back target is what a restarted agent serves');
     r2.link.start();
-    await waitFor('a fresh poll', () => api.requests.filter((q) => q.path.endsWith('/target') && q.status === 200).length >= 3);
+    await waitFor(
+      'a fresh poll',
+      () => api.requests.filter((q) => q.path.endsWith('/target') && q.status === 200).length >= 3,
+    );
     await sleep(600);
     assert.deepEqual(r2.targets, [], 'v2 not re-applied');
     assert.equal(r2.link.rollout.doc.lastSuccessful?.version, v1);
@@ -282,7 +330,10 @@ describe('cloud link against a real HTTP API', () => {
     r.link.start();
     const job = api.enqueue('retry-now', { service: 'web' });
     const bad = api.enqueue('restart-service', { service: 'NOT A NAME' });
-    await waitFor('both terminal', () => api.jobs.get(job.jobId)!.status === 'SUCCEEDED' && api.jobs.get(bad.jobId)!.status === 'REJECTED');
+    await waitFor(
+      'both terminal',
+      () => api.jobs.get(job.jobId)!.status === 'SUCCEEDED' && api.jobs.get(bad.jobId)!.status === 'REJECTED',
+    );
     assert.deepEqual(r.effects, ['retry:web']);
     assert.deepEqual(
       api.jobUpdates.filter((u) => u.jobId === job.jobId).map((u) => [u.status, u.expectedVersion, u.answer]),
@@ -310,7 +361,11 @@ describe('cloud link against a real HTTP API', () => {
     assert.equal(api.jobs.get(job.jobId)!.status, 'IN_PROGRESS');
     finish();
     await waitFor('the job done', () => api.jobs.get(job.jobId)!.status === 'SUCCEEDED');
-    assert.equal(api.jobUpdates.filter((u) => u.jobId === job.jobId && u.status === 'IN_PROGRESS').length, 1, 'taken once, not again by later polls');
+    assert.equal(
+      api.jobUpdates.filter((u) => u.jobId === job.jobId && u.status === 'IN_PROGRESS').length,
+      1,
+      'taken once, not again by later polls',
+    );
   });
 
   test('the cloud answering 5xx for a while never stops the link; it catches up afterwards', async () => {
@@ -328,7 +383,13 @@ describe('cloud link against a real HTTP API', () => {
     const attempts = api.requests.filter((q) => q.status === 503 && q.at >= t0).length;
     assert.ok(attempts < 40, `probes back off instead of hammering (${attempts} requests in 2.5 s)`);
     await api.comeBack();
-    await waitFor('caught up', () => r.buffer.size === 0 && api.stored.some((s) => s.services.some((x) => x.restartCount === r.services[0]!.restartCount)), 10_000);
+    await waitFor(
+      'caught up',
+      () =>
+        r.buffer.size === 0 &&
+        api.stored.some((s) => s.services.some((x) => x.restartCount === r.services[0]!.restartCount)),
+      10_000,
+    );
     assertContiguous(api.stored.map((s) => s.seq));
   });
 
@@ -347,6 +408,9 @@ describe('cloud link against a real HTTP API', () => {
     // The reconnecting probe is the first request back (a /sync attempt the older API refuses, or a GET).
     const probe = api.requests.find((q) => q.at >= back)!;
     const firstReport = api.requests.find((q) => q.method === 'POST' && q.path.endsWith('/reports') && q.at >= back)!;
-    assert.ok(firstReport.at - probe.at >= 900, `reports wait ~1 s (0.5 of 2 s) after the reconnecting probe: ${firstReport.at - probe.at} ms`);
+    assert.ok(
+      firstReport.at - probe.at >= 900,
+      `reports wait ~1 s (0.5 of 2 s) after the reconnecting probe: ${firstReport.at - probe.at} ms`,
+    );
   });
 });

@@ -32,7 +32,15 @@ after(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-const service = (name: string, restartCount = 0): ServiceReport => ({ name, image: 'reg/app:1', status: 'running', restartCount, recentRestarts: 0, error: null, lastHealthCheck: null });
+const service = (name: string, restartCount = 0): ServiceReport => ({
+  name,
+  image: 'reg/app:1',
+  status: 'running',
+  restartCount,
+  recentRestarts: 0,
+  error: null,
+  lastHealthCheck: null,
+});
 
 async function rig(api: FakeApi) {
   const dir = await mkdtemp(join(tmpdir(), 'fm-sync-'));
@@ -48,13 +56,22 @@ async function rig(api: FakeApi) {
     'retry-now': async (p) => void effects.push(`retry:${p.service ?? '*'}`),
   };
   const link = new CloudLink({
-    api: new CloudApi({ baseUrl: api.url, deviceId: api.deviceId, token: api.token, policy: { timeoutMs: 1000, retryMax: 1, retryBackoffMs: 50, maxBackoffMs: 200 } }),
+    api: new CloudApi({
+      baseUrl: api.url,
+      deviceId: api.deviceId,
+      token: api.token,
+      policy: { timeoutMs: 1000, retryMax: 1, retryBackoffMs: 50, maxBackoffMs: 200 },
+    }),
     buffer: new ReportBuffer({ dir: join(dir, 'outbox'), maxReports: 500 }),
     journal: new JobJournal(dir),
     rolloutStore: new JsonStore({ dir, name: 'rollout', schema: RolloutDoc, fallback: emptyRollout }),
     clock: systemClock,
     log: silentLogger(),
-    source: { reports: () => services.map((s) => ({ ...s })), targetHealthy: () => true, targetChanged: (s) => void targets.push(s) },
+    source: {
+      reports: () => services.map((s) => ({ ...s })),
+      targetHealthy: () => true,
+      targetChanged: (s) => void targets.push(s),
+    },
     handlers,
     deviceId: api.deviceId,
     agentVersion: '0.2.0-test',
@@ -84,7 +101,8 @@ const fakeApi = async (o?: Parameters<typeof startFakeApi>[0]) => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const appliedSeqs = (api: FakeApi) => api.stored.map((s) => s.seq);
 function assertContiguous(seqs: number[]) {
-  for (let i = 1; i < seqs.length; i++) assert.equal(seqs[i], seqs[i - 1]! + 1, `contiguous sequence: ${seqs.join(',')}`);
+  for (let i = 1; i < seqs.length; i++)
+    assert.equal(seqs[i], seqs[i - 1]! + 1, `contiguous sequence: ${seqs.join(',')}`);
 }
 
 describe('cloud link on the sync protocol', () => {
@@ -103,7 +121,11 @@ describe('cloud link on the sync protocol', () => {
     // Before its first picture of the services the agent has no report to carry and polls target and jobs
     // separately; from the first sync on, /sync (and job updates) is all it sends.
     const firstSync = api.requests.findIndex((q) => q.path.endsWith('/sync'));
-    const paths = new Set(api.requests.slice(firstSync).map((q) => `${q.method} ${q.path.replace(api.deviceId, '{id}').replace(job.jobId, '{job}')}`));
+    const paths = new Set(
+      api.requests
+        .slice(firstSync)
+        .map((q) => `${q.method} ${q.path.replace(api.deviceId, '{id}').replace(job.jobId, '{job}')}`),
+    );
     assert.deepEqual([...paths].sort(), ['POST /v1/devices/{id}/sync', 'PUT /v1/devices/{id}/jobs/{job}']);
     assertContiguous(appliedSeqs(api));
   });
@@ -115,7 +137,11 @@ describe('cloud link on the sync protocol', () => {
     r.link.markReady();
     await waitFor('reports through POST /reports', () => api.stored.length >= 2);
     assert.equal(r.link.protocol, 'legacy');
-    assert.equal(api.requests.filter((q) => q.path.endsWith('/sync')).length, 1, 'asked once, then used the old routes');
+    assert.equal(
+      api.requests.filter((q) => q.path.endsWith('/sync')).length,
+      1,
+      'asked once, then used the old routes',
+    );
     assert.ok(api.requests.some((q) => q.method === 'POST' && q.path.endsWith('/reports') && q.status === 200));
     assertContiguous(appliedSeqs(api));
   });
@@ -133,14 +159,20 @@ describe('cloud link on the sync protocol', () => {
         r.bump();
         await sleep(200);
       }
-      await waitFor('the throttling is over and the reports made meanwhile arrived', () => api.requests.slice(throttledFrom).some((q) => q.status === 200) && api.stored.length >= 3);
+      await waitFor(
+        'the throttling is over and the reports made meanwhile arrived',
+        () => api.requests.slice(throttledFrom).some((q) => q.status === 200) && api.stored.length >= 3,
+      );
       assert.ok(r.link.state.isOnline, 'back-pressure is not an outage');
       assert.ok(r.link.stats.throttled >= 1);
       assert.equal(r.link.stats.reconnects, 0, 'never went offline, so never reconnected');
       const later = api.requests.slice(throttledFrom);
       const firstThrottled = later.find((q) => q.status === status)!;
       const firstServed = later.find((q) => q.status === 200)!;
-      assert.ok(firstServed.at - firstThrottled.at >= 2000, `waited the Retry-After (${firstServed.at - firstThrottled.at} ms)`);
+      assert.ok(
+        firstServed.at - firstThrottled.at >= 2000,
+        `waited the Retry-After (${firstServed.at - firstThrottled.at} ms)`,
+      );
       assertContiguous(appliedSeqs(api));
     });
   }
@@ -150,7 +182,10 @@ describe('cloud link on the sync protocol', () => {
       const r = await rig(api);
       r.link.start();
       r.link.markReady();
-      await waitFor('the agent on the separate routes, its first report stored', () => r.link.protocol === 'legacy' && api.stored.length >= 1);
+      await waitFor(
+        'the agent on the separate routes, its first report stored',
+        () => r.link.protocol === 'legacy' && api.stored.length >= 1,
+      );
       // The target and job polls (every 250 ms here) meet the back-pressure.
       api.throttleNext(2, 2, status, 'GET');
       const throttledFrom = api.requests.length;
@@ -158,12 +193,18 @@ describe('cloud link on the sync protocol', () => {
         r.bump();
         await sleep(200);
       }
-      await waitFor('served again, and the reports made meanwhile stored', () => api.requests.slice(throttledFrom).some((q) => q.status === 200) && api.stored.length >= 3);
+      await waitFor(
+        'served again, and the reports made meanwhile stored',
+        () => api.requests.slice(throttledFrom).some((q) => q.status === 200) && api.stored.length >= 3,
+      );
       const later = api.requests.slice(throttledFrom);
       const firstThrottled = later.find((q) => q.status === status)!;
       // No request at all (no in-place retry of the GET, no report) before the advertised time has passed.
       const next = later[later.indexOf(firstThrottled) + 1]!;
-      assert.ok(next.at - firstThrottled.at >= 2000, `the next request came ${next.at - firstThrottled.at} ms after the ${status}`);
+      assert.ok(
+        next.at - firstThrottled.at >= 2000,
+        `the next request came ${next.at - firstThrottled.at} ms after the ${status}`,
+      );
       assert.ok(r.link.state.isOnline, 'back-pressure is not an outage');
       assert.equal(r.link.stats.reconnects, 0, 'never went offline, so never reconnected');
       assert.ok(r.link.stats.throttled >= 1);

@@ -31,7 +31,13 @@ test('two agents on one engine with the default names both run the service; a co
   await b.writeTarget(target);
 
   // Agent A's container as an agent before this change made it: same labels, old name.
-  const legacy = new Executor({ docker: a.docker, agentId: a.agentId, namePrefix: 'fleetmedic_', stopTimeoutSeconds: 1, pullTimeoutMs: 60_000 });
+  const legacy = new Executor({
+    docker: a.docker,
+    agentId: a.agentId,
+    namePrefix: 'fleetmedic_',
+    stopTimeoutSeconds: 1,
+    pullTimeoutMs: 60_000,
+  });
   await legacy.pull(image);
   const oldId = await legacy.create(svc, TargetState.parse(target).services[svc]!);
   await legacy.start(oldId);
@@ -41,16 +47,31 @@ test('two agents on one engine with the default names both run the service; a co
   const ra = await agentA.reconcileNow();
   assert.equal(ra.success, true, JSON.stringify(ra.errors));
   const mineA = await a.byService(svc);
-  assert.deepEqual(mineA.map((c) => c.Id), [oldId], 'the old container is adopted, not replaced');
+  assert.deepEqual(
+    mineA.map((c) => c.Id),
+    [oldId],
+    'the old container is adopted, not replaced',
+  );
   assert.equal(mineA[0]!.State, 'running');
-  assert.deepEqual(mineA[0]!.Names.map((n) => n.replace(/^\//, '')), [`fleetmedic_${a.agentId}_${svc}`], 'renamed to the name with the agent id');
+  assert.deepEqual(
+    mineA[0]!.Names.map((n) => n.replace(/^\//, '')),
+    [`fleetmedic_${a.agentId}_${svc}`],
+    'renamed to the name with the agent id',
+  );
 
   const agentB = await b.open({ namePrefix: defaultConfig({ agentId: b.agentId }).namePrefix });
   const rb = await agentB.reconcileNow();
-  assert.equal(rb.success, true, `the second agent runs the same service without a name conflict: ${JSON.stringify(rb.errors)}`);
+  assert.equal(
+    rb.success,
+    true,
+    `the second agent runs the same service without a name conflict: ${JSON.stringify(rb.errors)}`,
+  );
   const mineB = await b.byService(svc);
   assert.equal(mineB.length, 1);
   assert.equal(mineB[0]!.State, 'running');
-  assert.deepEqual(mineB[0]!.Names.map((n) => n.replace(/^\//, '')), [`fleetmedic_${b.agentId}_${svc}`]);
+  assert.deepEqual(
+    mineB[0]!.Names.map((n) => n.replace(/^\//, '')),
+    [`fleetmedic_${b.agentId}_${svc}`],
+  );
   assert.equal((await a.byService(svc))[0]!.Id, oldId, "agent A's container is untouched");
 });

@@ -17,16 +17,24 @@ import { requireEngine } from '../support/engine.js';
 import { harness, waitFor } from './support/agent-harness.js';
 import { EngineProxy } from './support/engine-proxy.js';
 
-const ENGINE_SOCKET = (process.env.DOCKER_HOST ?? '').startsWith('unix://') ? process.env.DOCKER_HOST!.slice('unix://'.length) : '/var/run/docker.sock';
+const ENGINE_SOCKET = (process.env.DOCKER_HOST ?? '').startsWith('unix://')
+  ? process.env.DOCKER_HOST!.slice('unix://'.length)
+  : '/var/run/docker.sock';
 
-test('a custom check that overruns its timeout is killed, with everything it started', { timeout: 120_000 }, async (t) => {
+test('a custom check that overruns its timeout is killed, with everything it started', {
+  timeout: 120_000,
+}, async (t) => {
   const docker = await requireEngine();
   const agentId = uniqueAgentId('t-execkill');
   t.after(() => removeLabContainers(docker, agentId));
   const box = await createLabContainer(docker, { agentId, service: 'box', cmd: SLEEP_CMD });
   const checker = new HealthChecker(docker);
   // A command that starts a child of its own: killing only the command would leave `sleep 1001` behind.
-  const spec = HealthCheckSpec.parse({ kind: 'custom', command: ['sh', '-c', 'sleep 1001 & sleep 1002'], timeoutSeconds: 1 });
+  const spec = HealthCheckSpec.parse({
+    kind: 'custom',
+    command: ['sh', '-c', 'sleep 1001 & sleep 1002'],
+    timeoutSeconds: 1,
+  });
   const r = await checker.check(box.id, spec);
   assert.equal(r.healthy, false);
   assert.equal(r.unknown, undefined, `the command ran, so this is a failure, not "could not run": ${r.message}`);
@@ -37,7 +45,9 @@ test('a custom check that overruns its timeout is killed, with everything it sta
   assert.deepEqual(left, [], 'no process of the timed-out check is left in the container');
 });
 
-test('a slow engine: exec and process checks pass within their timeouts, no healthy service is restarted', { timeout: 300_000 }, async (t) => {
+test('a slow engine: exec and process checks pass within their timeouts, no healthy service is restarted', {
+  timeout: 300_000,
+}, async (t) => {
   const h = await harness('slowexec');
   const proxy = new EngineProxy(join(h.stateDir, 'engine.sock'), ENGINE_SOCKET);
   await proxy.forward();
@@ -49,8 +59,16 @@ test('a slow engine: exec and process checks pass within their timeouts, no heal
   const check = { intervalSeconds: 2, timeoutSeconds: 1, failureThreshold: 2, startupDelaySeconds: 1 };
   await h.writeTarget({
     services: {
-      proc: { image: `${h.registry}/lab/busybox:1`, command: ['sleep', '3600'], healthCheck: { kind: 'process', processName: 'sleep 3600', ...check } },
-      cmd: { image: `${h.registry}/lab/busybox:1`, command: ['sleep', '3600'], healthCheck: { kind: 'custom', command: ['test', '-d', '/tmp'], ...check } },
+      proc: {
+        image: `${h.registry}/lab/busybox:1`,
+        command: ['sleep', '3600'],
+        healthCheck: { kind: 'process', processName: 'sleep 3600', ...check },
+      },
+      cmd: {
+        image: `${h.registry}/lab/busybox:1`,
+        command: ['sleep', '3600'],
+        healthCheck: { kind: 'custom', command: ['test', '-d', '/tmp'], ...check },
+      },
     },
   });
   const recovery = new RecoveryModule({ events: false });

@@ -27,7 +27,8 @@ async function fill(path: string): Promise<void> {
   }
 }
 
-const storeData = async (dir: string, name: string) => (JSON.parse(await readFile(join(dir, `${name}.json`), 'utf8')) as { data: unknown }).data;
+const storeData = async (dir: string, name: string) =>
+  (JSON.parse(await readFile(join(dir, `${name}.json`), 'utf8')) as { data: unknown }).data;
 
 test('full disk: saves that failed are reported, retried, and land once there is room; nothing is lost across a restart', async (t) => {
   const h = await harness('fulldisk');
@@ -35,7 +36,9 @@ test('full disk: saves that failed are reported, retried, and land once there is
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k,mode=0700', 'tmpfs', h.stateDir], { stdio: 'pipe' });
   } catch (err) {
-    throw new Error(`this test mounts a tmpfs as its full disk and needs root (or CAP_SYS_ADMIN): ${(err as Error).message}`);
+    throw new Error(
+      `this test mounts a tmpfs as its full disk and needs root (or CAP_SYS_ADMIN): ${(err as Error).message}`,
+    );
   }
   t.after(async () => {
     await h.cleanup().catch(() => {});
@@ -55,36 +58,60 @@ test('full disk: saves that failed are reported, retried, and land once there is
   await fill(filler);
 
   // While full: a new target is adopted and applied, and a killed container is restarted by recovery.
-  await h.writeTarget({ version: 'v2', target: { services: { web: { image, command: ['sleep', '3600'], env: { V: '2' } } } } });
+  await h.writeTarget({
+    version: 'v2',
+    target: { services: { web: { image, command: ['sleep', '3600'], env: { V: '2' } } } },
+  });
   const r2 = await agent.reconcileNow();
   assert.equal(r2.targetVersion, 'v2');
   const [c] = (await h.byService('web')).filter((x) => x.State === 'running');
   await h.docker.getContainer(c!.Id).kill();
-  await waitFor('recovery restarted web', async () => {
-    await agent.reconcileNow();
-    return recovery.controller.history.some((a) => a.ok) && (await h.byService('web')).some((x) => x.State === 'running');
-  }, 30_000, 200);
+  await waitFor(
+    'recovery restarted web',
+    async () => {
+      await agent.reconcileNow();
+      return (
+        recovery.controller.history.some((a) => a.ok) && (await h.byService('web')).some((x) => x.State === 'running')
+      );
+    },
+    30_000,
+    200,
+  );
   await agent.reconcileNow();
 
   const hf = await readHealthFile(outputs.healthFile);
   assert.equal(hf.state.saving, 'failing');
   const failing = hf.state.failures.map((f) => f.store).sort();
-  for (const store of ['recovery', 'services', 'target']) assert.ok(failing.includes(store), `${store} reported as not saved: ${failing.join(', ')}`);
+  for (const store of ['recovery', 'services', 'target'])
+    assert.ok(failing.includes(store), `${store} reported as not saved: ${failing.join(', ')}`);
   assert.match(hf.state.failures[0]!.message, /ENOSPC|no space/i);
   assert.ok(hf.errors.some((e) => e.type === 'StateSaveFailed'));
   const prom = await readFile(outputs.metricsFile, 'utf8');
   assert.match(prom, /fleetmedic_agent_state_save_failing\{agent="[^"]+",store="target"\} 1/);
   assert.match(prom, /fleetmedic_agent_state_save_failures_total\{agent="[^"]+"\} [1-9]/);
-  assert.equal(((await storeData(h.stateDir, 'target')) as { version: string }).version, 'v1', 'not saved yet (the disk is full)');
+  assert.equal(
+    ((await storeData(h.stateDir, 'target')) as { version: string }).version,
+    'v1',
+    'not saved yet (the disk is full)',
+  );
 
   // Room again: the next cycle saves everything that was pending.
   await rm(filler);
   await agent.reconcileNow();
-  assert.equal(((await storeData(h.stateDir, 'target')) as { version: string }).version, 'v2', 'the target adopted while full is saved');
+  assert.equal(
+    ((await storeData(h.stateDir, 'target')) as { version: string }).version,
+    'v2',
+    'the target adopted while full is saved',
+  );
   const counts = (await storeData(h.stateDir, 'services')) as { restartCounts: Record<string, number> };
   assert.ok((counts.restartCounts.web ?? 0) >= 1, `restart count saved: ${JSON.stringify(counts)}`);
-  const rec = (await storeData(h.stateDir, 'recovery')) as { services: Record<string, { totalRestarts: number; recentAgesMs: number[] }> };
-  assert.ok((rec.services.web?.totalRestarts ?? 0) >= 1 && rec.services.web!.recentAgesMs.length >= 1, `recovery history saved: ${JSON.stringify(rec)}`);
+  const rec = (await storeData(h.stateDir, 'recovery')) as {
+    services: Record<string, { totalRestarts: number; recentAgesMs: number[] }>;
+  };
+  assert.ok(
+    (rec.services.web?.totalRestarts ?? 0) >= 1 && rec.services.web!.recentAgesMs.length >= 1,
+    `recovery history saved: ${JSON.stringify(rec)}`,
+  );
   const hf2 = await readHealthFile(outputs.healthFile);
   assert.equal(hf2.state.saving, 'ok');
   assert.deepEqual(hf2.state.failures, []);

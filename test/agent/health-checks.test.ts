@@ -7,7 +7,14 @@ import type Docker from 'dockerode';
 import { HealthChecker } from '../../agent/src/health/checker.js';
 import { HealthCheckSpec } from '../../functions/contract/target-state.js';
 import { requireEngine } from '../support/engine.js';
-import { createLabContainer, execWait, HTTPD_CMD, removeLabContainers, SLEEP_CMD, uniqueAgentId } from '../support/engine-lab.js';
+import {
+  createLabContainer,
+  execWait,
+  HTTPD_CMD,
+  removeLabContainers,
+  SLEEP_CMD,
+  uniqueAgentId,
+} from '../support/engine-lab.js';
 import { freePort } from '../../local/moto.js';
 
 const spec = (s: Record<string, unknown>) => HealthCheckSpec.parse({ timeoutSeconds: 2, ...s });
@@ -25,7 +32,8 @@ describe('health checks on the real engine', () => {
     web = await createLabContainer(docker, { agentId, service: 'web', cmd: HTTPD_CMD });
     sleeper = await createLabContainer(docker, { agentId, service: 'sleeper', cmd: SLEEP_CMD });
     // httpd needs a moment after the container starts
-    for (let i = 0; i < 50 && !(await checker.check(web.id, spec({ kind: 'tcp', port: 8080 }))).healthy; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 50 && !(await checker.check(web.id, spec({ kind: 'tcp', port: 8080 }))).healthy; i++)
+      await new Promise((r) => setTimeout(r, 100));
   });
   after(async () => {
     if (docker) await removeLabContainers(docker, agentId);
@@ -48,7 +56,12 @@ describe('health checks on the real engine', () => {
     for (let attempt = 0; !pub; attempt++) {
       hostPort = await freePort();
       try {
-        pub = await createLabContainer(docker, { agentId, service: `pub${attempt}`, cmd: HTTPD_CMD, publish: { container: 8080, host: hostPort } });
+        pub = await createLabContainer(docker, {
+          agentId,
+          service: `pub${attempt}`,
+          cmd: HTTPD_CMD,
+          publish: { container: 8080, host: hostPort },
+        });
       } catch (err) {
         if (attempt >= 4 || !/address already in use/.test(String((err as Error).message))) throw err;
       }
@@ -74,7 +87,10 @@ describe('health checks on the real engine', () => {
   test('process: matched against the command lines inside the container', async () => {
     // What is tested is the matching, not the engine's exec latency: room for a busy engine (the timeout itself
     // is tested with the custom check below).
-    const found = await checker.check(web.id, spec({ kind: 'process', processName: 'httpd -p 8080', timeoutSeconds: 30 }));
+    const found = await checker.check(
+      web.id,
+      spec({ kind: 'process', processName: 'httpd -p 8080', timeoutSeconds: 30 }),
+    );
     assert.equal(found.healthy, true, found.message);
     const none = await checker.check(web.id, spec({ kind: 'process', processName: 'nginx', timeoutSeconds: 30 }));
     assert.equal(none.healthy, false);
@@ -82,8 +98,19 @@ describe('health checks on the real engine', () => {
   });
 
   test('custom: exit 0 is healthy, non-zero is not (with output), an overrun is a timeout', async () => {
-    assert.equal((await checker.check(sleeper.id, spec({ kind: 'custom', command: ['sh', '-c', 'test -d /tmp'], timeoutSeconds: 30 }))).healthy, true);
-    const bad = await checker.check(sleeper.id, spec({ kind: 'custom', command: ['sh', '-c', 'echo db down >&2; exit 3'], timeoutSeconds: 30 }));
+    assert.equal(
+      (
+        await checker.check(
+          sleeper.id,
+          spec({ kind: 'custom', command: ['sh', '-c', 'test -d /tmp'], timeoutSeconds: 30 }),
+        )
+      ).healthy,
+      true,
+    );
+    const bad = await checker.check(
+      sleeper.id,
+      spec({ kind: 'custom', command: ['sh', '-c', 'echo db down >&2; exit 3'], timeoutSeconds: 30 }),
+    );
     assert.equal(bad.healthy, false);
     assert.match(bad.message!, /exit code 3: db down/);
     const started = Date.now();

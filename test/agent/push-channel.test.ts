@@ -52,12 +52,20 @@ after(async () => {
 });
 
 const api = async (method: string, path: string, body?: unknown) => {
-  const res = await fetch(`${fleet.apiUrl}${path}`, { method, headers: { authorization: `Bearer ${fleet.operatorToken}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
+  const res = await fetch(`${fleet.apiUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${fleet.operatorToken}`, 'content-type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+  });
   const text = await res.text();
   return { status: res.status, json: text ? (JSON.parse(text) as any) : undefined };
 };
 
-async function device(deviceId: string, push: Partial<PushChannelConfig> & { url?: string } = {}, linkOpts: { maxSyncMs?: number } = {}) {
+async function device(
+  deviceId: string,
+  push: Partial<PushChannelConfig> & { url?: string } = {},
+  linkOpts: { maxSyncMs?: number } = {},
+) {
   const reg = await api('POST', '/v1/devices', { deviceId });
   assert.equal(reg.status, 201);
   const token: string = reg.json.token;
@@ -71,13 +79,32 @@ async function device(deviceId: string, push: Partial<PushChannelConfig> & { url
     'retry-now': async (p) => void effects.push(`retry:${p.service ?? '*'}`),
   };
   const link = new CloudLink({
-    api: new CloudApi({ baseUrl: fleet.apiUrl, deviceId, token, policy: { timeoutMs: 5000, retryMax: 1, retryBackoffMs: 50, maxBackoffMs: 200 } }),
+    api: new CloudApi({
+      baseUrl: fleet.apiUrl,
+      deviceId,
+      token,
+      policy: { timeoutMs: 5000, retryMax: 1, retryBackoffMs: 50, maxBackoffMs: 200 },
+    }),
     buffer: new ReportBuffer({ dir: join(dir, 'outbox'), maxReports: 500 }),
     journal: new JobJournal(dir),
     rolloutStore: new JsonStore({ dir, name: 'rollout', schema: RolloutDoc, fallback: emptyRollout }),
     clock: systemClock,
     log: silentLogger(),
-    source: { reports: () => [{ name: 'web', image: 'reg/app:1', status: 'running', restartCount: 0, recentRestarts: 0, error: null, lastHealthCheck: null }], targetHealthy: () => true, targetChanged: (snap) => void effects.push(`target:${snap.version}`) },
+    source: {
+      reports: () => [
+        {
+          name: 'web',
+          image: 'reg/app:1',
+          status: 'running',
+          restartCount: 0,
+          recentRestarts: 0,
+          error: null,
+          lastHealthCheck: null,
+        },
+      ],
+      targetHealthy: () => true,
+      targetChanged: (snap) => void effects.push(`target:${snap.version}`),
+    },
     handlers,
     deviceId,
     agentVersion: '0.2.0-test',
@@ -93,7 +120,16 @@ async function device(deviceId: string, push: Partial<PushChannelConfig> & { url
   const channel = new PushChannel({
     // Below the gateway's (scaled) limits, as the defaults are below API Gateway's: lifetime 4 s → replaced within
     // 1.5 s; idle 2 s → a ping every 0.4 s.
-    config: { ...DEFAULT_PUSH_TIMING, url: fleet.push!.url, backoffBaseMs: 200, backoffMaxMs: 1000, maxConnectionMs: 1500, pingMs: 400, pongTimeoutMs: 1500, ...push },
+    config: {
+      ...DEFAULT_PUSH_TIMING,
+      url: fleet.push!.url,
+      backoffBaseMs: 200,
+      backoffMaxMs: 1000,
+      maxConnectionMs: 1500,
+      pingMs: 400,
+      pongTimeoutMs: 1500,
+      ...push,
+    },
     token: () => token,
     onSync: () => link.syncNow(),
     log: silentLogger(),
@@ -118,10 +154,14 @@ test('a notification makes the link sync at once: the job runs although the next
   await waitFor('the job to run on the device', async () => d.effects.includes('restart:web'), 60_000);
   assert.ok(d.channel.stats.notifications >= 1, 'brought by a notification');
   assert.ok(d.link.stats.pushedSyncs >= 1);
-  const job = await waitFor('the job to succeed', async () => {
-    const r = await api('GET', `/v1/jobs/${enq.json.jobId}`);
-    return r.json?.status === 'SUCCEEDED' && r.json;
-  }, 60_000);
+  const job = await waitFor(
+    'the job to succeed',
+    async () => {
+      const r = await api('GET', `/v1/jobs/${enq.json.jobId}`);
+      return r.json?.status === 'SUCCEEDED' && r.json;
+    },
+    60_000,
+  );
   assert.equal(job.status, 'SUCCEEDED');
 });
 
@@ -147,17 +187,23 @@ test('a lost connection is re-established with backoff, and notifications flow a
   assert.ok(d.channel.stats.connects >= 2);
 });
 
-test('the agent replaces its connection before API Gateway\'s lifetime limit and pings before its idle limit', async () => {
+test("the agent replaces its connection before API Gateway's lifetime limit and pings before its idle limit", async () => {
   // Every channel of this file stays below the gateway's limits, so the gateway never closes one itself.
   const gatewayClosed = { ...fleet.push!.stats.closedByGateway };
   const d = await device('apush-rotate');
   await waitFor('two replacements', async () => d.channel.stats.replaced >= 2 && d.channel.connected, 30_000);
   assert.ok(d.channel.stats.pings >= 1);
   assert.equal(fleet.push!.stats.closedByGateway.idle, gatewayClosed.idle, 'never closed for idleness by the gateway');
-  assert.equal(fleet.push!.stats.closedByGateway.maxAge, gatewayClosed.maxAge, 'never reached the gateway\'s lifetime limit');
+  assert.equal(
+    fleet.push!.stats.closedByGateway.maxAge,
+    gatewayClosed.maxAge,
+    "never reached the gateway's lifetime limit",
+  );
   // Still fast across replacements: a notification racing a replacement may land on the closing socket, and the
   // sync every new connection makes picks the change up then (the interval alone would take an hour).
-  const put = await api('PUT', '/v1/devices/apush-rotate/target', { services: { web: { image: '127.0.0.1:5000/lab/busybox:1' } } });
+  const put = await api('PUT', '/v1/devices/apush-rotate/target', {
+    services: { web: { image: '127.0.0.1:5000/lab/busybox:1' } },
+  });
   assert.equal(put.status, 200);
   await waitFor('the new target on the device', async () => d.effects.includes(`target:${put.json.version}`), 30_000);
 });

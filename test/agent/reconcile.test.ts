@@ -17,16 +17,23 @@ const by = (reports: ServiceReport[], name: string) => reports.find((s) => s.nam
  * accepts either state and checks the one that holds: the retry is never earlier than `delayMs` after the
  * failure, and while the service is still in backoff it is exactly `delayMs` (±50 ms).
  */
-function assertPullBackoff(err: NonNullable<ServiceReport['error']>, delayMs: number): 'ImagePullBackOff' | 'ErrImagePull' {
+function assertPullBackoff(
+  err: NonNullable<ServiceReport['error']>,
+  delayMs: number,
+): 'ImagePullBackOff' | 'ErrImagePull' {
   assert.ok(err.type === 'ImagePullBackOff' || err.type === 'ErrImagePull', `type ${err.type}`);
   const delay = Date.parse(err.nextRetry!) - Date.parse(err.timestamp);
   assert.ok(delay >= delayMs - 50, `retry not before the delay (${delay} ms of ${delayMs})`);
-  if (err.type === 'ImagePullBackOff') assert.ok(Math.abs(delay - delayMs) < 50, `retry after the delay (${delay} ms of ${delayMs})`);
+  if (err.type === 'ImagePullBackOff')
+    assert.ok(Math.abs(delay - delayMs) < 50, `retry after the delay (${delay} ms of ${delayMs})`);
   return err.type;
 }
 
 /** A service's reported startedAt once the agent's background read of it landed (cycles carry it). */
-async function startedAtOf(agent: { reconcileNow(): Promise<unknown>; reports(): ServiceReport[] }, name: string): Promise<string | undefined> {
+async function startedAtOf(
+  agent: { reconcileNow(): Promise<unknown>; reports(): ServiceReport[] },
+  name: string,
+): Promise<string | undefined> {
   for (let i = 0; i < 50; i++) {
     const s = by(agent.reports(), name).startedAt;
     if (s) return s;
@@ -49,7 +56,10 @@ test('seed scenario: a missing tag is ImagePullBackOff on schedule while the goo
   assert.equal(r1.success, false);
   const pullFail = r1.outcomes.find((o) => o.step.action === 'pullImage' && o.status === 'failed');
   assert.ok(pullFail, 'the bad pull failed');
-  assert.ok(r1.outcomes.some((o) => o.step.id === 'start:good' && o.status === 'ok'), 'a failed step did not block the good service');
+  assert.ok(
+    r1.outcomes.some((o) => o.step.id === 'start:good' && o.status === 'ok'),
+    'a failed step did not block the good service',
+  );
   assert.ok(r1.outcomes.some((o) => o.step.id === 'create:bad' && o.status === 'blocked'));
 
   let bad = ServiceReport.parse(by(agent.reports(), 'bad'));
@@ -67,7 +77,10 @@ test('seed scenario: a missing tag is ImagePullBackOff on schedule while the goo
   const r2 = await agent.reconcileNow();
   const retried = r2.outcomes.some((o) => o.step.action === 'pullImage');
   if (!retried) {
-    assert.deepEqual(r2.plan!.skipped.map((s) => [s.service, s.reason]), [['bad', 'backoff']]);
+    assert.deepEqual(
+      r2.plan!.skipped.map((s) => [s.service, s.reason]),
+      [['bad', 'backoff']],
+    );
     assert.equal(by(agent.reports(), 'bad').error!.retryCount, 1);
 
     // After the delay: retried, second failure, doubled delay.
@@ -86,10 +99,15 @@ test('seed scenario: a missing tag is ImagePullBackOff on schedule while the goo
   assert.ok(written === 'ImagePullBackOff' || written === 'ErrImagePull', written);
   const prom = await readFile(h.config.metricsFile, 'utf8');
   assert.match(prom, new RegExp(`role_agent_last_run_success\\{agent="${h.agentId}"\\} 0`));
-  assert.match(prom, /fleetmedic_service_error\{[^}]*service="bad",type="(ImagePullBackOff|ErrImagePull)",permanent="true"/);
+  assert.match(
+    prom,
+    /fleetmedic_service_error\{[^}]*service="bad",type="(ImagePullBackOff|ErrImagePull)",permanent="true"/,
+  );
 
   // Fix the tag: the target change resets the backoff, the very next cycle pulls and starts it.
-  await h.writeTarget({ services: { bad: { image: `${h.registry}/lab/busybox:2`, command: ['sleep', '3600'] }, good } });
+  await h.writeTarget({
+    services: { bad: { image: `${h.registry}/lab/busybox:2`, command: ['sleep', '3600'] }, good },
+  });
   const healed = await agent.reconcileNow();
   assert.equal(healed.success, true, JSON.stringify(healed.errors));
   bad = by(agent.reports(), 'bad');
@@ -103,7 +121,9 @@ test('seed scenario: a missing tag is ImagePullBackOff on schedule while the goo
 test('the loop: a container killed from outside is restarted; target file edits apply at once', async (t) => {
   const h = await harness('loop');
   t.after(() => h.cleanup());
-  await h.writeTarget({ services: { web: { image: `${h.registry}/lab/busybox:1`, command: ['httpd', '-f', '-p', '8080'] } } });
+  await h.writeTarget({
+    services: { web: { image: `${h.registry}/lab/busybox:1`, command: ['httpd', '-f', '-p', '8080'] } },
+  });
   const agent = await h.open({ intervalMs: 500 });
   const reasons: string[] = [];
   agent.onCycle((r) => reasons.push(...r.reasons));
@@ -113,13 +133,18 @@ test('the loop: a container killed from outside is restarted; target file edits 
   assert.equal(c!.State, 'running');
 
   await h.docker.getContainer(c!.Id).kill();
-  await waitFor('the killed container to be restarted by reconcile', async () => (await h.docker.getContainer(c!.Id).inspect()).State.Running);
+  await waitFor(
+    'the killed container to be restarted by reconcile',
+    async () => (await h.docker.getContainer(c!.Id).inspect()).State.Running,
+  );
   await waitFor('the restart to be counted', async () => by(agent.reports(), 'web').restartCount === 1);
   assert.equal(by(agent.reports(), 'web').recentRestarts, 1);
   assert.equal((await h.byService('web')).length, 1, 'restarted, not duplicated');
 
   // Edit the target: the file watch triggers a cycle at once (not only the interval).
-  await h.writeTarget({ services: { web: { image: `${h.registry}/lab/busybox:1`, command: ['httpd', '-f', '-p', '8081'] } } });
+  await h.writeTarget({
+    services: { web: { image: `${h.registry}/lab/busybox:1`, command: ['httpd', '-f', '-p', '8081'] } },
+  });
   await waitFor('a cycle triggered by the file change', async () => reasons.includes('target-file-changed'));
   await waitFor('the edited spec to be applied (recreate)', async () => {
     const list = await h.byService('web');
@@ -131,7 +156,13 @@ test('agent restart adopts its containers (no duplicates) and keeps its backoff;
   const h = await harness('adopt');
   t.after(() => h.cleanup());
   const img = `${h.registry}/lab/busybox:1`;
-  await h.writeTarget({ services: { a: { image: img, command: ['sleep', '3600'] }, b: { image: img, command: ['sleep', '3600'] }, bad: { image: `${h.registry}/lab/busybox:missing` } } });
+  await h.writeTarget({
+    services: {
+      a: { image: img, command: ['sleep', '3600'] },
+      b: { image: img, command: ['sleep', '3600'] },
+      bad: { image: `${h.registry}/lab/busybox:missing` },
+    },
+  });
   const slow = { backoff: scalePolicy(DEFAULT_BACKOFF_POLICY, 0.5) }; // 5 s first delay: outlives the restart below
   const first = await h.open(slow);
   const t0 = Date.now();
@@ -140,7 +171,10 @@ test('agent restart adopts its containers (no duplicates) and keeps its backoff;
   // "Running since", from the engine (read in the background, carried by a later status update): within this
   // test's window; none for a service that never started.
   const startedA = await startedAtOf(first, 'a');
-  assert.ok(startedA && Date.parse(startedA) >= t0 - 2000 && Date.parse(startedA) <= Date.now() + 2000, `startedAt of a: ${startedA}`);
+  assert.ok(
+    startedA && Date.parse(startedA) >= t0 - 2000 && Date.parse(startedA) <= Date.now() + 2000,
+    `startedAt of a: ${startedA}`,
+  );
   assert.equal(by(first.reports(), 'bad').startedAt, undefined);
   assert.deepEqual([...ids.keys()].sort(), ['a', 'b']);
   const badBefore = by(first.reports(), 'bad').error!;
@@ -148,24 +182,41 @@ test('agent restart adopts its containers (no duplicates) and keeps its backoff;
 
   const second = await h.open(slow);
   const r = await second.reconcileNow();
-  assert.deepEqual(r.outcomes.map((o) => o.step.id), [], 'nothing created: both containers adopted, the bad pull still in backoff');
+  assert.deepEqual(
+    r.outcomes.map((o) => o.step.id),
+    [],
+    'nothing created: both containers adopted, the bad pull still in backoff',
+  );
   const after = await h.owned();
   assert.equal(after.length, 2);
   for (const c of after) assert.equal(c.Id, ids.get(c.Labels['io.fleetmedic.service']));
   const badAfter = by(second.reports(), 'bad').error!;
   assert.equal(badAfter.retryCount, badBefore.retryCount, 'backoff survived the restart');
   assert.ok(badAfter.type === 'ImagePullBackOff' || badAfter.type === 'ErrImagePull', badAfter.type);
-  assert.equal(await startedAtOf(second, 'a'), startedA, "an adopted container keeps its start time (the engine's, not the agent's)");
+  assert.equal(
+    await startedAtOf(second, 'a'),
+    startedA,
+    "an adopted container keeps its start time (the engine's, not the agent's)",
+  );
 
   // Remove b from the target: its container goes, a stays.
   await h.writeTarget({ services: { a: { image: img, command: ['sleep', '3600'] } } });
   const r2 = await second.reconcileNow();
-  assert.deepEqual(r2.outcomes.filter((o) => o.status !== 'ok'), []);
-  assert.deepEqual((await h.owned()).map((c) => c.Labels['io.fleetmedic.service']), ['a']);
-  assert.deepEqual(second.reports().map((s) => s.name), ['a']);
+  assert.deepEqual(
+    r2.outcomes.filter((o) => o.status !== 'ok'),
+    [],
+  );
+  assert.deepEqual(
+    (await h.owned()).map((c) => c.Labels['io.fleetmedic.service']),
+    ['a'],
+  );
+  assert.deepEqual(
+    second.reports().map((s) => s.name),
+    ['a'],
+  );
 });
 
-test('only labelled containers are touched: unlabelled and other agents\' containers survive, a foreign name holder is an InvalidSpec error', async (t) => {
+test("only labelled containers are touched: unlabelled and other agents' containers survive, a foreign name holder is an InvalidSpec error", async (t) => {
   const h = await harness('own');
   t.after(() => h.cleanup());
   const img = `${h.registry}/lab/busybox:1`;
@@ -176,7 +227,11 @@ test('only labelled containers are touched: unlabelled and other agents\' contai
     return c.id;
   };
   const unlabelled = await mk(`${h.prefix}stray`, {});
-  const otherAgent = await mk(`${h.prefix}other`, { 'io.fleetmedic.owned': 'true', 'io.fleetmedic.agent': `${h.agentId}-x`, 'io.fleetmedic.service': 'web' });
+  const otherAgent = await mk(`${h.prefix}other`, {
+    'io.fleetmedic.owned': 'true',
+    'io.fleetmedic.agent': `${h.agentId}-x`,
+    'io.fleetmedic.service': 'web',
+  });
   const nameHolder = await mk(`${h.prefix}web`, {}); // holds the name the agent wants for 'web'
 
   await h.writeTarget({ services: { web: { image: img, command: ['sleep', '3600'] } } });
@@ -187,12 +242,19 @@ test('only labelled containers are touched: unlabelled and other agents\' contai
   assert.equal(web.error!.type, 'InvalidSpec');
   assert.equal(web.error!.permanent, true);
   assert.match(web.error!.message, /already in use/);
-  assert.ok(r.outcomes.every((o) => !('containerId' in o.step) || ![unlabelled, otherAgent, nameHolder].includes((o.step as { containerId: string }).containerId)));
+  assert.ok(
+    r.outcomes.every(
+      (o) =>
+        !('containerId' in o.step) ||
+        ![unlabelled, otherAgent, nameHolder].includes((o.step as { containerId: string }).containerId),
+    ),
+  );
 
   // An empty target removes everything the agent owns, and nothing else.
   await h.writeTarget({ services: {} });
   await agent.reconcileNow();
-  for (const id of [unlabelled, otherAgent, nameHolder]) assert.equal((await h.docker.getContainer(id).inspect()).State.Running, true);
+  for (const id of [unlabelled, otherAgent, nameHolder])
+    assert.equal((await h.docker.getContainer(id).inspect()).State.Running, true);
 });
 
 test('spec change recreates (env), dependencies start first and dependents wait for them', async (t) => {
@@ -207,11 +269,23 @@ test('spec change recreates (env), dependencies start first and dependents wait 
   });
   const agent = await h.open();
   const r1 = await agent.reconcileNow();
-  assert.deepEqual(r1.outcomes.filter((o) => o.status === 'ok').map((o) => o.step.id).filter((id) => !id.startsWith('pull')), ['create:db', 'start:db']);
-  assert.deepEqual(r1.plan!.skipped.map((s) => [s.service, s.reason, s.detail]), [['app', 'waiting-dependency', 'db']]);
+  assert.deepEqual(
+    r1.outcomes
+      .filter((o) => o.status === 'ok')
+      .map((o) => o.step.id)
+      .filter((id) => !id.startsWith('pull')),
+    ['create:db', 'start:db'],
+  );
+  assert.deepEqual(
+    r1.plan!.skipped.map((s) => [s.service, s.reason, s.detail]),
+    [['app', 'waiting-dependency', 'db']],
+  );
   assert.equal(by(agent.reports(), 'app').status, 'starting');
   const r2 = await agent.reconcileNow();
-  assert.deepEqual(r2.outcomes.map((o) => o.step.id), ['create:app', 'start:app']);
+  assert.deepEqual(
+    r2.outcomes.map((o) => o.step.id),
+    ['create:app', 'start:app'],
+  );
 
   const dbBefore = (await h.byService('db'))[0]!;
   await h.writeTarget({
@@ -221,7 +295,10 @@ test('spec change recreates (env), dependencies start first and dependents wait 
     },
   });
   const r3 = await agent.reconcileNow();
-  assert.deepEqual(r3.outcomes.map((o) => `${o.step.action}:${o.status}`), ['stopContainer:ok', 'removeContainer:ok', 'createContainer:ok', 'startContainer:ok']);
+  assert.deepEqual(
+    r3.outcomes.map((o) => `${o.step.action}:${o.status}`),
+    ['stopContainer:ok', 'removeContainer:ok', 'createContainer:ok', 'startContainer:ok'],
+  );
   const dbAfter = (await h.byService('db'))[0]!;
   assert.notEqual(dbAfter.Id, dbBefore.Id);
   assert.notEqual(dbAfter.Labels['io.fleetmedic.spec-hash'], dbBefore.Labels['io.fleetmedic.spec-hash']);

@@ -18,23 +18,55 @@ test('kill -9 while a restart is being verified: the next agent continues the la
   t.after(() => h.cleanup());
   // Runs, but never answers on 8080: unhealthy from its first check. The startup delay is the window between
   // the restart and its re-check, when the kill lands.
-  const check = { kind: 'tcp' as const, port: 8080, intervalSeconds: 1, timeoutSeconds: 1, failureThreshold: 1, startupDelaySeconds: 5 };
-  await h.writeTarget({ services: { web: { image: `${h.registry}/lab/busybox:1`, command: ['sleep', '3600'], healthCheck: check } } });
-  const first = spawn(process.execPath, [BIN, 'run', '--log-json', '--target-file', h.targetFile, '--state-dir', h.stateDir, '--agent-id', h.agentId, '--name-prefix', h.prefix], {
-    env: { ...process.env, FLEETMEDIC_AGENT_FROM_SOURCE: '1', FLEETMEDIC_ENGINE_EVENTS: '0' },
-    stdio: 'ignore',
+  const check = {
+    kind: 'tcp' as const,
+    port: 8080,
+    intervalSeconds: 1,
+    timeoutSeconds: 1,
+    failureThreshold: 1,
+    startupDelaySeconds: 5,
+  };
+  await h.writeTarget({
+    services: { web: { image: `${h.registry}/lab/busybox:1`, command: ['sleep', '3600'], healthCheck: check } },
   });
+  const first = spawn(
+    process.execPath,
+    [
+      BIN,
+      'run',
+      '--log-json',
+      '--target-file',
+      h.targetFile,
+      '--state-dir',
+      h.stateDir,
+      '--agent-id',
+      h.agentId,
+      '--name-prefix',
+      h.prefix,
+    ],
+    {
+      env: { ...process.env, FLEETMEDIC_AGENT_FROM_SOURCE: '1', FLEETMEDIC_ENGINE_EVENTS: '0' },
+      stdio: 'ignore',
+    },
+  );
   const exited = new Promise((r) => first.once('exit', r));
   t.after(() => void first.kill('SIGKILL'));
   const recoveryFile = join(h.stateDir, 'recovery.json');
   const saved = async () => {
-    const doc = JSON.parse(await readFile(recoveryFile, 'utf8')) as { data: { services: Record<string, { attempted: string[]; verifying?: boolean }> } };
+    const doc = JSON.parse(await readFile(recoveryFile, 'utf8')) as {
+      data: { services: Record<string, { attempted: string[]; verifying?: boolean }> };
+    };
     return doc.data.services.web;
   };
-  await waitFor('the first agent restarted web and is verifying it', async () => {
-    const w = await saved().catch(() => undefined);
-    return w?.attempted.includes('restart') ? w : undefined;
-  }, 60_000, 50);
+  await waitFor(
+    'the first agent restarted web and is verifying it',
+    async () => {
+      const w = await saved().catch(() => undefined);
+      return w?.attempted.includes('restart') ? w : undefined;
+    },
+    60_000,
+    50,
+  );
   first.kill('SIGKILL');
   await exited;
   const before = await saved();
@@ -45,5 +77,9 @@ test('kill -9 while a restart is being verified: the next agent continues the la
   await agent.start();
   const next = await waitFor('the next recovery action', async () => recovery.controller.history[0], 60_000, 100);
   const climbed = before.attempted.at(-1) === 'restart' ? 'recreate' : 'repull';
-  assert.equal(next.action, climbed, `continues the ladder after ${JSON.stringify(before.attempted)} instead of starting over`);
+  assert.equal(
+    next.action,
+    climbed,
+    `continues the ladder after ${JSON.stringify(before.attempted)} instead of starting over`,
+  );
 });

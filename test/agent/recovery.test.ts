@@ -12,9 +12,24 @@ import { createLogger, silentLogger } from '../../agent/src/log.js';
 import { HealthRecovery, type ServiceInput } from '../../agent/src/recovery/controller.js';
 import { ServiceSpec } from '../../functions/contract/target-state.js';
 import { requireEngine } from '../support/engine.js';
-import { EXIT_CMD, execWait, HTTPD_CMD, labImage, removeLabContainers, uniqueAgentId, waitFor } from '../support/engine-lab.js';
+import {
+  EXIT_CMD,
+  execWait,
+  HTTPD_CMD,
+  labImage,
+  removeLabContainers,
+  uniqueAgentId,
+  waitFor,
+} from '../support/engine-lab.js';
 
-const httpCheck = { kind: 'http', port: 8080, intervalSeconds: 1, timeoutSeconds: 1, failureThreshold: 2, startupDelaySeconds: 1 };
+const httpCheck = {
+  kind: 'http',
+  port: 8080,
+  intervalSeconds: 1,
+  timeoutSeconds: 1,
+  failureThreshold: 2,
+  startupDelaySeconds: 1,
+};
 
 interface Rig {
   agentId: string;
@@ -27,10 +42,21 @@ interface Rig {
   containerOf(name: string): Promise<{ id: string; state: string } | undefined>;
 }
 
-async function rig(docker: Docker, prefix: string, specs: Record<string, unknown>, opts: { startupDelayMs?: number } = {}): Promise<Rig> {
+async function rig(
+  docker: Docker,
+  prefix: string,
+  specs: Record<string, unknown>,
+  opts: { startupDelayMs?: number } = {},
+): Promise<Rig> {
   const agentId = uniqueAgentId(prefix);
   const parsed = Object.fromEntries(Object.entries(specs).map(([k, v]) => [k, ServiceSpec.parse(v)]));
-  const exec = new Executor({ docker, agentId, namePrefix: `${agentId}_`, stopTimeoutSeconds: 1, pullTimeoutMs: 60_000 });
+  const exec = new Executor({
+    docker,
+    agentId,
+    namePrefix: `${agentId}_`,
+    stopTimeoutSeconds: 1,
+    pullTimeoutMs: 60_000,
+  });
   const manual = new Set<string>();
   const hr = new HealthRecovery({
     clock: systemClock,
@@ -97,13 +123,19 @@ describe('auto-recovery on the real engine', () => {
     const check = r.hr.lastCheck('web');
     assert.equal(check?.healthy, true);
     assert.equal((await r.containerOf('web'))?.id, id, 'a restart keeps the container');
-    assert.deepEqual(r.hr.history.map((h) => h.action), ['restart'], 'one restart was enough');
+    assert.deepEqual(
+      r.hr.history.map((h) => h.action),
+      ['restart'],
+      'one restart was enough',
+    );
     assert.equal(r.hr.policy.view('web', systemClock.monoNow()).restartCount, 1);
     console.log(`# httpd killed → healthy again in ${ms} ms (1 s interval, threshold 2, 1 s startup delay)`);
   });
 
   test('a container killed from outside is restarted', async () => {
-    const r = await rig(docker, 'rec-kill', { web: { image: labImage(), command: HTTPD_CMD, healthCheck: { ...httpCheck, failureThreshold: 3 } } });
+    const r = await rig(docker, 'rec-kill', {
+      web: { image: labImage(), command: HTTPD_CMD, healthCheck: { ...httpCheck, failureThreshold: 3 } },
+    });
     rigs.push(r);
     const id = await r.up('web');
     await r.sync();
@@ -111,7 +143,10 @@ describe('auto-recovery on the real engine', () => {
     const t0 = Date.now();
     // Not awaited: Podman answers a SIGKILL only once it saw the container stopped, which a fast recovery can
     // outrun (the call then waits for its own 20 s timeout). Docker answers at once.
-    const killed = docker.getContainer(id).kill().catch(() => {});
+    const killed = docker
+      .getContainer(id)
+      .kill()
+      .catch(() => {});
     await waitFor('web healthy again', () => r.hr.history.length > 0 && r.hr.isHealthy('web'), 20_000, 50);
     const ms = Date.now() - t0;
     console.log(`# container killed → healthy again in ${ms} ms (1 s interval)`);
@@ -122,29 +157,56 @@ describe('auto-recovery on the real engine', () => {
   });
 
   test('a service without a health check whose container dies is restarted at once (engine die event)', async () => {
-    const r = await rig(docker, 'rec-event', { worker: { image: labImage(), command: HTTPD_CMD } }, { startupDelayMs: 500 });
+    const r = await rig(
+      docker,
+      'rec-event',
+      { worker: { image: labImage(), command: HTTPD_CMD } },
+      { startupDelayMs: 500 },
+    );
     rigs.push(r);
     const id = await r.up('worker');
     await r.sync();
     assert.equal(r.hr.isHealthy('worker'), true);
     const t0 = Date.now();
     // SIGTERM: the shell traps it and exits; the engine reports a `die` like any other death.
-    const killed = docker.getContainer(id).kill({ signal: 'SIGTERM' }).catch(() => {});
+    const killed = docker
+      .getContainer(id)
+      .kill({ signal: 'SIGTERM' })
+      .catch(() => {});
     await waitFor('restarted', () => r.hr.history.find((h) => h.ok), 10_000, 20);
-    await waitFor('verified', () => r.hr.policy.state('worker').phase === 'idle' && r.hr.isHealthy('worker'), 10_000, 20);
-    console.log(`# no-check container killed → restarted and verified in ${Date.now() - t0} ms (no reconcile cycle involved)`);
+    await waitFor(
+      'verified',
+      () => r.hr.policy.state('worker').phase === 'idle' && r.hr.isHealthy('worker'),
+      10_000,
+      20,
+    );
+    console.log(
+      `# no-check container killed → restarted and verified in ${Date.now() - t0} ms (no reconcile cycle involved)`,
+    );
     await killed;
     assert.equal((await r.containerOf('worker'))?.state, 'running');
   });
 
   test('a service that always exits: restart → recreate → re-pull, then CrashLoopBackOff at the rate limit', async () => {
-    const r = await rig(docker, 'rec-crash', { app: { image: labImage(), command: EXIT_CMD } }, { startupDelayMs: 800 });
+    const r = await rig(
+      docker,
+      'rec-crash',
+      { app: { image: labImage(), command: EXIT_CMD } },
+      { startupDelayMs: 800 },
+    );
     rigs.push(r);
     await r.up('app');
     await waitFor('app exited', async () => (await r.containerOf('app'))?.state === 'exited');
     await r.sync();
     await waitFor('CrashLoopBackOff', () => r.hr.policy.state('app').phase === 'crash-loop', 40_000);
-    assert.deepEqual(r.hr.history.map((h) => [h.action, h.ok]), [['restart', true], ['recreate', true], ['repull', true]]);
+    assert.deepEqual(
+      r.hr.history.map((h) => [h.action, h.ok]),
+      [
+        ['restart', true],
+        ['recreate', true],
+        ['repull', true],
+      ],
+    );
     const view = r.hr.policy.view('app', systemClock.monoNow());
     assert.equal(view.error?.type, 'CrashLoopBackOff');
     assert.deepEqual(view.error?.attempted, ['restart', 'recreate', 'repull']);
@@ -174,7 +236,11 @@ describe('auto-recovery on the real engine', () => {
     // restarting the dependent first is the right call.)
     await execWait(docker, dbId, ['killall', 'httpd']);
     await execWait(docker, appId, ['killall', 'httpd']);
-    await waitFor('both recovered', () => r.hr.history.filter((h) => h.ok).length >= 2 && r.hr.isHealthy('db') && r.hr.isHealthy('app'), 30_000);
+    await waitFor(
+      'both recovered',
+      () => r.hr.history.filter((h) => h.ok).length >= 2 && r.hr.isHealthy('db') && r.hr.isHealthy('app'),
+      30_000,
+    );
     const order = r.hr.history.map((h) => `${h.service}:${h.action}`);
     assert.equal(order[0], 'db:restart', `dependency first: ${order.join(', ')}`);
     assert.ok(order.includes('app:restart'), order.join(', '));
@@ -195,12 +261,17 @@ describe('auto-recovery on the real engine', () => {
     await waitFor('both healthy', () => r.hr.isHealthy('db') && r.hr.isHealthy('app'));
     await execWait(docker, dbId, ['killall', 'httpd']);
     await waitFor('app restarted after db', () => r.hr.history.some((h) => h.service === 'app' && h.ok), 30_000);
-    assert.deepEqual(r.hr.history.map((h) => h.service), ['db', 'app']);
+    assert.deepEqual(
+      r.hr.history.map((h) => h.service),
+      ['db', 'app'],
+    );
     await waitFor('app healthy', () => r.hr.isHealthy('app'));
   });
 
   test('a manually stopped service is left alone', async () => {
-    const r = await rig(docker, 'rec-manual', { web: { image: labImage(), command: HTTPD_CMD, healthCheck: httpCheck } });
+    const r = await rig(docker, 'rec-manual', {
+      web: { image: labImage(), command: HTTPD_CMD, healthCheck: httpCheck },
+    });
     rigs.push(r);
     const id = await r.up('web');
     await r.sync();

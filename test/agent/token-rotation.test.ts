@@ -23,7 +23,15 @@ let fleet: Fleet;
 
 before(async () => {
   emulator = await ensureEmulator();
-  fleet = await startFleet({ prefix: `tok${randomBytes(3).toString('hex')}`, operatorToken: newOperatorToken(), slackPrint: null, scheduleSeconds: 3600, pollWaitSeconds: 1, log: () => {}, env: { DEVICE_CREDENTIALS_CACHE_SECONDS: '0' } });
+  fleet = await startFleet({
+    prefix: `tok${randomBytes(3).toString('hex')}`,
+    operatorToken: newOperatorToken(),
+    slackPrint: null,
+    scheduleSeconds: 3600,
+    pollWaitSeconds: 1,
+    log: () => {},
+    env: { DEVICE_CREDENTIALS_CACHE_SECONDS: '0' },
+  });
 });
 after(async () => {
   await fleet.close();
@@ -32,7 +40,11 @@ after(async () => {
 });
 
 async function operator(method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(`${fleet.apiUrl}${path}`, { method, headers: { authorization: `Bearer ${fleet.operatorToken}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(`${fleet.apiUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${fleet.operatorToken}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   assert.ok(res.ok, `${method} ${path}: ${res.status}`);
   return res.json();
 }

@@ -14,7 +14,12 @@ before(async () => {
   await e2e.register('gw-1');
   await e2e.setTarget('gw-1', { services: { web: { image: e2e.image('1'), command: HTTPD_CMD } } });
   await e2e.startAgent('gw-1');
-  await waitFor('web running', async () => (await e2e.cliJson('device', 'gw-1')).services.find((s: any) => s.name === 'web')?.status === 'running', 90_000, 500);
+  await waitFor(
+    'web running',
+    async () => (await e2e.cliJson('device', 'gw-1')).services.find((s: any) => s.name === 'web')?.status === 'running',
+    90_000,
+    500,
+  );
 });
 after(() => e2e?.close());
 
@@ -38,7 +43,10 @@ test('three failed commands open the circuit; commands get 503 circuit_open; cir
     assert.equal(opened.circuit.consecutiveFailures >= 3, true, JSON.stringify(opened.circuit));
     for (const id of jobIds) {
       const j = await e2e.cliJson('jobs', id);
-      assert.ok(j.history.some((h: any) => h.status === 'FAILED' && h.by === 'gw-1'), `${id} failed on the device: ${JSON.stringify(j.history)}`);
+      assert.ok(
+        j.history.some((h: any) => h.status === 'FAILED' && h.by === 'gw-1'),
+        `${id} failed on the device: ${JSON.stringify(j.history)}`,
+      );
     }
     const events = await e2e.cliJson('events', '--device', 'gw-1', '--type', 'circuit.opened');
     assert.equal(events.events.length, 1, 'exactly one closed→open transition');

@@ -29,7 +29,18 @@ before(async () => {
   await e2e.register('site-1');
   await e2e.setTarget('site-1', {
     services: {
-      web: { image: e2e.image('1'), command: HTTPD_CMD, healthCheck: { kind: 'http', port: 8080, intervalSeconds: 1, timeoutSeconds: 1, failureThreshold: 2, startupDelaySeconds: 1 } },
+      web: {
+        image: e2e.image('1'),
+        command: HTTPD_CMD,
+        healthCheck: {
+          kind: 'http',
+          port: 8080,
+          intervalSeconds: 1,
+          timeoutSeconds: 1,
+          failureThreshold: 2,
+          startupDelaySeconds: 1,
+        },
+      },
       // Ignores SIGTERM: its restart waits out the stop timeout, a window to kill the agent mid-job.
       slowstop: { image: e2e.image('1'), command: ['sh', '-c', 'trap "" TERM; while :; do sleep 1; done'] },
     },
@@ -38,7 +49,8 @@ before(async () => {
   agent = await e2e.startAgent('site-1');
   await waitFor(
     'both services running',
-    async () => (await e2e.cliJson('device', 'site-1')).services.filter((s: any) => s.status === 'running').length === 2,
+    async () =>
+      (await e2e.cliJson('device', 'site-1')).services.filter((s: any) => s.status === 'running').length === 2,
     90_000,
     500,
   );
@@ -57,92 +69,127 @@ async function enqueue(service: string) {
   return j.jobId as string;
 }
 
-test('emulator restart, agent killed mid-job, API down for a minute: nothing lost, nothing twice', { timeout: 580_000 }, () =>
-  withLogsOnFailure(e2e, async () => {
-    // 1. The emulator restarts while three jobs are on their way.
-    for (let i = 0; i < 3; i++) await enqueue('web');
-    await e2e.restartEmulator();
-    let last: any[] = [];
-    await waitFor('the three jobs terminal after the emulator restart', async () => {
-      last = await Promise.all(jobIds.map(job));
-      return last.every((j) => TERMINAL.includes(j.status)) ? last : undefined;
-    }, 120_000, 1000).catch((err: Error) => {
-      throw new Error(`${err.message}: ${JSON.stringify(last.map((j) => ({ id: j.jobId, status: j.status, history: j.history })))}`);
-    });
-    for (const id of jobIds) {
-      const j = await job(id);
-      assert.equal(j.status, 'SUCCEEDED', JSON.stringify(j.history));
-      assert.equal(j.history.filter((h: any) => h.status === 'IN_PROGRESS').length, 1, `${id} ran once`);
-    }
-
-    // 2. The agent is killed while it restarts `slowstop`, then comes back.
-    const midJob = await enqueue('slowstop');
-    // Killed once its write-ahead journal holds the claim, i.e. while the restart is under way (slowstop's
-    // ignored SIGTERM keeps it there for seconds). Killing on the IN_PROGRESS status alone raced with that
-    // fsync: a kill before it is the other, legitimate case (not executed, so taken again: IN_PROGRESS twice).
-    const journalFile = join(e2e.dir, 'agent-site-1', 'job-journal.json');
-    const claimed = () => {
-      try {
-        const doc = JSON.parse(readFileSync(journalFile, 'utf8')) as { data: { entries: { jobId: string; state: string }[] } };
-        return doc.data.entries.some((e) => e.jobId === midJob && e.state === 'claimed');
-      } catch {
-        return false; // not written yet, or being replaced
+test(
+  'emulator restart, agent killed mid-job, API down for a minute: nothing lost, nothing twice',
+  { timeout: 580_000 },
+  () =>
+    withLogsOnFailure(e2e, async () => {
+      // 1. The emulator restarts while three jobs are on their way.
+      for (let i = 0; i < 3; i++) await enqueue('web');
+      await e2e.restartEmulator();
+      let last: any[] = [];
+      await waitFor(
+        'the three jobs terminal after the emulator restart',
+        async () => {
+          last = await Promise.all(jobIds.map(job));
+          return last.every((j) => TERMINAL.includes(j.status)) ? last : undefined;
+        },
+        120_000,
+        1000,
+      ).catch((err: Error) => {
+        throw new Error(
+          `${err.message}: ${JSON.stringify(last.map((j) => ({ id: j.jobId, status: j.status, history: j.history })))}`,
+        );
+      });
+      for (const id of jobIds) {
+        const j = await job(id);
+        assert.equal(j.status, 'SUCCEEDED', JSON.stringify(j.history));
+        assert.equal(j.history.filter((h: any) => h.status === 'IN_PROGRESS').length, 1, `${id} ran once`);
       }
-    };
-    await waitFor('the agent claimed the job in its journal', claimed, 60_000, 20);
-    await agent.kill();
-    agent = await agent.restart();
-    const finished = await waitFor('the interrupted job terminal', async () => {
-      const j = await job(midJob);
-      return TERMINAL.includes(j.status) ? j : undefined;
-    }, 180_000, 1000);
-    // At most once per attempt: the interrupted attempt is reported FAILED (not re-run), its retry runs once.
-    const ranAttempt1 = finished.history.filter((h: any) => h.attempt === 1 && h.status === 'IN_PROGRESS').length;
-    assert.equal(ranAttempt1, 1, JSON.stringify(finished.history));
-    assert.equal(finished.status, 'SUCCEEDED', JSON.stringify(finished.history));
-    const owned = await labContainers(e2e.docker, agent.agentId);
-    assert.equal(owned.length, 2, 'no duplicate or orphaned containers after the agent restart');
 
-    // 3. The API goes away for a minute; the device keeps working (and has something to report).
-    const slackBefore = e2e.fleet.slack!.messages.length;
-    const port = Number(new URL(e2e.fleet.apiUrl).port);
-    const webBefore = (await e2e.cliJson('device', 'site-1')).services.find((s: any) => s.name === 'web');
-    await e2e.fleet.api.close();
-    const outageStarted = Date.now();
-    const [webContainer] = (await labContainers(e2e.docker, agent.agentId)).filter((c: any) => c.Labels?.['io.fleetmedic.service'] === 'web') as any[];
-    await e2e.docker.getContainer(webContainer.Id).kill();
-    await new Promise((r) => setTimeout(r, Math.max(0, OUTAGE_SECONDS * 1000 - (Date.now() - outageStarted))));
-    replacementApi = await startApiServer({ resolve: handlersFromDirectory(), port });
+      // 2. The agent is killed while it restarts `slowstop`, then comes back.
+      const midJob = await enqueue('slowstop');
+      // Killed once its write-ahead journal holds the claim, i.e. while the restart is under way (slowstop's
+      // ignored SIGTERM keeps it there for seconds). Killing on the IN_PROGRESS status alone raced with that
+      // fsync: a kill before it is the other, legitimate case (not executed, so taken again: IN_PROGRESS twice).
+      const journalFile = join(e2e.dir, 'agent-site-1', 'job-journal.json');
+      const claimed = () => {
+        try {
+          const doc = JSON.parse(readFileSync(journalFile, 'utf8')) as {
+            data: { entries: { jobId: string; state: string }[] };
+          };
+          return doc.data.entries.some((e) => e.jobId === midJob && e.state === 'claimed');
+        } catch {
+          return false; // not written yet, or being replaced
+        }
+      };
+      await waitFor('the agent claimed the job in its journal', claimed, 60_000, 20);
+      await agent.kill();
+      agent = await agent.restart();
+      const finished = await waitFor(
+        'the interrupted job terminal',
+        async () => {
+          const j = await job(midJob);
+          return TERMINAL.includes(j.status) ? j : undefined;
+        },
+        180_000,
+        1000,
+      );
+      // At most once per attempt: the interrupted attempt is reported FAILED (not re-run), its retry runs once.
+      const ranAttempt1 = finished.history.filter((h: any) => h.attempt === 1 && h.status === 'IN_PROGRESS').length;
+      assert.equal(ranAttempt1, 1, JSON.stringify(finished.history));
+      assert.equal(finished.status, 'SUCCEEDED', JSON.stringify(finished.history));
+      const owned = await labContainers(e2e.docker, agent.agentId);
+      assert.equal(owned.length, 2, 'no duplicate or orphaned containers after the agent restart');
 
-    const outbox = join(e2e.dir, 'agent-site-1', 'outbox');
-    await waitFor('the agent outbox drained into the API', () => readdirSync(outbox).every((f) => f === 'meta.json' || f.endsWith('.tmp')), 90_000, 500);
-    const meta = JSON.parse(readFileSync(join(outbox, 'meta.json'), 'utf8'));
-    assert.equal(meta.dropped, 0, 'no report dropped from the bounded buffer');
-    const caughtUp = await waitFor('the cloud knows about the restart made while it was away', async () => {
-      const web = (await e2e.cliJson('device', 'site-1')).services.find((s: any) => s.name === 'web');
-      return web.restartCount > webBefore.restartCount && web.status === 'running' ? web : undefined;
-    }, 60_000, 500);
-    assert.ok(caughtUp);
+      // 3. The API goes away for a minute; the device keeps working (and has something to report).
+      const slackBefore = e2e.fleet.slack!.messages.length;
+      const port = Number(new URL(e2e.fleet.apiUrl).port);
+      const webBefore = (await e2e.cliJson('device', 'site-1')).services.find((s: any) => s.name === 'web');
+      await e2e.fleet.api.close();
+      const outageStarted = Date.now();
+      const [webContainer] = (await labContainers(e2e.docker, agent.agentId)).filter(
+        (c: any) => c.Labels?.['io.fleetmedic.service'] === 'web',
+      ) as any[];
+      await e2e.docker.getContainer(webContainer.Id).kill();
+      await new Promise((r) => setTimeout(r, Math.max(0, OUTAGE_SECONDS * 1000 - (Date.now() - outageStarted))));
+      replacementApi = await startApiServer({ resolve: handlersFromDirectory(), port });
 
-    // The outage made the device look offline: one alert, one resolution, no duplicates.
-    await e2e.fleet.slack!.waitFor((m) => /RESOLVED/.test(m.text) && /Offline/i.test(m.text) && /site-1/.test(m.text), 90_000);
-    await new Promise((r) => setTimeout(r, 5000)); // late duplicates would show up here
-    const alerts = e2e.fleet.slack!.messages.slice(slackBefore);
-    const keys = new Map<string, number>();
-    for (const m of e2e.fleet.slack!.messages) {
-      const key = /key (\S+)/.exec(m.text)?.[1] ?? m.text.split('\n')[0]!;
-      const kind = /RESOLVED/.test(m.text) ? 'resolved' : 'raised';
-      keys.set(`${kind}:${key}`, (keys.get(`${kind}:${key}`) ?? 0) + 1);
-    }
-    for (const [k, n] of keys) assert.equal(n, 1, `alert ${k} sent ${n} times`);
-    assert.ok(alerts.some((m) => !/RESOLVED/.test(m.text) && /Offline/i.test(m.text)), `an offline alert was sent: ${alerts.map((m) => m.text.split('\n')[0]).join(' | ')}`);
+      const outbox = join(e2e.dir, 'agent-site-1', 'outbox');
+      await waitFor(
+        'the agent outbox drained into the API',
+        () => readdirSync(outbox).every((f) => f === 'meta.json' || f.endsWith('.tmp')),
+        90_000,
+        500,
+      );
+      const meta = JSON.parse(readFileSync(join(outbox, 'meta.json'), 'utf8'));
+      assert.equal(meta.dropped, 0, 'no report dropped from the bounded buffer');
+      const caughtUp = await waitFor(
+        'the cloud knows about the restart made while it was away',
+        async () => {
+          const web = (await e2e.cliJson('device', 'site-1')).services.find((s: any) => s.name === 'web');
+          return web.restartCount > webBefore.restartCount && web.status === 'running' ? web : undefined;
+        },
+        60_000,
+        500,
+      );
+      assert.ok(caughtUp);
 
-    // Finally: every job is terminal or dead-lettered.
-    const dlq = await e2e.cliJson('dlq', 'list');
-    const dead = new Set(dlq.messages.map((m: any) => m.jobId));
-    for (const id of jobIds) {
-      const j = await job(id);
-      assert.ok(TERMINAL.includes(j.status) || dead.has(id), `${id} is ${j.status} and not in the DLQ`);
-    }
-  }),
+      // The outage made the device look offline: one alert, one resolution, no duplicates.
+      await e2e.fleet.slack!.waitFor(
+        (m) => /RESOLVED/.test(m.text) && /Offline/i.test(m.text) && /site-1/.test(m.text),
+        90_000,
+      );
+      await new Promise((r) => setTimeout(r, 5000)); // late duplicates would show up here
+      const alerts = e2e.fleet.slack!.messages.slice(slackBefore);
+      const keys = new Map<string, number>();
+      for (const m of e2e.fleet.slack!.messages) {
+        const key = /key (\S+)/.exec(m.text)?.[1] ?? m.text.split('\n')[0]!;
+        const kind = /RESOLVED/.test(m.text) ? 'resolved' : 'raised';
+        keys.set(`${kind}:${key}`, (keys.get(`${kind}:${key}`) ?? 0) + 1);
+      }
+      for (const [k, n] of keys) assert.equal(n, 1, `alert ${k} sent ${n} times`);
+      assert.ok(
+        alerts.some((m) => !/RESOLVED/.test(m.text) && /Offline/i.test(m.text)),
+        `an offline alert was sent: ${alerts.map((m) => m.text.split('\n')[0]).join(' | ')}`,
+      );
+
+      // Finally: every job is terminal or dead-lettered.
+      const dlq = await e2e.cliJson('dlq', 'list');
+      const dead = new Set(dlq.messages.map((m: any) => m.jobId));
+      for (const id of jobIds) {
+        const j = await job(id);
+        assert.ok(TERMINAL.includes(j.status) || dead.has(id), `${id} is ${j.status} and not in the DLQ`);
+      }
+    }),
 );

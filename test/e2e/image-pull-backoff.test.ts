@@ -20,9 +20,20 @@ const target = (workerTag: string) => ({
     web: {
       image: e2e.image('1'),
       command: HTTPD_CMD,
-      healthCheck: { kind: 'http' as const, port: 8080, path: '/', intervalSeconds: 1, timeoutSeconds: 1, failureThreshold: 2, startupDelaySeconds: 1 },
+      healthCheck: {
+        kind: 'http' as const,
+        port: 8080,
+        path: '/',
+        intervalSeconds: 1,
+        timeoutSeconds: 1,
+        failureThreshold: 2,
+        startupDelaySeconds: 1,
+      },
     },
-    worker: { image: e2e.image(workerTag), command: ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'] },
+    worker: {
+      image: e2e.image(workerTag),
+      command: ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'],
+    },
   },
 });
 
@@ -38,7 +49,9 @@ test('bad image + good image: good runs, ImagePullBackOff visible with countdown
         const d = await e2e.cliJson('device', 'demo-1');
         const web = d.services.find((s: any) => s.name === 'web');
         const worker = d.services.find((s: any) => s.name === 'worker');
-        return web?.status === 'running' && web.lastHealthCheck?.healthy && worker?.error?.type === 'ImagePullBackOff' ? d : undefined;
+        return web?.status === 'running' && web.lastHealthCheck?.healthy && worker?.error?.type === 'ImagePullBackOff'
+          ? d
+          : undefined;
       },
       90_000,
       500,
@@ -50,12 +63,18 @@ test('bad image + good image: good runs, ImagePullBackOff visible with countdown
 
     const table = await e2e.cli('devices');
     assert.equal(table.code, 0, table.stderr);
-    assert.match(table.stdout, /demo-1\s+degraded\s+closed\s+(just now|\S+ ago)\s+worker: ImagePullBackOff\(\d+\) (retry in \d+[ms]|retrying now)/);
+    assert.match(
+      table.stdout,
+      /demo-1\s+degraded\s+closed\s+(just now|\S+ ago)\s+worker: ImagePullBackOff\(\d+\) (retry in \d+[ms]|retrying now)/,
+    );
     const human = await e2e.cli('device', 'demo-1');
     assert.match(human.stdout, /web\s+running\s+\S+\s+\S+\s+\d+\s+ok http/);
     assert.match(human.stdout, /worker: ImagePullBackOff — /);
 
-    const alert = await e2e.fleet.slack!.waitFor((m) => /ImagePullBackOff/.test(m.text) && /demo-1/.test(m.text), 60_000);
+    const alert = await e2e.fleet.slack!.waitFor(
+      (m) => /ImagePullBackOff/.test(m.text) && /demo-1/.test(m.text),
+      60_000,
+    );
     assert.match(alert.text, /worker/);
 
     // The fix: the right tag. A changed target resets the backoff: no waiting out 10s→20s→40s...
@@ -75,6 +94,9 @@ test('bad image + good image: good runs, ImagePullBackOff visible with countdown
     const healed = await e2e.cli('devices');
     assert.match(healed.stdout, /demo-1\s+healthy\s+closed\s+(just now|\S+ ago)\s+-/);
     const alerts = e2e.fleet.slack!.messages.filter((m) => /ImagePullBackOff/.test(m.text) && /demo-1/.test(m.text));
-    assert.ok(alerts.filter((m) => !/resolved/i.test(m.text)).length === 1, `one alert, not a storm: ${alerts.map((m) => m.text.split('\n')[0]).join(' | ')}`);
+    assert.ok(
+      alerts.filter((m) => !/resolved/i.test(m.text)).length === 1,
+      `one alert, not a storm: ${alerts.map((m) => m.text.split('\n')[0]).join(' | ')}`,
+    );
     await e2e.fleet.slack!.waitFor((m) => /resolved/i.test(m.text) && /demo-1/.test(m.text), 60_000);
   }));

@@ -19,18 +19,40 @@ before(async () => {
   e2e = await startE2e('timeout');
   await e2e.register('meter-1');
   // Ignores SIGTERM: a restart waits out the engine's stop timeout, so the job stays IN_PROGRESS for seconds.
-  await e2e.setTarget('meter-1', { services: { slowstop: { image: e2e.image('1'), command: ['sh', '-c', 'trap "" TERM; while :; do sleep 1; done'] } } });
+  await e2e.setTarget('meter-1', {
+    services: { slowstop: { image: e2e.image('1'), command: ['sh', '-c', 'trap "" TERM; while :; do sleep 1; done'] } },
+  });
   agent = await e2e.startAgent('meter-1');
-  await waitFor('slowstop running', async () => (await e2e.cliJson('device', 'meter-1')).services.find((s: any) => s.name === 'slowstop')?.status === 'running', 90_000, 500);
+  await waitFor(
+    'slowstop running',
+    async () =>
+      (await e2e.cliJson('device', 'meter-1')).services.find((s: any) => s.name === 'slowstop')?.status === 'running',
+    90_000,
+    500,
+  );
 });
 after(() => e2e?.close());
 
 test('a job the agent never answers ends TIMED_OUT and is retried per its policy', { timeout: 300_000 }, () =>
   withLogsOnFailure(e2e, async () => {
-    const enqueued = await e2e.cliJson('jobs', 'enqueue', 'meter-1', 'restart-service', '--service', 'slowstop', '--in-progress-timeout', String(TIMEOUT_S));
+    const enqueued = await e2e.cliJson(
+      'jobs',
+      'enqueue',
+      'meter-1',
+      'restart-service',
+      '--service',
+      'slowstop',
+      '--in-progress-timeout',
+      String(TIMEOUT_S),
+    );
     const jobId: string = enqueued.jobId;
     assert.equal(enqueued.inProgressTimeoutSeconds, TIMEOUT_S);
-    await waitFor('the agent took the job', async () => (await e2e.cliJson('jobs', jobId)).status === 'IN_PROGRESS', 60_000, 100);
+    await waitFor(
+      'the agent took the job',
+      async () => (await e2e.cliJson('jobs', jobId)).status === 'IN_PROGRESS',
+      60_000,
+      100,
+    );
     await agent.kill();
 
     const timedOut = await waitFor(
@@ -48,8 +70,13 @@ test('a job the agent never answers ends TIMED_OUT and is retried per its policy
     assert.match(entry.by, /sweeper/);
     assert.equal(timedOut.attempt, 2, `RETRY policy: ${JSON.stringify(timedOut.history)}`);
     assert.ok(['QUEUED', 'IN_PROGRESS'].includes(timedOut.status));
-    assert.ok(Date.parse(entry.at) - Date.parse(timedOut.history.find((h: any) => h.status === 'IN_PROGRESS' && h.attempt === 1).at) >= TIMEOUT_S * 1000, 'not before its deadline');
-    assert.equal(timedOut.inProgressTimeoutSeconds, TIMEOUT_S, 'the retry keeps the job\'s timeout');
+    assert.ok(
+      Date.parse(entry.at) -
+        Date.parse(timedOut.history.find((h: any) => h.status === 'IN_PROGRESS' && h.attempt === 1).at) >=
+        TIMEOUT_S * 1000,
+      'not before its deadline',
+    );
+    assert.equal(timedOut.inProgressTimeoutSeconds, TIMEOUT_S, "the retry keeps the job's timeout");
     const ev = await e2e.cliJson('events', '--device', 'meter-1', '--type', 'job.timed_out');
     assert.equal(ev.events.length, 1);
 
@@ -66,6 +93,10 @@ test('a job the agent never answers ends TIMED_OUT and is retried per its policy
     );
     assert.equal(done.status, 'SUCCEEDED', JSON.stringify(done.history));
     assert.equal(done.attempt, 2);
-    assert.equal(done.history.filter((h: any) => h.status === 'IN_PROGRESS' && h.attempt === 2).length, 1, 'attempt 2 ran once');
+    assert.equal(
+      done.history.filter((h: any) => h.status === 'IN_PROGRESS' && h.attempt === 2).length,
+      1,
+      'attempt 2 ran once',
+    );
   }),
 );

@@ -16,7 +16,13 @@ before(async () => {
   await e2e.register('kiosk-1');
   await e2e.setTarget('kiosk-1', { services: { web: { image: e2e.image('1'), command: HTTPD_CMD } } });
   agent = await e2e.startAgent('kiosk-1');
-  await waitFor('web running', async () => (await e2e.cliJson('device', 'kiosk-1')).services.find((s: any) => s.name === 'web')?.status === 'running', 90_000, 500);
+  await waitFor(
+    'web running',
+    async () =>
+      (await e2e.cliJson('device', 'kiosk-1')).services.find((s: any) => s.name === 'web')?.status === 'running',
+    90_000,
+    500,
+  );
 });
 after(() => e2e?.close());
 
@@ -29,12 +35,28 @@ async function web() {
 test('an operator restart job reaches the agent, runs once, ends SUCCEEDED', () =>
   withLogsOnFailure(e2e, async () => {
     const before = await web();
-    const r = await e2e.cli('--json', 'jobs', 'enqueue', 'kiosk-1', 'restart-service', '--service', 'web', '--reason', 'e2e', '--wait', '60');
+    const r = await e2e.cli(
+      '--json',
+      'jobs',
+      'enqueue',
+      'kiosk-1',
+      'restart-service',
+      '--service',
+      'web',
+      '--reason',
+      'e2e',
+      '--wait',
+      '60',
+    );
     assert.equal(r.code, 0, r.stderr);
     const job = JSON.parse(r.stdout);
     assert.equal(job.status, 'SUCCEEDED');
     const statuses = job.history.map((h: any) => h.status);
-    assert.equal(statuses.filter((s: string) => s === 'IN_PROGRESS').length, 1, `executed once: ${statuses.join(' → ')}`);
+    assert.equal(
+      statuses.filter((s: string) => s === 'IN_PROGRESS').length,
+      1,
+      `executed once: ${statuses.join(' → ')}`,
+    );
     assert.equal(statuses.at(-1), 'SUCCEEDED');
     const after = await web();
     assert.equal(after.id, before.id, 'restarted in place');
@@ -51,7 +73,9 @@ test('a poison job lands in the DLQ after maxReceiveCount, is listed with its re
     process.env.IDEMPOTENCY_TABLE = `${good}-missing`;
     let jobId: string;
     try {
-      jobId = (await e2e.cliJson('jobs', 'enqueue', 'kiosk-1', 'restart-service', '--service', 'web', '--reason', 'poison')).jobId;
+      jobId = (
+        await e2e.cliJson('jobs', 'enqueue', 'kiosk-1', 'restart-service', '--service', 'web', '--reason', 'poison')
+      ).jobId;
       await waitFor(
         'the job message in the DLQ',
         async () => {

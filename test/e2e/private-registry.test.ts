@@ -27,9 +27,12 @@ const WRONG = `wrong-${Date.now().toString(36)}`;
 let docker: Docker;
 
 async function removeImage(): Promise<void> {
-  await docker.getImage(lab.image).remove({ force: true }).catch((err: { statusCode?: number }) => {
-    if (err.statusCode !== 404) throw err;
-  });
+  await docker
+    .getImage(lab.image)
+    .remove({ force: true })
+    .catch((err: { statusCode?: number }) => {
+      if (err.statusCode !== 404) throw err;
+    });
 }
 
 async function refusal(auth: ImageAuth | undefined): Promise<StepError> {
@@ -52,7 +55,10 @@ test('engine: anonymous and wrong-password pulls are refused, permanent and expl
   assert.equal(anonymous.permanent, true);
   assert.equal(anonymous.type, 'ErrImagePull');
   assert.match(anonymous.message, /unauthorized/i);
-  assert.match(anonymous.message, new RegExp(`no registry credential for ${lab.registry.replace(/\./g, '\\.')} was delivered`));
+  assert.match(
+    anonymous.message,
+    new RegExp(`no registry credential for ${lab.registry.replace(/\./g, '\\.')} was delivered`),
+  );
 
   const creds = new RegistryCredentials();
   creds.replace({ lab: { registry: lab.registry, username: lab.username, password: WRONG } });
@@ -62,7 +68,9 @@ test('engine: anonymous and wrong-password pulls are refused, permanent and expl
   assert.match(wrong.message, /refused registry credential 'lab'/);
   assert.ok(!wrong.message.includes(WRONG), 'the error names the credential, never its value');
 
-  assert.deepEqual(creds.replace({ lab: { registry: lab.registry, username: lab.username, password: lab.password } }), [lab.registry]);
+  assert.deepEqual(creds.replace({ lab: { registry: lab.registry, username: lab.username, password: lab.password } }), [
+    lab.registry,
+  ]);
   await pullImage(docker, lab.image, { timeoutMs: 120_000, auth: creds.forImage(lab.image)! });
   assert.ok(await docker.getImage(lab.image).inspect());
   await removeImage();
@@ -70,10 +78,17 @@ test('engine: anonymous and wrong-password pulls are refused, permanent and expl
 
 test('disk pre-check: the image size comes from the login registry with the credential, not without it', async () => {
   const cfg = { insecureRegistries: [], lookupTimeoutMs: 5000 };
-  const right = await registryImageSize(lab.image, cfg, { username: lab.username, password: lab.password, serveraddress: lab.registry });
+  const right = await registryImageSize(lab.image, cfg, {
+    username: lab.username,
+    password: lab.password,
+    serveraddress: lab.registry,
+  });
   assert.ok(right !== undefined && right > 0, `size with the credential: ${right}`);
   assert.equal(await registryImageSize(lab.image, cfg), undefined, 'anonymous: refused, size unknown');
-  assert.equal(await registryImageSize(lab.image, cfg, { username: lab.username, password: WRONG, serveraddress: lab.registry }), undefined);
+  assert.equal(
+    await registryImageSize(lab.image, cfg, { username: lab.username, password: WRONG, serveraddress: lab.registry }),
+    undefined,
+  );
 });
 
 let e2e: E2e;
@@ -83,12 +98,25 @@ test('whole system: a wrong password is a permanent, explained error; rotating i
     await removeImage();
     const pwFile = join(e2e.dir, 'registry-password');
     writeFileSync(pwFile, `${WRONG}\n`, { mode: 0o600 });
-    const stored = await e2e.cliJson('registry-credential', 'set', 'lab', '--registry', lab.registry, '--username', lab.username, '--password-file', pwFile);
+    const stored = await e2e.cliJson(
+      'registry-credential',
+      'set',
+      'lab',
+      '--registry',
+      lab.registry,
+      '--username',
+      lab.username,
+      '--password-file',
+      pwFile,
+    );
     assert.equal(stored.created, true);
     assert.ok(!JSON.stringify(stored).includes(WRONG));
 
     await e2e.register('priv-1');
-    await e2e.setTarget('priv-1', { services: { app: { image: lab.image, command: SLEEP_CMD } }, registryCredentials: ['lab'] });
+    await e2e.setTarget('priv-1', {
+      services: { app: { image: lab.image, command: SLEEP_CMD } },
+      registryCredentials: ['lab'],
+    });
     const agent = await e2e.startAgent('priv-1');
     const pid = agent.child.pid;
 
@@ -110,7 +138,17 @@ test('whole system: a wrong password is a permanent, explained error; rotating i
 
     // The fix: rotate the credential. Same target version; the device's next poll gets the new value.
     writeFileSync(pwFile, `${lab.password}\n`);
-    const rotated = await e2e.cliJson('registry-credential', 'set', 'lab', '--registry', lab.registry, '--username', lab.username, '--password-file', pwFile);
+    const rotated = await e2e.cliJson(
+      'registry-credential',
+      'set',
+      'lab',
+      '--registry',
+      lab.registry,
+      '--username',
+      lab.username,
+      '--password-file',
+      pwFile,
+    );
     assert.equal(rotated.created, false);
     await waitFor(
       'app running without error',
@@ -128,11 +166,15 @@ test('whole system: a wrong password is a permanent, explained error; rotating i
 
     // Neither password anywhere: agent logs, the agent's state files, what the cloud stored and shows.
     const secrets = [WRONG, lab.password];
-    const leaks = (where: string, text: string) => assert.ok(!secrets.some((s) => text.includes(s)), `a password leaked into ${where}`);
+    const leaks = (where: string, text: string) =>
+      assert.ok(!secrets.some((s) => text.includes(s)), `a password leaked into ${where}`);
     leaks('the agent log', agent.logs.join('\n'));
     const stateDir = join(e2e.dir, 'agent-priv-1');
     const files = walk(stateDir);
-    assert.ok(files.some((f) => /target/.test(f)), `state files: ${files.join(', ')}`);
+    assert.ok(
+      files.some((f) => /target/.test(f)),
+      `state files: ${files.join(', ')}`,
+    );
     for (const f of files) leaks(f, readFileSync(f, 'latin1'));
     leaks('device detail', JSON.stringify(await e2e.cliJson('device', 'priv-1')));
     leaks('events', JSON.stringify(await e2e.cliJson('events', '--device', 'priv-1')));

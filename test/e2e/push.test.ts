@@ -13,7 +13,9 @@ const HOUR = '3600';
 let e2e: E2e;
 let agent: AgentProcess;
 before(async () => {
-  e2e = await startE2e('push', { env: { HEARTBEAT_SECONDS: HOUR, OFFLINE_AFTER_SECONDS: String(1.5 * 3600), ACTIVE_SYNC_SECONDS: HOUR } });
+  e2e = await startE2e('push', {
+    env: { HEARTBEAT_SECONDS: HOUR, OFFLINE_AFTER_SECONDS: String(1.5 * 3600), ACTIVE_SYNC_SECONDS: HOUR },
+  });
   await e2e.register('push-kiosk');
   await e2e.setTarget('push-kiosk', { services: { web: { image: e2e.image('1'), command: HTTPD_CMD } } });
   agent = await e2e.startAgent('push-kiosk', {
@@ -24,8 +26,14 @@ before(async () => {
       FLEETMEDIC_TARGET_POLL_SECONDS: HOUR,
     },
   });
-  await waitFor('web running', async () => (await e2e.cliJson('device', 'push-kiosk')).services.find((s: any) => s.name === 'web')?.status === 'running', 90_000, 500);
-  await waitFor('the agent\'s push connection', async () => e2e.fleet.push!.connectionIds().length > 0, 30_000, 200);
+  await waitFor(
+    'web running',
+    async () =>
+      (await e2e.cliJson('device', 'push-kiosk')).services.find((s: any) => s.name === 'web')?.status === 'running',
+    90_000,
+    500,
+  );
+  await waitFor("the agent's push connection", async () => e2e.fleet.push!.connectionIds().length > 0, 30_000, 200);
 });
 after(() => e2e?.close());
 
@@ -38,12 +46,28 @@ async function web() {
 test('restart-service reaches the agent through the push channel, long before its next poll, and runs once', () =>
   withLogsOnFailure(e2e, async () => {
     const before = await web();
-    const r = await e2e.cli('--json', 'jobs', 'enqueue', 'push-kiosk', 'restart-service', '--service', 'web', '--reason', 'push e2e', '--wait', '120');
+    const r = await e2e.cli(
+      '--json',
+      'jobs',
+      'enqueue',
+      'push-kiosk',
+      'restart-service',
+      '--service',
+      'web',
+      '--reason',
+      'push e2e',
+      '--wait',
+      '120',
+    );
     assert.equal(r.code, 0, r.stderr);
     const job = JSON.parse(r.stdout);
     assert.equal(job.status, 'SUCCEEDED', 'completed although the next poll is an hour away');
     const statuses = job.history.map((h: any) => h.status);
-    assert.equal(statuses.filter((s: string) => s === 'IN_PROGRESS').length, 1, `executed once: ${statuses.join(' → ')}`);
+    assert.equal(
+      statuses.filter((s: string) => s === 'IN_PROGRESS').length,
+      1,
+      `executed once: ${statuses.join(' → ')}`,
+    );
     const after = await web();
     assert.equal(after.id, before.id, 'restarted in place');
     assert.ok(Date.parse(after.startedAt) > Date.parse(before.startedAt), 'the container really restarted');

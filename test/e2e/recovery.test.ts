@@ -8,13 +8,29 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import { HTTPD_CMD } from '../support/engine-lab.js';
-import { execWait, labContainers, startE2e, waitFor, withLogsOnFailure, type AgentProcess, type E2e } from './support/e2e.js';
+import {
+  execWait,
+  labContainers,
+  startE2e,
+  waitFor,
+  withLogsOnFailure,
+  type AgentProcess,
+  type E2e,
+} from './support/e2e.js';
 
 let e2e: E2e;
 let agent: AgentProcess;
 const volume = `fm-e2e-leak-${randomBytes(3).toString('hex')}`;
 
-const http = { kind: 'http' as const, port: 8080, path: '/', intervalSeconds: 1, timeoutSeconds: 1, failureThreshold: 2, startupDelaySeconds: 1 };
+const http = {
+  kind: 'http' as const,
+  port: 8080,
+  path: '/',
+  intervalSeconds: 1,
+  timeoutSeconds: 1,
+  failureThreshold: 2,
+  startupDelaySeconds: 1,
+};
 
 before(async () => {
   e2e = await startE2e('recovery');
@@ -31,7 +47,10 @@ before(async () => {
 });
 after(async () => {
   await e2e?.close();
-  await e2e?.docker.getVolume(volume).remove({ force: true }).catch(() => {});
+  await e2e?.docker
+    .getVolume(volume)
+    .remove({ force: true })
+    .catch(() => {});
 });
 
 async function service(name: string, deviceId = 'edge-1') {
@@ -40,10 +59,17 @@ async function service(name: string, deviceId = 'edge-1') {
 }
 async function healthyBoth() {
   const [db, app] = [await service('db'), await service('app')];
-  return db?.status === 'running' && db.lastHealthCheck?.healthy && app?.status === 'running' && app.lastHealthCheck?.healthy ? { db, app } : undefined;
+  return db?.status === 'running' &&
+    db.lastHealthCheck?.healthy &&
+    app?.status === 'running' &&
+    app.lastHealthCheck?.healthy
+    ? { db, app }
+    : undefined;
 }
 async function containerOf(name: string) {
-  const c = (await labContainers(e2e.docker, agent.agentId)).find((x: any) => x.Labels?.['io.fleetmedic.service'] === name || x.service === name);
+  const c = (await labContainers(e2e.docker, agent.agentId)).find(
+    (x: any) => x.Labels?.['io.fleetmedic.service'] === name || x.service === name,
+  );
   assert.ok(c, `a container for ${name}`);
   return (c as any).Id ?? (c as any).id;
 }
@@ -56,7 +82,9 @@ test('a crashed service is restarted and the cloud sees the restart', () =>
       'app restarted and healthy again',
       async () => {
         const s = await service('app');
-        return s?.status === 'running' && s.lastHealthCheck?.healthy && s.restartCount > before.restartCount ? s : undefined;
+        return s?.status === 'running' && s.lastHealthCheck?.healthy && s.restartCount > before.restartCount
+          ? s
+          : undefined;
       },
       60_000,
       500,
@@ -73,7 +101,9 @@ test('a hung service (HTTP check failing, container up) is restarted and recover
       'app restarted after failing its HTTP check',
       async () => {
         const s = await service('app');
-        return s?.status === 'running' && s.lastHealthCheck?.healthy && s.restartCount > before.restartCount ? s : undefined;
+        return s?.status === 'running' && s.lastHealthCheck?.healthy && s.restartCount > before.restartCount
+          ? s
+          : undefined;
       },
       60_000,
       500,
@@ -90,16 +120,22 @@ test('a failed dependency is recovered first; its dependent is restarted after i
       'db recovered, then app restarted',
       async () => {
         const now = await healthyBoth();
-        return now && now.db.restartCount > before.db.restartCount && now.app.restartCount > before.app.restartCount ? now : undefined;
+        return now && now.db.restartCount > before.db.restartCount && now.app.restartCount > before.app.restartCount
+          ? now
+          : undefined;
       },
       90_000,
       500,
     );
     assert.ok(after);
     // Order from the engine itself: when did each container last start?
-    const started = async (name: string) => Date.parse((await e2e.docker.getContainer(await containerOf(name)).inspect()).State.StartedAt);
+    const started = async (name: string) =>
+      Date.parse((await e2e.docker.getContainer(await containerOf(name)).inspect()).State.StartedAt);
     const [dbAt, appAt] = [await started('db'), await started('app')];
-    assert.ok(appAt >= dbAt, `app started (${new Date(appAt).toISOString()}) after db (${new Date(dbAt).toISOString()})`);
+    assert.ok(
+      appAt >= dbAt,
+      `app started (${new Date(appAt).toISOString()}) after db (${new Date(dbAt).toISOString()})`,
+    );
   }));
 
 test('resource exhaustion that restarting cannot fix: an alert reaches Slack saying what was tried', () =>
@@ -110,15 +146,29 @@ test('resource exhaustion that restarting cannot fix: an alert reaches Slack say
       services: {
         hog: {
           image: e2e.image('1'),
-          command: ['sh', '-c', 'trap "exit 0" TERM; i=0; while :; do i=$((i+1)); dd if=/dev/zero of=/data/leak-$$-$i bs=1024 count=1024 2>/dev/null; sleep 1 & wait $!; done'],
+          command: [
+            'sh',
+            '-c',
+            'trap "exit 0" TERM; i=0; while :; do i=$((i+1)); dd if=/dev/zero of=/data/leak-$$-$i bs=1024 count=1024 2>/dev/null; sleep 1 & wait $!; done',
+          ],
           volumes: [{ source: volume, target: '/data' }],
-          healthCheck: { kind: 'custom', command: ['sh', '-c', '[ "$(du -sk /data | cut -f1)" -lt 3072 ]'], intervalSeconds: 1, timeoutSeconds: 2, failureThreshold: 2, startupDelaySeconds: 1 },
+          healthCheck: {
+            kind: 'custom',
+            command: ['sh', '-c', '[ "$(du -sk /data | cut -f1)" -lt 3072 ]'],
+            intervalSeconds: 1,
+            timeoutSeconds: 2,
+            failureThreshold: 2,
+            startupDelaySeconds: 1,
+          },
         },
       },
       rollbackWindowSeconds: 3600,
     });
     await e2e.startAgent('edge-2');
-    const alert = await e2e.fleet.slack!.waitFor((m) => /edge-2/.test(m.text) && /hog/.test(m.text) && /tried/i.test(m.text), 180_000);
+    const alert = await e2e.fleet.slack!.waitFor(
+      (m) => /edge-2/.test(m.text) && /hog/.test(m.text) && /tried/i.test(m.text),
+      180_000,
+    );
     if (process.env.E2E_DEBUG) console.error(alert.text);
     assert.match(alert.text, /agent: restart/, 'the alert lists the restarts that did not help');
     assert.match(alert.text, /agent: (recreate|repull)/, 'and the escalation beyond restarting');

@@ -12,8 +12,15 @@ test('provision creates every table, queue (with DLQ redrive) and topic, and is 
   const ddb = new DynamoDBClient({});
   const sqs = new SQSClient({});
   const { Table } = await ddb.send(new DescribeTableCommand({ TableName: infra.env.JOBS_TABLE }));
-  assert.deepEqual(Table?.GlobalSecondaryIndexes?.map((g) => g.IndexName).sort(), ['byDevice', 'outbox', 'pendingByDevice', 'timeouts']);
-  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: infra.env.JOBS_QUEUE_URL, AttributeNames: ['RedrivePolicy'] }));
+  assert.deepEqual(Table?.GlobalSecondaryIndexes?.map((g) => g.IndexName).sort(), [
+    'byDevice',
+    'outbox',
+    'pendingByDevice',
+    'timeouts',
+  ]);
+  const { Attributes } = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: infra.env.JOBS_QUEUE_URL, AttributeNames: ['RedrivePolicy'] }),
+  );
   assert.equal(JSON.parse(Attributes!.RedrivePolicy!).maxReceiveCount, 5);
   assert.match(infra.env.ALERT_TOPIC_ARN!, /^arn:aws:sns:/);
   const again = await provision(infra.prefix);

@@ -5,7 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { DeleteMessageCommand, GetQueueAttributesCommand, PurgeQueueCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
+import {
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  PurgeQueueCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+  type Message,
+} from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { randomBytes } from 'node:crypto';
 import { lambdaContext } from '../../local/lambda-context.js';
@@ -15,7 +22,10 @@ import { AlertEvent } from '../../functions/domain/alerting/event.js';
 import { createApiFixture, type ApiFixture } from './api-fixture.js';
 import { startSlackReceiver, type SlackReceiver } from './slack-receiver.js';
 
-export async function createWebhookSecret(url: string, name = `slack-${randomBytes(4).toString('hex')}`): Promise<string> {
+export async function createWebhookSecret(
+  url: string,
+  name = `slack-${randomBytes(4).toString('hex')}`,
+): Promise<string> {
   const sm = new SecretsManagerClient({});
   try {
     await sm.send(new CreateSecretCommand({ Name: name, SecretString: url }));
@@ -35,7 +45,10 @@ export function useWebhookSecret(secretId: string | undefined): void {
 const sqs = () => new SQSClient({});
 
 /** Receive up to `max` messages (waiting up to `waitMs` for the first ones to arrive). */
-export async function receiveMessages(queueUrl: string, opts: { max?: number; waitMs?: number; visibilityTimeout?: number } = {}): Promise<Message[]> {
+export async function receiveMessages(
+  queueUrl: string,
+  opts: { max?: number; waitMs?: number; visibilityTimeout?: number } = {},
+): Promise<Message[]> {
   const client = sqs();
   const out: Message[] = [];
   const deadline = Date.now() + (opts.waitMs ?? 5000);
@@ -63,14 +76,19 @@ export async function receiveMessages(queueUrl: string, opts: { max?: number; wa
 export async function queueArn(queueUrl: string): Promise<string> {
   const client = sqs();
   try {
-    const { Attributes } = await client.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
+    const { Attributes } = await client.send(
+      new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
+    );
     return Attributes!.QueueArn!;
   } finally {
     client.destroy();
   }
 }
 
-export type ForwarderHandler = (event: SQSEvent, context: ReturnType<typeof lambdaContext>) => Promise<SQSBatchResponse | undefined>;
+export type ForwarderHandler = (
+  event: SQSEvent,
+  context: ReturnType<typeof lambdaContext>,
+) => Promise<SQSBatchResponse | undefined>;
 
 export interface InvokeResult {
   records: SQSRecord[];
@@ -79,7 +97,12 @@ export interface InvokeResult {
 }
 
 /** Invoke the forwarder with these records like Lambda would, then delete the ones that did not fail. */
-export async function invokeForwarder(handler: ForwarderHandler, queueUrl: string, records: SQSRecord[], timeoutMs = 30_000): Promise<InvokeResult> {
+export async function invokeForwarder(
+  handler: ForwarderHandler,
+  queueUrl: string,
+  records: SQSRecord[],
+  timeoutMs = 30_000,
+): Promise<InvokeResult> {
   let failedIds: string[];
   let error: Error | undefined;
   try {
@@ -92,7 +115,9 @@ export async function invokeForwarder(handler: ForwarderHandler, queueUrl: strin
   }
   const client = sqs();
   try {
-    for (const r of records) if (!failedIds.includes(r.messageId)) await client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: r.receiptHandle }));
+    for (const r of records)
+      if (!failedIds.includes(r.messageId))
+        await client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: r.receiptHandle }));
   } finally {
     client.destroy();
   }
@@ -100,11 +125,20 @@ export async function invokeForwarder(handler: ForwarderHandler, queueUrl: strin
 }
 
 /** Receive what is on the alerts queue and hand it to the forwarder once. */
-export async function deliverPending(handler: ForwarderHandler, queueUrl: string, opts: { max?: number; waitMs?: number; timeoutMs?: number } = {}): Promise<InvokeResult> {
+export async function deliverPending(
+  handler: ForwarderHandler,
+  queueUrl: string,
+  opts: { max?: number; waitMs?: number; timeoutMs?: number } = {},
+): Promise<InvokeResult> {
   const arn = await queueArn(queueUrl);
   const messages = await receiveMessages(queueUrl, { max: opts.max ?? 10, waitMs: opts.waitMs ?? 5000 });
   if (messages.length === 0) return { records: [], failedIds: [] };
-  return invokeForwarder(handler, queueUrl, messages.map((m) => toRecord(m, arn)), opts.timeoutMs);
+  return invokeForwarder(
+    handler,
+    queueUrl,
+    messages.map((m) => toRecord(m, arn)),
+    opts.timeoutMs,
+  );
 }
 
 export function messageAttribute(m: Message, name: string): string | undefined {

@@ -75,7 +75,12 @@ export async function createApiFixture(extraEnv: Record<string, string> = {}): P
       const tables = ['FLEET_TABLE', 'JOBS_TABLE', 'EVENTS_TABLE', 'ALERTS_TABLE'].map((k) => infra.env[k]!);
       const out: Record<string, unknown> = {};
       for (const t of tables) out[t] = await scanAll(t);
-      const q = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: infra.env.JOBS_QUEUE_URL, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
+      const q = await sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: infra.env.JOBS_QUEUE_URL,
+          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+        }),
+      );
       out.queue = q.Attributes;
       return JSON.stringify(out);
     },

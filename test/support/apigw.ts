@@ -58,7 +58,18 @@ export function apiEvent(call: ApiCall): APIGatewayProxyEventV2 {
     },
     isBase64Encoded: !!call.base64,
   };
-  if (call.iam) (event.requestContext as unknown as Record<string, unknown>).authorizer = { iam: { accessKey: 'AKIA', accountId: '123456789012', callerId: 'AIDA', userArn: call.iam.userArn, userId: 'AIDA', cognitoIdentity: null, principalOrgId: null } };
+  if (call.iam)
+    (event.requestContext as unknown as Record<string, unknown>).authorizer = {
+      iam: {
+        accessKey: 'AKIA',
+        accountId: '123456789012',
+        callerId: 'AIDA',
+        userArn: call.iam.userArn,
+        userId: 'AIDA',
+        cognitoIdentity: null,
+        principalOrgId: null,
+      },
+    };
   if (matched && Object.keys(matched.pathParameters).length) event.pathParameters = matched.pathParameters;
   if (call.query && Object.keys(call.query).length) event.queryStringParameters = call.query;
   if (body !== undefined) event.body = call.base64 ? Buffer.from(body).toString('base64') : body;

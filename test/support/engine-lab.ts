@@ -17,7 +17,11 @@ export const uniqueAgentId = (prefix: string) => `${prefix}-${randomBytes(3).toS
  * restarts take milliseconds, not the engine's stop timeout) and keeps running when httpd is killed (so an
  * HTTP check can fail while the container still runs, as in the seed's "service hung" scenario).
  */
-export const HTTPD_CMD = ['sh', '-c', 'trap "exit 0" TERM; mkdir -p /www && echo ok > /www/index.html && httpd -p 8080 -h /www; while :; do sleep 3600 & wait $!; done'];
+export const HTTPD_CMD = [
+  'sh',
+  '-c',
+  'trap "exit 0" TERM; mkdir -p /www && echo ok > /www/index.html && httpd -p 8080 -h /www; while :; do sleep 3600 & wait $!; done',
+];
 /** A service that always exits (non-zero) right after it starts. */
 export const EXIT_CMD = ['sh', '-c', 'echo crashing; exit 3'];
 /** Runs forever, stops promptly. */
@@ -59,7 +63,9 @@ export async function createLabContainer(docker: Docker, o: LabContainerOptions)
     Cmd: o.cmd,
     Labels: { ...ownershipLabels(o.agentId), [LABEL_SERVICE]: o.service, ...o.extraLabels },
     ExposedPorts: o.publish ? { [`${o.publish.container}/tcp`]: {} } : undefined,
-    HostConfig: o.publish ? { PortBindings: { [`${o.publish.container}/tcp`]: [{ HostPort: String(o.publish.host) }] } } : {},
+    HostConfig: o.publish
+      ? { PortBindings: { [`${o.publish.container}/tcp`]: [{ HostPort: String(o.publish.host) }] } }
+      : {},
   });
   if (o.start !== false) await container.start();
   return container;
@@ -85,10 +91,19 @@ export async function labContainers(docker: Docker, agentId: string) {
 }
 
 export async function removeLabContainers(docker: Docker, agentId: string): Promise<void> {
-  for (const c of await labContainers(docker, agentId)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+  for (const c of await labContainers(docker, agentId))
+    await docker
+      .getContainer(c.Id)
+      .remove({ force: true })
+      .catch(() => {});
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000, everyMs = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 20_000,
+  everyMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -98,7 +113,10 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`,
+      );
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }

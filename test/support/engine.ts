@@ -33,6 +33,7 @@ export function requireLabRegistry(): string {
 /** container-lab's registry that requires a login (basic auth), with its user and password. */
 export function requireLabAuthRegistry(): { registry: string; username: string; password: string; image: string } {
   const { LAB_AUTH_REGISTRY: registry, LAB_AUTH_USER: username, LAB_AUTH_PASSWORD: password } = process.env;
-  if (!registry || !username || !password) throw new Error(`LAB_AUTH_REGISTRY, LAB_AUTH_USER and LAB_AUTH_PASSWORD must be set. ${ENGINE_HINT}`);
+  if (!registry || !username || !password)
+    throw new Error(`LAB_AUTH_REGISTRY, LAB_AUTH_USER and LAB_AUTH_PASSWORD must be set. ${ENGINE_HINT}`);
   return { registry, username, password, image: `${registry}/lab/private:1` };
 }

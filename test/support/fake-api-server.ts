@@ -32,7 +32,13 @@ export interface FakeApi {
   lastSeq: number;
   serverTimeOffsetMs: number;
   jobs: Map<string, Job>;
-  jobUpdates: Array<{ jobId: string; status: string; expectedVersion: number; statusDetails?: Record<string, unknown>; answer: number }>;
+  jobUpdates: Array<{
+    jobId: string;
+    status: string;
+    expectedVersion: number;
+    statusDetails?: Record<string, unknown>;
+    answer: number;
+  }>;
   /** The interval a sync answer asks for (seconds). */
   nextSyncSeconds: number;
   /**
@@ -47,7 +53,9 @@ export interface FakeApi {
   close(): Promise<void>;
 }
 
-export async function startFakeApi(opts: { deviceId?: string; startSeq?: number; sync?: boolean } = {}): Promise<FakeApi> {
+export async function startFakeApi(
+  opts: { deviceId?: string; startSeq?: number; sync?: boolean } = {},
+): Promise<FakeApi> {
   const deviceId = opts.deviceId ?? 'dev-fake-1';
   const token = `${deviceId}.${randomBytes(16).toString('hex')}`;
   let target: { version: string; updatedAt: string; target: TargetState } | null = null;
@@ -123,7 +131,8 @@ export async function startFakeApi(opts: { deviceId?: string; startSeq?: number;
     res.writeHead(status, { ...(text ? { 'content-type': 'application/json' } : {}), ...headers });
     res.end(text);
   }
-  const error = (res: ServerResponse, status: number, code: string, message: string, details?: unknown) => send(res, status, { error: code, message, ...(details !== undefined ? { details } : {}) });
+  const error = (res: ServerResponse, status: number, code: string, message: string, details?: unknown) =>
+    send(res, status, { error: code, message, ...(details !== undefined ? { details } : {}) });
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
     if (mode === 'blackhole') return; // accept, never answer: the agent's timeout must fire
@@ -139,7 +148,12 @@ export async function startFakeApi(opts: { deviceId?: string; startSeq?: number;
     if (throttle && throttle.count > 0 && (!throttle.method || throttle.method === method)) {
       throttle.count--;
       record(throttle.status);
-      return send(res, throttle.status, { error: throttle.status === 429 ? 'too_many_requests' : 'unavailable', message: 'slow down' }, { 'retry-after': String(throttle.retryAfterSeconds) });
+      return send(
+        res,
+        throttle.status,
+        { error: throttle.status === 429 ? 'too_many_requests' : 'unavailable', message: 'slow down' },
+        { 'retry-after': String(throttle.retryAfterSeconds) },
+      );
     }
     const m = matchRoute(method, path);
     if (!m || 'allowed' in m || (m.route.operationId === 'syncDevice' && !opts.sync)) {
@@ -155,7 +169,7 @@ export async function startFakeApi(opts: { deviceId?: string; startSeq?: number;
       return error(res, 403, 'forbidden', 'another device');
     }
     const now = Date.now() + api.serverTimeOffsetMs;
-    let json: unknown ;
+    let json: unknown;
     if (chunks.length) {
       try {
         json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
@@ -202,18 +216,31 @@ export async function startFakeApi(opts: { deviceId?: string; startSeq?: number;
         if (r.seq === api.lastSeq && api.stored.some((s) => s.seq === r.seq)) {
           api.reportLog.push({ seq: r.seq, status: 200, kind: 'duplicate' });
           record(200);
-          return send(res, 200, { status: 'duplicate', seq: r.seq, lastSeq: api.lastSeq, serverTime: new Date(now).toISOString() });
+          return send(res, 200, {
+            status: 'duplicate',
+            seq: r.seq,
+            lastSeq: api.lastSeq,
+            serverTime: new Date(now).toISOString(),
+          });
         }
         if (r.seq <= api.lastSeq) {
           api.reportLog.push({ seq: r.seq, status: 409, kind: 'stale' });
           record(409);
-          return error(res, 409, 'stale_sequence', `Sequence ${r.seq} is older than the stored ${api.lastSeq}`, { seq: r.seq, lastSeq: api.lastSeq });
+          return error(res, 409, 'stale_sequence', `Sequence ${r.seq} is older than the stored ${api.lastSeq}`, {
+            seq: r.seq,
+            lastSeq: api.lastSeq,
+          });
         }
         api.lastSeq = r.seq;
         api.stored.push(r);
         api.reportLog.push({ seq: r.seq, status: 200, kind: r.kind });
         record(200);
-        return send(res, 200, { status: 'applied', seq: r.seq, lastSeq: r.seq, serverTime: new Date(now).toISOString() });
+        return send(res, 200, {
+          status: 'applied',
+          seq: r.seq,
+          lastSeq: r.seq,
+          serverTime: new Date(now).toISOString(),
+        });
       }
       case 'getTargetState': {
         if (!target) {
@@ -231,7 +258,9 @@ export async function startFakeApi(opts: { deviceId?: string; startSeq?: number;
       }
       case 'getPendingJobs': {
         record(200);
-        return send(res, 200, { jobs: [...api.jobs.values()].filter((j) => j.status === 'QUEUED' || j.status === 'IN_PROGRESS') });
+        return send(res, 200, {
+          jobs: [...api.jobs.values()].filter((j) => j.status === 'QUEUED' || j.status === 'IN_PROGRESS'),
+        });
       }
       case 'updateJobExecution': {
         const parsed = JobExecutionUpdate.safeParse(json);
@@ -242,7 +271,14 @@ export async function startFakeApi(opts: { deviceId?: string; startSeq?: number;
         const u = parsed.data;
         const jobId = m.pathParameters.jobId!;
         const job = api.jobs.get(jobId);
-        const log = (answer: number) => api.jobUpdates.push({ jobId, status: u.status, expectedVersion: u.expectedVersion, ...(u.statusDetails ? { statusDetails: u.statusDetails } : {}), answer });
+        const log = (answer: number) =>
+          api.jobUpdates.push({
+            jobId,
+            status: u.status,
+            expectedVersion: u.expectedVersion,
+            ...(u.statusDetails ? { statusDetails: u.statusDetails } : {}),
+            answer,
+          });
         if (!job) {
           log(404);
           record(404);
@@ -251,9 +287,17 @@ export async function startFakeApi(opts: { deviceId?: string; startSeq?: number;
         if (job.version !== u.expectedVersion) {
           log(409);
           record(409);
-          return error(res, 409, 'version_conflict', `Job is at version ${job.version}`, { currentVersion: job.version, status: job.status });
+          return error(res, 409, 'version_conflict', `Job is at version ${job.version}`, {
+            currentVersion: job.version,
+            status: job.status,
+          });
         }
-        const moved = transition(job, { to: u.status, by: deviceId, now, ...(u.statusDetails ? { statusDetails: u.statusDetails } : {}) });
+        const moved = transition(job, {
+          to: u.status,
+          by: deviceId,
+          now,
+          ...(u.statusDetails ? { statusDetails: u.statusDetails } : {}),
+        });
         if (!moved.ok) {
           log(409);
           record(409);

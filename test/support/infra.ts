@@ -20,7 +20,16 @@ export async function createTestInfra(extraEnv: Record<string, string> = {}): Pr
   const prefix = `t${randomBytes(4).toString('hex')}`;
   const env = await provision(prefix);
   // Each file's registry credentials live under its own prefix (Secrets Manager is shared on the emulator).
-  Object.assign(process.env, env, { POWERTOOLS_METRICS_NAMESPACE: 'FleetmedicTest', POWERTOOLS_DEV: 'false', REGISTRY_SECRET_PREFIX: `${prefix}/registry/` }, extraEnv);
+  Object.assign(
+    process.env,
+    env,
+    {
+      POWERTOOLS_METRICS_NAMESPACE: 'FleetmedicTest',
+      POWERTOOLS_DEV: 'false',
+      REGISTRY_SECRET_PREFIX: `${prefix}/registry/`,
+    },
+    extraEnv,
+  );
   resetClients();
   resetRegistryCredentialCache();
   return { prefix, env, emulator, close: () => emulator.stop() };

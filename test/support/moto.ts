@@ -4,7 +4,14 @@
  */
 import { applyAwsTestEnv, startMoto, type Emulator } from '../../local/moto.js';
 
-export { applyAwsTestEnv, freePort, motoAvailable, MOTO_INSTALL_HINT, startMoto, type Emulator } from '../../local/moto.js';
+export {
+  applyAwsTestEnv,
+  freePort,
+  motoAvailable,
+  MOTO_INSTALL_HINT,
+  startMoto,
+  type Emulator,
+} from '../../local/moto.js';
 
 /**
  * The endpoint tests talk to: AWS_ENDPOINT_URL when given, otherwise a moto of our own with DynamoDB calls

@@ -21,13 +21,19 @@ async function load() {
   if (!doc) {
     // Loaded on first use with a clear message: a worktree whose node_modules predates these devDependencies
     // should say what to do, not fail with a bare module-resolution error in every API test.
-    const [ajvModule, formatsModule] = await Promise.all([import('ajv/dist/2020.js'), import('ajv-formats')]).catch((err: Error) => {
-      throw new Error(`the OpenAPI conformance check needs the devDependencies ajv and ajv-formats: run \`npm install\` (${err.message})`);
-    });
+    const [ajvModule, formatsModule] = await Promise.all([import('ajv/dist/2020.js'), import('ajv-formats')]).catch(
+      (err: Error) => {
+        throw new Error(
+          `the OpenAPI conformance check needs the devDependencies ajv and ajv-formats: run \`npm install\` (${err.message})`,
+        );
+      },
+    );
     const parsed = JSON.parse(readFileSync(docPath, 'utf8'));
     // strict off: the document is an OpenAPI document, not a schema; only the pointers into it are compiled.
     const instance = new ajvModule.Ajv2020({ strict: false, allErrors: true });
-    const addFormats = ((formatsModule as { default?: unknown }).default ?? formatsModule) as { default?: unknown } | ((a: Ajv2020) => void);
+    const addFormats = ((formatsModule as { default?: unknown }).default ?? formatsModule) as
+      | { default?: unknown }
+      | ((a: Ajv2020) => void);
     (typeof addFormats === 'function' ? addFormats : (addFormats.default as (a: Ajv2020) => void))(instance);
     // zod writes `format: starts_with` beside the `pattern` that does the checking: an annotation only.
     instance.addFormat('starts_with', true);
@@ -41,7 +47,14 @@ async function load() {
 const pointer = (...parts: string[]) => parts.map((p) => p.replace(/~/g, '~0').replace(/\//g, '~1')).join('/');
 
 /** Throws when the answer is not what the document says the operation answers. Unknown paths are not checked. */
-export async function assertDocumented(method: string, path: string, status: number, headers: Record<string, string>, body: unknown, raw: string | undefined): Promise<void> {
+export async function assertDocumented(
+  method: string,
+  path: string,
+  status: number,
+  headers: Record<string, string>,
+  body: unknown,
+  raw: string | undefined,
+): Promise<void> {
   let match: ReturnType<typeof matchRoute>;
   try {
     match = matchRoute(method, path);
@@ -59,12 +72,21 @@ export async function assertDocumented(method: string, path: string, status: num
   const op = item[opMethod];
   if (!op) throw new Error(`openapi: ${method} ${routePath} is not documented`);
   const documented = op.responses[String(status)];
-  if (!documented) throw new Error(`openapi: ${opMethod.toUpperCase()} ${routePath} answered ${status}, which the document does not list (${Object.keys(op.responses).join(', ')})`);
+  if (!documented)
+    throw new Error(
+      `openapi: ${opMethod.toUpperCase()} ${routePath} answered ${status}, which the document does not list (${Object.keys(op.responses).join(', ')})`,
+    );
   if (!documented.content) {
-    if (raw) throw new Error(`openapi: ${opMethod.toUpperCase()} ${routePath} ${status} has a body the document does not describe`);
+    if (raw)
+      throw new Error(
+        `openapi: ${opMethod.toUpperCase()} ${routePath} ${status} has a body the document does not describe`,
+      );
     return;
   }
-  if (!/^application\/json\b/.test(headers['content-type'] ?? '')) throw new Error(`openapi: ${opMethod.toUpperCase()} ${routePath} ${status} is not JSON (content-type ${headers['content-type']})`);
+  if (!/^application\/json\b/.test(headers['content-type'] ?? ''))
+    throw new Error(
+      `openapi: ${opMethod.toUpperCase()} ${routePath} ${status} is not JSON (content-type ${headers['content-type']})`,
+    );
   const ref = `${DOC_ID}#/${pointer('paths', routePath, opMethod, 'responses', String(status), 'content', 'application/json', 'schema')}`;
   let validate = validators.get(ref);
   if (!validate) {
@@ -72,7 +94,9 @@ export async function assertDocumented(method: string, path: string, status: num
     validators.set(ref, validate);
   }
   if (!validate(body)) {
-    throw new Error(`openapi: ${opMethod.toUpperCase()} ${routePath} ${status} body does not match the document: ${ajv.errorsText(validate.errors)}\n${raw?.slice(0, 500)}`);
+    throw new Error(
+      `openapi: ${opMethod.toUpperCase()} ${routePath} ${status} body does not match the document: ${ajv.errorsText(validate.errors)}\n${raw?.slice(0, 500)}`,
+    );
   }
 }
 

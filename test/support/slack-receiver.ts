@@ -3,4 +3,10 @@
  * (local/slack-receiver.ts, shared with `npm start`), re-exported so tests and the local fleet exercise the
  * same server: scripted answers (500 then 200, 429 with Retry-After), every request recorded with its time.
  */
-export { startSlackReceiver, renderSlackMessage as renderReceivedSlackMessage, type SlackReceiver, type SlackMessage, type ScriptedAnswer } from '../../local/slack-receiver.js';
+export {
+  startSlackReceiver,
+  renderSlackMessage as renderReceivedSlackMessage,
+  type SlackReceiver,
+  type SlackMessage,
+  type ScriptedAnswer,
+} from '../../local/slack-receiver.js';

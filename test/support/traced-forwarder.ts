@@ -24,15 +24,33 @@ const steps = JSON.parse(process.argv[2] ?? '[]') as Step[];
 
 function record(step: Step): SQSRecord {
   const event = toAlertEvent(
-    { alertName: 'ServiceCrashLoop', level: 2, deviceId: 'dev-trace', service: 'mosquitto', summary: `traced ${step.messageId}`, since: Date.now() - 60_000, correlationId: `corr-${step.messageId}` },
+    {
+      alertName: 'ServiceCrashLoop',
+      level: 2,
+      deviceId: 'dev-trace',
+      service: 'mosquitto',
+      summary: `traced ${step.messageId}`,
+      since: Date.now() - 60_000,
+      correlationId: `corr-${step.messageId}`,
+    },
     { notificationId: `n-${step.messageId}`, now: Date.now() },
   );
-  const body = JSON.stringify({ Type: 'Notification', MessageId: step.messageId, TopicArn: 'arn:aws:sns:us-east-1:123456789012:alerts', Message: JSON.stringify(event) });
+  const body = JSON.stringify({
+    Type: 'Notification',
+    MessageId: step.messageId,
+    TopicArn: 'arn:aws:sns:us-east-1:123456789012:alerts',
+    Message: JSON.stringify(event),
+  });
   return {
     messageId: randomUUID(),
     receiptHandle: randomUUID(),
     body,
-    attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(Date.now()), SenderId: 'test', ApproximateFirstReceiveTimestamp: String(Date.now()) },
+    attributes: {
+      ApproximateReceiveCount: '1',
+      SentTimestamp: String(Date.now()),
+      SenderId: 'test',
+      ApproximateFirstReceiveTimestamp: String(Date.now()),
+    },
     messageAttributes: {},
     md5OfBody: '',
     eventSource: 'aws:sqs',

@@ -110,15 +110,17 @@ test('Lambda and agent bundles carry zod/mini with the English locale only', asy
     const classic = zod.filter((f) => f.startsWith('v4/classic/') || f.startsWith('v3/'));
     const locales = zod.filter((f) => f.startsWith('v4/locales/'));
     if (classic.length) problems.push(`${out}: classic zod (${classic.slice(0, 3).join(', ')}...)`);
-    if (locales.join() !== 'v4/locales/en.js') problems.push(`${out}: locales ${locales.join(', ') || 'none (messages would be only "Invalid input")'}`);
+    if (locales.join() !== 'v4/locales/en.js')
+      problems.push(`${out}: locales ${locales.join(', ') || 'none (messages would be only "Invalid input")'}`);
   }
   assert.deepEqual(problems, [], 'each bundle should hold zod/mini and exactly the English locale');
 });
 
 /** A value import (static, re-export, side-effect, dynamic or require) of the parser's zod-heavy modules. */
-const PARSER_BUILT_INS = /(?:^|[;\s])(?:(?:import|export)(?!\s+type\s)[^;'"]*?\sfrom\s*|import\s*\(\s*|require\s*\(\s*|import\s+)['"]@aws-lambda-powertools\/parser\/(?:schemas|envelopes|helpers)(?:\/[^'"]*)?['"]/m;
+const PARSER_BUILT_INS =
+  /(?:^|[;\s])(?:(?:import|export)(?!\s+type\s)[^;'"]*?\sfrom\s*|import\s*\(\s*|require\s*\(\s*|import\s+)['"]@aws-lambda-powertools\/parser\/(?:schemas|envelopes|helpers)(?:\/[^'"]*)?['"]/m;
 
-test('runtime code does not import the Powertools parser\'s built-in schemas, envelopes or helpers', () => {
+test("runtime code does not import the Powertools parser's built-in schemas, envelopes or helpers", () => {
   const offenders = ['functions', 'agent']
     .flatMap((d) => sources(join(root, d)))
     .filter((f) => PARSER_BUILT_INS.test(readFileSync(f, 'utf8')));
@@ -150,6 +152,12 @@ test('the parser guard recognises every form of import and lets type-only import
     "import type { SqsSchema } from '@aws-lambda-powertools/parser/schemas/sqs';",
     "export type { SqsSchema } from '@aws-lambda-powertools/parser/schemas/sqs';",
   ];
-  assert.deepEqual(caught.filter((src) => !PARSER_BUILT_INS.test(src)), []);
-  assert.deepEqual(allowed.filter((src) => PARSER_BUILT_INS.test(src)), []);
+  assert.deepEqual(
+    caught.filter((src) => !PARSER_BUILT_INS.test(src)),
+    [],
+  );
+  assert.deepEqual(
+    allowed.filter((src) => PARSER_BUILT_INS.test(src)),
+    [],
+  );
 });

@@ -25,7 +25,10 @@ test('the local API Gateway answers 429 over the limit before any Lambda runs', 
     invoked++;
     return { statusCode: 200, body: '{"status":"ok"}' };
   };
-  const api = await startApiServer({ resolve: async () => handler as never, throttle: createStageThrottle({ rateLimit: 0.001, burstLimit: 2 }) });
+  const api = await startApiServer({
+    resolve: async () => handler as never,
+    throttle: createStageThrottle({ rateLimit: 0.001, burstLimit: 2 }),
+  });
   try {
     const statuses: number[] = [];
     for (let i = 0; i < 3; i++) statuses.push((await fetch(`${api.url}/v1/health`)).status);

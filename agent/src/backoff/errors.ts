@@ -64,7 +64,8 @@ const PERMANENT_SPEC = [
 /** Extracts the engine's own message from a dockerode error (`(HTTP code 404) unexpected - <message>`). */
 export function engineMessage(err: unknown): string {
   const e = err as { json?: { message?: string } | string | null; message?: string; reason?: string } | null;
-  if (e && typeof e.json === 'object' && e.json && typeof e.json.message === 'string' && e.json.message.trim()) return e.json.message.trim();
+  if (e && typeof e.json === 'object' && e.json && typeof e.json.message === 'string' && e.json.message.trim())
+    return e.json.message.trim();
   const raw = (e && typeof e.message === 'string' ? e.message : String(err)).trim();
   const m = /^\(HTTP code \d+\) [^-]*- (.*)$/s.exec(raw);
   return (m?.[1] ?? raw).trim() || raw;

@@ -102,7 +102,8 @@ export class RetryManager {
   /** key → monotonic time of the next allowed attempt, for every key still gated (the planner's input). */
   gates(monoNow: number): Map<string, number> {
     const out = new Map<string, number>();
-    for (const e of this.entries.values()) if (e.nextRetryMono !== null && e.nextRetryMono > monoNow) out.set(e.key, e.nextRetryMono);
+    for (const e of this.entries.values())
+      if (e.nextRetryMono !== null && e.nextRetryMono > monoNow) out.set(e.key, e.nextRetryMono);
     return out;
   }
 
@@ -114,7 +115,8 @@ export class RetryManager {
   nextDueAfter(monoNow: number): number | undefined {
     let min: number | undefined;
     for (const e of this.entries.values())
-      if (e.nextRetryMono !== null && e.nextRetryMono > monoNow && (min === undefined || e.nextRetryMono < min)) min = e.nextRetryMono;
+      if (e.nextRetryMono !== null && e.nextRetryMono > monoNow && (min === undefined || e.nextRetryMono < min))
+        min = e.nextRetryMono;
     return min;
   }
 
@@ -157,7 +159,10 @@ export class RetryManager {
       this.healthySince.set(service, monoNow);
       return false;
     }
-    if (monoNow - since >= this.policy.healthyResetMs && [...this.entries.values()].some((e) => e.services.includes(service))) {
+    if (
+      monoNow - since >= this.policy.healthyResetMs &&
+      [...this.entries.values()].some((e) => e.services.includes(service))
+    ) {
       this.resetService(service);
       this.healthySince.set(service, monoNow);
       return true;

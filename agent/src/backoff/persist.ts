@@ -18,7 +18,14 @@ export const PersistedBackoff = z.object({
     z.object({
       key: z.string(),
       services: z.array(z.string()),
-      action: z.enum(['pullImage', 'createContainer', 'startContainer', 'stopContainer', 'removeContainer', 'restartContainer']),
+      action: z.enum([
+        'pullImage',
+        'createContainer',
+        'startContainer',
+        'stopContainer',
+        'removeContainer',
+        'restartContainer',
+      ]),
       attempts: z.int().check(z.minimum(0)),
       errorType: ServiceErrorType,
       message: z.string(),

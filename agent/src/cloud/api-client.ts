@@ -18,7 +18,14 @@ import { DeviceReport, ReportAck } from '../../../functions/contract/report.js';
 import { SyncResponse } from '../../../functions/contract/sync.js';
 import { Job, PendingJobs, type JobExecutionUpdate } from '../../../functions/contract/jobs.js';
 import { TargetStateDocument } from '../../../functions/contract/target-state.js';
-import { callUpstream, DEFAULT_UPSTREAM_POLICY, isBackPressure, retryAfterMs, type FetchLike, type UpstreamPolicy } from '../../../functions/domain/upstream-call.js';
+import {
+  callUpstream,
+  DEFAULT_UPSTREAM_POLICY,
+  isBackPressure,
+  retryAfterMs,
+  type FetchLike,
+  type UpstreamPolicy,
+} from '../../../functions/domain/upstream-call.js';
 import { httpFetch, type TransportResponse } from './http-transport.js';
 
 export class CloudUnavailable extends Error {
@@ -72,7 +79,10 @@ export type ReportResult =
   | { kind: 'stale'; lastSeq: number }
   | { kind: 'rejected'; status: number; error: string; message: string };
 
-export type TargetResult = { kind: 'unchanged' } | { kind: 'changed'; doc: TargetStateDocument; etag: string } | { kind: 'none' };
+export type TargetResult =
+  | { kind: 'unchanged' }
+  | { kind: 'changed'; doc: TargetStateDocument; etag: string }
+  | { kind: 'none' };
 
 export type JobUpdateResult =
   | { kind: 'ok'; job: Job }
@@ -107,7 +117,8 @@ export class CloudApi {
     const receivedAtWall = wallNow();
     if (res.status === 200) {
       const ack = ReportAck.safeParse(res.json);
-      if (!ack.success) throw new CloudUnavailable(`report ack does not match the contract: ${ack.error.message.slice(0, 200)}`, 200);
+      if (!ack.success)
+        throw new CloudUnavailable(`report ack does not match the contract: ${ack.error.message.slice(0, 200)}`, 200);
       return { kind: 'ack', ack: ack.data, sentAtWall, receivedAtWall };
     }
     const body = (res.json ?? {}) as ErrorBodyLike;
@@ -119,13 +130,22 @@ export class CloudApi {
   }
 
   /** One round trip: the report in; its ack, pending jobs, the target if changed, the next interval out. */
-  async sync(report: DeviceReport, targetEtag: string | undefined, wallNow: () => number = Date.now): Promise<SyncResult> {
+  async sync(
+    report: DeviceReport,
+    targetEtag: string | undefined,
+    wallNow: () => number = Date.now,
+  ): Promise<SyncResult> {
     const sentAtWall = wallNow();
-    const res = await this.call('POST', `/v1/devices/${this.opts.deviceId}/sync`, JSON.stringify(targetEtag ? { report, targetEtag } : { report }));
+    const res = await this.call(
+      'POST',
+      `/v1/devices/${this.opts.deviceId}/sync`,
+      JSON.stringify(targetEtag ? { report, targetEtag } : { report }),
+    );
     const receivedAtWall = wallNow();
     if (res.status === 200) {
       const body = SyncResponse.safeParse(res.json);
-      if (!body.success) throw new CloudUnavailable(`sync answer does not match the contract: ${body.error.message.slice(0, 200)}`, 200);
+      if (!body.success)
+        throw new CloudUnavailable(`sync answer does not match the contract: ${body.error.message.slice(0, 200)}`, 200);
       return { kind: 'ok', body: body.data, sentAtWall, receivedAtWall };
     }
     if (res.status === 404 || res.status === 405) return { kind: 'unsupported', status: res.status };
@@ -141,7 +161,11 @@ export class CloudApi {
     if (res.status === 404) return { kind: 'none' };
     if (res.status !== 200) throw new CloudUnavailable(`GET target answered ${res.status}`, res.status);
     const doc = TargetStateDocument.safeParse(res.json);
-    if (!doc.success) throw new CloudUnavailable(`target document does not match the contract: ${doc.error.message.slice(0, 200)}`, 200);
+    if (!doc.success)
+      throw new CloudUnavailable(
+        `target document does not match the contract: ${doc.error.message.slice(0, 200)}`,
+        200,
+      );
     return { kind: 'changed', doc: doc.data, etag: res.etag ?? `"${doc.data.version}"` };
   }
 
@@ -149,43 +173,78 @@ export class CloudApi {
     const res = await this.call('GET', `/v1/devices/${this.opts.deviceId}/jobs/pending`);
     if (res.status !== 200) throw new CloudUnavailable(`GET pending jobs answered ${res.status}`, res.status);
     const parsed = PendingJobs.safeParse(res.json);
-    if (!parsed.success) throw new CloudUnavailable(`pending jobs do not match the contract: ${parsed.error.message.slice(0, 200)}`, 200);
+    if (!parsed.success)
+      throw new CloudUnavailable(`pending jobs do not match the contract: ${parsed.error.message.slice(0, 200)}`, 200);
     return parsed.data.jobs;
   }
 
   async updateJob(jobId: string, update: JobExecutionUpdate): Promise<JobUpdateResult> {
     // Not declared idempotent: a repeat after a lost answer would meet a bumped version (409). The job runner
     // recovers from that through the pending list instead.
-    const res = await this.call('PUT', `/v1/devices/${this.opts.deviceId}/jobs/${encodeURIComponent(jobId)}`, JSON.stringify(update));
+    const res = await this.call(
+      'PUT',
+      `/v1/devices/${this.opts.deviceId}/jobs/${encodeURIComponent(jobId)}`,
+      JSON.stringify(update),
+    );
     if (res.status === 200) {
       const job = Job.safeParse(res.json);
-      if (!job.success) throw new CloudUnavailable(`job does not match the contract: ${job.error.message.slice(0, 200)}`, 200);
+      if (!job.success)
+        throw new CloudUnavailable(`job does not match the contract: ${job.error.message.slice(0, 200)}`, 200);
       return { kind: 'ok', job: job.data };
     }
     const body = (res.json ?? {}) as ErrorBodyLike;
     if (res.status === 404) return { kind: 'not-found' };
-    if (res.status === 409) return { kind: 'conflict', error: body.error ?? 'conflict', message: body.message ?? '', details: body.details };
+    if (res.status === 409)
+      return { kind: 'conflict', error: body.error ?? 'conflict', message: body.message ?? '', details: body.details };
     return { kind: 'rejected', status: res.status, error: body.error ?? 'unknown', message: body.message ?? '' };
   }
 
-  private async call(method: string, path: string, body?: string, extra: Record<string, string> = {}): Promise<{ status: number; json: unknown; etag: string | null }> {
+  private async call(
+    method: string,
+    path: string,
+    body?: string,
+    extra: Record<string, string> = {},
+  ): Promise<{ status: number; json: unknown; etag: string | null }> {
     const token = typeof this.opts.token === 'function' ? this.opts.token() : this.opts.token;
-    const headers: Record<string, string> = { authorization: `Bearer ${token.trim()}`, accept: 'application/json', 'user-agent': `fleetmedic-agent/${this.opts.agentVersion ?? '0'}`, ...extra };
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${token.trim()}`,
+      accept: 'application/json',
+      'user-agent': `fleetmedic-agent/${this.opts.agentVersion ?? '0'}`,
+      ...extra,
+    };
     if (body !== undefined) headers['content-type'] = 'application/json';
     let res: TransportResponse;
     try {
       // Back-pressure comes back at once, GET or not: the link waits the advertised time (jittered) and stays online.
-      res = await callUpstream(this.fetch, { url: `${this.base}${path}`, method, headers, body, surfaceBackPressure: true }, this.policy, this.opts.random ? { random: this.opts.random } : {});
+      res = await callUpstream(
+        this.fetch,
+        { url: `${this.base}${path}`, method, headers, body, surfaceBackPressure: true },
+        this.policy,
+        this.opts.random ? { random: this.opts.random } : {},
+      );
     } catch (err) {
       throw new CloudUnavailable(`${method} ${path}: ${(err as Error).message}`);
     }
-    const text = await withTimeout(res.text(), this.policy.timeoutMs, `${method} ${path}: body not received within ${this.policy.timeoutMs} ms`);
+    const text = await withTimeout(
+      res.text(),
+      this.policy.timeoutMs,
+      `${method} ${path}: body not received within ${this.policy.timeoutMs} ms`,
+    );
     if (isBackPressure(res)) {
       const waitMs = Math.min(MAX_THROTTLE_WAIT_MS, retryAfterMs(res) ?? DEFAULT_THROTTLE_WAIT_MS);
-      throw new CloudThrottled(`${method} ${path} answered ${res.status}: slow down for ${waitMs} ms`, res.status, waitMs);
+      throw new CloudThrottled(
+        `${method} ${path} answered ${res.status}: slow down for ${waitMs} ms`,
+        res.status,
+        waitMs,
+      );
     }
-    if (res.status >= 500) throw new CloudUnavailable(`${method} ${path} answered ${res.status}: ${text.slice(0, 200)}`, res.status);
-    if (res.status === 401 || res.status === 403) throw new CloudUnavailable(`${method} ${path} answered ${res.status} (device token refused): ${text.slice(0, 200)}`, res.status);
+    if (res.status >= 500)
+      throw new CloudUnavailable(`${method} ${path} answered ${res.status}: ${text.slice(0, 200)}`, res.status);
+    if (res.status === 401 || res.status === 403)
+      throw new CloudUnavailable(
+        `${method} ${path} answered ${res.status} (device token refused): ${text.slice(0, 200)}`,
+        res.status,
+      );
     let json: unknown = null;
     if (text) {
       try {

@@ -20,7 +20,10 @@ import { MID_JOB_RESTART, type JobJournal, type JobOutcome } from './job-journal
 // biome-ignore lint/suspicious/noConfusingVoidType: a handler with nothing to report may simply not return.
 export type JobResult = Record<string, string | number | boolean> | void;
 /** A handler may answer synchronously; the runner awaits it inside its error handling either way. */
-export type JobHandler<T extends JobCommandT['type']> = (params: Extract<JobCommandT, { type: T }>['params'], job: Job) => JobResult | Promise<JobResult>;
+export type JobHandler<T extends JobCommandT['type']> = (
+  params: Extract<JobCommandT, { type: T }>['params'],
+  job: Job,
+) => JobResult | Promise<JobResult>;
 export type JobHandlers = { [T in JobCommandT['type']]: JobHandler<T> };
 
 /** pino-style (data first, then the message). */
@@ -50,7 +53,10 @@ export class JobRunner {
     const entry = this.journal.get(job.jobId, job.attempt);
     if (entry?.state === 'reported') return; // the list lags behind our accepted final update
     if (entry?.state === 'claimed') {
-      this.log.warn({ jobId: job.jobId, type: job.type }, 'job was interrupted by an agent restart; reporting it failed, not executing it again');
+      this.log.warn(
+        { jobId: job.jobId, type: job.type },
+        'job was interrupted by an agent restart; reporting it failed, not executing it again',
+      );
       await this.journal.finish(job.jobId, job.attempt, MID_JOB_RESTART);
       await this.report(job, job.version, MID_JOB_RESTART);
       return;
@@ -62,7 +68,10 @@ export class JobRunner {
 
     const command = JobCommand.safeParse({ type: job.type, params: job.params });
     if (!command.success) {
-      const outcome: JobOutcome = { status: 'REJECTED', details: { reason: 'invalid command', message: command.error.message.slice(0, 500) } };
+      const outcome: JobOutcome = {
+        status: 'REJECTED',
+        details: { reason: 'invalid command', message: command.error.message.slice(0, 500) },
+      };
       await this.journal.claim(job.jobId, job.attempt, job.type);
       await this.journal.finish(job.jobId, job.attempt, outcome);
       await this.report(job, job.version, outcome);
@@ -83,7 +92,10 @@ export class JobRunner {
       const details = await this.execute(command.data, started.job);
       outcome = { status: 'SUCCEEDED', details: details ?? {} };
     } catch (err) {
-      outcome = { status: 'FAILED', details: { reason: 'execution failed', message: String((err as Error)?.message ?? err).slice(0, 1000) } };
+      outcome = {
+        status: 'FAILED',
+        details: { reason: 'execution failed', message: String((err as Error)?.message ?? err).slice(0, 1000) },
+      };
     }
     await this.journal.finish(job.jobId, job.attempt, outcome);
     this.log.info({ jobId: job.jobId, type: job.type, status: outcome.status }, 'job executed');
@@ -96,25 +108,41 @@ export class JobRunner {
   }
 
   private async report(job: Job, expectedVersion: number, outcome: JobOutcome): Promise<void> {
-    let r = await this.api.updateJob(job.jobId, { status: outcome.status, expectedVersion, statusDetails: clip(outcome.details) });
+    let r = await this.api.updateJob(job.jobId, {
+      status: outcome.status,
+      expectedVersion,
+      statusDetails: clip(outcome.details),
+    });
     if (r.kind === 'rejected') {
       // The details did not pass the API's validation: the status matters more than the details.
-      this.log.warn({ jobId: job.jobId, error: r.error, message: r.message }, 'job outcome details refused; sending the bare status');
+      this.log.warn(
+        { jobId: job.jobId, error: r.error, message: r.message },
+        'job outcome details refused; sending the bare status',
+      );
       r = await this.api.updateJob(job.jobId, { status: outcome.status, expectedVersion });
     }
-    if (r.kind === 'rejected' || r.kind === 'ok' || r.kind === 'not-found' || (r.kind === 'conflict' && r.error === 'invalid_transition')) {
+    if (
+      r.kind === 'rejected' ||
+      r.kind === 'ok' ||
+      r.kind === 'not-found' ||
+      (r.kind === 'conflict' && r.error === 'invalid_transition')
+    ) {
       // Accepted, or the job is already terminal/gone (canceled, timed out): nothing more to tell.
       await this.journal.reported(job.jobId, job.attempt);
       return;
     }
     // version_conflict: our view of the version is stale; the journal keeps the outcome and the next poll
     // (with the current version) reports it. Nothing is executed again.
-    this.log.warn({ jobId: job.jobId, result: r.kind, error: 'error' in r ? r.error : undefined }, 'job outcome not accepted yet; will re-send with the current version');
+    this.log.warn(
+      { jobId: job.jobId, result: r.kind, error: 'error' in r ? r.error : undefined },
+      'job outcome not accepted yet; will re-send with the current version',
+    );
   }
 }
 
 function clip(details: Record<string, string | number | boolean>): Record<string, string | number | boolean> {
   const out: Record<string, string | number | boolean> = {};
-  for (const [k, v] of Object.entries(details).slice(0, 20)) out[k.slice(0, 64)] = typeof v === 'string' ? v.slice(0, 1024) : v;
+  for (const [k, v] of Object.entries(details).slice(0, 20))
+    out[k.slice(0, 64)] = typeof v === 'string' ? v.slice(0, 1024) : v;
   return out;
 }

@@ -111,7 +111,17 @@ export class CloudLink {
   /** Back-pressure: no request before this (monotonic ms). */
   private throttledUntil = Number.NEGATIVE_INFINITY;
   /** Counters for status, tests and the bench. */
-  readonly stats = { delivered: 0, produced: 0, staleJumps: 0, rejected: 0, reconnects: 0, throttled: 0, syncs: 0, pushedSyncs: 0, lastError: '' };
+  readonly stats = {
+    delivered: 0,
+    produced: 0,
+    staleJumps: 0,
+    rejected: 0,
+    reconnects: 0,
+    throttled: 0,
+    syncs: 0,
+    pushedSyncs: 0,
+    lastError: '',
+  };
 
   constructor(private readonly opts: CloudLinkOptions) {
     this.startedMono = opts.clock.monoNow();
@@ -129,7 +139,12 @@ export class CloudLink {
     if (r.problems.length) this.opts.log.warn({ problems: r.problems }, 'rollout state damaged; recovered');
     this.rollout = new Rollout(r.value, this.opts.clock.monoNow());
     const doc = r.value;
-    const current = doc.attempt?.version === doc.current ? doc.attempt : doc.lastSuccessful?.version === doc.current ? doc.lastSuccessful : null;
+    const current =
+      doc.attempt?.version === doc.current
+        ? doc.attempt
+        : doc.lastSuccessful?.version === doc.current
+          ? doc.lastSuccessful
+          : null;
     if (current) this.snapshot = { version: current.version, target: current.target, source: 'cloud' };
   }
 
@@ -213,7 +228,9 @@ export class CloudLink {
 
   private kick(): void {
     if (this.stopped) return;
-    void this.tickNow().catch((err) => this.opts.log.error({ err: String(err) }, 'cloud link pass crashed; continuing'));
+    void this.tickNow().catch((err) =>
+      this.opts.log.error({ err: String(err) }, 'cloud link pass crashed; continuing'),
+    );
   }
 
   private async pass(): Promise<void> {
@@ -221,7 +238,9 @@ export class CloudLink {
     if (clock.monoNow() < this.throttledUntil) {
       // Asked to slow down: keep judging the rollout and buffering reports, send nothing yet.
       this.judgeRollout();
-      await this.produce().catch((err) => this.opts.log.error({ err: String(err) }, 'cannot write a report to the outbox'));
+      await this.produce().catch((err) =>
+        this.opts.log.error({ err: String(err) }, 'cannot write a report to the outbox'),
+      );
       return;
     }
     if (this.protocol === 'legacy' && clock.monoNow() >= this.syncRetryAt) this.protocol = 'sync';
@@ -244,7 +263,9 @@ export class CloudLink {
     this.judgeRollout();
     // Reports go out through /sync once the agent is ready, unless the API does not know it.
     if (this.protocol !== 'legacy') return;
-    await this.produce().catch((err) => this.opts.log.error({ err: String(err) }, 'cannot write a report to the outbox'));
+    await this.produce().catch((err) =>
+      this.opts.log.error({ err: String(err) }, 'cannot write a report to the outbox'),
+    );
     try {
       await this.deliver();
     } catch (err) {
@@ -256,10 +277,16 @@ export class CloudLink {
   private async syncPass(): Promise<void> {
     const clock = this.opts.clock;
     this.judgeRollout();
-    await this.produce().catch((err) => this.opts.log.error({ err: String(err) }, 'cannot write a report to the outbox'));
+    await this.produce().catch((err) =>
+      this.opts.log.error({ err: String(err) }, 'cannot write a report to the outbox'),
+    );
     const now = clock.monoNow();
     const probing = !this.state.isOnline && this.state.canProbe(now);
-    if (!probing && !(this.state.canSend(now) && (now >= this.nextSyncAt || this.syncWanted || this.opts.buffer.size > 0))) return;
+    if (
+      !probing &&
+      !(this.state.canSend(now) && (now >= this.nextSyncAt || this.syncWanted || this.opts.buffer.size > 0))
+    )
+      return;
     this.syncWanted = false;
     try {
       // A sync always carries a report: with nothing buffered, a heartbeat (the device's sign of life).
@@ -276,27 +303,37 @@ export class CloudLink {
           this.onSuccess(); // it answered: reachable (a reconnect still waits its random pause)
           this.protocol = 'legacy';
           this.syncRetryAt = clock.monoNow() + SYNC_RETRY_MS;
-          this.opts.log.info({ status: r.status }, 'the API has no sync route (an older deployment): using the separate report/job/target routes');
+          this.opts.log.info(
+            { status: r.status },
+            'the API has no sync route (an older deployment): using the separate report/job/target routes',
+          );
           return;
         }
         this.onSuccess();
         if (r.kind === 'rejected') {
           this.stats.rejected++;
-          this.opts.log.error({ seq: report.seq, status: r.status, error: r.error, message: r.message }, 'the API refused a report for good; dropping it (counted in droppedReports)');
+          this.opts.log.error(
+            { seq: report.seq, status: r.status, error: r.error, message: r.message },
+            'the API refused a report for good; dropping it (counted in droppedReports)',
+          );
           await this.opts.buffer.reject(report.seq);
           continue;
         }
         const ack = r.body.report;
         if (ack.status === 'stale') {
           this.stats.staleJumps++;
-          this.opts.log.warn({ seq: report.seq, serverLastSeq: ack.lastSeq }, 'report sequence behind the server; renumbering the outbox');
+          this.opts.log.warn(
+            { seq: report.seq, serverLastSeq: ack.lastSeq },
+            'report sequence behind the server; renumbering the outbox',
+          );
           await this.opts.buffer.renumberAfter(ack.lastSeq);
           this.scheduler.requestFull();
         } else {
           await this.opts.buffer.ack(report.seq, report.droppedReports);
           this.stats.delivered++;
           const serverMs = Date.parse(ack.serverTime);
-          if (Number.isFinite(serverMs)) this.clockOffsetMs = Math.round((r.sentAtWall + r.receivedAtWall) / 2 - serverMs);
+          if (Number.isFinite(serverMs))
+            this.clockOffsetMs = Math.round((r.sentAtWall + r.receivedAtWall) / 2 - serverMs);
         }
         last = r.body;
       }
@@ -309,7 +346,9 @@ export class CloudLink {
   /** What a sync answered besides the ack: when to sync next, the target if it changed, pending jobs. */
   private applySync(body: SyncResponse): void {
     const random = this.opts.random ?? Math.random;
-    const intervalMs = Math.min(body.nextSyncSeconds * 1000, this.opts.maxSyncMs ?? Number.POSITIVE_INFINITY) * (1 + (random() * 2 - 1) * SYNC_JITTER);
+    const intervalMs =
+      Math.min(body.nextSyncSeconds * 1000, this.opts.maxSyncMs ?? Number.POSITIVE_INFINITY) *
+      (1 + (random() * 2 - 1) * SYNC_JITTER);
     this.nextSyncAt = this.opts.clock.monoNow() + intervalMs;
     if (body.target.changed && body.target.document) {
       this.etag = body.target.etag ?? undefined;
@@ -365,7 +404,10 @@ export class CloudLink {
   private onCloudTarget(doc: TargetStateDocument): void {
     const decision = this.rollout.incoming(doc.version);
     if (decision === 'rejected-before') {
-      this.opts.log.warn({ version: doc.version, running: this.rollout.doc.current }, 'the cloud serves a target version that was rolled back here; keeping the rolled-back target');
+      this.opts.log.warn(
+        { version: doc.version, running: this.rollout.doc.current },
+        'the cloud serves a target version that was rolled back here; keeping the rolled-back target',
+      );
       return;
     }
     if (decision === 'already-current') {
@@ -393,19 +435,27 @@ export class CloudLink {
       void this.saveRollout();
       this.dirty = true;
     } else if (v.kind === 'rollback') {
-      this.opts.log.error({ from: v.from, to: v.to.version }, 'target not healthy within its rollback window: rolling back to the last successful target');
+      this.opts.log.error(
+        { from: v.from, to: v.to.version },
+        'target not healthy within its rollback window: rolling back to the last successful target',
+      );
       this.snapshot = { version: v.to.version, target: v.to.target, source: 'rollback' };
       void this.saveRollout();
       this.opts.source.targetChanged(this.snapshot);
       this.scheduler.markChanged(); // rolledBackFrom must reach the cloud even if no service changed
     } else if (v.kind === 'failed-without-previous') {
-      this.opts.log.error({ version: v.version }, 'first target not healthy within its window and nothing to roll back to; keeping it');
+      this.opts.log.error(
+        { version: v.version },
+        'first target not healthy within its window and nothing to roll back to; keeping it',
+      );
       void this.saveRollout();
     }
   }
 
   private saveRollout(): Promise<void> {
-    return this.opts.rolloutStore.save(this.rollout.doc).catch((err) => this.opts.log.error({ err: String(err) }, 'cannot persist rollout state'));
+    return this.opts.rolloutStore
+      .save(this.rollout.doc)
+      .catch((err) => this.opts.log.error({ err: String(err) }, 'cannot persist rollout state'));
   }
 
   private async produce(force?: 'heartbeat'): Promise<void> {
@@ -444,13 +494,21 @@ export class CloudLink {
     }
     const r = await this.opts.buffer.append(body);
     this.stats.produced++;
-    this.opts.log.debug({ seq: r.seq, kind, services: r.services.length, buffered: this.opts.buffer.size }, 'report queued');
+    this.opts.log.debug(
+      { seq: r.seq, kind, services: r.services.length, buffered: this.opts.buffer.size },
+      'report queued',
+    );
   }
 
   private async deliver(): Promise<void> {
     const buffer = this.opts.buffer;
     // Not while asked to slow down (a throttled poll earlier in this pass): the reports wait, in order.
-    while (!this.stopped && buffer.size > 0 && this.state.canSend(this.opts.clock.monoNow()) && this.opts.clock.monoNow() >= this.throttledUntil) {
+    while (
+      !this.stopped &&
+      buffer.size > 0 &&
+      this.state.canSend(this.opts.clock.monoNow()) &&
+      this.opts.clock.monoNow() >= this.throttledUntil
+    ) {
       const report = await buffer.peek();
       if (!report) return;
       const r = await this.opts.api.postReport(report, () => this.opts.clock.wallNow());
@@ -459,16 +517,23 @@ export class CloudLink {
         await buffer.ack(report.seq, report.droppedReports);
         this.stats.delivered++;
         const serverMs = Date.parse(r.ack.serverTime);
-        if (Number.isFinite(serverMs)) this.clockOffsetMs = Math.round((r.sentAtWall + r.receivedAtWall) / 2 - serverMs);
+        if (Number.isFinite(serverMs))
+          this.clockOffsetMs = Math.round((r.sentAtWall + r.receivedAtWall) / 2 - serverMs);
       } else if (r.kind === 'stale') {
         // The server already holds a higher sequence (state directory reset/restored): jump past it.
         this.stats.staleJumps++;
-        this.opts.log.warn({ seq: report.seq, serverLastSeq: r.lastSeq }, 'report sequence behind the server; renumbering the outbox');
+        this.opts.log.warn(
+          { seq: report.seq, serverLastSeq: r.lastSeq },
+          'report sequence behind the server; renumbering the outbox',
+        );
         await buffer.renumberAfter(r.lastSeq);
         this.scheduler.requestFull();
       } else {
         this.stats.rejected++;
-        this.opts.log.error({ seq: report.seq, status: r.status, error: r.error, message: r.message }, 'the API refused a report for good; dropping it (counted in droppedReports)');
+        this.opts.log.error(
+          { seq: report.seq, status: r.status, error: r.error, message: r.message },
+          'the API refused a report for good; dropping it (counted in droppedReports)',
+        );
         await buffer.reject(report.seq);
       }
     }
@@ -478,7 +543,13 @@ export class CloudLink {
     if (this.state.succeeded(this.opts.clock.monoNow())) {
       this.stats.reconnects++;
       this.scheduler.requestFull();
-      this.opts.log.info({ buffered: this.opts.buffer.size, pauseMs: Math.max(0, Math.round(this.state.nextAt() - this.opts.clock.monoNow())) }, 'cloud API reachable again; delivering buffered reports after a random pause');
+      this.opts.log.info(
+        {
+          buffered: this.opts.buffer.size,
+          pauseMs: Math.max(0, Math.round(this.state.nextAt() - this.opts.clock.monoNow())),
+        },
+        'cloud API reachable again; delivering buffered reports after a random pause',
+      );
     }
   }
 
@@ -491,7 +562,10 @@ export class CloudLink {
       this.throttledUntil = this.opts.clock.monoNow() + err.retryAfterMs * (1 + 0.2 * random());
       this.stats.throttled++;
       this.stats.lastError = message;
-      this.opts.log.warn({ status: err.status, waitMs: err.retryAfterMs, buffered: this.opts.buffer.size }, 'the cloud API asked to slow down; waiting (still online)');
+      this.opts.log.warn(
+        { status: err.status, waitMs: err.retryAfterMs, buffered: this.opts.buffer.size },
+        'the cloud API asked to slow down; waiting (still online)',
+      );
       return;
     }
     if (!(err instanceof CloudUnavailable)) {
@@ -500,7 +574,11 @@ export class CloudLink {
     const wasOnline = this.state.isOnline;
     this.state.failed(this.opts.clock.monoNow());
     this.stats.lastError = message;
-    if (wasOnline) this.opts.log.warn({ err: message, buffered: this.opts.buffer.size }, 'cloud API unreachable; buffering reports on disk, containers keep running');
+    if (wasOnline)
+      this.opts.log.warn(
+        { err: message, buffered: this.opts.buffer.size },
+        'cloud API unreachable; buffering reports on disk, containers keep running',
+      );
   }
 
   private arm(): void {
@@ -516,7 +594,12 @@ export class CloudLink {
     if (!online) candidates.push(Math.max(this.state.nextAt(), this.throttledUntil));
     else {
       const quiet = Math.max(this.state.nextAt(), this.throttledUntil);
-      if (legacy) candidates.push(Math.max(quiet, this.nextTargetPollAt), Math.max(quiet, this.nextJobPollAt), Math.max(quiet, this.syncRetryAt));
+      if (legacy)
+        candidates.push(
+          Math.max(quiet, this.nextTargetPollAt),
+          Math.max(quiet, this.nextJobPollAt),
+          Math.max(quiet, this.syncRetryAt),
+        );
       else if (this.ready) candidates.push(Math.max(quiet, this.nextSyncAt));
       if (this.opts.buffer.size > 0) candidates.push(quiet);
     }
@@ -530,10 +613,13 @@ export class CloudLink {
       this.timer = null;
       return;
     }
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.timerAt = Number.POSITIVE_INFINITY;
-      this.kick();
-    }, Math.max(0, Math.ceil(next - now)));
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.timerAt = Number.POSITIVE_INFINITY;
+        this.kick();
+      },
+      Math.max(0, Math.ceil(next - now)),
+    );
   }
 }

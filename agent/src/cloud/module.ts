@@ -55,7 +55,9 @@ export interface CloudModuleOptions {
   pushTiming?: Omit<PushChannelConfig, 'url'>;
 }
 
-export function cloudOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Omit<CloudModuleOptions, 'apiUrl' | 'deviceId' | 'token'> {
+export function cloudOptionsFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+): Omit<CloudModuleOptions, 'apiUrl' | 'deviceId' | 'token'> {
   const sec = (name: string, fallback: number) => {
     const v = env[name];
     const n = v === undefined || v === '' ? Number.NaN : Number(v);
@@ -69,11 +71,16 @@ export function cloudOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Omit<
       fullEveryMs: sec('FLEETMEDIC_FULL_REPORT_SECONDS', DEFAULT_REPORT_SCHEDULE.fullEveryMs),
     },
     link: {
-      probeBaseMs: Math.min(DEFAULT_LINK_CONFIG.probeBaseMs, sec('FLEETMEDIC_PROBE_MAX_SECONDS', DEFAULT_LINK_CONFIG.probeMaxMs)),
+      probeBaseMs: Math.min(
+        DEFAULT_LINK_CONFIG.probeBaseMs,
+        sec('FLEETMEDIC_PROBE_MAX_SECONDS', DEFAULT_LINK_CONFIG.probeMaxMs),
+      ),
       probeMaxMs: sec('FLEETMEDIC_PROBE_MAX_SECONDS', DEFAULT_LINK_CONFIG.probeMaxMs),
       reconnectJitterMs: sec('FLEETMEDIC_RECONNECT_JITTER_SECONDS', DEFAULT_LINK_CONFIG.reconnectJitterMs),
     },
-    ...(env.FLEETMEDIC_HEARTBEAT_SECONDS ? { maxSyncMs: sec('FLEETMEDIC_HEARTBEAT_SECONDS', DEFAULT_REPORT_SCHEDULE.heartbeatMs) } : {}),
+    ...(env.FLEETMEDIC_HEARTBEAT_SECONDS
+      ? { maxSyncMs: sec('FLEETMEDIC_HEARTBEAT_SECONDS', DEFAULT_REPORT_SCHEDULE.heartbeatMs) }
+      : {}),
     targetPollMs: sec('FLEETMEDIC_TARGET_POLL_SECONDS', 30_000),
     pushTiming: {
       ...DEFAULT_PUSH_TIMING,
@@ -115,7 +122,10 @@ export class CloudModule implements AgentModule {
     });
     this.link = new CloudLink({
       api,
-      buffer: new ReportBuffer({ dir: join(agent.state.path, 'outbox'), ...(this.opts.outboxMaxReports ? { maxReports: this.opts.outboxMaxReports } : {}) }),
+      buffer: new ReportBuffer({
+        dir: join(agent.state.path, 'outbox'),
+        ...(this.opts.outboxMaxReports ? { maxReports: this.opts.outboxMaxReports } : {}),
+      }),
       journal: new JobJournal(agent.state.path),
       rolloutStore: agent.state.store('rollout', RolloutDoc, emptyRollout),
       clock: agent.clock,
@@ -139,7 +149,10 @@ export class CloudModule implements AgentModule {
     await this.link.load();
     // The first cycle should converge to the cloud's target if the cloud answers quickly; otherwise the
     // persisted target runs and the link keeps trying in the background.
-    await Promise.race([this.link.tickNow(), new Promise((r) => setTimeout(r, this.opts.firstFetchTimeoutMs ?? 5000).unref())]);
+    await Promise.race([
+      this.link.tickNow(),
+      new Promise((r) => setTimeout(r, this.opts.firstFetchTimeoutMs ?? 5000).unref()),
+    ]);
     this.unsubscribe = agent.status.subscribe(() => this.link.notify());
     this.link.start();
     if (this.opts.pushUrl) {
@@ -172,7 +185,10 @@ export class CloudModule implements AgentModule {
    * changes), and this is that change, so the services pulling from those registries get a fresh try now, without
    * waiting for a new target or an agent restart. Logs registry names only.
    */
-  private onRegistryAuth(delivered: TargetStateDocument['registryAuth'], log: { info(d: Record<string, unknown>, m: string): void }): void {
+  private onRegistryAuth(
+    delivered: TargetStateDocument['registryAuth'],
+    log: { info(d: Record<string, unknown>, m: string): void },
+  ): void {
     const changed = this.agent.executor.registries.replace(delivered);
     if (!changed.length) return;
     log.info({ registries: changed }, 'registry credentials changed');
@@ -195,11 +211,13 @@ export class CloudModule implements AgentModule {
 
   private handlers(): JobHandlers {
     const recovery = () => this.opts.recovery?.();
-    const names = (service?: string) => (service ? [service] : Object.keys(this.agent.currentTarget()?.target.services ?? {}));
+    const names = (service?: string) =>
+      service ? [service] : Object.keys(this.agent.currentTarget()?.target.services ?? {});
     return {
       'restart-service': async ({ service }) => {
         const r = recovery();
-        if (!this.agent.currentTarget()?.target.services[service]) throw new Error(`service ${service} is not in the target`);
+        if (!this.agent.currentTarget()?.target.services[service])
+          throw new Error(`service ${service} is not in the target`);
         if (r?.knows(service)) {
           await r.restartService(service);
           return { service, restarted: true };

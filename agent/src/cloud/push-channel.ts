@@ -108,7 +108,11 @@ export class PushChannel {
     }
     // No permessage-deflate: API Gateway does not negotiate it, and its zlib contexts would cost idle memory for
     // frames of a few dozen bytes.
-    const ws = new this.WebSocketImpl!(config.url, { headers: { authorization: `Bearer ${token}` }, handshakeTimeout: config.connectTimeoutMs, perMessageDeflate: false });
+    const ws = new this.WebSocketImpl!(config.url, {
+      headers: { authorization: `Bearer ${token}` },
+      handshakeTimeout: config.connectTimeoutMs,
+      perMessageDeflate: false,
+    });
     this.ws = ws;
     let opened = false;
     ws.on('open', () => {
@@ -126,7 +130,8 @@ export class PushChannel {
     ws.on('unexpected-response', (_req, res) => {
       this.stats.refused++;
       this.stats.lastError = `push channel refused the connection: HTTP ${res.statusCode}`;
-      if (res.statusCode === 401 || res.statusCode === 403) this.opts.log.warn({ status: res.statusCode }, 'push channel refused the device token; polling continues');
+      if (res.statusCode === 401 || res.statusCode === 403)
+        this.opts.log.warn({ status: res.statusCode }, 'push channel refused the device token; polling continues');
       ws.terminate();
     });
     ws.on('error', (err) => {
@@ -139,7 +144,10 @@ export class PushChannel {
       if (code === CLOSE_CODES.reconnecting) return; // replace() already opened the next one
       if (opened) {
         this.stats.lost++;
-        this.opts.log.info({ code, error: this.stats.lastError || undefined }, 'push channel lost; reconnecting with backoff (polling continues)');
+        this.opts.log.info(
+          { code, error: this.stats.lastError || undefined },
+          'push channel lost; reconnecting with backoff (polling continues)',
+        );
       }
       this.scheduleRetry();
     });
@@ -206,7 +214,8 @@ export class PushChannel {
   private scheduleRetry(): void {
     if (this.stopped || this.retryTimer) return;
     const { backoffBaseMs, backoffMaxMs } = this.opts.config;
-    const delay = (this.opts.random ?? Math.random)() * Math.min(backoffMaxMs, backoffBaseMs * 2 ** Math.min(this.attempt, 20));
+    const delay =
+      (this.opts.random ?? Math.random)() * Math.min(backoffMaxMs, backoffBaseMs * 2 ** Math.min(this.attempt, 20));
     this.attempt++;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;

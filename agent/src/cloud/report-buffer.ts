@@ -206,8 +206,16 @@ export function fitToLimit(original: DeviceReport, limit = MAX_REPORT_BYTES - 10
       ...report,
       services: report.services.map((s) => ({
         ...s,
-        error: s.error ? { ...s.error, message: s.error.message.slice(0, Math.max(max, 16)), attempted: s.error.attempted.slice(-5).map((a) => a.slice(0, max || 32)) } : s.error,
-        lastHealthCheck: s.lastHealthCheck ? { ...s.lastHealthCheck, message: s.lastHealthCheck.message?.slice(0, max) } : s.lastHealthCheck,
+        error: s.error
+          ? {
+              ...s.error,
+              message: s.error.message.slice(0, Math.max(max, 16)),
+              attempted: s.error.attempted.slice(-5).map((a) => a.slice(0, max || 32)),
+            }
+          : s.error,
+        lastHealthCheck: s.lastHealthCheck
+          ? { ...s.lastHealthCheck, message: s.lastHealthCheck.message?.slice(0, max) }
+          : s.lastHealthCheck,
       })),
     };
     if (Buffer.byteLength(JSON.stringify(report)) <= limit) break;

@@ -16,7 +16,17 @@ export function significant(s: ServiceReport): string {
     s.restartCount,
     s.recentRestarts,
     s.startedAt ?? null,
-    s.error ? [s.error.type, s.error.message, s.error.retryCount, s.error.nextRetry, s.error.permanent, s.error.quarantined, s.error.attempted] : null,
+    s.error
+      ? [
+          s.error.type,
+          s.error.message,
+          s.error.retryCount,
+          s.error.nextRetry,
+          s.error.permanent,
+          s.error.quarantined,
+          s.error.attempted,
+        ]
+      : null,
     h ? [h.healthy, h.kind, h.consecutiveFailures, h.healthy ? null : (h.message ?? null)] : null,
   ]);
 }

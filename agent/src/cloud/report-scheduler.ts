@@ -16,7 +16,11 @@ export interface ReportScheduleConfig {
   fullEveryMs: number;
 }
 
-export const DEFAULT_REPORT_SCHEDULE: ReportScheduleConfig = { minIntervalMs: 10_000, heartbeatMs: 30_000, fullEveryMs: 15 * 60_000 };
+export const DEFAULT_REPORT_SCHEDULE: ReportScheduleConfig = {
+  minIntervalMs: 10_000,
+  heartbeatMs: 30_000,
+  fullEveryMs: 15 * 60_000,
+};
 
 export type ReportKindDue = 'full' | 'delta' | 'heartbeat';
 

@@ -30,7 +30,13 @@ export const RolloutDoc = z.object({
 });
 export type RolloutDoc = z.output<typeof RolloutDoc>;
 
-export const emptyRollout = (): RolloutDoc => ({ lastSuccessful: null, attempt: null, rolledBackFrom: null, rejected: [], current: null });
+export const emptyRollout = (): RolloutDoc => ({
+  lastSuccessful: null,
+  attempt: null,
+  rolledBackFrom: null,
+  rejected: [],
+  current: null,
+});
 
 export type IncomingDecision = 'apply' | 'already-current' | 'rejected-before';
 

@@ -10,7 +10,19 @@
  */
 import type Docker from 'dockerode';
 
-const UNREACHABLE_CODES = new Set(['ENOENT', 'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTCONN', 'EENGINETIMEOUT']);
+const UNREACHABLE_CODES = new Set([
+  'ENOENT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ENOTCONN',
+  'EENGINETIMEOUT',
+]);
 
 /** An engine call that did not answer within its deadline. */
 export class EngineTimeoutError extends Error {
@@ -26,10 +38,19 @@ export class EngineTimeoutError extends Error {
  * time), as opposed to an answer from the engine (404, 409, 500 ...). Looks through `cause` chains.
  */
 export function isEngineUnreachable(err: unknown): boolean {
-  for (let e = err as { code?: unknown; message?: unknown; cause?: unknown; statusCode?: unknown } | null | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+  for (
+    let e = err as { code?: unknown; message?: unknown; cause?: unknown; statusCode?: unknown } | null | undefined,
+      depth = 0;
+    e && depth < 5;
+    e = e.cause as typeof e, depth++
+  ) {
     if (typeof e.statusCode === 'number') return false; // the engine answered
     if (typeof e.code === 'string' && UNREACHABLE_CODES.has(e.code)) return true;
-    if (typeof e.message === 'string' && /socket hang up|connect (ENOENT|ECONNREFUSED)|\bEPIPE\b|ECONNRESET/.test(e.message)) return true;
+    if (
+      typeof e.message === 'string' &&
+      /socket hang up|connect (ENOENT|ECONNREFUSED)|\bEPIPE\b|ECONNRESET/.test(e.message)
+    )
+      return true;
   }
   return false;
 }

@@ -85,7 +85,14 @@ const ACCEPT = [
   'application/vnd.docker.distribution.manifest.v2+json',
 ].join(', ');
 
-const GO_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', s390x: 's390x', ppc64: 'ppc64le' };
+const GO_ARCH: Record<string, string> = {
+  x64: 'amd64',
+  arm64: 'arm64',
+  arm: 'arm',
+  ia32: '386',
+  s390x: 's390x',
+  ppc64: 'ppc64le',
+};
 
 interface Manifest {
   manifests?: Array<{ digest: string; platform?: { os?: string; architecture?: string } }>;
@@ -99,7 +106,8 @@ export function parseChallenge(header: string | null): { scheme: string; params:
   const m = /^\s*(\w+)\s*(.*)$/s.exec(header);
   if (!m) return undefined;
   const params: Record<string, string> = {};
-  for (const p of m[2]!.matchAll(/(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/g)) params[p[1]!.toLowerCase()] = p[2] ?? p[3] ?? '';
+  for (const p of m[2]!.matchAll(/(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/g))
+    params[p[1]!.toLowerCase()] = p[2] ?? p[3] ?? '';
   return { scheme: m[1]!.toLowerCase(), params };
 }
 
@@ -111,14 +119,18 @@ export async function registryImageSize(
 ): Promise<number | undefined> {
   const { registry, repo, reference } = parseImageRef(ref);
   const host = registry.replace(/:\d+$/, '');
-  const plain = cfg.insecureRegistries.includes(registry) || host === 'localhost' || host === '127.0.0.1' || host === '[::1]';
+  const plain =
+    cfg.insecureRegistries.includes(registry) || host === 'localhost' || host === '127.0.0.1' || host === '[::1]';
   const base = `${plain ? 'http' : 'https'}://${registry}/v2/${repo}/manifests/`;
   const basic = auth ? `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` : undefined;
   let authorization: string | undefined;
   let challenged = false;
   const signal = () => AbortSignal.timeout(cfg.lookupTimeoutMs);
   const get = async (r: string): Promise<Manifest | undefined> => {
-    let res = await fetch(base + r, { headers: { accept: ACCEPT, ...(authorization ? { authorization } : {}) }, signal: signal() });
+    let res = await fetch(base + r, {
+      headers: { accept: ACCEPT, ...(authorization ? { authorization } : {}) },
+      signal: signal(),
+    });
     if (res.status === 401 && !challenged) {
       // One challenge per lookup: its answer (Basic header or bearer token) serves the index and the manifest.
       challenged = true;
@@ -151,7 +163,8 @@ export async function registryImageSize(
     let m = await get(reference);
     if (m?.manifests) {
       const arch = GO_ARCH[process.arch] ?? process.arch;
-      const pick = m.manifests.find((x) => x.platform?.os === 'linux' && x.platform.architecture === arch) ?? m.manifests[0];
+      const pick =
+        m.manifests.find((x) => x.platform?.os === 'linux' && x.platform.architecture === arch) ?? m.manifests[0];
       m = pick ? await get(pick.digest) : undefined;
     }
     if (!m?.layers) return undefined;
@@ -180,7 +193,10 @@ export class DiskChecker {
   }
 
   /** Throws StepError('DiskFull') when the pull would not fit; returns what was checked otherwise. */
-  async ensureRoomFor(ref: string, auth?: EngineAuth): Promise<{ path?: string; free?: number; needed?: number; imageBytes?: number }> {
+  async ensureRoomFor(
+    ref: string,
+    auth?: EngineAuth,
+  ): Promise<{ path?: string; free?: number; needed?: number; imageBytes?: number }> {
     if (!this.cfg.enabled) return {};
     const path = await this.checkPath();
     if (!path) return {};
@@ -192,7 +208,9 @@ export class DiskChecker {
       const mib = (n: number) => `${Math.round(n / 1048576)} MiB`;
       throw new StepError(
         `not enough disk space to pull ${ref}: ${mib(free)} free on ${path}, need ${mib(needed)}` +
-          (imageBytes !== undefined ? ` (image ${mib(imageBytes)} × ${this.cfg.extractFactor} + ${mib(this.cfg.minFreeBytes)} head-room)` : ' (head-room; image size unknown)'),
+          (imageBytes !== undefined
+            ? ` (image ${mib(imageBytes)} × ${this.cfg.extractFactor} + ${mib(this.cfg.minFreeBytes)} head-room)`
+            : ' (head-room; image size unknown)'),
         'DiskFull',
         false,
       );

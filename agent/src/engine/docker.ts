@@ -11,7 +11,10 @@ import Docker from 'dockerode';
 
 export const DEFAULT_ENGINE_TIMEOUT_MS = 60_000;
 
-export function dockerFromHost(host: string | undefined = process.env.DOCKER_HOST, timeoutMs = DEFAULT_ENGINE_TIMEOUT_MS): Docker {
+export function dockerFromHost(
+  host: string | undefined = process.env.DOCKER_HOST,
+  timeoutMs = DEFAULT_ENGINE_TIMEOUT_MS,
+): Docker {
   const timeout = timeoutMs > 0 ? timeoutMs : undefined;
   if (!host) return new Docker({ socketPath: '/var/run/docker.sock', timeout });
   if (host.startsWith('unix://')) return new Docker({ socketPath: host.slice('unix://'.length), timeout });

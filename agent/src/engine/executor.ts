@@ -75,7 +75,12 @@ export class Executor {
           outcome = { step, status: 'ok', durationMs: performance.now() - t0, ...(containerId ? { containerId } : {}) };
         } catch (err) {
           failed.add(step.id);
-          outcome = { step, status: 'failed', durationMs: performance.now() - t0, error: toStepError(step.action, err) };
+          outcome = {
+            step,
+            status: 'failed',
+            durationMs: performance.now() - t0,
+            error: toStepError(step.action, err),
+          };
         }
       }
       outcomes.push(outcome);
@@ -128,13 +133,17 @@ export class Executor {
   async create(service: string, spec: ServiceSpec, specHash = hashSpec(spec), targetVersion?: string): Promise<string> {
     const name = containerName(this.opts.namePrefix, service);
     try {
-      const c = await this.opts.docker.createContainer(createOptions({ name, service, spec, specHash, agentId: this.opts.agentId, targetVersion }));
+      const c = await this.opts.docker.createContainer(
+        createOptions({ name, service, spec, specHash, agentId: this.opts.agentId, targetVersion }),
+      );
       return c.id;
     } catch (err) {
       // Our own container of that name may exist (e.g. a crash between create and the next observe): adopt it
       // when it matches, never touch a foreign one.
       if (statusCodeOf(err) === 409 || /already in use/i.test(String((err as Error).message))) {
-        const mine = (await listOwnedContainers(this.opts.docker, this.opts.agentId)).find((c) => c.name === name && c.specHash === specHash);
+        const mine = (await listOwnedContainers(this.opts.docker, this.opts.agentId)).find(
+          (c) => c.name === name && c.specHash === specHash,
+        );
         if (mine) return mine.id;
       }
       throw toStepError('createContainer', err);
@@ -178,7 +187,12 @@ export class Executor {
   }
 
   /** Stop + remove + create + start (recovery's second rung). Returns the new container id. */
-  async recreate(service: string, spec: ServiceSpec, oldContainerId: string | undefined, targetVersion?: string): Promise<string> {
+  async recreate(
+    service: string,
+    spec: ServiceSpec,
+    oldContainerId: string | undefined,
+    targetVersion?: string,
+  ): Promise<string> {
     if (oldContainerId) {
       await this.stop(oldContainerId);
       await this.remove(oldContainerId);

@@ -7,10 +7,22 @@ import type Docker from 'dockerode';
 import { LABEL_AGENT, LABEL_OWNED, LABEL_SERVICE, LABEL_SPEC_HASH, LABEL_TARGET_VERSION, isOwned } from '../labels.js';
 import type { ContainerState, ObservedContainer } from '../planner/types.js';
 
-const STATES = new Set<ContainerState>(['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead', 'stopped']);
+const STATES = new Set<ContainerState>([
+  'created',
+  'running',
+  'paused',
+  'restarting',
+  'removing',
+  'exited',
+  'dead',
+  'stopped',
+]);
 
 export async function listOwnedContainers(docker: Docker, agentId: string): Promise<ObservedContainer[]> {
-  const list = await docker.listContainers({ all: true, filters: { label: [`${LABEL_OWNED}=true`, `${LABEL_AGENT}=${agentId}`] } });
+  const list = await docker.listContainers({
+    all: true,
+    filters: { label: [`${LABEL_OWNED}=true`, `${LABEL_AGENT}=${agentId}`] },
+  });
   return list
     .filter((c) => isOwned(c.Labels, agentId))
     .map((c) => ({
@@ -48,6 +60,9 @@ export interface Observation {
 }
 
 export async function observe(docker: Docker, agentId: string, targetImages: Iterable<string>): Promise<Observation> {
-  const [containers, images] = await Promise.all([listOwnedContainers(docker, agentId), presentImages(docker, targetImages)]);
+  const [containers, images] = await Promise.all([
+    listOwnedContainers(docker, agentId),
+    presentImages(docker, targetImages),
+  ]);
   return { containers, presentImages: images };
 }

@@ -26,7 +26,13 @@ export interface PullOptions {
   auth?: ImageAuth;
 }
 
-const AUTH_REFUSED = [/unauthori[sz]ed/i, /authentication required/i, /incorrect username or password/i, /pull access denied/i, /denied:/i];
+const AUTH_REFUSED = [
+  /unauthori[sz]ed/i,
+  /authentication required/i,
+  /incorrect username or password/i,
+  /pull access denied/i,
+  /denied:/i,
+];
 
 /** A registry refusal says which credential was tried (by name) or that none was; other errors pass as they are. */
 export function explainPullError(ref: string, err: StepError, auth: ImageAuth | undefined): StepError {
@@ -36,7 +42,12 @@ export function explainPullError(ref: string, err: StepError, auth: ImageAuth | 
   const why = auth
     ? `registry ${registry} refused registry credential '${auth.name}' (wrong username or password, or no pull access to this repository): store the right one with \`fleetmedic registry-credential set ${auth.name}\``
     : `no registry credential for ${registry} was delivered with the target: if the image is private, store one (\`fleetmedic registry-credential set <name>\`) and name it in the target's registryCredentials`;
-  return new StepError(`pull of ${ref} refused: ${why} (registry said: ${err.message})`, err.type, true, err.statusCode);
+  return new StepError(
+    `pull of ${ref} refused: ${why} (registry said: ${err.message})`,
+    err.type,
+    true,
+    err.statusCode,
+  );
 }
 
 /** Splits a progress stream into JSON lines (lines may be split across chunks). Returns the first error. */
@@ -69,7 +80,8 @@ export class ProgressParser {
     } catch {
       return; // not JSON: ignore (some proxies inject keep-alives)
     }
-    if (!this.error && (p.error || p.errorDetail?.message)) this.error = (p.errorDetail?.message || p.error || '').trim();
+    if (!this.error && (p.error || p.errorDetail?.message))
+      this.error = (p.errorDetail?.message || p.error || '').trim();
     this.onProgress?.(p);
   }
 }

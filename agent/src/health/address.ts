@@ -31,7 +31,8 @@ export interface CheckAddress {
 const WILDCARDS = new Set(['', '0.0.0.0', '::', '[::]']);
 
 export function resolveCheckAddress(inspect: InspectLike, containerPort: number): CheckAddress | null {
-  if (inspect.HostConfig?.NetworkMode === 'host') return { host: '127.0.0.1', port: containerPort, via: 'host-network' };
+  if (inspect.HostConfig?.NetworkMode === 'host')
+    return { host: '127.0.0.1', port: containerPort, via: 'host-network' };
 
   const bindings = inspect.NetworkSettings?.Ports?.[`${containerPort}/tcp`] ?? [];
   for (const b of bindings) {

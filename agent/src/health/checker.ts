@@ -40,7 +40,11 @@ export class HealthChecker {
     const state = await this.runningState(containerId);
     if (state === false) {
       const { unknown: _couldNotRun, ...failed } = outcome;
-      return { ...failed, notRunning: true, message: `container is not running (${outcome.message ?? 'check failed'})` };
+      return {
+        ...failed,
+        notRunning: true,
+        message: `container is not running (${outcome.message ?? 'check failed'})`,
+      };
     }
     return outcome;
   }
@@ -54,7 +58,8 @@ export class HealthChecker {
         return customProbe(this.docker, containerId, spec.command, timeoutMs, this.probeOptions);
       case 'http':
       case 'tcp': {
-        const probe = (a: CheckAddress) => (spec.kind === 'http' ? httpProbe(a.host, a.port, spec.path, timeoutMs) : tcpProbe(a.host, a.port, timeoutMs));
+        const probe = (a: CheckAddress) =>
+          spec.kind === 'http' ? httpProbe(a.host, a.port, spec.path, timeoutMs) : tcpProbe(a.host, a.port, timeoutMs);
         const cached = this.addresses.get(containerId);
         if (cached && cached.port === spec.port) {
           const first = await probe(cached.address);
@@ -76,7 +81,11 @@ export class HealthChecker {
 
   private async runningState(containerId: string): Promise<boolean | undefined> {
     try {
-      const info = (await withEngineDeadline(this.docker.getContainer(containerId).inspect(), this.allowance(), 'inspect')) as { State?: { Running?: boolean } };
+      const info = (await withEngineDeadline(
+        this.docker.getContainer(containerId).inspect(),
+        this.allowance(),
+        'inspect',
+      )) as { State?: { Running?: boolean } };
       return info.State?.Running === true;
     } catch (err) {
       // 404: the container is gone, which is "not running"; anything else: we do not know.
@@ -88,15 +97,41 @@ export class HealthChecker {
     const started = performance.now();
     let info: InspectLike & { State?: { Running?: boolean } };
     try {
-      info = (await withEngineDeadline(this.docker.getContainer(containerId).inspect(), this.allowance(), 'inspect')) as typeof info;
+      info = (await withEngineDeadline(
+        this.docker.getContainer(containerId).inspect(),
+        this.allowance(),
+        'inspect',
+      )) as typeof info;
     } catch (err) {
       const gone = (err as { statusCode?: number }).statusCode === 404;
-      if (isEngineUnreachable(err)) return { healthy: false, unknown: 'engine-unreachable', message: `check could not be run: cannot inspect container: ${(err as Error).message}`, durationMs: performance.now() - started };
-      return { healthy: false, message: `cannot inspect container: ${(err as Error).message}`, durationMs: performance.now() - started, notRunning: gone ? true : undefined };
+      if (isEngineUnreachable(err))
+        return {
+          healthy: false,
+          unknown: 'engine-unreachable',
+          message: `check could not be run: cannot inspect container: ${(err as Error).message}`,
+          durationMs: performance.now() - started,
+        };
+      return {
+        healthy: false,
+        message: `cannot inspect container: ${(err as Error).message}`,
+        durationMs: performance.now() - started,
+        notRunning: gone ? true : undefined,
+      };
     }
-    if (info.State && !info.State.Running) return { healthy: false, message: 'container is not running', durationMs: performance.now() - started, notRunning: true };
+    if (info.State && !info.State.Running)
+      return {
+        healthy: false,
+        message: 'container is not running',
+        durationMs: performance.now() - started,
+        notRunning: true,
+      };
     const address = resolveCheckAddress(info, port);
-    if (!address) return { healthy: false, message: `no address for port ${port}: not published and no container IP`, durationMs: performance.now() - started };
+    if (!address)
+      return {
+        healthy: false,
+        message: `no address for port ${port}: not published and no container IP`,
+        durationMs: performance.now() - started,
+      };
     this.addresses.set(containerId, { port, address });
     return address;
   }

@@ -66,7 +66,10 @@ export class ContainerEvents {
     this.opening = true;
     try {
       stream = (await this.opts.docker.getEvents({
-        filters: JSON.stringify({ type: ['container'], label: [`${LABEL_OWNED}=true`, `${LABEL_AGENT}=${this.opts.agentId}`] }),
+        filters: JSON.stringify({
+          type: ['container'],
+          label: [`${LABEL_OWNED}=true`, `${LABEL_AGENT}=${this.opts.agentId}`],
+        }),
       })) as NodeJS.ReadableStream;
     } catch (err) {
       this.opts.onError?.(err as Error);
@@ -125,7 +128,13 @@ export class ContainerEvents {
   private line(text: string): void {
     const t = text.trim();
     if (!t) return;
-    let e: { Action?: string; status?: string; Type?: string; id?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
+    let e: {
+      Action?: string;
+      status?: string;
+      Type?: string;
+      id?: string;
+      Actor?: { ID?: string; Attributes?: Record<string, string> };
+    };
     try {
       e = JSON.parse(t);
     } catch {

@@ -105,18 +105,33 @@ export function splitExitMark(raw: string, stdoutTail: string): [string, number 
  * Runs a command inside a running container (see the top of this file for the two clocks). Every engine call
  * has a deadline, and the result always comes within timeoutMs + 2 × engineAllowanceMs.
  */
-export async function execInContainer(docker: Docker, containerId: string, cmd: string[], opts: ExecOptions): Promise<ExecResult> {
+export async function execInContainer(
+  docker: Docker,
+  containerId: string,
+  cmd: string[],
+  opts: ExecOptions,
+): Promise<ExecResult> {
   const allowance = opts.engineAllowanceMs ?? DEFAULT_ENGINE_ALLOWANCE_MS;
   const wrapped = !opts.unwrapped;
   const container = docker.getContainer(containerId);
   const started = performance.now();
-  const notRun = (err: unknown, what: string): ExecResult => ({ kind: 'not-run', reason: `${what}: ${(err as Error).message}`, cause: causeOf(err) });
+  const notRun = (err: unknown, what: string): ExecResult => ({
+    kind: 'not-run',
+    reason: `${what}: ${(err as Error).message}`,
+    cause: causeOf(err),
+  });
 
   let exec: Docker.Exec;
   let stream: NodeJS.ReadWriteStream & { destroy?: () => void; setTimeout?: (ms: number) => void };
   try {
     exec = await withEngineDeadline(
-      container.exec({ Cmd: wrapped ? ['sh', '-c', WRAPPER, 'sh', ...cmd] : cmd, AttachStdout: true, AttachStderr: true, AttachStdin: false, Tty: false }),
+      container.exec({
+        Cmd: wrapped ? ['sh', '-c', WRAPPER, 'sh', ...cmd] : cmd,
+        AttachStdout: true,
+        AttachStderr: true,
+        AttachStdin: false,
+        Tty: false,
+      }),
       allowance,
       'exec create',
     );
@@ -146,7 +161,11 @@ export async function execInContainer(docker: Docker, containerId: string, cmd: 
   }
   // The engine connection's idle timeout (dockerFromHost) must not cut a command that is allowed to run longer.
   stream.setTimeout?.(0);
-  docker.modem.demuxStream(stream, sink.stdout as unknown as NodeJS.WritableStream, sink.stderr as unknown as NodeJS.WritableStream);
+  docker.modem.demuxStream(
+    stream,
+    sink.stdout as unknown as NodeJS.WritableStream,
+    sink.stderr as unknown as NodeJS.WritableStream,
+  );
 
   const ended = new Promise<void>((resolve) => {
     stream.once('end', resolve);
@@ -171,15 +190,28 @@ export async function execInContainer(docker: Docker, containerId: string, cmd: 
       if (reported === 'late') {
         // Still not started: give up on this check, but kill the command if it starts after all.
         void reap(docker, container, stream, allowance, true, sink);
-        return { kind: 'not-run', reason: `the engine did not start the command within ${allowance} ms`, cause: 'slow' };
+        return {
+          kind: 'not-run',
+          reason: `the engine did not start the command within ${allowance} ms`,
+          cause: 'slow',
+        };
       }
       stream.destroy?.();
       {
         // Ended without running the wrapper: no shell in the image (exit 126/127), or the engine failed it.
         const code = await exitCodeOf(exec, allowance);
         const out = sink.text();
-        if (code === 126 || code === 127 || NO_SHELL.test(out)) return { kind: 'not-run', reason: `no shell in the image (${out.trim().slice(0, 200) || `exit ${code}`})`, cause: 'no-shell' };
-        return { kind: 'not-run', reason: `exec ended before the command started${code !== undefined ? ` (exit ${code})` : ''}: ${out.trim().slice(0, 200)}`, cause: 'error' };
+        if (code === 126 || code === 127 || NO_SHELL.test(out))
+          return {
+            kind: 'not-run',
+            reason: `no shell in the image (${out.trim().slice(0, 200) || `exit ${code}`})`,
+            cause: 'no-shell',
+          };
+        return {
+          kind: 'not-run',
+          reason: `exec ended before the command started${code !== undefined ? ` (exit ${code})` : ''}: ${out.trim().slice(0, 200)}`,
+          cause: 'error',
+        };
       }
     }
   }
@@ -192,7 +224,9 @@ export async function execInContainer(docker: Docker, containerId: string, cmd: 
     });
   });
   stream.destroy?.();
-  const [output, markedCode] = wrapped ? splitExitMark(sink.text(), sink.stdoutTail) : [sink.text().trim().slice(-MAX_OUTPUT), undefined];
+  const [output, markedCode] = wrapped
+    ? splitExitMark(sink.text(), sink.stdoutTail)
+    : [sink.text().trim().slice(-MAX_OUTPUT), undefined];
   if (overran) {
     const killed = wrapped && pid !== undefined ? await killGroup(container, pid, allowance) : false;
     return { kind: 'timed-out', output, killed };
@@ -200,7 +234,8 @@ export async function execInContainer(docker: Docker, containerId: string, cmd: 
   if (markedCode !== undefined) return { kind: 'exited', exitCode: markedCode, output };
   // The stream ended without the wrapper's exit line (unwrapped, or the process was killed): ask the engine.
   const code = await exitCodeOf(exec, allowance);
-  if (code === undefined) return { kind: 'not-run', reason: 'the command ended but the engine did not report its exit code', cause: 'slow' };
+  if (code === undefined)
+    return { kind: 'not-run', reason: 'the command ended but the engine did not report its exit code', cause: 'slow' };
   return { kind: 'exited', exitCode: code, output };
 }
 
@@ -208,7 +243,14 @@ export async function execInContainer(docker: Docker, containerId: string, cmd: 
  * A command started after its check gave up: wait (at most `allowance`) for it to report its PID, kill its
  * process group, and close the stream. Bounded, and never throws.
  */
-async function reap(docker: Docker, container: Docker.Container, stream: NodeJS.ReadableStream & { destroy?: () => void }, allowance: number, wrapped: boolean, sink?: Sink): Promise<void> {
+async function reap(
+  docker: Docker,
+  container: Docker.Container,
+  stream: NodeJS.ReadableStream & { destroy?: () => void },
+  allowance: number,
+  wrapped: boolean,
+  sink?: Sink,
+): Promise<void> {
   try {
     if (!wrapped) return;
     let pid = sink?.firstLine;
@@ -221,7 +263,12 @@ async function reap(docker: Docker, container: Docker.Container, stream: NodeJS.
         };
         const own = sink ?? new Sink(settle, true);
         if (sink) own.onFirstLine = settle;
-        else docker.modem.demuxStream(stream, own.stdout as unknown as NodeJS.WritableStream, own.stderr as unknown as NodeJS.WritableStream);
+        else
+          docker.modem.demuxStream(
+            stream,
+            own.stdout as unknown as NodeJS.WritableStream,
+            own.stderr as unknown as NodeJS.WritableStream,
+          );
         stream.once('close', () => settle(own.firstLine));
       });
     }
@@ -250,11 +297,21 @@ async function exitCodeOf(exec: Docker.Exec, allowance: number): Promise<number 
 async function killGroup(container: Docker.Container, pid: string, allowance: number): Promise<boolean> {
   try {
     const exec = await withEngineDeadline(
-      container.exec({ Cmd: ['sh', '-c', 'kill -9 -"$1" 2>/dev/null || kill -9 "$1"', 'sh', pid], AttachStdout: true, AttachStderr: true, AttachStdin: false, Tty: false }),
+      container.exec({
+        Cmd: ['sh', '-c', 'kill -9 -"$1" 2>/dev/null || kill -9 "$1"', 'sh', pid],
+        AttachStdout: true,
+        AttachStderr: true,
+        AttachStdin: false,
+        Tty: false,
+      }),
       allowance,
       'kill exec create',
     );
-    const stream = (await withEngineDeadline(exec.start({ hijack: true, stdin: false }), allowance, 'kill exec start')) as NodeJS.ReadableStream & { destroy?: () => void };
+    const stream = (await withEngineDeadline(
+      exec.start({ hijack: true, stdin: false }),
+      allowance,
+      'kill exec start',
+    )) as NodeJS.ReadableStream & { destroy?: () => void };
     stream.resume();
     const ended = new Promise<void>((r) => {
       stream.once('end', r);
@@ -275,10 +332,20 @@ export interface ProbeOptions {
 /** Containers whose image has no `sh`: their custom checks run unwrapped (ids are dropped with the container). */
 const noShell = new Set<string>();
 
-export async function customProbe(docker: Docker, containerId: string, command: string[], timeoutMs: number, opts: ProbeOptions = {}): Promise<CheckOutcome> {
+export async function customProbe(
+  docker: Docker,
+  containerId: string,
+  command: string[],
+  timeoutMs: number,
+  opts: ProbeOptions = {},
+): Promise<CheckOutcome> {
   const started = performance.now();
   const elapsed = () => performance.now() - started;
-  let r = await execInContainer(docker, containerId, command, { timeoutMs, unwrapped: noShell.has(containerId), ...opts });
+  let r = await execInContainer(docker, containerId, command, {
+    timeoutMs,
+    unwrapped: noShell.has(containerId),
+    ...opts,
+  });
   if (r.kind === 'not-run' && r.cause === 'no-shell') {
     if (noShell.size > 1000) noShell.clear();
     noShell.add(containerId);
@@ -286,11 +353,24 @@ export async function customProbe(docker: Docker, containerId: string, command: 
   }
   switch (r.kind) {
     case 'not-run':
-      return { healthy: false, unknown: unknownOf(r.cause), message: `check could not be run: ${r.reason}`, durationMs: elapsed() };
+      return {
+        healthy: false,
+        unknown: unknownOf(r.cause),
+        message: `check could not be run: ${r.reason}`,
+        durationMs: elapsed(),
+      };
     case 'timed-out':
-      return { healthy: false, message: `command did not finish within ${timeoutMs} ms${r.killed ? ' (killed)' : ''}${r.output ? `: ${r.output.slice(-300)}` : ''}`, durationMs: elapsed() };
+      return {
+        healthy: false,
+        message: `command did not finish within ${timeoutMs} ms${r.killed ? ' (killed)' : ''}${r.output ? `: ${r.output.slice(-300)}` : ''}`,
+        durationMs: elapsed(),
+      };
     case 'exited':
-      return { healthy: r.exitCode === 0, message: `exit code ${r.exitCode}${r.output ? `: ${r.output.slice(-300)}` : ''}`, durationMs: elapsed() };
+      return {
+        healthy: r.exitCode === 0,
+        message: `exit code ${r.exitCode}${r.output ? `: ${r.output.slice(-300)}` : ''}`,
+        durationMs: elapsed(),
+      };
   }
 }
 
@@ -314,30 +394,67 @@ export function matchesProcess(lines: readonly string[], processName: string): b
  * `top` is all engine work (no command of ours runs), so its deadline is the check's timeout plus the
  * engine's allowance, and a `top` that misses it is unknown, not a missing process.
  */
-export async function processProbe(docker: Docker, containerId: string, processName: string, timeoutMs: number, opts: ProbeOptions = {}): Promise<CheckOutcome> {
+export async function processProbe(
+  docker: Docker,
+  containerId: string,
+  processName: string,
+  timeoutMs: number,
+  opts: ProbeOptions = {},
+): Promise<CheckOutcome> {
   const started = performance.now();
   const elapsed = () => performance.now() - started;
   const allowance = opts.engineAllowanceMs ?? DEFAULT_ENGINE_ALLOWANCE_MS;
   const found = (lines: readonly string[]) => matchesProcess(lines, processName);
   try {
-    const top = await withEngineDeadline(docker.getContainer(containerId).top() as Promise<{ Titles?: string[]; Processes?: string[][] }>, timeoutMs + allowance, 'top');
+    const top = await withEngineDeadline(
+      docker.getContainer(containerId).top() as Promise<{ Titles?: string[]; Processes?: string[][] }>,
+      timeoutMs + allowance,
+      'top',
+    );
     const lines = commandLines(top);
-    return { healthy: found(lines), message: found(lines) ? `process '${processName}' running` : `no process matching '${processName}' (${lines.length} processes)`, durationMs: elapsed() };
+    return {
+      healthy: found(lines),
+      message: found(lines)
+        ? `process '${processName}' running`
+        : `no process matching '${processName}' (${lines.length} processes)`,
+      durationMs: elapsed(),
+    };
   } catch (err) {
-    if (isEngineUnreachable(err)) return { healthy: false, unknown: unknownOf(causeOf(err)), message: `check could not be run: process list: ${(err as Error).message}`, durationMs: elapsed() };
-    if ((err as { statusCode?: number }).statusCode === 404) return { healthy: false, notRunning: true, message: 'container is gone', durationMs: elapsed() };
+    if (isEngineUnreachable(err))
+      return {
+        healthy: false,
+        unknown: unknownOf(causeOf(err)),
+        message: `check could not be run: process list: ${(err as Error).message}`,
+        durationMs: elapsed(),
+      };
+    if ((err as { statusCode?: number }).statusCode === 404)
+      return { healthy: false, notRunning: true, message: 'container is gone', durationMs: elapsed() };
   }
   // The engine refused `top` (some do for some containers): `ps` inside the container (busybox has it).
   const r = await execInContainer(docker, containerId, ['ps'], { timeoutMs, engineAllowanceMs: allowance });
   switch (r.kind) {
     case 'not-run':
-      return { healthy: false, unknown: unknownOf(r.cause), message: `check could not be run: ps: ${r.reason}`, durationMs: elapsed() };
+      return {
+        healthy: false,
+        unknown: unknownOf(r.cause),
+        message: `check could not be run: ps: ${r.reason}`,
+        durationMs: elapsed(),
+      };
     case 'timed-out':
       return { healthy: false, message: `ps did not finish within ${timeoutMs} ms`, durationMs: elapsed() };
     case 'exited': {
-      if (r.exitCode !== 0) return { healthy: false, message: `ps failed (${r.exitCode}): ${r.output.slice(0, 200)}`, durationMs: elapsed() };
+      if (r.exitCode !== 0)
+        return {
+          healthy: false,
+          message: `ps failed (${r.exitCode}): ${r.output.slice(0, 200)}`,
+          durationMs: elapsed(),
+        };
       const lines = r.output.split('\n').slice(1);
-      return { healthy: found(lines), message: found(lines) ? `process '${processName}' running` : `no process matching '${processName}'`, durationMs: elapsed() };
+      return {
+        healthy: found(lines),
+        message: found(lines) ? `process '${processName}' running` : `no process matching '${processName}'`,
+        durationMs: elapsed(),
+      };
     }
   }
 }

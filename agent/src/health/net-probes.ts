@@ -30,7 +30,9 @@ export function httpProbe(host: string, port: number, path: string, timeoutMs: n
     socket.setNoDelay(true);
     socket.once('connect', () => {
       const hostHeader = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${hostHeader}\r\nUser-Agent: fleetmedic-agent-healthcheck\r\nConnection: close\r\n\r\n`);
+      socket.write(
+        `GET ${path} HTTP/1.1\r\nHost: ${hostHeader}\r\nUser-Agent: fleetmedic-agent-healthcheck\r\nConnection: close\r\n\r\n`,
+      );
     });
     socket.on('data', (chunk: Buffer) => {
       head += chunk.toString('latin1');
@@ -61,7 +63,10 @@ export function tcpProbe(host: string, port: number, timeoutMs: number): Promise
       socket.destroy();
       resolve({ healthy, message, durationMs: performance.now() - started });
     };
-    const timer = setTimeout(() => finish(false, `no TCP connection to ${host}:${port} within ${timeoutMs} ms`), timeoutMs);
+    const timer = setTimeout(
+      () => finish(false, `no TCP connection to ${host}:${port} within ${timeoutMs} ms`),
+      timeoutMs,
+    );
     socket.once('connect', () => finish(true, `TCP ${host}:${port} accepted`));
     socket.once('error', (err) => finish(false, `TCP ${host}:${port}: ${err.message}`));
   });

@@ -73,7 +73,15 @@ export class HealthScheduler {
       e.gen++;
       e.dueAt = track.graceUntil;
     } else {
-      this.entries.set(name, { name, containerId, track, dueAt: track.graceUntil, inFlight: false, gen: 0, waiters: [] });
+      this.entries.set(name, {
+        name,
+        containerId,
+        track,
+        dueAt: track.graceUntil,
+        inFlight: false,
+        gen: 0,
+        waiters: [],
+      });
     }
     this.arm();
   }
@@ -182,13 +190,20 @@ export class HealthScheduler {
     const { containerId, track, gen } = e;
     this.opts
       .runCheck(containerId, track.spec)
-      .catch((err: unknown): CheckOutcome => ({ healthy: false, message: `check crashed: ${(err as Error).message}`, durationMs: 0 }))
+      .catch(
+        (err: unknown): CheckOutcome => ({
+          healthy: false,
+          message: `check crashed: ${(err as Error).message}`,
+          durationMs: 0,
+        }),
+      )
       .then((outcome) => {
         e.inFlight = false;
         this.inFlight--;
         const now = this.opts.clock.monoNow();
         // A result for a container or spec that was replaced while the check ran is dropped.
-        const current = this.entries.get(e.name) === e && e.gen === gen && e.track === track && e.containerId === containerId;
+        const current =
+          this.entries.get(e.name) === e && e.gen === gen && e.track === track && e.containerId === containerId;
         let result: HealthCheckResult | null = null;
         let unknown = false;
         if (current) {

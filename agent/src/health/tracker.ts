@@ -39,7 +39,16 @@ export interface HealthTrack {
 }
 
 export function newTrack(spec: HealthCheckSpec, startedAt: number): HealthTrack {
-  return { spec, consecutiveFailures: 0, verdict: 'pending', verdictAt: startedAt, graceUntil: startedAt + spec.startupDelaySeconds * 1000, last: null, notRunning: false, unknownInARow: 0 };
+  return {
+    spec,
+    consecutiveFailures: 0,
+    verdict: 'pending',
+    verdictAt: startedAt,
+    graceUntil: startedAt + spec.startupDelaySeconds * 1000,
+    last: null,
+    notRunning: false,
+    unknownInARow: 0,
+  };
 }
 
 /** The container was (re)started at `at`: forget the old verdict, wait out the startup delay again. */
@@ -53,7 +62,12 @@ export function restarted(track: HealthTrack, at: number): void {
 }
 
 /** Books one outcome; null when the check could not be run (the track is left as it was). */
-export function recordOutcome(track: HealthTrack, outcome: CheckOutcome, monoAt: number, wallIso: string): HealthCheckResult | null {
+export function recordOutcome(
+  track: HealthTrack,
+  outcome: CheckOutcome,
+  monoAt: number,
+  wallIso: string,
+): HealthCheckResult | null {
   if (outcome.unknown) {
     track.unknownInARow++;
     return null;

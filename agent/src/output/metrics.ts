@@ -54,23 +54,65 @@ export function buildMetrics(m: MetricsInput): string {
   const base = { agent: m.agentId };
   const svc = (s: ServiceReport) => ({ ...base, service: s.name });
   return render([
-    { name: 'role_agent_last_run_success', help: 'Whether the last reconcile cycle converged without failures (1) or not (0).', type: 'gauge', samples: [{ labels: base, value: m.success ? 1 : 0 }] },
-    { name: 'role_agent_last_run_timestamp_seconds', help: 'Unix time the last reconcile cycle finished.', type: 'gauge', samples: [{ labels: base, value: m.lastRunEpochSeconds }] },
-    { name: 'role_agent_reconcile_duration_seconds', help: 'Duration of the last reconcile cycle.', type: 'gauge', samples: [{ labels: base, value: m.durationSeconds }] },
+    {
+      name: 'role_agent_last_run_success',
+      help: 'Whether the last reconcile cycle converged without failures (1) or not (0).',
+      type: 'gauge',
+      samples: [{ labels: base, value: m.success ? 1 : 0 }],
+    },
+    {
+      name: 'role_agent_last_run_timestamp_seconds',
+      help: 'Unix time the last reconcile cycle finished.',
+      type: 'gauge',
+      samples: [{ labels: base, value: m.lastRunEpochSeconds }],
+    },
+    {
+      name: 'role_agent_reconcile_duration_seconds',
+      help: 'Duration of the last reconcile cycle.',
+      type: 'gauge',
+      samples: [{ labels: base, value: m.durationSeconds }],
+    },
     {
       name: 'fleetmedic_service_status',
       help: 'Service status as a state set: 1 for the current status, 0 for the others.',
       type: 'gauge',
-      samples: m.services.flatMap((s) => STATUSES.map((st) => ({ labels: { ...svc(s), status: st }, value: s.status === st ? 1 : 0 }))),
+      samples: m.services.flatMap((s) =>
+        STATUSES.map((st) => ({ labels: { ...svc(s), status: st }, value: s.status === st ? 1 : 0 })),
+      ),
     },
-    { name: 'fleetmedic_service_up', help: 'Service container running (1) or not (0).', type: 'gauge', samples: m.services.map((s) => ({ labels: svc(s), value: s.status === 'running' ? 1 : 0 })) },
-    { name: 'fleetmedic_service_restarts_total', help: 'Restarts of the service by the agent (reconcile and recovery).', type: 'counter', samples: m.services.map((s) => ({ labels: svc(s), value: s.restartCount })) },
-    { name: 'fleetmedic_service_recent_restarts', help: 'Restarts inside the rate-limit window.', type: 'gauge', samples: m.services.map((s) => ({ labels: svc(s), value: s.recentRestarts })) },
+    {
+      name: 'fleetmedic_service_up',
+      help: 'Service container running (1) or not (0).',
+      type: 'gauge',
+      samples: m.services.map((s) => ({ labels: svc(s), value: s.status === 'running' ? 1 : 0 })),
+    },
+    {
+      name: 'fleetmedic_service_restarts_total',
+      help: 'Restarts of the service by the agent (reconcile and recovery).',
+      type: 'counter',
+      samples: m.services.map((s) => ({ labels: svc(s), value: s.restartCount })),
+    },
+    {
+      name: 'fleetmedic_service_recent_restarts',
+      help: 'Restarts inside the rate-limit window.',
+      type: 'gauge',
+      samples: m.services.map((s) => ({ labels: svc(s), value: s.recentRestarts })),
+    },
     {
       name: 'fleetmedic_service_error',
       help: 'Service has an unresolved error of this type (1).',
       type: 'gauge',
-      samples: m.services.filter((s) => s.error).map((s) => ({ labels: { ...svc(s), type: s.error!.type, permanent: String(s.error!.permanent), quarantined: String(s.error!.quarantined) }, value: 1 })),
+      samples: m.services
+        .filter((s) => s.error)
+        .map((s) => ({
+          labels: {
+            ...svc(s),
+            type: s.error!.type,
+            permanent: String(s.error!.permanent),
+            quarantined: String(s.error!.quarantined),
+          },
+          value: 1,
+        })),
     },
     {
       name: 'fleetmedic_agent_state_save_failing',
@@ -78,8 +120,18 @@ export function buildMetrics(m: MetricsInput): string {
       type: 'gauge',
       samples: (m.stateSaveFailing ?? []).map((store) => ({ labels: { ...base, store }, value: 1 })),
     },
-    { name: 'fleetmedic_agent_state_save_failures_total', help: 'Failed state file saves since the agent started.', type: 'counter', samples: [{ labels: base, value: m.stateSaveFailuresTotal ?? 0 }] },
-    { name: 'fleetmedic_service_retry_count', help: 'Consecutive failed attempts of the service\'s failing step.', type: 'gauge', samples: m.services.map((s) => ({ labels: svc(s), value: s.error?.retryCount ?? 0 })) },
+    {
+      name: 'fleetmedic_agent_state_save_failures_total',
+      help: 'Failed state file saves since the agent started.',
+      type: 'counter',
+      samples: [{ labels: base, value: m.stateSaveFailuresTotal ?? 0 }],
+    },
+    {
+      name: 'fleetmedic_service_retry_count',
+      help: "Consecutive failed attempts of the service's failing step.",
+      type: 'gauge',
+      samples: m.services.map((s) => ({ labels: svc(s), value: s.error?.retryCount ?? 0 })),
+    },
   ]);
 }
 

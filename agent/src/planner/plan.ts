@@ -61,10 +61,28 @@ export function plan(input: PlanInput): Plan {
     }
     const needs: string[] = [];
     if (RUNNING_LIKE.has(c.state)) {
-      steps.push({ id: stopId, action: 'stopContainer', key: stepKeys.stop(c.name), service: c.service, containerId: c.id, services: [], needs: [], reason });
+      steps.push({
+        id: stopId,
+        action: 'stopContainer',
+        key: stepKeys.stop(c.name),
+        service: c.service,
+        containerId: c.id,
+        services: [],
+        needs: [],
+        reason,
+      });
       needs.push(stopId);
     }
-    steps.push({ id: `remove:${c.id}`, action: 'removeContainer', key: removeKey, service: c.service, containerId: c.id, services: [], needs, reason });
+    steps.push({
+      id: `remove:${c.id}`,
+      action: 'removeContainer',
+      key: removeKey,
+      service: c.service,
+      containerId: c.id,
+      services: [],
+      needs,
+      reason,
+    });
   };
 
   // 1. Orphans (not in target) and duplicates.
@@ -104,7 +122,17 @@ export function plan(input: PlanInput): Plan {
     if (!bringUp) {
       // Container matches the spec: make sure it runs.
       if (c.state === 'running' || c.state === 'restarting') {
-        if (input.restartRequests?.has(name)) addGuarded(name, { id: `restart:${name}`, action: 'restartContainer', key: stepKeys.restart(name), service: name, containerId: c.id, services: [name], needs: [], reason: 'restart requested' });
+        if (input.restartRequests?.has(name))
+          addGuarded(name, {
+            id: `restart:${name}`,
+            action: 'restartContainer',
+            key: stepKeys.restart(name),
+            service: name,
+            containerId: c.id,
+            services: [name],
+            needs: [],
+            reason: 'restart requested',
+          });
         continue;
       }
       const unready = unreadyDependency(spec, input);
@@ -112,8 +140,29 @@ export function plan(input: PlanInput): Plan {
         skipped.push({ service: name, reason: 'waiting-dependency', detail: unready });
         continue;
       }
-      if (c.state === 'paused') addGuarded(name, { id: `restart:${name}`, action: 'restartContainer', key: stepKeys.restart(name), service: name, containerId: c.id, services: [name], needs: [], reason: 'container paused' });
-      else addGuarded(name, { id: `start:${name}`, action: 'startContainer', key: stepKeys.start(name), service: name, containerId: c.id, services: [name], needs: [], reason: `container ${c.state}`, exitedBefore: c.state !== 'created' });
+      if (c.state === 'paused')
+        addGuarded(name, {
+          id: `restart:${name}`,
+          action: 'restartContainer',
+          key: stepKeys.restart(name),
+          service: name,
+          containerId: c.id,
+          services: [name],
+          needs: [],
+          reason: 'container paused',
+        });
+      else
+        addGuarded(name, {
+          id: `start:${name}`,
+          action: 'startContainer',
+          key: stepKeys.start(name),
+          service: name,
+          containerId: c.id,
+          services: [name],
+          needs: [],
+          reason: `container ${c.state}`,
+          exitedBefore: c.state !== 'created',
+        });
       continue;
     }
 
@@ -131,7 +180,15 @@ export function plan(input: PlanInput): Plan {
         skipped.push({ service: name, reason: 'backoff', key: imageKey, until });
         continue;
       } else {
-        const step = { id: `pull:${spec.image}`, action: 'pullImage' as const, key: imageKey, image: spec.image, services: [name], needs: [], reason: 'image not present' };
+        const step = {
+          id: `pull:${spec.image}`,
+          action: 'pullImage' as const,
+          key: imageKey,
+          image: spec.image,
+          services: [name],
+          needs: [],
+          reason: 'image not present',
+        };
         steps.push(step);
         pullSteps.set(spec.image, step);
         pullId = step.id;
@@ -142,7 +199,12 @@ export function plan(input: PlanInput): Plan {
       skipped.push({ service: name, reason: 'waiting-dependency', detail: unready });
       continue;
     }
-    const keys = [c ? stepKeys.stop(name) : null, c ? stepKeys.remove(name) : null, stepKeys.create(name), stepKeys.start(name)].filter((k): k is string => k !== null);
+    const keys = [
+      c ? stepKeys.stop(name) : null,
+      c ? stepKeys.remove(name) : null,
+      stepKeys.create(name),
+      stepKeys.start(name),
+    ].filter((k): k is string => k !== null);
     const gatedKey = keys.find((k) => gatedUntil(k) !== undefined);
     if (gatedKey) {
       skipped.push({ service: name, reason: 'backoff', key: gatedKey, until: gatedUntil(gatedKey)! });
@@ -152,14 +214,52 @@ export function plan(input: PlanInput): Plan {
     if (c) {
       const reason = c.specHash !== hash ? 'spec changed' : `container ${c.state}`;
       if (RUNNING_LIKE.has(c.state)) {
-        steps.push({ id: `stop:${c.id}`, action: 'stopContainer', key: stepKeys.stop(name), service: name, containerId: c.id, services: [name], needs: prev, reason });
+        steps.push({
+          id: `stop:${c.id}`,
+          action: 'stopContainer',
+          key: stepKeys.stop(name),
+          service: name,
+          containerId: c.id,
+          services: [name],
+          needs: prev,
+          reason,
+        });
         prev = [`stop:${c.id}`];
       }
-      steps.push({ id: `remove:${c.id}`, action: 'removeContainer', key: stepKeys.remove(name), service: name, containerId: c.id, services: [name], needs: prev, reason });
+      steps.push({
+        id: `remove:${c.id}`,
+        action: 'removeContainer',
+        key: stepKeys.remove(name),
+        service: name,
+        containerId: c.id,
+        services: [name],
+        needs: prev,
+        reason,
+      });
       prev = [`remove:${c.id}`];
     }
-    steps.push({ id: `create:${name}`, action: 'createContainer', key: stepKeys.create(name), service: name, spec, specHash: hash, targetVersion: input.targetVersion, services: [name], needs: prev, reason: c ? 'recreate' : 'no container' });
-    steps.push({ id: `start:${name}`, action: 'startContainer', key: stepKeys.start(name), service: name, services: [name], needs: [`create:${name}`], reason: 'new container', exitedBefore: false });
+    steps.push({
+      id: `create:${name}`,
+      action: 'createContainer',
+      key: stepKeys.create(name),
+      service: name,
+      spec,
+      specHash: hash,
+      targetVersion: input.targetVersion,
+      services: [name],
+      needs: prev,
+      reason: c ? 'recreate' : 'no container',
+    });
+    steps.push({
+      id: `start:${name}`,
+      action: 'startContainer',
+      key: stepKeys.start(name),
+      service: name,
+      services: [name],
+      needs: [`create:${name}`],
+      reason: 'new container',
+      exitedBefore: false,
+    });
   }
   return { steps, skipped, order };
 

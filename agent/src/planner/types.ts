@@ -2,7 +2,16 @@
 import type { ServiceSpec, TargetState } from '../../../functions/contract/target-state.js';
 
 /** Docker/Podman container states (`State` of the list API). */
-export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead' | 'stopped' | 'unknown';
+export type ContainerState =
+  | 'created'
+  | 'running'
+  | 'paused'
+  | 'restarting'
+  | 'removing'
+  | 'exited'
+  | 'dead'
+  | 'stopped'
+  | 'unknown';
 
 /** An owned container as observed on the engine (labels decoded by engine/observe.ts). */
 export interface ObservedContainer {
@@ -42,7 +51,13 @@ export interface PlanInput {
   now: number;
 }
 
-export type StepAction = 'pullImage' | 'createContainer' | 'startContainer' | 'stopContainer' | 'removeContainer' | 'restartContainer';
+export type StepAction =
+  | 'pullImage'
+  | 'createContainer'
+  | 'startContainer'
+  | 'stopContainer'
+  | 'removeContainer'
+  | 'restartContainer';
 
 interface StepBase {
   /** Unique within a plan; `needs` refers to it. */
@@ -58,7 +73,13 @@ interface StepBase {
 
 export type Step =
   | (StepBase & { action: 'pullImage'; image: string })
-  | (StepBase & { action: 'createContainer'; service: string; spec: ServiceSpec; specHash: string; targetVersion?: string })
+  | (StepBase & {
+      action: 'createContainer';
+      service: string;
+      spec: ServiceSpec;
+      specHash: string;
+      targetVersion?: string;
+    })
   | (StepBase & { action: 'startContainer'; service: string; containerId?: string; exitedBefore: boolean })
   | (StepBase & { action: 'stopContainer'; service: string; containerId: string })
   | (StepBase & { action: 'removeContainer'; service: string; containerId: string })

@@ -31,12 +31,25 @@ import { HealthChecker } from '../health/checker.js';
 import { ContainerEvents } from '../health/container-events.js';
 import { HealthScheduler, type Timers } from '../health/scheduler.js';
 import type { HealthTrack } from '../health/tracker.js';
-import { DEFAULT_RECOVERY_CONFIG, RecoveryPolicy, type HealthVerdict, type PlannedAction, type RecoveryConfig, type RecoveryEvent, type ServiceObservation } from './policy.js';
+import {
+  DEFAULT_RECOVERY_CONFIG,
+  RecoveryPolicy,
+  type HealthVerdict,
+  type PlannedAction,
+  type RecoveryConfig,
+  type RecoveryEvent,
+  type ServiceObservation,
+} from './policy.js';
 
 /** The engine operations recovery needs (the reconcile Executor provides them). */
 export interface RecoveryOps {
   restart(containerId: string): Promise<void>;
-  recreate(service: string, spec: ServiceSpec, oldContainerId: string | undefined, targetVersion?: string): Promise<string>;
+  recreate(
+    service: string,
+    spec: ServiceSpec,
+    oldContainerId: string | undefined,
+    targetVersion?: string,
+  ): Promise<string>;
   pull(ref: string): Promise<void>;
 }
 
@@ -127,7 +140,12 @@ export class HealthRecovery {
   readonly history: Array<{ at: number; service: string; action: string; ok: boolean }> = [];
 
   constructor(private readonly opts: HealthRecoveryOptions) {
-    this.checker = opts.checker ?? new HealthChecker(opts.docker, opts.engineAllowanceMs !== undefined ? { engineAllowanceMs: opts.engineAllowanceMs } : {});
+    this.checker =
+      opts.checker ??
+      new HealthChecker(
+        opts.docker,
+        opts.engineAllowanceMs !== undefined ? { engineAllowanceMs: opts.engineAllowanceMs } : {},
+      );
     this.policy = new RecoveryPolicy(opts.policy ?? DEFAULT_RECOVERY_CONFIG);
     this.startupDefault = opts.defaultStartupDelayMs ?? 5000;
     this.ownEngine = !opts.engine;
@@ -156,7 +174,15 @@ export class HealthRecovery {
     this.policy.retain(names);
     for (const s of services) {
       const k = this.known.get(s.name);
-      if (!k) this.known.set(s.name, { input: s, state: s.state, containerId: s.containerId, stateAt: now, busy: false, stoppedByHand: s.manualStop });
+      if (!k)
+        this.known.set(s.name, {
+          input: s,
+          state: s.state,
+          containerId: s.containerId,
+          stateAt: now,
+          busy: false,
+          stoppedByHand: s.manualStop,
+        });
       else {
         if (s.manualStop) k.stoppedByHand = true;
         else if (s.state && RUNNING.has(s.state)) k.stoppedByHand = false;
@@ -169,7 +195,9 @@ export class HealthRecovery {
       }
       this.syncCheck(s.name);
     }
-    this.scheduler.retain([...this.known.entries()].filter(([, k]) => k.input.spec.healthCheck && k.containerId).map(([n]) => n));
+    this.scheduler.retain(
+      [...this.known.entries()].filter(([, k]) => k.input.spec.healthCheck && k.containerId).map(([n]) => n),
+    );
     // Addresses of containers that were replaced (a recreate makes a new id each time) are never asked for again.
     this.checker.retain(this.scheduler.containerIds());
     this.decide();
@@ -184,7 +212,9 @@ export class HealthRecovery {
     if (!k || k.busy || this.reconciling.has(service) || k.containerId !== containerId) return;
     let running: boolean | undefined;
     try {
-      running = (await withEngineDeadline(this.opts.docker.getContainer(containerId).inspect(), 30_000, 'inspect')).State?.Running === true;
+      running =
+        (await withEngineDeadline(this.opts.docker.getContainer(containerId).inspect(), 30_000, 'inspect')).State
+          ?.Running === true;
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) running = false;
     }
@@ -218,9 +248,11 @@ export class HealthRecovery {
         continue;
       }
       const phase = this.policy.state(name).phase;
-      if (phase === 'verifying' || phase === 'crash-loop' || phase === 'waiting-dependency') out.set(name, `recovery: ${phase}`);
+      if (phase === 'verifying' || phase === 'crash-loop' || phase === 'waiting-dependency')
+        out.set(name, `recovery: ${phase}`);
       // An exited container of a service that ran is recovery's (rate-limited) business, not a plain start.
-      else if (k.state && DOWN.has(k.state) && !k.input.manualStop && !k.stoppedByHand) out.set(name, 'recovery: container exited');
+      else if (k.state && DOWN.has(k.state) && !k.input.manualStop && !k.stoppedByHand)
+        out.set(name, 'recovery: container exited');
     }
     return out;
   }
@@ -255,7 +287,8 @@ export class HealthRecovery {
       docker: this.opts.docker,
       agentId,
       onEvent: (e) => void this.containerDied(e.service, e.containerId),
-      onError: (err) => this.opts.log.warn({ err: err.message }, 'engine event stream interrupted; health checks still watch'),
+      onError: (err) =>
+        this.opts.log.warn({ err: err.message }, 'engine event stream interrupted; health checks still watch'),
     });
     await this.events.start();
   }
@@ -300,7 +333,10 @@ export class HealthRecovery {
     if (why === 'engine-unreachable') this.engine.markDown(message);
     // Logged when it starts and every 10th time after, not on every interval of a long outage.
     if (track.unknownInARow === 1 || track.unknownInARow % 10 === 0)
-      this.opts.log.warn({ service: name, why, inARow: track.unknownInARow, err: message }, 'health check could not be run; verdict unchanged');
+      this.opts.log.warn(
+        { service: name, why, inARow: track.unknownInARow, err: message },
+        'health check could not be run; verdict unchanged',
+      );
   }
 
   /** The engine answers again: learn at once what happened meanwhile (checks, events, container states). */
@@ -316,9 +352,20 @@ export class HealthRecovery {
     const startupDelayMs = this.startupDelayOf(k);
     let health: HealthVerdict;
     let healthAt = now;
-    if (this.engine.isDown()) health = 'unknown'; // nothing can be learnt or done: decide nothing, count nothing
-    else if (k.busy || this.reconciling.has(name) || !k.state || k.state === 'created' || k.state === 'restarting' || k.state === 'removing' || k.state === 'unknown') health = 'pending';
-    else if (DOWN.has(k.state) && k.stoppedByHand) health = 'pending'; // marker just removed: the planner starts it
+    if (this.engine.isDown())
+      health = 'unknown'; // nothing can be learnt or done: decide nothing, count nothing
+    else if (
+      k.busy ||
+      this.reconciling.has(name) ||
+      !k.state ||
+      k.state === 'created' ||
+      k.state === 'restarting' ||
+      k.state === 'removing' ||
+      k.state === 'unknown'
+    )
+      health = 'pending';
+    else if (DOWN.has(k.state) && k.stoppedByHand)
+      health = 'pending'; // marker just removed: the planner starts it
     else if (DOWN.has(k.state)) {
       health = 'unhealthy';
       healthAt = k.stateAt;
@@ -381,7 +428,16 @@ export class HealthRecovery {
         this.scheduler.restarted(action.service, doneAt, id);
       }
       this.opts.book?.recordRestart(action.service);
-      this.opts.log.info({ service: action.service, action: action.action, rung: action.rung, reason: action.reason, ms: Math.round(k.stateAt - startedAt) }, 'recovery action done');
+      this.opts.log.info(
+        {
+          service: action.service,
+          action: action.action,
+          rung: action.rung,
+          reason: action.reason,
+          ms: Math.round(k.stateAt - startedAt),
+        },
+        'recovery action done',
+      );
     } catch (err) {
       const message = (err as Error).message ?? String(err);
       // Could the engine be asked at all? Then the action did not happen and costs nothing.
@@ -389,7 +445,10 @@ export class HealthRecovery {
       if (notRun) {
         this.engine.markDown(message);
         if (fromPolicy) this.policy.actionNotRun(action);
-        this.opts.log.warn({ service: action.service, action: action.action, err: message }, 'recovery action could not reach the engine; not counted, waiting for the engine');
+        this.opts.log.warn(
+          { service: action.service, action: action.action, err: message },
+          'recovery action could not reach the engine; not counted, waiting for the engine',
+        );
       } else {
         if (fromPolicy) this.policy.actionFailed(action.service, this.opts.clock.monoNow(), message);
         this.opts.log.warn({ service: action.service, action: action.action, err: message }, 'recovery action failed');
@@ -444,7 +503,8 @@ export class HealthRecovery {
     let next = Number.POSITIVE_INFINITY;
     for (const [name, k] of this.known) {
       const s = this.policy.state(name);
-      if (s.phase === 'verifying' && !k.input.spec.healthCheck && s.verifyAfter !== undefined) next = Math.min(next, s.verifyAfter);
+      if (s.phase === 'verifying' && !k.input.spec.healthCheck && s.verifyAfter !== undefined)
+        next = Math.min(next, s.verifyAfter);
       if (s.phase === 'crash-loop' && s.crashLoopUntil !== undefined) next = Math.min(next, s.crashLoopUntil);
     }
     if (next === this.timerAt) return;
@@ -462,7 +522,13 @@ export class HealthRecovery {
     // Services without a health check: their "re-check" is whether the container still runs.
     await Promise.all(
       [...this.known.entries()]
-        .filter(([name, k]) => !k.busy && !k.input.spec.healthCheck && this.policy.state(name).phase === 'verifying' && (this.policy.state(name).verifyAfter ?? 0) <= now)
+        .filter(
+          ([name, k]) =>
+            !k.busy &&
+            !k.input.spec.healthCheck &&
+            this.policy.state(name).phase === 'verifying' &&
+            (this.policy.state(name).verifyAfter ?? 0) <= now,
+        )
         .map(([name]) => this.refreshState(name)),
     );
     this.decide();
@@ -474,7 +540,10 @@ export class HealthRecovery {
         this.opts.log.info({ service: e.service, attempted: e.attempted }, 'service recovered');
         break;
       case 'crash-loop':
-        this.opts.log.error({ service: e.service, attempted: e.attempted, restartsInWindow: e.restartsInWindow }, 'CrashLoopBackOff: recovery rate limit reached; needs attention if it persists');
+        this.opts.log.error(
+          { service: e.service, attempted: e.attempted, restartsInWindow: e.restartsInWindow },
+          'CrashLoopBackOff: recovery rate limit reached; needs attention if it persists',
+        );
         break;
       case 'waiting-dependency':
         this.opts.log.info({ service: e.service, dependency: e.dependency }, 'recovery waits for a dependency');

@@ -86,7 +86,9 @@ export class RecoveryModule implements AgentModule {
       log: agent.log.child({ module: 'recovery' }),
       book: agent.status,
       ...(this.opts.policy ? { policy: this.opts.policy } : {}),
-      ...(this.opts.defaultStartupDelayMs !== undefined ? { defaultStartupDelayMs: this.opts.defaultStartupDelayMs } : {}),
+      ...(this.opts.defaultStartupDelayMs !== undefined
+        ? { defaultStartupDelayMs: this.opts.defaultStartupDelayMs }
+        : {}),
       isManuallyStopped: (s) => agent.state.markers.has(s),
       // The ladder position and the rate-limit entry are on disk before the action runs: a kill -9 during it
       // cannot give the service a fresh set of restarts or start it over at the first rung.
@@ -101,12 +103,22 @@ export class RecoveryModule implements AgentModule {
       // A crash-looping service must not get a fresh set of restarts because the agent restarted.
       this.store = agent.state.store('recovery', PersistedRecoveryDoc, () => ({ savedAtWall: 0, services: {} }));
       const loaded = await this.store.load();
-      if (loaded.problems.length) agent.log.warn({ problems: loaded.problems }, `recovery state damaged; recovered from ${loaded.source}`);
-      if (loaded.value.savedAtWall) this.controller.policy.restorePersisted(loaded.value.services, agent.clock.monoNow(), agent.clock.wallNow() - loaded.value.savedAtWall);
+      if (loaded.problems.length)
+        agent.log.warn({ problems: loaded.problems }, `recovery state damaged; recovered from ${loaded.source}`);
+      if (loaded.value.savedAtWall)
+        this.controller.policy.restorePersisted(
+          loaded.value.services,
+          agent.clock.monoNow(),
+          agent.clock.wallNow() - loaded.value.savedAtWall,
+        );
       this.savedJson = JSON.stringify(loaded.value.services);
     }
     if (this.opts.events !== false && !agent.config.dryRun) {
-      await this.controller.watchEvents(agent.config.agentId).catch((err: Error) => agent.log.warn({ err: err.message }, 'engine events unavailable; relying on health checks and cycles'));
+      await this.controller
+        .watchEvents(agent.config.agentId)
+        .catch((err: Error) =>
+          agent.log.warn({ err: err.message }, 'engine events unavailable; relying on health checks and cycles'),
+        );
     }
   }
 
@@ -122,21 +134,29 @@ export class RecoveryModule implements AgentModule {
       for (const [name, spec] of Object.entries(target.services)) {
         const c = newest(containers, name);
         if (c && c.specHash !== specHash(spec)) newSpec.push(name);
-        if (!c || c.specHash !== specHash(spec) || ['created', 'paused', 'dead', 'removing'].includes(c.state)) changing.add(name);
+        if (!c || c.specHash !== specHash(spec) || ['created', 'paused', 'dead', 'removing'].includes(c.state))
+          changing.add(name);
       }
-    this.controller.sync(target ? toInputs(target.services, containers, cycle.manualStops, cycle.target?.version) : [], changing);
+    this.controller.sync(
+      target ? toInputs(target.services, containers, cycle.manualStops, cycle.target?.version) : [],
+      changing,
+    );
     // A changed target heals at once: a CrashLoopBackOff belongs to the old spec.
-    for (const name of newSpec) if (this.controller.policy.state(name).phase !== 'idle') this.controller.resetService(name);
+    for (const name of newSpec)
+      if (this.controller.policy.state(name).phase !== 'idle') this.controller.resetService(name);
     for (const [name, reason] of this.controller.holds()) if (!cycle.holds.has(name)) cycle.holds.set(name, reason);
   }
 
   async afterCycle(cycle: CycleContext): Promise<void> {
     if (this.agent.config.dryRun) return;
     const target = cycle.target?.target;
-    this.controller.sync(target ? toInputs(target.services, this.agent.containers(), cycle.manualStops, cycle.target?.version) : []);
+    this.controller.sync(
+      target ? toInputs(target.services, this.agent.containers(), cycle.manualStops, cycle.target?.version) : [],
+    );
     // Containers the planner (re)started this cycle get their startup delay before checks count.
     for (const o of cycle.outcomes)
-      if (o.status === 'ok' && (o.step.action === 'startContainer' || o.step.action === 'restartContainer')) this.controller.scheduler.restarted(o.step.service, undefined, o.containerId);
+      if (o.status === 'ok' && (o.step.action === 'startContainer' || o.step.action === 'restartContainer'))
+        this.controller.scheduler.restarted(o.step.service, undefined, o.containerId);
     await this.persist();
   }
 
@@ -144,7 +164,9 @@ export class RecoveryModule implements AgentModule {
   private async persist(): Promise<void> {
     if (!this.store) return;
     const services = this.controller.policy.persistable(this.agent.clock.monoNow());
-    const json = JSON.stringify(services, (k, v) => (k === 'recentAgesMs' ? (v as number[]).length : k === 'crashLoopForMs' ? v !== null : v));
+    const json = JSON.stringify(services, (k, v) =>
+      k === 'recentAgesMs' ? (v as number[]).length : k === 'crashLoopForMs' ? v !== null : v,
+    );
     if (json === this.savedJson) return;
     // Marked saved only once it is: a failed save (full disk) is tried again by the next call. The state dir
     // logs and reports the failure.
@@ -181,7 +203,12 @@ function newest(containers: readonly ObservedContainer[], service: string): Obse
   return mine.find((c) => c.state === 'running') ?? [...mine].sort((a, b) => b.created - a.created)[0];
 }
 
-function toInputs(services: Record<string, ServiceSpec>, containers: readonly ObservedContainer[], manualStops: ReadonlySet<string>, targetVersion?: string): ServiceInput[] {
+function toInputs(
+  services: Record<string, ServiceSpec>,
+  containers: readonly ObservedContainer[],
+  manualStops: ReadonlySet<string>,
+  targetVersion?: string,
+): ServiceInput[] {
   return Object.entries(services).map(([name, spec]) => {
     const c = newest(containers, name);
     return {

@@ -193,7 +193,8 @@ export class RecoveryPolicy {
           events.push({ type: 'recovered', service: name, attempted: [...s.attempted] });
           this.endIncident(s);
           // Dependents restart after a dependency was restarted, once it is healthy again.
-          for (const other of observations) if (other.dependsOn.includes(name)) this.state(other.name).restartForDependency = name;
+          for (const other of observations)
+            if (other.dependsOn.includes(name)) this.state(other.name).restartForDependency = name;
           continue;
         }
         // The action did not help: climb the ladder (the rate limit decides below whether we may).
@@ -219,7 +220,8 @@ export class RecoveryPolicy {
 
       const blocker = this.unhealthyDependency(obs, byName);
       if (blocker) {
-        if (s.phase !== 'waiting-dependency' || s.waitingFor !== blocker) events.push({ type: 'waiting-dependency', service: name, dependency: blocker });
+        if (s.phase !== 'waiting-dependency' || s.waitingFor !== blocker)
+          events.push({ type: 'waiting-dependency', service: name, dependency: blocker });
         s.phase = 'waiting-dependency';
         s.waitingFor = blocker;
         continue;
@@ -229,7 +231,13 @@ export class RecoveryPolicy {
       if (s.recent.length >= this.config.maxRestarts) {
         const until = s.recent[0]! + this.config.windowMs;
         if (s.phase !== 'crash-loop')
-          events.push({ type: 'crash-loop', service: name, attempted: [...s.attempted], restartsInWindow: s.recent.length, until });
+          events.push({
+            type: 'crash-loop',
+            service: name,
+            attempted: [...s.attempted],
+            restartsInWindow: s.recent.length,
+            until,
+          });
         s.phase = 'crash-loop';
         s.crashLoopUntil = until;
         continue;
@@ -309,7 +317,13 @@ export class RecoveryPolicy {
           : `unhealthy; ${s.lastAction?.action ?? 'restart'} done, re-checking (${s.lastAction?.reason ?? ''})`;
       return {
         ...base,
-        error: { type: 'HealthCheckFailed', message, retryCount: s.recent.length, nextRetryAt: s.verifyAfter ?? null, attempted: [...s.attempted] },
+        error: {
+          type: 'HealthCheckFailed',
+          message,
+          retryCount: s.recent.length,
+          nextRetryAt: s.verifyAfter ?? null,
+          attempted: [...s.attempted],
+        },
       };
     }
     return { ...base, error: null };
@@ -331,7 +345,10 @@ export class RecoveryPolicy {
         totalRestarts: s.totalRestarts,
         level: s.level,
         attempted: [...s.attempted],
-        crashLoopForMs: s.phase === 'crash-loop' && s.crashLoopUntil !== undefined ? Math.max(0, Math.round(s.crashLoopUntil - now)) : null,
+        crashLoopForMs:
+          s.phase === 'crash-loop' && s.crashLoopUntil !== undefined
+            ? Math.max(0, Math.round(s.crashLoopUntil - now))
+            : null,
         ...(s.phase === 'verifying' ? { verifying: true } : {}),
       };
     }
@@ -343,7 +360,10 @@ export class RecoveryPolicy {
     const gone = Math.max(0, elapsedMs);
     for (const [name, p] of Object.entries(saved)) {
       const s = initialRecoveryState();
-      s.recent = p.recentAgesMs.map((age) => now - age - gone).filter((t) => t > now - this.config.windowMs).sort((a, b) => a - b);
+      s.recent = p.recentAgesMs
+        .map((age) => now - age - gone)
+        .filter((t) => t > now - this.config.windowMs)
+        .sort((a, b) => a - b);
       s.totalRestarts = p.totalRestarts;
       s.level = Math.min(p.level, ESCALATION_LADDER.length - 1);
       s.attempted = p.attempted.slice(-MAX_ATTEMPTED);
@@ -370,7 +390,14 @@ export class RecoveryPolicy {
     for (const [k, v] of Object.entries(snapshot)) this.states.set(k, structuredClone(v));
   }
 
-  private act(s: ServiceRecoveryState, obs: ServiceObservation, now: number, action: RecoveryAction, reason: string, rateLimited: boolean): PlannedAction {
+  private act(
+    s: ServiceRecoveryState,
+    obs: ServiceObservation,
+    now: number,
+    action: RecoveryAction,
+    reason: string,
+    rateLimited: boolean,
+  ): PlannedAction {
     if (rateLimited) s.recent.push(now);
     s.totalRestarts++;
     s.attempted = capAttempted([...s.attempted, action]);
@@ -394,7 +421,10 @@ export class RecoveryPolicy {
     while (s.recent.length && s.recent[0]! <= now - this.config.windowMs) s.recent.shift();
   }
 
-  private unhealthyDependency(obs: ServiceObservation, byName: ReadonlyMap<string, ServiceObservation>): string | undefined {
+  private unhealthyDependency(
+    obs: ServiceObservation,
+    byName: ReadonlyMap<string, ServiceObservation>,
+  ): string | undefined {
     for (const dep of obs.dependsOn) {
       const d = byName.get(dep);
       if (d && d.health !== 'healthy') return dep;

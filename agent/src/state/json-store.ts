@@ -50,7 +50,8 @@ export class JsonStore<T> {
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: JsonStoreOptions<T>) {
-    if (!/^[A-Za-z0-9_.-]+$/.test(opts.name) || opts.name.startsWith('.')) throw new Error(`invalid store name '${opts.name}'`);
+    if (!/^[A-Za-z0-9_.-]+$/.test(opts.name) || opts.name.startsWith('.'))
+      throw new Error(`invalid store name '${opts.name}'`);
     this.path = join(opts.dir, `${opts.name}.json`);
     this.prevPath = join(opts.dir, `${opts.name}.prev.json`);
     this.corruptPath = join(opts.dir, `${opts.name}.corrupt.json`);
@@ -86,13 +87,15 @@ export class JsonStore<T> {
   }
 
   save(value: T): Promise<void> {
-    const run = this.chain.then(() => this.doSave(value)).then(
-      () => this.opts.onSaveResult?.(this.opts.name, null),
-      (err: Error) => {
-        this.opts.onSaveResult?.(this.opts.name, err);
-        throw err;
-      },
-    );
+    const run = this.chain
+      .then(() => this.doSave(value))
+      .then(
+        () => this.opts.onSaveResult?.(this.opts.name, null),
+        (err: Error) => {
+          this.opts.onSaveResult?.(this.opts.name, err);
+          throw err;
+        },
+      );
     this.chain = run.catch(() => {});
     return run;
   }
@@ -160,7 +163,14 @@ export class JsonStore<T> {
       return { ok: false, problem: 'not a store envelope' };
     if (sha256(JSON.stringify(env.data)) !== env.sha256) return { ok: false, problem: 'checksum mismatch' };
     const result = this.opts.schema.safeParse(env.data);
-    if (!result.success) return { ok: false, problem: `schema: ${result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ').slice(0, 300)}` };
+    if (!result.success)
+      return {
+        ok: false,
+        problem: `schema: ${result.error.issues
+          .map((i) => `${i.path.join('.')}: ${i.message}`)
+          .join('; ')
+          .slice(0, 300)}`,
+      };
     return { ok: true, value: result.data };
   }
 }

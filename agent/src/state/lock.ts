@@ -39,7 +39,9 @@ export class LockHeldError extends Error {
  */
 export class LockContendedError extends Error {
   constructor(readonly path: string) {
-    super(`state directory lock ${path} is being written by another process (unreadable and only just created); not starting a second agent`);
+    super(
+      `state directory lock ${path} is being written by another process (unreadable and only just created); not starting a second agent`,
+    );
     this.name = 'LockContendedError';
   }
 }
@@ -144,7 +146,10 @@ export async function acquireLock(path: string, opts: { unreadableStaleAfterMs?:
     if (holder) reason = staleReason(holder);
     else {
       // Unreadable: its creator may be between open and write. Only old unreadable files are stale.
-      const age = await stat(path).then((s) => Date.now() - s.mtimeMs, () => Number.POSITIVE_INFINITY);
+      const age = await stat(path).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => Number.POSITIVE_INFINITY,
+      );
       reason = age > (opts.unreadableStaleAfterMs ?? 5_000) ? 'unreadable lock file' : null;
       if (!reason) {
         await new Promise((r) => setTimeout(r, 200));

@@ -33,7 +33,12 @@ export class MarkerStore {
 
   async set(service: string, opts: { reason?: string; by?: string; now?: Date } = {}): Promise<ManualStopMarker> {
     await mkdir(this.dir, { recursive: true, mode: 0o755 });
-    const marker: ManualStopMarker = { service, reason: opts.reason, by: opts.by, createdAt: (opts.now ?? new Date()).toISOString() };
+    const marker: ManualStopMarker = {
+      service,
+      reason: opts.reason,
+      by: opts.by,
+      createdAt: (opts.now ?? new Date()).toISOString(),
+    };
     await atomicWriteFile(this.file(service), `${JSON.stringify(marker)}\n`);
     return marker;
   }
@@ -55,7 +60,9 @@ export class MarkerStore {
   async list(): Promise<Set<string>> {
     try {
       const names = await readdir(this.dir);
-      return new Set(names.filter((n) => n.endsWith(SUFFIX) && !n.startsWith('.')).map((n) => n.slice(0, -SUFFIX.length)));
+      return new Set(
+        names.filter((n) => n.endsWith(SUFFIX) && !n.startsWith('.')).map((n) => n.slice(0, -SUFFIX.length)),
+      );
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Set();
       throw err;

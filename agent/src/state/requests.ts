@@ -27,7 +27,10 @@ export class RequestQueue {
   async add(req: AgentRequest): Promise<void> {
     const name = req.kind === 'retry' ? `retry-${ServiceName.parse(req.service)}` : 'reconcile';
     await mkdir(this.dir, { recursive: true, mode: 0o755 });
-    await atomicWriteFile(join(this.dir, `${name}${SUFFIX}`), `${JSON.stringify({ ...req, at: new Date().toISOString() })}\n`);
+    await atomicWriteFile(
+      join(this.dir, `${name}${SUFFIX}`),
+      `${JSON.stringify({ ...req, at: new Date().toISOString() })}\n`,
+    );
   }
 
   /** The requests waiting, each removed from disk as it is taken (another taker never gets it too). */
@@ -48,7 +51,8 @@ export class RequestQueue {
         continue; // taken meanwhile
       }
       if (name === 'reconcile') out.push({ kind: 'reconcile' });
-      else if (name.startsWith('retry-') && ServiceName.safeParse(name.slice(6)).success) out.push({ kind: 'retry', service: name.slice(6) });
+      else if (name.startsWith('retry-') && ServiceName.safeParse(name.slice(6)).success)
+        out.push({ kind: 'retry', service: name.slice(6) });
     }
     return out;
   }

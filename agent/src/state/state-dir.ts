@@ -68,7 +68,13 @@ export class StateDir {
   store<T>(name: string, schema: z.ZodMiniType<T>, fallback: () => T): JsonStore<T> {
     const existing = this.stores.get(name);
     if (existing) return existing as JsonStore<T>;
-    const store = new JsonStore<T>({ dir: this.path, name, schema, fallback, onSaveResult: (n, err) => this.saveResult(n, err) });
+    const store = new JsonStore<T>({
+      dir: this.path,
+      name,
+      schema,
+      fallback,
+      onSaveResult: (n, err) => this.saveResult(n, err),
+    });
     this.stores.set(name, store as JsonStore<unknown>);
     return store;
   }

@@ -44,7 +44,11 @@ export class StartTimes {
    * Brings the cache up to date with this cycle's containers: starts the reads that are due (at most one in
    * flight per container) and returns them, for callers (tests) that want to wait.
    */
-  refresh(containers: readonly ObservedForStart[], restartCountOf: (service: string) => number, nowMono: number): Promise<void>[] {
+  refresh(
+    containers: readonly ObservedForStart[],
+    restartCountOf: (service: string) => number,
+    nowMono: number,
+  ): Promise<void>[] {
     const seen = new Set<string>();
     const started: Promise<void>[] = [];
     for (const c of containers) {

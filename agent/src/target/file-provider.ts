@@ -46,7 +46,11 @@ export class FileTargetProvider implements TargetProvider {
   async fetch(): Promise<TargetSnapshot> {
     const text = await readBounded(this.path);
     const { version, target } = parseTarget(text, this.path);
-    return { version: version ?? `file-${createHash('sha256').update(text).digest('hex').slice(0, 12)}`, target, source: 'file' };
+    return {
+      version: version ?? `file-${createHash('sha256').update(text).digest('hex').slice(0, 12)}`,
+      target,
+      source: 'file',
+    };
   }
 
   watch(onChange: () => void): () => void {
@@ -75,7 +79,8 @@ async function readBounded(path: string): Promise<string> {
   let fh: FileHandle | undefined;
   try {
     fh = await open(path, 'r');
-    const tooBig = () => new InvalidTargetError(`target file ${path} is larger than ${MAX_TARGET_FILE_BYTES / 1024} KiB`);
+    const tooBig = () =>
+      new InvalidTargetError(`target file ${path} is larger than ${MAX_TARGET_FILE_BYTES / 1024} KiB`);
     if ((await fh.stat()).size > MAX_TARGET_FILE_BYTES) throw tooBig();
     const text = await fh.readFile('utf8');
     if (Buffer.byteLength(text) > MAX_TARGET_FILE_BYTES) throw tooBig(); // it grew while we read it

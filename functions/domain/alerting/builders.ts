@@ -8,7 +8,12 @@
 import { dedupeKeyFor, type AlertInput } from './event.js';
 import { truncate } from './format.js';
 
-export function deviceOfflineAlert(a: { deviceId: string; lastSeenEpochMs: number; offlineAfterMs: number; correlationId?: string }): AlertInput {
+export function deviceOfflineAlert(a: {
+  deviceId: string;
+  lastSeenEpochMs: number;
+  offlineAfterMs: number;
+  correlationId?: string;
+}): AlertInput {
   return {
     alertName: 'DeviceOffline',
     level: 2,
@@ -37,7 +42,10 @@ export function circuitOpenAlert(a: {
     deviceId: a.deviceId,
     summary: `Circuit breaker of ${a.deviceId} is open after ${a.consecutiveFailures} consecutive failures (opened ${a.openCount}×)`,
     since: a.openedAtMs,
-    tried: ['commands held while open', ...(a.retryAtMs ? [`half-open probe at ${new Date(a.retryAtMs).toISOString()}`] : [])],
+    tried: [
+      'commands held while open',
+      ...(a.retryAtMs ? [`half-open probe at ${new Date(a.retryAtMs).toISOString()}`] : []),
+    ],
     correlationId: a.correlationId,
     details: { consecutiveFailures: a.consecutiveFailures, openCount: a.openCount },
   };

@@ -50,7 +50,8 @@ export function runbookLink(name: AlertName, base = 'docs/runbook.md'): string {
 export const NEXT_ACTION: Record<AlertName, string> = {
   DeviceOffline: 'Check power/network at the site; `fleetmedic device <id>` shows the last report.',
   ServiceCrashLoop: 'Read the service logs on the device; `fleetmedic device <id>` shows restarts and the last error.',
-  ServiceImagePullBackOff: 'Fix the image reference or registry credentials in the target state, then `fleetmedic device <id>`.',
+  ServiceImagePullBackOff:
+    'Fix the image reference or registry credentials in the target state, then `fleetmedic device <id>`.',
   ServiceUnhealthy: 'Check the health-check endpoint and the service logs; `fleetmedic device <id>`.',
   RecoveryFailed: 'Recover by hand (resources, config); silence with `fleetmedic silence` while working on it.',
   CircuitOpen: 'Find why commands fail on this device; `fleetmedic circuit reset <id>` once fixed.',

@@ -13,11 +13,15 @@ import { truncate } from './format.js';
  * CloudWatch alarms (HighJobFailureRate, JobsStuckInQueue, HighHTTPLatency, DeadLetters) publish to the same
  * topic; their state-change JSON becomes an AlertEvent so Slack shows them in the same format.
  */
-export function fromCloudWatchAlarm(msg: unknown, meta: { notificationId: string; now: number; runbookBase?: string }): AlertEvent | undefined {
+export function fromCloudWatchAlarm(
+  msg: unknown,
+  meta: { notificationId: string; now: number; runbookBase?: string },
+): AlertEvent | undefined {
   const parsed = CloudWatchAlarmMessage.safeParse(msg);
   if (!parsed.success) return undefined;
   const m = parsed.data;
-  const alertName = ALERT_NAMES.find((n) => m.AlarmName === n || m.AlarmName.endsWith(`-${n}`) || m.AlarmName.includes(n)) ?? undefined;
+  const alertName =
+    ALERT_NAMES.find((n) => m.AlarmName === n || m.AlarmName.endsWith(`-${n}`) || m.AlarmName.includes(n)) ?? undefined;
   if (!alertName) return undefined;
   const firing = m.NewStateValue === 'ALARM';
   const level: 2 | 3 = alertName === 'HighHTTPLatency' ? 2 : 3;

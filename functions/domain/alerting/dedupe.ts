@@ -148,7 +148,13 @@ export type ResolveDecision =
 export function decideResolve(prev: AlertRecord | undefined, now: number): ResolveDecision {
   if (!prev || prev.state === 'resolved') return { action: 'none' };
   // The cooldown is kept: a re-fire right after this resolution is a flap and stays quiet.
-  const record: AlertRecord = { ...prev, state: 'resolved', version: prev.version + 1, notifiedFiring: false, suppressedCount: 0 };
+  const record: AlertRecord = {
+    ...prev,
+    state: 'resolved',
+    version: prev.version + 1,
+    notifiedFiring: false,
+    suppressedCount: 0,
+  };
   if (prev.group) return { action: 'group-member', record: { ...record, group: undefined }, group: prev.group };
   if (!prev.notifiedFiring) return { action: 'silent', record };
   return { action: 'notify-resolved', record, firingForMs: now - prev.firstRaisedAt, flaps: prev.flaps };
@@ -169,7 +175,9 @@ export function resolvedEvent(
     dedupeKey: prev.dedupeKey,
     deviceId: prev.deviceId,
     service: prev.service,
-    summary: meta.summary ?? `${describeTarget(prev)} recovered after ${formatDuration(meta.now - prev.firstRaisedAt)}${flapped}`,
+    summary:
+      meta.summary ??
+      `${describeTarget(prev)} recovered after ${formatDuration(meta.now - prev.firstRaisedAt)}${flapped}`,
     since: new Date(prev.firstRaisedAt).toISOString(),
     tried: [],
     runbook: runbookLink(prev.alertName, meta.runbookBase),

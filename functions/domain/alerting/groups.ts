@@ -37,7 +37,10 @@ export function decideFlush(w: GroupWindow, now: number): FlushDecision {
   return { action: 'publish' };
 }
 
-export function groupLevel(w: Pick<GroupWindow, 'memberCount' | 'maxLevel' | 'alertName'>, policy: AlertPolicyConfig = DEFAULT_ALERT_POLICY): 2 | 3 {
+export function groupLevel(
+  w: Pick<GroupWindow, 'memberCount' | 'maxLevel' | 'alertName'>,
+  policy: AlertPolicyConfig = DEFAULT_ALERT_POLICY,
+): 2 | 3 {
   if (w.alertName === 'DeviceOffline' && w.memberCount >= policy.fleetOutageThreshold) return 3;
   return w.maxLevel;
 }
@@ -76,7 +79,8 @@ export function groupedEvent(
     service: single?.service,
     summary,
     since: new Date(Math.min(w.openedAt, ...w.sample.map((m) => Date.parse(m.since)))).toISOString(),
-    tried: w.alertName === 'DeviceOffline' ? ['waited for the offline threshold (no report in 3 heartbeat intervals)'] : [],
+    tried:
+      w.alertName === 'DeviceOffline' ? ['waited for the offline threshold (no report in 3 heartbeat intervals)'] : [],
     runbook: runbookLink(w.alertName, meta.runbookBase),
     nextAction,
     raisedAt: new Date(meta.now).toISOString(),

@@ -66,30 +66,50 @@ export function renderSlackMessage(e: AlertEvent, opts: { runbookBaseUrl?: strin
   const tone = resolved ? 'resolved' : e.severity;
   const where = [e.service, e.deviceId].filter(Boolean).join(' on ');
   const titleCore = resolved ? `RESOLVED ${e.alertName}` : `${e.severity} ${e.alertName}`;
-  const title = clip(`${titleCore}${e.group && e.group.count > 1 ? ` ×${e.group.count}` : where ? ` · ${where}` : ''}`, 150);
+  const title = clip(
+    `${titleCore}${e.group && e.group.count > 1 ? ` ×${e.group.count}` : where ? ` · ${where}` : ''}`,
+    150,
+  );
   const fallback = clip(`${titleCore}: ${e.summary}`, 3000);
 
   const fields: SlackText[] = [];
   if (e.deviceId) fields.push(md(`*Device*\n\`${escapeMrkdwn(e.deviceId)}\``, 2000));
   if (e.service) fields.push(md(`*Service*\n\`${escapeMrkdwn(e.service)}\``, 2000));
-  fields.push(md(`*Since*\n<!date^${Math.floor(Date.parse(e.since) / 1000)}^{date_short_pretty} {time}|${e.since}> (${formatDuration(Date.parse(e.raisedAt) - Date.parse(e.since))})`, 2000));
+  fields.push(
+    md(
+      `*Since*\n<!date^${Math.floor(Date.parse(e.since) / 1000)}^{date_short_pretty} {time}|${e.since}> (${formatDuration(Date.parse(e.raisedAt) - Date.parse(e.since))})`,
+      2000,
+    ),
+  );
   fields.push(md(`*Escalation*\n${LEVEL_TEXT[e.level]}`, 2000));
   if (e.group) fields.push(md(`*Affected*\n${e.group.count}`, 2000));
   if (e.suppressedCount > 0) fields.push(md(`*Suppressed duplicates*\n${e.suppressedCount}`, 2000));
 
-  const header: SlackBlock = { type: 'header', text: { type: 'plain_text', text: `${ICON[tone]} ${title}`.slice(0, 150), emoji: true } };
+  const header: SlackBlock = {
+    type: 'header',
+    text: { type: 'plain_text', text: `${ICON[tone]} ${title}`.slice(0, 150), emoji: true },
+  };
   const blocks: SlackBlock[] = [
     { type: 'section', text: md(`${e.repeat ? '_Still failing._ ' : ''}${escapeMrkdwn(e.summary)}`) },
     { type: 'section', fields: fields.slice(0, 10) },
   ];
 
   if (e.group && e.group.sample.length > 0) {
-    const lines = e.group.sample.map((m) => `• \`${escapeMrkdwn(m.deviceId ?? m.service ?? '?')}\`${m.service && m.deviceId ? ` / ${escapeMrkdwn(m.service)}` : ''} since ${m.since}`);
+    const lines = e.group.sample.map(
+      (m) =>
+        `• \`${escapeMrkdwn(m.deviceId ?? m.service ?? '?')}\`${m.service && m.deviceId ? ` / ${escapeMrkdwn(m.service)}` : ''} since ${m.since}`,
+    );
     const more = e.group.count > e.group.sample.length ? `\n…and ${e.group.count - e.group.sample.length} more` : '';
-    blocks.push({ type: 'section', text: md(`*Sample (${e.group.sample.length} of ${e.group.count})*\n${lines.join('\n')}${more}`) });
+    blocks.push({
+      type: 'section',
+      text: md(`*Sample (${e.group.sample.length} of ${e.group.count})*\n${lines.join('\n')}${more}`),
+    });
   }
   if (!resolved && e.tried.length > 0) {
-    blocks.push({ type: 'section', text: md(`*Already tried*\n${e.tried.map((t) => `• ${escapeMrkdwn(t)}`).join('\n')}`) });
+    blocks.push({
+      type: 'section',
+      text: md(`*Already tried*\n${e.tried.map((t) => `• ${escapeMrkdwn(t)}`).join('\n')}`),
+    });
   }
   if (!resolved) blocks.push({ type: 'section', text: md(`*Next action*\n${escapeMrkdwn(e.nextAction)}`) });
 
@@ -97,7 +117,9 @@ export function renderSlackMessage(e: AlertEvent, opts: { runbookBaseUrl?: strin
   if (runbookUrl) {
     blocks.push({
       type: 'actions',
-      elements: [{ type: 'button', text: { type: 'plain_text', text: 'Runbook' }, url: runbookUrl, action_id: 'runbook' }],
+      elements: [
+        { type: 'button', text: { type: 'plain_text', text: 'Runbook' }, url: runbookUrl, action_id: 'runbook' },
+      ],
     });
   }
   const context = [`key \`${escapeMrkdwn(e.dedupeKey)}\``, `runbook ${escapeMrkdwn(e.runbook)}`];

@@ -12,9 +12,21 @@ export default defineRoute('cancelJob', async (req) => {
     const job = await getJob(jobId);
     if (!job) throw httpError('not_found', `No job ${jobId}`);
     const moved = transition(job, { to: 'CANCELED', by: operatorName(req.principal), now: req.now });
-    if (!moved.ok) throw httpError('invalid_transition', moved.message, { from: moved.from, to: moved.to, currentVersion: job.version });
+    if (!moved.ok)
+      throw httpError('invalid_transition', moved.message, {
+        from: moved.from,
+        to: moved.to,
+        currentVersion: job.version,
+      });
     if (await transitionJob(job, moved.job, { now: req.now })) {
-      countOutcome({ type: job.type, outcome: 'CANCELED', failed: false, final: true, createdAt: job.createdAt, now: req.now });
+      countOutcome({
+        type: job.type,
+        outcome: 'CANCELED',
+        failed: false,
+        final: true,
+        createdAt: job.createdAt,
+        now: req.now,
+      });
       return { statusCode: 200, body: toJob(moved.job) };
     }
   }

@@ -6,7 +6,11 @@ import { operatorName } from '../support/principal.js';
 
 export default defineRoute('decommissionDevice', async (req) => {
   const { deviceId } = req.params;
-  const done = await decommissionDevice(deviceId, { by: operatorName(req.principal), now: req.now, correlationId: req.correlationId });
+  const done = await decommissionDevice(deviceId, {
+    by: operatorName(req.principal),
+    now: req.now,
+    correlationId: req.correlationId,
+  });
   if (!done) throw httpError('not_found', `No device ${deviceId}`);
   return { statusCode: 200, body: done };
 });

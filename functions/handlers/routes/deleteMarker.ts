@@ -6,6 +6,10 @@ import { defineRoute } from '../../http/types.js';
 export default defineRoute('deleteMarker', async (req) => {
   const { deviceId } = req.params;
   const service = req.query.service;
-  if (!(await deleteMarker(deviceId, service))) throw httpError('not_found', service ? `No marker for ${deviceId}/${service}` : `No device-wide marker for ${deviceId}`);
+  if (!(await deleteMarker(deviceId, service)))
+    throw httpError(
+      'not_found',
+      service ? `No marker for ${deviceId}/${service}` : `No device-wide marker for ${deviceId}`,
+    );
   return { statusCode: 204 };
 });

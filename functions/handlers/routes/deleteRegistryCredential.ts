@@ -4,6 +4,7 @@ import { httpError } from '../../http/errors.js';
 import { defineRoute } from '../../http/types.js';
 
 export default defineRoute('deleteRegistryCredential', async (req) => {
-  if (!(await deleteRegistryCredential(req.params.name))) throw httpError('not_found', `No registry credential ${req.params.name}`);
+  if (!(await deleteRegistryCredential(req.params.name)))
+    throw httpError('not_found', `No registry credential ${req.params.name}`);
   return { statusCode: 204 };
 });

@@ -30,7 +30,12 @@ export default defineRoute('enqueueJob', async (req) => {
 
   const jobId = newJobId(req.now);
   // set-target-state is completed cloud-side by the dispatcher: it must not hold the half-open probe.
-  const admission = await admitCommand(deviceId, jobId, { correlationId: req.correlationId, source: jobId, now: req.now }, { electProbe: command.type !== 'set-target-state' });
+  const admission = await admitCommand(
+    deviceId,
+    jobId,
+    { correlationId: req.correlationId, source: jobId, now: req.now },
+    { electProbe: command.type !== 'set-target-state' },
+  );
   if (!admission.admitted) {
     const retryAt = new Date(admission.retryAtEpoch).toISOString();
     throw httpError(
@@ -44,7 +49,8 @@ export default defineRoute('enqueueJob', async (req) => {
   if (command.type === 'set-target-state') {
     const version = targetVersion(command.params.target);
     const current = await getTarget(deviceId);
-    if (current?.version !== version) await putTarget(deviceId, { version, updatedAt: new Date(req.now).toISOString(), target: command.params.target });
+    if (current?.version !== version)
+      await putTarget(deviceId, { version, updatedAt: new Date(req.now).toISOString(), target: command.params.target });
   }
 
   const job = newJob({
@@ -55,7 +61,9 @@ export default defineRoute('enqueueJob', async (req) => {
     correlationId: req.correlationId,
     by: operatorName(req.principal),
     now: req.now,
-    ...(command.inProgressTimeoutSeconds !== undefined ? { inProgressTimeoutSeconds: command.inProgressTimeoutSeconds } : {}),
+    ...(command.inProgressTimeoutSeconds !== undefined
+      ? { inProgressTimeoutSeconds: command.inProgressTimeoutSeconds }
+      : {}),
   });
   await createJob(job);
   const m = metrics.singleMetric();
@@ -66,7 +74,11 @@ export default defineRoute('enqueueJob', async (req) => {
     await publishJob(job);
   } catch (err) {
     // The job is safe in the outbox; the outbox publisher will queue it.
-    logger.warn('publishing the job failed; left for the outbox publisher', { jobId, deviceId, error: (err as Error).message });
+    logger.warn('publishing the job failed; left for the outbox publisher', {
+      jobId,
+      deviceId,
+      error: (err as Error).message,
+    });
   }
   return { statusCode: 202, headers: { location: `/v1/jobs/${jobId}` }, body: toJob(job) };
 });

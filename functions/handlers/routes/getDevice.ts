@@ -11,7 +11,10 @@ import { deviceDetail } from '../support/device-views.js';
 
 export default defineRoute('getDevice', async (req) => {
   const { deviceId } = req.params;
-  const [items, events] = await Promise.all([getDeviceItems(deviceId), recentEvents({ deviceId, limit: 20, now: req.now })]);
+  const [items, events] = await Promise.all([
+    getDeviceItems(deviceId),
+    recentEvents({ deviceId, limit: 20, now: req.now }),
+  ]);
   const meta = items.unreadable.find((u) => u.item === 'META');
   if (meta) throw new UnreadableItemError(meta);
   if (!items.meta) throw httpError('not_found', `No device ${deviceId}`);

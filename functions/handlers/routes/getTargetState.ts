@@ -10,6 +10,11 @@ import { deviceTarget } from '../../services/device-target.js';
 export default defineRoute('getTargetState', async (req) => {
   const answer = await deviceTarget(req.params.deviceId, req.header('if-none-match'));
   if (answer.kind === 'none') throw httpError('not_found', 'No target state has been set for this device');
-  if (answer.kind === 'unchanged') return { statusCode: 304, headers: { etag: answer.etag, 'cache-control': 'no-cache' } };
-  return { statusCode: 200, headers: { etag: answer.etag, 'cache-control': answer.carriesCredentials ? 'no-store' : 'no-cache' }, body: answer.doc };
+  if (answer.kind === 'unchanged')
+    return { statusCode: 304, headers: { etag: answer.etag, 'cache-control': 'no-cache' } };
+  return {
+    statusCode: 200,
+    headers: { etag: answer.etag, 'cache-control': answer.carriesCredentials ? 'no-store' : 'no-cache' },
+    body: answer.doc,
+  };
 });

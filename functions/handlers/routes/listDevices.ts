@@ -11,15 +11,34 @@ export default defineRoute('listDevices', async (req) => {
   try {
     page = await listDeviceMetas(req.query.limit, req.query.nextToken);
   } catch (err) {
-    if (err instanceof BadPageTokenError) throw httpError('validation_failed', err.message, { issues: [{ in: 'query', path: 'nextToken', code: 'invalid', message: err.message }] });
+    if (err instanceof BadPageTokenError)
+      throw httpError('validation_failed', err.message, {
+        issues: [{ in: 'query', path: 'nextToken', code: 'invalid', message: err.message }],
+      });
     throw err;
   }
-  const items = await batchGetDeviceItems(page.metas.map((m) => m.deviceId), ['STATE', 'CIRCUIT', markerSk()]);
+  const items = await batchGetDeviceItems(
+    page.metas.map((m) => m.deviceId),
+    ['STATE', 'CIRCUIT', markerSk()],
+  );
   const devices = page.metas.map((meta) => {
     const mine = items.get(meta.deviceId) ?? new Map();
-    return deviceSummary(meta, mine.get('STATE') as StoredDeviceState | undefined, mine.get('CIRCUIT'), mine.get(markerSk()), req.now);
+    return deviceSummary(
+      meta,
+      mine.get('STATE') as StoredDeviceState | undefined,
+      mine.get('CIRCUIT'),
+      mine.get(markerSk()),
+      req.now,
+    );
   });
   // Devices whose items could not be read are served without them (or left out: unreadable META) and named.
   const unreadable = [...page.unreadable, ...items.unreadable];
-  return { statusCode: 200, body: { devices, ...(page.nextToken ? { nextToken: page.nextToken } : {}), ...(unreadable.length ? { unreadable } : {}) } };
+  return {
+    statusCode: 200,
+    body: {
+      devices,
+      ...(page.nextToken ? { nextToken: page.nextToken } : {}),
+      ...(unreadable.length ? { unreadable } : {}),
+    },
+  };
 });

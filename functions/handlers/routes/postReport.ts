@@ -11,10 +11,29 @@ import { storeReport } from '../support/report-intake.js';
 export default defineRoute('postReport', async (req) => {
   const { deviceId } = req.params;
   const report = req.body;
-  if (report.deviceId !== deviceId) throw httpError('forbidden', 'The report names another device than the path', { path: deviceId, body: report.deviceId });
+  if (report.deviceId !== deviceId)
+    throw httpError('forbidden', 'The report names another device than the path', {
+      path: deviceId,
+      body: report.deviceId,
+    });
   const { outcome } = await storeReport(deviceId, report, req);
-  if (outcome.status === 'stale') throw httpError('stale_sequence', `Sequence ${report.seq} is older than the stored ${outcome.lastSeq}`, { seq: report.seq, lastSeq: outcome.lastSeq });
+  if (outcome.status === 'stale')
+    throw httpError('stale_sequence', `Sequence ${report.seq} is older than the stored ${outcome.lastSeq}`, {
+      seq: report.seq,
+      lastSeq: outcome.lastSeq,
+    });
   if (outcome.status === 'retired') throw httpError('unauthorized', 'Invalid device token');
-  if (outcome.status === 'superseded') throw httpError('stale_sequence', 'Concurrent reports kept superseding this one; send the next sequence', { seq: report.seq });
-  return { statusCode: 200, body: { status: outcome.status, seq: report.seq, lastSeq: outcome.lastSeq, serverTime: new Date(req.now).toISOString() } };
+  if (outcome.status === 'superseded')
+    throw httpError('stale_sequence', 'Concurrent reports kept superseding this one; send the next sequence', {
+      seq: report.seq,
+    });
+  return {
+    statusCode: 200,
+    body: {
+      status: outcome.status,
+      seq: report.seq,
+      lastSeq: outcome.lastSeq,
+      serverTime: new Date(req.now).toISOString(),
+    },
+  };
 });

@@ -12,7 +12,11 @@ export default defineRoute('putRegistryCredential', async (req) => {
   try {
     ({ created } = await storeRegistryCredential(name, req.body));
   } catch (err) {
-    if (err instanceof CredentialBeingDeleted) throw httpError('version_conflict', `Registry credential ${name} was deleted moments ago and is still being removed; try again in a few seconds`);
+    if (err instanceof CredentialBeingDeleted)
+      throw httpError(
+        'version_conflict',
+        `Registry credential ${name} was deleted moments ago and is still being removed; try again in a few seconds`,
+      );
     throw err;
   }
   return {

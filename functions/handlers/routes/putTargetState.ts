@@ -18,9 +18,18 @@ export default defineRoute('putTargetState', async (req) => {
   const exists = await Promise.all(names.map((n) => registryCredentialExists(n)));
   const unknown = names.map((name, i) => ({ name, i })).filter((x) => !exists[x.i]);
   if (unknown.length) {
-    throw httpError('validation_failed', `Invalid request: unknown registry credential ${unknown.map((u) => `'${u.name}'`).join(', ')} (store it first: PUT /v1/registry-credentials/{name})`, {
-      issues: unknown.map((u) => ({ in: 'body', path: `registryCredentials.${u.i}`, code: 'unknown_reference', message: `no registry credential named '${u.name}'` })),
-    });
+    throw httpError(
+      'validation_failed',
+      `Invalid request: unknown registry credential ${unknown.map((u) => `'${u.name}'`).join(', ')} (store it first: PUT /v1/registry-credentials/{name})`,
+      {
+        issues: unknown.map((u) => ({
+          in: 'body',
+          path: `registryCredentials.${u.i}`,
+          code: 'unknown_reference',
+          message: `no registry credential named '${u.name}'`,
+        })),
+      },
+    );
   }
   const ifMatch = req.header('if-match');
   const version = targetVersion(req.body);
@@ -35,7 +44,8 @@ export default defineRoute('putTargetState', async (req) => {
   if (ifMatch !== undefined && !ifMatchHolds(ifMatch, current?.version)) throw conflict(current?.version);
   if (current?.version === version) return { statusCode: 200, headers: { etag: etagOf(version) }, body: current };
   const doc = { version, updatedAt: new Date(req.now).toISOString(), target: req.body };
-  if (!(await putTarget(deviceId, doc, ifMatch !== undefined ? (current?.version ?? null) : undefined))) throw conflict((await getTarget(deviceId))?.version);
+  if (!(await putTarget(deviceId, doc, ifMatch !== undefined ? (current?.version ?? null) : undefined)))
+    throw conflict((await getTarget(deviceId))?.version);
   // The device syncs now instead of at its next poll (a hint over its push connection; never fails the change).
   await notifyDevice(deviceId, 'target', req.now);
   return { statusCode: 200, headers: { etag: etagOf(version) }, body: doc };

@@ -14,7 +14,8 @@ export default defineRoute('registerDevice', async (req) => {
   try {
     await createDevice(meta);
   } catch (err) {
-    if (err instanceof DeviceExistsError) throw httpError('already_exists', `Device ${deviceId} already exists`, { deviceId });
+    if (err instanceof DeviceExistsError)
+      throw httpError('already_exists', `Device ${deviceId} already exists`, { deviceId });
     throw err;
   }
   return { statusCode: 201, headers: { 'cache-control': 'no-store' }, body: { deviceId, token, createdAt } };

@@ -11,7 +11,12 @@ import { rotateDeviceToken } from '../support/device-lifecycle.js';
 export default defineRoute('renewDeviceToken', async (req) => {
   const { deviceId } = req.params;
   const keep = req.principal.kind === 'device' && req.principal.token === 'previous' ? 'previous' : 'current';
-  const rotated = await rotateDeviceToken({ deviceId, overlapSeconds: DEFAULT_TOKEN_OVERLAP_SECONDS, keep, now: req.now });
+  const rotated = await rotateDeviceToken({
+    deviceId,
+    overlapSeconds: DEFAULT_TOKEN_OVERLAP_SECONDS,
+    keep,
+    now: req.now,
+  });
   // Decommissioned between authentication and now.
   if (!rotated) throw httpError('unauthorized', 'Invalid device token');
   // This container would otherwise refuse the new token until its cached entry may be refreshed.

@@ -9,7 +9,15 @@ export default defineRoute('setMarker', async (req) => {
   const { deviceId } = req.params;
   if (!(await getDeviceMeta(deviceId))) throw httpError('not_found', `No device ${deviceId}`);
   const { service, kind, reason, durationSeconds } = req.body;
-  const marker = await putMarker({ deviceId, kind, durationSeconds, createdBy: operatorName(req.principal), now: req.now, ...(service ? { service } : {}), ...(reason ? { reason } : {}) });
+  const marker = await putMarker({
+    deviceId,
+    kind,
+    durationSeconds,
+    createdBy: operatorName(req.principal),
+    now: req.now,
+    ...(service ? { service } : {}),
+    ...(reason ? { reason } : {}),
+  });
   // A device-wide marker on a device already offline: it stops counting in devices_offline now (a no-op write
   // condition for a device that is online). When the marker ends, the evaluator counts it again.
   if (!service) await setOfflineSilenced(deviceId, true);

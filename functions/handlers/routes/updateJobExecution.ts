@@ -34,13 +34,21 @@ export default defineRoute('updateJobExecution', async (req) => {
       await applyCircuitEffect(job, update.status, failedAttemptOf(job, update.status, deviceId));
       return { statusCode: 200, body: toJob(job) };
     }
-    throw httpError('version_conflict', `Job is at version ${job.version}, not ${update.expectedVersion}`, { currentVersion: job.version, status: job.status });
+    throw httpError('version_conflict', `Job is at version ${job.version}, not ${update.expectedVersion}`, {
+      currentVersion: job.version,
+      status: job.status,
+    });
   }
 
   let next: Job;
   if (update.status === 'FAILED') {
     const details = update.statusDetails;
-    const error = typeof details?.error === 'string' ? details.error : typeof details?.reason === 'string' ? details.reason : undefined;
+    const error =
+      typeof details?.error === 'string'
+        ? details.error
+        : typeof details?.reason === 'string'
+          ? details.reason
+          : undefined;
     const failed = await recordJobFailure(job, {
       kind: 'FAILED',
       by: deviceId,
@@ -50,18 +58,31 @@ export default defineRoute('updateJobExecution', async (req) => {
       ...(error !== undefined ? { error } : {}),
       ...(details ? { statusDetails: details } : {}),
     });
-    if (failed.outcome === 'invalid') throw httpError('invalid_transition', failed.message, { from: job.status, to: update.status });
+    if (failed.outcome === 'invalid')
+      throw httpError('invalid_transition', failed.message, { from: job.status, to: update.status });
     if (failed.outcome === 'conflict') throw await conflict(jobId);
     next = failed.job;
   } else {
-    const moved = transition(job, { to: update.status, by: deviceId, now: req.now, ...(update.statusDetails ? { statusDetails: update.statusDetails } : {}) });
+    const moved = transition(job, {
+      to: update.status,
+      by: deviceId,
+      now: req.now,
+      ...(update.statusDetails ? { statusDetails: update.statusDetails } : {}),
+    });
     if (!moved.ok) throw httpError('invalid_transition', moved.message, { from: moved.from, to: moved.to });
     if (!(await transitionJob(job, moved.job, { now: req.now }))) throw await conflict(jobId);
     next = moved.job;
     // FAILED is counted on the shared failure path; the other outcomes here, so HighJobFailureRate's
     // denominator (jobs_processed_total) sees device successes too. A rejected command did not work: it counts as failed.
     if (update.status !== 'IN_PROGRESS') {
-      countOutcome({ type: job.type, outcome: update.status, failed: update.status === 'REJECTED', final: true, createdAt: job.createdAt, now: req.now });
+      countOutcome({
+        type: job.type,
+        outcome: update.status,
+        failed: update.status === 'REJECTED',
+        final: true,
+        createdAt: job.createdAt,
+        now: req.now,
+      });
     }
   }
   await applyCircuitEffect(job, update.status, job.attempt);
@@ -73,7 +94,10 @@ export default defineRoute('updateJobExecution', async (req) => {
 
 async function conflict(jobId: string) {
   const current = await getJob(jobId);
-  return httpError('version_conflict', 'The job changed while this update was applied', { currentVersion: current?.version, status: current?.status });
+  return httpError('version_conflict', 'The job changed while this update was applied', {
+    currentVersion: current?.version,
+    status: current?.status,
+  });
 }
 
 /** The attempt a replayed FAILED update failed (the history entry it wrote). */

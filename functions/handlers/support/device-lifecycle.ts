@@ -47,10 +47,19 @@ export async function rotateDeviceToken(input: RotateInput): Promise<RotateResul
     let kept: { tokenSalt: string; tokenHash: string } | undefined;
     if (overlapSeconds > 0) {
       if (input.keep === 'current') kept = { tokenSalt: meta.tokenSalt, tokenHash: meta.tokenHash };
-      else if (meta.previousTokenSalt && meta.previousTokenHash) kept = { tokenSalt: meta.previousTokenSalt, tokenHash: meta.previousTokenHash };
+      else if (meta.previousTokenSalt && meta.previousTokenHash)
+        kept = { tokenSalt: meta.previousTokenSalt, tokenHash: meta.previousTokenHash };
     }
     const previous = kept ? { ...kept, expiresAt } : null;
-    if (await rotateCredentials(deviceId, meta.tokenHash, { tokenSalt: issued.tokenSalt, tokenHash: issued.tokenHash }, previous, now)) {
+    if (
+      await rotateCredentials(
+        deviceId,
+        meta.tokenHash,
+        { tokenSalt: issued.tokenSalt, tokenHash: issued.tokenHash },
+        previous,
+        now,
+      )
+    ) {
       const result: RotateResult = { deviceId, token: issued.token, rotatedAt: new Date(now).toISOString() };
       if (previous) result.previousTokenValidUntil = new Date(expiresAt * 1000).toISOString();
       return result;
@@ -71,26 +80,52 @@ export interface DecommissionResult {
  * credentials cache's stated bound), then cancel the open jobs, retire the other items, and resolve any open
  * DeviceOffline alert. Every step is idempotent: after a crash, calling again finishes the job.
  */
-export async function decommissionDevice(deviceId: string, ctx: { by: string; now: number; correlationId: string }): Promise<DecommissionResult | undefined> {
+export async function decommissionDevice(
+  deviceId: string,
+  ctx: { by: string; now: number; correlationId: string },
+): Promise<DecommissionResult | undefined> {
   const tombstone = await revokeDevice(deviceId, ctx.now);
   if (!tombstone) return undefined;
   let canceledJobs = 0;
   for (const job of await listOpenJobsForDevice(deviceId)) if (await cancelForDecommission(job, ctx)) canceledJobs++;
   await retireDeviceItems(deviceId, tombstone);
   await retireLiveness(deviceId);
-  await resolveAlert(dedupeKeyFor({ alertName: 'DeviceOffline', deviceId }), { now: ctx.now, correlationId: ctx.correlationId });
-  await recordEvent({ type: 'device.decommissioned', deviceId, correlationId: ctx.correlationId, detail: { by: ctx.by, canceledJobs } }, ctx.now);
-  return { deviceId, decommissionedAt: tombstone.decommissionedAt, itemsExpireAt: new Date(tombstone.expiresAt * 1000).toISOString(), canceledJobs };
+  await resolveAlert(dedupeKeyFor({ alertName: 'DeviceOffline', deviceId }), {
+    now: ctx.now,
+    correlationId: ctx.correlationId,
+  });
+  await recordEvent(
+    { type: 'device.decommissioned', deviceId, correlationId: ctx.correlationId, detail: { by: ctx.by, canceledJobs } },
+    ctx.now,
+  );
+  return {
+    deviceId,
+    decommissionedAt: tombstone.decommissionedAt,
+    itemsExpireAt: new Date(tombstone.expiresAt * 1000).toISOString(),
+    canceledJobs,
+  };
 }
 
 /** Cancel one open job (re-read on a lost race); false when it reached a terminal state on its own meanwhile. */
 async function cancelForDecommission(listed: Job, ctx: { by: string; now: number }): Promise<boolean> {
   let job: Job | undefined = listed;
   for (let race = 0; race < MAX_RACES && job; race++) {
-    const moved = transition(job, { to: 'CANCELED', by: ctx.by, now: ctx.now, statusDetails: { reason: 'device decommissioned' } });
+    const moved = transition(job, {
+      to: 'CANCELED',
+      by: ctx.by,
+      now: ctx.now,
+      statusDetails: { reason: 'device decommissioned' },
+    });
     if (!moved.ok) return false;
     if (await transitionJob(job, moved.job, { now: ctx.now })) {
-      countOutcome({ type: job.type, outcome: 'CANCELED', failed: false, final: true, createdAt: job.createdAt, now: ctx.now });
+      countOutcome({
+        type: job.type,
+        outcome: 'CANCELED',
+        failed: false,
+        final: true,
+        createdAt: job.createdAt,
+        now: ctx.now,
+      });
       return true;
     }
     job = await getJob(job.jobId);

@@ -17,19 +17,36 @@ import { storeReport } from './report-intake.js';
 
 export type SyncResult = { kind: 'ok'; body: SyncResponse } | { kind: 'superseded' | 'retired' };
 
-export async function syncDevice(deviceId: string, request: SyncRequest, req: { now: number; correlationId: string }): Promise<SyncResult> {
-  const [intake, jobs, target] = await Promise.all([storeReport(deviceId, request.report, req), listPendingForDevice(deviceId), getTarget(deviceId)]);
-  if (intake.outcome.status === 'superseded' || intake.outcome.status === 'retired') return { kind: intake.outcome.status };
+export async function syncDevice(
+  deviceId: string,
+  request: SyncRequest,
+  req: { now: number; correlationId: string },
+): Promise<SyncResult> {
+  const [intake, jobs, target] = await Promise.all([
+    storeReport(deviceId, request.report, req),
+    listPendingForDevice(deviceId),
+    getTarget(deviceId),
+  ]);
+  if (intake.outcome.status === 'superseded' || intake.outcome.status === 'retired')
+    return { kind: intake.outcome.status };
   // The target as this device is served it: with the registry credentials it names, and their versions in the tag.
   const served = target ? await resolveForDevice(target) : undefined;
   const changed = served !== undefined && !ifNoneMatchHits(request.targetEtag, served.tag);
   return {
     kind: 'ok',
     body: {
-      report: { status: intake.outcome.status, seq: request.report.seq, lastSeq: intake.outcome.lastSeq, serverTime: new Date(req.now).toISOString() },
+      report: {
+        status: intake.outcome.status,
+        seq: request.report.seq,
+        lastSeq: intake.outcome.lastSeq,
+        serverTime: new Date(req.now).toISOString(),
+      },
       jobs: jobs.map(toJob),
       target: { etag: served ? etagOf(served.tag) : null, changed, ...(changed ? { document: served.doc } : {}) },
-      nextSyncSeconds: nextSyncSeconds({ pendingJobs: jobs.length, activeUntilEpoch: intake.liveness.activeUntilEpoch, now: req.now }, config.liveness),
+      nextSyncSeconds: nextSyncSeconds(
+        { pendingJobs: jobs.length, activeUntilEpoch: intake.liveness.activeUntilEpoch, now: req.now },
+        config.liveness,
+      ),
     },
   };
 }

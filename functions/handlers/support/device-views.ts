@@ -12,7 +12,13 @@ import { errorBadges, type StoredDeviceState } from '../../domain/report-merge.j
 type Summary = z.output<typeof DeviceSummary>;
 type Detail = z.output<typeof DeviceDetail>;
 
-export function deviceSummary(meta: DeviceMeta, state: StoredDeviceState | undefined, circuitItem: Record<string, unknown> | undefined, deviceMarker: Record<string, unknown> | undefined, now: number): Summary {
+export function deviceSummary(
+  meta: DeviceMeta,
+  state: StoredDeviceState | undefined,
+  circuitItem: Record<string, unknown> | undefined,
+  deviceMarker: Record<string, unknown> | undefined,
+  now: number,
+): Summary {
   const summary: Summary = {
     deviceId: meta.deviceId,
     health: state?.health ?? 'unknown',
@@ -20,7 +26,8 @@ export function deviceSummary(meta: DeviceMeta, state: StoredDeviceState | undef
     errors: errorBadges(state?.services),
   };
   if (meta.name) summary.name = meta.name;
-  if (state?.lastReportAt) summary.lastSeenAt = new Date(state.lastSeenEpoch ?? Date.parse(state.lastReportAt)).toISOString();
+  if (state?.lastReportAt)
+    summary.lastSeenAt = new Date(state.lastSeenEpoch ?? Date.parse(state.lastReportAt)).toISOString();
   if (state?.agentVersion) summary.agentVersion = state.agentVersion;
   if (deviceMarker && markerActive(deviceMarker, now)) summary.silencedUntil = toMarker(deviceMarker).expiresAt;
   return summary;
@@ -34,7 +41,9 @@ export function deviceDetail(
   now: number,
   target?: TargetStateDocument,
 ): Detail {
-  const markers: Marker[] = [...others.entries()].filter(([sk, item]) => isMarkerItem(sk) && markerActive(item, now)).map(([, item]) => toMarker(item));
+  const markers: Marker[] = [...others.entries()]
+    .filter(([sk, item]) => isMarkerItem(sk) && markerActive(item, now))
+    .map(([, item]) => toMarker(item));
   const detail: Detail = {
     ...deviceSummary(meta, state, others.get('CIRCUIT'), others.get(markerSk()), now),
     services: Object.values(state?.services ?? {}).sort((a, b) => a.name.localeCompare(b.name)),

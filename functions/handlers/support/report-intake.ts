@@ -37,7 +37,11 @@ function count(outcome: string): void {
   m.addMetric('reports_total', MetricUnit.Count, 1);
 }
 
-export async function storeReport(deviceId: string, report: DeviceReport, req: { now: number; correlationId: string }): Promise<Intake> {
+export async function storeReport(
+  deviceId: string,
+  report: DeviceReport,
+  req: { now: number; correlationId: string },
+): Promise<Intake> {
   let liveness: Promise<LivenessBefore> | undefined;
   const signOfLife = () => (liveness ??= touchLiveness(deviceId, req.now));
   for (let race = 0; race < MAX_RACES; race++) {
@@ -55,7 +59,10 @@ export async function storeReport(deviceId: string, report: DeviceReport, req: {
         count('unchanged');
         return { outcome: { status: 'applied', lastSeq: decision.lastSeq }, liveness: await signOfLife() };
       case 'changed': {
-        const [stored, before] = await Promise.all([putDeviceState(deviceId, decision.next, current?.lastSeq), signOfLife()]);
+        const [stored, before] = await Promise.all([
+          putDeviceState(deviceId, decision.next, current?.lastSeq),
+          signOfLife(),
+        ]);
         if (stored) {
           count('applied');
           await evaluate(deviceId, decision.next, decision.previous, req);
@@ -75,10 +82,19 @@ const NOT_TOUCHED: LivenessBefore = { wasOffline: false };
  * Runs after a changed state is stored. A failure here must not fail the report: the state is stored and the
  * agent must not resend it; the next change is evaluated again.
  */
-async function evaluate(deviceId: string, next: StoredDeviceState, previous: StoredDeviceState | undefined, req: { now: number; correlationId: string }): Promise<void> {
+async function evaluate(
+  deviceId: string,
+  next: StoredDeviceState,
+  previous: StoredDeviceState | undefined,
+  req: { now: number; correlationId: string },
+): Promise<void> {
   try {
     await evaluateDevice(deviceId, next, { previous, now: req.now, correlationId: req.correlationId });
   } catch (err) {
-    logger.error('health evaluation of a stored report failed', { deviceId, correlationId: req.correlationId, error: (err as Error).message });
+    logger.error('health evaluation of a stored report failed', {
+      deviceId,
+      correlationId: req.correlationId,
+      error: (err as Error).message,
+    });
   }
 }

@@ -22,5 +22,14 @@ export function publishSyncCost(c: SyncCost): void {
   metrics.addMetric('sync_request_bytes', MetricUnit.Bytes, c.requestBytes);
   metrics.addMetric('sync_response_bytes', MetricUnit.Bytes, c.responseBytes);
   // Cleared at the next invocation (injectLambdaContext resetKeys), so it stays on this request's lines.
-  logger.appendKeys({ syncCost: { lambdaInvocations: 1, dynamoCalls: c.dynamo.calls, readUnits: c.dynamo.readUnits, writeUnits: c.dynamo.writeUnits, requestBytes: c.requestBytes, responseBytes: c.responseBytes } });
+  logger.appendKeys({
+    syncCost: {
+      lambdaInvocations: 1,
+      dynamoCalls: c.dynamo.calls,
+      readUnits: c.dynamo.readUnits,
+      writeUnits: c.dynamo.writeUnits,
+      requestBytes: c.requestBytes,
+      responseBytes: c.responseBytes,
+    },
+  });
 }

@@ -76,8 +76,16 @@ export async function harness(label: string): Promise<Harness> {
     },
     async open(overrides = {}, modules = [], agentDocker = docker) {
       const cfg = { ...config, ...overrides };
-      const log = process.env.AGENT_TEST_LOG ? createLogger({ json: false, level: 'debug', write: (s) => process.stderr.write(s) }) : silentLogger();
-      const agent = await Agent.open({ config: cfg, docker: agentDocker, log, targetProvider: new FileTargetProvider(cfg.targetFile!), modules });
+      const log = process.env.AGENT_TEST_LOG
+        ? createLogger({ json: false, level: 'debug', write: (s) => process.stderr.write(s) })
+        : silentLogger();
+      const agent = await Agent.open({
+        config: cfg,
+        docker: agentDocker,
+        log,
+        targetProvider: new FileTargetProvider(cfg.targetFile!),
+        modules,
+      });
       agents.push(agent);
       return agent;
     },
@@ -91,14 +99,26 @@ export async function harness(label: string): Promise<Harness> {
     async cleanup() {
       for (const a of agents) await a.stop().catch(() => {});
       const ids = new Set([...(await owned()).map((c) => c.Id), ...extra]);
-      await Promise.all([...ids].map((id) => docker.getContainer(id).remove({ force: true }).catch(() => {})));
+      await Promise.all(
+        [...ids].map((id) =>
+          docker
+            .getContainer(id)
+            .remove({ force: true })
+            .catch(() => {}),
+        ),
+      );
       await rm(stateDir, { recursive: true, force: true });
       await rm(targetFile, { force: true });
     },
   };
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 15_000, everyMs = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 15_000,
+  everyMs = 100,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -108,7 +128,8 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     } catch (err) {
       last = err;
     }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+    if (Date.now() > end)
+      throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }

@@ -139,17 +139,25 @@ export async function startE2e(name: string, opts: Partial<FleetOptions> = {}): 
       [
         AGENT_BIN,
         'run',
-        '--api-url', fleet.apiUrl,
-        '--device-id', deviceId,
-        '--token-file', join(dir, `${deviceId}.token`),
-        '--state-dir', join(dir, `agent-${deviceId}`),
-        '--agent-id', agentId,
-        '--name-prefix', `${agentId}_`,
-        '--interval', String(interval),
+        '--api-url',
+        fleet.apiUrl,
+        '--device-id',
+        deviceId,
+        '--token-file',
+        join(dir, `${deviceId}.token`),
+        '--state-dir',
+        join(dir, `agent-${deviceId}`),
+        '--agent-id',
+        agentId,
+        '--name-prefix',
+        `${agentId}_`,
+        '--interval',
+        String(interval),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...E2E_AGENT_ENV, ...env } },
     );
-    for (const s of [child.stdout!, child.stderr!]) s.on('data', (c: Buffer) => logs.push(...c.toString().split('\n').filter(Boolean)));
+    for (const s of [child.stdout!, child.stderr!])
+      s.on('data', (c: Buffer) => logs.push(...c.toString().split('\n').filter(Boolean)));
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     const proc: AgentProcess = {
       deviceId,

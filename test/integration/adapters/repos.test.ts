@@ -24,7 +24,13 @@ type Mods = {
 let m: Mods;
 
 before(async () => {
-  infra = await createTestInfra({ CIRCUIT_FAILURE_THRESHOLD: '5', CIRCUIT_COOLDOWN_SECONDS: '60', CIRCUIT_MAX_COOLDOWN_SECONDS: '600', POWERTOOLS_LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true' });
+  infra = await createTestInfra({
+    CIRCUIT_FAILURE_THRESHOLD: '5',
+    CIRCUIT_COOLDOWN_SECONDS: '60',
+    CIRCUIT_MAX_COOLDOWN_SECONDS: '600',
+    POWERTOOLS_LOG_LEVEL: 'ERROR',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+  });
   m = {
     circuit: await import('../../../functions/adapters/circuit-repo.js'),
     jobs: await import('../../../functions/adapters/jobs-repo.js'),
@@ -41,9 +47,25 @@ after(async () => {
 });
 
 const circuitItem = async (deviceId: string) =>
-  (await m.aws.documentClient().send(new GetCommand({ TableName: infra.env.FLEET_TABLE, Key: { pk: `DEVICE#${deviceId}`, sk: 'CIRCUIT' }, ConsistentRead: true }))).Item;
+  (
+    await m.aws.documentClient().send(
+      new GetCommand({
+        TableName: infra.env.FLEET_TABLE,
+        Key: { pk: `DEVICE#${deviceId}`, sk: 'CIRCUIT' },
+        ConsistentRead: true,
+      }),
+    )
+  ).Item;
 const eventsOf = async (deviceId: string) =>
-  (await m.aws.documentClient().send(new QueryCommand({ TableName: infra.env.EVENTS_TABLE, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `DEVICE#${deviceId}` } }))).Items ?? [];
+  (
+    await m.aws.documentClient().send(
+      new QueryCommand({
+        TableName: infra.env.EVENTS_TABLE,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': `DEVICE#${deviceId}` },
+      }),
+    )
+  ).Items ?? [];
 
 describe('circuit-repo', () => {
   test('a closed circuit is read, never written, on admission and on success', async () => {
@@ -54,7 +76,9 @@ describe('circuit-repo', () => {
   });
 
   test('50 parallel failures: exactly one closed→open transition and an exact failure count', async () => {
-    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => m.circuit.recordFailure('dev-storm', { source: `job_${i}` })));
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => m.circuit.recordFailure('dev-storm', { source: `job_${i}` })),
+    );
     const opens = results.filter((r) => r.before.state === 'closed' && r.after.state === 'open');
     assert.equal(opens.length, 1);
     const item = await circuitItem('dev-storm');
@@ -69,7 +93,9 @@ describe('circuit-repo', () => {
     for (let i = 0; i < 5; i++) await m.circuit.recordFailure('dev-probe');
     const item = await circuitItem('dev-probe');
     const later = Number(item!.retryAtEpoch) + 1;
-    const admissions = await Promise.all(Array.from({ length: 10 }, (_, i) => m.circuit.admitCommand('dev-probe', `job_p${i}`, { now: later })));
+    const admissions = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => m.circuit.admitCommand('dev-probe', `job_p${i}`, { now: later })),
+    );
     assert.equal(admissions.filter((a) => a.admitted).length, 1);
     const refused = admissions.filter((a) => !a.admitted);
     assert.equal(refused.length, 9);
@@ -80,7 +106,15 @@ describe('circuit-repo', () => {
 
 describe('jobs-repo and job-queue', () => {
   test('create → publish → dispatch → in progress → terminal keeps the sparse keys right', async () => {
-    const job = m.lifecycle.newJob({ jobId: 'job_ABCDEFGHIJKL', deviceId: 'dev-jobs', type: 'restart-service', params: { service: 'web' }, correlationId: 'corr-1', by: 'operator:test', now: Date.now() });
+    const job = m.lifecycle.newJob({
+      jobId: 'job_ABCDEFGHIJKL',
+      deviceId: 'dev-jobs',
+      type: 'restart-service',
+      params: { service: 'web' },
+      correlationId: 'corr-1',
+      by: 'operator:test',
+      now: Date.now(),
+    });
     const rec = await m.jobs.createJob(job);
     assert.equal(rec.publishState, 'unpublished');
     assert.ok(rec.outboxShard);
@@ -90,15 +124,30 @@ describe('jobs-repo and job-queue', () => {
     assert.equal(published?.publishState, 'published');
     assert.equal(published?.outboxShard, undefined);
     assert.equal(await m.jobs.markPublished(job.jobId), false);
-    const msgs = await m.aws.sqsClient().send(new ReceiveMessageCommand({ QueueUrl: infra.env.JOBS_QUEUE_URL, MessageAttributeNames: ['All'], WaitTimeSeconds: 1 }));
+    const msgs = await m.aws.sqsClient().send(
+      new ReceiveMessageCommand({
+        QueueUrl: infra.env.JOBS_QUEUE_URL,
+        MessageAttributeNames: ['All'],
+        WaitTimeSeconds: 1,
+      }),
+    );
     const body = JSON.parse(msgs.Messages![0]!.Body!);
-    assert.deepEqual(body, { jobId: job.jobId, deviceId: 'dev-jobs', type: 'restart-service', correlationId: 'corr-1', attempt: 1 });
+    assert.deepEqual(body, {
+      jobId: job.jobId,
+      deviceId: 'dev-jobs',
+      type: 'restart-service',
+      correlationId: 'corr-1',
+      attempt: 1,
+    });
     assert.equal(msgs.Messages![0]!.MessageAttributes?.correlationId?.StringValue, 'corr-1');
 
     const dispatched = await m.jobs.markDispatched(job.jobId);
     assert.equal(dispatched?.pendingDeviceId, 'dev-jobs');
     const pending = await m.jobs.listPendingForDevice('dev-jobs');
-    assert.deepEqual(pending.map((j) => j.jobId), [job.jobId]);
+    assert.deepEqual(
+      pending.map((j) => j.jobId),
+      [job.jobId],
+    );
 
     const t1 = m.lifecycle.transition(job, { to: 'IN_PROGRESS', by: 'dev-jobs', now: Date.now() });
     assert.ok(t1.ok);
@@ -123,11 +172,17 @@ describe('jobs-repo and job-queue', () => {
 describe('events and markers', () => {
   test('recent events newest first, by device and fleet-wide, filtered by type', async () => {
     const now = Date.now();
-    await m.events.recordEvent({ type: 'command.failed', deviceId: 'dev-ev', correlationId: 'c1', detail: { n: 1 } }, now - 2000);
+    await m.events.recordEvent(
+      { type: 'command.failed', deviceId: 'dev-ev', correlationId: 'c1', detail: { n: 1 } },
+      now - 2000,
+    );
     await m.events.recordEvent({ type: 'device.offline', deviceId: 'dev-ev' }, now - 1000);
     await m.events.recordEvent({ type: 'command.failed', deviceId: 'dev-ev2' }, now);
     const mine = await m.events.recentEvents({ deviceId: 'dev-ev', limit: 10 });
-    assert.deepEqual(mine.map((e) => e.type), ['device.offline', 'command.failed']);
+    assert.deepEqual(
+      mine.map((e) => e.type),
+      ['device.offline', 'command.failed'],
+    );
     assert.equal(mine[1]!.correlationId, 'c1');
     const failed = await m.events.recentEvents({ type: 'command.failed', limit: 10 });
     assert.ok(failed.length >= 2);
@@ -138,9 +193,19 @@ describe('events and markers', () => {
   test('markers expire and delete', async () => {
     const now = Date.now();
     await m.markers.putMarker({ deviceId: 'dev-mk', kind: 'maintenance', durationSeconds: 600, createdBy: 'op', now });
-    await m.markers.putMarker({ deviceId: 'dev-mk', service: 'web', kind: 'manual-stop', durationSeconds: 60, createdBy: 'op', now: now - 120_000 });
+    await m.markers.putMarker({
+      deviceId: 'dev-mk',
+      service: 'web',
+      kind: 'manual-stop',
+      durationSeconds: 60,
+      createdBy: 'op',
+      now: now - 120_000,
+    });
     const active = await m.markers.activeMarkers('dev-mk', now);
-    assert.deepEqual(active.map((x) => x.service), [undefined]);
+    assert.deepEqual(
+      active.map((x) => x.service),
+      [undefined],
+    );
     assert.equal(await m.markers.deleteMarker('dev-mk'), true);
     assert.equal(await m.markers.deleteMarker('dev-mk'), false);
   });

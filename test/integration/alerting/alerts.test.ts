@@ -34,7 +34,11 @@ async function published(waitMs = 1500): Promise<Published[]> {
   await sqs.send(new PurgeQueueCommand({ QueueUrl: infra.env.ALERTS_QUEUE_URL! }));
   return msgs.map((m) => {
     const env = JSON.parse(m.Body!);
-    return { event: AlertEvent.parse(JSON.parse(env.Message)), attributes: env.MessageAttributes ?? {}, subject: env.Subject };
+    return {
+      event: AlertEvent.parse(JSON.parse(env.Message)),
+      attributes: env.MessageAttributes ?? {},
+      subject: env.Subject,
+    };
   });
 }
 
@@ -70,7 +74,10 @@ describe('dedupe and cooldown', () => {
       await resolveAlert(key, { now: T0 + i * MIN + 30_000 });
     }
     const msgs = await published();
-    assert.deepEqual(msgs.map((m) => m.event.status), ['firing', 'resolved']);
+    assert.deepEqual(
+      msgs.map((m) => m.event.status),
+      ['firing', 'resolved'],
+    );
     assert.equal((await getAlertRecord(key))?.flaps, 9);
     const later = await raiseAlert(crash('flappy'), { now: T0 + 10 * MIN + DEFAULT_ALERT_POLICY.cooldownMs });
     assert.equal(later.action, 'notified');
@@ -85,11 +92,14 @@ describe('dedupe and cooldown', () => {
     const repeat = await raiseAlert(crash('stuck', 3), { now: T0 + 3 * MIN + DEFAULT_ALERT_POLICY.cooldownMs });
     assert.ok(repeat.action === 'notified' && repeat.repeat);
     const msgs = await published();
-    assert.deepEqual(msgs.map((m) => [m.event.severity, m.event.repeat, m.event.suppressedCount]), [
-      ['WARNING', false, 0],
-      ['CRITICAL', false, 2],
-      ['CRITICAL', true, 0],
-    ]);
+    assert.deepEqual(
+      msgs.map((m) => [m.event.severity, m.event.repeat, m.event.suppressedCount]),
+      [
+        ['WARNING', false, 0],
+        ['CRITICAL', false, 2],
+        ['CRITICAL', true, 0],
+      ],
+    );
   });
 
   test('a failed publication leaves no record behind, so the next raise notifies', async () => {
@@ -106,11 +116,13 @@ describe('dedupe and cooldown', () => {
 });
 
 describe('group windows (group_wait)', () => {
-  const offline = (id: string, t: number) => deviceOfflineAlert({ deviceId: id, lastSeenEpochMs: t - 2 * MIN, offlineAfterMs: 90_000 });
+  const offline = (id: string, t: number) =>
+    deviceOfflineAlert({ deviceId: id, lastSeenEpochMs: t - 2 * MIN, offlineAfterMs: 90_000 });
 
   test('members arriving over the window are announced once, after group_wait, as one message', async () => {
     const t = T0 + 100 * MIN;
-    for (const [i, dt] of [0, 20_000, 40_000].entries()) assert.equal((await raiseAlert(offline(`grp-${i}`, t + dt), { now: t + dt })).action, 'grouped');
+    for (const [i, dt] of [0, 20_000, 40_000].entries())
+      assert.equal((await raiseAlert(offline(`grp-${i}`, t + dt), { now: t + dt })).action, 'grouped');
     assert.deepEqual((await flushAlertGroups({ now: t + 59_000 })).waiting, ['DeviceOffline']);
     assert.deepEqual(await published(800), []);
     const r = await flushAlertGroups({ now: t + 61_000 });
@@ -119,7 +131,10 @@ describe('group windows (group_wait)', () => {
     assert.equal(msgs.length, 1);
     assert.equal(msgs[0]!.event.group?.count, 3);
     assert.equal(msgs[0]!.event.severity, 'WARNING', 'three devices is not a fleet-wide outage');
-    assert.deepEqual(msgs[0]!.event.group?.sample.map((m) => m.deviceId), ['grp-0', 'grp-1', 'grp-2']);
+    assert.deepEqual(
+      msgs[0]!.event.group?.sample.map((m) => m.deviceId),
+      ['grp-0', 'grp-1', 'grp-2'],
+    );
     // Flushing again sends nothing more.
     await flushAlertGroups({ now: t + 2 * MIN });
     assert.deepEqual(await published(800), []);
@@ -129,7 +144,10 @@ describe('group windows (group_wait)', () => {
     assert.deepEqual(await published(800), []);
     await resolveAlert('DeviceOffline:grp-2:-', { now: t + 4 * MIN });
     const resolved = await published();
-    assert.deepEqual(resolved.map((m) => [m.event.status, m.event.group?.count]), [['resolved', 3]]);
+    assert.deepEqual(
+      resolved.map((m) => [m.event.status, m.event.group?.count]),
+      [['resolved', 3]],
+    );
   });
 
   test('a blip: every member back before group_wait ends, nothing is sent', async () => {

@@ -24,12 +24,19 @@ const crashing = (name: string, n: number) => ({
   status: 'restarting',
   restartCount: n,
   recentRestarts: 3 + n,
-  error: { type: 'CrashLoopBackOff', message: `exit code 1 (#${n})`, timestamp: iso(), retryCount: n, nextRetry: iso(Date.now() + 10_000) },
+  error: {
+    type: 'CrashLoopBackOff',
+    message: `exit code 1 (#${n})`,
+    timestamp: iso(),
+    retryCount: n,
+    nextRetry: iso(Date.now() + 10_000),
+  },
 });
 
 async function finishJob(deviceId: string, jobId: string, status: 'SUCCEEDED' | 'FAILED') {
   const token = await al.device(deviceId);
-  const put = (body: unknown) => al.api.device({ method: 'PUT', path: `/v1/devices/${deviceId}/jobs/${jobId}`, token, body });
+  const put = (body: unknown) =>
+    al.api.device({ method: 'PUT', path: `/v1/devices/${deviceId}/jobs/${jobId}`, token, body });
   const started = await put({ status: 'IN_PROGRESS', expectedVersion: 1 });
   assert.equal(started.status, 200, started.raw);
   const done = await put({ status, expectedVersion: started.body.version });
@@ -68,10 +75,19 @@ describe('recovery decisions', () => {
     assert.equal(a.runbook, 'docs/runbook.md#servicecrashloop');
     assert.ok(a.correlationId, 'the report’s correlation id travels into the alert');
 
-    const rec = await documentClient().send(new GetCommand({ TableName: al.env('ALERTS_TABLE'), Key: { pk: `ALERT#ServiceCrashLoop:${id}:mosquitto`, sk: 'STATE' } }));
+    const rec = await documentClient().send(
+      new GetCommand({
+        TableName: al.env('ALERTS_TABLE'),
+        Key: { pk: `ALERT#ServiceCrashLoop:${id}:mosquitto`, sk: 'STATE' },
+      }),
+    );
     assert.equal(rec.Item?.suppressedCount, 3, 'the later raises were suppressed and counted');
 
-    const events = await al.api.operator({ method: 'GET', path: '/v1/events/recent', query: { deviceId: id, type: 'recovery.enqueued' } });
+    const events = await al.api.operator({
+      method: 'GET',
+      path: '/v1/events/recent',
+      query: { deviceId: id, type: 'recovery.enqueued' },
+    });
     assert.equal(events.status, 200);
     assert.equal(events.body.events.length, 3, 'recovery.enqueued events are queryable through the operator API');
   });
@@ -80,23 +96,44 @@ describe('recovery decisions', () => {
     const id = 'marked-1';
     await al.device(id);
     await al.drainAlertEvents(100);
-    const m = await al.api.operator({ method: 'POST', path: `/v1/devices/${id}/markers`, body: { service: 'mosquitto', kind: 'manual-stop', reason: 'firmware work', durationSeconds: 3600 } });
+    const m = await al.api.operator({
+      method: 'POST',
+      path: `/v1/devices/${id}/markers`,
+      body: { service: 'mosquitto', kind: 'manual-stop', reason: 'firmware work', durationSeconds: 3600 },
+    });
     assert.equal(m.status, 201, m.raw);
     for (let i = 1; i <= 6; i++) await al.report(id, [crashing('mosquitto', i), running('web')]);
     assert.equal((await listJobsForDevice(id, 50)).length, 0, 'no recovery job');
     assert.deepEqual(await al.drainAlertEvents(), [], 'no alert');
-    const rec = await documentClient().send(new GetCommand({ TableName: al.env('ALERTS_TABLE'), Key: { pk: `ALERT#ServiceCrashLoop:${id}:mosquitto`, sk: 'STATE' } }));
+    const rec = await documentClient().send(
+      new GetCommand({
+        TableName: al.env('ALERTS_TABLE'),
+        Key: { pk: `ALERT#ServiceCrashLoop:${id}:mosquitto`, sk: 'STATE' },
+      }),
+    );
     assert.equal(rec.Item, undefined, 'not even a suppressed alert record');
     // Another service of the same device is not silenced.
     await al.report(id, [crashing('mosquitto', 7), crashing('web', 1)]);
     const jobs = await listJobsForDevice(id, 50);
-    assert.deepEqual(jobs.map((j) => j.params.service), ['web']);
+    assert.deepEqual(
+      jobs.map((j) => j.params.service),
+      ['web'],
+    );
   });
 
   test('a device-wide maintenance marker silences every service', async () => {
     const id = 'marked-2';
     await al.device(id);
-    assert.equal((await al.api.operator({ method: 'POST', path: `/v1/devices/${id}/markers`, body: { kind: 'maintenance', durationSeconds: 600 } })).status, 201);
+    assert.equal(
+      (
+        await al.api.operator({
+          method: 'POST',
+          path: `/v1/devices/${id}/markers`,
+          body: { kind: 'maintenance', durationSeconds: 600 },
+        })
+      ).status,
+      201,
+    );
     for (let i = 1; i <= 4; i++) await al.report(id, [crashing('a', i), crashing('b', i)]);
     assert.equal((await listJobsForDevice(id, 50)).length, 0);
     assert.deepEqual(await al.drainAlertEvents(), []);
@@ -111,10 +148,17 @@ describe('recovery decisions', () => {
         app: { image: 'lab/app:1', dependsOn: ['db'] },
       },
     };
-    assert.equal((await al.api.operator({ method: 'PUT', path: `/v1/devices/${id}/target`, body: target })).status, 200);
+    assert.equal(
+      (await al.api.operator({ method: 'PUT', path: `/v1/devices/${id}/target`, body: target })).status,
+      200,
+    );
     await al.report(id, [crashing('app', 1), crashing('db', 1)]);
     let jobs = await listJobsForDevice(id, 50);
-    assert.deepEqual(jobs.map((j) => j.params.service), ['db'], 'only the dependency is restarted first');
+    assert.deepEqual(
+      jobs.map((j) => j.params.service),
+      ['db'],
+      'only the dependency is restarted first',
+    );
     await finishJob(id, jobs[0]!.jobId, 'SUCCEEDED');
     await al.report(id, [crashing('app', 2), running('db')]);
     jobs = await listJobsForDevice(id, 50);
@@ -130,7 +174,14 @@ describe('alerts end to end (report → SNS → alerts queue → forwarder → S
       name: 'nodered',
       image: 'lab/nodered:missing',
       status: 'error',
-      error: { type: 'ImagePullBackOff', message: 'manifest unknown', timestamp: iso(), retryCount: 1, nextRetry: iso(Date.now() + 10_000), permanent: true },
+      error: {
+        type: 'ImagePullBackOff',
+        message: 'manifest unknown',
+        timestamp: iso(),
+        retryCount: 1,
+        nextRetry: iso(Date.now() + 10_000),
+        permanent: true,
+      },
     };
     for (let i = 0; i < 6; i++) {
       await al.report(id, [broken, running('web')]);
@@ -143,9 +194,13 @@ describe('alerts end to end (report → SNS → alerts queue → forwarder → S
     assert.match(got[0]!, /WARNING ServiceImagePullBackOff · nodered on flap-1/);
     assert.match(got[0]!, /manifest unknown/);
     assert.match(got[1]!, /RESOLVED ServiceImagePullBackOff/);
-    const rec = await documentClient().send(new GetCommand({ TableName: al.env('ALERTS_TABLE'), Key: { pk: `ALERT#ServiceImagePullBackOff:${id}:nodered`, sk: 'STATE' } }));
+    const rec = await documentClient().send(
+      new GetCommand({
+        TableName: al.env('ALERTS_TABLE'),
+        Key: { pk: `ALERT#ServiceImagePullBackOff:${id}:nodered`, sk: 'STATE' },
+      }),
+    );
     assert.equal(rec.Item?.flaps, 5, 'the five re-fires inside the cooldown were recorded as flaps, not sent');
     assert.equal(rec.Item?.state, 'resolved');
   });
-
 });

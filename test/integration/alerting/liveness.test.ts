@@ -10,7 +10,12 @@ import { after, before, test } from 'node:test';
 import { DeviceReport } from '../../../functions/contract/report.js';
 import { evaluateFleet } from '../../../functions/handlers/health-evaluator.js';
 import { storeReport } from '../../../functions/handlers/support/report-intake.js';
-import { DEFAULT_LIVENESS, detectionBoundSeconds, EVALUATOR_PERIOD_SECONDS, SYNC_JITTER } from '../../../functions/domain/liveness.js';
+import {
+  DEFAULT_LIVENESS,
+  detectionBoundSeconds,
+  EVALUATOR_PERIOD_SECONDS,
+  SYNC_JITTER,
+} from '../../../functions/domain/liveness.js';
 import { config } from '../../../functions/lib/config.js';
 import { createAlertingFixture, running, type AlertingFixture } from '../../support/alerting.js';
 
@@ -21,7 +26,15 @@ before(async () => {
 after(() => al.close());
 
 const report = (deviceId: string, seq: number, now: number) =>
-  DeviceReport.parse({ deviceId, seq, kind: 'full', agentVersion: '1.0.0', uptimeSeconds: seq, sentAt: new Date(now).toISOString(), services: [running('web')] });
+  DeviceReport.parse({
+    deviceId,
+    seq,
+    kind: 'full',
+    agentVersion: '1.0.0',
+    uptimeSeconds: seq,
+    sentAt: new Date(now).toISOString(),
+    services: [running('web')],
+  });
 
 test('defaults are the documented ones', () => {
   assert.deepEqual(config.liveness, DEFAULT_LIVENESS);
@@ -49,7 +62,11 @@ test('steady devices at default settings are never marked offline across many ev
   const silentStoppedAt = t0;
   let silentMarkedAt: number | undefined;
   const horizon = t0 + 12 * 60_000; // 12 simulated minutes: 12 evaluator runs
-  for (let evalAt = t0 + EVALUATOR_PERIOD_SECONDS * 1000; evalAt <= horizon; evalAt += EVALUATOR_PERIOD_SECONDS * 1000) {
+  for (
+    let evalAt = t0 + EVALUATOR_PERIOD_SECONDS * 1000;
+    evalAt <= horizon;
+    evalAt += EVALUATOR_PERIOD_SECONDS * 1000
+  ) {
     for (const id of steady) {
       while (nextSync.get(id)! <= evalAt) {
         await sync(id, nextSync.get(id)!);
@@ -57,14 +74,25 @@ test('steady devices at default settings are never marked offline across many ev
       }
     }
     const run = await evaluateFleet({ now: evalAt });
-    for (const id of steady) assert.ok(!run.offline.includes(id) && !run.raced.includes(id), `${id} on time but found quiet at +${(evalAt - t0) / 1000} s`);
+    for (const id of steady)
+      assert.ok(
+        !run.offline.includes(id) && !run.raced.includes(id),
+        `${id} on time but found quiet at +${(evalAt - t0) / 1000} s`,
+      );
     if (run.offline.includes(silent)) silentMarkedAt ??= evalAt;
   }
   assert.ok(silentMarkedAt !== undefined, 'the silent device was marked offline');
   const detectedAfterS = (silentMarkedAt - silentStoppedAt) / 1000;
   assert.ok(detectedAfterS > s.offlineAfterSeconds, `not before offlineAfter (${detectedAfterS} s)`);
-  assert.ok(detectedAfterS <= detectionBoundSeconds(s), `within offlineAfter + one evaluator period (${detectedAfterS} s)`);
-  const events = await al.api.operator({ method: 'GET', path: '/v1/events/recent', query: { type: 'device.offline', limit: '50' } });
+  assert.ok(
+    detectedAfterS <= detectionBoundSeconds(s),
+    `within offlineAfter + one evaluator period (${detectedAfterS} s)`,
+  );
+  const events = await al.api.operator({
+    method: 'GET',
+    path: '/v1/events/recent',
+    query: { type: 'device.offline', limit: '50' },
+  });
   assert.deepEqual(
     events.body.events.map((e: { deviceId: string }) => e.deviceId),
     [silent],

@@ -22,10 +22,23 @@ describe('offline devices', () => {
   test('an offline device under a maintenance marker is marked offline without an alert', async () => {
     const id = 'quiet-1';
     await al.report(id, [running('web')]);
-    assert.equal((await al.api.operator({ method: 'POST', path: `/v1/devices/${id}/markers`, body: { kind: 'maintenance', durationSeconds: 3600 } })).status, 201);
+    assert.equal(
+      (
+        await al.api.operator({
+          method: 'POST',
+          path: `/v1/devices/${id}/markers`,
+          body: { kind: 'maintenance', durationSeconds: 3600 },
+        })
+      ).status,
+      201,
+    );
     const r = await evaluateFleet({ now: Date.now() + 91_000 });
     assert.ok(r.silenced.includes(id));
-    assert.equal(r.offlineNow, 0, 'offline, but silenced by its marker: not counted in devices_offline (nor by the alarm on it)');
+    assert.equal(
+      r.offlineNow,
+      0,
+      'offline, but silenced by its marker: not counted in devices_offline (nor by the alarm on it)',
+    );
     const later = await evaluateFleet({ now: Date.now() + 91_000 + 61_000 });
     assert.deepEqual(later.groups.published, []);
     assert.deepEqual(await al.drainAlertEvents(), []);
@@ -56,7 +69,9 @@ describe('offline devices', () => {
     assert.match(got[0]!.text, /Sample \(10 of 100\)/);
     assert.match(got[0]!.text, /fleet-000/);
 
-    const state = await documentClient().send(new GetCommand({ TableName: al.env('FLEET_TABLE'), Key: { pk: 'DEVICE#fleet-042', sk: 'STATE' } }));
+    const state = await documentClient().send(
+      new GetCommand({ TableName: al.env('FLEET_TABLE'), Key: { pk: 'DEVICE#fleet-042', sk: 'STATE' } }),
+    );
     assert.equal(state.Item?.health, 'offline');
     assert.match(String(state.Item?.offlineShard), /^off#\d$/, 'in the sparse byOffline index');
 
@@ -69,7 +84,9 @@ describe('offline devices', () => {
     assert.match(after[0]!.text, /All 100 devices/);
 
     // Back online, out of the byOffline index: the gauge drops to 0 (quiet-1 is still quiet, but under maintenance).
-    const back = await documentClient().send(new GetCommand({ TableName: al.env('FLEET_TABLE'), Key: { pk: 'DEVICE#fleet-042', sk: 'STATE' } }));
+    const back = await documentClient().send(
+      new GetCommand({ TableName: al.env('FLEET_TABLE'), Key: { pk: 'DEVICE#fleet-042', sk: 'STATE' } }),
+    );
     assert.equal(back.Item?.offlineShard, undefined);
     assert.equal((await evaluateFleet()).offlineNow, 0);
   });
@@ -85,7 +102,16 @@ describe('offline devices', () => {
     const counted = first.offlineNow;
 
     // Maintenance starts while it is offline: it stops counting at once (the next gauge reading).
-    assert.equal((await al.api.operator({ method: 'POST', path: `/v1/devices/${id}/markers`, body: { kind: 'maintenance', durationSeconds: 3600 } })).status, 201);
+    assert.equal(
+      (
+        await al.api.operator({
+          method: 'POST',
+          path: `/v1/devices/${id}/markers`,
+          body: { kind: 'maintenance', durationSeconds: 3600 },
+        })
+      ).status,
+      201,
+    );
     const during = await evaluateFleet({ now: t + 91_000 + 61_000 });
     assert.equal(during.offlineNow, counted - 1);
     assert.deepEqual(during.unsilenced, []);
@@ -95,7 +121,13 @@ describe('offline devices', () => {
     const after = await evaluateFleet({ now: t + 91_000 + 122_000 });
     assert.deepEqual(after.unsilenced, [id]);
     assert.equal(after.offlineNow, counted, 'counted again');
-    const state = await documentClient().send(new GetCommand({ TableName: al.env('FLEET_TABLE'), Key: { pk: `DEVICE#${id}`, sk: 'STATE' }, ConsistentRead: true }));
+    const state = await documentClient().send(
+      new GetCommand({
+        TableName: al.env('FLEET_TABLE'),
+        Key: { pk: `DEVICE#${id}`, sk: 'STATE' },
+        ConsistentRead: true,
+      }),
+    );
     assert.match(String(state.Item?.offlineShard), /^off#\d$/);
     // quiet-1 went offline silenced (no alert then); once its marker ends it is alerted on.
     assert.equal((await al.api.operator({ method: 'DELETE', path: '/v1/devices/quiet-1/markers' })).status, 204);
@@ -103,11 +135,13 @@ describe('offline devices', () => {
     assert.deepEqual(again.unsilenced, ['quiet-1']);
     assert.equal(again.offlineNow, counted + 1);
     const events = await al.api.operator({ method: 'GET', path: '/v1/events/recent', query: { deviceId: 'quiet-1' } });
-    assert.ok(events.body.events.some((e: { type: string }) => e.type === 'alert.raised'), JSON.stringify(events.body.events.map((e: { type: string }) => e.type)));
+    assert.ok(
+      events.body.events.some((e: { type: string }) => e.type === 'alert.raised'),
+      JSON.stringify(events.body.events.map((e: { type: string }) => e.type)),
+    );
 
     // A report brings it back: out of the index.
     await al.report(id, [running('web')]);
     assert.equal((await evaluateFleet()).offlineNow, counted, 'quiet-2 back online, quiet-1 counted now');
   });
-
 });

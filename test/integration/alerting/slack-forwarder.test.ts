@@ -9,7 +9,15 @@ import { PurgeQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/clien
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { createTestInfra, type TestInfra } from '../../support/infra.js';
 import { startSlackReceiver, type SlackReceiver } from '../../support/slack-receiver.js';
-import { createWebhookSecret, deliverPending, invokeForwarder, messageAttribute, queueArn, receiveMessages, useWebhookSecret } from '../../support/alerting.js';
+import {
+  createWebhookSecret,
+  deliverPending,
+  invokeForwarder,
+  messageAttribute,
+  queueArn,
+  receiveMessages,
+  useWebhookSecret,
+} from '../../support/alerting.js';
 import { toRecord } from '../../../local/sqs-poller.js';
 import { publishAlertEvent } from '../../../functions/adapters/alert-publication.js';
 import { toAlertEvent, type AlertEvent } from '../../../functions/domain/alerting/event.js';
@@ -24,7 +32,16 @@ const sqs = new SQSClient({});
 
 function alert(n: number, over: Partial<Parameters<typeof toAlertEvent>[0]> = {}): AlertEvent {
   return toAlertEvent(
-    { alertName: 'ServiceCrashLoop', level: 2, deviceId: `dev-${n}`, service: 'mosquitto', summary: `crash loop #${n}`, since: Date.now() - 60_000, correlationId: `corr-${n}`, ...over },
+    {
+      alertName: 'ServiceCrashLoop',
+      level: 2,
+      deviceId: `dev-${n}`,
+      service: 'mosquitto',
+      summary: `crash loop #${n}`,
+      since: Date.now() - 60_000,
+      correlationId: `corr-${n}`,
+      ...over,
+    },
     { notificationId: `n-${n}-${Date.now()}`, now: Date.now() },
   );
 }
@@ -75,7 +92,10 @@ describe('delivery', () => {
     const record = toRecord(msg!, arn);
     const first = await invokeForwarder(handler, infra.env.ALERTS_QUEUE_URL!, [record]);
     assert.deepEqual(first.failedIds, []);
-    assert.deepEqual(slack.requests.slice(before).map((x) => x.status), [500, 200]);
+    assert.deepEqual(
+      slack.requests.slice(before).map((x) => x.status),
+      [500, 200],
+    );
     // SQS delivers at least once: the same message again (e.g. the delete was lost) posts nothing new.
     const again = await invokeForwarder(handler, infra.env.ALERTS_QUEUE_URL!, [record]);
     assert.deepEqual(again.failedIds, []);
@@ -90,8 +110,14 @@ describe('delivery', () => {
     const r = await deliverPending(handler, infra.env.ALERTS_QUEUE_URL!);
     assert.deepEqual(r.failedIds, []);
     const reqs = slack.requests.slice(before);
-    assert.deepEqual(reqs.map((x) => x.status), [429, 200]);
-    assert.ok(reqs[1]!.receivedAt - reqs[0]!.receivedAt >= 950, `waited ${reqs[1]!.receivedAt - reqs[0]!.receivedAt} ms`);
+    assert.deepEqual(
+      reqs.map((x) => x.status),
+      [429, 200],
+    );
+    assert.ok(
+      reqs[1]!.receivedAt - reqs[0]!.receivedAt >= 950,
+      `waited ${reqs[1]!.receivedAt - reqs[0]!.receivedAt} ms`,
+    );
   });
 
   test('a Retry-After beyond the Lambda deadline fails the item and delays its redelivery by Retry-After', async () => {
@@ -115,12 +141,18 @@ describe('delivery', () => {
     const before = slack.requests.length;
     const r = await invokeForwarder(handler, infra.env.ALERTS_QUEUE_URL!, [record], 8000);
     assert.equal(r.failedIds.length, 1);
-    assert.ok(slack.requests.length - before >= 2 && slack.requests.length - before <= 6, `bounded attempts: ${slack.requests.length - before}`);
+    assert.ok(
+      slack.requests.length - before >= 2 && slack.requests.length - before <= 6,
+      `bounded attempts: ${slack.requests.length - before}`,
+    );
     const last = { ...record, attributes: { ...record.attributes, ApproximateReceiveCount: '5' } };
     const r2 = await invokeForwarder(handler, infra.env.ALERTS_QUEUE_URL!, [last], 8000);
     assert.deepEqual(r2.failedIds, [], 'moved to the DLQ, so the source message is deleted');
     const [dead] = await receiveMessages(infra.env.ALERTS_DLQ_URL!, { max: 1 });
-    assert.match(messageAttribute(dead!, 'failureReason') ?? '', /SlackUnavailable: Slack unavailable after \d+ attempt\(s\): 503/);
+    assert.match(
+      messageAttribute(dead!, 'failureReason') ?? '',
+      /SlackUnavailable: Slack unavailable after \d+ attempt\(s\): 503/,
+    );
     await drainScript();
   });
 });
@@ -128,7 +160,12 @@ describe('delivery', () => {
 describe('bad input', () => {
   test('malformed SNS message, non-SNS body and invalid alert event: each logged with its reason into the DLQ, the good one still delivered', async () => {
     await sns.send(new PublishCommand({ TopicArn: infra.env.ALERT_TOPIC_ARN!, Message: 'hello, not json' }));
-    await sns.send(new PublishCommand({ TopicArn: infra.env.ALERT_TOPIC_ARN!, Message: JSON.stringify({ ...alert(6), severity: 'LOUD' }) }));
+    await sns.send(
+      new PublishCommand({
+        TopicArn: infra.env.ALERT_TOPIC_ARN!,
+        Message: JSON.stringify({ ...alert(6), severity: 'LOUD' }),
+      }),
+    );
     await sqs.send(new SendMessageCommand({ QueueUrl: infra.env.ALERTS_QUEUE_URL!, MessageBody: '{"foo":1}' }));
     await publishAlertEvent(alert(7));
     const r = await deliverPending(handler, infra.env.ALERTS_QUEUE_URL!, { max: 4 });
@@ -146,7 +183,14 @@ describe('bad input', () => {
 
   test('parseDelivery names the problem precisely', () => {
     assert.throws(() => parseDelivery({ body: 'x', messageId: 'm' }), /SQS body is not JSON/);
-    assert.throws(() => parseDelivery({ body: JSON.stringify({ Type: 'Notification', MessageId: 'a', Message: '{"schema":"fleetmedic.alert.v1"}' }), messageId: 'm' }), /invalid alert event: /);
+    assert.throws(
+      () =>
+        parseDelivery({
+          body: JSON.stringify({ Type: 'Notification', MessageId: 'a', Message: '{"schema":"fleetmedic.alert.v1"}' }),
+          messageId: 'm',
+        }),
+      /invalid alert event: /,
+    );
     const raw = parseDelivery({ body: JSON.stringify(alert(8)), messageId: 'sqs-1' });
     assert.equal(raw.MessageId, 'sqs-1', 'raw message delivery is understood too');
   });
@@ -155,7 +199,12 @@ describe('bad input', () => {
     await sns.send(
       new PublishCommand({
         TopicArn: infra.env.ALERT_TOPIC_ARN!,
-        Message: JSON.stringify({ AlarmName: 'fleetmedic-DeadLetters', NewStateValue: 'ALARM', NewStateReason: 'depth 3 > 0', StateChangeTime: new Date().toISOString() }),
+        Message: JSON.stringify({
+          AlarmName: 'fleetmedic-DeadLetters',
+          NewStateValue: 'ALARM',
+          NewStateReason: 'depth 3 > 0',
+          StateChangeTime: new Date().toISOString(),
+        }),
       }),
     );
     const r = await deliverPending(handler, infra.env.ALERTS_QUEUE_URL!);
@@ -170,14 +219,22 @@ describe('bad input', () => {
     const r = await deliverPending(handler, infra.env.ALERTS_QUEUE_URL!);
     assert.deepEqual(r.failedIds, []);
     const [dead] = await receiveMessages(infra.env.ALERTS_DLQ_URL!, { max: 1 });
-    assert.match(messageAttribute(dead!, 'failureReason') ?? '', /SlackPayloadRejected: Slack rejected the message: 400 invalid_blocks/);
+    assert.match(
+      messageAttribute(dead!, 'failureReason') ?? '',
+      /SlackPayloadRejected: Slack rejected the message: 400 invalid_blocks/,
+    );
   });
 });
 
 describe('webhook secret', () => {
   test('missing secret: a clear error, and the message goes back to the queue (not dropped)', async () => {
     useWebhookSecret('does-not-exist');
-    await assert.rejects(resolveWebhookUrl(), (err: Error) => err instanceof WebhookConfigError && /Slack webhook secret does-not-exist could not be read: ResourceNotFoundException/.test(err.message));
+    await assert.rejects(
+      resolveWebhookUrl(),
+      (err: Error) =>
+        err instanceof WebhookConfigError &&
+        /Slack webhook secret does-not-exist could not be read: ResourceNotFoundException/.test(err.message),
+    );
     await publishAlertEvent(alert(10));
     const r = await deliverPending(handler, infra.env.ALERTS_QUEUE_URL!);
     assert.equal(r.failedIds.length, 1);

@@ -84,18 +84,37 @@ test('the webhook secret reaches neither X-Ray nor the logs, and the Slack calls
   delete env.POWERTOOLS_TRACE_ENABLED;
   delete env.POWERTOOLS_TRACER_CAPTURE_HTTPS_REQUESTS;
   const output = await new Promise<string>((resolve, reject) => {
-    execFile(process.execPath, ['--import', 'tsx', join(root, 'test/support/traced-forwarder.ts'), JSON.stringify(steps)], { cwd: root, env, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`forwarder process failed: ${err.message}\n${stderr}`));
-      else resolve(`${stdout}\n${stderr}`);
-    });
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', join(root, 'test/support/traced-forwarder.ts'), JSON.stringify(steps)],
+      { cwd: root, env, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`forwarder process failed: ${err.message}\n${stderr}`));
+        else resolve(`${stdout}\n${stderr}`);
+      },
+    );
   });
 
   // The scenario really ran: one delivered, one delivered after a 500, one failed on 404, one on a dead port.
-  const results = output.split('\n').filter((l) => l.startsWith('RESULT ')).map((l) => JSON.parse(l.slice(7)) as { messageId: string; failed?: number; thrown?: string });
+  const results = output
+    .split('\n')
+    .filter((l) => l.startsWith('RESULT '))
+    .map((l) => JSON.parse(l.slice(7)) as { messageId: string; failed?: number; thrown?: string });
   assert.equal(results.length, steps.length, output);
-  assert.deepEqual(results.map((r) => r.failed === 0), [true, true, false, false], JSON.stringify(results));
-  assert.deepEqual(slack.requests.map((r) => r.status), [200, 500, 200, 404]);
-  assert.match(output, /revoked, wrong, or its channel is gone/, 'the 404 was logged (so the logs were checked on an error path)');
+  assert.deepEqual(
+    results.map((r) => r.failed === 0),
+    [true, true, false, false],
+    JSON.stringify(results),
+  );
+  assert.deepEqual(
+    slack.requests.map((r) => r.status),
+    [200, 500, 200, 404],
+  );
+  assert.match(
+    output,
+    /revoked, wrong, or its channel is gone/,
+    'the 404 was logged (so the logs were checked on an error path)',
+  );
 
   for (const secret of [token, deadToken, '/services/T0TRACE']) {
     const inTrace = datagrams.find((d) => d.includes(secret));
@@ -105,13 +124,22 @@ test('the webhook secret reaches neither X-Ray nor the logs, and the Slack calls
   }
 
   // The daemon received the traces, Slack calls included (host and status, nothing more).
-  const docs = datagrams.flatMap((d) => d.split('\n').slice(1)).filter((l) => l.trim()).map((l) => JSON.parse(l) as TraceDoc);
+  const docs = datagrams
+    .flatMap((d) => d.split('\n').slice(1))
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as TraceDoc);
   const slackCalls = docs.flatMap(allSubsegments).filter((s) => s.http?.request?.url?.startsWith(slackOrigin));
   assert.deepEqual(
-    slackCalls.map((s) => s.http?.response?.status).filter((s) => s !== undefined).sort(),
+    slackCalls
+      .map((s) => s.http?.response?.status)
+      .filter((s) => s !== undefined)
+      .sort(),
     [200, 200, 404, 500],
     `Slack calls traced: ${JSON.stringify(slackCalls.map((s) => s.http))}`,
   );
   // The secret was read through a traced AWS client (operation recorded, value not).
-  assert.ok(docs.flatMap(allSubsegments).some((s) => s.name === 'SecretsManager'), `AWS calls traced: ${[...new Set(docs.flatMap(allSubsegments).map((s) => s.name))].join(', ')}`);
+  assert.ok(
+    docs.flatMap(allSubsegments).some((s) => s.name === 'SecretsManager'),
+    `AWS calls traced: ${[...new Set(docs.flatMap(allSubsegments).map((s) => s.name))].join(', ')}`,
+  );
 });

@@ -19,7 +19,11 @@ before(async () => {
   fx = await createApiFixture();
   tokenX = await fx.register('dev-x');
   tokenY = await fx.register('dev-y');
-  const enq = await fx.operator({ method: 'POST', path: '/v1/devices/dev-x/jobs', body: { type: 'restart-service', params: { service: 'web' } } });
+  const enq = await fx.operator({
+    method: 'POST',
+    path: '/v1/devices/dev-x/jobs',
+    body: { type: 'restart-service', params: { service: 'web' } },
+  });
   jobX = enq.body.jobId;
 });
 after(() => fx.close());
@@ -32,7 +36,15 @@ interface Case {
   error: string;
 }
 
-const report = (deviceId: string) => ({ deviceId, seq: 1, kind: 'full', agentVersion: '1', uptimeSeconds: 1, sentAt: '2025-01-01T00:00:00Z', services: [] });
+const report = (deviceId: string) => ({
+  deviceId,
+  seq: 1,
+  kind: 'full',
+  agentVersion: '1',
+  uptimeSeconds: 1,
+  sentAt: '2025-01-01T00:00:00Z',
+  services: [],
+});
 
 /** A valid request per route (path with real ids, a valid body), from which each case deviates in one way. */
 const valid: Record<string, () => { path: string; body?: unknown; query?: Record<string, string> }> = {
@@ -40,7 +52,10 @@ const valid: Record<string, () => { path: string; body?: unknown; query?: Record
   postReport: () => ({ path: '/v1/devices/dev-x/reports', body: report('dev-x') }),
   syncDevice: () => ({ path: '/v1/devices/dev-x/sync', body: { report: report('dev-x') } }),
   getPendingJobs: () => ({ path: '/v1/devices/dev-x/jobs/pending' }),
-  updateJobExecution: () => ({ path: `/v1/devices/dev-x/jobs/${jobX}`, body: { status: 'IN_PROGRESS', expectedVersion: 1 } }),
+  updateJobExecution: () => ({
+    path: `/v1/devices/dev-x/jobs/${jobX}`,
+    body: { status: 'IN_PROGRESS', expectedVersion: 1 },
+  }),
   getTargetState: () => ({ path: '/v1/devices/dev-x/target' }),
   renewDeviceToken: () => ({ path: '/v1/devices/dev-x/token/renew' }),
   decommissionDevice: () => ({ path: '/v1/devices/dev-x' }),
@@ -58,7 +73,10 @@ const valid: Record<string, () => { path: string; body?: unknown; query?: Record
   deleteMarker: () => ({ path: '/v1/devices/dev-x/markers' }),
   listDeadLetters: () => ({ path: '/v1/dlq' }),
   redriveDeadLetters: () => ({ path: '/v1/dlq/redrive', body: { dryRun: true } }),
-  putRegistryCredential: () => ({ path: '/v1/registry-credentials/lab', body: { registry: '127.0.0.1:5001', username: 'lab', password: 'pw' } }),
+  putRegistryCredential: () => ({
+    path: '/v1/registry-credentials/lab',
+    body: { registry: '127.0.0.1:5001', username: 'lab', password: 'pw' },
+  }),
   deleteRegistryCredential: () => ({ path: '/v1/registry-credentials/lab' }),
 };
 
@@ -78,8 +96,17 @@ const wrongTypes: Record<string, () => unknown> = {
 
 /** Further invalid bodies per body route: values out of their bounds. */
 const badBodies: Record<string, Record<string, unknown>[]> = {
-  syncDevice: [{ report: { ...report('dev-x'), uptimeSeconds: 1e200 } }, { report: report('dev-x'), targetEtag: 'x'.repeat(161) }, {}],
-  rotateDeviceToken: [{ overlapSeconds: -1 }, { overlapSeconds: 7 * 86400 + 1 }, { overlapSeconds: 1.5 }, { overlapSeconds: null }],
+  syncDevice: [
+    { report: { ...report('dev-x'), uptimeSeconds: 1e200 } },
+    { report: report('dev-x'), targetEtag: 'x'.repeat(161) },
+    {},
+  ],
+  rotateDeviceToken: [
+    { overlapSeconds: -1 },
+    { overlapSeconds: 7 * 86400 + 1 },
+    { overlapSeconds: 1.5 },
+    { overlapSeconds: null },
+  ],
   enqueueJob: [
     { type: 'restart-service', params: { service: 'web' }, inProgressTimeoutSeconds: 9 },
     { type: 'restart-service', params: { service: 'web' }, inProgressTimeoutSeconds: 86_401 },
@@ -118,38 +145,79 @@ function casesFor(route: RouteDef): Case[] {
   const base = valid[op];
   assert.ok(base, `no valid request defined for ${op}`);
   const who = route.auth === 'device' ? tokenXRef : route.auth === 'operator' ? operatorRef : undefined;
-  const call = (over: Partial<ApiCall> = {}): (() => ApiCall) => () => {
-    const b = base();
-    return { method: route.method, path: b.path, ...(b.body !== undefined ? { body: b.body } : {}), ...(b.query ? { query: b.query } : {}), ...(who ? { token: who() } : {}), ...over };
-  };
+  const call =
+    (over: Partial<ApiCall> = {}): (() => ApiCall) =>
+    () => {
+      const b = base();
+      return {
+        method: route.method,
+        path: b.path,
+        ...(b.body !== undefined ? { body: b.body } : {}),
+        ...(b.query ? { query: b.query } : {}),
+        ...(who ? { token: who() } : {}),
+        ...over,
+      };
+    };
   const out: Case[] = [];
-  const add = (name: string, c: () => ApiCall, status: number, error: string) => out.push({ name: `${op}: ${name}`, op, call: c, status, error });
+  const add = (name: string, c: () => ApiCall, status: number, error: string) =>
+    out.push({ name: `${op}: ${name}`, op, call: c, status, error });
 
   if (route.auth !== 'public') {
     add('missing token', call({ token: undefined }), 401, 'unauthorized');
-    add('wrong token', call({ token: route.auth === 'device' ? `dev-x.${'W'.repeat(43)}` : 'not-the-operator-token' }), 401, 'unauthorized');
+    add(
+      'wrong token',
+      call({ token: route.auth === 'device' ? `dev-x.${'W'.repeat(43)}` : 'not-the-operator-token' }),
+      401,
+      'unauthorized',
+    );
   }
   if (route.auth === 'device') {
     add('operator token on a device route', call({ token: fx.operatorToken }), 401, 'unauthorized');
     add('another device’s token (cross-device)', call({ token: tokenY }), 403, 'forbidden');
-    add('own token on another device’s path', call({ path: base().path.replace('/dev-x/', '/dev-y/'), ...(route.body ? { body: op === 'postReport' ? report('dev-y') : op === 'syncDevice' ? { report: report('dev-y') } : base().body } : {}) }), 403, 'forbidden');
+    add(
+      'own token on another device’s path',
+      call({
+        path: base().path.replace('/dev-x/', '/dev-y/'),
+        ...(route.body
+          ? {
+              body:
+                op === 'postReport' ? report('dev-y') : op === 'syncDevice' ? { report: report('dev-y') } : base().body,
+            }
+          : {}),
+      }),
+      403,
+      'forbidden',
+    );
   }
-  if (route.auth === 'operator') add('a device token on an operator route', call({ token: tokenXRef() }), 401, 'unauthorized');
+  if (route.auth === 'operator')
+    add('a device token on an operator route', call({ token: tokenXRef() }), 401, 'unauthorized');
   if (route.body) {
     add('malformed JSON', call({ body: '{"deviceId": "dev-x",' }), 400, 'invalid_json');
     add('empty body', call({ body: '' }), 400, 'invalid_json');
     add('non-JSON content type', call({ headers: { 'content-type': 'text/plain' } }), 415, 'unsupported_media_type');
     add('wrong types', call({ body: wrongTypes[op]!() }), 400, 'validation_failed');
-    add('unknown field (strict)', call({ body: { ...(base().body as object), sneaky: true } }), 400, 'validation_failed');
+    add(
+      'unknown field (strict)',
+      call({ body: { ...(base().body as object), sneaky: true } }),
+      400,
+      'validation_failed',
+    );
     add('JSON array instead of object', call({ body: [] }), 400, 'validation_failed');
-    for (const b of badBodies[op] ?? []) add(`bad body ${JSON.stringify(b).slice(-40)}`, call({ body: b }), 400, 'validation_failed');
+    for (const b of badBodies[op] ?? [])
+      add(`bad body ${JSON.stringify(b).slice(-40)}`, call({ body: b }), 400, 'validation_failed');
   }
   // Oversize: one byte over the route's limit (16 KiB default) is refused before parsing.
   const limit = maxBodyBytes(route);
   add(`body over ${limit} bytes`, call({ body: JSON.stringify({ pad: 'x'.repeat(limit) }) }), 413, 'payload_too_large');
-  add(`base64 body over ${limit} bytes`, call({ body: JSON.stringify({ pad: 'x'.repeat(limit) }), base64: true }), 413, 'payload_too_large');
+  add(
+    `base64 body over ${limit} bytes`,
+    call({ body: JSON.stringify({ pad: 'x'.repeat(limit) }), base64: true }),
+    413,
+    'payload_too_large',
+  );
   if (badPaths[op]) add('bad path parameter', call({ path: badPaths[op] }), 400, 'validation_failed');
-  for (const q of badQueries[op] ?? []) add(`bad query ${JSON.stringify(q).slice(0, 40)}`, call({ query: q }), 400, 'validation_failed');
+  for (const q of badQueries[op] ?? [])
+    add(`bad query ${JSON.stringify(q).slice(0, 40)}`, call({ query: q }), 400, 'validation_failed');
   add('unsupported method on the path', call({ method: 'PATCH' }), 405, 'method_not_allowed');
   return out;
 }
@@ -164,7 +232,10 @@ test('every route answers bad input with a precise 4xx and writes nothing', asyn
   const failures: string[] = [];
   for (const c of cases) {
     const req = c.call();
-    const res = req.method === 'PATCH' || routes.find((r) => r.operationId === c.op)!.fn === 'operator-api' ? await fx.operator(req) : await fx.device(req);
+    const res =
+      req.method === 'PATCH' || routes.find((r) => r.operationId === c.op)!.fn === 'operator-api'
+        ? await fx.operator(req)
+        : await fx.device(req);
     const shape = ErrorBody.safeParse(res.body);
     if (res.status !== c.status || res.body?.error !== c.error || !shape.success || !res.body.message) {
       failures.push(`${c.name}: expected ${c.status} ${c.error}, got ${res.status} ${res.raw?.slice(0, 200)}`);
@@ -177,13 +248,23 @@ test('every route answers bad input with a precise 4xx and writes nothing', asyn
 });
 
 test('validation errors say where and why', async () => {
-  const res = await fx.device({ method: 'POST', path: '/v1/devices/dev-x/reports', token: tokenX, body: { ...report('dev-x'), seq: -1, services: [{ name: 'Web!', image: 'x', status: 'running' }], extra: 1 } });
+  const res = await fx.device({
+    method: 'POST',
+    path: '/v1/devices/dev-x/reports',
+    token: tokenX,
+    body: { ...report('dev-x'), seq: -1, services: [{ name: 'Web!', image: 'x', status: 'running' }], extra: 1 },
+  });
   assert.equal(res.status, 400);
   const where = res.body.details.issues.map((i: { in: string; path: string }) => `${i.in}:${i.path}`);
   assert.ok(where.includes('body:seq'), where.join(' '));
   assert.ok(where.includes('body:services.0.name'), where.join(' '));
   assert.ok(res.body.details.issues.some((i: { code: string }) => i.code === 'unrecognized_keys'));
-  const size = await fx.device({ method: 'POST', path: '/v1/devices/dev-x/reports', token: tokenX, body: JSON.stringify({ pad: 'x'.repeat(70 * 1024) }) });
+  const size = await fx.device({
+    method: 'POST',
+    path: '/v1/devices/dev-x/reports',
+    token: tokenX,
+    body: JSON.stringify({ pad: 'x'.repeat(70 * 1024) }),
+  });
   assert.equal(size.status, 413);
   assert.equal(size.body.details.limitBytes, 64 * 1024);
 });

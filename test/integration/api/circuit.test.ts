@@ -33,12 +33,35 @@ after(async () => {
 });
 
 const circuitItem = async (deviceId: string) =>
-  (await fx.doc.send(new GetCommand({ TableName: fx.infra.env.FLEET_TABLE, Key: { pk: `DEVICE#${deviceId}`, sk: 'CIRCUIT' }, ConsistentRead: true }))).Item;
+  (
+    await fx.doc.send(
+      new GetCommand({
+        TableName: fx.infra.env.FLEET_TABLE,
+        Key: { pk: `DEVICE#${deviceId}`, sk: 'CIRCUIT' },
+        ConsistentRead: true,
+      }),
+    )
+  ).Item;
 const eventsOf = async (deviceId: string, type: string) =>
-  ((await fx.doc.send(new QueryCommand({ TableName: fx.infra.env.EVENTS_TABLE, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `DEVICE#${deviceId}` } }))).Items ?? []).filter((e) => e.type === type);
+  (
+    (
+      await fx.doc.send(
+        new QueryCommand({
+          TableName: fx.infra.env.EVENTS_TABLE,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': `DEVICE#${deviceId}` },
+        }),
+      )
+    ).Items ?? []
+  ).filter((e) => e.type === type);
 
 const enqueue = (deviceId: string, headers: Record<string, string> = {}) =>
-  fx.operator({ method: 'POST', path: `/v1/devices/${deviceId}/jobs`, headers, body: { type: 'run-health-check', params: {} } });
+  fx.operator({
+    method: 'POST',
+    path: `/v1/devices/${deviceId}/jobs`,
+    headers,
+    body: { type: 'run-health-check', params: {} },
+  });
 
 async function dispatchedJob(deviceId: string): Promise<string> {
   const res = await enqueue(deviceId);
@@ -48,7 +71,12 @@ async function dispatchedJob(deviceId: string): Promise<string> {
 }
 
 const report = (deviceId: string, token: string, jobId: string, status: 'FAILED' | 'SUCCEEDED') =>
-  fx.device({ method: 'PUT', path: `/v1/devices/${deviceId}/jobs/${jobId}`, token, body: { status, expectedVersion: 1 } });
+  fx.device({
+    method: 'PUT',
+    path: `/v1/devices/${deviceId}/jobs/${jobId}`,
+    token,
+    body: { status, expectedVersion: 1 },
+  });
 
 const sleepUntil = (epochMs: number) => new Promise((r) => setTimeout(r, Math.max(0, epochMs - Date.now()) + 30));
 
@@ -134,7 +162,11 @@ test('operator reset closes an open circuit and records circuit.reset with the c
   const jobs = [await dispatchedJob(id), await dispatchedJob(id), await dispatchedJob(id)];
   for (const j of jobs) await report(id, token, j, 'FAILED');
   assert.equal((await circuitItem(id))?.state, 'open');
-  const res = await fx.operator({ method: 'POST', path: `/v1/devices/${id}/circuit/reset`, headers: { 'x-correlation-id': 'ops-reset-1' } });
+  const res = await fx.operator({
+    method: 'POST',
+    path: `/v1/devices/${id}/circuit/reset`,
+    headers: { 'x-correlation-id': 'ops-reset-1' },
+  });
   assert.equal(res.status, 200);
   const body = CircuitResetResponse.parse(res.body);
   assert.equal(body.circuit.state, 'closed');

@@ -18,7 +18,8 @@ before(async () => {
 });
 after(() => fx.close());
 
-const poll = (deviceId: string, token: string) => fx.device({ method: 'GET', path: `/v1/devices/${deviceId}/jobs/pending`, token });
+const poll = (deviceId: string, token: string) =>
+  fx.device({ method: 'GET', path: `/v1/devices/${deviceId}/jobs/pending`, token });
 const reads = () => credentialsCache().stats.reads;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -34,7 +35,14 @@ test('a device polling 20 times costs one credentials read, not 20', async () =>
 
 test('malformed tokens are refused without any read; an unknown device is read at most once per refresh floor', async () => {
   const before = reads();
-  const malformed = ['garbage', `dev-cached.${'A'.repeat(42)}`, `dev-cached.${'A'.repeat(44)}`, `DEV_BAD!.${'A'.repeat(43)}`, `dev-cached.${'A'.repeat(42)}!`, `.${'A'.repeat(43)}`];
+  const malformed = [
+    'garbage',
+    `dev-cached.${'A'.repeat(42)}`,
+    `dev-cached.${'A'.repeat(44)}`,
+    `DEV_BAD!.${'A'.repeat(43)}`,
+    `dev-cached.${'A'.repeat(42)}!`,
+    `.${'A'.repeat(43)}`,
+  ];
   for (const t of malformed) {
     const res = await poll('dev-cached', t);
     assert.equal(res.status, 401, t);
@@ -67,7 +75,11 @@ test('a wrong secret for a real device does not evict or spend that device', asy
 test('a rotated token works as soon as the refresh floor has passed, though the old one was cached', async () => {
   const old = await fx.register('dev-rotating');
   assert.equal((await poll('dev-rotating', old)).status, 200);
-  const rotated = await fx.operator({ method: 'POST', path: '/v1/devices/dev-rotating/token/rotate', body: { overlapSeconds: 600 } });
+  const rotated = await fx.operator({
+    method: 'POST',
+    path: '/v1/devices/dev-rotating/token/rotate',
+    body: { overlapSeconds: 600 },
+  });
   assert.equal(rotated.status, 200);
   await sleep(1100);
   const before = reads();
@@ -106,10 +118,23 @@ test('a device over its budget gets 429 with Retry-After and nothing written; ot
 
   // Refused before the body is parsed or anything stored.
   const snapshot = await fx.snapshot();
-  const report = { deviceId: 'dev-noisy', seq: 1, kind: 'full', agentVersion: '1', uptimeSeconds: 1, sentAt: new Date().toISOString(), services: [] };
+  const report = {
+    deviceId: 'dev-noisy',
+    seq: 1,
+    kind: 'full',
+    agentVersion: '1',
+    uptimeSeconds: 1,
+    sentAt: new Date().toISOString(),
+    services: [],
+  };
   const post = await fx.device({ method: 'POST', path: '/v1/devices/dev-noisy/reports', token: noisy, body: report });
   assert.equal(post.status, 429);
-  const garbage = await fx.device({ method: 'POST', path: '/v1/devices/dev-noisy/reports', token: noisy, body: '{not json' });
+  const garbage = await fx.device({
+    method: 'POST',
+    path: '/v1/devices/dev-noisy/reports',
+    token: noisy,
+    body: '{not json',
+  });
   assert.equal(garbage.status, 429, 'the budget is checked before the body is parsed');
   assert.equal(await fx.snapshot(), snapshot);
 

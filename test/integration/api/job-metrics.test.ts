@@ -24,12 +24,17 @@ after(async () => {
 test('device SUCCEEDED and REJECTED, and operator CANCELED, count in jobs_processed_total; only REJECTED in jobs_fail', async () => {
   const token = await fx.register('dev-metrics');
   const enqueue = async () => {
-    const res = await fx.operator({ method: 'POST', path: '/v1/devices/dev-metrics/jobs', body: { type: 'restart-service', params: { service: 'web' } } });
+    const res = await fx.operator({
+      method: 'POST',
+      path: '/v1/devices/dev-metrics/jobs',
+      body: { type: 'restart-service', params: { service: 'web' } },
+    });
     assert.equal(res.status, 202);
     await markDispatched(res.body.jobId);
     return res.body.jobId as string;
   };
-  const put = (jobId: string, body: unknown) => fx.device({ method: 'PUT', path: `/v1/devices/dev-metrics/jobs/${jobId}`, token, body });
+  const put = (jobId: string, body: unknown) =>
+    fx.device({ method: 'PUT', path: `/v1/devices/dev-metrics/jobs/${jobId}`, token, body });
 
   emf.lines.length = 0;
   const ok = await enqueue();
@@ -49,5 +54,9 @@ test('device SUCCEEDED and REJECTED, and operator CANCELED, count in jobs_proces
   assert.equal((await fx.operator({ method: 'POST', path: `/v1/jobs/${canceled}/cancel` })).status, 200);
   assert.equal(emf.total('jobs_processed_total'), 3);
   assert.equal(emf.total('jobs_fail'), 1);
-  for (const e of emf.lines) assert.ok(!JSON.stringify((e._aws as { CloudWatchMetrics: unknown }).CloudWatchMetrics).includes('dev-metrics'), 'no device id in dimensions');
+  for (const e of emf.lines)
+    assert.ok(
+      !JSON.stringify((e._aws as { CloudWatchMetrics: unknown }).CloudWatchMetrics).includes('dev-metrics'),
+      'no device id in dimensions',
+    );
 });

@@ -25,11 +25,22 @@ const report = (seq: number, restartCount: number) => ({
   services: [{ name: 'web', image: 'lab/web:1', status: 'running', restartCount, recentRestarts: restartCount }],
 });
 const post = async (seq: number, restartCount: number) => {
-  const res = await fx.device({ method: 'POST', path: '/v1/devices/dev-heal/reports', token, body: report(seq, restartCount) });
+  const res = await fx.device({
+    method: 'POST',
+    path: '/v1/devices/dev-heal/reports',
+    token,
+    body: report(seq, restartCount),
+  });
   assert.equal(res.status, 200, res.raw);
 };
 const recovered = async () =>
-  (await fx.operator({ method: 'GET', path: '/v1/events/recent', query: { deviceId: 'dev-heal', type: 'service.recovered' } })).body.events as { service: string; detail: Record<string, unknown> }[];
+  (
+    await fx.operator({
+      method: 'GET',
+      path: '/v1/events/recent',
+      query: { deviceId: 'dev-heal', type: 'service.recovered' },
+    })
+  ).body.events as { service: string; detail: Record<string, unknown> }[];
 
 test('an agent restart between two reports is recorded as service.recovered, once', async () => {
   await post(1, 0);

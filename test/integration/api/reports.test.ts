@@ -12,7 +12,12 @@ before(async () => {
 });
 after(() => fx.close());
 
-const svc = (name: string, extra: Record<string, unknown> = {}) => ({ name, image: `lab/${name}:1`, status: 'running', ...extra });
+const svc = (name: string, extra: Record<string, unknown> = {}) => ({
+  name,
+  image: `lab/${name}:1`,
+  status: 'running',
+  ...extra,
+});
 const report = (deviceId: string, seq: number, services: unknown[], extra: Record<string, unknown> = {}) => ({
   deviceId,
   seq,
@@ -24,7 +29,15 @@ const report = (deviceId: string, seq: number, services: unknown[], extra: Recor
   ...extra,
 });
 const stateOf = async (deviceId: string) =>
-  (await fx.doc.send(new GetCommand({ TableName: fx.infra.env.FLEET_TABLE, Key: { pk: `DEVICE#${deviceId}`, sk: 'STATE' }, ConsistentRead: true }))).Item;
+  (
+    await fx.doc.send(
+      new GetCommand({
+        TableName: fx.infra.env.FLEET_TABLE,
+        Key: { pk: `DEVICE#${deviceId}`, sk: 'STATE' },
+        ConsistentRead: true,
+      }),
+    )
+  ).Item;
 
 test('a replayed sequence is acknowledged as duplicate and an older one is refused; neither writes', async () => {
   const token = await fx.register('dev-seq');
@@ -62,8 +75,18 @@ test('delta reports merge into the stored state; full reports replace it', async
   const token = await fx.register('dev-delta');
   const post = (body: unknown) => fx.device({ method: 'POST', path: '/v1/devices/dev-delta/reports', token, body });
   await post(report('dev-delta', 1, [svc('web'), svc('db'), svc('cache')]));
-  const error = { type: 'ImagePullBackOff', message: 'manifest unknown', timestamp: '2025-10-24T10:15:00.000Z', retryCount: 3, nextRetry: '2025-10-24T10:20:00.000Z' };
-  const delta = await post({ ...report('dev-delta', 2, [svc('web', { status: 'error', error })]), kind: 'delta', removedServices: ['cache'] });
+  const error = {
+    type: 'ImagePullBackOff',
+    message: 'manifest unknown',
+    timestamp: '2025-10-24T10:15:00.000Z',
+    retryCount: 3,
+    nextRetry: '2025-10-24T10:20:00.000Z',
+  };
+  const delta = await post({
+    ...report('dev-delta', 2, [svc('web', { status: 'error', error })]),
+    kind: 'delta',
+    removedServices: ['cache'],
+  });
   assert.equal(delta.status, 200);
   let state = await stateOf('dev-delta');
   assert.deepEqual(Object.keys(state!.services).sort(), ['db', 'web']);
@@ -73,9 +96,14 @@ test('delta reports merge into the stored state; full reports replace it', async
   // The operator sees the error badge.
   const detail = await fx.operator({ method: 'GET', path: '/v1/devices/dev-delta' });
   assert.equal(detail.status, 200);
-  assert.deepEqual(detail.body.errors, [{ service: 'web', type: 'ImagePullBackOff', nextRetry: '2025-10-24T10:20:00.000Z', retryCount: 3 }]);
+  assert.deepEqual(detail.body.errors, [
+    { service: 'web', type: 'ImagePullBackOff', nextRetry: '2025-10-24T10:20:00.000Z', retryCount: 3 },
+  ]);
   assert.equal(detail.body.health, 'degraded');
-  assert.deepEqual(detail.body.services.map((s: { name: string }) => s.name), ['db', 'web']);
+  assert.deepEqual(
+    detail.body.services.map((s: { name: string }) => s.name),
+    ['db', 'web'],
+  );
 
   await post(report('dev-delta', 3, [svc('web')]));
   state = await stateOf('dev-delta');
@@ -86,9 +114,26 @@ test('delta reports merge into the stored state; full reports replace it', async
 test('unchanged heartbeats write no state; every one stores its sign of life in the liveness item', async () => {
   const token = await fx.register('dev-beat');
   const post = (seq: number) =>
-    fx.device({ method: 'POST', path: '/v1/devices/dev-beat/reports', token, body: report('dev-beat', seq, [svc('web', { lastHealthCheck: { healthy: true, kind: 'http', checkedAt: new Date().toISOString(), durationMs: seq } })]) });
+    fx.device({
+      method: 'POST',
+      path: '/v1/devices/dev-beat/reports',
+      token,
+      body: report('dev-beat', seq, [
+        svc('web', {
+          lastHealthCheck: { healthy: true, kind: 'http', checkedAt: new Date().toISOString(), durationMs: seq },
+        }),
+      ]),
+    });
   const liveness = async () =>
-    (await fx.doc.send(new GetCommand({ TableName: fx.infra.env.FLEET_TABLE, Key: { pk: livenessPartition('dev-beat'), sk: 'dev-beat' }, ConsistentRead: true }))).Item;
+    (
+      await fx.doc.send(
+        new GetCommand({
+          TableName: fx.infra.env.FLEET_TABLE,
+          Key: { pk: livenessPartition('dev-beat'), sk: 'dev-beat' },
+          ConsistentRead: true,
+        }),
+      )
+    ).Item;
   assert.equal((await post(1)).status, 200);
   const stored = await stateOf('dev-beat');
   assert.equal(stored?.lastSeq, 1);
@@ -105,8 +150,15 @@ test('unchanged heartbeats write no state; every one stores its sign of life in 
     assert.ok(now >= seen, 'the sign of life moves on with every report');
     seen = now;
   }
-  assert.deepEqual(await stateOf('dev-beat'), stored, 'unchanged heartbeats (new check timestamps only) wrote no state');
+  assert.deepEqual(
+    await stateOf('dev-beat'),
+    stored,
+    'unchanged heartbeats (new check timestamps only) wrote no state',
+  );
   const item = await liveness();
-  assert.deepEqual(Object.keys(item!).sort(), ['lastSeenEpoch', 'pk', 'sk'], 'the liveness item stays tiny (1 write unit)');
+  assert.deepEqual(
+    Object.keys(item!).sort(),
+    ['lastSeenEpoch', 'pk', 'sk'],
+    'the liveness item stays tiny (1 write unit)',
+  );
 });
-

@@ -49,20 +49,32 @@ test('a sync publishes its DynamoDB calls and units and its bytes; each sync onl
   assert.equal(a.sync_response_bytes, Buffer.byteLength(first.raw ?? ''));
 
   emf.lines.length = 0;
-  const heartbeat = await fx.device({ method: 'POST', path: '/v1/devices/cost-1/sync', token, body: { report: report('cost-1', 2, 'delta') } });
+  const heartbeat = await fx.device({
+    method: 'POST',
+    path: '/v1/devices/cost-1/sync',
+    token,
+    body: { report: report('cost-1', 2, 'delta') },
+  });
   assert.equal(heartbeat.status, 200, heartbeat.raw);
   const b = syncLine();
   // Nothing changed: no state write, so fewer calls than the first sync (which wrote the state too).
-  assert.ok(b.sync_dynamodb_calls >= 4 && b.sync_dynamodb_calls < a.sync_dynamodb_calls, `calls ${b.sync_dynamodb_calls} after ${a.sync_dynamodb_calls}`);
+  assert.ok(
+    b.sync_dynamodb_calls >= 4 && b.sync_dynamodb_calls < a.sync_dynamodb_calls,
+    `calls ${b.sync_dynamodb_calls} after ${a.sync_dynamodb_calls}`,
+  );
   assert.ok(b.sync_dynamodb_read_units > 0);
   const dims = JSON.stringify(b._aws.CloudWatchMetrics);
   assert.ok(!dims.includes('cost-1'), 'no device id in dimensions');
 });
 
-test('the previous protocol\'s routes publish no sync cost', async () => {
+test("the previous protocol's routes publish no sync cost", async () => {
   const token = await fx.register('cost-2');
   emf.lines.length = 0;
-  assert.equal((await fx.device({ method: 'POST', path: '/v1/devices/cost-2/reports', token, body: report('cost-2', 1, 'full') })).status, 200);
+  assert.equal(
+    (await fx.device({ method: 'POST', path: '/v1/devices/cost-2/reports', token, body: report('cost-2', 1, 'full') }))
+      .status,
+    200,
+  );
   assert.ok(emf.lines.length > 0);
   assert.ok(emf.lines.every((e) => !('sync_dynamodb_calls' in e)));
 });

@@ -15,7 +15,12 @@ after(() => fx.close());
 
 const target = (image: string) => ({ services: { web: { image } } });
 const put = (body: unknown, ifMatch?: string) =>
-  fx.operator({ method: 'PUT', path: '/v1/devices/dev-tgt/target', body, ...(ifMatch !== undefined ? { headers: { 'if-match': ifMatch } } : {}) });
+  fx.operator({
+    method: 'PUT',
+    path: '/v1/devices/dev-tgt/target',
+    body,
+    ...(ifMatch !== undefined ? { headers: { 'if-match': ifMatch } } : {}),
+  });
 
 test('If-Match: two operators editing one target cannot overwrite each other', async () => {
   // No target yet: `*` (some target exists) fails, and so does any version.

@@ -19,7 +19,17 @@ const ssm = new SSMClient({});
 const commits: Record<string, string> = {};
 
 function git(...args: string[]): string {
-  return execFileSync('git', args, { cwd: repo, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } }).trim();
+  return execFileSync('git', args, {
+    cwd: repo,
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      GIT_AUTHOR_NAME: 't',
+      GIT_AUTHOR_EMAIL: 't@t',
+      GIT_COMMITTER_NAME: 't',
+      GIT_COMMITTER_EMAIL: 't@t',
+    },
+  }).trim();
 }
 function commit(name: string): string {
   writeFileSync(join(repo, 'f'), name);
@@ -82,12 +92,21 @@ test('deploys are recorded; rollbacks walk back through them, never to the same 
 
   // A short sha of a recorded commit resolves to the full one.
   await history('record-deploy', '--commit', commits.C!);
-  assert.equal((await history('choose-rollback', '--main', 'main', '--requested', commits.A!.slice(0, 7))).sha, commits.A);
+  assert.equal(
+    (await history('choose-rollback', '--main', 'main', '--requested', commits.A!.slice(0, 7))).sha,
+    commits.A,
+  );
   // Commits that are not recorded, or not on main, are refused (X is made to look recorded).
-  await assert.rejects(history('choose-rollback', '--main', 'main', '--requested', commits.B!.slice(0, 9)), /not a recorded successful deployment/);
+  await assert.rejects(
+    history('choose-rollback', '--main', 'main', '--requested', commits.B!.slice(0, 9)),
+    /not a recorded successful deployment/,
+  );
   await history('record-deploy', '--commit', commits.X!);
   await history('record-deploy', '--commit', commits.C!);
-  await assert.rejects(history('choose-rollback', '--main', 'main', '--requested', commits.X!), /is not a commit on main/);
+  await assert.rejects(
+    history('choose-rollback', '--main', 'main', '--requested', commits.X!),
+    /is not a commit on main/,
+  );
   await assert.rejects(history('verify-on-main', '--commit', commits.X!, '--main', 'main'), /is not a commit on main/);
   await history('verify-on-main', '--commit', commits.A!, '--main', 'main');
   await assert.rejects(history('record-deploy', '--commit', 'abc1234'), /full 40-hex sha/);
@@ -95,11 +114,19 @@ test('deploys are recorded; rollbacks walk back through them, never to the same 
 
 test('a stage deployed before the history existed starts from its last- and previous-successful', async () => {
   const stage = `t${randomBytes(4).toString('hex')}`;
-  for (const [k, c] of [['last-successful', 'B'], ['previous-successful', 'A']] as const) {
-    await ssm.send(new PutParameterCommand({ Name: `/fleetmedic/${stage}/deploy/${k}`, Value: commits[c]!, Type: 'String' }));
+  for (const [k, c] of [
+    ['last-successful', 'B'],
+    ['previous-successful', 'A'],
+  ] as const) {
+    await ssm.send(
+      new PutParameterCommand({ Name: `/fleetmedic/${stage}/deploy/${k}`, Value: commits[c]!, Type: 'String' }),
+    );
   }
   const history = cli(stage);
   assert.equal((await history('choose-rollback', '--main', 'main')).sha, commits.A);
   await history('record-deploy', '--commit', commits.C!);
-  assert.equal(await new DeployRecord(stage, ssm).get('successful-history'), [commits.C, commits.B, commits.A].join(' '));
+  assert.equal(
+    await new DeployRecord(stage, ssm).get('successful-history'),
+    [commits.C, commits.B, commits.A].join(' '),
+  );
 });

@@ -18,7 +18,12 @@ import { createTestInfra } from '../../support/infra.js';
 const outdir = mkdtempSync(join(tmpdir(), 'fleetmedic-synth-'));
 after(() => rmSync(outdir, { recursive: true, force: true }));
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; output: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -70,19 +75,26 @@ test('cdk-nag ran during synth (acknowledgements with reasons are in the templat
   const acknowledged = Object.values(resources).flatMap((r) => r.Metadata?.cdk_nag?.rules_to_suppress ?? []);
   assert.ok(acknowledged.some((a: { id: string }) => a.id === 'AwsSolutions-L1'));
   const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8'));
-  assert.deepEqual(report.pluginReports.flatMap((p: { violations?: unknown[] }) => p.violations ?? []), []);
+  assert.deepEqual(
+    report.pluginReports.flatMap((p: { violations?: unknown[] }) => p.violations ?? []),
+    [],
+  );
 });
 
 test('the acknowledgement of Resource "*" (cdk-nag IAM5) covers only the X-Ray policies, which hold nothing else', () => {
   const acknowledging = Object.entries(resources).filter(([, r]) =>
-    (r.Metadata?.cdk_nag?.rules_to_suppress ?? []).some((a: { id: string }) => a.id === 'AwsSolutions-IAM5[Resource::*]'),
+    (r.Metadata?.cdk_nag?.rules_to_suppress ?? []).some(
+      (a: { id: string }) => a.id === 'AwsSolutions-IAM5[Resource::*]',
+    ),
   );
   assert.equal(acknowledging.length, FUNCTION_NAMES.length, acknowledging.map(([id]) => id).join(', '));
   for (const [id, r] of acknowledging) {
     assert.equal(r.Type, 'AWS::IAM::Policy', id);
-    assert.deepEqual(r.Properties.PolicyDocument.Statement, [
-      { Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], Effect: 'Allow', Resource: '*' },
-    ], id);
+    assert.deepEqual(
+      r.Properties.PolicyDocument.Statement,
+      [{ Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], Effect: 'Allow', Resource: '*' }],
+      id,
+    );
   }
   for (const fn of functions()) assert.deepEqual(fn.Properties.TracingConfig, { Mode: 'Active' }, nameOf(fn));
 });
@@ -96,7 +108,10 @@ test('bundles: minified ESM, AWS SDK v3 inside (no runtime import), env-only cre
     assert.doesNotMatch(code, /from\s*["']@aws-sdk\//, `${name}: the SDK is bundled, not imported at runtime`);
     assert.match(code.slice(0, 200), /createRequire/, `${name}: ESM require shim banner`);
     const map = JSON.parse(readFileSync(join(assetDir(fn), 'index.mjs.map'), 'utf8'));
-    assert.ok(map.sources.some((s: string) => s.includes(`functions/handlers/${name}.ts`)), `${name}: map points at the TypeScript source`);
+    assert.ok(
+      map.sources.some((s: string) => s.includes(`functions/handlers/${name}.ts`)),
+      `${name}: map points at the TypeScript source`,
+    );
     const meta = JSON.parse(readFileSync(join(assetDir(fn), 'index.meta.json'), 'utf8'));
     const inputs = Object.keys(meta.inputs).join('\n');
     assert.ok(inputs.includes('@aws-sdk/client-dynamodb'), `${name}: SDK bundled`);
@@ -110,12 +125,21 @@ test('every bundle loads in a fresh Node process with its Lambda environment and
   for (const fn of functions()) {
     // Values from the template; references (table names, queue URLs) get placeholders: loading must not
     // need AWS, the handlers create their clients on first use.
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, AWS_REGION: 'us-east-1', AWS_LAMBDA_FUNCTION_NAME: nameOf(fn) };
-    for (const [k, v] of Object.entries(fn.Properties.Environment.Variables as Record<string, unknown>)) env[k] = typeof v === 'string' ? v : `placeholder-${k}`;
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      AWS_REGION: 'us-east-1',
+      AWS_LAMBDA_FUNCTION_NAME: nameOf(fn),
+    };
+    for (const [k, v] of Object.entries(fn.Properties.Environment.Variables as Record<string, unknown>))
+      env[k] = typeof v === 'string' ? v : `placeholder-${k}`;
     const file = join(assetDir(fn), 'index.mjs');
     const { code, output } = await run(
       process.execPath,
-      ['--input-type=module', '-e', `const m = await import(${JSON.stringify(file)}); if (typeof m.handler !== 'function') { console.error('no handler export'); process.exit(3); }`],
+      [
+        '--input-type=module',
+        '-e',
+        `const m = await import(${JSON.stringify(file)}); if (typeof m.handler !== 'function') { console.error('no handler export'); process.exit(3); }`,
+      ],
       env,
       60_000,
     );
@@ -139,7 +163,13 @@ test('a bundled handler runs against a real AWS endpoint with env-only credentia
     JOBS_QUEUE_URL: infra.env.JOBS_QUEUE_URL,
     JOBS_DLQ_URL: infra.env.JOBS_DLQ_URL,
   };
-  const context = { functionName: 'outbox-publisher', functionVersion: '$LATEST', awsRequestId: 'test-request', memoryLimitInMB: '256', getRemainingTimeInMillis: () => 30_000 };
+  const context = {
+    functionName: 'outbox-publisher',
+    functionVersion: '$LATEST',
+    awsRequestId: 'test-request',
+    memoryLimitInMB: '256',
+    getRemainingTimeInMillis: () => 30_000,
+  };
   const script = `
     const m = await import(${JSON.stringify(join(assetDir(fn), 'index.mjs'))});
     const context = { ...${JSON.stringify(context)}, getRemainingTimeInMillis: () => 30000 };

@@ -32,7 +32,8 @@ async function runUntilEmpty(rounds = 12): Promise<Map<string, number[]>> {
       if (q.visible + q.inFlight === 0) break;
       continue;
     }
-    for (const m of messages) seen.set(m.MessageId!, [...(seen.get(m.MessageId!) ?? []), Number(m.Attributes!.ApproximateReceiveCount)]);
+    for (const m of messages)
+      seen.set(m.MessageId!, [...(seen.get(m.MessageId!) ?? []), Number(m.Attributes!.ApproximateReceiveCount)]);
     await deliver(fx.sqs, jobsQueue(), fx.dispatcher, messages);
   }
   return seen;
@@ -88,9 +89,15 @@ describe('dead letters', () => {
     const dispatched = await getJob(jobId);
     assert.equal(dispatched?.pendingDeviceId, 'poison-1');
     assert.deepEqual(dispatched?.history, before?.history);
-    const started = await device(token, 'PUT', `/v1/devices/poison-1/jobs/${jobId}`, { status: 'IN_PROGRESS', expectedVersion: dispatched!.version });
+    const started = await device(token, 'PUT', `/v1/devices/poison-1/jobs/${jobId}`, {
+      status: 'IN_PROGRESS',
+      expectedVersion: dispatched!.version,
+    });
     assert.equal(started.status, 200, started.raw);
-    const done = await device(token, 'PUT', `/v1/devices/poison-1/jobs/${jobId}`, { status: 'SUCCEEDED', expectedVersion: started.body.version });
+    const done = await device(token, 'PUT', `/v1/devices/poison-1/jobs/${jobId}`, {
+      status: 'SUCCEEDED',
+      expectedVersion: started.body.version,
+    });
     assert.equal(done.status, 200, done.raw);
     assert.equal((await getJob(jobId))?.status, 'SUCCEEDED');
   });
@@ -99,11 +106,29 @@ describe('dead letters', () => {
     await registerDevice('bad-1');
     const good = await enqueue('bad-1', { type: 'run-health-check', params: {} });
     // A job record of a type this dispatcher does not know (written by a newer version, say).
-    const alien = newJob({ jobId: 'job_ALIENALIENALIEN01', deviceId: 'bad-1', type: 'reboot-the-moon', params: {}, correlationId: 'c-alien', by: 'operator', now: Date.now() });
+    const alien = newJob({
+      jobId: 'job_ALIENALIENALIEN01',
+      deviceId: 'bad-1',
+      type: 'reboot-the-moon',
+      params: {},
+      correlationId: 'c-alien',
+      by: 'operator',
+      now: Date.now(),
+    });
     await createJob(alien);
     await sendJobMessage(alien);
-    await sendJobMessage({ jobId: 'job_MISSINGMISSING001', deviceId: 'bad-1', type: 'restart-service', correlationId: 'c-1' });
-    await sendJobMessage({ jobId: 'job_MISSINGMISSING002', deviceId: 'bad-1', type: 'restart-service', correlationId: 'c-2' });
+    await sendJobMessage({
+      jobId: 'job_MISSINGMISSING001',
+      deviceId: 'bad-1',
+      type: 'restart-service',
+      correlationId: 'c-1',
+    });
+    await sendJobMessage({
+      jobId: 'job_MISSINGMISSING002',
+      deviceId: 'bad-1',
+      type: 'restart-service',
+      correlationId: 'c-2',
+    });
     await fx.sqs.send(new SendMessageCommand({ QueueUrl: jobsQueue(), MessageBody: 'this is not json' }));
 
     // The first batch holds the good job and the bad ones together: the good one goes through.
@@ -121,8 +146,14 @@ describe('dead letters', () => {
     assert.deepEqual(groups[0], { ...groups[0], pattern: 'job <job> not found', count: 2 });
     assert.equal(groups.length, 3);
     const reasons = (list.body.messages as { reason: string }[]).map((m) => m.reason).sort();
-    assert.ok(reasons.some((r) => r === 'unknown job type "reboot-the-moon"'), reasons.join(' | '));
-    assert.ok(reasons.some((r) => r.startsWith('malformed job message: body is not JSON')), reasons.join(' | '));
+    assert.ok(
+      reasons.some((r) => r === 'unknown job type "reboot-the-moon"'),
+      reasons.join(' | '),
+    );
+    assert.ok(
+      reasons.some((r) => r.startsWith('malformed job message: body is not JSON')),
+      reasons.join(' | '),
+    );
     for (const m of list.body.messages) assert.equal(m.receiveCount, 5);
 
     // Listing never deletes or hides: a second listing sees the same.
@@ -136,18 +167,25 @@ describe('dead letters', () => {
     const elapsed = Date.now() - started;
     assert.deepEqual([moved.body.matched, moved.body.redriven], [2, 2]);
     assert.ok(elapsed >= 450, `2 messages at 2/s take at least 0.5 s (took ${elapsed} ms)`);
-    assert.deepEqual(moved.body.messages.map((m: { jobId: string }) => m.jobId).sort(), ['job_MISSINGMISSING001', 'job_MISSINGMISSING002']);
+    assert.deepEqual(moved.body.messages.map((m: { jobId: string }) => m.jobId).sort(), [
+      'job_MISSINGMISSING001',
+      'job_MISSINGMISSING002',
+    ]);
     assert.equal((await depth(fx.sqs, jobsDlq())).visible, 2);
     assert.equal((await receive(fx.sqs, jobsQueue(), { waitSeconds: 1 })).length, 2);
   });
 
   test("a message whose consumer crashes every time is moved by the queue's own redrive policy, listed without a recorded reason", async () => {
-    const { MessageId } = await fx.sqs.send(new SendMessageCommand({ QueueUrl: fx.infra.env.ALERTS_QUEUE_URL!, MessageBody: '{"crash":true}' }));
+    const { MessageId } = await fx.sqs.send(
+      new SendMessageCommand({ QueueUrl: fx.infra.env.ALERTS_QUEUE_URL!, MessageBody: '{"crash":true}' }),
+    );
     // No consumer ever acknowledges it: each receive lets it become visible again at once.
     for (let i = 0; i < 7; i++) await receive(fx.sqs, fx.infra.env.ALERTS_QUEUE_URL!, { visibility: 0 });
     const list = await operator('GET', '/v1/dlq', undefined, { queue: 'alerts' });
     assert.equal(list.status, 200);
-    const letter = (list.body.messages as { messageId: string; reason: string }[]).find((m) => m.messageId === MessageId);
+    const letter = (list.body.messages as { messageId: string; reason: string }[]).find(
+      (m) => m.messageId === MessageId,
+    );
     assert.ok(letter, `moved to the alerts DLQ: ${JSON.stringify(list.body)}`);
     assert.equal(letter.reason, UNRECORDED_REASON);
   });
@@ -161,7 +199,14 @@ describe('dead letters', () => {
     const { DynamoDBClient, UpdateItemCommand } = await import('@aws-sdk/client-dynamodb');
     const raw = new DynamoDBClient({});
     try {
-      await raw.send(new UpdateItemCommand({ TableName: fx.infra.env.JOBS_TABLE!, Key: { jobId: { S: jobId } }, UpdateExpression: 'SET statusDetails = :d', ExpressionAttributeValues: { ':d': { M: { progress: { N: '1.5e20' } } } } }));
+      await raw.send(
+        new UpdateItemCommand({
+          TableName: fx.infra.env.JOBS_TABLE!,
+          Key: { jobId: { S: jobId } },
+          UpdateExpression: 'SET statusDetails = :d',
+          ExpressionAttributeValues: { ':d': { M: { progress: { N: '1.5e20' } } } },
+        }),
+      );
     } finally {
       raw.destroy();
     }
@@ -169,9 +214,15 @@ describe('dead letters', () => {
     const seen = await runUntilEmpty();
     assert.deepEqual([...seen.values()], [[1]], 'received once, not retried maxReceiveCount times');
     const list = await operator('GET', '/v1/dlq', undefined, { queue: 'jobs' });
-    const letter = (list.body.messages as { jobId?: string; reason: string; receiveCount: number }[]).find((m) => m.jobId === jobId);
+    const letter = (list.body.messages as { jobId?: string; reason: string; receiveCount: number }[]).find(
+      (m) => m.jobId === jobId,
+    );
     assert.ok(letter, `dead-lettered: ${JSON.stringify(list.body)}`);
     assert.equal(letter.receiveCount, 1);
-    assert.match(letter.reason, new RegExp(`${jobId} \\(job\\) is stored in a shape that cannot be read.*runbook`), letter.reason);
+    assert.match(
+      letter.reason,
+      new RegExp(`${jobId} \\(job\\) is stored in a shape that cannot be read.*runbook`),
+      letter.reason,
+    );
   });
 });

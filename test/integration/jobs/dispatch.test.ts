@@ -20,7 +20,11 @@ const TARGET = { services: { web: { image: 'registry.local/lab/busybox:1' } } };
 before(async () => {
   // Race assertions rely on the test emulator serialising DynamoDB requests (test/support/moto.ts).
   // A short cooldown so a held job comes back within the test.
-  fx = await createJobsFixture({ CIRCUIT_FAILURE_THRESHOLD: '2', CIRCUIT_COOLDOWN_SECONDS: '2', CIRCUIT_MAX_COOLDOWN_SECONDS: '2' });
+  fx = await createJobsFixture({
+    CIRCUIT_FAILURE_THRESHOLD: '2',
+    CIRCUIT_COOLDOWN_SECONDS: '2',
+    CIRCUIT_MAX_COOLDOWN_SECONDS: '2',
+  });
 });
 after(() => fx.close());
 
@@ -75,7 +79,10 @@ describe('job dispatcher', () => {
     assert.equal(job?.version, 1, 'dispatching is not a status transition; nothing else moved');
     const pending = await device(token, 'GET', '/v1/devices/dup-2/jobs/pending');
     assert.equal(pending.status, 200);
-    assert.deepEqual(pending.body.jobs.map((j: { jobId: string }) => j.jobId), [jobId]);
+    assert.deepEqual(
+      pending.body.jobs.map((j: { jobId: string }) => j.jobId),
+      [jobId],
+    );
     const records = (await idempotencyRecords()).filter((r) => r.status === 'COMPLETED');
     assert.ok(records.length >= 1, 'Powertools idempotency recorded the dispatch');
   });
@@ -83,7 +90,10 @@ describe('job dispatcher', () => {
   test('two dispatchers racing on one job produce one transition', async () => {
     await registerDevice('race-1');
     for (let round = 0; round < 4; round++) {
-      const res = await enqueue('race-1', { type: 'set-target-state', params: { target: { services: { web: { image: `registry.local/lab/busybox:${round + 1}` } } } } });
+      const res = await enqueue('race-1', {
+        type: 'set-target-state',
+        params: { target: { services: { web: { image: `registry.local/lab/busybox:${round + 1}` } } } },
+      });
       const jobId = res.body.jobId as string;
       // Two more copies of the message (the outbox and the route both published it, plus an SQS duplicate).
       await sendJobMessage({ ...res.body, attempt: 1 });
@@ -92,14 +102,25 @@ describe('job dispatcher', () => {
       assert.equal(messages.length, 3);
       // Three dispatchers (separate invocations) at once, then redeliveries until the queue is empty.
       for (let i = 0; i < 5 && messages.length; i++) {
-        await Promise.all(messages.map((m) => deliver(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!, createDispatcher({ backoff: { baseSeconds: 0, maxSeconds: 0 } }), [m])));
+        await Promise.all(
+          messages.map((m) =>
+            deliver(
+              fx.sqs,
+              fx.infra.env.JOBS_QUEUE_URL!,
+              createDispatcher({ backoff: { baseSeconds: 0, maxSeconds: 0 } }),
+              [m],
+            ),
+          ),
+        );
         messages = await receive(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!, { waitSeconds: 0 });
       }
       const job = await getJob(jobId);
       assert.equal(job?.status, 'SUCCEEDED');
       assert.equal(job?.version, 2, 'exactly one transition: QUEUED → SUCCEEDED');
       assert.equal(job?.history.length, 2);
-      const events = (await eventsOf(fx.infra.env.EVENTS_TABLE!, 'race-1', 'command.succeeded')).filter((e) => e.detail.jobId === jobId);
+      const events = (await eventsOf(fx.infra.env.EVENTS_TABLE!, 'race-1', 'command.succeeded')).filter(
+        (e) => e.detail.jobId === jobId,
+      );
       assert.equal(events.length, 1, 'one event');
       const q = await depth(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!);
       assert.equal(q.visible + q.inFlight, 0);
@@ -125,7 +146,8 @@ describe('job dispatcher', () => {
 
     // After the cooldown the copy comes back as a first receive and the job becomes the half-open probe.
     let copy: Awaited<ReturnType<typeof receive>> = [];
-    for (let i = 0; i < 10 && copy.length === 0; i++) copy = await receive(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!, { waitSeconds: 1 });
+    for (let i = 0; i < 10 && copy.length === 0; i++)
+      copy = await receive(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!, { waitSeconds: 1 });
     assert.equal(copy.length, 1);
     assert.equal(copy[0]!.Attributes?.ApproximateReceiveCount, '1', 'the held copy starts a fresh receive count');
     assert.equal(copy[0]!.MessageAttributes?.heldCount?.StringValue, '1');

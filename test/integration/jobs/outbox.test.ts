@@ -63,13 +63,26 @@ describe('transactional outbox', () => {
     const messages = await receive(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!, { waitSeconds: 1 });
     assert.equal(messages.length, 1);
     assert.equal(JSON.parse(messages[0]!.Body!).jobId, jobId);
-    assert.equal(messages[0]!.MessageAttributes?.correlationId?.StringValue, res.body.correlationId, 'the correlation id travels with the message');
+    assert.equal(
+      messages[0]!.MessageAttributes?.correlationId?.StringValue,
+      res.body.correlationId,
+      'the correlation id travels with the message',
+    );
     await deliver(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!, fx.dispatcher, messages);
     const pending = await device(token, 'GET', '/v1/devices/ob-1/jobs/pending');
-    assert.deepEqual(pending.body.jobs.map((j: { jobId: string }) => j.jobId), [jobId]);
+    assert.deepEqual(
+      pending.body.jobs.map((j: { jobId: string }) => j.jobId),
+      [jobId],
+    );
     const v = pending.body.jobs[0].version as number;
-    const started = await device(token, 'PUT', `/v1/devices/ob-1/jobs/${jobId}`, { status: 'IN_PROGRESS', expectedVersion: v });
-    const done = await device(token, 'PUT', `/v1/devices/ob-1/jobs/${jobId}`, { status: 'SUCCEEDED', expectedVersion: started.body.version });
+    const started = await device(token, 'PUT', `/v1/devices/ob-1/jobs/${jobId}`, {
+      status: 'IN_PROGRESS',
+      expectedVersion: v,
+    });
+    const done = await device(token, 'PUT', `/v1/devices/ob-1/jobs/${jobId}`, {
+      status: 'SUCCEEDED',
+      expectedVersion: started.body.version,
+    });
     assert.equal(done.status, 200, done.raw);
     assert.equal((await getJob(jobId))?.status, 'SUCCEEDED');
   });
@@ -77,7 +90,15 @@ describe('transactional outbox', () => {
   test('a crash between SendMessage and the outbox mark only duplicates the message: one effect', async () => {
     await registerDevice('ob-2');
     const now = Date.now();
-    const job = newJob({ jobId: 'job_CRASHAFTERSEND001', deviceId: 'ob-2', type: 'restart-service', params: { service: 'web' }, correlationId: 'c-crash', by: 'operator', now });
+    const job = newJob({
+      jobId: 'job_CRASHAFTERSEND001',
+      deviceId: 'ob-2',
+      type: 'restart-service',
+      params: { service: 'web' },
+      correlationId: 'c-crash',
+      by: 'operator',
+      now,
+    });
     await createJob(job);
     await sendJobMessage(job); // ... and the writer died before marking it published
     const run = await publishOutbox({ now: now + OUTBOX_GRACE_MS + 1 });
@@ -85,7 +106,13 @@ describe('transactional outbox', () => {
     const messages = await receive(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!, { waitSeconds: 1 });
     assert.equal(messages.length, 2, 'two messages for one job');
     const d = await deliver(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!, fx.dispatcher, messages);
-    if (d.failed.size) await deliver(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!, fx.dispatcher, await receive(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!, { waitSeconds: 1 }));
+    if (d.failed.size)
+      await deliver(
+        fx.sqs,
+        fx.infra.env.JOBS_QUEUE_URL!,
+        fx.dispatcher,
+        await receive(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!, { waitSeconds: 1 }),
+      );
     const stored = await getJob(job.jobId);
     assert.equal(stored?.pendingDeviceId, 'ob-2');
     assert.equal(stored?.version, 1);
@@ -113,11 +140,41 @@ describe('transactional outbox', () => {
   test('a retry waits out its backoff: published with DelaySeconds, and deferred again if it arrives early', async () => {
     await registerDevice('ob-5');
     const now = Date.now();
-    const job = newJob({ jobId: 'job_RETRYBACKOFF00001', deviceId: 'ob-5', type: 'restart-service', params: { service: 'web' }, correlationId: 'c-retry', by: 'operator', now });
+    const job = newJob({
+      jobId: 'job_RETRYBACKOFF00001',
+      deviceId: 'ob-5',
+      type: 'restart-service',
+      params: { service: 'web' },
+      correlationId: 'c-retry',
+      by: 'operator',
+      now,
+    });
     await createJob(job);
-    const policies: RetryPolicies = { 'restart-service': { onFailure: { FAILED: { strategy: 'RETRY', maxAttempts: 3, baseDelaySeconds: 60, maxDelaySeconds: 60, whenExhausted: 'ESCALATE' }, TIMED_OUT: { strategy: 'SKIP' } } } };
+    const policies: RetryPolicies = {
+      'restart-service': {
+        onFailure: {
+          FAILED: {
+            strategy: 'RETRY',
+            maxAttempts: 3,
+            baseDelaySeconds: 60,
+            maxDelaySeconds: 60,
+            whenExhausted: 'ESCALATE',
+          },
+          TIMED_OUT: { strategy: 'SKIP' },
+        },
+      },
+    };
     // The retry's own publication fails (publishRetry off stands in for an SQS outage): it stays in the outbox.
-    const r = await recordJobFailure(job, { kind: 'FAILED', by: 'ob-5', error: 'exit 1', now, policies, random: () => 0.999, publishRetry: false, countOnCircuit: false });
+    const r = await recordJobFailure(job, {
+      kind: 'FAILED',
+      by: 'ob-5',
+      error: 'exit 1',
+      now,
+      policies,
+      random: () => 0.999,
+      publishRetry: false,
+      countOnCircuit: false,
+    });
     assert.equal(r.outcome, 'applied');
     const rearmed = await getJob(job.jobId);
     assert.deepEqual([rearmed?.status, rearmed?.attempt, rearmed?.publishState], ['QUEUED', 2, 'unpublished']);

@@ -20,7 +20,13 @@ const policies: RetryPolicies = {
   'restart-service': {
     onFailure: {
       FAILED: { strategy: 'RETRY', maxAttempts: 2, baseDelaySeconds: 0, maxDelaySeconds: 0, whenExhausted: 'ESCALATE' },
-      TIMED_OUT: { strategy: 'RETRY', maxAttempts: 2, baseDelaySeconds: 0, maxDelaySeconds: 0, whenExhausted: 'ESCALATE' },
+      TIMED_OUT: {
+        strategy: 'RETRY',
+        maxAttempts: 2,
+        baseDelaySeconds: 0,
+        maxDelaySeconds: 0,
+        whenExhausted: 'ESCALATE',
+      },
     },
   },
 };
@@ -42,7 +48,10 @@ async function dispatchAndStart(token: string, deviceId: string, jobId: string, 
   const job = pending.body.jobs.find((j: { jobId: string }) => j.jobId === jobId);
   assert.ok(job, 'the device sees the job');
   assert.equal(job.attempt, attempt);
-  const started = await device(token, 'PUT', `/v1/devices/${deviceId}/jobs/${jobId}`, { status: 'IN_PROGRESS', expectedVersion: job.version });
+  const started = await device(token, 'PUT', `/v1/devices/${deviceId}/jobs/${jobId}`, {
+    status: 'IN_PROGRESS',
+    expectedVersion: job.version,
+  });
   assert.equal(started.status, 200, started.raw);
   return started.body.version as number;
 }
@@ -68,9 +77,12 @@ describe('job timeouts', () => {
     assert.equal(retried?.publishState, 'published', 'the retry was published at once');
     assert.deepEqual(
       retried?.history.map((h) => [h.attempt, h.status, h.by]),
-      [[1, 'QUEUED', 'operator:arn:aws:iam::123456789012:user/ops'], [1, 'IN_PROGRESS', 'to-1'], [1, 'TIMED_OUT', 'sweeper'], [2, 'QUEUED', 'retry-policy']].map((e, i) =>
-        i === 0 ? [e[0], e[1], retried!.history[0]!.by] : e,
-      ),
+      [
+        [1, 'QUEUED', 'operator:arn:aws:iam::123456789012:user/ops'],
+        [1, 'IN_PROGRESS', 'to-1'],
+        [1, 'TIMED_OUT', 'sweeper'],
+        [2, 'QUEUED', 'retry-policy'],
+      ].map((e, i) => (i === 0 ? [e[0], e[1], retried!.history[0]!.by] : e)),
     );
     assert.match(retried!.history[2]!.error!, /in-progress deadline/);
     assert.equal((await readCircuit('to-1')).consecutiveFailures, 1, 'a timeout counts on the circuit');
@@ -92,7 +104,11 @@ describe('job timeouts', () => {
     assert.equal(escalated.length, 1);
     assert.equal(escalated[0]!.detail.jobId, jobId);
     assert.equal(escalated[0]!.correlationId, res.body.correlationId);
-    assert.equal((await eventsOf(fx.infra.env.EVENTS_TABLE!, 'to-1', 'alert.raised')).length, 1, 'the alerting pipeline raised JobEscalated');
+    assert.equal(
+      (await eventsOf(fx.infra.env.EVENTS_TABLE!, 'to-1', 'alert.raised')).length,
+      1,
+      'the alerting pipeline raised JobEscalated',
+    );
     const alerts = await receive(fx.sqs, fx.infra.env.ALERTS_QUEUE_URL!, { waitSeconds: 2 });
     assert.equal(alerts.length, 1);
     const alert = JSON.parse(JSON.parse(alerts[0]!.Body!).Message);
@@ -102,43 +118,76 @@ describe('job timeouts', () => {
 
     // Terminal is final: neither the sweeper nor the device moves it again.
     assert.equal((await sweepTimeouts({ now: Date.now() + 10 * RESTART_TIMEOUT_MS, policies })).timedOut, 0);
-    const late = await device(token, 'PUT', `/v1/devices/to-1/jobs/${jobId}`, { status: 'SUCCEEDED', expectedVersion: final!.version });
+    const late = await device(token, 'PUT', `/v1/devices/to-1/jobs/${jobId}`, {
+      status: 'SUCCEEDED',
+      expectedVersion: final!.version,
+    });
     assert.equal(late.status, 409);
   });
 
   test('a timeout chosen at enqueue sets the IN_PROGRESS deadline of every attempt; the job views show it', async () => {
     const token = await registerDevice('to-3');
-    const res = await enqueue('to-3', { type: 'restart-service', params: { service: 'web' }, inProgressTimeoutSeconds: 20 });
+    const res = await enqueue('to-3', {
+      type: 'restart-service',
+      params: { service: 'web' },
+      inProgressTimeoutSeconds: 20,
+    });
     assert.equal(res.status, 202, res.raw);
     assert.equal(res.body.inProgressTimeoutSeconds, 20, 'the enqueue answer shows it');
     const jobId = res.body.jobId as string;
     assert.equal((await getJob(jobId))?.inProgressTimeoutSeconds, 20, 'stored on the job record');
-    assert.equal((await operator('GET', `/v1/jobs/${jobId}`)).body.inProgressTimeoutSeconds, 20, 'GET /v1/jobs/{jobId} shows it');
+    assert.equal(
+      (await operator('GET', `/v1/jobs/${jobId}`)).body.inProgressTimeoutSeconds,
+      20,
+      'GET /v1/jobs/{jobId} shows it',
+    );
 
     let before = Date.now();
     await dispatchAndStart(token, 'to-3', jobId, 1);
     let after = Date.now();
     const started = await getJob(jobId);
-    assert.ok(started!.timeoutAtEpoch! >= before + 20_000 && started!.timeoutAtEpoch! <= after + 20_000, `deadline 20 s after the start, not ${RESTART_TIMEOUT_MS / 1000} s: ${started!.timeoutAtEpoch! - before} ms`);
+    assert.ok(
+      started!.timeoutAtEpoch! >= before + 20_000 && started!.timeoutAtEpoch! <= after + 20_000,
+      `deadline 20 s after the start, not ${RESTART_TIMEOUT_MS / 1000} s: ${started!.timeoutAtEpoch! - before} ms`,
+    );
     const pending = await device(token, 'GET', '/v1/devices/to-3/jobs/pending');
-    assert.equal(pending.body.jobs.find((j: { jobId: string }) => j.jobId === jobId).inProgressTimeoutSeconds, 20, 'the device sees it too');
+    assert.equal(
+      pending.body.jobs.find((j: { jobId: string }) => j.jobId === jobId).inProgressTimeoutSeconds,
+      20,
+      'the device sees it too',
+    );
 
-    assert.equal((await sweepTimeouts({ now: started!.timeoutAtEpoch! - 1_000, policies })).timedOut, 0, 'not before its own deadline');
+    assert.equal(
+      (await sweepTimeouts({ now: started!.timeoutAtEpoch! - 1_000, policies })).timedOut,
+      0,
+      'not before its own deadline',
+    );
     const swept = await sweepTimeouts({ now: started!.timeoutAtEpoch! + 1_000, policies });
     assert.deepEqual([swept.timedOut, swept.retried], [1, 1], 'timed out after 20 s, long before the 300 s default');
     const retried = await getJob(jobId);
-    assert.deepEqual([retried?.status, retried?.attempt, retried?.inProgressTimeoutSeconds], ['QUEUED', 2, 20], 'the retry keeps the chosen timeout');
+    assert.deepEqual(
+      [retried?.status, retried?.attempt, retried?.inProgressTimeoutSeconds],
+      ['QUEUED', 2, 20],
+      'the retry keeps the chosen timeout',
+    );
 
     before = Date.now();
     const version = await dispatchAndStart(token, 'to-3', jobId, 2);
     after = Date.now();
     const second = await getJob(jobId);
-    assert.ok(second!.timeoutAtEpoch! >= before + 20_000 && second!.timeoutAtEpoch! <= after + 20_000, `attempt 2's deadline is 20 s after its start too: ${second!.timeoutAtEpoch! - before} ms`);
+    assert.ok(
+      second!.timeoutAtEpoch! >= before + 20_000 && second!.timeoutAtEpoch! <= after + 20_000,
+      `attempt 2's deadline is 20 s after its start too: ${second!.timeoutAtEpoch! - before} ms`,
+    );
     // Finish it, so later sweeps in this file find only their own jobs.
-    assert.equal((await device(token, 'PUT', `/v1/devices/to-3/jobs/${jobId}`, { status: 'SUCCEEDED', expectedVersion: version })).status, 200);
+    assert.equal(
+      (await device(token, 'PUT', `/v1/devices/to-3/jobs/${jobId}`, { status: 'SUCCEEDED', expectedVersion: version }))
+        .status,
+      200,
+    );
   });
 
-  test('without a chosen timeout the job has none on record and gets its type\'s default', async () => {
+  test("without a chosen timeout the job has none on record and gets its type's default", async () => {
     const token = await registerDevice('to-4');
     const res = await enqueue('to-4', { type: 'restart-service', params: { service: 'web' } });
     assert.equal(res.status, 202, res.raw);
@@ -148,18 +197,35 @@ describe('job timeouts', () => {
     const after = Date.now();
     const started = await getJob(res.body.jobId);
     assert.equal(started?.inProgressTimeoutSeconds, undefined);
-    assert.ok(started!.timeoutAtEpoch! >= before + RESTART_TIMEOUT_MS && started!.timeoutAtEpoch! <= after + RESTART_TIMEOUT_MS);
-    assert.equal((await device(token, 'PUT', `/v1/devices/to-4/jobs/${res.body.jobId}`, { status: 'SUCCEEDED', expectedVersion: version })).status, 200);
+    assert.ok(
+      started!.timeoutAtEpoch! >= before + RESTART_TIMEOUT_MS && started!.timeoutAtEpoch! <= after + RESTART_TIMEOUT_MS,
+    );
+    assert.equal(
+      (
+        await device(token, 'PUT', `/v1/devices/to-4/jobs/${res.body.jobId}`, {
+          status: 'SUCCEEDED',
+          expectedVersion: version,
+        })
+      ).status,
+      200,
+    );
   });
 
   test('an out-of-range timeout is a 400 validation_failed that writes nothing', async () => {
     await registerDevice('to-5');
     const jobsBefore = await countItems(fx.infra.env.JOBS_TABLE!);
     for (const bad of [9, 86_401, 0, -1, 20.5, '20', null]) {
-      const res = await enqueue('to-5', { type: 'restart-service', params: { service: 'web' }, inProgressTimeoutSeconds: bad });
+      const res = await enqueue('to-5', {
+        type: 'restart-service',
+        params: { service: 'web' },
+        inProgressTimeoutSeconds: bad,
+      });
       assert.equal(res.status, 400, `${JSON.stringify(bad)}: ${res.raw}`);
       assert.equal(res.body.error, 'validation_failed');
-      assert.ok(res.body.details.issues.some((i: { path: string }) => i.path === 'inProgressTimeoutSeconds'), res.raw);
+      assert.ok(
+        res.body.details.issues.some((i: { path: string }) => i.path === 'inProgressTimeoutSeconds'),
+        res.raw,
+      );
     }
     assert.equal(await countItems(fx.infra.env.JOBS_TABLE!), jobsBefore, 'no job written');
     assert.equal((await receive(fx.sqs, fx.infra.env.JOBS_QUEUE_URL!, { waitSeconds: 1 })).length, 0, 'nothing queued');

@@ -21,7 +21,15 @@ let fleet: Fleet;
 before(async () => {
   emulator = await ensureEmulator();
   // The credentials cache off: this checks what the table says, immediately (the cache has its own tests).
-  fleet = await startFleet({ prefix: `cld${randomBytes(3).toString('hex')}`, operatorToken: newOperatorToken(), slackPrint: null, scheduleSeconds: 3600, pollWaitSeconds: 1, log: () => {}, env: { DEVICE_CREDENTIALS_CACHE_SECONDS: '0' } });
+  fleet = await startFleet({
+    prefix: `cld${randomBytes(3).toString('hex')}`,
+    operatorToken: newOperatorToken(),
+    slackPrint: null,
+    scheduleSeconds: 3600,
+    pollWaitSeconds: 1,
+    log: () => {},
+    env: { DEVICE_CREDENTIALS_CACHE_SECONDS: '0' },
+  });
 });
 after(async () => {
   await fleet.close();
@@ -41,7 +49,11 @@ async function op(args: string[]) {
   return { code, stdout, stderr };
 }
 const poll = async (deviceId: string, token: string) =>
-  (await fetch(`${fleet.apiUrl}/v1/devices/${deviceId}/jobs/pending`, { headers: { authorization: `Bearer ${token}` } })).status;
+  (
+    await fetch(`${fleet.apiUrl}/v1/devices/${deviceId}/jobs/pending`, {
+      headers: { authorization: `Bearer ${token}` },
+    })
+  ).status;
 
 test('rotate-token writes the new token to the file once; the old one works for the overlap, then remove', async () => {
   const tokenFile = join(dir, 'kiosk-7.token');

@@ -26,7 +26,14 @@ let fleet: Fleet;
 
 before(async () => {
   emulator = await ensureEmulator();
-  fleet = await startFleet({ prefix: `cli${randomBytes(3).toString('hex')}`, operatorToken: newOperatorToken(), slackPrint: null, scheduleSeconds: 3600, pollWaitSeconds: 1, log: () => {} });
+  fleet = await startFleet({
+    prefix: `cli${randomBytes(3).toString('hex')}`,
+    operatorToken: newOperatorToken(),
+    slackPrint: null,
+    scheduleSeconds: 3600,
+    pollWaitSeconds: 1,
+    log: () => {},
+  });
 });
 after(async () => {
   await fleet.close();
@@ -36,7 +43,13 @@ after(async () => {
 async function cli(args: string[], env: Record<string, string | undefined> = {}) {
   let stdout = '';
   let stderr = '';
-  const code = await runCli(args, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), env: { FLEETMEDIC_LOCAL_DIR: dir, ...env }, now: Date.now, color: false });
+  const code = await runCli(args, {
+    stdout: (s) => (stdout += s),
+    stderr: (s) => (stderr += s),
+    env: { FLEETMEDIC_LOCAL_DIR: dir, ...env },
+    now: Date.now,
+    color: false,
+  });
   return { code, stdout, stderr };
 }
 const op = (args: string[]) => cli(['--api-url', fleet.apiUrl, '--token', fleet.operatorToken, ...args]);
@@ -53,7 +66,16 @@ async function device(token: string, method: string, path: string, body?: unknow
 
 test('register → report with an error → devices/device show the badge and what was tried', async () => {
   const tokenFile = join(dir, 'pump-1.token');
-  const reg = await op(['register', 'pump-1', '--name', 'Pump one', '--label', 'site=north', '--token-file', tokenFile]);
+  const reg = await op([
+    'register',
+    'pump-1',
+    '--name',
+    'Pump one',
+    '--label',
+    'site=north',
+    '--token-file',
+    tokenFile,
+  ]);
   assert.equal(reg.code, EXIT.ok, reg.stderr);
   assert.match(reg.stdout, /Registered pump-1\./);
   assert.doesNotMatch(reg.stdout, /pump-1\.[A-Za-z0-9_-]{20,}/, 'the token goes to the file, not the screen');
@@ -75,7 +97,15 @@ test('register → report with an error → devices/device show the badge and wh
         name: 'worker',
         image: 'busybox:missing',
         status: 'error',
-        error: { type: 'ImagePullBackOff', message: 'manifest unknown', timestamp: new Date().toISOString(), retryCount: 3, nextRetry, permanent: true, attempted: ['pull', 'pull', 'pull'] },
+        error: {
+          type: 'ImagePullBackOff',
+          message: 'manifest unknown',
+          timestamp: new Date().toISOString(),
+          retryCount: 3,
+          nextRetry,
+          permanent: true,
+          attempted: ['pull', 'pull', 'pull'],
+        },
       },
     ],
   };
@@ -84,7 +114,10 @@ test('register → report with an error → devices/device show the badge and wh
 
   const list = await op(['devices']);
   assert.equal(list.code, EXIT.ok, list.stderr);
-  assert.match(list.stdout, /pump-1\s+\w+\s+closed\s+(just now|\d+s ago)\s+worker: ImagePullBackOff\(3\) retry in (3\d|40)s/);
+  assert.match(
+    list.stdout,
+    /pump-1\s+\w+\s+closed\s+(just now|\d+s ago)\s+worker: ImagePullBackOff\(3\) retry in (3\d|40)s/,
+  );
   const json = await op(['--json', 'devices']);
   const parsed = JSON.parse(json.stdout) as { devices: { deviceId: string; errors: { type: string }[] }[] };
   assert.equal(parsed.devices.find((d) => d.deviceId === 'pump-1')?.errors[0]?.type, 'ImagePullBackOff');
@@ -122,7 +155,11 @@ test('target, jobs enqueue --wait while a device executes it, jobs <id>, events'
   const meanwhile = structuredClone(doc.target);
   meanwhile.services.web!.image = 'lab/web:meanwhile';
   writeFileSync(join(dir, 'target-meanwhile.json'), JSON.stringify(meanwhile));
-  assert.equal((await op(['target', 'pump-2', '--file', join(dir, 'target-meanwhile.json')])).code, EXIT.ok, 'a plain target file replaces unconditionally');
+  assert.equal(
+    (await op(['target', 'pump-2', '--file', join(dir, 'target-meanwhile.json')])).code,
+    EXIT.ok,
+    'a plain target file replaces unconditionally',
+  );
   const refused = await op(['target', 'pump-2', '--file', edited]);
   assert.equal(refused.code, EXIT.apiError, refused.stdout);
   assert.match(refused.stderr, /not the one this change is based on/);
@@ -138,10 +175,19 @@ test('target, jobs enqueue --wait while a device executes it, jobs <id>, events'
       const pending = await device(token, 'GET', '/v1/devices/pump-2/jobs/pending');
       for (const job of (pending.json?.jobs ?? []) as Job[]) {
         if (executed.includes(job.jobId)) continue;
-        const inProgress = await device(token, 'PUT', `/v1/devices/pump-2/jobs/${job.jobId}`, { status: 'IN_PROGRESS', expectedVersion: job.version });
+        const inProgress = await device(token, 'PUT', `/v1/devices/pump-2/jobs/${job.jobId}`, {
+          status: 'IN_PROGRESS',
+          expectedVersion: job.version,
+        });
         // Health checks of `worker` fail (its image never pulled); everything else succeeds.
-        const outcome = job.type === 'run-health-check' ? { status: 'FAILED', statusDetails: { error: 'worker is not running' } } : { status: 'SUCCEEDED', statusDetails: { restarted: true } };
-        const done = await device(token, 'PUT', `/v1/devices/pump-2/jobs/${job.jobId}`, { ...outcome, expectedVersion: inProgress.json.version });
+        const outcome =
+          job.type === 'run-health-check'
+            ? { status: 'FAILED', statusDetails: { error: 'worker is not running' } }
+            : { status: 'SUCCEEDED', statusDetails: { restarted: true } };
+        const done = await device(token, 'PUT', `/v1/devices/pump-2/jobs/${job.jobId}`, {
+          ...outcome,
+          expectedVersion: inProgress.json.version,
+        });
         assert.equal(done.status, 200, JSON.stringify(done.json));
         executed.push(job.jobId);
       }
@@ -149,7 +195,18 @@ test('target, jobs enqueue --wait while a device executes it, jobs <id>, events'
     }
   })();
   try {
-    const r = await op(['jobs', 'enqueue', 'pump-2', 'restart-service', '--service', 'web', '--reason', 'test', '--wait', '30']);
+    const r = await op([
+      'jobs',
+      'enqueue',
+      'pump-2',
+      'restart-service',
+      '--service',
+      'web',
+      '--reason',
+      'test',
+      '--wait',
+      '30',
+    ]);
     assert.equal(r.code, EXIT.ok, r.stderr + r.stdout);
     assert.match(r.stdout, /^job_\w+\s+SUCCEEDED/);
     const jobId = r.stdout.split(/\s/)[0]!;
@@ -158,7 +215,10 @@ test('target, jobs enqueue --wait while a device executes it, jobs <id>, events'
     const job = JSON.parse(shown.stdout) as Job;
     assert.equal(job.status, 'SUCCEEDED');
     assert.deepEqual(job.params, { service: 'web', reason: 'test' });
-    assert.ok(job.history.some((h) => h.status === 'SUCCEEDED' && h.by.includes('pump-2')), JSON.stringify(job.history));
+    assert.ok(
+      job.history.some((h) => h.status === 'SUCCEEDED' && h.by.includes('pump-2')),
+      JSON.stringify(job.history),
+    );
     const human = await op(['jobs', 'show', jobId]);
     assert.match(human.stdout, /History/);
 
@@ -175,7 +235,9 @@ test('target, jobs enqueue --wait while a device executes it, jobs <id>, events'
   assert.equal(events.code, EXIT.ok, events.stderr);
   assert.match(events.stdout, /command\.failed\s+pump-2\s+-\s+jobId=job_/);
   const typed = await op(['--json', 'events', '--type', 'command.failed', '--device', 'pump-2']);
-  assert.ok((JSON.parse(typed.stdout) as { events: { type: string }[] }).events.every((e) => e.type === 'command.failed'));
+  assert.ok(
+    (JSON.parse(typed.stdout) as { events: { type: string }[] }).events.every((e) => e.type === 'command.failed'),
+  );
 });
 
 test('silence/unsilence, circuit reset, dlq list and redrive --dry-run', async () => {
@@ -187,7 +249,11 @@ test('silence/unsilence, circuit reset, dlq list and redrive --dry-run', async (
   const u = await op(['unsilence', 'pump-3/web']);
   assert.equal(u.code, EXIT.ok, u.stderr);
   assert.doesNotMatch((await op(['device', 'pump-3'])).stdout, /Markers/);
-  assert.equal((await op(['silence', 'pump-3', '--for', '10s'])).code, EXIT.usage, 'below the 1-minute minimum: refused before sending');
+  assert.equal(
+    (await op(['silence', 'pump-3', '--for', '10s'])).code,
+    EXIT.usage,
+    'below the 1-minute minimum: refused before sending',
+  );
   assert.equal((await op(['silence', 'ghost-device', '--for', '1h'])).code, EXIT.apiError, 'unknown device: 404');
 
   const c = await op(['circuit', 'reset', 'pump-3']);
@@ -208,18 +274,44 @@ test('bad token → 4; local.json is picked up without flags; the launcher exits
   assert.match(bad.stderr, /401 unauthorized/);
 
   const localDir = mkdtempSync(join(tmpdir(), 'fm-local-'));
-  writeLocalConfig({ apiUrl: fleet.apiUrl, operatorToken: fleet.operatorToken, prefix: 'x', endpoint: emulator.endpoint, pid: process.pid }, localDir);
+  writeLocalConfig(
+    {
+      apiUrl: fleet.apiUrl,
+      operatorToken: fleet.operatorToken,
+      prefix: 'x',
+      endpoint: emulator.endpoint,
+      pid: process.pid,
+    },
+    localDir,
+  );
   const viaLocal = await cli(['--json', 'devices'], { FLEETMEDIC_LOCAL_DIR: localDir });
   assert.equal(viaLocal.code, EXIT.ok, viaLocal.stderr);
-  writeLocalConfig({ apiUrl: fleet.apiUrl, operatorToken: fleet.operatorToken, prefix: 'x', endpoint: emulator.endpoint, stoppedAt: '2025-01-01T00:00:00Z' }, localDir);
+  writeLocalConfig(
+    {
+      apiUrl: fleet.apiUrl,
+      operatorToken: fleet.operatorToken,
+      prefix: 'x',
+      endpoint: emulator.endpoint,
+      stoppedAt: '2025-01-01T00:00:00Z',
+    },
+    localDir,
+  );
   const stopped = await cli(['devices'], { FLEETMEDIC_LOCAL_DIR: localDir });
   assert.equal(stopped.code, EXIT.unreachable);
-  assert.match(stopped.stderr, /the local fleet is not running \(stopped 2025-01-01T00:00:00Z\)\. Start it with `npm start`/);
+  assert.match(
+    stopped.stderr,
+    /the local fleet is not running \(stopped 2025-01-01T00:00:00Z\)\. Start it with `npm start`/,
+  );
 
   const run = promisify(execFile);
   const { stdout } = await run(process.execPath, [join(ROOT, 'bin', 'fleetmedic.js'), '--json', 'devices'], {
     env: { ...process.env, FLEETMEDIC_API_URL: fleet.apiUrl, FLEETMEDIC_OPERATOR_TOKEN: fleet.operatorToken },
   });
   assert.ok((JSON.parse(stdout) as { devices: unknown[] }).devices.length >= 3);
-  await assert.rejects(run(process.execPath, [join(ROOT, 'bin', 'fleetmedic.js'), 'device', 'Nope!'], { env: { ...process.env, FLEETMEDIC_API_URL: fleet.apiUrl } }), (e: { code: number }) => e.code === EXIT.usage);
+  await assert.rejects(
+    run(process.execPath, [join(ROOT, 'bin', 'fleetmedic.js'), 'device', 'Nope!'], {
+      env: { ...process.env, FLEETMEDIC_API_URL: fleet.apiUrl },
+    }),
+    (e: { code: number }) => e.code === EXIT.usage,
+  );
 });

@@ -19,7 +19,12 @@ test('Ctrl-C reaching npm start twice (the whole process group) still saves stat
   // Its own emulator, as `npm start` on a laptop: only then does it save its state on the way out.
   delete env.AWS_ENDPOINT_URL;
   delete env.FLEETMEDIC_SLACK_WEBHOOK_URL;
-  const child = spawn('npm', ['start', '--', '--state-dir', stateDir, '--port', '0', '--fresh'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('npm', ['start', '--', '--state-dir', stateDir, '--port', '0', '--fresh'], {
+    cwd: ROOT,
+    env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr.on('data', (c: Buffer) => (output += c.toString()));
@@ -42,7 +47,10 @@ test('Ctrl-C reaching npm start twice (the whole process group) still saves stat
       };
       check();
     });
-    const local = JSON.parse(readFileSync(join(stateDir, 'local.json'), 'utf8')) as { apiUrl: string; operatorToken: string };
+    const local = JSON.parse(readFileSync(join(stateDir, 'local.json'), 'utf8')) as {
+      apiUrl: string;
+      operatorToken: string;
+    };
     // Something to save: one registered device.
     const res = await fetch(`${local.apiUrl}/v1/devices`, {
       method: 'POST',

@@ -39,7 +39,11 @@ after(async () => {
 
 test('the sync cohort sends only POST /sync; the baseline only the previous routes', () => {
   assert.deepEqual(Object.keys(result.sync.idle.requestsByRoute), ['POST /v1/devices/{deviceId}/sync']);
-  const previous = ['GET /v1/devices/{deviceId}/jobs/pending', 'GET /v1/devices/{deviceId}/target', 'POST /v1/devices/{deviceId}/reports'];
+  const previous = [
+    'GET /v1/devices/{deviceId}/jobs/pending',
+    'GET /v1/devices/{deviceId}/target',
+    'POST /v1/devices/{deviceId}/reports',
+  ];
   for (const route of Object.keys(result.baseline.idle.requestsByRoute)) assert.ok(previous.includes(route), route);
   assert.ok(result.sync.idle.requests > 0 && result.baseline.idle.requests > 0);
   const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
@@ -50,9 +54,19 @@ test('every request is counted on both sides of the gateway, and every one that 
   const c = result.checks;
   for (const cohort of ['sync', 'baseline'] as const) {
     // The agent's client repeats a GET that timed out or failed (never a POST): the gateway may see more.
-    assert.ok(c.requestsAtGateway[cohort] >= c.requestsSent[cohort] - result[cohort].errors, `${cohort}: ${c.requestsAtGateway[cohort]} at the gateway, ${c.requestsSent[cohort]} sent`);
-    assert.equal(c.deviceApiInvocations[cohort], c.passedThrottle[cohort], `${cohort}: invocations = requests past the throttle`);
-    assert.ok(c.requestsAtGateway[cohort] - c.passedThrottle[cohort] <= result[cohort].throttled + result[cohort].errors, 'a gateway 429 reached a device');
+    assert.ok(
+      c.requestsAtGateway[cohort] >= c.requestsSent[cohort] - result[cohort].errors,
+      `${cohort}: ${c.requestsAtGateway[cohort]} at the gateway, ${c.requestsSent[cohort]} sent`,
+    );
+    assert.equal(
+      c.deviceApiInvocations[cohort],
+      c.passedThrottle[cohort],
+      `${cohort}: invocations = requests past the throttle`,
+    );
+    assert.ok(
+      c.requestsAtGateway[cohort] - c.passedThrottle[cohort] <= result[cohort].throttled + result[cohort].errors,
+      'a gateway 429 reached a device',
+    );
   }
   assert.ok((c.dynamoCallsByFunction['device-api'] ?? 0) > 0);
   assert.ok((c.dynamoCallsByFunction['health-evaluator'] ?? 0) > 0, 'the evaluator ran on its schedule');
@@ -64,7 +78,10 @@ test('an idle sync stores its sign of life: at least one write unit per sync, an
   assert.ok(idle.lambdaInvocations > 0 && idle.lambdaInvocations <= idle.requests);
   // Every sync a device saw applied wrote its liveness item (a timed-out one may have written without the device
   // seeing the answer; a replayed sequence writes nothing).
-  assert.ok(result.checks.livenessWrites >= result.checks.syncsApplied, `${result.checks.livenessWrites} liveness writes for ${result.checks.syncsApplied} applied syncs`);
+  assert.ok(
+    result.checks.livenessWrites >= result.checks.syncsApplied,
+    `${result.checks.livenessWrites} liveness writes for ${result.checks.syncsApplied} applied syncs`,
+  );
   assert.ok(result.checks.syncsApplied > 0);
   assert.ok(result.sync.background.lambdaInvocations > 0, 'the schedules are shared over the devices');
 });
@@ -81,10 +98,17 @@ test('jobs: every job enqueued is counted once, and a stopped device is never a 
 
 test('the bench rows carry every budget with its baseline', () => {
   const rows = fleetSimRows(result);
-  for (const metric of ['device requests/device-hour, idle, at defaults', 'follow-up job pickup', 'false device.offline', 'stopped device marked offline', 'modelled AWS cost/device-month']) {
+  for (const metric of [
+    'device requests/device-hour, idle, at defaults',
+    'follow-up job pickup',
+    'false device.offline',
+    'stopped device marked offline',
+    'modelled AWS cost/device-month',
+  ]) {
     const row = rows.find((r) => r.metric.startsWith(metric));
     assert.ok(row, `row ${metric}`);
     assert.ok(row.budget, `${metric} has a budget`);
   }
-  for (const row of rows.filter((r) => r.budget && !r.metric.startsWith('false') && !r.metric.startsWith('stopped'))) assert.ok(row.baseline, `${row.metric} has a same-run baseline`);
+  for (const row of rows.filter((r) => r.budget && !r.metric.startsWith('false') && !r.metric.startsWith('stopped')))
+    assert.ok(row.baseline, `${row.metric} has a same-run baseline`);
 });

@@ -12,13 +12,21 @@ describe('local API gateway (HTTP API payload v2)', () => {
   let api: ApiServer;
   const access: AccessLogEntry[] = [];
   before(async () => {
-    api = await startApiServer({ resolve: handlersFromDirectory(fixtures), timeoutMs: 300, maxBodyBytes: 1024, onAccess: (e) => access.push(e) });
+    api = await startApiServer({
+      resolve: handlersFromDirectory(fixtures),
+      timeoutMs: 300,
+      maxBodyBytes: 1024,
+      onAccess: (e) => access.push(e),
+    });
   });
   after(() => api.close());
 
   const echo = async (path: string, init: RequestInit = {}) => {
     const res = await fetch(`${api.url}${path}`, init);
-    const json = (await res.json()) as { event: APIGatewayProxyEventV2; context: { functionName: string; awsRequestId: string; remaining: number } };
+    const json = (await res.json()) as {
+      event: APIGatewayProxyEventV2;
+      context: { functionName: string; awsRequestId: string; remaining: number };
+    };
     return { res, ...json };
   };
 
@@ -26,7 +34,12 @@ describe('local API gateway (HTTP API payload v2)', () => {
     const body = JSON.stringify({ deviceId: 'pump-1' });
     const { res, event, context } = await echo('/v1/devices?limit=5&tag=a&tag=b', {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'X-Correlation-Id': 'corr-1', Cookie: 'x=1; y=2', 'User-Agent': 'unit/1' },
+      headers: {
+        'Content-Type': 'application/json',
+        'X-Correlation-Id': 'corr-1',
+        Cookie: 'x=1; y=2',
+        'User-Agent': 'unit/1',
+      },
       body,
     });
     assert.equal(res.status, 200);
@@ -76,7 +89,11 @@ describe('local API gateway (HTTP API payload v2)', () => {
   });
 
   test('a binary body arrives base64-encoded; a base64 response is decoded', async () => {
-    const { event } = await echo('/v1/devices', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array([1, 2, 3]) });
+    const { event } = await echo('/v1/devices', {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: new Uint8Array([1, 2, 3]),
+    });
     assert.equal(event.isBase64Encoded, true);
     assert.deepEqual(Buffer.from(event.body!, 'base64'), Buffer.from([1, 2, 3]));
     const res = await fetch(`${api.url}/v1/health?mode=binary`);
@@ -105,21 +122,32 @@ describe('local API gateway (HTTP API payload v2)', () => {
 
   test('bodies over the gateway limit get 413 without invoking the handler', async () => {
     const before = access.length;
-    const res = await fetch(`${api.url}/v1/devices`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(2000) });
+    const res = await fetch(`${api.url}/v1/devices`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: 'x'.repeat(2000),
+    });
     assert.equal(res.status, 413);
     assert.equal(((await res.json()) as { error: string }).error, 'payload_too_large');
     // Chunked (no content-length): the limit still holds while streaming.
     const status = await new Promise<number>((resolve, reject) => {
-      const req = request(`${api.url}/v1/devices`, { method: 'POST', headers: { 'transfer-encoding': 'chunked' } }, (r) => {
-        r.resume();
-        resolve(r.statusCode!);
-      });
+      const req = request(
+        `${api.url}/v1/devices`,
+        { method: 'POST', headers: { 'transfer-encoding': 'chunked' } },
+        (r) => {
+          r.resume();
+          resolve(r.statusCode!);
+        },
+      );
       req.on('error', reject);
       for (let i = 0; i < 4; i++) req.write('y'.repeat(400));
       req.end();
     });
     assert.equal(status, 413);
-    assert.ok(access.slice(before).every((e) => e.routeKey === undefined), 'the handler never ran');
+    assert.ok(
+      access.slice(before).every((e) => e.routeKey === undefined),
+      'the handler never ran',
+    );
   });
 
   test('a throwing handler is a bare 500; a slow one hits the integration timeout (503)', async () => {
@@ -160,7 +188,12 @@ describe('local API gateway: requests the HTTP parser refuses', () => {
     const text = Buffer.concat(chunks).toString('utf8');
     const [head = '', body = ''] = text.split('\r\n\r\n');
     const status = Number(head.split(' ')[1]);
-    const headers = Object.fromEntries(head.split('\r\n').slice(1).map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+    const headers = Object.fromEntries(
+      head
+        .split('\r\n')
+        .slice(1)
+        .map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]),
+    );
     return { status, headers, json: body ? JSON.parse(body) : undefined };
   };
 

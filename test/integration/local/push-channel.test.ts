@@ -40,7 +40,11 @@ after(async () => {
 });
 
 const api = async (method: string, path: string, body?: unknown, token = fleet.operatorToken) => {
-  const res = await fetch(`${fleet.apiUrl}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
+  const res = await fetch(`${fleet.apiUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+  });
   const text = await res.text();
   return { status: res.status, json: text ? (JSON.parse(text) as any) : undefined };
 };
@@ -49,9 +53,19 @@ async function register(deviceId: string): Promise<string> {
   assert.equal(r.status, 201);
   return r.json.token as string;
 }
-const report = (deviceId: string, seq: number) => ({ deviceId, seq, kind: 'full', agentVersion: 'test', uptimeSeconds: 1, sentAt: new Date().toISOString(), services: [] });
-const sync = (deviceId: string, token: string, seq: number) => api('POST', `/v1/devices/${deviceId}/sync`, { report: report(deviceId, seq) }, token);
-const fleetItem = async (pk: string, sk: string) => (await doc.send(new GetCommand({ TableName: fleet.env.FLEET_TABLE, Key: { pk, sk }, ConsistentRead: true }))).Item;
+const report = (deviceId: string, seq: number) => ({
+  deviceId,
+  seq,
+  kind: 'full',
+  agentVersion: 'test',
+  uptimeSeconds: 1,
+  sentAt: new Date().toISOString(),
+  services: [],
+});
+const sync = (deviceId: string, token: string, seq: number) =>
+  api('POST', `/v1/devices/${deviceId}/sync`, { report: report(deviceId, seq) }, token);
+const fleetItem = async (pk: string, sk: string) =>
+  (await doc.send(new GetCommand({ TableName: fleet.env.FLEET_TABLE, Key: { pk, sk }, ConsistentRead: true }))).Item;
 
 interface Socket {
   ws: WebSocket;
@@ -74,7 +88,9 @@ function connect(token?: string): Promise<Socket> {
       }
     });
     const closed = new Promise<{ code: number }>((r) => ws.on('close', (code) => r({ code })));
-    ws.on('unexpected-response', (_req, res) => reject(Object.assign(new Error(`handshake refused: ${res.statusCode}`), { status: res.statusCode })));
+    ws.on('unexpected-response', (_req, res) =>
+      reject(Object.assign(new Error(`handshake refused: ${res.statusCode}`), { status: res.statusCode })),
+    );
     ws.on('error', reject);
     ws.on('open', () =>
       resolve({
@@ -85,7 +101,10 @@ function connect(token?: string): Promise<Socket> {
           new Promise((res, rej) => {
             const seen = frames.find(pred);
             if (seen) return res(seen);
-            const t = setTimeout(() => rej(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(frames)}`)), timeoutMs);
+            const t = setTimeout(
+              () => rej(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(frames)}`)),
+              timeoutMs,
+            );
             waiters.push({
               pred,
               resolve: (f) => {
@@ -98,15 +117,20 @@ function connect(token?: string): Promise<Socket> {
     );
   });
 }
-const refusal = (token?: string) => connect(token).then(
-  (s) => {
-    s.ws.terminate();
-    assert.fail('connected');
-  },
-  (e: { status?: number }) => e.status,
-);
+const refusal = (token?: string) =>
+  connect(token).then(
+    (s) => {
+      s.ws.terminate();
+      assert.fail('connected');
+    },
+    (e: { status?: number }) => e.status,
+  );
 /** Until `check` holds (the gateway runs $disconnect after the close; its write lands a moment later). */
-async function eventually<T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs = 20_000): Promise<T> {
+async function eventually<T>(
+  check: () => Promise<T | undefined | false>,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();
@@ -136,11 +160,17 @@ test('$connect stores the connection on the device with a TTL; $disconnect remov
   const [connectionId] = fleet.push!.connectionIds().filter((id) => id === item.connectionId);
   assert.ok(connectionId, 'the stored id is the open connection');
   const nowSeconds = Date.now() / 1000;
-  assert.ok(item.expiresAt > nowSeconds + CONNECTION_TTL_SECONDS - 60 && item.expiresAt <= nowSeconds + CONNECTION_TTL_SECONDS, 'expires just after the 2 h limit');
+  assert.ok(
+    item.expiresAt > nowSeconds + CONNECTION_TTL_SECONDS - 60 && item.expiresAt <= nowSeconds + CONNECTION_TTL_SECONDS,
+    'expires just after the 2 h limit',
+  );
   assert.equal((await fleetItem(`CONNECTION#${connectionId}`, 'DEVICE'))?.deviceId, 'push-book');
   s.ws.close(4000, 'reconnecting');
   await eventually(async () => !(await fleetItem('DEVICE#push-book', 'CONNECTION')), 'the connection to be removed');
-  await eventually(async () => !(await fleetItem(`CONNECTION#${connectionId}`, 'DEVICE')), 'the owner item to be removed');
+  await eventually(
+    async () => !(await fleetItem(`CONNECTION#${connectionId}`, 'DEVICE')),
+    'the owner item to be removed',
+  );
   const live = await fleetItem(livenessPartition('push-book'), 'push-book');
   assert.equal(live?.disconnectedEpoch, undefined, 'a reconnect is not a goodbye');
 });
@@ -163,10 +193,15 @@ test('$default: a malformed message gets an error frame and the connection stays
 test('a job dispatched to the device and a changed target each send "sync now", with no command in it', async () => {
   const token = await register('push-notify');
   const s = await connect(token);
-  const enq = await api('POST', '/v1/devices/push-notify/jobs', { type: 'restart-service', params: { service: 'web' } });
+  const enq = await api('POST', '/v1/devices/push-notify/jobs', {
+    type: 'restart-service',
+    params: { service: 'web' },
+  });
   assert.equal(enq.status, 202, JSON.stringify(enq.json));
   assert.deepEqual(await s.next((f) => f.type === 'sync' && f.reason === 'job'), { type: 'sync', reason: 'job' });
-  const put = await api('PUT', '/v1/devices/push-notify/target', { services: { web: { image: '127.0.0.1:5000/lab/busybox:1' } } });
+  const put = await api('PUT', '/v1/devices/push-notify/target', {
+    services: { web: { image: '127.0.0.1:5000/lab/busybox:1' } },
+  });
   assert.equal(put.status, 200, JSON.stringify(put.json));
   assert.deepEqual(await s.next((f) => f.type === 'sync' && f.reason === 'target'), { type: 'sync', reason: 'target' });
   assert.ok(!JSON.stringify(s.frames).includes(enq.json.jobId), 'no job id, no command body');
@@ -182,26 +217,48 @@ test('410 Gone: the stale connection is removed once, never retried; the device 
   const token = await register('push-gone');
   const ghost = 'R2hvc3RDb25uZWN0aW9u=';
   const expiresAt = Math.floor(Date.now() / 1000) + 3600;
-  await doc.send(new PutCommand({ TableName: fleet.env.FLEET_TABLE, Item: { pk: 'DEVICE#push-gone', sk: 'CONNECTION', connectionId: ghost, connectedAt: new Date().toISOString(), expiresAt } }));
+  await doc.send(
+    new PutCommand({
+      TableName: fleet.env.FLEET_TABLE,
+      Item: {
+        pk: 'DEVICE#push-gone',
+        sk: 'CONNECTION',
+        connectionId: ghost,
+        connectedAt: new Date().toISOString(),
+        expiresAt,
+      },
+    }),
+  );
   const stats = fleet.push!.stats;
   const [posts, gone] = [stats.posts, stats.gone];
-  const put = await api('PUT', '/v1/devices/push-gone/target', { services: { web: { image: '127.0.0.1:5000/lab/busybox:1' } } });
+  const put = await api('PUT', '/v1/devices/push-gone/target', {
+    services: { web: { image: '127.0.0.1:5000/lab/busybox:1' } },
+  });
   assert.equal(put.status, 200, 'the change itself succeeds');
   assert.equal(stats.posts - posts, 1, 'one post');
   assert.equal(stats.gone - gone, 1, 'answered 410');
   assert.equal(await fleetItem('DEVICE#push-gone', 'CONNECTION'), undefined, 'the gone connection is forgotten');
-  const again = await api('PUT', '/v1/devices/push-gone/target', { services: { web: { image: '127.0.0.1:5000/lab/busybox:2' } } });
+  const again = await api('PUT', '/v1/devices/push-gone/target', {
+    services: { web: { image: '127.0.0.1:5000/lab/busybox:2' } },
+  });
   assert.equal(again.status, 200);
   assert.equal(stats.posts - posts, 1, 'no further post to a forgotten connection');
   const r = await sync('push-gone', token, 1);
-  assert.equal(r.json.target.document.target.services.web.image, '127.0.0.1:5000/lab/busybox:2', 'nothing lost: the next sync delivers it');
+  assert.equal(
+    r.json.target.document.target.services.web.image,
+    '127.0.0.1:5000/lab/busybox:2',
+    'nothing lost: the next sync delivers it',
+  );
 });
 
 test('socket down: a dispatched job waits on the pending list and the next sync delivers it', async () => {
   const token = await register('push-down');
   const s = await connect(token);
   s.ws.terminate(); // a network loss: no close handshake
-  await eventually(async () => !(await fleetItem('DEVICE#push-down', 'CONNECTION')), 'the dropped connection to be removed');
+  await eventually(
+    async () => !(await fleetItem('DEVICE#push-down', 'CONNECTION')),
+    'the dropped connection to be removed',
+  );
   const enq = await api('POST', '/v1/devices/push-down/jobs', { type: 'retry-now', params: {} });
   assert.equal(enq.status, 202);
   const job = await eventually(async () => {
@@ -211,7 +268,7 @@ test('socket down: a dispatched job waits on the pending list and the next sync 
   assert.equal(job.type, 'retry-now');
 });
 
-test('a connection flooding frames is throttled on its own: another connection\'s pings are all answered', async () => {
+test("a connection flooding frames is throttled on its own: another connection's pings are all answered", async () => {
   const [ta, tb] = [await register('push-flood-a'), await register('push-flood-b')];
   const [a, b] = [await connect(ta), await connect(tb)];
   const stats = fleet.push!.stats;
@@ -229,7 +286,10 @@ test('a connection flooding frames is throttled on its own: another connection\'
   await a.next((f) => f.message === 'Too Many Requests');
   const fromFlood = stats.messages - messages - 5;
   // Each connection's bucket: 10 at once, then 5/s.
-  assert.ok(fromFlood <= 10 + Math.ceil(elapsedS * 5) + 1, `the flood reached the handler ${fromFlood} times in ${elapsedS.toFixed(1)} s`);
+  assert.ok(
+    fromFlood <= 10 + Math.ceil(elapsedS * 5) + 1,
+    `the flood reached the handler ${fromFlood} times in ${elapsedS.toFixed(1)} s`,
+  );
   assert.ok(stats.throttled - throttled >= 500 - fromFlood - 1);
   a.ws.close(4000);
   b.ws.close(4000);
@@ -242,7 +302,10 @@ test('the gateway closes a connection idle past its limit (1001), as API Gateway
   const { code } = await s.closed;
   assert.equal(code, 1001);
   assert.ok(fleet.push!.stats.closedByGateway.idle >= 1);
-  await eventually(async () => !(await fleetItem('DEVICE#push-idle', 'CONNECTION')), 'the idle connection to be removed');
+  await eventually(
+    async () => !(await fleetItem('DEVICE#push-idle', 'CONNECTION')),
+    'the idle connection to be removed',
+  );
 });
 
 test(`liveness: a clean disconnect followed by silence is offline after ${DISCONNECT_GRACE_SECONDS} s, heartbeat silence alone only after OFFLINE_AFTER`, async () => {
@@ -254,7 +317,10 @@ test(`liveness: a clean disconnect followed by silence is offline after ${DISCON
   const t0 = Date.now();
   bye.ws.close(1000, 'agent stopping');
   quiet.ws.close(4000, 'reconnecting');
-  await eventually(async () => (await fleetItem(livenessPartition('push-bye'), 'push-bye'))?.disconnectedEpoch, 'the goodbye to be recorded');
+  await eventually(
+    async () => (await fleetItem(livenessPartition('push-bye'), 'push-bye'))?.disconnectedEpoch,
+    'the goodbye to be recorded',
+  );
   const evaluation = await evaluateFleet({ now: t0 + (DISCONNECT_GRACE_SECONDS + 2) * 1000 });
   assert.ok(evaluation.offline.includes('push-bye'), 'marked offline after the grace');
   assert.ok(!evaluation.offline.includes('push-quiet'), 'plain silence of the same length is not offline yet');

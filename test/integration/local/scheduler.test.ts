@@ -34,7 +34,13 @@ test('jobs run on their interval, a slow run is never overlapped, and stop waits
         },
       },
       { name: 'fast', everyMs: 30, handler: async () => void fastRuns++ },
-      { name: 'broken', everyMs: 50, handler: async () => { throw new Error('nope'); } },
+      {
+        name: 'broken',
+        everyMs: 50,
+        handler: async () => {
+          throw new Error('nope');
+        },
+      },
     ],
     { onRun: (r) => runs.push(r), runAtStart: true },
   );

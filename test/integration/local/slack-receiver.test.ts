@@ -3,7 +3,11 @@ import { test } from 'node:test';
 import { startSlackReceiver } from '../../../local/slack-receiver.js';
 
 const post = (url: string, body: unknown, contentType = 'application/json') =>
-  fetch(url, { method: 'POST', headers: { 'content-type': contentType }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': contentType },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
 
 test('answers like Slack, prints Block Kit readably, and scripts failures for retry tests', async () => {
   const printed: string[] = [];
@@ -13,8 +17,20 @@ test('answers like Slack, prints Block Kit readably, and scripts failures for re
       text: 'fallback',
       blocks: [
         { type: 'header', text: { type: 'plain_text', text: 'CRITICAL: nodered on pump-1' } },
-        { type: 'section', text: { type: 'mrkdwn', text: '*CrashLoopBackOff* since 10:15 — see <https://runbook.example/crash|runbook>' } },
-        { type: 'section', fields: [{ type: 'mrkdwn', text: '*Tried*\nrestart, recreate' }, { type: 'mrkdwn', text: '*Next*\nmanual intervention' }] },
+        {
+          type: 'section',
+          text: {
+            type: 'mrkdwn',
+            text: '*CrashLoopBackOff* since 10:15 — see <https://runbook.example/crash|runbook>',
+          },
+        },
+        {
+          type: 'section',
+          fields: [
+            { type: 'mrkdwn', text: '*Tried*\nrestart, recreate' },
+            { type: 'mrkdwn', text: '*Next*\nmanual intervention' },
+          ],
+        },
         { type: 'context', elements: [{ type: 'mrkdwn', text: 'dedupe `svc:pump-1:nodered`' }] },
       ],
     };
@@ -31,7 +47,11 @@ test('answers like Slack, prints Block Kit readably, and scripts failures for re
 
     assert.equal((await post(slack.url, '{nope')).status, 400);
     assert.equal(await (await post(slack.url, {})).text(), 'no_text');
-    const form = await post(slack.url, `payload=${encodeURIComponent(JSON.stringify({ text: 'form *encoded*' }))}`, 'application/x-www-form-urlencoded');
+    const form = await post(
+      slack.url,
+      `payload=${encodeURIComponent(JSON.stringify({ text: 'form *encoded*' }))}`,
+      'application/x-www-form-urlencoded',
+    );
     assert.equal(form.status, 200);
     assert.equal(slack.messages.at(-1)!.text, 'form encoded');
 
@@ -44,8 +64,14 @@ test('answers like Slack, prints Block Kit readably, and scripts failures for re
     const r3 = await post(slack.url, { text: 'retry me' });
     assert.equal(r3.status, 200);
     assert.equal(slack.messages.filter((x) => x.text === 'retry me').length, 1, 'failed attempts are not shown');
-    assert.deepEqual(slack.requests.filter((x) => x.text === 'retry me').map((x) => x.status), [500, 429, 200]);
-    await assert.rejects(slack.waitFor((x) => x.text === 'never', 100), /no matching Slack message/);
+    assert.deepEqual(
+      slack.requests.filter((x) => x.text === 'retry me').map((x) => x.status),
+      [500, 429, 200],
+    );
+    await assert.rejects(
+      slack.waitFor((x) => x.text === 'never', 100),
+      /no matching Slack message/,
+    );
   } finally {
     await slack.close();
   }

@@ -28,19 +28,32 @@ after(async () => {
 async function queuePair(maxReceiveCount: number) {
   const p = `poll${randomBytes(4).toString('hex')}`;
   const dlq = await sqs.send(new CreateQueueCommand({ QueueName: `${p}-dlq` }));
-  const dlqArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlq.QueueUrl, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
+  const dlqArn = (
+    await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlq.QueueUrl, AttributeNames: ['QueueArn'] }))
+  ).Attributes!.QueueArn!;
   const q = await sqs.send(
     new CreateQueueCommand({
       QueueName: p,
-      Attributes: { VisibilityTimeout: '1', RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount }) },
+      Attributes: {
+        VisibilityTimeout: '1',
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount }),
+      },
     }),
   );
-  const arn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: q.QueueUrl, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
+  const arn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: q.QueueUrl, AttributeNames: ['QueueArn'] })))
+    .Attributes!.QueueArn!;
   return { url: q.QueueUrl!, arn, dlqUrl: dlq.QueueUrl! };
 }
 
 async function drainQueue(url: string) {
-  const { Messages } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, MessageSystemAttributeNames: ['All'] }));
+  const { Messages } = await sqs.send(
+    new ReceiveMessageCommand({
+      QueueUrl: url,
+      MaxNumberOfMessages: 10,
+      WaitTimeSeconds: 0,
+      MessageSystemAttributeNames: ['All'],
+    }),
+  );
   return Messages ?? [];
 }
 
@@ -61,7 +74,14 @@ test('records look like Lambda SQS events; partial failures are redelivered and 
     new SendMessageBatchCommand({
       QueueUrl: q.url,
       Entries: [
-        { Id: 'a', MessageBody: 'good-1', MessageAttributes: { correlationId: { DataType: 'String', StringValue: 'corr-a' }, blob: { DataType: 'Binary', BinaryValue: new Uint8Array([7, 8]) } } },
+        {
+          Id: 'a',
+          MessageBody: 'good-1',
+          MessageAttributes: {
+            correlationId: { DataType: 'String', StringValue: 'corr-a' },
+            blob: { DataType: 'Binary', BinaryValue: new Uint8Array([7, 8]) },
+          },
+        },
         { Id: 'b', MessageBody: 'poison' },
         { Id: 'c', MessageBody: 'good-2' },
       ],
@@ -73,18 +93,30 @@ test('records look like Lambda SQS events; partial failures are redelivered and 
     waitTimeSeconds: 1,
     handler: async (event: SQSEvent): Promise<SQSBatchResponse> => {
       seen.push(...event.Records);
-      return { batchItemFailures: event.Records.filter((r) => r.body === 'poison').map((r) => ({ itemIdentifier: r.messageId })) };
+      return {
+        batchItemFailures: event.Records.filter((r) => r.body === 'poison').map((r) => ({
+          itemIdentifier: r.messageId,
+        })),
+      };
     },
     onBatch: (o) => outcomes.push(o),
   });
   try {
     // Poison: received once, redelivered after the 1 s visibility timeout, then SQS moves it to the DLQ.
-    await until(() => seen.filter((r) => r.body === 'poison').length >= 2, 10_000, 'the poison message to be redelivered');
+    await until(
+      () => seen.filter((r) => r.body === 'poison').length >= 2,
+      10_000,
+      'the poison message to be redelivered',
+    );
     let dead: Awaited<ReturnType<typeof drainQueue>> = [];
-    await until(async () => {
-      dead = await drainQueue(q.dlqUrl);
-      return dead.length === 1;
-    }, 10_000, 'the poison message in the DLQ');
+    await until(
+      async () => {
+        dead = await drainQueue(q.dlqUrl);
+        return dead.length === 1;
+      },
+      10_000,
+      'the poison message in the DLQ',
+    );
     assert.equal(dead[0]!.Body, 'poison');
   } finally {
     await poller.stop();
@@ -100,7 +132,12 @@ test('records look like Lambda SQS events; partial failures are redelivered and 
   assert.equal(a.awsRegion, q.arn.split(':')[3]);
   assert.ok(a.receiptHandle && a.messageId && a.md5OfBody);
   assert.ok(Number(a.attributes.SentTimestamp) > 0);
-  assert.deepEqual(a.messageAttributes.correlationId, { dataType: 'String', stringValue: 'corr-a', stringListValues: [], binaryListValues: [] });
+  assert.deepEqual(a.messageAttributes.correlationId, {
+    dataType: 'String',
+    stringValue: 'corr-a',
+    stringListValues: [],
+    binaryListValues: [],
+  });
   assert.equal(a.messageAttributes.blob!.binaryValue, Buffer.from([7, 8]).toString('base64'));
   assert.ok(outcomes.some((o) => o.failed === 1 && o.succeeded >= 1 && !o.wholeBatchFailure));
   assert.equal(poller.stats.succeeded, 2);
@@ -110,7 +147,15 @@ test('records look like Lambda SQS events; partial failures are redelivered and 
 
 test('a throwing handler fails the whole batch: every message comes back', async () => {
   const q = await queuePair(5);
-  await sqs.send(new SendMessageBatchCommand({ QueueUrl: q.url, Entries: [{ Id: '1', MessageBody: 'x' }, { Id: '2', MessageBody: 'y' }] }));
+  await sqs.send(
+    new SendMessageBatchCommand({
+      QueueUrl: q.url,
+      Entries: [
+        { Id: '1', MessageBody: 'x' },
+        { Id: '2', MessageBody: 'y' },
+      ],
+    }),
+  );
   let calls = 0;
   const bodies: string[] = [];
   const outcomes: BatchOutcome[] = [];
@@ -127,7 +172,11 @@ test('a throwing handler fails the whole batch: every message comes back', async
     onBatch: (o) => outcomes.push(o),
   });
   try {
-    await until(() => bodies.filter((b) => b === 'x').length === 2 && bodies.filter((b) => b === 'y').length === 2, 10_000, 'both messages to be redelivered');
+    await until(
+      () => bodies.filter((b) => b === 'x').length === 2 && bodies.filter((b) => b === 'y').length === 2,
+      10_000,
+      'both messages to be redelivered',
+    );
   } finally {
     await poller.stop();
   }
@@ -148,7 +197,12 @@ test('batchItemFailures with an unknown identifier fails the whole batch, as Lam
 
 test('batches respect batchSize; stop() ends a long poll promptly and waits for the batch in flight', async () => {
   const q = await queuePair(5);
-  await sqs.send(new SendMessageBatchCommand({ QueueUrl: q.url, Entries: Array.from({ length: 7 }, (_, i) => ({ Id: String(i), MessageBody: `m${i}` })) }));
+  await sqs.send(
+    new SendMessageBatchCommand({
+      QueueUrl: q.url,
+      Entries: Array.from({ length: 7 }, (_, i) => ({ Id: String(i), MessageBody: `m${i}` })),
+    }),
+  );
   const sizes: number[] = [];
   let finished = 0;
   const poller = startSqsPoller({
@@ -163,7 +217,10 @@ test('batches respect batchSize; stop() ends a long poll promptly and waits for 
     },
   });
   await until(() => finished === 7, 10_000, 'all 7 messages');
-  assert.ok(sizes.every((s) => s <= 3), `batch sizes ${sizes}`);
+  assert.ok(
+    sizes.every((s) => s <= 3),
+    `batch sizes ${sizes}`,
+  );
   // Now the poller is parked in a 20 s long poll: stop must not wait for it.
   await sqs.send(new SendMessageCommand({ QueueUrl: q.url, MessageBody: 'late' }));
   const t0 = Date.now();

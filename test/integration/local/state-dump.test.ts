@@ -38,9 +38,25 @@ test('a dump taken on shutdown restores every item and message (even ones hidden
       },
     }),
   );
-  await ddb.send(new PutItemCommand({ TableName: env.FLEET_TABLE, Item: { pk: { S: 'DEVICE#gone' }, sk: { S: 'MARKER#*' }, expiresAt: { N: String(nowS - 10) } } }));
-  await ddb.send(new PutItemCommand({ TableName: env.JOBS_TABLE, Item: { jobId: { S: 'job_AAAAAAAAAAAA' }, status: { S: 'QUEUED' } } }));
-  await sqs.send(new SendMessageCommand({ QueueUrl: env.JOBS_QUEUE_URL, MessageBody: '{"jobId":"job_visible"}', MessageAttributes: { correlationId: { DataType: 'String', StringValue: 'c-1' } } }));
+  await ddb.send(
+    new PutItemCommand({
+      TableName: env.FLEET_TABLE,
+      Item: { pk: { S: 'DEVICE#gone' }, sk: { S: 'MARKER#*' }, expiresAt: { N: String(nowS - 10) } },
+    }),
+  );
+  await ddb.send(
+    new PutItemCommand({
+      TableName: env.JOBS_TABLE,
+      Item: { jobId: { S: 'job_AAAAAAAAAAAA' }, status: { S: 'QUEUED' } },
+    }),
+  );
+  await sqs.send(
+    new SendMessageCommand({
+      QueueUrl: env.JOBS_QUEUE_URL,
+      MessageBody: '{"jobId":"job_visible"}',
+      MessageAttributes: { correlationId: { DataType: 'String', StringValue: 'c-1' } },
+    }),
+  );
   await sqs.send(new SendMessageCommand({ QueueUrl: env.JOBS_QUEUE_URL, MessageBody: '{"jobId":"job_failed"}' }));
   await sqs.send(new SendMessageCommand({ QueueUrl: env.ALERTS_DLQ_URL, MessageBody: 'dead alert' }));
 
@@ -72,16 +88,27 @@ test('a dump taken on shutdown restores every item and message (even ones hidden
   const fresh = await provision(`r${randomBytes(3).toString('hex')}`);
   const counts = await loadState(read, fresh);
   assert.deepEqual(counts, { items: 2, messages: 3 }, 'the expired marker is not restored');
-  const { Item } = await ddb.send(new GetItemCommand({ TableName: fresh.FLEET_TABLE, Key: { pk: { S: 'DEVICE#pump-1' }, sk: { S: 'STATE' } } }));
+  const { Item } = await ddb.send(
+    new GetItemCommand({ TableName: fresh.FLEET_TABLE, Key: { pk: { S: 'DEVICE#pump-1' }, sk: { S: 'STATE' } } }),
+  );
   assert.equal(Item?.lastSeq?.N, '42');
   assert.deepEqual(Buffer.from(Item!.blob!.B!), Buffer.from([1, 2, 250]));
   assert.equal(Item?.services?.M?.web?.M?.ports?.L?.[1]?.NULL, true);
   assert.deepEqual(Item?.tags?.SS?.sort(), ['a', 'b']);
   const jobs = await ddb.send(new ScanCommand({ TableName: fresh.JOBS_TABLE }));
   assert.equal(jobs.Items?.[0]?.jobId?.S, 'job_AAAAAAAAAAAA');
-  const { Messages } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: fresh.JOBS_QUEUE_URL, MaxNumberOfMessages: 10, MessageAttributeNames: ['All'] }));
+  const { Messages } = await sqs.send(
+    new ReceiveMessageCommand({
+      QueueUrl: fresh.JOBS_QUEUE_URL,
+      MaxNumberOfMessages: 10,
+      MessageAttributeNames: ['All'],
+    }),
+  );
   assert.deepEqual(Messages?.map((m) => m.Body).sort(), ['{"jobId":"job_failed"}', '{"jobId":"job_visible"}']);
-  assert.equal(Messages?.find((m) => m.Body!.includes('visible'))?.MessageAttributes?.correlationId?.StringValue, 'c-1');
+  assert.equal(
+    Messages?.find((m) => m.Body!.includes('visible'))?.MessageAttributes?.correlationId?.StringValue,
+    'c-1',
+  );
   const dlq = await sqs.send(new ReceiveMessageCommand({ QueueUrl: fresh.ALERTS_DLQ_URL }));
   assert.equal(dlq.Messages?.[0]?.Body, 'dead alert');
   ddb.destroy();
@@ -92,12 +119,20 @@ test('a running fleet snapshots its tables without touching its queues', async (
   const ddb = new DynamoDBClient({});
   const sqs = new SQSClient({});
   const env = await provision(`p${randomBytes(3).toString('hex')}`);
-  await ddb.send(new PutItemCommand({ TableName: env.FLEET_TABLE, Item: { pk: { S: 'DEVICE#snap' }, sk: { S: 'META' } } }));
+  await ddb.send(
+    new PutItemCommand({ TableName: env.FLEET_TABLE, Item: { pk: { S: 'DEVICE#snap' }, sk: { S: 'META' } } }),
+  );
   await sqs.send(new SendMessageCommand({ QueueUrl: env.JOBS_QUEUE_URL, MessageBody: '{"jobId":"job_kept"}' }));
   const dump = await dumpState(env, undefined, {}, { tablesOnly: true });
   assert.equal(countDump(dump).items, 1);
   assert.deepEqual(dump.queues, {});
-  const { Messages } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: env.JOBS_QUEUE_URL, WaitTimeSeconds: 1, MessageSystemAttributeNames: ['ApproximateReceiveCount'] }));
+  const { Messages } = await sqs.send(
+    new ReceiveMessageCommand({
+      QueueUrl: env.JOBS_QUEUE_URL,
+      WaitTimeSeconds: 1,
+      MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+    }),
+  );
   assert.equal(Messages?.[0]?.Body, '{"jobId":"job_kept"}', 'the message is still queued');
   assert.equal(Messages?.[0]?.Attributes?.ApproximateReceiveCount, '1', 'and was never received by the snapshot');
 });

@@ -7,7 +7,13 @@ import { restoreBackoff, snapshotBackoff } from '../../../agent/src/backoff/pers
 import { classifyContainerError, classifyPullError, toStepError } from '../../../agent/src/backoff/errors.js';
 
 const S = 1000;
-const pullFailure = (permanent = false) => ({ action: 'pullImage' as const, services: ['web'], type: 'ErrImagePull' as const, message: 'registry unreachable', permanent });
+const pullFailure = (permanent = false) => ({
+  action: 'pullImage' as const,
+  services: ['web'],
+  type: 'ErrImagePull' as const,
+  message: 'registry unreachable',
+  permanent,
+});
 
 test('schedule: 10s → 20s → 40s → 80s → 160s → 300s max, quarantine after 10 failures, then every 30 min', () => {
   const clock = new FakeClock();
@@ -28,16 +34,32 @@ test('schedule: 10s → 20s → 40s → 80s → 160s → 300s max, quarantine af
 
 test('permanent errors: same delays, quarantined after 5 failures instead of 10', () => {
   const d = [1, 2, 3, 4, 5, 6].map((n) => nextRetry(DEFAULT_BACKOFF_POLICY, n, true));
-  assert.deepEqual(d.map((x) => x.delayMs / S), [10, 20, 40, 80, 1800, 1800]);
-  assert.deepEqual(d.map((x) => x.quarantined), [false, false, false, false, true, true]);
+  assert.deepEqual(
+    d.map((x) => x.delayMs / S),
+    [10, 20, 40, 80, 1800, 1800],
+  );
+  assert.deepEqual(
+    d.map((x) => x.quarantined),
+    [false, false, false, false, true, true],
+  );
   assert.equal(nextRetry(DEFAULT_BACKOFF_POLICY, 5, false).quarantined, false);
 });
 
 test('success stops gating at once but keeps the count until 10 min healthy; then it is reset', () => {
   const clock = new FakeClock();
   const m = new RetryManager();
-  m.recordFailure('start:web', { ...pullFailure(), action: 'startContainer', type: 'StartFailure' }, clock.monoNow(), clock.wallNow());
-  m.recordFailure('start:web', { ...pullFailure(), action: 'startContainer', type: 'StartFailure' }, clock.monoNow(), clock.wallNow());
+  m.recordFailure(
+    'start:web',
+    { ...pullFailure(), action: 'startContainer', type: 'StartFailure' },
+    clock.monoNow(),
+    clock.wallNow(),
+  );
+  m.recordFailure(
+    'start:web',
+    { ...pullFailure(), action: 'startContainer', type: 'StartFailure' },
+    clock.monoNow(),
+    clock.wallNow(),
+  );
   m.recordSuccess('start:web');
   assert.equal(m.isWaiting('start:web', clock.monoNow()), false);
   assert.deepEqual(m.activeFor('web'), [], 'a succeeded key is not reported');
@@ -45,7 +67,12 @@ test('success stops gating at once but keeps the count until 10 min healthy; the
   m.noteHealth('web', true, clock.monoNow());
   clock.advance(5 * 60 * S);
   assert.equal(m.noteHealth('web', true, clock.monoNow()), false);
-  const e = m.recordFailure('start:web', { ...pullFailure(), action: 'startContainer', type: 'StartFailure' }, clock.monoNow(), clock.wallNow());
+  const e = m.recordFailure(
+    'start:web',
+    { ...pullFailure(), action: 'startContainer', type: 'StartFailure' },
+    clock.monoNow(),
+    clock.wallNow(),
+  );
   assert.equal(e.attempts, 3);
   assert.equal(e.nextRetryMono! - clock.monoNow(), 40 * S);
   m.recordSuccess('start:web');
@@ -59,7 +86,15 @@ test('success stops gating at once but keeps the count until 10 min healthy; the
   clock.advance(60 * S);
   assert.equal(m.noteHealth('web', true, clock.monoNow()), true);
   assert.equal(m.get('start:web'), undefined);
-  assert.equal(m.recordFailure('start:web', { ...pullFailure(), action: 'startContainer', type: 'StartFailure' }, clock.monoNow(), clock.wallNow()).attempts, 1);
+  assert.equal(
+    m.recordFailure(
+      'start:web',
+      { ...pullFailure(), action: 'startContainer', type: 'StartFailure' },
+      clock.monoNow(),
+      clock.wallNow(),
+    ).attempts,
+    1,
+  );
 });
 
 test('resetService (target changed / retry-now) makes the step due at once, also when quarantined', () => {
@@ -79,7 +114,10 @@ test('a key shared by two services: resetting one makes it due but keeps reporti
   m.recordFailure('image:shared', { ...pullFailure(), services: ['a', 'b'] }, clock.monoNow(), clock.wallNow());
   m.resetService('a');
   assert.equal(m.isWaiting('image:shared', clock.monoNow()), false);
-  assert.deepEqual(m.activeFor('b').map((e) => e.key), ['image:shared']);
+  assert.deepEqual(
+    m.activeFor('b').map((e) => e.key),
+    ['image:shared'],
+  );
   assert.deepEqual(m.activeFor('a'), []);
 });
 
@@ -101,7 +139,12 @@ test('persistence stores remaining delays: survives a restart, and wall jumps be
   const a = new FakeClock(5_000, Date.parse('2030-01-01T00:00:00Z'));
   const m = new RetryManager();
   for (let i = 0; i < 3; i++) m.recordFailure('image:x', pullFailure(), a.monoNow(), a.wallNow()); // 40 s delay
-  m.recordFailure('start:web', { ...pullFailure(), action: 'startContainer', type: 'StartFailure' }, a.monoNow(), a.wallNow());
+  m.recordFailure(
+    'start:web',
+    { ...pullFailure(), action: 'startContainer', type: 'StartFailure' },
+    a.monoNow(),
+    a.wallNow(),
+  );
   m.recordSuccess('start:web');
   a.advance(15 * S);
   const saved = JSON.parse(JSON.stringify(snapshotBackoff(m, a)));
@@ -126,7 +169,10 @@ test('persistence stores remaining delays: survives a restart, and wall jumps be
   const m4 = new RetryManager();
   restoreBackoff(m4, saved, d);
   assert.equal(m4.isWaiting('image:x', d.monoNow()), false);
-  assert.equal(m4.recordFailure('image:x', pullFailure(), d.monoNow(), d.wallNow()).nextRetryMono! - d.monoNow(), 80 * S);
+  assert.equal(
+    m4.recordFailure('image:x', pullFailure(), d.monoNow(), d.wallNow()).nextRetryMono! - d.monoNow(),
+    80 * S,
+  );
 
   // An absurd stored delay cannot stall a step past the policy's longest wait.
   const bad = { ...saved, entries: saved.entries.map((e: object) => ({ ...e, remainingMs: 1e12 })) };
@@ -136,25 +182,52 @@ test('persistence stores remaining delays: survives a restart, and wall jumps be
 });
 
 test('classification: permanent vs transient vs disk full', () => {
-  const podman = classifyPullError('initializing source docker://127.0.0.1:5000/lab/busybox:missing: reading manifest missing in 127.0.0.1:5000/lab/busybox: manifest unknown: manifest unknown');
+  const podman = classifyPullError(
+    'initializing source docker://127.0.0.1:5000/lab/busybox:missing: reading manifest missing in 127.0.0.1:5000/lab/busybox: manifest unknown: manifest unknown',
+  );
   assert.equal(podman.type, 'ErrImagePull');
   assert.equal(podman.permanent, true);
-  const docker404 = toStepError('pullImage', Object.assign(new Error('(HTTP code 404) unexpected - manifest for x:y not found: manifest unknown: manifest unknown'), { statusCode: 404, json: { message: 'manifest for x:y not found: manifest unknown: manifest unknown' } }));
+  const docker404 = toStepError(
+    'pullImage',
+    Object.assign(
+      new Error('(HTTP code 404) unexpected - manifest for x:y not found: manifest unknown: manifest unknown'),
+      { statusCode: 404, json: { message: 'manifest for x:y not found: manifest unknown: manifest unknown' } },
+    ),
+  );
   assert.equal(docker404.permanent, true);
   assert.equal(docker404.message, 'manifest for x:y not found: manifest unknown: manifest unknown');
-  assert.equal(classifyPullError('Head "https://reg/v2/x/manifests/1": unauthorized: authentication required').permanent, true);
-  assert.equal(classifyPullError('pinging container registry reg:5000: Get "https://reg:5000/v2/": dial tcp 10.0.0.1:5000: connect: connection refused').permanent, false);
+  assert.equal(
+    classifyPullError('Head "https://reg/v2/x/manifests/1": unauthorized: authentication required').permanent,
+    true,
+  );
+  assert.equal(
+    classifyPullError(
+      'pinging container registry reg:5000: Get "https://reg:5000/v2/": dial tcp 10.0.0.1:5000: connect: connection refused',
+    ).permanent,
+    false,
+  );
   assert.equal(classifyPullError('received unexpected HTTP status: 503 Service Unavailable').permanent, false);
   assert.equal(classifyPullError('net/http: TLS handshake timeout').permanent, false);
   const disk = classifyPullError('write /var/lib/docker/tmp/x: no space left on device');
   assert.deepEqual([disk.type, disk.permanent], ['DiskFull', false]);
   assert.deepEqual(
-    ((e) => [e.type, e.permanent])(classifyContainerError('createContainer', 'the container name "fleetmedic_web" is already in use by 7e63', 500)),
+    ((e) => [e.type, e.permanent])(
+      classifyContainerError('createContainer', 'the container name "fleetmedic_web" is already in use by 7e63', 500),
+    ),
     ['InvalidSpec', true],
   );
   assert.deepEqual(
-    ((e) => [e.type, e.permanent])(classifyContainerError('startContainer', 'runc create failed: exec: "/nonexistent": stat /nonexistent: no such file or directory: OCI runtime attempted to invoke a command that was not found', 500)),
+    ((e) => [e.type, e.permanent])(
+      classifyContainerError(
+        'startContainer',
+        'runc create failed: exec: "/nonexistent": stat /nonexistent: no such file or directory: OCI runtime attempted to invoke a command that was not found',
+        500,
+      ),
+    ),
     ['StartFailure', true],
   );
-  assert.deepEqual(((e) => [e.type, e.permanent])(classifyContainerError('startContainer', 'port is already allocated', 500)), ['StartFailure', false]);
+  assert.deepEqual(
+    ((e) => [e.type, e.permanent])(classifyContainerError('startContainer', 'port is already allocated', 500)),
+    ['StartFailure', false],
+  );
 });

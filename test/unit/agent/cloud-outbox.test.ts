@@ -94,7 +94,7 @@ describe('report buffer', () => {
     assert.equal(b.dropped, 20 - b.size);
   });
 
-  test('409 stale_sequence: waiting reports are renumbered, in order, past the server\'s lastSeq', async () => {
+  test("409 stale_sequence: waiting reports are renumbered, in order, past the server's lastSeq", async () => {
     const dir = await tmp();
     const b = new ReportBuffer({ dir });
     await b.load();
@@ -128,7 +128,16 @@ describe('report buffer', () => {
       status: 'error' as const,
       restartCount: 1,
       recentRestarts: 1,
-      error: { type: 'CrashLoopBackOff' as const, message: 'x'.repeat(2000), timestamp: '2030-01-01T00:00:00.000Z', retryCount: 3, nextRetry: null, permanent: false, quarantined: false, attempted: Array(20).fill('y'.repeat(200)) },
+      error: {
+        type: 'CrashLoopBackOff' as const,
+        message: 'x'.repeat(2000),
+        timestamp: '2030-01-01T00:00:00.000Z',
+        retryCount: 3,
+        nextRetry: null,
+        permanent: false,
+        quarantined: false,
+        attempted: Array(20).fill('y'.repeat(200)),
+      },
       lastHealthCheck: null,
     }));
     const big = { ...report(0), kind: 'full' as const, seq: 1, services } as DeviceReport;
@@ -145,18 +154,33 @@ class FakeJobsApi {
   updates: Array<{ jobId: string } & JobExecutionUpdate> = [];
   failNextWith: 'network' | null = null;
   add(jobId: string, type: string, params: Record<string, unknown>): Job {
-    const job: Job = { jobId, deviceId: 'dev-1', type, params, status: 'QUEUED', version: 1, attempt: 1, createdAt: '2030-01-01T00:00:00.000Z', updatedAt: '2030-01-01T00:00:00.000Z', correlationId: 'c-1', history: [] };
+    const job: Job = {
+      jobId,
+      deviceId: 'dev-1',
+      type,
+      params,
+      status: 'QUEUED',
+      version: 1,
+      attempt: 1,
+      createdAt: '2030-01-01T00:00:00.000Z',
+      updatedAt: '2030-01-01T00:00:00.000Z',
+      correlationId: 'c-1',
+      history: [],
+    };
     this.jobs.set(jobId, job);
     return job;
   }
   pending(): Job[] {
-    return [...this.jobs.values()].filter((j) => j.status === 'QUEUED' || j.status === 'IN_PROGRESS').map((j) => structuredClone(j));
+    return [...this.jobs.values()]
+      .filter((j) => j.status === 'QUEUED' || j.status === 'IN_PROGRESS')
+      .map((j) => structuredClone(j));
   }
   async updateJob(jobId: string, u: JobExecutionUpdate): Promise<JobUpdateResult> {
     this.updates.push({ jobId, ...u });
     const j = this.jobs.get(jobId);
     if (!j) return { kind: 'not-found' };
-    if (['SUCCEEDED', 'FAILED', 'REJECTED', 'CANCELED', 'TIMED_OUT'].includes(j.status)) return { kind: 'conflict', error: 'invalid_transition', message: 'final' };
+    if (['SUCCEEDED', 'FAILED', 'REJECTED', 'CANCELED', 'TIMED_OUT'].includes(j.status))
+      return { kind: 'conflict', error: 'invalid_transition', message: 'final' };
     if (j.version !== u.expectedVersion) return { kind: 'conflict', error: 'version_conflict', message: 'stale' };
     j.status = u.status;
     j.version++;
@@ -191,7 +215,13 @@ describe('job runner + journal: at most once', () => {
     const runner = new JobRunner(api as unknown as CloudApi, journal, handlers(effects), quietLog);
     await runner.process(api.pending());
     assert.deepEqual(effects, ['restart:web']);
-    assert.deepEqual(api.updates.map((u) => [u.status, u.expectedVersion]), [['IN_PROGRESS', 1], ['SUCCEEDED', 2]]);
+    assert.deepEqual(
+      api.updates.map((u) => [u.status, u.expectedVersion]),
+      [
+        ['IN_PROGRESS', 1],
+        ['SUCCEEDED', 2],
+      ],
+    );
     assert.equal(journal.get('job_aaaaaaaaaa01', 1)?.state, 'reported');
     // The same job seen again (a lagging pending list) is not executed again.
     await runner.process([{ ...api.jobs.get('job_aaaaaaaaaa01')!, status: 'IN_PROGRESS', version: 2 }]);
@@ -206,7 +236,13 @@ describe('job runner + journal: at most once', () => {
     const j1 = new JobJournal(dir);
     await j1.load();
     const effects: string[] = [];
-    const dying: JobHandlers = { ...handlers(effects), 'restart-service': async (p) => { effects.push(`restart:${p.service}`); await new Promise(() => {}); } };
+    const dying: JobHandlers = {
+      ...handlers(effects),
+      'restart-service': async (p) => {
+        effects.push(`restart:${p.service}`);
+        await new Promise(() => {});
+      },
+    };
     void new JobRunner(api as unknown as CloudApi, j1, dying, quietLog).process(api.pending());
     for (let i = 0; i < 50 && effects.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
     assert.deepEqual(effects, ['restart:web']);
@@ -215,7 +251,10 @@ describe('job runner + journal: at most once', () => {
     // Process 2: a fresh journal from disk, the same pending job.
     const j2 = new JobJournal(dir);
     await j2.load();
-    assert.deepEqual(j2.interrupted().map((e) => e.jobId), ['job_aaaaaaaaaa02']);
+    assert.deepEqual(
+      j2.interrupted().map((e) => e.jobId),
+      ['job_aaaaaaaaaa02'],
+    );
     const runner2 = new JobRunner(api as unknown as CloudApi, j2, handlers(effects), quietLog);
     await runner2.process(api.pending());
     assert.deepEqual(effects, ['restart:web'], 'not executed a second time');
@@ -265,9 +304,17 @@ describe('job runner + journal: at most once', () => {
     const journal = new JobJournal(dir);
     await journal.load();
     const effects: string[] = [];
-    await new JobRunner(api as unknown as CloudApi, journal, handlers(effects, { crashOn: 'restart:web' }), quietLog).process(api.pending());
+    await new JobRunner(
+      api as unknown as CloudApi,
+      journal,
+      handlers(effects, { crashOn: 'restart:web' }),
+      quietLog,
+    ).process(api.pending());
     assert.equal(api.jobs.get('job_aaaaaaaaaa05')!.status, 'FAILED');
-    assert.equal(api.updates.find((u) => u.jobId === 'job_aaaaaaaaaa05' && u.status === 'FAILED')?.statusDetails?.message, 'simulated crash');
+    assert.equal(
+      api.updates.find((u) => u.jobId === 'job_aaaaaaaaaa05' && u.status === 'FAILED')?.statusDetails?.message,
+      'simulated crash',
+    );
     assert.equal(api.jobs.get('job_aaaaaaaaaa06')!.status, 'REJECTED');
     assert.deepEqual(effects, ['restart:web']);
   });

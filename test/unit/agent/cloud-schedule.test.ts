@@ -127,7 +127,14 @@ const svc = (name: string, over: Partial<ServiceReport> = {}): ServiceReport => 
   restartCount: 0,
   recentRestarts: 0,
   error: null,
-  lastHealthCheck: { healthy: true, kind: 'http', checkedAt: '2030-01-01T00:00:00.000Z', durationMs: 3, consecutiveFailures: 0, message: 'HTTP 200' },
+  lastHealthCheck: {
+    healthy: true,
+    kind: 'http',
+    checkedAt: '2030-01-01T00:00:00.000Z',
+    durationMs: 3,
+    consecutiveFailures: 0,
+    message: 'HTTP 200',
+  },
   ...over,
 });
 const meta = { deviceId: 'dev-1', agentVersion: '0.1.0', uptimeSeconds: 5, sentAt: '2030-01-01T00:00:00.000Z' };
@@ -136,11 +143,28 @@ describe('report builder', () => {
   test('health-check timestamps and durations are not changes; status, errors and failures are', () => {
     const b = new ReportBuilder();
     b.build('full', [svc('a'), svc('b')], meta);
-    assert.equal(b.hasChanges([svc('a', { lastHealthCheck: { healthy: true, kind: 'http', checkedAt: '2030-01-01T00:00:02.000Z', durationMs: 9, consecutiveFailures: 0 } }), svc('b')]), false);
+    assert.equal(
+      b.hasChanges([
+        svc('a', {
+          lastHealthCheck: {
+            healthy: true,
+            kind: 'http',
+            checkedAt: '2030-01-01T00:00:02.000Z',
+            durationMs: 9,
+            consecutiveFailures: 0,
+          },
+        }),
+        svc('b'),
+      ]),
+      false,
+    );
     const changed = [svc('a', { status: 'restarting', restartCount: 1 }), svc('b')];
     assert.equal(b.hasChanges(changed), true);
     const delta = b.build('delta', changed, meta);
-    assert.deepEqual(delta.services.map((s) => s.name), ['a']);
+    assert.deepEqual(
+      delta.services.map((s) => s.name),
+      ['a'],
+    );
     assert.equal(b.hasChanges(changed), false);
     const removed = b.build('delta', [svc('a', { status: 'restarting', restartCount: 1 })], meta);
     assert.deepEqual(removed.removedServices, ['b']);
@@ -152,7 +176,8 @@ describe('report builder', () => {
 });
 
 describe('deployment rollout', () => {
-  const target = (window = 60) => TargetState.parse({ services: { web: { image: 'reg/web:1' } }, rollbackWindowSeconds: window });
+  const target = (window = 60) =>
+    TargetState.parse({ services: { web: { image: 'reg/web:1' } }, rollbackWindowSeconds: window });
 
   test('promoted once healthy within the window', () => {
     const r = new Rollout(emptyRollout(), 0);

@@ -7,7 +7,11 @@ import { ServiceSpec } from '../../../functions/contract/target-state.js';
 
 test('progress stream: Podman reports the failure inside the 200 stream, lines may be split across chunks', () => {
   const p = new ProgressParser();
-  const line = JSON.stringify({ progressDetail: {}, errorDetail: { message: 'reading manifest missing in reg/x: manifest unknown: manifest unknown' }, error: 'reading manifest missing in reg/x: manifest unknown: manifest unknown' });
+  const line = JSON.stringify({
+    progressDetail: {},
+    errorDetail: { message: 'reading manifest missing in reg/x: manifest unknown: manifest unknown' },
+    error: 'reading manifest missing in reg/x: manifest unknown: manifest unknown',
+  });
   p.push('{"status":"Trying to pull reg/x:missing..."}\n');
   p.push(line.slice(0, 30));
   p.push(`${line.slice(30)}\r\n`);
@@ -21,18 +25,36 @@ test('progress stream: a successful Docker pull has no error; garbage lines are 
   const seen: string[] = [];
   const q = new ProgressParser((x) => seen.push(x.status ?? ''));
   for (const parser of [p, q]) {
-    parser.push('{"status":"Pulling from lab/busybox","id":"1"}\n{"status":"Download complete","id":"98857b31585c"}\nnot json\n');
+    parser.push(
+      '{"status":"Pulling from lab/busybox","id":"1"}\n{"status":"Download complete","id":"98857b31585c"}\nnot json\n',
+    );
     parser.push('{"status":"Status: Downloaded newer image for reg/lab/busybox:1"}');
     parser.end();
   }
   assert.equal(p.error, undefined);
-  assert.deepEqual(seen, ['Pulling from lab/busybox', 'Download complete', 'Status: Downloaded newer image for reg/lab/busybox:1']);
+  assert.deepEqual(seen, [
+    'Pulling from lab/busybox',
+    'Download complete',
+    'Status: Downloaded newer image for reg/lab/busybox:1',
+  ]);
 });
 
 test('image references: registry, repository, tag/digest', () => {
-  assert.deepEqual(parseImageRef('127.0.0.1:5000/lab/busybox:1'), { registry: '127.0.0.1:5000', repo: 'lab/busybox', reference: '1' });
-  assert.deepEqual(parseImageRef('busybox'), { registry: 'registry-1.docker.io', repo: 'library/busybox', reference: 'latest' });
-  assert.deepEqual(parseImageRef('ghcr.io/o/r@sha256:abc'), { registry: 'ghcr.io', repo: 'o/r', reference: 'sha256:abc' });
+  assert.deepEqual(parseImageRef('127.0.0.1:5000/lab/busybox:1'), {
+    registry: '127.0.0.1:5000',
+    repo: 'lab/busybox',
+    reference: '1',
+  });
+  assert.deepEqual(parseImageRef('busybox'), {
+    registry: 'registry-1.docker.io',
+    repo: 'library/busybox',
+    reference: 'latest',
+  });
+  assert.deepEqual(parseImageRef('ghcr.io/o/r@sha256:abc'), {
+    registry: 'ghcr.io',
+    repo: 'o/r',
+    reference: 'sha256:abc',
+  });
   assert.deepEqual(parseImageRef('localhost/app:2'), { registry: 'localhost', repo: 'app', reference: '2' });
 });
 
@@ -41,8 +63,14 @@ test('create options: ports, env, volumes, command, restart policy and the owner
     image: 'reg/web:1',
     command: ['httpd', '-f'],
     env: { A: '1' },
-    ports: [{ container: 80, host: 8080 }, { container: 53, protocol: 'udp' }],
-    volumes: [{ source: '/data', target: '/srv', readOnly: true }, { source: 'named', target: '/x' }],
+    ports: [
+      { container: 80, host: 8080 },
+      { container: 53, protocol: 'udp' },
+    ],
+    volumes: [
+      { source: '/data', target: '/srv', readOnly: true },
+      { source: 'named', target: '/x' },
+    ],
     restartPolicy: 'unless-stopped',
   });
   const o = createOptions({ name: 'p_web', service: 'web', spec, specHash: 'h1', agentId: 'a1', targetVersion: 'v7' });

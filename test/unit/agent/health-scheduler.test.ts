@@ -44,7 +44,16 @@ const settle = async () => {
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
 };
 
-const spec = (over: Record<string, unknown> = {}) => HealthCheckSpec.parse({ kind: 'tcp', port: 80, intervalSeconds: 2, timeoutSeconds: 1, failureThreshold: 3, startupDelaySeconds: 1, ...over });
+const spec = (over: Record<string, unknown> = {}) =>
+  HealthCheckSpec.parse({
+    kind: 'tcp',
+    port: 80,
+    intervalSeconds: 2,
+    timeoutSeconds: 1,
+    failureThreshold: 3,
+    startupDelaySeconds: 1,
+    ...over,
+  });
 
 function harness(outcomes: (id: string) => boolean) {
   const clock = new FakeClock();
@@ -58,7 +67,8 @@ function harness(outcomes: (id: string) => boolean) {
       calls.push({ id, at: clock.monoNow() });
       return { healthy: outcomes(id), durationMs: 1 };
     },
-    onResult: (name, r, track) => results.push({ name, healthy: r.healthy, cf: r.consecutiveFailures, verdict: track.verdict }),
+    onResult: (name, r, track) =>
+      results.push({ name, healthy: r.healthy, cf: r.consecutiveFailures, verdict: track.verdict }),
   });
   return { clock, timers, calls, results, sched };
 }
@@ -89,7 +99,14 @@ describe('health scheduler', () => {
     const h = harness(() => ok);
     h.sched.upsert('web', 'c1', spec());
     await h.timers.advance(1000 + 2000 * 2);
-    assert.deepEqual(h.results.map((r) => [r.cf, r.verdict]), [[1, 'failing'], [2, 'failing'], [3, 'unhealthy']]);
+    assert.deepEqual(
+      h.results.map((r) => [r.cf, r.verdict]),
+      [
+        [1, 'failing'],
+        [2, 'failing'],
+        [3, 'unhealthy'],
+      ],
+    );
     ok = true;
     await h.timers.advance(2000);
     assert.deepEqual(h.results.at(-1), { name: 'web', healthy: true, cf: 0, verdict: 'healthy' });
@@ -181,37 +198,77 @@ describe('health scheduler', () => {
 describe('health tracker', () => {
   test('a container found not running is unhealthy at once, below the threshold', () => {
     const t = newTrack(spec({ failureThreshold: 5 }), 0);
-    const r = recordOutcome(t, { healthy: false, durationMs: 3, notRunning: true, message: 'container is not running' }, 10, '2030-01-01T00:00:00.000Z');
+    const r = recordOutcome(
+      t,
+      { healthy: false, durationMs: 3, notRunning: true, message: 'container is not running' },
+      10,
+      '2030-01-01T00:00:00.000Z',
+    );
     assert.equal(t.verdict, 'unhealthy');
-    assert.deepEqual(r, { healthy: false, kind: 'tcp', checkedAt: '2030-01-01T00:00:00.000Z', durationMs: 3, consecutiveFailures: 1, message: 'container is not running' });
+    assert.deepEqual(r, {
+      healthy: false,
+      kind: 'tcp',
+      checkedAt: '2030-01-01T00:00:00.000Z',
+      durationMs: 3,
+      consecutiveFailures: 1,
+      message: 'container is not running',
+    });
   });
 });
 
 describe('check addressing', () => {
   test('published port first (works on every engine), then the container IP on its network', () => {
-    assert.deepEqual(resolveCheckAddress({ NetworkSettings: { Ports: { '80/tcp': [{ HostIp: '0.0.0.0', HostPort: '18080' }] }, IPAddress: '10.88.0.5' } }, 80), {
-      host: '127.0.0.1',
-      port: 18080,
-      via: 'published-port',
-    });
-    assert.deepEqual(resolveCheckAddress({ NetworkSettings: { Ports: { '80/tcp': [{ HostIp: '192.168.1.4', HostPort: '81' }] } } }, 80)?.host, '192.168.1.4');
+    assert.deepEqual(
+      resolveCheckAddress(
+        {
+          NetworkSettings: { Ports: { '80/tcp': [{ HostIp: '0.0.0.0', HostPort: '18080' }] }, IPAddress: '10.88.0.5' },
+        },
+        80,
+      ),
+      {
+        host: '127.0.0.1',
+        port: 18080,
+        via: 'published-port',
+      },
+    );
+    assert.deepEqual(
+      resolveCheckAddress({ NetworkSettings: { Ports: { '80/tcp': [{ HostIp: '192.168.1.4', HostPort: '81' }] } } }, 80)
+        ?.host,
+      '192.168.1.4',
+    );
     // Podman (container-lab): unpublished port, IP under Networks.podman
-    assert.deepEqual(resolveCheckAddress({ NetworkSettings: { Ports: {}, IPAddress: '', Networks: { podman: { IPAddress: '10.88.0.2' } } } }, 8080), {
-      host: '10.88.0.2',
-      port: 8080,
-      via: 'container-ip',
-    });
+    assert.deepEqual(
+      resolveCheckAddress(
+        { NetworkSettings: { Ports: {}, IPAddress: '', Networks: { podman: { IPAddress: '10.88.0.2' } } } },
+        8080,
+      ),
+      {
+        host: '10.88.0.2',
+        port: 8080,
+        via: 'container-ip',
+      },
+    );
     assert.equal(resolveCheckAddress({ NetworkSettings: { IPAddress: '172.17.0.3' } }, 80)?.host, '172.17.0.3');
-    assert.deepEqual(resolveCheckAddress({ HostConfig: { NetworkMode: 'host' } }, 9000), { host: '127.0.0.1', port: 9000, via: 'host-network' });
+    assert.deepEqual(resolveCheckAddress({ HostConfig: { NetworkMode: 'host' } }, 9000), {
+      host: '127.0.0.1',
+      port: 9000,
+      via: 'host-network',
+    });
     assert.equal(resolveCheckAddress({ NetworkSettings: { Networks: { none: { IPAddress: '' } } } }, 80), null);
   });
 });
 
 describe('process matching', () => {
   test('Docker splits columns (CMD last), Podman may not; pgrep -f semantics', () => {
-    const docker = commandLines({ Titles: ['UID', 'PID', 'PPID', 'C', 'STIME', 'TTY', 'TIME', 'CMD'], Processes: [['root', '1', '0', '0', '10:00', '?', '00:00:00', 'httpd -f -p 8080']] });
+    const docker = commandLines({
+      Titles: ['UID', 'PID', 'PPID', 'C', 'STIME', 'TTY', 'TIME', 'CMD'],
+      Processes: [['root', '1', '0', '0', '10:00', '?', '00:00:00', 'httpd -f -p 8080']],
+    });
     assert.deepEqual(docker, ['httpd -f -p 8080']);
-    const podman = commandLines({ Titles: ['PID   USER     COMMAND'], Processes: [['1 0        httpd -f -p 8080 -h /tmp']] });
+    const podman = commandLines({
+      Titles: ['PID   USER     COMMAND'],
+      Processes: [['1 0        httpd -f -p 8080 -h /tmp']],
+    });
     assert.ok(matchesProcess(podman, 'httpd'));
     assert.ok(!matchesProcess(podman, 'nginx'));
   });

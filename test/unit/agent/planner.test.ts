@@ -1,7 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TargetState, type TargetStateInput } from '../../../functions/contract/target-state.js';
-import { plan, dependencyOrder, specHash, stepKeys, type ObservedContainer, type PlanInput } from '../../../agent/src/planner/index.js';
+import {
+  plan,
+  dependencyOrder,
+  specHash,
+  stepKeys,
+  type ObservedContainer,
+  type PlanInput,
+} from '../../../agent/src/planner/index.js';
 
 const target = (t: TargetStateInput) => TargetState.parse(t);
 const base = (over: Partial<PlanInput> = {}): PlanInput => ({
@@ -25,7 +32,8 @@ const container = (over: Partial<ObservedContainer> & { service: string }): Obse
   owned: true,
   ...over,
 });
-const actions = (p: ReturnType<typeof plan>) => p.steps.map((s) => `${s.action}:${'service' in s ? s.service : s.image}`);
+const actions = (p: ReturnType<typeof plan>) =>
+  p.steps.map((s) => `${s.action}:${'service' in s ? s.service : s.image}`);
 
 test('no target known: nothing is planned, not even removals', () => {
   const p = plan(base({ containers: [container({ service: 'a' })] }));
@@ -36,8 +44,12 @@ test('fresh device: pull, create, start each service with the steps chained', ()
   const t = target({ services: { web: { image: 'reg/web:1' }, db: { image: 'reg/db:1' } } });
   const p = plan(base({ target: t }));
   assert.deepEqual(actions(p), [
-    'pullImage:reg/db:1', 'createContainer:db', 'startContainer:db',
-    'pullImage:reg/web:1', 'createContainer:web', 'startContainer:web',
+    'pullImage:reg/db:1',
+    'createContainer:db',
+    'startContainer:db',
+    'pullImage:reg/web:1',
+    'createContainer:web',
+    'startContainer:web',
   ]);
   const create = p.steps.find((s) => s.id === 'create:db')!;
   assert.deepEqual(create.needs, ['pull:reg/db:1']);
@@ -67,31 +79,51 @@ test('dependency order: dependencies first, dependents wait until the dependency
   assert.deepEqual(actions(p), ['pullImage:i:1', 'createContainer:db', 'startContainer:db']);
   assert.deepEqual(
     p.skipped.map((s) => [s.service, s.reason, s.detail]),
-    [['api', 'waiting-dependency', 'db'], ['app', 'waiting-dependency', 'api']],
+    [
+      ['api', 'waiting-dependency', 'db'],
+      ['app', 'waiting-dependency', 'api'],
+    ],
   );
   // db healthy, api not yet: api comes up, app still waits.
-  const p2 = plan(base({
-    target: t,
-    presentImages: new Set(['i:1']),
-    containers: [container({ service: 'db', specHash: specHash(t.services.db!) })],
-    isHealthy: (s) => s === 'db',
-  }));
+  const p2 = plan(
+    base({
+      target: t,
+      presentImages: new Set(['i:1']),
+      containers: [container({ service: 'db', specHash: specHash(t.services.db!) })],
+      isHealthy: (s) => s === 'db',
+    }),
+  );
   assert.deepEqual(actions(p2), ['createContainer:api', 'startContainer:api']);
-  assert.deepEqual(p2.skipped.map((s) => s.service), ['app']);
+  assert.deepEqual(
+    p2.skipped.map((s) => s.service),
+    ['app'],
+  );
 });
 
 test('a dependency with a manual-stop marker keeps its dependents down', () => {
   const t = target({ services: { app: { image: 'i:1', dependsOn: ['db'] }, db: { image: 'i:1' } } });
   const p = plan(base({ target: t, presentImages: new Set(['i:1']), manualStops: new Set(['db']) }));
   assert.deepEqual(actions(p), []);
-  assert.deepEqual(p.skipped.map((s) => [s.service, s.reason]), [['db', 'manual-stop'], ['app', 'waiting-dependency']]);
+  assert.deepEqual(
+    p.skipped.map((s) => [s.service, s.reason]),
+    [
+      ['db', 'manual-stop'],
+      ['app', 'waiting-dependency'],
+    ],
+  );
 });
 
 test('spec change → recreate: pull first, then stop, remove, create, start', () => {
   const t = target({ services: { web: { image: 'img:2', env: { A: '1' } } } });
   const old = container({ service: 'web', specHash: 'old', image: 'img:1' });
   const p = plan(base({ target: t, containers: [old] }));
-  assert.deepEqual(actions(p), ['pullImage:img:2', 'stopContainer:web', 'removeContainer:web', 'createContainer:web', 'startContainer:web']);
+  assert.deepEqual(actions(p), [
+    'pullImage:img:2',
+    'stopContainer:web',
+    'removeContainer:web',
+    'createContainer:web',
+    'startContainer:web',
+  ]);
   assert.deepEqual(p.steps[1]!.needs, ['pull:img:2'], 'the old container is not stopped unless the new image arrived');
   assert.deepEqual(p.steps[2]!.needs, [`stop:${old.id}`]);
   assert.deepEqual(p.steps[3]!.needs, [`remove:${old.id}`]);
@@ -129,42 +161,60 @@ test('backoff on start: an exited container is not restarted while its start key
 
 test('owned containers not in the target are stopped and removed; unowned ones are never touched', () => {
   const t = target({ services: { web: { image: 'img:1' } } });
-  const p = plan(base({
-    target: t,
-    presentImages: new Set(['img:1']),
-    containers: [
-      container({ service: 'old', id: 'o1' }),
-      container({ service: 'stray', id: 'x1', owned: false }),
-      container({ service: 'web', id: 'w-foreign', owned: false, state: 'exited' }),
-    ],
-  }));
-  assert.deepEqual(actions(p), ['stopContainer:old', 'removeContainer:old', 'createContainer:web', 'startContainer:web']);
+  const p = plan(
+    base({
+      target: t,
+      presentImages: new Set(['img:1']),
+      containers: [
+        container({ service: 'old', id: 'o1' }),
+        container({ service: 'stray', id: 'x1', owned: false }),
+        container({ service: 'web', id: 'w-foreign', owned: false, state: 'exited' }),
+      ],
+    }),
+  );
+  assert.deepEqual(actions(p), [
+    'stopContainer:old',
+    'removeContainer:old',
+    'createContainer:web',
+    'startContainer:web',
+  ]);
   assert.ok(!p.steps.some((s) => 'containerId' in s && (s.containerId === 'x1' || s.containerId === 'w-foreign')));
 });
 
 test('duplicates of a service: the matching running one is kept, the others removed', () => {
   const t = target({ services: { web: { image: 'img:1' } } });
   const hash = specHash(t.services.web!);
-  const p = plan(base({
-    target: t,
-    containers: [
-      container({ service: 'web', id: 'keep', specHash: hash, created: 1 }),
-      container({ service: 'web', id: 'dup', specHash: hash, state: 'exited', created: 2 }),
-    ],
-  }));
-  assert.deepEqual(p.steps.map((s) => s.id), ['remove:dup']);
+  const p = plan(
+    base({
+      target: t,
+      containers: [
+        container({ service: 'web', id: 'keep', specHash: hash, created: 1 }),
+        container({ service: 'web', id: 'dup', specHash: hash, state: 'exited', created: 2 }),
+      ],
+    }),
+  );
+  assert.deepEqual(
+    p.steps.map((s) => s.id),
+    ['remove:dup'],
+  );
 });
 
 test('manual-stop marker and holds suppress every step; a marked orphan is left alone', () => {
   const t = target({ services: { web: { image: 'img:9' }, held: { image: 'img:9' } } });
-  const p = plan(base({
-    target: t,
-    containers: [container({ service: 'gone' })],
-    manualStops: new Set(['web', 'gone']),
-    holds: new Map([['held', 'CrashLoopBackOff']]),
-  }));
+  const p = plan(
+    base({
+      target: t,
+      containers: [container({ service: 'gone' })],
+      manualStops: new Set(['web', 'gone']),
+      holds: new Map([['held', 'CrashLoopBackOff']]),
+    }),
+  );
   assert.deepEqual(p.steps, []);
-  assert.deepEqual(p.skipped.map((s) => `${s.service}:${s.reason}`).sort(), ['gone:manual-stop', 'held:hold', 'web:manual-stop']);
+  assert.deepEqual(p.skipped.map((s) => `${s.service}:${s.reason}`).sort(), [
+    'gone:manual-stop',
+    'held:hold',
+    'web:manual-stop',
+  ]);
 });
 
 test('restart requests restart a running container', () => {
@@ -175,6 +225,8 @@ test('restart requests restart a running container', () => {
 });
 
 test('empty target removes every owned container', () => {
-  const p = plan(base({ target: target({ services: {} }), containers: [container({ service: 'a', state: 'exited' })] }));
+  const p = plan(
+    base({ target: target({ services: {} }), containers: [container({ service: 'a', state: 'exited' })] }),
+  );
   assert.deepEqual(actions(p), ['removeContainer:a']);
 });

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { RecoveryPolicy, dependencyOrder, type HealthVerdict, type ServiceObservation } from '../../../agent/src/recovery/policy.js';
+import {
+  RecoveryPolicy,
+  dependencyOrder,
+  type HealthVerdict,
+  type ServiceObservation,
+} from '../../../agent/src/recovery/policy.js';
 
 const S = 1000;
 
@@ -41,7 +46,10 @@ describe('recovery policy', () => {
     const p = new RecoveryPolicy();
     w.set('web', 'unhealthy');
     const d1 = p.decide(w.obs(), w.now);
-    assert.deepEqual(d1.actions.map((a) => [a.service, a.action, a.rung]), [['web', 'restart', 1]]);
+    assert.deepEqual(
+      d1.actions.map((a) => [a.service, a.action, a.rung]),
+      [['web', 'restart', 1]],
+    );
     assert.equal(p.view('web', w.now).error?.type, 'HealthCheckFailed');
 
     // The stale unhealthy verdict (from before the restart) must not count as the re-check.
@@ -116,7 +124,10 @@ describe('recovery policy', () => {
     assert.deepEqual(p.decide(w.obs(), w.now).actions, []);
     w.advance(1);
     w.set('app', 'unhealthy');
-    assert.deepEqual(p.decide(w.obs(), w.now).actions.map((a) => a.action), ['restart']);
+    assert.deepEqual(
+      p.decide(w.obs(), w.now).actions.map((a) => a.action),
+      ['restart'],
+    );
     assert.equal(p.view('app', w.now).recentRestarts, 3);
     assert.equal(p.view('app', w.now).restartCount, 4);
   });
@@ -170,7 +181,10 @@ describe('recovery policy', () => {
     assert.equal(p.view('web', w.now).error, null);
     w.unstop('web');
     w.set('web', 'unhealthy');
-    assert.deepEqual(p.decide(w.obs(), w.now).actions.map((a) => a.action), ['restart']);
+    assert.deepEqual(
+      p.decide(w.obs(), w.now).actions.map((a) => a.action),
+      ['restart'],
+    );
   });
 
   test('dependencies are recovered first; the dependent waits until its dependency is healthy', () => {
@@ -179,37 +193,65 @@ describe('recovery policy', () => {
     w.set('db', 'unhealthy');
     w.set('app', 'unhealthy');
     const d1 = p.decide(w.obs(), w.now);
-    assert.deepEqual(d1.actions.map((a) => a.service), ['db'], 'only the dependency is acted on');
+    assert.deepEqual(
+      d1.actions.map((a) => a.service),
+      ['db'],
+      'only the dependency is acted on',
+    );
     assert.deepEqual(d1.events, [{ type: 'waiting-dependency', service: 'app', dependency: 'db' }]);
     assert.match(p.view('app', w.now).error!.message, /waiting for dependency db/);
 
     w.advance(1 * S);
     w.set('db', 'pending'); // restarted, re-check not in yet
-    assert.deepEqual(p.decide(w.obs(), w.now).actions, [], 'the dependent is not started while its dependency is not healthy');
+    assert.deepEqual(
+      p.decide(w.obs(), w.now).actions,
+      [],
+      'the dependent is not started while its dependency is not healthy',
+    );
 
     w.set('db', 'healthy');
     const d2 = p.decide(w.obs(), w.now);
-    assert.deepEqual(d2.events.map((e) => e.type), ['recovered']);
-    assert.deepEqual(d2.actions.map((a) => [a.service, a.action]), [['app', 'restart']], 'then the dependent, in the same round');
+    assert.deepEqual(
+      d2.events.map((e) => e.type),
+      ['recovered'],
+    );
+    assert.deepEqual(
+      d2.actions.map((a) => [a.service, a.action]),
+      [['app', 'restart']],
+      'then the dependent, in the same round',
+    );
     assert.equal(p.view('app', w.now).recentRestarts, 1);
   });
 
   test('a healthy dependent is restarted after its dependency was restarted and is healthy again', () => {
-    const w = world({ api: { dependsOn: ['cache'] }, cache: { startupDelayMs: 1 * S }, worker: { dependsOn: ['api'] } });
+    const w = world({
+      api: { dependsOn: ['cache'] },
+      cache: { startupDelayMs: 1 * S },
+      worker: { dependsOn: ['api'] },
+    });
     const p = new RecoveryPolicy();
     w.set('cache', 'unhealthy');
-    assert.deepEqual(p.decide(w.obs(), w.now).actions.map((a) => a.service), ['cache']);
+    assert.deepEqual(
+      p.decide(w.obs(), w.now).actions.map((a) => a.service),
+      ['cache'],
+    );
     w.advance(1 * S);
     w.set('cache', 'healthy');
     const d = p.decide(w.obs(), w.now);
-    assert.deepEqual(d.actions.map((a) => [a.service, a.reason]), [['api', 'dependency cache was restarted']]);
+    assert.deepEqual(
+      d.actions.map((a) => [a.service, a.reason]),
+      [['api', 'dependency cache was restarted']],
+    );
     // Dependency-induced restarts do not eat the dependent's own rate limit.
     assert.equal(p.view('api', w.now).recentRestarts, 0);
     assert.equal(p.view('api', w.now).restartCount, 1);
     // ...and the chain continues: once api is verified healthy, its own dependent restarts.
     w.advance(5 * S);
     w.set('api', 'healthy');
-    assert.deepEqual(p.decide(w.obs(), w.now).actions.map((a) => a.service), ['worker']);
+    assert.deepEqual(
+      p.decide(w.obs(), w.now).actions.map((a) => a.service),
+      ['worker'],
+    );
   });
 
   test('dependency order is topological and deterministic', () => {

@@ -4,7 +4,10 @@ import { StartTimes, engineStartedAt, type ObservedForStart } from '../../../age
 
 function fakeEngine(times: Record<string, string>) {
   const calls: string[] = [];
-  return { calls, times, source: {
+  return {
+    calls,
+    times,
+    source: {
       startedAt: async (id: string) => {
         calls.push(id);
         return times[id];

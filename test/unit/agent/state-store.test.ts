@@ -17,7 +17,8 @@ async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise
   t.after(() => rm(dir, { recursive: true, force: true }));
   return dir;
 }
-const store = (dir: string) => new JsonStore<Doc>({ dir, name: 'doc', schema: Doc, fallback: () => ({ n: 0, tags: [] }) });
+const store = (dir: string) =>
+  new JsonStore<Doc>({ dir, name: 'doc', schema: Doc, fallback: () => ({ n: 0, tags: [] }) });
 
 test('missing file → fallback; save → load round trip; previous good copy kept; no temp files left', async (t) => {
   const dir = await tempDir(t);
@@ -60,7 +61,10 @@ test('corrupt current file (truncated JSON, bad checksum, schema) → previous g
 
   // Both bad → fallback with both problems named.
   await writeFile(join(dir, 'doc.json'), '{');
-  await writeFile(join(dir, 'doc.prev.json'), JSON.stringify({ format: 'fleetmedic-store/1', sha256: 'x', data: { n: 'no' } }));
+  await writeFile(
+    join(dir, 'doc.prev.json'),
+    JSON.stringify({ format: 'fleetmedic-store/1', sha256: 'x', data: { n: 'no' } }),
+  );
   r = await store(dir).load();
   assert.equal(r.source, 'default');
   assert.equal(r.problems.length, 2);
@@ -86,20 +90,41 @@ test('lock: a live holder refuses a second agent; a dead PID is taken over; rele
   const dir = await tempDir(t);
   const path = join(dir, 'agent.lock');
   const first = await acquireLock(path);
-  await assert.rejects(acquireLock(path), (err: unknown) => err instanceof LockHeldError && err.holder.pid === process.pid);
+  await assert.rejects(
+    acquireLock(path),
+    (err: unknown) => err instanceof LockHeldError && err.holder.pid === process.pid,
+  );
 
   // Stale: the holder process is gone.
   await first.release();
   const child = spawn(process.execPath, ['-e', '0']);
   const deadPid = await new Promise<number>((resolve) => child.on('exit', () => resolve(child.pid!)));
-  await writeFile(path, JSON.stringify({ pid: deadPid, startTime: null, hostname: hostname(), nonce: 'dead', acquiredAt: new Date().toISOString() }));
+  await writeFile(
+    path,
+    JSON.stringify({
+      pid: deadPid,
+      startTime: null,
+      hostname: hostname(),
+      nonce: 'dead',
+      acquiredAt: new Date().toISOString(),
+    }),
+  );
   const second = await acquireLock(path);
   assert.equal(second.tookOverFrom?.reason, `pid ${deadPid} is not running`);
   assert.equal((await readLock(path))!.nonce, second.info.nonce);
 
   // PID reused: same pid alive but a different start time.
   await second.release();
-  await writeFile(path, JSON.stringify({ pid: process.pid, startTime: '1', hostname: hostname(), nonce: 'old', acquiredAt: new Date().toISOString() }));
+  await writeFile(
+    path,
+    JSON.stringify({
+      pid: process.pid,
+      startTime: '1',
+      hostname: hostname(),
+      nonce: 'old',
+      acquiredAt: new Date().toISOString(),
+    }),
+  );
   const third = await acquireLock(path);
   assert.match(third.tookOverFrom!.reason, /reused/);
 
@@ -136,7 +161,11 @@ test('StateDir: lock held → second open fails; markers and counters persist', 
   const b = await StateDir.open(dir, { lock: true });
   assert.equal(await b.counters.next('seq'), 3, 'sequence numbers survive a restart');
   const s = b.store('custom', Doc, () => ({ n: 0, tags: [] }));
-  assert.equal(b.store('custom', Doc, () => ({ n: 0, tags: [] })), s, 'one instance per name');
+  assert.equal(
+    b.store('custom', Doc, () => ({ n: 0, tags: [] })),
+    s,
+    'one instance per name',
+  );
   await s.save({ n: 7, tags: [] });
   await b.close();
   assert.equal(await readLock(join(dir, 'agent.lock')), null);

@@ -14,7 +14,12 @@ import { ServiceReport } from '../../../functions/contract/report.js';
 test('backoff entry → contract ServiceError: ImagePullBackOff while waiting, ErrImagePull when due, null nextRetry in quarantine', () => {
   const clock = new FakeClock();
   const m = new RetryManager();
-  const e = m.recordFailure('image:x', { action: 'pullImage', services: ['web'], type: 'ErrImagePull', message: 'manifest unknown', permanent: true }, clock.monoNow(), clock.wallNow());
+  const e = m.recordFailure(
+    'image:x',
+    { action: 'pullImage', services: ['web'], type: 'ErrImagePull', message: 'manifest unknown', permanent: true },
+    clock.monoNow(),
+    clock.wallNow(),
+  );
   const err = errorFromBackoff(e, clock);
   assert.deepEqual(err, {
     type: 'ImagePullBackOff',
@@ -28,7 +33,13 @@ test('backoff entry → contract ServiceError: ImagePullBackOff while waiting, E
   });
   clock.advance(10_000);
   assert.equal(errorFromBackoff(e, clock).type, 'ErrImagePull');
-  for (let i = 0; i < 4; i++) m.recordFailure('image:x', { action: 'pullImage', services: ['web'], type: 'ErrImagePull', message: 'manifest unknown', permanent: true }, clock.monoNow(), clock.wallNow());
+  for (let i = 0; i < 4; i++)
+    m.recordFailure(
+      'image:x',
+      { action: 'pullImage', services: ['web'], type: 'ErrImagePull', message: 'manifest unknown', permanent: true },
+      clock.monoNow(),
+      clock.wallNow(),
+    );
   const q = errorFromBackoff(m.get('image:x')!, clock);
   assert.deepEqual([q.quarantined, q.nextRetry, q.retryCount], [true, null, 5]);
 });
@@ -38,9 +49,21 @@ test('status book: contract-valid reports, status precedence, restart window, is
   const book = new StatusBook(clock, 300_000);
   const changed: string[] = [];
   book.subscribe((s) => changed.push(s));
-  book.setView('web', { image: 'i:1', containerId: 'c1', containerState: 'running', manuallyStopped: false, error: null });
+  book.setView('web', {
+    image: 'i:1',
+    containerId: 'c1',
+    containerState: 'running',
+    manuallyStopped: false,
+    error: null,
+  });
   book.setView('db', { image: 'i:1', manuallyStopped: false, waitingFor: 'x', error: null });
-  assert.deepEqual(book.reports().map((r) => [r.name, r.status]), [['db', 'starting'], ['web', 'running']]);
+  assert.deepEqual(
+    book.reports().map((r) => [r.name, r.status]),
+    [
+      ['db', 'starting'],
+      ['web', 'running'],
+    ],
+  );
   for (const r of book.reports()) ServiceReport.parse(r);
 
   book.recordRestart('web');
@@ -48,14 +71,33 @@ test('status book: contract-valid reports, status precedence, restart window, is
   book.recordRestart('web');
   assert.equal(book.report('web')!.recentRestarts, 2);
   clock.advance(150_000);
-  assert.deepEqual([book.report('web')!.restartCount, book.report('web')!.recentRestarts], [2, 1], 'the first restart left the 5 min window');
+  assert.deepEqual(
+    [book.report('web')!.restartCount, book.report('web')!.recentRestarts],
+    [2, 1],
+    'the first restart left the 5 min window',
+  );
 
-  const crash = { type: 'CrashLoopBackOff' as const, message: '3 restarts in 5 min', timestamp: '2030-01-01T00:00:00.000Z', retryCount: 3, nextRetry: null, permanent: false, quarantined: false, attempted: ['restart', 'recreate', 'repull'] };
+  const crash = {
+    type: 'CrashLoopBackOff' as const,
+    message: '3 restarts in 5 min',
+    timestamp: '2030-01-01T00:00:00.000Z',
+    retryCount: 3,
+    nextRetry: null,
+    permanent: false,
+    quarantined: false,
+    attempted: ['restart', 'recreate', 'repull'],
+  };
   book.setIssue('web', 'recovery', crash);
   book.setIssue('web', 'health', { ...crash, type: 'HealthCheckFailed' });
   assert.equal(book.report('web')!.status, 'error');
   assert.equal(book.report('web')!.error!.type, 'CrashLoopBackOff', 'recovery outranks health');
-  book.setView('web', { image: 'i:1', containerId: 'c1', containerState: 'running', manuallyStopped: true, error: null });
+  book.setView('web', {
+    image: 'i:1',
+    containerId: 'c1',
+    containerState: 'running',
+    manuallyStopped: true,
+    error: null,
+  });
   assert.deepEqual([book.report('web')!.status, book.report('web')!.error], ['manually-stopped', null]);
   assert.ok(changed.includes('web') && changed.includes('db'));
   book.retain(new Set(['web']));
@@ -68,7 +110,21 @@ test('metrics textfile: families once, label escaping, state-set status', () => 
     lastRunEpochSeconds: 100,
     durationSeconds: 0.5,
     agentId: 'a"1',
-    services: [ServiceReport.parse({ name: 'web', image: 'i:1', status: 'error', restartCount: 2, error: { type: 'ImagePullBackOff', message: 'x', timestamp: '2030-01-01T00:00:00Z', retryCount: 3, nextRetry: null } })],
+    services: [
+      ServiceReport.parse({
+        name: 'web',
+        image: 'i:1',
+        status: 'error',
+        restartCount: 2,
+        error: {
+          type: 'ImagePullBackOff',
+          message: 'x',
+          timestamp: '2030-01-01T00:00:00Z',
+          retryCount: 3,
+          nextRetry: null,
+        },
+      }),
+    ],
   });
   assert.match(text, /^# HELP role_agent_last_run_success /m);
   assert.equal(text.match(/# TYPE role_agent_last_run_success gauge/g)!.length, 1);
@@ -82,7 +138,16 @@ test('metrics textfile: families once, label escaping, state-set status', () => 
 });
 
 test('readable log formatter', () => {
-  const line = formatLine(JSON.stringify({ level: 40, time: Date.parse('2030-01-01T10:11:12.345Z'), pid: 1, msg: 'pull failed', service: 'web', err: 'manifest unknown' }));
+  const line = formatLine(
+    JSON.stringify({
+      level: 40,
+      time: Date.parse('2030-01-01T10:11:12.345Z'),
+      pid: 1,
+      msg: 'pull failed',
+      service: 'web',
+      err: 'manifest unknown',
+    }),
+  );
   assert.equal(line, '10:11:12.345 WARN  pull failed  service=web err="manifest unknown"\n');
 });
 
@@ -90,11 +155,17 @@ test('target file: TargetState or TargetStateDocument; invalid content is a conf
   assert.deepEqual(Object.keys(parseTarget('{"services":{"a":{"image":"i:1"}}}', 'f').target.services), ['a']);
   assert.equal(parseTarget('{"version":"v3","updatedAt":"x","target":{"services":{}}}', 'f').version, 'v3');
   assert.throws(() => parseTarget('{', 'f'), ConfigError);
-  assert.throws(() => parseTarget('{"services":{"a":{"image":"i:1","dependsOn":["a"]}}}', 'f'), /cannot depend on itself/);
+  assert.throws(
+    () => parseTarget('{"services":{"a":{"image":"i:1","dependsOn":["a"]}}}', 'f'),
+    /cannot depend on itself/,
+  );
 });
 
 test('config: flags over env over defaults; invalid values are configuration errors', () => {
-  const c = resolveConfig({ stateDir: '/s', interval: '5' }, { FLEETMEDIC_AGENT_ID: 'dev1', FLEETMEDIC_STATE_DIR: '/ignored' });
+  const c = resolveConfig(
+    { stateDir: '/s', interval: '5' },
+    { FLEETMEDIC_AGENT_ID: 'dev1', FLEETMEDIC_STATE_DIR: '/ignored' },
+  );
   assert.deepEqual([c.stateDir, c.intervalMs, c.agentId, c.healthFile], ['/s', 5000, 'dev1', '/s/health.json']);
   assert.equal(resolveConfig({}, { FLEETMEDIC_STATE_DIR: '/e' }).stateDir, '/e');
   assert.throws(() => resolveConfig({ interval: '0' }, {}), ConfigError);

@@ -38,8 +38,19 @@ test('a logged error in a bundled handler has a stack that maps to the .ts sourc
   });
   assert.ok(existsSync(`${outfile}.map`), 'the source map sits beside the bundle, as in the Lambda asset');
 
-  const event = apiEvent({ method: 'POST', path: '/v1/devices/dev-1/sync', token: `dev-1.${'A'.repeat(43)}`, body: {} });
-  const context = { functionName: 'device-api', functionVersion: '$LATEST', awsRequestId: 'req-1', invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:device-api', memoryLimitInMB: '512' };
+  const event = apiEvent({
+    method: 'POST',
+    path: '/v1/devices/dev-1/sync',
+    token: `dev-1.${'A'.repeat(43)}`,
+    body: {},
+  });
+  const context = {
+    functionName: 'device-api',
+    functionVersion: '$LATEST',
+    awsRequestId: 'req-1',
+    invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:device-api',
+    memoryLimitInMB: '512',
+  };
   const script = `
     const { handler } = await import(${JSON.stringify(pathToFileURL(outfile).href)});
     const res = await handler(${JSON.stringify(event)}, { ...${JSON.stringify(context)}, getRemainingTimeInMillis: () => 10000 });
@@ -47,7 +58,12 @@ test('a logged error in a bundled handler has a stack that maps to the .ts sourc
   const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
     encoding: 'utf8',
     // No FLEET_TABLE: the device lookup fails with a configuration error, which the API answers as a 500.
-    env: { PATH: process.env.PATH ?? '', AWS_REGION: 'eu-west-1', POWERTOOLS_METRICS_DISABLED: 'true', POWERTOOLS_SERVICE_NAME: 'device-api' },
+    env: {
+      PATH: process.env.PATH ?? '',
+      AWS_REGION: 'eu-west-1',
+      POWERTOOLS_METRICS_DISABLED: 'true',
+      POWERTOOLS_SERVICE_NAME: 'device-api',
+    },
     timeout: 60_000,
   });
   assert.equal(run.status, 0, run.stderr);
@@ -64,6 +80,9 @@ test('a logged error in a bundled handler has a stack that maps to the .ts sourc
   assert.match(logged.error.message ?? '', /FLEET_TABLE/);
   const frames = stack.split('\n').slice(1);
   assert.match(frames[0] ?? '', /functions\/lib\/config\.ts:\d+:\d+/, `the throwing frame names its source:\n${stack}`);
-  assert.ok(frames.some((f) => /functions\/adapters\/devices-repo\.ts:\d+:\d+/.test(f)), `the caller too:\n${stack}`);
+  assert.ok(
+    frames.some((f) => /functions\/adapters\/devices-repo\.ts:\d+:\d+/.test(f)),
+    `the caller too:\n${stack}`,
+  );
   assert.ok(!frames.some((f) => /index\.mjs:\d+:\d+/.test(f)), `no frame left in the minified bundle:\n${stack}`);
 });

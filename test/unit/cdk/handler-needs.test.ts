@@ -13,7 +13,12 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { FUNCTION_NAMES, type FunctionName } from '../../../cdk/lib/fleet-function.js';
 import { TRIGGER_QUEUE_ACTIONS } from '../../../cdk/lib/access.js';
-import { JOB_OUTCOME_EMITTERS, OFFLINE_EMITTER, OFFLINE_METRIC, OUTBOX_EMITTER } from '../../../cdk/lib/observability.js';
+import {
+  JOB_OUTCOME_EMITTERS,
+  OFFLINE_EMITTER,
+  OFFLINE_METRIC,
+  OUTBOX_EMITTER,
+} from '../../../cdk/lib/observability.js';
 import { handlerSource, synthesize } from './support/stack.js';
 import { handlerNeeds, type HandlerNeeds } from './support/handler-needs.js';
 
@@ -61,10 +66,22 @@ const ALL_SETTINGS_CONTEXT = {
  * Keys are env vars or IAM actions.
  */
 const NOT_USED_IN_AWS: Record<string, { functions: readonly FunctionName[] | 'all'; reason: string }> = {
-  OPERATOR_TOKEN_SECRET_ID: { functions: 'all', reason: 'bearer operator auth is local mode only; in AWS API Gateway checks IAM (OPERATOR_AUTH=iam)' },
-  'secretsmanager:GetSecretValue': { functions: ['operator-api'], reason: 'reads the bearer operator token, local mode only (device-api reads registry credentials with it, granted)' },
-  JOBS_QUEUE_URL: { functions: ['slack-forwarder'], reason: "delayRedelivery() defaults to the jobs queue; the forwarder always passes the alerts queue" },
-  'ssm:GetParameter': { functions: ['slack-forwarder'], reason: 'the webhook may live in SSM (ssm:/name); the stack uses a Secrets Manager secret' },
+  OPERATOR_TOKEN_SECRET_ID: {
+    functions: 'all',
+    reason: 'bearer operator auth is local mode only; in AWS API Gateway checks IAM (OPERATOR_AUTH=iam)',
+  },
+  'secretsmanager:GetSecretValue': {
+    functions: ['operator-api'],
+    reason: 'reads the bearer operator token, local mode only (device-api reads registry credentials with it, granted)',
+  },
+  JOBS_QUEUE_URL: {
+    functions: ['slack-forwarder'],
+    reason: 'delayRedelivery() defaults to the jobs queue; the forwarder always passes the alerts queue',
+  },
+  'ssm:GetParameter': {
+    functions: ['slack-forwarder'],
+    reason: 'the webhook may live in SSM (ssm:/name); the stack uses a Secrets Manager secret',
+  },
 };
 const unused = (name: FunctionName, key: string) => {
   const entry = NOT_USED_IN_AWS[key];
@@ -77,12 +94,15 @@ const source = handlerSource();
 const { template } = synthesize(ALL_SETTINGS_CONTEXT);
 const functionEnv = new Map<string, Record<string, unknown>>();
 for (const r of Object.values(template.toJSON().Resources as Record<string, { Type: string; Properties: any }>)) {
-  if (r.Type === 'AWS::Lambda::Function') functionEnv.set(r.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME, r.Properties.Environment.Variables);
+  if (r.Type === 'AWS::Lambda::Function')
+    functionEnv.set(r.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME, r.Properties.Environment.Variables);
 }
 const resources = template.toJSON().Resources as Record<string, { Type: string; Properties: any }>;
 /** Every action in the policies attached to a function's role. */
 function grantedActions(name: FunctionName): Set<string> {
-  const fnResource = Object.values(resources).find((r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME === name)!;
+  const fnResource = Object.values(resources).find(
+    (r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME === name,
+  )!;
   const roleId = fnResource.Properties.Role['Fn::GetAtt'][0];
   const actions = new Set<string>();
   for (const r of Object.values(resources)) {
@@ -97,35 +117,57 @@ interface Statement {
   resources: unknown[];
 }
 function functionResource(res: Resources, name: FunctionName): [string, { Type: string; Properties: any }] {
-  return Object.entries(res).find(([, r]) => r.Type === 'AWS::Lambda::Function' && r.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME === name)!;
+  return Object.entries(res).find(
+    ([, r]) =>
+      r.Type === 'AWS::Lambda::Function' && r.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME === name,
+  )!;
 }
 /** Every statement of every policy attached to the function's role. */
 function roleStatements(res: Resources, name: FunctionName): Statement[] {
   const roleId = functionResource(res, name)[1].Properties.Role['Fn::GetAtt'][0];
   return Object.values(res)
     .filter((r) => r.Type === 'AWS::IAM::Policy' && r.Properties.Roles.some((x: { Ref: string }) => x.Ref === roleId))
-    .flatMap((r) => r.Properties.PolicyDocument.Statement.map((st: any) => ({ actions: [st.Action].flat(), resources: [st.Resource].flat() })));
+    .flatMap((r) =>
+      r.Properties.PolicyDocument.Statement.map((st: any) => ({
+        actions: [st.Action].flat(),
+        resources: [st.Resource].flat(),
+      })),
+    );
 }
 /** A resource in a policy → the table (by its env var in the function's env) and the index, if it is one. */
 function tableOf(resource: unknown, env: Record<string, unknown>): { table: string; index?: string } | undefined {
   const r = resource as any;
-  const logicalId = r?.['Fn::GetAtt']?.[1] === 'Arn' ? r['Fn::GetAtt'][0] : r?.['Fn::Join']?.[1]?.[0]?.['Fn::GetAtt']?.[0];
+  const logicalId =
+    r?.['Fn::GetAtt']?.[1] === 'Arn' ? r['Fn::GetAtt'][0] : r?.['Fn::Join']?.[1]?.[0]?.['Fn::GetAtt']?.[0];
   const table = Object.entries(env).find(([k, v]) => k.endsWith('_TABLE') && (v as any)?.Ref === logicalId)?.[0];
   if (!table) return undefined;
   const suffix = r?.['Fn::Join']?.[1]?.[1];
-  return typeof suffix === 'string' && suffix.startsWith('/index/') ? { table, index: suffix.slice('/index/'.length) } : { table };
+  return typeof suffix === 'string' && suffix.startsWith('/index/')
+    ? { table, index: suffix.slice('/index/'.length) }
+    : { table };
 }
 
 /** Actions the platform calls with the function's role, not the code: its log group, X-Ray, SNS's KMS, SQS. */
 function platformActions(res: Resources, name: FunctionName, granted: Set<string>): Set<string> {
-  const out = new Set(['logs:CreateLogStream', 'logs:PutLogEvents', 'xray:PutTraceSegments', 'xray:PutTelemetryRecords']);
+  const out = new Set([
+    'logs:CreateLogStream',
+    'logs:PutLogEvents',
+    'xray:PutTraceSegments',
+    'xray:PutTelemetryRecords',
+  ]);
   // Publishing to the KMS-encrypted topic: SNS makes these two calls with the publisher's permissions.
   if (granted.has('sns:Publish')) for (const a of ['kms:GenerateDataKey', 'kms:Decrypt']) out.add(a);
   const [fnId] = functionResource(res, name);
   const refersToFn = (r: { Properties: any }) => r.Properties.FunctionName?.Ref === fnId;
   // Lambda's SQS poller (event source mapping) and the async failure destination use the function's role.
-  if (Object.values(res).some((r) => r.Type === 'AWS::Lambda::EventSourceMapping' && refersToFn(r))) for (const a of TRIGGER_QUEUE_ACTIONS) out.add(`sqs:${a}`);
-  if (Object.values(res).some((r) => r.Type === 'AWS::Lambda::EventInvokeConfig' && refersToFn(r) && r.Properties.DestinationConfig?.OnFailure)) out.add('sqs:SendMessage');
+  if (Object.values(res).some((r) => r.Type === 'AWS::Lambda::EventSourceMapping' && refersToFn(r)))
+    for (const a of TRIGGER_QUEUE_ACTIONS) out.add(`sqs:${a}`);
+  if (
+    Object.values(res).some(
+      (r) => r.Type === 'AWS::Lambda::EventInvokeConfig' && refersToFn(r) && r.Properties.DestinationConfig?.OnFailure,
+    )
+  )
+    out.add('sqs:SendMessage');
   return out;
 }
 
@@ -147,7 +189,8 @@ function tableGrantProblems(res: Resources, name: FunctionName, need: HandlerNee
       granted.set(t.table, g);
       if (t.index) {
         g.indexes.add(t.index);
-        for (const a of dynamo) if (a !== 'Query') problems.push(`${t.table} index ${t.index}: ${a} (an index only ever needs Query)`);
+        for (const a of dynamo)
+          if (a !== 'Query') problems.push(`${t.table} index ${t.index}: ${a} (an index only ever needs Query)`);
       } else for (const a of dynamo) g.actions.add(a);
     }
   }
@@ -156,7 +199,8 @@ function tableGrantProblems(res: Resources, name: FunctionName, need: HandlerNee
     const n = need.tables.get(table) ?? { actions: new Set<string>(), indexes: new Set<string>() };
     for (const a of g.actions) if (!n.actions.has(a)) problems.push(`${table}: dynamodb:${a} granted, never called`);
     for (const a of n.actions) if (!g.actions.has(a)) problems.push(`${table}: dynamodb:${a} called, not granted`);
-    for (const i of g.indexes) if (!n.indexes.has(i)) problems.push(`${table}: Query on index ${i} granted, never read`);
+    for (const i of g.indexes)
+      if (!n.indexes.has(i)) problems.push(`${table}: Query on index ${i} granted, never read`);
     for (const i of n.indexes) if (!g.indexes.has(i)) problems.push(`${table}: index ${i} read, Query not granted`);
   }
   return problems;
@@ -174,30 +218,51 @@ for (const name of FUNCTION_NAMES) needs.set(name, await handlerNeeds(join(sourc
 
 for (const name of FUNCTION_NAMES) {
   test(`${name}: env has exactly the resource ids the code reads`, () => {
-    const provided = Object.keys(functionEnv.get(name)!).filter((k) => RESOURCE_VAR.test(k)).sort();
+    const provided = Object.keys(functionEnv.get(name)!)
+      .filter((k) => RESOURCE_VAR.test(k))
+      .sort();
     const read = [...needs.get(name)!.env].filter((k) => RESOURCE_VAR.test(k) && !unused(name, k));
-    assert.deepEqual(provided, read.sort(), `${name}: the stack's env (left) differs from what the code reads (right); update FUNCTION_ACCESS in cdk/lib/access.ts`);
+    assert.deepEqual(
+      provided,
+      read.sort(),
+      `${name}: the stack's env (left) differs from what the code reads (right); update FUNCTION_ACCESS in cdk/lib/access.ts`,
+    );
   });
 
   test(`${name}: the role allows every AWS call the code makes`, () => {
     const granted = grantedActions(name);
     const missing = [...needs.get(name)!.actions].filter((a) => !granted.has(a) && !unused(name, a));
-    assert.deepEqual(missing, [], `${name}: the code calls AWS actions its role lacks; update FUNCTION_ACCESS in cdk/lib/access.ts`);
+    assert.deepEqual(
+      missing,
+      [],
+      `${name}: the code calls AWS actions its role lacks; update FUNCTION_ACCESS in cdk/lib/access.ts`,
+    );
   });
 
   test(`${name}: each table gets exactly the DynamoDB calls the code makes on it, and Query on exactly the indexes it reads`, () => {
-    assert.deepEqual(tableGrantProblems(resources, name, needs.get(name)!), [], `${name}: update FUNCTION_ACCESS in cdk/lib/access.ts`);
+    assert.deepEqual(
+      tableGrantProblems(resources, name, needs.get(name)!),
+      [],
+      `${name}: update FUNCTION_ACCESS in cdk/lib/access.ts`,
+    );
   });
 
   test(`${name}: the role grants nothing that neither the code nor the platform calls`, () => {
-    assert.deepEqual(unusedGrants(resources, name, needs.get(name)!), [], `${name}: granted but never called; update FUNCTION_ACCESS in cdk/lib/access.ts`);
+    assert.deepEqual(
+      unusedGrants(resources, name, needs.get(name)!),
+      [],
+      `${name}: granted but never called; update FUNCTION_ACCESS in cdk/lib/access.ts`,
+    );
   });
 
   test(`${name}: stage settings reach the code that reads them, and nothing unread is set`, () => {
     const env = functionEnv.get(name)!;
     const read = needs.get(name)!.env;
-    for (const s of STAGE_SETTINGS) if (read.has(s)) assert.ok(s in env, `${name} reads ${s} but the stack does not set it`);
-    const settings = Object.keys(env).filter((k) => !RESOURCE_VAR.test(k) && !PLATFORM_VARS.has(k) && k !== 'NODE_OPTIONS');
+    for (const s of STAGE_SETTINGS)
+      if (read.has(s)) assert.ok(s in env, `${name} reads ${s} but the stack does not set it`);
+    const settings = Object.keys(env).filter(
+      (k) => !RESOURCE_VAR.test(k) && !PLATFORM_VARS.has(k) && k !== 'NODE_OPTIONS',
+    );
     for (const s of settings) {
       if (s === 'OPERATOR_AUTH') continue;
       assert.ok(read.has(s), `${name}: the stack sets ${s} but the code never reads it`);
@@ -206,14 +271,18 @@ for (const name of FUNCTION_NAMES) {
 }
 
 test('HighJobFailureRate sums every function that emits jobs_fail / jobs_processed_total (alarm math: at most 10 metrics)', () => {
-  const emitters = FUNCTION_NAMES.filter((n) => needs.get(n)!.metrics.has('jobs_processed_total') || needs.get(n)!.metrics.has('jobs_fail'));
+  const emitters = FUNCTION_NAMES.filter(
+    (n) => needs.get(n)!.metrics.has('jobs_processed_total') || needs.get(n)!.metrics.has('jobs_fail'),
+  );
   assert.ok(emitters.length > 0, 'some function reports job outcomes');
-  for (const e of emitters) assert.ok(JOB_OUTCOME_EMITTERS.includes(e), `${e} emits job outcomes but the alarm does not sum it`);
+  for (const e of emitters)
+    assert.ok(JOB_OUTCOME_EMITTERS.includes(e), `${e} emits job outcomes but the alarm does not sum it`);
   assert.ok(JOB_OUTCOME_EMITTERS.length * 2 <= 10);
 });
 
 test('JobsStuckInQueue and DevicesOffline read the metric from the function that emits it', () => {
-  const emitting = (metric: (typeof METRICS)[number]) => FUNCTION_NAMES.filter((n) => needs.get(n)!.metrics.has(metric));
+  const emitting = (metric: (typeof METRICS)[number]) =>
+    FUNCTION_NAMES.filter((n) => needs.get(n)!.metrics.has(metric));
   assert.deepEqual(emitting('outbox_oldest_unpublished_age_seconds'), [OUTBOX_EMITTER]);
   // device-api bundles the evaluator module too (reports are evaluated in-process), but only the scheduled
   // run marks devices offline.
@@ -224,7 +293,12 @@ test('the two-sided check fails on a grant nobody calls (per table, per index, a
   const doctored = structuredClone(resources) as Resources;
   const env = functionResource(doctored, 'device-api')[1].Properties.Environment.Variables;
   const policy = Object.values(doctored).find(
-    (r) => r.Type === 'AWS::IAM::Policy' && r.Properties.Roles.some((x: { Ref: string }) => x.Ref === functionResource(doctored, 'device-api')[1].Properties.Role['Fn::GetAtt'][0]) && r.Properties.PolicyDocument.Statement.length > 2,
+    (r) =>
+      r.Type === 'AWS::IAM::Policy' &&
+      r.Properties.Roles.some(
+        (x: { Ref: string }) => x.Ref === functionResource(doctored, 'device-api')[1].Properties.Role['Fn::GetAtt'][0],
+      ) &&
+      r.Properties.PolicyDocument.Statement.length > 2,
   )!;
   const fleet = { 'Fn::GetAtt': [env.FLEET_TABLE.Ref, 'Arn'] };
   policy.Properties.PolicyDocument.Statement.push(

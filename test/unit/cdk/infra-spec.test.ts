@@ -42,9 +42,19 @@ test('every table of the spec: keys, GSIs (projection) and TTL attribute', () =>
   assert.equal(ofType('AWS::DynamoDB::Table').length, INFRA.tables.length, 'no table outside the spec');
   for (const table of INFRA.tables) {
     const [, r] = resourceByEnv('AWS::DynamoDB::Table', table.envVar);
-    const types = new Map<string, string>(r.Properties.AttributeDefinitions.map((a: any) => [a.AttributeName, a.AttributeType]));
-    assert.deepEqual(keySchema(r.Properties.KeySchema, types), { partitionKey: table.partitionKey, sortKey: table.sortKey }, table.logicalName);
-    assert.deepEqual(r.Properties.TimeToLiveSpecification, { AttributeName: table.ttlAttribute, Enabled: true }, table.logicalName);
+    const types = new Map<string, string>(
+      r.Properties.AttributeDefinitions.map((a: any) => [a.AttributeName, a.AttributeType]),
+    );
+    assert.deepEqual(
+      keySchema(r.Properties.KeySchema, types),
+      { partitionKey: table.partitionKey, sortKey: table.sortKey },
+      table.logicalName,
+    );
+    assert.deepEqual(
+      r.Properties.TimeToLiveSpecification,
+      { AttributeName: table.ttlAttribute, Enabled: true },
+      table.logicalName,
+    );
     const indexes = (r.Properties.GlobalSecondaryIndexes ?? []).map((g: any) => ({
       name: g.IndexName,
       ...keySchema(g.KeySchema, types),
@@ -70,8 +80,16 @@ test('every queue of the spec: visibility timeout, retention and redrive to its 
       continue;
     }
     const [dlqId] = resourceByEnv('AWS::SQS::Queue', QUEUES[queue.deadLetter.queue].envVar);
-    assert.equal(arnOf(r.Properties.RedrivePolicy.deadLetterTargetArn), dlqId, `${queue.logicalName} redrives to ${queue.deadLetter.queue}`);
-    assert.equal(r.Properties.RedrivePolicy.maxReceiveCount, queue.deadLetter.maxReceiveCount, `${queue.logicalName} maxReceiveCount`);
+    assert.equal(
+      arnOf(r.Properties.RedrivePolicy.deadLetterTargetArn),
+      dlqId,
+      `${queue.logicalName} redrives to ${queue.deadLetter.queue}`,
+    );
+    assert.equal(
+      r.Properties.RedrivePolicy.maxReceiveCount,
+      queue.deadLetter.maxReceiveCount,
+      `${queue.logicalName} maxReceiveCount`,
+    );
   }
 });
 
@@ -84,24 +102,40 @@ test('the topic: its SQS subscriptions keep the SNS envelope', () => {
         assert.notEqual(s.Properties.RawMessageDelivery, true, 'envelope kept');
         return arnOf(s.Properties.Endpoint);
       });
-    assert.deepEqual(subscribed.sort(), topic.queueSubscriptions.map((q) => resourceByEnv('AWS::SQS::Queue', QUEUES[q].envVar)[0]).sort());
+    assert.deepEqual(
+      subscribed.sort(),
+      topic.queueSubscriptions.map((q) => resourceByEnv('AWS::SQS::Queue', QUEUES[q].envVar)[0]).sort(),
+    );
   }
 });
 
 test('every function: timeout, memory, and the queue trigger or schedule the spec gives it', () => {
-  const byName = new Map(ofType('AWS::Lambda::Function').map(([id, r]) => [r.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME as FunctionName, { id, r }]));
+  const byName = new Map(
+    ofType('AWS::Lambda::Function').map(([id, r]) => [
+      r.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME as FunctionName,
+      { id, r },
+    ]),
+  );
   for (const [name, spec] of Object.entries(FUNCTIONS) as [FunctionName, (typeof FUNCTIONS)[FunctionName]][]) {
     const f = byName.get(name);
     assert.ok(f, `function ${name}`);
     assert.equal(f.r.Properties.Timeout, spec.timeoutSeconds, `${name} timeout`);
     assert.equal(f.r.Properties.MemorySize, spec.memoryMb, `${name} memory`);
-    const mappings = ofType('AWS::Lambda::EventSourceMapping').filter(([, m]) => m.Properties.FunctionName?.Ref === f.id);
-    const rules = ofType('AWS::Events::Rule').filter(([, rule]) => rule.Properties.Targets.some((t: any) => arnOf(t.Arn) === f.id));
+    const mappings = ofType('AWS::Lambda::EventSourceMapping').filter(
+      ([, m]) => m.Properties.FunctionName?.Ref === f.id,
+    );
+    const rules = ofType('AWS::Events::Rule').filter(([, rule]) =>
+      rule.Properties.Targets.some((t: any) => arnOf(t.Arn) === f.id),
+    );
     const trigger = spec.trigger;
     if (trigger.kind === 'queue') {
       assert.equal(mappings.length, 1, `${name}: one event source mapping`);
       const m = mappings[0]![1].Properties;
-      assert.equal(arnOf(m.EventSourceArn), resourceByEnv('AWS::SQS::Queue', QUEUES[trigger.queue].envVar)[0], `${name} reads ${trigger.queue}`);
+      assert.equal(
+        arnOf(m.EventSourceArn),
+        resourceByEnv('AWS::SQS::Queue', QUEUES[trigger.queue].envVar)[0],
+        `${name} reads ${trigger.queue}`,
+      );
       assert.equal(m.BatchSize, trigger.batchSize);
       assert.equal(m.MaximumBatchingWindowInSeconds, trigger.maxBatchingWindowSeconds || undefined);
       assert.deepEqual(m.FunctionResponseTypes, ['ReportBatchItemFailures']);

@@ -71,7 +71,11 @@ describe('Lambda functions', () => {
       assert.ok(refId(props.LoggingConfig?.LogGroup), `${name} logs to its own log group`);
       assert.equal(props.Environment.Variables.POWERTOOLS_METRICS_NAMESPACE, 'Fleetmedic/dev', name);
       // Source maps are read when an error is logged (functions/lib/source-mapped-stack.ts), not parsed at every cold start.
-      assert.doesNotMatch(props.Environment.Variables.NODE_OPTIONS ?? '', /--enable-source-maps/, `${name} sets no --enable-source-maps`);
+      assert.doesNotMatch(
+        props.Environment.Variables.NODE_OPTIONS ?? '',
+        /--enable-source-maps/,
+        `${name} sets no --enable-source-maps`,
+      );
       assert.ok(props.Timeout > 0 && props.Timeout <= 60, `${name} timeout`);
     }
   });
@@ -83,15 +87,21 @@ describe('Lambda functions', () => {
     for (const [id, g] of groups) assert.equal(g.Properties.RetentionInDays, 30, id);
   });
 
-  test('roles: no AWS managed policies (logs are granted on the function\'s own log group only)', () => {
+  test("roles: no AWS managed policies (logs are granted on the function's own log group only)", () => {
     for (const [id, role] of ofType('AWS::IAM::Role')) {
       assert.equal(role.Properties.ManagedPolicyArns, undefined, id);
-      assert.deepEqual(role.Properties.AssumeRolePolicyDocument.Statement[0].Principal, { Service: 'lambda.amazonaws.com' });
+      assert.deepEqual(role.Properties.AssumeRolePolicyDocument.Statement[0].Principal, {
+        Service: 'lambda.amazonaws.com',
+      });
     }
     for (const name of FUNCTION_NAMES) {
       const logs = statementsOf(name).filter((s) => asArray(s.Action).some((a) => a.startsWith('logs:')));
       assert.equal(logs.length, 1, name);
-      assert.equal(refId(logs[0]!.Resource), refId(fn(name).props.LoggingConfig.LogGroup), `${name} writes only its log group`);
+      assert.equal(
+        refId(logs[0]!.Resource),
+        refId(fn(name).props.LoggingConfig.LogGroup),
+        `${name} writes only its log group`,
+      );
     }
   });
 });
@@ -100,14 +110,17 @@ describe('IAM: least privilege', () => {
   const policyDocuments = [
     ...ofType('AWS::IAM::Policy').map(([id, p]) => [id, p.Properties.PolicyDocument] as const),
     ...ofType('AWS::IAM::ManagedPolicy').map(([id, p]) => [id, p.Properties.PolicyDocument] as const),
-    ...ofType('AWS::IAM::Role').flatMap(([id, r]) => asArray(r.Properties.Policies).map((p: any) => [id, p.PolicyDocument] as const)),
+    ...ofType('AWS::IAM::Role').flatMap(([id, r]) =>
+      asArray(r.Properties.Policies).map((p: any) => [id, p.PolicyDocument] as const),
+    ),
   ];
 
   test('no statement grants a wildcard action (no "*", no "service:*", no "kms:GenerateDataKey*")', () => {
     assert.ok(policyDocuments.length >= FUNCTION_NAMES.length);
     for (const [id, doc] of policyDocuments) {
       for (const s of doc.Statement) {
-        for (const action of asArray<string>(s.Action)) assert.ok(!action.includes('*') && !action.includes('?'), `${id}: ${action}`);
+        for (const action of asArray<string>(s.Action))
+          assert.ok(!action.includes('*') && !action.includes('?'), `${id}: ${action}`);
         assert.equal(s.NotAction, undefined, id);
       }
     }
@@ -116,7 +129,8 @@ describe('IAM: least privilege', () => {
   test('Resource "*" appears only for X-Ray (which has no resource-level permissions)', () => {
     for (const [id, doc] of policyDocuments) {
       for (const s of doc.Statement) {
-        if (asArray(s.Resource).includes('*')) assert.deepEqual(asArray<string>(s.Action).sort(), ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], id);
+        if (asArray(s.Resource).includes('*'))
+          assert.deepEqual(asArray<string>(s.Action).sort(), ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], id);
       }
     }
   });
@@ -137,16 +151,28 @@ describe('IAM: least privilege', () => {
           .filter(([, c]) => refId(c.Properties.FunctionName) === fn(name).id)
           .map(([, c]) => refId(c.Properties.DestinationConfig.OnFailure.Destination)!),
       );
-      const granted = new Set([...refsIn(statementsOf(name).map((s) => s.Resource))].filter((id) => stateful.has(resources[id]?.Type ?? '') && !destinations.has(id)));
+      const granted = new Set(
+        [...refsIn(statementsOf(name).map((s) => s.Resource))].filter(
+          (id) => stateful.has(resources[id]?.Type ?? '') && !destinations.has(id),
+        ),
+      );
       assert.deepEqual([...granted].sort(), [...fromEnv].sort(), name);
     }
   });
 
   test('outbox publisher: only the jobs table, queue and DLQ (depth); slack forwarder: never the jobs table', () => {
-    const env = (n: FunctionName) => Object.keys(fn(n).props.Environment.Variables).filter((k) => /_(TABLE|URL|ARN|ID)$/.test(k)).sort();
+    const env = (n: FunctionName) =>
+      Object.keys(fn(n).props.Environment.Variables)
+        .filter((k) => /_(TABLE|URL|ARN|ID)$/.test(k))
+        .sort();
     assert.deepEqual(env('outbox-publisher'), ['JOBS_DLQ_URL', 'JOBS_QUEUE_URL', 'JOBS_TABLE']);
-    const outboxQueueActions = statementsOf('outbox-publisher').filter((s) => asArray(s.Action).some((a) => a.startsWith('sqs:')));
-    assert.ok(!outboxQueueActions.some((s) => asArray(s.Action).includes('sqs:ReceiveMessage')), 'the outbox publisher never consumes');
+    const outboxQueueActions = statementsOf('outbox-publisher').filter((s) =>
+      asArray(s.Action).some((a) => a.startsWith('sqs:')),
+    );
+    assert.ok(
+      !outboxQueueActions.some((s) => asArray(s.Action).includes('sqs:ReceiveMessage')),
+      'the outbox publisher never consumes',
+    );
     assert.ok(!env('slack-forwarder').includes('JOBS_TABLE'));
     assert.ok(env('slack-forwarder').includes('SLACK_WEBHOOK_SECRET_ID'));
     assert.deepEqual(Object.keys(FUNCTION_ACCESS).sort(), [...FUNCTION_NAMES].sort());
@@ -156,14 +182,21 @@ describe('IAM: least privilege', () => {
     const vars = fn('slack-forwarder').props.Environment.Variables;
     assert.equal(vars.SLACK_WEBHOOK_SECRET_ID, 'fleetmedic/dev/slack-webhook');
     for (const { props } of functions.values()) {
-      for (const v of Object.values(props.Environment.Variables)) assert.ok(!JSON.stringify(v).includes('hooks.slack.com'));
+      for (const v of Object.values(props.Environment.Variables))
+        assert.ok(!JSON.stringify(v).includes('hooks.slack.com'));
     }
-    const secretGrant = statementsOf('slack-forwarder').find((s) => asArray(s.Action).includes('secretsmanager:GetSecretValue'));
+    const secretGrant = statementsOf('slack-forwarder').find((s) =>
+      asArray(s.Action).includes('secretsmanager:GetSecretValue'),
+    );
     assert.ok(secretGrant, 'forwarder may read the secret');
     assert.match(JSON.stringify(secretGrant.Resource), /secret:fleetmedic\/dev\/slack-webhook-\?\?\?\?\?\?/);
     // Apart from the forwarder, secretsmanager appears only in the registry credential grants (next test).
     for (const name of FUNCTION_NAMES.filter((n) => n !== 'slack-forwarder')) {
-      const other = statementsOf(name).filter((s) => asArray(s.Action).some((a) => a.startsWith('secretsmanager:')) && !JSON.stringify(s.Resource).includes(':secret:fleetmedic/dev/registry/*'));
+      const other = statementsOf(name).filter(
+        (s) =>
+          asArray(s.Action).some((a) => a.startsWith('secretsmanager:')) &&
+          !JSON.stringify(s.Resource).includes(':secret:fleetmedic/dev/registry/*'),
+      );
       assert.deepEqual(other, [], name);
     }
   });
@@ -173,11 +206,20 @@ describe('IAM: least privilege', () => {
       statementsOf(name)
         .filter((s) => asArray(s.Action).some((a) => a.startsWith('secretsmanager:')))
         .filter((s) => JSON.stringify(s.Resource).includes('registry'));
-    const actionsOf = (name: FunctionName) => registryGrants(name).flatMap((s) => asArray<string>(s.Action)).sort();
+    const actionsOf = (name: FunctionName) =>
+      registryGrants(name)
+        .flatMap((s) => asArray<string>(s.Action))
+        .sort();
     assert.deepEqual(actionsOf('device-api'), ['secretsmanager:GetSecretValue']);
-    assert.deepEqual(actionsOf('operator-api'), ['secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret', 'secretsmanager:DescribeSecret', 'secretsmanager:PutSecretValue']);
+    assert.deepEqual(actionsOf('operator-api'), [
+      'secretsmanager:CreateSecret',
+      'secretsmanager:DeleteSecret',
+      'secretsmanager:DescribeSecret',
+      'secretsmanager:PutSecretValue',
+    ]);
     for (const name of ['device-api', 'operator-api'] as const) {
-      for (const st of registryGrants(name)) assert.match(JSON.stringify(st.Resource), /:secret:fleetmedic\/dev\/registry\/\*"/, name);
+      for (const st of registryGrants(name))
+        assert.match(JSON.stringify(st.Resource), /:secret:fleetmedic\/dev\/registry\/\*"/, name);
       assert.equal(fn(name).props.Environment.Variables.REGISTRY_SECRET_PREFIX, 'fleetmedic/dev/registry/');
     }
     for (const name of FUNCTION_NAMES.filter((n) => n !== 'device-api' && n !== 'operator-api')) {
@@ -213,8 +255,12 @@ describe('SQS', () => {
   const dlqIds = new Set(queues.map(([, q]) => refId(q.Properties.RedrivePolicy?.deadLetterTargetArn)).filter(Boolean));
   // Queues that are dead-letter targets of something other than a queue: schedules, destinations, subscriptions.
   const otherDlqs = new Set([
-    ...ofType('AWS::Events::Rule').flatMap(([, r]) => r.Properties.Targets.map((t: any) => refId(t.DeadLetterConfig?.Arn))),
-    ...ofType('AWS::Lambda::EventInvokeConfig').map(([, c]) => refId(c.Properties.DestinationConfig?.OnFailure?.Destination)),
+    ...ofType('AWS::Events::Rule').flatMap(([, r]) =>
+      r.Properties.Targets.map((t: any) => refId(t.DeadLetterConfig?.Arn)),
+    ),
+    ...ofType('AWS::Lambda::EventInvokeConfig').map(([, c]) =>
+      refId(c.Properties.DestinationConfig?.OnFailure?.Destination),
+    ),
     ...ofType('AWS::SNS::Subscription').map(([, s]) => refId(s.Properties.RedrivePolicy?.deadLetterTargetArn)),
   ]);
 
@@ -240,13 +286,16 @@ describe('SQS', () => {
     assert.equal(dlqIds.size, 2, 'jobs DLQ and alerts-delivery DLQ');
   });
 
-  test('visibility timeout >= 6x the consuming function\'s timeout; partial batch failures reported', () => {
+  test("visibility timeout >= 6x the consuming function's timeout; partial batch failures reported", () => {
     const mappings = ofType('AWS::Lambda::EventSourceMapping');
     assert.equal(mappings.length, 2, 'dispatcher and slack forwarder');
     for (const [id, m] of mappings) {
       const queue = resources[refId(m.Properties.EventSourceArn)!]!;
       const consumer = resources[refId(m.Properties.FunctionName)!]!;
-      assert.ok(queue.Properties.VisibilityTimeout >= 6 * consumer.Properties.Timeout, `${id}: ${queue.Properties.VisibilityTimeout} vs ${consumer.Properties.Timeout}`);
+      assert.ok(
+        queue.Properties.VisibilityTimeout >= 6 * consumer.Properties.Timeout,
+        `${id}: ${queue.Properties.VisibilityTimeout} vs ${consumer.Properties.Timeout}`,
+      );
       assert.deepEqual(m.Properties.FunctionResponseTypes, ['ReportBatchItemFailures'], id);
       assert.ok(queue.Properties.RedrivePolicy, `${id}: the consumed queue has a DLQ`);
     }
@@ -267,9 +316,14 @@ describe('schedules and asynchronous targets', () => {
       assert.ok(refId(target.DeadLetterConfig?.Arn), `${name}: target DLQ`);
       assert.equal(target.RetryPolicy.MaximumRetryAttempts, 2);
       // A run that throws is not dropped either: the function's async on-failure destination.
-      const invokeConfig = ofType('AWS::Lambda::EventInvokeConfig').find(([, c]) => refId(c.Properties.FunctionName) === fn(name).id);
+      const invokeConfig = ofType('AWS::Lambda::EventInvokeConfig').find(
+        ([, c]) => refId(c.Properties.FunctionName) === fn(name).id,
+      );
       assert.ok(invokeConfig, `${name}: async invoke config`);
-      assert.equal(refId(invokeConfig[1].Properties.DestinationConfig.OnFailure.Destination), refId(target.DeadLetterConfig.Arn));
+      assert.equal(
+        refId(invokeConfig[1].Properties.DestinationConfig.OnFailure.Destination),
+        refId(target.DeadLetterConfig.Arn),
+      );
       assert.equal(invokeConfig[1].Properties.MaximumRetryAttempts, 0);
     }
     assert.equal(rules.length, scheduled.length);
@@ -283,7 +337,13 @@ describe('SNS alerting', () => {
     assert.equal(resources[keyId]!.Type, 'AWS::KMS::Key');
     assert.equal(resources[keyId]!.Properties.EnableKeyRotation, true);
     const keyStatements = resources[keyId]!.Properties.KeyPolicy.Statement;
-    assert.ok(keyStatements.some((s: any) => s.Principal?.Service === 'cloudwatch.amazonaws.com' && !asArray(s.Action).some((a: string) => a.includes('*'))));
+    assert.ok(
+      keyStatements.some(
+        (s: any) =>
+          s.Principal?.Service === 'cloudwatch.amazonaws.com' &&
+          !asArray(s.Action).some((a: string) => a.includes('*')),
+      ),
+    );
     const [[, topicPolicy]] = ofType('AWS::SNS::TopicPolicy') as [[string, Resource]];
     assert.ok(asArray(topicPolicy.Properties.Topics).some((t) => refId(t) === topicId));
     const stmts = topicPolicy.Properties.PolicyDocument.Statement;
@@ -296,19 +356,27 @@ describe('SNS alerting', () => {
     assert.equal(sub.Properties.Protocol, 'sqs');
     assert.equal(sub.Properties.RawMessageDelivery, false);
     assert.ok(refId(sub.Properties.RedrivePolicy?.deadLetterTargetArn));
-    const mapping = ofType('AWS::Lambda::EventSourceMapping').find(([, m]) => refId(m.Properties.FunctionName) === fn('slack-forwarder').id);
+    const mapping = ofType('AWS::Lambda::EventSourceMapping').find(
+      ([, m]) => refId(m.Properties.FunctionName) === fn('slack-forwarder').id,
+    );
     assert.equal(refId(mapping?.[1].Properties.EventSourceArn), refId(sub.Properties.Endpoint));
   });
 });
 
 describe('HTTP API', () => {
   // The push channel's WebSocket API has its own test (device-push.test.ts).
-  const httpApiIds = new Set(ofType('AWS::ApiGatewayV2::Api').filter(([, r]) => r.Properties.ProtocolType === 'HTTP').map(([id]) => id));
+  const httpApiIds = new Set(
+    ofType('AWS::ApiGatewayV2::Api')
+      .filter(([, r]) => r.Properties.ProtocolType === 'HTTP')
+      .map(([id]) => id),
+  );
   const ofHttpApi = (type: string) => ofType(type).filter(([, r]) => httpApiIds.has(refId(r.Properties.ApiId) ?? ''));
   const routeResources = ofHttpApi('AWS::ApiGatewayV2::Route');
   const integrationTarget = (route: Resource) => {
     const integrationId = refsIn(route.Properties.Target);
-    const [integration] = [...integrationId].map((id) => resources[id]!).filter((r) => r.Type === 'AWS::ApiGatewayV2::Integration');
+    const [integration] = [...integrationId]
+      .map((id) => resources[id]!)
+      .filter((r) => r.Type === 'AWS::ApiGatewayV2::Integration');
     return refId(integration?.Properties.IntegrationUri);
   };
 
@@ -318,7 +386,11 @@ describe('HTTP API', () => {
       const found = routeResources.find(([, x]) => x.Properties.RouteKey === `${r.method} ${r.path}`);
       assert.ok(found, `${r.method} ${r.path}`);
       assert.equal(integrationTarget(found[1]), fn(r.fn).id, `${r.method} ${r.path} → ${r.fn}`);
-      assert.equal(found[1].Properties.AuthorizationType, r.auth === 'operator' ? 'AWS_IAM' : 'NONE', `${r.method} ${r.path} auth`);
+      assert.equal(
+        found[1].Properties.AuthorizationType,
+        r.auth === 'operator' ? 'AWS_IAM' : 'NONE',
+        `${r.method} ${r.path} auth`,
+      );
     }
   });
 
@@ -343,19 +415,24 @@ describe('HTTP API', () => {
     JSON.parse(stage.Properties.AccessLogSettings.Format);
   });
 
-  test('operator-api trusts API Gateway\'s IAM check; the invoke policy names only operator routes', () => {
+  test("operator-api trusts API Gateway's IAM check; the invoke policy names only operator routes", () => {
     assert.equal(fn('operator-api').props.Environment.Variables.OPERATOR_AUTH, 'iam');
     const [[, policy]] = ofType('AWS::IAM::ManagedPolicy') as [[string, Resource]];
     const [statement] = policy.Properties.PolicyDocument.Statement;
     assert.deepEqual(asArray(statement.Action), ['execute-api:Invoke']);
     const resourcesText = asArray(statement.Resource).map((r) => JSON.stringify(r));
     assert.equal(resourcesText.length, routes.filter((r) => r.auth === 'operator').length);
-    assert.ok(resourcesText.every((r) => !r.includes('/reports') && !r.includes('/jobs/pending')), 'no device route');
+    assert.ok(
+      resourcesText.every((r) => !r.includes('/reports') && !r.includes('/jobs/pending')),
+      'no device route',
+    );
   });
 });
 
 describe('alarms', () => {
-  const alarms = new Map(ofType('AWS::CloudWatch::Alarm').map(([, a]) => [a.Properties.AlarmName as string, a.Properties]));
+  const alarms = new Map(
+    ofType('AWS::CloudWatch::Alarm').map(([, a]) => [a.Properties.AlarmName as string, a.Properties]),
+  );
   const alarm = (name: string) => {
     const a = alarms.get(`fleetmedic-dev-${name}`);
     assert.ok(a, `alarm ${name}`);
@@ -389,7 +466,9 @@ describe('alarms', () => {
   test('JobsStuckInQueue: oldest queued message OR oldest unpublished outbox job older than 300 s', () => {
     const a = alarm('JobsStuckInQueue');
     assert.equal(a.Threshold, 300);
-    const names = a.Metrics.filter((m: any) => m.MetricStat).map((m: any) => m.MetricStat.Metric.MetricName).sort();
+    const names = a.Metrics.filter((m: any) => m.MetricStat)
+      .map((m: any) => m.MetricStat.Metric.MetricName)
+      .sort();
     assert.deepEqual(names, ['ApproximateAgeOfOldestMessage', 'outbox_oldest_unpublished_age_seconds']);
     assert.match(a.Metrics.find((m: any) => m.Expression).Expression, /^MAX\(\[/);
   });
@@ -405,9 +484,14 @@ describe('alarms', () => {
   test('every dead-letter queue has a depth alarm (> 0 visible messages)', () => {
     const dlqAlarms = [...alarms.values()].filter((a) => a.MetricName === 'ApproximateNumberOfMessagesVisible');
     const queuesWithAlarm = new Set(dlqAlarms.map((a) => refId(a.Dimensions[0].Value)));
-    const redriveTargets = ofType('AWS::SQS::Queue').map(([, q]) => refId(q.Properties.RedrivePolicy?.deadLetterTargetArn));
-    const scheduleDlqs = ofType('AWS::Events::Rule').map(([, r]) => refId(r.Properties.Targets[0].DeadLetterConfig.Arn));
-    for (const id of [...redriveTargets, ...scheduleDlqs].filter(Boolean)) assert.ok(queuesWithAlarm.has(id), `DLQ ${id} alarmed`);
+    const redriveTargets = ofType('AWS::SQS::Queue').map(([, q]) =>
+      refId(q.Properties.RedrivePolicy?.deadLetterTargetArn),
+    );
+    const scheduleDlqs = ofType('AWS::Events::Rule').map(([, r]) =>
+      refId(r.Properties.Targets[0].DeadLetterConfig.Arn),
+    );
+    for (const id of [...redriveTargets, ...scheduleDlqs].filter(Boolean))
+      assert.ok(queuesWithAlarm.has(id), `DLQ ${id} alarmed`);
     for (const a of dlqAlarms) assert.equal(a.Threshold, 0);
     assert.equal(dlqAlarms.length, 5);
   });
@@ -438,7 +522,15 @@ describe('dashboard', () => {
   test('shows fleet health, jobs, circuits, queues and latency', () => {
     const [[, dash]] = ofType('AWS::CloudWatch::Dashboard') as [[string, Resource]];
     const body = JSON.stringify(dash.Properties.DashboardBody);
-    for (const needle of [OFFLINE_METRIC, 'jobs_processed_total', 'jobs_fail', 'circuit_breaker_state', 'ApproximateAgeOfOldestMessage', 'outbox_unpublished_count', 'Latency']) {
+    for (const needle of [
+      OFFLINE_METRIC,
+      'jobs_processed_total',
+      'jobs_fail',
+      'circuit_breaker_state',
+      'ApproximateAgeOfOldestMessage',
+      'outbox_unpublished_count',
+      'Latency',
+    ]) {
       assert.ok(body.includes(needle), needle);
     }
   });
@@ -447,16 +539,22 @@ describe('dashboard', () => {
 describe('cdk-nag', () => {
   test('AwsSolutions reports no unacknowledged finding', () => {
     const report = nag.validateScope(app);
-    assert.deepEqual(report.violations.map((v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(', ')}`), []);
+    assert.deepEqual(
+      report.violations.map((v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(', ')}`),
+      [],
+    );
   });
 
   test('every acknowledgement carries a reason, and is scoped to a resource (none on the stack or app)', () => {
     const acknowledged = Object.values(resources).flatMap((r) => r.Metadata?.cdk_nag?.rules_to_suppress ?? []);
     assert.ok(acknowledged.length > 0);
-    for (const a of acknowledged) assert.ok(typeof a.reason === 'string' && a.reason.length >= 20, `${a.id}: ${a.reason}`);
+    for (const a of acknowledged)
+      assert.ok(typeof a.reason === 'string' && a.reason.length >= 20, `${a.id}: ${a.reason}`);
     // Rules that would hide real problems must never be acknowledged.
     for (const a of acknowledged) assert.ok(!/^AwsSolutions-(SQS2|SQS4|SNS2|SNS3|DDB3|APIG1|IAM4)/.test(a.id), a.id);
-    const stackLevel = [app, ...app.node.children].flatMap((c) => c.node.metadata.filter((m) => m.type === 'aws:cdk:acknowledged-rules'));
+    const stackLevel = [app, ...app.node.children].flatMap((c) =>
+      c.node.metadata.filter((m) => m.type === 'aws:cdk:acknowledged-rules'),
+    );
     assert.deepEqual(stackLevel, []);
   });
 });
@@ -475,7 +573,8 @@ describe('stage configuration from context', () => {
     reserveConcurrency: 'true',
   });
   const prodResources = (prod.template.toJSON() as { Resources: Record<string, Resource> }).Resources;
-  const prodAlarm = (name: string) => Object.values(prodResources).find((r) => r.Properties?.AlarmName === `fleetmedic-prod-${name}`)?.Properties;
+  const prodAlarm = (name: string) =>
+    Object.values(prodResources).find((r) => r.Properties?.AlarmName === `fleetmedic-prod-${name}`)?.Properties;
 
   test('stack name, namespace, thresholds and secret name follow the context', () => {
     assert.equal(prod.stack.stackName, 'Fleetmedic-prod');
@@ -483,14 +582,25 @@ describe('stage configuration from context', () => {
     assert.equal(prodAlarm('DevicesOffline')?.Threshold, 20);
     assert.equal(prodAlarm('HighHTTPLatency')?.Threshold, 1500);
     prod.template.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ SLACK_WEBHOOK_SECRET_ID: 'ops/slack/fleetmedic', POWERTOOLS_METRICS_NAMESPACE: 'Fleetmedic/prod' }) },
+      Environment: {
+        Variables: Match.objectLike({
+          SLACK_WEBHOOK_SECRET_ID: 'ops/slack/fleetmedic',
+          POWERTOOLS_METRICS_NAMESPACE: 'Fleetmedic/prod',
+        }),
+      },
     });
-    prod.template.hasResourceProperties('AWS::ApiGatewayV2::Stage', { DefaultRouteSettings: Match.objectLike({ ThrottlingRateLimit: 50 }) });
+    prod.template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      DefaultRouteSettings: Match.objectLike({ ThrottlingRateLimit: 50 }),
+    });
     prod.template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
   });
 
   test('alert e-mail subscribes to the topic with its own DLQ (alarmed); operator roles get the invoke policy', () => {
-    prod.template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'oncall@example.com', RedrivePolicy: Match.anyValue() });
+    prod.template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'oncall@example.com',
+      RedrivePolicy: Match.anyValue(),
+    });
     assert.ok(prodAlarm('DeadLetters-alert-email'));
     prod.template.hasResourceProperties('AWS::IAM::ManagedPolicy', { Roles: ['github-deploy', 'oncall'] });
   });
@@ -498,17 +608,35 @@ describe('stage configuration from context', () => {
   test('reserveConcurrency=true gives each scheduled function exactly one concurrent run', () => {
     const reserved = Object.values(prodResources)
       .filter((r) => r.Type === 'AWS::Lambda::Function' && r.Properties.ReservedConcurrentExecutions !== undefined)
-      .map((r) => [r.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME, r.Properties.ReservedConcurrentExecutions]);
-    assert.deepEqual(reserved.sort(), [['health-evaluator', 1], ['job-timeout-sweeper', 1], ['outbox-publisher', 1]]);
-    assert.equal(ofType('AWS::Lambda::Function').filter(([, r]) => r.Properties.ReservedConcurrentExecutions !== undefined).length, 0, 'off by default');
+      .map((r) => [
+        r.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME,
+        r.Properties.ReservedConcurrentExecutions,
+      ]);
+    assert.deepEqual(reserved.sort(), [
+      ['health-evaluator', 1],
+      ['job-timeout-sweeper', 1],
+      ['outbox-publisher', 1],
+    ]);
+    assert.equal(
+      ofType('AWS::Lambda::Function').filter(([, r]) => r.Properties.ReservedConcurrentExecutions !== undefined).length,
+      0,
+      'off by default',
+    );
   });
 
   test('fleetSize derives the stage throttle and the DevicesOffline threshold in the template', () => {
     const big = synthesize({ stage: 'big', fleetSize: '100000' });
-    big.template.hasResourceProperties('AWS::ApiGatewayV2::Stage', { DefaultRouteSettings: Match.objectLike({ ThrottlingRateLimit: 4300, ThrottlingBurstLimit: 8600 }) });
-    const alarm = Object.values((big.template.toJSON() as { Resources: Record<string, Resource> }).Resources).find((r) => r.Properties?.AlarmName === 'fleetmedic-big-DevicesOffline');
+    big.template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      DefaultRouteSettings: Match.objectLike({ ThrottlingRateLimit: 4300, ThrottlingBurstLimit: 8600 }),
+    });
+    const alarm = Object.values((big.template.toJSON() as { Resources: Record<string, Resource> }).Resources).find(
+      (r) => r.Properties?.AlarmName === 'fleetmedic-big-DevicesOffline',
+    );
     assert.equal(alarm?.Properties.Threshold, 1000);
-    assert.throws(() => synthesize({ heartbeatSeconds: '60', offlineAfterSeconds: '60' }), /offlineAfterSeconds=60 is shorter than 1.5 × heartbeatSeconds=60/);
+    assert.throws(
+      () => synthesize({ heartbeatSeconds: '60', offlineAfterSeconds: '60' }),
+      /offlineAfterSeconds=60 is shorter than 1.5 × heartbeatSeconds=60/,
+    );
   });
 
   test('bad context fails synth with a message naming the key', () => {

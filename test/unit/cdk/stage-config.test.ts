@@ -24,7 +24,14 @@ test('defaults: stage dev, the runbook thresholds, secret name per stage, nothin
 });
 
 test('CLI strings and typed cdk.json values both parse', () => {
-  const fromCli = stageConfigFrom(ctx({ stage: 'prod', heartbeatSeconds: '20', reserveConcurrency: 'true', operatorRoleNames: ' ci-deploy , oncall ' }));
+  const fromCli = stageConfigFrom(
+    ctx({
+      stage: 'prod',
+      heartbeatSeconds: '20',
+      reserveConcurrency: 'true',
+      operatorRoleNames: ' ci-deploy , oncall ',
+    }),
+  );
   assert.equal(fromCli.offlineAfterSeconds, 30);
   assert.equal(fromCli.reserveConcurrency, true);
   assert.deepEqual(fromCli.operatorRoleNames, ['ci-deploy', 'oncall']);
@@ -35,16 +42,28 @@ test('CLI strings and typed cdk.json values both parse', () => {
 
 test('typos fail with the key and value named', () => {
   assert.throws(() => stageConfigFrom(ctx({ heartbeatSeconds: 'thirty' })), /heartbeatSeconds=thirty/);
-  assert.throws(() => stageConfigFrom(ctx({ reserveConcurrency: 'yes' })), /reserveConcurrency=yes: expected true or false/);
+  assert.throws(
+    () => stageConfigFrom(ctx({ reserveConcurrency: 'yes' })),
+    /reserveConcurrency=yes: expected true or false/,
+  );
   assert.throws(() => stageConfigFrom(ctx({ runbookBaseUrl: 'http://insecure' })), /runbookBaseUrl/);
   assert.throws(() => stageConfigFrom(ctx({ version: 'a b' })), /version=a b/);
   assert.throws(() => stageConfigFrom(ctx({ apiRateLimit: '0' })), /apiRateLimit=0/);
 });
 
 test('a liveness configuration that contradicts itself fails synth naming the keys', () => {
-  assert.throws(() => stageConfigFrom(ctx({ heartbeatSeconds: 60, offlineAfterSeconds: 70 })), /offlineAfterSeconds=70 is shorter than 1.5 × heartbeatSeconds=60/);
-  assert.throws(() => stageConfigFrom(ctx({ activeSyncSeconds: 120 })), /activeSyncSeconds=120 is longer than heartbeatSeconds=60/);
-  assert.throws(() => stageConfigFrom(ctx({ livenessRefreshSeconds: 300 })), /livenessRefreshSeconds is no longer used/);
+  assert.throws(
+    () => stageConfigFrom(ctx({ heartbeatSeconds: 60, offlineAfterSeconds: 70 })),
+    /offlineAfterSeconds=70 is shorter than 1.5 × heartbeatSeconds=60/,
+  );
+  assert.throws(
+    () => stageConfigFrom(ctx({ activeSyncSeconds: 120 })),
+    /activeSyncSeconds=120 is longer than heartbeatSeconds=60/,
+  );
+  assert.throws(
+    () => stageConfigFrom(ctx({ livenessRefreshSeconds: 300 })),
+    /livenessRefreshSeconds is no longer used/,
+  );
   assert.equal(stageConfigFrom(ctx({ heartbeatSeconds: 60, offlineAfterSeconds: 90 })).offlineAfterSeconds, 90);
 });
 
@@ -58,6 +77,13 @@ test('fleetSize derives the API throttle, burst and DevicesOffline threshold; an
   const big = stageConfigFrom(ctx({ fleetSize: '100000' }));
   assert.equal(big.apiRateLimit, 4300);
   assert.equal(big.offlineDevicesThreshold, 1000);
-  assert.throws(() => stageConfigFrom(ctx({ fleetSize: 100000, apiRateLimit: 1000 })), /apiRateLimit=1000 is below the steady 2150 requests\/s of fleetSize=100000/);
-  assert.equal(stageConfigFrom(ctx({ fleetSize: 100000, apiRateLimit: 3000 })).apiRateLimit, 3000, 'an override with room is kept');
+  assert.throws(
+    () => stageConfigFrom(ctx({ fleetSize: 100000, apiRateLimit: 1000 })),
+    /apiRateLimit=1000 is below the steady 2150 requests\/s of fleetSize=100000/,
+  );
+  assert.equal(
+    stageConfigFrom(ctx({ fleetSize: 100000, apiRateLimit: 3000 })).apiRateLimit,
+    3000,
+    'an override with room is kept',
+  );
 });

@@ -39,11 +39,17 @@ interface Workflow {
 }
 
 const NAMES = ['ci.yml', 'deploy.yml', 'rollback.yml'] as const;
-const text = Object.fromEntries(NAMES.map((n) => [n, readFileSync(join(PROJECT_ROOT, '.github', 'workflows', n), 'utf8')])) as Record<(typeof NAMES)[number], string>;
-const wf = Object.fromEntries(NAMES.map((n) => [n, parse(text[n]) as Workflow])) as Record<(typeof NAMES)[number], Workflow>;
+const text = Object.fromEntries(
+  NAMES.map((n) => [n, readFileSync(join(PROJECT_ROOT, '.github', 'workflows', n), 'utf8')]),
+) as Record<(typeof NAMES)[number], string>;
+const wf = Object.fromEntries(NAMES.map((n) => [n, parse(text[n]) as Workflow])) as Record<
+  (typeof NAMES)[number],
+  Workflow
+>;
 const { 'ci.yml': ci, 'deploy.yml': deploy, 'rollback.yml': rollback } = wf;
 
-const assumesRole = (job: Job) => (job.steps ?? []).some((s) => s.uses?.startsWith('aws-actions/configure-aws-credentials@'));
+const assumesRole = (job: Job) =>
+  (job.steps ?? []).some((s) => s.uses?.startsWith('aws-actions/configure-aws-credentials@'));
 const jobsOf = (w: Workflow) => Object.entries(w.jobs);
 const allSteps = (w: Workflow) => jobsOf(w).flatMap(([, j]) => j.steps ?? []);
 
@@ -67,18 +73,28 @@ test('every action is pinned to a full commit sha with its release tag in a comm
 });
 
 test('no workflow uses long-lived AWS keys; AWS access is an OIDC-assumed role from a repository variable', () => {
-  for (const n of NAMES) assert.doesNotMatch(text[n], /aws-access-key-id|aws-secret-access-key|AWS_SECRET_ACCESS_KEY|secrets\.AWS/i, n);
-  for (const s of [...allSteps(deploy), ...allSteps(rollback)].filter((x) => x.uses?.startsWith('aws-actions/configure-aws-credentials@'))) {
+  for (const n of NAMES)
+    assert.doesNotMatch(text[n], /aws-access-key-id|aws-secret-access-key|AWS_SECRET_ACCESS_KEY|secrets\.AWS/i, n);
+  for (const s of [...allSteps(deploy), ...allSteps(rollback)].filter((x) =>
+    x.uses?.startsWith('aws-actions/configure-aws-credentials@'),
+  )) {
     assert.equal(s.with?.['role-to-assume'], '${{ vars.AWS_DEPLOY_ROLE_ARN }}');
   }
-  assert.ok(!allSteps(ci).some((s) => s.uses?.includes('configure-aws-credentials')), 'pull requests never get AWS credentials');
+  assert.ok(
+    !allSteps(ci).some((s) => s.uses?.includes('configure-aws-credentials')),
+    'pull requests never get AWS credentials',
+  );
 });
 
 test('the OIDC token only on the jobs that assume the role, and those run in the stage environment', () => {
   for (const n of NAMES) {
     assert.ok(!wf[n].permissions?.['id-token'], `${n}: no workflow-wide id-token permission`);
     for (const [id, job] of jobsOf(wf[n])) {
-      assert.equal(job.permissions?.['id-token'] === 'write', assumesRole(job), `${n} ${id}: id-token: write if and only if it assumes the role`);
+      assert.equal(
+        job.permissions?.['id-token'] === 'write',
+        assumesRole(job),
+        `${n} ${id}: id-token: write if and only if it assumes the role`,
+      );
       if (assumesRole(job)) assert.equal(job.environment, "${{ vars.FLEETMEDIC_STAGE || 'prod' }}", `${n} ${id}`);
     }
   }
@@ -93,12 +109,17 @@ test('only main deploys: push to main is the only deploy trigger, and every job 
   for (const w of [deploy, rollback]) {
     for (const [id, job] of jobsOf(w)) assert.match(job.if ?? '', /github\.ref == 'refs\/heads\/main'/, id);
   }
-  assert.deepEqual(Object.keys((rollback.on.workflow_dispatch as { inputs: object }).inputs), ['commit'], 'no stage input: the stage and its environment come from the repository variable');
+  assert.deepEqual(
+    Object.keys((rollback.on.workflow_dispatch as { inputs: object }).inputs),
+    ['commit'],
+    'no stage input: the stage and its environment come from the repository variable',
+  );
 });
 
 test('repository variables and inputs reach scripts only through env:, never expanded into the script text', () => {
   for (const n of NAMES) {
-    for (const s of allSteps(wf[n]).filter((x) => x.run)) assert.doesNotMatch(s.run!, /\$\{\{/, `${n} "${s.name ?? s.run}"`);
+    for (const s of allSteps(wf[n]).filter((x) => x.run))
+      assert.doesNotMatch(s.run!, /\$\{\{/, `${n} "${s.name ?? s.run}"`);
   }
   const withContext = [...allSteps(deploy), ...allSteps(rollback)].filter((s) => s.run?.includes('cdk-deploy.sh'));
   assert.equal(withContext.length, 3, 'deploy, automatic rollback, manual rollback');
@@ -108,14 +129,17 @@ test('repository variables and inputs reach scripts only through env:, never exp
 test('no install scripts run where the OIDC token is available; no shared npm cache there either', () => {
   for (const w of [deploy, rollback]) {
     for (const [id, job] of jobsOf(w).filter(([, j]) => assumesRole(j))) {
-      const installs = (job.steps ?? []).flatMap((s) => (s.run ?? '').split('\n')).filter((l) => /\bnpm (ci|install|i)\b/.test(l));
+      const installs = (job.steps ?? [])
+        .flatMap((s) => (s.run ?? '').split('\n'))
+        .filter((l) => /\bnpm (ci|install|i)\b/.test(l));
       assert.ok(installs.length > 0, id);
       for (const l of installs) assert.match(l, /npm ci --ignore-scripts/, `${id}: ${l.trim()}`);
       for (const s of (job.steps ?? []).filter((x) => x.uses?.startsWith('actions/setup-node@'))) {
         assert.equal(s.with?.['package-manager-cache'], false, id);
         assert.equal(s.with?.cache, undefined, id);
       }
-      for (const s of (job.steps ?? []).filter((x) => x.uses?.startsWith('actions/checkout@'))) assert.equal(s.with?.['persist-credentials'], false, id);
+      for (const s of (job.steps ?? []).filter((x) => x.uses?.startsWith('actions/checkout@')))
+        assert.equal(s.with?.['persist-credentials'], false, id);
     }
   }
 });
@@ -123,7 +147,11 @@ test('no install scripts run where the OIDC token is available; no shared npm ca
 test('ci: typecheck, every test, offline cdk synth; deploy reuses it before deploying', () => {
   assert.ok('pull_request' in ci.on && 'workflow_call' in ci.on);
   const runs = allSteps(ci).map((s) => s.run ?? '');
-  for (const cmd of ['npm run typecheck', 'npm test', 'npx cdk synth --quiet']) assert.ok(runs.some((r) => r.includes(cmd)), cmd);
+  for (const cmd of ['npm run typecheck', 'npm test', 'npx cdk synth --quiet'])
+    assert.ok(
+      runs.some((r) => r.includes(cmd)),
+      cmd,
+    );
   assert.equal(deploy.jobs.test?.uses, './.github/workflows/ci.yml');
   assert.equal(deploy.jobs.deploy?.needs, 'test');
 });
@@ -134,13 +162,25 @@ test('deploy: cdk deploy of this commit, acceptance against it, then recorded as
   const at = (re: RegExp) => runs.findIndex((r) => re.test(r));
   const begin = at(/deploy-history\.ts begin --commit "\$GITHUB_SHA"/);
   const cdk = at(/^cdk\/scripts\/cdk-deploy\.sh "\$GITHUB_SHA"$/m);
-  const acceptance = at(/acceptance\.ts --outputs-file cdk-outputs\.json --stack "Fleetmedic-\$STAGE" --expect-version "\$GITHUB_SHA"/);
+  const acceptance = at(
+    /acceptance\.ts --outputs-file cdk-outputs\.json --stack "Fleetmedic-\$STAGE" --expect-version "\$GITHUB_SHA"/,
+  );
   const record = at(/deploy-history\.ts record-deploy --commit "\$GITHUB_SHA"/);
-  assert.ok(begin >= 0 && begin < cdk && cdk < acceptance && acceptance < record, JSON.stringify({ begin, cdk, acceptance, record }));
-  assert.ok(!steps.some((s) => 'continue-on-error' in s), 'a failed step fails the job (the rollback job keys on that)');
+  assert.ok(
+    begin >= 0 && begin < cdk && cdk < acceptance && acceptance < record,
+    JSON.stringify({ begin, cdk, acceptance, record }),
+  );
+  assert.ok(
+    !steps.some((s) => 'continue-on-error' in s),
+    'a failed step fails the job (the rollback job keys on that)',
+  );
   assert.ok(existsSync(join(PROJECT_ROOT, 'cdk', 'scripts', 'acceptance.ts')));
   assert.equal(deploy.concurrency?.['cancel-in-progress'], false, 'a deploy is never cancelled half-way');
-  assert.equal(rollback.concurrency?.group, deploy.concurrency?.group, 'a rollback and a deploy of one stage never overlap');
+  assert.equal(
+    rollback.concurrency?.group,
+    deploy.concurrency?.group,
+    'a rollback and a deploy of one stage never overlap',
+  );
 });
 
 test('deploy: a failed deploy is rolled back by its own job, with its own credentials, to the last successful commit', () => {
@@ -148,9 +188,15 @@ test('deploy: a failed deploy is rolled back by its own job, with its own creden
   assert.equal(job.needs, 'deploy');
   assert.match(job.if!, /always\(\)/);
   assert.match(job.if!, /needs\.deploy\.result == 'failure'/);
-  assert.match(job.if!, /needs\.deploy\.outputs\.attempted == 'true'/, 'no rollback when the tests failed and nothing was deployed');
+  assert.match(
+    job.if!,
+    /needs\.deploy\.outputs\.attempted == 'true'/,
+    'no rollback when the tests failed and nothing was deployed',
+  );
   assert.ok(assumesRole(job));
-  const session = job.steps!.find((s) => s.uses?.startsWith('aws-actions/configure-aws-credentials@'))!.with!['role-session-name'];
+  const session = job.steps!.find((s) => s.uses?.startsWith('aws-actions/configure-aws-credentials@'))!.with![
+    'role-session-name'
+  ];
   assert.match(String(session), /auto-rollback/);
   assert.equal(job.env?.LAST, '${{ needs.deploy.outputs.last }}');
   const script = job.steps!.map((s) => s.run ?? '').join('\n');
@@ -173,5 +219,6 @@ test('rollback: only to a commit on main recorded as successful (short shas reso
   assert.match(script, /"\$GITHUB_WORKSPACE\/cdk\/scripts\/cdk-deploy\.sh" "\$TARGET"/);
   assert.match(script, /acceptance\.ts .*--expect-version "\$TARGET"/);
   assert.match(script, /deploy-history\.ts record-rollback --commit "\$TARGET"/);
-  for (const s of job.steps!.filter((x) => x.env?.TARGET)) assert.equal(s.env!.TARGET, '${{ steps.target.outputs.sha }}');
+  for (const s of job.steps!.filter((x) => x.env?.TARGET))
+    assert.equal(s.env!.TARGET, '${{ steps.target.outputs.sha }}');
 });

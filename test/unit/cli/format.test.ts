@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { errorBadge, formatDuration, parseDuration, relativeTime, retryCountdown, table, visibleLength } from '../../../functions/cli/format.js';
+import {
+  errorBadge,
+  formatDuration,
+  parseDuration,
+  relativeTime,
+  retryCountdown,
+  table,
+  visibleLength,
+} from '../../../functions/cli/format.js';
 import { deviceView, devicesView, dlqView, jobView } from '../../../functions/cli/views.js';
 
 const plain = { color: false };
@@ -26,8 +34,14 @@ test('parseDuration accepts 90s, 15m, 2h, 1d, 1h30m and rejects the rest', () =>
 });
 
 test('error badges: ImagePullBackOff(3) retry in 40s, and why there is no retry', () => {
-  assert.equal(errorBadge({ type: 'ImagePullBackOff', retryCount: 3, nextRetry: iso(40) }, NOW, plain), 'ImagePullBackOff(3) retry in 40s');
-  assert.equal(errorBadge({ type: 'CrashLoopBackOff', retryCount: 5, nextRetry: iso(-3) }, NOW, plain), 'CrashLoopBackOff(5) retrying now');
+  assert.equal(
+    errorBadge({ type: 'ImagePullBackOff', retryCount: 3, nextRetry: iso(40) }, NOW, plain),
+    'ImagePullBackOff(3) retry in 40s',
+  );
+  assert.equal(
+    errorBadge({ type: 'CrashLoopBackOff', retryCount: 5, nextRetry: iso(-3) }, NOW, plain),
+    'CrashLoopBackOff(5) retrying now',
+  );
   assert.equal(retryCountdown(null, NOW, { permanent: true }), 'no retry (permanent)');
   assert.equal(retryCountdown(iso(1800), NOW, { quarantined: true }), 'quarantined, retry in 30m00s');
   assert.equal(retryCountdown(null, NOW), 'no retry scheduled');
@@ -46,7 +60,14 @@ test('relative times', () => {
 });
 
 test('tables align on visible width', () => {
-  const t = table(['A', 'BB'], [['x', 'y'], ['\x1b[31mlong\x1b[39m', 'z']], plain);
+  const t = table(
+    ['A', 'BB'],
+    [
+      ['x', 'y'],
+      ['\x1b[31mlong\x1b[39m', 'z'],
+    ],
+    plain,
+  );
   assert.deepEqual(t.split('\n'), ['A     BB', 'x     y', '\x1b[31mlong\x1b[39m  z']);
 });
 
@@ -63,7 +84,14 @@ test('devices view: health at a glance with badges per service', () => {
           circuit: circuitClosed,
           errors: [{ service: 'nodered', type: 'ImagePullBackOff', retryCount: 3, nextRetry: iso(40) }],
         },
-        { deviceId: 'pump-2', health: 'offline', lastSeenAt: iso(-600), circuit: { state: 'open', consecutiveFailures: 5, openCount: 1, retryAt: iso(30) }, errors: [], silencedUntil: iso(7200) },
+        {
+          deviceId: 'pump-2',
+          health: 'offline',
+          lastSeenAt: iso(-600),
+          circuit: { state: 'open', consecutiveFailures: 5, openCount: 1, retryAt: iso(30) },
+          errors: [],
+          silencedUntil: iso(7200),
+        },
       ],
     },
     NOW,
@@ -93,13 +121,43 @@ test('device view shows errors with what was tried, markers and events', () => {
           status: 'error',
           restartCount: 0,
           recentRestarts: 0,
-          error: { type: 'ImagePullBackOff', message: 'manifest unknown', timestamp: iso(-60), retryCount: 3, nextRetry: iso(40), permanent: true, quarantined: false, attempted: ['pull', 'pull'] },
+          error: {
+            type: 'ImagePullBackOff',
+            message: 'manifest unknown',
+            timestamp: iso(-60),
+            retryCount: 3,
+            nextRetry: iso(40),
+            permanent: true,
+            quarantined: false,
+            attempted: ['pull', 'pull'],
+          },
           lastHealthCheck: null,
         },
-        { name: 'mosquitto', image: 'eclipse-mosquitto:2.0', status: 'running', restartCount: 1, recentRestarts: 1, error: null, lastHealthCheck: { healthy: true, kind: 'tcp', checkedAt: iso(-3), consecutiveFailures: 0 }, startedAt: iso(-125) },
+        {
+          name: 'mosquitto',
+          image: 'eclipse-mosquitto:2.0',
+          status: 'running',
+          restartCount: 1,
+          recentRestarts: 1,
+          error: null,
+          lastHealthCheck: { healthy: true, kind: 'tcp', checkedAt: iso(-3), consecutiveFailures: 0 },
+          startedAt: iso(-125),
+        },
       ],
-      markers: [{ deviceId: 'pump-1', service: 'mosquitto', kind: 'maintenance', createdAt: iso(-10), expiresAt: iso(3600), createdBy: 'alice', reason: 'firmware' }],
-      recentEvents: [{ eventId: 'evt_1', type: 'command.failed', deviceId: 'pump-1', at: iso(-30), detail: { jobId: 'job_x' } }],
+      markers: [
+        {
+          deviceId: 'pump-1',
+          service: 'mosquitto',
+          kind: 'maintenance',
+          createdAt: iso(-10),
+          expiresAt: iso(3600),
+          createdBy: 'alice',
+          reason: 'firmware',
+        },
+      ],
+      recentEvents: [
+        { eventId: 'evt_1', type: 'command.failed', deviceId: 'pump-1', at: iso(-30), detail: { jobId: 'job_x' } },
+      ],
     },
     NOW,
     plain,
@@ -144,8 +202,28 @@ test('job and DLQ views', () => {
     {
       queue: 'jobs',
       depth: 2,
-      groups: [{ pattern: 'unknown job type <x>', count: 2, sample: { messageId: 'm1234567890', jobId: 'job_1', reason: 'unknown job type foo', pattern: 'unknown job type <x>', receiveCount: 5 } }],
-      messages: [{ messageId: 'm1234567890', jobId: 'job_1', reason: 'unknown job type foo', pattern: 'unknown job type <x>', receiveCount: 5 }],
+      groups: [
+        {
+          pattern: 'unknown job type <x>',
+          count: 2,
+          sample: {
+            messageId: 'm1234567890',
+            jobId: 'job_1',
+            reason: 'unknown job type foo',
+            pattern: 'unknown job type <x>',
+            receiveCount: 5,
+          },
+        },
+      ],
+      messages: [
+        {
+          messageId: 'm1234567890',
+          jobId: 'job_1',
+          reason: 'unknown job type foo',
+          pattern: 'unknown job type <x>',
+          receiveCount: 5,
+        },
+      ],
     },
     NOW,
     plain,

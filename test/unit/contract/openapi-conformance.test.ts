@@ -11,5 +11,8 @@ test('the conformance check accepts what the document says and rejects what it d
   await assertDocumented('PATCH', '/v1/health', 405, json, err, JSON.stringify(err));
   await assert.rejects(assertDocumented('GET', '/v1/health', 418, json, err, JSON.stringify(err)), /does not list/);
   await assert.rejects(assertDocumented('GET', '/v1/health', 200, json, { status: 'maybe' }, '{}'), /does not match/);
-  await assert.rejects(assertDocumented('GET', '/v1/devices/dev-a', 500, json, { message: 'no code' }, '{}'), /does not match/);
+  await assert.rejects(
+    assertDocumented('GET', '/v1/devices/dev-a', 500, json, { message: 'no code' }, '{}'),
+    /does not match/,
+  );
 });

@@ -33,7 +33,10 @@ test('every $ref in the document resolves inside it (tools reject dangling refs)
       .replace(/^#\//, '')
       .split('/')
       .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
-      .reduce<unknown>((node, key) => (node && typeof node === 'object' ? (node as Record<string, unknown>)[key] : undefined), doc);
+      .reduce<unknown>(
+        (node, key) => (node && typeof node === 'object' ? (node as Record<string, unknown>)[key] : undefined),
+        doc,
+      );
   const dangling = [...refs].filter((r) => !r.startsWith('#/') || resolve(r) === undefined);
   assert.deepEqual(dangling, [], 'refs that point nowhere in docs/openapi.json');
 });
@@ -47,7 +50,17 @@ test('the document is a valid OpenAPI 3.1 document (third-party validator, refs 
 });
 
 type Doc = {
-  paths: Record<string, Record<string, { parameters: { name: string; in: string }[]; requestBody?: { content: Record<string, { schema: { $ref?: string } }> }; responses: Record<string, unknown> }>>;
+  paths: Record<
+    string,
+    Record<
+      string,
+      {
+        parameters: { name: string; in: string }[];
+        requestBody?: { content: Record<string, { schema: { $ref?: string } }> };
+        responses: Record<string, unknown>;
+      }
+    >
+  >;
   components: { schemas: Record<string, { required?: string[]; description?: string }> };
 };
 
@@ -59,7 +72,8 @@ test('request bodies are shown from the input side: a field with a default is no
   assert.deepEqual(target.required, ['services'], 'rollbackWindowSeconds has a default');
   const specRef = JSON.stringify(target).match(/"#\/components\/schemas\/(ServiceSpec\w*)"/)![1]!;
   const spec = doc.components.schemas[specRef]!;
-  for (const field of ['env', 'ports', 'volumes', 'restartPolicy', 'dependsOn']) assert.ok(!spec.required?.includes(field), `${specRef}.${field} has a default`);
+  for (const field of ['env', 'ports', 'volumes', 'restartPolicy', 'dependsOn'])
+    assert.ok(!spec.required?.includes(field), `${specRef}.${field} has a default`);
   // The response shows the stored document, where the defaults are filled in.
   assert.deepEqual(doc.components.schemas.TargetState!.required, ['services', 'rollbackWindowSeconds']);
 });
@@ -69,8 +83,10 @@ test('every operation documents every status the middlewares can answer', () => 
   for (const r of routes) {
     const op = doc.paths[r.path]![r.method.toLowerCase()]!;
     const statuses = Object.keys(op.responses);
-    for (const s of ['400', '404', '405', '413', '500']) assert.ok(statuses.includes(s), `${r.operationId} documents ${s}`);
-    if (r.auth !== 'public') for (const s of ['401', '403']) assert.ok(statuses.includes(s), `${r.operationId} documents ${s}`);
+    for (const s of ['400', '404', '405', '413', '500'])
+      assert.ok(statuses.includes(s), `${r.operationId} documents ${s}`);
+    if (r.auth !== 'public')
+      for (const s of ['401', '403']) assert.ok(statuses.includes(s), `${r.operationId} documents ${s}`);
     if ('body' in r && r.body) assert.ok(statuses.includes('415'), `${r.operationId} documents 415`);
   }
   const put = doc.paths['/v1/devices/{deviceId}/target']!.put!;

@@ -2,12 +2,28 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { circuitOpenAlert, deviceOfflineAlert, jobEscalatedAlert } from '../../../functions/domain/alerting/builders.js';
+import {
+  circuitOpenAlert,
+  deviceOfflineAlert,
+  jobEscalatedAlert,
+} from '../../../functions/domain/alerting/builders.js';
 import { ALERT_NAMES, severityForLevel } from '../../../functions/domain/alerting/catalogue.js';
 import { fromCloudWatchAlarm } from '../../../functions/domain/alerting/cloudwatch.js';
-import { DEFAULT_ALERT_POLICY, decideRaise, decideResolve, resolvedEvent, type AlertRecord } from '../../../functions/domain/alerting/dedupe.js';
+import {
+  DEFAULT_ALERT_POLICY,
+  decideRaise,
+  decideResolve,
+  resolvedEvent,
+  type AlertRecord,
+} from '../../../functions/domain/alerting/dedupe.js';
 import { AlertEvent, dedupeKeyFor, toAlertEvent, type AlertInput } from '../../../functions/domain/alerting/event.js';
-import { decideFlush, groupedEvent, groupLevel, groupResolvedEvent, type GroupWindow } from '../../../functions/domain/alerting/groups.js';
+import {
+  decideFlush,
+  groupedEvent,
+  groupLevel,
+  groupResolvedEvent,
+  type GroupWindow,
+} from '../../../functions/domain/alerting/groups.js';
 
 const T0 = Date.parse('2025-01-01T10:00:00Z');
 const MIN = 60_000;
@@ -60,7 +76,8 @@ describe('escalation levels', () => {
   });
   test('every alert name has a runbook section with its anchor', () => {
     const runbook = readFileSync(join(import.meta.dirname, '../../../docs/runbook.md'), 'utf8');
-    for (const name of ALERT_NAMES) assert.match(runbook, new RegExp(`^## ${name}$`, 'm'), `runbook section for ${name}`);
+    for (const name of ALERT_NAMES)
+      assert.match(runbook, new RegExp(`^## ${name}$`, 'm'), `runbook section for ${name}`);
   });
 });
 
@@ -116,7 +133,10 @@ describe('dedupe and cooldown', () => {
   });
   test('resolving an unknown or already resolved key does nothing', () => {
     assert.equal(decideResolve(undefined, T0).action, 'none');
-    const { rec } = simulate([{ at: T0, op: 'raise' }, { at: T0 + 1, op: 'resolve' }]);
+    const { rec } = simulate([
+      { at: T0, op: 'raise' },
+      { at: T0 + 1, op: 'resolve' },
+    ]);
     assert.equal(decideResolve(rec, T0 + 2).action, 'none');
   });
   test('the resolved message says how long it lasted and that it flapped', () => {
@@ -130,7 +150,8 @@ describe('dedupe and cooldown', () => {
 });
 
 describe('grouping (group_wait)', () => {
-  const offline = (id: string) => deviceOfflineAlert({ deviceId: id, lastSeenEpochMs: T0 - 2 * MIN, offlineAfterMs: 90_000 });
+  const offline = (id: string) =>
+    deviceOfflineAlert({ deviceId: id, lastSeenEpochMs: T0 - 2 * MIN, offlineAfterMs: 90_000 });
   test('DeviceOffline alerts join a group instead of notifying one by one', () => {
     const d = decideRaise(undefined, offline('dev-1'), T0);
     assert.equal(d.action, 'group');
@@ -172,7 +193,10 @@ describe('grouping (group_wait)', () => {
     assert.equal(groupLevel(window({ memberCount: 3 })), 2);
   });
   test('a group of one reads like a single alert', () => {
-    const e = groupedEvent(window({ memberCount: 1, openCount: 1, sample: [{ deviceId: 'dev-7', since: new Date(T0).toISOString() }] }), { now: T0 + MIN });
+    const e = groupedEvent(
+      window({ memberCount: 1, openCount: 1, sample: [{ deviceId: 'dev-7', since: new Date(T0).toISOString() }] }),
+      { now: T0 + MIN },
+    );
     assert.equal(e.deviceId, 'dev-7');
     assert.equal(e.severity, 'WARNING');
     assert.match(e.summary, /^Device dev-7 stopped reporting/);
@@ -190,21 +214,39 @@ describe('builders', () => {
     assert.equal(circuitOpenAlert({ deviceId: 'd1', openedAtMs: T0, consecutiveFailures: 5, openCount: 3 }).level, 3);
   });
   test('an escalated job is CRITICAL and keyed per job', () => {
-    const a = jobEscalatedAlert({ jobId: 'job_1234567890', deviceId: 'd1', type: 'restart-service', attempts: 3, firstAttemptAtMs: T0, lastError: 'boom' });
+    const a = jobEscalatedAlert({
+      jobId: 'job_1234567890',
+      deviceId: 'd1',
+      type: 'restart-service',
+      attempts: 3,
+      firstAttemptAtMs: T0,
+      lastError: 'boom',
+    });
     const e = toAlertEvent(a, { notificationId: 'x', now: T0 });
     assert.equal(e.severity, 'CRITICAL');
     assert.equal(e.dedupeKey, 'JobEscalated:d1:job_1234567890');
   });
   test('CloudWatch alarm notifications become alert events; unknown JSON does not', () => {
     const e = fromCloudWatchAlarm(
-      { AlarmName: 'fleetmedic-HighJobFailureRate', NewStateValue: 'ALARM', NewStateReason: 'Threshold crossed', StateChangeTime: '2025-01-01T10:00:00.000+0000' },
+      {
+        AlarmName: 'fleetmedic-HighJobFailureRate',
+        NewStateValue: 'ALARM',
+        NewStateReason: 'Threshold crossed',
+        StateChangeTime: '2025-01-01T10:00:00.000+0000',
+      },
       { notificationId: 'm', now: T0 },
     );
     assert.equal(e?.alertName, 'HighJobFailureRate');
     assert.equal(e?.severity, 'CRITICAL');
-    const ok = fromCloudWatchAlarm({ AlarmName: 'x-DeadLetters', NewStateValue: 'OK' }, { notificationId: 'm', now: T0 });
+    const ok = fromCloudWatchAlarm(
+      { AlarmName: 'x-DeadLetters', NewStateValue: 'OK' },
+      { notificationId: 'm', now: T0 },
+    );
     assert.equal(ok?.status, 'resolved');
     assert.equal(fromCloudWatchAlarm({ hello: 1 }, { notificationId: 'm', now: T0 }), undefined);
-    assert.equal(fromCloudWatchAlarm({ AlarmName: 'Unrelated', NewStateValue: 'ALARM' }, { notificationId: 'm', now: T0 }), undefined);
+    assert.equal(
+      fromCloudWatchAlarm({ AlarmName: 'Unrelated', NewStateValue: 'ALARM' }, { notificationId: 'm', now: T0 }),
+      undefined,
+    );
   });
 });

@@ -73,7 +73,11 @@ test('open refuses until the cooldown, then admits exactly one probe (half-open)
   assert.equal(half.probeOwner, 'job_a');
 
   // Another command during the lease: refused until the lease ends. The owner itself is re-admitted.
-  assert.deepEqual(admit(half, T0 + 12_000, 'job_b', policy), { admitted: false, state: 'half-open', retryAtEpoch: T0 + 15_000 });
+  assert.deepEqual(admit(half, T0 + 12_000, 'job_b', policy), {
+    admitted: false,
+    state: 'half-open',
+    retryAtEpoch: T0 + 15_000,
+  });
   const again = admit(half, T0 + 12_000, 'job_a', policy);
   assert.ok(again.admitted && again.change.kind === 'none');
 
@@ -141,7 +145,11 @@ test('failures while open keep counting without moving retryAt; reset closes and
   assert.equal(r.retryAtEpoch, retryAt);
   const rs = reset(r, T0 + 2000, 'operator:alice');
   assert.equal(rs.kind === 'write' && rs.event?.type, 'circuit.reset');
-  assert.deepEqual(rs.kind === 'write' && rs.event?.detail, { from: 'open', consecutiveFailures: 4, by: 'operator:alice' });
+  assert.deepEqual(rs.kind === 'write' && rs.event?.detail, {
+    from: 'open',
+    consecutiveFailures: 4,
+    by: 'operator:alice',
+  });
   assert.equal(apply(r, rs).state, 'closed');
 });
 
@@ -150,8 +158,23 @@ test('cooldown formula, gauge values and operator view', () => {
   assert.equal(cooldownMs(3, policy), 40_000);
   assert.equal(cooldownMs(2000, policy), 60_000, 'no overflow at huge streaks');
   assert.deepEqual([stateGauge('closed'), stateGauge('half-open'), stateGauge('open')], [0, 0.5, 1]);
-  const open: CircuitRecord = { ...CLOSED_CIRCUIT, state: 'open', consecutiveFailures: 3, version: 3, openedAt: T0, retryAtEpoch: T0 + 10_000, openCount: 1, openStreak: 1 };
-  assert.deepEqual(toView(open), { state: 'open', consecutiveFailures: 3, openCount: 1, openedAt: new Date(T0).toISOString(), retryAt: new Date(T0 + 10_000).toISOString() });
+  const open: CircuitRecord = {
+    ...CLOSED_CIRCUIT,
+    state: 'open',
+    consecutiveFailures: 3,
+    version: 3,
+    openedAt: T0,
+    retryAtEpoch: T0 + 10_000,
+    openCount: 1,
+    openStreak: 1,
+  };
+  assert.deepEqual(toView(open), {
+    state: 'open',
+    consecutiveFailures: 3,
+    openCount: 1,
+    openedAt: new Date(T0).toISOString(),
+    retryAt: new Date(T0 + 10_000).toISOString(),
+  });
   assert.deepEqual(toView(CLOSED_CIRCUIT), { state: 'closed', consecutiveFailures: 0, openCount: 0 });
 });
 

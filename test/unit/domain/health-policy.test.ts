@@ -44,7 +44,11 @@ describe('service findings', () => {
   test('healthy, starting and manually stopped services give none', () => {
     assert.equal(serviceFinding(svc('a'), T0), undefined);
     assert.equal(serviceFinding(svc('a', { status: 'manually-stopped', recentRestarts: 9 }), T0), undefined);
-    assert.equal(serviceFinding(svc('a', { status: 'error', error: err('ImagePullBackOff') }), T0), undefined, 'a young back-off is the agent’s job');
+    assert.equal(
+      serviceFinding(svc('a', { status: 'error', error: err('ImagePullBackOff') }), T0),
+      undefined,
+      'a young back-off is the agent’s job',
+    );
   });
   test('crash loop: restarts within the window or CrashLoopBackOff → restart-service', () => {
     const f = serviceFinding(svc('a', { status: 'restarting', recentRestarts: 3 }), T0)!;
@@ -54,21 +58,34 @@ describe('service findings', () => {
     assert.equal(serviceFinding(svc('a', { status: 'error', error: err('CrashLoopBackOff') }), T0)?.kind, 'crash-loop');
   });
   test('stuck in ImagePullBackOff past the threshold (time or retries) → retry-now', () => {
-    const byTime = serviceFinding(svc('a', { status: 'error', error: err('ImagePullBackOff', { timestamp: iso(T0 - 11 * MIN) }) }), T0)!;
+    const byTime = serviceFinding(
+      svc('a', { status: 'error', error: err('ImagePullBackOff', { timestamp: iso(T0 - 11 * MIN) }) }),
+      T0,
+    )!;
     assert.equal(byTime.kind, 'stuck-backoff');
     assert.equal(byTime.alertName, 'ServiceImagePullBackOff');
     assert.equal(byTime.recovery?.type, 'retry-now');
-    assert.equal(serviceFinding(svc('a', { status: 'error', error: err('ErrImagePull', { retryCount: 5 }) }), T0)?.kind, 'stuck-backoff');
+    assert.equal(
+      serviceFinding(svc('a', { status: 'error', error: err('ErrImagePull', { retryCount: 5 }) }), T0)?.kind,
+      'stuck-backoff',
+    );
   });
   test('the agent gave up (quarantined / no next retry / RecoveryFailed)', () => {
-    for (const e of [err('StartFailure', { quarantined: true }), err('StartFailure', { nextRetry: null }), err('RecoveryFailed')]) {
+    for (const e of [
+      err('StartFailure', { quarantined: true }),
+      err('StartFailure', { nextRetry: null }),
+      err('RecoveryFailed'),
+    ]) {
       const f = serviceFinding(svc('a', { status: 'error', error: e }), T0)!;
       assert.equal(f.kind, 'gave-up');
       assert.equal(f.alertName, 'RecoveryFailed');
     }
   });
   test('permanent errors have no automatic recovery', () => {
-    const f = serviceFinding(svc('a', { status: 'error', error: err('ImagePullBackOff', { permanent: true, attempted: ['pull', 'pull'] }) }), T0)!;
+    const f = serviceFinding(
+      svc('a', { status: 'error', error: err('ImagePullBackOff', { permanent: true, attempted: ['pull', 'pull'] }) }),
+      T0,
+    )!;
     assert.equal(f.kind, 'permanent-error');
     assert.equal(f.alertName, 'ServiceImagePullBackOff');
     assert.equal(f.recovery, undefined);
@@ -81,7 +98,10 @@ describe('service findings', () => {
     assert.equal(serviceFinding(svc('a', { lastHealthCheck: hc(3) }), T0)?.kind, 'unhealthy');
   });
   test('recovered services are found by comparing two states', () => {
-    const before = [svc('a', { status: 'restarting', recentRestarts: 4 }), svc('b', { status: 'restarting', recentRestarts: 4 })];
+    const before = [
+      svc('a', { status: 'restarting', recentRestarts: 4 }),
+      svc('b', { status: 'restarting', recentRestarts: 4 }),
+    ];
     const after = [svc('a'), svc('b', { status: 'restarting', recentRestarts: 5 })];
     assert.deepEqual(recoveredServices(before, after, T0), [{ service: 'a', alertName: 'ServiceCrashLoop' }]);
   });
@@ -130,10 +150,22 @@ describe('recovery plan', () => {
     assert.equal(alert.tried!.filter((t) => t.startsWith('cloud:')).length, 3);
   });
   test('markers silence a service, or the whole device; expired markers do not', () => {
-    const marker = (service?: string, expiresAt = iso(T0 + MIN)) => ({ kind: 'manual-stop' as const, service, expiresAt });
-    assert.deepEqual(kinds(planRecovery({ ...base, findings: [crash('a'), crash('b')], markers: [marker('a')] })), ['a:silenced', 'b:recover']);
-    assert.deepEqual(kinds(planRecovery({ ...base, findings: [crash('a'), crash('b')], markers: [marker()] })), ['a:silenced', 'b:silenced']);
-    assert.deepEqual(kinds(planRecovery({ ...base, findings: [crash('a')], markers: [marker('a', iso(T0 - 1))] })), ['a:recover']);
+    const marker = (service?: string, expiresAt = iso(T0 + MIN)) => ({
+      kind: 'manual-stop' as const,
+      service,
+      expiresAt,
+    });
+    assert.deepEqual(kinds(planRecovery({ ...base, findings: [crash('a'), crash('b')], markers: [marker('a')] })), [
+      'a:silenced',
+      'b:recover',
+    ]);
+    assert.deepEqual(kinds(planRecovery({ ...base, findings: [crash('a'), crash('b')], markers: [marker()] })), [
+      'a:silenced',
+      'b:silenced',
+    ]);
+    assert.deepEqual(kinds(planRecovery({ ...base, findings: [crash('a')], markers: [marker('a', iso(T0 - 1))] })), [
+      'a:recover',
+    ]);
     assert.equal(silencingMarker([marker('x')], 'a', T0), undefined);
   });
   test('dependencies first: a dependent waits while its dependency is failing', () => {
@@ -143,18 +175,35 @@ describe('recovery plan', () => {
     assert.deepEqual(dependencyOrder(['web', 'app', 'db', 'zz'], dependsOn), ['db', 'app', 'web', 'zz']);
   });
   test('an open circuit holds recovery', () => {
-    assert.deepEqual(kinds(planRecovery({ ...base, circuit: { state: 'open' }, findings: [crash('a')] })), ['a:held-by-circuit']);
-    assert.deepEqual(kinds(planRecovery({ ...base, circuit: { state: 'half-open' }, findings: [crash('a')] })), ['a:held-by-circuit']);
+    assert.deepEqual(kinds(planRecovery({ ...base, circuit: { state: 'open' }, findings: [crash('a')] })), [
+      'a:held-by-circuit',
+    ]);
+    assert.deepEqual(kinds(planRecovery({ ...base, circuit: { state: 'half-open' }, findings: [crash('a')] })), [
+      'a:held-by-circuit',
+    ]);
   });
   test('a permanent error alerts at once; after an hour it is an engineering escalation', () => {
-    const perm = serviceFinding(svc('a', { status: 'error', error: err('InvalidSpec', { timestamp: iso(T0 - 5 * MIN) }) }), T0)!;
+    const perm = serviceFinding(
+      svc('a', { status: 'error', error: err('InvalidSpec', { timestamp: iso(T0 - 5 * MIN) }) }),
+      T0,
+    )!;
     const [s] = planRecovery({ ...base, findings: [perm] });
     assert.ok(s!.kind === 'alert' && s!.alert.level === 2 && s!.alert.alertName === 'RecoveryFailed');
     const [late] = planRecovery({ ...base, findings: [perm], now: T0 + DEFAULT_HEALTH_POLICY.engineeringAfterMs });
     assert.ok(late!.kind === 'alert' && late!.alert.level === 3);
   });
   test('deviceFindings sorts by service and skips healthy ones', () => {
-    const fs = deviceFindings([svc('z', { status: 'restarting', recentRestarts: 3 }), svc('m'), svc('b', { status: 'restarting', recentRestarts: 9 })], T0);
-    assert.deepEqual(fs.map((f) => f.service), ['b', 'z']);
+    const fs = deviceFindings(
+      [
+        svc('z', { status: 'restarting', recentRestarts: 3 }),
+        svc('m'),
+        svc('b', { status: 'restarting', recentRestarts: 9 }),
+      ],
+      T0,
+    );
+    assert.deepEqual(
+      fs.map((f) => f.service),
+      ['b', 'z'],
+    );
   });
 });

@@ -1,7 +1,14 @@
 /** IoT-Jobs-style lifecycle: allowed transitions, terminal finality, versions, history. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { EnqueueJobRequest, IN_PROGRESS_TIMEOUT_MAX_SECONDS, IN_PROGRESS_TIMEOUT_MIN_SECONDS, JOB_TYPES, TERMINAL_JOB_STATUSES, type JobStatus } from '../../../functions/contract/jobs.js';
+import {
+  EnqueueJobRequest,
+  IN_PROGRESS_TIMEOUT_MAX_SECONDS,
+  IN_PROGRESS_TIMEOUT_MIN_SECONDS,
+  JOB_TYPES,
+  TERMINAL_JOB_STATUSES,
+  type JobStatus,
+} from '../../../functions/contract/jobs.js';
 import { failAttempt } from '../../../functions/domain/job-recovery.js';
 import {
   MAX_HISTORY,
@@ -16,7 +23,16 @@ import {
 } from '../../../functions/domain/job-lifecycle.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
-const job = () => newJob({ jobId: 'job_ABCDEFGHIJ', deviceId: 'dev-1', type: 'restart-service', params: { service: 'web' }, correlationId: 'c-1', by: 'operator:x', now: T0 });
+const job = () =>
+  newJob({
+    jobId: 'job_ABCDEFGHIJ',
+    deviceId: 'dev-1',
+    type: 'restart-service',
+    params: { service: 'web' },
+    correlationId: 'c-1',
+    by: 'operator:x',
+    now: T0,
+  });
 const ALL: JobStatus[] = ['QUEUED', 'IN_PROGRESS', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'REJECTED', 'CANCELED'];
 
 test('a new job is QUEUED, version 1, with one history entry', () => {
@@ -49,7 +65,14 @@ test('each transition increments the version, stamps updatedAt and appends histo
   const b = transition(a.job, { to: 'FAILED', by: 'dev-1', now: T0 + 2000, error: 'boom' });
   assert.ok(b.ok);
   assert.equal(b.job.version, 3);
-  assert.deepEqual(b.job.history.map((h) => [h.status, h.by, h.error]), [['QUEUED', 'operator:x', undefined], ['IN_PROGRESS', 'dev-1', undefined], ['FAILED', 'dev-1', 'boom']]);
+  assert.deepEqual(
+    b.job.history.map((h) => [h.status, h.by, h.error]),
+    [
+      ['QUEUED', 'operator:x', undefined],
+      ['IN_PROGRESS', 'dev-1', undefined],
+      ['FAILED', 'dev-1', 'boom'],
+    ],
+  );
 });
 
 test('terminal states are final', () => {
@@ -66,7 +89,8 @@ test('terminal states are final', () => {
 test('history stays bounded, keeping the creation entry', () => {
   let j = job();
   j = (transition(j, { to: 'IN_PROGRESS', by: 'dev-1', now: T0 }) as { job: typeof j }).job;
-  for (let i = 0; i < 200; i++) j = (transition(j, { to: 'IN_PROGRESS', by: 'dev-1', now: T0 + i }) as { job: typeof j }).job;
+  for (let i = 0; i < 200; i++)
+    j = (transition(j, { to: 'IN_PROGRESS', by: 'dev-1', now: T0 + i }) as { job: typeof j }).job;
   assert.equal(j.history.length, MAX_HISTORY);
   assert.equal(j.history[0]!.status, 'QUEUED');
   assert.equal(j.version, 202);
@@ -94,11 +118,24 @@ test('in-progress timeouts per type', () => {
 });
 
 test('a timeout chosen at enqueue is stored on the job and sets the deadline of every attempt', () => {
-  const chosen = newJob({ jobId: 'job_ABCDEFGHIJ', deviceId: 'dev-1', type: 'pull-image', params: { image: 'a:1' }, correlationId: 'c-1', by: 'operator:x', now: T0, inProgressTimeoutSeconds: 20 });
+  const chosen = newJob({
+    jobId: 'job_ABCDEFGHIJ',
+    deviceId: 'dev-1',
+    type: 'pull-image',
+    params: { image: 'a:1' },
+    correlationId: 'c-1',
+    by: 'operator:x',
+    now: T0,
+    inProgressTimeoutSeconds: 20,
+  });
   assert.equal(chosen.inProgressTimeoutSeconds, 20);
   assert.equal(inProgressTimeoutSeconds(chosen), 20, 'overrides the type default (900 s for pull-image)');
   assert.equal(inProgressDeadline(chosen, T0 + 5_000), T0 + 25_000);
-  assert.equal('inProgressTimeoutSeconds' in job(), false, 'absent when not chosen (the type default is not frozen in)');
+  assert.equal(
+    'inProgressTimeoutSeconds' in job(),
+    false,
+    'absent when not chosen (the type default is not frozen in)',
+  );
 
   // Attempt 1 starts, times out, and the retry policy re-arms it: attempt 2 keeps the chosen timeout.
   const started = transition(chosen, { to: 'IN_PROGRESS', by: 'dev-1', now: T0 + 1_000 });
@@ -113,10 +150,27 @@ test('a timeout chosen at enqueue is stored on the job and sets the deadline of 
   assert.equal(inProgressDeadline(again.job, T0 + 60_000), T0 + 80_000);
 
   // The enqueue contract takes whole seconds within the bounds, and nothing else.
-  const body = (inProgressTimeoutSeconds: unknown) => ({ type: 'restart-service', params: { service: 'web' }, inProgressTimeoutSeconds });
-  for (const ok of [IN_PROGRESS_TIMEOUT_MIN_SECONDS, 20, IN_PROGRESS_TIMEOUT_MAX_SECONDS]) assert.equal(EnqueueJobRequest.safeParse(body(ok)).success, true, String(ok));
-  for (const bad of [IN_PROGRESS_TIMEOUT_MIN_SECONDS - 1, IN_PROGRESS_TIMEOUT_MAX_SECONDS + 1, 0, -20, 20.5, '20', null]) {
+  const body = (inProgressTimeoutSeconds: unknown) => ({
+    type: 'restart-service',
+    params: { service: 'web' },
+    inProgressTimeoutSeconds,
+  });
+  for (const ok of [IN_PROGRESS_TIMEOUT_MIN_SECONDS, 20, IN_PROGRESS_TIMEOUT_MAX_SECONDS])
+    assert.equal(EnqueueJobRequest.safeParse(body(ok)).success, true, String(ok));
+  for (const bad of [
+    IN_PROGRESS_TIMEOUT_MIN_SECONDS - 1,
+    IN_PROGRESS_TIMEOUT_MAX_SECONDS + 1,
+    0,
+    -20,
+    20.5,
+    '20',
+    null,
+  ]) {
     assert.equal(EnqueueJobRequest.safeParse(body(bad)).success, false, JSON.stringify(bad));
   }
-  assert.equal(EnqueueJobRequest.safeParse({ type: 'restart-service', params: { service: 'web' } }).success, true, 'optional');
+  assert.equal(
+    EnqueueJobRequest.safeParse({ type: 'restart-service', params: { service: 'web' } }).success,
+    true,
+    'optional',
+  );
 });

@@ -8,7 +8,13 @@ const NOW = Date.parse('2026-03-01T12:00:00Z');
 const policies: RetryPolicies = {
   'restart-service': {
     onFailure: {
-      FAILED: { strategy: 'RETRY', maxAttempts: 2, baseDelaySeconds: 10, maxDelaySeconds: 10, whenExhausted: 'ESCALATE' },
+      FAILED: {
+        strategy: 'RETRY',
+        maxAttempts: 2,
+        baseDelaySeconds: 10,
+        maxDelaySeconds: 10,
+        whenExhausted: 'ESCALATE',
+      },
       TIMED_OUT: { strategy: 'MANUAL' },
     },
   },
@@ -37,7 +43,14 @@ function job(over: Partial<Job> = {}): Job {
 
 describe('failing a job attempt applies its retry policy (job recovery)', () => {
   test('RETRY re-arms the same job id as attempt n+1, keeping the failed attempt in history', () => {
-    const r = failAttempt(job(), { kind: 'FAILED', by: 'dev-1', error: 'container exited 137', now: NOW, policies, random: () => 0.99 });
+    const r = failAttempt(job(), {
+      kind: 'FAILED',
+      by: 'dev-1',
+      error: 'container exited 137',
+      now: NOW,
+      policies,
+      random: () => 0.99,
+    });
     assert.ok(r.ok);
     assert.equal(r.terminal, false);
     assert.equal(r.job.jobId, 'job_AAAAAAAAAAAAAAAA');
@@ -50,7 +63,10 @@ describe('failing a job attempt applies its retry policy (job recovery)', () => 
     ]);
     assert.equal(r.decision.strategy, 'RETRY');
     assert.equal(r.job.statusDetails?.retryNotBefore, new Date(NOW + 10_000).toISOString());
-    assert.deepEqual(r.events.map((e) => e.type), ['command.failed']);
+    assert.deepEqual(
+      r.events.map((e) => e.type),
+      ['command.failed'],
+    );
     assert.equal(r.events[0]!.detail.recovery, 'RETRY');
   });
 
@@ -61,14 +77,20 @@ describe('failing a job attempt applies its retry policy (job recovery)', () => 
     assert.equal(r.job.status, 'FAILED');
     assert.equal(r.job.attempt, 2);
     assert.equal(r.job.statusDetails?.recovery, 'ESCALATE');
-    assert.deepEqual(r.events.map((e) => e.type), ['command.failed', 'job.escalated']);
+    assert.deepEqual(
+      r.events.map((e) => e.type),
+      ['command.failed', 'job.escalated'],
+    );
   });
 
   test('TIMED_OUT with MANUAL ends TIMED_OUT and asks for an operator', () => {
     const r = failAttempt(job(), { kind: 'TIMED_OUT', by: 'sweeper', now: NOW, policies });
     assert.ok(r.ok);
     assert.equal(r.job.status, 'TIMED_OUT');
-    assert.deepEqual(r.events.map((e) => e.type), ['job.timed_out', 'job.needs_operator']);
+    assert.deepEqual(
+      r.events.map((e) => e.type),
+      ['job.timed_out', 'job.needs_operator'],
+    );
   });
 
   test('SKIP ends the job quietly', () => {
@@ -76,7 +98,10 @@ describe('failing a job attempt applies its retry policy (job recovery)', () => 
     assert.ok(r.ok);
     assert.equal(r.job.status, 'FAILED');
     assert.equal(r.job.statusDetails?.recovery, 'SKIP');
-    assert.deepEqual(r.events.map((e) => e.type), ['command.failed']);
+    assert.deepEqual(
+      r.events.map((e) => e.type),
+      ['command.failed'],
+    );
   });
 
   test('terminal states are final', () => {

@@ -19,7 +19,13 @@ const high = () => 0.999999;
 
 const retryThenEscalate: JobTypePolicy = {
   onFailure: {
-    FAILED: { strategy: 'RETRY', maxAttempts: 3, baseDelaySeconds: 10, maxDelaySeconds: 100, whenExhausted: 'ESCALATE' },
+    FAILED: {
+      strategy: 'RETRY',
+      maxAttempts: 3,
+      baseDelaySeconds: 10,
+      maxDelaySeconds: 100,
+      whenExhausted: 'ESCALATE',
+    },
     TIMED_OUT: { strategy: 'MANUAL' },
   },
 };
@@ -62,9 +68,18 @@ describe('retry policy', () => {
 
   test('a non-RETRY strategy applies at once, per failure kind', () => {
     assert.equal(decideRecovery(retryThenEscalate, { kind: 'TIMED_OUT', attempt: 1, now: NOW }).strategy, 'MANUAL');
-    assert.equal(decideRecovery(DEFAULT_RETRY_POLICIES['run-health-check'], { kind: 'FAILED', attempt: 1, now: NOW }).strategy, 'SKIP');
-    assert.equal(decideRecovery(DEFAULT_RETRY_POLICIES['run-health-check'], { kind: 'TIMED_OUT', attempt: 1, now: NOW }).strategy, 'RETRY');
-    assert.equal(decideRecovery(DEFAULT_RETRY_POLICIES['run-health-check'], { kind: 'TIMED_OUT', attempt: 2, now: NOW }).strategy, 'SKIP');
+    assert.equal(
+      decideRecovery(DEFAULT_RETRY_POLICIES['run-health-check'], { kind: 'FAILED', attempt: 1, now: NOW }).strategy,
+      'SKIP',
+    );
+    assert.equal(
+      decideRecovery(DEFAULT_RETRY_POLICIES['run-health-check'], { kind: 'TIMED_OUT', attempt: 1, now: NOW }).strategy,
+      'RETRY',
+    );
+    assert.equal(
+      decideRecovery(DEFAULT_RETRY_POLICIES['run-health-check'], { kind: 'TIMED_OUT', attempt: 2, now: NOW }).strategy,
+      'SKIP',
+    );
   });
 
   test('backoff doubles, keeps at least half, and is capped', () => {

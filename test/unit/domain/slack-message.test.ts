@@ -40,7 +40,25 @@ describe('Slack Block Kit rendering', () => {
     assert.match(json, /corr-1/);
   });
   test('the title is shown once: the header block, not the notification text as well', () => {
-    for (const e of [alert, groupedEvent({ groupKey: 'DeviceOffline', windowId: 'w', alertName: 'DeviceOffline', openedAt: T0, flushAt: T0, lastAt: T0, memberCount: 1, openCount: 1, maxLevel: 2, sample: [{ deviceId: 'pump-7', since: new Date(T0).toISOString() }], version: 1 }, { now: T0 })]) {
+    for (const e of [
+      alert,
+      groupedEvent(
+        {
+          groupKey: 'DeviceOffline',
+          windowId: 'w',
+          alertName: 'DeviceOffline',
+          openedAt: T0,
+          flushAt: T0,
+          lastAt: T0,
+          memberCount: 1,
+          openCount: 1,
+          maxLevel: 2,
+          sample: [{ deviceId: 'pump-7', since: new Date(T0).toISOString() }],
+          version: 1,
+        },
+        { now: T0 },
+      ),
+    ]) {
       const p = renderSlackMessage(e);
       const shown = asSlackShowsIt(p as never, false);
       const title = `${e.severity} ${e.alertName}`;
@@ -51,20 +69,42 @@ describe('Slack Block Kit rendering', () => {
   test('a relative runbook link without base URL is shown as text, not as a broken button', () => {
     const p = renderSlackMessage(alert);
     const blocks = p.attachments[0]!.blocks;
-    assert.equal(blocks.some((b) => b.type === 'actions'), false);
+    assert.equal(
+      blocks.some((b) => b.type === 'actions'),
+      false,
+    );
     assert.match(JSON.stringify(blocks), /docs\/runbook.md#servicecrashloop/);
   });
   test('a resolved message is green and has no next action', () => {
-    const rec = decideRaise(undefined, { alertName: 'DeviceOffline', level: 2, deviceId: 'd', summary: 's', since: T0, dedupeKey: 'k' }, T0).record;
+    const rec = decideRaise(
+      undefined,
+      { alertName: 'DeviceOffline', level: 2, deviceId: 'd', summary: 's', since: T0, dedupeKey: 'k' },
+      T0,
+    ).record;
     const p = renderSlackMessage(resolvedEvent(rec, { notificationId: 'r', now: T0 + 120_000 }));
     assert.equal(p.attachments[0]!.color, '#2eb886');
     assert.match(p.text, /^RESOLVED DeviceOffline/);
     assert.doesNotMatch(JSON.stringify(p), /Next action/);
   });
   test('a grouped alert shows the count and the sample, and stays within Slack limits', () => {
-    const sample = Array.from({ length: 10 }, (_, i) => ({ deviceId: `device-${i}`, since: new Date(T0).toISOString() }));
+    const sample = Array.from({ length: 10 }, (_, i) => ({
+      deviceId: `device-${i}`,
+      since: new Date(T0).toISOString(),
+    }));
     const e = groupedEvent(
-      { groupKey: 'DeviceOffline', windowId: 'w', alertName: 'DeviceOffline', openedAt: T0, flushAt: T0, lastAt: T0, memberCount: 100, openCount: 100, maxLevel: 2, sample, version: 1 },
+      {
+        groupKey: 'DeviceOffline',
+        windowId: 'w',
+        alertName: 'DeviceOffline',
+        openedAt: T0,
+        flushAt: T0,
+        lastAt: T0,
+        memberCount: 100,
+        openCount: 100,
+        maxLevel: 2,
+        sample,
+        version: 1,
+      },
       { now: T0 + 60_000 },
     );
     const p = renderSlackMessage(e);
@@ -79,8 +119,18 @@ describe('Slack Block Kit rendering', () => {
     }
   });
   test('very long text is clipped', () => {
-    const long = toAlertEvent({ alertName: 'RecoveryFailed', level: 2, summary: 'x'.repeat(1000), since: T0, tried: Array(30).fill('y'.repeat(400)) }, { notificationId: 'l', now: T0 });
-    for (const b of renderSlackMessage(long).attachments[0]!.blocks) if (b.type === 'section' && b.text) assert.ok(b.text.text.length <= 3000);
+    const long = toAlertEvent(
+      {
+        alertName: 'RecoveryFailed',
+        level: 2,
+        summary: 'x'.repeat(1000),
+        since: T0,
+        tried: Array(30).fill('y'.repeat(400)),
+      },
+      { notificationId: 'l', now: T0 },
+    );
+    for (const b of renderSlackMessage(long).attachments[0]!.blocks)
+      if (b.type === 'section' && b.text) assert.ok(b.text.text.length <= 3000);
   });
   test('escapeMrkdwn escapes only the three control characters', () => {
     assert.equal(escapeMrkdwn('a<b>&c *d*'), 'a&lt;b&gt;&amp;c *d*');

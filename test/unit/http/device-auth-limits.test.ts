@@ -69,7 +69,15 @@ test('the request budget keeps at most maxDevices buckets', () => {
 test('token shape: only what we issue passes, before any read', () => {
   const { token } = issueDeviceToken('dev-a');
   assert.deepEqual(parseDeviceToken(token)?.deviceId, 'dev-a');
-  for (const bad of ['garbage', '.x', 'dev-a.', `dev-a.${'A'.repeat(42)}`, `dev-a.${'A'.repeat(44)}`, `dev-a.${'A'.repeat(42)}=`, `${'d'.repeat(100)}.${'A'.repeat(43)}`]) {
+  for (const bad of [
+    'garbage',
+    '.x',
+    'dev-a.',
+    `dev-a.${'A'.repeat(42)}`,
+    `dev-a.${'A'.repeat(44)}`,
+    `dev-a.${'A'.repeat(42)}=`,
+    `${'d'.repeat(100)}.${'A'.repeat(43)}`,
+  ]) {
     assert.equal(parseDeviceToken(bad), null, bad);
   }
 });
@@ -77,7 +85,13 @@ test('token shape: only what we issue passes, before any read', () => {
 test('a previous token matches only until its expiry', () => {
   const current = issueDeviceToken('dev-a');
   const previous = issueDeviceToken('dev-a');
-  const stored = { tokenSalt: current.tokenSalt, tokenHash: current.tokenHash, previousTokenSalt: previous.tokenSalt, previousTokenHash: previous.tokenHash, previousTokenExpiresAt: 1000 };
+  const stored = {
+    tokenSalt: current.tokenSalt,
+    tokenHash: current.tokenHash,
+    previousTokenSalt: previous.tokenSalt,
+    previousTokenHash: previous.tokenHash,
+    previousTokenExpiresAt: 1000,
+  };
   const secret = (t: string) => t.split('.')[1]!;
   assert.equal(matchToken(secret(current.token), stored, 5_000_000), 'current');
   assert.equal(matchToken(secret(previous.token), stored, 999_999), 'previous');

@@ -17,6 +17,10 @@ test('npm start suggests --with-agent only when it is not already on', () => {
   const without = bannerLines(input(false)).join('\n');
   assert.match(without, /npm start -- --with-agent/);
   const withAgent = bannerLines(input(true)).join('\n');
-  assert.doesNotMatch(withAgent, /npm start -- --with-agent/, 'running with the agent, the banner does not suggest the flag again');
+  assert.doesNotMatch(
+    withAgent,
+    /npm start -- --with-agent/,
+    'running with the agent, the banner does not suggest the flag again',
+  );
   assert.match(withAgent, /does steps 1-3 for device demo-1: watch it with npx fleetmedic device demo-1/);
 });

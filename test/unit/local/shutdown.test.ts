@@ -18,7 +18,14 @@ function harness() {
     forceAfterMs: 3000,
     now: () => clock,
   });
-  return { onSignal, saves, exits, lines, advance: (ms: number) => (clock += ms), finish: (code: number) => finishSave(code) };
+  return {
+    onSignal,
+    saves,
+    exits,
+    lines,
+    advance: (ms: number) => (clock += ms),
+    finish: (code: number) => finishSave(code),
+  };
 }
 
 test('one Ctrl-C that reaches the process twice (the whole process group gets it) still saves', async () => {

@@ -3,7 +3,13 @@
  * receive real messages from moto, hand them to the real handler as an SQS event (local/sqs-poller's record
  * mapping), delete what the handler did not report as failed — exactly what the ESM does, minus the loop.
  */
-import { DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, type SQSClient, type Message } from '@aws-sdk/client-sqs';
+import {
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  type SQSClient,
+  type Message,
+} from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { parseBatchResponse, toRecord } from '../../../../local/sqs-poller.js';
 import { lambdaContext } from '../../../../local/lambda-context.js';
@@ -14,14 +20,20 @@ const arns = new Map<string, string>();
 export async function queueArn(sqs: SQSClient, queueUrl: string): Promise<string> {
   let arn = arns.get(queueUrl);
   if (!arn) {
-    const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
+    const { Attributes } = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
+    );
     arn = Attributes!.QueueArn!;
     arns.set(queueUrl, arn);
   }
   return arn;
 }
 
-export async function receive(sqs: SQSClient, queueUrl: string, opts: { max?: number; waitSeconds?: number; visibility?: number } = {}): Promise<Message[]> {
+export async function receive(
+  sqs: SQSClient,
+  queueUrl: string,
+  opts: { max?: number; waitSeconds?: number; visibility?: number } = {},
+): Promise<Message[]> {
   const { Messages = [] } = await sqs.send(
     new ReceiveMessageCommand({
       QueueUrl: queueUrl,
@@ -42,7 +54,13 @@ export interface Delivery {
 }
 
 /** Invoke the handler with these messages as one batch; delete the successes unless `keep`. */
-export async function deliver(sqs: SQSClient, queueUrl: string, handler: SqsHandler, messages: Message[], opts: { keep?: boolean } = {}): Promise<Delivery> {
+export async function deliver(
+  sqs: SQSClient,
+  queueUrl: string,
+  handler: SqsHandler,
+  messages: Message[],
+  opts: { keep?: boolean } = {},
+): Promise<Delivery> {
   const arn = await queueArn(sqs, queueUrl);
   const event: SQSEvent = { Records: messages.map((m) => toRecord(m, arn)) };
   const response = await handler(event, lambdaContext('job-dispatcher', 60_000));
@@ -52,7 +70,12 @@ export async function deliver(sqs: SQSClient, queueUrl: string, handler: SqsHand
   if (!opts.keep) {
     for (let i = 0; i < done.length; i += 10) {
       const chunk = done.slice(i, i + 10);
-      await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: chunk.map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle! })) }));
+      await sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: chunk.map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle! })),
+        }),
+      );
     }
   }
   return { failed: parsed, deleted: opts.keep ? 0 : done.length, response };
@@ -70,9 +93,19 @@ export async function drain(sqs: SQSClient, queueUrl: string, handler: SqsHandle
   return handled;
 }
 
-export async function depth(sqs: SQSClient, queueUrl: string): Promise<{ visible: number; inFlight: number; delayed: number }> {
+export async function depth(
+  sqs: SQSClient,
+  queueUrl: string,
+): Promise<{ visible: number; inFlight: number; delayed: number }> {
   const { Attributes = {} } = await sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'] }),
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: [
+        'ApproximateNumberOfMessages',
+        'ApproximateNumberOfMessagesNotVisible',
+        'ApproximateNumberOfMessagesDelayed',
+      ],
+    }),
   );
   return {
     visible: Number(Attributes.ApproximateNumberOfMessages ?? 0),

@@ -8,16 +8,37 @@ import { invoke, type ApiAnswer } from '../../../support/apigw.js';
 export const OPERATOR = { userArn: 'arn:aws:iam::123456789012:user/ops' };
 
 export async function registerDevice(deviceId: string): Promise<string> {
-  const res = await invoke(operatorApi as never, { method: 'POST', path: '/v1/devices', iam: OPERATOR, body: { deviceId } });
+  const res = await invoke(operatorApi as never, {
+    method: 'POST',
+    path: '/v1/devices',
+    iam: OPERATOR,
+    body: { deviceId },
+  });
   if (res.status !== 201) throw new Error(`register ${deviceId}: ${res.status} ${res.raw}`);
   return res.body.token as string;
 }
 
-export function operator<T = any>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, query?: Record<string, string>): Promise<ApiAnswer<T>> {
-  return invoke<T>(operatorApi as never, { method, path, iam: OPERATOR, ...(body !== undefined ? { body } : {}), ...(query ? { query } : {}) });
+export function operator<T = any>(
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+  path: string,
+  body?: unknown,
+  query?: Record<string, string>,
+): Promise<ApiAnswer<T>> {
+  return invoke<T>(operatorApi as never, {
+    method,
+    path,
+    iam: OPERATOR,
+    ...(body !== undefined ? { body } : {}),
+    ...(query ? { query } : {}),
+  });
 }
 
-export function device<T = any>(token: string, method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown): Promise<ApiAnswer<T>> {
+export function device<T = any>(
+  token: string,
+  method: 'GET' | 'POST' | 'PUT',
+  path: string,
+  body?: unknown,
+): Promise<ApiAnswer<T>> {
   return invoke<T>(deviceApi as never, { method, path, token, ...(body !== undefined ? { body } : {}) });
 }
 
@@ -27,7 +48,11 @@ export async function enqueue(deviceId: string, command: unknown): Promise<ApiAn
 
 export async function eventsOf(eventsTable: string, deviceId: string, type?: string): Promise<Record<string, any>[]> {
   const res = await documentClient().send(
-    new QueryCommand({ TableName: eventsTable, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `DEVICE#${deviceId}` } }),
+    new QueryCommand({
+      TableName: eventsTable,
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': `DEVICE#${deviceId}` },
+    }),
   );
   return (res.Items ?? []).filter((e) => !type || e.type === type);
 }

@@ -24,7 +24,11 @@ export function configGetters(): Map<string, string[]> {
   const getters = new Map<string, string[]>();
   for (const m of src.matchAll(/get (\w+)\(\)[^{]*\{(.*?)\},?\s*$/gm)) {
     const body = m[2]!;
-    const vars = new Set([...body.matchAll(/['"]([A-Z][A-Z0-9_]+)['"]/g), ...body.matchAll(/process\.env\.([A-Z][A-Z0-9_]+)/g)].map((x) => x[1]!));
+    const vars = new Set(
+      [...body.matchAll(/['"]([A-Z][A-Z0-9_]+)['"]/g), ...body.matchAll(/process\.env\.([A-Z][A-Z0-9_]+)/g)].map(
+        (x) => x[1]!,
+      ),
+    );
     getters.set(m[1]!, [...vars]);
   }
   if (getters.size < 10) throw new Error(`could not parse the getters of ${CONFIG_FILE}`);
@@ -141,7 +145,10 @@ export async function handlerNeeds(entry: string, metricNames: readonly string[]
   const actions = new Set<string>();
   for (const m of text.matchAll(importRe)) {
     const from = m[2]!;
-    const bindings = m[1]!.split(',').map((spec) => spec.trim().split(/\s+as\s+/)).filter((x) => x[0]);
+    const bindings = m[1]!
+      .split(',')
+      .map((spec) => spec.trim().split(/\s+as\s+/))
+      .filter((x) => x[0]);
     if (from === '@aws-lambda-powertools/idempotency/dynamodb' && bindings.some((b) => used(b[1] ?? b[0]!))) {
       for (const a of IDEMPOTENCY_ACTIONS) actions.add(a);
     }
@@ -150,7 +157,8 @@ export async function handlerNeeds(entry: string, metricNames: readonly string[]
     if (!prefix) continue;
     for (const [imported, local] of bindings) {
       if (!imported!.endsWith('Command') || !used(local ?? imported!)) continue;
-      for (const a of SPECIAL_ACTIONS[`${pkg}:${imported}`] ?? [imported!.replace(/Command$/, '')]) actions.add(`${prefix}:${a}`);
+      for (const a of SPECIAL_ACTIONS[`${pkg}:${imported}`] ?? [imported!.replace(/Command$/, '')])
+        actions.add(`${prefix}:${a}`);
     }
   }
   const tables = tableNeeds(text, getters, importRe, used);
@@ -158,7 +166,12 @@ export async function handlerNeeds(entry: string, metricNames: readonly string[]
   return { env, actions, tables, metrics };
 }
 
-function tableNeeds(text: string, getters: Map<string, string[]>, importRe: RegExp, used: (binding: string) => boolean): Map<string, TableNeeds> {
+function tableNeeds(
+  text: string,
+  getters: Map<string, string[]>,
+  importRe: RegExp,
+  used: (binding: string) => boolean,
+): Map<string, TableNeeds> {
   // local binding → the DynamoDB command it imports
   const commands = new Map<string, string>();
   for (const m of text.matchAll(importRe)) {
@@ -186,19 +199,25 @@ function tableNeeds(text: string, getters: Map<string, string[]>, importRe: RegE
       const command = commands.get(m[1]!);
       if (!command) continue;
       const [pkg, imported] = command.split(':') as [string, string];
-      if (imported === 'QueryCommand' && /\bIndexName\s*:/.test(callArgument(code, m.index! + m[0].length - 1))) continue;
+      if (imported === 'QueryCommand' && /\bIndexName\s*:/.test(callArgument(code, m.index! + m[0].length - 1)))
+        continue;
       for (const a of SPECIAL_ACTIONS[`${pkg}:${imported}`] ?? [imported.replace(/Command$/, '')]) actions.add(a);
     }
     return actions;
   };
   const tablesNamed = (code: string) =>
-    tableGetters.filter(([getter]) => new RegExp(`\\.${getter}\\b`).test(code)).flatMap(([, vars]) => vars.filter((v) => v.endsWith('_TABLE')));
+    tableGetters
+      .filter(([getter]) => new RegExp(`\\.${getter}\\b`).test(code))
+      .flatMap(([, vars]) => vars.filter((v) => v.endsWith('_TABLE')));
   const all = modules(text);
   // Helpers that make DynamoDB calls with a request their callers build (conditions.ts' updateIf, the sharded
   // query): their calls count for the tables of the modules that call them.
   const relays = [...all.values()]
     .filter((code) => tablesNamed(code).length === 0 && ownActions(code).size > 0)
-    .map((code) => ({ functions: [...code.matchAll(/\bfunction\s+(\w+)\s*\(/g)].map((m) => m[1]!), actions: ownActions(code) }));
+    .map((code) => ({
+      functions: [...code.matchAll(/\bfunction\s+(\w+)\s*\(/g)].map((m) => m[1]!),
+      actions: ownActions(code),
+    }));
   for (const code of all.values()) {
     const named = tablesNamed(code);
     if (named.length === 0) continue;
@@ -216,7 +235,17 @@ function tableNeeds(text: string, getters: Map<string, string[]>, importRe: RegE
   }
   // Powertools idempotency's persistence layer makes its calls inside the package, on the idempotency table.
   const idempotency = /import\s*\{([^}]*)\}\s*from\s*["']@aws-lambda-powertools\/idempotency\/dynamodb["']/.exec(text);
-  if (idempotency && idempotency[1]!.split(',').some((spec) => used(spec.trim().split(/\s+as\s+/).pop()!))) {
+  if (
+    idempotency &&
+    idempotency[1]!.split(',').some((spec) =>
+      used(
+        spec
+          .trim()
+          .split(/\s+as\s+/)
+          .pop()!,
+      ),
+    )
+  ) {
     for (const a of IDEMPOTENCY_ACTIONS) need('IDEMPOTENCY_TABLE').actions.add(a.replace('dynamodb:', ''));
   }
   return out;
