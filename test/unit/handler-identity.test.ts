@@ -11,7 +11,7 @@ import { FUNCTION_NAMES } from '../../infra/spec.js';
 test('every handler runs as the function it is', () => {
   for (const name of FUNCTION_NAMES) {
     const source = readFileSync(join(import.meta.dirname, '..', '..', 'functions', 'handlers', `${name}.ts`), 'utf8');
-    const named = new RegExp(`forFunction\\(\\s*'${name}'|createApiHandler\\('${name}'`).test(source);
+    const named = new RegExp(`forFunction\\(\\s*'${name}'|createApiHandler\\(\\s*'${name}'`).test(source);
     assert.ok(named, `functions/handlers/${name}.ts exports a handler wrapped in forFunction('${name}', ...)`);
   }
 });

@@ -22,7 +22,8 @@ const CONFIG_FILE = join(PROJECT_ROOT, 'functions', 'lib', 'config.ts');
 export function configGetters(): Map<string, string[]> {
   const src = readFileSync(CONFIG_FILE, 'utf8');
   const getters = new Map<string, string[]>();
-  for (const m of src.matchAll(/get (\w+)\(\)[^{]*\{(.*?)\},?\s*$/gm)) {
+  // A getter's body runs to the closing brace at the object's indentation (one line or several).
+  for (const m of src.matchAll(/^ {2}get (\w+)\(\)[^{]*\{([\s\S]*?)^ {2}\},?\s*$/gm)) {
     const body = m[2]!;
     const vars = new Set(
       [...body.matchAll(/['"]([A-Z][A-Z0-9_]+)['"]/g), ...body.matchAll(/process\.env\.([A-Z][A-Z0-9_]+)/g)].map(
