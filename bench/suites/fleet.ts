@@ -26,6 +26,7 @@ import { buildHttpApiEvent } from '../../local/apigw-event.js';
 import { lambdaContext, type LocalHandler } from '../../local/lambda-context.js';
 import { handlersFromDirectory } from '../../local/handlers.js';
 import { documentClient, dynamo } from '../../functions/lib/aws.js';
+import { itemSize } from '../fleet-sim/dynamo-units.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const DEVICES = Number(process.env.BENCH_FLEET_DEVICES ?? 1000);
@@ -267,25 +268,6 @@ async function cpuRows(fleet: Fleet, tokens: { deviceId: string; token: string }
 }
 
 // ---- write units ---------------------------------------------------------------------------------------------
-
-/** DynamoDB item size as the service bills it (names + values), for write-unit accounting. */
-export function itemSize(item: Record<string, AttributeValue>): number {
-  let size = 0;
-  for (const [name, v] of Object.entries(item)) size += Buffer.byteLength(name) + valueSize(v);
-  return size;
-}
-function valueSize(v: AttributeValue): number {
-  if (v.S !== undefined) return Buffer.byteLength(v.S);
-  if (v.N !== undefined) return Math.ceil(v.N.replace(/^-|\./g, '').replace(/^0+/, '').length / 2) + 1;
-  if (v.B !== undefined) return v.B.length;
-  if (v.BOOL !== undefined || v.NULL !== undefined) return 1;
-  if (v.SS) return v.SS.reduce((n, s) => n + Buffer.byteLength(s), 0);
-  if (v.NS) return v.NS.reduce((n, s) => n + Math.ceil(s.length / 2) + 1, 0);
-  if (v.BS) return v.BS.reduce((n, b) => n + b.length, 0);
-  if (v.L) return 3 + v.L.reduce((n, x) => n + 1 + valueSize(x), 0);
-  if (v.M) return 3 + Object.entries(v.M).reduce((n, [k, x]) => n + 1 + Buffer.byteLength(k) + valueSize(x), 0);
-  return 0;
-}
 
 interface WriteRecord {
   table: string;
