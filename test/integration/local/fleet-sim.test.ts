@@ -10,6 +10,7 @@ import { fleetSimRows } from '../../../bench/fleet-sim/rows.js';
 import { simulateFleet, type FleetSimResult } from '../../../bench/fleet-sim/simulator.js';
 import { ensureEmulator, type Emulator } from '../../support/moto.js';
 
+const MEASURE_SECONDS = 12;
 let emulator: Emulator;
 let result: FleetSimResult;
 const savedEnv = { ...process.env };
@@ -22,7 +23,7 @@ before(async () => {
     stopDevices: 1,
     jobDevices: 2,
     baselineJobDevices: 1,
-    measureSeconds: 12,
+    measureSeconds: MEASURE_SECONDS,
     // Every interval scaled down (heartbeat 60 s → 2 s), kept consistent with each other.
     env: { HEARTBEAT_SECONDS: '2', OFFLINE_AFTER_SECONDS: '3', ACTIVE_SYNC_SECONDS: '1', ACTIVE_WINDOW_SECONDS: '6' },
     scheduleSeconds: 1,
@@ -75,7 +76,14 @@ test('every request is counted on both sides of the gateway, and every one that 
 test('an idle sync stores its sign of life: at least one write unit per sync, and reads for it', () => {
   const { idle } = result.sync;
   assert.ok(idle.writeUnits > 0 && idle.readUnits > 0);
-  assert.ok(idle.lambdaInvocations > 0 && idle.lambdaInvocations <= idle.requests);
+  // An invocation is counted by when it started, a request by when the gateway logged it: at each edge of the
+  // measured window one request per device may fall on the other side (2 per device over the 12 s window).
+  const edgeAllowance = 2 / (MEASURE_SECONDS / 3600);
+  assert.ok(idle.lambdaInvocations > 0, 'the handler ran');
+  assert.ok(
+    idle.lambdaInvocations <= idle.requests + edgeAllowance,
+    `${idle.lambdaInvocations} invocations for ${idle.requests} requests per device-hour`,
+  );
   // Every sync a device saw applied wrote its liveness item (a timed-out one may have written without the device
   // seeing the answer; a replayed sequence writes nothing).
   assert.ok(
