@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { dockerFromHost } from '../../agent/src/engine/docker.js';
 import { RecoveryModule } from '../../agent/src/recovery/module.js';
 import { harness, sleep, waitFor } from './support/agent-harness.js';
-import { EngineProxy } from './support/engine-proxy.js';
+import { EngineProxy, engineCheckedServices } from './support/engine-proxy.js';
 
 const ENGINE_SOCKET = (process.env.DOCKER_HOST ?? '').startsWith('unix://')
   ? process.env.DOCKER_HOST!.slice('unix://'.length)
@@ -31,21 +31,8 @@ test('engine outage: unknown checks, no recovery budget spent, prompt restarts o
     await proxy.close();
   });
   const check = { intervalSeconds: 1, timeoutSeconds: 2, failureThreshold: 1, startupDelaySeconds: 1 };
-  await h.writeTarget({
-    services: {
-      // Both checks run through the engine (top / exec): the ones an outage used to turn into failures.
-      proc: {
-        image: `${h.registry}/lab/busybox:1`,
-        command: ['sleep', '3600'],
-        healthCheck: { kind: 'process', processName: 'sleep 3600', ...check },
-      },
-      cmd: {
-        image: `${h.registry}/lab/busybox:1`,
-        command: ['sleep', '3600'],
-        healthCheck: { kind: 'custom', command: ['test', '-d', '/tmp'], ...check },
-      },
-    },
-  });
+  // Both checks run through the engine (top / exec): the ones an outage used to turn into failures.
+  await h.writeTarget({ services: engineCheckedServices(h.registry, check) });
   const recovery = new RecoveryModule();
   const agent = await h.open({ intervalMs: 2000 }, [recovery], dockerFromHost(proxy.socketUrl, 15_000));
   await agent.start();

@@ -15,7 +15,7 @@ import { HealthCheckSpec } from '../../functions/contract/target-state.js';
 import { createLabContainer, removeLabContainers, SLEEP_CMD, uniqueAgentId } from '../support/engine-lab.js';
 import { requireEngine } from '../support/engine.js';
 import { harness, waitFor } from './support/agent-harness.js';
-import { EngineProxy } from './support/engine-proxy.js';
+import { EngineProxy, engineCheckedServices } from './support/engine-proxy.js';
 
 const ENGINE_SOCKET = (process.env.DOCKER_HOST ?? '').startsWith('unix://')
   ? process.env.DOCKER_HOST!.slice('unix://'.length)
@@ -57,20 +57,7 @@ test('a slow engine: exec and process checks pass within their timeouts, no heal
   });
   // Timeouts shorter than what the engine takes for one call: only the command's own time counts against them.
   const check = { intervalSeconds: 2, timeoutSeconds: 1, failureThreshold: 2, startupDelaySeconds: 1 };
-  await h.writeTarget({
-    services: {
-      proc: {
-        image: `${h.registry}/lab/busybox:1`,
-        command: ['sleep', '3600'],
-        healthCheck: { kind: 'process', processName: 'sleep 3600', ...check },
-      },
-      cmd: {
-        image: `${h.registry}/lab/busybox:1`,
-        command: ['sleep', '3600'],
-        healthCheck: { kind: 'custom', command: ['test', '-d', '/tmp'], ...check },
-      },
-    },
-  });
+  await h.writeTarget({ services: engineCheckedServices(h.registry, check) });
   const recovery = new RecoveryModule({ events: false });
   const agent = await h.open({ intervalMs: 5000 }, [recovery], dockerFromHost(proxy.socketUrl, 30_000));
   await agent.start();

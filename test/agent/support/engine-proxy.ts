@@ -104,3 +104,25 @@ export class EngineProxy {
     upstream.pipe(client);
   }
 }
+
+/**
+ * Two services whose health checks both run through the engine: `proc` (a `process` check, the engine's top) and
+ * `cmd` (a `custom` check, an exec). These are the checks an unreachable or slow engine affects.
+ */
+export function engineCheckedServices(
+  registry: string,
+  check: { intervalSeconds: number; timeoutSeconds: number; failureThreshold: number; startupDelaySeconds: number },
+) {
+  return {
+    proc: {
+      image: `${registry}/lab/busybox:1`,
+      command: ['sleep', '3600'],
+      healthCheck: { kind: 'process' as const, processName: 'sleep 3600', ...check },
+    },
+    cmd: {
+      image: `${registry}/lab/busybox:1`,
+      command: ['sleep', '3600'],
+      healthCheck: { kind: 'custom' as const, command: ['test', '-d', '/tmp'], ...check },
+    },
+  };
+}
