@@ -1,0 +1,65 @@
+/**
+ * Whether a device a rollout moved has succeeded, failed, or is still in progress, from what its agent reports
+ * (the merged STATE: the target version it runs, a rollback it made, its health).
+ *
+ * The agent puts a new target on trial for the target's `rollbackWindowSeconds`: it promotes it when every
+ * service passes its checks in that window, or rolls back and reports `rolledBackFrom`. So a device counts as
+ * succeeded once it reports the rollout's version, healthy, with the window over since it was moved; it fails
+ * when it rolled back from that version, still is not healthy on it after the window, or has not reported the
+ * version within the rollout's device timeout.
+ */
+
+export type FailureCause = 'rolled-back' | 'unhealthy' | 'timed-out';
+
+export type DeviceOutcome =
+  | { kind: 'in-progress' }
+  | { kind: 'succeeded' }
+  | { kind: 'failed'; cause: FailureCause; detail: string };
+
+export interface ReportedState {
+  targetVersion?: string;
+  rolledBackFrom?: string;
+  health?: string;
+}
+
+export interface JudgeInput {
+  version: string;
+  movedAt: number;
+  now: number;
+  /** The target's health window (the agent's rollback window). */
+  windowMs: number;
+  /** No verdict this long after the move: the device failed (timed out). */
+  timeoutMs: number;
+  state?: ReportedState;
+}
+
+export function judgeDevice(i: JudgeInput): DeviceOutcome {
+  const s = i.state;
+  const elapsed = i.now - i.movedAt;
+  if (s?.rolledBackFrom === i.version)
+    return { kind: 'failed', cause: 'rolled-back', detail: `the agent rolled back from ${i.version}` };
+  if (s?.targetVersion === i.version && elapsed >= i.windowMs) {
+    if (s.health === 'healthy') return { kind: 'succeeded' };
+    if (elapsed >= i.timeoutMs)
+      return { kind: 'failed', cause: 'unhealthy', detail: `runs ${i.version} but reports ${s.health ?? 'no health'}` };
+    return { kind: 'in-progress' };
+  }
+  if (elapsed >= i.timeoutMs)
+    return {
+      kind: 'failed',
+      cause: 'timed-out',
+      detail: s?.targetVersion
+        ? `still reports ${s.targetVersion} ${Math.round(elapsed / 1000)} s after the move`
+        : `no report ${Math.round(elapsed / 1000)} s after the move`,
+    };
+  return { kind: 'in-progress' };
+}
+
+/** Why a device was left out of its stage (counted, never touched). */
+export type SkipReason = 'circuit-open' | 'maintenance' | 'target-changed';
+
+export function skipReason(input: { circuitState?: string; deviceMarkerActive: boolean }): SkipReason | undefined {
+  if (input.circuitState === 'open') return 'circuit-open';
+  if (input.deviceMarkerActive) return 'maintenance';
+  return undefined;
+}
