@@ -21,7 +21,7 @@ import {
   type HandlerResolver,
 } from './handlers.js';
 import { resetClients } from '../functions/lib/aws.js';
-import { resetSecretCache } from '../functions/adapters/secrets.js';
+import { resetSecretCache } from '../functions/adapters/common/secrets.js';
 import { resetRegistryCredentialCache } from '../functions/adapters/registry-credentials.js';
 
 import {

@@ -180,7 +180,7 @@ interface ReadCounts {
 async function evaluatorCost(): Promise<BenchRow[]> {
   const { documentClient, dynamo } = await import('../../functions/lib/aws.js');
   const { livenessPartition } = await import('../../functions/domain/shards.js');
-  const { findQuietDevices, evaluateFleet } = await import('../../functions/handlers/health-evaluator.js');
+  const { findQuietDevices, evaluateFleet } = await import('../../functions/services/offline-detection.js');
   const table = process.env.FLEET_TABLE!;
   const now = Date.now();
   const offlineEvery = Math.round(1 / OFFLINE_SHARE);

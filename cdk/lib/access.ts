@@ -101,10 +101,10 @@ export const FUNCTION_ACCESS: Record<FunctionName, ResourceAccess> = {
   'device-api': {
     // Each report is also evaluated in-process (health policy): it may enqueue a recovery job and raise alerts.
     tables: {
-      fleet: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'Query'], indexes: ['byOffline'] },
+      fleet: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'Query'] },
       jobs: { actions: ['GetItem', 'PutItem', 'UpdateItem'], indexes: ['pendingByDevice'] },
       events: { actions: ['PutItem'] },
-      alerts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'] },
+      alerts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'] },
     },
     queues: { jobs: ['SendMessage'] },
     publishAlerts: true,
@@ -173,13 +173,12 @@ export const FUNCTION_ACCESS: Record<FunctionName, ResourceAccess> = {
     settings: [...CIRCUIT, ...ALERTING],
   },
   'health-evaluator': {
+    // Offline detection only: recovery jobs are enqueued by the per-report evaluation (device-api).
     tables: {
-      fleet: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'Query'], indexes: ['byOffline'] },
-      jobs: { actions: ['GetItem', 'PutItem', 'UpdateItem'] },
+      fleet: { actions: ['GetItem', 'UpdateItem', 'Query'], indexes: ['byOffline'] },
       events: { actions: ['PutItem'] },
       alerts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'] },
     },
-    queues: { jobs: ['SendMessage'] },
     publishAlerts: true,
     settings: [...LIVENESS, ...RECOVERY, ...ALERTING],
   },

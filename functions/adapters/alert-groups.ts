@@ -19,7 +19,7 @@ import { config } from '../lib/config.js';
 import { timeOrderedId } from '../lib/ids.js';
 import { logger } from '../lib/observability.js';
 import { publishAlertEvent, recordAlertEvent } from './alert-publication.js';
-import { isConditionFailure, raceBackoff } from './conditions.js';
+import { isConditionFailure, raceBackoff } from './common/conditions.js';
 
 /** How often a conditional write may lose a race before giving up. */
 export const MAX_RACES = 50;

@@ -25,7 +25,7 @@ import { timeOrderedId } from '../lib/ids.js';
 import { logger } from '../lib/observability.js';
 import { alertPolicy, joinGroup, MAX_RACES, memberResolved, type AlertOptions } from './alert-groups.js';
 import { publishAlertEvent, recordAlertEvent } from './alert-publication.js';
-import { isConditionFailure, raceBackoff } from './conditions.js';
+import { isConditionFailure, raceBackoff } from './common/conditions.js';
 
 const recordKey = (dedupeKey: string) => ({ pk: `ALERT#${dedupeKey}`, sk: 'STATE' });
 

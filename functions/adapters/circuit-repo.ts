@@ -9,13 +9,9 @@
  *    never retry each other out.
  *  - Everything else (open, half-open, close, reset, probe election) is a single-item write conditional on the
  *    version that was read. Exactly one writer wins a given transition; losers re-read and re-decide (usually
- *    ending as a count, or seeing the new state). The winner then records the transition's event.
- *
- * Why the event is not in one TransactWriteItems with the transition: moto_server (tests, the local fleet)
- * implements a cancelled transaction by restoring a deep copy of every table it touched, which undoes
- * concurrent writes by others (another device's report, a concurrent failure count) and copies whole tables
- * on every call. Lost races are the normal case here, so transactions would corrupt the emulated fleet.
- * The cost on DynamoDB: a crash between the two writes keeps the transition and loses its event (logged).
+ *    ending as a count, or seeing the new state).
+ * Each landed change is returned with the record before and after it; recording its event and raising or
+ * resolving the CircuitOpen alert is services/circuit-breaker.ts.
  */
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
@@ -35,11 +31,8 @@ import {
 import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
 import { logger, metrics } from '../lib/observability.js';
-import { isConditionFailure, raceBackoff } from './conditions.js';
-import { devicePk } from './devices-repo.js';
-import { recordEvent } from './events.js';
-import { circuitAlertKey, circuitOpenAlert } from '../domain/alerting/builders.js';
-import { raiseAlert, resolveAlert } from './alert-records.js';
+import { isConditionFailure, raceBackoff } from './common/conditions.js';
+import { devicePk } from './common/keys.js';
 
 /** A race is lost at most once per competing writer; this bound only stops a runaway loop. */
 const MAX_ATTEMPTS = 200;
@@ -122,16 +115,12 @@ export interface AppliedChange {
   change: CircuitChange;
   /** Write attempts lost to concurrent writers before this one landed. */
   conflicts: number;
+  /** When the change was decided. */
+  now: number;
 }
 
 /** Persist one decided change. Returns the stored record, or null when a concurrent writer got there first. */
-async function persist(
-  deviceId: string,
-  base: CircuitRecord,
-  change: CircuitChange,
-  ctx: CircuitContext,
-  now: number,
-): Promise<CircuitRecord | null> {
+async function persist(deviceId: string, base: CircuitRecord, change: CircuitChange): Promise<CircuitRecord | null> {
   const client = documentClient();
   try {
     if (change.kind === 'none') return base;
@@ -168,28 +157,6 @@ async function persist(
     if (isConditionFailure(err)) return null;
     throw err;
   }
-  if (change.event) {
-    const detail = { ...change.event.detail, ...(ctx.source ? { source: ctx.source } : {}) };
-    try {
-      await recordEvent(
-        {
-          type: change.event.type,
-          deviceId,
-          ...(ctx.correlationId ? { correlationId: ctx.correlationId } : {}),
-          detail,
-        },
-        now,
-      );
-    } catch (err) {
-      // The transition stands (it is the record of truth); only the feed entry is missing.
-      logger.error('circuit transition stored but its event could not be recorded', {
-        deviceId,
-        event: change.event.type,
-        detail,
-        err,
-      });
-    }
-  }
   return change.next;
 }
 
@@ -203,11 +170,10 @@ async function run(
     const now = ctx.now ?? Date.now();
     const before = await readCircuit(deviceId);
     const change = decide(before, now);
-    const after = await persist(deviceId, before, change, ctx, now);
+    const after = await persist(deviceId, before, change);
     if (after) {
       observeTransition(deviceId, before, after, change, ctx);
-      await alertOnTransition(deviceId, before, after, ctx, now);
-      return { before, after, change, conflicts: attempt };
+      return { before, after, change, conflicts: attempt, now };
     }
     await raceBackoff(attempt);
   }
@@ -224,7 +190,8 @@ export const resetCircuit = (deviceId: string, by: string, ctx: CircuitContext =
   run(deviceId, (r, now) => reset(r, now, by), ctx);
 
 export type AdmitResult =
-  | (Admission & { admitted: true; record: CircuitRecord })
+  /** `landed`: the admission changed the circuit (a probe elected, a state moved), with the record before it. */
+  | (Admission & { admitted: true; record: CircuitRecord; landed?: AppliedChange })
   | (Admission & { admitted: false; record: CircuitRecord });
 
 /**
@@ -248,11 +215,14 @@ export async function admitCommand(
     // admit it once the cooldown allows a probe, but leave the probe to a command that does reach the device.
     if (opts.electProbe === false && admission.probe)
       return { admitted: true, probe: false, change: { kind: 'none', record: before }, record: before };
-    const after = await persist(deviceId, before, admission.change, ctx, now);
+    const after = await persist(deviceId, before, admission.change);
     if (after) {
       observeTransition(deviceId, before, after, admission.change, ctx);
-      await alertOnTransition(deviceId, before, after, ctx, now);
-      return { ...admission, record: after };
+      return {
+        ...admission,
+        record: after,
+        landed: { before, after, change: admission.change, conflicts: attempt, now },
+      };
     }
     await raceBackoff(attempt);
   }
@@ -282,44 +252,4 @@ function observeTransition(
     source: ctx.source,
     event: change.kind === 'write' ? change.event?.type : undefined,
   });
-}
-
-// ---- CircuitOpen alert on transitions ----
-
-/**
- * A circuit that opens is a manual-intervention alert (CircuitOpen, deduped per device; CRITICAL once it keeps
- * re-opening); closing it (a successful probe or an operator reset) resolves that alert. Alerting trouble never
- * undoes or fails the transition: it is already stored with its event.
- */
-async function alertOnTransition(
-  deviceId: string,
-  before: CircuitRecord,
-  after: CircuitRecord,
-  ctx: CircuitContext,
-  now: number,
-): Promise<void> {
-  try {
-    if (after.state === 'open' && before.state !== 'open') {
-      await raiseAlert(
-        circuitOpenAlert({
-          deviceId,
-          openedAtMs: after.openedAt ?? now,
-          consecutiveFailures: after.consecutiveFailures,
-          openCount: after.openCount,
-          retryAtMs: after.retryAtEpoch,
-          correlationId: ctx.correlationId,
-        }),
-        { now },
-      );
-    } else if (after.state === 'closed' && before.state !== 'closed') {
-      await resolveAlert(circuitAlertKey(deviceId), { now, correlationId: ctx.correlationId });
-    }
-  } catch (err) {
-    logger.error('could not raise/resolve the CircuitOpen alert (the transition is stored)', {
-      deviceId,
-      to: after.state,
-      correlationId: ctx.correlationId,
-      error: (err as Error).message,
-    });
-  }
 }

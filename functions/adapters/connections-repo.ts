@@ -13,8 +13,8 @@
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
-import { isConditionFailure } from './conditions.js';
-import { devicePk } from './devices-repo.js';
+import { isConditionFailure } from './common/conditions.js';
+import { devicePk } from './common/keys.js';
 
 /** API Gateway closes a WebSocket connection after 2 hours; items outlive that by a margin, then expire. */
 export const CONNECTION_TTL_SECONDS = 2 * 3600 + 600;

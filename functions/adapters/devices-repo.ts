@@ -15,11 +15,12 @@ import type { StoredDeviceState } from '../domain/report-merge.js';
 import { allShards, OFFLINE_SHARDS, offlineShard, silencedOfflineShard } from '../domain/shards.js';
 import { documentClient, dynamo } from '../lib/aws.js';
 import { config } from '../lib/config.js';
-import { isConditionFailure, updateIf } from './conditions.js';
-import { rawString, readItems, type RawItem, type UnreadableItem } from './item-reader.js';
-import { countShards, queryShards } from './sharded-query.js';
+import { isConditionFailure, updateIf } from './common/conditions.js';
+import { rawString, readItems, type RawItem, type UnreadableItem } from './common/item-reader.js';
+import { countShards, queryShards } from './common/sharded-query.js';
+import { devicePk } from './common/keys.js';
 
-export const devicePk = (deviceId: string) => `DEVICE#${deviceId}`;
+export { devicePk };
 
 export interface DeviceMeta extends StoredCredentials {
   deviceId: string;

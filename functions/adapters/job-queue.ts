@@ -1,7 +1,6 @@
 /**
- * Publishing jobs to the SQS jobs queue (transactional outbox: the job is written first as `unpublished`;
- * this moves it onto the queue and then marks it published). A crash between the two leaves the job in the
- * outbox and the outbox publisher sends it again; the dispatcher tolerates the duplicate (idempotent by jobId).
+ * The SQS jobs queue: job messages (one or a batch of ten), held-job re-sends, visibility backoff. Taking a job
+ * off the outbox once its message is sent is services/job-publishing.ts.
  */
 import {
   ChangeMessageVisibilityCommand,
@@ -12,7 +11,6 @@ import {
 import type { Job } from '../contract/jobs.js';
 import { sqsClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
-import { markPublished } from './jobs-repo.js';
 
 /** The queue message body: just enough to route; the dispatcher re-reads the job record. */
 export interface JobMessage {
@@ -24,7 +22,7 @@ export interface JobMessage {
   attempt?: number;
 }
 
-type Publishable = Pick<Job, 'jobId' | 'deviceId' | 'type' | 'correlationId'> & { attempt?: number };
+export type Publishable = Pick<Job, 'jobId' | 'deviceId' | 'type' | 'correlationId'> & { attempt?: number };
 
 function messageOf(job: Publishable): { body: string; attributes: Record<string, MessageAttributeValue> } {
   const body: JobMessage = {
@@ -54,17 +52,6 @@ export async function sendJobMessage(
     }),
   );
   return res.MessageId;
-}
-
-/** Send the job's message, then take it off the outbox. Throws if sending fails (the outbox keeps it). */
-export async function publishJob(
-  job: Publishable,
-  opts: { delaySeconds?: number } = {},
-): Promise<{ messageId?: string; marked: boolean }> {
-  const messageId = await sendJobMessage(job, opts);
-  // With the attempt known, the mark is conditional on it (a late mark must not hide a newer attempt's retry).
-  const marked = await markPublished(job.jobId, job.attempt);
-  return { messageId, marked };
 }
 
 // ---- batch publishing, held-job re-sends, visibility backoff ----

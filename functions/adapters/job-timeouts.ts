@@ -5,7 +5,7 @@
  */
 import { allShards, TIMEOUT_SHARDS } from '../domain/shards.js';
 import { config } from '../lib/config.js';
-import { queryShards } from './sharded-query.js';
+import { queryShards } from './common/sharded-query.js';
 
 export interface TimeoutCandidate {
   jobId: string;

@@ -14,8 +14,8 @@ import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { allLivenessPartitions, livenessPartition } from '../domain/shards.js';
 import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
-import { isConditionFailure, updateIf } from './conditions.js';
-import { queryShards } from './sharded-query.js';
+import { isConditionFailure, updateIf } from './common/conditions.js';
+import { queryShards } from './common/sharded-query.js';
 
 const key = (deviceId: string) => ({ pk: livenessPartition(deviceId), sk: deviceId });
 

@@ -7,8 +7,8 @@ import { DeleteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Marker } from '../contract/operator.js';
 import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
-import { isConditionFailure } from './conditions.js';
-import { devicePk } from './devices-repo.js';
+import { isConditionFailure } from './common/conditions.js';
+import { devicePk } from './common/keys.js';
 
 export const DEVICE_WIDE = '*';
 export const markerSk = (service?: string) => `MARKER#${service ?? DEVICE_WIDE}`;

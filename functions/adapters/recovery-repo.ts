@@ -12,11 +12,8 @@ import {
 } from '../domain/health-policy.js';
 import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
-import { isTerminal } from '../domain/job-lifecycle.js';
-import { isConditionFailure, raceBackoff } from './conditions.js';
-import { devicePk } from './devices-repo.js';
-import { UnreadableItemError } from './item-reader.js';
-import { getJob } from './jobs-repo.js';
+import { isConditionFailure, raceBackoff } from './common/conditions.js';
+import { devicePk } from './common/keys.js';
 
 export const recoverySk = (service: string) => `RECOVERY#${service}`;
 
@@ -49,21 +46,6 @@ export async function readRecoveryWindow(
 }
 
 /**
- * Is the latest recovery job still on its way (queued or running)? A job older than the window no longer
- * blocks (it is stuck; the timeout sweeper deals with it), and a job that was never written does not either.
- */
-async function inFlight(jobId: string | undefined, now: number, windowMs: number): Promise<string | undefined> {
-  if (!jobId) return undefined;
-  // A job stored in a shape that cannot be read cannot be followed either: like a stuck one, it does not block.
-  const job = await getJob(jobId).catch((err: unknown) => {
-    if (err instanceof UnreadableItemError) return undefined;
-    throw err;
-  });
-  if (!job || isTerminal(job.status) || now - Date.parse(job.createdAt) >= windowMs) return undefined;
-  return jobId;
-}
-
-/**
  * Take one recovery slot for a service, for the job `jobId` the caller is about to enqueue. Allowed: the attempt
  * is recorded (the caller must now enqueue that job). Denied: nothing is written; `rate-limited` means escalate,
  * `in-flight` means the previous recovery job has not finished yet (wait for its outcome).
@@ -74,10 +56,12 @@ export async function tryAcquireRecoverySlot(
   jobId: string,
   now: number,
   policy: Pick<HealthPolicyConfig, 'maxRecoveryAttempts' | 'recoveryWindowMs'>,
+  /** The previous attempt's job id if that job is still running (it is then not started again). */
+  stillRunning: (lastJobId: string | undefined) => Promise<string | undefined>,
 ): Promise<RecoveryAttemptDecision> {
   for (let attempt = 0; attempt < MAX_RACES; attempt++) {
     const current = await readRecoveryWindow(deviceId, service);
-    const inFlightJobId = await inFlight(current.lastJobId, now, policy.recoveryWindowMs);
+    const inFlightJobId = await stillRunning(current.lastJobId);
     const decision = decideRecoveryAttempt({ attempts: current.attempts, inFlightJobId }, now, policy);
     if (!decision.allowed) return decision;
     try {

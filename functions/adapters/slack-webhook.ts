@@ -7,7 +7,7 @@
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { config } from '../lib/config.js';
 import { traceHttpCall, tracer } from '../lib/observability.js';
-import { getSecretString, resetSecretCache } from './secrets.js';
+import { getSecretString, resetSecretCache } from './common/secrets.js';
 
 /** The webhook secret is missing, empty, or not a usable webhook URL: nothing can be delivered until it is fixed. */
 export class WebhookConfigError extends Error {

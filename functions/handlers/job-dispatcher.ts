@@ -36,15 +36,14 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { GetQueueAttributesCommand, type MessageAttributeValue } from '@aws-sdk/client-sqs';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import * as z from 'zod/mini';
-import { admitCommand } from '../adapters/circuit-repo.js';
+import { admitCommand } from '../services/circuit-breaker.js';
 import { getTarget, putTarget } from '../adapters/devices-repo.js';
 import { fromRecordAttributes, sendToDeadLetterQueue } from '../adapters/dlq.js';
-import { UnreadableItemError } from '../adapters/item-reader.js';
+import { UnreadableItemError } from '../adapters/common/item-reader.js';
 import { recordEvent } from '../adapters/events.js';
 import { delayRedelivery, resendJobMessage } from '../adapters/job-queue.js';
 import { count, countOutcome } from '../adapters/job-metrics.js';
-import { getJob, markDispatched, transitionJob, type JobRecord } from '../adapters/jobs-repo.js';
-import type { OutboxFields } from '../adapters/outbox.js';
+import { getJob, markDispatched, transitionJob, type JobRecord, type OutboxFields } from '../adapters/jobs-repo.js';
 import { CorrelationId, DeviceId, JobId } from '../contract/common.js';
 import { JOB_TYPES, TargetState, type JobType } from '../contract/index.js';
 import { isTerminal, transition } from '../domain/job-lifecycle.js';
@@ -164,7 +163,7 @@ async function completeCloudSide(job: JobRecord, now: number): Promise<EffectRes
     },
   });
   if (!moved.ok) return { action: 'stale' };
-  // A single conditional write decides the race (see adapters/job-failures.ts on why not a transaction).
+  // A single conditional write decides the race (see services/job-failures.ts on why not a transaction).
   if (!(await transitionJob(job, moved.job, { now }))) {
     const again = await getJob(job.jobId);
     if (again && isTerminal(again.status)) return { action: 'stale' };

@@ -18,8 +18,13 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { queueDepth } from '../adapters/dlq.js';
 import { SQS_BATCH, sendJobMessages } from '../adapters/job-queue.js';
-import { markPublished } from '../adapters/jobs-repo.js';
-import { listAllUnpublished, retireFromOutbox, unpublishedSince, type OutboxJob } from '../adapters/outbox.js';
+import {
+  listAllUnpublished,
+  markPublished,
+  retireFromOutbox,
+  unpublishedSince,
+  type OutboxJob,
+} from '../adapters/jobs-repo.js';
 import { isTerminal } from '../domain/job-lifecycle.js';
 import { MAX_SQS_DELAY_SECONDS } from '../domain/retry-policy.js';
 import { config } from '../lib/config.js';

@@ -8,7 +8,7 @@
  */
 import type { ErrorBody } from '../contract/common.js';
 import { logger } from '../lib/observability.js';
-import { UnreadableItemError } from '../adapters/item-reader.js';
+import { UnreadableItemError } from '../adapters/common/item-reader.js';
 import { HttpError } from './errors.js';
 import type { ApiMiddleware } from './middleware.js';
 

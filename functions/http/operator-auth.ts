@@ -4,7 +4,7 @@
  * bearer token, in constant time, with the value of the Secrets Manager secret OPERATOR_TOKEN_SECRET_ID
  * (local mode), fetched once per process.
  */
-import { getSecretString } from '../adapters/secrets.js';
+import { getSecretString } from '../adapters/common/secrets.js';
 import { config } from '../lib/config.js';
 import { safeEqual } from '../lib/token.js';
 import { httpError } from './errors.js';

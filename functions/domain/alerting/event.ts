@@ -6,6 +6,8 @@
  * Pure: no AWS, `now` (epoch ms) is an argument.
  */
 import * as z from 'zod/mini';
+// Alerts are parsed here: their issue messages in English, not zod/mini's bare "Invalid input".
+import '../../contract/zod-locale.js';
 import { AlertName, Severity, nextActionFor, runbookLink, severityForLevel } from './catalogue.js';
 
 export const ALERT_SCHEMA = 'fleetmedic.alert.v1';

@@ -4,7 +4,7 @@ import { getJob, toJob, transitionJob } from '../../adapters/jobs-repo.js';
 import { transition } from '../../domain/job-lifecycle.js';
 import { httpError } from '../../http/errors.js';
 import { defineRoute } from '../../http/types.js';
-import { operatorName } from '../support/principal.js';
+import { operatorName } from '../../http/principal.js';
 
 export default defineRoute('cancelJob', async (req) => {
   const { jobId } = req.params;

@@ -1,8 +1,8 @@
-/** Decommission a device (functions/handlers/support/device-lifecycle.ts). Idempotent: repeating it finishes a partial one. */
+/** Decommission a device (functions/services/device-lifecycle.ts). Idempotent: repeating it finishes a partial one. */
 import { httpError } from '../../http/errors.js';
 import { defineRoute } from '../../http/types.js';
-import { decommissionDevice } from '../support/device-lifecycle.js';
-import { operatorName } from '../support/principal.js';
+import { decommissionDevice } from '../../services/device-lifecycle.js';
+import { operatorName } from '../../http/principal.js';
 
 export default defineRoute('decommissionDevice', async (req) => {
   const { deviceId } = req.params;

@@ -9,19 +9,17 @@
  * An optional `inProgressTimeoutSeconds` (10..86400) is stored on the job and sets the IN_PROGRESS deadline of
  * every attempt; absent, the job type's default applies (domain/job-lifecycle.ts).
  */
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { admitCommand } from '../../adapters/circuit-repo.js';
+import { admitCommand } from '../../services/circuit-breaker.js';
 import { getDeviceMeta, getTarget, putTarget } from '../../adapters/devices-repo.js';
-import { publishJob } from '../../adapters/job-queue.js';
-import { createJob, toJob } from '../../adapters/jobs-repo.js';
+import { toJob } from '../../adapters/jobs-repo.js';
+import { enqueueJob } from '../../services/job-publishing.js';
 import { newJob } from '../../domain/job-lifecycle.js';
 import { targetVersion } from '../../domain/target-version.js';
 import { newJobId } from '../../lib/ids.js';
-import { logger, metrics } from '../../lib/observability.js';
 import { httpError } from '../../http/errors.js';
 import { defineRoute } from '../../http/types.js';
-import { jitteredRetryAfterSeconds } from '../support/retry-after.js';
-import { operatorName } from '../support/principal.js';
+import { jitteredRetryAfterSeconds } from '../../http/retry-after.js';
+import { operatorName } from '../../http/principal.js';
 
 export default defineRoute('enqueueJob', async (req) => {
   const { deviceId } = req.params;
@@ -65,20 +63,6 @@ export default defineRoute('enqueueJob', async (req) => {
       ? { inProgressTimeoutSeconds: command.inProgressTimeoutSeconds }
       : {}),
   });
-  await createJob(job);
-  const m = metrics.singleMetric();
-  m.addDimension('type', command.type);
-  m.addMetric('jobs_enqueued_total', MetricUnit.Count, 1);
-
-  try {
-    await publishJob(job);
-  } catch (err) {
-    // The job is safe in the outbox; the outbox publisher will queue it.
-    logger.warn('publishing the job failed; left for the outbox publisher', {
-      jobId,
-      deviceId,
-      error: (err as Error).message,
-    });
-  }
+  await enqueueJob(job);
   return { statusCode: 202, headers: { location: `/v1/jobs/${jobId}` }, body: toJob(job) };
 });

@@ -3,11 +3,11 @@
  * cannot be read is left out and named in `unreadable`; without a readable META there is no device to show.
  */
 import { getDeviceItems } from '../../adapters/devices-repo.js';
-import { UnreadableItemError } from '../../adapters/item-reader.js';
+import { UnreadableItemError } from '../../adapters/common/item-reader.js';
 import { recentEvents } from '../../adapters/events.js';
 import { httpError } from '../../http/errors.js';
 import { defineRoute } from '../../http/types.js';
-import { deviceDetail } from '../support/device-views.js';
+import { deviceDetail } from '../../services/device-views.js';
 
 export default defineRoute('getDevice', async (req) => {
   const { deviceId } = req.params;

@@ -4,7 +4,7 @@ import { markerSk } from '../../adapters/markers-repo.js';
 import type { StoredDeviceState } from '../../domain/report-merge.js';
 import { httpError } from '../../http/errors.js';
 import { defineRoute } from '../../http/types.js';
-import { deviceSummary } from '../support/device-views.js';
+import { deviceSummary } from '../../services/device-views.js';
 
 export default defineRoute('listDevices', async (req) => {
   let page: Awaited<ReturnType<typeof listDeviceMetas>>;

@@ -1,12 +1,12 @@
 /**
  * A device's heartbeat + state (the protocol before POST /sync; agents in the field keep using it). Stored by
- * handlers/support/report-intake.ts: the stored sequence again → 200 `duplicate`; an older one → 409
+ * services/report-intake.ts: the stored sequence again → 200 `duplicate`; an older one → 409
  * stale_sequence (details.lastSeq); no state write unless the state changed; every report is a sign of life.
  * The ack's `lastSeq` is the last STORED sequence (an unchanged heartbeat is acknowledged but not stored).
  */
 import { httpError } from '../../http/errors.js';
 import { defineRoute } from '../../http/types.js';
-import { storeReport } from '../support/report-intake.js';
+import { storeReport } from '../../services/report-intake.js';
 
 export default defineRoute('postReport', async (req) => {
   const { deviceId } = req.params;

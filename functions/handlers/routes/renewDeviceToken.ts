@@ -6,7 +6,7 @@ import { DEFAULT_TOKEN_OVERLAP_SECONDS } from '../../contract/credentials.js';
 import { forgetDeviceCredentials } from '../../http/device-auth.js';
 import { httpError } from '../../http/errors.js';
 import { defineRoute } from '../../http/types.js';
-import { rotateDeviceToken } from '../support/device-lifecycle.js';
+import { rotateDeviceToken } from '../../services/device-lifecycle.js';
 
 export default defineRoute('renewDeviceToken', async (req) => {
   const { deviceId } = req.params;

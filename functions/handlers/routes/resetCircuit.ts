@@ -1,10 +1,10 @@
 /** Close a device's circuit by hand; recorded as `circuit.reset` with the operator and correlation id. */
-import { resetCircuit } from '../../adapters/circuit-repo.js';
+import { resetCircuit } from '../../services/circuit-breaker.js';
 import { getDeviceMeta } from '../../adapters/devices-repo.js';
 import { toView } from '../../domain/circuit-breaker.js';
 import { httpError } from '../../http/errors.js';
 import { defineRoute } from '../../http/types.js';
-import { operatorName } from '../support/principal.js';
+import { operatorName } from '../../http/principal.js';
 
 export default defineRoute('resetCircuit', async (req) => {
   const { deviceId } = req.params;

@@ -2,7 +2,7 @@
 import { DEFAULT_TOKEN_OVERLAP_SECONDS } from '../../contract/credentials.js';
 import { httpError } from '../../http/errors.js';
 import { defineRoute } from '../../http/types.js';
-import { rotateDeviceToken } from '../support/device-lifecycle.js';
+import { rotateDeviceToken } from '../../services/device-lifecycle.js';
 
 export default defineRoute('rotateDeviceToken', async (req) => {
   const { deviceId } = req.params;

@@ -3,7 +3,7 @@ import { getDeviceMeta, setOfflineSilenced } from '../../adapters/devices-repo.j
 import { putMarker } from '../../adapters/markers-repo.js';
 import { httpError } from '../../http/errors.js';
 import { defineRoute } from '../../http/types.js';
-import { operatorName } from '../support/principal.js';
+import { operatorName } from '../../http/principal.js';
 
 export default defineRoute('setMarker', async (req) => {
   const { deviceId } = req.params;

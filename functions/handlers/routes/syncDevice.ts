@@ -1,12 +1,12 @@
 /**
  * One round trip per heartbeat: report in; ack, pending jobs, target if changed, next interval out
- * (support/device-sync.ts). What the sync cost is published with it (support/sync-cost.ts).
+ * (services/device-sync.ts). What the sync cost is published with it (adapters/sync-cost.ts).
  */
+import { publishSyncCost } from '../../adapters/sync-cost.js';
 import { httpError } from '../../http/errors.js';
 import { defineRoute } from '../../http/types.js';
 import { measureDynamoCost } from '../../lib/request-cost.js';
-import { syncDevice } from '../support/device-sync.js';
-import { publishSyncCost } from '../support/sync-cost.js';
+import { syncDevice } from '../../services/device-sync.js';
 
 export default defineRoute('syncDevice', async (req) => {
   const { deviceId } = req.params;

@@ -3,14 +3,14 @@
  *  - `expectedVersion` ≠ stored version → 409 version_conflict (details.currentVersion), nothing written —
  *    unless it is the replay of the very update that produced the stored version (lost response): 200;
  *  - a transition the lifecycle forbids (terminal states are final) → 409 invalid_transition;
- *  - FAILED takes the shared failure path (adapters/job-failures.ts: the job type's retry policy re-arms the job
+ *  - FAILED takes the shared failure path (services/job-failures.ts: the job type's retry policy re-arms the job
  *    as the next attempt or ends it, `command.failed` and escalation events/alerts, retry publication), and
  *    counts once per failed attempt on the device's circuit breaker;
  *  - SUCCEEDED tells the circuit breaker the device works (no write when it is closed with no failures);
  *  - any accepted update opens the device's short sync window (a follow-up job is likely).
  */
-import { recordFailure, recordSuccess } from '../../adapters/circuit-repo.js';
-import { recordJobFailure } from '../../adapters/job-failures.js';
+import { recordFailure, recordSuccess } from '../../services/circuit-breaker.js';
+import { recordJobFailure } from '../../services/job-failures.js';
 import { countOutcome } from '../../adapters/job-metrics.js';
 import { getJob, markEffectsApplied, toJob, transitionJob, type JobRecord } from '../../adapters/jobs-repo.js';
 import type { Job } from '../../contract/jobs.js';

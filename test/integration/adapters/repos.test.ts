@@ -12,9 +12,9 @@ import { createTestInfra, type TestInfra } from '../../support/infra.js';
 
 let infra: TestInfra;
 type Mods = {
-  circuit: typeof import('../../../functions/adapters/circuit-repo.js');
+  circuit: typeof import('../../../functions/services/circuit-breaker.js');
   jobs: typeof import('../../../functions/adapters/jobs-repo.js');
-  queue: typeof import('../../../functions/adapters/job-queue.js');
+  queue: typeof import('../../../functions/services/job-publishing.js');
   events: typeof import('../../../functions/adapters/events.js');
   markers: typeof import('../../../functions/adapters/markers-repo.js');
   devices: typeof import('../../../functions/adapters/devices-repo.js');
@@ -32,9 +32,9 @@ before(async () => {
     POWERTOOLS_METRICS_DISABLED: 'true',
   });
   m = {
-    circuit: await import('../../../functions/adapters/circuit-repo.js'),
+    circuit: await import('../../../functions/services/circuit-breaker.js'),
     jobs: await import('../../../functions/adapters/jobs-repo.js'),
-    queue: await import('../../../functions/adapters/job-queue.js'),
+    queue: await import('../../../functions/services/job-publishing.js'),
     events: await import('../../../functions/adapters/events.js'),
     markers: await import('../../../functions/adapters/markers-repo.js'),
     devices: await import('../../../functions/adapters/devices-repo.js'),

@@ -1,6 +1,6 @@
 /**
  * Liveness at DEFAULT settings (no OFFLINE_AFTER_SECONDS / HEARTBEAT_SECONDS override) on moto, on a simulated
- * clock (no wall-clock window): reports stored by the real intake path (handlers/support/report-intake.ts) at the
+ * clock (no wall-clock window): reports stored by the real intake path (services/report-intake.ts) at the
  * worst on-time spacing the agent can produce (the idle interval + its full jitter), the real scheduled evaluator
  * run every evaluator period. A device on time is never marked offline; a device that stops is marked offline
  * within the documented bound (offlineAfter + one evaluator period).
@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { DeviceReport } from '../../../functions/contract/report.js';
-import { evaluateFleet } from '../../../functions/handlers/health-evaluator.js';
-import { storeReport } from '../../../functions/handlers/support/report-intake.js';
+import { evaluateFleet } from '../../../functions/services/offline-detection.js';
+import { storeReport } from '../../../functions/services/report-intake.js';
 import {
   DEFAULT_LIVENESS,
   detectionBoundSeconds,

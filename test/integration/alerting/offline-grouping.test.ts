@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { createAlertingFixture, deliverPending, running, type AlertingFixture } from '../../support/alerting.js';
 import { documentClient } from '../../../functions/lib/aws.js';
-import { evaluateFleet } from '../../../functions/handlers/health-evaluator.js';
+import { evaluateFleet } from '../../../functions/services/offline-detection.js';
 import { handler as forwarder } from '../../../functions/handlers/slack-forwarder.js';
 
 let al: AlertingFixture;

@@ -16,7 +16,7 @@ import {
 } from '../../../functions/adapters/devices-repo.js';
 import { findQuietDevices } from '../../../functions/adapters/liveness-repo.js';
 import { DeviceReport } from '../../../functions/contract/report.js';
-import { storeReport } from '../../../functions/handlers/support/report-intake.js';
+import { storeReport } from '../../../functions/services/report-intake.js';
 import { createApiFixture, type ApiFixture } from '../../support/api-fixture.js';
 
 let fx: ApiFixture;

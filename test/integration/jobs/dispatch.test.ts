@@ -8,7 +8,7 @@ import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { createDispatcher } from '../../../functions/handlers/job-dispatcher.js';
 import { getJob } from '../../../functions/adapters/jobs-repo.js';
 import { sendJobMessage } from '../../../functions/adapters/job-queue.js';
-import { recordFailure, readCircuit, resetCircuit } from '../../../functions/adapters/circuit-repo.js';
+import { recordFailure, readCircuit, resetCircuit } from '../../../functions/services/circuit-breaker.js';
 import { documentClient } from '../../../functions/lib/aws.js';
 import { deliver, depth, receive } from './support/esm.js';
 import { device, enqueue, eventsOf, registerDevice } from './support/fleet.js';

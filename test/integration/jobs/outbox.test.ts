@@ -8,7 +8,7 @@ import { publishOutbox, OUTBOX_GRACE_MS } from '../../../functions/handlers/outb
 import { createJob, getJob } from '../../../functions/adapters/jobs-repo.js';
 import { sendJobMessage } from '../../../functions/adapters/job-queue.js';
 import { newJob } from '../../../functions/domain/job-lifecycle.js';
-import { recordJobFailure } from '../../../functions/adapters/job-failures.js';
+import { recordJobFailure } from '../../../functions/services/job-failures.js';
 import type { RetryPolicies } from '../../../functions/domain/retry-policy.js';
 import { countItems, device, enqueue, operator, registerDevice } from './support/fleet.js';
 import { deliver, depth, receive } from './support/esm.js';

@@ -131,7 +131,7 @@ test('two handlers interleaving in one process: each log line names its own func
 
 test("a health finding logs the device's service as deviceService, not Powertools' reserved `service`", async () => {
   const { forFunction } = await import('../../../functions/lib/observability.js');
-  const { evaluateDevice } = await import('../../../functions/handlers/health-evaluator.js');
+  const { evaluateDevice } = await import('../../../functions/services/device-health.js');
   const now = Date.now();
   const failing = {
     name: 'web',

@@ -309,7 +309,7 @@ test('the gateway closes a connection idle past its limit (1001), as API Gateway
 });
 
 test(`liveness: a clean disconnect followed by silence is offline after ${DISCONNECT_GRACE_SECONDS} s, heartbeat silence alone only after OFFLINE_AFTER`, async () => {
-  const { evaluateFleet } = await import('../../../functions/handlers/health-evaluator.js');
+  const { evaluateFleet } = await import('../../../functions/services/offline-detection.js');
   const [tq, tc] = [await register('push-bye'), await register('push-quiet')];
   await sync('push-bye', tq, 1);
   await sync('push-quiet', tc, 1);

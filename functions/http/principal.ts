@@ -1,4 +1,4 @@
-import type { Principal } from '../../http/types.js';
+import type { Principal } from './types.js';
 
 /** How an operator appears in job history and markers (`by`/`createdBy`). */
 export function operatorName(p: Principal): string {

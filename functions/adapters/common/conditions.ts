@@ -1,7 +1,7 @@
 /** Recognising a lost optimistic-concurrency race, for single writes and transactions alike. */
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
-import { documentClient } from '../lib/aws.js';
+import { documentClient } from '../../lib/aws.js';
 
 export function isConditionFailure(err: unknown): boolean {
   if (err instanceof ConditionalCheckFailedException) return true;
@@ -26,7 +26,7 @@ export type ConditionalUpdate = UpdateCommandInput & { ConditionExpression: stri
 
 /**
  * Apply a conditional update: true when it was written, false when its condition lost the race. Every other
- * error propagates. One item, never a transaction: no code path needs one (see adapters/job-failures.ts for why
+ * error propagates. One item, never a transaction: no code path needs one (see services/job-failures.ts for why
  * events are written after their transition), and the roles are granted no transactional actions.
  */
 export async function updateIf(update: ConditionalUpdate): Promise<boolean> {

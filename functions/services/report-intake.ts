@@ -3,18 +3,18 @@
  *  - the stored sequence again → `duplicate`; an older one → `stale` (details.lastSeq); no state write;
  *  - nothing changed → no state write;
  *  - changed → the merged state is written conditionally on the sequence it was merged from (a concurrent
- *    report makes us re-read and merge again), then evaluated (health-evaluator.ts).
+ *    report makes us re-read and merge again), then evaluated (device-health.ts).
  * Every accepted report (applied, unchanged) is a sign of life: one write to the device's liveness item, concurrent
  * with the state write (adapters/liveness-repo.ts). A duplicate or stale one writes nothing at all: a replay is not
  * news, and a refused report must leave no trace.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { getDeviceState, putDeviceState } from '../../adapters/devices-repo.js';
-import { touchLiveness, type LivenessBefore } from '../../adapters/liveness-repo.js';
-import type { DeviceReport } from '../../contract/report.js';
-import { decideReport, type StoredDeviceState } from '../../domain/report-merge.js';
-import { logger, metrics } from '../../lib/observability.js';
-import { evaluateDevice } from '../health-evaluator.js';
+import { getDeviceState, putDeviceState } from '../adapters/devices-repo.js';
+import { touchLiveness, type LivenessBefore } from '../adapters/liveness-repo.js';
+import type { DeviceReport } from '../contract/report.js';
+import { decideReport, type StoredDeviceState } from '../domain/report-merge.js';
+import { logger, metrics } from '../lib/observability.js';
+import { evaluateDevice } from './device-health.js';
 
 const MAX_RACES = 5;
 
@@ -78,7 +78,7 @@ export async function storeReport(
 const NOT_TOUCHED: LivenessBefore = { wasOffline: false };
 
 /**
- * Findings → recovery jobs / alerts, cleared findings → resolved alerts (functions/handlers/health-evaluator.ts).
+ * Findings → recovery jobs / alerts, cleared findings → resolved alerts (services/device-health.ts).
  * Runs after a changed state is stored. A failure here must not fail the report: the state is stored and the
  * agent must not resend it; the next change is evaluated again.
  */

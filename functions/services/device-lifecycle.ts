@@ -2,17 +2,17 @@
  * Device credentials and lifecycle: token rotation and decommissioning (README "Rotating a device token",
  * "Decommissioning a device"). Used by the operator routes and by the device's own renewal route.
  */
-import { retireLiveness } from '../../adapters/liveness-repo.js';
-import { resolveAlert } from '../../adapters/alert-records.js';
-import { dedupeKeyFor } from '../../domain/alerting/event.js';
-import { getDeviceRecord, retireDeviceItems, revokeDevice, rotateCredentials } from '../../adapters/devices-repo.js';
-import { recordEvent } from '../../adapters/events.js';
-import { countOutcome } from '../../adapters/job-metrics.js';
-import { getJob, listOpenJobsForDevice, transitionJob } from '../../adapters/jobs-repo.js';
-import type { Job } from '../../contract/jobs.js';
-import { transition } from '../../domain/job-lifecycle.js';
-import { httpError } from '../../http/errors.js';
-import { issueDeviceToken } from '../../lib/token.js';
+import { resolveAlert } from '../adapters/alert-records.js';
+import { getDeviceRecord, retireDeviceItems, revokeDevice, rotateCredentials } from '../adapters/devices-repo.js';
+import { recordEvent } from '../adapters/events.js';
+import { countOutcome } from '../adapters/job-metrics.js';
+import { getJob, listOpenJobsForDevice, transitionJob } from '../adapters/jobs-repo.js';
+import { retireLiveness } from '../adapters/liveness-repo.js';
+import type { Job } from '../contract/jobs.js';
+import { dedupeKeyFor } from '../domain/alerting/event.js';
+import { transition } from '../domain/job-lifecycle.js';
+import { httpError } from '../http/errors.js';
+import { issueDeviceToken } from '../lib/token.js';
 
 const MAX_RACES = 5;
 

@@ -6,8 +6,8 @@
  * The device-token check shows up here as a read only when the credentials cache missed.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { logger, metrics } from '../../lib/observability.js';
-import type { DynamoCost } from '../../lib/request-cost.js';
+import { logger, metrics } from '../lib/observability.js';
+import type { DynamoCost } from '../lib/request-cost.js';
 
 export interface SyncCost {
   dynamo: DynamoCost;

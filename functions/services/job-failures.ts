@@ -20,13 +20,12 @@ import type { Job } from '../contract/jobs.js';
 import { failAttempt, type FailAttemptInput } from '../domain/job-recovery.js';
 import type { RecoveryDecision } from '../domain/retry-policy.js';
 import { logger } from '../lib/observability.js';
-import { raiseAlert } from './alert-records.js';
-import { recordFailure } from './circuit-repo.js';
-import { recordEvent } from './events.js';
-import { publishJob } from './job-queue.js';
-import { count, countOutcome } from './job-metrics.js';
-import { transitionJob } from './jobs-repo.js';
-import { storeRearmedJob } from './outbox.js';
+import { raiseAlert } from '../adapters/alert-records.js';
+import { recordEvent } from '../adapters/events.js';
+import { count, countOutcome } from '../adapters/job-metrics.js';
+import { storeRearmedJob, transitionJob } from '../adapters/jobs-repo.js';
+import { recordFailure } from './circuit-breaker.js';
+import { publishJob } from './job-publishing.js';
 
 export type RecordFailureResult =
   | { outcome: 'applied'; job: Job; decision: RecoveryDecision; published?: boolean }

@@ -6,13 +6,13 @@
  * Cost of an idle sync (counted by `npm run bench fleet-sim`): the device-token read, one consistent STATE read,
  * one pendingByDevice Query, one TARGET read, one 1-WCU liveness write.
  */
-import { getTarget } from '../../adapters/devices-repo.js';
-import { listPendingForDevice, toJob } from '../../adapters/jobs-repo.js';
-import type { SyncRequest, SyncResponse } from '../../contract/sync.js';
-import { nextSyncSeconds } from '../../domain/liveness.js';
-import { etagOf, ifNoneMatchHits } from '../../domain/target-version.js';
-import { config } from '../../lib/config.js';
-import { resolveForDevice } from '../../services/device-target.js';
+import { getTarget } from '../adapters/devices-repo.js';
+import { listPendingForDevice, toJob } from '../adapters/jobs-repo.js';
+import type { SyncRequest, SyncResponse } from '../contract/sync.js';
+import { nextSyncSeconds } from '../domain/liveness.js';
+import { etagOf, ifNoneMatchHits } from '../domain/target-version.js';
+import { config } from '../lib/config.js';
+import { resolveForDevice } from '../services/device-target.js';
 import { storeReport } from './report-intake.js';
 
 export type SyncResult = { kind: 'ok'; body: SyncResponse } | { kind: 'superseded' | 'retired' };

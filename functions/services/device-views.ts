@@ -1,13 +1,13 @@
 /** Operator views of a device (summary for the list, detail for one device) from its stored items. */
-import type { TargetStateDocument } from '../../contract/target-state.js';
+import type { TargetStateDocument } from '../contract/target-state.js';
 import type * as z from 'zod/mini';
-import type { DeviceDetail, DeviceSummary, Marker } from '../../contract/operator.js';
-import type { FleetEvent } from '../../contract/operator.js';
-import { fromItem } from '../../adapters/circuit-repo.js';
-import type { DeviceMeta } from '../../adapters/devices-repo.js';
-import { isMarkerItem, markerActive, toMarker, markerSk } from '../../adapters/markers-repo.js';
-import { toView } from '../../domain/circuit-breaker.js';
-import { errorBadges, type StoredDeviceState } from '../../domain/report-merge.js';
+import type { DeviceDetail, DeviceSummary, Marker } from '../contract/operator.js';
+import type { FleetEvent } from '../contract/operator.js';
+import { fromItem } from '../adapters/circuit-repo.js';
+import type { DeviceMeta } from '../adapters/devices-repo.js';
+import { isMarkerItem, markerActive, toMarker, markerSk } from '../adapters/markers-repo.js';
+import { toView } from '../domain/circuit-breaker.js';
+import { errorBadges, type StoredDeviceState } from '../domain/report-merge.js';
 
 type Summary = z.output<typeof DeviceSummary>;
 type Detail = z.output<typeof DeviceDetail>;

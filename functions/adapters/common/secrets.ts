@@ -3,7 +3,7 @@
  * (a Lambda execution environment). Never logged. A failed fetch is not cached, so the next call retries.
  */
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { tracer } from '../lib/observability.js';
+import { tracer } from '../../lib/observability.js';
 
 let client: SecretsManagerClient | undefined;
 const cache = new Map<string, Promise<string>>();

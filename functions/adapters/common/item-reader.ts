@@ -9,7 +9,7 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { logger, metrics } from '../lib/observability.js';
+import { logger, metrics } from '../../lib/observability.js';
 
 export interface UnreadableItem {
   /** The item's id (device id, job id) as its key attribute says. */

@@ -4,7 +4,7 @@
  * (timeout sweeper, health evaluator, outbox publisher) find all their work this way, never with a Scan.
  */
 import { QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
-import { documentClient } from '../lib/aws.js';
+import { documentClient } from '../../lib/aws.js';
 
 /** One Query, paged, at most `limit` items (DynamoDB's Limit caps each page at what is still wanted). */
 export async function queryUpTo(input: QueryCommandInput, limit: number): Promise<Record<string, unknown>[]> {

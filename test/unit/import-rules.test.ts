@@ -1,0 +1,143 @@
+/**
+ * Who may import whom (docs/architecture.md, "Who may import whom"), read from the source itself:
+ * - an adapter (functions/adapters/*.ts) imports no other adapter: composing them is a service's job
+ *   (functions/adapters/common/ holds the low-level helpers they share, and is not an adapter);
+ * - adapters import no service, handler or HTTP layer; services import no handler;
+ * - nothing imports a Lambda entry file (functions/handlers/<name>.ts): a route or service that needs another
+ *   function's logic imports the service it lives in;
+ * - domain code is pure: no AWS SDK, Powertools, Lambda types or dockerode, and no adapter, service, handler,
+ *   HTTP or lib module;
+ * - cdk/ and local/ never import each other; both read infra/spec.ts.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { test } from 'node:test';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+
+function sources(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (name === 'node_modules') continue;
+    if (statSync(p).isDirectory()) out.push(...sources(p));
+    else if (name.endsWith('.ts')) out.push(p);
+  }
+  return out;
+}
+
+/** Every module specifier a file imports or re-exports (static and dynamic), resolved to a project path when relative. */
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  const specs = [
+    ...text.matchAll(
+      /(?:^|\n)\s*(?:import|export)\b[^'"`;]*?\bfrom\s+['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)|(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g,
+    ),
+  ].map((m) => m[1] ?? m[2] ?? m[3]!);
+  return specs.map((s) => (s.startsWith('.') ? relative(ROOT, resolve(dirname(file), s)).replace(/\.js$/, '.ts') : s));
+}
+
+const files = ['functions', 'cdk', 'local', 'infra'].flatMap((d) => sources(join(ROOT, d)));
+const graph = files.map((f) => ({ file: relative(ROOT, f), imports: importsOf(f) }));
+const inDir = (path: string, dir: string) => path.startsWith(`${dir}/`);
+const directChild = (path: string, dir: string) => inDir(path, dir) && !path.slice(dir.length + 1).includes('/');
+
+function violations(from: (file: string) => boolean, to: (target: string, file: string) => boolean): string[] {
+  return graph
+    .filter((g) => from(g.file))
+    .flatMap((g) => g.imports.filter((t) => to(t, g.file)).map((t) => `${g.file} -> ${t}`));
+}
+
+/**
+ * Imports the rules still allow, each with its reason. Raising an alert is one decision across three stores (its
+ * dedupe record, its group window, the topic and the event feed), and the alert adapters still make it between
+ * them: the record joins its group and publishes, the group publishes its summary, publication records the
+ * event. Lifting that decision into a service removes these four.
+ */
+const ALLOWED = new Set([
+  'functions/adapters/alert-records.ts -> functions/adapters/alert-groups.ts',
+  'functions/adapters/alert-records.ts -> functions/adapters/alert-publication.ts',
+  'functions/adapters/alert-groups.ts -> functions/adapters/alert-publication.ts',
+  'functions/adapters/alert-publication.ts -> functions/adapters/events.ts',
+]);
+const unlessAllowed = (list: string[]) => list.filter((v) => !ALLOWED.has(v));
+
+test('the scan sees the code it judges', () => {
+  assert.ok(graph.filter((g) => directChild(g.file, 'functions/adapters')).length >= 10, 'adapters found');
+  assert.ok(
+    graph.some((g) => g.imports.includes('functions/adapters/jobs-repo.ts')),
+    'relative imports resolved',
+  );
+  assert.ok(
+    graph.some((g) => g.imports.some((i) => i.startsWith('@aws-sdk/'))),
+    'package imports read',
+  );
+});
+
+test('no adapter imports another adapter (the helpers in adapters/common excepted)', () => {
+  const found = violations(
+    (f) => directChild(f, 'functions/adapters'),
+    (t, f) => directChild(t, 'functions/adapters') && t !== f,
+  );
+  assert.deepEqual(unlessAllowed(found), []);
+  for (const allowed of ALLOWED)
+    assert.ok(found.includes(allowed), `allowed import still exists (else drop it from ALLOWED): ${allowed}`);
+});
+
+test('adapters import no service, handler or HTTP module; services import no handler', () => {
+  assert.deepEqual(
+    violations(
+      (f) => inDir(f, 'functions/adapters'),
+      (t) => inDir(t, 'functions/services') || inDir(t, 'functions/handlers') || inDir(t, 'functions/http'),
+    ),
+    [],
+  );
+  assert.deepEqual(
+    violations(
+      (f) => inDir(f, 'functions/services'),
+      (t) => inDir(t, 'functions/handlers'),
+    ),
+    [],
+  );
+});
+
+test('nothing imports a Lambda entry file (no route imports a handler)', () => {
+  assert.deepEqual(
+    violations(
+      () => true,
+      (t) => directChild(t, 'functions/handlers'),
+    ),
+    [],
+  );
+});
+
+test('domain code imports no AWS SDK, Powertools, Lambda types or dockerode, and no I/O layer', () => {
+  const io = ['functions/adapters', 'functions/services', 'functions/handlers', 'functions/http', 'functions/lib'];
+  assert.deepEqual(
+    violations(
+      (f) => inDir(f, 'functions/domain'),
+      (t) =>
+        /^(@aws-sdk\/|@aws-lambda-powertools\/|@smithy\/|aws-lambda$|dockerode$)/.test(t) ||
+        io.some((d) => inDir(t, d)),
+    ),
+    [],
+  );
+});
+
+test('cdk/ and local/ never import each other', () => {
+  assert.deepEqual(
+    violations(
+      (f) => inDir(f, 'cdk'),
+      (t) => inDir(t, 'local'),
+    ),
+    [],
+  );
+  assert.deepEqual(
+    violations(
+      (f) => inDir(f, 'local'),
+      (t) => inDir(t, 'cdk'),
+    ),
+    [],
+  );
+});
