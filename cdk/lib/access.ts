@@ -120,15 +120,17 @@ export const FUNCTION_ACCESS: Record<FunctionName, ResourceAccess> = {
         indexes: ['devices'],
       },
       jobs: { actions: ['GetItem', 'PutItem', 'UpdateItem'], indexes: ['byDevice'] },
-      events: { actions: ['PutItem', 'Query'], indexes: ['byDay'] },
+      // GetItem on events: the deep health check's probe read (services/health-check.ts).
+      events: { actions: ['GetItem', 'PutItem', 'Query'], indexes: ['byDay'] },
       alerts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'] },
     },
     // Enqueue sends to the jobs queue; the dead-letter tooling peeks the DLQs (receive, then hand the message back
     // at once with ChangeMessageVisibility), counts them, and redrives (send to the source, delete from the DLQ).
+    // GetQueueAttributes on every queue: the deep health check asks each for its ARN.
     queues: {
-      jobs: ['SendMessage'],
+      jobs: ['SendMessage', 'GetQueueAttributes'],
       jobsDlq: ['ReceiveMessage', 'DeleteMessage', 'ChangeMessageVisibility', 'GetQueueAttributes', 'SendMessage'],
-      alerts: ['SendMessage'],
+      alerts: ['SendMessage', 'GetQueueAttributes'],
       alertsDlq: ['ReceiveMessage', 'DeleteMessage', 'ChangeMessageVisibility', 'GetQueueAttributes', 'SendMessage'],
     },
     publishAlerts: true,

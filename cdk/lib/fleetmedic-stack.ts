@@ -14,7 +14,8 @@ import { HealthEvaluation } from './health-evaluation.js';
 import { JobQueue } from './job-queue.js';
 import { Observability } from './observability.js';
 import { stageSettings, type StageConfig } from './stage-config.js';
-import { FleetTables } from './tables.js';
+import { FleetTables, type TableKey } from './tables.js';
+import { SCHEDULED_FUNCTIONS } from '../../infra/spec.js';
 
 export interface FleetmedicStackProps extends StackProps {
   config: StageConfig;
@@ -123,6 +124,8 @@ export class FleetmedicStack extends Stack {
         ...(this.alerting.emailDlq ? [{ label: 'alert-email', queue: this.alerting.emailDlq }] : []),
       ],
       httpApi: this.api.httpApi,
+      scheduledFunctions: [...SCHEDULED_FUNCTIONS],
+      tables: (Object.keys(tables) as TableKey[]).map((label) => ({ label, table: tables[label] })),
       thresholds: config,
     });
 

@@ -7,11 +7,16 @@
  * - every dead-letter queue: any visible message;
  * - every function: Errors and Throttles;
  * - DevicesOffline: more devices offline than the configured threshold (the evaluator's devices_offline gauge,
- *   counted each minute from the sparse keys-only byOffline index; no table scan).
+ *   counted each minute from the sparse keys-only byOffline index; no table scan);
+ * - RunnerDown-<function>: a scheduled function completed no run in two of its periods (its
+ *   scheduled_runs_completed heartbeat; missing data is breaching, because a stopped schedule emits nothing);
+ * - ApiServerErrors: more than the configured percentage of API requests answered 5xx over 5 minutes;
+ * - DynamoThrottles-<table> / DynamoSystemErrors-<table>: any throttled request or DynamoDB-side error.
  * The EMF metrics carry the Powertools `service` dimension (= the emitting function's name, never a device id).
  */
 import { Duration } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
+import { Operation, type ITable } from 'aws-cdk-lib/aws-dynamodb';
 import {
   Alarm,
   AlarmStatusWidget,
@@ -28,6 +33,7 @@ import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { FUNCTIONS, type ScheduledFunctionName } from '../../infra/spec.js';
 import type { FleetFunction, FunctionName } from './fleet-function.js';
 
 /**
@@ -47,6 +53,26 @@ export const OFFLINE_EMITTER: FunctionName = 'health-evaluator';
 export const OFFLINE_METRIC = 'devices_offline';
 /** The flow beside it (same emitter): devices found offline in one run, for the dashboard. */
 export const OFFLINE_FLOW_METRIC = 'devices_marked_offline';
+/**
+ * The heartbeat every scheduled function publishes once per finished run (RUN_COMPLETED_METRIC in
+ * functions/lib/observability.ts, which test/unit/cdk/stack.test.ts holds equal; not imported, so synth does not
+ * load the Powertools runtime).
+ */
+export const HEARTBEAT_METRIC = 'scheduled_runs_completed';
+/** Runs a scheduled function may miss in a row before RunnerDown fires (one late run is not an outage). */
+export const MISSED_RUNS_BEFORE_ALARM = 2;
+/**
+ * The DynamoDB operations the functions call (cdk/lib/access.ts DynamoAction): the system-errors alarm sums
+ * exactly these (a metric-math alarm takes at most 10 metrics, so not every operation DynamoDB knows).
+ */
+const DYNAMO_OPERATIONS = [
+  Operation.GET_ITEM,
+  Operation.BATCH_GET_ITEM,
+  Operation.QUERY,
+  Operation.PUT_ITEM,
+  Operation.UPDATE_ITEM,
+  Operation.DELETE_ITEM,
+];
 
 export interface ObservabilityProps {
   stage: string;
@@ -56,12 +82,23 @@ export interface ObservabilityProps {
   jobsQueue: IQueue;
   deadLetterQueues: { label: string; queue: IQueue }[];
   httpApi: HttpApi;
+  /** The functions run on a schedule: each gets a RunnerDown alarm on its heartbeat. */
+  scheduledFunctions: ScheduledFunctionName[];
+  tables: { label: string; table: ITable }[];
   thresholds: {
     jobFailureRatePercent: number;
     stuckJobAgeSeconds: number;
     httpLatencyP95Ms: number;
     offlineDevicesThreshold: number;
+    apiServerErrorRatePercent: number;
   };
+}
+
+/** How an alarm compares and what no data means; the default is "above the threshold once, no data is fine". */
+interface AlarmShape {
+  comparisonOperator?: ComparisonOperator;
+  evaluationPeriods?: number;
+  treatMissingData?: TreatMissingData;
 }
 
 export class Observability extends Construct {
@@ -165,6 +202,64 @@ export class Observability extends Construct {
       `More than ${t.offlineDevicesThreshold} devices are offline.`,
     );
 
+    // ---- RunnerDown: the watchman's watchman. Each scheduled function publishes one heartbeat per completed
+    // run; a schedule that stopped, a function that keeps failing or timing out, or an account out of
+    // concurrency all publish nothing, so missing data counts as a missed run.
+    for (const name of props.scheduledFunctions) {
+      const trigger = FUNCTIONS[name].trigger;
+      if (trigger.kind !== 'schedule') throw new Error(`${name} has no schedule in infra/spec.ts`);
+      const period = Duration.minutes(trigger.everyMinutes);
+      this.alarm(
+        `RunnerDown-${name}`,
+        this.emf(HEARTBEAT_METRIC, name, 'Sum', period),
+        1,
+        `${name} completed no run in ${MISSED_RUNS_BEFORE_ALARM} periods of ${trigger.everyMinutes} min (no ${HEARTBEAT_METRIC} heartbeat).`,
+        {
+          comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
+          evaluationPeriods: MISSED_RUNS_BEFORE_ALARM,
+          treatMissingData: TreatMissingData.BREACHING,
+        },
+      );
+    }
+
+    // ---- ApiServerErrors: 5xx answers as a share of all requests (no requests → 0, not an alarm).
+    const serverErrorRate = new MathExpression({
+      label: 'API 5xx rate (%)',
+      expression: 'IF(FILL(requests, 0) > 0, 100 * FILL(errors, 0) / requests, 0)',
+      usingMetrics: {
+        errors: props.httpApi.metricServerError({ statistic: 'Sum', period: fiveMin }),
+        requests: props.httpApi.metricCount({ statistic: 'Sum', period: fiveMin }),
+      },
+      period: fiveMin,
+    });
+    this.alarm(
+      'ApiServerErrors',
+      serverErrorRate,
+      t.apiServerErrorRatePercent,
+      `More than ${t.apiServerErrorRatePercent} % of API requests answered 5xx over 5 minutes.`,
+    );
+
+    // ---- DynamoDB: throttled requests (on-demand tables throttle too, at partition or account limits) and
+    // errors on DynamoDB's side, per table.
+    for (const { label, table } of props.tables) {
+      const throttles = new MathExpression({
+        label: `${label} throttle events`,
+        expression: 'FILL(reads, 0) + FILL(writes, 0)',
+        usingMetrics: {
+          reads: table.metric('ReadThrottleEvents', { statistic: 'Sum', period: fiveMin }),
+          writes: table.metric('WriteThrottleEvents', { statistic: 'Sum', period: fiveMin }),
+        },
+        period: fiveMin,
+      });
+      this.alarm(`DynamoThrottles-${label}`, throttles, 0, `DynamoDB throttled requests on the ${label} table.`);
+      this.alarm(
+        `DynamoSystemErrors-${label}`,
+        table.metricSystemErrorsForOperations({ operations: DYNAMO_OPERATIONS, period: fiveMin }),
+        0,
+        `DynamoDB answered 5xx (system errors) on the ${label} table.`,
+      );
+    }
+
     this.dashboard = this.buildDashboard(failureRate, stuckAge, p95);
   }
 
@@ -173,16 +268,17 @@ export class Observability extends Construct {
     return new Metric({ namespace: this.props.namespace, metricName, dimensionsMap: { service }, statistic, period });
   }
 
-  private alarm(name: string, metric: IMetric, threshold: number, description: string): Alarm {
+  private alarm(name: string, metric: IMetric, threshold: number, description: string, shape: AlarmShape = {}): Alarm {
+    const evaluationPeriods = shape.evaluationPeriods ?? 1;
     const alarm = new Alarm(this, name, {
       alarmName: `fleetmedic-${this.props.stage}-${name}`,
       alarmDescription: description,
       metric,
       threshold,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
-      datapointsToAlarm: 1,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
+      comparisonOperator: shape.comparisonOperator ?? ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods,
+      datapointsToAlarm: evaluationPeriods,
+      treatMissingData: shape.treatMissingData ?? TreatMissingData.NOT_BREACHING,
     });
     const action = new SnsAction(this.props.topic);
     alarm.addAlarmAction(action);

@@ -37,6 +37,8 @@ export interface StageConfig {
   stuckJobAgeSeconds: number;
   /** HighHTTPLatency: alarm when the API's p95 latency exceeds this. */
   httpLatencyP95Ms: number;
+  /** ApiServerErrors: alarm when more than this percentage of API requests answer 5xx over 5 minutes. */
+  apiServerErrorRatePercent: number;
   /** Devices offline above this count raise the DevicesOffline alarm (derived from fleetSize unless given). */
   offlineDevicesThreshold: number;
   /** The declared fleet size: the API throttle and fleet-size-dependent alarms derive from it (functions/domain/capacity.ts). */
@@ -81,6 +83,7 @@ export const DEFAULTS = {
   jobFailureRatePercent: 10,
   stuckJobAgeSeconds: 300,
   httpLatencyP95Ms: 2000,
+  apiServerErrorRatePercent: 5,
   fleetSize: DEFAULT_FLEET_SIZE,
   circuitFailureThreshold: 5,
   circuitCooldownSeconds: 60,
@@ -211,6 +214,7 @@ export function stageConfigFrom(node: Ctx): StageConfig {
     jobFailureRatePercent: num(node, 'jobFailureRatePercent', DEFAULTS.jobFailureRatePercent),
     stuckJobAgeSeconds: num(node, 'stuckJobAgeSeconds', DEFAULTS.stuckJobAgeSeconds, 1),
     httpLatencyP95Ms: num(node, 'httpLatencyP95Ms', DEFAULTS.httpLatencyP95Ms, 1),
+    apiServerErrorRatePercent: num(node, 'apiServerErrorRatePercent', DEFAULTS.apiServerErrorRatePercent),
     offlineDevicesThreshold: num(node, 'offlineDevicesThreshold', capacity.offlineDevicesThreshold),
     fleetSize,
     ...liveness,

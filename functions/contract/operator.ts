@@ -185,6 +185,24 @@ export const RedriveResponse = z
   .object({ dryRun: z.boolean(), matched: z.int(), redriven: z.int(), messages: z.array(DeadLetter) })
   .register(z.globalRegistry, { id: 'RedriveResponse' });
 
+export const ResourceCheck = z
+  .object({
+    /** Logical name (fleet, jobs, jobs-dlq...), never a physical name or ARN. */
+    resource: z.string(),
+    kind: z.enum(['table', 'queue']),
+    ok: z.boolean(),
+    /** The error's name when not ok: ResourceNotFoundException, AccessDeniedException, TimeoutError... */
+    error: z.optional(z.string()),
+  })
+  .register(z.globalRegistry, { id: 'ResourceCheck' });
+
 export const HealthResponse = z
-  .object({ status: z.literal('ok'), version: z.string(), time: Timestamp })
+  .object({
+    /** `failing` (with status 503) only from a deep check with at least one failed resource. */
+    status: z.enum(['ok', 'failing']),
+    version: z.string(),
+    time: Timestamp,
+    /** Only with `deep=1`: one entry per table and queue the API uses. */
+    checks: z.optional(z.array(ResourceCheck)),
+  })
   .register(z.globalRegistry, { id: 'HealthResponse' });

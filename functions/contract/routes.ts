@@ -62,8 +62,10 @@ export const routes = [
     path: '/v1/health',
     fn: 'operator-api',
     auth: 'public',
-    summary: 'Liveness of the API (used by post-deploy acceptance).',
-    responses: { 200: HealthResponse },
+    summary:
+      'Liveness of the API (used by post-deploy acceptance); deep=1 also probes every table and queue the API uses and answers 503 naming those that failed.',
+    query: z.object({ deep: z._default(z.enum(['0', '1']), '0') }),
+    responses: { 200: HealthResponse, 400: ErrorBody, 503: HealthResponse },
   },
   // ---- device routes: authenticated by the device's own token; a device may touch only its own resources
   {

@@ -134,6 +134,7 @@ const badPaths: Record<string, string> = {
 };
 
 const badQueries: Record<string, Record<string, string>[]> = {
+  getHealth: [{ deep: 'yes' }, { deep: '2' }],
   listDevices: [{ limit: '0' }, { limit: 'many' }],
   getRecentEvents: [{ limit: '9999' }, { deviceId: 'BAD_ID!' }],
   deleteMarker: [{ service: 'x'.repeat(64) }],

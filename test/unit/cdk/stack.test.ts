@@ -5,12 +5,16 @@
  * generated from the route table, alarms and thresholds, the dashboard, and cdk-nag.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Match } from 'aws-cdk-lib/assertions';
 import { routes } from '../../../functions/contract/routes.js';
 import { FUNCTION_NAMES, type FunctionName } from '../../../cdk/lib/fleet-function.js';
 import { FUNCTION_ACCESS } from '../../../cdk/lib/access.js';
-import { OFFLINE_METRIC } from '../../../cdk/lib/observability.js';
+import { HEARTBEAT_METRIC, MISSED_RUNS_BEFORE_ALARM, OFFLINE_METRIC } from '../../../cdk/lib/observability.js';
+import { RUN_COMPLETED_METRIC } from '../../../functions/lib/observability.js';
+import { SCHEDULED_FUNCTIONS, TABLES } from '../../../infra/spec.js';
 import { defaultStack, synthesize } from './support/stack.js';
 
 type Resource = { Type: string; Properties: Record<string, any>; Metadata?: Record<string, any> };
@@ -445,7 +449,84 @@ describe('alarms', () => {
     for (const [name, a] of alarms) {
       assert.deepEqual(a.AlarmActions.map(refId), [topicId], name);
       assert.deepEqual(a.OKActions.map(refId), [topicId], name);
-      assert.equal(a.ComparisonOperator, 'GreaterThanThreshold', name);
+      // Only the heartbeat alarms fire on too little (a run count below 1); every other one on too much.
+      assert.equal(
+        a.ComparisonOperator,
+        name.includes('-RunnerDown-') ? 'LessThanThreshold' : 'GreaterThanThreshold',
+        name,
+      );
+    }
+  });
+
+  test('RunnerDown: each scheduled function alarms after two periods without a completed run, missing data breaching', () => {
+    assert.equal(HEARTBEAT_METRIC, RUN_COMPLETED_METRIC);
+    assert.equal(MISSED_RUNS_BEFORE_ALARM, 2);
+    for (const name of SCHEDULED_FUNCTIONS) {
+      const a = alarm(`RunnerDown-${name}`);
+      assert.equal(a.MetricName, 'scheduled_runs_completed', name);
+      assert.equal(a.Namespace, 'Fleetmedic/dev', name);
+      assert.deepEqual(a.Dimensions, [{ Name: 'service', Value: name }], name);
+      assert.equal(a.Statistic, 'Sum', name);
+      assert.equal(a.Period, 60, `${name}: one period = its schedule (every minute)`);
+      assert.equal(a.EvaluationPeriods, 2, name);
+      assert.equal(a.DatapointsToAlarm, 2, name);
+      assert.equal(a.ComparisonOperator, 'LessThanThreshold', name);
+      assert.equal(a.Threshold, 1, name);
+      assert.equal(a.TreatMissingData, 'breaching', `${name}: a stopped schedule publishes nothing`);
+    }
+    const runnerDown = [...alarms.keys()].filter((n) => n.includes('-RunnerDown-'));
+    assert.equal(runnerDown.length, SCHEDULED_FUNCTIONS.length);
+  });
+
+  test('ApiServerErrors: 5xx / requests > 5 % over 5 minutes (no requests is not an alarm)', () => {
+    const a = alarm('ApiServerErrors');
+    assert.equal(a.Threshold, 5);
+    assert.equal(a.TreatMissingData, 'notBreaching');
+    const stats = a.Metrics.filter((m: any) => m.MetricStat);
+    assert.deepEqual(stats.map((m: any) => m.MetricStat.Metric.MetricName).sort(), ['5xx', 'Count']);
+    for (const m of stats) {
+      assert.equal(m.MetricStat.Metric.Namespace, 'AWS/ApiGateway');
+      assert.equal(m.MetricStat.Stat, 'Sum');
+      assert.equal(m.MetricStat.Period, 300);
+      assert.equal(m.MetricStat.Metric.Dimensions[0].Name, 'ApiId');
+    }
+    assert.match(
+      a.Metrics.find((m: any) => m.ReturnData !== false).Expression,
+      /^IF\(.+ > 0, 100 \* .+ \/ requests, 0\)$/,
+    );
+  });
+
+  test('the watchman alarms each have a runbook section', () => {
+    const runbook = readFileSync(join(import.meta.dirname, '../../../docs/runbook.md'), 'utf8');
+    for (const section of ['RunnerDown', 'ApiServerErrors', 'DynamoThrottles', 'DynamoSystemErrors'])
+      assert.match(runbook, new RegExp(`^## ${section}$`, 'm'), section);
+  });
+
+  test('DynamoDB: a throttle alarm and a system-errors alarm on every table', () => {
+    const tableIds = new Set(ofType('AWS::DynamoDB::Table').map(([id]) => id));
+    for (const key of Object.keys(TABLES)) {
+      const throttles = alarm(`DynamoThrottles-${key}`);
+      const throttleMetrics = throttles.Metrics.filter((m: any) => m.MetricStat);
+      assert.deepEqual(throttleMetrics.map((m: any) => m.MetricStat.Metric.MetricName).sort(), [
+        'ReadThrottleEvents',
+        'WriteThrottleEvents',
+      ]);
+      const errors = alarm(`DynamoSystemErrors-${key}`);
+      const errorMetrics = errors.Metrics.filter((m: any) => m.MetricStat);
+      assert.ok(errorMetrics.length > 0 && errorMetrics.length <= 10, `${key}: at most 10 metrics in one alarm`);
+      const operations = errorMetrics.map(
+        (m: any) => m.MetricStat.Metric.Dimensions.find((d: any) => d.Name === 'Operation').Value,
+      );
+      assert.deepEqual(operations.sort(), ['BatchGetItem', 'DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem']);
+      for (const a of [throttles, errors]) {
+        assert.equal(a.Threshold, 0, key);
+        const metrics = a.Metrics.filter((m: any) => m.MetricStat);
+        const table = new Set(
+          metrics.map((m: any) => refId(m.MetricStat.Metric.Dimensions.find((d: any) => d.Name === 'TableName').Value)),
+        );
+        assert.equal(table.size, 1, `${key}: one table per alarm`);
+        assert.ok(tableIds.has([...table][0] as string), `${key}: a table of the stack`);
+      }
     }
   });
 
