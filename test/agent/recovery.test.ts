@@ -9,7 +9,7 @@ import { systemClock } from '../../agent/src/clock.js';
 import { Executor } from '../../agent/src/engine/executor.js';
 import { listOwnedContainers } from '../../agent/src/engine/observe.js';
 import { createLogger, silentLogger } from '../../agent/src/log.js';
-import { HealthRecovery, type ServiceInput } from '../../agent/src/recovery/controller.js';
+import { RecoveryController, type ServiceInput } from '../../agent/src/recovery/controller.js';
 import { ServiceSpec } from '../../functions/contract/target-state.js';
 import { requireEngine } from '../support/engine.js';
 import {
@@ -34,7 +34,7 @@ const httpCheck = {
 interface Rig {
   agentId: string;
   exec: Executor;
-  hr: HealthRecovery;
+  hr: RecoveryController;
   specs: Record<string, ServiceSpec>;
   manual: Set<string>;
   sync(): Promise<void>;
@@ -58,7 +58,7 @@ async function rig(
     pullTimeoutMs: 60_000,
   });
   const manual = new Set<string>();
-  const hr = new HealthRecovery({
+  const hr = new RecoveryController({
     clock: systemClock,
     docker,
     ops: exec,

@@ -20,7 +20,7 @@ import type { Agent, AgentModule, CycleContext } from '../agent.js';
 import { AGENT_VERSION } from '../config.js';
 import { registryOfImage } from '../engine/registry-auth.js';
 import { specHash } from '../planner/spec-hash.js';
-import type { HealthRecovery } from '../recovery/controller.js';
+import type { RecoveryController } from '../recovery/controller.js';
 import type { TargetProvider, TargetSnapshot } from '../target/provider.js';
 import { CloudApi } from './api-client.js';
 import { JobJournal } from './job-journal.js';
@@ -47,7 +47,7 @@ export interface CloudModuleOptions {
   upstream?: UpstreamPolicy;
   random?: () => number;
   /** The health/recovery controller, when that module runs (restart-service, run-health-check, retry-now). */
-  recovery?: () => HealthRecovery | undefined;
+  recovery?: () => RecoveryController | undefined;
   /** Longest wait for the first target fetch before the first cycle (then the persisted target is used). */
   firstFetchTimeoutMs?: number;
   /** The push channel's WebSocket URL; without it the link only polls. */

@@ -4,13 +4,14 @@
  * runs on. The executor knows nothing of backoff or status: it reports an outcome per step and the agent
  * books them (agent.ts).
  *
- * The single-container operations are public too (`ContainerOps`) for the recovery module: restart,
- * recreate, re-pull.
+ * The single-container operations (`ContainerOps` below) are public too, for the recovery module: restart,
+ * recreate, re-pull, inspect.
  */
 import type Docker from 'dockerode';
 import { StepError, toStepError, statusCodeOf } from '../backoff/errors.js';
 import type { ServiceSpec } from '../../../functions/contract/target-state.js';
-import type { Step } from '../planner/types.js';
+import type { ContainerState, Step } from '../planner/types.js';
+import { withEngineDeadline } from './availability.js';
 import { specHash as hashSpec } from '../planner/spec-hash.js';
 import { createOptions } from './create-options.js';
 import type { DiskChecker } from './disk.js';
@@ -183,6 +184,20 @@ export class Executor {
       await this.opts.docker.getContainer(containerId).restart({ t: this.opts.stopTimeoutSeconds });
     } catch (err) {
       throw toStepError('restartContainer', err);
+    }
+  }
+
+  /**
+   * The container's state as the engine reports it, or null when it no longer exists. Bounded (30 s): an engine
+   * that does not answer throws (EngineTimeoutError), it does not make the container look gone.
+   */
+  async inspect(containerId: string): Promise<{ status: ContainerState; running: boolean } | null> {
+    try {
+      const info = await withEngineDeadline(this.opts.docker.getContainer(containerId).inspect(), 30_000, 'inspect');
+      return { status: (info.State?.Status as ContainerState) ?? 'unknown', running: info.State?.Running === true };
+    } catch (err) {
+      if (statusCodeOf(err) === 404) return null;
+      throw err;
     }
   }
 

@@ -11,7 +11,7 @@
  */
 import type { HealthCheckResult } from '../../../functions/contract/report.js';
 import type { HealthCheckSpec } from '../../../functions/contract/target-state.js';
-import type { HealthVerdict } from '../recovery/policy.js';
+import type { HealthVerdict } from './verdict.js';
 
 export interface CheckOutcome {
   healthy: boolean;

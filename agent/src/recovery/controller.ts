@@ -1,6 +1,7 @@
 /**
- * HealthRecovery: the running half of auto-recovery. It owns the health-check scheduler and the recovery policy,
- * and performs the policy's actions through the engine operations (the executor's restart, recreate and pull).
+ * RecoveryController: the running half of auto-recovery. It owns the health-check scheduler and the recovery
+ * policy, and acts on containers only through its engine operations (`RecoveryOps`: the executor's restart,
+ * recreate, pull and inspect); the health checks and the event stream read the engine on their own.
  *
  * Division of labour with the reconcile loop:
  * - the loop (planner) brings the target up: creates, starts never-started containers, applies spec changes;
@@ -26,15 +27,15 @@ import type { ServiceSpec } from '../../../functions/contract/target-state.js';
 import { monoToIso, type Clock } from '../clock.js';
 import type { ContainerState } from '../planner/types.js';
 import type { StatusBook } from '../status/book.js';
-import { EngineWatch, isEngineUnreachable, withEngineDeadline } from '../engine/availability.js';
+import { EngineWatch, isEngineUnreachable } from '../engine/availability.js';
 import { HealthChecker } from '../health/checker.js';
 import { ContainerEvents } from '../health/container-events.js';
 import { HealthScheduler, type Timers } from '../health/scheduler.js';
 import type { HealthTrack } from '../health/tracker.js';
+import type { HealthVerdict } from '../health/verdict.js';
 import {
   DEFAULT_RECOVERY_CONFIG,
   RecoveryPolicy,
-  type HealthVerdict,
   type PlannedAction,
   type RecoveryConfig,
   type RecoveryEvent,
@@ -43,6 +44,8 @@ import {
 
 /** The engine operations recovery needs (the reconcile Executor provides them). */
 export interface RecoveryOps {
+  /** The container's state, or null when it no longer exists; throws when the engine cannot tell. */
+  inspect(containerId: string): Promise<{ status: ContainerState; running: boolean } | null>;
   restart(containerId: string): Promise<void>;
   recreate(
     service: string,
@@ -69,7 +72,7 @@ export interface ServiceInput {
   targetVersion?: string;
 }
 
-export interface HealthRecoveryOptions {
+export interface RecoveryControllerOptions {
   clock: Clock;
   docker: Docker;
   ops: RecoveryOps;
@@ -119,7 +122,7 @@ const HISTORY_LIMIT = 100;
 const RUNNING = new Set<ContainerState>(['running']);
 const DOWN = new Set<ContainerState>(['exited', 'dead', 'stopped']);
 
-export class HealthRecovery {
+export class RecoveryController {
   readonly scheduler: HealthScheduler;
   readonly policy: RecoveryPolicy;
   readonly checker: HealthChecker;
@@ -139,7 +142,7 @@ export class HealthRecovery {
    */
   readonly history: Array<{ at: number; service: string; action: string; ok: boolean }> = [];
 
-  constructor(private readonly opts: HealthRecoveryOptions) {
+  constructor(private readonly opts: RecoveryControllerOptions) {
     this.checker =
       opts.checker ??
       new HealthChecker(
@@ -212,11 +215,9 @@ export class HealthRecovery {
     if (!k || k.busy || this.reconciling.has(service) || k.containerId !== containerId) return;
     let running: boolean | undefined;
     try {
-      running =
-        (await withEngineDeadline(this.opts.docker.getContainer(containerId).inspect(), 30_000, 'inspect')).State
-          ?.Running === true;
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) running = false;
+      running = (await this.opts.ops.inspect(containerId))?.running ?? false;
+    } catch {
+      // The engine could not tell: no verdict from this event; the checks and the next cycle will see.
     }
     if (running !== false || k.busy || this.reconciling.has(service) || k.containerId !== containerId) return;
     k.state = 'exited';
@@ -487,13 +488,14 @@ export class HealthRecovery {
     const k = this.known.get(service);
     if (!k?.containerId) return;
     try {
-      const info = await withEngineDeadline(this.opts.docker.getContainer(k.containerId).inspect(), 30_000, 'inspect');
-      k.state = (info.State?.Status as ContainerState) ?? 'unknown';
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) {
+      const found = await this.opts.ops.inspect(k.containerId);
+      if (found) k.state = found.status;
+      else {
         k.containerId = undefined;
         k.state = 'dead';
       }
+    } catch {
+      // The engine could not tell: the state stays as last known.
     }
     k.stateAt = this.opts.clock.monoNow();
   }

@@ -16,7 +16,7 @@ import { DEFAULT_ENGINE_ALLOWANCE_MS } from '../health/exec-probes.js';
 import { specHash } from '../planner/spec-hash.js';
 import type { ObservedContainer } from '../planner/types.js';
 import type { JsonStore } from '../state/json-store.js';
-import { HealthRecovery, type ServiceInput } from './controller.js';
+import { RecoveryController, type ServiceInput } from './controller.js';
 import { DEFAULT_RECOVERY_CONFIG, type RecoveryConfig } from './policy.js';
 
 /** `recovery.json` in the state directory: the rate-limit history survives an agent restart. */
@@ -68,7 +68,7 @@ export function recoveryOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Re
 
 export class RecoveryModule implements AgentModule {
   readonly name = 'health-recovery';
-  controller!: HealthRecovery;
+  controller!: RecoveryController;
   private agent!: Agent;
   private store: JsonStore<PersistedRecoveryDoc> | undefined;
   private savedJson = '';
@@ -77,7 +77,7 @@ export class RecoveryModule implements AgentModule {
 
   async start(agent: Agent): Promise<void> {
     this.agent = agent;
-    this.controller = new HealthRecovery({
+    this.controller = new RecoveryController({
       clock: agent.clock,
       docker: agent.docker,
       ops: agent.executor,

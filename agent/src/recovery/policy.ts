@@ -12,6 +12,8 @@
  * dependencies are healthy. A manual-stop marker suppresses everything for that service.
  */
 
+import type { HealthVerdict } from '../health/verdict.js';
+
 export type RecoveryAction = 'restart' | 'recreate' | 'repull';
 /** Each rung is heavier than the one before: a fresh container, then a freshly pulled image. */
 export const ESCALATION_LADDER: readonly RecoveryAction[] = ['restart', 'recreate', 'repull'];
@@ -23,16 +25,6 @@ export interface RecoveryConfig {
   windowMs: number;
 }
 export const DEFAULT_RECOVERY_CONFIG: RecoveryConfig = { maxRestarts: 3, windowMs: 300_000 };
-
-/**
- * What the health side knows about a service, with the monotonic time the verdict was reached.
- * - healthy: last check passed (or, without a health check, the container runs)
- * - failing: last check failed, below the failure threshold (not acted on, but a failed re-check)
- * - unhealthy: failure threshold reached, or the container is not running
- * - pending: no verdict since the last (re)start (startup delay not over, first check not done)
- * - unknown: it cannot be known right now (the engine is unreachable): nothing is decided, nothing counted
- */
-export type HealthVerdict = 'healthy' | 'failing' | 'unhealthy' | 'pending' | 'unknown';
 
 export interface ServiceObservation {
   name: string;

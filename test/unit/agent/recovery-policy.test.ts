@@ -1,11 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import {
-  RecoveryPolicy,
-  dependencyOrder,
-  type HealthVerdict,
-  type ServiceObservation,
-} from '../../../agent/src/recovery/policy.js';
+import type { HealthVerdict } from '../../../agent/src/health/verdict.js';
+import { RecoveryPolicy, dependencyOrder, type ServiceObservation } from '../../../agent/src/recovery/policy.js';
 
 const S = 1000;
 
