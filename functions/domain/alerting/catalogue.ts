@@ -25,6 +25,10 @@ export const ALERT_NAMES = [
   'JobsStuckInQueue',
   'HighHTTPLatency',
   'DeadLetters',
+  'RunnerDown',
+  'ApiServerErrors',
+  'DynamoThrottles',
+  'DynamoSystemErrors',
 ] as const;
 export const AlertName = z.enum(ALERT_NAMES);
 export type AlertName = z.infer<typeof AlertName>;
@@ -60,6 +64,10 @@ export const NEXT_ACTION: Record<AlertName, string> = {
   JobsStuckInQueue: 'Check the outbox publisher and dispatcher logs; `fleetmedic dlq list`.',
   HighHTTPLatency: 'Check DynamoDB throttling and Lambda duration; see the runbook.',
   DeadLetters: 'Inspect with `fleetmedic dlq list`, fix the cause, then `fleetmedic dlq redrive`.',
+  RunnerDown: 'Check the schedule rule, the function’s errors and throttles; `curl <api>/v1/health?deep=1`.',
+  ApiServerErrors: '`curl <api>/v1/health?deep=1` names a failing table or queue; then the API functions’ logs.',
+  DynamoThrottles: 'Find the hot table/operation; a reconnect storm settles as devices back off.',
+  DynamoSystemErrors: 'Check the AWS Health dashboard for DynamoDB; the SDK retries meanwhile.',
 };
 
 /** The default next step; the generic advice names `<id>`, so a page about one device says which. */

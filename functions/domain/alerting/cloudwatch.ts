@@ -10,7 +10,8 @@ import { ALERT_SCHEMA, AlertEvent } from './event.js';
 import { truncate } from './format.js';
 
 /**
- * CloudWatch alarms (HighJobFailureRate, JobsStuckInQueue, HighHTTPLatency, DeadLetters) publish to the same
+ * CloudWatch alarms (HighJobFailureRate, JobsStuckInQueue, HighHTTPLatency, DeadLetters, RunnerDown, ApiServerErrors,
+ * DynamoThrottles, DynamoSystemErrors) publish to the same
  * topic; their state-change JSON becomes an AlertEvent so Slack shows them in the same format.
  */
 export function fromCloudWatchAlarm(
@@ -24,7 +25,8 @@ export function fromCloudWatchAlarm(
     ALERT_NAMES.find((n) => m.AlarmName === n || m.AlarmName.endsWith(`-${n}`) || m.AlarmName.includes(n)) ?? undefined;
   if (!alertName) return undefined;
   const firing = m.NewStateValue === 'ALARM';
-  const level: 2 | 3 = alertName === 'HighHTTPLatency' ? 2 : 3;
+  // Slowness is manual intervention; a stopped schedule, failing API or store is an engineering escalation.
+  const level: 2 | 3 = alertName === 'HighHTTPLatency' || alertName === 'DynamoThrottles' ? 2 : 3;
   const at = Date.parse(m.StateChangeTime ?? '') || meta.now;
   return AlertEvent.parse({
     schema: ALERT_SCHEMA,

@@ -249,4 +249,18 @@ describe('builders', () => {
       undefined,
     );
   });
+  test('the watchman alarms are known alert names, so the forwarder posts them instead of dead-lettering them', () => {
+    const cases: [string, string, string][] = [
+      ['fleetmedic-prod-RunnerDown-health-evaluator', 'RunnerDown', 'CRITICAL'],
+      ['fleetmedic-prod-ApiServerErrors', 'ApiServerErrors', 'CRITICAL'],
+      ['fleetmedic-prod-DynamoThrottles-fleet', 'DynamoThrottles', 'WARNING'],
+      ['fleetmedic-prod-DynamoSystemErrors-jobs', 'DynamoSystemErrors', 'CRITICAL'],
+    ];
+    for (const [alarm, name, severity] of cases) {
+      const e = fromCloudWatchAlarm({ AlarmName: alarm, NewStateValue: 'ALARM' }, { notificationId: 'm', now: T0 });
+      assert.equal(e?.alertName, name, alarm);
+      assert.equal(e?.severity, severity, alarm);
+      assert.equal(e?.runbook, `docs/runbook.md#${name.toLowerCase()}`);
+    }
+  });
 });
