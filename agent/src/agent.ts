@@ -21,104 +21,39 @@
  *  11. outputs                         health.json + Prometheus textfile, atomically
  * A module hook that throws is logged and the cycle goes on: no module can stop reconciliation.
  *
- * ── Module interface (health, recovery, cloud link plug in here) ───────────────────────────────────────────
- * `AgentModule` below. Modules get the Agent in `start(agent)` and use its public API:
- *   agent.config / log / clock / docker / executor (ContainerOps: pull, create, start, stop, remove, restart,
- *   recreate) / state (StateDir: store(), markers, counters) / backoff (RetryManager) / status (StatusBook)
- *   agent.trigger(reason)          reconcile now
- *   agent.setTarget(snapshot)      adopt a target pushed by the cloud / a job / a rollback (persists, triggers)
- *   agent.currentTarget()          the target being converged to
- *   agent.resetService(name)       retry-now: forget a service's backoff (and trigger)
- *   agent.requestRestart(name)     restart a running service's container in the next cycle (restart-service job)
- *   agent.container(name)          the owned container last observed for a service
- *   agent.manualStops()            services with a manual-stop marker (fresh readdir)
- *   agent.reports()                ServiceReport[] (contract shape), built on demand
- *   agent.onCycle(fn)              called with every CycleResult
+ * ── Around the cycle ───────────────────────────────────────────────────────────────────────────────────────
+ * When cycles run: cycle-timer.ts. How modules plug in, and the API they use: agent-module.ts. The agent's own
+ * state files: state/agent-state.ts. health.json and the metrics textfile: output/cycle-outputs.ts.
  *
  * ── Shutdown ───────────────────────────────────────────────────────────────────────────────────────────────
  * `stop()`: no new cycle; the running one ends after its current step (bounded by `shutdownTimeoutMs`);
  * modules stop in reverse order; state is persisted; atomic writes in flight are awaited; the lock is released.
  */
 import type Docker from 'dockerode';
-import * as z from 'zod/mini';
 import type { ServiceReport } from '../../functions/contract/report.js';
-import { TargetState } from '../../functions/contract/target-state.js';
+import type { AgentModule, CycleContext, CycleResult } from './agent-module.js';
 import { RetryManager } from './backoff/manager.js';
-import { PersistedBackoff, restoreBackoff, snapshotBackoff } from './backoff/persist.js';
-import { systemClock, type Clock } from './clock.js';
-import { AGENT_VERSION, ConfigError, type AgentConfig } from './config.js';
+import { type Clock, systemClock } from './clock.js';
+import { type AgentConfig, ConfigError } from './config.js';
+import { CycleTimer } from './cycle-timer.js';
 import { EngineWatch, isEngineUnreachable } from './engine/availability.js';
 import { DiskChecker } from './engine/disk.js';
 import { Executor, type StepOutcome } from './engine/executor.js';
-import { containerName, legacyName } from './engine/names.js';
-import { listOwnedContainers, observe, type Observation } from './engine/observe.js';
+import { renameLegacyContainers } from './engine/legacy-names.js';
+import { listOwnedContainers, observe } from './engine/observe.js';
 import type { Logger } from './log.js';
-import { writeHealthFile, HEALTH_FORMAT, type CycleError, type HealthFile } from './output/health-file.js';
-import { buildMetrics, writeMetricsFile } from './output/metrics.js';
+import { writeCycleOutputs } from './output/cycle-outputs.js';
+import type { CycleError } from './output/health-file.js';
 import { plan as makePlan } from './planner/plan.js';
 import { fullSpecHash, specHash } from './planner/spec-hash.js';
 import type { ObservedContainer, Plan } from './planner/types.js';
-import type { JsonStore } from './state/json-store.js';
+import { AgentState } from './state/agent-state.js';
 import { RequestQueue } from './state/requests.js';
 import { StateDir } from './state/state-dir.js';
 import { StatusBook } from './status/book.js';
-import { StartTimes, engineStartedAt } from './status/start-times.js';
 import { errorFromBackoff } from './status/from-backoff.js';
+import { engineStartedAt, StartTimes } from './status/start-times.js';
 import type { TargetProvider, TargetSnapshot } from './target/provider.js';
-
-// ───────────────────────────── public types ─────────────────────────────
-
-export interface AgentModule {
-  readonly name: string;
-  /** After state is loaded, before the first cycle. */
-  start?(agent: Agent): Promise<void> | void;
-  /** First phase of every cycle. */
-  beforeCycle?(cycle: CycleContext): Promise<void> | void;
-  /** After observe, before plan: add `cycle.holds` / `cycle.restartRequests`. */
-  beforePlan?(cycle: CycleContext): Promise<void> | void;
-  /** After execution and status update, before outputs are written. */
-  afterCycle?(cycle: CycleContext, result: CycleResult): Promise<void> | void;
-  /** On shutdown, in reverse registration order. */
-  stop?(): Promise<void> | void;
-  /** Retry-now (the `retry` command, SIGHUP): forget this service's (or, without one, every) recovery wait. */
-  retryNow?(service: string | undefined): void;
-  /**
-   * Health verdict for the dependency gate and the 10-minute backoff reset: true/false, or undefined for
-   * "no opinion" (next module, then the fallback: the container is running).
-   */
-  isHealthy?(service: string): boolean | undefined;
-}
-
-export interface CycleContext {
-  n: number;
-  /** Why this cycle runs: 'start', 'timer', 'target-changed', 'sighup', module reasons... */
-  reasons: string[];
-  startedMono: number;
-  target: TargetSnapshot | null;
-  observation: Observation | null;
-  manualStops: Set<string>;
-  /** service → reason: the planner brings none of these up nor restarts them this cycle. */
-  holds: Map<string, string>;
-  restartRequests: Set<string>;
-  plan: Plan | null;
-  outcomes: StepOutcome[];
-}
-
-export interface CycleResult {
-  n: number;
-  reasons: string[];
-  success: boolean;
-  durationMs: number;
-  finishedAt: string;
-  dryRun: boolean;
-  engineError?: string;
-  targetError?: string;
-  targetVersion?: string;
-  plan: Plan | null;
-  outcomes: StepOutcome[];
-  errors: CycleError[];
-  services: ServiceReport[];
-}
 
 export interface AgentOptions {
   config: AgentConfig;
@@ -128,15 +63,6 @@ export interface AgentOptions {
   targetProvider?: TargetProvider;
   modules?: AgentModule[];
 }
-
-// ───────────────────────────── persisted documents ─────────────────────────────
-
-const PersistedTarget = z.nullable(
-  z.object({ version: z.string(), source: z.string(), target: TargetState, adoptedAt: z.string() }),
-);
-type PersistedTarget = z.infer<typeof PersistedTarget>;
-const ServiceStats = z.object({ restartCounts: z.record(z.string(), z.int().check(z.minimum(0))) });
-type ServiceStats = z.infer<typeof ServiceStats>;
 
 // ───────────────────────────── the agent ─────────────────────────────
 
@@ -155,19 +81,15 @@ export class Agent {
 
   private readonly provider?: TargetProvider;
   private readonly modules: AgentModule[];
-  private readonly targetStore: JsonStore<PersistedTarget>;
-  private readonly backoffStore: JsonStore<PersistedBackoff>;
-  private readonly statsStore: JsonStore<ServiceStats>;
+  private readonly files: AgentState;
   private readonly requests: RequestQueue;
+  private readonly cycles: CycleTimer<CycleResult>;
 
   private desired: TargetSnapshot | null = null;
   private lastProviderVersion: string | undefined;
   private targetError: string | undefined;
   /** The source answered with invalid content (a broken target file): the cycle is not a success. */
   private targetInvalid = false;
-  private targetDirty = false;
-  private persistedBackoffVersion = -1;
-  private persistedCountsVersion = 0;
   private lastContainers: ObservedContainer[] = [];
   /** Containers' start times for the reports (inspected only when they may have changed). */
   private readonly startTimes: StartTimes;
@@ -176,11 +98,6 @@ export class Agent {
   /** Manual stops seen by the previous cycle: bringing such a service back after `start` is not a restart. */
   private prevManualStops = new Set<string>();
   private cycleNo = 0;
-  private chain: Promise<unknown> = Promise.resolve();
-  private pending = new Set<string>();
-  private draining = false;
-  private timer: NodeJS.Timeout | undefined;
-  private lastCycleEnd = Number.NEGATIVE_INFINITY;
   private stopping = false;
   private stopPromise: Promise<void> | undefined;
   private unwatch: (() => void) | undefined;
@@ -218,9 +135,20 @@ export class Agent {
       pullTimeoutMs: opts.config.pullTimeoutMs,
       disk: new DiskChecker(opts.docker, opts.config.disk, opts.config.dockerHost),
     });
-    this.targetStore = state.store('target', PersistedTarget, () => null);
-    this.backoffStore = state.store('backoff', PersistedBackoff, () => ({ savedAtWall: 0, entries: [] }));
-    this.statsStore = state.store('services', ServiceStats, () => ({ restartCounts: {} }));
+    this.files = new AgentState({
+      state,
+      log: opts.log,
+      clock: this.clock,
+      backoff: this.backoff,
+      status: this.status,
+    });
+    this.cycles = new CycleTimer({
+      clock: this.clock,
+      minCycleGapMs: opts.config.minCycleGapMs,
+      run: (reasons) => this.cycle(reasons),
+      nextDelayMs: () => this.nextCycleDelay(),
+      onCrash: (err) => this.log.error({ err }, 'cycle crashed'),
+    });
     this.requests = new RequestQueue(state.path);
     state.onSaveStateChange = (store, err, f) => {
       if (err)
@@ -257,24 +185,7 @@ export class Agent {
   }
 
   private async loadPersisted(): Promise<void> {
-    for (const [store, what] of [
-      [this.targetStore, 'last applied target'],
-      [this.backoffStore, 'backoff state'],
-      [this.statsStore, 'service stats'],
-    ] as const) {
-      const r = await (store as JsonStore<unknown>).load();
-      if (r.problems.length)
-        this.log.warn(
-          { problems: r.problems, recoveredFrom: r.source },
-          `state file damaged: ${what} recovered from ${r.source}`,
-        );
-    }
-    const t = this.targetStore.value;
-    if (t) this.desired = { version: t.version, target: t.target, source: t.source };
-    restoreBackoff(this.backoff, this.backoffStore.value, this.clock);
-    this.persistedBackoffVersion = this.backoff.version;
-    this.status.loadRestartCounts(this.statsStore.value.restartCounts);
-    this.persistedCountsVersion = this.status.countsVersion;
+    this.desired = await this.files.load();
   }
 
   // ───────────── lifecycle ─────────────
@@ -298,49 +209,24 @@ export class Agent {
       await this.takeRequests(); // written while no agent ran
     }
     const first = await this.reconcileNow('start');
-    this.scheduleNext();
+    this.cycles.scheduleNext();
     return first;
   }
 
   /** Runs one cycle now (serialised with any other) and returns its result. `--once` and tests use it. */
   reconcileNow(reason = 'manual'): Promise<CycleResult> {
-    const run = this.chain.then(() => this.cycle([reason]));
-    this.chain = run.catch(() => {});
-    return run;
+    return this.cycles.runNow([reason]);
   }
 
   /** Asks for a cycle as soon as possible (coalesced; never overlapping; at least minCycleGapMs apart). */
   trigger(reason: string): void {
     if (this.stopping) return;
-    this.pending.add(reason);
-    if (this.draining) return; // picked up right after the running cycle
-    clearTimeout(this.timer);
-    const wait = Math.max(0, this.lastCycleEnd + this.config.minCycleGapMs - this.clock.monoNow());
-    this.timer = setTimeout(() => void this.drain(), wait);
+    this.cycles.trigger(reason);
   }
 
-  private async drain(): Promise<void> {
-    if (this.draining || this.stopping) return;
-    this.draining = true;
-    try {
-      const reasons = this.pending.size ? [...this.pending] : ['timer'];
-      this.pending.clear();
-      const run = this.chain.then(() => this.cycle(reasons));
-      this.chain = run.catch(() => {});
-      await run.catch((err) => this.log.error({ err }, 'cycle crashed'));
-    } finally {
-      this.draining = false;
-    }
-    if (this.pending.size && !this.stopping) {
-      const reasons = [...this.pending];
-      this.pending.clear();
-      for (const r of reasons) this.trigger(r);
-    } else this.scheduleNext();
-  }
-
-  private scheduleNext(): void {
-    if (this.stopping || this.config.once) return;
-    clearTimeout(this.timer);
+  /** The next cycle nobody asked for: the interval, sooner when a backoff gate opens or a dependency came up. */
+  private nextCycleDelay(): number | undefined {
+    if (this.config.once) return undefined;
     const now = this.clock.monoNow();
     let delay = this.config.intervalMs;
     const due = this.backoff.nextDueAfter(now);
@@ -350,8 +236,7 @@ export class Agent {
       this.lastResult.outcomes.some((o) => o.status === 'ok')
     )
       delay = Math.min(delay, this.config.dependencyRecheckMs);
-    delay = Math.max(delay, this.config.minCycleGapMs);
-    this.timer = setTimeout(() => void this.drain(), delay);
+    return delay;
   }
 
   /** Graceful shutdown (idempotent). */
@@ -362,12 +247,12 @@ export class Agent {
 
   private async doStop(): Promise<void> {
     this.stopping = true;
-    clearTimeout(this.timer);
+    this.cycles.stop();
     this.unwatch?.();
     this.engine.stop();
     let timedOut = false;
     await Promise.race([
-      this.chain,
+      this.cycles.idle(),
       new Promise<void>((r) =>
         setTimeout(() => {
           timedOut = true;
@@ -379,7 +264,9 @@ export class Agent {
       this.log.warn({ timeoutMs: this.config.shutdownTimeoutMs }, 'shutdown: the running cycle did not finish in time');
     for (const m of [...this.modules].reverse()) await this.safely(m, 'stop', () => m.stop?.());
     if (!this.config.dryRun)
-      await this.persist().catch((err) => this.log.error({ err }, 'shutdown: persisting state failed'));
+      await this.files
+        .save({ shuttingDown: true })
+        .catch((err) => this.log.error({ err }, 'shutdown: persisting state failed'));
     await this.state.close();
     this.log.info('agent stopped');
     this.resolveStopped();
@@ -510,7 +397,7 @@ export class Agent {
     this.backoff.retainServices(names);
     this.status.retain(names);
     this.desired = next;
-    this.targetDirty = true;
+    this.files.targetAdopted(next);
     this.log.info({ version: next.version, source: next.source, services: names.size }, 'target adopted');
   }
 
@@ -566,7 +453,8 @@ export class Agent {
     try {
       const images = ctx.target ? Object.values(ctx.target.target.services).map((s) => s.image) : [];
       ctx.observation = await observe(this.docker, this.config.agentId, images);
-      if (!this.config.dryRun) await this.renameLegacyContainers(ctx.observation.containers);
+      if (!this.config.dryRun)
+        await renameLegacyContainers(this.docker, this.config.namePrefix, ctx.observation.containers, this.log);
       this.lastContainers = ctx.observation.containers;
       this.engine.markUp();
     } catch (err) {
@@ -623,7 +511,7 @@ export class Agent {
     this.updateStatus(ctx);
     this.prevManualStops = ctx.manualStops;
     // A failure is logged once when it starts (StateDir.onSaveStateChange) and reported with every cycle.
-    if (!this.config.dryRun) await this.persist().catch(() => {});
+    if (!this.config.dryRun) await this.files.save({ shuttingDown: this.stopping }).catch(() => {});
 
     const services = this.status.reports();
     const errors: CycleError[] = [];
@@ -668,9 +556,15 @@ export class Agent {
     };
     for (const m of this.modules) await this.safely(m, 'afterCycle', () => m.afterCycle?.(ctx, result));
     if (!this.config.dryRun)
-      await this.writeOutputs(result).catch((err) => this.log.error({ err }, 'writing health.json / metrics failed'));
+      await writeCycleOutputs(result, {
+        config: this.config,
+        clock: this.clock,
+        state: this.state,
+        startedAt: this.startedAt,
+        target: this.desired,
+      }).catch((err) => this.log.error({ err }, 'writing health.json / metrics failed'));
     this.lastResult = result;
-    this.lastCycleEnd = this.clock.monoNow();
+    this.cycles.cycleEnded();
     const failed = ctx.outcomes.filter((o) => o.status === 'failed').length;
     this.log[failed || engineError ? 'warn' : ctx.outcomes.length ? 'info' : 'debug'](
       {
@@ -691,32 +585,6 @@ export class Agent {
       }
     }
     return result;
-  }
-
-  /**
-   * Containers this agent owns under the old default name (`fleetmedic_<service>`, without the agent id) are
-   * adopted as they are (ownership is by label) and renamed to the current name, freeing the old one for a
-   * second agent on the engine. Best effort: a failed rename only means the old name stays taken.
-   */
-  private async renameLegacyContainers(containers: ObservedContainer[]): Promise<void> {
-    for (const c of containers) {
-      const wanted = containerName(this.config.namePrefix, c.service);
-      if (c.name === wanted || c.name !== legacyName(c.service)) continue;
-      if (containers.some((o) => o.name === wanted)) continue;
-      try {
-        await this.docker.getContainer(c.id).rename({ name: wanted });
-        this.log.info(
-          { service: c.service, from: c.name, to: wanted },
-          'adopted a container under its old name; renamed',
-        );
-        c.name = wanted;
-      } catch (err) {
-        this.log.warn(
-          { service: c.service, name: c.name, err: (err as Error).message },
-          'cannot rename a container adopted under its old name; keeping it',
-        );
-      }
-    }
   }
 
   /** Books one step outcome: backoff success/failure, restart counts, logs. */
@@ -797,97 +665,6 @@ export class Agent {
       if (!this.config.dryRun && this.backoff.noteHealth(name, healthy, now))
         this.log.info({ service: name }, 'healthy long enough: backoff reset');
     }
-  }
-
-  /**
-   * Saves what changed. A "needs saving" mark is cleared only once its save succeeded: a save that failed (a
-   * full disk) is tried again next cycle, and the state dir reports it (health.json, metrics) until then.
-   * One failing store does not keep the others from being saved.
-   */
-  private async persist(): Promise<void> {
-    const failures: string[] = [];
-    const attempt = async (what: string, save: () => Promise<void>, saved: () => void) => {
-      try {
-        await save();
-        saved();
-      } catch (err) {
-        failures.push(`${what}: ${(err as Error).message}`);
-      }
-    };
-    if (this.targetDirty && this.desired) {
-      const d = this.desired;
-      await attempt(
-        'target',
-        () =>
-          this.targetStore.save({
-            version: d.version,
-            source: d.source,
-            target: d.target,
-            adoptedAt: new Date(this.clock.wallNow()).toISOString(),
-          }),
-        () => {
-          if (this.desired === d) this.targetDirty = false;
-        },
-      );
-    }
-    if (this.backoff.version !== this.persistedBackoffVersion || this.stopping) {
-      const v = this.backoff.version;
-      await attempt(
-        'backoff',
-        () => this.backoffStore.save(snapshotBackoff(this.backoff, this.clock)),
-        () => (this.persistedBackoffVersion = v),
-      );
-    }
-    if (this.status.countsVersion !== this.persistedCountsVersion) {
-      const v = this.status.countsVersion;
-      await attempt(
-        'services',
-        () => this.statsStore.save({ restartCounts: this.status.restartCounts() }),
-        () => (this.persistedCountsVersion = v),
-      );
-    }
-    if (failures.length) throw new Error(`state not saved (retried next cycle): ${failures.join('; ')}`);
-  }
-
-  private async writeOutputs(r: CycleResult): Promise<void> {
-    const saveFailures = this.state.saveFailures();
-    const health: HealthFile = {
-      format: HEALTH_FORMAT,
-      agent: {
-        version: AGENT_VERSION,
-        pid: process.pid,
-        agentId: this.config.agentId,
-        startedAt: this.startedAt.toISOString(),
-        ...(this.config.cloud ? { deviceId: this.config.cloud.deviceId } : {}),
-      },
-      lastRun: r.finishedAt,
-      success: r.success,
-      cycle: r.n,
-      durationMs: Math.round(r.durationMs),
-      engine: { reachable: !r.engineError, ...(r.engineError ? { error: r.engineError } : {}) },
-      state: { saving: saveFailures.length ? 'failing' : 'ok', failures: saveFailures },
-      target: {
-        ...(this.desired ? { version: this.desired.version, source: this.desired.source } : {}),
-        ...(r.targetError ? { error: r.targetError } : {}),
-      },
-      services: r.services,
-      errors: r.errors,
-    };
-    await Promise.all([
-      writeHealthFile(this.config.healthFile, health),
-      writeMetricsFile(
-        this.config.metricsFile,
-        buildMetrics({
-          success: r.success,
-          lastRunEpochSeconds: Math.floor(this.clock.wallNow() / 1000),
-          durationSeconds: r.durationMs / 1000,
-          services: r.services,
-          agentId: this.config.agentId,
-          stateSaveFailing: saveFailures.map((f) => f.store),
-          stateSaveFailuresTotal: this.state.saveFailuresTotal,
-        }),
-      ),
-    ]);
   }
 
   private async safely(m: AgentModule, hook: string, fn: () => unknown): Promise<void> {

@@ -4,7 +4,7 @@
  * (agent/src/cloud) add their AgentModule / TargetProvider here.
  */
 import type Docker from 'dockerode';
-import type { AgentModule } from './agent.js';
+import type { AgentModule } from './agent-module.js';
 import type { Clock } from './clock.js';
 import { ConfigError, type AgentConfig } from './config.js';
 import type { Logger } from './log.js';

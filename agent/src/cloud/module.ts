@@ -16,7 +16,8 @@
 import { join } from 'node:path';
 import type { TargetState, TargetStateDocument } from '../../../functions/contract/target-state.js';
 import { upstreamPolicyFromEnv, type UpstreamPolicy } from '../../../functions/domain/upstream-call.js';
-import type { Agent, AgentModule, CycleContext } from '../agent.js';
+import type { Agent } from '../agent.js';
+import type { AgentModule, CycleContext } from '../agent-module.js';
 import { AGENT_VERSION } from '../config.js';
 import { registryOfImage } from '../engine/registry-auth.js';
 import { specHash } from '../planner/spec-hash.js';

@@ -11,7 +11,8 @@
  */
 import * as z from 'zod/mini';
 import type { ServiceSpec } from '../../../functions/contract/target-state.js';
-import type { Agent, AgentModule, CycleContext } from '../agent.js';
+import type { Agent } from '../agent.js';
+import type { AgentModule, CycleContext } from '../agent-module.js';
 import { DEFAULT_ENGINE_ALLOWANCE_MS } from '../health/exec-probes.js';
 import { specHash } from '../planner/spec-hash.js';
 import type { ObservedContainer } from '../planner/types.js';
