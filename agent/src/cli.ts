@@ -30,7 +30,7 @@ import { RequestQueue } from './state/requests.js';
 import { join } from 'node:path';
 import { ServiceName } from '../../functions/contract/common.js';
 import { wire } from './wiring.js';
-import { AGENT_NODE_FLAGS } from './node-flags.js';
+import { AGENT_RUNTIME_FLAGS } from './node-flags.js';
 import * as z from 'zod/mini';
 
 export const EXIT = { ok: 0, runtime: 1, config: 2 } as const;
@@ -101,10 +101,11 @@ async function runCommand(o: RunOpts, io: CliIo): Promise<number> {
   // more of node's own code and code space for a speed-up an agent that sleeps 99 % of the time does not need:
   // the interpreter is plenty (idle CPU stays well under 1 % of a core). The systemd unit passes these flags on
   // node's command line (AGENT_NODE_FLAGS, agent/src/node-flags.ts), which also covers node's own bootstrap and spares
-  // loading node:v8 (~1 MB); started any other way, the agent sets them itself. FLEETMEDIC_V8_OPT=1 keeps them on.
-  if (process.env.FLEETMEDIC_V8_OPT !== '1' && !AGENT_NODE_FLAGS.every((f) => process.execArgv.includes(f))) {
+  // loading node:v8 (~1 MB); started any other way, the agent sets them itself (all but the heap sizing, which only
+  // node's command line can set). FLEETMEDIC_V8_OPT=1 keeps them on.
+  if (process.env.FLEETMEDIC_V8_OPT !== '1' && !AGENT_RUNTIME_FLAGS.every((f) => process.execArgv.includes(f))) {
     const { setFlagsFromString } = await import('node:v8');
-    for (const flag of AGENT_NODE_FLAGS) setFlagsFromString(flag);
+    for (const flag of AGENT_RUNTIME_FLAGS) setFlagsFromString(flag);
   }
   // zod compiles a fast path per object schema with `new Function` on first parse; for the few small documents
   // an agent parses per minute that generated code is memory spent for nothing (measured: ~2 MB of RSS over 30

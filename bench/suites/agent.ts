@@ -7,7 +7,7 @@
  *  - time from a container kill to the service answering its HTTP check again, at a 2 s check interval
  *    (budget: < 5 s), median and worst of 3.
  * With `--soak` (`npm run bench -- agent --soak [--soak-minutes=N] [--soak-heap-minutes=N]`), also the long run of bench/soak/agent-soak.ts:
- * the RSS slope over 30 minutes with a crash-looping service (budget ≤ 0.05 MB/min), opt-in for its length.
+ * the RSS slope over 30 minutes (after a 15-minute warm-up) with a crash-looping service (budget ≤ 0.05 MB/min), opt-in for its length.
  * Needs the engine (container-lab or DOCKER_HOST) and LAB_REGISTRY.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -215,7 +215,7 @@ export async function run(): Promise<BenchRow[]> {
     await new Promise((r) => agent.once('exit', r));
     if (process.argv.includes('--soak')) {
       const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
-      rows.push(...(await runSoak(Number(arg('soak-minutes') ?? 30), Number(arg('soak-heap-minutes') ?? 3))));
+      rows.push(...(await runSoak(Number(arg('soak-minutes') ?? 45), Number(arg('soak-heap-minutes') ?? 3))));
     }
     return rows;
   } finally {
