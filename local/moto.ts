@@ -69,7 +69,7 @@ export async function waitForHttp(url: string, timeoutMs: number, child?: ChildP
  */
 const SERIALISED_SERVER = `
 import sys, threading
-from werkzeug.serving import run_simple
+from werkzeug.serving import run_simple, WSGIRequestHandler
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 app = DomainDispatcherApplication(create_backend_app)
 lock = threading.Lock()
@@ -79,6 +79,8 @@ def serialised(environ, start_response):
         return app(environ, start_response)
     with lock:
         return list(app(environ, start_response))
+if len(sys.argv) > 3 and sys.argv[3] == 'keep-alive':
+    WSGIRequestHandler.protocol_version = 'HTTP/1.1'
 run_simple(sys.argv[1], int(sys.argv[2]), serialised, threaded=True)
 `;
 
@@ -89,6 +91,12 @@ export interface StartMotoOptions {
   detached?: boolean;
   /** Serialise requests so single-item writes are atomic, as in DynamoDB (see SERIALISED_SERVER). */
   serialised?: boolean;
+  /**
+   * Keep connections open between requests (HTTP/1.1; the default server closes each after one answer). With a
+   * thousand simulated devices the emulator's accept loop, starved of the GIL by its busy worker threads, became
+   * the bottleneck: SDK calls failed to connect within their 1 s connect timeout. Only with `serialised`.
+   */
+  keepAlive?: boolean;
 }
 
 /** Start moto_server on a free loopback port (or on `port`), resolve once it answers HTTP. */
@@ -100,7 +108,7 @@ export async function startMoto(requested: StartMotoOptions = {}): Promise<Emula
   let child: ChildProcess;
   const launch = async () => {
     const [cmd, args] = opts.serialised
-      ? ['python3', ['-c', SERIALISED_SERVER, '127.0.0.1', String(port)]]
+      ? ['python3', ['-c', SERIALISED_SERVER, '127.0.0.1', String(port), ...(opts.keepAlive ? ['keep-alive'] : [])]]
       : ['moto_server', ['-H', '127.0.0.1', '-p', String(port)]];
     child = spawn(cmd as string, args as string[], {
       stdio: opts.quiet === false ? 'inherit' : 'ignore',

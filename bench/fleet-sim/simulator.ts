@@ -7,7 +7,8 @@
  *    ±SYNC_JITTER, jobs and target in the answer), through the gateway with the stage throttle `cdk synth` derives
  *    from `fleetSize` = the cohort's size;
  *  - `baseline`: the previous protocol (POST /reports every 30 s, GET /jobs/pending every 10 s, GET /target every
- *    30 s, each ±10 %), a twentieth of the size, through a gateway of its own so its traffic does not eat the sync
+ *    30 s, each ±10 %), a hundredth of the size (at least 10: one such device sends as many requests as ten
+ *    sync devices, and the emulator's capacity is the run's limit), through a gateway of its own so its traffic does not eat the sync
  *    cohort's throttle. Per-device figures are compared, so the cohorts need not be the same size.
  *
  * Both use the agent's own HTTP client (agent/src/cloud/api-client.ts). Some devices of each cohort get jobs (a
@@ -63,7 +64,7 @@ export interface FleetSimOptions {
   devices: number;
   /** Seconds measured, after a warm-up in which every device made its first contact. */
   measureSeconds: number;
-  /** Devices on the previous protocol (default: a twentieth of `devices`, at least 5). */
+  /** Devices on the previous protocol (default: a hundredth of `devices`, at least 10). */
   baselineDevices?: number;
   /** Sync devices that stop early in the window (detection); default 1 per 200, at least 1. */
   stopDevices?: number;
@@ -215,7 +216,7 @@ interface SimDevice {
 
 export async function simulateFleet(opts: FleetSimOptions): Promise<FleetSimResult> {
   const log = opts.log ?? (() => {});
-  const baselineCount = opts.baselineDevices ?? Math.max(5, Math.ceil(opts.devices / 20));
+  const baselineCount = opts.baselineDevices ?? Math.max(10, Math.ceil(opts.devices / 100));
   const stopCount = opts.stopDevices ?? Math.max(1, Math.floor(opts.devices / 200));
   const jobCount = opts.jobDevices ?? Math.max(2, Math.floor(opts.devices / 50));
   const baselineJobCount = opts.baselineJobDevices ?? Math.max(1, Math.floor(jobCount / 4));

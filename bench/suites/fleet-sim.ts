@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- fleet-sim [--devices N] [--minutes M]`: the fleet simulator (bench/fleet-sim/simulator.ts).
  * The defaults are the budget run: 1,000 devices on the sync protocol at default settings for 10 measured minutes
- * (after a warm-up of about a minute; registering the devices takes a minute or two more), beside 100 devices on
+ * (after a warm-up of about a minute; registering the devices takes a minute or two more), beside 10 devices on
  * the previous protocol as the same-run baseline. Shorter runs (e.g. --devices 200 --minutes 2) print the same
  * rows; the budgets that need the full run are then not judged.
  */
@@ -28,7 +28,7 @@ export async function run(): Promise<BenchRow[]> {
   process.env.POWERTOOLS_LOG_LEVEL = 'WARN';
   process.env.POWERTOOLS_METRICS_DISABLED = 'true';
   const { simulateFleet } = await import('../fleet-sim/simulator.js');
-  const moto = await startMoto({ serialised: true });
+  const moto = await startMoto({ serialised: true, keepAlive: true });
   applyAwsTestEnv(moto.endpoint);
   try {
     const result = await simulateFleet({
