@@ -15,7 +15,7 @@
  *   agent.onCycle(fn)              called with every CycleResult
  * A module hook that throws is logged and the cycle goes on: no module can stop reconciliation.
  */
-import type { ServiceReport } from '../../functions/contract/report.js';
+import type { ServiceReport } from '#contract/report.js';
 import type { Agent } from './agent.js';
 import type { StepOutcome } from './engine/executor.js';
 import type { Observation } from './engine/observe.js';

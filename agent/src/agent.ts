@@ -30,7 +30,7 @@
  * modules stop in reverse order; state is persisted; atomic writes in flight are awaited; the lock is released.
  */
 import type Docker from 'dockerode';
-import type { ServiceReport } from '../../functions/contract/report.js';
+import type { ServiceReport } from '#contract/report.js';
 import type { AgentModule, CycleContext, CycleResult } from './agent-module.js';
 import { RetryManager } from './backoff/manager.js';
 import { type Clock, systemClock } from './clock.js';

@@ -28,7 +28,7 @@ import { LockContendedError, LockHeldError, pidAlive, readLock } from './state/l
 import { MarkerStore } from './state/markers.js';
 import { RequestQueue } from './state/requests.js';
 import { join } from 'node:path';
-import { ServiceName } from '../../functions/contract/common.js';
+import { ServiceName } from '#contract/common.js';
 import { wire } from './wiring.js';
 import { AGENT_RUNTIME_FLAGS } from './node-flags.js';
 import * as z from 'zod/mini';

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type * as z from 'zod/mini';
 import { routes, type OperationId, type RouteDef } from '../contract/routes.js';
 import { ErrorBody } from '../contract/common.js';
-import { callUpstream, retryAfterMs, UpstreamTimeoutError, type UpstreamPolicy } from '../domain/upstream-call.js';
+import { callUpstream, retryAfterMs, UpstreamTimeoutError, type UpstreamPolicy } from '../client/upstream-call.js';
 import { isLoopback, type Connection } from './connection.js';
 import { apiError, authError, unreachableError, usageError } from './errors.js';
 import { signRequest } from './sigv4.js';

@@ -7,7 +7,8 @@
  *   function's logic imports the service it lives in;
  * - domain code is pure: no AWS SDK, Powertools, Lambda types or dockerode, and no adapter, service, handler,
  *   HTTP or lib module;
- * - cdk/ and local/ never import each other; both read infra/spec.ts.
+ * - cdk/ and local/ never import each other; both read infra/spec.ts;
+ * - the agent reaches the shared code under functions/ only through package.json subpath imports (#contract/*...).
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -27,15 +28,33 @@ function sources(dir: string): string[] {
   return out;
 }
 
-/** Every module specifier a file imports or re-exports (static and dynamic), resolved to a project path when relative. */
-function importsOf(file: string): string[] {
+/** Every module specifier a file imports or re-exports (static and dynamic), as written. */
+function specifiersOf(file: string): string[] {
   const text = readFileSync(file, 'utf8');
-  const specs = [
+  return [
     ...text.matchAll(
       /(?:^|\n)\s*(?:import|export)\b[^'"`;]*?\bfrom\s+['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)|(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g,
     ),
   ].map((m) => m[1] ?? m[2] ?? m[3]!);
-  return specs.map((s) => (s.startsWith('.') ? relative(ROOT, resolve(dirname(file), s)).replace(/\.js$/, '.ts') : s));
+}
+
+/** The same, resolved to a project path when relative or a subpath import. */
+function importsOf(file: string): string[] {
+  return specifiersOf(file).map((s) => resolveSpecifier(file, s));
+}
+
+/** package.json "imports" (`#contract/*` → `./functions/contract/*`): a subpath import is judged like a relative one. */
+const SUBPATHS = Object.entries(
+  (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { imports?: Record<string, string> }).imports ?? {},
+);
+
+function resolveSpecifier(file: string, spec: string): string {
+  const toProject = (path: string) => relative(ROOT, path).replace(/\.js$/, '.ts');
+  if (spec.startsWith('.')) return toProject(resolve(dirname(file), spec));
+  for (const [from, to] of SUBPATHS)
+    if (from.endsWith('*') && spec.startsWith(from.slice(0, -1)))
+      return toProject(resolve(ROOT, to.replace('*', spec.slice(from.length - 1))));
+  return spec;
 }
 
 const files = ['functions', 'cdk', 'local', 'infra'].flatMap((d) => sources(join(ROOT, d)));
@@ -139,5 +158,20 @@ test('cdk/ and local/ never import each other', () => {
       (t) => inDir(t, 'cdk'),
     ),
     [],
+  );
+});
+
+test('the agent imports shared code under functions/ through subpath imports, never by relative path', () => {
+  const agentFiles = sources(join(ROOT, 'agent'));
+  assert.ok(agentFiles.length >= 30, 'agent sources found');
+  const deep = agentFiles.flatMap((f) =>
+    specifiersOf(f)
+      .filter((spec) => spec.startsWith('.') && inDir(resolveSpecifier(f, spec), 'functions'))
+      .map((spec) => `${relative(ROOT, f)}: ${spec}`),
+  );
+  assert.deepEqual(deep, []);
+  assert.ok(
+    agentFiles.some((f) => importsOf(f).includes('functions/contract/report.ts')),
+    'subpath imports resolved',
   );
 });

@@ -7,7 +7,7 @@
  * Transient: may fix itself: registry unreachable, timeouts, 5xx, rate limiting, a busy port.
  * DiskFull is its own type (a person or a cleanup job must free space) but is transient: freeing space fixes it.
  */
-import type { ServiceErrorType } from '../../../functions/contract/report.js';
+import type { ServiceErrorType } from '#contract/report.js';
 import type { StepAction } from '../planner/types.js';
 
 export type { StepAction };

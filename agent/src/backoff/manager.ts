@@ -9,7 +9,7 @@
  * - Persistence stores *remaining* delays plus the wall time of the save (persist.ts), never monotonic values,
  *   which mean nothing in another process.
  */
-import type { ServiceErrorType } from '../../../functions/contract/report.js';
+import type { ServiceErrorType } from '#contract/report.js';
 import { nextRetry, type BackoffPolicy, DEFAULT_BACKOFF_POLICY } from './policy.js';
 import type { StepAction } from './errors.js';
 

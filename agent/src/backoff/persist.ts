@@ -8,7 +8,7 @@
  * - a corrupt or absurd value cannot stall a step beyond the quarantine interval.
  */
 import * as z from 'zod/mini';
-import { ServiceErrorType } from '../../../functions/contract/report.js';
+import { ServiceErrorType } from '#contract/report.js';
 import type { BackoffEntry, RetryManager } from './manager.js';
 import type { Clock } from '../clock.js';
 

@@ -1,6 +1,6 @@
 /**
  * The device half of the contract (functions/contract/routes.ts): report, target (ETag), pending jobs, job
- * execution updates. Every call goes through the shared upstream-call policy (functions/domain/upstream-call.ts):
+ * execution updates. Every call goes through the shared upstream-call policy (functions/client/upstream-call.ts):
  * a timeout per attempt via AbortController; jittered exponential retries for the idempotent GETs only, and never
  * for back-pressure, which every route surfaces at once (the link waits, see below). The
  * report POST is never retried here: the on-disk outbox redelivers it later under the same sequence number,
@@ -14,10 +14,10 @@
  * `sync` is the one-round-trip protocol (POST /sync); an API that does not know the route (an older deployment)
  * answers 404/405, which `sync` reports as `unsupported` so the link falls back to the separate routes.
  */
-import { DeviceReport, ReportAck } from '../../../functions/contract/report.js';
-import { SyncResponse } from '../../../functions/contract/sync.js';
-import { Job, PendingJobs, type JobExecutionUpdate } from '../../../functions/contract/jobs.js';
-import { TargetStateDocument } from '../../../functions/contract/target-state.js';
+import { DeviceReport, ReportAck } from '#contract/report.js';
+import { SyncResponse } from '#contract/sync.js';
+import { Job, PendingJobs, type JobExecutionUpdate } from '#contract/jobs.js';
+import { TargetStateDocument } from '#contract/target-state.js';
 import {
   callUpstream,
   DEFAULT_UPSTREAM_POLICY,
@@ -25,7 +25,7 @@ import {
   retryAfterMs,
   type FetchLike,
   type UpstreamPolicy,
-} from '../../../functions/domain/upstream-call.js';
+} from '#client/upstream-call.js';
 import { httpFetch, type TransportResponse } from './http-transport.js';
 
 export class CloudUnavailable extends Error {

@@ -5,7 +5,7 @@
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { FetchLike, ResponseLike } from '../../../functions/domain/upstream-call.js';
+import type { FetchLike, ResponseLike } from '#client/upstream-call.js';
 
 export interface TransportResponse extends ResponseLike {
   text(): Promise<string>;

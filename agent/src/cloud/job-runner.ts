@@ -13,7 +13,7 @@
  * reports FAILED 'agent restarted mid-job' (see job-journal.ts for why). A crash after `finished` re-sends the
  * recorded outcome. A command that does not parse is REJECTED without touching anything.
  */
-import { JobCommand, type Job, type JobCommand as JobCommandT } from '../../../functions/contract/jobs.js';
+import { JobCommand, type Job, type JobCommand as JobCommandT } from '#contract/jobs.js';
 import type { CloudApi } from './api-client.js';
 import { MID_JOB_RESTART, type JobJournal, type JobOutcome } from './job-journal.js';
 

@@ -21,13 +21,13 @@
  * Nothing here can stop the agent: every failure is logged and retried later; the device keeps running on
  * its last target while the cloud is away.
  */
-import type { ServiceReport } from '../../../functions/contract/report.js';
-import type { TargetState, TargetStateDocument } from '../../../functions/contract/target-state.js';
+import type { ServiceReport } from '#contract/report.js';
+import type { TargetState, TargetStateDocument } from '#contract/target-state.js';
 import type { Clock } from '../clock.js';
 import type { JsonStore } from '../state/json-store.js';
 import type { TargetSnapshot } from '../target/provider.js';
-import type { SyncResponse } from '../../../functions/contract/sync.js';
-import { SYNC_JITTER } from '../../../functions/domain/liveness.js';
+import type { SyncResponse } from '#contract/sync.js';
+import { SYNC_JITTER } from '#domain/liveness.js';
 import { CloudThrottled, CloudUnavailable, checkReport, type CloudApi } from './api-client.js';
 import type { JobJournal } from './job-journal.js';
 import { JobRunner, type JobHandlers } from './job-runner.js';

@@ -14,8 +14,8 @@
  *   FLEETMEDIC_PUSH_BACKOFF_BASE_SECONDS [30]  FLEETMEDIC_PUSH_BACKOFF_MAX_SECONDS [300]
  */
 import { join } from 'node:path';
-import type { TargetState, TargetStateDocument } from '../../../functions/contract/target-state.js';
-import { upstreamPolicyFromEnv, type UpstreamPolicy } from '../../../functions/domain/upstream-call.js';
+import type { TargetState, TargetStateDocument } from '#contract/target-state.js';
+import { upstreamPolicyFromEnv, type UpstreamPolicy } from '#client/upstream-call.js';
 import type { Agent } from '../agent.js';
 import type { AgentModule, CycleContext } from '../agent-module.js';
 import { AGENT_VERSION } from '../config.js';

@@ -16,7 +16,7 @@
  *   in [0, min(backoffMaxMs, backoffBaseMs × 2^n)], so a fleet reconnecting after a cloud outage spreads out.
  */
 import type WebSocketType from 'ws';
-import { CLOSE_CODES, PushServerFrame, type PushReason } from '../../../functions/contract/push.js';
+import { CLOSE_CODES, PushServerFrame, type PushReason } from '#contract/push.js';
 import type { LinkLog } from './link.js';
 
 export interface PushChannelConfig {

@@ -10,8 +10,8 @@
  */
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DeviceReport } from '../../../functions/contract/report.js';
-import { MAX_REPORT_BYTES } from '../../../functions/contract/report.js';
+import type { DeviceReport } from '#contract/report.js';
+import { MAX_REPORT_BYTES } from '#contract/report.js';
 import { atomicWriteFile, fsyncDir, removeStaleTemps } from '../state/atomic.js';
 
 export interface ReportBufferOptions {

@@ -5,7 +5,7 @@
  * duration, the wording of a passing check): otherwise a 2 s health check would make every 10 s window a
  * delta. A delta carries the complete current report of each changed service plus the removed names.
  */
-import type { DeviceReport, ServiceReport } from '../../../functions/contract/report.js';
+import type { DeviceReport, ServiceReport } from '#contract/report.js';
 
 export function significant(s: ServiceReport): string {
   const h = s.lastHealthCheck;

@@ -14,7 +14,7 @@
  * services restart with it anyway).
  */
 import * as z from 'zod/mini';
-import { TargetState } from '../../../functions/contract/target-state.js';
+import { TargetState } from '#contract/target-state.js';
 
 export const RolloutRecord = z.object({ version: z.string(), target: TargetState });
 export type RolloutRecord = z.output<typeof RolloutRecord>;

@@ -1,6 +1,6 @@
 /** ServiceSpec → engine create options (pure). Labels carry ownership, service, spec hash and target version. */
 import type Docker from 'dockerode';
-import type { ServiceSpec } from '../../../functions/contract/target-state.js';
+import type { ServiceSpec } from '#contract/target-state.js';
 import { LABEL_SERVICE, LABEL_SPEC_HASH, LABEL_TARGET_VERSION, ownershipLabels } from '../labels.js';
 
 export interface CreateInput {

@@ -9,7 +9,7 @@
  */
 import type Docker from 'dockerode';
 import { StepError, toStepError, statusCodeOf } from '../backoff/errors.js';
-import type { ServiceSpec } from '../../../functions/contract/target-state.js';
+import type { ServiceSpec } from '#contract/target-state.js';
 import type { ContainerState, Step } from '../planner/types.js';
 import { withEngineDeadline } from './availability.js';
 import { specHash as hashSpec } from '../planner/spec-hash.js';

@@ -8,7 +8,7 @@
  * first cycle, see cloud/module.ts); images already present keep running, and a pull that failed meanwhile is
  * retried as soon as the credentials arrive (`replace` returns the registries whose credentials changed).
  */
-import { registryKey, type RegistryAuth } from '../../../functions/contract/registry.js';
+import { registryKey, type RegistryAuth } from '#contract/registry.js';
 import { parseImageRef } from './disk.js';
 
 /** What the engine's X-Registry-Auth carries (dockerode's `authconfig`). */

@@ -8,7 +8,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type Docker from 'dockerode';
-import type { HealthCheckSpec } from '../../../functions/contract/target-state.js';
+import type { HealthCheckSpec } from '#contract/target-state.js';
 import { resolveCheckAddress, type CheckAddress, type InspectLike } from './address.js';
 import { isEngineUnreachable, withEngineDeadline } from '../engine/availability.js';
 import { customProbe, DEFAULT_ENGINE_ALLOWANCE_MS, processProbe, type ProbeOptions } from './exec-probes.js';

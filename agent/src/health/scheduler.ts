@@ -6,8 +6,8 @@
  * Timing is monotonic (clock.monoNow). After a (re)start a service's first check runs when its startup delay
  * ends, which is also the seed's "wait, then re-check" after a recovery restart.
  */
-import type { HealthCheckResult } from '../../../functions/contract/report.js';
-import type { HealthCheckSpec } from '../../../functions/contract/target-state.js';
+import type { HealthCheckResult } from '#contract/report.js';
+import type { HealthCheckSpec } from '#contract/target-state.js';
 import type { Clock } from '../clock.js';
 import { newTrack, recordOutcome, restarted, sameSpec, type CheckOutcome, type HealthTrack } from './tracker.js';
 

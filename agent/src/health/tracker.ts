@@ -9,8 +9,8 @@
  *   changes nothing: it is neither a pass nor a failure, so the failure threshold is what decides, never
  *   one exec a busy engine did not start in time.
  */
-import type { HealthCheckResult } from '../../../functions/contract/report.js';
-import type { HealthCheckSpec } from '../../../functions/contract/target-state.js';
+import type { HealthCheckResult } from '#contract/report.js';
+import type { HealthCheckSpec } from '#contract/target-state.js';
 import type { HealthVerdict } from './verdict.js';
 
 export interface CheckOutcome {

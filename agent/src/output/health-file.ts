@@ -3,7 +3,7 @@
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { ServiceReport } from '../../../functions/contract/report.js';
+import type { ServiceReport } from '#contract/report.js';
 import { atomicWriteFile } from '../state/atomic.js';
 import type { SaveFailure } from '../state/state-dir.js';
 

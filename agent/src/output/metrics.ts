@@ -8,8 +8,8 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { ServiceReport, ServiceStatus } from '../../../functions/contract/report.js';
-import { ServiceStatus as ServiceStatusEnum } from '../../../functions/contract/report.js';
+import type { ServiceReport, ServiceStatus } from '#contract/report.js';
+import { ServiceStatus as ServiceStatusEnum } from '#contract/report.js';
 import { atomicWriteFile } from '../state/atomic.js';
 
 type Labels = Record<string, string>;

@@ -15,7 +15,7 @@
  * - `needs` chains the steps of a service so that the executor skips what follows a failed step, while steps of
  *   other services run on (a failed step never blocks the others).
  */
-import type { ServiceSpec, TargetState } from '../../../functions/contract/target-state.js';
+import type { ServiceSpec, TargetState } from '#contract/target-state.js';
 import { specHash } from './spec-hash.js';
 import type { ObservedContainer, Plan, PlanInput, Skip, Step } from './types.js';
 

@@ -3,7 +3,7 @@
  * changed → recreate. Canonical JSON (sorted keys) so that key order in the target file does not matter.
  */
 import { createHash } from 'node:crypto';
-import type { ServiceSpec } from '../../../functions/contract/target-state.js';
+import type { ServiceSpec } from '#contract/target-state.js';
 
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;

@@ -1,5 +1,5 @@
 /** Planner input and output. Plain data: no Docker types, so the planner stays pure and unit-testable. */
-import type { ServiceSpec, TargetState } from '../../../functions/contract/target-state.js';
+import type { ServiceSpec, TargetState } from '#contract/target-state.js';
 
 /** Docker/Podman container states (`State` of the list API). */
 export type ContainerState =

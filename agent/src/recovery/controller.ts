@@ -22,8 +22,8 @@
  * container that died meanwhile is restarted within a check's time, from where its incident was.
  */
 import type Docker from 'dockerode';
-import type { HealthCheckResult, ServiceError } from '../../../functions/contract/report.js';
-import type { ServiceSpec } from '../../../functions/contract/target-state.js';
+import type { HealthCheckResult, ServiceError } from '#contract/report.js';
+import type { ServiceSpec } from '#contract/target-state.js';
 import { monoToIso, type Clock } from '../clock.js';
 import type { ContainerState } from '../planner/types.js';
 import type { StatusBook } from '../status/book.js';

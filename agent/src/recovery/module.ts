@@ -10,7 +10,7 @@
  *   isHealthy    the dependency gate and the 10-minute backoff reset use the health checks' verdict
  */
 import * as z from 'zod/mini';
-import type { ServiceSpec } from '../../../functions/contract/target-state.js';
+import type { ServiceSpec } from '#contract/target-state.js';
 import type { Agent } from '../agent.js';
 import type { AgentModule, CycleContext } from '../agent-module.js';
 import { DEFAULT_ENGINE_ALLOWANCE_MS } from '../health/exec-probes.js';

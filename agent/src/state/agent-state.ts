@@ -6,7 +6,7 @@
  * store does not keep the others from being saved.
  */
 import * as z from 'zod/mini';
-import { TargetState } from '../../../functions/contract/target-state.js';
+import { TargetState } from '#contract/target-state.js';
 import type { RetryManager } from '../backoff/manager.js';
 import { PersistedBackoff, restoreBackoff, snapshotBackoff } from '../backoff/persist.js';
 import type { Clock } from '../clock.js';

@@ -15,7 +15,7 @@ import { link, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as z from 'zod/mini';
 // English issue messages in `problems` (zod/mini alone says only "Invalid input").
-import '../../../functions/contract/zod-locale.js';
+import '#contract/zod-locale.js';
 import { atomicWriteFile, fsyncDir } from './atomic.js';
 
 const FORMAT = 'fleetmedic-store/1';

@@ -7,7 +7,7 @@
 import { access, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
-import { ServiceName } from '../../../functions/contract/common.js';
+import { ServiceName } from '#contract/common.js';
 import { atomicWriteFile, fsyncDir } from './atomic.js';
 
 export const ManualStopMarker = z.object({

@@ -11,7 +11,7 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
-import { ServiceName } from '../../../functions/contract/common.js';
+import { ServiceName } from '#contract/common.js';
 import { atomicWriteFile } from './atomic.js';
 
 export type AgentRequest = { kind: 'retry'; service: string } | { kind: 'reconcile' };

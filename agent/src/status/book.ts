@@ -9,12 +9,7 @@
  * `reports()` builds ServiceReport[] on demand from all of it, so a health result is visible at once, not only
  * after the next 30 s cycle. Error precedence: reconcile (the target is not even applied) > recovery > health.
  */
-import type {
-  HealthCheckResult,
-  ServiceError,
-  ServiceReport,
-  ServiceStatus,
-} from '../../../functions/contract/report.js';
+import type { HealthCheckResult, ServiceError, ServiceReport, ServiceStatus } from '#contract/report.js';
 import type { Clock } from '../clock.js';
 import type { ContainerState } from '../planner/types.js';
 

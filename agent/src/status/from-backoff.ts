@@ -1,5 +1,5 @@
 /** Backoff entry → contract ServiceError (ErrImagePull is reported as ImagePullBackOff while waiting, as the kubelet does). */
-import type { ServiceError } from '../../../functions/contract/report.js';
+import type { ServiceError } from '#contract/report.js';
 import type { BackoffEntry } from '../backoff/manager.js';
 import { monoToIso, type Clock } from '../clock.js';
 

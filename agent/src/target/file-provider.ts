@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { TargetState } from '../../../functions/contract/target-state.js';
+import { TargetState } from '#contract/target-state.js';
 import { ConfigError } from '../config.js';
 import type { TargetProvider, TargetSnapshot } from './provider.js';
 

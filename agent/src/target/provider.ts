@@ -4,7 +4,7 @@
  * device keeps working offline. Providers: the local file (`--target-file`, here) and the cloud link
  * agent/src/cloud). Targets can also be pushed with `agent.setTarget()` (jobs, rollback).
  */
-import type { TargetState } from '../../../functions/contract/target-state.js';
+import type { TargetState } from '#contract/target-state.js';
 
 export interface TargetSnapshot {
   /** Version (the cloud's ETag, or a content hash for files). */

@@ -1,5 +1,5 @@
 /**
- * Upstream-call policy shared by the control plane and the agent's cloud client:
+ * Upstream-call policy shared by the API's clients, the operator CLI and the device agent:
  *  - every attempt is bounded by a timeout through AbortController (TIMEOUT_MS, default 3 s);
  *  - failures (network errors, timeouts, 5xx, 429) are retried with exponential backoff and full jitter
  *    (RETRY_MAX retries, base RETRY_BACKOFF_MS), but ONLY for idempotent requests: GET/HEAD/OPTIONS, or a

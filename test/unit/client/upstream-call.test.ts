@@ -10,7 +10,7 @@ import {
   type FetchLike,
   type ResponseLike,
   type UpstreamPolicy,
-} from '../../../functions/domain/upstream-call.js';
+} from '../../../functions/client/upstream-call.js';
 
 const policy: UpstreamPolicy = { timeoutMs: 50, retryMax: 3, retryBackoffMs: 100, maxBackoffMs: 1000 };
 const res = (status: number, headers: Record<string, string> = {}): ResponseLike => ({
