@@ -82,7 +82,7 @@ async function callsPerJob(bench: SQSClient): Promise<BenchRow[]> {
   const { dynamo, sqsClient } = await import('../../functions/lib/aws.js');
   const { handler: operatorApi } = await import('../../functions/handlers/operator-api.js');
   const { handler: deviceApi } = await import('../../functions/handlers/device-api.js');
-  const { createDispatcher } = await import('../../functions/handlers/job-dispatcher.js');
+  const { createDispatcher } = await import('../../functions/services/job-dispatch.js');
   const { invoke } = await import('../../test/support/apigw.js');
   const { toRecord } = await import('../../local/sqs-poller.js');
   const { lambdaContext } = await import('../../local/lambda-context.js');
@@ -204,7 +204,7 @@ async function callsPerJob(bench: SQSClient): Promise<BenchRow[]> {
 async function throughput(bench: SQSClient): Promise<BenchRow[]> {
   const { createJob } = await import('../../functions/adapters/jobs-repo.js');
   const { newJob } = await import('../../functions/domain/job-lifecycle.js');
-  const { createDispatcher } = await import('../../functions/handlers/job-dispatcher.js');
+  const { createDispatcher } = await import('../../functions/services/job-dispatch.js');
   const { toRecord } = await import('../../local/sqs-poller.js');
   const { lambdaContext } = await import('../../local/lambda-context.js');
   const queueUrl = process.env.JOBS_QUEUE_URL!;

@@ -1,9 +1,11 @@
 /**
- * The SQS jobs queue: job messages (one or a batch of ten), held-job re-sends, visibility backoff. Taking a job
+ * The SQS jobs queue: job messages (one or a batch of ten), held-job re-sends, visibility backoff, its redrive
+ * limit. Taking a job
  * off the outbox once its message is sent is services/job-publishing.ts.
  */
 import {
   ChangeMessageVisibilityCommand,
+  GetQueueAttributesCommand,
   SendMessageBatchCommand,
   SendMessageCommand,
   type MessageAttributeValue,
@@ -122,4 +124,18 @@ export async function delayRedelivery(
       VisibilityTimeout: Math.max(0, Math.round(seconds)),
     }),
   );
+}
+
+let maxReceiveCount: Promise<number> | undefined;
+
+/** The jobs queue's RedrivePolicy maxReceiveCount, read once per process; 5 when it cannot be read (tried again next time). */
+export async function jobsQueueMaxReceiveCount(): Promise<number> {
+  maxReceiveCount ??= sqsClient()
+    .send(new GetQueueAttributesCommand({ QueueUrl: config.jobsQueueUrl, AttributeNames: ['RedrivePolicy'] }))
+    .then((r) => Number(JSON.parse(r.Attributes?.RedrivePolicy ?? '{}').maxReceiveCount) || 5)
+    .catch(() => {
+      maxReceiveCount = undefined;
+      return 5;
+    });
+  return await maxReceiveCount;
 }

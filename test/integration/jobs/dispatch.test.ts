@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { createDispatcher } from '../../../functions/handlers/job-dispatcher.js';
+import { createDispatcher } from '../../../functions/services/job-dispatch.js';
 import { getJob } from '../../../functions/adapters/jobs-repo.js';
 import { sendJobMessage } from '../../../functions/adapters/job-queue.js';
 import { recordFailure, readCircuit, resetCircuit } from '../../../functions/services/circuit-breaker.js';

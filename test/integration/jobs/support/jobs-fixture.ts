@@ -4,7 +4,7 @@
  * failed message is offered again at once (the backoff itself is unit-tested).
  */
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { createDispatcher } from '../../../../functions/handlers/job-dispatcher.js';
+import { createDispatcher } from '../../../../functions/services/job-dispatch.js';
 import { createTestInfra, type TestInfra } from '../../../support/infra.js';
 
 export interface JobsFixture {
