@@ -1,6 +1,6 @@
 /**
- * The control plane's infrastructure as plain data: the five tables (keys, indexes, TTL), the four queues
- * (visibility, retention, redrive), the alert topic, and the seven functions with what triggers them (a queue,
+ * The control plane's infrastructure as plain data: the six tables (keys, indexes, TTL), the four queues
+ * (visibility, retention, redrive), the alert topic, and the nine functions with what triggers them (a queue,
  * a schedule or the HTTP API). The one place to change any of it.
  *
  * Two readers, neither of which the other imports: the CDK constructs (cdk/lib) deploy it, and the local fleet
@@ -50,7 +50,7 @@ export interface InfraSpec {
   topics: TopicSpec[];
 }
 
-export type TableKey = 'fleet' | 'jobs' | 'events' | 'alerts' | 'idempotency';
+export type TableKey = 'fleet' | 'jobs' | 'events' | 'alerts' | 'rollouts' | 'idempotency';
 export type QueueKey = 'jobs' | 'jobs-dlq' | 'alerts' | 'alerts-dlq';
 
 const S = 'S' as const;
@@ -111,6 +111,16 @@ export const TABLES: Record<TableKey, TableSpec> = {
     ttlAttribute: 'expiresAt',
     indexes: [],
   },
+  // Fleet rollouts: each rollout's state, frozen device set (in chunks) and per-device records under one
+  // partition; `LIST` and `ACTIVE` partitions list them (functions/adapters/rollouts-repo.ts). No index.
+  rollouts: {
+    logicalName: 'rollouts',
+    envVar: 'ROLLOUTS_TABLE',
+    partitionKey: { name: 'pk', type: S },
+    sortKey: { name: 'sk', type: S },
+    ttlAttribute: 'expiresAt',
+    indexes: [],
+  },
   idempotency: {
     logicalName: 'idempotency',
     envVar: 'IDEMPOTENCY_TABLE',
@@ -129,6 +139,7 @@ export const FUNCTION_NAMES = [
   'outbox-publisher',
   'job-timeout-sweeper',
   'health-evaluator',
+  'rollout-controller',
   'slack-forwarder',
   'device-socket',
 ] as const;
@@ -193,6 +204,11 @@ export const FUNCTIONS: Record<FunctionName, FunctionSpec> = {
     memoryMb: 512,
     trigger: { kind: 'schedule', everyMinutes: 1 },
   },
+  'rollout-controller': {
+    timeoutSeconds: SCHEDULE_TIMEOUT_SECONDS,
+    memoryMb: 256,
+    trigger: { kind: 'schedule', everyMinutes: 1 },
+  },
   'slack-forwarder': {
     // The forwarder retries Slack 429/5xx (honouring Retry-After) inside one invocation; 30 s bounds that.
     timeoutSeconds: 30,
@@ -227,12 +243,17 @@ export const PUSH_CHANNEL = {
   maxConnectionSeconds: 7200,
 } as const;
 
-export type ScheduledFunctionName = 'outbox-publisher' | 'job-timeout-sweeper' | 'health-evaluator';
+export type ScheduledFunctionName =
+  | 'outbox-publisher'
+  | 'job-timeout-sweeper'
+  | 'health-evaluator'
+  | 'rollout-controller';
 /** The functions run on a schedule, in the order the local fleet lists them. */
 export const SCHEDULED_FUNCTIONS: readonly ScheduledFunctionName[] = [
   'health-evaluator',
   'outbox-publisher',
   'job-timeout-sweeper',
+  'rollout-controller',
 ];
 
 /** Receives before SQS moves a message to the dead-letter queue; lower values dead-letter healthy messages under throttling (AWS's guidance). */

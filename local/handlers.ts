@@ -18,6 +18,7 @@ export const FUNCTION_ROLES: Record<FunctionName, string> = {
   'outbox-publisher': 'outbox schedule',
   'job-timeout-sweeper': 'job timeout schedule',
   'health-evaluator': 'health evaluation schedule',
+  'rollout-controller': 'rollout schedule',
   'slack-forwarder': 'alerts queue → Slack',
   'device-socket': 'push channel WebSocket routes ($connect/$disconnect/$default)',
 };

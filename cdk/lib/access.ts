@@ -184,6 +184,18 @@ export const FUNCTION_ACCESS: Record<FunctionName, ResourceAccess> = {
     publishAlerts: true,
     settings: [...LIVENESS, ...RECOVERY, ...ALERTING],
   },
+  'rollout-controller': {
+    // Fleet: the devices' TARGET/CIRCUIT/MARKER/STATE (BatchGetItem), targets moved and rolled back (PutItem,
+    // GetItem), the push connection looked up and forgotten when gone (GetItem, DeleteItem); UpdateItem is reachable
+    // through the circuit module it reads circuits with (adapters/circuit-repo.ts).
+    tables: {
+      fleet: { actions: ['GetItem', 'BatchGetItem', 'PutItem', 'UpdateItem', 'DeleteItem'] },
+      events: { actions: ['PutItem'] },
+      rollouts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'] },
+    },
+    // Moved and rolled-back devices are told to sync now.
+    notifyDevices: true,
+  },
   'device-socket': {
     // $connect: the device's token hashes (GetItem), the connection items (PutItem); $disconnect: the owner
     // (GetItem), removal (DeleteItem), the clean-goodbye mark on the liveness item (UpdateItem).

@@ -13,6 +13,7 @@ import { retentionDays, type FunctionDefaults, type SourceLayout } from './fleet
 import { HealthEvaluation } from './health-evaluation.js';
 import { JobQueue } from './job-queue.js';
 import { Observability } from './observability.js';
+import { Rollouts } from './rollouts.js';
 import { stageSettings, type StageConfig } from './stage-config.js';
 import { FleetTables, type TableKey } from './tables.js';
 import { SCHEDULED_FUNCTIONS } from '../../infra/spec.js';
@@ -27,6 +28,7 @@ export class FleetmedicStack extends Stack {
   readonly alerting: Alerting;
   readonly jobQueue: JobQueue;
   readonly health: HealthEvaluation;
+  readonly rollouts: Rollouts;
   readonly api: Api;
   readonly observability: Observability;
   readonly push: DevicePush;
@@ -68,6 +70,12 @@ export class FleetmedicStack extends Stack {
       reserveConcurrency: config.reserveConcurrency,
     });
 
+    this.rollouts = new Rollouts(this, 'Rollouts', {
+      tables,
+      functionDefaults,
+      reserveConcurrency: config.reserveConcurrency,
+    });
+
     this.api = new Api(this, 'Api', {
       tables,
       queues: {
@@ -98,12 +106,18 @@ export class FleetmedicStack extends Stack {
       this.jobQueue.outboxPublisher.function,
       this.jobQueue.timeoutSweeper.function,
       this.health.evaluator.function,
+      this.rollouts.controller.function,
       this.alerting.forwarder,
     ]) {
       if (FUNCTION_ACCESS[f.functionName].notifyDevices) this.push.grantNotify(f.fn);
     }
 
-    const scheduled = [this.jobQueue.outboxPublisher, this.jobQueue.timeoutSweeper, this.health.evaluator];
+    const scheduled = [
+      this.jobQueue.outboxPublisher,
+      this.jobQueue.timeoutSweeper,
+      this.health.evaluator,
+      this.rollouts.controller,
+    ];
     this.observability = new Observability(this, 'Observability', {
       stage: config.stage,
       namespace: config.metricsNamespace,

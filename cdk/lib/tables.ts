@@ -1,5 +1,5 @@
 /**
- * The five DynamoDB tables as infra/spec.ts describes them (keys, GSIs, TTL; docs/architecture.md "Data model").
+ * The six DynamoDB tables as infra/spec.ts describes them (keys, GSIs, TTL; docs/architecture.md "Data model").
  * On-demand billing, point-in-time recovery, encryption with the account's AWS-managed KMS key (aws/dynamodb:
  * key usage visible in CloudTrail, no key policy to keep, and no kms:* grants on the roles).
  */

@@ -47,6 +47,9 @@ export const config = {
   get alertsTable() {
     return required('ALERTS_TABLE');
   },
+  get rolloutsTable() {
+    return required('ROLLOUTS_TABLE');
+  },
   get idempotencyTable() {
     return required('IDEMPOTENCY_TABLE');
   },

@@ -72,7 +72,9 @@ export async function createApiFixture(extraEnv: Record<string, string> = {}): P
       return res.body.token;
     },
     async snapshot() {
-      const tables = ['FLEET_TABLE', 'JOBS_TABLE', 'EVENTS_TABLE', 'ALERTS_TABLE'].map((k) => infra.env[k]!);
+      const tables = ['FLEET_TABLE', 'JOBS_TABLE', 'EVENTS_TABLE', 'ALERTS_TABLE', 'ROLLOUTS_TABLE'].map(
+        (k) => infra.env[k]!,
+      );
       const out: Record<string, unknown> = {};
       for (const t of tables) out[t] = await scanAll(t);
       const q = await sqs.send(

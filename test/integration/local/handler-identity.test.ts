@@ -48,12 +48,13 @@ async function captureOutput(run: () => Promise<void>): Promise<string[]> {
 const asJson = (lines: string[]) =>
   lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>);
 
-const SCHEDULED = ['health-evaluator', 'job-timeout-sweeper', 'outbox-publisher'] as const;
+const SCHEDULED = ['health-evaluator', 'job-timeout-sweeper', 'outbox-publisher', 'rollout-controller'] as const;
 /** A metric only that function emits. */
 const OWN_METRIC: Record<(typeof SCHEDULED)[number], string> = {
   'health-evaluator': 'devices_offline',
   'job-timeout-sweeper': 'jobs_timed_out_total',
   'outbox-publisher': 'outbox_unpublished_count',
+  'rollout-controller': 'rollouts_advanced',
 };
 
 test('scheduled handlers running side by side each log and count as themselves, with a heartbeat per run', async () => {

@@ -66,7 +66,7 @@ test("the stage throttles every route with the stage configuration's limits and 
 
 test('ManageConnections: only the functions that post notifications, on POST @connections of this stage only', () => {
   const posting = FUNCTION_NAMES.filter((n) => FUNCTION_ACCESS[n].notifyDevices);
-  assert.deepEqual([...posting].sort(), ['job-dispatcher', 'operator-api']);
+  assert.deepEqual([...posting].sort(), ['job-dispatcher', 'operator-api', 'rollout-controller']);
   const roleOf = (name: string) => resources[functionId(name)]!.Properties.Role['Fn::GetAtt'][0];
   const grants = new Map<string, unknown[]>();
   for (const [, policy] of ofType('AWS::IAM::Policy')) {

@@ -234,9 +234,9 @@ describe('IAM: least privilege', () => {
 });
 
 describe('DynamoDB', () => {
-  test('five on-demand tables with point-in-time recovery, KMS encryption and TTL, retained on delete', () => {
+  test('six on-demand tables with point-in-time recovery, KMS encryption and TTL, retained on delete', () => {
     const tables = ofType('AWS::DynamoDB::Table');
-    assert.equal(tables.length, 5);
+    assert.equal(tables.length, 6);
     for (const [id, t] of tables) {
       assert.equal(t.Properties.BillingMode, 'PAY_PER_REQUEST', id);
       assert.deepEqual(t.Properties.PointInTimeRecoverySpecification, { PointInTimeRecoveryEnabled: true }, id);
@@ -309,9 +309,14 @@ describe('SQS', () => {
 });
 
 describe('schedules and asynchronous targets', () => {
-  test('outbox publisher, timeout sweeper and health evaluator run every minute, with a DLQ and retry policy', () => {
+  test('outbox publisher, timeout sweeper, health evaluator and rollout controller run every minute, with a DLQ and retry policy', () => {
     const rules = ofType('AWS::Events::Rule');
-    const scheduled: FunctionName[] = ['outbox-publisher', 'job-timeout-sweeper', 'health-evaluator'];
+    const scheduled: FunctionName[] = [
+      'outbox-publisher',
+      'job-timeout-sweeper',
+      'health-evaluator',
+      'rollout-controller',
+    ];
     for (const name of scheduled) {
       const rule = rules.find(([, r]) => r.Properties.Targets.some((t: any) => refId(t.Arn) === fn(name).id));
       assert.ok(rule, `${name} has a schedule`);
@@ -574,7 +579,7 @@ describe('alarms', () => {
     for (const id of [...redriveTargets, ...scheduleDlqs].filter(Boolean))
       assert.ok(queuesWithAlarm.has(id), `DLQ ${id} alarmed`);
     for (const a of dlqAlarms) assert.equal(a.Threshold, 0);
-    assert.equal(dlqAlarms.length, 5);
+    assert.equal(dlqAlarms.length, 6);
   });
 
   test('Errors and Throttles alarms for every function', () => {
@@ -697,6 +702,7 @@ describe('stage configuration from context', () => {
       ['health-evaluator', 1],
       ['job-timeout-sweeper', 1],
       ['outbox-publisher', 1],
+      ['rollout-controller', 1],
     ]);
     assert.equal(
       ofType('AWS::Lambda::Function').filter(([, r]) => r.Properties.ReservedConcurrentExecutions !== undefined).length,
