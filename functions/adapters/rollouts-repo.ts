@@ -20,7 +20,7 @@ import type { CanarySpec, WaveSpec } from '../domain/rollouts/plan.js';
 import type { LabelSelector } from '../domain/rollouts/selection.js';
 import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
-import { isConditionFailure, updateIf } from './conditions.js';
+import { isConditionFailure, updateIf } from './common/conditions.js';
 
 /** Device ids per SET# item (~40 bytes each: 20 KB items). */
 export const SET_CHUNK = 500;
