@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { publishOutbox, OUTBOX_GRACE_MS } from '../../../functions/handlers/outbox-publisher.js';
+import { publishOutbox, OUTBOX_GRACE_MS } from '../../../functions/services/outbox-publishing.js';
 import { createJob, getJob } from '../../../functions/adapters/jobs-repo.js';
 import { sendJobMessage } from '../../../functions/adapters/job-queue.js';
 import { newJob } from '../../../functions/domain/job-lifecycle.js';
