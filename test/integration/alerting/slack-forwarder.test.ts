@@ -22,7 +22,8 @@ import { toRecord } from '../../../local/sqs-poller.js';
 import { publishAlertEvent } from '../../../functions/adapters/alert-publication.js';
 import { toAlertEvent, type AlertEvent } from '../../../functions/domain/alerting/event.js';
 import { resolveWebhookUrl, WebhookConfigError } from '../../../functions/adapters/slack-webhook.js';
-import { handler, parseDelivery } from '../../../functions/handlers/slack-forwarder.js';
+import { handler } from '../../../functions/handlers/slack-forwarder.js';
+import { parseDelivery } from '../../../functions/services/slack-delivery.js';
 
 let infra: TestInfra;
 let slack: SlackReceiver;
