@@ -22,8 +22,10 @@
  * A module hook that throws is logged and the cycle goes on: no module can stop reconciliation.
  *
  * ── Around the cycle ───────────────────────────────────────────────────────────────────────────────────────
- * When cycles run: cycle-timer.ts. How modules plug in, and the API they use: agent-module.ts. The agent's own
- * state files: state/agent-state.ts. health.json and the metrics textfile: output/cycle-outputs.ts.
+ * When cycles run: cycle-timer.ts. How modules plug in, and the API they use: agent-module.ts. The target and
+ * where it comes from: target/desired-target.ts. The agent's own state files: state/agent-state.ts. health.json
+ * and the metrics textfile: output/cycle-outputs.ts. What stays here is the cycle and the Agent object modules
+ * hold (its public API); they share the cycle's state, which is why this file is longer than the others.
  *
  * ── Shutdown ───────────────────────────────────────────────────────────────────────────────────────────────
  * `stop()`: no new cycle; the running one ends after its current step (bounded by `shutdownTimeoutMs`);
@@ -34,7 +36,7 @@ import type { ServiceReport } from '#contract/report.js';
 import type { AgentModule, CycleContext, CycleResult } from './agent-module.js';
 import { RetryManager } from './backoff/manager.js';
 import { type Clock, systemClock } from './clock.js';
-import { type AgentConfig, ConfigError } from './config.js';
+import type { AgentConfig } from './config.js';
 import { CycleTimer } from './cycle-timer.js';
 import { EngineWatch, isEngineUnreachable } from './engine/availability.js';
 import { DiskChecker } from './engine/disk.js';
@@ -45,7 +47,7 @@ import type { Logger } from './log.js';
 import { writeCycleOutputs } from './output/cycle-outputs.js';
 import type { CycleError } from './output/health-file.js';
 import { plan as makePlan } from './planner/plan.js';
-import { fullSpecHash, specHash } from './planner/spec-hash.js';
+import { specHash } from './planner/spec-hash.js';
 import type { ObservedContainer, Plan } from './planner/types.js';
 import { AgentState } from './state/agent-state.js';
 import { RequestQueue } from './state/requests.js';
@@ -53,6 +55,7 @@ import { StateDir } from './state/state-dir.js';
 import { StatusBook } from './status/book.js';
 import { errorFromBackoff } from './status/from-backoff.js';
 import { engineStartedAt, StartTimes } from './status/start-times.js';
+import { DesiredTarget } from './target/desired-target.js';
 import type { TargetProvider, TargetSnapshot } from './target/provider.js';
 
 export interface AgentOptions {
@@ -85,11 +88,7 @@ export class Agent {
   private readonly requests: RequestQueue;
   private readonly cycles: CycleTimer<CycleResult>;
 
-  private desired: TargetSnapshot | null = null;
-  private lastProviderVersion: string | undefined;
-  private targetError: string | undefined;
-  /** The source answered with invalid content (a broken target file): the cycle is not a success. */
-  private targetInvalid = false;
+  private readonly target: DesiredTarget;
   private lastContainers: ObservedContainer[] = [];
   /** Containers' start times for the reports (inspected only when they may have changed). */
   private readonly startTimes: StartTimes;
@@ -142,6 +141,13 @@ export class Agent {
       backoff: this.backoff,
       status: this.status,
     });
+    this.target = new DesiredTarget({
+      ...(opts.targetProvider ? { provider: opts.targetProvider } : {}),
+      backoff: this.backoff,
+      status: this.status,
+      files: this.files,
+      log: opts.log,
+    });
     this.cycles = new CycleTimer({
       clock: this.clock,
       minCycleGapMs: opts.config.minCycleGapMs,
@@ -185,7 +191,7 @@ export class Agent {
   }
 
   private async loadPersisted(): Promise<void> {
-    this.desired = await this.files.load();
+    this.target.current = await this.files.load();
   }
 
   // ───────────── lifecycle ─────────────
@@ -284,12 +290,12 @@ export class Agent {
   // ───────────── API for modules ─────────────
 
   currentTarget(): TargetSnapshot | null {
-    return this.desired;
+    return this.target.current;
   }
 
   /** Adopts a target pushed by a module (cloud, job, rollback): persisted with the next cycle, which runs now. */
   setTarget(snapshot: TargetSnapshot): void {
-    this.adopt(snapshot);
+    this.target.adopt(snapshot);
     this.trigger('target-changed');
   }
 
@@ -383,46 +389,6 @@ export class Agent {
 
   // ───────────── the cycle ─────────────
 
-  private adopt(next: TargetSnapshot): void {
-    const prev = this.desired;
-    if (prev && prev.version === next.version && sameTarget(prev, next)) return;
-    const names = new Set(Object.keys(next.target.services));
-    for (const [name, spec] of Object.entries(next.target.services)) {
-      const before = prev?.target.services[name];
-      if (!before || fullSpecHash(before) !== fullSpecHash(spec)) {
-        // A fixed target heals at once: its backoff belongs to the old spec.
-        if (this.backoff.resetService(name)) this.log.info({ service: name }, 'target changed: backoff reset');
-      }
-    }
-    this.backoff.retainServices(names);
-    this.status.retain(names);
-    this.desired = next;
-    this.files.targetAdopted(next);
-    this.log.info({ version: next.version, source: next.source, services: names.size }, 'target adopted');
-  }
-
-  private async refreshTarget(): Promise<void> {
-    if (!this.provider) return;
-    try {
-      const snap = await this.provider.fetch();
-      this.targetError = undefined;
-      this.targetInvalid = false;
-      if (snap && snap.version !== this.lastProviderVersion) {
-        this.lastProviderVersion = snap.version;
-        this.adopt(snap);
-      }
-    } catch (err) {
-      const msg = (err as Error).message;
-      this.targetInvalid = err instanceof ConfigError;
-      if (msg !== this.targetError)
-        this.log.warn(
-          { err: msg, keeping: this.desired?.version ?? null },
-          'target source unavailable; keeping the last applied target',
-        );
-      this.targetError = msg;
-    }
-  }
-
   private async cycle(reasons: string[]): Promise<CycleResult> {
     const t0 = this.clock.monoNow();
     const ctx: CycleContext = {
@@ -442,8 +408,8 @@ export class Agent {
 
     for (const m of this.modules) await this.safely(m, 'beforeCycle', () => m.beforeCycle?.(ctx));
     await this.takeRequests(); // in case the directory watch missed one
-    await this.refreshTarget();
-    ctx.target = this.desired;
+    await this.target.refresh();
+    ctx.target = this.target.current;
     try {
       ctx.manualStops = await this.state.markers.list();
     } catch (err) {
@@ -527,7 +493,8 @@ export class Agent {
       if (s.error && !errors.some((e) => e.service === s.name))
         errors.push({ service: s.name, type: s.error.type, message: s.error.message });
     if (engineError) errors.push({ type: 'EngineUnreachable', message: engineError });
-    if (this.targetError) errors.push({ type: 'TargetUnavailable', message: this.targetError });
+    const { error: targetError, current: desired } = this.target;
+    if (targetError) errors.push({ type: 'TargetUnavailable', message: targetError });
     for (const f of this.state.saveFailures())
       errors.push({
         type: 'StateSaveFailed',
@@ -541,14 +508,14 @@ export class Agent {
         !engineError &&
         !ctx.outcomes.some((o) => o.status === 'failed') &&
         !reconcileErrors &&
-        !this.targetInvalid &&
-        !(this.targetError && !this.desired),
+        !this.target.invalid &&
+        !(targetError && !desired),
       durationMs: this.clock.monoNow() - t0,
       finishedAt: new Date(this.clock.wallNow()).toISOString(),
       dryRun: this.config.dryRun,
       ...(engineError ? { engineError } : {}),
-      ...(this.targetError ? { targetError: this.targetError } : {}),
-      ...(this.desired ? { targetVersion: this.desired.version } : {}),
+      ...(targetError ? { targetError } : {}),
+      ...(desired ? { targetVersion: desired.version } : {}),
       plan: ctx.plan,
       outcomes: ctx.outcomes,
       errors,
@@ -561,7 +528,7 @@ export class Agent {
         clock: this.clock,
         state: this.state,
         startedAt: this.startedAt,
-        target: this.desired,
+        target: this.target.current,
       }).catch((err) => this.log.error({ err }, 'writing health.json / metrics failed'));
     this.lastResult = result;
     this.cycles.cycleEnded();
@@ -679,10 +646,6 @@ export class Agent {
 function pickContainer(list: readonly ObservedContainer[], service: string): ObservedContainer | undefined {
   const mine = list.filter((c) => c.owned && c.service === service);
   return mine.find((c) => c.state === 'running') ?? mine.sort((a, b) => b.created - a.created)[0];
-}
-
-function sameTarget(a: TargetSnapshot, b: TargetSnapshot): boolean {
-  return JSON.stringify(a.target) === JSON.stringify(b.target);
 }
 
 export function describeStep(s: Plan['steps'][number]): string {
