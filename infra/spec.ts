@@ -287,6 +287,20 @@ export const ALERT_TOPIC: TopicSpec = {
   queueSubscriptions: ['alerts'],
 };
 
+/** One condition of an SNS subscription filter policy on a message attribute (SNS's own JSON form). */
+export type FilterCondition = string | { numeric: ['=', number] } | { exists: boolean };
+/**
+ * Where alert events go besides Slack (which gets every one): SNS subscription filter policies on the message
+ * attributes functions/adapters/alert-publication.ts sets. `level` (not `severity`) so a resolution, which is INFO,
+ * reaches the destination that got the page. docs/runbook.md "How alerts reach you".
+ */
+export const ALERT_ROUTES: Record<'pager' | 'warning', Record<string, FilterCondition[]>> = {
+  /** Level 3 (CRITICAL) pages, unless the service's target says `notifyOnFail: false` (attribute notifyOnFail). */
+  pager: { level: [{ numeric: ['=', 3] }], notifyOnFail: [{ exists: false }] },
+  /** Level 2 (WARNING): manual intervention, working hours. */
+  warning: { level: [{ numeric: ['=', 2] }] },
+};
+
 /** Everything above as lists, for code that walks all of it (provisioning, state dumps). */
 export const INFRA: InfraSpec = {
   tables: Object.values(TABLES),

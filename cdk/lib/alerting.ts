@@ -3,13 +3,21 @@
  * as infra/spec.ts says) with its DLQ, the Slack forwarder on that queue, the Slack webhook secret
  * (referenced by the NAME from context; its value never enters the template or the env), and an optional
  * e-mail subscription.
+ *
+ * Routing by level (docs/runbook.md "How alerts reach you"): Slack gets every alert; the pager (an HTTPS endpoint
+ * such as an incident tool's SNS integration, and/or an e-mail address) gets level 3 through a subscription filter
+ * policy (ALERT_ROUTES in infra/spec.ts), the warning e-mail level 2. Two more topics, never read by the Slack
+ * forwarder: the paging topic, which platform alarms that need a person now notify directly (CloudWatch alarm
+ * notifications carry no message attributes to filter on), and the alerting-path topic, for alarms about the
+ * alerting path itself (its DLQs, the forwarder's errors, the age of the alerts queue), which must not travel the
+ * path they report on.
  */
 import { Validations } from 'aws-cdk-lib';
 import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
-import { Topic } from 'aws-cdk-lib/aws-sns';
-import { EmailSubscription, SqsSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { SubscriptionFilter, SubscriptionProtocol, Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription, SqsSubscription, UrlSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
@@ -17,18 +25,34 @@ import { FUNCTION_ACCESS, grantAccess } from './access.js';
 import { FleetFunction, type FunctionDefaults } from './fleet-function.js';
 import { addQueueTrigger } from './queue-trigger.js';
 import { deadLetterQueue, workQueue } from './queues.js';
-import { FUNCTIONS, QUEUES } from '../../infra/spec.js';
+import { ALERT_ROUTES, FUNCTIONS, QUEUES, type FilterCondition } from '../../infra/spec.js';
 import type { TableKey } from './tables.js';
 
 export interface AlertingProps {
   tables: Record<TableKey, Table>;
   slackWebhookSecretName: string;
   alertEmail?: string;
+  /** The pager: level 3 alerts, paging alarms and alerting-path alarms (HTTPS endpoint and/or e-mail). */
+  pagerUrl?: string;
+  pagerEmail?: string;
+  /** Level 2 alerts by e-mail (Slack gets them regardless). */
+  warningEmail?: string;
   functionDefaults: FunctionDefaults;
+}
+
+/** A filter policy of infra/spec.ts as CDK's type (the conditions are SNS's JSON already). */
+function filterPolicy(route: Record<string, FilterCondition[]>): Record<string, SubscriptionFilter> {
+  return Object.fromEntries(Object.entries(route).map(([k, conditions]) => [k, new SubscriptionFilter(conditions)]));
 }
 
 export class Alerting extends Construct {
   readonly topic: Topic;
+  /** Platform alarms that page directly (no Slack in between). */
+  readonly pagingTopic: Topic;
+  /** Alarms about the alerting path itself; never delivered through it. */
+  readonly alertingPathTopic: Topic;
+  /** Where the pager, warning and alerting-path subscriptions put what SNS could not deliver. */
+  readonly routingDlq?: Queue;
   readonly topicKey: Key;
   readonly queue: Queue;
   readonly dlq: Queue;
@@ -60,6 +84,19 @@ export class Alerting extends Construct {
       masterKey: this.topicKey,
       enforceSSL: true,
     });
+    const alarmTopic = (id: string, displayName: string) => {
+      const topic = new Topic(this, id, { displayName, masterKey: this.topicKey, enforceSSL: true });
+      topic.addToResourcePolicy(
+        new PolicyStatement({
+          sid: 'CloudWatchAlarmsPublish',
+          principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+          actions: ['sns:Publish'],
+          resources: [topic.topicArn],
+          conditions: sourceAccount,
+        }),
+      );
+      return topic;
+    };
     this.topic.addToResourcePolicy(
       new PolicyStatement({
         sid: 'CloudWatchAlarmsPublish',
@@ -69,6 +106,8 @@ export class Alerting extends Construct {
         conditions: sourceAccount,
       }),
     );
+    this.pagingTopic = alarmTopic('PagingTopic', 'Fleetmedic paging alarms');
+    this.alertingPathTopic = alarmTopic('AlertingPathTopic', 'Fleetmedic alerting-path alarms');
 
     this.dlq = deadLetterQueue(this, 'DeliveryDlq', QUEUES['alerts-dlq']);
     this.queue = workQueue(this, 'DeliveryQueue', QUEUES.alerts, this.dlq);
@@ -85,6 +124,40 @@ export class Alerting extends Construct {
         reason: 'This queue is itself a dead-letter queue (of the e-mail subscription).',
       });
       this.topic.addSubscription(new EmailSubscription(props.alertEmail, { deadLetterQueue: this.emailDlq }));
+    }
+
+    // ---- Routing: the pager and the warning destination filter the alert topic by level; the pager (and the general
+    // alert e-mail) also subscribe to the two alarm topics, unfiltered.
+    const pager = [
+      ...(props.pagerUrl
+        ? [(o: object) => new UrlSubscription(props.pagerUrl!, { protocol: SubscriptionProtocol.HTTPS, ...o })]
+        : []),
+      ...(props.pagerEmail ? [(o: object) => new EmailSubscription(props.pagerEmail!, o)] : []),
+    ];
+    if (pager.length || props.warningEmail || props.alertEmail) {
+      this.routingDlq = deadLetterQueue(this, 'RoutingDlq');
+      Validations.of(this.routingDlq).acknowledge({
+        id: 'AwsSolutions-SQS3',
+        reason: 'This queue is itself a dead-letter queue (of the pager, warning and alerting-path subscriptions).',
+      });
+    }
+    const routedDlq = this.routingDlq ? { deadLetterQueue: this.routingDlq } : {};
+    for (const subscribe of pager) {
+      this.topic.addSubscription(subscribe({ filterPolicy: filterPolicy(ALERT_ROUTES.pager), ...routedDlq }));
+      this.pagingTopic.addSubscription(subscribe(routedDlq));
+      this.alertingPathTopic.addSubscription(subscribe(routedDlq));
+    }
+    if (props.warningEmail)
+      this.topic.addSubscription(
+        new EmailSubscription(props.warningEmail, {
+          filterPolicy: filterPolicy(ALERT_ROUTES.warning),
+          ...routedDlq,
+        }),
+      );
+    if (props.alertEmail) {
+      // The general alert e-mail already gets every alert topic message (paging alarms included); the alarms
+      // about the alerting path reach it only this way.
+      this.alertingPathTopic.addSubscription(new EmailSubscription(props.alertEmail, routedDlq));
     }
 
     this.slackWebhook = Secret.fromSecretNameV2(this, 'SlackWebhook', props.slackWebhookSecretName);

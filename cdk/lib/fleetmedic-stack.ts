@@ -51,6 +51,9 @@ export class FleetmedicStack extends Stack {
       tables,
       slackWebhookSecretName: config.slackWebhookSecretName,
       ...(config.alertEmail ? { alertEmail: config.alertEmail } : {}),
+      ...(config.pagerUrl ? { pagerUrl: config.pagerUrl } : {}),
+      ...(config.pagerEmail ? { pagerEmail: config.pagerEmail } : {}),
+      ...(config.warningEmail ? { warningEmail: config.warningEmail } : {}),
       functionDefaults,
     });
     const alertTopic = { topic: this.alerting.topic, key: this.alerting.topicKey };
@@ -121,7 +124,11 @@ export class FleetmedicStack extends Stack {
     this.observability = new Observability(this, 'Observability', {
       stage: config.stage,
       namespace: config.metricsNamespace,
-      topic: this.alerting.topic,
+      topics: {
+        alerts: this.alerting.topic,
+        paging: this.alerting.pagingTopic,
+        alertingPath: this.alerting.alertingPathTopic,
+      },
       functions: [
         this.api.deviceApi,
         this.api.operatorApi,
@@ -131,11 +138,17 @@ export class FleetmedicStack extends Stack {
         this.push.handler,
       ],
       jobsQueue: this.jobQueue.queue,
+      alertsQueue: this.alerting.queue,
       deadLetterQueues: [
-        { label: 'jobs', queue: this.jobQueue.dlq },
-        { label: 'alerts', queue: this.alerting.dlq },
-        ...scheduled.map((s) => ({ label: s.function.functionName, queue: s.failures })),
-        ...(this.alerting.emailDlq ? [{ label: 'alert-email', queue: this.alerting.emailDlq }] : []),
+        { label: 'jobs', queue: this.jobQueue.dlq, route: 'page' },
+        { label: 'alerts', queue: this.alerting.dlq, route: 'alerting-path' },
+        ...scheduled.map((s) => ({ label: s.function.functionName, queue: s.failures, route: 'slack' as const })),
+        ...(this.alerting.emailDlq
+          ? [{ label: 'alert-email', queue: this.alerting.emailDlq, route: 'alerting-path' as const }]
+          : []),
+        ...(this.alerting.routingDlq
+          ? [{ label: 'alert-routing', queue: this.alerting.routingDlq, route: 'alerting-path' as const }]
+          : []),
       ],
       httpApi: this.api.httpApi,
       scheduledFunctions: [...SCHEDULED_FUNCTIONS],
@@ -161,6 +174,8 @@ export class FleetmedicStack extends Stack {
       description: 'Attach to the IAM users/roles that operate the fleet (CLI, acceptance checks)',
     });
     new CfnOutput(this, 'AlertTopicArn', { value: this.alerting.topic.topicArn });
+    new CfnOutput(this, 'PagingTopicArn', { value: this.alerting.pagingTopic.topicArn });
+    new CfnOutput(this, 'AlertingPathTopicArn', { value: this.alerting.alertingPathTopic.topicArn });
     new CfnOutput(this, 'SlackWebhookSecretName', { value: config.slackWebhookSecretName });
     new CfnOutput(this, 'RegistrySecretPrefix', { value: config.registrySecretPrefix });
     new CfnOutput(this, 'DashboardName', { value: this.observability.dashboard.dashboardName });

@@ -1,5 +1,9 @@
 /**
- * Alarms (all notifying the alert topic, on ALARM and on OK so on-call sees the recovery) and one dashboard.
+ * Alarms (notifying on ALARM and on OK so on-call sees the recovery) and one dashboard. Each alarm has a route:
+ * - `slack`: the alert topic (Slack, the alert e-mail);
+ * - `page`: the alert topic and the paging topic (the pager, directly: no Slack forwarder in between);
+ * - `alerting-path`: only the alerting-path topic, for alarms about the alerting path itself (the alerts DLQs, the
+ *   Slack forwarder's errors and throttles, the age of the alerts queue): a broken path cannot carry its own alarm.
  * Thresholds come from the stage configuration; defaults are the runbook's (docs/runbook.md):
  * - HighJobFailureRate: jobs_fail / jobs_processed_total > 10 % over 5 minutes (EMF metrics, metric math);
  * - JobsStuckInQueue: oldest jobs-queue message OR oldest unpublished outbox entry older than 5 minutes;
@@ -11,7 +15,8 @@
  * - RunnerDown-<function>: a scheduled function completed no run in two of its periods (its
  *   scheduled_runs_completed heartbeat; missing data is breaching, because a stopped schedule emits nothing);
  * - ApiServerErrors: more than the configured percentage of API requests answered 5xx over 5 minutes;
- * - DynamoThrottles-<table> / DynamoSystemErrors-<table>: any throttled request or DynamoDB-side error.
+ * - DynamoThrottles-<table> / DynamoSystemErrors-<table>: any throttled request or DynamoDB-side error;
+ * - AlertsQueueAge: the oldest alert waiting for the Slack forwarder is older than the configured age.
  * The EMF metrics carry the Powertools `service` dimension (= the emitting function's name, never a device id).
  */
 import { Duration } from 'aws-cdk-lib';
@@ -74,13 +79,20 @@ const DYNAMO_OPERATIONS = [
   Operation.DELETE_ITEM,
 ];
 
+/** Which topics an alarm notifies (see the top of this file). */
+export type AlarmRoute = 'slack' | 'page' | 'alerting-path';
+/** The function that delivers alerts to Slack: alarms about it take the alerting-path route. */
+export const ALERTING_PATH_FUNCTION: FunctionName = 'slack-forwarder';
+
 export interface ObservabilityProps {
   stage: string;
   namespace: string;
-  topic: ITopic;
+  topics: { alerts: ITopic; paging: ITopic; alertingPath: ITopic };
   functions: FleetFunction[];
   jobsQueue: IQueue;
-  deadLetterQueues: { label: string; queue: IQueue }[];
+  /** The queue the Slack forwarder reads (AlertsQueueAge). */
+  alertsQueue: IQueue;
+  deadLetterQueues: { label: string; queue: IQueue; route: AlarmRoute }[];
   httpApi: HttpApi;
   /** The functions run on a schedule: each gets a RunnerDown alarm on its heartbeat. */
   scheduledFunctions: ScheduledFunctionName[];
@@ -91,6 +103,7 @@ export interface ObservabilityProps {
     httpLatencyP95Ms: number;
     offlineDevicesThreshold: number;
     apiServerErrorRatePercent: number;
+    alertsQueueAgeSeconds: number;
   };
 }
 
@@ -99,6 +112,8 @@ interface AlarmShape {
   comparisonOperator?: ComparisonOperator;
   evaluationPeriods?: number;
   treatMissingData?: TreatMissingData;
+  /** Default: `slack`. */
+  route?: AlarmRoute;
 }
 
 export class Observability extends Construct {
@@ -139,6 +154,7 @@ export class Observability extends Construct {
       failureRate,
       t.jobFailureRatePercent,
       `More than ${t.jobFailureRatePercent} % of jobs failed over 5 minutes.`,
+      { route: 'page' },
     );
 
     // ---- JobsStuckInQueue: the queue's oldest message or the outbox's oldest unpublished job.
@@ -155,6 +171,7 @@ export class Observability extends Construct {
       stuckAge,
       t.stuckJobAgeSeconds,
       `A job has waited in the queue or the outbox for more than ${t.stuckJobAgeSeconds} s.`,
+      { route: 'page' },
     );
 
     // ---- HighHTTPLatency
@@ -167,29 +184,42 @@ export class Observability extends Construct {
     );
 
     // ---- Dead letters: anything there needs a person (or a redrive).
-    for (const { label, queue } of props.deadLetterQueues) {
+    for (const { label, queue, route } of props.deadLetterQueues) {
       const depth = queue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: oneMin });
       this.alarm(
         `DeadLetters-${label}`,
         depth,
         0,
         `Messages in the ${label} dead-letter queue: inspect with \`fleetmedic dlq list\`.`,
+        { route },
       );
     }
 
+    // ---- AlertsQueueAge: alerts wait for the Slack forwarder (Slack down or refusing, forwarder failing).
+    this.alarm(
+      'AlertsQueueAge',
+      props.alertsQueue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period: oneMin }),
+      t.alertsQueueAgeSeconds,
+      `An alert has waited more than ${t.alertsQueueAgeSeconds} s for delivery to Slack.`,
+      { route: 'alerting-path' },
+    );
+
     // ---- Per function: errors and throttles.
     for (const f of props.functions) {
+      const route: AlarmRoute = f.functionName === ALERTING_PATH_FUNCTION ? 'alerting-path' : 'slack';
       this.alarm(
         `Errors-${f.functionName}`,
         f.fn.metricErrors({ statistic: 'Sum', period: fiveMin }),
         0,
         `${f.functionName} raised errors.`,
+        { route },
       );
       this.alarm(
         `Throttles-${f.functionName}`,
         f.fn.metricThrottles({ statistic: 'Sum', period: fiveMin }),
         0,
         `${f.functionName} was throttled.`,
+        { route },
       );
     }
 
@@ -218,6 +248,7 @@ export class Observability extends Construct {
           comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
           evaluationPeriods: MISSED_RUNS_BEFORE_ALARM,
           treatMissingData: TreatMissingData.BREACHING,
+          route: 'page',
         },
       );
     }
@@ -237,6 +268,7 @@ export class Observability extends Construct {
       serverErrorRate,
       t.apiServerErrorRatePercent,
       `More than ${t.apiServerErrorRatePercent} % of API requests answered 5xx over 5 minutes.`,
+      { route: 'page' },
     );
 
     // ---- DynamoDB: throttled requests (on-demand tables throttle too, at partition or account limits) and
@@ -257,6 +289,7 @@ export class Observability extends Construct {
         table.metricSystemErrorsForOperations({ operations: DYNAMO_OPERATIONS, period: fiveMin }),
         0,
         `DynamoDB answered 5xx (system errors) on the ${label} table.`,
+        { route: 'page' },
       );
     }
 
@@ -280,9 +313,19 @@ export class Observability extends Construct {
       datapointsToAlarm: evaluationPeriods,
       treatMissingData: shape.treatMissingData ?? TreatMissingData.NOT_BREACHING,
     });
-    const action = new SnsAction(this.props.topic);
-    alarm.addAlarmAction(action);
-    alarm.addOkAction(action);
+    const { topics } = this.props;
+    const route = shape.route ?? 'slack';
+    const targets =
+      route === 'alerting-path'
+        ? [topics.alertingPath]
+        : route === 'page'
+          ? [topics.alerts, topics.paging]
+          : [topics.alerts];
+    for (const topic of targets) {
+      const action = new SnsAction(topic);
+      alarm.addAlarmAction(action);
+      alarm.addOkAction(action);
+    }
     this.alarms.push(alarm);
     return alarm;
   }
@@ -311,7 +354,7 @@ export class Observability extends Construct {
       new GraphWidget({ title, left, right, width, height: 6 });
     dash.addWidgets(
       new TextWidget({
-        markdown: `# Fleetmedic ${props.stage}\nFleet health, jobs, circuits, queues and latency. Runbook: docs/runbook.md. Every alarm notifies the alert topic (Slack forwarder, optional e-mail).`,
+        markdown: `# Fleetmedic ${props.stage}\nFleet health, jobs, circuits, queues and latency. Runbook: docs/runbook.md. Alarms notify the alert topic (Slack), the paging topic or the alerting-path topic (docs/runbook.md).`,
         width: 24,
         height: 2,
       }),

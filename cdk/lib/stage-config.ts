@@ -25,6 +25,13 @@ export interface StageConfig {
   registrySecretPrefix: string;
   /** Optional e-mail address subscribed to the alert topic. */
   alertEmail?: string;
+  /** The pager: an HTTPS endpoint (an incident tool's SNS integration) and/or an e-mail; level 3 and paging alarms. */
+  pagerUrl?: string;
+  pagerEmail?: string;
+  /** Level 2 (WARNING) alerts by e-mail. */
+  warningEmail?: string;
+  /** AlertsQueueAge: alarm when the oldest alert waiting for the Slack forwarder is older than this. */
+  alertsQueueAgeSeconds: number;
   /** CloudFront + WAF in front of the API (cdk/lib/edge-protection.ts); off by default. */
   edgeProtection: boolean;
   /** With edgeProtection outside us-east-1: an existing CLOUDFRONT-scoped web ACL. */
@@ -84,6 +91,7 @@ export const DEFAULTS = {
   stuckJobAgeSeconds: 300,
   httpLatencyP95Ms: 2000,
   apiServerErrorRatePercent: 5,
+  alertsQueueAgeSeconds: 600,
   fleetSize: DEFAULT_FLEET_SIZE,
   circuitFailureThreshold: 5,
   circuitCooldownSeconds: 60,
@@ -197,11 +205,24 @@ export function stageConfigFrom(node: Ctx): StageConfig {
     throw new Error(`context runbookBaseUrl=${runbookBaseUrl}: expected an https:// URL`);
   if (alertEmail !== undefined && !/^[^@\s]+@[^@\s]+$/.test(alertEmail))
     throw new Error(`context alertEmail=${alertEmail}: not an e-mail address`);
+  const pagerUrl = str(node, 'pagerUrl');
+  if (pagerUrl !== undefined && !/^https:\/\/\S+$/.test(pagerUrl))
+    throw new Error(`context pagerUrl=${pagerUrl}: expected an https:// URL`);
+  const pagerEmail = str(node, 'pagerEmail');
+  const warningEmail = str(node, 'warningEmail');
+  for (const [key, value] of [
+    ['pagerEmail', pagerEmail],
+    ['warningEmail', warningEmail],
+  ] as const)
+    if (value !== undefined && !/^[^@\s]+@[^@\s]+$/.test(value))
+      throw new Error(`context ${key}=${value}: not an e-mail address`);
   return {
     stage,
     slackWebhookSecretName: str(node, 'slackWebhookSecretName') ?? `fleetmedic/${stage}/slack-webhook`,
     registrySecretPrefix: `fleetmedic/${stage}/registry/`,
     ...(alertEmail ? { alertEmail } : {}),
+    ...defined({ pagerUrl, pagerEmail, warningEmail }),
+    alertsQueueAgeSeconds: num(node, 'alertsQueueAgeSeconds', DEFAULTS.alertsQueueAgeSeconds, 60),
     ...(runbookBaseUrl ? { runbookBaseUrl } : {}),
     ...(version ? { version } : {}),
     ...defined({

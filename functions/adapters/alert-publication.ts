@@ -11,7 +11,10 @@ import { config } from '../lib/config.js';
 import { logger } from '../lib/observability.js';
 import { recordEvent } from './events.js';
 
-/** SNS message attributes let subscriptions filter (e.g. an email subscription for CRITICAL only). */
+/**
+ * SNS message attributes let subscriptions filter: the routes in infra/spec.ts (ALERT_ROUTES) send level 3 to the
+ * pager unless `notifyOnFail` is "false", and level 2 to the warning destinations.
+ */
 function attributesOf(e: AlertEvent): Record<string, MessageAttributeValue> {
   const attrs: Record<string, MessageAttributeValue> = {
     severity: { DataType: 'String', StringValue: e.severity },
@@ -22,6 +25,7 @@ function attributesOf(e: AlertEvent): Record<string, MessageAttributeValue> {
   };
   if (e.deviceId) attrs.deviceId = { DataType: 'String', StringValue: e.deviceId };
   if (e.correlationId) attrs.correlationId = { DataType: 'String', StringValue: e.correlationId };
+  if (e.notifyOnFail === false) attrs.notifyOnFail = { DataType: 'String', StringValue: 'false' };
   return attrs;
 }
 

@@ -86,6 +86,11 @@ export const ServiceSpec = z
     ),
     restartPolicy: z._default(RestartPolicy, 'no'),
     healthCheck: z.optional(HealthCheckSpec),
+    /**
+     * false: this service's alerts stay off the pager (still recorded, still in Slack and in the device's history);
+     * for a service whose failure does not need a person at night. Absent or true: page as the alert's level says.
+     */
+    notifyOnFail: z.optional(z.boolean()),
     /** Services that must be healthy before this one starts; recovered before it. */
     dependsOn: z._default(z.array(ServiceName).check(z.maxLength(32)), []),
   })

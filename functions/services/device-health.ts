@@ -13,7 +13,7 @@ import { getTarget } from '../adapters/devices-repo.js';
 import { activeMarkers } from '../adapters/markers-repo.js';
 import { tryAcquireRecoverySlot } from '../adapters/recovery-repo.js';
 import { circuitOpenAlert } from '../domain/alerting/builders.js';
-import { dedupeKeyFor } from '../domain/alerting/event.js';
+import { dedupeKeyFor, type AlertInput } from '../domain/alerting/event.js';
 import {
   deviceFindings,
   planRecovery,
@@ -115,7 +115,11 @@ export async function evaluateDevice(
     getTarget(deviceId),
   ]);
   const dependsOn: Record<string, string[]> = {};
-  for (const [name, spec] of Object.entries(target?.target.services ?? {})) dependsOn[name] = spec.dependsOn ?? [];
+  const offPager = new Set<string>();
+  for (const [name, spec] of Object.entries(target?.target.services ?? {})) {
+    dependsOn[name] = spec.dependsOn ?? [];
+    if (spec.notifyOnFail === false) offPager.add(name);
+  }
   const steps = planRecovery({
     deviceId,
     findings: result.findings,
@@ -130,7 +134,7 @@ export async function evaluateDevice(
   let circuitAlerted = false;
   for (const step of steps) {
     const service = step.finding.service;
-    const outcome = await carryOut(deviceId, step, { now, correlationId, policy });
+    const outcome = await carryOut(deviceId, step, { now, correlationId, policy, offPager });
     result.steps.push(outcome);
     if (outcome.kind === 'held-by-circuit' && !circuitAlerted) {
       circuitAlerted = true;
@@ -161,9 +165,12 @@ export async function evaluateDevice(
 async function carryOut(
   deviceId: string,
   step: PlanStep,
-  ctx: { now: number; correlationId?: string; policy: HealthPolicyConfig },
+  ctx: { now: number; correlationId?: string; policy: HealthPolicyConfig; offPager: Set<string> },
 ): Promise<StepOutcome> {
   const service = step.finding.service;
+  // The target's `notifyOnFail: false` keeps the service's alerts off the pager; they are still raised and recorded.
+  const routed = (alert: AlertInput): AlertInput =>
+    ctx.offPager.has(service) ? { ...alert, notifyOnFail: false } : alert;
   switch (step.kind) {
     case 'silenced':
     case 'wait-for-dependency':
@@ -171,7 +178,7 @@ async function carryOut(
     case 'held-by-circuit':
       return { service, kind: 'held-by-circuit' };
     case 'alert':
-      return { service, kind: 'alerted', alert: await raiseAlert(step.alert, { now: ctx.now }) };
+      return { service, kind: 'alerted', alert: await raiseAlert(routed(step.alert), { now: ctx.now }) };
     case 'recover': {
       const jobId = newJobId(ctx.now);
       const slot = await tryAcquireRecoverySlot(deviceId, service, jobId, ctx.now, ctx.policy, (lastJobId) =>
@@ -183,7 +190,7 @@ async function carryOut(
         return {
           service,
           kind: 'escalated',
-          alert: await raiseAlert(step.escalation(slot.attempts), { now: ctx.now }),
+          alert: await raiseAlert(routed(step.escalation(slot.attempts)), { now: ctx.now }),
         };
       }
       await enqueueRecoveryJob(deviceId, jobId, step, slot.attemptNumber, ctx);

@@ -17,10 +17,11 @@ export function canonicalJson(value: unknown): string {
 }
 
 /**
- * The health check and dependencies are not part of the container: changing them must not recreate it.
+ * The health check, dependencies and alert routing (notifyOnFail) are not part of the container: changing them must
+ * not recreate it.
  */
 export function specHash(spec: ServiceSpec): string {
-  const { healthCheck: _h, dependsOn: _d, ...container } = spec;
+  const { healthCheck: _h, dependsOn: _d, notifyOnFail: _n, ...container } = spec;
   return createHash('sha256').update(canonicalJson(container)).digest('hex').slice(0, 16);
 }
 

@@ -61,6 +61,8 @@ export interface AlertRecord {
   group?: { key: string; windowId: string };
   deviceId?: string;
   service?: string;
+  /** false: the last raise was for a service kept off the pager; its resolution stays off the pager too. */
+  notifyOnFail?: boolean;
 }
 
 export type RaiseDecision =
@@ -125,6 +127,7 @@ export function decideRaise(
     lastNotifiedAt: now,
     cooldownUntil: now + policy.cooldownMs,
     suppressedCount: 0,
+    notifyOnFail: input.notifyOnFail === false ? false : undefined,
   };
   if (groupKey && !escalated) {
     // Announced by the group's message; the record remembers which window to count down on resolution.
@@ -185,6 +188,7 @@ export function resolvedEvent(
     raisedAt: new Date(meta.now).toISOString(),
     suppressedCount: prev.suppressedCount,
     repeat: false,
+    ...(prev.notifyOnFail === false ? { notifyOnFail: false } : {}),
     details: { firingForSeconds: Math.round((meta.now - prev.firstRaisedAt) / 1000), flaps: prev.flaps },
   });
 }

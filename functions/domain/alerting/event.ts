@@ -58,6 +58,11 @@ export const AlertEvent = z.strictObject({
   /** A re-notification of a key that kept firing through its cooldown. */
   repeat: z._default(z.boolean(), false),
   group: z.optional(AlertGroup),
+  /**
+   * false: the service's target says `notifyOnFail: false`, so the alert stays off the pager (it is still recorded
+   * and posted to Slack). Absent: page as the level says.
+   */
+  notifyOnFail: z.optional(z.boolean()),
   details: z._default(z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])), {}),
 });
 export type AlertEvent = z.output<typeof AlertEvent>;
@@ -75,6 +80,8 @@ export interface AlertInput {
   tried?: string[];
   nextAction?: string;
   correlationId?: string;
+  /** false keeps the alert off the pager (the service's target `notifyOnFail: false`). */
+  notifyOnFail?: boolean;
   details?: Record<string, string | number | boolean | null>;
   /** Override only when one device/service can have two independent alerts of the same name. */
   dedupeKey?: string;
@@ -108,6 +115,7 @@ export function toAlertEvent(
     correlationId: input.correlationId,
     suppressedCount: meta.suppressedCount ?? 0,
     repeat: meta.repeat ?? false,
+    ...(input.notifyOnFail === false ? { notifyOnFail: false } : {}),
     details: input.details ?? {},
   });
 }

@@ -166,6 +166,38 @@ describe('recovery decisions', () => {
   });
 });
 
+describe('routing', () => {
+  test('a service whose target says notifyOnFail: false raises its alerts marked off the pager; the others do not', async () => {
+    const id = 'quiet-1';
+    await al.device(id);
+    await al.drainAlertEvents(100);
+    const target = {
+      services: { ads: { image: 'lab/ads:missing', notifyOnFail: false }, web: { image: 'lab/web:missing' } },
+    };
+    const put = await al.api.operator({ method: 'PUT', path: `/v1/devices/${id}/target`, body: target });
+    assert.equal(put.status, 200, put.raw);
+    const pullFailure = (name: string) => ({
+      name,
+      image: `lab/${name}:missing`,
+      status: 'error',
+      error: {
+        type: 'ImagePullBackOff',
+        message: 'manifest unknown',
+        timestamp: iso(),
+        retryCount: 1,
+        nextRetry: iso(Date.now() + 10_000),
+        permanent: true,
+      },
+    });
+    await al.report(id, [pullFailure('ads'), pullFailure('web')]);
+    const alerts = (await al.drainAlertEvents()).filter((a) => a.deviceId === id);
+    const byService = new Map(alerts.map((a) => [a.service, a]));
+    assert.deepEqual([...byService.keys()].sort(), ['ads', 'web'], 'both are raised and recorded');
+    assert.equal(byService.get('ads')!.notifyOnFail, false);
+    assert.equal(byService.get('web')!.notifyOnFail, undefined);
+  });
+});
+
 describe('alerts end to end (report → SNS → alerts queue → forwarder → Slack)', () => {
   test('a flapping service produces one alert and one resolved message per cooldown', async () => {
     const id = 'flap-1';

@@ -139,6 +139,8 @@ test('unchanged running container: no steps; exited container: start it; health/
   assert.equal((p.steps[0] as { exitedBefore: boolean }).exitedBefore, true);
   const withCheck = target({ services: { web: { ...spec, healthCheck: { kind: 'tcp', port: 80 } } } });
   assert.equal(specHash(withCheck.services.web!), hash, 'adding a health check does not change the container');
+  const offPager = target({ services: { web: { ...spec, notifyOnFail: false } } });
+  assert.equal(specHash(offPager.services.web!), hash, 'keeping a service off the pager does not change the container');
 });
 
 test('backoff: a gated image skips the service; a gate that expired is retried', () => {

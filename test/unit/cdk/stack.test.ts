@@ -14,7 +14,7 @@ import { FUNCTION_NAMES, type FunctionName } from '../../../cdk/lib/fleet-functi
 import { FUNCTION_ACCESS } from '../../../cdk/lib/access.js';
 import { HEARTBEAT_METRIC, MISSED_RUNS_BEFORE_ALARM, OFFLINE_METRIC } from '../../../cdk/lib/observability.js';
 import { RUN_COMPLETED_METRIC } from '../../../functions/lib/observability.js';
-import { SCHEDULED_FUNCTIONS, TABLES } from '../../../infra/spec.js';
+import { ALERT_ROUTES, SCHEDULED_FUNCTIONS, TABLES } from '../../../infra/spec.js';
 import { defaultStack, synthesize } from './support/stack.js';
 
 type Resource = { Type: string; Properties: Record<string, any>; Metadata?: Record<string, any> };
@@ -447,13 +447,30 @@ describe('alarms', () => {
     assert.ok(a, `alarm ${name}`);
     return a;
   };
-  const topicId = ofType('AWS::SNS::Topic')[0]![0];
+  const topicNamed = (displayName: string) => {
+    const found = ofType('AWS::SNS::Topic').find(([, t]) => t.Properties.DisplayName === displayName);
+    assert.ok(found, displayName);
+    return found[0];
+  };
+  const alertTopic = topicNamed('Fleetmedic alerts');
+  const pagingTopic = topicNamed('Fleetmedic paging alarms');
+  const alertingPathTopic = topicNamed('Fleetmedic alerting-path alarms');
 
-  test('every alarm notifies the alert topic on ALARM and on OK', () => {
+  test('every alarm notifies its route on ALARM and on OK: Slack, Slack + pager, or the alerting-path topic alone', () => {
     assert.ok(alarms.size > 0);
+    const alertingPath =
+      /-(DeadLetters-alerts|DeadLetters-alert-email|DeadLetters-alert-routing|Errors-slack-forwarder|Throttles-slack-forwarder|AlertsQueueAge)$/;
+    const paging =
+      /-(RunnerDown-.+|ApiServerErrors|DynamoSystemErrors-.+|JobsStuckInQueue|HighJobFailureRate|DeadLetters-jobs)$/;
+    const routes = { alertingPath: 0, paging: 0, slack: 0 };
     for (const [name, a] of alarms) {
-      assert.deepEqual(a.AlarmActions.map(refId), [topicId], name);
-      assert.deepEqual(a.OKActions.map(refId), [topicId], name);
+      const expected = alertingPath.test(name)
+        ? (routes.alertingPath++, [alertingPathTopic])
+        : paging.test(name)
+          ? (routes.paging++, [alertTopic, pagingTopic])
+          : (routes.slack++, [alertTopic]);
+      assert.deepEqual(a.AlarmActions.map(refId), expected, name);
+      assert.deepEqual(a.OKActions.map(refId), expected, name);
       // Only the heartbeat alarms fire on too little (a run count below 1); every other one on too much.
       assert.equal(
         a.ComparisonOperator,
@@ -461,6 +478,26 @@ describe('alarms', () => {
         name,
       );
     }
+    // The default stage has no e-mail or pager: alerts DLQ, forwarder errors/throttles, queue age.
+    assert.deepEqual(routes.alertingPath, 4);
+    assert.ok(routes.paging >= SCHEDULED_FUNCTIONS.length + 4 && routes.slack > 0);
+  });
+
+  test('AlertsQueueAge: the oldest alert waiting for the Slack forwarder is older than 600 s', () => {
+    const a = alarm('AlertsQueueAge');
+    assert.equal(a.MetricName, 'ApproximateAgeOfOldestMessage');
+    assert.equal(a.Threshold, 600);
+    const alertsQueue = ofType('AWS::SNS::Subscription').find(
+      ([, s]) => s.Properties.Protocol === 'sqs' && refId(s.Properties.TopicArn) === alertTopic,
+    )![1].Properties.Endpoint;
+    assert.equal(refId(a.Dimensions[0].Value), refId(alertsQueue));
+  });
+
+  test('the Slack queue is subscribed to the alert topic only, unfiltered; the alarm topics have no Slack path', () => {
+    const sqs = ofType('AWS::SNS::Subscription').filter(([, s]) => s.Properties.Protocol === 'sqs');
+    assert.equal(sqs.length, 1);
+    assert.equal(refId(sqs[0]![1].Properties.TopicArn), alertTopic);
+    assert.equal(sqs[0]![1].Properties.FilterPolicy, undefined);
   });
 
   test('RunnerDown: each scheduled function alarms after two periods without a completed run, missing data breaching', () => {
@@ -689,6 +726,60 @@ describe('stage configuration from context', () => {
     });
     assert.ok(prodAlarm('DeadLetters-alert-email'));
     prod.template.hasResourceProperties('AWS::IAM::ManagedPolicy', { Roles: ['github-deploy', 'oncall'] });
+  });
+
+  test('routing: the pager gets level 3 by filter policy plus both alarm topics; the warning e-mail level 2', () => {
+    const withPager = synthesize({
+      pagerUrl: 'https://events.pagerduty.example/integration/abc/enqueue',
+      pagerEmail: 'pager@example.com',
+      warningEmail: 'team@example.com',
+      alertEmail: 'oncall@example.com',
+    });
+    const res = (withPager.template.toJSON() as { Resources: Record<string, Resource> }).Resources;
+    const topic = (name: string) =>
+      Object.entries(res).find(([, r]) => r.Type === 'AWS::SNS::Topic' && r.Properties.DisplayName === name)![0];
+    const [alerts, paging, path] = [
+      topic('Fleetmedic alerts'),
+      topic('Fleetmedic paging alarms'),
+      topic('Fleetmedic alerting-path alarms'),
+    ];
+    const subs = Object.values(res)
+      .filter((r) => r.Type === 'AWS::SNS::Subscription')
+      .map((r) => r.Properties)
+      .filter((s) => s.Protocol !== 'sqs');
+    const on = (t: string, endpoint: string) => subs.filter((s) => refId(s.TopicArn) === t && s.Endpoint === endpoint);
+    for (const [protocol, endpoint] of [
+      ['https', 'https://events.pagerduty.example/integration/abc/enqueue'],
+      ['email', 'pager@example.com'],
+    ]) {
+      const [onAlerts] = on(alerts, endpoint!);
+      assert.equal(onAlerts?.Protocol, protocol);
+      assert.deepEqual(onAlerts?.FilterPolicy, ALERT_ROUTES.pager, `${endpoint}: level 3 only, not notifyOnFail=false`);
+      for (const t of [paging, path]) {
+        const [s] = on(t, endpoint!);
+        assert.ok(s, `${endpoint} subscribed to ${t}`);
+        assert.equal(s.FilterPolicy, undefined, `${endpoint} on ${t}: every alarm`);
+      }
+    }
+    const [warning] = on(alerts, 'team@example.com');
+    assert.deepEqual(warning?.FilterPolicy, ALERT_ROUTES.warning);
+    assert.deepEqual(ALERT_ROUTES.warning, { level: [{ numeric: ['=', 2] }] });
+    assert.deepEqual(ALERT_ROUTES.pager, { level: [{ numeric: ['=', 3] }], notifyOnFail: [{ exists: false }] });
+    // The general alert e-mail: everything on the alert topic, and the alerting-path alarms.
+    assert.equal(on(alerts, 'oncall@example.com')[0]?.FilterPolicy, undefined);
+    assert.equal(on(path, 'oncall@example.com').length, 1);
+    assert.equal(on(paging, 'oncall@example.com').length, 0);
+    for (const s of subs) assert.ok(s.RedrivePolicy, `${s.Endpoint} on ${refId(s.TopicArn)} has a DLQ`);
+    const routingDlq = Object.values(res).find(
+      (r) =>
+        r.Type === 'AWS::CloudWatch::Alarm' && r.Properties.AlarmName === 'fleetmedic-dev-DeadLetters-alert-routing',
+    );
+    assert.deepEqual(routingDlq?.Properties.AlarmActions.map(refId), [path]);
+  });
+
+  test('bad pager settings fail synth naming the key', () => {
+    assert.throws(() => synthesize({ pagerUrl: 'http://insecure.example' }), /pagerUrl/);
+    assert.throws(() => synthesize({ warningEmail: 'not-an-address' }), /warningEmail/);
   });
 
   test('reserveConcurrency=true gives each scheduled function exactly one concurrent run', () => {
