@@ -104,7 +104,8 @@ export const FUNCTION_ACCESS: Record<FunctionName, ResourceAccess> = {
       fleet: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'Query'] },
       jobs: { actions: ['GetItem', 'PutItem', 'UpdateItem'], indexes: ['pendingByDevice'] },
       events: { actions: ['PutItem'] },
-      alerts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'] },
+      // Query: the silences an alert raise checks.
+      alerts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'] },
     },
     queues: { jobs: ['SendMessage'] },
     publishAlerts: true,
@@ -122,7 +123,8 @@ export const FUNCTION_ACCESS: Record<FunctionName, ResourceAccess> = {
       jobs: { actions: ['GetItem', 'PutItem', 'UpdateItem'], indexes: ['byDevice'] },
       // GetItem on events: the deep health check's probe read (services/health-check.ts).
       events: { actions: ['GetItem', 'PutItem', 'Query'], indexes: ['byDay'] },
-      alerts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'] },
+      // Query: the silences partition (listing them, and every alert raise checks them).
+      alerts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'] },
     },
     // Enqueue sends to the jobs queue; the dead-letter tooling peeks the DLQs (receive, then hand the message back
     // at once with ChangeMessageVisibility), counts them, and redrives (send to the source, delete from the DLQ).
@@ -145,7 +147,8 @@ export const FUNCTION_ACCESS: Record<FunctionName, ResourceAccess> = {
       fleet: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'] },
       jobs: { actions: ['GetItem', 'UpdateItem'] },
       events: { actions: ['PutItem'] },
-      alerts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'] },
+      // Query: the silences an alert raise checks.
+      alerts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'] },
       idempotency: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'] },
     },
     // The jobs queue triggers it; ChangeMessageVisibility for backoff, SendMessage for re-sends of held jobs;
@@ -168,7 +171,8 @@ export const FUNCTION_ACCESS: Record<FunctionName, ResourceAccess> = {
       fleet: { actions: ['GetItem', 'PutItem', 'UpdateItem'] },
       jobs: { actions: ['GetItem', 'UpdateItem'], indexes: ['timeouts'] },
       events: { actions: ['PutItem'] },
-      alerts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'] },
+      // Query: the silences an alert raise checks.
+      alerts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'] },
     },
     queues: { jobs: ['SendMessage'] },
     publishAlerts: true,

@@ -120,7 +120,14 @@ export type RaiseResult =
       repeat: boolean;
     }
   | { action: 'grouped'; dedupeKey: string; groupKey: string; windowId: string }
-  | { action: 'suppressed'; dedupeKey: string; reason: 'cooldown' | 'flapping'; suppressedCount: number };
+  | {
+      action: 'suppressed';
+      dedupeKey: string;
+      reason: 'cooldown' | 'flapping' | 'silenced';
+      suppressedCount: number;
+      /** The silence that matched (reason `silenced`). */
+      silenceId?: string;
+    };
 
 /**
  * Raise an alert (level 2 or 3). Idempotent in effect: call it every time the condition is seen; the record

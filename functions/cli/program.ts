@@ -23,6 +23,8 @@ import type {
   RecentEvents,
   RedriveResponse,
   RegisterDeviceResponse,
+  SilenceList,
+  SilenceView,
 } from '../contract/operator.js';
 import type { TargetStateDocument } from '../contract/target-state.js';
 import { ApiClient } from './api-client.js';
@@ -345,6 +347,51 @@ ${EXIT_CODES_HELP}`,
         emit(data, () => `Silenced: ${views.markerLine(data, now)}`);
       },
     );
+
+  const silencesCmd = program
+    .command('silences')
+    .description('alert silences: matchers on device, service and alert name; notifications only, recovery goes on');
+  silencesCmd
+    .command('list', { isDefault: true })
+    .description('active, pending and recently ended silences')
+    .action(async (_o, cmd: Command) => {
+      const { client, emit, now, style } = ctx(cmd);
+      const { data } = await client().call<z.output<typeof SilenceList>>('listSilences', {});
+      emit(data, () => views.silencesView(data.silences, now, style));
+    });
+  silencesCmd
+    .command('add')
+    .description('silence the alerts every matcher matches, e.g. --match deviceId=kiosk-7 --match alertName=~Service.*')
+    .requiredOption(
+      '--match <matcher>',
+      'label (deviceId, service, alertName), operator (=, !=, =~, !~), value; repeat for more',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .requiredOption('--for <duration>', 'how long, e.g. 30m, 2h, 1d (1m to 30d)')
+    .requiredOption('--comment <text>', 'why (shown in the list and the audit event)')
+    .action(async (o: { match: string[]; for: string; comment: string }, cmd: Command) => {
+      const { client, emit, now } = ctx(cmd);
+      const seconds = parseDuration(o.for);
+      if (seconds === undefined) throw usageError(`--for: cannot read '${o.for}' as a duration (e.g. 30m, 2h, 1d)`);
+      const matchers = o.match.map((m) => {
+        const parsed = /^(deviceId|service|alertName)(=~|!~|!=|=)(.*)$/.exec(m);
+        if (!parsed) throw usageError(`--match ${m}: expected <deviceId|service|alertName><=|!=|=~|!~><value>`);
+        return { name: parsed[1]!, op: parsed[2]!, value: parsed[3]!.replace(/^"(.*)"$/, '$1') };
+      });
+      const { data } = await client().call<z.output<typeof SilenceView>>('createSilence', {
+        body: { matchers, durationSeconds: seconds, comment: o.comment },
+      });
+      emit(data, () => `Silenced: ${views.silenceLine(data, now)}`);
+    });
+  silencesCmd
+    .command('expire')
+    .description('end a silence now')
+    .argument('<silence-id>')
+    .action(async (silenceId: string, _o, cmd: Command) => {
+      const { client, emit, now } = ctx(cmd);
+      const { data } = await client().call<z.output<typeof SilenceView>>('expireSilence', { params: { silenceId } });
+      emit(data, () => `Ended: ${views.silenceLine(data, now)}`);
+    });
 
   program
     .command('unsilence')

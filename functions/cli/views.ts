@@ -9,6 +9,7 @@ import type {
   RegisterDeviceResponse,
   Marker,
   CircuitResetResponse,
+  SilenceView,
 } from '../contract/operator.js';
 import type { Job } from '../contract/jobs.js';
 import { inProgressTimeoutSeconds } from '../domain/job-lifecycle.js';
@@ -280,4 +281,27 @@ function countBy(xs: string[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const x of xs) out[x] = (out[x] ?? 0) + 1;
   return out;
+}
+
+type Silence = z.output<typeof SilenceView>;
+const matcherText = (s: Silence) => s.matchers.map((m) => `${m.name}${m.op}"${m.value}"`).join(' ');
+
+export function silencesView(list: Silence[], now: number, style: Style): string {
+  if (list.length === 0) return 'No silences.';
+  return table(
+    ['ID', 'STATE', 'MATCHERS', 'ENDS', 'BY', 'COMMENT'],
+    list.map((s) => [
+      s.silenceId,
+      s.state === 'active' ? paint('active', 'yellow', style) : s.state,
+      matcherText(s),
+      `${s.endsAt} (${relativeTime(s.endsAt, now)})`,
+      s.createdBy,
+      s.comment,
+    ]),
+    style,
+  );
+}
+
+export function silenceLine(s: Silence, now: number): string {
+  return `${s.silenceId} ${s.state}: ${matcherText(s)} until ${s.endsAt} (${relativeTime(s.endsAt, now)})`;
 }

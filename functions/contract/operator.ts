@@ -143,6 +143,44 @@ export const SetMarkerRequest = z
   })
   .register(z.globalRegistry, { id: 'SetMarkerRequest' });
 
+export const SilenceMatcher = z
+  .strictObject({
+    name: z.enum(['deviceId', 'service', 'alertName']),
+    /** `=` equal, `!=` not equal, `=~` / `!~` regex (anchored at both ends, as in Alertmanager). */
+    op: z._default(z.enum(['=', '!=', '=~', '!~']), '='),
+    value: z.string().check(z.maxLength(200)),
+  })
+  .register(z.globalRegistry, { id: 'SilenceMatcher' });
+
+export const CreateSilenceRequest = z
+  .strictObject({
+    /** Every matcher must match for an alert to be silenced; at least one must not match an empty value. */
+    matchers: z.array(SilenceMatcher).check(z.minLength(1), z.maxLength(10)),
+    /** How long the silence holds from now (or from startsAt); silences always end (max 30 days). */
+    durationSeconds: z.int().check(z.minimum(60), z.maximum(30 * 86400)),
+    /** Start later (a planned window); default now. */
+    startsAt: z.optional(Timestamp),
+    comment: z.string().check(z.minLength(1), z.maxLength(500)),
+  })
+  .register(z.globalRegistry, { id: 'CreateSilenceRequest' });
+
+export const SilenceView = z
+  .object({
+    silenceId: z.string(),
+    matchers: z.array(SilenceMatcher),
+    startsAt: Timestamp,
+    endsAt: Timestamp,
+    comment: z.string(),
+    createdBy: z.string(),
+    createdAt: Timestamp,
+    state: z.enum(['active', 'pending', 'expired']),
+  })
+  .register(z.globalRegistry, { id: 'Silence' });
+
+export const SilenceList = z
+  .object({ silences: z.array(SilenceView) })
+  .register(z.globalRegistry, { id: 'SilenceList' });
+
 export const CircuitResetResponse = z
   .object({ deviceId: DeviceId, circuit: CircuitView, correlationId: CorrelationId })
   .register(z.globalRegistry, { id: 'CircuitResetResponse' });

@@ -8,6 +8,7 @@ import { DeviceId, ErrorBody, JobId } from './common.js';
 import { EnqueueJobRequest, Job, JobExecutionUpdate, PendingJobs } from './jobs.js';
 import {
   CircuitResetResponse,
+  CreateSilenceRequest,
   DeadLetterList,
   DeviceDetail,
   DeviceList,
@@ -19,6 +20,8 @@ import {
   RegisterDeviceRequest,
   RegisterDeviceResponse,
   SetMarkerRequest,
+  SilenceList,
+  SilenceView,
 } from './operator.js';
 import { RegistryCredentialInput, RegistryCredentialName, RegistryCredentialStored } from './registry.js';
 import { DeviceReport, MAX_REPORT_BYTES, ReportAck } from './report.js';
@@ -314,6 +317,36 @@ export const routes = [
     pathParams: deviceParams,
     query: z.object({ service: z.optional(z.string().check(z.maxLength(63))) }),
     responses: { 204: null, ...commonErrors, 404: ErrorBody },
+  },
+  {
+    operationId: 'createSilence',
+    method: 'POST',
+    path: '/v1/silences',
+    fn: 'operator-api',
+    auth: 'operator',
+    summary:
+      'Silence alerts by matchers on device, service and alert name until it ends (notifications only; recovery goes on).',
+    body: CreateSilenceRequest,
+    responses: { 201: SilenceView, ...commonErrors },
+  },
+  {
+    operationId: 'listSilences',
+    method: 'GET',
+    path: '/v1/silences',
+    fn: 'operator-api',
+    auth: 'operator',
+    summary: 'Silences: active, pending and ended in the last week.',
+    responses: { 200: SilenceList, ...commonErrors },
+  },
+  {
+    operationId: 'expireSilence',
+    method: 'DELETE',
+    path: '/v1/silences/{silenceId}',
+    fn: 'operator-api',
+    auth: 'operator',
+    summary: 'End a silence now.',
+    pathParams: z.object({ silenceId: z.string().check(z.regex(/^sil_[0-9A-Za-z]{24}$/, 'a silence id (sil_...)')) }),
+    responses: { 200: SilenceView, ...commonErrors, 404: ErrorBody },
   },
   {
     operationId: 'listDeadLetters',

@@ -5,6 +5,9 @@
 import { createApiHandler } from '../http/api-handler.js';
 import { authenticateOperator } from '../http/operator-auth.js';
 import cancelJob from './routes/cancelJob.js';
+import createSilence from './routes/createSilence.js';
+import expireSilence from './routes/expireSilence.js';
+import listSilences from './routes/listSilences.js';
 import deleteMarker from './routes/deleteMarker.js';
 import decommissionDevice from './routes/decommissionDevice.js';
 import deleteRegistryCredential from './routes/deleteRegistryCredential.js';
@@ -44,6 +47,9 @@ export const handler = createApiHandler(
     deleteMarker,
     listDeadLetters,
     redriveDeadLetters,
+    createSilence,
+    listSilences,
+    expireSilence,
   ],
   { operator: authenticateOperator },
 );

@@ -18,4 +18,5 @@ export function timeOrderedId(now = Date.now()): string {
 
 export const newJobId = (now?: number) => `job_${timeOrderedId(now)}`;
 export const newEventId = (now?: number) => `evt_${timeOrderedId(now)}`;
+export const newSilenceId = (now?: number) => `sil_${timeOrderedId(now)}`;
 export const newCorrelationId = () => randomUUID();

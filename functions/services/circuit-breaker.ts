@@ -12,7 +12,7 @@
  */
 import * as store from '../adapters/circuit-repo.js';
 import type { AdmitResult, AppliedChange, CircuitContext } from '../adapters/circuit-repo.js';
-import { raiseAlert, resolveAlert } from '../adapters/alert-records.js';
+import { raiseAlert, resolveAlert } from './alerts.js';
 import { recordEvent } from '../adapters/events.js';
 import { circuitAlertKey, circuitOpenAlert } from '../domain/alerting/builders.js';
 import { logger } from '../lib/observability.js';

@@ -5,7 +5,7 @@
  * alerts. A healthy device costs no read at all.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { raiseAlert, resolveAlert, type RaiseResult } from '../adapters/alert-records.js';
+import { raiseAlert, resolveAlert, type RaiseResult } from './alerts.js';
 import { recordEvent } from '../adapters/events.js';
 import { UnreadableItemError } from '../adapters/common/item-reader.js';
 import { getJob } from '../adapters/jobs-repo.js';

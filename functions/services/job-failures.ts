@@ -20,7 +20,7 @@ import type { Job } from '../contract/jobs.js';
 import { failAttempt, type FailAttemptInput } from '../domain/job-recovery.js';
 import type { RecoveryDecision } from '../domain/retry-policy.js';
 import { logger } from '../lib/observability.js';
-import { raiseAlert } from '../adapters/alert-records.js';
+import { raiseAlert } from './alerts.js';
 import { recordEvent } from '../adapters/events.js';
 import { count, countOutcome } from '../adapters/job-metrics.js';
 import { storeRearmedJob, transitionJob } from '../adapters/jobs-repo.js';

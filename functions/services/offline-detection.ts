@@ -13,7 +13,7 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { flushAlertGroups, type FlushResult } from '../adapters/alert-groups.js';
-import { raiseAlert, resolveAlert } from '../adapters/alert-records.js';
+import { raiseAlert, resolveAlert } from './alerts.js';
 import {
   countOfflineDevices,
   getDeviceState,

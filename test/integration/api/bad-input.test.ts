@@ -78,10 +78,17 @@ const valid: Record<string, () => { path: string; body?: unknown; query?: Record
     body: { registry: '127.0.0.1:5001', username: 'lab', password: 'pw' },
   }),
   deleteRegistryCredential: () => ({ path: '/v1/registry-credentials/lab' }),
+  createSilence: () => ({
+    path: '/v1/silences',
+    body: { matchers: [{ name: 'deviceId', value: 'dev-x' }], durationSeconds: 600, comment: 'maintenance' },
+  }),
+  listSilences: () => ({ path: '/v1/silences' }),
+  expireSilence: () => ({ path: '/v1/silences/sil_0000000000AAAAAAAAAAAAAA' }),
 };
 
 /** One wrong-typed body per body route. */
 const wrongTypes: Record<string, () => unknown> = {
+  createSilence: () => ({ matchers: [{ name: 'site', op: '==', value: 1 }], durationSeconds: '600', comment: 7 }),
   postReport: () => ({ ...report('dev-x'), seq: 'five', services: [{ name: 'web', image: 'x', status: 'exploded' }] }),
   updateJobExecution: () => ({ status: 'DONE', expectedVersion: '1' }),
   syncDevice: () => ({ report: { ...report('dev-x'), seq: 'five' }, targetEtag: 7 }),
@@ -95,7 +102,22 @@ const wrongTypes: Record<string, () => unknown> = {
 };
 
 /** Further invalid bodies per body route: values out of their bounds. */
+const silence = (over: Record<string, unknown>) => ({
+  matchers: [{ name: 'deviceId', value: 'dev-x' }],
+  durationSeconds: 600,
+  comment: 'maintenance',
+  ...over,
+});
 const badBodies: Record<string, Record<string, unknown>[]> = {
+  createSilence: [
+    silence({ matchers: [] }),
+    silence({ matchers: [{ name: 'deviceId', op: '=~', value: '.*' }] }),
+    silence({ matchers: [{ name: 'alertName', op: '!=', value: 'CircuitOpen' }] }),
+    silence({ matchers: [{ name: 'deviceId', op: '=~', value: '(unclosed' }] }),
+    silence({ durationSeconds: 30 }),
+    silence({ durationSeconds: 31 * 86400 }),
+    silence({ comment: '' }),
+  ],
   syncDevice: [
     { report: { ...report('dev-x'), uptimeSeconds: 1e200 } },
     { report: report('dev-x'), targetEtag: 'x'.repeat(161) },
@@ -131,6 +153,7 @@ const badPaths: Record<string, string> = {
   updateJobExecution: '/v1/devices/dev-x/jobs/not-a-job',
   putRegistryCredential: '/v1/registry-credentials/Bad_Name!',
   deleteRegistryCredential: '/v1/registry-credentials/Bad_Name!',
+  expireSilence: '/v1/silences/not-a-silence',
 };
 
 const badQueries: Record<string, Record<string, string>[]> = {
