@@ -13,7 +13,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { FUNCTION_NAMES, type FunctionName } from '../../../cdk/lib/fleet-function.js';
 import { TRIGGER_QUEUE_ACTIONS } from '../../../cdk/lib/access.js';
+import { SCHEDULED_FUNCTIONS } from '../../../infra/spec.js';
 import {
+  HEARTBEAT_METRIC,
   JOB_OUTCOME_EMITTERS,
   OFFLINE_EMITTER,
   OFFLINE_METRIC,
@@ -88,7 +90,13 @@ const unused = (name: FunctionName, key: string) => {
   return !!entry && (entry.functions === 'all' || entry.functions.includes(name));
 };
 
-const METRICS = ['jobs_fail', 'jobs_processed_total', 'outbox_oldest_unpublished_age_seconds', OFFLINE_METRIC] as const;
+const METRICS = [
+  'jobs_fail',
+  'jobs_processed_total',
+  'outbox_oldest_unpublished_age_seconds',
+  OFFLINE_METRIC,
+  HEARTBEAT_METRIC,
+] as const;
 
 const source = handlerSource();
 const { template } = synthesize(ALL_SETTINGS_CONTEXT);
@@ -287,6 +295,12 @@ test('JobsStuckInQueue and DevicesOffline read the metric from the function that
   // device-api bundles the evaluator module too (reports are evaluated in-process), but only the scheduled
   // run marks devices offline.
   assert.ok(emitting(OFFLINE_METRIC).includes(OFFLINE_EMITTER));
+});
+
+test('RunnerDown watches a heartbeat every scheduled function publishes (a silent one would always alarm)', () => {
+  for (const name of SCHEDULED_FUNCTIONS)
+    assert.ok(needs.get(name)!.metrics.has(HEARTBEAT_METRIC), `${name} publishes ${HEARTBEAT_METRIC}`);
+  assert.ok(!needs.get('device-api')!.metrics.has(HEARTBEAT_METRIC), 'the analysis tells emitters apart');
 });
 
 test('the two-sided check fails on a grant nobody calls (per table, per index, and any other service)', () => {
