@@ -29,6 +29,11 @@ export const ALERT_NAMES = [
   'ApiServerErrors',
   'DynamoThrottles',
   'DynamoSystemErrors',
+  'DevicesOffline',
+  'FunctionErrors',
+  'FunctionThrottles',
+  // Any other CloudWatch alarm on the alert topic: posted as it is rather than lost (see domain/alerting/cloudwatch.ts).
+  'PlatformAlarm',
 ] as const;
 export const AlertName = z.enum(ALERT_NAMES);
 export type AlertName = z.infer<typeof AlertName>;
@@ -68,6 +73,11 @@ export const NEXT_ACTION: Record<AlertName, string> = {
   ApiServerErrors: '`curl <api>/v1/health?deep=1` names a failing table or queue; then the API functions’ logs.',
   DynamoThrottles: 'Find the hot table/operation; a reconnect storm settles as devices back off.',
   DynamoSystemErrors: 'Check the AWS Health dashboard for DynamoDB; the SDK retries meanwhile.',
+  DevicesOffline:
+    'One site or the whole fleet? `fleetmedic events --type device.offline`; if all at once, check the API first.',
+  FunctionErrors: 'Read the function’s error logs (the alarm names it); its correlation ids lead to the request.',
+  FunctionThrottles: 'Check the account’s Lambda concurrency and the function’s reserved concurrency.',
+  PlatformAlarm: 'Open the alarm in CloudWatch (its name is in the message); add it to the alert catalogue.',
 };
 
 /** The default next step; the generic advice names `<id>`, so a page about one device says which. */

@@ -214,6 +214,26 @@ describe('bad input', () => {
     assert.match(m.text, /CRITICAL DeadLetters/);
   });
 
+  test("a function's error alarm reaches Slack too, not the DLQ", async () => {
+    await sns.send(
+      new PublishCommand({
+        TopicArn: infra.env.ALERT_TOPIC_ARN!,
+        Message: JSON.stringify({
+          AlarmName: 'fleetmedic-dev-Errors-device-api',
+          NewStateValue: 'ALARM',
+          NewStateReason: 'Threshold Crossed: 1 datapoint [2.0] was greater than the threshold (0.0).',
+          StateChangeTime: new Date().toISOString(),
+        }),
+      }),
+    );
+    const r = await deliverPending(handler, infra.env.ALERTS_QUEUE_URL!);
+    assert.deepEqual(r.failedIds, []);
+    const m = await slack.waitFor((x) => x.text.includes('fleetmedic-dev-Errors-device-api'));
+    assert.match(m.text, /WARNING FunctionErrors/);
+    const dead = await receiveMessages(infra.env.ALERTS_DLQ_URL!, { max: 10, waitMs: 1000 });
+    assert.ok(!dead.some((d) => d.Body?.includes('Errors-device-api')), 'not dead-lettered');
+  });
+
   test('Slack rejecting the payload (400) dead-letters it at once', async () => {
     slack.script({ status: 400, body: 'invalid_blocks' });
     await publishAlertEvent(alert(9));

@@ -14,6 +14,7 @@ import { FUNCTION_NAMES, type FunctionName } from '../../../cdk/lib/fleet-functi
 import { FUNCTION_ACCESS } from '../../../cdk/lib/access.js';
 import { HEARTBEAT_METRIC, MISSED_RUNS_BEFORE_ALARM, OFFLINE_METRIC } from '../../../cdk/lib/observability.js';
 import { RUN_COMPLETED_METRIC } from '../../../functions/lib/observability.js';
+import { alarmAlertName } from '../../../functions/domain/alerting/cloudwatch.js';
 import { ALERT_ROUTES, SCHEDULED_FUNCTIONS, TABLES } from '../../../infra/spec.js';
 import { defaultStack, synthesize } from './support/stack.js';
 
@@ -455,6 +456,14 @@ describe('alarms', () => {
   const alertTopic = topicNamed('Fleetmedic alerts');
   const pagingTopic = topicNamed('Fleetmedic paging alarms');
   const alertingPathTopic = topicNamed('Fleetmedic alerting-path alarms');
+
+  test('every alarm that reaches Slack is an alert the forwarder knows by name (none falls back to PlatformAlarm)', () => {
+    const toSlack = [...alarms].filter(([, a]) =>
+      asArray(a.AlarmActions).some((x: any) => JSON.stringify(x).includes(alertTopic)),
+    );
+    assert.ok(toSlack.length > 10, `${toSlack.length} alarms on the alert topic`);
+    for (const [name] of toSlack) assert.notEqual(alarmAlertName(name), 'PlatformAlarm', name);
+  });
 
   test('every alarm notifies its route on ALARM and on OK: Slack, Slack + pager, or the alerting-path topic alone', () => {
     assert.ok(alarms.size > 0);

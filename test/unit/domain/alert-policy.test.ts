@@ -244,10 +244,31 @@ describe('builders', () => {
     );
     assert.equal(ok?.status, 'resolved');
     assert.equal(fromCloudWatchAlarm({ hello: 1 }, { notificationId: 'm', now: T0 }), undefined);
-    assert.equal(
-      fromCloudWatchAlarm({ AlarmName: 'Unrelated', NewStateValue: 'ALARM' }, { notificationId: 'm', now: T0 }),
-      undefined,
+  });
+  test('an alarm the catalogue does not know is still posted (PlatformAlarm, WARNING), naming the alarm', () => {
+    const e = fromCloudWatchAlarm(
+      { AlarmName: 'Unrelated', NewStateValue: 'ALARM', NewStateReason: 'Threshold crossed' },
+      { notificationId: 'm', now: T0 },
     );
+    assert.equal(e?.alertName, 'PlatformAlarm');
+    assert.equal(e?.severity, 'WARNING');
+    assert.match(e?.summary ?? '', /^Unrelated: Threshold crossed/);
+    assert.equal(e?.runbook, 'docs/runbook.md#platformalarm');
+  });
+  test('per-function and fleet-wide alarms have names of their own', () => {
+    const cases: [string, string, string][] = [
+      ['fleetmedic-prod-Errors-device-api', 'FunctionErrors', 'WARNING'],
+      ['fleetmedic-prod-Throttles-job-dispatcher', 'FunctionThrottles', 'WARNING'],
+      ['fleetmedic-prod-DevicesOffline', 'DevicesOffline', 'CRITICAL'],
+      // Not taken for a per-function alarm: the catalogue's own names come first.
+      ['fleetmedic-prod-DynamoThrottles-fleet', 'DynamoThrottles', 'WARNING'],
+      ['fleetmedic-prod-ApiServerErrors', 'ApiServerErrors', 'CRITICAL'],
+    ];
+    for (const [alarm, name, severity] of cases) {
+      const e = fromCloudWatchAlarm({ AlarmName: alarm, NewStateValue: 'ALARM' }, { notificationId: 'm', now: T0 });
+      assert.equal(e?.alertName, name, alarm);
+      assert.equal(e?.severity, severity, alarm);
+    }
   });
   test('the watchman alarms are known alert names, so the forwarder posts them instead of dead-lettering them', () => {
     const cases: [string, string, string][] = [
