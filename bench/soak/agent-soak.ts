@@ -28,23 +28,12 @@ import { AGENT_NODE_FLAGS } from '../../agent/src/node-flags.js';
 import { listOwnedContainers } from '../../agent/src/engine/observe.js';
 import { requireEngine, requireLabRegistry } from '../../test/support/engine.js';
 import type { BenchRow } from '../run.js';
+import { HTTPD, rssKb, sleep } from '../support/agent-process.js';
 
 export const SOAK_BUDGET_MB_PER_MIN = 0.05;
 const SAMPLE_EVERY_MS = 10_000;
 const CHECK_INTERVAL_S = 2;
-const HTTPD = [
-  'sh',
-  '-c',
-  'trap "exit 0" TERM; mkdir -p /www && echo ok > /www/index.html && httpd -p 8080 -h /www; while :; do sleep 3600 & wait $!; done',
-];
 const CRASHER = ['sh', '-c', 'mkdir -p /www && echo ok > /www/index.html && httpd -p 8080 -h /www; sleep 4; exit 1'];
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function rssKb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]);
-}
 
 /** Least-squares slope of y over x. */
 export function slope(points: ReadonlyArray<{ x: number; y: number }>): number {

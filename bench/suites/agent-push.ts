@@ -11,7 +11,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildAgent } from '../../agent/build.js';
@@ -20,6 +20,7 @@ import { AGENT_NODE_FLAGS } from '../../agent/src/node-flags.js';
 import type { Fleet } from '../../local/fleet.js';
 import { requireEngine, requireLabRegistry } from '../../test/support/engine.js';
 import type { BenchRow } from '../run.js';
+import { HTTPD, rssKb, sleep } from '../support/agent-process.js';
 
 const SUITE = 'agent-push';
 const SERVICES = 10;
@@ -27,18 +28,6 @@ const JOBS_UP = Number(process.env.BENCH_PUSH_JOBS ?? 30);
 const JOBS_DOWN = Number(process.env.BENCH_POLL_JOBS ?? 12);
 const SETTLE_MS = 15_000;
 const SAMPLE_MS = 20_000;
-const HTTPD = [
-  'sh',
-  '-c',
-  'trap "exit 0" TERM; mkdir -p /www && echo ok > /www/index.html && httpd -p 8080 -h /www; while :; do sleep 3600 & wait $!; done',
-];
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function rssKb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]);
-}
 /** Median RSS over the window (GC makes single readings noisy). */
 async function medianRss(pid: number): Promise<number> {
   const samples: number[] = [];

@@ -23,23 +23,12 @@ import { listOwnedContainers } from '../../agent/src/engine/observe.js';
 import { requireEngine, requireLabRegistry } from '../../test/support/engine.js';
 import type { BenchRow } from '../run.js';
 import { runSoak } from '../soak/agent-soak.js';
+import { HTTPD, rssKb, sleep } from '../support/agent-process.js';
 
 const SERVICES = 10;
 const SETTLE_MS = 15_000;
 const SAMPLE_MS = 20_000;
 const CHECK_INTERVAL_S = 2;
-const HTTPD = [
-  'sh',
-  '-c',
-  'trap "exit 0" TERM; mkdir -p /www && echo ok > /www/index.html && httpd -p 8080 -h /www; while :; do sleep 3600 & wait $!; done',
-];
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function rssKb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]);
-}
 
 /** utime + stime of a process, in clock ticks (USER_HZ = 100 on Linux). */
 async function cpuTicks(pid: number): Promise<number> {
