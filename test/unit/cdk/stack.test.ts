@@ -458,9 +458,7 @@ describe('alarms', () => {
   const alertingPathTopic = topicNamed('Fleetmedic alerting-path alarms');
 
   test('every alarm that reaches Slack is an alert the forwarder knows by name (none falls back to PlatformAlarm)', () => {
-    const toSlack = [...alarms].filter(([, a]) =>
-      asArray(a.AlarmActions).some((x: any) => JSON.stringify(x).includes(alertTopic)),
-    );
+    const toSlack = [...alarms].filter(([, a]) => asArray(a.AlarmActions).map(refId).includes(alertTopic));
     assert.ok(toSlack.length > 10, `${toSlack.length} alarms on the alert topic`);
     for (const [name] of toSlack) assert.notEqual(alarmAlertName(name), 'PlatformAlarm', name);
   });
@@ -473,11 +471,17 @@ describe('alarms', () => {
       /-(RunnerDown-.+|ApiServerErrors|DynamoSystemErrors-.+|JobsStuckInQueue|HighJobFailureRate|DeadLetters-jobs)$/;
     const routes = { alertingPath: 0, paging: 0, slack: 0 };
     for (const [name, a] of alarms) {
-      const expected = alertingPath.test(name)
-        ? (routes.alertingPath++, [alertingPathTopic])
+      const route: keyof typeof routes = alertingPath.test(name)
+        ? 'alertingPath'
         : paging.test(name)
-          ? (routes.paging++, [alertTopic, pagingTopic])
-          : (routes.slack++, [alertTopic]);
+          ? 'paging'
+          : 'slack';
+      routes[route]++;
+      const expected = {
+        alertingPath: [alertingPathTopic],
+        paging: [alertTopic, pagingTopic],
+        slack: [alertTopic],
+      }[route];
       assert.deepEqual(a.AlarmActions.map(refId), expected, name);
       assert.deepEqual(a.OKActions.map(refId), expected, name);
       // Only the heartbeat alarms fire on too little (a run count below 1); every other one on too much.
