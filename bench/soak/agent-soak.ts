@@ -28,7 +28,7 @@ import { AGENT_NODE_FLAGS } from '../../agent/src/node-flags.js';
 import { listOwnedContainers } from '../../agent/src/engine/observe.js';
 import { requireEngine, requireLabRegistry } from '../../test/support/engine.js';
 import type { BenchRow } from '../run.js';
-import { HTTPD, rssKb, sleep } from '../support/agent-process.js';
+import { HTTPD, offlineRunArgs, rssKb, sleep } from '../support/agent-process.js';
 
 export const SOAK_BUDGET_MB_PER_MIN = 0.05;
 const SAMPLE_EVERY_MS = 10_000;
@@ -142,17 +142,7 @@ export async function runSoak(minutes: number, heapMinutes = 3): Promise<BenchRo
         ...(process.env.FLEETMEDIC_SOAK_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
         '--heapsnapshot-signal=SIGUSR2',
         `--diagnostic-dir=${snapDir}`,
-        bundle,
-        'run',
-        '--target-file',
-        targetFile,
-        '--state-dir',
-        join(dir, 'state'),
-        '--agent-id',
-        agentId,
-        '--name-prefix',
-        `${agentId}_`,
-        '--log-json',
+        ...offlineRunArgs({ bundle, targetFile, stateDir: join(dir, 'state'), agentId }),
         '--log-level',
         'error',
       ],

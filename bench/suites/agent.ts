@@ -23,7 +23,7 @@ import { listOwnedContainers } from '../../agent/src/engine/observe.js';
 import { requireEngine, requireLabRegistry } from '../../test/support/engine.js';
 import type { BenchRow } from '../run.js';
 import { runSoak } from '../soak/agent-soak.js';
-import { HTTPD, rssKb, sleep } from '../support/agent-process.js';
+import { HTTPD, offlineRunArgs, rssKb, sleep } from '../support/agent-process.js';
 
 const SERVICES = 10;
 const SETTLE_MS = 15_000;
@@ -110,20 +110,7 @@ export async function run(): Promise<BenchRow[]> {
 
     const agent = spawn(
       process.execPath,
-      [
-        ...AGENT_NODE_FLAGS,
-        bundle,
-        'run',
-        '--target-file',
-        targetFile,
-        '--state-dir',
-        join(dir, 'state'),
-        '--agent-id',
-        agentId,
-        '--name-prefix',
-        `${agentId}_`,
-        '--log-json',
-      ],
+      [...AGENT_NODE_FLAGS, ...offlineRunArgs({ bundle, targetFile, stateDir: join(dir, 'state'), agentId })],
       {
         stdio: ['ignore', 'ignore', 'inherit'],
         env: process.env,

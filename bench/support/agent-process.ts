@@ -17,3 +17,20 @@ export async function rssKb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+)/.exec(status)![1]);
 }
+
+/** `run` arguments for an agent bundle in offline mode (a target file, no cloud), its containers named by its id. */
+export function offlineRunArgs(o: { bundle: string; targetFile: string; stateDir: string; agentId: string }): string[] {
+  return [
+    o.bundle,
+    'run',
+    '--target-file',
+    o.targetFile,
+    '--state-dir',
+    o.stateDir,
+    '--agent-id',
+    o.agentId,
+    '--name-prefix',
+    `${o.agentId}_`,
+    '--log-json',
+  ];
+}
