@@ -101,7 +101,12 @@ export const TABLES: Record<TableKey, TableSpec> = {
     partitionKey: { name: 'pk', type: S },
     sortKey: { name: 'sk', type: S },
     ttlAttribute: 'expiresAt',
-    indexes: [{ name: 'byDay', partitionKey: { name: 'day', type: S }, sortKey: { name: 'sk', type: S } }],
+    indexes: [
+      { name: 'byDay', partitionKey: { name: 'day', type: S }, sortKey: { name: 'sk', type: S } },
+      // Recent events of one type fleet-wide (`fleetmedic events --type service.error`), newest first, without
+      // reading other types: `typeShard` is `<type>#<n>` (functions/domain/shards.ts, EVENT_TYPE_SHARDS).
+      { name: 'byType', partitionKey: { name: 'typeShard', type: S }, sortKey: { name: 'sk', type: S } },
+    ],
   },
   alerts: {
     logicalName: 'alerts',

@@ -122,7 +122,7 @@ export const FUNCTION_ACCESS: Record<FunctionName, ResourceAccess> = {
       },
       jobs: { actions: ['GetItem', 'PutItem', 'UpdateItem'], indexes: ['byDevice'] },
       // GetItem on events: the deep health check's probe read (services/health-check.ts).
-      events: { actions: ['GetItem', 'PutItem', 'Query'], indexes: ['byDay'] },
+      events: { actions: ['GetItem', 'PutItem', 'Query'], indexes: ['byDay', 'byType'] },
       // Query: the silences partition (listing them, and every alert raise checks them).
       alerts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'] },
     },

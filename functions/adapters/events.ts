@@ -1,12 +1,14 @@
 /**
  * Fleet events (EVENTS_TABLE): what happened, to which device, under which correlation id.
  * pk `DEVICE#<id>` (or `FLEET`), sk `<iso>#<eventId>`; `day` feeds the byDay GSI for fleet-wide
- * "recent events"; `expiresAt` (epoch s) lets DynamoDB TTL drop them after 14 days.
+ * "recent events"; `typeShard` (`<type>#<n>`) the byType GSI for "recent events of one type" fleet-wide;
+ * `expiresAt` (epoch s) lets DynamoDB TTL drop them after 14 days.
  */
 import { PutCommand, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { FleetEvent } from '../contract/operator.js';
 import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
+import { allEventTypeShards, eventTypeShard } from '../domain/shards.js';
 import { newEventId } from '../lib/ids.js';
 
 export const EVENT_TTL_SECONDS = 14 * 86400;
@@ -23,6 +25,7 @@ interface EventItem extends FleetEvent {
   pk: string;
   sk: string;
   day: string;
+  typeShard: string;
   expiresAt: number;
 }
 
@@ -34,6 +37,8 @@ export function eventItem(event: NewEvent, now = Date.now()): EventItem {
     pk: event.deviceId ? `DEVICE#${event.deviceId}` : 'FLEET',
     sk: `${at}#${eventId}`,
     day: at.slice(0, 10),
+    // Spread by device (or by event for fleet-wide ones) so a fleet-wide burst of one type is not one hot partition.
+    typeShard: eventTypeShard(event.type, event.deviceId ?? eventId),
     expiresAt: Math.floor(now / 1000) + EVENT_TTL_SECONDS,
     eventId,
     type: event.type,
@@ -59,8 +64,12 @@ export interface RecentEventsQuery {
   now?: number;
 }
 
-/** Newest first. A device's events come from its partition; fleet-wide ones walk the byDay index back in time. */
+/**
+ * Newest first. A device's events come from its partition; fleet-wide ones of one type from the byType index
+ * (its shards merged); fleet-wide ones of any type walk the byDay index back in time.
+ */
 export async function recentEvents(q: RecentEventsQuery): Promise<FleetEvent[]> {
+  if (q.type && !q.deviceId) return recentEventsOfType(q.type, q.limit);
   const now = q.now ?? Date.now();
   const out: FleetEvent[] = [];
   const filter = q.type ? { FilterExpression: '#type = :type', ExpressionAttributeNames: { '#type': 'type' } } : {};
@@ -93,16 +102,39 @@ export async function recentEvents(q: RecentEventsQuery): Promise<FleetEvent[]> 
       TableName: config.eventsTable,
       IndexName: 'byDay',
       KeyConditionExpression: '#day = :day',
-      ExpressionAttributeNames: { '#day': 'day', ...(q.type ? { '#type': 'type' } : {}) },
-      ExpressionAttributeValues: { ':day': day, ...typeValue },
+      ExpressionAttributeNames: { '#day': 'day' },
+      ExpressionAttributeValues: { ':day': day },
       ScanIndexForward: false,
-      ...(q.type ? { FilterExpression: '#type = :type' } : {}),
     });
   }
   return out;
 }
 
+/** Each shard's newest `limit`, merged: the fleet's newest `limit` of that type (4 Queries, no filter). */
+async function recentEventsOfType(type: string, limit: number): Promise<FleetEvent[]> {
+  const shards = await Promise.all(
+    allEventTypeShards(type).map(async (shard) => {
+      const res = await documentClient().send(
+        new QueryCommand({
+          TableName: config.eventsTable,
+          IndexName: 'byType',
+          KeyConditionExpression: 'typeShard = :shard',
+          ExpressionAttributeValues: { ':shard': shard },
+          ScanIndexForward: false,
+          Limit: limit,
+        }),
+      );
+      return (res.Items ?? []) as EventItem[];
+    }),
+  );
+  return shards
+    .flat()
+    .sort((a, b) => (a.sk < b.sk ? 1 : a.sk > b.sk ? -1 : 0))
+    .slice(0, limit)
+    .map(toFleetEvent);
+}
+
 function toFleetEvent(item: EventItem): FleetEvent {
-  const { pk: _pk, sk: _sk, day: _day, expiresAt: _exp, ...event } = item;
+  const { pk: _pk, sk: _sk, day: _day, typeShard: _ts, expiresAt: _exp, ...event } = item;
   return { ...event, detail: event.detail ?? {} };
 }

@@ -114,6 +114,25 @@ export function deviceView(d: Detail, now: number, style: Style): string {
       if (e.attempted.length) out.push(`    tried: ${e.attempted.join(' → ')}`);
     }
   }
+  if (d.errorHistory?.length) {
+    out.push('', paint('Error history', 'bold', style));
+    out.push(
+      indent(
+        table(
+          ['SERVICE', 'CHANGE', 'TYPE', 'SINCE', 'CLEARED', 'MESSAGE'],
+          d.errorHistory.map((h) => [
+            h.service,
+            h.change === 'cleared' ? paint(h.change, 'green', style) : paint(h.change, 'red', style),
+            h.previousType ? `${h.previousType} → ${h.type}` : h.type,
+            h.since,
+            h.clearedAt ?? '-',
+            h.message.length > 80 ? `${h.message.slice(0, 79)}…` : h.message,
+          ]),
+          style,
+        ),
+      ),
+    );
+  }
   if (d.markers.length) {
     out.push('', paint('Markers', 'bold', style));
     for (const m of d.markers) out.push(`  ${markerLine(m, now)}`);

@@ -98,6 +98,24 @@ export const RecentEvents = z
   .object({ events: z.array(FleetEvent) })
   .register(z.globalRegistry, { id: 'RecentEvents' });
 
+export const ErrorHistoryEntry = z
+  .object({
+    service: ServiceName,
+    /** raised: an error appeared; changed: its type changed; cleared: it is gone (recovered, or the service removed). */
+    change: z.enum(['raised', 'changed', 'cleared']),
+    type: z.string(),
+    previousType: z.optional(z.string()),
+    message: z.string(),
+    /** When the error began, as the device reported it. */
+    since: Timestamp,
+    /** When the cloud saw it clear. */
+    clearedAt: z.optional(Timestamp),
+    /** When the change was recorded. */
+    at: Timestamp,
+  })
+  .register(z.globalRegistry, { id: 'ErrorHistoryEntry' });
+export type ErrorHistoryEntry = z.output<typeof ErrorHistoryEntry>;
+
 export const DeviceDetail = z
   .extend(DeviceSummary, {
     labels: z.optional(z.record(z.string(), z.string())),
@@ -110,6 +128,8 @@ export const DeviceDetail = z
     services: z.array(ServiceReport),
     markers: z.array(z.lazy(() => Marker)),
     recentEvents: z.array(FleetEvent),
+    /** The last error changes of each service (newest first, at most 5 a service, 14 days at most). */
+    errorHistory: z.optional(z.array(ErrorHistoryEntry)),
     /**
      * Present when some of the device's items could not be read: the detail is shown without them. (When its
      * META cannot be read there is no device to show: the answer is a 500 `unreadable_item` naming it.)

@@ -16,6 +16,12 @@ export const TIMEOUT_SHARDS = 4;
  */
 export const LIVENESS_PARTITIONS = 16;
 export const OFFLINE_SHARDS = 4;
+/**
+ * Events by type (the events table's `byType` index, partition `<type>#<n>`): a fleet-wide burst of one type (a
+ * bad image reaching every device makes 100,000 `service.error` events within a sync period, ~1,700 writes/s)
+ * spread over 4 partitions stays below DynamoDB's 1,000 writes/s per partition; a listing reads 4 partitions.
+ */
+export const EVENT_TYPE_SHARDS = 4;
 
 /** Stable shard for a key (a job id, a device id). */
 export function shardOf(key: string, count: number): number {
@@ -27,6 +33,8 @@ export const outboxShard = (jobId: string) => `outbox#${shardOf(jobId, OUTBOX_SH
 export const timeoutShard = (jobId: string) => `timeout#${shardOf(jobId, TIMEOUT_SHARDS)}`;
 export const livenessPartition = (deviceId: string) => `LIVE#${shardOf(deviceId, LIVENESS_PARTITIONS)}`;
 export const allLivenessPartitions = () => Array.from({ length: LIVENESS_PARTITIONS }, (_, i) => `LIVE#${i}`);
+export const eventTypeShard = (type: string, key: string) => `${type}#${shardOf(key, EVENT_TYPE_SHARDS)}`;
+export const allEventTypeShards = (type: string) => Array.from({ length: EVENT_TYPE_SHARDS }, (_, i) => `${type}#${i}`);
 export const offlineShard = (deviceId: string) => `off#${shardOf(deviceId, OFFLINE_SHARDS)}`;
 /**
  * Offline but silenced by a device-wide marker (maintenance, or a manual stop of the whole device): in the same

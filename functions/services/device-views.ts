@@ -1,7 +1,7 @@
 /** Operator views of a device (summary for the list, detail for one device) from its stored items. */
 import type { TargetStateDocument } from '../contract/target-state.js';
 import type * as z from 'zod/mini';
-import type { DeviceDetail, DeviceSummary, Marker } from '../contract/operator.js';
+import type { DeviceDetail, DeviceSummary, ErrorHistoryEntry, Marker } from '../contract/operator.js';
 import type { FleetEvent } from '../contract/operator.js';
 import { fromItem } from '../adapters/circuit-repo.js';
 import type { DeviceMeta } from '../adapters/devices-repo.js';
@@ -40,6 +40,7 @@ export function deviceDetail(
   recentEvents: FleetEvent[],
   now: number,
   target?: TargetStateDocument,
+  errorEvents: FleetEvent[] = [],
 ): Detail {
   const markers: Marker[] = [...others.entries()]
     .filter(([sk, item]) => isMarkerItem(sk) && markerActive(item, now))
@@ -49,6 +50,7 @@ export function deviceDetail(
     services: Object.values(state?.services ?? {}).sort((a, b) => a.name.localeCompare(b.name)),
     markers,
     recentEvents,
+    errorHistory: errorHistory(errorEvents),
   };
   if (meta.labels) detail.labels = meta.labels;
   if (target) detail.target = { version: target.version, updatedAt: target.updatedAt, target: target.target };
@@ -59,4 +61,33 @@ export function deviceDetail(
     if (state.targetVersion !== undefined) detail.targetVersion = state.targetVersion;
   }
   return detail;
+}
+
+/** Most error changes a service shows in the device detail. */
+export const ERROR_HISTORY_PER_SERVICE = 5;
+
+/** `service.error` events (newest first) → the last changes of each service, newest first. */
+export function errorHistory(events: FleetEvent[]): ErrorHistoryEntry[] {
+  const perService = new Map<string, number>();
+  const out: ErrorHistoryEntry[] = [];
+  for (const e of events) {
+    const d = e.detail as Partial<Record<string, unknown>>;
+    if (!e.service || typeof d.type !== 'string' || typeof d.since !== 'string') continue;
+    const n = perService.get(e.service) ?? 0;
+    if (n >= ERROR_HISTORY_PER_SERVICE) continue;
+    perService.set(e.service, n + 1);
+    const change = d.change === 'changed' || d.change === 'cleared' ? d.change : 'raised';
+    const entry: ErrorHistoryEntry = {
+      service: e.service,
+      change,
+      type: d.type,
+      message: typeof d.message === 'string' ? d.message : '',
+      since: d.since,
+      at: e.at,
+    };
+    if (typeof d.previousType === 'string') entry.previousType = d.previousType;
+    if (typeof d.clearedAt === 'string') entry.clearedAt = d.clearedAt;
+    out.push(entry);
+  }
+  return out;
 }

@@ -3,7 +3,8 @@
  *  - the stored sequence again → `duplicate`; an older one → `stale` (details.lastSeq); no state write;
  *  - nothing changed → no state write;
  *  - changed → the merged state is written conditionally on the sequence it was merged from (a concurrent
- *    report makes us re-read and merge again), then evaluated (device-health.ts).
+ *    report makes us re-read and merge again), then its error changes are recorded (error-history.ts) and it is
+ *    evaluated (device-health.ts).
  * Every accepted report (applied, unchanged) is a sign of life: one write to the device's liveness item, concurrent
  * with the state write (adapters/liveness-repo.ts). A duplicate or stale one writes nothing at all: a replay is not
  * news, and a refused report must leave no trace.
@@ -15,6 +16,7 @@ import type { DeviceReport } from '../contract/report.js';
 import { decideReport, type StoredDeviceState } from '../domain/report-merge.js';
 import { logger, metrics } from '../lib/observability.js';
 import { evaluateDevice } from './device-health.js';
+import { recordErrorChanges } from './error-history.js';
 
 const MAX_RACES = 5;
 
@@ -65,6 +67,7 @@ export async function storeReport(
         ]);
         if (stored) {
           count('applied');
+          await recordHistory(deviceId, decision.next, decision.previous, req);
           await evaluate(deviceId, decision.next, decision.previous, req);
           return { outcome: { status: 'applied', lastSeq: decision.next.lastSeq }, liveness: before };
         }
@@ -76,6 +79,24 @@ export async function storeReport(
 }
 
 const NOT_TOUCHED: LivenessBefore = { wasOffline: false };
+
+/** Like the evaluation below, a failure to record the history must not fail a report whose state is stored. */
+async function recordHistory(
+  deviceId: string,
+  next: StoredDeviceState,
+  previous: StoredDeviceState | undefined,
+  req: { now: number; correlationId: string },
+): Promise<void> {
+  try {
+    await recordErrorChanges(deviceId, previous?.services, next.services, req);
+  } catch (err) {
+    logger.error('recording the error history of a stored report failed', {
+      deviceId,
+      correlationId: req.correlationId,
+      error: (err as Error).message,
+    });
+  }
+}
 
 /**
  * Findings → recovery jobs / alerts, cleared findings → resolved alerts (services/device-health.ts).

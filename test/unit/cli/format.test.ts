@@ -158,6 +158,26 @@ test('device view shows errors with what was tried, markers and events', () => {
       recentEvents: [
         { eventId: 'evt_1', type: 'command.failed', deviceId: 'pump-1', at: iso(-30), detail: { jobId: 'job_x' } },
       ],
+      errorHistory: [
+        {
+          service: 'nodered',
+          change: 'changed',
+          type: 'ImagePullBackOff',
+          previousType: 'ErrImagePull',
+          message: 'manifest unknown',
+          since: iso(-60),
+          at: iso(-59),
+        },
+        {
+          service: 'mosquitto',
+          change: 'cleared',
+          type: 'CrashLoopBackOff',
+          message: 'exit 1',
+          since: iso(-400),
+          clearedAt: iso(-125),
+          at: iso(-125),
+        },
+      ],
     },
     NOW,
     plain,
@@ -171,6 +191,9 @@ test('device view shows errors with what was tried, markers and events', () => {
   assert.match(out, /tried: pull → pull/);
   assert.match(out, /maintenance on pump-1\/mosquitto until .* — firmware by alice/);
   assert.match(out, /30s ago\s+command.failed\s+-\s+jobId=job_x/);
+  assert.match(out, /Error history\n\s+SERVICE\s+CHANGE\s+TYPE\s+SINCE\s+CLEARED\s+MESSAGE/);
+  assert.match(out, /nodered\s+changed\s+ErrImagePull → ImagePullBackOff\s+\S+\s+-\s+manifest unknown/);
+  assert.match(out, new RegExp(`mosquitto\\s+cleared\\s+CrashLoopBackOff\\s+${iso(-400)}\\s+${iso(-125)}\\s+exit 1`));
 });
 
 test('job and DLQ views', () => {
