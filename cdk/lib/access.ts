@@ -190,10 +190,9 @@ export const FUNCTION_ACCESS: Record<FunctionName, ResourceAccess> = {
   },
   'rollout-controller': {
     // Fleet: the devices' TARGET/CIRCUIT/MARKER/STATE (BatchGetItem), targets moved and rolled back (PutItem,
-    // GetItem), the push connection looked up and forgotten when gone (GetItem, DeleteItem); UpdateItem is reachable
-    // through the circuit module it reads circuits with (adapters/circuit-repo.ts).
+    // GetItem), the push connection looked up and forgotten when gone (GetItem, DeleteItem).
     tables: {
-      fleet: { actions: ['GetItem', 'BatchGetItem', 'PutItem', 'UpdateItem', 'DeleteItem'] },
+      fleet: { actions: ['GetItem', 'BatchGetItem', 'PutItem', 'DeleteItem'] },
       events: { actions: ['PutItem'] },
       rollouts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'] },
     },

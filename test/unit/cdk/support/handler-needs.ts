@@ -79,6 +79,12 @@ function modules(text: string): Map<string, string> {
   return out;
 }
 
+/** A module's top-level functions (esbuild writes them unindented), each with its code up to the next one. */
+function topLevelFunctions(code: string): { name: string; code: string }[] {
+  const starts = [...code.matchAll(/^(?:export\s+)?(?:async\s+)?function\*?\s+(\w+)\s*\(/gm)];
+  return starts.map((m, i) => ({ name: m[1]!, code: code.slice(m.index!, starts[i + 1]?.index ?? code.length) }));
+}
+
 const SERVICE_PREFIX: Record<string, string> = {
   'client-dynamodb': 'dynamodb',
   'lib-dynamodb': 'dynamodb',
@@ -212,19 +218,18 @@ function tableNeeds(
       .flatMap(([, vars]) => vars.filter((v) => v.endsWith('_TABLE')));
   const all = modules(text);
   // Helpers that make DynamoDB calls with a request their callers build (conditions.ts' updateIf, the sharded
-  // query): their calls count for the tables of the modules that call them.
+  // query): their calls count for the tables of the modules that call them. Per function: a module calling only
+  // a helper's call-free neighbour (isConditionFailure next to updateIf) makes no call through it.
   const relays = [...all.values()]
     .filter((code) => tablesNamed(code).length === 0 && ownActions(code).size > 0)
-    .map((code) => ({
-      functions: [...code.matchAll(/\bfunction\s+(\w+)\s*\(/g)].map((m) => m[1]!),
-      actions: ownActions(code),
-    }));
+    .flatMap((code) => topLevelFunctions(code).map((f) => ({ name: f.name, actions: ownActions(f.code) })))
+    .filter((r) => r.actions.size > 0);
   for (const code of all.values()) {
     const named = tablesNamed(code);
     if (named.length === 0) continue;
     const actions = ownActions(code);
     const indexes = [...code.matchAll(/\bIndexName\s*:\s*["'](\w+)["']/g)].map((m) => m[1]!);
-    for (const relay of relays.filter((r) => r.functions.some((f) => new RegExp(`\\b${f}\\(`).test(code)))) {
+    for (const relay of relays.filter((r) => new RegExp(`\\b${r.name}\\(`).test(code))) {
       // A relayed Query from a module that names indexes is one of those index queries.
       for (const a of relay.actions) if (!(a === 'Query' && indexes.length > 0)) actions.add(a);
     }
