@@ -1,8 +1,8 @@
 /**
- * Alert group windows in ALERTS_TABLE (Alertmanager's group_wait): members join the open window of their group;
- * the evaluator's flush announces a window once its wait has passed, and the last member to recover announces
- * the group as resolved. Decisions are the pure functions of domain/alerting/groups.ts; this file only reads,
- * writes conditionally, publishes.
+ * Alert group windows in ALERTS_TABLE (Alertmanager's group_wait): the reads and conditional writes of the open
+ * windows members join, the queued messages of flushed windows, and the flushed windows counting their members
+ * down. When a window is announced, dropped or resolved is decided in services/alert-groups.ts with the pure
+ * functions of domain/alerting/groups.ts.
  *
  * ALERTS_TABLE items (TTL `expiresAt`, epoch s):
  *   GROUPS                     / OPEN#<groupKey>          the open group window members join (one per group key)
@@ -11,40 +11,35 @@
  * All group bookkeeping sits in the small `GROUPS` partition, so the evaluator finds due windows with one Query.
  */
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { DEFAULT_ALERT_POLICY, type AlertPolicyConfig } from '../domain/alerting/dedupe.js';
-import { AlertEvent, type AlertInput } from '../domain/alerting/event.js';
-import { decideFlush, groupResolvedEvent, groupedEvent, type GroupWindow } from '../domain/alerting/groups.js';
+import type { AlertPolicyConfig } from '../domain/alerting/dedupe.js';
+import type { AlertEvent, AlertInput } from '../domain/alerting/event.js';
+import type { GroupWindow } from '../domain/alerting/groups.js';
 import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
 import { timeOrderedId } from '../lib/ids.js';
-import { logger } from '../lib/observability.js';
-import { publishAlertEvent, recordAlertEvent } from './alert-publication.js';
-import { isConditionFailure, raceBackoff } from './common/conditions.js';
+import { isConditionFailure } from './common/conditions.js';
 
-/** How often a conditional write may lose a race before giving up. */
-export const MAX_RACES = 50;
 const GROUPS_PK = 'GROUPS';
 const WINDOW_RETENTION_S = 7 * 86400;
-/** A flusher that died mid-publish releases its claim on an outbox entry after this long. */
-const OUTBOX_CLAIM_MS = 60_000;
-
-/** The alert policy with this deployment's cooldown and group wait. */
-export function alertPolicy(): AlertPolicyConfig {
-  return {
-    ...DEFAULT_ALERT_POLICY,
-    cooldownMs: config.alertCooldownSeconds * 1000,
-    groupWaitMs: config.alertGroupWaitSeconds * 1000,
-  };
-}
-
-export interface AlertOptions {
-  now?: number;
-  policy?: AlertPolicyConfig;
-}
 
 const openKey = (groupKey: string) => ({ pk: GROUPS_PK, sk: `OPEN#${groupKey}` });
 const outboxKey = (groupKey: string, windowId: string) => ({ pk: GROUPS_PK, sk: `OUTBOX#${groupKey}#${windowId}` });
 const windowKey = (groupKey: string, windowId: string) => ({ pk: `GROUP#${groupKey}#${windowId}`, sk: 'WINDOW' });
+
+/** A flushed window's message, queued until SNS accepted it. `event` is the AlertEvent as JSON text. */
+export interface OutboxEntry {
+  groupKey: string;
+  windowId: string;
+  event: string;
+}
+
+/** A flushed window as stored: its members at flush time, and how many of them still fire. */
+export interface FlushedWindow {
+  window: GroupWindow;
+  openCount: number;
+  notified?: boolean;
+  resolvedNotified?: boolean;
+}
 
 /**
  * Add one member to the open window of its group (creating it); returns the window id.
@@ -106,13 +101,11 @@ function windowIdOf(item: Record<string, unknown> | undefined): string {
   return id;
 }
 
-/** A grouped member recovered: count its window down; the last one out announces the group as resolved. */
-export async function memberResolved(
-  group: { key: string; windowId: string },
-  now: number,
-  policy: AlertPolicyConfig,
-): Promise<void> {
-  // Still collecting? Count down the open window (only if it is the member's window, or the id is unknown).
+/**
+ * Count one recovered member down in its group's open window, if that window is still open and is the member's
+ * (any open window when the member's window id is unknown). False when there is no such open window.
+ */
+export async function countDownOpenWindow(group: { key: string; windowId: string }): Promise<boolean> {
   try {
     await documentClient().send(
       new UpdateCommand({
@@ -123,58 +116,50 @@ export async function memberResolved(
         ExpressionAttributeValues: { ':minus': -1, ':one': 1, ...(group.windowId ? { ':w': group.windowId } : {}) },
       }),
     );
-    return;
+    return true;
   } catch (err) {
-    if (!isConditionFailure(err)) throw err;
+    if (isConditionFailure(err)) return false;
+    throw err;
   }
-  if (!group.windowId) return;
+}
+
+/** Count one recovered member down in a flushed window; undefined when the window is gone (dropped or expired). */
+export async function countDownFlushedWindow(groupKey: string, windowId: string): Promise<FlushedWindow | undefined> {
   try {
     const res = await documentClient().send(
       new UpdateCommand({
         TableName: config.alertsTable,
-        Key: windowKey(group.key, group.windowId),
+        Key: windowKey(groupKey, windowId),
         UpdateExpression: 'ADD openCount :minus',
         ConditionExpression: 'attribute_exists(pk)',
         ExpressionAttributeValues: { ':minus': -1 },
         ReturnValues: 'ALL_NEW',
       }),
     );
-    await maybeAnnounceGroupResolved(res.Attributes, now, policy);
+    return res.Attributes as FlushedWindow | undefined;
   } catch (err) {
-    // The window was dropped (everyone recovered before it was announced) or expired: nothing to tell.
-    if (!isConditionFailure(err)) throw err;
+    if (isConditionFailure(err)) return undefined;
+    throw err;
   }
 }
 
-interface WindowItem {
-  window: GroupWindow;
-  openCount: number;
-  notified?: boolean;
-  resolvedNotified?: boolean;
-}
-
-async function maybeAnnounceGroupResolved(
-  item: Record<string, unknown> | undefined,
-  now: number,
-  _policy: AlertPolicyConfig,
-): Promise<void> {
-  const w = item as unknown as WindowItem | undefined;
-  if (!w?.notified || w.resolvedNotified || Number(w.openCount) > 0) return;
+/** Claim the right to announce a flushed window as resolved: false when someone else already claimed it. */
+export async function claimGroupResolved(groupKey: string, windowId: string): Promise<boolean> {
   try {
     await documentClient().send(
       new UpdateCommand({
         TableName: config.alertsTable,
-        Key: windowKey(w.window.groupKey, w.window.windowId),
+        Key: windowKey(groupKey, windowId),
         UpdateExpression: 'SET resolvedNotified = :t',
         ConditionExpression: 'attribute_not_exists(resolvedNotified)',
         ExpressionAttributeValues: { ':t': true },
       }),
     );
+    return true;
   } catch (err) {
-    if (isConditionFailure(err)) return; // someone else announces it
+    if (isConditionFailure(err)) return false;
     throw err;
   }
-  await publishAlertEvent(groupResolvedEvent({ ...w.window, openCount: 0 }, { now }));
 }
 
 function toWindow(groupKey: string, item: Record<string, unknown>): GroupWindow {
@@ -193,21 +178,13 @@ function toWindow(groupKey: string, item: Record<string, unknown>): GroupWindow 
   };
 }
 
-export interface FlushResult {
-  published: string[];
-  dropped: string[];
-  waiting: string[];
+function toOutboxEntry(item: Record<string, unknown>): OutboxEntry {
+  return { groupKey: String(item.groupKey), windowId: String(item.windowId), event: String(item.event) };
 }
 
-/**
- * Announce every group window whose group_wait has passed (one message per window), and retry announcements
- * whose publication failed earlier. Called by the scheduled evaluator every minute (and by tests).
- */
-export async function flushAlertGroups(opts: AlertOptions = {}): Promise<FlushResult> {
-  const policy = opts.policy ?? alertPolicy();
-  const now = opts.now ?? Date.now();
-  const out: FlushResult = { published: [], dropped: [], waiting: [] };
-  const items: Record<string, unknown>[] = [];
+/** Every open window and every queued message, in one paged Query of the `GROUPS` partition. */
+export async function listGroupBookkeeping(): Promise<{ outbox: OutboxEntry[]; open: GroupWindow[] }> {
+  const out = { outbox: [] as OutboxEntry[], open: [] as GroupWindow[] };
   let startKey: Record<string, unknown> | undefined;
   do {
     const res = await documentClient().send(
@@ -219,163 +196,125 @@ export async function flushAlertGroups(opts: AlertOptions = {}): Promise<FlushRe
         ExclusiveStartKey: startKey,
       }),
     );
-    items.push(...(res.Items ?? []));
+    for (const item of res.Items ?? []) {
+      const sk = String(item.sk);
+      if (sk.startsWith('OUTBOX#')) out.outbox.push(toOutboxEntry(item));
+      else if (sk.startsWith('OPEN#')) out.open.push(toWindow(sk.slice('OPEN#'.length), item));
+    }
     startKey = res.LastEvaluatedKey;
   } while (startKey);
-
-  for (const item of items) {
-    const sk = String(item.sk);
-    if (sk.startsWith('OUTBOX#')) {
-      if (await publishOutboxEntry(item, now)) out.published.push(sk);
-    }
-  }
-  for (const item of items) {
-    const sk = String(item.sk);
-    if (!sk.startsWith('OPEN#')) continue;
-    const groupKey = sk.slice('OPEN#'.length);
-    const result = await flushWindow(groupKey, item, now, policy);
-    out[result].push(groupKey);
-  }
   return out;
 }
 
-async function flushWindow(
-  groupKey: string,
-  first: Record<string, unknown>,
-  now: number,
-  policy: AlertPolicyConfig,
-): Promise<'published' | 'dropped' | 'waiting'> {
-  let item: Record<string, unknown> | undefined = first;
-  for (let attempt = 0; attempt < MAX_RACES && item; attempt++) {
-    const w = toWindow(groupKey, item);
-    const decision = decideFlush(w, now);
-    if (decision.action === 'wait') return 'waiting';
-    try {
-      if (decision.action === 'drop') {
-        await documentClient().send(
-          new DeleteCommand({
-            TableName: config.alertsTable,
-            Key: openKey(groupKey),
-            ConditionExpression: 'version = :v',
-            ExpressionAttributeValues: { ':v': w.version },
-          }),
-        );
-        // An earlier attempt may have queued this window's message before it lost its race: take that back too.
-        await documentClient().send(
-          new DeleteCommand({ TableName: config.alertsTable, Key: outboxKey(groupKey, w.windowId) }),
-        );
-        await documentClient().send(
-          new DeleteCommand({ TableName: config.alertsTable, Key: windowKey(groupKey, w.windowId) }),
-        );
-        logger.info('alert group dropped', {
-          groupKey,
-          windowId: w.windowId,
-          reason: decision.reason,
-          members: w.memberCount,
-        });
-        return 'dropped';
-      }
-      const event = groupedEvent(w, { now }, policy);
-      const expiresAt = Math.floor(now / 1000) + WINDOW_RETENTION_S;
-      // 1. Queue the window's message and start its resolution counter (idempotent: keyed by window id, a retry
-      //    overwrites them with the newer content). 2. Close the window, conditional on the version we rendered.
-      // Not one transaction on purpose: moto (tests, the local fleet) rolls a cancelled transaction back by
-      // restoring a whole-table snapshot, undoing other writers' updates. The outbox entry is only published once
-      // the window is closed (see publishOutboxEntry), so a crash between 1 and 2 cannot send it twice.
-      await documentClient().send(
-        new PutCommand({
-          TableName: config.alertsTable,
-          Item: {
-            ...outboxKey(groupKey, w.windowId),
-            groupKey,
-            windowId: w.windowId,
-            event: JSON.stringify(event),
-            expiresAt,
-          },
-        }),
-      );
-      await documentClient().send(
-        new PutCommand({
-          TableName: config.alertsTable,
-          Item: { ...windowKey(groupKey, w.windowId), window: w, openCount: w.openCount, notified: false, expiresAt },
-        }),
-      );
-      await documentClient().send(
-        new DeleteCommand({
-          TableName: config.alertsTable,
-          Key: openKey(groupKey),
-          ConditionExpression: 'version = :v',
-          ExpressionAttributeValues: { ':v': w.version },
-        }),
-      );
-      const outbox = await documentClient().send(
-        new GetCommand({ TableName: config.alertsTable, Key: outboxKey(groupKey, w.windowId), ConsistentRead: true }),
-      );
-      await publishOutboxEntry(outbox.Item, now);
-      return 'published';
-    } catch (err) {
-      if (!isConditionFailure(err)) throw err;
-      // A member joined or resolved meanwhile: re-read and render again with it included (same window id).
-      const res = await documentClient().send(
-        new GetCommand({ TableName: config.alertsTable, Key: openKey(groupKey), ConsistentRead: true }),
-      );
-      item = res.Item;
-      await raceBackoff(attempt);
-    }
-  }
-  return 'waiting';
-}
-
-/** Publish a queued group message (claimed with a lease so two flushers do not both send it). */
-async function publishOutboxEntry(item: Record<string, unknown> | undefined, now: number): Promise<boolean> {
-  if (!item) return false;
-  const groupKey = String(item.groupKey);
-  const windowId = String(item.windowId);
-  // Its window still open (a flusher died between queueing and closing): the window's own flush redoes both.
-  const open = await documentClient().send(
+export async function getOpenWindow(groupKey: string): Promise<GroupWindow | undefined> {
+  const res = await documentClient().send(
     new GetCommand({ TableName: config.alertsTable, Key: openKey(groupKey), ConsistentRead: true }),
   );
-  if (open.Item?.windowId === windowId) return false;
+  return res.Item ? toWindow(groupKey, res.Item) : undefined;
+}
+
+/** Delete the open window if still at `version` (false: a member joined or resolved meanwhile). */
+async function deleteOpenWindow(groupKey: string, version: number): Promise<boolean> {
   try {
     await documentClient().send(
-      new UpdateCommand({
+      new DeleteCommand({
         TableName: config.alertsTable,
-        Key: outboxKey(groupKey, windowId),
-        UpdateExpression: 'SET claimUntil = :until',
-        ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(claimUntil) OR claimUntil < :now)',
-        ExpressionAttributeValues: { ':until': now + OUTBOX_CLAIM_MS, ':now': now },
+        Key: openKey(groupKey),
+        ConditionExpression: 'version = :v',
+        ExpressionAttributeValues: { ':v': version },
       }),
     );
+    return true;
   } catch (err) {
     if (isConditionFailure(err)) return false;
     throw err;
   }
-  const event = AlertEvent.parse(JSON.parse(String(item.event)));
-  const messageId = await publishAlertEvent(event);
-  await documentClient().send(new DeleteCommand({ TableName: config.alertsTable, Key: outboxKey(groupKey, windowId) }));
+}
+
+/**
+ * Drop a window nobody needs to hear about, if it is still at the version read (false otherwise). An earlier
+ * flush may have queued its message before it lost its race: that is taken back too.
+ */
+export async function dropWindow(w: GroupWindow): Promise<boolean> {
+  if (!(await deleteOpenWindow(w.groupKey, w.version))) return false;
+  await documentClient().send(
+    new DeleteCommand({ TableName: config.alertsTable, Key: outboxKey(w.groupKey, w.windowId) }),
+  );
+  await documentClient().send(
+    new DeleteCommand({ TableName: config.alertsTable, Key: windowKey(w.groupKey, w.windowId) }),
+  );
+  return true;
+}
+
+/**
+ * Queue a window's message and start its resolution counter, then close the window if it is still at the version
+ * rendered (false otherwise). The first two are idempotent (keyed by window id: a retry overwrites them with the
+ * newer content). Not one transaction on purpose: moto (tests, the local fleet) rolls a cancelled transaction back
+ * by restoring a whole-table snapshot, undoing other writers' updates. A queued message is only published once its
+ * window is closed (services/alert-groups.ts), so a crash between queueing and closing cannot send it twice.
+ */
+export async function queueAndCloseWindow(w: GroupWindow, event: AlertEvent, now: number): Promise<boolean> {
+  const expiresAt = Math.floor(now / 1000) + WINDOW_RETENTION_S;
+  await documentClient().send(
+    new PutCommand({
+      TableName: config.alertsTable,
+      Item: {
+        ...outboxKey(w.groupKey, w.windowId),
+        groupKey: w.groupKey,
+        windowId: w.windowId,
+        event: JSON.stringify(event),
+        expiresAt,
+      },
+    }),
+  );
+  await documentClient().send(
+    new PutCommand({
+      TableName: config.alertsTable,
+      Item: { ...windowKey(w.groupKey, w.windowId), window: w, openCount: w.openCount, notified: false, expiresAt },
+    }),
+  );
+  return deleteOpenWindow(w.groupKey, w.version);
+}
+
+export async function getOutboxEntry(groupKey: string, windowId: string): Promise<OutboxEntry | undefined> {
+  const res = await documentClient().send(
+    new GetCommand({ TableName: config.alertsTable, Key: outboxKey(groupKey, windowId), ConsistentRead: true }),
+  );
+  return res.Item ? toOutboxEntry(res.Item) : undefined;
+}
+
+/** Lease a queued message until `claimUntil` so two flushers do not both send it; false when taken or gone. */
+export async function claimOutboxEntry(e: OutboxEntry, now: number, claimUntil: number): Promise<boolean> {
+  try {
+    await documentClient().send(
+      new UpdateCommand({
+        TableName: config.alertsTable,
+        Key: outboxKey(e.groupKey, e.windowId),
+        UpdateExpression: 'SET claimUntil = :until',
+        ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(claimUntil) OR claimUntil < :now)',
+        ExpressionAttributeValues: { ':until': claimUntil, ':now': now },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
+    throw err;
+  }
+}
+
+/** SNS accepted a queued message: take it off the queue and mark its window announced; returns the window. */
+export async function outboxEntrySent(e: OutboxEntry): Promise<FlushedWindow | undefined> {
+  await documentClient().send(
+    new DeleteCommand({ TableName: config.alertsTable, Key: outboxKey(e.groupKey, e.windowId) }),
+  );
   const res = await documentClient().send(
     new UpdateCommand({
       TableName: config.alertsTable,
-      Key: windowKey(groupKey, windowId),
+      Key: windowKey(e.groupKey, e.windowId),
       UpdateExpression: 'SET notified = :t',
       ExpressionAttributeValues: { ':t': true },
       ReturnValues: 'ALL_NEW',
     }),
   );
-  logger.info('alert group published', {
-    groupKey,
-    windowId,
-    members: event.group?.count,
-    severity: event.severity,
-    messageId,
-  });
-  await recordAlertEvent(
-    'alert.raised',
-    { dedupeKey: event.dedupeKey, alertName: event.alertName, deviceId: event.deviceId, service: event.service },
-    { grouped: groupKey, windowId, count: event.group?.count ?? 1, severity: event.severity },
-    now,
-  );
-  // Everyone may have recovered while the message was on its way.
-  await maybeAnnounceGroupResolved(res.Attributes, now, DEFAULT_ALERT_POLICY);
-  return true;
+  return res.Attributes as FlushedWindow | undefined;
 }

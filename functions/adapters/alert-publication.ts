@@ -1,15 +1,12 @@
 /**
  * Publishing alert events to the SNS alert topic (the Slack forwarder's queue gets the JSON event, email
- * subscribers readable text), and entering them in the operator's event history.
+ * subscribers readable text). Their entries in the operator's event history: services/alert-history.ts.
  */
 import { PublishCommand, type MessageAttributeValue } from '@aws-sdk/client-sns';
-import type { AlertRecord } from '../domain/alerting/dedupe.js';
 import { AlertEvent } from '../domain/alerting/event.js';
 import { plainTextAlert } from '../domain/alerting/plain-text.js';
 import { snsClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
-import { logger } from '../lib/observability.js';
-import { recordEvent } from './events.js';
 
 /**
  * SNS message attributes let subscriptions filter: the routes in infra/spec.ts (ALERT_ROUTES) send level 3 to the
@@ -56,28 +53,4 @@ export async function publishAlertEvent(event: AlertEvent): Promise<string | und
     }),
   );
   return res.MessageId;
-}
-
-export async function recordAlertEvent(
-  type: 'alert.raised' | 'alert.suppressed' | 'alert.resolved',
-  r: Pick<AlertRecord, 'dedupeKey' | 'alertName' | 'deviceId' | 'service'>,
-  detail: Record<string, unknown>,
-  now: number,
-  correlationId?: string,
-) {
-  try {
-    await recordEvent(
-      {
-        type,
-        deviceId: r.deviceId,
-        service: r.service,
-        correlationId,
-        detail: { dedupeKey: r.dedupeKey, alertName: r.alertName, ...detail },
-      },
-      now,
-    );
-  } catch (err) {
-    // The event is for the operator's history; the alert itself already went out (or was suppressed) correctly.
-    logger.warn('could not record alert event', { type, dedupeKey: r.dedupeKey, error: (err as Error).message });
-  }
 }

@@ -1,7 +1,6 @@
 /**
- * Alert dedupe records in ALERTS_TABLE: raising and resolving an alert key, publishing only what the record's
- * decision says people must hear (domain/alerting/dedupe.ts); a key of a grouped alert joins its group window
- * (alert-groups.ts) instead.
+ * Alert dedupe records in ALERTS_TABLE: reading one, and writing it only if nobody wrote it since it was read.
+ * What a raise or a resolve writes, and who hears about it, is decided in services/alert-raising.ts.
  *
  * ALERTS_TABLE items (TTL `expiresAt`, epoch s):
  *   ALERT#<dedupeKey>          / STATE                    one dedupe record per alert key (AlertRecord + version)
@@ -10,26 +9,14 @@
  * key at once produce one notification and one suppression, never two notifications.
  */
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { severityForLevel, type Severity } from '../domain/alerting/catalogue.js';
-import {
-  decideRaise,
-  decideResolve,
-  resolvedEvent,
-  type AlertPolicyConfig,
-  type AlertRecord,
-} from '../domain/alerting/dedupe.js';
-import { dedupeKeyFor, toAlertEvent, type AlertInput } from '../domain/alerting/event.js';
+import type { AlertPolicyConfig, AlertRecord } from '../domain/alerting/dedupe.js';
 import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
-import { timeOrderedId } from '../lib/ids.js';
-import { logger } from '../lib/observability.js';
-import { alertPolicy, joinGroup, MAX_RACES, memberResolved, type AlertOptions } from './alert-groups.js';
-import { publishAlertEvent, recordAlertEvent } from './alert-publication.js';
-import { isConditionFailure, raceBackoff } from './common/conditions.js';
+import { isConditionFailure } from './common/conditions.js';
 
 const recordKey = (dedupeKey: string) => ({ pk: `ALERT#${dedupeKey}`, sk: 'STATE' });
 
-async function readRecord(dedupeKey: string): Promise<AlertRecord | undefined> {
+export async function getAlertRecord(dedupeKey: string): Promise<AlertRecord | undefined> {
   const res = await documentClient().send(
     new GetCommand({ TableName: config.alertsTable, Key: recordKey(dedupeKey), ConsistentRead: true }),
   );
@@ -38,10 +25,11 @@ async function readRecord(dedupeKey: string): Promise<AlertRecord | undefined> {
   return rest as AlertRecord;
 }
 
-export const getAlertRecord = readRecord;
-
-/** Write `next` only if the stored version is still `prevVersion` (0: no record yet). */
-async function writeRecord(
+/**
+ * Write `next` only if the stored version is still `prevVersion` (0: no record yet): true when written, false when
+ * another writer came first. The record outlives its cooldown by the policy's retention (TTL).
+ */
+export async function writeAlertRecord(
   next: AlertRecord,
   prevVersion: number,
   now: number,
@@ -64,35 +52,31 @@ async function writeRecord(
   }
 }
 
-/** Undo a claimed notification whose publication failed, so the next raise tries again instead of being suppressed. */
-async function restoreRecord(
-  prev: AlertRecord | undefined,
-  claimed: AlertRecord,
-  now: number,
-  policy: AlertPolicyConfig,
-): Promise<void> {
+/** Delete the record if it is still at `version`: true when deleted, false when someone wrote it since. */
+export async function deleteAlertRecord(dedupeKey: string, version: number): Promise<boolean> {
   try {
-    if (prev) {
-      await writeRecord({ ...prev, version: claimed.version + 1 }, claimed.version, now, policy);
-    } else {
-      await documentClient().send(
-        new DeleteCommand({
-          TableName: config.alertsTable,
-          Key: recordKey(claimed.dedupeKey),
-          ConditionExpression: 'version = :v',
-          ExpressionAttributeValues: { ':v': claimed.version },
-        }),
-      );
-    }
+    await documentClient().send(
+      new DeleteCommand({
+        TableName: config.alertsTable,
+        Key: recordKey(dedupeKey),
+        ConditionExpression: 'version = :v',
+        ExpressionAttributeValues: { ':v': version },
+      }),
+    );
+    return true;
   } catch (err) {
-    logger.error('could not roll back alert record after a failed publish', {
-      dedupeKey: claimed.dedupeKey,
-      error: (err as Error).message,
-    });
+    if (isConditionFailure(err)) return false;
+    throw err;
   }
 }
 
-async function setMemberWindow(dedupeKey: string, version: number, groupKey: string, windowId: string): Promise<void> {
+/** Note on a grouped record which group window it joined, if the record is still at `version`. */
+export async function setMemberWindow(
+  dedupeKey: string,
+  version: number,
+  groupKey: string,
+  windowId: string,
+): Promise<void> {
   try {
     await documentClient().send(
       new UpdateCommand({
@@ -108,162 +92,4 @@ async function setMemberWindow(dedupeKey: string, version: number, groupKey: str
     // Someone resolved/raised the key meanwhile; resolution then falls back to the group's open window.
     if (!isConditionFailure(err)) throw err;
   }
-}
-
-export type RaiseResult =
-  | {
-      action: 'notified';
-      dedupeKey: string;
-      severity: Severity;
-      notificationId: string;
-      messageId?: string;
-      repeat: boolean;
-    }
-  | { action: 'grouped'; dedupeKey: string; groupKey: string; windowId: string }
-  | {
-      action: 'suppressed';
-      dedupeKey: string;
-      reason: 'cooldown' | 'flapping' | 'silenced';
-      suppressedCount: number;
-      /** The silence that matched (reason `silenced`). */
-      silenceId?: string;
-    };
-
-/**
- * Raise an alert (level 2 or 3). Idempotent in effect: call it every time the condition is seen; the record
- * decides whether people hear about it now, later (group), or not again until the cooldown ends.
- */
-export async function raiseAlert(input: AlertInput, opts: AlertOptions = {}): Promise<RaiseResult> {
-  const policy = opts.policy ?? alertPolicy();
-  const dedupeKey = input.dedupeKey ?? dedupeKeyFor(input);
-  for (let attempt = 0; attempt < MAX_RACES; attempt++) {
-    const now = opts.now ?? Date.now();
-    const prev = await readRecord(dedupeKey);
-    const decision = decideRaise(prev, { ...input, dedupeKey }, now, policy);
-    const record =
-      decision.action === 'group'
-        ? { ...decision.record, group: { key: decision.groupKey, windowId: '' } }
-        : decision.record;
-    if (!(await writeRecord(record, prev?.version ?? 0, now, policy))) {
-      await raceBackoff(attempt);
-      continue;
-    }
-    if (decision.action === 'suppress') {
-      // One history entry per burst, not one per report of a still-failing service.
-      if (record.suppressedCount === 1 || decision.reason === 'flapping') {
-        await recordAlertEvent(
-          'alert.suppressed',
-          record,
-          { reason: decision.reason, suppressedCount: record.suppressedCount },
-          now,
-          input.correlationId,
-        );
-      }
-      return { action: 'suppressed', dedupeKey, reason: decision.reason, suppressedCount: record.suppressedCount };
-    }
-    if (decision.action === 'group') {
-      const windowId = await joinGroup(decision.groupKey, input, now, policy);
-      await setMemberWindow(dedupeKey, record.version, decision.groupKey, windowId);
-      await recordAlertEvent(
-        'alert.raised',
-        record,
-        { grouped: decision.groupKey, windowId, severity: severityForLevel(input.level) },
-        now,
-        input.correlationId,
-      );
-      return { action: 'grouped', dedupeKey, groupKey: decision.groupKey, windowId };
-    }
-    const notificationId = `alert:${timeOrderedId(now)}`;
-    const event = toAlertEvent(
-      { ...input, dedupeKey },
-      { notificationId, now, suppressedCount: decision.suppressedCount, repeat: decision.repeat },
-    );
-    let messageId: string | undefined;
-    try {
-      messageId = await publishAlertEvent(event);
-    } catch (err) {
-      await restoreRecord(prev, record, now, policy);
-      throw err;
-    }
-    await recordAlertEvent(
-      'alert.raised',
-      record,
-      {
-        severity: event.severity,
-        level: event.level,
-        notificationId,
-        repeat: decision.repeat,
-        escalated: decision.escalated,
-      },
-      now,
-      input.correlationId,
-    );
-    logger.info('alert published', {
-      dedupeKey,
-      severity: event.severity,
-      alertName: event.alertName,
-      repeat: decision.repeat,
-      messageId,
-      correlationId: input.correlationId,
-    });
-    return {
-      action: 'notified',
-      dedupeKey,
-      severity: event.severity,
-      notificationId,
-      messageId,
-      repeat: decision.repeat,
-    };
-  }
-  throw new Error(`alert ${dedupeKey}: gave up after ${MAX_RACES} lost races`);
-}
-
-export type ResolveResult = {
-  action: 'none' | 'silent' | 'resolved' | 'group-member';
-  dedupeKey: string;
-  messageId?: string;
-};
-
-/** The condition behind `dedupeKey` cleared. Sends a resolved message only if people were told it was firing. */
-export async function resolveAlert(
-  dedupeKey: string,
-  opts: AlertOptions & { correlationId?: string } = {},
-): Promise<ResolveResult> {
-  const policy = opts.policy ?? alertPolicy();
-  for (let attempt = 0; attempt < MAX_RACES; attempt++) {
-    const now = opts.now ?? Date.now();
-    const prev = await readRecord(dedupeKey);
-    const decision = decideResolve(prev, now);
-    if (decision.action === 'none') return { action: 'none', dedupeKey };
-    if (!(await writeRecord(decision.record, prev!.version, now, policy))) {
-      await raceBackoff(attempt);
-      continue;
-    }
-    if (decision.action === 'silent') return { action: 'silent', dedupeKey };
-    if (decision.action === 'group-member') {
-      await memberResolved(decision.group, now, policy);
-      await recordAlertEvent('alert.resolved', prev!, { grouped: decision.group.key }, now, opts.correlationId);
-      return { action: 'group-member', dedupeKey };
-    }
-    const event = resolvedEvent(prev!, { notificationId: `resolved:${timeOrderedId(now)}`, now });
-    let messageId: string | undefined;
-    try {
-      messageId = await publishAlertEvent(event);
-    } catch (err) {
-      // Put the firing record back so the next resolve announces it.
-      await writeRecord({ ...prev!, version: decision.record.version + 1 }, decision.record.version, now, policy).catch(
-        () => false,
-      );
-      throw err;
-    }
-    await recordAlertEvent(
-      'alert.resolved',
-      prev!,
-      { firingForSeconds: Math.round(decision.firingForMs / 1000), flaps: decision.flaps },
-      now,
-      opts.correlationId,
-    );
-    return { action: 'resolved', dedupeKey, messageId };
-  }
-  throw new Error(`alert ${dedupeKey}: gave up after ${MAX_RACES} lost races`);
 }

@@ -1,15 +1,14 @@
 /**
- * Raising and resolving alerts, for every service that does: the alert adapters decide dedupe, grouping and
- * publication; this adds the silences (domain/alerting/silences.ts), so every alert type honours them in the same
+ * Raising and resolving alerts, for every service that does: services/alert-raising.ts carries out dedupe,
+ * grouping and publication; this adds the silences (domain/alerting/silences.ts), so every alert type honours them in the same
  * place. A silenced alert writes nothing: when the silence ends, the next raise notifies as if it were the first.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { raiseAlert as raiseAlertRecord, resolveAlert, type RaiseResult } from '../adapters/alert-records.js';
 import { currentSilences } from '../adapters/silences-repo.js';
-import type { AlertOptions } from '../adapters/alert-groups.js';
 import { dedupeKeyFor, type AlertInput } from '../domain/alerting/event.js';
 import { silencing } from '../domain/alerting/silences.js';
 import { logger, metrics } from '../lib/observability.js';
+import { raiseAlert as raiseAlertRecord, resolveAlert, type AlertOptions, type RaiseResult } from './alert-raising.js';
 
 export { resolveAlert, type RaiseResult };
 

@@ -2,7 +2,7 @@
  * Device credentials and lifecycle: token rotation and decommissioning (README "Rotating a device token",
  * "Decommissioning a device"). Used by the operator routes and by the device's own renewal route.
  */
-import { resolveAlert } from '../adapters/alert-records.js';
+import { resolveAlert } from './alert-raising.js';
 import { getDeviceRecord, retireDeviceItems, revokeDevice, rotateCredentials } from '../adapters/devices-repo.js';
 import { recordEvent } from '../adapters/events.js';
 import { countOutcome } from '../adapters/job-metrics.js';

@@ -12,7 +12,7 @@
  *  - `deviceCameBackOnline` (a report from a device shown offline): resolves its DeviceOffline alert, records it.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { flushAlertGroups, type FlushResult } from '../adapters/alert-groups.js';
+import { flushAlertGroups, type FlushResult } from './alert-groups.js';
 import { raiseAlert, resolveAlert } from './alerts.js';
 import {
   countOfflineDevices,
