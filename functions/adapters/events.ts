@@ -10,11 +10,14 @@ import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
 import { allEventTypeShards, eventTypeShard } from '../domain/shards.js';
 import { newEventId } from '../lib/ids.js';
+import { isConditionFailure } from './common/conditions.js';
 
 export const EVENT_TTL_SECONDS = 14 * 86400;
 
 export interface NewEvent {
   type: string;
+  /** A caller-chosen id (default: a fresh time-ordered one), for writes that must be idempotent. */
+  eventId?: string;
   deviceId?: string;
   service?: string;
   correlationId?: string;
@@ -32,7 +35,7 @@ interface EventItem extends FleetEvent {
 /** The item for an event, for callers that write it inside a transaction with the change it records. */
 export function eventItem(event: NewEvent, now = Date.now()): EventItem {
   const at = new Date(now).toISOString();
-  const eventId = newEventId(now);
+  const eventId = event.eventId ?? newEventId(now);
   const item: EventItem = {
     pk: event.deviceId ? `DEVICE#${event.deviceId}` : 'FLEET',
     sk: `${at}#${eventId}`,
@@ -55,6 +58,24 @@ export async function recordEvent(event: NewEvent, now = Date.now()): Promise<Fl
   const item = eventItem(event, now);
   await documentClient().send(new PutCommand({ TableName: config.eventsTable, Item: item }));
   return toFleetEvent(item);
+}
+
+/**
+ * Write an event at most once: the item's key is fixed by its `eventId` and time, and the put is conditional on
+ * it not existing yet, so repeating the same write (a retry after a lost answer) leaves one event. False when it
+ * already existed.
+ */
+export async function recordEventOnce(event: NewEvent & { eventId: string }, now: number): Promise<boolean> {
+  const item = eventItem(event, now);
+  try {
+    await documentClient().send(
+      new PutCommand({ TableName: config.eventsTable, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
+    throw err;
+  }
 }
 
 export interface RecentEventsQuery {

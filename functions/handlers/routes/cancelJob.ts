@@ -4,7 +4,8 @@ import { getJob, toJob, transitionJob } from '../../adapters/jobs-repo.js';
 import { transition } from '../../domain/job-lifecycle.js';
 import { httpError } from '../../http/errors.js';
 import { defineRoute } from '../../http/types.js';
-import { operatorName } from '../../http/principal.js';
+import { actor, operatorName } from '../../http/principal.js';
+import { recordOperatorAction } from '../../services/audit.js';
 
 export default defineRoute('cancelJob', async (req) => {
   const { jobId } = req.params;
@@ -27,6 +28,15 @@ export default defineRoute('cancelJob', async (req) => {
         createdAt: job.createdAt,
         now: req.now,
       });
+      await recordOperatorAction(
+        {
+          action: 'job.cancel',
+          target: { kind: 'job', id: jobId },
+          deviceId: job.deviceId,
+          params: { type: job.type },
+        },
+        actor(req),
+      );
       return { statusCode: 200, body: toJob(moved.job) };
     }
   }

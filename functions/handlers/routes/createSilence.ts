@@ -1,9 +1,10 @@
 /** Create a silence (matchers on device, service, alert name; always ends). */
 import { matcherProblem } from '../../domain/alerting/silences.js';
 import { httpError } from '../../http/errors.js';
-import { operatorName } from '../../http/principal.js';
+import { actor, operatorName } from '../../http/principal.js';
 import { defineRoute } from '../../http/types.js';
 import { createSilence } from '../../services/silences.js';
+import { recordOperatorAction } from '../../services/audit.js';
 
 export default defineRoute('createSilence', async (req) => {
   const { matchers, durationSeconds, startsAt, comment } = req.body;
@@ -15,5 +16,19 @@ export default defineRoute('createSilence', async (req) => {
   );
   if (outcome.kind === 'too-many')
     throw httpError('bad_request', `${outcome.count} silences are active or pending: end some first`);
-  return { statusCode: 201, body: outcome.silence };
+  const s = outcome.silence;
+  await recordOperatorAction(
+    {
+      action: 'silence.create',
+      target: { kind: 'silence', id: s.silenceId },
+      params: {
+        matchers: s.matchers.map((m) => `${m.name}${m.op}"${m.value}"`).join(','),
+        startsAt: s.startsAt,
+        endsAt: s.endsAt,
+        comment: s.comment,
+      },
+    },
+    actor(req),
+  );
+  return { statusCode: 201, body: s };
 });

@@ -2,7 +2,8 @@
 import { httpError } from '../../http/errors.js';
 import { defineRoute } from '../../http/types.js';
 import { decommissionDevice } from '../../services/device-lifecycle.js';
-import { operatorName } from '../../http/principal.js';
+import { actor, operatorName } from '../../http/principal.js';
+import { recordOperatorAction } from '../../services/audit.js';
 
 export default defineRoute('decommissionDevice', async (req) => {
   const { deviceId } = req.params;
@@ -12,5 +13,9 @@ export default defineRoute('decommissionDevice', async (req) => {
     correlationId: req.correlationId,
   });
   if (!done) throw httpError('not_found', `No device ${deviceId}`);
+  await recordOperatorAction(
+    { action: 'device.decommission', target: { kind: 'device', id: deviceId }, deviceId },
+    actor(req),
+  );
   return { statusCode: 200, body: done };
 });

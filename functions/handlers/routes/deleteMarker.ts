@@ -2,6 +2,8 @@
 import { deleteMarker } from '../../adapters/markers-repo.js';
 import { httpError } from '../../http/errors.js';
 import { defineRoute } from '../../http/types.js';
+import { recordOperatorAction } from '../../services/audit.js';
+import { actor } from '../../http/principal.js';
 
 export default defineRoute('deleteMarker', async (req) => {
   const { deviceId } = req.params;
@@ -11,5 +13,14 @@ export default defineRoute('deleteMarker', async (req) => {
       'not_found',
       service ? `No marker for ${deviceId}/${service}` : `No device-wide marker for ${deviceId}`,
     );
+  await recordOperatorAction(
+    {
+      action: 'marker.delete',
+      target: { kind: 'marker', id: service ? `${deviceId}/${service}` : deviceId },
+      deviceId,
+      params: service ? { service } : {},
+    },
+    actor(req),
+  );
   return { statusCode: 204 };
 });

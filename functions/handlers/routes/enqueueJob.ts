@@ -19,7 +19,8 @@ import { newJobId } from '../../lib/ids.js';
 import { httpError } from '../../http/errors.js';
 import { defineRoute } from '../../http/types.js';
 import { jitteredRetryAfterSeconds } from '../../http/retry-after.js';
-import { operatorName } from '../../http/principal.js';
+import { actor, operatorName } from '../../http/principal.js';
+import { recordOperatorAction } from '../../services/audit.js';
 
 export default defineRoute('enqueueJob', async (req) => {
   const { deviceId } = req.params;
@@ -64,5 +65,10 @@ export default defineRoute('enqueueJob', async (req) => {
       : {}),
   });
   await enqueueJob(job);
+  // Only the command type: its parameters may carry a whole target, which the job record already keeps.
+  await recordOperatorAction(
+    { action: 'job.enqueue', target: { kind: 'job', id: jobId }, deviceId, params: { type: command.type } },
+    actor(req),
+  );
   return { statusCode: 202, headers: { location: `/v1/jobs/${jobId}` }, body: toJob(job) };
 });

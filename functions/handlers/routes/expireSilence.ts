@@ -1,8 +1,9 @@
 /** End a silence now. */
 import { httpError } from '../../http/errors.js';
-import { operatorName } from '../../http/principal.js';
+import { actor, operatorName } from '../../http/principal.js';
 import { defineRoute } from '../../http/types.js';
 import { endSilence } from '../../services/silences.js';
+import { recordOperatorAction } from '../../services/audit.js';
 
 export default defineRoute('expireSilence', async (req) => {
   const { silenceId } = req.params;
@@ -12,5 +13,9 @@ export default defineRoute('expireSilence', async (req) => {
     now: req.now,
   });
   if (!ended) throw httpError('not_found', `No active or pending silence ${silenceId}`);
+  await recordOperatorAction(
+    { action: 'silence.expire', target: { kind: 'silence', id: silenceId }, params: { comment: ended.comment } },
+    actor(req),
+  );
   return { statusCode: 200, body: ended };
 });

@@ -5,6 +5,8 @@
 import { CredentialBeingDeleted, storeRegistryCredential } from '../../adapters/registry-credential-store.js';
 import { httpError } from '../../http/errors.js';
 import { defineRoute } from '../../http/types.js';
+import { recordOperatorAction } from '../../services/audit.js';
+import { actor } from '../../http/principal.js';
 
 export default defineRoute('putRegistryCredential', async (req) => {
   const { name } = req.params;
@@ -19,6 +21,15 @@ export default defineRoute('putRegistryCredential', async (req) => {
       );
     throw err;
   }
+  // The registry and user name say which credential changed; the password never leaves the secret.
+  await recordOperatorAction(
+    {
+      action: 'registry-credential.put',
+      target: { kind: 'registry-credential', id: name },
+      params: { registry: req.body.registry, username: req.body.username, created },
+    },
+    actor(req),
+  );
   return {
     statusCode: created ? 201 : 200,
     headers: { 'cache-control': 'no-store' },

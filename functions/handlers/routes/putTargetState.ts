@@ -9,6 +9,8 @@ import { etagOf, ifMatchHolds, targetVersion } from '../../domain/target-version
 import { httpError } from '../../http/errors.js';
 import { defineRoute } from '../../http/types.js';
 import { notifyDevice } from '../../services/device-push.js';
+import { recordOperatorAction } from '../../services/audit.js';
+import { actor } from '../../http/principal.js';
 
 export default defineRoute('putTargetState', async (req) => {
   const { deviceId } = req.params;
@@ -46,6 +48,20 @@ export default defineRoute('putTargetState', async (req) => {
   const doc = { version, updatedAt: new Date(req.now).toISOString(), target: req.body };
   if (!(await putTarget(deviceId, doc, ifMatch !== undefined ? (current?.version ?? null) : undefined)))
     throw conflict((await getTarget(deviceId))?.version);
+  await recordOperatorAction(
+    {
+      action: 'target.put',
+      target: { kind: 'target', id: deviceId },
+      deviceId,
+      params: {
+        version,
+        previousVersion: current?.version ?? null,
+        services: Object.keys(req.body.services ?? {}),
+        ...(ifMatch !== undefined ? { ifMatch: ifMatch.slice(0, 100) } : {}),
+      },
+    },
+    actor(req),
+  );
   // The device syncs now instead of at its next poll (a hint over its push connection; never fails the change).
   await notifyDevice(deviceId, 'target', req.now);
   return { statusCode: 200, headers: { etag: etagOf(version) }, body: doc };

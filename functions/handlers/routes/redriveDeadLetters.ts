@@ -10,6 +10,8 @@
 import { redriveDeadLetters } from '../../adapters/dlq.js';
 import { logger } from '../../lib/observability.js';
 import { defineRoute } from '../../http/types.js';
+import { recordOperatorAction } from '../../services/audit.js';
+import { actor } from '../../http/principal.js';
 
 /** Milliseconds of redriving one request may spend. */
 export const REDRIVE_BUDGET_MS = 20_000;
@@ -32,6 +34,22 @@ export const route = defineRoute('redriveDeadLetters', async (req) => {
     redriven: result.redriven,
     by: req.principal.kind === 'operator' ? req.principal.id : undefined,
   });
+  // A dry run changes nothing: it is not an action to audit.
+  if (!b.dryRun)
+    await recordOperatorAction(
+      {
+        action: 'dlq.redrive',
+        target: { kind: 'dead-letter-queue', id: b.queue },
+        params: {
+          filter: b.filter,
+          ratePerSecond: b.ratePerSecond,
+          max: b.max,
+          matched: result.matched,
+          redriven: result.redriven,
+        },
+      },
+      actor(req),
+    );
   return { statusCode: 200, body: result };
 });
 export default route;

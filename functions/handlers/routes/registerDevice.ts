@@ -3,6 +3,8 @@ import { createDevice, DeviceExistsError, type DeviceMeta } from '../../adapters
 import { issueDeviceToken } from '../../lib/token.js';
 import { httpError } from '../../http/errors.js';
 import { defineRoute } from '../../http/types.js';
+import { recordOperatorAction } from '../../services/audit.js';
+import { actor } from '../../http/principal.js';
 
 export default defineRoute('registerDevice', async (req) => {
   const { deviceId, name, labels } = req.body;
@@ -18,5 +20,9 @@ export default defineRoute('registerDevice', async (req) => {
       throw httpError('already_exists', `Device ${deviceId} already exists`, { deviceId });
     throw err;
   }
+  await recordOperatorAction(
+    { action: 'device.register', target: { kind: 'device', id: deviceId }, deviceId, params: { name, labels } },
+    actor(req),
+  );
   return { statusCode: 201, headers: { 'cache-control': 'no-store' }, body: { deviceId, token, createdAt } };
 });

@@ -3,7 +3,8 @@ import { getDeviceMeta, setOfflineSilenced } from '../../adapters/devices-repo.j
 import { putMarker } from '../../adapters/markers-repo.js';
 import { httpError } from '../../http/errors.js';
 import { defineRoute } from '../../http/types.js';
-import { operatorName } from '../../http/principal.js';
+import { actor, operatorName } from '../../http/principal.js';
+import { recordOperatorAction } from '../../services/audit.js';
 
 export default defineRoute('setMarker', async (req) => {
   const { deviceId } = req.params;
@@ -21,5 +22,14 @@ export default defineRoute('setMarker', async (req) => {
   // A device-wide marker on a device already offline: it stops counting in devices_offline now (a no-op write
   // condition for a device that is online). When the marker ends, the evaluator counts it again.
   if (!service) await setOfflineSilenced(deviceId, true);
+  await recordOperatorAction(
+    {
+      action: 'marker.set',
+      target: { kind: 'marker', id: service ? `${deviceId}/${service}` : deviceId },
+      deviceId,
+      params: { kind, durationSeconds, service, reason },
+    },
+    actor(req),
+  );
   return { statusCode: 201, body: marker };
 });
