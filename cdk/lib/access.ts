@@ -195,9 +195,13 @@ export const FUNCTION_ACCESS: Record<FunctionName, ResourceAccess> = {
       fleet: { actions: ['GetItem', 'BatchGetItem', 'PutItem', 'DeleteItem'] },
       events: { actions: ['PutItem'] },
       rollouts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'] },
+      // An abort by a criterion, or a completion with failures, raises one alert (Query: the silences it checks).
+      alerts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'] },
     },
+    publishAlerts: true,
     // Moved and rolled-back devices are told to sync now.
     notifyDevices: true,
+    settings: [...ALERTING],
   },
   'device-socket': {
     // $connect: the device's token hashes (GetItem), the connection items (PutItem); $disconnect: the owner

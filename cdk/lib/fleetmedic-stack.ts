@@ -75,6 +75,7 @@ export class FleetmedicStack extends Stack {
 
     this.rollouts = new Rollouts(this, 'Rollouts', {
       tables,
+      alertTopic,
       functionDefaults,
       reserveConcurrency: config.reserveConcurrency,
     });

@@ -4,13 +4,15 @@
  */
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
-import { FUNCTION_ACCESS, grantAccess } from './access.js';
+import { FUNCTION_ACCESS, grantAccess, type GrantableResources } from './access.js';
 import type { FunctionDefaults } from './fleet-function.js';
 import { ScheduledFunction } from './scheduled-function.js';
 import type { TableKey } from './tables.js';
 
 export interface RolloutsProps {
   tables: Record<TableKey, Table>;
+  /** An abort by a criterion, or a completion with failures, raises an alert. */
+  alertTopic: NonNullable<GrantableResources['alertTopic']>;
   functionDefaults: FunctionDefaults;
   reserveConcurrency: boolean;
 }
@@ -29,6 +31,7 @@ export class Rollouts extends Construct {
     grantAccess(this.controller.function.fn, FUNCTION_ACCESS['rollout-controller'], {
       tables: props.tables,
       queues: {},
+      alertTopic: props.alertTopic,
     });
   }
 }

@@ -31,6 +31,9 @@ export interface RolloutAbort {
   criterion?: string;
   scope?: string;
   detail: string;
+  /** The criterion's value when it was met, and its limit (a criterion's abort). */
+  value?: number;
+  limit?: number;
   /** Failed devices grouped by cause, largest group first, with a sample of each (a criterion's abort). */
   failures?: { cause: string; count: number; sample: { deviceId: string; detail?: string }[] }[];
 }
@@ -53,6 +56,8 @@ export interface Rollout {
   stages: StoredStage[];
   abort?: RolloutAbort;
   finishedAt?: string;
+  /** When its end was announced to on-call (an abort by a criterion, a completion with failures): once. */
+  alertedAt?: string;
   /** Bumped by every write: readers can tell two reads apart. */
   version: number;
 }
@@ -76,6 +81,8 @@ export interface DeviceRecord {
   skipReason?: SkipReason;
   cause?: FailureCause;
   detail?: string;
+  /** The error its services reported with the failure, for grouping failures by cause. */
+  reason?: string;
   finishedAt?: number;
   /** Set once the rollback step dealt with the device: `restored`, or why it was left. */
   rollback?: 'restored' | 'no-previous-target' | 'target-changed';
@@ -312,13 +319,17 @@ export function finishDevice(
     cause?: FailureCause;
     skipReason?: SkipReason;
     detail?: string;
+    reason?: string;
   },
 ): Promise<boolean> {
   const sets = ['#status = :to', 'finishedAt = :at'];
   const values: Record<string, unknown> = { ':to': verdict.status, ':at': verdict.finishedAt, ':from': 'in-progress' };
-  for (const k of ['cause', 'skipReason', 'detail'] as const)
+  // Names, not the words themselves: some attribute names are DynamoDB reserved words.
+  const names: Record<string, string> = { '#status': 'status' };
+  for (const k of ['cause', 'skipReason', 'detail', 'reason'] as const)
     if (verdict[k] !== undefined) {
-      sets.push(`${k} = :${k}`);
+      sets.push(`#${k} = :${k}`);
+      names[`#${k}`] = k;
       values[`:${k}`] = verdict[k];
     }
   return updateIf({
@@ -326,7 +337,7 @@ export function finishDevice(
     Key: { pk: rolloutPk(rolloutId), sk: deviceSk(index) },
     UpdateExpression: `SET ${sets.join(', ')}`,
     ConditionExpression: '#status = :from',
-    ExpressionAttributeNames: { '#status': 'status' },
+    ExpressionAttributeNames: names,
     ExpressionAttributeValues: values,
   });
 }
@@ -344,5 +355,16 @@ export function markRolledBack(
     ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(#rb)',
     ExpressionAttributeNames: { '#rb': 'rollback' },
     ExpressionAttributeValues: { ':o': outcome },
+  });
+}
+
+/** Note that the rollout's end was announced; false when it already was (another run announced it). */
+export function markAlerted(rolloutId: string, at: string): Promise<boolean> {
+  return updateIf({
+    TableName: table(),
+    Key: { pk: rolloutPk(rolloutId), sk: 'META' },
+    UpdateExpression: 'SET alertedAt = :at, version = version + :one',
+    ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(alertedAt)',
+    ExpressionAttributeValues: { ':at': at, ':one': 1 },
   });
 }

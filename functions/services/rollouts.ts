@@ -54,7 +54,7 @@ import {
   type Closeness,
   type Counts,
 } from '../domain/rollouts/criteria.js';
-import { judgeDevice, skipReason } from '../domain/rollouts/device-outcome.js';
+import { judgeDevice, skipReason, type ReportedState } from '../domain/rollouts/device-outcome.js';
 import {
   abortStatus,
   applyAction,
@@ -74,6 +74,7 @@ import { targetVersion } from '../domain/target-version.js';
 import { timeOrderedId } from '../lib/ids.js';
 import { logger } from '../lib/observability.js';
 import { notifyDevice } from './device-push.js';
+import { announceRolloutEnd, failuresByCause } from './rollout-alerts.js';
 
 /** A controller's lease outlives its function's timeout (55 s), so a live run never loses it. */
 const LEASE_MS = 120_000;
@@ -81,8 +82,6 @@ const LEASE_MS = 120_000;
 const MOVE_BUDGET_MS = 35_000;
 /** Devices moved between two re-reads of the rollout's status (a pause/abort stops within one batch). */
 const MOVE_BATCH = 25;
-/** Failed devices named per cause in an abort. */
-const FAILURE_SAMPLE = 5;
 
 export interface CreateRolloutInput {
   selector?: LabelSelector;
@@ -297,6 +296,8 @@ export async function advanceActiveRollouts(now = Date.now()): Promise<Record<st
     const r = await getRollout(id, false);
     if (!r) continue; // a creation that died before its META: nothing to do
     if (isTerminal(r.status)) {
+      // A run that died after the final status but before its alert: announce it now, then drop it.
+      await announceRolloutEnd(r, now);
       await removeActive(id);
       continue;
     }
@@ -311,7 +312,10 @@ export async function advanceRollout(rolloutId: string, owner: string, now: numb
   if (!(await claimLease(rolloutId, owner, now, LEASE_MS))) return { kind: 'busy' };
   try {
     const r = (await getRollout(rolloutId))!;
-    if (r.status === 'rolling-back') return await rollBack(r, now);
+    if (r.status === 'rolling-back') {
+      await announceRolloutEnd(r, now);
+      return await rollBack(r, now);
+    }
     if (r.status !== 'active') return { kind: 'idle', status: r.status };
 
     // A stage whose moves a previous run did not finish (it died, hit its budget, or was paused) goes on first.
@@ -334,6 +338,8 @@ export async function advanceRollout(rolloutId: string, owner: string, now: numb
           criterion: decision.breach.criterion,
           scope: decision.breach.scope,
           detail: decision.breach.detail,
+          value: decision.breach.value,
+          limit: decision.breach.limit,
           failures: await failuresByCause(r),
         };
         const to = abortStatus(r.onAbort);
@@ -348,13 +354,19 @@ export async function advanceRollout(rolloutId: string, owner: string, now: numb
           scope: abort.scope,
           detail: abort.detail,
         });
+        // The alert before the rollout leaves the work list: a run dying in between is finished by the next.
+        await announceRolloutEnd(
+          { ...r, status: to, abort, ...(to === 'aborted' ? { finishedAt: abort.at } : {}) },
+          now,
+        );
         if (to === 'aborted') await removeActive(rolloutId);
         else await rollBack({ ...r, status: to }, now);
         return { kind: 'aborted', abort };
       }
       case 'complete': {
-        if (!(await setStatus(rolloutId, 'active', 'completed', { finishedAt: new Date(now).toISOString() })))
-          return { kind: 'busy' };
+        const finishedAt = new Date(now).toISOString();
+        if (!(await setStatus(rolloutId, 'active', 'completed', { finishedAt }))) return { kind: 'busy' };
+        await announceRolloutEnd({ ...r, status: 'completed', finishedAt }, now);
         await removeActive(rolloutId);
         const totals = rolloutCounts(r.stages);
         await recordEvent({ type: 'rollout.completed', detail: { rolloutId, ...totals } }, now);
@@ -492,12 +504,18 @@ async function refreshCounts(r: Rollout, now: number): Promise<void> {
           now,
           windowMs,
           timeoutMs: r.deviceTimeoutSeconds * 1000,
-          state: state as { targetVersion?: string; rolledBackFrom?: string; health?: string } | undefined,
+          state: state as ReportedState | undefined,
         });
         if (verdict.kind === 'in-progress') continue;
         const done =
           verdict.kind === 'failed'
-            ? { status: 'failed' as const, cause: verdict.cause, detail: verdict.detail, finishedAt: now }
+            ? {
+                status: 'failed' as const,
+                cause: verdict.cause,
+                detail: verdict.detail,
+                ...(verdict.reason ? { reason: verdict.reason } : {}),
+                finishedAt: now,
+              }
             : { status: 'succeeded' as const, finishedAt: now };
         if (await finishDevice(r.rolloutId, d.index, done)) Object.assign(d, done);
       }
@@ -510,24 +528,6 @@ async function refreshCounts(r: Rollout, now: number): Promise<void> {
     stage.counts = counts;
     if (stage.moved && stageDone(stage)) stage.finishedAt = now;
   }
-}
-
-/** The failed devices of the started stages, grouped by cause, with a sample of each. */
-async function failuresByCause(r: Rollout): Promise<NonNullable<RolloutAbort['failures']>> {
-  const groups = new Map<string, { cause: string; count: number; sample: { deviceId: string; detail?: string }[] }>();
-  for (const stage of r.stages) {
-    if (stage.startedAt === undefined || stage.counts.failed === 0) continue;
-    for (const d of await deviceRecords(r.rolloutId, stage.start, stage.end)) {
-      if (d.status !== 'failed') continue;
-      const cause = d.cause ?? 'unknown';
-      const g = groups.get(cause) ?? { cause, count: 0, sample: [] };
-      g.count++;
-      if (g.sample.length < FAILURE_SAMPLE)
-        g.sample.push({ deviceId: d.deviceId, ...(d.detail ? { detail: d.detail } : {}) });
-      groups.set(cause, g);
-    }
-  }
-  return [...groups.values()].sort((a, b) => b.count - a.count);
 }
 
 /**

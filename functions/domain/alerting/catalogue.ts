@@ -32,6 +32,8 @@ export const ALERT_NAMES = [
   'DevicesOffline',
   'FunctionErrors',
   'FunctionThrottles',
+  'RolloutAborted',
+  'RolloutCompletedWithFailures',
   // Any other CloudWatch alarm on the alert topic: posted as it is rather than lost (see domain/alerting/cloudwatch.ts).
   'PlatformAlarm',
 ] as const;
@@ -77,6 +79,10 @@ export const NEXT_ACTION: Record<AlertName, string> = {
     'One site or the whole fleet? `fleetmedic events --type device.offline`; if all at once, check the API first.',
   FunctionErrors: 'Read the function’s error logs (the alarm names it); its correlation ids lead to the request.',
   FunctionThrottles: 'Check the account’s Lambda concurrency and the function’s reserved concurrency.',
+  RolloutAborted:
+    'Read the failures with `fleetmedic rollout status <rollout>`; fix the target, then create a new rollout (an aborted one does not resume).',
+  RolloutCompletedWithFailures:
+    'List the failed devices with `fleetmedic rollout status <rollout>`; fix each (`fleetmedic device <id>`) or roll a fix out to them.',
   PlatformAlarm: 'Open the alarm in CloudWatch (its name is in the message); add it to the alert catalogue.',
 };
 

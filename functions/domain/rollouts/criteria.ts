@@ -39,6 +39,9 @@ export interface Breach {
   scope: string;
   /** e.g. "3 of 5 finished devices failed (60%), limit 20% after 5". */
   detail: string;
+  /** The criterion's value when it was met (failed devices, or their percentage of the finished) and its limit. */
+  value: number;
+  limit: number;
 }
 
 /** How close each criterion is, for the progress view (ratio 1 = met). */
@@ -68,12 +71,16 @@ export function breach(c: Counts, criteria: AbortCriteria, scope: string, scopeS
       criterion: 'failureCount',
       scope,
       detail: `${c.failed} devices failed, limit ${criteria.failureCount}`,
+      value: near.failureCount.value,
+      limit: near.failureCount.limit,
     };
   if (near.failurePercent?.judged && (100 * c.failed) / finished(c) >= near.failurePercent.limit)
     return {
       criterion: 'failurePercent',
       scope,
       detail: `${c.failed} of ${finished(c)} finished devices failed (${near.failurePercent.value}%), limit ${criteria.failurePercent}% after ${criteria.minFinished}`,
+      value: near.failurePercent.value,
+      limit: near.failurePercent.limit,
     };
   return undefined;
 }

@@ -14,12 +14,21 @@ export type FailureCause = 'rolled-back' | 'unhealthy' | 'timed-out';
 export type DeviceOutcome =
   | { kind: 'in-progress' }
   | { kind: 'succeeded' }
-  | { kind: 'failed'; cause: FailureCause; detail: string };
+  /** `reason`: the error its services report, the same text on every device with the same problem (grouping). */
+  | { kind: 'failed'; cause: FailureCause; detail: string; reason?: string };
 
 export interface ReportedState {
   targetVersion?: string;
   rolledBackFrom?: string;
   health?: string;
+  services?: Record<string, { image?: string; error?: { type?: string } | null } | undefined>;
+}
+
+/** The first service error the device reports, as `<error type>: <service> (<image>)`, without device specifics. */
+export function failureReason(state: ReportedState | undefined): string | undefined {
+  for (const [name, s] of Object.entries(state?.services ?? {}).sort(([a], [b]) => a.localeCompare(b)))
+    if (s?.error?.type) return `${s.error.type}: ${name}${s.image ? ` (${s.image})` : ''}`;
+  return undefined;
 }
 
 export interface JudgeInput {
@@ -34,6 +43,13 @@ export interface JudgeInput {
 }
 
 export function judgeDevice(i: JudgeInput): DeviceOutcome {
+  const verdict = judge(i);
+  if (verdict.kind !== 'failed') return verdict;
+  const reason = failureReason(i.state);
+  return reason ? { ...verdict, reason } : verdict;
+}
+
+function judge(i: JudgeInput): DeviceOutcome {
   const s = i.state;
   const elapsed = i.now - i.movedAt;
   if (s?.rolledBackFrom === i.version)
