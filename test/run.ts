@@ -3,8 +3,19 @@
  *   npm test                 every test (unit, integration, agent-on-engine, end-to-end)
  *   npm test -- --unit       only test/unit (no emulator, no engine)
  *   npm test -- path/to/x.test.ts ...   just those files
+ *
+ * Each file runs in its own `node --test` process (as node's runner would do anyway), its output printed whole when
+ * it ends. This runner, not node's, chooses the order, because two things decide how long the suite takes on a
+ * 2-core machine:
+ *  - the longest files start first (SECONDS below), so the run does not end with one long file started last while
+ *    the other slot idles;
+ *  - files that spend most of their time waiting out wall-clock periods (WAITING: an outage, a job timeout, a
+ *    backoff, with agents and the local fleet idle in between) may run in TEST_WAIT_SLOTS extra slots (default 1)
+ *    beside the TEST_CONCURRENCY (default 2) slots every file shares, instead of holding a core they hardly use.
+ * The figures are wall-clock seconds measured for each file on its own; files not listed are assumed short by their
+ * folder. Refresh them from the table this runner prints at the end of a full run.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { ensureEmulator, type Emulator } from './support/moto.js';
@@ -13,6 +24,24 @@ const root = join(import.meta.dirname, '..');
 const args = process.argv.slice(2);
 const unitOnly = args.includes('--unit');
 const explicit = args.filter((a) => !a.startsWith('--'));
+
+/** Measured wall-clock seconds of the longest files (each run alone, 2-core machine). */
+const SECONDS: Record<string, number> = {
+  'test/e2e/faults.test.ts': 100,
+  'test/e2e/job-timeout.test.ts': 107,
+  'test/integration/local/fleet-sim.test.ts': 95,
+  'test/agent/retry-now.test.ts': 92,
+  'test/integration/alerting/offline-grouping.test.ts': 73,
+};
+/** Assumed seconds of a file not in SECONDS, by folder. */
+const DEFAULT_SECONDS: [string, number][] = [
+  ['test/e2e/', 45],
+  ['test/agent/', 20],
+  ['test/integration/', 10],
+  ['', 2],
+];
+/** Files that mostly wait on wall-clock periods (see above); every end-to-end file waits on its agent and fleet. */
+const WAITING = (file: string) => file.startsWith('test/e2e/') || file === 'test/agent/retry-now.test.ts';
 
 function findTests(dir: string): string[] {
   const out: string[] = [];
@@ -25,32 +54,104 @@ function findTests(dir: string): string[] {
   return out.sort();
 }
 
-const files = explicit.length ? explicit : findTests(join(root, 'test', unitOnly ? 'unit' : ''));
+const files = (
+  explicit.length ? explicit.map((f) => join(root, f)) : findTests(join(root, 'test', unitOnly ? 'unit' : ''))
+).map((f) => relative(root, f));
 if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
+const expected = (f: string) => SECONDS[f] ?? DEFAULT_SECONDS.find(([dir]) => f.startsWith(dir))![1];
+/** Longest first; ties keep the alphabetical order. */
+const queue = [...files].sort((a, b) => expected(b) - expected(a));
 
 let emulator: Emulator | undefined;
 if (!unitOnly) emulator = await ensureEmulator();
 
-const concurrency = process.env.TEST_CONCURRENCY ?? '2';
-const child = spawn(
-  process.execPath,
-  [
-    '--import',
-    'tsx',
-    '--test',
-    `--test-concurrency=${concurrency}`,
-    '--test-timeout=600000',
-    ...files.map((f) => relative(root, f)),
-  ],
-  { cwd: root, stdio: 'inherit', env: process.env },
-);
-const stop = async (code: number) => {
+const sharedSlots = Math.max(1, Number(process.env.TEST_CONCURRENCY ?? 2));
+const waitSlots = Math.max(0, Number(process.env.TEST_WAIT_SLOTS ?? 1));
+const reporter = process.stdout.isTTY ? ['--test-reporter=spec'] : [];
+
+interface Done {
+  file: string;
+  seconds: number;
+  ok: boolean;
+  counts: Record<string, number>;
+}
+const done: Done[] = [];
+const running = new Map<ChildProcess, { file: string; extra: boolean }>();
+const started = Date.now();
+let stopping = false;
+
+function runFile(file: string, extra: boolean): void {
+  const t0 = Date.now();
+  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-timeout=600000', ...reporter, file], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: process.env,
+  });
+  running.set(child, { file, extra });
+  const out: Buffer[] = [];
+  child.stdout!.on('data', (d: Buffer) => out.push(d));
+  child.stderr!.on('data', (d: Buffer) => out.push(d));
+  child.on('close', (code, signal) => {
+    running.delete(child);
+    const text = Buffer.concat(out).toString();
+    const counts: Record<string, number> = {};
+    for (const m of text.matchAll(/^[#ℹ] (tests|pass|fail|cancelled|skipped|todo) (\d+)$/gm))
+      counts[m[1]!] = Number(m[2]);
+    const seconds = (Date.now() - t0) / 1000;
+    const ok = code === 0 && !signal;
+    done.push({ file, seconds, ok, counts });
+    process.stdout.write(
+      `\n# ── ${file} (${seconds.toFixed(1)} s, ${ok ? 'ok' : `FAILED: exit ${code ?? signal}`}) ──\n`,
+    );
+    process.stdout.write(text);
+    schedule();
+  });
+}
+
+/** Fill the free slots: a shared slot takes the longest file left, an extra slot the longest waiting file left. */
+function schedule(): void {
+  const inUse = (extra: boolean) => [...running.values()].filter((r) => r.extra === extra).length;
+  while (!stopping && queue.length && inUse(false) < sharedSlots) runFile(queue.shift()!, false);
+  while (!stopping && inUse(true) < waitSlots) {
+    const i = queue.findIndex(WAITING);
+    if (i < 0) break;
+    runFile(queue.splice(i, 1)[0]!, true);
+  }
+  if (running.size === 0) void finish();
+}
+
+let finished = false;
+async function finish(): Promise<void> {
+  if (finished) return;
+  finished = true;
+  const total = (key: string) => done.reduce((n, d) => n + (d.counts[key] ?? 0), 0);
+  const failed = done.filter((d) => !d.ok);
+  const lines = [
+    '',
+    '# ── summary ──',
+    ...['tests', 'pass', 'fail', 'cancelled', 'skipped', 'todo'].map((k) => `# ${k} ${total(k)}`),
+    `# files ${done.length}, failed ${failed.length}${failed.map((d) => `\n#   FAILED ${d.file}`).join('')}`,
+    `# wall clock ${((Date.now() - started) / 1000).toFixed(1)} s (${sharedSlots} shared + ${waitSlots} waiting slots)`,
+    '# longest files (s):',
+    ...[...done]
+      .sort((a, b) => b.seconds - a.seconds)
+      .slice(0, 15)
+      .map((d) => `#   ${d.seconds.toFixed(1).padStart(6)}  ${d.file}`),
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
   await emulator?.stop();
-  process.exit(code);
+  process.exit(failed.length || done.length < files.length ? 1 : 0);
+}
+
+const stop = (signal: NodeJS.Signals) => {
+  stopping = true;
+  queue.length = 0;
+  for (const child of running.keys()) child.kill(signal);
+  if (running.size === 0) void finish();
 };
-process.on('SIGINT', () => child.kill('SIGINT'));
-process.on('SIGTERM', () => child.kill('SIGTERM'));
-child.on('exit', (code, signal) => void stop(code ?? (signal ? 1 : 0)));
+process.on('SIGINT', () => stop('SIGINT'));
+process.on('SIGTERM', () => stop('SIGTERM'));
+schedule();
