@@ -310,16 +310,24 @@ test('a pull that would not fit on disk is DiskFull (no pull attempted), retried
   const h = await harness('disk');
   t.after(() => h.cleanup());
   await h.writeTarget({ services: { big: { image: `${h.registry}/lab/busybox:missing` } } });
-  // Real statfs of the state dir's filesystem against an impossible head-room.
-  const agent = await h.open({ disk: { ...h.config.disk, path: h.stateDir, minFreeBytes: 2 ** 60 } });
+  // Real statfs of the state dir's filesystem against an impossible head-room. The kubelet's unscaled backoff
+  // (10 s first wait): the scaled test one (200 ms) can run out between two cycles on a busy machine, and the
+  // second cycle must be inside the wait for the point of this test, that a DiskFull service does not loop.
+  const agent = await h.open({
+    disk: { ...h.config.disk, path: h.stateDir, minFreeBytes: 2 ** 60 },
+    backoff: DEFAULT_BACKOFF_POLICY,
+  });
   await agent.reconcileNow();
   const big = by(agent.reports(), 'big');
   assert.equal(big.error!.type, 'DiskFull');
   assert.equal(big.error!.permanent, false);
   assert.match(big.error!.message, /not enough disk space to pull/);
   assert.equal(big.error!.retryCount, 1);
+  const delay = Date.parse(big.error!.nextRetry!) - Date.parse(big.error!.timestamp);
+  assert.ok(Math.abs(delay - DEFAULT_BACKOFF_POLICY.baseMs) < 50, `retried on the backoff schedule (${delay} ms)`);
   const r = await agent.reconcileNow();
   assert.ok(!r.outcomes.length, 'in backoff: no pull loop');
+  assert.equal(by(agent.reports(), 'big').error!.retryCount, 1);
 });
 
 test('a marker set while a cycle runs stops the planned start; a broken target file keeps the last target and fails the cycle', async (t) => {

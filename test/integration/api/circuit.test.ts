@@ -16,12 +16,16 @@ const emf = captureEmf();
 // Concurrency is the subject here: the test emulator serialises DynamoDB requests, as DynamoDB makes them atomic.
 let fx: ApiFixture;
 let markDispatched: typeof import('../../../functions/adapters/jobs-repo.js').markDispatched;
-const COOLDOWN_MS = 1000;
+/**
+ * Long enough that the checks made while the circuit is open (a table snapshot, several requests) finish inside
+ * the cooldown on a busy machine: a cooldown that ran out first would make the next command the probe.
+ */
+const COOLDOWN_MS = 4000;
 before(async () => {
   fx = await createApiFixture({
     CIRCUIT_FAILURE_THRESHOLD: '3',
     CIRCUIT_COOLDOWN_SECONDS: String(COOLDOWN_MS / 1000),
-    CIRCUIT_MAX_COOLDOWN_SECONDS: '4',
+    CIRCUIT_MAX_COOLDOWN_SECONDS: String((4 * COOLDOWN_MS) / 1000),
     CIRCUIT_PROBE_LEASE_SECONDS: '30',
     POWERTOOLS_METRICS_DISABLED: 'false',
   });
