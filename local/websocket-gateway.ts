@@ -13,6 +13,9 @@
  * Route throttling: API Gateway throttles per route and stage; here each connection also gets its own token bucket
  * (`messageRate`), so one connection flooding frames is answered "Too Many Requests" without reaching the handler
  * and without slowing anyone else's frames.
+ *
+ * Longer than the ~400 lines a file keeps to: one server's whole connection life cycle (upgrade, frames,
+ * limits, management API, disconnect), which shares the connection table.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';

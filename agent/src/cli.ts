@@ -10,6 +10,9 @@
  *
  * Exit codes: 0 ok · 1 runtime failure (a `--once` cycle that did not converge, engine errors) · 2 configuration
  * error (bad flags, invalid target file, state directory locked by another agent).
+ *
+ * A little over the ~400 lines a file keeps to: the commands share one option parser, the state-directory
+ * lookup and the exit codes below.
  */
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';

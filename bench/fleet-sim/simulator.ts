@@ -22,6 +22,9 @@
  * Lambda duration: an API invocation is billed at DEVICE_API_SECONDS (functions/domain/capacity.ts, the figure the
  * capacity table assumes), not at its local duration, which is mostly the emulator's and the shared machine's
  * slowness; the local durations are reported beside it. The schedules are billed at their local durations.
+ *
+ * Longer than the ~400 lines a file keeps to: the two cohorts, the counters around gateway, handlers and SDK,
+ * and the result they add up to share one run's state; the report rows are in rows.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { CloudApi, CloudThrottled } from '../../agent/src/cloud/api-client.js';

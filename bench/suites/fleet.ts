@@ -9,6 +9,9 @@
  *     report stores its sign of life in the 1-WCU liveness item and nothing else (docs/architecture.md "Liveness"),
  *     against writing the state item on every heartbeat, both counted by the same SDK middleware in the same run.
  *     Time is compressed 60×: a heartbeat a second. (The whole fleet over time: bench/suites/fleet-sim.ts.)
+ *
+ * A little over the ~400 lines a file keeps to: the three measurements share one fleet and its registered
+ * devices, set up once.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

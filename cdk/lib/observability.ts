@@ -18,6 +18,9 @@
  * - DynamoThrottles-<table> / DynamoSystemErrors-<table>: any throttled request or DynamoDB-side error;
  * - AlertsQueueAge: the oldest alert waiting for the Slack forwarder is older than the configured age.
  * The EMF metrics carry the Powertools `service` dimension (= the emitting function's name, never a device id).
+ *
+ * Longer than the ~400 lines a file keeps to: every alarm is defined beside the metric it reads and the route
+ * it notifies, so a renamed metric or route cannot leave an alarm watching nothing.
  */
 import { Duration } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';

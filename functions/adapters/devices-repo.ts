@@ -1,6 +1,10 @@
 /**
  * Devices in FLEET_TABLE: `DEVICE#<id>` with sk META (identity + token hash), STATE (merged reports),
  * TARGET (desired state). Listing goes through the sparse GSI `devices` (only META items carry `entity`).
+ *
+ * Longer than the ~400 lines a file keeps to: it is the whole I/O of one concern, the device partition of
+ * FLEET_TABLE and its two indexes, and every function here shares the key layout above; split by caller, the
+ * layout would be spread over several files.
  */
 import {
   BatchGetItemCommand,

@@ -5,10 +5,13 @@
  * Behaviour (auto-recovery flow, docs/architecture.md):
  *   - a failing service is restarted automatically (level 1: nobody is paged);
  *   - rate limit: at most MAX_FAILURES = 3 recovery attempts per FAILURE_WINDOW = 300 s per service; past the
- *     limit we stop restarting and escalate to a person (the seed's "SERVICE-CRASH-LOOP" notification);
+ *     limit we stop restarting and escalate to a person (the ServiceCrashLoop alert, docs/runbook.md);
  *   - manual-stop / maintenance markers: a marked device or service is neither recovered nor alerted on;
  *   - dependencies are recovered before their dependents (a dependent waits while its dependency is failing).
  * The device's circuit breaker is honoured: while it is not closed, no recovery job is enqueued.
+ *
+ * A little over the ~400 lines a file keeps to: findings, the rate limit, the recovery plan and its escalation
+ * alerts are one policy, read top to bottom; each part feeds the next.
  */
 import type { JobCommand, Marker, ServiceReport } from '../contract/index.js';
 import type { AlertName } from './alerting/catalogue.js';

@@ -1,7 +1,7 @@
 /**
  * What happens to a job when an attempt fails or times out, per job type and per failure kind.
  *
- * The strategies are those of the recovery seed (002): RETRY (exponential backoff, bounded attempts), SKIP (accept
+ * Four strategies: RETRY (exponential backoff, bounded attempts), SKIP (accept
  * the failure and move on), MANUAL (leave it for an operator), ESCALATE (raise an alert). ROLLBACK is not offered:
  * none of today's commands has a previous state the control plane could restore (set-target-state is applied
  * cloud-side and an operator can put the old target back explicitly).

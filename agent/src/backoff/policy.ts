@@ -5,7 +5,7 @@
  *   after failure n (1-based):  delay = min(base · factor^(n-1), max)      10s 20s 40s 80s 160s 300s 300s ...
  *   after maxAttempts failures: QUARANTINE, retried every `quarantineRetryMs` (30 min), reported, never abandoned.
  *
- * Permanent errors (image/tag not found, bad credentials, invalid spec) use the same delays (so the seed's
+ * Permanent errors (image/tag not found, bad credentials, invalid spec) use the same delays (so the 10 s/20 s/…
  * schedule still holds, and a tag pushed a minute after the target was set is still picked up) but are
  * quarantined after `permanentMaxAttempts` (5: 10+20+40+80+160 s ≈ 5 min of trying) instead of 10
  * (≈ 35 min): waiting longer cannot fix them, so the agent stops spending registry round-trips and the device's

@@ -20,6 +20,10 @@
  * - Jobs: job-runner.ts (write-ahead journal, at most once).
  * Nothing here can stop the agent: every failure is logged and retried later; the device keeps running on
  * its last target while the cloud is away.
+ *
+ * Longer than the ~400 lines a file keeps to: the pass above is one sequence with one timer, and the two
+ * protocols share its outbox, back-pressure and reconnect handling; the parts that stand alone (link state,
+ * report scheduling, the outbox, rollout, jobs) are in their own files already.
  */
 import type { ServiceReport } from '#contract/report.js';
 import type { TargetState, TargetStateDocument } from '#contract/target-state.js';

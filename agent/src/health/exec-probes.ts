@@ -14,6 +14,9 @@
  * within its allowance, or could not be asked for at all, is `unknown`: not a pass, not a failure.
  * An image without `sh` runs the command unwrapped: then the timeout counts from the exec's start and a
  * command that overruns it cannot be killed (the engine API has no call for it).
+ *
+ * Longer than the ~400 lines a file keeps to: both probe kinds share the exec machinery (the engine allowance,
+ * reaping, the process-group kill) that makes them safe on a busy engine, and it reads best in one place.
  */
 import { performance } from 'node:perf_hooks';
 import type Docker from 'dockerode';

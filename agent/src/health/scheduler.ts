@@ -4,7 +4,7 @@
  * ten checks therefore wakes only when a check is due and allocates nothing between wakes.
  *
  * Timing is monotonic (clock.monoNow). After a (re)start a service's first check runs when its startup delay
- * ends, which is also the seed's "wait, then re-check" after a recovery restart.
+ * ends, which is also the "wait, then re-check" after a recovery restart.
  */
 import type { HealthCheckResult } from '#contract/report.js';
 import type { HealthCheckSpec } from '#contract/target-state.js';

@@ -20,6 +20,9 @@
  * reach the engine is taken back (rate-limit entry, count, ladder); checks that could not be run change no
  * verdict. When the engine answers again every check runs at once and the event stream reconnects, so a
  * container that died meanwhile is restarted within a check's time, from where its incident was.
+ *
+ * Longer than the ~400 lines a file keeps to: it is the one place where check results, engine events, engine
+ * outages and the policy's decisions meet; the policy itself (policy.ts) and the checks (health/) are apart.
  */
 import type Docker from 'dockerode';
 import type { HealthCheckResult, ServiceError } from '#contract/report.js';

@@ -10,6 +10,9 @@
  * tried again (from the first rung) once the window has room: slowed down, never abandoned.
  * Dependencies are decided first (topological order); a dependent is acted on only when all of its
  * dependencies are healthy. A manual-stop marker suppresses everything for that service.
+ *
+ * A little over the ~400 lines a file keeps to: one state machine per service, every transition in one class,
+ * so the rate limit and the escalation ladder cannot be bypassed by a transition defined elsewhere.
  */
 
 import type { HealthVerdict } from '../health/verdict.js';

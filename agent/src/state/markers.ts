@@ -2,7 +2,7 @@
  * Manual-stop markers: `fleetmedic-agent stop <service>` writes `<stateDir>/manual-stop/<service>.stopped`;
  * while it exists the agent neither reconciles nor recovers that service. One file per service (not a store
  * inside the locked state) so the CLI can set and clear markers while the agent runs; the state directory is
- * persistent, so markers survive reboots (unlike the seed's /var/run).
+ * persistent, so markers survive reboots (unlike /var/run, which is emptied at boot).
  */
 import { access, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
