@@ -51,6 +51,7 @@ export function wire(config: AgentConfig, deps: WiringDeps): Promise<Wiring> {
       token,
       ...cloudOptionsFromEnv(),
       recovery: () => recovery.controller,
+      recoveries: () => recovery.recoveries(),
       ...(config.cloud.pushUrl ? { pushUrl: config.cloud.pushUrl } : {}),
     });
     modules.push(cloud);

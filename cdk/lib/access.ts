@@ -70,6 +70,7 @@ const LIVENESS = [
   'ACTIVE_WINDOW_SECONDS',
 ] as const;
 const RECOVERY = ['RECOVERY_MAX_ATTEMPTS', 'RECOVERY_WINDOW_SECONDS'] as const;
+const RECOVERY_ALERT = ['RECOVERY_ALERT_THRESHOLD', 'RECOVERY_ALERT_MIN_ATTEMPTS'] as const;
 const ALERTING = ['ALERT_COOLDOWN_SECONDS', 'ALERT_GROUP_WAIT_SECONDS', 'RUNBOOK_BASE_URL'] as const;
 
 export const QUEUE_ENV: Record<QueueKey, string> = {
@@ -139,7 +140,7 @@ export const FUNCTION_ACCESS: Record<FunctionName, ResourceAccess> = {
     registryCredentials: 'manage',
     // A changed target (PUT target) tells the device to sync now.
     notifyDevices: true,
-    settings: ['OPERATOR_AUTH', ...CIRCUIT, ...ALERTING, 'FLEETMEDIC_VERSION'],
+    settings: ['OPERATOR_AUTH', ...CIRCUIT, ...ALERTING, ...RECOVERY_ALERT, 'FLEETMEDIC_VERSION'],
   },
   'job-dispatcher': {
     // A failed dispatch follows the job's retry policy, which may ESCALATE (alert).
@@ -179,14 +180,15 @@ export const FUNCTION_ACCESS: Record<FunctionName, ResourceAccess> = {
     settings: [...CIRCUIT, ...ALERTING],
   },
   'health-evaluator': {
-    // Offline detection only: recovery jobs are enqueued by the per-report evaluation (device-api).
+    // Offline detection and the recovery success rate (Query on the fleet's hourly counters); recovery jobs are
+    // enqueued by the per-report evaluation (device-api).
     tables: {
       fleet: { actions: ['GetItem', 'UpdateItem', 'Query'], indexes: ['byOffline'] },
       events: { actions: ['PutItem'] },
       alerts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'] },
     },
     publishAlerts: true,
-    settings: [...LIVENESS, ...RECOVERY, ...ALERTING],
+    settings: [...LIVENESS, ...RECOVERY, ...RECOVERY_ALERT, ...ALERTING],
   },
   'rollout-controller': {
     // Fleet: the devices' TARGET/CIRCUIT/MARKER/STATE (BatchGetItem), targets moved and rolled back (PutItem,

@@ -79,6 +79,9 @@ export interface StageConfig {
    */
   recoveryMaxAttempts?: number;
   recoveryWindowSeconds?: number;
+  /** RecoverySuccessRateLow: 24 h success rate threshold (default 0.95) and the attempts it needs (default 20). */
+  recoveryAlertThreshold?: number;
+  recoveryAlertMinAttempts?: number;
   alertCooldownSeconds?: number;
   alertGroupWaitSeconds?: number;
   /** Destroy tables on stack deletion (throw-away stages only); tables are retained otherwise. */
@@ -146,6 +149,8 @@ export function stageSettings(config: StageConfig): Record<string, string> {
     ...(config.version ? { FLEETMEDIC_VERSION: config.version } : {}),
     ...optional('RECOVERY_MAX_ATTEMPTS', config.recoveryMaxAttempts),
     ...optional('RECOVERY_WINDOW_SECONDS', config.recoveryWindowSeconds),
+    ...optional('RECOVERY_ALERT_THRESHOLD', config.recoveryAlertThreshold),
+    ...optional('RECOVERY_ALERT_MIN_ATTEMPTS', config.recoveryAlertMinAttempts),
     ...optional('ALERT_COOLDOWN_SECONDS', config.alertCooldownSeconds),
     ...optional('ALERT_GROUP_WAIT_SECONDS', config.alertGroupWaitSeconds),
   };
@@ -157,6 +162,8 @@ export const OPTIONAL_SETTINGS = new Set([
   'FLEETMEDIC_VERSION',
   'RECOVERY_MAX_ATTEMPTS',
   'RECOVERY_WINDOW_SECONDS',
+  'RECOVERY_ALERT_THRESHOLD',
+  'RECOVERY_ALERT_MIN_ATTEMPTS',
   'ALERT_COOLDOWN_SECONDS',
   'ALERT_GROUP_WAIT_SECONDS',
 ]);
@@ -228,6 +235,8 @@ export function stageConfigFrom(node: Ctx): StageConfig {
     ...defined({
       recoveryMaxAttempts: optionalNum(node, 'recoveryMaxAttempts', 1),
       recoveryWindowSeconds: optionalNum(node, 'recoveryWindowSeconds', 1),
+      recoveryAlertThreshold: optionalNum(node, 'recoveryAlertThreshold'),
+      recoveryAlertMinAttempts: optionalNum(node, 'recoveryAlertMinAttempts', 1),
       alertCooldownSeconds: optionalNum(node, 'alertCooldownSeconds'),
       alertGroupWaitSeconds: optionalNum(node, 'alertGroupWaitSeconds'),
     }),

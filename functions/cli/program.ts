@@ -43,6 +43,7 @@ import {
   type RotatedDeviceToken,
 } from '../contract/credentials.js';
 import { decommissionedView, rotatedView, writeTokenFile } from './device-lifecycle.js';
+import { registerStatsCommands } from './commands/stats.js';
 
 export interface CliIo {
   stdout: (s: string) => void;
@@ -195,6 +196,8 @@ ${EXIT_CODES_HELP}`,
       });
       emit(data, () => views.eventsView(data.events, now, style));
     });
+
+  registerStatsCommands(program, { ctx });
 
   const jobs = program.command('jobs').description('enqueue commands for devices and follow them');
   jobs

@@ -84,6 +84,31 @@ export const ServiceReport = z
   .register(z.globalRegistry, { id: 'ServiceReport' });
 export type ServiceReport = z.output<typeof ServiceReport>;
 
+/** What the agent itself tries on an unhealthy service, lightest first (agent/src/recovery/policy.ts). */
+export const AGENT_RECOVERY_STRATEGIES = ['restart', 'recreate', 'repull'] as const;
+export const AgentRecoveryStrategy = z.enum(AGENT_RECOVERY_STRATEGIES);
+
+export const AgentRecoveryCount = z.strictObject({
+  strategy: AgentRecoveryStrategy,
+  /** The re-check after the action found the service healthy. */
+  succeeded: Count(),
+  /** The action could not be done, or the service was still unhealthy after it. */
+  failed: Count(),
+});
+
+/**
+ * The agent's recovery attempts, cumulative since `epoch`. Cumulative (not counted since the previous report) so a
+ * report that is lost, resent or refused as a duplicate can neither lose nor double an attempt: the cloud counts
+ * the difference to what it stored. A new epoch (the agent's state directory was reset) counts from zero again.
+ */
+export const AgentRecoveries = z
+  .strictObject({
+    epoch: z.string().check(z.minLength(1), z.maxLength(64)),
+    counts: z.array(AgentRecoveryCount).check(z.maxLength(AGENT_RECOVERY_STRATEGIES.length)),
+  })
+  .register(z.globalRegistry, { id: 'AgentRecoveries' });
+export type AgentRecoveries = z.output<typeof AgentRecoveries>;
+
 export const DeviceReport = z
   .strictObject({
     deviceId: DeviceId,
@@ -105,11 +130,23 @@ export const DeviceReport = z
     removedServices: z._default(z.array(ServiceName).check(z.maxLength(64)), []),
     /** Reports the agent had to drop from its offline buffer (bounded) since the last delivered one. */
     droppedReports: z._default(Count(), 0),
+    /** The agent's recovery attempts so far (agents before this field send none; absent in a delta: unchanged). */
+    recoveries: z.optional(AgentRecoveries),
   })
   .check(
     z.superRefine((r, ctx) => {
       if (r.kind === 'full' && r.removedServices.length > 0)
         ctx.addIssue({ code: 'custom', path: ['removedServices'], message: 'only a delta report removes services' });
+      const strategies = new Set<string>();
+      for (const [i, c] of (r.recoveries?.counts ?? []).entries()) {
+        if (strategies.has(c.strategy))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['recoveries', 'counts', i, 'strategy'],
+            message: `duplicate strategy '${c.strategy}'`,
+          });
+        strategies.add(c.strategy);
+      }
       const names = new Set<string>();
       for (const [i, s] of r.services.entries()) {
         if (names.has(s.name))
@@ -121,7 +158,7 @@ export const DeviceReport = z
   .register(z.globalRegistry, {
     id: 'DeviceReport',
     description:
-      'Rules across fields (checked by the server, 400 validation_failed): a full report has no removedServices (only a delta removes services); service names are unique within `services`.',
+      'Rules across fields (checked by the server, 400 validation_failed): a full report has no removedServices (only a delta removes services); service names are unique within `services`; strategies are unique within `recoveries.counts`.',
   });
 export type DeviceReport = z.output<typeof DeviceReport>;
 export type DeviceReportInput = z.input<typeof DeviceReport>;

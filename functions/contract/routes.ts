@@ -28,6 +28,7 @@ import {
 } from './operator.js';
 import { RegistryCredentialInput, RegistryCredentialName, RegistryCredentialStored } from './registry.js';
 import { DeviceReport, MAX_REPORT_BYTES, ReportAck } from './report.js';
+import { MAX_STATS_SINCE_SECONDS, RecoveryStats } from './stats.js';
 import { DecommissionedDevice, RotateDeviceTokenRequest, RotatedDeviceToken } from './credentials.js';
 import { MAX_SYNC_BYTES, SyncRequest, SyncResponse } from './sync.js';
 import { TargetState, TargetStateDocument } from './target-state.js';
@@ -288,6 +289,20 @@ export const routes = [
       limit: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(500)), 50),
     }),
     responses: { 200: RecentEvents, ...commonErrors },
+  },
+  {
+    operationId: 'getRecoveryStats',
+    method: 'GET',
+    path: '/v1/stats/recoveries',
+    fn: 'operator-api',
+    auth: 'operator',
+    summary:
+      'Recovery attempts and success rates per strategy and overall, fleet-wide or for one device: over 1 h, 24 h and 7 d, or over one window of `sinceSeconds`.',
+    query: z.object({
+      deviceId: z.optional(DeviceId),
+      sinceSeconds: z.optional(z.coerce.number().check(z.int(), z.minimum(60), z.maximum(MAX_STATS_SINCE_SECONDS))),
+    }),
+    responses: { 200: RecoveryStats, ...commonErrors },
   },
   {
     operationId: 'resetCircuit',

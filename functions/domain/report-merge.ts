@@ -4,7 +4,7 @@
  * unchanged one writes no state at all (its sign of life goes to the small liveness item, docs/architecture.md).
  */
 import { createHash } from 'node:crypto';
-import type { DeviceReport, ServiceReport } from '../contract/report.js';
+import type { AgentRecoveries, DeviceReport, ServiceReport } from '../contract/report.js';
 
 export type StoredHealth = 'healthy' | 'degraded' | 'offline' | 'unknown';
 
@@ -20,6 +20,8 @@ export interface StoredDeviceState {
   targetVersion?: string;
   rolledBackFrom?: string;
   services: Record<string, ServiceReport>;
+  /** The agent's cumulative recovery counters as last reported (their growth is what recovery statistics add). */
+  recoveries?: AgentRecoveries;
   /** Hash of what matters for change detection (volatile fields left out). */
   stateHash: string;
 }
@@ -45,9 +47,12 @@ export function decideReport(
   }
   const services = mergeServices(current?.services, report);
   const health = healthOf(services);
+  // Absent (an agent that does not count, or a delta): what was stored stands.
+  const recoveries = report.recoveries ?? current?.recoveries;
   const stateHash = hashState({
     services,
     health,
+    recoveries,
     agentVersion: report.agentVersion,
     targetVersion: report.targetVersion,
     rolledBackFrom: report.rolledBackFrom,
@@ -65,6 +70,7 @@ export function decideReport(
   if (report.clockOffsetMs !== undefined) next.clockOffsetMs = report.clockOffsetMs;
   if (report.targetVersion !== undefined) next.targetVersion = report.targetVersion;
   if (report.rolledBackFrom !== undefined) next.rolledBackFrom = report.rolledBackFrom;
+  if (recoveries !== undefined) next.recoveries = recoveries;
 
   // A device the evaluator marked offline (or one never seen) always gets written: it is back.
   if (!current || current.stateHash !== stateHash || current.health !== health)
@@ -112,6 +118,7 @@ export function errorBadges(services: Record<string, ServiceReport> | undefined)
 function hashState(state: {
   services: Record<string, ServiceReport>;
   health: string;
+  recoveries?: AgentRecoveries;
   agentVersion: string;
   targetVersion?: string;
   rolledBackFrom?: string;

@@ -46,3 +46,12 @@ export const silencedOfflineShard = (deviceId: string) => `offsil#${shardOf(devi
 /** Every shard value of an index, for the workers that query them all. */
 export const allShards = (prefix: 'outbox' | 'timeout' | 'off' | 'offsil', count: number) =>
   Array.from({ length: count }, (_, i) => `${prefix}#${i}`);
+
+/**
+ * Fleet-wide hourly recovery counters (`RSTATS#<n>` partitions of FLEET_TABLE, one item an hour each): every
+ * recovery attempt anywhere adds to one of them. A fleet-wide incident (every device restarting a service within a
+ * few minutes) is a few hundred atomic ADDs a second; 8 items share them, and a reader sums 8 Queries.
+ */
+export const RECOVERY_STATS_SHARDS = 8;
+export const recoveryStatsShard = (deviceId: string) => `RSTATS#${shardOf(deviceId, RECOVERY_STATS_SHARDS)}`;
+export const allRecoveryStatsShards = () => Array.from({ length: RECOVERY_STATS_SHARDS }, (_, i) => `RSTATS#${i}`);

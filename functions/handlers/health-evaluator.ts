@@ -1,5 +1,6 @@
 /**
- * health-evaluator (schedule, every minute): offline detection for the whole fleet (services/offline-detection.ts).
+ * health-evaluator (schedule, every minute): offline detection for the whole fleet (services/offline-detection.ts)
+ * and the fleet's 24 h recovery success rate (services/recovery-stats.ts, RecoverySuccessRateLow).
  * The per-device half of health evaluation runs in-process on each stored report (services/device-health.ts).
  */
 import middy from '@middy/core';
@@ -8,6 +9,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { config } from '../lib/config.js';
 import { countRunCompleted, forFunction, logger, metrics } from '../lib/observability.js';
 import { evaluateFleet } from '../services/offline-detection.js';
+import { evaluateRecoveryRate } from '../services/recovery-stats.js';
 
 // A liveness configuration that contradicts itself fails the cold start, naming its keys (domain/liveness.ts).
 void config.liveness;
@@ -16,6 +18,11 @@ export const handler = forFunction(
   'health-evaluator',
   middy(async () => {
     await evaluateFleet();
+    // Offline detection is the run's main duty: a failing rate check is logged, and does not make the run count as
+    // not completed (RunnerDown) while devices are being watched.
+    await evaluateRecoveryRate(Date.now()).catch((err: unknown) =>
+      logger.error('recovery success rate evaluation failed', { error: (err as Error).message }),
+    );
     countRunCompleted();
   })
     .use(injectLambdaContext(logger))

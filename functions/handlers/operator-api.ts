@@ -16,6 +16,7 @@ import getDevice from './routes/getDevice.js';
 import getHealth from './routes/getHealth.js';
 import getJob from './routes/getJob.js';
 import getRecentEvents from './routes/getRecentEvents.js';
+import getRecoveryStats from './routes/getRecoveryStats.js';
 import listDeadLetters from './routes/listDeadLetters.js';
 import listDevices from './routes/listDevices.js';
 import putRegistryCredential from './routes/putRegistryCredential.js';
@@ -42,6 +43,7 @@ export const handler = createApiHandler(
     getJob,
     cancelJob,
     getRecentEvents,
+    getRecoveryStats,
     resetCircuit,
     setMarker,
     deleteMarker,

@@ -114,6 +114,16 @@ export const config = {
   },
   // ---- health evaluation and alerting
   /** MAX_FAILURES / FAILURE_WINDOW: cloud recovery attempts per service per window. */
+  /** RecoverySuccessRateLow: the 24 h success rate below which it fires… */
+  get recoveryAlertThreshold() {
+    const v = int('RECOVERY_ALERT_THRESHOLD', 0.95);
+    if (v <= 0 || v > 1) throw new Error(`configuration error: RECOVERY_ALERT_THRESHOLD=${v} is not in (0, 1]`);
+    return v;
+  },
+  /** …given at least this many attempts in those 24 h. */
+  get recoveryAlertMinAttempts() {
+    return int('RECOVERY_ALERT_MIN_ATTEMPTS', 20);
+  },
   get recoveryMaxAttempts() {
     return int('RECOVERY_MAX_ATTEMPTS', 3);
   },

@@ -38,6 +38,7 @@ import { admitCommand } from './circuit-breaker.js';
 import { getTarget, putTarget } from '../adapters/devices-repo.js';
 import { fromRecordAttributes, sendToDeadLetterQueue } from '../adapters/dlq.js';
 import { UnreadableItemError } from '../adapters/common/item-reader.js';
+import { countJobRecovery } from './recovery-stats.js';
 import { recordEvent } from '../adapters/events.js';
 import { delayRedelivery, jobsQueueMaxReceiveCount, resendJobMessage } from '../adapters/job-queue.js';
 import { count, countOutcome } from '../adapters/job-metrics.js';
@@ -183,6 +184,12 @@ async function completeCloudSide(job: JobRecord, now: number): Promise<EffectRes
     now,
   );
   countOutcome({ type: job.type, outcome: 'SUCCEEDED', failed: false, final: true, createdAt: job.createdAt, now });
+  if (job.attempt > 1)
+    await countJobRecovery(job.deviceId, 'RETRY', 'succeeded', {
+      now,
+      correlationId: job.correlationId,
+      jobId: job.jobId,
+    });
   return { action: 'completed-cloud-side' };
 }
 

@@ -25,6 +25,7 @@ import { recordEvent } from '../adapters/events.js';
 import { count, countOutcome } from '../adapters/job-metrics.js';
 import { storeRearmedJob, transitionJob } from '../adapters/jobs-repo.js';
 import { recordFailure } from './circuit-breaker.js';
+import { countJobRecovery } from './recovery-stats.js';
 import { publishJob } from './job-publishing.js';
 
 export type RecordFailureResult =
@@ -80,6 +81,11 @@ export async function recordJobFailure(current: Job, o: RecordFailureOptions): P
     }
   }
   logger.warn(`job attempt ${o.kind === 'TIMED_OUT' ? 'timed out' : 'failed'}`, { ...log, error: o.error });
+  // Recovery statistics: an attempt after the first was a RETRY, and it failed; a policy other than RETRY gives up
+  // on automation for this job (domain/recovery-stats.ts).
+  const counted = { now, correlationId: job.correlationId, jobId: job.jobId };
+  if (current.attempt > 1) await countJobRecovery(job.deviceId, 'RETRY', 'failed', counted);
+  if (r.decision.strategy !== 'RETRY') await countJobRecovery(job.deviceId, r.decision.strategy, 'failed', counted);
   countOutcome({ type: job.type, outcome: o.kind, failed: true, final: r.terminal, createdAt: job.createdAt, now });
 
   if (o.countOnCircuit !== false) {

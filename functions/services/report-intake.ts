@@ -3,8 +3,8 @@
  *  - the stored sequence again → `duplicate`; an older one → `stale` (details.lastSeq); no state write;
  *  - nothing changed → no state write;
  *  - changed → the merged state is written conditionally on the sequence it was merged from (a concurrent
- *    report makes us re-read and merge again), then its error changes are recorded (error-history.ts) and it is
- *    evaluated (device-health.ts).
+ *    report makes us re-read and merge again), then its error changes are recorded (error-history.ts), the
+ *    growth of the agent's recovery counters is counted (recovery-stats.ts), and it is evaluated (device-health.ts).
  * Every accepted report (applied, unchanged) is a sign of life: one write to the device's liveness item, concurrent
  * with the state write (adapters/liveness-repo.ts). A duplicate or stale one writes nothing at all: a replay is not
  * news, and a refused report must leave no trace.
@@ -17,6 +17,7 @@ import { decideReport, type StoredDeviceState } from '../domain/report-merge.js'
 import { logger, metrics } from '../lib/observability.js';
 import { evaluateDevice } from './device-health.js';
 import { recordErrorChanges } from './error-history.js';
+import { countAgentRecoveries } from './recovery-stats.js';
 
 const MAX_RACES = 5;
 
@@ -80,7 +81,10 @@ export async function storeReport(
 
 const NOT_TOUCHED: LivenessBefore = { wasOffline: false };
 
-/** Like the evaluation below, a failure to record the history must not fail a report whose state is stored. */
+/**
+ * The error history and the recovery counters of a stored change. Like the evaluation below, a failure here must
+ * not fail a report whose state is stored.
+ */
 async function recordHistory(
   deviceId: string,
   next: StoredDeviceState,
@@ -88,9 +92,12 @@ async function recordHistory(
   req: { now: number; correlationId: string },
 ): Promise<void> {
   try {
-    await recordErrorChanges(deviceId, previous?.services, next.services, req);
+    await Promise.all([
+      recordErrorChanges(deviceId, previous?.services, next.services, req),
+      countAgentRecoveries(deviceId, previous, next, req.now),
+    ]);
   } catch (err) {
-    logger.error('recording the error history of a stored report failed', {
+    logger.error('recording the error history or recovery counts of a stored report failed', {
       deviceId,
       correlationId: req.correlationId,
       error: (err as Error).message,

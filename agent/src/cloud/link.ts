@@ -37,6 +37,7 @@ import type { JobJournal } from './job-journal.js';
 import { JobRunner, type JobHandlers } from './job-runner.js';
 import { DEFAULT_LINK_CONFIG, LinkState, type LinkConfig } from './link-state.js';
 import type { ReportBuffer } from './report-buffer.js';
+import type { AgentRecoveries } from '#contract/report.js';
 import { ReportBuilder } from './report-builder.js';
 import { DEFAULT_REPORT_SCHEDULE, ReportScheduler, type ReportScheduleConfig } from './report-scheduler.js';
 import { Rollout, type RolloutDoc } from './rollout.js';
@@ -63,6 +64,8 @@ export interface LinkSource {
    * rotation changes the ETag, not the version). Kept in memory only, never in the rollout store.
    */
   registryAuth?(delivered: TargetStateDocument['registryAuth']): void;
+  /** The recovery attempts so far (cumulative), sent with every report; absent when recovery does not run. */
+  recoveries?(): AgentRecoveries | undefined;
 }
 
 export interface CloudLinkOptions {
@@ -472,7 +475,7 @@ export class CloudLink {
       // Only now (at most once per throttle window) is the change detection worth its cost.
       this.dirty = false;
       services = this.opts.source.reports();
-      if (this.builder.hasChanges(services)) this.scheduler.markChanged();
+      if (this.builder.hasChanges(services, this.opts.source.recoveries?.())) this.scheduler.markChanged();
     }
     const kind = this.scheduler.due(now, online) ?? force ?? null;
     if (!kind) return;
@@ -481,7 +484,9 @@ export class CloudLink {
     if (kind === 'full' && online && this.opts.buffer.size > 0) return;
     services ??= this.opts.source.reports();
     const doc = this.rollout.doc;
+    const recoveries = this.opts.source.recoveries?.();
     const body = this.builder.build(kind === 'full' ? 'full' : 'delta', services, {
+      ...(recoveries ? { recoveries } : {}),
       deviceId: this.opts.deviceId,
       agentVersion: this.opts.agentVersion,
       uptimeSeconds: (now - this.startedMono) / 1000,

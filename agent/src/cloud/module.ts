@@ -21,6 +21,7 @@ import type { AgentModule, CycleContext } from '../agent-module.js';
 import { AGENT_VERSION } from '../config.js';
 import { registryOfImage } from '../engine/registry-auth.js';
 import { specHash } from '../planner/spec-hash.js';
+import type { AgentRecoveries } from '#contract/report.js';
 import type { RecoveryController } from '../recovery/controller.js';
 import type { TargetProvider, TargetSnapshot } from '../target/provider.js';
 import { CloudApi } from './api-client.js';
@@ -49,6 +50,8 @@ export interface CloudModuleOptions {
   random?: () => number;
   /** The health/recovery controller, when that module runs (restart-service, run-health-check, retry-now). */
   recovery?: () => RecoveryController | undefined;
+  /** The recovery attempts so far (the recovery module's counters), reported to the cloud. */
+  recoveries?: () => AgentRecoveries | undefined;
   /** Longest wait for the first target fetch before the first cycle (then the persisted target is used). */
   firstFetchTimeoutMs?: number;
   /** The push channel's WebSocket URL; without it the link only polls. */
@@ -139,6 +142,7 @@ export class CloudModule implements AgentModule {
         targetHealthy: (t) => this.targetHealthy(t),
         targetChanged: (snap: TargetSnapshot) => agent.trigger(`target-${snap.source}`),
         registryAuth: (delivered) => this.onRegistryAuth(delivered, log),
+        recoveries: () => this.opts.recoveries?.(),
       },
       ...(this.opts.random ? { random: this.opts.random } : {}),
       ...(this.opts.schedule ? { schedule: this.opts.schedule } : {}),

@@ -5,7 +5,7 @@
  * duration, the wording of a passing check): otherwise a 2 s health check would make every 10 s window a
  * delta. A delta carries the complete current report of each changed service plus the removed names.
  */
-import type { DeviceReport, ServiceReport } from '#contract/report.js';
+import type { AgentRecoveries, DeviceReport, ServiceReport } from '#contract/report.js';
 
 export function significant(s: ServiceReport): string {
   const h = s.lastHealthCheck;
@@ -39,11 +39,13 @@ export interface DeviceMeta {
   clockOffsetMs?: number;
   targetVersion?: string;
   rolledBackFrom?: string;
+  recoveries?: AgentRecoveries;
 }
 
 /** Remembers what the cloud was last told (per service projection) and derives deltas from it. */
 export class ReportBuilder {
   private told = new Map<string, string>();
+  private toldRecoveries = '';
 
   /** Services whose significant fields differ from what was last reported, and names no longer present. */
   diff(services: readonly ServiceReport[]): { changed: ServiceReport[]; removed: string[] } {
@@ -53,9 +55,14 @@ export class ReportBuilder {
     return { changed, removed };
   }
 
-  hasChanges(services: readonly ServiceReport[]): boolean {
+  /** A service changed, or the recovery counters grew (an attempt's outcome is news even if no service moved). */
+  hasChanges(services: readonly ServiceReport[], recoveries?: AgentRecoveries): boolean {
     const d = this.diff(services);
-    return d.changed.length > 0 || d.removed.length > 0;
+    return d.changed.length > 0 || d.removed.length > 0 || this.recoveriesChanged(recoveries);
+  }
+
+  private recoveriesChanged(recoveries: AgentRecoveries | undefined): boolean {
+    return recoveries !== undefined && JSON.stringify(recoveries) !== this.toldRecoveries;
   }
 
   /** Produces a report without a sequence number (the buffer assigns it) and records it as told. */
@@ -74,6 +81,11 @@ export class ReportBuilder {
     if (meta.clockOffsetMs !== undefined) body.clockOffsetMs = Math.round(meta.clockOffsetMs);
     if (meta.targetVersion !== undefined) body.targetVersion = meta.targetVersion;
     if (meta.rolledBackFrom !== undefined) body.rolledBackFrom = meta.rolledBackFrom;
+    // Cumulative counters, in every report: tiny, and the cloud stores nothing when they did not grow.
+    if (meta.recoveries !== undefined) {
+      body.recoveries = meta.recoveries;
+      this.toldRecoveries = JSON.stringify(meta.recoveries);
+    }
     this.told = new Map(services.map((s) => [s.name, significant(s)]));
     return body;
   }

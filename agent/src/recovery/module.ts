@@ -18,7 +18,8 @@ import { specHash } from '../planner/spec-hash.js';
 import type { ObservedContainer } from '../planner/types.js';
 import type { JsonStore } from '../state/json-store.js';
 import { RecoveryController, type ServiceInput } from './controller.js';
-import { DEFAULT_RECOVERY_CONFIG, type RecoveryConfig } from './policy.js';
+import { DEFAULT_RECOVERY_CONFIG, ESCALATION_LADDER, type RecoveryConfig } from './policy.js';
+import type { AgentRecoveries } from '#contract/report.js';
 
 /** `recovery.json` in the state directory: the rate-limit history survives an agent restart. */
 const PersistedRecoveryDoc = z.object({
@@ -32,6 +33,17 @@ const PersistedRecoveryDoc = z.object({
       attempted: z.array(z.string()).check(z.maxLength(20)),
       crashLoopForMs: z.nullable(z.number().check(z.minimum(0))),
       verifying: z.optional(z.boolean()),
+      verifyingAction: z.optional(z.enum(['restart', 'recreate', 'repull'])),
+    }),
+  ),
+  /** Recovery attempts by action and outcome since `epoch` (files of older agents have none: counting starts). */
+  counters: z.optional(
+    z.object({
+      epoch: z.string().check(z.minLength(1), z.maxLength(64)),
+      counts: z.record(
+        z.enum(['restart', 'recreate', 'repull']),
+        z.object({ succeeded: z.int().check(z.minimum(0)), failed: z.int().check(z.minimum(0)) }),
+      ),
     }),
   ),
 });
@@ -112,7 +124,8 @@ export class RecoveryModule implements AgentModule {
           agent.clock.monoNow(),
           agent.clock.wallNow() - loaded.value.savedAtWall,
         );
-      this.savedJson = JSON.stringify(loaded.value.services);
+      if (loaded.value.counters) this.controller.policy.counters = structuredClone(loaded.value.counters);
+      this.savedJson = this.persistedJson(loaded.value.services);
     }
     if (this.opts.events !== false && !agent.config.dryRun) {
       await this.controller
@@ -165,18 +178,34 @@ export class RecoveryModule implements AgentModule {
   private async persist(): Promise<void> {
     if (!this.store) return;
     const services = this.controller.policy.persistable(this.agent.clock.monoNow());
-    const json = JSON.stringify(services, (k, v) =>
-      k === 'recentAgesMs' ? (v as number[]).length : k === 'crashLoopForMs' ? v !== null : v,
-    );
+    const json = this.persistedJson(services);
     if (json === this.savedJson) return;
     // Marked saved only once it is: a failed save (full disk) is tried again by the next call. The state dir
     // logs and reports the failure.
-    await this.store.save({ savedAtWall: this.agent.clock.wallNow(), services }).then(
+    const counters = structuredClone(this.controller.policy.counters);
+    await this.store.save({ savedAtWall: this.agent.clock.wallNow(), services, counters }).then(
       () => {
         this.savedJson = json;
       },
       () => {},
     );
+  }
+
+  private persistedJson(services: PersistedRecoveryDoc['services']): string {
+    const json = JSON.stringify(services, (k, v) =>
+      k === 'recentAgesMs' ? (v as number[]).length : k === 'crashLoopForMs' ? v !== null : v,
+    );
+    return `${json}|${JSON.stringify(this.controller.policy.counters)}`;
+  }
+
+  /** The attempts so far, in the report contract's shape (cloud/link.ts sends them with every report). */
+  recoveries(): AgentRecoveries | undefined {
+    if (!this.controller) return undefined;
+    const c = this.controller.policy.counters;
+    return {
+      epoch: c.epoch,
+      counts: ESCALATION_LADDER.map((strategy) => ({ strategy, ...c.counts[strategy] })),
+    };
   }
 
   /** `retry <service>` / SIGHUP: the CrashLoopBackOff wait and rate-limit history go, like the cloud's retry-now. */

@@ -102,6 +102,26 @@ export interface RecoveryView {
 
 const MAX_ATTEMPTED = 20;
 
+/**
+ * Recovery attempts by action and outcome, cumulative since `epoch` (reported to the cloud as they are: the cloud
+ * counts the growth, so a report lost or sent twice neither loses nor doubles an attempt). An action succeeded when
+ * the re-check after it found the service healthy, and failed when it did not (the ladder climbs).
+ */
+export interface RecoveryCounters {
+  epoch: string;
+  counts: Record<RecoveryAction, { succeeded: number; failed: number }>;
+}
+export function newRecoveryCounters(epoch: string): RecoveryCounters {
+  return {
+    epoch,
+    counts: {
+      restart: { succeeded: 0, failed: 0 },
+      recreate: { succeeded: 0, failed: 0 },
+      repull: { succeeded: 0, failed: 0 },
+    },
+  };
+}
+
 export interface PersistedRecovery {
   recentAgesMs: number[];
   totalRestarts: number;
@@ -110,6 +130,8 @@ export interface PersistedRecovery {
   crashLoopForMs: number | null;
   /** An action was taken and its re-check is still due: a restarted agent continues up the ladder. */
   verifying?: boolean;
+  /** The action being verified (its outcome is counted when the re-check comes in). */
+  verifyingAction?: RecoveryAction;
 } // the contract's ServiceError.attempted bound
 
 export function initialRecoveryState(): ServiceRecoveryState {
@@ -133,6 +155,8 @@ export function dependencyOrder(observations: readonly Pick<ServiceObservation, 
 
 export class RecoveryPolicy {
   private readonly states = new Map<string, ServiceRecoveryState>();
+  /** Replaced by the caller with the persisted counters (and their epoch) when there are some. */
+  counters: RecoveryCounters = newRecoveryCounters(`e${Date.now().toString(36)}`);
 
   constructor(private readonly config: RecoveryConfig = DEFAULT_RECOVERY_CONFIG) {}
 
@@ -185,6 +209,7 @@ export class RecoveryPolicy {
       if (s.phase === 'verifying') {
         if (obs.health === 'pending' || obs.health === 'unknown' || obs.healthAt < (s.verifyAfter ?? 0)) continue; // re-check not in yet
         if (obs.health === 'healthy') {
+          if (s.lastAction) this.counters.counts[s.lastAction.action].succeeded++;
           events.push({ type: 'recovered', service: name, attempted: [...s.attempted] });
           this.endIncident(s);
           // Dependents restart after a dependency was restarted, once it is healthy again.
@@ -193,6 +218,7 @@ export class RecoveryPolicy {
           continue;
         }
         // The action did not help: climb the ladder (the rate limit decides below whether we may).
+        if (s.lastAction) this.counters.counts[s.lastAction.action].failed++;
         s.level = Math.min(s.level + 1, ESCALATION_LADDER.length - 1);
         s.phase = 'idle';
         unhealthy = true; // one failed re-check is enough here, no threshold
@@ -345,6 +371,7 @@ export class RecoveryPolicy {
             ? Math.max(0, Math.round(s.crashLoopUntil - now))
             : null,
         ...(s.phase === 'verifying' ? { verifying: true } : {}),
+        ...(s.phase === 'verifying' && s.lastAction ? { verifyingAction: s.lastAction.action } : {}),
       };
     }
     return out;
@@ -370,6 +397,8 @@ export class RecoveryPolicy {
         // the re-check of the action taken before the restart.
         s.phase = 'verifying';
         s.verifyAfter = now;
+        if (p.verifyingAction)
+          s.lastAction = { action: p.verifyingAction, at: now, reason: 'before the agent restarted' };
       }
       this.states.set(name, s);
     }

@@ -30,6 +30,7 @@ export const ALERT_NAMES = [
   'DynamoThrottles',
   'DynamoSystemErrors',
   'DevicesOffline',
+  'RecoverySuccessRateLow',
   'FunctionErrors',
   'FunctionThrottles',
   'RolloutAborted',
@@ -77,6 +78,8 @@ export const NEXT_ACTION: Record<AlertName, string> = {
   DynamoSystemErrors: 'Check the AWS Health dashboard for DynamoDB; the SDK retries meanwhile.',
   DevicesOffline:
     'One site or the whole fleet? `fleetmedic events --type device.offline`; if all at once, check the API first.',
+  RecoverySuccessRateLow:
+    '`fleetmedic stats` shows which strategy fails; `fleetmedic events --type service.error` which services and errors.',
   FunctionErrors: 'Read the function’s error logs (the alarm names it); its correlation ids lead to the request.',
   FunctionThrottles: 'Check the account’s Lambda concurrency and the function’s reserved concurrency.',
   RolloutAborted:

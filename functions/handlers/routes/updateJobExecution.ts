@@ -11,6 +11,7 @@
  */
 import { recordFailure, recordSuccess } from '../../services/circuit-breaker.js';
 import { recordJobFailure } from '../../services/job-failures.js';
+import { countJobRecovery } from '../../services/recovery-stats.js';
 import { countOutcome } from '../../adapters/job-metrics.js';
 import { getJob, markEffectsApplied, toJob, transitionJob, type JobRecord } from '../../adapters/jobs-repo.js';
 import type { Job } from '../../contract/jobs.js';
@@ -83,6 +84,13 @@ export default defineRoute('updateJobExecution', async (req) => {
         createdAt: job.createdAt,
         now: req.now,
       });
+      // A retried attempt that finished: the RETRY worked or not (recovery statistics).
+      if (job.attempt > 1 && (update.status === 'SUCCEEDED' || update.status === 'REJECTED'))
+        await countJobRecovery(deviceId, 'RETRY', update.status === 'SUCCEEDED' ? 'succeeded' : 'failed', {
+          now: req.now,
+          correlationId: job.correlationId,
+          jobId,
+        });
     }
   }
   await applyCircuitEffect(job, update.status, job.attempt);

@@ -311,3 +311,35 @@ describe('recovery policy', () => {
     assert.deepEqual(q.view('web', w.now), p.view('web', w.now));
   });
 });
+
+describe('recovery counters', () => {
+  test('each action counts once, by its outcome at the re-check; a restarted agent keeps the one in flight', () => {
+    const w = world({ web: {} });
+    const p = new RecoveryPolicy({ maxRestarts: 10, windowMs: 300 * S });
+    const recheck = (v: HealthVerdict) => {
+      w.advance(6 * S);
+      w.set('web', v);
+      return p.decide(w.obs(), w.now);
+    };
+    w.set('web', 'unhealthy');
+    assert.equal(p.decide(w.obs(), w.now).actions[0]?.action, 'restart');
+    assert.equal(recheck('unhealthy').actions[0]?.action, 'recreate'); // restart failed
+    // The agent restarts while the recreate is being verified: the outcome still lands on `recreate`.
+    const saved = p.persistable(w.now);
+    const q = new RecoveryPolicy({ maxRestarts: 10, windowMs: 300 * S });
+    q.counters = structuredClone(p.counters);
+    q.restorePersisted(saved, w.now, 0);
+    w.advance(6 * S);
+    w.set('web', 'healthy');
+    q.decide(w.obs(), w.now);
+    assert.deepEqual(q.counters.counts, {
+      restart: { succeeded: 0, failed: 1 },
+      recreate: { succeeded: 1, failed: 0 },
+      repull: { succeeded: 0, failed: 0 },
+    });
+    // A healthy service that stays healthy counts nothing more.
+    w.advance(60 * S);
+    q.decide(w.obs(), w.now);
+    assert.equal(q.counters.counts.recreate.succeeded, 1);
+  });
+});
