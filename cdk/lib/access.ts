@@ -126,6 +126,9 @@ export const FUNCTION_ACCESS: Record<FunctionName, ResourceAccess> = {
       events: { actions: ['GetItem', 'PutItem', 'Query'], indexes: ['byDay', 'byType'] },
       // Query: the silences partition (listing them, and every alert raise checks them).
       alerts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'] },
+      // Rollouts: created (PutItem), read and listed (GetItem, Query), paused/resumed/aborted (UpdateItem, a
+      // conditional status change), and an aborted one leaves the controller's ACTIVE list (DeleteItem).
+      rollouts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'] },
     },
     // Enqueue sends to the jobs queue; the dead-letter tooling peeks the DLQs (receive, then hand the message back
     // at once with ChangeMessageVisibility), counts them, and redrives (send to the source, delete from the DLQ).

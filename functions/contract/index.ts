@@ -6,4 +6,5 @@ export * from './sync.js';
 export * from './jobs.js';
 export * from './operator.js';
 export * from './credentials.js';
+export * from './rollouts.js';
 export * from './routes.js';

@@ -26,6 +26,14 @@ import {
   SilenceList,
   SilenceView,
 } from './operator.js';
+import {
+  AbortRolloutRequest,
+  CreateRolloutRequest,
+  MAX_CREATE_ROLLOUT_BYTES,
+  RolloutId,
+  RolloutList,
+  RolloutView,
+} from './rollouts.js';
 import { RegistryCredentialInput, RegistryCredentialName, RegistryCredentialStored } from './registry.js';
 import { DeviceReport, MAX_REPORT_BYTES, ReportAck } from './report.js';
 import { MAX_STATS_SINCE_SECONDS, RecoveryStats } from './stats.js';
@@ -365,6 +373,75 @@ export const routes = [
     summary: 'End a silence now.',
     pathParams: z.object({ silenceId: z.string().check(z.regex(/^sil_[0-9A-Za-z]{24}$/, 'a silence id (sil_...)')) }),
     responses: { 200: SilenceView, ...commonErrors, 404: ErrorBody },
+  },
+  {
+    operationId: 'createRollout',
+    method: 'POST',
+    path: '/v1/rollouts',
+    fn: 'operator-api',
+    auth: 'operator',
+    summary:
+      'Start a rollout of a target state to devices chosen by labels or listed (frozen now): a canary, then waves at a rate, aborted when the abort criteria are met. 400 when nothing matches, a device is unknown, or the plan needs too many stages.',
+    body: CreateRolloutRequest,
+    maxBodyBytes: MAX_CREATE_ROLLOUT_BYTES,
+    responses: { 201: RolloutView, ...commonErrors },
+  },
+  {
+    operationId: 'listRollouts',
+    method: 'GET',
+    path: '/v1/rollouts',
+    fn: 'operator-api',
+    auth: 'operator',
+    summary: 'Rollouts, newest first, each with its status and per-stage counts.',
+    query: z.object({
+      limit: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(100)), 20),
+      nextToken: z.optional(z.string().check(z.maxLength(200), z.regex(/^[0-9A-Za-z:.#_-]+$/, 'a page token'))),
+    }),
+    responses: { 200: RolloutList, ...commonErrors },
+  },
+  {
+    operationId: 'getRollout',
+    method: 'GET',
+    path: '/v1/rollouts/{rolloutId}',
+    fn: 'operator-api',
+    auth: 'operator',
+    summary:
+      "A rollout's status: per stage succeeded / failed / in progress / pending / skipped, the abort criteria and how close each is.",
+    pathParams: z.object({ rolloutId: RolloutId }),
+    responses: { 200: RolloutView, ...commonErrors, 404: ErrorBody },
+  },
+  {
+    operationId: 'pauseRollout',
+    method: 'POST',
+    path: '/v1/rollouts/{rolloutId}/pause',
+    fn: 'operator-api',
+    auth: 'operator',
+    summary:
+      'Pause an active rollout: no new device is moved until it is resumed (moved ones are still judged). 409 unless active.',
+    pathParams: z.object({ rolloutId: RolloutId }),
+    responses: { 200: RolloutView, ...commonErrors, 404: ErrorBody, 409: ErrorBody },
+  },
+  {
+    operationId: 'resumeRollout',
+    method: 'POST',
+    path: '/v1/rollouts/{rolloutId}/resume',
+    fn: 'operator-api',
+    auth: 'operator',
+    summary: 'Resume a paused rollout. 409 unless paused.',
+    pathParams: z.object({ rolloutId: RolloutId }),
+    responses: { 200: RolloutView, ...commonErrors, 404: ErrorBody, 409: ErrorBody },
+  },
+  {
+    operationId: 'abortRollout',
+    method: 'POST',
+    path: '/v1/rollouts/{rolloutId}/abort',
+    fn: 'operator-api',
+    auth: 'operator',
+    summary:
+      'Abort an active or paused rollout: no new device is moved; moved devices get their previous target back unless the rollout says onAbort=leave. 409 when it already finished.',
+    pathParams: z.object({ rolloutId: RolloutId }),
+    body: AbortRolloutRequest,
+    responses: { 200: RolloutView, ...commonErrors, 404: ErrorBody, 409: ErrorBody },
   },
   {
     operationId: 'listDeadLetters',

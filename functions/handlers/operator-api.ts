@@ -26,6 +26,12 @@ import registerDevice from './routes/registerDevice.js';
 import resetCircuit from './routes/resetCircuit.js';
 import rotateDeviceToken from './routes/rotateDeviceToken.js';
 import setMarker from './routes/setMarker.js';
+import abortRollout from './routes/abortRollout.js';
+import createRollout from './routes/createRollout.js';
+import getRollout from './routes/getRollout.js';
+import listRollouts from './routes/listRollouts.js';
+import pauseRollout from './routes/pauseRollout.js';
+import resumeRollout from './routes/resumeRollout.js';
 
 export const handler = createApiHandler(
   'operator-api',
@@ -52,6 +58,12 @@ export const handler = createApiHandler(
     createSilence,
     listSilences,
     expireSilence,
+    createRollout,
+    listRollouts,
+    getRollout,
+    pauseRollout,
+    resumeRollout,
+    abortRollout,
   ],
   { operator: authenticateOperator },
 );

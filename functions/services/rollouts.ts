@@ -111,7 +111,12 @@ const invalid = (path: string, code: string, message: string): CreateRolloutResu
   issues: [{ path, code, message }],
 });
 
-export async function createRollout(input: CreateRolloutInput, by: string, now: number): Promise<CreateRolloutResult> {
+export async function createRollout(
+  input: CreateRolloutInput,
+  by: string,
+  now: number,
+  correlationId?: string,
+): Promise<CreateRolloutResult> {
   const names = input.target.registryCredentials ?? [];
   const exists = await Promise.all(names.map((n) => registryCredentialExists(n)));
   const unknown = names.findIndex((_n, i) => !exists[i]);
@@ -181,6 +186,7 @@ export async function createRollout(input: CreateRolloutInput, by: string, now: 
   await recordEvent(
     {
       type: 'rollout.created',
+      ...(correlationId ? { correlationId } : {}),
       detail: { rolloutId: rollout.rolloutId, devices: frozen.length, stages: stages.length, by },
     },
     now,
@@ -246,6 +252,7 @@ export async function actOnRollout(
   by: string,
   now: number,
   reason?: string,
+  correlationId?: string,
 ): Promise<ActionResult> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const r = await getRollout(rolloutId);
@@ -268,7 +275,8 @@ export async function actOnRollout(
     await recordEvent(
       {
         type: `rollout.${action === 'abort' ? 'aborted' : action === 'pause' ? 'paused' : 'resumed'}`,
-        detail: { rolloutId, by, status: t.status },
+        ...(correlationId ? { correlationId } : {}),
+        detail: { rolloutId, by, status: t.status, ...(abort ? { reason: abort.detail } : {}) },
       },
       now,
     );

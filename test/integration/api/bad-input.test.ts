@@ -46,6 +46,17 @@ const report = (deviceId: string) => ({
   services: [],
 });
 
+/** A rollout id nobody created: the valid requests for its routes answer 404 (and write nothing). */
+const ROLLOUT = 'ro_0000000000AAAAAAAAAAAAAA';
+const rollout = (over: Record<string, unknown>) => ({
+  deviceIds: ['dev-x'],
+  target: { services: { web: { image: 'lab/busybox:2' } } },
+  canary: { count: 1 },
+  waves: { perMinute: 10 },
+  abortCriteria: { failurePercent: 20 },
+  ...over,
+});
+
 /** A valid request per route (path with real ids, a valid body), from which each case deviates in one way. */
 const valid: Record<string, () => { path: string; body?: unknown; query?: Record<string, string> }> = {
   getHealth: () => ({ path: '/v1/health' }),
@@ -84,6 +95,12 @@ const valid: Record<string, () => { path: string; body?: unknown; query?: Record
   }),
   listSilences: () => ({ path: '/v1/silences' }),
   expireSilence: () => ({ path: '/v1/silences/sil_0000000000AAAAAAAAAAAAAA' }),
+  createRollout: () => ({ path: '/v1/rollouts', body: rollout({}) }),
+  listRollouts: () => ({ path: '/v1/rollouts' }),
+  getRollout: () => ({ path: `/v1/rollouts/${ROLLOUT}` }),
+  pauseRollout: () => ({ path: `/v1/rollouts/${ROLLOUT}/pause` }),
+  resumeRollout: () => ({ path: `/v1/rollouts/${ROLLOUT}/resume` }),
+  abortRollout: () => ({ path: `/v1/rollouts/${ROLLOUT}/abort`, body: { reason: 'wrong image' } }),
 };
 
 /** One wrong-typed body per body route. */
@@ -99,6 +116,8 @@ const wrongTypes: Record<string, () => unknown> = {
   rotateDeviceToken: () => ({ overlapSeconds: '60' }),
   redriveDeadLetters: () => ({ dryRun: 'yes', ratePerSecond: 0 }),
   putRegistryCredential: () => ({ registry: 'not a host!', username: 7, password: '' }),
+  createRollout: () => ({ selector: 'site=north', target: {}, canary: { count: '1' }, waves: { perMinute: 'fast' } }),
+  abortRollout: () => ({ reason: 42 }),
 };
 
 /** Further invalid bodies per body route: values out of their bounds. */
@@ -129,6 +148,25 @@ const badBodies: Record<string, Record<string, unknown>[]> = {
     { overlapSeconds: 1.5 },
     { overlapSeconds: null },
   ],
+  createRollout: [
+    rollout({ selector: { site: 'north' } }),
+    rollout({ deviceIds: undefined }),
+    rollout({ deviceIds: [] }),
+    rollout({ deviceIds: undefined, selector: {} }),
+    rollout({ canary: { count: 1, percent: 10 } }),
+    rollout({ canary: {} }),
+    rollout({ canary: { percent: 0 } }),
+    rollout({ canary: { percent: 101 } }),
+    rollout({ waves: { perMinute: 0 } }),
+    rollout({ waves: { perMinute: 10, factor: 0.5 } }),
+    rollout({ abortCriteria: { minFinished: 3 } }),
+    rollout({ abortCriteria: { failurePercent: 0 } }),
+    rollout({ abortCriteria: { failureCount: 0 } }),
+    rollout({ onAbort: 'panic' }),
+    rollout({ deviceTimeoutSeconds: 10 }),
+    rollout({ jobType: 'restart-service' }),
+  ],
+  abortRollout: [{ reason: '' }, { reason: 'x'.repeat(501) }, { why: 'because' }],
   enqueueJob: [
     { type: 'restart-service', params: { service: 'web' }, inProgressTimeoutSeconds: 9 },
     { type: 'restart-service', params: { service: 'web' }, inProgressTimeoutSeconds: 86_401 },
@@ -154,6 +192,10 @@ const badPaths: Record<string, string> = {
   putRegistryCredential: '/v1/registry-credentials/Bad_Name!',
   deleteRegistryCredential: '/v1/registry-credentials/Bad_Name!',
   expireSilence: '/v1/silences/not-a-silence',
+  getRollout: '/v1/rollouts/not-a-rollout',
+  pauseRollout: '/v1/rollouts/ro_short/pause',
+  resumeRollout: '/v1/rollouts/RO_0000000000AAAAAAAAAAAAAA/resume',
+  abortRollout: '/v1/rollouts/not-a-rollout/abort',
 };
 
 const badQueries: Record<string, Record<string, string>[]> = {
@@ -162,6 +204,7 @@ const badQueries: Record<string, Record<string, string>[]> = {
   getRecentEvents: [{ limit: '9999' }, { deviceId: 'BAD_ID!' }],
   deleteMarker: [{ service: 'x'.repeat(64) }],
   listDeadLetters: [{ queue: 'nope' }, { max: '-1' }],
+  listRollouts: [{ limit: '0' }, { limit: '101' }, { nextToken: 'not a token!' }],
 };
 
 function casesFor(route: RouteDef): Case[] {
