@@ -1,8 +1,9 @@
 /**
  * The operator's side of fleet rollouts (docs/architecture.md "Rollouts"): start one, list them, read one's
  * progress per stage with how close the abort criteria are, pause / resume / abort. The controller and the
- * storage rules live in services/rollouts.ts; this file shapes what the operator API answers and says who
- * asked: every change leaves an event with the operator and the request's correlation id.
+ * storage rules live in services/rollouts.ts; this file shapes what the operator API answers and passes on who
+ * asked: the rollout's own events (rollout.created, rollout.paused...) carry the operator and the request's
+ * correlation id; the operator.action audit event is written by the route once the action landed (services/audit.ts).
  */
 import type * as z from 'zod/mini';
 import type { Rollout, StoredStage } from '../adapters/rollouts-repo.js';
@@ -21,8 +22,9 @@ import {
 
 export type RolloutAnswer = z.output<typeof RolloutView>;
 
+/** Who asked (as the audit trail records it: services/audit.ts), under which correlation id, and when. */
 export interface Operator {
-  operator: string;
+  by: string;
   correlationId: string;
   now: number;
 }
@@ -89,7 +91,7 @@ export async function startRollout(req: z.output<typeof CreateRolloutRequest>, w
       ...(req.deviceTimeoutSeconds !== undefined ? { deviceTimeoutSeconds: req.deviceTimeoutSeconds } : {}),
       ...(req.description ? { description: req.description } : {}),
     },
-    who.operator,
+    who.by,
     who.now,
     who.correlationId,
   );
@@ -121,6 +123,6 @@ export async function actAsOperator(
   who: Operator,
   reason?: string,
 ): Promise<OperatorActionOutcome> {
-  const res = await actOnRollout(rolloutId, action, who.operator, who.now, reason, who.correlationId);
+  const res = await actOnRollout(rolloutId, action, who.by, who.now, reason, who.correlationId);
   return res.kind === 'done' ? { kind: 'done', rollout: rolloutAnswer(res.view) } : res;
 }

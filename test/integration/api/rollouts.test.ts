@@ -193,7 +193,7 @@ describe('creating and reading rollouts', () => {
 
 describe('pause, resume, abort', () => {
   test('each action moves the status once, leaves an audit event, and an out-of-order one is a 409', async () => {
-    const r = await create();
+    const r = await create({}, 'corr-create-2');
     const refused = async (action: 'pause' | 'resume' | 'abort', status: string) => {
       const before = await fx.snapshot();
       const res = await act(r.rolloutId, action, `corr-refused-${action}`);
@@ -227,6 +227,18 @@ describe('pause, resume, abort', () => {
     await refused('pause', 'rolling-back');
     await refused('resume', 'rolling-back');
 
+    const audit = (await fleetEvents('operator.action')).filter((e) => e.detail.target.id === r.rolloutId);
+    assert.deepEqual(
+      audit.map((e) => [e.detail.action, e.correlationId, e.detail.by]).sort(),
+      [
+        ['rollout.abort', 'corr-abort-1', 'operator:operator'],
+        ['rollout.create', 'corr-create-2', 'operator:operator'],
+        ['rollout.pause', 'corr-pause-1', 'operator:operator'],
+        ['rollout.resume', 'corr-resume-1', 'operator:operator'],
+      ],
+      'one audit event per action that landed, none for the refused ones',
+    );
+    assert.equal(audit.find((e) => e.detail.action === 'rollout.abort')!.detail.params.reason, 'wrong image');
     for (const [type, corr] of [
       ['rollout.paused', 'corr-pause-1'],
       ['rollout.resumed', 'corr-resume-1'],
