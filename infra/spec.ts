@@ -73,6 +73,14 @@ export const TABLES: Record<TableKey, TableSpec> = {
         sortKey: { name: 'offlineAt', type: S },
         keysOnly: true,
       },
+      // Sparse: only a circuit that is not closed (open or half-open) carries openCircuitShard, so "reset all
+      // circuits" finds them with one Query per shard instead of reading every device (circuit-repo.ts).
+      {
+        name: 'byOpenCircuit',
+        partitionKey: { name: 'openCircuitShard', type: S },
+        sortKey: { name: 'pk', type: S },
+        keysOnly: true,
+      },
     ],
   },
   jobs: {

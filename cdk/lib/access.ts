@@ -119,7 +119,8 @@ export const FUNCTION_ACCESS: Record<FunctionName, ResourceAccess> = {
     tables: {
       fleet: {
         actions: ['GetItem', 'BatchGetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'],
-        indexes: ['devices'],
+        // byOpenCircuit: "reset all circuits" finds the circuits that are not closed.
+        indexes: ['devices', 'byOpenCircuit'],
       },
       jobs: { actions: ['GetItem', 'PutItem', 'UpdateItem'], indexes: ['byDevice'] },
       // GetItem on events: the deep health check's probe read (services/health-check.ts).

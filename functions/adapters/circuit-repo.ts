@@ -13,7 +13,7 @@
  * Each landed change is returned with the record before and after it; recording its event and raising or
  * resolving the CircuitOpen alert is services/circuit-breaker.ts.
  */
-import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import {
   CLOSED_CIRCUIT,
@@ -33,6 +33,7 @@ import { config } from '../lib/config.js';
 import { logger, metrics } from '../lib/observability.js';
 import { isConditionFailure, raceBackoff } from './common/conditions.js';
 import { devicePk } from './common/keys.js';
+import { allShards, OPEN_CIRCUIT_SHARDS, openCircuitShard } from '../domain/shards.js';
 
 /** A race is lost at most once per competing writer; this bound only stops a runaway loop. */
 const MAX_ATTEMPTS = 200;
@@ -99,6 +100,9 @@ function toItem(deviceId: string, r: CircuitRecord): Record<string, unknown> {
   if (r.retryAtEpoch !== undefined) item.retryAtEpoch = r.retryAtEpoch;
   if (r.probeOwner !== undefined) item.probeOwner = r.probeOwner;
   if (r.probeLeaseUntilEpoch !== undefined) item.probeLeaseUntilEpoch = r.probeLeaseUntilEpoch;
+  // In the sparse byOpenCircuit index exactly while not closed: every state change is a whole-item put (a
+  // count never changes the state), so the attribute comes and goes with the state.
+  if (r.state !== 'closed') item.openCircuitShard = openCircuitShard(deviceId);
   return item;
 }
 
@@ -252,4 +256,32 @@ function observeTransition(
     source: ctx.source,
     event: change.kind === 'write' ? change.event?.type : undefined,
   });
+}
+
+/**
+ * The devices whose circuit is not closed (open or half-open), from the sparse byOpenCircuit index: one Query
+ * per shard, keys only, reading only those devices however large the fleet. At most `max` of them.
+ */
+export async function listOpenCircuits(max: number): Promise<string[]> {
+  const out: string[] = [];
+  for (const shard of allShards('circ', OPEN_CIRCUIT_SHARDS)) {
+    let start: Record<string, unknown> | undefined;
+    do {
+      const res = await documentClient().send(
+        new QueryCommand({
+          TableName: config.fleetTable,
+          IndexName: 'byOpenCircuit',
+          KeyConditionExpression: 'openCircuitShard = :s',
+          ExpressionAttributeValues: { ':s': shard },
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of res.Items ?? []) {
+        if (out.length >= max) return out.sort();
+        out.push(String(item.pk).slice('DEVICE#'.length));
+      }
+      start = res.LastEvaluatedKey;
+    } while (start);
+  }
+  return out.sort();
 }

@@ -224,7 +224,7 @@ export async function revokeDevice(deviceId: string, now: number): Promise<Decom
 
 /**
  * Step 2: every other item of the device (STATE, TARGET, CIRCUIT, MARKER#..., RECOVERY#...) gets the same TTL;
- * STATE also leaves the `byLiveness` and `byOffline` indexes (so the device is never marked or counted offline)
+ * CIRCUIT leaves the `byOpenCircuit` index; STATE also leaves the `byLiveness` and `byOffline` indexes (so the device is never marked or counted offline)
  * and is stamped `decommissionedAt`, which the report writers' conditions refuse (a report authenticated from a
  * still-warm credentials cache cannot put it back into the indexes). One small update per item; idempotent.
  */
@@ -246,7 +246,10 @@ export async function retireDeviceItems(deviceId: string, tombstone: Decommissio
           Key: { pk: devicePk(deviceId), sk },
           UpdateExpression: state
             ? 'SET expiresAt = :exp, decommissionedAt = :at REMOVE livenessShard, offlineShard, offlineAt'
-            : 'SET expiresAt = :exp',
+            : // An open circuit of a retired device leaves the byOpenCircuit index: nothing to reset there.
+              sk === 'CIRCUIT'
+              ? 'SET expiresAt = :exp REMOVE openCircuitShard'
+              : 'SET expiresAt = :exp',
           // Never below an earlier expiry of its own (a marker that ends sooner keeps ending sooner).
           ConditionExpression: state
             ? 'attribute_exists(pk)'

@@ -26,7 +26,7 @@ export interface JobMessage {
 
 export type Publishable = Pick<Job, 'jobId' | 'deviceId' | 'type' | 'correlationId'> & { attempt?: number };
 
-function messageOf(job: Publishable): { body: string; attributes: Record<string, MessageAttributeValue> } {
+export function messageOf(job: Publishable): { body: string; attributes: Record<string, MessageAttributeValue> } {
   const body: JobMessage = {
     jobId: job.jobId,
     deviceId: job.deviceId,

@@ -20,7 +20,8 @@ import { rawString, readItem, readItems, type UnreadableItem } from './common/it
 export const TERMINAL_JOB_TTL_SECONDS = 30 * 86400;
 
 export interface JobRecord extends Job {
-  publishState: 'unpublished' | 'published';
+  /** `dead-lettered`: an operator moved its current attempt's message to the jobs DLQ (storeDeadLetteredJob). */
+  publishState: 'unpublished' | 'published' | 'dead-lettered';
   outboxShard?: string;
   pendingDeviceId?: string;
   timeoutShard?: string;
@@ -380,4 +381,27 @@ export async function storeRearmedJob(current: Job, next: Job, o: RearmOptions):
     remove.push('notBeforeEpoch');
   }
   return await updateIf(versionedJobUpdate(current, next, { set, remove, values }));
+}
+
+/**
+ * Store a job an operator moved to the dead-letter queue (domain/job-lifecycle rearmByOperator): QUEUED as a new
+ * attempt whose only message is the one in the jobs DLQ, so it is off the outbox (the publisher must not send it),
+ * the device's pending list and the timeout list, with its retry delay cleared. Redriving the message dispatches
+ * it like any other. False when someone moved the job first.
+ */
+export async function storeDeadLetteredJob(current: Job, next: Job): Promise<boolean> {
+  return await updateIf(
+    versionedJobUpdate(current, next, {
+      set: ['statusDetails = :details', 'publishState = :dead'],
+      remove: [
+        'outboxShard',
+        'outboxSinceEpoch',
+        'pendingDeviceId',
+        'timeoutShard',
+        'timeoutAtEpoch',
+        'notBeforeEpoch',
+      ],
+      values: { ':details': next.statusDetails ?? {}, ':dead': 'dead-lettered' },
+    }),
+  );
 }

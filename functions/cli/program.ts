@@ -44,6 +44,7 @@ import {
 } from '../contract/credentials.js';
 import { decommissionedView, rotatedView, writeTokenFile } from './device-lifecycle.js';
 import { registerStatsCommands } from './commands/stats.js';
+import { registerOperationsCommands } from './commands/operations.js';
 
 export interface CliIo {
   stdout: (s: string) => void;
@@ -517,6 +518,7 @@ ${EXIT_CODES_HELP}`,
       emit(data, () => views.targetView(data, deviceId, style));
     });
 
+  registerOperationsCommands(program, { ctx });
   return program;
 }
 

@@ -205,6 +205,33 @@ export const CircuitResetResponse = z
   .object({ deviceId: DeviceId, circuit: CircuitView, correlationId: CorrelationId })
   .register(z.globalRegistry, { id: 'CircuitResetResponse' });
 
+/** Reset every circuit that is not closed. Without `dryRun`, `confirm: true` is required (nothing is reset otherwise). */
+export const ResetAllCircuitsRequest = z
+  .strictObject({
+    dryRun: z._default(z.boolean(), false),
+    confirm: z.optional(z.boolean()),
+  })
+  .register(z.globalRegistry, { id: 'ResetAllCircuitsRequest' });
+
+export const ResetAllCircuitsResponse = z
+  .object({
+    dryRun: z.boolean(),
+    /** The circuits found not closed (on a dry run: what a real call would reset). */
+    found: z.array(z.object({ deviceId: DeviceId, state: CircuitStateName, consecutiveFailures: z.int() })),
+    /** Devices whose circuit this call closed (each with its own audit event). */
+    reset: z.array(DeviceId),
+    /** Found but left for the next call (time budget). */
+    remaining: z.int(),
+    /** More circuits may be open: call again. */
+    more: z.boolean(),
+    correlationId: CorrelationId,
+  })
+  .register(z.globalRegistry, { id: 'ResetAllCircuitsResponse' });
+
+export const DeadLetterJobRequest = z
+  .strictObject({ reason: z.string().check(z.trim(), z.minLength(1), z.maxLength(500)) })
+  .register(z.globalRegistry, { id: 'DeadLetterJobRequest' });
+
 export const DeadLetter = z
   .object({
     messageId: z.string(),

@@ -137,3 +137,39 @@ export function isReplayOf(job: Job, update: { status: JobStatus; expectedVersio
   if (job.version !== update.expectedVersion + 1) return false;
   return job.history.slice(-2).some((h) => h.status === update.status && h.by === by);
 }
+
+/**
+ * An operator re-arms a job that is not finished (QUEUED, or IN_PROGRESS on a device that went quiet): QUEUED
+ * again as attempt n+1, so the dispatcher, idempotent per job id + attempt, delivers it afresh and a late update
+ * for the old attempt is refused by its version. Used for "retry now" and for "move it to the dead-letter
+ * queue" (the re-armed attempt's message is then sent to the DLQ instead of the queue, to be redriven). Not a
+ * failure of the device: no retry policy or circuit count applies. A finished job cannot be re-armed.
+ */
+export function rearmByOperator(
+  job: Job,
+  input: { by: string; now: number; statusDetails: Record<string, unknown> },
+): TransitionResult {
+  if (job.status !== 'QUEUED' && job.status !== 'IN_PROGRESS') {
+    return {
+      ok: false,
+      error: 'invalid_transition',
+      message: `job is already ${job.status}; only a QUEUED or IN_PROGRESS job can be re-dispatched or dead-lettered`,
+      from: job.status,
+      to: 'QUEUED',
+    };
+  }
+  const at = new Date(input.now).toISOString();
+  const attempt = job.attempt + 1;
+  return {
+    ok: true,
+    job: {
+      ...job,
+      status: 'QUEUED',
+      version: job.version + 1,
+      attempt,
+      updatedAt: at,
+      statusDetails: input.statusDetails,
+      history: boundedHistory([...job.history, { attempt, status: 'QUEUED', at, by: input.by }]),
+    },
+  };
+}

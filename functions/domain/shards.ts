@@ -16,6 +16,8 @@ export const TIMEOUT_SHARDS = 4;
  */
 export const LIVENESS_PARTITIONS = 16;
 export const OFFLINE_SHARDS = 4;
+/** Circuits not closed (the fleet table's sparse `byOpenCircuit` index): few at a time, a few shards suffice. */
+export const OPEN_CIRCUIT_SHARDS = 4;
 /**
  * Events by type (the events table's `byType` index, partition `<type>#<n>`): a fleet-wide burst of one type (a
  * bad image reaching every device makes 100,000 `service.error` events within a sync period, ~1,700 writes/s)
@@ -43,8 +45,10 @@ export const offlineShard = (deviceId: string) => `off#${shardOf(deviceId, OFFLI
  */
 export const silencedOfflineShard = (deviceId: string) => `offsil#${shardOf(deviceId, OFFLINE_SHARDS)}`;
 
+export const openCircuitShard = (deviceId: string) => `circ#${shardOf(deviceId, OPEN_CIRCUIT_SHARDS)}`;
+
 /** Every shard value of an index, for the workers that query them all. */
-export const allShards = (prefix: 'outbox' | 'timeout' | 'off' | 'offsil', count: number) =>
+export const allShards = (prefix: 'outbox' | 'timeout' | 'off' | 'offsil' | 'circ', count: number) =>
   Array.from({ length: count }, (_, i) => `${prefix}#${i}`);
 
 /**

@@ -32,6 +32,9 @@ import getRollout from './routes/getRollout.js';
 import listRollouts from './routes/listRollouts.js';
 import pauseRollout from './routes/pauseRollout.js';
 import resumeRollout from './routes/resumeRollout.js';
+import resetAllCircuits from './routes/resetAllCircuits.js';
+import retryJob from './routes/retryJob.js';
+import deadLetterJob from './routes/deadLetterJob.js';
 
 export const handler = createApiHandler(
   'operator-api',
@@ -48,9 +51,12 @@ export const handler = createApiHandler(
     enqueueJob,
     getJob,
     cancelJob,
+    retryJob,
+    deadLetterJob,
     getRecentEvents,
     getRecoveryStats,
     resetCircuit,
+    resetAllCircuits,
     setMarker,
     deleteMarker,
     listDeadLetters,

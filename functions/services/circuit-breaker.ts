@@ -16,8 +16,10 @@ import { raiseAlert, resolveAlert } from './alerts.js';
 import { recordEvent } from '../adapters/events.js';
 import { circuitAlertKey, circuitOpenAlert } from '../domain/alerting/builders.js';
 import { logger } from '../lib/observability.js';
+import { type Actor, recordOperatorAction } from './audit.js';
 
 export {
+  listOpenCircuits,
   readCircuit,
   circuitPolicy,
   type AdmitResult,
@@ -107,4 +109,68 @@ export async function admitCommand(
   const result = await store.admitCommand(deviceId, owner, ctx, opts);
   if (result.admitted && result.landed) await announce(deviceId, result.landed, ctx);
   return result;
+}
+
+/** Most circuits one call lists or resets: the answer says how many remain, and the caller repeats. */
+export const RESET_ALL_MAX = 500;
+
+export interface ResetAllOutcome {
+  dryRun: boolean;
+  /** Devices whose circuit was not closed when listed (all of them on a dry run, up to RESET_ALL_MAX). */
+  found: { deviceId: string; state: string; consecutiveFailures: number }[];
+  /** Devices whose circuit this call closed. */
+  reset: string[];
+  /** Listed but left for the next call: the time budget ran out. */
+  remaining: number;
+  /** Circuits may remain open after this call (budget or RESET_ALL_MAX reached): call again. */
+  more: boolean;
+}
+
+/**
+ * Reset every circuit that is not closed: the devices come from the sparse byOpenCircuit index (never a read of
+ * the whole fleet), each is reset like a single reset (its event, the CircuitOpen alert resolved) and leaves its
+ * own audit event. A dry run only lists them. Work stops at `deadline`; what is left is counted in `remaining`.
+ */
+export async function resetAllCircuits(
+  opts: { dryRun: boolean; deadline: number },
+  who: Actor,
+): Promise<ResetAllOutcome> {
+  const deviceIds = await store.listOpenCircuits(RESET_ALL_MAX);
+  const found: ResetAllOutcome['found'] = [];
+  const reset: string[] = [];
+  const visited = new Set<string>();
+  const PARALLEL = 8;
+  for (let i = 0; i < deviceIds.length; i += PARALLEL) {
+    if (!opts.dryRun && Date.now() >= opts.deadline) break;
+    await Promise.all(
+      deviceIds.slice(i, i + PARALLEL).map(async (deviceId) => {
+        visited.add(deviceId);
+        const current = await store.readCircuit(deviceId);
+        // Closed since it was listed (a probe succeeded, someone reset it): nothing to do.
+        if (current.state === 'closed') return;
+        found.push({ deviceId, state: current.state, consecutiveFailures: current.consecutiveFailures });
+        if (opts.dryRun) return;
+        await resetCircuit(deviceId, who.by, { correlationId: who.correlationId, source: who.by, now: who.now });
+        await recordOperatorAction(
+          {
+            action: 'circuit.reset',
+            target: { kind: 'circuit', id: deviceId },
+            deviceId,
+            params: { all: true, from: current.state, consecutiveFailures: current.consecutiveFailures },
+          },
+          who,
+        );
+        reset.push(deviceId);
+      }),
+    );
+  }
+  const remaining = deviceIds.length - visited.size;
+  const byId = (a: { deviceId: string }, b: { deviceId: string }) => a.deviceId.localeCompare(b.deviceId);
+  return {
+    dryRun: opts.dryRun,
+    found: found.sort(byId),
+    reset: reset.sort(),
+    remaining,
+    more: !opts.dryRun && (remaining > 0 || deviceIds.length >= RESET_ALL_MAX),
+  };
 }
