@@ -5,6 +5,9 @@
  *   pendingDeviceId  dispatched..terminal      → what the device polls
  *   timeoutShard + timeoutAtEpoch while IN_PROGRESS → the timeout sweeper's work list
  * Every transition is conditional on `version` and the from-status, so two writers never both win.
+ *
+ * A little over the ~400 lines a file keeps to: it is the whole I/O of one table, and every write here keeps the
+ * GSI bookkeeping above in step with the status; split, that rule would be spread over several files.
  */
 import { GetItemCommand, QueryCommand as RawQueryCommand } from '@aws-sdk/client-dynamodb';
 import { PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
