@@ -3,6 +3,7 @@
  * `HH:MM:SS.mmm LEVEL msg key=value …` (no pino-pretty dependency, no worker thread).
  */
 import pino, { type Logger } from 'pino';
+import { jobCorrelationId } from './job-context.js';
 
 export type { Logger };
 
@@ -39,6 +40,11 @@ export function createLogger(opts: LogOptions): Logger {
       level: opts.level ?? process.env.FLEETMEDIC_LOG_LEVEL ?? 'info',
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.epochTime,
+      // While a job runs, every line carries its correlation id (job-context.ts).
+      mixin: () => {
+        const correlationId = jobCorrelationId();
+        return correlationId ? { correlationId } : {};
+      },
     },
     dest,
   );

@@ -26,6 +26,8 @@ import {
   type FetchLike,
   type UpstreamPolicy,
 } from '#client/upstream-call.js';
+import { randomUUID } from 'node:crypto';
+import { jobCorrelationId } from '../job-context.js';
 import { httpFetch, type TransportResponse } from './http-transport.js';
 
 export class CloudUnavailable extends Error {
@@ -210,6 +212,9 @@ export class CloudApi {
       authorization: `Bearer ${token.trim()}`,
       accept: 'application/json',
       'user-agent': `fleetmedic-agent/${this.opts.agentVersion ?? '0'}`,
+      // The running job's id for requests made on its behalf, else a fresh one per request (the API logs it and
+      // echoes it; a retry of the same request keeps it).
+      'x-correlation-id': jobCorrelationId() ?? randomUUID(),
       ...extra,
     };
     if (body !== undefined) headers['content-type'] = 'application/json';

@@ -14,6 +14,7 @@
  * recorded outcome. A command that does not parse is REJECTED without touching anything.
  */
 import { JobCommand, type Job, type JobCommand as JobCommandT } from '#contract/jobs.js';
+import { runInJobContext } from '../job-context.js';
 import type { CloudApi } from './api-client.js';
 import { MID_JOB_RESTART, type JobJournal, type JobOutcome } from './job-journal.js';
 
@@ -45,7 +46,8 @@ export class JobRunner {
 
   /** Processes a pending list. Transport failures propagate (the link goes offline and polls again later). */
   async process(jobs: readonly Job[]): Promise<void> {
-    for (const job of jobs) await this.one(job);
+    // Each job runs in its correlation id's context: its log lines and its requests to the API carry it.
+    for (const job of jobs) await runInJobContext(job.correlationId, () => this.one(job));
   }
 
   private async one(job: Job): Promise<void> {
