@@ -323,3 +323,12 @@ export const INFRA: InfraSpec = {
 
 /** The fleet size a stage is sized for when none is declared (API throttle, alarm thresholds). */
 export const DEFAULT_FLEET_SIZE = 1000;
+
+/**
+ * The daily summary to Slack (docs/runbook.md "DailySummary"): once a day at `time` (24 h clock) in the IANA
+ * `timezone`; with nothing to report, a one-line all-clear, or nothing when `allClear` is `silent`. The health
+ * evaluator's every-minute run sends it once the time has passed (exactly once a day: a claim per local date), so a
+ * missed minute is caught up rather than lost. Stages override it (cdk/lib/stage-config.ts: dailySummaryTime,
+ * dailySummaryTimezone, dailySummaryAllClear); the local fleet runs these defaults.
+ */
+export const DAILY_SUMMARY = { time: '08:00', timezone: 'UTC', allClear: 'post' as 'post' | 'silent' };

@@ -71,6 +71,7 @@ const LIVENESS = [
 ] as const;
 const RECOVERY = ['RECOVERY_MAX_ATTEMPTS', 'RECOVERY_WINDOW_SECONDS'] as const;
 const RECOVERY_ALERT = ['RECOVERY_ALERT_THRESHOLD', 'RECOVERY_ALERT_MIN_ATTEMPTS'] as const;
+const DAILY_SUMMARY_SETTINGS = ['DAILY_SUMMARY_TIME', 'DAILY_SUMMARY_TIMEZONE', 'DAILY_SUMMARY_ALL_CLEAR'] as const;
 const ALERTING = ['ALERT_COOLDOWN_SECONDS', 'ALERT_GROUP_WAIT_SECONDS', 'RUNBOOK_BASE_URL'] as const;
 
 export const QUEUE_ENV: Record<QueueKey, string> = {
@@ -186,13 +187,15 @@ export const FUNCTION_ACCESS: Record<FunctionName, ResourceAccess> = {
   'health-evaluator': {
     // Offline detection and the recovery success rate (Query on the fleet's hourly counters); recovery jobs are
     // enqueued by the per-report evaluation (device-api).
+    // The daily summary: events by type (byType), the DLQs' depth, its once-a-day claim in the alerts table.
     tables: {
       fleet: { actions: ['GetItem', 'UpdateItem', 'Query'], indexes: ['byOffline'] },
-      events: { actions: ['PutItem'] },
+      events: { actions: ['PutItem'], indexes: ['byType'] },
       alerts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'] },
     },
+    queues: { jobsDlq: ['GetQueueAttributes'], alertsDlq: ['GetQueueAttributes'] },
     publishAlerts: true,
-    settings: [...LIVENESS, ...RECOVERY, ...RECOVERY_ALERT, ...ALERTING],
+    settings: [...LIVENESS, ...RECOVERY, ...RECOVERY_ALERT, ...DAILY_SUMMARY_SETTINGS, ...ALERTING],
   },
   'rollout-controller': {
     // Fleet: the devices' TARGET/CIRCUIT/MARKER/STATE (BatchGetItem), targets moved and rolled back (PutItem,

@@ -68,6 +68,8 @@ export class FleetmedicStack extends Stack {
     this.health = new HealthEvaluation(this, 'Health', {
       tables,
       jobsQueue: this.jobQueue.queue,
+      jobsDlq: this.jobQueue.dlq,
+      alertsDlq: this.alerting.dlq,
       alertTopic,
       functionDefaults,
       reserveConcurrency: config.reserveConcurrency,

@@ -14,6 +14,9 @@ import type { TableKey } from './tables.js';
 export interface HealthEvaluationProps {
   tables: Record<TableKey, Table>;
   jobsQueue: Queue;
+  /** The daily summary reports how many messages wait in each dead-letter queue. */
+  jobsDlq: Queue;
+  alertsDlq: Queue;
   alertTopic: NonNullable<GrantableResources['alertTopic']>;
   functionDefaults: FunctionDefaults;
   reserveConcurrency: boolean;
@@ -28,11 +31,12 @@ export class HealthEvaluation extends Construct {
       ...props.functionDefaults,
       ...(props.reserveConcurrency ? { reservedConcurrentExecutions: 1 } : {}),
       name: 'health-evaluator',
-      description: 'Every minute: offline devices, crash loops, stuck services; enqueues recoveries or raises alerts.',
+      description:
+        'Every minute: offline devices, the recovery success rate; once a day the daily summary. Raises alerts.',
     });
     grantAccess(this.evaluator.function.fn, FUNCTION_ACCESS['health-evaluator'], {
       tables: props.tables,
-      queues: { jobs: props.jobsQueue },
+      queues: { jobs: props.jobsQueue, jobsDlq: props.jobsDlq, alertsDlq: props.alertsDlq },
       alertTopic: props.alertTopic,
     });
   }

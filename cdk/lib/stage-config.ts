@@ -4,7 +4,8 @@
  * so every reader accepts both and rejects what it cannot parse (a typo must not deploy silently).
  */
 import type { Node } from 'constructs';
-import { DEFAULT_FLEET_SIZE } from '../../infra/spec.js';
+import { DAILY_SUMMARY, DEFAULT_FLEET_SIZE } from '../../infra/spec.js';
+import { assertSchedule } from '../../functions/domain/daily-summary.js';
 import { capacityFor } from '../../functions/domain/capacity.js';
 import { assertLiveness, DEFAULT_LIVENESS, defaultOfflineAfterSeconds } from '../../functions/domain/liveness.js';
 
@@ -82,6 +83,8 @@ export interface StageConfig {
   /** RecoverySuccessRateLow: 24 h success rate threshold (default 0.95) and the attempts it needs (default 20). */
   recoveryAlertThreshold?: number;
   recoveryAlertMinAttempts?: number;
+  /** The daily summary's local time (HH:MM), IANA timezone and all-clear behaviour (infra/spec.ts DAILY_SUMMARY). */
+  dailySummary: { time: string; timezone: string; allClear: 'post' | 'silent' };
   alertCooldownSeconds?: number;
   alertGroupWaitSeconds?: number;
   /** Destroy tables on stack deletion (throw-away stages only); tables are retained otherwise. */
@@ -125,6 +128,12 @@ function optionalNum(node: Ctx, key: string, min = 0): number | undefined {
   return str(node, key) === undefined ? undefined : num(node, key, 0, min);
 }
 
+function allClearOf(v: string | undefined): 'post' | 'silent' {
+  if (v === undefined) return DAILY_SUMMARY.allClear;
+  if (v !== 'post' && v !== 'silent') throw new Error(`dailySummaryAllClear must be post or silent, not ${v}`);
+  return v;
+}
+
 function bool(node: Ctx, key: string, fallback: boolean): boolean {
   const v = str(node, key);
   if (v === undefined) return fallback;
@@ -151,6 +160,9 @@ export function stageSettings(config: StageConfig): Record<string, string> {
     ...optional('RECOVERY_WINDOW_SECONDS', config.recoveryWindowSeconds),
     ...optional('RECOVERY_ALERT_THRESHOLD', config.recoveryAlertThreshold),
     ...optional('RECOVERY_ALERT_MIN_ATTEMPTS', config.recoveryAlertMinAttempts),
+    DAILY_SUMMARY_TIME: config.dailySummary.time,
+    DAILY_SUMMARY_TIMEZONE: config.dailySummary.timezone,
+    DAILY_SUMMARY_ALL_CLEAR: config.dailySummary.allClear,
     ...optional('ALERT_COOLDOWN_SECONDS', config.alertCooldownSeconds),
     ...optional('ALERT_GROUP_WAIT_SECONDS', config.alertGroupWaitSeconds),
   };
@@ -240,6 +252,14 @@ export function stageConfigFrom(node: Ctx): StageConfig {
       alertCooldownSeconds: optionalNum(node, 'alertCooldownSeconds'),
       alertGroupWaitSeconds: optionalNum(node, 'alertGroupWaitSeconds'),
     }),
+    // Checked here so a bad value fails the synth, not the evaluator's cold start.
+    dailySummary: {
+      ...assertSchedule({
+        time: str(node, 'dailySummaryTime') ?? DAILY_SUMMARY.time,
+        timezone: str(node, 'dailySummaryTimezone') ?? DAILY_SUMMARY.timezone,
+      }),
+      allClear: allClearOf(str(node, 'dailySummaryAllClear')),
+    },
     metricsNamespace: str(node, 'metricsNamespace') ?? `Fleetmedic/${stage}`,
     jobFailureRatePercent: num(node, 'jobFailureRatePercent', DEFAULTS.jobFailureRatePercent),
     stuckJobAgeSeconds: num(node, 'stuckJobAgeSeconds', DEFAULTS.stuckJobAgeSeconds, 1),

@@ -159,3 +159,56 @@ function toFleetEvent(item: EventItem): FleetEvent {
   const { pk: _pk, sk: _sk, day: _day, typeShard: _ts, expiresAt: _exp, ...event } = item;
   return { ...event, detail: event.detail ?? {} };
 }
+
+/**
+ * Events of one type since an instant (the byType index, its 4 shards, key conditions only): for the daily summary.
+ * Reads what happened in the span, never the fleet: its cost follows the number of such events.
+ */
+export async function eventsOfTypeSince(type: string, sinceIso: string): Promise<FleetEvent[]> {
+  const out: FleetEvent[] = [];
+  await Promise.all(
+    allEventTypeShards(type).map(async (shard) => {
+      let start: Record<string, unknown> | undefined;
+      do {
+        const res = await documentClient().send(
+          new QueryCommand({
+            TableName: config.eventsTable,
+            IndexName: 'byType',
+            KeyConditionExpression: 'typeShard = :shard AND sk >= :since',
+            ExpressionAttributeValues: { ':shard': shard, ':since': sinceIso },
+            ExclusiveStartKey: start,
+          }),
+        );
+        for (const item of res.Items ?? []) out.push(toFleetEvent(item as EventItem));
+        start = res.LastEvaluatedKey;
+      } while (start);
+    }),
+  );
+  return out;
+}
+
+/** How many events of one type since an instant (Select COUNT: only the count comes back). */
+export async function countEventsOfTypeSince(type: string, sinceIso: string): Promise<number> {
+  const counts = await Promise.all(
+    allEventTypeShards(type).map(async (shard) => {
+      let n = 0;
+      let start: Record<string, unknown> | undefined;
+      do {
+        const res = await documentClient().send(
+          new QueryCommand({
+            TableName: config.eventsTable,
+            IndexName: 'byType',
+            KeyConditionExpression: 'typeShard = :shard AND sk >= :since',
+            ExpressionAttributeValues: { ':shard': shard, ':since': sinceIso },
+            Select: 'COUNT',
+            ExclusiveStartKey: start,
+          }),
+        );
+        n += res.Count ?? 0;
+        start = res.LastEvaluatedKey;
+      } while (start);
+      return n;
+    }),
+  );
+  return counts.reduce((a, b) => a + b, 0);
+}

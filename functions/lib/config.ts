@@ -1,4 +1,6 @@
 /** Configuration from the environment, read once per cold start. Missing required values fail loudly. */
+import { DAILY_SUMMARY } from '../../infra/spec.js';
+import { assertSchedule } from '../domain/daily-summary.js';
 import {
   assertLiveness,
   DEFAULT_LIVENESS,
@@ -114,6 +116,19 @@ export const config = {
   },
   // ---- health evaluation and alerting
   /** MAX_FAILURES / FAILURE_WINDOW: cloud recovery attempts per service per window. */
+  /** When and how the daily summary goes out (infra/spec.ts DAILY_SUMMARY gives the defaults). */
+  get dailySummary() {
+    const allClear = process.env.DAILY_SUMMARY_ALL_CLEAR || DAILY_SUMMARY.allClear;
+    if (allClear !== 'post' && allClear !== 'silent')
+      throw new Error(`configuration error: DAILY_SUMMARY_ALL_CLEAR=${allClear} is not post or silent`);
+    return {
+      ...assertSchedule({
+        time: process.env.DAILY_SUMMARY_TIME || DAILY_SUMMARY.time,
+        timezone: process.env.DAILY_SUMMARY_TIMEZONE || DAILY_SUMMARY.timezone,
+      }),
+      allClear: allClear as 'post' | 'silent',
+    };
+  },
   /** RecoverySuccessRateLow: the 24 h success rate below which it fires… */
   get recoveryAlertThreshold() {
     const v = int('RECOVERY_ALERT_THRESHOLD', 0.95);

@@ -31,6 +31,8 @@ export const ALERT_NAMES = [
   'DynamoSystemErrors',
   'DevicesOffline',
   'RecoverySuccessRateLow',
+  // Not a failure: the once-a-day summary (level 1 / INFO, Slack only), sent through the same path.
+  'DailySummary',
   'FunctionErrors',
   'FunctionThrottles',
   'RolloutAborted',
@@ -80,6 +82,7 @@ export const NEXT_ACTION: Record<AlertName, string> = {
     'One site or the whole fleet? `fleetmedic events --type device.offline`; if all at once, check the API first.',
   RecoverySuccessRateLow:
     '`fleetmedic stats` shows which strategy fails; `fleetmedic events --type service.error` which services and errors.',
+  DailySummary: 'Follow up what the summary lists: `fleetmedic stats`, `fleetmedic events --type service.error`.',
   FunctionErrors: 'Read the function’s error logs (the alarm names it); its correlation ids lead to the request.',
   FunctionThrottles: 'Check the account’s Lambda concurrency and the function’s reserved concurrency.',
   RolloutAborted:
