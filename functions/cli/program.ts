@@ -43,6 +43,7 @@ import {
   type RotatedDeviceToken,
 } from '../contract/credentials.js';
 import { decommissionedView, rotatedView, writeTokenFile } from './device-lifecycle.js';
+import { registerRolloutCommands } from './commands/rollout.js';
 import { registerStatsCommands } from './commands/stats.js';
 import { registerOperationsCommands } from './commands/operations.js';
 
@@ -199,6 +200,7 @@ ${EXIT_CODES_HELP}`,
     });
 
   registerStatsCommands(program, { ctx });
+  registerRolloutCommands(program, { ctx, io });
 
   const jobs = program.command('jobs').description('enqueue commands for devices and follow them');
   jobs
