@@ -50,6 +50,8 @@ export async function joinGroup(
   input: AlertInput,
   now: number,
   policy: AlertPolicyConfig,
+  /** The member was announced on its own (a cause group's first device): counted, not open in this window. */
+  announced = false,
 ): Promise<string> {
   const member: Record<string, string> = { since: new Date(input.since).toISOString() };
   if (input.deviceId) member.deviceId = input.deviceId;
@@ -61,11 +63,13 @@ export async function joinGroup(
     ':flushAt': now + policy.groupWaitMs,
     ':one': 1,
     ':level': input.level,
+    ...(input.cause ? { ':cause': input.cause } : {}),
   };
   // The highest member level wins; DynamoDB has no max(), but levels are only 2 and 3.
   const level = input.level === 3 ? 'maxLevel = :level' : 'maxLevel = if_not_exists(maxLevel, :level)';
-  const set = `windowId = if_not_exists(windowId, :wid), alertName = if_not_exists(alertName, :name), openedAt = if_not_exists(openedAt, :now), flushAt = if_not_exists(flushAt, :flushAt), lastAt = :now, ${level}`;
-  const add = 'ADD memberCount :one, openCount :one, version :one';
+  const set = `windowId = if_not_exists(windowId, :wid), alertName = if_not_exists(alertName, :name), openedAt = if_not_exists(openedAt, :now), flushAt = if_not_exists(flushAt, :flushAt), lastAt = :now, ${level}${input.cause ? ', #cause = if_not_exists(#cause, :cause)' : ''}`;
+  const add = `ADD memberCount :one, ${announced ? 'announcedCount' : 'openCount'} :one, version :one`;
+  const causeName: Record<string, string> = input.cause ? { '#cause': 'cause' } : {};
   try {
     // The sample is bounded: members beyond it are only counted.
     const res = await documentClient().send(
@@ -74,7 +78,7 @@ export async function joinGroup(
         Key: openKey(groupKey),
         UpdateExpression: `SET ${set}, #sample = list_append(if_not_exists(#sample, :empty), :member) ${add}`,
         ConditionExpression: 'attribute_not_exists(#sample) OR size(#sample) < :max',
-        ExpressionAttributeNames: { '#sample': 'sample' },
+        ExpressionAttributeNames: { '#sample': 'sample', ...causeName },
         ExpressionAttributeValues: { ...values, ':empty': [], ':member': [member], ':max': policy.groupSampleSize },
         ReturnValues: 'ALL_NEW',
       }),
@@ -88,6 +92,7 @@ export async function joinGroup(
       TableName: config.alertsTable,
       Key: openKey(groupKey),
       UpdateExpression: `SET ${set} ${add}`,
+      ...(input.cause ? { ExpressionAttributeNames: causeName } : {}),
       ExpressionAttributeValues: values,
       ReturnValues: 'ALL_NEW',
     }),
@@ -175,6 +180,8 @@ function toWindow(groupKey: string, item: Record<string, unknown>): GroupWindow 
     maxLevel: Number(item.maxLevel) === 3 ? 3 : 2,
     sample: (item.sample as GroupWindow['sample']) ?? [],
     version: Number(item.version ?? 0),
+    ...(item.cause ? { cause: String(item.cause) } : {}),
+    ...(item.announcedCount ? { announcedCount: Number(item.announcedCount) } : {}),
   };
 }
 

@@ -88,6 +88,8 @@ export interface Finding {
   /** The cloud-side job that may fix it; undefined when a restart cannot help. */
   recovery?: JobCommand;
   errorType?: string;
+  /** The failure without the device (`ImagePullBackOff lab/web:9`): the same on every device with this problem. */
+  cause?: string;
 }
 
 const IMAGE_ERRORS = new Set(['ImagePullBackOff', 'ErrImagePull']);
@@ -100,6 +102,11 @@ export function serviceFinding(
   now: number,
   policy: HealthPolicyConfig = DEFAULT_HEALTH_POLICY,
 ): Finding | undefined {
+  const f = findingOf(s, now, policy);
+  return f && { ...f, cause: `${f.errorType ?? f.kind} ${s.image}` };
+}
+
+function findingOf(s: ServiceReport, now: number, policy: HealthPolicyConfig): Finding | undefined {
   if (s.status === 'manually-stopped') return undefined;
   const err = s.error ?? undefined;
   const errSince = err ? Date.parse(err.timestamp) : Number.NaN;
@@ -338,6 +345,7 @@ export function manualAlert(
     since: f.since,
     tried: [...f.agentTried, 'cloud: no automatic recovery (a restart cannot fix this)'],
     correlationId,
+    ...(f.cause ? { cause: f.cause } : {}),
     details: { finding: f.kind, errorType: f.errorType ?? null },
   };
 }
@@ -366,6 +374,7 @@ export function exhaustedAlert(
       ),
     ],
     correlationId,
+    ...(f.cause ? { cause: f.cause } : {}),
     details: { finding: f.kind, attempts: attemptsInWindow.length, windowSeconds: policy.recoveryWindowMs / 1000 },
   };
 }

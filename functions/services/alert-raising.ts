@@ -5,11 +5,12 @@
  * (adapters/alert-publication.ts) and the event history. Silences are checked before, in services/alerts.ts.
  */
 import { deleteAlertRecord, getAlertRecord, setMemberWindow, writeAlertRecord } from '../adapters/alert-records.js';
-import { joinGroup } from '../adapters/alert-groups.js';
+import { getOpenWindow, joinGroup } from '../adapters/alert-groups.js';
 import { publishAlertEvent } from '../adapters/alert-publication.js';
 import { raceBackoff } from '../adapters/common/conditions.js';
 import { severityForLevel, type Severity } from '../domain/alerting/catalogue.js';
 import {
+  causeGroupKey,
   decideRaise,
   decideResolve,
   resolvedEvent,
@@ -71,7 +72,10 @@ export async function raiseAlert(input: AlertInput, opts: AlertOptions = {}): Pr
   for (let attempt = 0; attempt < MAX_RACES; attempt++) {
     const now = opts.now ?? Date.now();
     const prev = await getAlertRecord(dedupeKey);
-    const decision = decideRaise(prev, { ...input, dedupeKey }, now, policy);
+    // Another device's alert with this name and cause is collecting followers: join it rather than page again.
+    const causeGroup = causeGroupKey(input);
+    const causeWindowOpen = !!causeGroup && !!(await getOpenWindow(causeGroup));
+    const decision = decideRaise(prev, { ...input, dedupeKey }, now, policy, causeWindowOpen);
     const record =
       decision.action === 'group'
         ? { ...decision.record, group: { key: decision.groupKey, windowId: '' } }
@@ -138,6 +142,9 @@ export async function raiseAlert(input: AlertInput, opts: AlertOptions = {}): Pr
       messageId,
       correlationId: input.correlationId,
     });
+    // The first device with this cause: open the window its followers join (counted in, already announced).
+    if (causeGroup && !decision.repeat && !decision.escalated)
+      await joinGroup(causeGroup, { ...input, dedupeKey }, now, policy, true);
     return {
       action: 'notified',
       dedupeKey,

@@ -70,10 +70,32 @@ export type RaiseDecision =
   | { action: 'group'; record: AlertRecord; groupKey: string }
   | { action: 'suppress'; record: AlertRecord; reason: 'cooldown' | 'flapping' };
 
-/** Alerts that are collected into one message when many arrive together. */
-export function groupKeyFor(input: Pick<AlertInput, 'alertName'>): string | undefined {
-  // Many devices going dark at once is one incident (site power, network, our API), not N pages.
-  return input.alertName === 'DeviceOffline' ? 'DeviceOffline' : undefined;
+/** Per-device alerts that many devices raising with one cause (the same image failing to pull) makes one incident. */
+export const CAUSE_GROUPED: ReadonlySet<AlertName> = new Set<AlertName>([
+  'ServiceImagePullBackOff',
+  'ServiceCrashLoop',
+  'ServiceUnhealthy',
+  'RecoveryFailed',
+]);
+
+/** The group of an alert name + cause (bounded: it is part of a storage key). */
+export function causeGroupKey(input: Pick<AlertInput, 'alertName' | 'cause'>): string | undefined {
+  if (!CAUSE_GROUPED.has(input.alertName) || !input.cause) return undefined;
+  return `${input.alertName}:${input.cause.replace(/\s+/g, ' ').slice(0, 200)}`;
+}
+
+/**
+ * Alerts that are collected into one message when many arrive together. Many devices going dark at once is one
+ * incident (site power, network, our API), not N pages. A per-device alert with a cause is announced on its own
+ * when it is the first with that cause (no page waits for a group), and opens a window its cause's followers
+ * join (`causeWindowOpen`): they arrive as one grouped message naming the cause, the count and a sample.
+ */
+export function groupKeyFor(
+  input: Pick<AlertInput, 'alertName' | 'cause'>,
+  causeWindowOpen = false,
+): string | undefined {
+  if (input.alertName === 'DeviceOffline') return 'DeviceOffline';
+  return causeWindowOpen ? causeGroupKey(input) : undefined;
 }
 
 export function decideRaise(
@@ -81,10 +103,12 @@ export function decideRaise(
   input: AlertInput,
   now: number,
   policy: AlertPolicyConfig = DEFAULT_ALERT_POLICY,
+  /** Another device's alert with the same name and cause opened a group window that is still collecting. */
+  causeWindowOpen = false,
 ): RaiseDecision {
   const severity = severityForLevel(input.level);
   const dedupeKey = input.dedupeKey ?? dedupeKeyFor(input);
-  const groupKey = groupKeyFor(input);
+  const groupKey = groupKeyFor(input, causeWindowOpen);
   const base: AlertRecord = prev
     ? { ...prev, version: prev.version + 1, lastRaisedAt: now }
     : {

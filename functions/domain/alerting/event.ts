@@ -85,6 +85,11 @@ export interface AlertInput {
   details?: Record<string, string | number | boolean | null>;
   /** Override only when one device/service can have two independent alerts of the same name. */
   dedupeKey?: string;
+  /**
+   * What failed, the same text on every device with the same problem (`ImagePullBackOff lab/web:9`): devices
+   * raising one alert name with one cause together are announced as one group (domain/alerting/dedupe.ts).
+   */
+  cause?: string;
 }
 
 /** Stable dedupe key: the same failure of the same thing always maps to the same key. */

@@ -24,6 +24,10 @@ export interface GroupWindow {
   openCount: number;
   /** Highest member level. */
   maxLevel: 2 | 3;
+  /** A cause group's cause (domain/alerting/dedupe.ts causeGroupKey). */
+  cause?: string;
+  /** Members already announced on their own (a cause group's first device): counted, never open here. */
+  announcedCount?: number;
   sample: GroupSampleMember[];
   version: number;
 }
@@ -55,8 +59,9 @@ export function groupedEvent(
   const single = w.memberCount === 1 && w.sample.length === 1 ? w.sample[0] : undefined;
   const names = w.sample.map((m) => m.deviceId ?? m.service ?? '?');
   const more = w.memberCount > names.length ? ` and ${w.memberCount - names.length} more` : '';
-  const summary =
-    w.alertName === 'DeviceOffline'
+  const summary = w.cause
+    ? `${w.memberCount} devices: ${w.alertName}, cause ${w.cause}: ${names.join(', ')}${more}${w.announcedCount ? ' (the first was announced on its own)' : ''}`
+    : w.alertName === 'DeviceOffline'
       ? single
         ? `Device ${single.deviceId} stopped reporting`
         : `${w.memberCount} devices stopped reporting within ${formatDuration(w.lastAt - w.openedAt || 0)}: ${names.join(', ')}${more}`
@@ -66,7 +71,9 @@ export function groupedEvent(
   const nextAction =
     level === 3 && w.alertName === 'DeviceOffline'
       ? 'Many devices at once: suspect the network, a site, or the control plane (check the API and `fleetmedic devices`) before single devices.'
-      : nextActionFor(w.alertName, single?.deviceId);
+      : w.cause
+        ? `One cause on ${w.memberCount} devices: fix it once (an image: the target's image reference or registry credential; a rollout: \`fleetmedic rollout list\`); \`fleetmedic device ${names[0] ?? '<id>'}\` shows the error on one of them.`
+        : nextActionFor(w.alertName, single?.deviceId);
   return AlertEvent.parse({
     schema: ALERT_SCHEMA,
     notificationId: `group:${w.groupKey}:${w.windowId}`,
