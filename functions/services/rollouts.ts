@@ -11,6 +11,9 @@
  *    batches of moves, so a pause or abort stops new moves within one batch;
  *  - counts are recomputed from the device records each run (never incremented), so a repeated run counts
  *    nothing twice.
+ *
+ * Over the ~400 lines a file keeps to: creation, the operator's actions and the controller's steps (move, judge,
+ * abort, roll back) share the safety rules above; split apart, those rules would be stated nowhere whole.
  */
 import { randomUUID } from 'node:crypto';
 import { fromItem as circuitFromItem } from '../adapters/circuit-repo.js';
