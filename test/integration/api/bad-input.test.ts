@@ -78,6 +78,10 @@ const valid: Record<string, () => { path: string; body?: unknown; query?: Record
   enqueueJob: () => ({ path: '/v1/devices/dev-x/jobs', body: { type: 'restart-service', params: { service: 'web' } } }),
   getJob: () => ({ path: `/v1/jobs/${jobX}` }),
   cancelJob: () => ({ path: `/v1/jobs/${jobX}/cancel` }),
+  retryJob: () => ({ path: `/v1/jobs/${jobX}/retry` }),
+  deadLetterJob: () => ({ path: `/v1/jobs/${jobX}/dead-letter`, body: { reason: 'device replaced' } }),
+  resetAllCircuits: () => ({ path: '/v1/circuits/reset', body: { dryRun: true } }),
+  getRecoveryStats: () => ({ path: '/v1/stats/recoveries' }),
   getRecentEvents: () => ({ path: '/v1/events/recent' }),
   resetCircuit: () => ({ path: '/v1/devices/dev-x/circuit/reset' }),
   setMarker: () => ({ path: '/v1/devices/dev-x/markers', body: { durationSeconds: 600 } }),
@@ -118,6 +122,8 @@ const wrongTypes: Record<string, () => unknown> = {
   putRegistryCredential: () => ({ registry: 'not a host!', username: 7, password: '' }),
   createRollout: () => ({ selector: 'site=north', target: {}, canary: { count: '1' }, waves: { perMinute: 'fast' } }),
   abortRollout: () => ({ reason: 42 }),
+  deadLetterJob: () => ({ reason: 7 }),
+  resetAllCircuits: () => ({ dryRun: 'yes', confirm: 1 }),
 };
 
 /** Further invalid bodies per body route: values out of their bounds. */
@@ -167,6 +173,9 @@ const badBodies: Record<string, Record<string, unknown>[]> = {
     rollout({ jobType: 'restart-service' }),
   ],
   abortRollout: [{ reason: '' }, { reason: 'x'.repeat(501) }, { why: 'because' }],
+  deadLetterJob: [{ reason: '' }, { reason: '   ' }, { reason: 'x'.repeat(501) }, {}],
+  // A real reset without confirm: true is refused (400) and writes nothing.
+  resetAllCircuits: [{}, { dryRun: false }, { confirm: false }, { all: true }],
   enqueueJob: [
     { type: 'restart-service', params: { service: 'web' }, inProgressTimeoutSeconds: 9 },
     { type: 'restart-service', params: { service: 'web' }, inProgressTimeoutSeconds: 86_401 },
@@ -185,6 +194,8 @@ const badPaths: Record<string, string> = {
   enqueueJob: '/v1/devices/BAD_ID!/jobs',
   getJob: '/v1/jobs/not-a-job',
   cancelJob: '/v1/jobs/not-a-job/cancel',
+  retryJob: '/v1/jobs/not-a-job/retry',
+  deadLetterJob: '/v1/jobs/not-a-job/dead-letter',
   resetCircuit: '/v1/devices/BAD_ID!/circuit/reset',
   setMarker: '/v1/devices/BAD_ID!/markers',
   deleteMarker: '/v1/devices/BAD_ID!/markers',
