@@ -197,7 +197,7 @@ async function measure(env: Record<string, string>, count: number, failShare: nu
   if (all.kind !== 'created') throw new Error(`create: ${JSON.stringify(all)}`);
   const before1 = { ...units };
   const wall1 = Date.now();
-  const done1 = await drive(all.rollout.rolloutId, all.rollout.target.version, sim0, () => false);
+  const done1 = await drive(all.rollout.rolloutId, all.rollout.target!.version, sim0, () => false);
   const ctrlUnits = units.controller - before1.controller;
   const deviceUnits = units.device - before1.device;
   const rolled = done1.rollout.stages.reduce((n, s) => n + s.counts.succeeded, 0);
@@ -206,7 +206,7 @@ async function measure(env: Record<string, string>, count: number, failShare: nu
   );
   if (done1.rollout.status !== 'completed' || rolled !== count)
     throw new Error(`rollout 1 ended ${done1.rollout.status} with ${rolled} of ${count} succeeded`);
-  for (const [id] of versions) versions.set(id, all.rollout.target.version);
+  for (const [id] of versions) versions.set(id, all.rollout.target!.version);
 
   // Baseline: moving devices one by one by hand.
   const beforeManual = units.manual;
@@ -270,7 +270,7 @@ async function measure(env: Record<string, string>, count: number, failShare: nu
   abortWrittenAt = undefined;
   const done2 = await drive(
     bad.rollout.rolloutId,
-    bad.rollout.target.version,
+    bad.rollout.target!.version,
     sim1,
     (id) => failing(id, failShare),
     (id, failed, at) => {

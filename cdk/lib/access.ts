@@ -206,7 +206,11 @@ export const FUNCTION_ACCESS: Record<FunctionName, ResourceAccess> = {
       rollouts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'] },
       // An abort by a criterion, or a completion with failures, raises one alert (Query: the silences it checks).
       alerts: { actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'] },
+      // A job rollout enqueues each device's job through the outbox (PutItem, then UpdateItem once published)
+      // and reads its status (GetItem).
+      jobs: { actions: ['GetItem', 'PutItem', 'UpdateItem'] },
     },
+    queues: { jobs: ['SendMessage'] },
     publishAlerts: true,
     // Moved and rolled-back devices are told to sync now.
     notifyDevices: true,

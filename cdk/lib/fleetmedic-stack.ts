@@ -78,6 +78,7 @@ export class FleetmedicStack extends Stack {
     this.rollouts = new Rollouts(this, 'Rollouts', {
       tables,
       alertTopic,
+      jobsQueue: this.jobQueue.queue,
       functionDefaults,
       reserveConcurrency: config.reserveConcurrency,
     });

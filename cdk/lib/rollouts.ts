@@ -3,6 +3,7 @@
  * and roll back, next stage, complete). The operator API creates and steers rollouts; this function moves them.
  */
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { FUNCTION_ACCESS, grantAccess, type GrantableResources } from './access.js';
 import type { FunctionDefaults } from './fleet-function.js';
@@ -13,6 +14,8 @@ export interface RolloutsProps {
   tables: Record<TableKey, Table>;
   /** An abort by a criterion, or a completion with failures, raises an alert. */
   alertTopic: NonNullable<GrantableResources['alertTopic']>;
+  /** A job rollout sends each device's job to the jobs queue. */
+  jobsQueue: IQueue;
   functionDefaults: FunctionDefaults;
   reserveConcurrency: boolean;
 }
@@ -30,7 +33,7 @@ export class Rollouts extends Construct {
     });
     grantAccess(this.controller.function.fn, FUNCTION_ACCESS['rollout-controller'], {
       tables: props.tables,
-      queues: {},
+      queues: { jobs: props.jobsQueue },
       alertTopic: props.alertTopic,
     });
   }

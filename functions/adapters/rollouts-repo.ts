@@ -44,8 +44,10 @@ export interface Rollout {
   createdBy: string;
   description?: string;
   selector?: LabelSelector;
-  /** The target every device gets, with its version (the same for all: versions hash the content). */
-  target: TargetStateDocument;
+  /** The target every device gets, with its version (the same for all: versions hash the content); or: */
+  target?: TargetStateDocument;
+  /** the job every device gets enqueued (a command, as an operator enqueues it for one device). */
+  job?: RolloutJob;
   canary: CanarySpec;
   waves: WaveSpec;
   abortCriteria: AbortCriteria;
@@ -68,6 +70,12 @@ export interface StoredStage extends StageProgress {
   finishedAt?: number;
 }
 
+export interface RolloutJob {
+  type: string;
+  params: Record<string, unknown>;
+  inProgressTimeoutSeconds?: number;
+}
+
 export type DeviceRecordStatus = 'in-progress' | 'succeeded' | 'failed' | 'skipped';
 
 export interface DeviceRecord {
@@ -78,6 +86,8 @@ export interface DeviceRecord {
   movedAt?: number;
   /** The target the device had before the move (absent: it had none). */
   previousTarget?: TargetStateDocument;
+  /** A job rollout's job for this device (its id fixed before it is enqueued: a re-run never enqueues twice). */
+  jobId?: string;
   skipReason?: SkipReason;
   cause?: FailureCause;
   detail?: string;

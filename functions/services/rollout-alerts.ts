@@ -45,7 +45,7 @@ export async function announceRolloutEnd(r: Rollout, now: number): Promise<void>
     ...(r.description ? { description: r.description } : {}),
     createdAt: r.createdAt,
     deviceCount: r.deviceCount,
-    targetVersion: r.target.version,
+    targetVersion: r.target?.version ?? `job ${r.job?.type ?? '?'}`,
     onAbort: r.onAbort,
     ...(r.abort ? { abort: r.abort } : {}),
     totals,

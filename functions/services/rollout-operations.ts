@@ -60,7 +60,8 @@ export function rolloutAnswer(view: ServiceView): RolloutAnswer {
     ...(r.description ? { description: r.description } : {}),
     ...(r.selector ? { selector: { ...r.selector } } : {}),
     deviceCount: r.deviceCount,
-    targetVersion: r.target.version,
+    // A job rollout (created from code only so far) names its job where a target rollout names its version.
+    targetVersion: r.target?.version ?? `job:${r.job?.type ?? '?'}`,
     canary: r.canary,
     waves: r.waves,
     abortCriteria: r.abortCriteria,

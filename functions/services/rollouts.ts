@@ -46,6 +46,7 @@ import {
   type DeviceRecord,
   type Rollout,
   type RolloutAbort,
+  type RolloutJob,
   type StoredStage,
 } from '../adapters/rollouts-repo.js';
 import type { TargetState, TargetStateDocument } from '../contract/target-state.js';
@@ -57,7 +58,14 @@ import {
   type Closeness,
   type Counts,
 } from '../domain/rollouts/criteria.js';
-import { judgeDevice, skipReason, type ReportedState } from '../domain/rollouts/device-outcome.js';
+import {
+  judgeDevice,
+  judgeJob,
+  skipReason,
+  type DeviceOutcome,
+  type ReportedState,
+} from '../domain/rollouts/device-outcome.js';
+import { defaultInProgressTimeoutSeconds } from '../domain/job-lifecycle.js';
 import {
   abortStatus,
   applyAction,
@@ -78,6 +86,7 @@ import { timeOrderedId } from '../lib/ids.js';
 import { logger } from '../lib/observability.js';
 import { notifyDevice } from './device-push.js';
 import { announceRolloutEnd, failuresByCause } from './rollout-alerts.js';
+import { enqueueRolloutJob, jobRolloutProblem, jobsOf, rolloutJobId } from './rollout-jobs.js';
 
 /** A controller's lease outlives its function's timeout (55 s), so a live run never loses it. */
 const LEASE_MS = 120_000;
@@ -89,7 +98,9 @@ const MOVE_BATCH = 25;
 export interface CreateRolloutInput {
   selector?: LabelSelector;
   deviceIds?: string[];
-  target: TargetState;
+  /** What each device gets: a target state, or a job (exactly one of the two). */
+  target?: TargetState;
+  job?: RolloutJob;
   canary: CanarySpec;
   waves: WaveSpec;
   abortCriteria: AbortCriteria;
@@ -120,7 +131,13 @@ export async function createRollout(
   now: number,
   correlationId?: string,
 ): Promise<CreateRolloutResult> {
-  const names = input.target.registryCredentials ?? [];
+  if (!input.target === !input.job)
+    return invalid('target', 'target_or_job', 'give a target or a job for every device, exactly one of the two');
+  if (input.job) {
+    const refused = jobRolloutProblem(input.job, input.onAbort);
+    if (refused) return invalid(refused.path, refused.code, refused.message);
+  }
+  const names = input.target?.registryCredentials ?? [];
   const exists = await Promise.all(names.map((n) => registryCredentialExists(n)));
   const unknown = names.findIndex((_n, i) => !exists[i]);
   if (unknown !== -1)
@@ -167,19 +184,24 @@ export async function createRollout(
     throw err;
   }
   const iso = new Date(now).toISOString();
-  const window = input.target.rollbackWindowSeconds;
+  // A device with no verdict this long after its move failed (timed out): the health window, or the job's timeout.
+  const verdictWithin = input.target
+    ? input.target.rollbackWindowSeconds
+    : (input.job!.inProgressTimeoutSeconds ?? defaultInProgressTimeoutSeconds(input.job!.type));
   const rollout: Rollout = {
     rolloutId: `ro_${timeOrderedId(now)}`,
     createdAt: iso,
     createdBy: by,
     ...(input.description ? { description: input.description } : {}),
     ...(input.selector ? { selector: input.selector } : {}),
-    target: { version: targetVersion(input.target), updatedAt: iso, target: input.target },
+    ...(input.target
+      ? { target: { version: targetVersion(input.target), updatedAt: iso, target: input.target } }
+      : { job: input.job! }),
     canary: input.canary,
     waves: input.waves,
     abortCriteria: input.abortCriteria,
     onAbort: input.onAbort,
-    deviceTimeoutSeconds: input.deviceTimeoutSeconds ?? window + 600,
+    deviceTimeoutSeconds: input.deviceTimeoutSeconds ?? verdictWithin + 600,
     deviceCount: frozen.length,
     status: 'active',
     stages,
@@ -425,7 +447,7 @@ async function moveStage(
       const at = stage.start + b + k;
       const rec = existing.get(at);
       if (rec) {
-        if (rec.status === 'in-progress') await applyTarget(r, rec, now);
+        if (rec.status === 'in-progress') await applyMove(r, rec, now);
         continue;
       }
       const own = items.get(deviceId) ?? new Map<string, Record<string, unknown>>();
@@ -448,18 +470,19 @@ async function moveStage(
           skipped++;
         continue;
       }
-      const previous = targetDoc(own.get('TARGET'));
+      const previous = r.target && targetDoc(own.get('TARGET'));
       const record: DeviceRecord = {
         index: at,
         deviceId,
         stage: index,
         status: 'in-progress',
         movedAt: now,
-        ...(previous && previous.version !== r.target.version ? { previousTarget: previous } : {}),
+        ...(previous && previous.version !== r.target?.version ? { previousTarget: previous } : {}),
+        ...(r.job ? { jobId: rolloutJobId(r.rolloutId, at) } : {}),
       };
       // The record first: whatever happens next, this device is never moved twice, and its previous target is kept.
       if (!(await recordDevice(r.rolloutId, record))) continue;
-      if (await applyTarget(r, record, now)) moved++;
+      if (await applyMove(r, record, now)) moved++;
       else skipped++;
     }
   }
@@ -468,19 +491,24 @@ async function moveStage(
   return { moved, skipped, interrupted: false };
 }
 
+/** Move a recorded device: enqueue its job (a job rollout) or give it the target. */
+function applyMove(r: Rollout, rec: DeviceRecord, now: number): Promise<boolean> {
+  return r.job ? enqueueRolloutJob(r.rolloutId, r.job, rec, now) : applyTarget(r, r.target!, rec, now);
+}
+
 /**
  * Give a recorded device the rollout's target, over the target it had (so a change someone made in between is
  * never overwritten: the device is then skipped as `target-changed`). True when the device has the target.
  */
-async function applyTarget(r: Rollout, rec: DeviceRecord, now: number): Promise<boolean> {
-  const doc: TargetStateDocument = { ...r.target, updatedAt: new Date(now).toISOString() };
+async function applyTarget(r: Rollout, target: TargetStateDocument, rec: DeviceRecord, now: number): Promise<boolean> {
+  const doc: TargetStateDocument = { ...target, updatedAt: new Date(now).toISOString() };
   // No recorded previous target: the device had none (or already had this version, and the write is refused).
   if (await putTarget(rec.deviceId, doc, rec.previousTarget?.version ?? null)) {
     await notifyDevice(rec.deviceId, 'target', now);
     return true;
   }
   const current = await getTarget(rec.deviceId);
-  if (current?.version === r.target.version) return true;
+  if (current?.version === target.version) return true;
   await finishDevice(r.rolloutId, rec.index, {
     status: 'skipped',
     skipReason: 'target-changed',
@@ -497,12 +525,20 @@ function targetDoc(item: Record<string, unknown> | undefined): TargetStateDocume
 
 /** Judge the in-progress devices of every started, unfinished stage and recount each such stage. */
 async function refreshCounts(r: Rollout, now: number): Promise<void> {
-  const windowMs = r.target.target.rollbackWindowSeconds * 1000;
   for (const stage of r.stages) {
     if (stage.startedAt === undefined || stage.finishedAt !== undefined) continue;
     const records = await deviceRecords(r.rolloutId, stage.start, stage.end);
     const open = records.filter((d) => d.status === 'in-progress');
-    if (open.length) {
+    if (open.length && r.job) {
+      for (const [d, job] of await jobsOf(open))
+        await finish(
+          r,
+          d,
+          judgeJob({ ...job, movedAt: d.movedAt ?? now, now, timeoutMs: r.deviceTimeoutSeconds * 1000 }),
+          now,
+        );
+    } else if (open.length) {
+      const windowMs = r.target!.target.rollbackWindowSeconds * 1000;
       const states = await batchGetDeviceItems(
         open.map((d) => d.deviceId),
         ['STATE'],
@@ -510,25 +546,14 @@ async function refreshCounts(r: Rollout, now: number): Promise<void> {
       for (const d of open) {
         const state = states.get(d.deviceId)?.get('STATE');
         const verdict = judgeDevice({
-          version: r.target.version,
+          version: r.target!.version,
           movedAt: d.movedAt ?? now,
           now,
           windowMs,
           timeoutMs: r.deviceTimeoutSeconds * 1000,
           state: state as ReportedState | undefined,
         });
-        if (verdict.kind === 'in-progress') continue;
-        const done =
-          verdict.kind === 'failed'
-            ? {
-                status: 'failed' as const,
-                cause: verdict.cause,
-                detail: verdict.detail,
-                ...(verdict.reason ? { reason: verdict.reason } : {}),
-                finishedAt: now,
-              }
-            : { status: 'succeeded' as const, finishedAt: now };
-        if (await finishDevice(r.rolloutId, d.index, done)) Object.assign(d, done);
+        await finish(r, d, verdict, now);
       }
     }
     const counts = { ...emptyCounts(), pending: stage.end - stage.start - records.length };
@@ -539,6 +564,22 @@ async function refreshCounts(r: Rollout, now: number): Promise<void> {
     stage.counts = counts;
     if (stage.moved && stageDone(stage)) stage.finishedAt = now;
   }
+}
+
+/** Store a device's verdict (once: only an in-progress device takes one) and count it in `d`. */
+async function finish(r: Rollout, d: DeviceRecord, verdict: DeviceOutcome, now: number): Promise<void> {
+  if (verdict.kind === 'in-progress') return;
+  const done =
+    verdict.kind === 'failed'
+      ? {
+          status: 'failed' as const,
+          cause: verdict.cause,
+          detail: verdict.detail,
+          ...(verdict.reason ? { reason: verdict.reason } : {}),
+          finishedAt: now,
+        }
+      : { status: 'succeeded' as const, finishedAt: now };
+  if (await finishDevice(r.rolloutId, d.index, done)) Object.assign(d, done);
 }
 
 /**
@@ -557,7 +598,7 @@ async function rollBack(r: Rollout, now: number): Promise<AdvanceOutcome> {
       let outcome: NonNullable<DeviceRecord['rollback']>;
       if (!d.previousTarget) outcome = 'no-previous-target';
       else if (
-        await putTarget(d.deviceId, { ...d.previousTarget, updatedAt: new Date(now).toISOString() }, r.target.version)
+        await putTarget(d.deviceId, { ...d.previousTarget, updatedAt: new Date(now).toISOString() }, r.target!.version)
       ) {
         outcome = 'restored';
         await notifyDevice(d.deviceId, 'target', now);

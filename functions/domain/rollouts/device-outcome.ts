@@ -9,7 +9,7 @@
  * version within the rollout's device timeout.
  */
 
-export type FailureCause = 'rolled-back' | 'unhealthy' | 'timed-out';
+export type FailureCause = 'rolled-back' | 'unhealthy' | 'timed-out' | 'job-failed' | 'job-rejected' | 'job-canceled';
 
 export type DeviceOutcome =
   | { kind: 'in-progress' }
@@ -67,6 +67,40 @@ function judge(i: JudgeInput): DeviceOutcome {
       detail: s?.targetVersion
         ? `still reports ${s.targetVersion} ${Math.round(elapsed / 1000)} s after the move`
         : `no report ${Math.round(elapsed / 1000)} s after the move`,
+    };
+  return { kind: 'in-progress' };
+}
+
+/**
+ * A job rollout's device, from its job: succeeded when the job SUCCEEDED, failed when it ended otherwise (FAILED,
+ * TIMED_OUT, REJECTED, CANCELED: its retry policy is spent by then), or still QUEUED/IN_PROGRESS past the device
+ * timeout (an offline device never takes its job).
+ */
+export function judgeJob(i: {
+  status?: string;
+  movedAt: number;
+  now: number;
+  timeoutMs: number;
+  lastError?: string;
+}): DeviceOutcome {
+  const reason = i.lastError ? { reason: i.lastError.slice(0, 200) } : {};
+  switch (i.status) {
+    case 'SUCCEEDED':
+      return { kind: 'succeeded' };
+    case 'FAILED':
+      return { kind: 'failed', cause: 'job-failed', detail: 'its job FAILED', ...reason };
+    case 'TIMED_OUT':
+      return { kind: 'failed', cause: 'timed-out', detail: 'its job TIMED_OUT', ...reason };
+    case 'REJECTED':
+      return { kind: 'failed', cause: 'job-rejected', detail: 'its job was REJECTED', ...reason };
+    case 'CANCELED':
+      return { kind: 'failed', cause: 'job-canceled', detail: 'its job was CANCELED', ...reason };
+  }
+  if (i.now - i.movedAt >= i.timeoutMs)
+    return {
+      kind: 'failed',
+      cause: 'timed-out',
+      detail: `its job still ${i.status ?? 'missing'} ${Math.round((i.now - i.movedAt) / 1000)} s after it was enqueued`,
     };
   return { kind: 'in-progress' };
 }

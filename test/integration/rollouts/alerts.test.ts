@@ -127,7 +127,7 @@ describe('RolloutAborted', () => {
     for (const id of ['ab1', 'ab2', 'ab3', 'ab4', 'ab5']) before[id] = await register(id, 'abort-alert');
     const t0 = Date.now();
     const r = await created(spec('abort-alert'), t0);
-    const v = r.target.version;
+    const v = r.target!.version;
     await advanceRollout(r.rolloutId, 'c1', t0);
     // Two canary devices fail to pull the new image and roll back; the third takes it.
     for (const id of ['ab1', 'ab2'])
@@ -217,7 +217,7 @@ describe('RolloutCompletedWithFailures', () => {
       spec('completed-failures', { canary: { count: 4 }, abortCriteria: { failureCount: 2, minFinished: 1 } }),
       t0,
     );
-    const v = r.target.version;
+    const v = r.target!.version;
     await advanceRollout(r.rolloutId, 'c1', t0);
     await report('cf1', { version: before.cf1!, rolledBackFrom: v, pullError: 'lab/web:missing' });
     for (const id of ['cf2', 'cf3', 'cf4']) await report(id, { version: v });
@@ -238,7 +238,7 @@ describe('RolloutCompletedWithFailures', () => {
     const t0 = Date.now();
     const r = await created(spec('completed-ok', { canary: { count: 2 } }), t0);
     await advanceRollout(r.rolloutId, 'c1', t0);
-    for (const id of ['ok1', 'ok2']) await report(id, { version: r.target.version });
+    for (const id of ['ok1', 'ok2']) await report(id, { version: r.target!.version });
     assert.deepEqual(await advanceRollout(r.rolloutId, 'c1', t0 + 11 * S), { kind: 'completed', failed: 0 });
     assert.deepEqual(await rolloutAlerts(500), []);
   });

@@ -125,7 +125,7 @@ describe('a rollout to a label selection', () => {
         ['wave 2', 3],
       ],
     );
-    const v = r.target.version;
+    const v = r.target!.version;
     // Registered after creation: not swept in (the set is frozen).
     await register('n7', { site: 'north', role: 'pump' });
 
@@ -183,7 +183,7 @@ describe('abort criteria', () => {
     for (const id of ['a1', 'a2', 'a3', 'a4']) before[id] = await register(id, { group: 'abort-pct' });
     const t0 = Date.now();
     const r = await created(spec({ selector: { group: 'abort-pct' }, canary: { count: 2 } }), t0);
-    const v = r.target.version;
+    const v = r.target!.version;
     await advanceRollout(r.rolloutId, 'c1', t0);
     await report('a1', { version: before.a1!, rolledBackFrom: v });
     await report('a2', { version: v });
@@ -232,8 +232,8 @@ describe('abort criteria', () => {
     const after = (await getRollout(r.rolloutId))!;
     assert.equal(after.status, 'aborted');
     assert.equal(after.abort?.failures?.[0]?.cause, 'timed-out');
-    assert.equal((await getTarget('b1'))?.version, r.target.version, 'left as it is');
-    assert.notEqual((await getTarget('b2'))?.version, r.target.version, 'never touched');
+    assert.equal((await getTarget('b1'))?.version, r.target!.version, 'left as it is');
+    assert.notEqual((await getTarget('b2'))?.version, r.target!.version, 'never touched');
   });
 });
 
@@ -243,7 +243,7 @@ describe('operators and controllers', () => {
     for (const id of ['p1', 'p2', 'p3']) before[id] = await register(id, { group: 'pause' });
     const t0 = Date.now();
     const r = await created(spec({ selector: { group: 'pause' } }), t0);
-    const v = r.target.version;
+    const v = r.target!.version;
     await advanceRollout(r.rolloutId, 'c1', t0);
     await report('p1', { version: v });
 
