@@ -11,6 +11,7 @@ import { config } from '../lib/config.js';
 import { allEventTypeShards, eventTypeShard } from '../domain/shards.js';
 import { newEventId } from '../lib/ids.js';
 import { isConditionFailure } from './common/conditions.js';
+import { countShards, queryShards } from './common/sharded-query.js';
 
 export const EVENT_TTL_SECONDS = 14 * 86400;
 
@@ -133,23 +134,18 @@ export async function recentEvents(q: RecentEventsQuery): Promise<FleetEvent[]> 
 
 /** Each shard's newest `limit`, merged: the fleet's newest `limit` of that type (4 Queries, no filter). */
 async function recentEventsOfType(type: string, limit: number): Promise<FleetEvent[]> {
-  const shards = await Promise.all(
-    allEventTypeShards(type).map(async (shard) => {
-      const res = await documentClient().send(
-        new QueryCommand({
-          TableName: config.eventsTable,
-          IndexName: 'byType',
-          KeyConditionExpression: 'typeShard = :shard',
-          ExpressionAttributeValues: { ':shard': shard },
-          ScanIndexForward: false,
-          Limit: limit,
-        }),
-      );
-      return (res.Items ?? []) as EventItem[];
+  const items = await queryShards(
+    allEventTypeShards(type),
+    (shard) => ({
+      TableName: config.eventsTable,
+      IndexName: 'byType',
+      KeyConditionExpression: 'typeShard = :shard',
+      ExpressionAttributeValues: { ':shard': shard },
+      ScanIndexForward: false,
     }),
+    limit,
   );
-  return shards
-    .flat()
+  return (items as unknown as EventItem[])
     .sort((a, b) => (a.sk < b.sk ? 1 : a.sk > b.sk ? -1 : 0))
     .slice(0, limit)
     .map(toFleetEvent);
@@ -165,50 +161,20 @@ function toFleetEvent(item: EventItem): FleetEvent {
  * Reads what happened in the span, never the fleet: its cost follows the number of such events.
  */
 export async function eventsOfTypeSince(type: string, sinceIso: string): Promise<FleetEvent[]> {
-  const out: FleetEvent[] = [];
-  await Promise.all(
-    allEventTypeShards(type).map(async (shard) => {
-      let start: Record<string, unknown> | undefined;
-      do {
-        const res = await documentClient().send(
-          new QueryCommand({
-            TableName: config.eventsTable,
-            IndexName: 'byType',
-            KeyConditionExpression: 'typeShard = :shard AND sk >= :since',
-            ExpressionAttributeValues: { ':shard': shard, ':since': sinceIso },
-            ExclusiveStartKey: start,
-          }),
-        );
-        for (const item of res.Items ?? []) out.push(toFleetEvent(item as EventItem));
-        start = res.LastEvaluatedKey;
-      } while (start);
-    }),
-  );
-  return out;
+  const items = await queryShards(allEventTypeShards(type), typeSinceQuery(sinceIso), Number.POSITIVE_INFINITY);
+  return items.map((item) => toFleetEvent(item as unknown as EventItem));
 }
 
 /** How many events of one type since an instant (Select COUNT: only the count comes back). */
-export async function countEventsOfTypeSince(type: string, sinceIso: string): Promise<number> {
-  const counts = await Promise.all(
-    allEventTypeShards(type).map(async (shard) => {
-      let n = 0;
-      let start: Record<string, unknown> | undefined;
-      do {
-        const res = await documentClient().send(
-          new QueryCommand({
-            TableName: config.eventsTable,
-            IndexName: 'byType',
-            KeyConditionExpression: 'typeShard = :shard AND sk >= :since',
-            ExpressionAttributeValues: { ':shard': shard, ':since': sinceIso },
-            Select: 'COUNT',
-            ExclusiveStartKey: start,
-          }),
-        );
-        n += res.Count ?? 0;
-        start = res.LastEvaluatedKey;
-      } while (start);
-      return n;
-    }),
-  );
-  return counts.reduce((a, b) => a + b, 0);
+export function countEventsOfTypeSince(type: string, sinceIso: string): Promise<number> {
+  return countShards(allEventTypeShards(type), typeSinceQuery(sinceIso));
 }
+
+const typeSinceQuery =
+  (sinceIso: string) =>
+  (shard: string): QueryCommandInput => ({
+    TableName: config.eventsTable,
+    IndexName: 'byType',
+    KeyConditionExpression: 'typeShard = :shard AND sk >= :since',
+    ExpressionAttributeValues: { ':shard': shard, ':since': sinceIso },
+  });

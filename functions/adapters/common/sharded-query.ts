@@ -6,13 +6,20 @@
 import { QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '../../lib/aws.js';
 
-/** One Query, paged, at most `limit` items (DynamoDB's Limit caps each page at what is still wanted). */
+/**
+ * One Query, paged, at most `limit` items (DynamoDB's Limit caps each page at what is still wanted; an infinite
+ * limit reads to the end).
+ */
 export async function queryUpTo(input: QueryCommandInput, limit: number): Promise<Record<string, unknown>[]> {
   const out: Record<string, unknown>[] = [];
   let startKey: Record<string, unknown> | undefined;
   do {
     const res = await documentClient().send(
-      new QueryCommand({ ...input, Limit: limit - out.length, ExclusiveStartKey: startKey }),
+      new QueryCommand({
+        ...input,
+        Limit: Number.isFinite(limit) ? limit - out.length : undefined,
+        ExclusiveStartKey: startKey,
+      }),
     );
     out.push(...(res.Items ?? []));
     startKey = res.LastEvaluatedKey;
