@@ -26,10 +26,19 @@ export type SummaryOutcome =
   | { action: 'not-due' | 'already-sent' }
   | { action: 'sent' | 'silent'; day: string; text: string; facts: SummaryFacts };
 
+/**
+ * The last day this container saw claimed (by itself or another run): a warm evaluator then skips the claim's
+ * conditional write on every later minute of that day instead of failing it ~1,400 times. A cold one tries once.
+ */
+let knownClaimedDay: string | undefined;
+
 export async function maybeSendDailySummary(now: number, settings = config.dailySummary): Promise<SummaryOutcome> {
   const day = dueSummaryDay(now, settings);
   if (!day) return { action: 'not-due' };
-  if (!(await claimSummaryDay(day, now))) return { action: 'already-sent' };
+  if (day === knownClaimedDay) return { action: 'already-sent' };
+  const claimed = await claimSummaryDay(day, now);
+  knownClaimedDay = day;
+  if (!claimed) return { action: 'already-sent' };
   try {
     const facts = await gatherFacts(day, settings.timezone, now);
     const text = summaryText(facts);
@@ -43,6 +52,7 @@ export async function maybeSendDailySummary(now: number, settings = config.daily
     logger.info('daily summary sent', { day });
     return { action: 'sent', day, text, facts };
   } catch (err) {
+    knownClaimedDay = undefined;
     await releaseSummaryDay(day).catch(() => {});
     throw err;
   }

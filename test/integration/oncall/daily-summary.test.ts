@@ -82,6 +82,9 @@ test('an empty fleet: a one-line all-clear, or nothing when configured silent; o
     /^Fleet daily summary \d{4}-\d\d-\d\d \(Europe\/Paris, last 24 h\): all clear\.$/,
   );
   assert.equal((await svc.maybeSendDailySummary(Date.now() - 3 * day, settings)).action, 'already-sent');
+  // Another container (no memory of the claim) finds it in the table: still sent once.
+  const { claimSummaryDay } = await import('../../../functions/adapters/summary-claims.js');
+  assert.equal(await claimSummaryDay((clear as { day: string }).day, Date.now()), false);
   const silent = await svc.maybeSendDailySummary(Date.now() - 2 * day, { ...settings, allClear: 'silent' });
   assert.equal(silent.action, 'silent');
   const sent = await published();
