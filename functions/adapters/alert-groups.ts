@@ -17,7 +17,7 @@ import type { GroupWindow } from '../domain/alerting/groups.js';
 import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
 import { timeOrderedId } from '../lib/ids.js';
-import { isConditionFailure } from './common/conditions.js';
+import { isConditionFailure, writeIf } from './common/conditions.js';
 
 const GROUPS_PK = 'GROUPS';
 const WINDOW_RETENTION_S = 7 * 86400;
@@ -110,22 +110,16 @@ function windowIdOf(item: Record<string, unknown> | undefined): string {
  * Count one recovered member down in its group's open window, if that window is still open and is the member's
  * (any open window when the member's window id is unknown). False when there is no such open window.
  */
-export async function countDownOpenWindow(group: { key: string; windowId: string }): Promise<boolean> {
-  try {
-    await documentClient().send(
-      new UpdateCommand({
-        TableName: config.alertsTable,
-        Key: openKey(group.key),
-        UpdateExpression: 'ADD openCount :minus, version :one',
-        ConditionExpression: group.windowId ? 'windowId = :w' : 'attribute_exists(windowId)',
-        ExpressionAttributeValues: { ':minus': -1, ':one': 1, ...(group.windowId ? { ':w': group.windowId } : {}) },
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
+export function countDownOpenWindow(group: { key: string; windowId: string }): Promise<boolean> {
+  return writeIf(
+    new UpdateCommand({
+      TableName: config.alertsTable,
+      Key: openKey(group.key),
+      UpdateExpression: 'ADD openCount :minus, version :one',
+      ConditionExpression: group.windowId ? 'windowId = :w' : 'attribute_exists(windowId)',
+      ExpressionAttributeValues: { ':minus': -1, ':one': 1, ...(group.windowId ? { ':w': group.windowId } : {}) },
+    }),
+  );
 }
 
 /** Count one recovered member down in a flushed window; undefined when the window is gone (dropped or expired). */
@@ -149,22 +143,16 @@ export async function countDownFlushedWindow(groupKey: string, windowId: string)
 }
 
 /** Claim the right to announce a flushed window as resolved: false when someone else already claimed it. */
-export async function claimGroupResolved(groupKey: string, windowId: string): Promise<boolean> {
-  try {
-    await documentClient().send(
-      new UpdateCommand({
-        TableName: config.alertsTable,
-        Key: windowKey(groupKey, windowId),
-        UpdateExpression: 'SET resolvedNotified = :t',
-        ConditionExpression: 'attribute_not_exists(resolvedNotified)',
-        ExpressionAttributeValues: { ':t': true },
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
+export function claimGroupResolved(groupKey: string, windowId: string): Promise<boolean> {
+  return writeIf(
+    new UpdateCommand({
+      TableName: config.alertsTable,
+      Key: windowKey(groupKey, windowId),
+      UpdateExpression: 'SET resolvedNotified = :t',
+      ConditionExpression: 'attribute_not_exists(resolvedNotified)',
+      ExpressionAttributeValues: { ':t': true },
+    }),
+  );
 }
 
 function toWindow(groupKey: string, item: Record<string, unknown>): GroupWindow {
@@ -221,21 +209,15 @@ export async function getOpenWindow(groupKey: string): Promise<GroupWindow | und
 }
 
 /** Delete the open window if still at `version` (false: a member joined or resolved meanwhile). */
-async function deleteOpenWindow(groupKey: string, version: number): Promise<boolean> {
-  try {
-    await documentClient().send(
-      new DeleteCommand({
-        TableName: config.alertsTable,
-        Key: openKey(groupKey),
-        ConditionExpression: 'version = :v',
-        ExpressionAttributeValues: { ':v': version },
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
+function deleteOpenWindow(groupKey: string, version: number): Promise<boolean> {
+  return writeIf(
+    new DeleteCommand({
+      TableName: config.alertsTable,
+      Key: openKey(groupKey),
+      ConditionExpression: 'version = :v',
+      ExpressionAttributeValues: { ':v': version },
+    }),
+  );
 }
 
 /**
@@ -291,22 +273,16 @@ export async function getOutboxEntry(groupKey: string, windowId: string): Promis
 }
 
 /** Lease a queued message until `claimUntil` so two flushers do not both send it; false when taken or gone. */
-export async function claimOutboxEntry(e: OutboxEntry, now: number, claimUntil: number): Promise<boolean> {
-  try {
-    await documentClient().send(
-      new UpdateCommand({
-        TableName: config.alertsTable,
-        Key: outboxKey(e.groupKey, e.windowId),
-        UpdateExpression: 'SET claimUntil = :until',
-        ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(claimUntil) OR claimUntil < :now)',
-        ExpressionAttributeValues: { ':until': claimUntil, ':now': now },
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
+export function claimOutboxEntry(e: OutboxEntry, now: number, claimUntil: number): Promise<boolean> {
+  return writeIf(
+    new UpdateCommand({
+      TableName: config.alertsTable,
+      Key: outboxKey(e.groupKey, e.windowId),
+      UpdateExpression: 'SET claimUntil = :until',
+      ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(claimUntil) OR claimUntil < :now)',
+      ExpressionAttributeValues: { ':until': claimUntil, ':now': now },
+    }),
+  );
 }
 
 /** SNS accepted a queued message: take it off the queue and mark its window announced; returns the window. */

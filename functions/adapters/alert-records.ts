@@ -12,7 +12,7 @@ import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/l
 import type { AlertPolicyConfig, AlertRecord } from '../domain/alerting/dedupe.js';
 import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
-import { isConditionFailure } from './common/conditions.js';
+import { isConditionFailure, writeIf } from './common/conditions.js';
 
 const recordKey = (dedupeKey: string) => ({ pk: `ALERT#${dedupeKey}`, sk: 'STATE' });
 
@@ -29,45 +29,33 @@ export async function getAlertRecord(dedupeKey: string): Promise<AlertRecord | u
  * Write `next` only if the stored version is still `prevVersion` (0: no record yet): true when written, false when
  * another writer came first. The record outlives its cooldown by the policy's retention (TTL).
  */
-export async function writeAlertRecord(
+export function writeAlertRecord(
   next: AlertRecord,
   prevVersion: number,
   now: number,
   policy: AlertPolicyConfig,
 ): Promise<boolean> {
   const expiresAt = Math.floor((Math.max(now, next.cooldownUntil) + policy.recordRetentionMs) / 1000);
-  try {
-    await documentClient().send(
-      new PutCommand({
-        TableName: config.alertsTable,
-        Item: { ...recordKey(next.dedupeKey), ...next, expiresAt },
-        ConditionExpression: prevVersion === 0 ? 'attribute_not_exists(pk)' : 'version = :v',
-        ...(prevVersion === 0 ? {} : { ExpressionAttributeValues: { ':v': prevVersion } }),
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
+  return writeIf(
+    new PutCommand({
+      TableName: config.alertsTable,
+      Item: { ...recordKey(next.dedupeKey), ...next, expiresAt },
+      ConditionExpression: prevVersion === 0 ? 'attribute_not_exists(pk)' : 'version = :v',
+      ...(prevVersion === 0 ? {} : { ExpressionAttributeValues: { ':v': prevVersion } }),
+    }),
+  );
 }
 
 /** Delete the record if it is still at `version`: true when deleted, false when someone wrote it since. */
-export async function deleteAlertRecord(dedupeKey: string, version: number): Promise<boolean> {
-  try {
-    await documentClient().send(
-      new DeleteCommand({
-        TableName: config.alertsTable,
-        Key: recordKey(dedupeKey),
-        ConditionExpression: 'version = :v',
-        ExpressionAttributeValues: { ':v': version },
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
+export function deleteAlertRecord(dedupeKey: string, version: number): Promise<boolean> {
+  return writeIf(
+    new DeleteCommand({
+      TableName: config.alertsTable,
+      Key: recordKey(dedupeKey),
+      ConditionExpression: 'version = :v',
+      ExpressionAttributeValues: { ':v': version },
+    }),
+  );
 }
 
 /** Note on a grouped record which group window it joined, if the record is still at `version`. */

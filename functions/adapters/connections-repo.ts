@@ -13,7 +13,7 @@
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
-import { isConditionFailure } from './common/conditions.js';
+import { writeIf } from './common/conditions.js';
 import { devicePk } from './common/keys.js';
 
 /** API Gateway closes a WebSocket connection after 2 hours; items outlive that by a margin, then expire. */
@@ -64,21 +64,15 @@ export async function deviceOfConnection(connectionId: string): Promise<string |
 }
 
 /** Forget the device's connection only if it is still this one; true when it was. */
-export async function removeDeviceConnection(deviceId: string, connectionId: string): Promise<boolean> {
-  try {
-    await documentClient().send(
-      new DeleteCommand({
-        TableName: config.fleetTable,
-        Key: { pk: devicePk(deviceId), sk: DEVICE_SK },
-        ConditionExpression: 'connectionId = :c',
-        ExpressionAttributeValues: { ':c': connectionId },
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
+export function removeDeviceConnection(deviceId: string, connectionId: string): Promise<boolean> {
+  return writeIf(
+    new DeleteCommand({
+      TableName: config.fleetTable,
+      Key: { pk: devicePk(deviceId), sk: DEVICE_SK },
+      ConditionExpression: 'connectionId = :c',
+      ExpressionAttributeValues: { ':c': connectionId },
+    }),
+  );
 }
 
 export async function removeConnectionOwner(connectionId: string): Promise<void> {

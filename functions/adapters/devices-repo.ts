@@ -19,7 +19,7 @@ import type { StoredDeviceState } from '../domain/report-merge.js';
 import { allShards, OFFLINE_SHARDS, offlineShard, silencedOfflineShard } from '../domain/shards.js';
 import { documentClient, dynamo } from '../lib/aws.js';
 import { config } from '../lib/config.js';
-import { isConditionFailure, updateIf } from './common/conditions.js';
+import { isConditionFailure, updateIf, writeIf } from './common/conditions.js';
 import { rawString, readItems, type RawItem, type UnreadableItem } from './common/item-reader.js';
 import { countShards, queryShards } from './common/sharded-query.js';
 import { devicePk } from './common/keys.js';
@@ -152,7 +152,7 @@ export async function getDeviceCredentials(
  * rotations racing: one wins, the other gets false and re-reads). `previous` is the token that stays valid for
  * the overlap, or null to drop any previous token at once.
  */
-export async function rotateCredentials(
+export function rotateCredentials(
   deviceId: string,
   expectedTokenHash: string,
   next: { tokenSalt: string; tokenHash: string },
@@ -172,21 +172,15 @@ export async function rotateCredentials(
   } else {
     update += ' REMOVE previousTokenSalt, previousTokenHash, previousTokenExpiresAt';
   }
-  try {
-    await documentClient().send(
-      new UpdateCommand({
-        TableName: config.fleetTable,
-        Key: { pk: devicePk(deviceId), sk: 'META' },
-        UpdateExpression: update,
-        ConditionExpression: 'tokenHash = :expected AND attribute_not_exists(decommissionedAt)',
-        ExpressionAttributeValues: values,
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
+  return writeIf(
+    new UpdateCommand({
+      TableName: config.fleetTable,
+      Key: { pk: devicePk(deviceId), sk: 'META' },
+      UpdateExpression: update,
+      ConditionExpression: 'tokenHash = :expected AND attribute_not_exists(decommissionedAt)',
+      ExpressionAttributeValues: values,
+    }),
+  );
 }
 
 /**
@@ -311,29 +305,23 @@ export async function getDeviceItems(deviceId: string): Promise<DeviceItems> {
  * Liveness is not here: it has its own small item (adapters/liveness-repo.ts); a leftover `livenessShard` from
  * the earlier data model is dropped by the same replacement.
  */
-export async function putDeviceState(
+export function putDeviceState(
   deviceId: string,
   state: StoredDeviceState,
   expectedLastSeq: number | undefined,
 ): Promise<boolean> {
-  try {
-    await documentClient().send(
-      new PutCommand({
-        TableName: config.fleetTable,
-        Item: { pk: devicePk(deviceId), sk: 'STATE', ...state },
-        ...(expectedLastSeq === undefined
-          ? { ConditionExpression: 'attribute_not_exists(pk)' }
-          : {
-              ConditionExpression: 'lastSeq = :expected AND attribute_not_exists(decommissionedAt)',
-              ExpressionAttributeValues: { ':expected': expectedLastSeq },
-            }),
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
+  return writeIf(
+    new PutCommand({
+      TableName: config.fleetTable,
+      Item: { pk: devicePk(deviceId), sk: 'STATE', ...state },
+      ...(expectedLastSeq === undefined
+        ? { ConditionExpression: 'attribute_not_exists(pk)' }
+        : {
+            ConditionExpression: 'lastSeq = :expected AND attribute_not_exists(decommissionedAt)',
+            ExpressionAttributeValues: { ':expected': expectedLastSeq },
+          }),
+    }),
+  );
 }
 
 export async function getTarget(deviceId: string): Promise<TargetStateDocument | undefined> {
@@ -348,31 +336,25 @@ export async function getTarget(deviceId: string): Promise<TargetStateDocument |
  * only if there is none), so two operators' read-modify-write cycles cannot overwrite each other; false when
  * it no longer holds.
  */
-export async function putTarget(
+export function putTarget(
   deviceId: string,
   doc: TargetStateDocument,
   expectedVersion?: string | null,
 ): Promise<boolean> {
-  try {
-    await documentClient().send(
-      new PutCommand({
-        TableName: config.fleetTable,
-        Item: { pk: devicePk(deviceId), sk: 'TARGET', ...doc },
-        ...(expectedVersion === undefined
-          ? {}
-          : expectedVersion === null
-            ? { ConditionExpression: 'attribute_not_exists(pk)' }
-            : {
-                ConditionExpression: 'version = :expected',
-                ExpressionAttributeValues: { ':expected': expectedVersion },
-              }),
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
+  return writeIf(
+    new PutCommand({
+      TableName: config.fleetTable,
+      Item: { pk: devicePk(deviceId), sk: 'TARGET', ...doc },
+      ...(expectedVersion === undefined
+        ? {}
+        : expectedVersion === null
+          ? { ConditionExpression: 'attribute_not_exists(pk)' }
+          : {
+              ConditionExpression: 'version = :expected',
+              ExpressionAttributeValues: { ':expected': expectedVersion },
+            }),
+    }),
+  );
 }
 
 export interface DevicePage {

@@ -10,7 +10,7 @@ import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
 import { allEventTypeShards, eventTypeShard } from '../domain/shards.js';
 import { newEventId } from '../lib/ids.js';
-import { isConditionFailure } from './common/conditions.js';
+import { writeIf } from './common/conditions.js';
 import { countShards, queryShards } from './common/sharded-query.js';
 
 export const EVENT_TTL_SECONDS = 14 * 86400;
@@ -66,17 +66,11 @@ export async function recordEvent(event: NewEvent, now = Date.now()): Promise<Fl
  * it not existing yet, so repeating the same write (a retry after a lost answer) leaves one event. False when it
  * already existed.
  */
-export async function recordEventOnce(event: NewEvent & { eventId: string }, now: number): Promise<boolean> {
+export function recordEventOnce(event: NewEvent & { eventId: string }, now: number): Promise<boolean> {
   const item = eventItem(event, now);
-  try {
-    await documentClient().send(
-      new PutCommand({ TableName: config.eventsTable, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }),
-    );
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
+  return writeIf(
+    new PutCommand({ TableName: config.eventsTable, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }),
+  );
 }
 
 export interface RecentEventsQuery {

@@ -7,7 +7,7 @@ import { DeleteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Marker } from '../contract/operator.js';
 import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
-import { isConditionFailure } from './common/conditions.js';
+import { writeIf } from './common/conditions.js';
 import { devicePk } from './common/keys.js';
 
 export const DEVICE_WIDE = '*';
@@ -69,20 +69,14 @@ export async function putMarker(input: {
 }
 
 /** Remove a marker; false when there was none. */
-export async function deleteMarker(deviceId: string, service?: string): Promise<boolean> {
-  try {
-    await documentClient().send(
-      new DeleteCommand({
-        TableName: config.fleetTable,
-        Key: { pk: devicePk(deviceId), sk: markerSk(service) },
-        ConditionExpression: 'attribute_exists(sk)',
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
+export function deleteMarker(deviceId: string, service?: string): Promise<boolean> {
+  return writeIf(
+    new DeleteCommand({
+      TableName: config.fleetTable,
+      Key: { pk: devicePk(deviceId), sk: markerSk(service) },
+      ConditionExpression: 'attribute_exists(sk)',
+    }),
+  );
 }
 
 /** Unexpired markers of a device (device-wide and per service). */

@@ -20,7 +20,7 @@ import type { CanarySpec, WaveSpec } from '../domain/rollouts/plan.js';
 import type { LabelSelector } from '../domain/rollouts/selection.js';
 import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
-import { isConditionFailure, updateIf } from './common/conditions.js';
+import { updateIf, writeIf } from './common/conditions.js';
 
 /** Device ids per SET# item (~40 bytes each: 20 KB items). */
 export const SET_CHUNK = 500;
@@ -303,20 +303,14 @@ export async function deviceRecords(rolloutId: string, start: number, end: numbe
 }
 
 /** Record a device's move or skip, once: false when a record for that index exists already. */
-export async function recordDevice(rolloutId: string, rec: DeviceRecord): Promise<boolean> {
-  try {
-    await documentClient().send(
-      new PutCommand({
-        TableName: table(),
-        Item: { pk: rolloutPk(rolloutId), sk: deviceSk(rec.index), ...rec },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
+export function recordDevice(rolloutId: string, rec: DeviceRecord): Promise<boolean> {
+  return writeIf(
+    new PutCommand({
+      TableName: table(),
+      Item: { pk: rolloutPk(rolloutId), sk: deviceSk(rec.index), ...rec },
+      ConditionExpression: 'attribute_not_exists(pk)',
+    }),
+  );
 }
 
 /** Give an in-progress device its verdict (or turn it into a skip); false when it is not in progress any more. */

@@ -5,27 +5,21 @@
 import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
-import { isConditionFailure } from './common/conditions.js';
+import { writeIf } from './common/conditions.js';
 
-export async function claimSummaryDay(day: string, now: number): Promise<boolean> {
-  try {
-    await documentClient().send(
-      new PutCommand({
-        TableName: config.alertsTable,
-        Item: {
-          pk: 'SUMMARY',
-          sk: day,
-          claimedAt: new Date(now).toISOString(),
-          expiresAt: Math.floor(now / 1000) + 3 * 86400,
-        },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
+export function claimSummaryDay(day: string, now: number): Promise<boolean> {
+  return writeIf(
+    new PutCommand({
+      TableName: config.alertsTable,
+      Item: {
+        pk: 'SUMMARY',
+        sk: day,
+        claimedAt: new Date(now).toISOString(),
+        expiresAt: Math.floor(now / 1000) + 3 * 86400,
+      },
+      ConditionExpression: 'attribute_not_exists(pk)',
+    }),
+  );
 }
 
 /** The summary could not be sent: the next run tries again. */

@@ -1,6 +1,6 @@
 /** Recognising a lost optimistic-concurrency race, for single writes and transactions alike. */
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import { type DeleteCommand, type PutCommand, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '../../lib/aws.js';
 
 export function isConditionFailure(err: unknown): boolean {
@@ -29,9 +29,17 @@ export type ConditionalUpdate = UpdateCommandInput & { ConditionExpression: stri
  * error propagates. One item, never a transaction: no code path needs one (see services/job-failures.ts for why
  * events are written after their transition), and the roles are granted no transactional actions.
  */
-export async function updateIf(update: ConditionalUpdate): Promise<boolean> {
+export function updateIf(update: ConditionalUpdate): Promise<boolean> {
+  return writeIf(new UpdateCommand(update));
+}
+
+/**
+ * Send one conditional write (put, update or delete): true when it was written, false when its condition failed
+ * (the item already exists, moved on, or was taken by a racing writer). Every other error propagates.
+ */
+export async function writeIf(command: PutCommand | UpdateCommand | DeleteCommand): Promise<boolean> {
   try {
-    await documentClient().send(new UpdateCommand(update));
+    await documentClient().send(command as UpdateCommand);
     return true;
   } catch (err) {
     if (isConditionFailure(err)) return false;
