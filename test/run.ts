@@ -12,11 +12,15 @@
  *  - files that spend most of their time waiting out wall-clock periods (WAITING: an outage, a job timeout, a
  *    backoff, with agents and the local fleet idle in between) may run in TEST_WAIT_SLOTS extra slots (default 1)
  *    beside the TEST_CONCURRENCY (default 2) slots every file shares, instead of holding a core they hardly use.
+ *  - the files that synthesize the CDK stack (they import test/unit/cdk/support/stack.ts) run together in one
+ *    process: importing aws-cdk-lib and the first synthesis of a process cost ~12 s of CPU, a later synthesis ~1.5 s,
+ *    and the default stack is shared through that module's cache. They set no environment and no hooks, so running
+ *    them side by side changes nothing but the CPU spent.
  * The figures are wall-clock seconds measured for each file on its own; files not listed are assumed short by their
  * folder. Refresh them from the table this runner prints at the end of a full run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { ensureEmulator, type Emulator } from './support/moto.js';
 
@@ -70,9 +74,24 @@ if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
-const expected = (f: string) => SECONDS[f] ?? DEFAULT_SECONDS.find(([dir]) => f.startsWith(dir))![1];
+const fileSeconds = (f: string) => SECONDS[f] ?? DEFAULT_SECONDS.find(([dir]) => f.startsWith(dir))![1];
+
+/** What one test process runs: one file, or the files that share the CDK synthesis (see above). */
+interface Job {
+  name: string;
+  files: string[];
+}
+const synthesizesStack = (f: string) =>
+  f.startsWith('test/unit/cdk/') && readFileSync(join(root, f), 'utf8').includes("from './support/stack.js'");
+const stackFiles = files.filter(synthesizesStack);
+const jobs: Job[] = [
+  ...files.filter((f) => !stackFiles.includes(f) || stackFiles.length === 1).map((f) => ({ name: f, files: [f] })),
+  ...(stackFiles.length > 1 ? [{ name: `${stackFiles.length} CDK stack files (one process)`, files: stackFiles }] : []),
+];
+const expected = (j: Job) => j.files.reduce((n, f) => n + fileSeconds(f), 0);
+const waiting = (j: Job) => j.files.every(WAITING);
 /** Longest first; ties keep the alphabetical order. */
-const queue = [...files].sort((a, b) => expected(b) - expected(a));
+const queue = [...jobs].sort((a, b) => expected(b) - expected(a));
 
 let emulator: Emulator | undefined;
 if (!unitOnly) emulator = await ensureEmulator();
@@ -82,24 +101,44 @@ const waitSlots = Math.max(0, Number(process.env.TEST_WAIT_SLOTS ?? 1));
 const reporter = process.stdout.isTTY ? ['--test-reporter=spec'] : [];
 
 interface Done {
-  file: string;
+  name: string;
+  /** How many test files the process ran. */
+  files: number;
   seconds: number;
   ok: boolean;
   counts: Record<string, number>;
 }
 const done: Done[] = [];
-const running = new Map<ChildProcess, { file: string; extra: boolean }>();
+const running = new Map<ChildProcess, { name: string; extra: boolean }>();
 const started = Date.now();
 let stopping = false;
 
-function runFile(file: string, extra: boolean): void {
+/**
+ * One file: node's test runner on it. Several: imported one after the other by one process, whose tests node:test
+ * runs as they register (without --test there is no per-test timeout; the CDK files have no waits).
+ */
+function testCommand(job: Job): string[] {
+  if (job.files.length === 1) return ['--import', 'tsx', '--test', '--test-timeout=600000', ...reporter, job.files[0]!];
+  const imports = job.files.map((f) => `await import(${JSON.stringify(`./${f}`)});`).join(' ');
+  return [
+    '--import',
+    'tsx',
+    ...(reporter.length ? reporter : ['--test-reporter=tap']),
+    '--input-type=module',
+    '-e',
+    imports,
+  ];
+}
+
+function runJob(job: Job, extra: boolean): void {
   const t0 = Date.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-timeout=600000', ...reporter, file], {
+  const child = spawn(process.execPath, testCommand(job), {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: process.env,
   });
-  running.set(child, { file, extra });
+  const { name } = job;
+  running.set(child, { name, extra });
   const out: Buffer[] = [];
   child.stdout!.on('data', (d: Buffer) => out.push(d));
   child.stderr!.on('data', (d: Buffer) => out.push(d));
@@ -111,9 +150,9 @@ function runFile(file: string, extra: boolean): void {
       counts[m[1]!] = Number(m[2]);
     const seconds = (Date.now() - t0) / 1000;
     const ok = code === 0 && !signal;
-    done.push({ file, seconds, ok, counts });
+    done.push({ name, files: job.files.length, seconds, ok, counts });
     process.stdout.write(
-      `\n# ── ${file} (${seconds.toFixed(1)} s, ${ok ? 'ok' : `FAILED: exit ${code ?? signal}`}) ──\n`,
+      `\n# ── ${name} (${seconds.toFixed(1)} s, ${ok ? 'ok' : `FAILED: exit ${code ?? signal}`}) ──\n`,
     );
     process.stdout.write(text);
     schedule();
@@ -123,11 +162,11 @@ function runFile(file: string, extra: boolean): void {
 /** Fill the free slots: a shared slot takes the longest file left, an extra slot the longest waiting file left. */
 function schedule(): void {
   const inUse = (extra: boolean) => [...running.values()].filter((r) => r.extra === extra).length;
-  while (!stopping && queue.length && inUse(false) < sharedSlots) runFile(queue.shift()!, false);
+  while (!stopping && queue.length && inUse(false) < sharedSlots) runJob(queue.shift()!, false);
   while (!stopping && inUse(true) < waitSlots) {
-    const i = queue.findIndex(WAITING);
+    const i = queue.findIndex(waiting);
     if (i < 0) break;
-    runFile(queue.splice(i, 1)[0]!, true);
+    runJob(queue.splice(i, 1)[0]!, true);
   }
   if (running.size === 0) void finish();
 }
@@ -142,17 +181,17 @@ async function finish(): Promise<void> {
     '',
     '# ── summary ──',
     ...['tests', 'pass', 'fail', 'cancelled', 'skipped', 'todo'].map((k) => `# ${k} ${total(k)}`),
-    `# files ${done.length}, failed ${failed.length}${failed.map((d) => `\n#   FAILED ${d.file}`).join('')}`,
+    `# files ${done.reduce((n, d) => n + d.files, 0)} in ${done.length} processes, failed ${failed.length}${failed.map((d) => `\n#   FAILED ${d.name}`).join('')}`,
     `# wall clock ${((Date.now() - started) / 1000).toFixed(1)} s (${sharedSlots} shared + ${waitSlots} waiting slots)`,
     '# longest files (s):',
     ...[...done]
       .sort((a, b) => b.seconds - a.seconds)
       .slice(0, 15)
-      .map((d) => `#   ${d.seconds.toFixed(1).padStart(6)}  ${d.file}`),
+      .map((d) => `#   ${d.seconds.toFixed(1).padStart(6)}  ${d.name}`),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   await emulator?.stop();
-  process.exit(failed.length || done.length < files.length ? 1 : 0);
+  process.exit(failed.length || done.length < jobs.length ? 1 : 0);
 }
 
 const stop = (signal: NodeJS.Signals) => {
