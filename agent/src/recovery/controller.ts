@@ -269,11 +269,15 @@ export class RecoveryController {
     return this.scheduler.track(service)?.verdict === 'healthy';
   }
 
-  /** Operator-requested restart (restart-service job): not rate-limited, not an incident. */
+  /**
+   * Operator-requested restart (restart-service job): not rate-limited, not an incident. A restart the engine
+   * refused fails the job: the cloud's retry policy and circuit breaker must see it, not a success.
+   */
   async restartService(service: string): Promise<void> {
     const k = this.known.get(service);
     if (!k?.containerId) throw new Error(`service ${service} has no container to restart`);
-    await this.perform({ service, action: 'restart', reason: 'requested by a job', rung: 1 }, false);
+    const failure = await this.perform({ service, action: 'restart', reason: 'requested by a job', rung: 1 }, false);
+    if (failure !== undefined) throw new Error(`restart of ${service} failed: ${failure}`);
   }
 
   /** run-health-check job: runs the service's check now. */
@@ -401,9 +405,10 @@ export class RecoveryController {
     this.armTimer(now);
   }
 
-  private async perform(action: PlannedAction, fromPolicy: boolean): Promise<void> {
+  /** Runs one action; answers why it failed, or undefined when it was done (or not started: busy, marker). */
+  private async perform(action: PlannedAction, fromPolicy: boolean): Promise<string | undefined> {
     const k = this.known.get(action.service);
-    if (!k || k.busy) return;
+    if (!k || k.busy) return undefined;
     k.busy = true;
     if (fromPolicy && (await this.opts.isManuallyStopped?.(action.service).catch(() => false))) {
       // The marker appeared after the last sync: hands off, and tell the policy (it forgets the incident).
@@ -411,12 +416,13 @@ export class RecoveryController {
       k.input = { ...k.input, manualStop: true };
       this.opts.log.info({ service: action.service }, 'manual-stop marker found; recovery skipped');
       this.decide();
-      return;
+      return undefined;
     }
     this.opts.onChange?.(action.service);
     const startedAt = this.opts.clock.monoNow();
     let ok = false;
     let notRun = false;
+    let failure: string | undefined;
     try {
       if (fromPolicy) await this.opts.beforeAction?.(action).catch(() => {});
       const id = await this.execute(action, k);
@@ -444,6 +450,7 @@ export class RecoveryController {
       );
     } catch (err) {
       const message = (err as Error).message ?? String(err);
+      failure = message;
       // Could the engine be asked at all? Then the action did not happen and costs nothing.
       notRun = isEngineUnreachable(err) || !(await this.engine.probe());
       if (notRun) {
@@ -470,6 +477,7 @@ export class RecoveryController {
       await this.refreshState(action.service);
     }
     this.decide();
+    return failure;
   }
 
   private async execute(action: PlannedAction, k: Known): Promise<string> {
