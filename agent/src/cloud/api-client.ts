@@ -58,7 +58,7 @@ export const DEFAULT_THROTTLE_WAIT_MS = 5_000;
 export const MAX_THROTTLE_WAIT_MS = 60_000;
 
 export type SyncResult =
-  | { kind: 'ok'; body: SyncResponse; sentAtWall: number; receivedAtWall: number }
+  | { kind: 'ok'; body: SyncResponse; sentAtWall: number; receivedAtWall: number; correlationId: string }
   | { kind: 'unsupported'; status: number }
   | { kind: 'rejected'; status: number; error: string; message: string };
 
@@ -77,7 +77,7 @@ export interface CloudApiOptions {
 }
 
 export type ReportResult =
-  | { kind: 'ack'; ack: ReportAck; sentAtWall: number; receivedAtWall: number }
+  | { kind: 'ack'; ack: ReportAck; sentAtWall: number; receivedAtWall: number; correlationId: string }
   | { kind: 'stale'; lastSeq: number }
   | { kind: 'rejected'; status: number; error: string; message: string };
 
@@ -121,7 +121,7 @@ export class CloudApi {
       const ack = ReportAck.safeParse(res.json);
       if (!ack.success)
         throw new CloudUnavailable(`report ack does not match the contract: ${ack.error.message.slice(0, 200)}`, 200);
-      return { kind: 'ack', ack: ack.data, sentAtWall, receivedAtWall };
+      return { kind: 'ack', ack: ack.data, sentAtWall, receivedAtWall, correlationId: res.correlationId };
     }
     const body = (res.json ?? {}) as ErrorBodyLike;
     if (res.status === 409 && body.error === 'stale_sequence') {
@@ -148,7 +148,7 @@ export class CloudApi {
       const body = SyncResponse.safeParse(res.json);
       if (!body.success)
         throw new CloudUnavailable(`sync answer does not match the contract: ${body.error.message.slice(0, 200)}`, 200);
-      return { kind: 'ok', body: body.data, sentAtWall, receivedAtWall };
+      return { kind: 'ok', body: body.data, sentAtWall, receivedAtWall, correlationId: res.correlationId };
     }
     if (res.status === 404 || res.status === 405) return { kind: 'unsupported', status: res.status };
     const body = (res.json ?? {}) as ErrorBodyLike;
@@ -206,7 +206,7 @@ export class CloudApi {
     path: string,
     body?: string,
     extra: Record<string, string> = {},
-  ): Promise<{ status: number; json: unknown; etag: string | null }> {
+  ): Promise<{ status: number; json: unknown; etag: string | null; correlationId: string }> {
     const token = typeof this.opts.token === 'function' ? this.opts.token() : this.opts.token;
     const headers: Record<string, string> = {
       authorization: `Bearer ${token.trim()}`,
@@ -217,6 +217,7 @@ export class CloudApi {
       'x-correlation-id': jobCorrelationId() ?? randomUUID(),
       ...extra,
     };
+    const correlationId = headers['x-correlation-id']!;
     if (body !== undefined) headers['content-type'] = 'application/json';
     let res: TransportResponse;
     try {
@@ -258,7 +259,7 @@ export class CloudApi {
         if (res.status < 300) throw new CloudUnavailable(`${method} ${path}: answer is not JSON`, res.status);
       }
     }
-    return { status: res.status, json, etag: res.headers.get('etag') };
+    return { status: res.status, json, etag: res.headers.get('etag'), correlationId };
   }
 }
 

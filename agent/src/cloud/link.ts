@@ -338,6 +338,8 @@ export class CloudLink {
         } else {
           await this.opts.buffer.ack(report.seq, report.droppedReports);
           this.stats.delivered++;
+          // The request's correlation id: what the cloud's records of this report (and what it caused) carry.
+          this.opts.log.debug({ seq: report.seq, correlationId: r.correlationId }, 'report delivered');
           const serverMs = Date.parse(ack.serverTime);
           if (Number.isFinite(serverMs))
             this.clockOffsetMs = Math.round((r.sentAtWall + r.receivedAtWall) / 2 - serverMs);
@@ -525,6 +527,7 @@ export class CloudLink {
       if (r.kind === 'ack') {
         await buffer.ack(report.seq, report.droppedReports);
         this.stats.delivered++;
+        this.opts.log.debug({ seq: report.seq, correlationId: r.correlationId }, 'report delivered');
         const serverMs = Date.parse(r.ack.serverTime);
         if (Number.isFinite(serverMs))
           this.clockOffsetMs = Math.round((r.sentAtWall + r.receivedAtWall) / 2 - serverMs);
