@@ -2,7 +2,9 @@
  * Scenario 2, through the whole system with a real agent on the lab engine:
  * a crashed service is restarted, a hung service (HTTP check failing, container still up) is restarted, a
  * failed dependency is recovered first and its dependent restarted after it, and resource exhaustion that
- * restarting cannot fix ends in an alert at the Slack receiver that says what was tried.
+ * restarting cannot fix ends in an alert at the Slack receiver that says what was tried. Along the way, the
+ * agent's recovery counters reach the cloud in its reports: `fleetmedic stats --device` shows each attempt by
+ * strategy and outcome.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -66,6 +68,28 @@ async function healthyBoth() {
     ? { db, app }
     : undefined;
 }
+/** The device's recovery counters as the cloud aggregated them (`fleetmedic stats`), by strategy. */
+async function recoveryStats(deviceId: string) {
+  const stats = await e2e.cliJson('stats', '--device', deviceId, '--since', '1h');
+  assert.equal(stats.deviceId, deviceId);
+  const by = new Map<string, { attempts: number; succeeded: number; failed: number }>(
+    stats.windows[0].strategies.map((s: any) => [s.strategy, s]),
+  );
+  return (strategy: string) => by.get(strategy) ?? { attempts: 0, succeeded: 0, failed: 0 };
+}
+/** Waits until the cloud counts more successful agent restarts for edge-1 than `before`. */
+async function restartCounted(before: number) {
+  return await waitFor(
+    'the successful restart counted in the cloud',
+    async () => {
+      const r = (await recoveryStats('edge-1'))('restart');
+      return r.succeeded > before ? r : undefined;
+    },
+    60_000,
+    500,
+  );
+}
+
 async function containerOf(name: string) {
   const c = (await labContainers(e2e.docker, agent.agentId)).find(
     (x: any) => x.Labels?.['io.fleetmedic.service'] === name || x.service === name,
@@ -77,6 +101,7 @@ async function containerOf(name: string) {
 test('a crashed service is restarted and the cloud sees the restart', () =>
   withLogsOnFailure(e2e, async () => {
     const before = await service('app');
+    const counted = (await recoveryStats('edge-1'))('restart').succeeded;
     await e2e.docker.getContainer(await containerOf('app')).kill();
     const after = await waitFor(
       'app restarted and healthy again',
@@ -91,11 +116,14 @@ test('a crashed service is restarted and the cloud sees the restart', () =>
     );
     assert.ok(after.restartCount > before.restartCount);
     assert.match((await e2e.cli('device', 'edge-1')).stdout, /app\s+running\s+\S+\s+\S+\s+[1-9]/);
+    // The agent's counters came with its reports: the restart, verified healthy, is a successful attempt.
+    await restartCounted(counted);
   }));
 
 test('a hung service (HTTP check failing, container up) is restarted and recovers', () =>
   withLogsOnFailure(e2e, async () => {
     const before = await service('app');
+    const counted = (await recoveryStats('edge-1'))('restart').succeeded;
     assert.equal(await execWait(e2e.docker, await containerOf('app'), ['killall', 'httpd']), 0);
     const after = await waitFor(
       'app restarted after failing its HTTP check',
@@ -109,6 +137,7 @@ test('a hung service (HTTP check failing, container up) is restarted and recover
       500,
     );
     assert.ok(after.restartCount > before.restartCount);
+    await restartCounted(counted);
   }));
 
 test('a failed dependency is recovered first; its dependent is restarted after it', () =>
@@ -177,4 +206,21 @@ test('resource exhaustion that restarting cannot fix: an alert reaches Slack say
     assert.ok(hog.error.attempted.length > 0 || hog.restartCount >= 3);
     const shown = await e2e.cli('device', 'edge-2');
     assert.match(shown.stdout, /hog: \w+ — /);
+
+    // The cloud counts what the agent tried, by strategy and outcome: restarts that did not help, then the rungs
+    // beyond. None helped (the volume only grows), so nothing counts as succeeded.
+    const stats = await waitFor(
+      'the failed restart and the next rung counted in the cloud',
+      async () => {
+        const of = await recoveryStats('edge-2');
+        const beyond = of('recreate').failed + of('repull').failed;
+        return of('restart').failed > 0 && beyond > 0 ? of : undefined;
+      },
+      60_000,
+      500,
+    );
+    for (const strategy of ['restart', 'recreate', 'repull']) assert.equal(stats(strategy).succeeded, 0, strategy);
+    const table = await e2e.cli('stats', '--device', 'edge-2', '--since', '1h');
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /restart\s+[1-9]\d*\s+0\s+[1-9]\d*\s+0\.0 %/);
   }));
