@@ -1,17 +1,27 @@
 /**
- * The Slack incoming webhook: its URL comes from Secrets Manager (or SSM SecureString with `ssm:/name`), never
+ * The Slack incoming webhooks: each URL comes from Secrets Manager (or SSM SecureString with `ssm:/name`), never
  * from a plain environment variable, and posting retries 429/5xx honouring Retry-After within a deadline.
- * The URL is a credential: it is never logged nor traced (the X-Ray subsegment names the host only), and errors
+ * One webhook per channel (domain/alerting/slack-channel.ts): the default one (SLACK_WEBHOOK_SECRET_ID), and
+ * optionally the critical and warning channels' own (SLACK_WEBHOOK_CRITICAL_SECRET_ID,
+ * SLACK_WEBHOOK_WARNING_SECRET_ID); a channel without its own secret uses the default webhook.
+ * A URL is a credential: it is never logged nor traced (the X-Ray subsegment names the host only), and errors
  * name the secret id, not the value.
  */
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import type { SlackChannel } from '../domain/alerting/slack-channel.js';
 import { config } from '../lib/config.js';
 import { traceHttpCall, tracer } from '../lib/observability.js';
-import { getSecretString, resetSecretCache } from './common/secrets.js';
+import { forgetSecret, getSecretString, resetSecretCache } from './common/secrets.js';
 
-/** The webhook secret is missing, empty, or not a usable webhook URL: nothing can be delivered until it is fixed. */
+/**
+ * A webhook secret is missing, empty, or not a usable webhook URL: nothing for its channel can be delivered until
+ * it is fixed. `secretId` names the secret to fix (never its value).
+ */
 export class WebhookConfigError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    public readonly secretId?: string,
+  ) {
     super(message);
     this.name = 'WebhookConfigError';
   }
@@ -41,7 +51,8 @@ export class SlackUnavailable extends Error {
 }
 
 let ssm: SSMClient | undefined;
-let cached: { secretId: string; url: URL; until: number } | undefined;
+/** Per secret id: each channel's webhook is read once per URL_CACHE_MS, whichever channel shares it. */
+const cached = new Map<string, { url: URL; until: number }>();
 /** Re-read the secret now and then so a rotated webhook is picked up without a redeploy. */
 const URL_CACHE_MS = 5 * 60_000;
 
@@ -68,7 +79,7 @@ export function parseWebhookSecret(value: string, secretId: string): URL {
       const v = obj.url ?? obj.webhookUrl ?? obj.webhook_url;
       candidate = typeof v === 'string' ? v.trim() : '';
     } catch {
-      throw new WebhookConfigError(`Slack webhook secret ${secretId} looks like JSON but does not parse`);
+      throw new WebhookConfigError(`Slack webhook secret ${secretId} looks like JSON but does not parse`, secretId);
     }
   }
   let url: URL;
@@ -77,6 +88,7 @@ export function parseWebhookSecret(value: string, secretId: string): URL {
   } catch {
     throw new WebhookConfigError(
       `Slack webhook secret ${secretId} is not a URL (expected https://hooks.slack.com/services/...)`,
+      secretId,
     );
   }
   const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
@@ -84,40 +96,79 @@ export function parseWebhookSecret(value: string, secretId: string): URL {
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
     throw new WebhookConfigError(
       `Slack webhook secret ${secretId} must be an https URL (http only for a loopback receiver)`,
+      secretId,
     );
   }
   return url;
 }
 
-/** The webhook URL, or a WebhookConfigError that says exactly what to fix. */
-export async function resolveWebhookUrl(now = Date.now()): Promise<URL> {
-  let secretId: string;
-  try {
-    secretId = config.slackWebhookSecretId;
-  } catch (err) {
-    throw new WebhookConfigError(
-      `${(err as Error).message} (the Slack webhook URL must come from Secrets Manager or ssm:/name, never a plain variable)`,
-    );
+export interface Webhook {
+  url: URL;
+  /** The secret it came from: what errors and logs name. */
+  secretId: string;
+  /** The channel whose webhook this is: `default` when the asked-for channel has none of its own. */
+  channel: SlackChannel;
+}
+
+/** The secret id of a channel's own webhook, if one is configured. */
+function ownSecretId(channel: SlackChannel): string | undefined {
+  if (channel === 'critical') return config.slackCriticalWebhookSecretId;
+  if (channel === 'warning') return config.slackWarningWebhookSecretId;
+  return undefined;
+}
+
+/**
+ * The webhook of `channel` (its own secret, else the default one), or a WebhookConfigError that says exactly what
+ * to fix. A configured channel secret that cannot be read is an error, not a fallback: posting a page to the
+ * default channel instead would hide the broken configuration.
+ */
+export async function resolveWebhook(channel: SlackChannel = 'default', now = Date.now()): Promise<Webhook> {
+  let secretId = ownSecretId(channel);
+  const used: SlackChannel = secretId ? channel : 'default';
+  if (!secretId) {
+    try {
+      secretId = config.slackWebhookSecretId;
+    } catch (err) {
+      throw new WebhookConfigError(
+        `${(err as Error).message} (the Slack webhook URL must come from Secrets Manager or ssm:/name, never a plain variable)`,
+      );
+    }
   }
-  if (cached && cached.secretId === secretId && now < cached.until) return cached.url;
+  const hit = cached.get(secretId);
+  if (hit && now < hit.until) return { url: hit.url, secretId, channel: used };
   let value: string;
   try {
     value = await readSecretValue(secretId);
   } catch (err) {
     const e = err as { name?: string; message?: string };
     throw new WebhookConfigError(
-      `Slack webhook secret ${secretId} could not be read: ${e.name ?? 'Error'}: ${e.message ?? ''}`.trim(),
+      `Slack webhook secret ${secretId} could not be read: ${e.name ?? 'Error'}: ${e.message ?? ''}`.trim() +
+        (used === 'default' ? '' : ` (the ${used} channel's webhook)`),
+      secretId,
     );
   }
   const url = parseWebhookSecret(value, secretId);
-  cached = { secretId, url, until: now + URL_CACHE_MS };
-  return url;
+  cached.set(secretId, { url, until: now + URL_CACHE_MS });
+  return { url, secretId, channel: used };
 }
 
-/** Forget the cached URL (Slack said the webhook is gone, or a test rotated the secret). */
-export function resetWebhookCache(): void {
-  cached = undefined;
-  resetSecretCache();
+/** The webhook URL of `channel` (see resolveWebhook). */
+export async function resolveWebhookUrl(channel: SlackChannel = 'default', now = Date.now()): Promise<URL> {
+  return (await resolveWebhook(channel, now)).url;
+}
+
+/**
+ * Forget cached URLs (a test rotated a secret): all of them, or only `secretId`'s (Slack said that webhook is
+ * gone, so the next delivery re-reads it and a fixed secret is picked up).
+ */
+export function resetWebhookCache(secretId?: string): void {
+  if (secretId === undefined) {
+    cached.clear();
+    resetSecretCache();
+    return;
+  }
+  cached.delete(secretId);
+  forgetSecret(secretId);
 }
 
 export interface PostOptions {
@@ -127,6 +178,8 @@ export interface PostOptions {
   baseDelayMs?: number;
   maxDelayMs?: number;
   requestTimeoutMs?: number;
+  /** The secret the URL came from: named in errors (the URL never is). */
+  secretId?: string;
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
 }
@@ -182,9 +235,11 @@ export async function postToSlack(url: URL, payload: unknown, opts: PostOptions)
         retryAfter = Math.ceil(Math.min(cap, base * 2 ** attempt) / 1000);
         lastProblem = `${res.status} ${text.slice(0, 100)}`;
       } else if (res.status === 403 || res.status === 404 || res.status === 410) {
-        resetWebhookCache();
+        resetWebhookCache(opts.secretId);
+        const where = opts.secretId ? `secret ${opts.secretId}` : 'SLACK_WEBHOOK_SECRET_ID';
         throw new WebhookConfigError(
-          `Slack answered ${res.status} ${text.slice(0, 100)}: the webhook in SLACK_WEBHOOK_SECRET_ID is revoked, wrong, or its channel is gone`,
+          `Slack answered ${res.status} ${text.slice(0, 100)}: the webhook in ${where} is revoked, wrong, or its channel is gone`,
+          opts.secretId,
         );
       } else {
         throw new SlackPayloadRejected(res.status, text.slice(0, 200));

@@ -81,6 +81,14 @@ export const config = {
   get slackWebhookSecretId() {
     return required('SLACK_WEBHOOK_SECRET_ID');
   },
+  /** The critical (level 3) channel's webhook secret; unset: those alerts go to the default webhook. */
+  get slackCriticalWebhookSecretId(): string | undefined {
+    return process.env.SLACK_WEBHOOK_CRITICAL_SECRET_ID || undefined;
+  },
+  /** The warning (level 2) channel's webhook secret; unset: those alerts go to the default webhook. */
+  get slackWarningWebhookSecretId(): string | undefined {
+    return process.env.SLACK_WEBHOOK_WARNING_SECRET_ID || undefined;
+  },
   /** Secrets Manager name prefix of the registry credentials (`<prefix><name>`); their IAM grants cover exactly it. */
   get registrySecretPrefix() {
     return required('REGISTRY_SECRET_PREFIX');

@@ -1,7 +1,8 @@
 /**
  * Alert delivery to Slack (the slack-forwarder function's work; handlers/slack-forwarder.ts wires it into Lambda):
  * SQS batches from the alerts-delivery queue (subscribed to the alert topic, SNS envelopes kept)
- * → Block Kit messages to the Slack incoming webhook.
+ * → Block Kit messages to the Slack incoming webhook of the alert's channel (by level: domain/alerting/slack-channel.ts;
+ * a channel without its own webhook secret uses the default one).
  *
  *  - Exactly once to Slack across redeliveries: delivery is idempotent on the SNS MessageId (Powertools
  *    idempotency, DynamoDB). A redelivered message whose post already succeeded returns the stored result.
@@ -10,7 +11,8 @@
  *  - A malformed SNS message or alert event never fails the batch: it is logged with its reason and moved to the
  *    DLQ at once (with the reason as a message attribute). A message failing on its last allowed receive goes to
  *    the DLQ with its reason too (SQS's own redrive would carry none).
- *  - A missing or invalid webhook secret fails every item with an error that says what to fix; nothing is dropped.
+ *  - A missing or invalid webhook secret fails the items of the channels that use it (and only those) with an error
+ *    naming the secret to fix; nothing is dropped.
  *  - Traced, but the webhook URL (a credential: its path is the token) never reaches a trace, log, metric or error.
  */
 import { BatchProcessor, EventType, FullBatchFailureError, processPartialResponse } from '@aws-lambda-powertools/batch';
@@ -27,13 +29,14 @@ import { fromRecordAttributes, sendToDeadLetterQueue } from '../adapters/dlq.js'
 import { delayRedelivery } from '../adapters/job-queue.js';
 import {
   postToSlack,
-  resolveWebhookUrl,
+  resolveWebhook,
   SlackPayloadRejected,
   SlackUnavailable,
   WebhookConfigError,
 } from '../adapters/slack-webhook.js';
 import { fromCloudWatchAlarm } from '../domain/alerting/cloudwatch.js';
 import { ALERT_SCHEMA, AlertEvent } from '../domain/alerting/event.js';
+import { slackChannelFor } from '../domain/alerting/slack-channel.js';
 import { renderSlackMessage } from '../domain/alerting/slack-message.js';
 import { config } from '../lib/config.js';
 import { logger, metrics } from '../lib/observability.js';
@@ -117,15 +120,18 @@ export interface DeliveryResult {
 
 /** Render and post one alert. `deadlineEpochMs` is not part of the idempotency key (only the first argument is). */
 async function deliver(d: Delivery, deadlineEpochMs: number): Promise<DeliveryResult> {
-  const url = await resolveWebhookUrl();
+  const hook = await resolveWebhook(slackChannelFor(d.event.level));
   const payload = renderSlackMessage(d.event, { runbookBaseUrl: config.runbookBaseUrl });
-  const r = await postToSlack(url, payload, { deadline: deadlineEpochMs });
+  const r = await postToSlack(hook.url, payload, { deadline: deadlineEpochMs, secretId: hook.secretId });
   metrics.addMetric('slack_post_attempts', MetricUnit.Count, r.attempts);
   logger.info('alert delivered to Slack', {
     messageId: d.MessageId,
     dedupeKey: d.event.dedupeKey,
     status: d.event.status,
     severity: d.event.severity,
+    level: d.event.level,
+    channel: hook.channel,
+    webhookSecretId: hook.secretId,
     attempts: r.attempts,
     correlationId: d.event.correlationId,
   });
@@ -196,7 +202,10 @@ async function handleRecord(record: SQSRecord, context: Context | undefined): Pr
       return deadLetter(record, reason, receiveCount);
     }
     if (err instanceof WebhookConfigError)
-      logger.error('Slack webhook is not usable – fix the secret named by SLACK_WEBHOOK_SECRET_ID', fields);
+      logger.error('Slack webhook is not usable – fix the secret named in the reason', {
+        ...fields,
+        webhookSecretId: err.secretId,
+      });
     else if (err instanceof IdempotencyAlreadyInProgressError)
       logger.warn('alert is being delivered by another invocation; retry later', fields);
     else logger.warn('alert delivery failed; SQS will redeliver', fields);

@@ -30,6 +30,11 @@ export function getSecretString(secretId: string): Promise<string> {
   return pending;
 }
 
+/** Forget one secret's cached value (its webhook was refused: the next read picks up a fixed value). */
+export function forgetSecret(secretId: string): void {
+  cache.delete(secretId);
+}
+
 /** For tests and the local fleet: forget cached values and the client (e.g. after a secret rotation). */
 export function resetSecretCache(): void {
   cache.clear();
