@@ -4,7 +4,7 @@
  * exactly the ids it needs and its role exactly the actions it needs.
  *
  * Grants are exact: per table the DynamoDB calls the code makes on it, Query on exactly the GSIs it reads, per
- * queue the SQS calls, GetSecretValue on the one secret. Actions are named one by one (no `service:*`, no
+ * queue the SQS calls, GetSecretValue on exactly the Slack webhook secrets configured. Actions are named one by one (no `service:*`, no
  * `kms:GenerateDataKey*`) and resources explicitly; the only resource wildcard is the registry credentials' name
  * prefix (and X-Ray's Resource "*", in a policy of its own: cdk/lib/fleet-function.ts).
  * test/unit/cdk/handler-needs.test.ts derives the same from each handler's bundled code and fails on a grant
@@ -82,6 +82,12 @@ export const QUEUE_ENV: Record<QueueKey, string> = {
 };
 export const ALERT_TOPIC_ENV = ALERT_TOPIC.envVar;
 export const SLACK_SECRET_ENV = 'SLACK_WEBHOOK_SECRET_ID';
+export type SlackChannelKey = 'critical' | 'warning';
+/** The channels' own webhook secrets (functions/lib/config.ts reads the same names). */
+export const SLACK_CHANNEL_SECRET_ENV: Record<SlackChannelKey, string> = {
+  critical: 'SLACK_WEBHOOK_CRITICAL_SECRET_ID',
+  warning: 'SLACK_WEBHOOK_WARNING_SECRET_ID',
+};
 export const REGISTRY_SECRET_PREFIX_ENV = 'REGISTRY_SECRET_PREFIX';
 export const PUSH_CALLBACK_ENV = 'PUSH_CALLBACK_URL';
 /** Exactly the calls functions/adapters/registry-credentials.ts (read) and registry-credential-store.ts (manage) make. */
@@ -237,6 +243,8 @@ export interface GrantableResources {
   queues: Partial<Record<QueueKey, IQueue>>;
   alertTopic?: { topic: ITopic; key: IKey };
   slackWebhook?: ISecret;
+  /** The Slack channels' own webhook secrets, where configured (granted and put in the env with the default one). */
+  slackChannelWebhooks?: Partial<Record<SlackChannelKey, ISecret>>;
   /** Name prefix of the registry credential secrets, e.g. `fleetmedic/prod/registry/`. */
   registrySecretPrefix?: string;
 }
@@ -266,12 +274,20 @@ export function grantAccess(fn: LambdaFunction, access: ResourceAccess, res: Gra
   if (access.readSlackWebhook) {
     if (!res.slackWebhook)
       throw new Error(`grantAccess: the Slack webhook secret is not defined before ${fn.node.path}`);
-    // GetSecretValue on this secret only: the one call the forwarder makes (Secret.grantRead would add
+    // GetSecretValue on these secrets only: the one call the forwarder makes (Secret.grantRead would add
     // DescribeSecret). A secret imported by name has no full ARN; `-??????` matches its random suffix.
-    const arn = res.slackWebhook.secretFullArn ?? `${res.slackWebhook.secretArn}-??????`;
-    Grant.addToPrincipal({ grantee: fn, actions: ['secretsmanager:GetSecretValue'], resourceArns: [arn] });
-    // The secret's NAME, never its value: the forwarder fetches the URL at runtime.
+    const arnOf = (s: ISecret) => s.secretFullArn ?? `${s.secretArn}-??????`;
+    const channels = Object.entries(res.slackChannelWebhooks ?? {}) as [SlackChannelKey, ISecret | undefined][];
+    const secrets = [res.slackWebhook, ...channels.flatMap(([, s]) => (s ? [s] : []))];
+    Grant.addToPrincipal({
+      grantee: fn,
+      actions: ['secretsmanager:GetSecretValue'],
+      resourceArns: [...new Set(secrets.map(arnOf))],
+    });
+    // The secrets' NAMEs, never their values: the forwarder fetches the URLs at runtime.
     fn.addEnvironment(SLACK_SECRET_ENV, res.slackWebhook.secretName);
+    for (const [channel, secret] of channels)
+      if (secret) fn.addEnvironment(SLACK_CHANNEL_SECRET_ENV[channel], secret.secretName);
   }
   if (access.registryCredentials) {
     if (!res.registrySecretPrefix) throw new Error(`grantAccess: no registry secret prefix for ${fn.node.path}`);

@@ -1,8 +1,8 @@
 /**
  * Alerting: the encrypted SNS alert topic, the alerts-delivery queue subscribed to it (SNS envelope kept,
- * as infra/spec.ts says) with its DLQ, the Slack forwarder on that queue, the Slack webhook secret
- * (referenced by the NAME from context; its value never enters the template or the env), and an optional
- * e-mail subscription.
+ * as infra/spec.ts says) with its DLQ, the Slack forwarder on that queue, the Slack webhook secrets (the default
+ * one and, optionally, the critical and warning channels' own; referenced by the NAMEs from context, their values
+ * never enter the template or the env), and an optional e-mail subscription.
  *
  * Routing by level (docs/runbook.md "How alerts reach you"): Slack gets every alert; the pager (an HTTPS endpoint
  * such as an incident tool's SNS integration, and/or an e-mail address) gets level 3 through a subscription filter
@@ -21,7 +21,7 @@ import { EmailSubscription, SqsSubscription, UrlSubscription } from 'aws-cdk-lib
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
-import { FUNCTION_ACCESS, grantAccess } from './access.js';
+import { FUNCTION_ACCESS, grantAccess, type SlackChannelKey } from './access.js';
 import { FleetFunction, type FunctionDefaults } from './fleet-function.js';
 import { addQueueTrigger } from './queue-trigger.js';
 import { deadLetterQueue, workQueue } from './queues.js';
@@ -31,6 +31,8 @@ import type { TableKey } from './tables.js';
 export interface AlertingProps {
   tables: Record<TableKey, Table>;
   slackWebhookSecretName: string;
+  /** Own webhooks of the critical (level 3) and warning (level 2) Slack channels; absent: the default webhook. */
+  slackChannelSecretNames?: Partial<Record<SlackChannelKey, string>>;
   alertEmail?: string;
   /** The pager: level 3 alerts, paging alarms and alerting-path alarms (HTTPS endpoint and/or e-mail). */
   pagerUrl?: string;
@@ -58,6 +60,8 @@ export class Alerting extends Construct {
   readonly dlq: Queue;
   readonly emailDlq?: Queue;
   readonly slackWebhook: ISecret;
+  /** The channels' own webhooks, where configured. */
+  readonly slackChannelWebhooks: Partial<Record<SlackChannelKey, ISecret>> = {};
   readonly forwarder: FleetFunction;
 
   constructor(scope: Construct, id: string, props: AlertingProps) {
@@ -161,6 +165,13 @@ export class Alerting extends Construct {
     }
 
     this.slackWebhook = Secret.fromSecretNameV2(this, 'SlackWebhook', props.slackWebhookSecretName);
+    for (const [channel, name] of Object.entries(props.slackChannelSecretNames ?? {}) as [SlackChannelKey, string][])
+      if (name)
+        this.slackChannelWebhooks[channel] = Secret.fromSecretNameV2(
+          this,
+          channel === 'critical' ? 'SlackWebhookCritical' : 'SlackWebhookWarning',
+          name,
+        );
 
     this.forwarder = new FleetFunction(this, 'SlackForwarder', {
       ...props.functionDefaults,
@@ -171,6 +182,7 @@ export class Alerting extends Construct {
       tables: props.tables,
       queues: { alerts: this.queue, alertsDlq: this.dlq },
       slackWebhook: this.slackWebhook,
+      slackChannelWebhooks: this.slackChannelWebhooks,
     });
     const trigger = FUNCTIONS['slack-forwarder'].trigger;
     if (trigger.kind !== 'queue' || trigger.queue !== 'alerts')

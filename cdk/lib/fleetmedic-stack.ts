@@ -50,6 +50,10 @@ export class FleetmedicStack extends Stack {
     this.alerting = new Alerting(this, 'Alerting', {
       tables,
       slackWebhookSecretName: config.slackWebhookSecretName,
+      slackChannelSecretNames: {
+        ...(config.slackWebhookSecretNameCritical ? { critical: config.slackWebhookSecretNameCritical } : {}),
+        ...(config.slackWebhookSecretNameWarning ? { warning: config.slackWebhookSecretNameWarning } : {}),
+      },
       ...(config.alertEmail ? { alertEmail: config.alertEmail } : {}),
       ...(config.pagerUrl ? { pagerUrl: config.pagerUrl } : {}),
       ...(config.pagerEmail ? { pagerEmail: config.pagerEmail } : {}),
@@ -181,6 +185,10 @@ export class FleetmedicStack extends Stack {
     new CfnOutput(this, 'PagingTopicArn', { value: this.alerting.pagingTopic.topicArn });
     new CfnOutput(this, 'AlertingPathTopicArn', { value: this.alerting.alertingPathTopic.topicArn });
     new CfnOutput(this, 'SlackWebhookSecretName', { value: config.slackWebhookSecretName });
+    if (config.slackWebhookSecretNameCritical)
+      new CfnOutput(this, 'SlackWebhookSecretNameCritical', { value: config.slackWebhookSecretNameCritical });
+    if (config.slackWebhookSecretNameWarning)
+      new CfnOutput(this, 'SlackWebhookSecretNameWarning', { value: config.slackWebhookSecretNameWarning });
     new CfnOutput(this, 'RegistrySecretPrefix', { value: config.registrySecretPrefix });
     new CfnOutput(this, 'DashboardName', { value: this.observability.dashboard.dashboardName });
   }

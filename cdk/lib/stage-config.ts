@@ -22,6 +22,12 @@ export interface StageConfig {
   stage: string;
   /** Secrets Manager NAME of the Slack incoming-webhook URL; only this id reaches the forwarder's env. */
   slackWebhookSecretName: string;
+  /**
+   * Secrets Manager NAMEs of the critical (level 3) and warning (level 2) channels' webhooks, optional: a level
+   * without one is posted to the default webhook (docs/runbook.md "How alerts reach you").
+   */
+  slackWebhookSecretNameCritical?: string;
+  slackWebhookSecretNameWarning?: string;
   /** Secrets Manager name prefix of private registry credentials (`<prefix><name>`); grants cover only it. */
   registrySecretPrefix: string;
   /** Optional e-mail address subscribed to the alert topic. */
@@ -235,9 +241,25 @@ export function stageConfigFrom(node: Ctx): StageConfig {
   ] as const)
     if (value !== undefined && !/^[^@\s]+@[^@\s]+$/.test(value))
       throw new Error(`context ${key}=${value}: not an e-mail address`);
+  const slackSecrets = {
+    slackWebhookSecretName: str(node, 'slackWebhookSecretName') ?? `fleetmedic/${stage}/slack-webhook`,
+    slackWebhookSecretNameCritical: str(node, 'slackWebhookSecretNameCritical'),
+    slackWebhookSecretNameWarning: str(node, 'slackWebhookSecretNameWarning'),
+  };
+  // Secrets Manager's name alphabet: a typo fails the synth, not the first page. The value is not echoed: it may be
+  // the webhook URL itself (a credential) pasted where its secret's name belongs.
+  for (const [key, value] of Object.entries(slackSecrets))
+    if (value !== undefined && !/^[\w/+=.@-]{1,512}$/.test(value))
+      throw new Error(
+        `context ${key}: not a Secrets Manager secret name (letters, digits, /_+=.@-); store the webhook URL in a secret and give its name`,
+      );
   return {
     stage,
-    slackWebhookSecretName: str(node, 'slackWebhookSecretName') ?? `fleetmedic/${stage}/slack-webhook`,
+    slackWebhookSecretName: slackSecrets.slackWebhookSecretName,
+    ...defined({
+      slackWebhookSecretNameCritical: slackSecrets.slackWebhookSecretNameCritical,
+      slackWebhookSecretNameWarning: slackSecrets.slackWebhookSecretNameWarning,
+    }),
     registrySecretPrefix: `fleetmedic/${stage}/registry/`,
     ...(alertEmail ? { alertEmail } : {}),
     ...defined({ pagerUrl, pagerEmail, warningEmail }),

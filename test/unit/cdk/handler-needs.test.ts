@@ -62,6 +62,9 @@ const ALL_SETTINGS_CONTEXT = {
   recoveryWindowSeconds: 300,
   alertCooldownSeconds: 1800,
   alertGroupWaitSeconds: 60,
+  // The Slack channels' own webhooks: the forwarder's code reads their ids, so the stack must be able to set them.
+  slackWebhookSecretNameCritical: 'fleetmedic/dev/slack-webhook-critical',
+  slackWebhookSecretNameWarning: 'fleetmedic/dev/slack-webhook-warning',
 };
 /**
  * Reachable in a bundle but never used in AWS, each with the reason (the analysis sees code, not runtime).
