@@ -3,6 +3,10 @@
  * It accepts what Slack accepts (`text` and/or Block Kit `blocks`, `attachments`), answers `ok` like Slack,
  * prints each alert readably to the terminal, and keeps what it received so tests can wait for it.
  * Tests can script answers (e.g. 500 then 200, or 429 with Retry-After) to exercise the forwarder's retries.
+ *
+ * Channels: each webhook path is a channel (`channelUrl('critical')` → `.../critical`), as each Slack incoming
+ * webhook posts to its own channel; a message records the channel it arrived on and the terminal shows it. The
+ * `pager` channel also takes what an HTTPS pager endpoint gets from SNS (a notification envelope: local/pager.ts).
  */
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +14,8 @@ import type { AddressInfo } from 'node:net';
 export interface SlackMessage {
   receivedAt: number;
   path: string;
+  /** The last segment of the path: the channel this webhook posts to (`alerts` for the default url). */
+  channel: string;
   payload: SlackPayload;
   /** The message rendered as plain text lines (no colour). */
   text: string;
@@ -51,7 +57,10 @@ export interface SlackReceiverOptions {
 }
 
 export interface SlackReceiver {
+  /** The default channel's webhook (`alerts`). */
   url: string;
+  /** The webhook of another channel on this receiver (letters, digits, `-`). */
+  channelUrl(channel: string): string;
   /** Every request, including the ones answered with a scripted failure. */
   readonly requests: SlackMessage[];
   /** Only the messages Slack would have shown (answered 200). */
@@ -63,6 +72,8 @@ export interface SlackReceiver {
 }
 
 const MAX_BODY = 1024 * 1024;
+/** The channel that stands in for the pager's HTTPS endpoint (local/pager.ts posts there). */
+export const PAGER_CHANNEL = 'pager';
 
 export async function startSlackReceiver(opts: SlackReceiverOptions = {}): Promise<SlackReceiver> {
   const requests: SlackMessage[] = [];
@@ -85,6 +96,7 @@ export async function startSlackReceiver(opts: SlackReceiverOptions = {}): Promi
       return answer(413, 'request_too_large');
     }
     let payload: SlackPayload;
+    let page: string | undefined;
     try {
       // Slack also accepts form-encoded `payload=<json>`.
       const json = req.headers['content-type']?.includes('application/x-www-form-urlencoded')
@@ -92,18 +104,22 @@ export async function startSlackReceiver(opts: SlackReceiverOptions = {}): Promi
         : raw;
       payload = JSON.parse(json) as SlackPayload;
       if (!payload || typeof payload !== 'object') throw new Error('not an object');
+      if (channelOf(req.url ?? '/') === PAGER_CHANNEL) page = snsNotificationText(payload);
     } catch {
       return answer(400, 'invalid_payload');
     }
-    if (!payload.text && !payload.blocks?.length && !payload.attachments?.length) return answer(400, 'no_text');
+    if (page === undefined && !payload.text && !payload.blocks?.length && !payload.attachments?.length)
+      return answer(400, 'no_text');
 
     const next = scripted.shift();
     const status = next?.status ?? 200;
+    const path = req.url ?? '/';
     const message: SlackMessage = {
       receivedAt: Date.now(),
-      path: req.url ?? '/',
+      path,
+      channel: channelOf(path),
       payload,
-      text: renderSlackMessage(payload, false),
+      text: page ?? renderSlackMessage(payload, false),
       status,
     };
     requests.push(message);
@@ -126,9 +142,14 @@ export async function startSlackReceiver(opts: SlackReceiverOptions = {}): Promi
     server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  const channelUrl = (channel: string) => {
+    if (!/^[a-z0-9-]{1,80}$/i.test(channel)) throw new Error(`channel ${channel}: letters, digits and - only`);
+    return `http://127.0.0.1:${port}/services/local/fleetmedic/${channel}`;
+  };
 
   return {
-    url: `http://127.0.0.1:${port}/services/local/fleetmedic/alerts`,
+    url: channelUrl('alerts'),
+    channelUrl,
     requests,
     messages,
     script: (...answers) => void scripted.push(...answers),
@@ -164,6 +185,30 @@ export async function startSlackReceiver(opts: SlackReceiverOptions = {}): Promi
         server.closeAllConnections();
       }),
   };
+}
+
+function channelOf(path: string): string {
+  const segments = path.split('?')[0]!.split('/').filter(Boolean);
+  return segments.at(-1) ?? '';
+}
+
+/**
+ * An SNS HTTP(S) notification (what a pager endpoint subscribed to the alert topic receives) as readable lines:
+ * the subject, then the alert's summary and next action when the message is a fleetmedic alert event.
+ * `undefined` when the body is not such a notification (then it must be a Slack payload).
+ */
+function snsNotificationText(body: Record<string, unknown>): string | undefined {
+  if (body.Type !== 'Notification' || typeof body.Message !== 'string') return undefined;
+  const lines = [`PAGE ${typeof body.Subject === 'string' ? body.Subject : '(no subject)'}`];
+  try {
+    const e = JSON.parse(body.Message) as { summary?: unknown; nextAction?: unknown; level?: unknown };
+    if (typeof e.summary === 'string') lines.push(e.summary);
+    if (typeof e.nextAction === 'string') lines.push(`Next: ${e.nextAction}`);
+    if (typeof e.level === 'number') lines.push(`level ${e.level}`);
+  } catch {
+    lines.push(body.Message.slice(0, 500));
+  }
+  return lines.join('\n');
 }
 
 function readBody(req: IncomingMessage): Promise<string> {
@@ -262,11 +307,13 @@ export function renderSlackMessage(p: SlackPayload, color: boolean): string {
 
 function renderForTerminal(m: SlackMessage, color: boolean): string {
   const time = new Date(m.receivedAt).toISOString().slice(11, 19);
-  const title = `── Slack alert ${time} `;
+  const title = m.channel === PAGER_CHANNEL ? `── Pager ${time} ` : `── Slack alert #${m.channel} ${time} `;
   const bar = color
     ? `\x1b[35m${title}${'─'.repeat(Math.max(0, 60 - title.length))}\x1b[39m`
     : `${title}${'─'.repeat(Math.max(0, 60 - title.length))}`;
-  const body = renderSlackMessage(m.payload, color)
+  const body = (
+    (m.channel === PAGER_CHANNEL ? snsNotificationText(m.payload) : undefined) ?? renderSlackMessage(m.payload, color)
+  )
     .split('\n')
     .map((l) => `  ${l}`)
     .join('\n');

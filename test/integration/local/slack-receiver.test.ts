@@ -76,3 +76,40 @@ test('answers like Slack, prints Block Kit readably, and scripts failures for re
     await slack.close();
   }
 });
+
+test('each webhook path is a channel; the pager channel takes SNS notifications as an HTTPS pager would', async () => {
+  const printed: string[] = [];
+  const slack = await startSlackReceiver({ print: (l) => printed.push(l), color: false });
+  try {
+    assert.equal((await post(slack.channelUrl('critical'), { text: 'to critical' })).status, 200);
+    assert.equal((await post(slack.url, { text: 'to default' })).status, 200);
+    assert.deepEqual(
+      slack.messages.map((m) => [m.channel, m.text]),
+      [
+        ['critical', 'to critical'],
+        ['alerts', 'to default'],
+      ],
+    );
+    assert.match(printed[0]!, /── Slack alert #critical/);
+    assert.throws(() => slack.channelUrl('../x'), /letters, digits and - only/);
+
+    const event = { summary: 'broker down on 40 devices', nextAction: 'Check the broker', level: 3 };
+    const page = await post(slack.channelUrl('pager'), {
+      Type: 'Notification',
+      MessageId: 'm-1',
+      Subject: '[CRITICAL] ServiceCrashLoop x40',
+      Message: JSON.stringify(event),
+    });
+    assert.equal(page.status, 200);
+    const m = await slack.waitFor((x) => x.channel === 'pager');
+    assert.equal(
+      m.text,
+      'PAGE [CRITICAL] ServiceCrashLoop x40\nbroker down on 40 devices\nNext: Check the broker\nlevel 3',
+    );
+    assert.match(printed.at(-1)!, /── Pager .*\n {2}PAGE \[CRITICAL\] ServiceCrashLoop x40/);
+    // Neither a Slack payload nor a notification: refused as before.
+    assert.equal(await (await post(slack.channelUrl('pager'), { Type: 'SubscriptionConfirmation' })).text(), 'no_text');
+  } finally {
+    await slack.close();
+  }
+});
