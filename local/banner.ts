@@ -6,7 +6,8 @@ import { join, relative } from 'node:path';
 import { SCHEDULED_FUNCTIONS, type Fleet } from './fleet.js';
 
 export interface BannerInput {
-  fleet: Pick<Fleet, 'apiUrl' | 'operatorToken' | 'slack' | 'missing' | 'push'>;
+  fleet: Pick<Fleet, 'apiUrl' | 'operatorToken' | 'slack' | 'missing' | 'push'> &
+    Partial<Pick<Fleet, 'slackChannels' | 'pager'>>;
   endpoint: string;
   /** What was restored from the last run, or '' for none. */
   restored: string;
@@ -44,6 +45,15 @@ export function bannerLines(b: BannerInput): string[] {
   out(dim(`                  (saved in ${rel(join(b.stateDir, 'local.json'))}; the CLI uses it automatically)`));
   out(`  AWS emulator    ${b.endpoint}`);
   out(`  Slack           ${slack}`);
+  if (fleet.slack && fleet.slackChannels?.length) {
+    // Where each level lands (docs/runbook.md "How alerts reach you"): the terminal shows the channel of each message.
+    const own = fleet.slackChannels.map((c) => `#${c.channel}`).join(', ');
+    out(dim(`                  channels: ${own} (levels 3 and 2, resolutions too), #alerts (the rest)`));
+  }
+  if (fleet.pager)
+    out(
+      `  Pager           level 3 alerts (filter of ALERT_ROUTES.pager) → queue ${fleet.pager.queueUrl.split('/').pop()} → ${fleet.pager.url}`,
+    );
   out(
     `  Schedules       ${SCHEDULED_FUNCTIONS.filter((s) => !fleet.missing.some((m) => m.name === s)).join(', ') || '(none)'} every ${b.scheduleSeconds} s`,
   );

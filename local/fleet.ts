@@ -1,7 +1,8 @@
 /**
  * The control plane on one machine: provisioned resources on an AWS endpoint (moto_server, LocalStack),
  * the real handlers behind the local API gateway, SQS pollers acting as event source mappings, the schedules,
- * and the Slack stand-in. Used by `npm start`, the end-to-end tests and the bench. One fleet per process:
+ * and the Slack stand-in: one channel per alert level (docs/runbook.md "How alerts reach you") and the pager
+ * (local/pager.ts). Used by `npm start`, the end-to-end tests and the bench. One fleet per process:
  * handlers read their configuration from process.env, as in Lambda.
  */
 import { provision } from './provision.js';
@@ -10,7 +11,8 @@ import { startApiServer, type AccessLogEntry, type ApiServer } from './http-serv
 import { createStageThrottle, type StageThrottleLimits } from './stage-throttle.js';
 import { startSqsPoller, type BatchOutcome, type SqsPoller } from './sqs-poller.js';
 import { startScheduler, type Scheduler, type ScheduleRun } from './scheduler.js';
-import { startSlackReceiver, type SlackReceiver } from './slack-receiver.js';
+import { PAGER_CHANNEL, startSlackReceiver, type SlackReceiver } from './slack-receiver.js';
+import { provisionPagerRoute, startPagerForwarder } from './pager.js';
 import { startWebSocketGateway, type WebSocketGateway, type WebSocketGatewayOptions } from './websocket-gateway.js';
 import {
   FUNCTION_ROLES,
@@ -46,7 +48,10 @@ export interface FleetOptions {
   scheduleSeconds?: number;
   /** Per-schedule override in ms (tests). */
   scheduleMs?: Partial<Record<ScheduledFunction, number>>;
-  /** A real Slack incoming webhook; without it, a local receiver prints alerts. */
+  /**
+   * A real Slack incoming webhook (every level posts there); without it, a local receiver prints alerts, with a
+   * channel per level and the pager.
+   */
   slackWebhookUrl?: string;
   /** Where the local Slack receiver prints (null: quiet). */
   slackPrint?: ((line: string) => void) | null;
@@ -84,10 +89,15 @@ export interface Fleet {
   env: Record<string, string>;
   slack?: SlackReceiver;
   slackWebhookUrl: string;
+  /** The local receiver's channels by webhook secret env var (only with the local receiver). */
+  slackChannels: { envVar: string; channel: string }[];
+  /** The local pager (only with the local receiver): its queue on the alert topic and the channel it posts to. */
+  pager?: { queueUrl: string; url: string };
   api: ApiServer;
   /** The push channel (ws:// URL in `push.url`), unless disabled. */
   push?: WebSocketGateway;
-  pollers: Partial<Record<'jobs' | 'alerts', SqsPoller>>;
+  /** The functions' event source mappings, and the local pager's drain. */
+  pollers: Partial<Record<'jobs' | 'alerts' | 'pager', SqsPoller>>;
   scheduler: Scheduler;
   /** Handlers whose module does not exist yet, with what is therefore not running. */
   missing: { name: FunctionName; role: string }[];
@@ -125,6 +135,21 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   // Secrets hold values, env holds only their ids (never a secret in a plain environment variable).
   await putSecret(env.OPERATOR_TOKEN_SECRET_ID!, opts.operatorToken, 'Fleetmedic local operator bearer token');
   await putSecret(env.SLACK_WEBHOOK_SECRET_ID!, slackWebhookUrl, 'Fleetmedic Slack incoming-webhook URL');
+  // The critical and warning channels' own webhooks, as a stage configures them (slackWebhookSecretNameCritical,
+  // ...Warning): each a path of the local receiver. A real webhook gets every level, as a stage without them does.
+  const slackChannels = slack
+    ? [
+        { envVar: 'SLACK_WEBHOOK_CRITICAL_SECRET_ID', channel: 'critical' },
+        { envVar: 'SLACK_WEBHOOK_WARNING_SECRET_ID', channel: 'warning' },
+      ]
+    : [];
+  for (const c of slackChannels) {
+    env[c.envVar] ??= `${opts.prefix}/slack-webhook-${c.channel}`;
+    await putSecret(env[c.envVar]!, slack!.channelUrl(c.channel), `Fleetmedic Slack ${c.channel} channel webhook URL`);
+  }
+  // A fleet started earlier in this process may have set them.
+  for (const v of ['SLACK_WEBHOOK_CRITICAL_SECRET_ID', 'SLACK_WEBHOOK_WARNING_SECRET_ID'])
+    if (!(v in env)) delete process.env[v];
 
   Object.assign(process.env, env);
   resetClients();
@@ -196,6 +221,19 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     });
   }
 
+  // The pager: level 3 alerts by ALERT_ROUTES.pager's filter, drained into the receiver's pager channel.
+  let pager: Fleet['pager'];
+  if (slack) {
+    const route = await provisionPagerRoute(opts.prefix, env.ALERT_TOPIC_ARN!);
+    pager = { queueUrl: route.queueUrl, url: slack.channelUrl(PAGER_CHANNEL) };
+    pollers.pager = startPagerForwarder({
+      queueUrl: route.queueUrl,
+      pagerUrl: pager.url,
+      waitTimeSeconds: opts.pollWaitSeconds ?? 20,
+      onError: (err) => log(`[pager] ${(err as Error)?.message ?? String(err)}`),
+    });
+  }
+
   const scheduleEveryMs = (name: ScheduledFunction): number => {
     const trigger = FUNCTIONS[name].trigger;
     const specSeconds = trigger.kind === 'schedule' ? trigger.everyMinutes * 60 : 60;
@@ -223,6 +261,8 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     env,
     slack,
     slackWebhookUrl,
+    slackChannels,
+    pager,
     api,
     push,
     pollers,

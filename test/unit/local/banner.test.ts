@@ -24,3 +24,28 @@ test('npm start suggests --with-agent only when it is not already on', () => {
   );
   assert.match(withAgent, /does steps 1-3 for device demo-1: watch it with npx fleetmedic device demo-1/);
 });
+
+test('the banner shows the Slack channels and where the pager route goes', () => {
+  const b = input(false);
+  const lines = bannerLines({
+    ...b,
+    fleet: {
+      ...b.fleet,
+      slack: {} as NonNullable<BannerInput['fleet']['slack']>,
+      slackChannels: [
+        { envVar: 'SLACK_WEBHOOK_CRITICAL_SECRET_ID', channel: 'critical' },
+        { envVar: 'SLACK_WEBHOOK_WARNING_SECRET_ID', channel: 'warning' },
+      ],
+      pager: {
+        queueUrl: 'http://127.0.0.1:5555/000000000000/fleetmedic-local-pager',
+        url: 'http://127.0.0.1:4281/services/local/fleetmedic/pager',
+      },
+    },
+  }).join('\n');
+  assert.match(lines, /channels: #critical, #warning \(levels 3 and 2, resolutions too\), #alerts \(the rest\)/);
+  assert.match(
+    lines,
+    /Pager {11}level 3 alerts \(filter of ALERT_ROUTES.pager\) → queue fleetmedic-local-pager → http:\/\/127.0.0.1:4281\/services\/local\/fleetmedic\/pager/,
+  );
+  assert.doesNotMatch(bannerLines(b).join('\n'), /Pager|channels:/, 'a real webhook: no local channels, no pager');
+});
