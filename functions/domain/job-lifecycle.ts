@@ -129,6 +129,23 @@ export function inProgressDeadline(job: Pick<Job, 'type' | 'inProgressTimeoutSec
 }
 
 /**
+ * Is an IN_PROGRESS update a device claiming again the attempt it already holds? An agent whose claim timed out on
+ * its side while the cloud applied it sees the job again at its next poll and claims it again: answering with the
+ * job as it is (no new version, no history entry) keeps one IN_PROGRESS per attempt. A progress update carries
+ * statusDetails and still moves the job.
+ */
+export function isRepeatedClaim(
+  job: Job,
+  update: { status: JobStatus; statusDetails?: Record<string, unknown> },
+  by: string,
+): boolean {
+  if (update.status !== 'IN_PROGRESS' || job.status !== 'IN_PROGRESS' || update.statusDetails !== undefined)
+    return false;
+  const last = job.history.at(-1);
+  return last?.status === 'IN_PROGRESS' && last.by === by && last.attempt === job.attempt;
+}
+
+/**
  * Is an update a replay of the transition that produced the job's current version? A device whose
  * response got lost retries the same update; answering 200 (not 409) keeps it from looping. The entry it
  * created is the last one, or the one before it when a retry policy re-armed the job in the same write.

@@ -13,7 +13,7 @@ import { getJob, markEffectsApplied, toJob, transitionJob, type JobRecord } from
 import { countOutcome } from '../adapters/job-metrics.js';
 import { openActiveWindow } from '../adapters/liveness-repo.js';
 import type { Job, JobExecutionUpdate } from '../contract/jobs.js';
-import { isReplayOf, transition } from '../domain/job-lifecycle.js';
+import { isRepeatedClaim, isReplayOf, transition } from '../domain/job-lifecycle.js';
 import { activeUntil } from '../domain/liveness.js';
 import { httpError } from '../http/errors.js';
 import { config } from '../lib/config.js';
@@ -43,6 +43,8 @@ export async function updateJobExecution(
       status: job.status,
     });
   }
+
+  if (isRepeatedClaim(job, update, deviceId)) return toJob(job);
 
   let next: Job;
   if (update.status === 'FAILED') {

@@ -41,7 +41,7 @@ test('bad image + good image: good runs, ImagePullBackOff visible with countdown
   withLogsOnFailure(e2e, async () => {
     await e2e.register('demo-1');
     await e2e.setTarget('demo-1', target('missing'));
-    await e2e.startAgent('demo-1');
+    const agent = await e2e.startAgent('demo-1');
 
     const detail = await waitFor(
       'web running + healthy and worker in ImagePullBackOff, as the cloud sees it',
@@ -78,7 +78,7 @@ test('bad image + good image: good runs, ImagePullBackOff visible with countdown
     assert.match(alert.text, /worker/);
 
     // The fix: the right tag. A changed target resets the backoff: no waiting out 10s→20s→40s...
-    const fixedAt = Date.now();
+    const logsBeforeFix = agent.logs.length;
     await e2e.setTarget('demo-1', target('2'));
     await waitFor(
       'worker running without error',
@@ -90,7 +90,11 @@ test('bad image + good image: good runs, ImagePullBackOff visible with countdown
       60_000,
       500,
     );
-    assert.ok(Date.now() - fixedAt < 30_000, `self-healed in ${Date.now() - fixedAt} ms`);
+    // Healed because the change reset the backoff, not because a retry came due (true however slow the machine).
+    assert.ok(
+      agent.logs.slice(logsBeforeFix).some((l) => /target changed: backoff reset/.test(l) && /worker/.test(l)),
+      'the corrected target reset the worker\'s backoff',
+    );
     const healed = await e2e.cli('devices');
     assert.match(healed.stdout, /demo-1\s+healthy\s+closed\s+(just now|\S+ ago)\s+-/);
     const alerts = e2e.fleet.slack!.messages.filter((m) => /ImagePullBackOff/.test(m.text) && /demo-1/.test(m.text));

@@ -118,6 +118,13 @@ test('enqueue → queue message with correlation id → poll → IN_PROGRESS →
   assert.equal(replay.body.version, 2);
   assert.equal(await fx.snapshot(), before);
 
+  // The device claims the job again (its first claim timed out on its side, the job came back in its next poll):
+  // the job as it is, no new version, no second IN_PROGRESS in the history, nothing written.
+  const claimAgain = await put({ status: 'IN_PROGRESS', expectedVersion: 2 });
+  assert.equal(claimAgain.status, 200);
+  assert.equal(claimAgain.body.version, 2);
+  assert.equal(await fx.snapshot(), before);
+
   const done = await put({ status: 'SUCCEEDED', expectedVersion: 2 });
   assert.equal(done.status, 200);
   assert.equal(done.body.status, 'SUCCEEDED');

@@ -16,6 +16,7 @@ import {
   defaultInProgressTimeoutSeconds,
   inProgressDeadline,
   inProgressTimeoutSeconds,
+  isRepeatedClaim,
   isReplayOf,
   isTerminal,
   newJob,
@@ -103,6 +104,23 @@ test('replay detection: only the update that produced the current version, by th
   assert.equal(isReplayOf(a.job, { status: 'SUCCEEDED', expectedVersion: 1 }, 'dev-1'), false);
   assert.equal(isReplayOf(a.job, { status: 'IN_PROGRESS', expectedVersion: 1 }, 'dev-2'), false);
   assert.equal(isReplayOf(a.job, { status: 'IN_PROGRESS', expectedVersion: 0 }, 'dev-1'), false);
+});
+
+test('a repeated claim: IN_PROGRESS again, without details, by the device holding the same attempt', () => {
+  const a = transition(job(), { to: 'IN_PROGRESS', by: 'dev-1', now: T0 });
+  assert.ok(a.ok);
+  assert.equal(isRepeatedClaim(a.job, { status: 'IN_PROGRESS' }, 'dev-1'), true);
+  assert.equal(isRepeatedClaim(a.job, { status: 'IN_PROGRESS', statusDetails: { step: 2 } }, 'dev-1'), false);
+  assert.equal(isRepeatedClaim(a.job, { status: 'IN_PROGRESS' }, 'dev-2'), false);
+  assert.equal(isRepeatedClaim(a.job, { status: 'SUCCEEDED' }, 'dev-1'), false);
+  assert.equal(isRepeatedClaim(job(), { status: 'IN_PROGRESS' }, 'dev-1'), false, 'QUEUED: a first claim');
+  const rearmed = transition(a.job, { to: 'IN_PROGRESS', by: 'dev-1', now: T0, nextAttempt: true });
+  assert.ok(rearmed.ok);
+  const older = {
+    ...rearmed.job,
+    history: [...rearmed.job.history.slice(0, -1), { ...rearmed.job.history.at(-1)!, attempt: 1 }],
+  };
+  assert.equal(isRepeatedClaim(older, { status: 'IN_PROGRESS' }, 'dev-1'), false, 'a claim of an earlier attempt');
 });
 
 test('in-progress timeouts per type', () => {
