@@ -161,6 +161,15 @@ export const config = {
   get alertGroupWaitSeconds() {
     return int('ALERT_GROUP_WAIT_SECONDS', 60);
   },
+  /**
+   * Least time between two stage starts of a rollout (the rate is per minute: 60 s). Not a stage setting: only the
+   * local fleet and its tests scale it down, as they scale the schedules (docs/architecture.md "Rollouts").
+   */
+  get rolloutStageSpacingMs() {
+    const seconds = int('ROLLOUT_STAGE_SPACING_SECONDS', 60);
+    if (!(seconds >= 0)) throw new Error('configuration error: ROLLOUT_STAGE_SPACING_SECONDS must be >= 0');
+    return seconds * 1000;
+  },
   /** Prefix that turns `docs/runbook.md#x` into a clickable link in Slack (e.g. the repository's blob URL). */
   get runbookBaseUrl(): string | undefined {
     return process.env.RUNBOOK_BASE_URL || undefined;

@@ -82,6 +82,7 @@ import {
   type LabelSelector,
 } from '../domain/rollouts/selection.js';
 import { targetVersion } from '../domain/target-version.js';
+import { config } from '../lib/config.js';
 import { timeOrderedId } from '../lib/ids.js';
 import { logger } from '../lib/observability.js';
 import { notifyDevice } from './device-push.js';
@@ -360,7 +361,7 @@ export async function advanceRollout(rolloutId: string, owner: string, now: numb
     await refreshCounts(r, now);
     if (!(await saveStages(rolloutId, owner, r.stages))) return { kind: 'busy' };
 
-    const decision = decide(r.stages, r.abortCriteria, now);
+    const decision = decide(r.stages, r.abortCriteria, now, config.rolloutStageSpacingMs);
     switch (decision.kind) {
       case 'wait':
         return { kind: 'waiting', reason: decision.reason };

@@ -3,7 +3,7 @@
  * met in a started stage or over the whole rollout), start the next stage, complete, or wait.
  */
 import { addCounts, breach, emptyCounts, type AbortCriteria, type Breach, type Counts } from './criteria.js';
-import { nextStageDue, type Stage } from './plan.js';
+import { nextStageDue, STAGE_SPACING_MS, type Stage } from './plan.js';
 
 export interface StageProgress extends Stage {
   counts: Counts;
@@ -25,7 +25,13 @@ export function rolloutCounts(stages: readonly StageProgress[]): Counts {
   return stages.reduce((acc, s) => addCounts(acc, s.counts), emptyCounts());
 }
 
-export function decide(stages: readonly StageProgress[], criteria: AbortCriteria, now: number): Decision {
+/** `spacingMs`: the least time between two stage starts (a minute, scaled down only by the local fleet). */
+export function decide(
+  stages: readonly StageProgress[],
+  criteria: AbortCriteria,
+  now: number,
+  spacingMs: number = STAGE_SPACING_MS,
+): Decision {
   for (const s of stages) {
     if (s.startedAt === undefined) break;
     const b = breach(s.counts, criteria, s.name, s.end - s.start);
@@ -41,6 +47,11 @@ export function decide(stages: readonly StageProgress[], criteria: AbortCriteria
     return stages.every(stageDone) ? { kind: 'complete' } : { kind: 'wait', reason: 'devices in progress' };
   const previous = stages[next - 1];
   if (previous && !stageDone(previous)) return { kind: 'wait', reason: `${previous.name} in progress` };
-  if (!nextStageDue(previous?.startedAt, now)) return { kind: 'wait', reason: 'rate: one stage a minute' };
+  if (!nextStageDue(previous?.startedAt, now, spacingMs))
+    return {
+      kind: 'wait',
+      reason:
+        spacingMs === STAGE_SPACING_MS ? 'rate: one stage a minute' : `rate: one stage every ${spacingMs / 1000} s`,
+    };
   return { kind: 'start-stage', index: next };
 }

@@ -3,8 +3,9 @@
  * waves. Wave k (k = 1, 2, ...) holds `perMinute × factor^(k−1)` devices (rounded up): a wave is one controller
  * minute's worth of devices, and it starts only when the stage before it has finished (every device succeeded,
  * failed or skipped) without breaching the abort criteria and at least a minute after the previous stage
- * started. So the rate never exceeds `perMinute × factor^(k−1)` devices a minute, and a bad target is caught by
- * a stage before the next one touches anything.
+ * started (the spacing is a setting only so the local fleet can scale it down like its other clocks:
+ * ROLLOUT_STAGE_SPACING_SECONDS, functions/lib/config.ts). So the rate never exceeds `perMinute × factor^(k−1)`
+ * devices a minute, and a bad target is caught by a stage before the next one touches anything.
  */
 
 export interface CanarySpec {
@@ -25,7 +26,7 @@ export interface Stage {
 
 /** Beyond this many stages the plan is refused (the rollout item keeps per-stage progress). */
 export const MAX_STAGES = 200;
-/** Between two stage starts, at least this long (the rate is per minute). */
+/** Between two stage starts, at least this long (the rate is per minute): the default of the setting. */
 export const STAGE_SPACING_MS = 60_000;
 
 export function canarySize(total: number, canary: CanarySpec): number {
@@ -56,6 +57,10 @@ export function planStages(total: number, canary: CanarySpec, waves: WaveSpec): 
 export class PlanTooLongError extends Error {}
 
 /** May the next stage start now? The previous one must be finished, and spaced a minute from its start. */
-export function nextStageDue(previousStartedAt: number | undefined, now: number): boolean {
-  return previousStartedAt === undefined || now - previousStartedAt >= STAGE_SPACING_MS;
+export function nextStageDue(
+  previousStartedAt: number | undefined,
+  now: number,
+  spacingMs: number = STAGE_SPACING_MS,
+): boolean {
+  return previousStartedAt === undefined || now - previousStartedAt >= spacingMs;
 }

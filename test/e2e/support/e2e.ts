@@ -38,6 +38,8 @@ export const E2E_FLEET_ENV: Record<string, string> = {
   CIRCUIT_FAILURE_THRESHOLD: '3',
   CIRCUIT_COOLDOWN_SECONDS: '600',
   ALERT_GROUP_WAIT_SECONDS: '2',
+  // A minute between two rollout stages in production; the rollout-controller schedule is scaled down alike.
+  ROLLOUT_STAGE_SPACING_SECONDS: '1',
 };
 
 /** Agent cloud-link timings scaled for tests. */
@@ -111,9 +113,15 @@ export async function startE2e(name: string, opts: Partial<FleetOptions> = {}): 
     operatorToken: newOperatorToken(),
     slackPrint: process.env.E2E_DEBUG ? undefined : null,
     pollWaitSeconds: 1,
-    scheduleMs: { 'health-evaluator': 2000, 'outbox-publisher': 1000, 'job-timeout-sweeper': 2000 },
     log: (l) => fleetLog.push(l),
     ...opts,
+    scheduleMs: {
+      'health-evaluator': 2000,
+      'outbox-publisher': 1000,
+      'job-timeout-sweeper': 2000,
+      'rollout-controller': 2000,
+      ...opts.scheduleMs,
+    },
     env: { ...E2E_FLEET_ENV, ...opts.env },
   });
   const agents: AgentProcess[] = [];

@@ -136,6 +136,14 @@ describe('controller decisions', () => {
     const waveDone = { ...wave, startedAt: 60_000, counts: { ...emptyCounts(), succeeded: 1, skipped: 1 } };
     assert.deepEqual(decide([done, waveDone], criteria, 61_000), { kind: 'complete' });
   });
+  test('a scaled-down spacing (the local fleet) lets the next stage start sooner, never before the last ended', () => {
+    const done = { ...stage('canary', 0, 1), startedAt: 0, counts: { ...emptyCounts(), succeeded: 1 } };
+    const running = { ...done, counts: { ...emptyCounts(), inProgress: 1 } };
+    const wave = stage('wave 1', 1, 3);
+    assert.equal(decide([done, wave], criteria, 500, 1000).kind, 'wait');
+    assert.deepEqual(decide([done, wave], criteria, 1000, 1000), { kind: 'start-stage', index: 1 });
+    assert.equal(decide([running, wave], criteria, 120_000, 1000).kind, 'wait');
+  });
   test('a failed canary aborts before any wave starts', () => {
     const failed = { ...stage('canary', 0, 1), startedAt: 0, counts: { ...emptyCounts(), failed: 1 } };
     const d = decide([failed, stage('wave 1', 1, 3)], criteria, 120_000);
