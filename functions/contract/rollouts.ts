@@ -1,10 +1,11 @@
 /**
- * Fleet rollouts, operator side: one target state to many devices, a canary then waves, abort criteria
- * (docs/architecture.md "Rollouts"). The limits here mirror the domain's (domain/rollouts/*): a rollout holds at
- * most 10,000 devices and 200 stages.
+ * Fleet rollouts, operator side: one target state (or one job) to many devices, a canary then waves, abort
+ * criteria (docs/architecture.md "Rollouts"). The limits here mirror the domain's (domain/rollouts/*): a rollout
+ * holds at most 10,000 devices and 200 stages.
  */
 import * as z from 'zod/mini';
 import { DeviceId, MapKey, Timestamp } from './common.js';
+import { EnqueueJobRequest, InProgressTimeoutSeconds } from './jobs.js';
 import { TargetState } from './target-state.js';
 
 /** Most devices one rollout may hold (the same limit as domain/rollouts/selection.ts). */
@@ -76,19 +77,32 @@ export const CreateRolloutRequest = z
     selector: z.optional(LabelSelector),
     /** Or an explicit list of registered devices. */
     deviceIds: z.optional(z.array(DeviceId).check(z.minLength(1), z.maxLength(MAX_ROLLOUT_DEVICE_IDS))),
-    target: TargetState,
+    /** What every device gets: this target state (each device's agent puts it on trial for its health window)... */
+    target: z.optional(TargetState),
+    /** ...or this job, enqueued for each device as an operator enqueues it; exactly one of target and job. */
+    job: z.optional(EnqueueJobRequest),
     canary: CanarySpec,
     waves: WaveSpec,
     abortCriteria: AbortCriteria,
-    /** On abort: give moved devices their previous target back (`rollback`), or leave them (`leave`). */
-    onAbort: z._default(z.enum(['rollback', 'leave']), 'rollback'),
-    /** A moved device without a verdict this long after the move failed (default: its health window + 10 min). */
+    /**
+     * On abort: give moved devices their previous target back (`rollback`, the default for a target), or leave
+     * them (`leave`; a job cannot be taken back, so a job rollout only takes `leave`, its default).
+     */
+    onAbort: z.optional(z.enum(['rollback', 'leave'])),
+    /**
+     * A moved device without a verdict this long after the move failed (default: its health window, or its job's
+     * in-progress timeout, + 10 min).
+     */
     deviceTimeoutSeconds: z.optional(z.int().check(z.minimum(60), z.maximum(7 * 86400))),
     description: z.optional(z.string().check(z.minLength(1), z.maxLength(500))),
   })
   .check(
     z.refine((r) => (r.selector === undefined) !== (r.deviceIds === undefined), {
       message: 'give exactly one of selector and deviceIds',
+    }),
+    z.refine((r) => (r.target === undefined) !== (r.job === undefined), {
+      message: 'give exactly one of target and job',
+      path: ['target'],
     }),
   )
   .register(z.globalRegistry, { id: 'CreateRolloutRequest' });
@@ -165,7 +179,16 @@ export const RolloutView = z
     description: z.optional(z.string()),
     selector: z.optional(z.record(z.string(), z.string())),
     deviceCount: z.int(),
+    /** The target's version; a job rollout: `job:<type>`. */
     targetVersion: z.string(),
+    /** A job rollout's job (absent for a target rollout). */
+    job: z.optional(
+      z.object({
+        type: z.string(),
+        params: z.record(z.string(), z.unknown()),
+        inProgressTimeoutSeconds: z.optional(InProgressTimeoutSeconds),
+      }),
+    ),
     canary: z.object({ count: z.optional(z.int()), percent: z.optional(z.number()) }),
     waves: z.object({ perMinute: z.int(), factor: z.number() }),
     abortCriteria: z.object({

@@ -415,7 +415,7 @@ export const routes = [
     fn: 'operator-api',
     auth: 'operator',
     summary:
-      'Start a rollout of a target state to devices chosen by labels or listed (frozen now): a canary, then waves at a rate, aborted when the abort criteria are met. 400 when nothing matches, a device is unknown, or the plan needs too many stages.',
+      'Start a rollout of a target state, or of a job, to devices chosen by labels or listed (frozen now): a canary, then waves at a rate, aborted when the abort criteria are met. 400 when nothing matches, a device is unknown, the job cannot be rolled out (set-target-state: roll out a target; onAbort rollback: a job cannot be taken back), or the plan needs too many stages.',
     body: CreateRolloutRequest,
     maxBodyBytes: MAX_CREATE_ROLLOUT_BYTES,
     responses: { 201: RolloutView, ...commonErrors },

@@ -6,7 +6,7 @@
  * correlation id; the operator.action audit event is written by the route once the action landed (services/audit.ts).
  */
 import type * as z from 'zod/mini';
-import type { Rollout, StoredStage } from '../adapters/rollouts-repo.js';
+import type { Rollout, RolloutJob, StoredStage } from '../adapters/rollouts-repo.js';
 import type { CreateRolloutRequest, RolloutView } from '../contract/rollouts.js';
 import { closeness, type Closeness } from '../domain/rollouts/criteria.js';
 import type { OperatorAction } from '../domain/rollouts/lifecycle.js';
@@ -60,8 +60,9 @@ export function rolloutAnswer(view: ServiceView): RolloutAnswer {
     ...(r.description ? { description: r.description } : {}),
     ...(r.selector ? { selector: { ...r.selector } } : {}),
     deviceCount: r.deviceCount,
-    // A job rollout (created from code only so far) names its job where a target rollout names its version.
+    // A job rollout names its job where a target rollout names its version (the list and alerts show one column).
     targetVersion: r.target?.version ?? `job:${r.job?.type ?? '?'}`,
+    ...(r.job ? { job: { ...r.job } } : {}),
     canary: r.canary,
     waves: r.waves,
     abortCriteria: r.abortCriteria,
@@ -84,11 +85,13 @@ export async function startRollout(req: z.output<typeof CreateRolloutRequest>, w
     {
       ...(req.selector ? { selector: req.selector } : {}),
       ...(req.deviceIds ? { deviceIds: req.deviceIds } : {}),
-      target: req.target,
+      ...(req.target ? { target: req.target } : {}),
+      ...(req.job ? { job: jobOf(req.job) } : {}),
       canary: req.canary,
       waves: req.waves,
       abortCriteria: req.abortCriteria,
-      onAbort: req.onAbort,
+      // A job cannot be taken back: a job rollout leaves its devices unless told otherwise (and then refuses).
+      onAbort: req.onAbort ?? (req.job ? 'leave' : 'rollback'),
       ...(req.deviceTimeoutSeconds !== undefined ? { deviceTimeoutSeconds: req.deviceTimeoutSeconds } : {}),
       ...(req.description ? { description: req.description } : {}),
     },
@@ -97,6 +100,15 @@ export async function startRollout(req: z.output<typeof CreateRolloutRequest>, w
     who.correlationId,
   );
   return res.kind === 'created' ? { kind: 'created', rollout: rolloutAnswer(viewOf(res.rollout)) } : res;
+}
+
+/** The job as a rollout stores it: its command and the settings each device's job gets. */
+function jobOf(job: NonNullable<z.output<typeof CreateRolloutRequest>['job']>): RolloutJob {
+  return {
+    type: job.type,
+    params: job.params as Record<string, unknown>,
+    ...(job.inProgressTimeoutSeconds !== undefined ? { inProgressTimeoutSeconds: job.inProgressTimeoutSeconds } : {}),
+  };
 }
 
 export async function getRolloutAnswer(rolloutId: string): Promise<RolloutAnswer | undefined> {

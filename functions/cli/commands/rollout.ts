@@ -1,12 +1,14 @@
 /**
  * `fleetmedic rollout create|list|status|pause|resume|abort`: fleet rollouts from the operator's seat
- * (docs/architecture.md "Rollouts"). `status --watch` redraws the progress (per stage succeeded / failed / in
- * progress / pending / skipped, a progress bar, the abort criteria and how close they are) until the rollout
- * finished or Ctrl-C; with --json it prints one JSON document per poll instead.
+ * (docs/architecture.md "Rollouts"), of a target state (`--target-file`) or of a job (`--job <type>`).
+ * `status --watch` redraws the progress (per stage succeeded / failed / in progress / pending / skipped, a progress
+ * bar, the abort criteria and how close they are) until the rollout finished or Ctrl-C; with --json it prints one
+ * JSON document per poll instead.
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import type * as z from 'zod/mini';
+import { JOB_TYPES } from '../../contract/jobs.js';
 import type { RolloutList, RolloutView } from '../../contract/rollouts.js';
 import type { ApiClient } from '../api-client.js';
 import { usageError } from '../errors.js';
@@ -26,6 +28,8 @@ export interface RolloutCommandDeps {
 }
 
 const FINISHED = new Set(['aborted', 'completed']);
+/** A target change is rolled out as a target (--target-file), not as a job. */
+const ROLLOUT_JOB_TYPES = JOB_TYPES.filter((t) => t !== 'set-target-state');
 
 export function registerRolloutCommands(program: Command, deps: RolloutCommandDeps): void {
   const rollout = program
@@ -34,10 +38,21 @@ export function registerRolloutCommands(program: Command, deps: RolloutCommandDe
 
   rollout
     .command('create')
-    .description('start a rollout, e.g. --selector site=north,role=pump --target-file web-2.json --canary 1 --rate 20')
+    .description(
+      'start a rollout, e.g. --selector site=north,role=pump --target-file web-2.json --canary 1 --rate 20, or of a job: --job restart-service --job-params \'{"service":"web"}\'',
+    )
     .option('--selector <labels>', 'devices whose labels match every pair, e.g. site=north,role=pump')
     .option('--devices <ids>', 'or an explicit comma-separated list of device ids')
-    .requiredOption('--target-file <file>', 'the target state (JSON, as for `fleetmedic target`)')
+    .option('--target-file <file>', 'the target state (JSON, as for `fleetmedic target`)')
+    .addOption(new Option('--job <type>', 'or a job for every device').choices(ROLLOUT_JOB_TYPES))
+    .option(
+      '--job-params <json>',
+      'the job\'s params (JSON object, as for `fleetmedic jobs enqueue`), e.g. {"service":"web"}',
+    )
+    .option(
+      '--job-timeout <duration>',
+      "each device's job may stay IN_PROGRESS this long, e.g. 5m (default: the job type's)",
+    )
     .option('--canary <n|n%>', 'canary size: a device count or a percentage', '1')
     .requiredOption('--rate <devices-per-minute>', 'wave size: devices moved per minute', (v) => whole(v, '--rate'))
     .option('--increase <factor>', 'multiply each next wave by this after a successful one (≥ 1)', (v) => factor(v))
@@ -51,9 +66,10 @@ export function registerRolloutCommands(program: Command, deps: RolloutCommandDe
       whole(v, '--min-finished'),
     )
     .addOption(
-      new Option('--on-abort <what>', 'on abort: give moved devices their previous target back, or leave them')
-        .choices(['rollback', 'leave'])
-        .default('rollback'),
+      new Option(
+        '--on-abort <what>',
+        'on abort: give moved devices their previous target back, or leave them (default: rollback; a job: leave, the only choice)',
+      ).choices(['rollback', 'leave']),
     )
     .option('--device-timeout <duration>', 'a moved device without a verdict this long failed, e.g. 30m')
     .option('--description <text>', 'what and why (shown in list and status)')
@@ -124,14 +140,17 @@ export function registerRolloutCommands(program: Command, deps: RolloutCommandDe
 interface CreateOptions {
   selector?: string;
   devices?: string;
-  targetFile: string;
+  targetFile?: string;
+  job?: string;
+  jobParams?: string;
+  jobTimeout?: string;
   canary: string;
   rate: number;
   increase?: number;
   abortFailurePercent?: number;
   abortFailureCount?: number;
   minFinished?: number;
-  onAbort: 'rollback' | 'leave';
+  onAbort?: 'rollback' | 'leave';
   deviceTimeout?: string;
   description?: string;
 }
@@ -139,6 +158,9 @@ interface CreateOptions {
 /** The request body from the options; anything unreadable is a usage error (nothing is sent). */
 export function createBody(o: CreateOptions): Record<string, unknown> {
   if (!o.selector === !o.devices) throw usageError('give exactly one of --selector and --devices');
+  if (!o.targetFile === !o.job) throw usageError('give exactly one of --target-file and --job');
+  if (!o.job && (o.jobParams !== undefined || o.jobTimeout !== undefined))
+    throw usageError('--job-params and --job-timeout go with --job');
   if (o.abortFailurePercent === undefined && o.abortFailureCount === undefined)
     throw usageError('give --abort-failure-percent and/or --abort-failure-count');
   const canary = /^\d+(\.\d+)?%$/.test(o.canary)
@@ -162,7 +184,8 @@ export function createBody(o: CreateOptions): Record<string, unknown> {
             .filter(Boolean),
         }
       : {}),
-    target: readTarget(o.targetFile),
+    ...(o.targetFile ? { target: readTarget(o.targetFile) } : {}),
+    ...(o.job ? { job: jobOf(o) } : {}),
     canary,
     waves: { perMinute: o.rate, ...(o.increase !== undefined ? { factor: o.increase } : {}) },
     abortCriteria: {
@@ -170,7 +193,7 @@ export function createBody(o: CreateOptions): Record<string, unknown> {
       ...(o.abortFailureCount !== undefined ? { failureCount: o.abortFailureCount } : {}),
       ...(o.minFinished !== undefined ? { minFinished: o.minFinished } : {}),
     },
-    onAbort: o.onAbort,
+    ...(o.onAbort ? { onAbort: o.onAbort } : {}),
     ...(timeout !== undefined ? { deviceTimeoutSeconds: timeout } : {}),
     ...(o.description ? { description: o.description } : {}),
   };
@@ -190,6 +213,25 @@ export function parseSelector(text: string): Record<string, string> {
   }
   if (!Object.keys(out).length) throw usageError('--selector is empty');
   return out;
+}
+
+function jobOf(o: CreateOptions): Record<string, unknown> {
+  let params: unknown = {};
+  if (o.jobParams !== undefined) {
+    try {
+      params = JSON.parse(o.jobParams);
+    } catch (err) {
+      throw usageError(`--job-params is not valid JSON: ${(err as Error).message}`);
+    }
+    if (!params || typeof params !== 'object' || Array.isArray(params))
+      throw usageError('--job-params must be a JSON object, e.g. {"service":"web"}');
+  }
+  let timeout: number | undefined;
+  if (o.jobTimeout !== undefined) {
+    timeout = parseDuration(o.jobTimeout);
+    if (timeout === undefined) throw usageError(`--job-timeout: cannot read '${o.jobTimeout}' as a duration`);
+  }
+  return { type: o.job, params, ...(timeout !== undefined ? { inProgressTimeoutSeconds: timeout } : {}) };
 }
 
 function readTarget(file: string): unknown {
@@ -266,7 +308,7 @@ export function statusView(r: Rollout, now: number, style: Style): string {
     `${paint(`Rollout ${r.rolloutId}`, 'bold', style)}  ${paint(r.status, STATUS_PAINT[r.status], style)}${
       r.description ? `  — ${r.description}` : ''
     }`,
-    `target ${r.targetVersion} · ${r.deviceCount} devices${
+    `${r.job ? `job ${r.job.type} ${JSON.stringify(r.job.params)}` : `target ${r.targetVersion}`} · ${r.deviceCount} devices${
       r.selector
         ? ` · selector ${Object.entries(r.selector)
             .map(([k, v]) => `${k}=${v}`)

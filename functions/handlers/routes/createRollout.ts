@@ -1,4 +1,7 @@
-/** Start a rollout; a selection that matches nothing, an unknown device or a too-long plan is a 400 that writes nothing. */
+/**
+ * Start a rollout of a target or a job; a selection that matches nothing, an unknown device, a job that cannot be
+ * rolled out or a too-long plan is a 400 that writes nothing.
+ */
 import { httpError } from '../../http/errors.js';
 import { actor } from '../../http/principal.js';
 import { defineRoute } from '../../http/types.js';
@@ -21,6 +24,7 @@ export default defineRoute('createRollout', async (req) => {
         selector: r.selector,
         deviceCount: r.deviceCount,
         targetVersion: r.targetVersion,
+        ...(r.job ? { job: r.job.type } : {}),
         canary: r.canary,
         waves: r.waves,
         abortCriteria: r.abortCriteria,

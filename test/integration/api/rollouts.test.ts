@@ -2,7 +2,8 @@
  * The operator's rollout routes through the real operator-api handler on moto: create by selector and by list,
  * list, status with per-stage counts and how close the abort criteria are, pause / resume / abort with each
  * action's audit event (operator, time, correlation id), out-of-order actions answered 409 with nothing written,
- * and creations the service refuses (nothing matches, unknown device) answered 400 with nothing written.
+ * creations the service refuses (nothing matches, unknown device) answered 400 with nothing written, and a job
+ * rollout (accepted, its job enqueued by the controller; refused precisely when it cannot be rolled out).
  * Progress past creation is the controller's (test/integration/rollouts/controller.test.ts); here one controller
  * step shows the status route reporting a started canary.
  */
@@ -177,6 +178,72 @@ describe('creating and reading rollouts', () => {
     });
     assert.equal(credential.status, 400, credential.raw);
     assert.equal(credential.body.details.issues[0].code, 'unknown_reference');
+    assert.equal(await fx.snapshot(), before, 'nothing written');
+  });
+
+  test('a job rollout: each device gets the job, onAbort defaults to leave, the view names the job', async () => {
+    const job = {
+      type: 'restart-service',
+      params: { service: 'web', reason: 'rollout' },
+      inProgressTimeoutSeconds: 120,
+    };
+    const r = await create({ target: undefined, job }, 'corr-job-1');
+    assert.equal(r.status, 'active');
+    assert.equal(r.deviceCount, 3);
+    assert.equal(r.onAbort, 'leave', 'a job cannot be taken back');
+    assert.equal(r.targetVersion, 'job:restart-service');
+    assert.deepEqual(r.job, job);
+    assert.equal(r.deviceTimeoutSeconds, 120 + 600, "the job's timeout + 10 min");
+    const audit = (await fleetEvents('operator.action')).find((e) => e.detail.target.id === r.rolloutId);
+    assert.equal(audit?.detail.params.job, 'restart-service');
+    assert.equal(audit?.correlationId, 'corr-job-1');
+
+    // The controller's first run enqueues the canary's job, a real job in the jobs table; the next one counts it.
+    const t0 = Date.now();
+    await advanceActiveRollouts(t0);
+    await advanceActiveRollouts(t0 + 1000);
+    const moving = RolloutView.parse((await fx.operator({ method: 'GET', path: `/v1/rollouts/${r.rolloutId}` })).body);
+    assert.deepEqual(moving.stages[0]!.counts, { pending: 0, inProgress: 1, succeeded: 0, failed: 0, skipped: 0 });
+    const { getJob } = await import('../../../functions/adapters/jobs-repo.js');
+    const { rolloutJobId } = await import('../../../functions/services/rollout-jobs.js');
+    const canaryJob = await getJob(rolloutJobId(r.rolloutId, 0));
+    assert.equal(canaryJob?.deviceId, 'p1', 'the first device of the frozen set');
+    assert.equal(canaryJob?.type, 'restart-service');
+    assert.deepEqual(canaryJob?.params, job.params);
+    assert.equal(canaryJob?.inProgressTimeoutSeconds, 120);
+    assert.equal(canaryJob?.status, 'QUEUED');
+    assert.equal((await act(r.rolloutId, 'abort', 'corr-job-cleanup')).body.status, 'aborted', 'left, not rolled back');
+  });
+
+  test('a job rollout the contract or the service refuses: a precise 400, nothing written', async () => {
+    const before = await fx.snapshot();
+    const refused = async (over: Record<string, unknown>, path: string, code: string, message: RegExp) => {
+      const res = await fx.operator({ method: 'POST', path: '/v1/rollouts', body: body(over) });
+      assert.equal(res.status, 400, res.raw);
+      assert.equal(res.body.error, 'validation_failed');
+      const issue = res.body.details.issues.find((i: any) => i.path === path);
+      assert.ok(issue, `an issue at ${path}: ${res.raw}`);
+      if (code) assert.equal(issue.code, code, res.raw);
+      assert.match(issue.message, message);
+    };
+    const restart = { type: 'restart-service', params: { service: 'web' } };
+    await refused({ job: restart }, 'target', '', /exactly one of target and job/);
+    await refused({ target: undefined }, 'target', '', /exactly one of target and job/);
+    await refused({ target: undefined, job: { type: 'reboot', params: {} } }, 'job.type', '', /restart-service/);
+    await refused({ target: undefined, job: { type: 'restart-service', params: {} } }, 'job.params.service', '', /./);
+    await refused(
+      { target: undefined, job: { ...restart, inProgressTimeoutSeconds: 5 } },
+      'job.inProgressTimeoutSeconds',
+      '',
+      /./,
+    );
+    await refused(
+      { target: undefined, job: { type: 'set-target-state', params: { target: { services: {} } } } },
+      'job.type',
+      'use_target',
+      /rolled out as a target/,
+    );
+    await refused({ target: undefined, job: restart, onAbort: 'rollback' }, 'onAbort', 'not_reversible', /leave/);
     assert.equal(await fx.snapshot(), before, 'nothing written');
   });
 

@@ -176,9 +176,68 @@ test('create sends the selector, canary, waves and abort criteria it was given',
   assert.deepEqual(JSON.parse(seen.at(-1)!.body).canary, { count: 1 });
 });
 
+test('create --job sends the job instead of a target, and onAbort only when given', async () => {
+  answers.set('POST /v1/rollouts', [
+    {
+      status: 201,
+      body: rollout({
+        targetVersion: 'job:restart-service',
+        job: { type: 'restart-service', params: { service: 'web' }, inProgressTimeoutSeconds: 120 },
+        onAbort: 'leave',
+      }),
+    },
+  ]);
+  const r = await cli([
+    'rollout',
+    'create',
+    '--selector',
+    'site=north',
+    '--job',
+    'restart-service',
+    '--job-params',
+    '{"service":"web"}',
+    '--job-timeout',
+    '2m',
+    '--rate',
+    '5',
+    '--abort-failure-count',
+    '1',
+  ]);
+  assert.equal(r.code, EXIT.ok, r.stderr);
+  assert.deepEqual(JSON.parse(seen.at(-1)!.body), {
+    selector: { site: 'north' },
+    job: { type: 'restart-service', params: { service: 'web' }, inProgressTimeoutSeconds: 120 },
+    canary: { count: 1 },
+    waves: { perMinute: 5 },
+    abortCriteria: { failureCount: 1 },
+  });
+  assert.match(r.stdout, /job restart-service \{"service":"web"\} · 3 devices/);
+
+  const bare = await cli([
+    'rollout',
+    'create',
+    '--devices',
+    'a1',
+    '--job',
+    'retry-now',
+    '--on-abort',
+    'leave',
+    '--rate',
+    '5',
+    '--abort-failure-count',
+    '1',
+  ]);
+  assert.equal(bare.code, EXIT.ok, bare.stderr);
+  const sent = JSON.parse(seen.at(-1)!.body);
+  assert.deepEqual(sent.job, { type: 'retry-now', params: {} });
+  assert.equal(sent.onAbort, 'leave');
+  assert.equal(sent.target, undefined);
+});
+
 test('bad options are usage errors (exit 2) and send nothing', async () => {
   const before = seen.length;
   const base = ['rollout', 'create', '--target-file', targetFile, '--rate', '5', '--abort-failure-percent', '20'];
+  const job = ['rollout', 'create', '--devices', 'a1', '--rate', '5', '--abort-failure-count', '1'];
   for (const args of [
     [...base],
     [...base, '--selector', 'site=north', '--devices', 'a1'],
@@ -201,6 +260,14 @@ test('bad options are usage errors (exit 2) and send nothing', async () => {
     ],
     [...base, '--devices', 'a1', '--increase', '0.5'],
     [...base, '--devices', 'a1', '--abort-failure-percent', '120'],
+    [...base, '--devices', 'a1', '--job', 'retry-now'],
+    [...base, '--devices', 'a1', '--job-params', '{}'],
+    [...job, '--job', 'reboot'],
+    [...job, '--job', 'set-target-state'],
+    [...job, '--job', 'restart-service', '--job-params', '{service: web}'],
+    [...job, '--job', 'restart-service', '--job-params', '["web"]'],
+    [...job, '--job', 'restart-service', '--job-timeout', 'soon'],
+    [...job],
     ['rollout', 'status', 'not-a-rollout'],
     ['rollout', 'pause'],
   ]) {
