@@ -540,6 +540,7 @@ async function refreshCounts(r: Rollout, now: number): Promise<void> {
         );
     } else if (open.length) {
       const windowMs = r.target!.target.rollbackWindowSeconds * 1000;
+      const images = Object.fromEntries(Object.entries(r.target!.target.services).map(([n, s]) => [n, s.image]));
       const states = await batchGetDeviceItems(
         open.map((d) => d.deviceId),
         ['STATE'],
@@ -551,6 +552,7 @@ async function refreshCounts(r: Rollout, now: number): Promise<void> {
           movedAt: d.movedAt ?? now,
           now,
           windowMs,
+          images,
           timeoutMs: r.deviceTimeoutSeconds * 1000,
           state: state as ReportedState | undefined,
         });

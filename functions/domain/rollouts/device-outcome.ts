@@ -4,9 +4,13 @@
  *
  * The agent puts a new target on trial for the target's `rollbackWindowSeconds`: it promotes it when every
  * service passes its checks in that window, or rolls back and reports `rolledBackFrom`. So a device counts as
- * succeeded once it reports the rollout's version, healthy, with the window over since it was moved; it fails
- * when it rolled back from that version, still is not healthy on it after the window, or has not reported the
- * version within the rollout's device timeout.
+ * succeeded once it reports the rollout's version, runs the target's images, healthy, with the window over since
+ * it was moved; it fails when it rolled back from that version, still is not healthy on it after the window, or
+ * has not reported the version within the rollout's device timeout.
+ *
+ * The images, because the version alone says only that the agent took the target: while it pulls the new images
+ * its reports still carry the old services (healthy), and its window started when it took the target, after the
+ * move. Judged on the version alone, a device still on trial (and about to roll back) would count as succeeded.
  */
 
 export type FailureCause = 'rolled-back' | 'unhealthy' | 'timed-out' | 'job-failed' | 'job-rejected' | 'job-canceled';
@@ -37,6 +41,8 @@ export interface JudgeInput {
   now: number;
   /** The target's health window (the agent's rollback window). */
   windowMs: number;
+  /** The image of each service of the target: the device must report running exactly these. */
+  images: Readonly<Record<string, string>>;
   /** No verdict this long after the move: the device failed (timed out). */
   timeoutMs: number;
   state?: ReportedState;
@@ -55,9 +61,15 @@ function judge(i: JudgeInput): DeviceOutcome {
   if (s?.rolledBackFrom === i.version)
     return { kind: 'failed', cause: 'rolled-back', detail: `the agent rolled back from ${i.version}` };
   if (s?.targetVersion === i.version && elapsed >= i.windowMs) {
-    if (s.health === 'healthy') return { kind: 'succeeded' };
+    if (s.health === 'healthy' && runsImages(s, i.images)) return { kind: 'succeeded' };
     if (elapsed >= i.timeoutMs)
-      return { kind: 'failed', cause: 'unhealthy', detail: `runs ${i.version} but reports ${s.health ?? 'no health'}` };
+      return {
+        kind: 'failed',
+        cause: 'unhealthy',
+        detail: runsImages(s, i.images)
+          ? `runs ${i.version} but reports ${s.health ?? 'no health'}`
+          : `took ${i.version} but does not run its images`,
+      };
     return { kind: 'in-progress' };
   }
   if (elapsed >= i.timeoutMs)
@@ -69,6 +81,11 @@ function judge(i: JudgeInput): DeviceOutcome {
         : `no report ${Math.round(elapsed / 1000)} s after the move`,
     };
   return { kind: 'in-progress' };
+}
+
+/** Every service of the target is reported, on the target's image. */
+function runsImages(s: ReportedState, images: Readonly<Record<string, string>>): boolean {
+  return Object.entries(images).every(([name, image]) => s.services?.[name]?.image === image);
 }
 
 /**

@@ -89,16 +89,31 @@ describe('abort criteria', () => {
 });
 
 describe('device verdicts', () => {
-  const base = { version: 't-new', movedAt: 0, windowMs: 10_000, timeoutMs: 60_000 };
-  test('succeeded: the new version, healthy, with the health window over', () => {
-    const state = { targetVersion: 't-new', health: 'healthy' };
+  const base = { version: 't-new', movedAt: 0, windowMs: 10_000, timeoutMs: 60_000, images: { web: 'web:2' } };
+  const web = (image: string) => ({ web: { image, error: null } });
+  test('succeeded: the new version, its images, healthy, with the health window over', () => {
+    const state = { targetVersion: 't-new', health: 'healthy', services: web('web:2') };
     assert.equal(judgeDevice({ ...base, now: 5_000, state }).kind, 'in-progress', 'still on trial');
     assert.equal(judgeDevice({ ...base, now: 10_000, state }).kind, 'succeeded');
+  });
+  test('the new version while the old services still run (pulling): on trial, however healthy, until the timeout', () => {
+    const pulling = { targetVersion: 't-new', health: 'healthy', services: web('web:1') };
+    assert.equal(judgeDevice({ ...base, now: 10_000, state: pulling }).kind, 'in-progress');
+    assert.equal(judgeDevice({ ...base, now: 30_000, state: { ...pulling, services: {} } }).kind, 'in-progress');
+    const stuck = judgeDevice({ ...base, now: 60_000, state: pulling });
+    assert.deepEqual(stuck.kind === 'failed' && [stuck.cause, stuck.detail], [
+      'unhealthy',
+      'took t-new but does not run its images',
+    ]);
   });
   test('failed: rolled back from the version, unhealthy after the timeout, or never got there', () => {
     const rolled = judgeDevice({ ...base, now: 1, state: { targetVersion: 't-old', rolledBackFrom: 't-new' } });
     assert.deepEqual(rolled.kind === 'failed' && rolled.cause, 'rolled-back');
-    const sick = judgeDevice({ ...base, now: 60_000, state: { targetVersion: 't-new', health: 'degraded' } });
+    const sick = judgeDevice({
+      ...base,
+      now: 60_000,
+      state: { targetVersion: 't-new', health: 'degraded', services: web('web:2') },
+    });
     assert.deepEqual(sick.kind === 'failed' && sick.cause, 'unhealthy');
     assert.equal(
       judgeDevice({ ...base, now: 30_000, state: { targetVersion: 't-new', health: 'degraded' } }).kind,
