@@ -93,7 +93,7 @@ test('bad image + good image: good runs, ImagePullBackOff visible with countdown
     // Healed because the change reset the backoff, not because a retry came due (true however slow the machine).
     assert.ok(
       agent.logs.slice(logsBeforeFix).some((l) => /target changed: backoff reset/.test(l) && /worker/.test(l)),
-      'the corrected target reset the worker\'s backoff',
+      "the corrected target reset the worker's backoff",
     );
     const healed = await e2e.cli('devices');
     assert.match(healed.stdout, /demo-1\s+healthy\s+closed\s+(just now|\S+ ago)\s+-/);
