@@ -23,6 +23,7 @@ import type { TargetStateInput } from '../../../functions/contract/target-state.
 import { requireEngine, requireLabRegistry } from '../../support/engine.js';
 import { startGate } from './gate.js';
 import { provision } from '../../../local/provision.js';
+import { provisionPagerRoute } from '../../../local/pager.js';
 import { putSecret } from '../../../local/secrets.js';
 import { removeLabContainers, uniqueAgentId } from '../../support/engine-lab.js';
 
@@ -236,9 +237,14 @@ export async function startE2e(name: string, opts: Partial<FleetOptions> = {}): 
       const direct = { endpoint: emulator.endpoint };
       const dump = await dumpState(fleet.env, undefined, direct);
       await emulator.restart!();
-      await provision(fleet.env.FLEET_TABLE!.replace(/-fleet$/, ''), undefined, direct);
+      const prefix = fleet.env.FLEET_TABLE!.replace(/-fleet$/, '');
+      await provision(prefix, undefined, direct);
       await putSecret(fleet.env.OPERATOR_TOKEN_SECRET_ID!, fleet.operatorToken, 'operator token', direct);
       await putSecret(fleet.env.SLACK_WEBHOOK_SECRET_ID!, fleet.slackWebhookUrl, 'slack webhook', direct);
+      // What the fleet set up beside the spec: the per-level channels' webhooks and the pager's queue.
+      for (const c of fleet.slackChannels)
+        await putSecret(fleet.env[c.envVar]!, fleet.slack!.channelUrl(c.channel), `slack ${c.channel}`, direct);
+      if (fleet.pager) await provisionPagerRoute(prefix, fleet.env.ALERT_TOPIC_ARN!, direct);
       await loadState(dump, fleet.env, undefined, Date.now(), direct);
       gate.up();
       for (const p of pollers) p.resume();
