@@ -42,7 +42,8 @@ export interface FlushedWindow {
 }
 
 /**
- * Add one member to the open window of its group (creating it); returns the window id.
+ * Add one member to the open window of its group (creating it); returns the window id. A cause group's window
+ * keeps its first member's input too: a window that holds only that member is announced as its own alert.
  * ALL_NEW, not UPDATED_NEW: an `if_not_exists` that kept the value is not reported as updated by every emulator.
  */
 export async function joinGroup(
@@ -50,8 +51,6 @@ export async function joinGroup(
   input: AlertInput,
   now: number,
   policy: AlertPolicyConfig,
-  /** The member was announced on its own (a cause group's first device): counted, not open in this window. */
-  announced = false,
 ): Promise<string> {
   const member: Record<string, string> = { since: new Date(input.since).toISOString() };
   if (input.deviceId) member.deviceId = input.deviceId;
@@ -63,13 +62,16 @@ export async function joinGroup(
     ':flushAt': now + policy.groupWaitMs,
     ':one': 1,
     ':level': input.level,
-    ...(input.cause ? { ':cause': input.cause } : {}),
+    ...(input.cause ? { ':cause': input.cause, ':first': input } : {}),
   };
   // The highest member level wins; DynamoDB has no max(), but levels are only 2 and 3.
   const level = input.level === 3 ? 'maxLevel = :level' : 'maxLevel = if_not_exists(maxLevel, :level)';
-  const set = `windowId = if_not_exists(windowId, :wid), alertName = if_not_exists(alertName, :name), openedAt = if_not_exists(openedAt, :now), flushAt = if_not_exists(flushAt, :flushAt), lastAt = :now, ${level}${input.cause ? ', #cause = if_not_exists(#cause, :cause)' : ''}`;
-  const add = `ADD memberCount :one, ${announced ? 'announcedCount' : 'openCount'} :one, version :one`;
-  const causeName: Record<string, string> = input.cause ? { '#cause': 'cause' } : {};
+  const causeSet = input.cause
+    ? ', #cause = if_not_exists(#cause, :cause), #first = if_not_exists(#first, :first)'
+    : '';
+  const set = `windowId = if_not_exists(windowId, :wid), alertName = if_not_exists(alertName, :name), openedAt = if_not_exists(openedAt, :now), flushAt = if_not_exists(flushAt, :flushAt), lastAt = :now, ${level}${causeSet}`;
+  const add = 'ADD memberCount :one, openCount :one, version :one';
+  const causeName: Record<string, string> = input.cause ? { '#cause': 'cause', '#first': 'first' } : {};
   try {
     // The sample is bounded: members beyond it are only counted.
     const res = await documentClient().send(
@@ -169,7 +171,7 @@ function toWindow(groupKey: string, item: Record<string, unknown>): GroupWindow 
     sample: (item.sample as GroupWindow['sample']) ?? [],
     version: Number(item.version ?? 0),
     ...(item.cause ? { cause: String(item.cause) } : {}),
-    ...(item.announcedCount ? { announcedCount: Number(item.announcedCount) } : {}),
+    ...(item.first ? { first: item.first as AlertInput } : {}),
   };
 }
 

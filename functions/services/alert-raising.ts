@@ -5,12 +5,11 @@
  * (adapters/alert-publication.ts) and the event history. Silences are checked before, in services/alerts.ts.
  */
 import { deleteAlertRecord, getAlertRecord, setMemberWindow, writeAlertRecord } from '../adapters/alert-records.js';
-import { getOpenWindow, joinGroup } from '../adapters/alert-groups.js';
+import { joinGroup } from '../adapters/alert-groups.js';
 import { publishAlertEvent } from '../adapters/alert-publication.js';
 import { raceBackoff } from '../adapters/common/conditions.js';
 import { severityForLevel, type Severity } from '../domain/alerting/catalogue.js';
 import {
-  causeGroupKey,
   decideRaise,
   decideResolve,
   resolvedEvent,
@@ -72,10 +71,7 @@ export async function raiseAlert(input: AlertInput, opts: AlertOptions = {}): Pr
   for (let attempt = 0; attempt < MAX_RACES; attempt++) {
     const now = opts.now ?? Date.now();
     const prev = await getAlertRecord(dedupeKey);
-    // Another device's alert with this name and cause is collecting followers: join it rather than page again.
-    const causeGroup = causeGroupKey(input);
-    const causeWindowOpen = !!causeGroup && !!(await getOpenWindow(causeGroup));
-    const decision = decideRaise(prev, { ...input, dedupeKey }, now, policy, causeWindowOpen);
+    const decision = decideRaise(prev, { ...input, dedupeKey }, now, policy);
     const record =
       decision.action === 'group'
         ? { ...decision.record, group: { key: decision.groupKey, windowId: '' } }
@@ -98,7 +94,8 @@ export async function raiseAlert(input: AlertInput, opts: AlertOptions = {}): Pr
       return { action: 'suppressed', dedupeKey, reason: decision.reason, suppressedCount: record.suppressedCount };
     }
     if (decision.action === 'group') {
-      const windowId = await joinGroup(decision.groupKey, input, now, policy);
+      // With its key: a window that holds only this member is announced as this member's own alert.
+      const windowId = await joinGroup(decision.groupKey, { ...input, dedupeKey }, now, policy);
       await setMemberWindow(dedupeKey, record.version, decision.groupKey, windowId);
       await recordAlertEvent(
         'alert.raised',
@@ -142,9 +139,6 @@ export async function raiseAlert(input: AlertInput, opts: AlertOptions = {}): Pr
       messageId,
       correlationId: input.correlationId,
     });
-    // The first device with this cause: open the window its followers join (counted in, already announced).
-    if (causeGroup && !decision.repeat && !decision.escalated)
-      await joinGroup(causeGroup, { ...input, dedupeKey }, now, policy, true);
     return {
       action: 'notified',
       dedupeKey,

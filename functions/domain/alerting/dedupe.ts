@@ -85,17 +85,15 @@ export function causeGroupKey(input: Pick<AlertInput, 'alertName' | 'cause'>): s
 }
 
 /**
- * Alerts that are collected into one message when many arrive together. Many devices going dark at once is one
- * incident (site power, network, our API), not N pages. A per-device alert with a cause is announced on its own
- * when it is the first with that cause (no page waits for a group), and opens a window its cause's followers
- * join (`causeWindowOpen`): they arrive as one grouped message naming the cause, the count and a sample.
+ * Alerts that are collected into one message when many arrive together (Alertmanager's group_wait). Many devices
+ * going dark at once is one incident (site power, network, our API), not N pages; so is one cause on many devices
+ * (a bad image rolled out to 100 of them). The first member opens the window without a message, every member of
+ * the group arriving within group_wait joins it, and the flush sends one message (a window of one reads like that
+ * member's own alert: domain/alerting/groups.ts groupedEvent).
  */
-export function groupKeyFor(
-  input: Pick<AlertInput, 'alertName' | 'cause'>,
-  causeWindowOpen = false,
-): string | undefined {
+export function groupKeyFor(input: Pick<AlertInput, 'alertName' | 'cause'>): string | undefined {
   if (input.alertName === 'DeviceOffline') return 'DeviceOffline';
-  return causeWindowOpen ? causeGroupKey(input) : undefined;
+  return causeGroupKey(input);
 }
 
 export function decideRaise(
@@ -103,12 +101,10 @@ export function decideRaise(
   input: AlertInput,
   now: number,
   policy: AlertPolicyConfig = DEFAULT_ALERT_POLICY,
-  /** Another device's alert with the same name and cause opened a group window that is still collecting. */
-  causeWindowOpen = false,
 ): RaiseDecision {
   const severity = severityForLevel(input.level);
   const dedupeKey = input.dedupeKey ?? dedupeKeyFor(input);
-  const groupKey = groupKeyFor(input, causeWindowOpen);
+  const groupKey = groupKeyFor(input);
   const base: AlertRecord = prev
     ? { ...prev, version: prev.version + 1, lastRaisedAt: now }
     : {
@@ -188,7 +184,18 @@ export function decideResolve(prev: AlertRecord | undefined, now: number): Resol
 }
 
 export function resolvedEvent(
-  prev: AlertRecord,
+  prev: Pick<
+    AlertRecord,
+    | 'dedupeKey'
+    | 'alertName'
+    | 'severity'
+    | 'firstRaisedAt'
+    | 'flaps'
+    | 'suppressedCount'
+    | 'deviceId'
+    | 'service'
+    | 'notifyOnFail'
+  >,
   meta: { notificationId: string; now: number; runbookBase?: string; summary?: string },
 ): AlertEvent {
   const flapped = prev.flaps > 0 ? ` (flapped ${prev.flaps}× within the cooldown)` : '';

@@ -6,8 +6,8 @@
  * Pure: no AWS, `now` (epoch ms) is an argument.
  */
 import { nextActionFor, runbookLink, severityForLevel, type AlertName } from './catalogue.js';
-import { DEFAULT_ALERT_POLICY, type AlertPolicyConfig } from './dedupe.js';
-import { ALERT_SCHEMA, AlertEvent, type GroupSampleMember } from './event.js';
+import { DEFAULT_ALERT_POLICY, resolvedEvent, type AlertPolicyConfig } from './dedupe.js';
+import { ALERT_SCHEMA, AlertEvent, toAlertEvent, type AlertInput, type GroupSampleMember } from './event.js';
 import { formatDuration } from './format.js';
 
 /** One group window as stored: members collected until `flushAt`, then one message. */
@@ -26,8 +26,8 @@ export interface GroupWindow {
   maxLevel: 2 | 3;
   /** A cause group's cause (domain/alerting/dedupe.ts causeGroupKey). */
   cause?: string;
-  /** Members already announced on their own (a cause group's first device): counted, never open here. */
-  announcedCount?: number;
+  /** A cause group's first member as raised (with its dedupe key): a window of one is announced as its alert. */
+  first?: AlertInput;
   sample: GroupSampleMember[];
   version: number;
 }
@@ -49,18 +49,33 @@ export function groupLevel(
   return w.maxLevel;
 }
 
-/** The one message for a group window. A group of one reads like a single alert. */
+/** A cause window that holds one member only: announced (and resolved) as that member's own alert. */
+function loneMember(w: GroupWindow): AlertInput | undefined {
+  return w.cause && w.memberCount === 1 && w.first ? w.first : undefined;
+}
+
+/**
+ * The one message for a group window. A group of one reads like a single alert: a cause group's lone member is
+ * its own alert exactly (only the group_wait delayed it).
+ */
 export function groupedEvent(
   w: GroupWindow,
   meta: { now: number; runbookBase?: string },
   policy: AlertPolicyConfig = DEFAULT_ALERT_POLICY,
 ): AlertEvent {
+  const lone = loneMember(w);
+  if (lone)
+    return toAlertEvent(lone, {
+      notificationId: `group:${w.groupKey}:${w.windowId}`,
+      now: meta.now,
+      runbookBase: meta.runbookBase,
+    });
   const level = groupLevel(w, policy);
   const single = w.memberCount === 1 && w.sample.length === 1 ? w.sample[0] : undefined;
   const names = w.sample.map((m) => m.deviceId ?? m.service ?? '?');
   const more = w.memberCount > names.length ? ` and ${w.memberCount - names.length} more` : '';
   const summary = w.cause
-    ? `${w.memberCount} devices: ${w.alertName}, cause ${w.cause}: ${names.join(', ')}${more}${w.announcedCount ? ' (the first was announced on its own)' : ''}`
+    ? `${w.memberCount} devices: ${w.alertName}, cause ${w.cause}: ${names.join(', ')}${more}`
     : w.alertName === 'DeviceOffline'
       ? single
         ? `Device ${single.deviceId} stopped reporting`
@@ -105,6 +120,24 @@ export function groupedEvent(
 }
 
 export function groupResolvedEvent(w: GroupWindow, meta: { now: number; runbookBase?: string }): AlertEvent {
+  const lone = loneMember(w);
+  if (lone) {
+    // Its own "resolved" message, as if it had been announced on its own (it was raised when its window opened).
+    return resolvedEvent(
+      {
+        dedupeKey: lone.dedupeKey ?? `group:${w.groupKey}`,
+        alertName: lone.alertName,
+        severity: severityForLevel(lone.level),
+        firstRaisedAt: w.openedAt,
+        flaps: 0,
+        suppressedCount: 0,
+        deviceId: lone.deviceId,
+        service: lone.service,
+        notifyOnFail: lone.notifyOnFail,
+      },
+      { notificationId: `group-resolved:${w.groupKey}:${w.windowId}`, now: meta.now, runbookBase: meta.runbookBase },
+    );
+  }
   return AlertEvent.parse({
     schema: ALERT_SCHEMA,
     notificationId: `group-resolved:${w.groupKey}:${w.windowId}`,
