@@ -124,6 +124,22 @@ export function countDownOpenWindow(group: { key: string; windowId: string }): P
   );
 }
 
+/**
+ * Count a member that re-fired (a flap) back into its group's open window, if that window is still open and is the
+ * member's. False when there is no such open window (it was announced or dropped meanwhile).
+ */
+export function countUpOpenWindow(group: { key: string; windowId: string }): Promise<boolean> {
+  return writeIf(
+    new UpdateCommand({
+      TableName: config.alertsTable,
+      Key: openKey(group.key),
+      UpdateExpression: 'ADD openCount :one, version :one',
+      ConditionExpression: group.windowId ? 'windowId = :w' : 'attribute_exists(windowId)',
+      ExpressionAttributeValues: { ':one': 1, ...(group.windowId ? { ':w': group.windowId } : {}) },
+    }),
+  );
+}
+
 /** Count one recovered member down in a flushed window; undefined when the window is gone (dropped or expired). */
 export async function countDownFlushedWindow(groupKey: string, windowId: string): Promise<FlushedWindow | undefined> {
   try {

@@ -81,3 +81,22 @@ export async function setMemberWindow(
     if (!isConditionFailure(err)) throw err;
   }
 }
+
+/** Forget which group window a record belongs to, if the record is still at `version`. */
+export async function clearMemberWindow(dedupeKey: string, version: number): Promise<void> {
+  try {
+    await documentClient().send(
+      new UpdateCommand({
+        TableName: config.alertsTable,
+        Key: recordKey(dedupeKey),
+        UpdateExpression: 'REMOVE #group',
+        ConditionExpression: 'version = :v',
+        ExpressionAttributeNames: { '#group': 'group' },
+        ExpressionAttributeValues: { ':v': version },
+      }),
+    );
+  } catch (err) {
+    // Someone resolved/raised the key meanwhile and wrote its own view of the group.
+    if (!isConditionFailure(err)) throw err;
+  }
+}

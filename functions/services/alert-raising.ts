@@ -4,8 +4,14 @@
  * carries the decision out against the record (adapters/alert-records.ts), the topic
  * (adapters/alert-publication.ts) and the event history. Silences are checked before, in services/alerts.ts.
  */
-import { deleteAlertRecord, getAlertRecord, setMemberWindow, writeAlertRecord } from '../adapters/alert-records.js';
-import { joinGroup } from '../adapters/alert-groups.js';
+import {
+  clearMemberWindow,
+  deleteAlertRecord,
+  getAlertRecord,
+  setMemberWindow,
+  writeAlertRecord,
+} from '../adapters/alert-records.js';
+import { countUpOpenWindow, joinGroup } from '../adapters/alert-groups.js';
 import { publishAlertEvent } from '../adapters/alert-publication.js';
 import { raceBackoff } from '../adapters/common/conditions.js';
 import { severityForLevel, type Severity } from '../domain/alerting/catalogue.js';
@@ -81,6 +87,9 @@ export async function raiseAlert(input: AlertInput, opts: AlertOptions = {}): Pr
       continue;
     }
     if (decision.action === 'suppress') {
+      // A grouped member flapped inside group_wait: it is failing again, so its window must count it as failing.
+      if (decision.rejoin && !(await countUpOpenWindow(decision.rejoin)))
+        await clearMemberWindow(dedupeKey, record.version);
       // One history entry per burst, not one per report of a still-failing service.
       if (record.suppressedCount === 1 || decision.reason === 'flapping') {
         await recordAlertEvent(

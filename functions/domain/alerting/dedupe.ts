@@ -59,6 +59,11 @@ export interface AlertRecord {
   notifiedFiring: boolean;
   /** Set when the key was announced as part of a grouped message rather than on its own. */
   group?: { key: string; windowId: string };
+  /**
+   * The group window a member left when it resolved. Re-firing in its cooldown (a flap) counts it back in if that
+   * window is still collecting: otherwise a blip inside group_wait would leave a failing member unannounced.
+   */
+  leftGroup?: { key: string; windowId: string };
   deviceId?: string;
   service?: string;
   /** false: the last raise was for a service kept off the pager; its resolution stays off the pager too. */
@@ -68,7 +73,13 @@ export interface AlertRecord {
 export type RaiseDecision =
   | { action: 'notify'; record: AlertRecord; repeat: boolean; suppressedCount: number; escalated: boolean }
   | { action: 'group'; record: AlertRecord; groupKey: string }
-  | { action: 'suppress'; record: AlertRecord; reason: 'cooldown' | 'flapping' };
+  | {
+      action: 'suppress';
+      record: AlertRecord;
+      reason: 'cooldown' | 'flapping';
+      /** A flap of a grouped member: count it back into this window if still open (else drop `record.group`). */
+      rejoin?: { key: string; windowId: string };
+    };
 
 /** Per-device alerts that many devices raising with one cause (the same image failing to pull) makes one incident. */
 export const CAUSE_GROUPED: ReadonlySet<AlertName> = new Set<AlertName>([
@@ -131,10 +142,19 @@ export function decideRaise(
       return { action: 'suppress', reason: 'cooldown', record: { ...base, suppressedCount: prev.suppressedCount + 1 } };
     }
     // Resolved a moment ago and failing again: a flap. Re-open quietly; the cooldown's end re-notifies if it stays.
+    const rejoin = prev.leftGroup;
     return {
       action: 'suppress',
       reason: 'flapping',
-      record: { ...base, state: 'firing', flaps: prev.flaps + 1, suppressedCount: prev.suppressedCount + 1 },
+      record: {
+        ...base,
+        state: 'firing',
+        flaps: prev.flaps + 1,
+        suppressedCount: prev.suppressedCount + 1,
+        group: rejoin,
+        leftGroup: undefined,
+      },
+      ...(rejoin ? { rejoin } : {}),
     };
   }
 
@@ -148,6 +168,7 @@ export function decideRaise(
     cooldownUntil: now + policy.cooldownMs,
     suppressedCount: 0,
     notifyOnFail: input.notifyOnFail === false ? false : undefined,
+    leftGroup: undefined,
   };
   if (groupKey && !escalated) {
     // Announced by the group's message; the record remembers which window to count down on resolution.
@@ -178,7 +199,13 @@ export function decideResolve(prev: AlertRecord | undefined, now: number): Resol
     notifiedFiring: false,
     suppressedCount: 0,
   };
-  if (prev.group) return { action: 'group-member', record: { ...record, group: undefined }, group: prev.group };
+  if (prev.group) {
+    return {
+      action: 'group-member',
+      record: { ...record, group: undefined, leftGroup: prev.group },
+      group: prev.group,
+    };
+  }
   if (!prev.notifiedFiring) return { action: 'silent', record };
   return { action: 'notify-resolved', record, firingForMs: now - prev.firstRaisedAt, flaps: prev.flaps };
 }

@@ -102,4 +102,30 @@ describe('one cause on many devices', () => {
       resolved.join('\n---\n'),
     );
   });
+
+  test('a device that recovers and fails again within group_wait is announced: it is failing at the flush', async () => {
+    const id = 'blip-1';
+    await al.report(id, pullFails('lab/web:blip'));
+    await al.report(id, healthy);
+    await al.report(id, pullFails('lab/web:blip'));
+    const flushed = await flushAlertGroups({ now: Date.now() + alertPolicy().groupWaitMs + 1000 });
+    assert.deepEqual(flushed.published, ['ServiceImagePullBackOff:ImagePullBackOff lab/web:blip']);
+    const sent = await deliverAll();
+    assert.equal(sent.length, 1, sent.join('\n---\n'));
+    assert.match(sent[0]!, /WARNING ServiceImagePullBackOff · web on blip-1/);
+
+    await al.report(id, healthy);
+    const resolved = await deliverAll();
+    assert.equal(resolved.length, 1, resolved.join('\n---\n'));
+    assert.match(resolved[0]!, /RESOLVED ServiceImagePullBackOff · web on blip-1/);
+  });
+
+  test('a device that recovers within group_wait and stays healthy is not announced', async () => {
+    const id = 'blip-2';
+    await al.report(id, pullFails('lab/web:gone-again'));
+    await al.report(id, healthy);
+    const flushed = await flushAlertGroups({ now: Date.now() + alertPolicy().groupWaitMs + 1000 });
+    assert.deepEqual(flushed.dropped, ['ServiceImagePullBackOff:ImagePullBackOff lab/web:gone-again']);
+    assert.deepEqual(await deliverAll(), []);
+  });
 });
