@@ -27,6 +27,7 @@ import {
 
 const T0 = Date.parse('2025-01-01T10:00:00Z');
 const MIN = 60_000;
+const iso = (ms: number) => new Date(ms).toISOString();
 const crash: AlertInput = {
   alertName: 'ServiceCrashLoop',
   level: 2,
@@ -205,6 +206,62 @@ describe('grouping (group_wait)', () => {
     const e = groupResolvedEvent(window({ openCount: 0 }), { now: T0 + 10 * MIN });
     assert.equal(e.status, 'resolved');
     assert.match(e.summary, /All 100 devices/);
+  });
+
+  const pull = (id: string): AlertInput => ({
+    alertName: 'ServiceImagePullBackOff',
+    level: 2,
+    deviceId: id,
+    service: 'web',
+    summary: `web (lab/web:9): ImagePullBackOff – manifest unknown on ${id}`,
+    since: T0,
+    tried: ['agent: 1 retry with back-off'],
+    cause: 'ImagePullBackOff lab/web:9',
+    dedupeKey: `ServiceImagePullBackOff:${id}:web`,
+  });
+  const causeWindow = (over: Partial<GroupWindow> = {}): GroupWindow =>
+    window({
+      groupKey: 'ServiceImagePullBackOff:ImagePullBackOff lab/web:9',
+      alertName: 'ServiceImagePullBackOff',
+      cause: 'ImagePullBackOff lab/web:9',
+      first: pull('dev-0'),
+      ...over,
+    });
+  test('the first device with a cause joins its group too: no message before group_wait', () => {
+    const d = decideRaise(undefined, pull('dev-0'), T0);
+    assert.equal(d.action, 'group');
+    assert.equal(d.action === 'group' && d.groupKey, 'ServiceImagePullBackOff:ImagePullBackOff lab/web:9');
+    assert.equal(decideRaise(undefined, { ...pull('dev-0'), cause: undefined }, T0).action, 'notify', 'no cause');
+  });
+  test('a cause group of many is one message naming the cause, the count, a sample and what to do', () => {
+    const e = groupedEvent(causeWindow(), { now: T0 + MIN });
+    assert.equal(e.group!.count, 100);
+    assert.match(e.summary, /^100 devices: ServiceImagePullBackOff, cause ImagePullBackOff lab\/web:9: dev-0, /);
+    assert.match(e.summary, /and 90 more$/);
+    assert.match(e.nextAction, /^One cause on 100 devices: fix it once/);
+  });
+  test('a cause group of one is the device’s own alert, and resolves like it', () => {
+    const w = causeWindow({ memberCount: 1, openCount: 1, sample: [{ deviceId: 'dev-0', since: iso(T0) }] });
+    const own = toAlertEvent(pull('dev-0'), { notificationId: 'x', now: T0 + MIN });
+    const e = groupedEvent(w, { now: T0 + MIN });
+    assert.deepEqual({ ...e, notificationId: 'x' }, own);
+    assert.equal(e.group, undefined);
+    const r = groupResolvedEvent({ ...w, openCount: 0 }, { now: T0 + 11 * MIN });
+    assert.equal(r.status, 'resolved');
+    assert.equal(r.dedupeKey, 'ServiceImagePullBackOff:dev-0:web');
+    assert.equal(r.deviceId, 'dev-0');
+    assert.match(r.summary, /^web on dev-0 recovered after 11m/);
+  });
+  test('a member that resolves and re-fires inside its cooldown asks to count back into the window it left', () => {
+    const raised = { ...decideRaise(undefined, pull('dev-0'), T0).record, group: { key: 'g', windowId: 'w1' } };
+    const left = decideResolve(raised, T0 + 10_000);
+    assert.ok(left.action === 'group-member', left.action);
+    assert.deepEqual(left.record.leftGroup, { key: 'g', windowId: 'w1' });
+    const again = decideRaise(left.record, pull('dev-0'), T0 + 20_000);
+    assert.equal(again.action, 'suppress');
+    assert.deepEqual(again.action === 'suppress' && again.rejoin, { key: 'g', windowId: 'w1' });
+    assert.deepEqual(again.record.group, { key: 'g', windowId: 'w1' });
+    assert.equal(again.record.leftGroup, undefined);
   });
 });
 
