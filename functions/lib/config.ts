@@ -157,7 +157,7 @@ export const config = {
   get alertCooldownSeconds() {
     return int('ALERT_COOLDOWN_SECONDS', 1800);
   },
-  /** Alertmanager group_wait for alerts that group (DeviceOffline). */
+  /** Alertmanager group_wait for alerts that group (DeviceOffline, per-device alerts with a cause). */
   get alertGroupWaitSeconds() {
     return int('ALERT_GROUP_WAIT_SECONDS', 60);
   },
