@@ -12,8 +12,8 @@
  */
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { AlertPolicyConfig } from '../domain/alerting/dedupe.js';
-import type { AlertEvent, AlertInput } from '../domain/alerting/event.js';
-import type { GroupWindow } from '../domain/alerting/groups.js';
+import type { AlertEvent } from '../domain/alerting/event.js';
+import type { GroupFirstMember, GroupWindow } from '../domain/alerting/groups.js';
 import { documentClient } from '../lib/aws.js';
 import { config } from '../lib/config.js';
 import { timeOrderedId } from '../lib/ids.js';
@@ -48,7 +48,7 @@ export interface FlushedWindow {
  */
 export async function joinGroup(
   groupKey: string,
-  input: AlertInput,
+  input: GroupFirstMember,
   now: number,
   policy: AlertPolicyConfig,
 ): Promise<string> {
@@ -187,7 +187,7 @@ function toWindow(groupKey: string, item: Record<string, unknown>): GroupWindow 
     sample: (item.sample as GroupWindow['sample']) ?? [],
     version: Number(item.version ?? 0),
     ...(item.cause ? { cause: String(item.cause) } : {}),
-    ...(item.first ? { first: item.first as AlertInput } : {}),
+    ...(item.first ? { first: item.first as GroupFirstMember } : {}),
   };
 }
 

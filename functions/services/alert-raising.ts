@@ -104,7 +104,10 @@ export async function raiseAlert(input: AlertInput, opts: AlertOptions = {}): Pr
     }
     if (decision.action === 'group') {
       // With its key: a window that holds only this member is announced as this member's own alert.
-      const windowId = await joinGroup(decision.groupKey, { ...input, dedupeKey }, now, policy);
+      const member = decision.repeat
+        ? { ...input, dedupeKey, repeat: true, suppressedCount: decision.suppressedCount }
+        : { ...input, dedupeKey };
+      const windowId = await joinGroup(decision.groupKey, member, now, policy);
       await setMemberWindow(dedupeKey, record.version, decision.groupKey, windowId);
       await recordAlertEvent(
         'alert.raised',

@@ -72,7 +72,14 @@ export interface AlertRecord {
 
 export type RaiseDecision =
   | { action: 'notify'; record: AlertRecord; repeat: boolean; suppressedCount: number; escalated: boolean }
-  | { action: 'group'; record: AlertRecord; groupKey: string }
+  | {
+      action: 'group';
+      record: AlertRecord;
+      groupKey: string;
+      /** Still firing after its cooldown: a group of one says "still failing", as its own alert would. */
+      repeat: boolean;
+      suppressedCount: number;
+    }
   | {
       action: 'suppress';
       record: AlertRecord;
@@ -172,7 +179,13 @@ export function decideRaise(
   };
   if (groupKey && !escalated) {
     // Announced by the group's message; the record remembers which window to count down on resolution.
-    return { action: 'group', groupKey, record: { ...opened, notifiedFiring: false } };
+    return {
+      action: 'group',
+      groupKey,
+      record: { ...opened, notifiedFiring: false },
+      repeat: prev?.state === 'firing',
+      suppressedCount: prev?.suppressedCount ?? 0,
+    };
   }
   return {
     action: 'notify',

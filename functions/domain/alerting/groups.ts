@@ -10,6 +10,9 @@ import { DEFAULT_ALERT_POLICY, resolvedEvent, type AlertPolicyConfig } from './d
 import { ALERT_SCHEMA, AlertEvent, toAlertEvent, type AlertInput, type GroupSampleMember } from './event.js';
 import { formatDuration } from './format.js';
 
+/** A cause group's first member as raised, with its dedupe key and whether it repeats a still-firing alert. */
+export type GroupFirstMember = AlertInput & { repeat?: boolean; suppressedCount?: number };
+
 /** One group window as stored: members collected until `flushAt`, then one message. */
 export interface GroupWindow {
   groupKey: string;
@@ -27,7 +30,7 @@ export interface GroupWindow {
   /** A cause group's cause (domain/alerting/dedupe.ts causeGroupKey). */
   cause?: string;
   /** A cause group's first member as raised (with its dedupe key): a window of one is announced as its alert. */
-  first?: AlertInput;
+  first?: GroupFirstMember;
   sample: GroupSampleMember[];
   version: number;
 }
@@ -50,7 +53,7 @@ export function groupLevel(
 }
 
 /** A cause window that holds one member only: announced (and resolved) as that member's own alert. */
-function loneMember(w: GroupWindow): AlertInput | undefined {
+function loneMember(w: GroupWindow): GroupFirstMember | undefined {
   return w.cause && w.memberCount === 1 && w.first ? w.first : undefined;
 }
 
@@ -69,6 +72,8 @@ export function groupedEvent(
       notificationId: `group:${w.groupKey}:${w.windowId}`,
       now: meta.now,
       runbookBase: meta.runbookBase,
+      repeat: lone.repeat,
+      suppressedCount: lone.suppressedCount,
     });
   const level = groupLevel(w, policy);
   const single = w.memberCount === 1 && w.sample.length === 1 ? w.sample[0] : undefined;

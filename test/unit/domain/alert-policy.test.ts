@@ -252,6 +252,25 @@ describe('grouping (group_wait)', () => {
     assert.equal(r.deviceId, 'dev-0');
     assert.match(r.summary, /^web on dev-0 recovered after 11m/);
   });
+  test('still failing after its cooldown: the group of one says so, as its own alert would', () => {
+    const first = decideRaise(undefined, pull('dev-0'), T0);
+    const rec = decideRaise(first.record, pull('dev-0'), T0 + MIN).record; // suppressed, counted
+    const again = decideRaise(rec, pull('dev-0'), T0 + DEFAULT_ALERT_POLICY.cooldownMs + 1);
+    assert.ok(again.action === 'group', again.action);
+    assert.equal(again.repeat, true);
+    assert.equal(again.suppressedCount, 1);
+    const e = groupedEvent(
+      causeWindow({
+        memberCount: 1,
+        openCount: 1,
+        sample: [{ deviceId: 'dev-0', since: iso(T0) }],
+        first: { ...pull('dev-0'), repeat: true, suppressedCount: 1 },
+      }),
+      { now: T0 + DEFAULT_ALERT_POLICY.cooldownMs + MIN },
+    );
+    assert.equal(e.repeat, true);
+    assert.equal(e.suppressedCount, 1);
+  });
   test('a member that resolves and re-fires inside its cooldown asks to count back into the window it left', () => {
     const raised = { ...decideRaise(undefined, pull('dev-0'), T0).record, group: { key: 'g', windowId: 'w1' } };
     const left = decideResolve(raised, T0 + 10_000);
