@@ -10,8 +10,11 @@
  *  - the longest files start first (SECONDS below), so the run does not end with one long file started last while
  *    the other slot idles;
  *  - files that spend most of their time waiting out wall-clock periods (WAITING: an outage, a job timeout, a
- *    backoff, with agents and the local fleet idle in between) may run in TEST_WAIT_SLOTS extra slots (default 1)
- *    beside the TEST_CONCURRENCY (default 2) slots every file shares, instead of holding a core they hardly use.
+ *    backoff, with agents and the local fleet idle in between) may run in TEST_WAIT_SLOTS extra slots (default 2)
+ *    beside the TEST_CONCURRENCY (default 3) slots every file shares, instead of holding a core they hardly use.
+ *    Most files wait on an engine, an emulator or a clock: with 2 + 1 slots a full run kept less than one of the
+ *    2 cores busy; with 3 + 2 it keeps 1.4 busy and takes ~600 s on a quiet machine. A second emulator changed
+ *    nothing (moto is not the bottleneck); the CPU the suite needs (~850 s) puts its floor near 7 minutes here.
  *  - the files that synthesize the CDK stack (they import test/unit/cdk/support/stack.ts) run together in one
  *    process: importing aws-cdk-lib and the first synthesis of a process cost ~12 s of CPU, a later synthesis ~1.5 s,
  *    and the default stack is shared through that module's cache. They set no environment and no hooks, so running
@@ -34,11 +37,18 @@ const explicit = args.filter((a) => !a.startsWith('--'));
  * run of the file alone on a loaded one. Only their order matters.
  */
 const SECONDS: Record<string, number> = {
-  'test/e2e/job-timeout.test.ts': 107,
-  'test/e2e/faults.test.ts': 90,
-  'test/integration/local/fleet-sim.test.ts': 95,
-  'test/agent/retry-now.test.ts': 60,
-  'test/integration/alerting/offline-grouping.test.ts': 73,
+  'test/e2e/faults.test.ts': 130,
+  'test/e2e/job-timeout.test.ts': 128,
+  'test/e2e/recovery.test.ts': 125,
+  'test/e2e/rollout.test.ts': 125,
+  'test/integration/alerting/offline-grouping.test.ts': 90,
+  'test/agent/retry-now.test.ts': 88,
+  'test/e2e/jobs.test.ts': 85,
+  'test/agent/cli.test.ts': 70,
+  'test/agent/recovery.test.ts': 65,
+  'test/integration/local/fleet-sim.test.ts': 57,
+  'test/integration/alerting/cause-grouping.test.ts': 50,
+  'test/integration/cdk/synth.test.ts': 46,
   'test/unit/cdk/stack.test.ts': 30,
   'test/unit/cdk/edge-protection.test.ts': 20,
   'test/unit/cdk/infra-spec.test.ts': 20,
@@ -96,8 +106,8 @@ const queue = [...jobs].sort((a, b) => expected(b) - expected(a));
 let emulator: Emulator | undefined;
 if (!unitOnly) emulator = await ensureEmulator();
 
-const sharedSlots = Math.max(1, Number(process.env.TEST_CONCURRENCY ?? 2));
-const waitSlots = Math.max(0, Number(process.env.TEST_WAIT_SLOTS ?? 1));
+const sharedSlots = Math.max(1, Number(process.env.TEST_CONCURRENCY ?? 3));
+const waitSlots = Math.max(0, Number(process.env.TEST_WAIT_SLOTS ?? 2));
 const reporter = process.stdout.isTTY ? ['--test-reporter=spec'] : [];
 
 interface Done {
