@@ -113,15 +113,7 @@ function windowIdOf(item: Record<string, unknown> | undefined): string {
  * (any open window when the member's window id is unknown). False when there is no such open window.
  */
 export function countDownOpenWindow(group: { key: string; windowId: string }): Promise<boolean> {
-  return writeIf(
-    new UpdateCommand({
-      TableName: config.alertsTable,
-      Key: openKey(group.key),
-      UpdateExpression: 'ADD openCount :minus, version :one',
-      ConditionExpression: group.windowId ? 'windowId = :w' : 'attribute_exists(windowId)',
-      ExpressionAttributeValues: { ':minus': -1, ':one': 1, ...(group.windowId ? { ':w': group.windowId } : {}) },
-    }),
-  );
+  return addToOpenCount(group, -1);
 }
 
 /**
@@ -129,13 +121,18 @@ export function countDownOpenWindow(group: { key: string; windowId: string }): P
  * member's. False when there is no such open window (it was announced or dropped meanwhile).
  */
 export function countUpOpenWindow(group: { key: string; windowId: string }): Promise<boolean> {
+  return addToOpenCount(group, 1);
+}
+
+/** Move the open-member count of a group's open window by `delta`, if that window is (still) the member's. */
+function addToOpenCount(group: { key: string; windowId: string }, delta: 1 | -1): Promise<boolean> {
   return writeIf(
     new UpdateCommand({
       TableName: config.alertsTable,
       Key: openKey(group.key),
-      UpdateExpression: 'ADD openCount :one, version :one',
+      UpdateExpression: 'ADD openCount :delta, version :one',
       ConditionExpression: group.windowId ? 'windowId = :w' : 'attribute_exists(windowId)',
-      ExpressionAttributeValues: { ':one': 1, ...(group.windowId ? { ':w': group.windowId } : {}) },
+      ExpressionAttributeValues: { ':delta': delta, ':one': 1, ...(group.windowId ? { ':w': group.windowId } : {}) },
     }),
   );
 }
